@@ -1,0 +1,142 @@
+//! A growable column of strings in one byte arena: the layout of an Arrow `StringArray`,
+//! so a parsed batch becomes Arrow (and Parquet) without copying each value again.
+
+use arrow_array::StringArray;
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+
+/// Strings stored end to end in one buffer, with Arrow's `i32` offsets.
+#[derive(Debug, Clone, Default)]
+pub struct StrColumn {
+    data: Vec<u8>,
+    offsets: Vec<i32>,
+    nulls: Option<Vec<bool>>,
+}
+
+impl StrColumn {
+    /// An empty column with room for `rows` values of about `avg` bytes.
+    pub fn with_capacity(rows: usize, avg: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        StrColumn {
+            data: Vec::with_capacity(rows * avg),
+            offsets,
+            nulls: None,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Whether the column holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a value.
+    ///
+    /// Values are validated to at most 64 characters before they get here, so the
+    /// arena stays far below Arrow's 2 GiB limit per batch column; a batch over it is
+    /// refused by [`StrColumn::try_push`].
+    pub fn push(&mut self, s: &str) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.data.extend_from_slice(s.as_bytes());
+        let end = i32::try_from(self.data.len()).unwrap_or(i32::MAX);
+        self.offsets.push(end);
+        if let Some(n) = &mut self.nulls {
+            n.push(true);
+        }
+    }
+
+    /// Appends a value, or reports that the column is full (2 GiB of text).
+    pub fn try_push(&mut self, s: &str) -> Result<(), ColumnFull> {
+        if self.data.len() + s.len() > i32::MAX as usize {
+            return Err(ColumnFull);
+        }
+        self.push(s);
+        Ok(())
+    }
+
+    /// Appends a missing value.
+    pub fn push_null(&mut self) {
+        let len = self.len();
+        let nulls = self.nulls.get_or_insert_with(|| vec![true; len]);
+        nulls.push(false);
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        let end = i32::try_from(self.data.len()).unwrap_or(i32::MAX);
+        self.offsets.push(end);
+    }
+
+    /// Appends `Some` as a value and `None` as missing.
+    pub fn push_opt(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.push(s),
+            None => self.push_null(),
+        }
+    }
+
+    /// The `i`th value (a missing value reads as empty).
+    pub fn get(&self, i: usize) -> &str {
+        let (a, b) = (self.offsets[i], self.offsets[i + 1]);
+        let bytes = &self.data[usize::try_from(a).unwrap_or(0)..usize::try_from(b).unwrap_or(0)];
+        // Only &str values are ever pushed, and offsets fall on their boundaries.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+
+    /// The `i`th value, or `None` when missing.
+    pub fn get_opt(&self, i: usize) -> Option<&str> {
+        match &self.nulls {
+            Some(n) if !n[i] => None,
+            _ => Some(self.get(i)),
+        }
+    }
+
+    /// Converts into an Arrow array without copying the text.
+    pub fn into_arrow(self) -> StringArray {
+        let offsets = if self.offsets.is_empty() {
+            vec![0]
+        } else {
+            self.offsets
+        };
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        let nulls = self.nulls.map(arrow_buffer::NullBuffer::from);
+        StringArray::new(offsets, Buffer::from_vec(self.data), nulls)
+    }
+}
+
+/// A column reached Arrow's 2 GiB limit for one array.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnFull;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Array;
+
+    #[test]
+    fn values_and_nulls_survive_conversion() {
+        let mut c = StrColumn::with_capacity(4, 4);
+        c.push("tube");
+        c.push_null();
+        c.push("");
+        c.push_opt(Some("张三"));
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.get_opt(1), None);
+        assert_eq!(c.get(3), "张三");
+        let a = c.into_arrow();
+        assert_eq!(a.value(0), "tube");
+        assert!(a.is_null(1));
+        assert!(!a.is_null(2));
+        assert_eq!(a.value(3), "张三");
+    }
+
+    #[test]
+    fn default_column_converts_empty() {
+        assert_eq!(StrColumn::default().into_arrow().len(), 0);
+    }
+}

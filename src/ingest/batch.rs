@@ -1,0 +1,587 @@
+//! One ingest: files → checked rows → a committed batch (or nothing, under `--strict`).
+//!
+//! The checks that need more than one row happen here, against the batch itself and
+//! against the store's sidecar indexes (never by re-reading the round):
+//! - a tube barcode belongs to one round;
+//! - a tube keeps the mode and capacity it was first collected with;
+//! - the same (tube, person) scanned twice is one membership (a warning);
+//! - a pool with more members than its capacity is kept and flagged (a warning);
+//! - a result must name a collected tube; the same result sent twice is kept once;
+//! - a later non-positive result does not clear a positive tube (a warning; the
+//!   tracker keeps the tube positive).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::collections::{self, CollectionRows};
+use super::reject::{Reject, Rejects, Severity};
+use super::results::{self, ResultRows};
+use super::table::Table;
+use crate::model::{Mode, Outcome, check_round};
+use crate::store::index::{person_hash, tube_key};
+use crate::store::manifest::Source;
+use crate::store::{Batch, BatchKind, Store, StoreIndex, fsutil, segment};
+use crate::time::{self, Offset};
+use crate::{Error, Result};
+
+/// How to ingest.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Reject the whole batch if any row is bad.
+    pub strict: bool,
+}
+
+/// What happened to one input file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// The path as given.
+    pub path: String,
+    /// Data rows read (0 when skipped).
+    pub rows: u64,
+    /// Set when the same content was already ingested, by that batch.
+    pub already_in_batch: Option<u32>,
+}
+
+/// The summary an ingest prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    /// Collections or results.
+    pub kind: BatchKind,
+    /// The committed batch, or `None` when there was nothing new.
+    pub batch: Option<u32>,
+    /// Each input file.
+    pub files: Vec<FileReport>,
+    /// Data rows read from new files.
+    pub rows_read: u64,
+    /// Rows committed.
+    pub committed: u64,
+    /// Rows refused.
+    pub rejected: u64,
+    /// Rows committed or dropped with a warning.
+    pub warnings: u64,
+    /// The reject report, if any row was refused or flagged.
+    pub rejects_file: Option<PathBuf>,
+    /// Rounds the batch added rows to.
+    pub rounds: Vec<String>,
+    /// Pools that now hold more persons than their capacity.
+    pub overfull_tubes: u64,
+    /// Positive tubes a later non-positive result did not clear.
+    pub positives_kept: u64,
+}
+
+/// Ingests collection files into `round`.
+pub fn ingest_collections(
+    store: &mut Store,
+    files: &[PathBuf],
+    round: &str,
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+) -> Result<IngestReport> {
+    check_round(round).map_err(|why| Error::Usage(format!("--round {round:?}: {why}")))?;
+    ingest(
+        store,
+        BatchKind::Collections,
+        files,
+        Some(round),
+        opts,
+        progress,
+    )
+}
+
+/// Ingests result files (each tube's round is the one it was collected in).
+pub fn ingest_results(
+    store: &mut Store,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+) -> Result<IngestReport> {
+    ingest(store, BatchKind::Results, files, None, opts, progress)
+}
+
+enum Rows {
+    Collections(CollectionRows),
+    Results(ResultRows),
+}
+
+fn ingest(
+    store: &mut Store,
+    kind: BatchKind,
+    files: &[PathBuf],
+    round: Option<&str>,
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+) -> Result<IngestReport> {
+    let mut report = IngestReport {
+        kind,
+        batch: None,
+        files: Vec::new(),
+        rows_read: 0,
+        committed: 0,
+        rejected: 0,
+        warnings: 0,
+        rejects_file: None,
+        rounds: Vec::new(),
+        overfull_tubes: 0,
+        positives_kept: 0,
+    };
+    // Which files are new: identified by content, so a renamed copy is still a repeat.
+    let mut sources: Vec<(PathBuf, Source)> = Vec::new();
+    for path in files {
+        let (bytes, hash) = hash_file(path)?;
+        let label = path.to_string_lossy().into_owned();
+        let earlier = store.manifest().find_source(kind, &hash).map(|b| b.id);
+        let repeat = sources.iter().any(|(_, s)| s.xxh3_128 == hash);
+        report.files.push(FileReport {
+            path: label.clone(),
+            rows: 0,
+            already_in_batch: earlier,
+        });
+        if earlier.is_none() && !repeat {
+            sources.push((
+                path.clone(),
+                Source {
+                    path: label,
+                    bytes,
+                    xxh3_128: hash,
+                },
+            ));
+        }
+    }
+    if sources.is_empty() {
+        return Ok(report);
+    }
+    if let Some(pb) = progress {
+        pb.set_length(sources.iter().map(|(_, s)| s.bytes).sum());
+    }
+
+    let zone = store.zone();
+    let cutoff = store.manifest().settings.ct_cutoff;
+    let mut rejects = Rejects::default();
+    let mut rows = match kind {
+        BatchKind::Collections => Rows::Collections(CollectionRows::default()),
+        BatchKind::Results => Rows::Results(ResultRows::default()),
+    };
+    let labels: Vec<String> = sources.iter().map(|(_, s)| s.path.clone()).collect();
+    for (no, (path, source)) in sources.iter().enumerate() {
+        if let Some(pb) = progress {
+            pb.set_message(format!("reading {}", source.path));
+        }
+        let mut table = Table::open(path)?;
+        let no = u32::try_from(no).unwrap_or(u32::MAX);
+        let n = match &mut rows {
+            Rows::Collections(out) => {
+                collections::read(&mut table, no, &source.path, zone, out, &mut rejects)?
+            }
+            Rows::Results(out) => results::read(
+                &mut table,
+                no,
+                &source.path,
+                zone,
+                cutoff,
+                out,
+                &mut rejects,
+            )?,
+        };
+        report.rows_read += n;
+        if let Some(f) = report.files.iter_mut().find(|f| f.path == source.path) {
+            f.rows = n;
+        }
+        if let Some(pb) = progress {
+            pb.inc(source.bytes);
+        }
+    }
+    if let Some(pb) = progress {
+        pb.set_message("checking against the store");
+    }
+
+    let index = store.index()?;
+    let planned = match &rows {
+        Rows::Collections(r) => {
+            let round = round.unwrap_or_default();
+            plan_collections(r, round, &index, &labels, &mut rejects)
+        }
+        Rows::Results(r) => plan_results(r, &index, &labels, zone, &mut rejects),
+    };
+    report.overfull_tubes = planned.overfull;
+    report.positives_kept = planned.positives_kept;
+    report.rejected = rejects.errors();
+    report.warnings = rejects.warnings();
+
+    let rejects_dir = store.root().join("rejects");
+    if opts.strict && report.rejected > 0 {
+        fsutil::create_dir_all(&rejects_dir)?;
+        let now = now_millis();
+        let p = rejects_dir.join(format!("strict-{now}-{}.csv", kind.as_str()));
+        rejects.write_csv(&p)?;
+        return Err(Error::StrictRejected {
+            rejected: report.rejected,
+            rejects: p,
+        });
+    }
+
+    let id = store.manifest().next_batch_id();
+    if let Some(pb) = progress {
+        pb.set_message(format!("writing batch {id}"));
+    }
+    let root = store.root().to_path_buf();
+    let mut segments = Vec::new();
+    for (round, order) in &planned.segments {
+        if order.is_empty() {
+            continue;
+        }
+        let seg = match &rows {
+            Rows::Collections(r) => {
+                segment::write_collections(&root, id, round, &labels, r, order)?
+            }
+            Rows::Results(r) => segment::write_results(&root, id, round, &labels, r, order)?,
+        };
+        report.committed += seg.rows;
+        report.rounds.push(round.clone());
+        segments.push(seg);
+    }
+    let rejects_rel = if rejects.rows.is_empty() {
+        None
+    } else {
+        fsutil::create_dir_all(&rejects_dir)?;
+        let rel = format!("rejects/b{id:06}-{}.csv", kind.as_str());
+        rejects.write_csv(&root.join(&rel))?;
+        report.rejects_file = Some(root.join(&rel));
+        Some(rel)
+    };
+    let batch = Batch {
+        id,
+        kind,
+        round: round.map(str::to_owned),
+        committed_at: time::format(now_millis(), Offset::UTC),
+        sources: sources.into_iter().map(|(_, s)| s).collect(),
+        rows_read: report.rows_read,
+        rows_committed: report.committed,
+        rejected: report.rejected,
+        warnings: report.warnings,
+        rejects: rejects_rel,
+        segments,
+    };
+    store.commit(batch)?;
+    report.batch = Some(id);
+    Ok(report)
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn hash_file(path: &Path) -> Result<(u64, String)> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    Ok((bytes, format!("{:032x}", h.digest128())))
+}
+
+/// What a batch will commit: per round, the row order to write.
+struct Plan {
+    segments: Vec<(String, Vec<u32>)>,
+    overfull: u64,
+    positives_kept: u64,
+}
+
+fn flag(
+    rejects: &mut Rejects,
+    labels: &[String],
+    (file, line): (u32, u64),
+    severity: Severity,
+    column: &'static str,
+    reason: String,
+    tube: &str,
+    person: &str,
+) {
+    rejects.rows.push(Reject {
+        file: labels.get(file as usize).cloned().unwrap_or_default(),
+        line,
+        column,
+        severity,
+        reason,
+        tube: tube.to_owned(),
+        person: person.to_owned(),
+        value: String::new(),
+    });
+}
+
+fn describe(mode: Mode, cap: u8) -> String {
+    match mode {
+        Mode::Single => "single tube".to_owned(),
+        Mode::Pool => format!("pool of capacity {cap}"),
+    }
+}
+
+fn plan_collections(
+    rows: &CollectionRows,
+    round: &str,
+    index: &StoreIndex,
+    labels: &[String],
+    rejects: &mut Rejects,
+) -> Plan {
+    let n = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    let mut order: Vec<u32> = (0..n).collect();
+    order.par_sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        rows.tube
+            .get(a)
+            .cmp(rows.tube.get(b))
+            .then_with(|| rows.person.get(a).cmp(rows.person.get(b)))
+            .then(a.cmp(&b))
+    });
+    let this_round = index.round_id(round);
+    let mut keep = Vec::with_capacity(order.len());
+    let mut overfull = 0;
+    let at = |i: usize| (rows.file[i], rows.line[i]);
+    let mut start = 0;
+    while start < order.len() {
+        let tube = rows.tube.get(order[start] as usize);
+        let end = start
+            + order[start..]
+                .iter()
+                .take_while(|&&i| rows.tube.get(i as usize) == tube)
+                .count();
+        let group = &order[start..end];
+        start = end;
+        let key = tube_key(tube);
+        let facts = index.tube(&key);
+        if let Some(f) = facts
+            && Some(f.round) != this_round
+        {
+            for &i in group {
+                let i = i as usize;
+                let why = format!(
+                    "tube {tube} was collected in round {}; a barcode serves one round only",
+                    index.round_name(f.round)
+                );
+                flag(
+                    rejects,
+                    labels,
+                    at(i),
+                    Severity::Error,
+                    "tube",
+                    why,
+                    tube,
+                    rows.person.get(i),
+                );
+            }
+            continue;
+        }
+        let first = group.iter().copied().min().unwrap_or(0) as usize;
+        let (mode, cap) = facts.map_or((rows.mode[first], rows.capacity[first]), |f| {
+            (f.mode, f.capacity)
+        });
+        let mut members = facts.map_or(0, |f| f.members);
+        let mut prev: Option<&str> = None;
+        let mut first_kept = None;
+        for &i in group {
+            let i = i as usize;
+            let person = rows.person.get(i);
+            if (rows.mode[i], rows.capacity[i]) != (mode, cap) {
+                let why = format!(
+                    "tube {tube} is a {}; this row says {}",
+                    describe(mode, cap),
+                    describe(rows.mode[i], rows.capacity[i])
+                );
+                flag(
+                    rejects,
+                    labels,
+                    at(i),
+                    Severity::Error,
+                    "mode",
+                    why,
+                    tube,
+                    person,
+                );
+                continue;
+            }
+            if prev == Some(person) {
+                let why = "the same person was scanned into this tube twice; kept once".to_owned();
+                flag(
+                    rejects,
+                    labels,
+                    at(i),
+                    Severity::Warning,
+                    "person",
+                    why,
+                    tube,
+                    person,
+                );
+                continue;
+            }
+            prev = Some(person);
+            if facts.is_some() && index.has_member(&key, person_hash(person)) {
+                let why =
+                    "this person is already recorded in this tube by an earlier batch; kept once"
+                        .to_owned();
+                flag(
+                    rejects,
+                    labels,
+                    at(i),
+                    Severity::Warning,
+                    "person",
+                    why,
+                    tube,
+                    person,
+                );
+                continue;
+            }
+            members += 1;
+            first_kept.get_or_insert(i);
+            keep.push(i as u32);
+        }
+        if let Some(i) = first_kept
+            && members > u32::from(cap)
+        {
+            overfull += 1;
+            let why = format!(
+                "tube {tube} now holds {members} persons, more than its capacity of {cap}: kept and flagged for review"
+            );
+            flag(
+                rejects,
+                labels,
+                at(i),
+                Severity::Warning,
+                "capacity",
+                why,
+                tube,
+                "",
+            );
+        }
+    }
+    Plan {
+        segments: vec![(round.to_owned(), keep)],
+        overfull,
+        positives_kept: 0,
+    }
+}
+
+fn plan_results(
+    rows: &ResultRows,
+    index: &StoreIndex,
+    labels: &[String],
+    zone: Offset,
+    rejects: &mut Rejects,
+) -> Plan {
+    let n = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    let mut order: Vec<u32> = (0..n).collect();
+    order.par_sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        rows.tube
+            .get(a)
+            .cmp(rows.tube.get(b))
+            .then(rows.reported_at[a].cmp(&rows.reported_at[b]))
+            .then(a.cmp(&b))
+    });
+    let at = |i: usize| (rows.file[i], rows.line[i]);
+    let mut per_round: Vec<(String, Vec<u32>)> = Vec::new();
+    let mut positives_kept = 0;
+    let mut start = 0;
+    while start < order.len() {
+        let tube = rows.tube.get(order[start] as usize);
+        let end = start
+            + order[start..]
+                .iter()
+                .take_while(|&&i| rows.tube.get(i as usize) == tube)
+                .count();
+        let group = &order[start..end];
+        start = end;
+        let key = tube_key(tube);
+        let Some(facts) = index.tube(&key) else {
+            for &i in group {
+                let why = format!(
+                    "tube {tube} was never collected: no collection row in the store names it"
+                );
+                flag(
+                    rejects,
+                    labels,
+                    at(i as usize),
+                    Severity::Error,
+                    "tube",
+                    why,
+                    tube,
+                    "",
+                );
+            }
+            continue;
+        };
+        let round = index.round_name(facts.round);
+        let slot = match per_round.iter().position(|(r, _)| r == round) {
+            Some(s) => s,
+            None => {
+                per_round.push((round.to_owned(), Vec::new()));
+                per_round.len() - 1
+            }
+        };
+        let mut known: Vec<(Outcome, i64)> = index.results(&key);
+        let mut kept_flagged = false;
+        for &i in group {
+            let i = i as usize;
+            let this = (rows.outcome[i], rows.reported_at[i]);
+            if known.contains(&this) {
+                let why = "the same result for this tube is already recorded; kept once".to_owned();
+                flag(
+                    rejects,
+                    labels,
+                    at(i),
+                    Severity::Warning,
+                    "result",
+                    why,
+                    tube,
+                    "",
+                );
+                continue;
+            }
+            let earlier_positive = known
+                .iter()
+                .filter(|(o, t)| *o == Outcome::Positive && *t <= this.1)
+                .map(|&(_, t)| t)
+                .min();
+            if let Some(t) = earlier_positive
+                && this.0 != Outcome::Positive
+            {
+                let why = format!(
+                    "tube {tube} was reported positive at {}; this later {} result does not clear it: the tube stays positive and is flagged for review",
+                    time::format(t, zone),
+                    this.0.as_str()
+                );
+                flag(
+                    rejects,
+                    labels,
+                    at(i),
+                    Severity::Warning,
+                    "result",
+                    why,
+                    tube,
+                    "",
+                );
+                kept_flagged = true;
+            }
+            known.push(this);
+            per_round[slot].1.push(i as u32);
+        }
+        positives_kept += u64::from(kept_flagged);
+    }
+    Plan {
+        segments: per_round,
+        overfull: 0,
+        positives_kept,
+    }
+}

@@ -1,0 +1,293 @@
+//! Result rows: what the lab found in each tube.
+//!
+//! Columns (any order, unknown ignored): `tube`, `result` (`negative`, `positive`,
+//! `inconclusive`, `invalid` in any case, or 阴性 / 阳性), `ct_orf1ab`, `ct_n` (empty =
+//! no amplification), `reported_at`, and optional `lab`, `plate`, `well`. A file needs
+//! a `result` column or both Ct columns; a row with an empty result is read from its Ct
+//! values at the store's cut-off.
+
+use csv::ByteRecord;
+
+use super::reject::{Rejects, Severity};
+use super::row::{RowCtx, raw, required, text};
+use super::table::Table;
+use crate::column::StrColumn;
+use crate::model::{Outcome, check_label, check_tube};
+use crate::time::{self, Millis, Offset};
+use crate::{Error, Result};
+
+/// Valid result rows of one batch, column by column.
+#[derive(Debug, Default)]
+pub struct ResultRows {
+    /// Tube barcodes.
+    pub tube: StrColumn,
+    /// The outcome, as reported or as read from the Ct values.
+    pub outcome: Vec<Outcome>,
+    /// Whether the outcome was read from Ct values (the row had no `result`).
+    pub from_ct: Vec<bool>,
+    /// Ct of the ORF1ab target; `None` = no amplification.
+    pub ct_orf1ab: Vec<Option<f32>>,
+    /// Ct of the N target; `None` = no amplification.
+    pub ct_n: Vec<Option<f32>>,
+    /// When the lab reported the result.
+    pub reported_at: Vec<Millis>,
+    /// Lab, if given.
+    pub lab: StrColumn,
+    /// Plate, if given.
+    pub plate: StrColumn,
+    /// Well, if given.
+    pub well: StrColumn,
+    /// Which input file of the batch.
+    pub file: Vec<u32>,
+    /// Line in that file.
+    pub line: Vec<u64>,
+}
+
+impl ResultRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.outcome.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.outcome.is_empty()
+    }
+}
+
+/// Reads a Ct field: empty or a lab's word for "no amplification" is `None`.
+///
+/// ```
+/// use pooltrack::ingest::results::parse_ct;
+/// assert_eq!(parse_ct("31.5"), Ok(Some(31.5)));
+/// assert_eq!(parse_ct("Undetermined"), Ok(None));
+/// assert!(parse_ct("-3").is_err());
+/// ```
+pub fn parse_ct(s: &str) -> Result<Option<f32>, &'static str> {
+    const NONE: [&str; 7] = [
+        "",
+        "-",
+        "undetermined",
+        "no ct",
+        "noct",
+        "n/a",
+        "no amplification",
+    ];
+    if NONE.iter().any(|w| s.eq_ignore_ascii_case(w)) {
+        return Ok(None);
+    }
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(Some(v)),
+        _ => Err("Ct must be a number from 0 to 100, or empty for no amplification"),
+    }
+}
+
+/// Reads every row of `table` into `out`, recording bad rows in `rejects`.
+/// Returns the number of data rows read.
+pub fn read(
+    table: &mut Table,
+    file_no: u32,
+    file_label: &str,
+    zone: Offset,
+    cutoff: f32,
+    out: &mut ResultRows,
+    rejects: &mut Rejects,
+) -> Result<u64> {
+    let c_tube = required(table, "tube")?;
+    let c_at = required(table, "reported_at")?;
+    let c_result = table.column("result");
+    let c_orf = table.column("ct_orf1ab");
+    let c_n = table.column("ct_n");
+    let has_ct = c_orf.is_some() && c_n.is_some();
+    if c_result.is_none() && !has_ct {
+        return Err(Error::input(
+            table.path(),
+            format!(
+                "the header needs a \"result\" column or both \"ct_orf1ab\" and \"ct_n\" (it has: {})",
+                table.header().join(", ")
+            ),
+        ));
+    }
+    let (c_lab, c_plate, c_well) = (
+        table.column("lab"),
+        table.column("plate"),
+        table.column("well"),
+    );
+    let width = table.header().len();
+    let mut rec = ByteRecord::new();
+    let mut rows = 0u64;
+    'rows: while let Some(line) = table.read_row(&mut rec)? {
+        rows += 1;
+        let ctx = RowCtx {
+            file: file_label,
+            line,
+        };
+        let tube = text(table, &rec, Some(c_tube), line)?;
+        let mut bad = |column, reason: String, value: &[u8]| {
+            ctx.reject(rejects, Severity::Error, column, reason, tube, "", value);
+        };
+        if rec.len() != width {
+            bad(
+                "",
+                format!(
+                    "the row has {} fields but the header has {width}",
+                    rec.len()
+                ),
+                rec.as_slice(),
+            );
+            continue;
+        }
+        if let Err(why) = check_tube(tube) {
+            bad("tube", why.to_owned(), raw(&rec, Some(c_tube)));
+            continue;
+        }
+        let mut cts = [None, None];
+        for (slot, (col, name)) in cts.iter_mut().zip([(c_orf, "ct_orf1ab"), (c_n, "ct_n")]) {
+            let t = text(table, &rec, col, line)?;
+            match parse_ct(t) {
+                Ok(v) => *slot = v,
+                Err(why) => {
+                    bad(name, format!("{name}: {why}"), t.as_bytes());
+                    continue 'rows;
+                }
+            }
+        }
+        let result_text = text(table, &rec, c_result, line)?;
+        let (outcome, from_ct) = if !result_text.is_empty() {
+            match Outcome::parse(result_text) {
+                Some(o) => (o, false),
+                None => {
+                    bad(
+                        "result",
+                        "result must be negative, positive, inconclusive, invalid, 阴性 or 阳性"
+                            .to_owned(),
+                        result_text.as_bytes(),
+                    );
+                    continue;
+                }
+            }
+        } else if has_ct {
+            (Outcome::from_ct(cts[0], cts[1], cutoff), true)
+        } else {
+            bad(
+                "result",
+                "the row has no result and the file has no Ct columns to read one from".to_owned(),
+                b"",
+            );
+            continue;
+        };
+        let at_text = text(table, &rec, Some(c_at), line)?;
+        let reported_at = match time::parse(at_text.as_bytes(), zone) {
+            Ok(t) => t,
+            Err(e) => {
+                bad(
+                    "reported_at",
+                    format!("reported_at {e}"),
+                    at_text.as_bytes(),
+                );
+                continue;
+            }
+        };
+        let mut labels = [""; 3];
+        for (slot, (col, name)) in
+            labels
+                .iter_mut()
+                .zip([(c_lab, "lab"), (c_plate, "plate"), (c_well, "well")])
+        {
+            let t = text(table, &rec, col, line)?;
+            if let Err(why) = check_label(t) {
+                bad(name, format!("{name} is {why}"), t.as_bytes());
+                continue 'rows;
+            }
+            *slot = t;
+        }
+        if out.tube.try_push(tube).is_err() {
+            return Err(Error::input(
+                table.path(),
+                "the batch is too large for one ingest (over 2 GiB of barcodes); split it",
+            ));
+        }
+        out.outcome.push(outcome);
+        out.from_ct.push(from_ct);
+        out.ct_orf1ab.push(cts[0]);
+        out.ct_n.push(cts[1]);
+        out.reported_at.push(reported_at);
+        for (col, v) in [&mut out.lab, &mut out.plate, &mut out.well]
+            .into_iter()
+            .zip(labels)
+        {
+            col.push_opt((!v.is_empty()).then_some(v));
+        }
+        out.file.push(file_no);
+        out.line.push(line);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_text(text: &str) -> Result<(ResultRows, Rejects)> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("r.csv");
+        std::fs::write(&p, text).expect("write");
+        let mut t = Table::open(&p)?;
+        let mut rows = ResultRows::default();
+        let mut rejects = Rejects::default();
+        read(
+            &mut t,
+            0,
+            "r.csv",
+            Offset::CHINA,
+            40.0,
+            &mut rows,
+            &mut rejects,
+        )?;
+        Ok((rows, rejects))
+    }
+
+    #[test]
+    fn result_word_wins_and_ct_fills_in() {
+        let (rows, rejects) = read_text(
+            "tube,result,ct_orf1ab,ct_n,reported_at,lab\n\
+             PL0001,阳性,25,26,2022-04-02 12:00:00,L1\n\
+             PL0002,,25,26,2022-04-02 12:00:00,L1\n\
+             PL0003,,38.5,,2022-04-02 12:00:00,\n\
+             PL0004,,Undetermined,-,2022-04-02 12:00:00,\n\
+             PL0005,NEGATIVE,,,2022-04-02 12:00:00,\n",
+        )
+        .expect("reads");
+        assert!(rejects.rows.is_empty(), "{:?}", rejects.rows);
+        use Outcome::*;
+        assert_eq!(
+            rows.outcome,
+            [Positive, Positive, Inconclusive, Negative, Negative]
+        );
+        assert_eq!(rows.from_ct, [false, true, true, true, false]);
+        assert_eq!(rows.lab.get_opt(2), None);
+    }
+
+    #[test]
+    fn bad_rows_are_named() {
+        let (rows, rejects) = read_text(
+            "tube,result,ct_orf1ab,ct_n,reported_at\n\
+             PL0001,maybe,,,2022-04-02 12:00:00\n\
+             PL0002,,abc,,2022-04-02 12:00:00\n\
+             PL0003,negative,,,\n",
+        )
+        .expect("reads");
+        assert!(rows.is_empty());
+        let cols: Vec<_> = rejects.rows.iter().map(|r| r.column).collect();
+        assert_eq!(cols, ["result", "ct_orf1ab", "reported_at"]);
+    }
+
+    #[test]
+    fn needs_result_or_ct_columns() {
+        let err = read_text("tube,reported_at,ct_n\n").err().expect("refused");
+        assert!(err.to_string().contains("\"result\""), "{err}");
+        let (_, rejects) =
+            read_text("tube,result,reported_at\nPL0001,,2022-04-02 12:00:00\n").expect("reads");
+        assert_eq!(rejects.rows[0].column, "result");
+    }
+}

@@ -1,0 +1,17 @@
+//! pooltrack: a high-throughput pooled PCR sample tracker.
+//!
+//! The architecture follows the data: [`ingest`] reads batch files of collections and
+//! results → [`store`] keeps them durably as Parquet segments under a manifest →
+//! [`tracker`] loads a round and decides every person's status (Dorfman pool
+//! deconvolution) → [`worklist`] and [`report`] turn statuses into the lists a lab acts
+//! on. [`synth`] makes synthetic city rounds for tests, the demo and benchmarks.
+
+pub mod column;
+pub mod error;
+pub mod ingest;
+pub mod model;
+pub mod store;
+pub mod synth;
+pub mod time;
+
+pub use error::{Error, Result};

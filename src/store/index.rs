@@ -1,0 +1,285 @@
+//! Sidecar indexes: sorted arrays of fixed-size records, memory-mapped and searched by
+//! binary search, so a batch of 10,000 rows checks its tubes against a 25-million-row
+//! store by touching a few pages instead of reading the round.
+//!
+//! File layout (little-endian): a 32-byte header — magic `PTIDX1\0\0`, kind `u32`,
+//! record size `u32`, record count `u64`, 8 reserved bytes — then the records. Keyed
+//! records start with the tube barcode, zero-padded to 32 bytes; barcodes hold no NUL,
+//! so byte order of the padded keys is the barcodes' order.
+//!
+//! Kinds:
+//! - [`Kind::CollectionTubes`], 48 bytes: key, first row `u32` and row count `u32` of
+//!   the tube in the segment's Parquet file (sorted by tube), mode `u8`, capacity `u8`.
+//! - [`Kind::Members`], 8 bytes: the xxh3-64 hash of each row's person id, in the
+//!   Parquet file's row order, to find duplicate scans without decoding Parquet.
+//! - [`Kind::ResultTubes`], 48 bytes: key, row `u32`, outcome `u8`, 3 spare bytes,
+//!   reported_at `i64` (ms), sorted by key then time.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::ops::Range;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::{Error, Result};
+
+const MAGIC: [u8; 8] = *b"PTIDX1\0\0";
+const HEADER: usize = 32;
+
+/// Length of a tube key: the longest barcode.
+pub const KEY: usize = 32;
+
+/// A tube barcode as an index key.
+pub type TubeKey = [u8; KEY];
+
+/// The index key of a barcode (which [`crate::model::check_tube`] has accepted).
+pub fn tube_key(barcode: &str) -> TubeKey {
+    let mut k = [0u8; KEY];
+    let b = barcode.as_bytes();
+    let n = b.len().min(KEY);
+    k[..n].copy_from_slice(&b[..n]);
+    k
+}
+
+/// The 64-bit hash of a person id used in member indexes.
+pub fn person_hash(person: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(person.as_bytes())
+}
+
+/// What a sidecar file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Kind {
+    /// One record per tube of a collections segment.
+    CollectionTubes = 1,
+    /// One person hash per row of a collections segment.
+    Members = 2,
+    /// One record per row of a results segment.
+    ResultTubes = 3,
+}
+
+impl Kind {
+    /// Bytes per record.
+    pub fn record_size(self) -> usize {
+        match self {
+            Kind::CollectionTubes | Kind::ResultTubes => 48,
+            Kind::Members => 8,
+        }
+    }
+}
+
+/// Writes a sidecar; records must be pushed in key order.
+pub struct IndexWriter<W: Write> {
+    out: BufWriter<W>,
+    kind: Kind,
+    count: u64,
+}
+
+impl<W: Write> IndexWriter<W> {
+    /// Starts a sidecar of `count` records of `kind`.
+    pub fn new(out: W, kind: Kind, count: u64) -> std::io::Result<Self> {
+        let mut out = BufWriter::with_capacity(1 << 20, out);
+        out.write_all(&MAGIC)?;
+        out.write_all(&(kind as u32).to_le_bytes())?;
+        let size = u32::try_from(kind.record_size()).unwrap_or(u32::MAX);
+        out.write_all(&size.to_le_bytes())?;
+        out.write_all(&count.to_le_bytes())?;
+        out.write_all(&[0u8; 8])?;
+        Ok(IndexWriter {
+            out,
+            kind,
+            count: 0,
+        })
+    }
+
+    /// Appends a record of exactly the kind's size.
+    pub fn push(&mut self, record: &[u8]) -> std::io::Result<()> {
+        debug_assert_eq!(record.len(), self.kind.record_size());
+        self.count += 1;
+        self.out.write_all(record)
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(self) -> std::io::Result<W> {
+        self.out
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+    }
+}
+
+/// A collections-tube record.
+pub fn collection_tube_record(
+    key: &TubeKey,
+    first_row: u32,
+    rows: u32,
+    mode: u8,
+    cap: u8,
+) -> [u8; 48] {
+    let mut r = [0u8; 48];
+    r[..KEY].copy_from_slice(key);
+    r[32..36].copy_from_slice(&first_row.to_le_bytes());
+    r[36..40].copy_from_slice(&rows.to_le_bytes());
+    r[40] = mode;
+    r[41] = cap;
+    r
+}
+
+/// A result-tube record.
+pub fn result_tube_record(key: &TubeKey, row: u32, outcome: u8, reported_at: i64) -> [u8; 48] {
+    let mut r = [0u8; 48];
+    r[..KEY].copy_from_slice(key);
+    r[32..36].copy_from_slice(&row.to_le_bytes());
+    r[36] = outcome;
+    r[40..48].copy_from_slice(&reported_at.to_le_bytes());
+    r
+}
+
+/// An open, memory-mapped sidecar.
+pub struct IndexFile {
+    map: Mmap,
+    size: usize,
+    count: usize,
+}
+
+impl IndexFile {
+    /// Maps `path` and checks its header and length against `kind`; a mismatch means
+    /// the store is damaged.
+    pub fn open(path: &Path, kind: Kind) -> Result<IndexFile> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: committed sidecars are never modified or truncated by pooltrack
+        // (every batch writes new files), and the length is checked below before any
+        // record is read, so the mapping stays valid while it is in use.
+        #[allow(unsafe_code)]
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let bad = |why: &str| Error::damaged(path, format!("index file {why}"));
+        if map.len() < HEADER || map[..8] != MAGIC {
+            return Err(bad("has no valid header"));
+        }
+        let word = |at: usize| u32::from_le_bytes([map[at], map[at + 1], map[at + 2], map[at + 3]]);
+        if word(8) != kind as u32 || word(12) as usize != kind.record_size() {
+            return Err(bad("is of the wrong kind"));
+        }
+        let mut c = [0u8; 8];
+        c.copy_from_slice(&map[16..24]);
+        let count =
+            usize::try_from(u64::from_le_bytes(c)).map_err(|_| bad("count is too large"))?;
+        let size = kind.record_size();
+        if count.checked_mul(size).and_then(|b| b.checked_add(HEADER)) != Some(map.len()) {
+            return Err(bad("is truncated or has extra bytes"));
+        }
+        Ok(IndexFile { map, size, count })
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The `i`th record's bytes.
+    pub fn record(&self, i: usize) -> &[u8] {
+        let at = HEADER + i * self.size;
+        &self.map[at..at + self.size]
+    }
+
+    /// Records whose key equals `key` (keyed kinds only).
+    pub fn find(&self, key: &TubeKey) -> Range<usize> {
+        let lower = self.partition(|k| k < key.as_slice());
+        let upper = lower + self.partition_from(lower, |k| k <= key.as_slice());
+        lower..upper
+    }
+
+    fn partition(&self, pred: impl Fn(&[u8]) -> bool) -> usize {
+        self.partition_from(0, pred)
+    }
+
+    fn partition_from(&self, from: usize, pred: impl Fn(&[u8]) -> bool) -> usize {
+        let (mut lo, mut hi) = (from, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pred(&self.record(mid)[..KEY]) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo - from
+    }
+
+    /// The `i`th member hash ([`Kind::Members`] only).
+    pub fn member(&self, i: usize) -> u64 {
+        u64_at(self.record(i), 0)
+    }
+}
+
+/// Reads a little-endian `u32` at `at` of a record.
+pub fn u32_at(r: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&r[at..at + 4]);
+    u32::from_le_bytes(b)
+}
+
+/// Reads a little-endian `u64` at `at` of a record.
+pub fn u64_at(r: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&r[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// Reads a little-endian `i64` at `at` of a record.
+pub fn i64_at(r: &[u8], at: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&r[at..at + 8]);
+    i64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_key_and_only_those() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("x.tubes");
+        let keys = ["AAAA", "BBBB", "BBBB", "BBBB1", "CCCC"];
+        let mut w =
+            IndexWriter::new(File::create(&p).expect("f"), Kind::ResultTubes, 5).expect("w");
+        for (i, k) in keys.iter().enumerate() {
+            let row = u32::try_from(i).expect("small");
+            w.push(&result_tube_record(&tube_key(k), row, 1, 7))
+                .expect("push");
+        }
+        w.finish().expect("finish");
+        let f = IndexFile::open(&p, Kind::ResultTubes).expect("open");
+        assert_eq!(f.find(&tube_key("BBBB")), 1..3);
+        assert_eq!(f.find(&tube_key("BBBB1")), 3..4);
+        assert_eq!(f.find(&tube_key("AAAA")), 0..1);
+        assert!(f.find(&tube_key("ABCD")).is_empty());
+        assert!(f.find(&tube_key("ZZZZ")).is_empty());
+        assert_eq!(i64_at(f.record(4), 40), 7);
+        assert!(IndexFile::open(&p, Kind::CollectionTubes).is_err());
+    }
+
+    #[test]
+    fn truncated_file_is_damage() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("m.members");
+        let mut w = IndexWriter::new(File::create(&p).expect("f"), Kind::Members, 2).expect("w");
+        w.push(&1u64.to_le_bytes()).expect("push");
+        w.push(&2u64.to_le_bytes()).expect("push");
+        w.finish().expect("finish");
+        assert_eq!(
+            IndexFile::open(&p, Kind::Members).expect("open").member(1),
+            2
+        );
+        let bytes = std::fs::read(&p).expect("read");
+        std::fs::write(&p, &bytes[..bytes.len() - 3]).expect("cut");
+        let err = IndexFile::open(&p, Kind::Members).err().expect("damaged");
+        assert_eq!(err.exit_code(), 3);
+    }
+}

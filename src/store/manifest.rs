@@ -1,0 +1,184 @@
+//! The manifest: the one file that says what the store holds.
+//!
+//! `MANIFEST.json` lists every committed batch with its source files' hashes (for
+//! idempotent re-ingest) and the files it added, each with its size and xxh3-64 hash.
+//! A batch is committed when the manifest naming it has been renamed into place; files
+//! that no manifest names are leftovers of a crash and are removed by the next writer.
+
+use serde::{Deserialize, Serialize};
+
+/// Current manifest format.
+pub const FORMAT: u32 = 1;
+
+/// Store-wide settings, fixed in the manifest so every batch is read alike.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    /// The UTC offset in which times without an offset are read (`+08:00`).
+    pub time_zone: String,
+    /// Ct cut-off: a target amplifying below it is a hit.
+    pub ct_cutoff: f32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            time_zone: "+08:00".into(),
+            ct_cutoff: 40.0,
+        }
+    }
+}
+
+/// What a batch ingested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchKind {
+    /// Collection rows.
+    Collections,
+    /// Result rows.
+    Results,
+}
+
+impl BatchKind {
+    /// The word used in paths and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchKind::Collections => "collections",
+            BatchKind::Results => "results",
+        }
+    }
+}
+
+/// One input file of a batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Source {
+    /// The path as given on the command line.
+    pub path: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// xxh3-128 of its content, hex: the key for "already ingested".
+    pub xxh3_128: String,
+}
+
+/// A file the store holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRef {
+    /// Path relative to the store root.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// xxh3-64 of the content, hex.
+    pub xxh3: String,
+}
+
+/// A batch's rows of one round: a Parquet file and its sidecar indexes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Segment {
+    /// The round.
+    pub round: String,
+    /// Rows in the Parquet file.
+    pub rows: u64,
+    /// The Parquet file.
+    pub parquet: FileRef,
+    /// Tube index (collections and results).
+    pub tubes: FileRef,
+    /// Member index (collections only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<FileRef>,
+}
+
+impl Segment {
+    /// Every file of the segment.
+    pub fn files(&self) -> impl Iterator<Item = &FileRef> {
+        [&self.parquet, &self.tubes]
+            .into_iter()
+            .chain(self.members.as_ref())
+    }
+}
+
+/// One committed ingest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Batch {
+    /// Sequence number, from 1.
+    pub id: u32,
+    /// What it ingested.
+    pub kind: BatchKind,
+    /// The round named on the command line (collections only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<String>,
+    /// When it was committed, RFC 3339.
+    pub committed_at: String,
+    /// Its input files.
+    pub sources: Vec<Source>,
+    /// Data rows read from the sources.
+    pub rows_read: u64,
+    /// Rows committed.
+    pub rows_committed: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Rows committed or dropped with a warning.
+    pub warnings: u64,
+    /// The reject report, relative to the store root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejects: Option<String>,
+    /// What it added, one segment per round.
+    pub segments: Vec<Segment>,
+}
+
+/// The whole manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version.
+    pub format: u32,
+    /// Settings.
+    pub settings: Settings,
+    /// Committed batches, in order.
+    pub batches: Vec<Batch>,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest {
+            format: FORMAT,
+            settings: Settings::default(),
+            batches: Vec::new(),
+        }
+    }
+}
+
+impl Manifest {
+    /// The id the next batch gets.
+    pub fn next_batch_id(&self) -> u32 {
+        self.batches.last().map_or(1, |b| b.id + 1)
+    }
+
+    /// The rounds that have collections, in first-ingest order.
+    pub fn rounds(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in self.segments(None) {
+            if !out.contains(&s.1.round.as_str()) {
+                out.push(&s.1.round);
+            }
+        }
+        out
+    }
+
+    /// Segments with their batch kind, optionally of one round.
+    pub fn segments<'a>(
+        &'a self,
+        round: Option<&'a str>,
+    ) -> impl Iterator<Item = (BatchKind, &'a Segment, u32)> + 'a {
+        self.batches.iter().flat_map(move |b| {
+            b.segments
+                .iter()
+                .filter(move |s| round.is_none_or(|r| s.round == r))
+                .map(move |s| (b.kind, s, b.id))
+        })
+    }
+
+    /// The committed batch that ingested a source with this content, if any.
+    pub fn find_source(&self, kind: BatchKind, hash: &str) -> Option<&Batch> {
+        self.batches
+            .iter()
+            .find(|b| b.kind == kind && b.sources.iter().any(|s| s.xxh3_128 == hash))
+    }
+}

@@ -1,0 +1,433 @@
+//! The durable store: Parquet segments named by a manifest.
+//!
+//! ```text
+//! STORE/
+//!   MANIFEST.json                       what is committed (see [`manifest`])
+//!   lock                                held by the one writer
+//!   rounds/<round>/collections/b000001.parquet   rows of batch 1, sorted by tube
+//!   rounds/<round>/collections/b000001.tubes     sidecar tube index
+//!   rounds/<round>/collections/b000001.members   sidecar person hashes
+//!   rounds/<round>/results/b000002.parquet
+//!   rounds/<round>/results/b000002.tubes
+//!   rejects/b000001-collections.csv     rows a batch refused or flagged
+//! ```
+//!
+//! A writer takes `lock`, writes a batch's new files, fsyncs them, and commits by
+//! renaming a new `MANIFEST.json` into place; committed files are never changed. A
+//! reader reads the manifest once and only the files it names, so it sees the store
+//! before or after a batch, never between, and needs no lock.
+
+pub mod fsutil;
+pub mod index;
+pub mod manifest;
+pub mod segment;
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use index::{IndexFile, Kind, TubeKey};
+pub use manifest::{Batch, BatchKind, Manifest, Segment, Settings};
+
+use crate::model::{Mode, Outcome};
+use crate::time::{Millis, Offset};
+use crate::{Error, Result};
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "MANIFEST.json";
+const LOCK: &str = "lock";
+
+/// An open store.
+pub struct Store {
+    root: PathBuf,
+    manifest: Manifest,
+    zone: Offset,
+    _lock: Option<File>,
+}
+
+impl Store {
+    /// Opens an existing store for reading; checks that every file the manifest names
+    /// is there with its recorded size.
+    pub fn open(root: &Path) -> Result<Store> {
+        let path = root.join(MANIFEST);
+        if !path.exists() {
+            if has_data(root) {
+                return Err(Error::damaged(
+                    root,
+                    format!("{MANIFEST} is missing but the store holds data"),
+                ));
+            }
+            return Err(Error::Usage(format!(
+                "no store at {}: ingest a batch first, or give --store (or POOLTRACK_STORE)",
+                root.display()
+            )));
+        }
+        let store = Store::load(root, None)?;
+        store.check_files()?;
+        Ok(store)
+    }
+
+    /// Opens the store for writing, creating it if it does not exist. Only one writer
+    /// at a time: a second gets [`Error::StoreBusy`]. Leftovers of a crashed writer
+    /// (files no manifest names) are removed.
+    pub fn open_writer(root: &Path) -> Result<Store> {
+        fsutil::create_dir_all(root)?;
+        let lock_path = root.join(LOCK);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::StoreBusy {
+                    path: root.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let store = if root.join(MANIFEST).exists() {
+            Store::load(root, Some(lock))?
+        } else if has_data(root) {
+            return Err(Error::damaged(
+                root,
+                format!("{MANIFEST} is missing but the store holds data"),
+            ));
+        } else {
+            let manifest = Manifest::default();
+            let mut store = Store {
+                root: root.to_path_buf(),
+                zone: Offset::CHINA,
+                manifest,
+                _lock: Some(lock),
+            };
+            store.write_manifest()?;
+            store
+        };
+        store.check_files()?;
+        store.remove_leftovers()?;
+        Ok(store)
+    }
+
+    fn load(root: &Path, lock: Option<File>) -> Result<Store> {
+        let path = root.join(MANIFEST);
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::damaged(root, format!("{MANIFEST} cannot be read: {e}")))?;
+        if manifest.format != manifest::FORMAT {
+            return Err(Error::damaged(
+                root,
+                format!(
+                    "{MANIFEST} has format {}, this pooltrack reads {}",
+                    manifest.format,
+                    manifest::FORMAT
+                ),
+            ));
+        }
+        let zone = Offset::parse(&manifest.settings.time_zone).ok_or_else(|| {
+            Error::damaged(
+                root,
+                format!(
+                    "{MANIFEST} has an unreadable time zone {:?}",
+                    manifest.settings.time_zone
+                ),
+            )
+        })?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            manifest,
+            zone,
+            _lock: lock,
+        })
+    }
+
+    fn check_files(&self) -> Result<()> {
+        for (_, seg, batch) in self.manifest.segments(None) {
+            for f in seg.files() {
+                let p = self.root.join(&f.path);
+                match fs::metadata(&p) {
+                    Ok(m) if m.len() == f.bytes => {}
+                    Ok(m) => {
+                        return Err(Error::damaged(
+                            &self.root,
+                            format!(
+                                "{} of batch {batch} has {} bytes, the manifest says {}",
+                                f.path,
+                                m.len(),
+                                f.bytes
+                            ),
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(Error::damaged(
+                            &self.root,
+                            format!("{} of batch {batch} is missing", f.path),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes segment files that no committed batch names: what a writer killed before
+    /// its commit left behind.
+    fn remove_leftovers(&self) -> Result<()> {
+        let named: std::collections::HashSet<&str> = self
+            .manifest
+            .segments(None)
+            .flat_map(|(_, s, _)| s.files().map(|f| f.path.as_str()))
+            .collect();
+        let rounds = self.root.join("rounds");
+        let Ok(entries) = fs::read_dir(&rounds) else {
+            return Ok(());
+        };
+        for round in entries.flatten() {
+            for table in ["collections", "results"] {
+                let dir = round.path().join(table);
+                let Ok(files) = fs::read_dir(&dir) else {
+                    continue;
+                };
+                for f in files.flatten() {
+                    let p = f.path();
+                    let rel = p
+                        .strip_prefix(&self.root)
+                        .unwrap_or(&p)
+                        .to_string_lossy()
+                        .into_owned();
+                    let ours = f.file_name().to_string_lossy().starts_with('b');
+                    if ours && !named.contains(rel.as_str()) {
+                        fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                    }
+                }
+            }
+        }
+        let tmp = self.root.join(MANIFEST).with_extension("tmp");
+        if tmp.exists() {
+            fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        Ok(())
+    }
+
+    fn write_manifest(&mut self) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| Error::io(self.root.join(MANIFEST), std::io::Error::other(e)))?;
+        fsutil::write_atomic(&self.root.join(MANIFEST), &bytes)
+    }
+
+    /// Commits a batch whose files are written and synced: the manifest naming it is
+    /// atomically put in place. Only a writer may commit.
+    pub fn commit(&mut self, batch: Batch) -> Result<()> {
+        if self._lock.is_none() {
+            return Err(Error::Usage("the store was opened read-only".into()));
+        }
+        self.manifest.batches.push(batch);
+        let res = self.write_manifest();
+        if res.is_err() {
+            self.manifest.batches.pop();
+        }
+        res
+    }
+
+    /// Replaces the store's settings (writers only; applies to later batches).
+    pub fn set_settings(&mut self, settings: Settings) -> Result<()> {
+        let zone = Offset::parse(&settings.time_zone).ok_or_else(|| {
+            Error::Usage(format!(
+                "time zone {:?} is not +HH:MM, -HH:MM or Z",
+                settings.time_zone
+            ))
+        })?;
+        if !(settings.ct_cutoff > 0.0 && settings.ct_cutoff <= 100.0) {
+            return Err(Error::Usage(
+                "the Ct cut-off must be above 0 and at most 100".into(),
+            ));
+        }
+        let old = std::mem::replace(&mut self.manifest.settings, settings);
+        if let Err(e) = self.write_manifest() {
+            self.manifest.settings = old;
+            return Err(e);
+        }
+        self.zone = zone;
+        Ok(())
+    }
+
+    /// The store's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// What is committed.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The zone for times without an offset.
+    pub fn zone(&self) -> Offset {
+        self.zone
+    }
+
+    /// Fails with [`Error::UnknownRound`] unless the store holds collections of `round`.
+    pub fn require_round(&self, round: &str) -> Result<()> {
+        let rounds = self.manifest.rounds();
+        if rounds.contains(&round) {
+            return Ok(());
+        }
+        let hint = if rounds.is_empty() {
+            "; it holds no rounds yet".to_owned()
+        } else {
+            format!("; it holds: {}", rounds.join(", "))
+        };
+        Err(Error::UnknownRound {
+            round: round.to_owned(),
+            store: self.root.clone(),
+            hint,
+        })
+    }
+
+    /// Opens every segment's sidecar index for lookups by tube.
+    pub fn index(&self) -> Result<StoreIndex> {
+        let mut idx = StoreIndex::default();
+        for (kind, seg, _) in self.manifest.segments(None) {
+            let round = match idx.rounds.iter().position(|r| *r == seg.round) {
+                Some(i) => i,
+                None => {
+                    idx.rounds.push(seg.round.clone());
+                    idx.rounds.len() - 1
+                }
+            };
+            let open = |f: &manifest::FileRef, k| IndexFile::open(&self.root.join(&f.path), k);
+            match kind {
+                BatchKind::Collections => {
+                    let members = seg.members.as_ref().ok_or_else(|| {
+                        Error::damaged(
+                            &self.root,
+                            format!("{} has no member index", seg.parquet.path),
+                        )
+                    })?;
+                    idx.collections.push(CollectionIndex {
+                        round,
+                        tubes: open(&seg.tubes, Kind::CollectionTubes)?,
+                        members: open(members, Kind::Members)?,
+                    });
+                }
+                BatchKind::Results => idx.results.push(ResultIndex {
+                    round,
+                    tubes: open(&seg.tubes, Kind::ResultTubes)?,
+                }),
+            }
+        }
+        Ok(idx)
+    }
+}
+
+fn has_data(root: &Path) -> bool {
+    fs::read_dir(root.join("rounds")).is_ok_and(|mut d| d.next().is_some())
+}
+
+struct CollectionIndex {
+    round: usize,
+    tubes: IndexFile,
+    members: IndexFile,
+}
+
+struct ResultIndex {
+    round: usize,
+    tubes: IndexFile,
+}
+
+/// Lookups by tube barcode across every committed segment, without reading Parquet.
+#[derive(Default)]
+pub struct StoreIndex {
+    rounds: Vec<String>,
+    collections: Vec<CollectionIndex>,
+    results: Vec<ResultIndex>,
+}
+
+/// What the store knows of a tube.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TubeFacts {
+    /// The round it was collected in (see [`StoreIndex::round_name`]).
+    pub round: usize,
+    /// Its mode.
+    pub mode: Mode,
+    /// Persons it may hold.
+    pub capacity: u8,
+    /// Persons recorded in it.
+    pub members: u32,
+}
+
+impl StoreIndex {
+    /// The name of round number `i` of this index.
+    pub fn round_name(&self, i: usize) -> &str {
+        &self.rounds[i]
+    }
+
+    /// The tube's round, mode, capacity and member count, if it was ever collected.
+    pub fn tube(&self, key: &TubeKey) -> Option<TubeFacts> {
+        let mut facts: Option<TubeFacts> = None;
+        for seg in &self.collections {
+            for i in seg.tubes.find(key) {
+                let r = seg.tubes.record(i);
+                let rows = index::u32_at(r, 36);
+                match &mut facts {
+                    Some(f) => f.members += rows,
+                    None => {
+                        facts = Some(TubeFacts {
+                            round: seg.round,
+                            mode: Mode::from_code(r[40]).unwrap_or(Mode::Pool),
+                            capacity: r[41],
+                            members: rows,
+                        });
+                    }
+                }
+            }
+        }
+        facts
+    }
+
+    /// Whether the store already records `person_hash` in the tube.
+    pub fn has_member(&self, key: &TubeKey, person_hash: u64) -> bool {
+        self.collections.iter().any(|seg| {
+            seg.tubes.find(key).any(|i| {
+                let r = seg.tubes.record(i);
+                let first = index::u32_at(r, 32) as usize;
+                let rows = index::u32_at(r, 36) as usize;
+                (first..first + rows)
+                    .any(|row| row < seg.members.len() && seg.members.member(row) == person_hash)
+            })
+        })
+    }
+
+    /// Every result the store holds for the tube, as (outcome, reported_at).
+    pub fn results(&self, key: &TubeKey) -> Vec<(Outcome, Millis)> {
+        let mut out = Vec::new();
+        for seg in &self.results {
+            for i in seg.tubes.find(key) {
+                let r = seg.tubes.record(i);
+                if let Some(o) = Outcome::from_code(r[36]) {
+                    out.push((o, index::i64_at(r, 40)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Index of round `name`, if any segment belongs to it.
+    pub fn round_id(&self, name: &str) -> Option<usize> {
+        self.rounds.iter().position(|r| r == name)
+    }
+
+    /// Segments opened (for the bench's report).
+    pub fn segments(&self) -> usize {
+        self.collections.len() + self.results.len()
+    }
+
+    #[doc(hidden)]
+    pub fn result_rounds(&self) -> impl Iterator<Item = usize> + '_ {
+        self.results.iter().map(|r| r.round)
+    }
+}

@@ -1,0 +1,347 @@
+//! Writing a batch's rows of one round as a segment: a Parquet file sorted by tube,
+//! plus its sidecar indexes. Every file is hashed as it is written and fsynced before
+//! the manifest that names it is committed.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    UInt8Array, UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::fsutil;
+use super::index::{self, IndexWriter, Kind};
+use super::manifest::{FileRef, Segment};
+use crate::column::StrColumn;
+use crate::ingest::collections::CollectionRows;
+use crate::ingest::results::ResultRows;
+use crate::{Error, Result};
+
+/// Rows per Parquet row group: small enough that reading one tube's rows decodes little.
+const ROW_GROUP: usize = 128 * 1024;
+
+/// A writer that counts and hashes what passes through it.
+struct HashingWriter {
+    file: File,
+    hasher: Xxh3,
+    bytes: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl HashingWriter {
+    fn create(path: &Path) -> Result<Self> {
+        Ok(HashingWriter {
+            file: fsutil::create_file(path)?,
+            hasher: Xxh3::new(),
+            bytes: 0,
+        })
+    }
+
+    /// Flushes to disk and describes the file for the manifest.
+    fn finish(self, root: &Path, path: &Path) -> Result<FileRef> {
+        self.file.sync_all().map_err(|e| Error::io(path, e))?;
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        Ok(FileRef {
+            path: rel.to_string_lossy().into_owned(),
+            bytes: self.bytes,
+            xxh3: format!("{:016x}", self.hasher.digest()),
+        })
+    }
+}
+
+/// The schema of collections segments.
+pub fn collections_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("round", DataType::Utf8, false),
+        Field::new("tube", DataType::Utf8, false),
+        Field::new("person", DataType::Utf8, false),
+        Field::new("mode", DataType::Utf8, false),
+        Field::new("capacity", DataType::UInt8, false),
+        Field::new("collected_at", timestamp(), false),
+        Field::new("site", DataType::Utf8, true),
+        Field::new("batch", DataType::UInt32, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("line", DataType::UInt64, false),
+    ]))
+}
+
+/// The schema of results segments.
+pub fn results_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("round", DataType::Utf8, false),
+        Field::new("tube", DataType::Utf8, false),
+        Field::new("result", DataType::Utf8, false),
+        Field::new("ct_orf1ab", DataType::Float32, true),
+        Field::new("ct_n", DataType::Float32, true),
+        Field::new("result_from_ct", DataType::Boolean, false),
+        Field::new("reported_at", timestamp(), false),
+        Field::new("lab", DataType::Utf8, true),
+        Field::new("plate", DataType::Utf8, true),
+        Field::new("well", DataType::Utf8, true),
+        Field::new("batch", DataType::UInt32, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("line", DataType::UInt64, false),
+    ]))
+}
+
+fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Where a batch's segment files go, relative to the store root.
+pub fn segment_stem(round: &str, table: &str, batch: u32) -> String {
+    format!("rounds/{round}/{table}/b{batch:06}")
+}
+
+fn take(col: &StrColumn, order: &[u32]) -> StringArray {
+    let mut out = StrColumn::with_capacity(order.len(), 12);
+    for &i in order {
+        out.push_opt(col.get_opt(i as usize));
+    }
+    out.into_arrow()
+}
+
+fn sources_column(files: &[String], file_no: &[u32], order: &[u32]) -> StringArray {
+    order
+        .iter()
+        .map(|&i| files.get(file_no[i as usize] as usize).map(String::as_str))
+        .collect()
+}
+
+fn write_parquet(root: &Path, path: &Path, batch: RecordBatch) -> Result<FileRef> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP))
+        .build();
+    let out = HashingWriter::create(path)?;
+    let mut w = ArrowWriter::try_new(out, batch.schema(), Some(props))
+        .map_err(|e| Error::parquet(path, e))?;
+    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
+    let out = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+    out.finish(root, path)
+}
+
+/// Writes the rows `order` (sorted by tube, then person) of `rows` as round `round`'s
+/// collections segment of batch `batch`.
+pub fn write_collections(
+    root: &Path,
+    batch: u32,
+    round: &str,
+    files: &[String],
+    rows: &CollectionRows,
+    order: &[u32],
+) -> Result<Segment> {
+    let stem = root.join(segment_stem(round, "collections", batch));
+    if let Some(dir) = stem.parent() {
+        fsutil::create_dir_all(dir)?;
+    }
+    let n = order.len();
+    let at = |i: &u32| *i as usize;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(round, n))),
+        Arc::new(take(&rows.tube, order)),
+        Arc::new(take(&rows.person, order)),
+        Arc::new(StringArray::from_iter_values(
+            order.iter().map(|i| rows.mode[at(i)].as_str()),
+        )),
+        Arc::new(UInt8Array::from_iter_values(
+            order.iter().map(|i| rows.capacity[at(i)]),
+        )),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(
+                order.iter().map(|i| rows.collected_at[at(i)]),
+            )
+            .with_timezone("UTC"),
+        ),
+        Arc::new(take(&rows.site, order)),
+        Arc::new(UInt32Array::from_value(batch, n)),
+        Arc::new(sources_column(files, &rows.file, order)),
+        Arc::new(UInt64Array::from_iter_values(
+            order.iter().map(|i| rows.line[at(i)]),
+        )),
+    ];
+    let record = RecordBatch::try_new(collections_schema(), columns)?;
+    let parquet_path = stem.with_extension("parquet");
+    let parquet = write_parquet(root, &parquet_path, record)?;
+
+    // Tube index: one record per run of equal barcodes in the sorted rows.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (pos, &i) in order.iter().enumerate() {
+        match runs.last_mut() {
+            Some((start, len))
+                if rows.tube.get(order[*start] as usize) == rows.tube.get(at(&i)) =>
+            {
+                *len += 1;
+            }
+            _ => runs.push((pos, 1)),
+        }
+    }
+    let tubes_path = stem.with_extension("tubes");
+    let mut w = IndexWriter::new(
+        HashingWriter::create(&tubes_path)?,
+        Kind::CollectionTubes,
+        runs.len() as u64,
+    )
+    .map_err(|e| Error::io(&tubes_path, e))?;
+    for &(start, len) in &runs {
+        let i = order[start] as usize;
+        let rec = index::collection_tube_record(
+            &index::tube_key(rows.tube.get(i)),
+            u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
+            u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
+            rows.mode[i].code(),
+            rows.capacity[i],
+        );
+        w.push(&rec).map_err(|e| Error::io(&tubes_path, e))?;
+    }
+    let tubes = w
+        .finish()
+        .map_err(|e| Error::io(&tubes_path, e))?
+        .finish(root, &tubes_path)?;
+
+    let members_path = stem.with_extension("members");
+    let mut w = IndexWriter::new(
+        HashingWriter::create(&members_path)?,
+        Kind::Members,
+        n as u64,
+    )
+    .map_err(|e| Error::io(&members_path, e))?;
+    for &i in order {
+        let h = index::person_hash(rows.person.get(i as usize));
+        w.push(&h.to_le_bytes())
+            .map_err(|e| Error::io(&members_path, e))?;
+    }
+    let members = w
+        .finish()
+        .map_err(|e| Error::io(&members_path, e))?
+        .finish(root, &members_path)?;
+    if let Some(dir) = stem.parent() {
+        fsutil::sync_dir(dir)?;
+    }
+    Ok(Segment {
+        round: round.to_owned(),
+        rows: n as u64,
+        parquet,
+        tubes,
+        members: Some(members),
+    })
+}
+
+/// Writes the rows `order` (sorted by tube, then reported_at) of `rows` as round
+/// `round`'s results segment of batch `batch`.
+pub fn write_results(
+    root: &Path,
+    batch: u32,
+    round: &str,
+    files: &[String],
+    rows: &ResultRows,
+    order: &[u32],
+) -> Result<Segment> {
+    let stem = root.join(segment_stem(round, "results", batch));
+    if let Some(dir) = stem.parent() {
+        fsutil::create_dir_all(dir)?;
+    }
+    let n = order.len();
+    let at = |i: &u32| *i as usize;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(round, n))),
+        Arc::new(take(&rows.tube, order)),
+        Arc::new(StringArray::from_iter_values(
+            order.iter().map(|i| rows.outcome[at(i)].as_str()),
+        )),
+        Arc::new(
+            order
+                .iter()
+                .map(|i| rows.ct_orf1ab[at(i)])
+                .collect::<Float32Array>(),
+        ),
+        Arc::new(
+            order
+                .iter()
+                .map(|i| rows.ct_n[at(i)])
+                .collect::<Float32Array>(),
+        ),
+        Arc::new(
+            order
+                .iter()
+                .map(|i| Some(rows.from_ct[at(i)]))
+                .collect::<BooleanArray>(),
+        ),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(
+                order.iter().map(|i| rows.reported_at[at(i)]),
+            )
+            .with_timezone("UTC"),
+        ),
+        Arc::new(take(&rows.lab, order)),
+        Arc::new(take(&rows.plate, order)),
+        Arc::new(take(&rows.well, order)),
+        Arc::new(UInt32Array::from_value(batch, n)),
+        Arc::new(sources_column(files, &rows.file, order)),
+        Arc::new(UInt64Array::from_iter_values(
+            order.iter().map(|i| rows.line[at(i)]),
+        )),
+    ];
+    let record = RecordBatch::try_new(results_schema(), columns)?;
+    let parquet_path = stem.with_extension("parquet");
+    let parquet = write_parquet(root, &parquet_path, record)?;
+
+    let tubes_path = stem.with_extension("tubes");
+    let mut w = IndexWriter::new(
+        HashingWriter::create(&tubes_path)?,
+        Kind::ResultTubes,
+        n as u64,
+    )
+    .map_err(|e| Error::io(&tubes_path, e))?;
+    for (row, &i) in order.iter().enumerate() {
+        let i = i as usize;
+        let rec = index::result_tube_record(
+            &index::tube_key(rows.tube.get(i)),
+            u32::try_from(row).map_err(|_| too_big(&tubes_path))?,
+            rows.outcome[i].code(),
+            rows.reported_at[i],
+        );
+        w.push(&rec).map_err(|e| Error::io(&tubes_path, e))?;
+    }
+    let tubes = w
+        .finish()
+        .map_err(|e| Error::io(&tubes_path, e))?
+        .finish(root, &tubes_path)?;
+    if let Some(dir) = stem.parent() {
+        fsutil::sync_dir(dir)?;
+    }
+    Ok(Segment {
+        round: round.to_owned(),
+        rows: n as u64,
+        parquet,
+        tubes,
+        members: None,
+    })
+}
+
+fn too_big(path: &Path) -> Error {
+    Error::io(
+        path,
+        io::Error::other("a segment may hold at most 4,294,967,295 rows"),
+    )
+}

@@ -1,0 +1,1 @@
+//! Synthetic city rounds (the generator lands here).

@@ -1,0 +1,338 @@
+//! Timestamps: parsing the two forms labs send, and printing them back.
+//!
+//! `collected_at` and `reported_at` arrive as RFC 3339 (`2022-04-02T08:15:00+08:00`,
+//! `...Z`, optional fraction) or as a bare `YYYY-MM-DD HH:MM:SS`, which is read in
+//! the store's time zone (a fixed UTC offset, +08:00 by default). Internally a time is
+//! an `i64` of milliseconds since the Unix epoch, UTC.
+//!
+//! The parser is hand-written rather than chrono's because it runs once per row on
+//! 25-million-row batches: it does no allocation and accepts exactly these forms.
+//! The tests cross-check it against chrono.
+
+use std::fmt::Write as _;
+
+/// Milliseconds since 1970-01-01T00:00:00Z.
+pub type Millis = i64;
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// A fixed offset from UTC, in seconds east (for example +08:00 is 28 800).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offset(i32);
+
+impl Offset {
+    /// UTC+08:00, China Standard Time, the default for a new store.
+    pub const CHINA: Offset = Offset(8 * 3600);
+    /// UTC.
+    pub const UTC: Offset = Offset(0);
+
+    /// The offset in seconds east of UTC.
+    pub fn seconds(self) -> i32 {
+        self.0
+    }
+
+    /// Parses `+HH:MM`, `-HH:MM`, `Z` or `UTC`.
+    ///
+    /// ```
+    /// use pooltrack::time::Offset;
+    /// assert_eq!(Offset::parse("+08:00"), Some(Offset::CHINA));
+    /// assert_eq!(Offset::parse("Z"), Some(Offset::UTC));
+    /// assert_eq!(Offset::parse("8"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<Offset> {
+        let b = s.trim().as_bytes();
+        match b {
+            b"Z" | b"z" | b"UTC" | b"utc" => Some(Offset::UTC),
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let h = two(*h1, *h2)?;
+                let m = two(*m1, *m2)?;
+                if h > 23 || m > 59 {
+                    return None;
+                }
+                let secs = i32::from(h) * 3600 + i32::from(m) * 60;
+                Some(Offset(if *sign == b'-' { -secs } else { secs }))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Offset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.0 < 0 { '-' } else { '+' };
+        let a = self.0.unsigned_abs();
+        write!(f, "{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
+    }
+}
+
+/// Why a timestamp was refused, worded for a lab clerk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeError {
+    /// Not one of the accepted forms.
+    Form,
+    /// A field is out of range (month 13, 31 April, hour 25...).
+    Range,
+    /// The year is outside 2000–2199.
+    Year,
+}
+
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeError::Form => {
+                "is not a time: use RFC 3339 (2022-04-02T08:15:00+08:00) or YYYY-MM-DD HH:MM:SS"
+            }
+            TimeError::Range => "is not a real date and time",
+            TimeError::Year => "has a year outside 2000-2199",
+        })
+    }
+}
+
+fn digit(b: u8) -> Option<u8> {
+    b.is_ascii_digit().then(|| b - b'0')
+}
+
+fn two(a: u8, b: u8) -> Option<u8> {
+    Some(digit(a)? * 10 + digit(b)?)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    // Both are small by construction (d in 1..=31, m in 1..=12).
+    let d = u32::try_from(d).unwrap_or(1);
+    let m = u32::try_from(m).unwrap_or(1);
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_in_month(y: i64, m: u8) -> u8 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Parses a timestamp; a time without an offset is read at `local`.
+///
+/// ```
+/// use pooltrack::time::{parse, Offset};
+/// let a = parse(b"2022-04-02 08:00:00", Offset::CHINA).unwrap();
+/// let b = parse(b"2022-04-02T00:00:00Z", Offset::CHINA).unwrap();
+/// assert_eq!(a, b);
+/// ```
+pub fn parse(s: &[u8], local: Offset) -> Result<Millis, TimeError> {
+    use TimeError::{Form, Range, Year};
+    if s.len() < 19 {
+        return Err(Form);
+    }
+    let f = |i: usize| digit(s[i]).ok_or(Form);
+    if s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b't' | b' ') {
+        return Err(Form);
+    }
+    if s[13] != b':' || s[16] != b':' {
+        return Err(Form);
+    }
+    let year = i64::from(f(0)?) * 1000 + i64::from(f(1)?) * 100 + i64::from(f(2)?) * 10;
+    let year = year + i64::from(f(3)?);
+    let month = f(5)? * 10 + f(6)?;
+    let day = f(8)? * 10 + f(9)?;
+    let hour = f(11)? * 10 + f(12)?;
+    let minute = f(14)? * 10 + f(15)?;
+    let second = f(17)? * 10 + f(18)?;
+    if !(2000..=2199).contains(&year) {
+        return Err(Year);
+    }
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return Err(Range);
+    }
+    // A leap second (:60) is read as the last millisecond of :59.
+    if hour > 23 || minute > 59 || second > 60 {
+        return Err(Range);
+    }
+    let mut rest = &s[19..];
+    let mut millis: i64 = 0;
+    if let [b'.' | b',', tail @ ..] = rest {
+        let n = tail.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return Err(Form);
+        }
+        for (i, b) in tail[..n].iter().enumerate().take(3) {
+            millis += i64::from(b - b'0') * [100, 10, 1][i];
+        }
+        rest = &tail[n..];
+    }
+    let offset = match rest {
+        [] => local,
+        _ => {
+            let text = std::str::from_utf8(rest).map_err(|_| Form)?;
+            Offset::parse(text).ok_or(Form)?
+        }
+    };
+    let (second, millis) = if second == 60 {
+        (59, 999)
+    } else {
+        (second, millis)
+    };
+    let days = days_from_civil(year, i64::from(month), i64::from(day));
+    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    Ok((secs - i64::from(offset.0)) * 1000 + millis)
+}
+
+/// Writes `t` as RFC 3339 at `offset`, with milliseconds only when they are not zero.
+///
+/// ```
+/// use pooltrack::time::{format, Offset};
+/// assert_eq!(format(0, Offset::CHINA), "1970-01-01T08:00:00+08:00");
+/// ```
+pub fn format(t: Millis, offset: Offset) -> String {
+    let mut s = String::with_capacity(32);
+    write_rfc3339(&mut s, t, offset);
+    s
+}
+
+/// Appends `t` as RFC 3339 at `offset` to `out` (the allocation-free form of [`format`]).
+pub fn write_rfc3339(out: &mut String, t: Millis, offset: Offset) {
+    let local = t + i64::from(offset.0) * 1000;
+    let days = local.div_euclid(MS_PER_DAY);
+    let ms_of_day = local.rem_euclid(MS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    let secs = ms_of_day / 1000;
+    let ms = ms_of_day % 1000;
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    );
+    if ms != 0 {
+        let _ = write!(out, ".{ms:03}");
+    }
+    if offset.0 == 0 {
+        out.push('Z');
+    } else {
+        let _ = write!(out, "{offset}");
+    }
+}
+
+/// Writes `t` as `YYYY-MM-DD HH:MM:SS` in `offset`, the form clerks type.
+pub fn format_local(t: Millis, offset: Offset) -> String {
+    let mut s = format(t - t.rem_euclid(1000), offset);
+    s.truncate(19);
+    s.replace_range(10..11, " ");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn chrono_ms(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("valid rfc3339")
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn rfc3339_forms_agree_with_chrono() {
+        for s in [
+            "2022-04-02T08:15:00+08:00",
+            "2022-04-02T00:15:00Z",
+            "2022-04-02T00:15:00.250Z",
+            "2024-02-29T23:59:59-05:30",
+            "2000-01-01T00:00:00+00:00",
+            "2199-12-31T23:59:59.999+14:00",
+        ] {
+            assert_eq!(parse(s.as_bytes(), Offset::UTC), Ok(chrono_ms(s)), "{s}");
+        }
+    }
+
+    #[test]
+    fn bare_form_reads_in_the_store_zone() {
+        let t = parse(b"2022-04-02 08:00:00", Offset::CHINA).expect("parses");
+        assert_eq!(t, chrono_ms("2022-04-02T00:00:00Z"));
+        let utc = parse(b"2022-04-02 08:00:00", Offset::UTC).expect("parses");
+        assert_eq!(utc - t, 8 * 3600 * 1000);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_time() {
+        assert_eq!(parse(b"", Offset::UTC), Err(TimeError::Form));
+        assert_eq!(
+            parse(b"02/04/2022 08:00:00", Offset::UTC),
+            Err(TimeError::Form)
+        );
+        assert_eq!(
+            parse(b"2022-04-31 08:00:00", Offset::UTC),
+            Err(TimeError::Range)
+        );
+        assert_eq!(
+            parse(b"2023-02-29 08:00:00", Offset::UTC),
+            Err(TimeError::Range)
+        );
+        assert_eq!(
+            parse(b"2022-04-02 24:00:00", Offset::UTC),
+            Err(TimeError::Range)
+        );
+        assert_eq!(
+            parse(b"1999-04-02 08:00:00", Offset::UTC),
+            Err(TimeError::Year)
+        );
+        assert_eq!(
+            parse(b"2022-04-02T08:00:00+8", Offset::UTC),
+            Err(TimeError::Form)
+        );
+        assert_eq!(
+            parse(b"2022-04-02T08:00:00.Z", Offset::UTC),
+            Err(TimeError::Form)
+        );
+        assert_eq!(
+            parse(b"2022-04-02 08:00:00 ", Offset::UTC),
+            Err(TimeError::Form)
+        );
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        let t = chrono_ms("2022-04-02T08:15:07.5+08:00");
+        assert_eq!(format(t, Offset::CHINA), "2022-04-02T08:15:07.500+08:00");
+        assert_eq!(format(t, Offset::UTC), "2022-04-02T00:15:07.500Z");
+        assert_eq!(format_local(t, Offset::CHINA), "2022-04-02 08:15:07");
+    }
+
+    proptest! {
+        #[test]
+        fn format_then_parse_is_identity(t in 946_684_800_000i64..7_258_118_400_000, off in -50_400i32..50_400) {
+            let off = Offset(off - off % 60);
+            let s = format(t, off);
+            prop_assert_eq!(parse(s.as_bytes(), Offset::UTC), Ok(t));
+            prop_assert_eq!(chrono_ms(&s), t);
+        }
+
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse(&bytes, Offset::CHINA);
+        }
+    }
+}
