@@ -10,8 +10,11 @@ pub mod column;
 pub mod error;
 pub mod ingest;
 pub mod model;
+pub mod report;
 pub mod store;
 pub mod synth;
 pub mod time;
+pub mod tracker;
+pub mod worklist;
 
 pub use error::{Error, Result};

@@ -1,1 +1,27 @@
-fn main() {}
+//! The `pooltrack` command. Everything it does lives in the library; this file only
+//! parses arguments, runs the subcommand and turns an error into one message and a
+//! documented exit code (0 ok, 1 rejected or unreadable input, 2 usage, 3 store busy or
+//! damaged).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = err
+                .downcast_ref::<pooltrack::Error>()
+                .map_or(1, pooltrack::Error::exit_code);
+            eprintln!("pooltrack: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `pooltrack ingest collections|results FILE...`
+
+use std::path::{Path, PathBuf};
+
+use pooltrack::ingest::{self, IngestOptions, IngestReport};
+use pooltrack::store::Store;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Args {
+    /// Collection rows (tube, person, mode, [capacity], collected_at, [site]) for a round.
+    #[command(after_help = "\
+Files are CSV with a header (also .csv.gz and .csv.zst) or Parquet with the same column
+names. Bad rows are listed with file, line, column and reason in STORE/rejects/; valid
+rows are committed unless --strict. Re-ingesting a file already ingested does nothing.")]
+    Collections {
+        /// Input files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The testing round these tubes belong to (letters, digits, '-', '_', '.').
+        #[arg(long)]
+        round: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Result rows (tube, result or ct_orf1ab + ct_n, reported_at, [lab, plate, well]).
+    #[command(after_help = "\
+A row without a result is read from its Ct values: both below the store's cut-off
+(default 40) positive, one inconclusive, none negative. Each result goes to the round
+its tube was collected in.")]
+    Results {
+        /// Input files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Reject the whole batch if any row is bad (exit code 1, nothing committed).
+    #[arg(long)]
+    strict: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    let mut store = Store::open_writer(store)?;
+    let (common, report) = match args {
+        Args::Collections {
+            files,
+            round,
+            common,
+        } => {
+            let opts = IngestOptions {
+                strict: common.strict,
+            };
+            let pb = super::progress(0, "bytes");
+            let r = ingest::ingest_collections(&mut store, &files, &round, &opts, Some(&pb));
+            pb.finish_and_clear();
+            (common, r?)
+        }
+        Args::Results { files, common } => {
+            let opts = IngestOptions {
+                strict: common.strict,
+            };
+            let pb = super::progress(0, "bytes");
+            let r = ingest::ingest_results(&mut store, &files, &opts, Some(&pb));
+            pb.finish_and_clear();
+            (common, r?)
+        }
+    };
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report);
+    }
+    Ok(())
+}
+
+fn print_summary(r: &IngestReport) {
+    for f in &r.files {
+        if let Some(b) = f.already_in_batch {
+            println!("{}: already ingested in batch {b}; skipped", f.path);
+        }
+    }
+    let Some(batch) = r.batch else {
+        println!("nothing new to ingest");
+        return;
+    };
+    println!(
+        "batch {batch} committed: {} {} row(s) of {} read; {} rejected, {} warning(s)",
+        r.committed,
+        r.kind.as_str(),
+        r.rows_read,
+        r.rejected,
+        r.warnings
+    );
+    if !r.rounds.is_empty() {
+        println!("round(s): {}", r.rounds.join(", "));
+    }
+    if r.overfull_tubes > 0 {
+        println!(
+            "{} pool tube(s) hold more persons than their capacity: kept and flagged",
+            r.overfull_tubes
+        );
+    }
+    if r.positives_kept > 0 {
+        println!(
+            "{} positive tube(s) got a later non-positive result: kept positive and flagged for review",
+            r.positives_kept
+        );
+    }
+    if let Some(p) = &r.rejects_file {
+        println!("rejected and flagged rows: {}", p.display());
+    }
+}

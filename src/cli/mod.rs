@@ -1,0 +1,91 @@
+//! Command-line parsing: the argument structs validate; each subcommand's `run` builds
+//! what it needs from them.
+
+mod config;
+mod demo;
+mod export;
+mod gen_city;
+mod ingest;
+mod status;
+mod worklist;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+const ABOUT: &str = "Pooled PCR sample tracker: ingest tube batches and lab results, keep \
+them in a durable store, and deconvolute positive pools into recall, resample and \
+positive worklists.";
+
+const AFTER: &str = "\
+A typical round:
+  pooltrack ingest collections pools.csv --round 2022-04-02
+  pooltrack ingest results lab1.csv lab2.csv.gz
+  pooltrack worklist recall --round 2022-04-02 --out recall.csv
+  pooltrack ingest collections retests.csv --round 2022-04-02
+  pooltrack ingest results retest-results.csv
+  pooltrack status --round 2022-04-02
+
+Exit codes: 0 done, 1 batch rejected under --strict or input unreadable,
+2 usage error, 3 store busy or damaged.";
+
+/// The `pooltrack` command line.
+#[derive(Debug, Parser)]
+#[command(name = "pooltrack", version, about = ABOUT, after_help = AFTER, max_term_width = 100)]
+pub struct Cli {
+    /// The store folder (created on first ingest).
+    #[arg(
+        long,
+        global = true,
+        env = "POOLTRACK_STORE",
+        default_value = "pooltrack-store"
+    )]
+    store: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read batch files of collections or results into the store.
+    #[command(subcommand)]
+    Ingest(ingest::Args),
+    /// A round's counts by status, or one person's status and the tubes behind it.
+    Status(status::Args),
+    /// Write a worklist: who to recall, who to resample, who is positive.
+    Worklist(worklist::Args),
+    /// Export every person's status.
+    #[command(subcommand)]
+    Export(export::Args),
+    /// Generate a synthetic city round (collections, results, retests, ground truth).
+    Gen(gen_city::Args),
+    /// Run a small city's whole round in a temporary store and show what a lab sees.
+    Demo(demo::Args),
+    /// Show or change the store's settings (time zone, Ct cut-off).
+    Config(config::Args),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Ingest(a) => ingest::run(&cli.store, a),
+        Command::Status(a) => status::run(&cli.store, a),
+        Command::Worklist(a) => worklist::run(&cli.store, a),
+        Command::Export(a) => export::run(&cli.store, a),
+        Command::Gen(a) => gen_city::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Config(a) => config::run(&cli.store, a),
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+fn progress(len: u64, unit: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    let template =
+        format!("{{spinner}} {{msg}} [{{bar:30}}] {{{unit}}}/{{total_{unit}}} ({{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}

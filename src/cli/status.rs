@@ -1,0 +1,158 @@
+//! `pooltrack status --round ROUND [--person ID]`
+
+use std::path::Path;
+
+use anyhow::bail;
+use pooltrack::report::{self, PersonReport, RoundReport};
+use pooltrack::store::Store;
+use pooltrack::tracker::Round;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Statuses, in order of precedence: positive (a single tube positive), recall (a pool
+positive or inconclusive, not cleared by a later negative single tube), retest_pending
+(recalled, retest collected, no result yet), resample (a tube invalid or a single tube
+inconclusive), pending (a tube without result), negative.")]
+pub struct Args {
+    /// The round.
+    #[arg(long)]
+    round: String,
+    /// Show one person's status with every tube and result behind it.
+    #[arg(long)]
+    person: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    let store = Store::open(store)?;
+    let round = Round::load(&store, &args.round)?;
+    match &args.person {
+        None => {
+            let r = report::round_report(&round);
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_round(&r);
+            }
+        }
+        Some(person) => {
+            let Some(r) = report::person_report(&round, person) else {
+                bail!("person {person:?} has no tube in round {}", args.round);
+            };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_person(&r);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pct(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        100.0 * n as f64 / of as f64
+    }
+}
+
+fn print_round(r: &RoundReport) {
+    let c = &r.counts;
+    println!(
+        "round {}: {} persons in {} tubes ({} pools, {} single)",
+        r.round, c.persons, c.tubes, c.pool_tubes, c.single_tubes
+    );
+    println!("{:<16}{:>12}{:>10}", "status", "persons", "share");
+    for (s, n) in &c.by_status {
+        println!("{:<16}{:>12}{:>9.2}%", s.as_str(), n, pct(*n, c.persons));
+    }
+    let results: Vec<String> = c
+        .tubes_by_result
+        .iter()
+        .map(|(o, n)| format!("{} {n}", o.as_str()))
+        .collect();
+    println!(
+        "tubes with a result: {} of {} ({})",
+        c.tubes_with_result,
+        c.tubes,
+        results.join(", ")
+    );
+    println!(
+        "flags: {} overfull pool(s), {} positive(s) kept against a later result",
+        c.overfull_pools, c.positives_kept
+    );
+}
+
+fn ct(v: Option<f32>) -> String {
+    v.map_or("-".to_owned(), |c| format!("{c:.2}"))
+}
+
+fn print_person(r: &PersonReport) {
+    println!(
+        "person {} in round {}: {}",
+        r.person,
+        r.round,
+        r.status.as_str()
+    );
+    let d = &r.decided_by;
+    let result = if d.result.is_empty() {
+        "no result yet"
+    } else {
+        &d.result
+    };
+    println!(
+        "decided by {} tube {} ({result}), collected {} at site {}",
+        d.mode,
+        d.tube,
+        d.collected_at,
+        if d.site.is_empty() { "-" } else { &d.site }
+    );
+    println!("tubes:");
+    for t in &r.tubes {
+        println!(
+            "  {} {} ({} of capacity {}), collected {}, site {}, result {}{}  [batch {}, {} line {}]",
+            t.tube,
+            t.mode,
+            t.members,
+            t.capacity,
+            t.collected_at,
+            if t.site.is_empty() { "-" } else { &t.site },
+            if t.result.is_empty() {
+                "none yet"
+            } else {
+                &t.result
+            },
+            if t.positive_kept {
+                " (positive kept against a later result: review)"
+            } else {
+                ""
+            },
+            t.batch,
+            t.source,
+            t.line
+        );
+        for x in &t.results {
+            println!(
+                "      {}{} ORF1ab {} N {} reported {} lab {} plate {} well {}  [batch {}, {} line {}]",
+                x.result,
+                if x.effective { " (effective)" } else { "" },
+                ct(x.ct_orf1ab),
+                ct(x.ct_n),
+                x.reported_at,
+                dash(&x.lab),
+                dash(&x.plate),
+                dash(&x.well),
+                x.batch,
+                x.source,
+                x.line
+            );
+        }
+    }
+}
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}

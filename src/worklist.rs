@@ -1,0 +1,286 @@
+//! Worklists and exports: the lists a lab or an office acts on, from a decided round.
+//!
+//! - **recall**: persons in `recall`, with the pool tube that recalls them, its site,
+//!   collection time and Ct, lowest Ct first (the strongest signal is re-swabbed first);
+//! - **resample**: persons in `resample`, with the tube to redo, lowest Ct first;
+//! - **positives**: persons `positive`, with their positive tube and its times;
+//! - **status export**: every person with their status and the tube that decided it.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use serde::Serialize;
+
+use crate::model::Status;
+use crate::store::fsutil;
+use crate::time::{self, Millis};
+use crate::tracker::{NONE, PersonStatus, Round};
+use crate::{Error, Result};
+
+/// Which worklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worklist {
+    /// Persons to re-swab in a single tube because their pool turned positive.
+    Recall,
+    /// Persons to swab again because a tube was invalid or inconclusive.
+    Resample,
+    /// Persons found positive.
+    Positives,
+}
+
+/// One person on a list: who, their status, and the tube and result behind it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PersonRow {
+    /// Person id.
+    pub person: String,
+    /// Status.
+    pub status: Status,
+    /// The tube that decided the status.
+    pub tube: String,
+    /// `single` or `pool`.
+    pub mode: &'static str,
+    /// The tube's effective result, empty when none yet.
+    pub result: String,
+    /// Ct ORF1ab of that result.
+    pub ct_orf1ab: Option<f32>,
+    /// Ct N of that result.
+    pub ct_n: Option<f32>,
+    /// Sampling site.
+    pub site: String,
+    /// When this person was swabbed into the tube (RFC 3339, store zone).
+    pub collected_at: String,
+    /// When the result was reported, empty when none yet.
+    pub reported_at: String,
+    /// The lab that reported it.
+    pub lab: String,
+    #[serde(skip)]
+    collected_ms: Millis,
+    #[serde(skip)]
+    reported_ms: Option<Millis>,
+}
+
+impl PersonRow {
+    /// The row for a person's decided status.
+    pub fn new(round: &Round, p: PersonStatus) -> PersonRow {
+        let c = &round.collections;
+        let row = p.row as usize;
+        let res = round.result_of_row(p.row);
+        let r = &round.results;
+        let opt = |a: &StringArray, i: usize| {
+            if arrow_array::Array::is_null(a, i) {
+                String::new()
+            } else {
+                a.value(i).to_owned()
+            }
+        };
+        let (result, cts, reported_ms, lab) = if res == NONE {
+            (String::new(), (None, None), None, String::new())
+        } else {
+            let i = res as usize;
+            (
+                r.outcome[i].as_str().to_owned(),
+                r.cts(i),
+                Some(r.reported_at[i]),
+                opt(&r.lab, i),
+            )
+        };
+        PersonRow {
+            person: c.person.value(row).to_owned(),
+            status: p.status,
+            tube: c.tube.value(row).to_owned(),
+            mode: c.mode[row].as_str(),
+            result,
+            ct_orf1ab: cts.0,
+            ct_n: cts.1,
+            site: opt(&c.site, row),
+            collected_at: time::format(c.collected_at[row], round.zone),
+            reported_at: reported_ms.map_or(String::new(), |t| time::format(t, round.zone)),
+            lab,
+            collected_ms: c.collected_at[row],
+            reported_ms,
+        }
+    }
+
+    fn min_ct(&self) -> f32 {
+        match (self.ct_orf1ab, self.ct_n) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(f32::INFINITY),
+        }
+    }
+}
+
+/// Builds a worklist from a decided round, in the order the lab works it.
+pub fn build(round: &Round, list: Worklist) -> Vec<PersonRow> {
+    let wanted = match list {
+        Worklist::Recall => Status::Recall,
+        Worklist::Resample => Status::Resample,
+        Worklist::Positives => Status::Positive,
+    };
+    let mut rows: Vec<PersonRow> = round
+        .persons
+        .iter()
+        .filter(|p| p.status == wanted)
+        .map(|&p| PersonRow::new(round, p))
+        .collect();
+    match list {
+        Worklist::Recall | Worklist::Resample => rows.sort_by(|a, b| {
+            a.min_ct()
+                .total_cmp(&b.min_ct())
+                .then_with(|| a.tube.cmp(&b.tube))
+                .then_with(|| a.person.cmp(&b.person))
+        }),
+        Worklist::Positives => {
+            rows.sort_by(|a, b| (a.reported_ms, &a.person).cmp(&(b.reported_ms, &b.person)))
+        }
+    }
+    rows
+}
+
+/// Every person of the round with their status, sorted by person id.
+pub fn export_status(round: &Round) -> Vec<PersonRow> {
+    let mut rows: Vec<PersonRow> = round
+        .persons
+        .iter()
+        .map(|&p| PersonRow::new(round, p))
+        .collect();
+    rows.sort_by(|a, b| a.person.cmp(&b.person));
+    rows
+}
+
+/// An output format for lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// CSV with a header line.
+    Csv,
+    /// Parquet (needs --out).
+    Parquet,
+    /// A JSON array of objects.
+    Json,
+}
+
+impl Format {
+    /// The format a file name implies, if any.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()? {
+            "csv" => Some(Format::Csv),
+            "parquet" => Some(Format::Parquet),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Writes rows as CSV or JSON to a stream.
+pub fn write_text(rows: &[PersonRow], format: Format, out: &mut dyn Write) -> Result<()> {
+    let io = |e: std::io::Error| Error::io("<output>", e);
+    match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            if rows.is_empty() {
+                w.write_record(HEADER).map_err(|e| io(e.into()))?;
+            }
+            for r in rows {
+                w.serialize(r).map_err(|e| io(e.into()))?;
+            }
+            w.flush().map_err(io)?;
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, rows).map_err(|e| io(e.into()))?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+        Format::Parquet => return Err(Error::Usage("Parquet output needs --out FILE".into())),
+    }
+    Ok(())
+}
+
+const HEADER: [&str; 11] = [
+    "person",
+    "status",
+    "tube",
+    "mode",
+    "result",
+    "ct_orf1ab",
+    "ct_n",
+    "site",
+    "collected_at",
+    "reported_at",
+    "lab",
+];
+
+/// Writes rows to `path` in `format`, owner-readable only (person ids are personal data).
+/// The file appears whole: it is written beside and renamed into place.
+pub fn write_file(rows: &[PersonRow], format: Format, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("pooltrack-tmp");
+    let file = fsutil::create_file(&tmp)?;
+    let res = match format {
+        Format::Parquet => write_parquet(rows, file, path),
+        _ => {
+            let mut w = std::io::BufWriter::new(file);
+            write_text(rows, format, &mut w)
+                .and_then(|()| w.flush().map_err(|e| Error::io(path, e)))
+        }
+    };
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn write_parquet(rows: &[PersonRow], file: std::fs::File, path: &Path) -> Result<()> {
+    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    let schema = Arc::new(Schema::new(vec![
+        text("person", false),
+        text("status", false),
+        text("tube", false),
+        text("mode", false),
+        text("result", true),
+        Field::new("ct_orf1ab", DataType::Float32, true),
+        Field::new("ct_n", DataType::Float32, true),
+        text("site", true),
+        Field::new("collected_at", ts(), false),
+        Field::new("reported_at", ts(), true),
+        text("lab", true),
+    ]));
+    let col = |f: &dyn Fn(&PersonRow) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let opt = |f: &dyn Fn(&PersonRow) -> &str| -> ArrayRef {
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(f(r)).filter(|s| !s.is_empty()))
+                .collect::<StringArray>(),
+        )
+    };
+    let columns: Vec<ArrayRef> = vec![
+        col(&|r| &r.person),
+        col(&|r| r.status.as_str()),
+        col(&|r| &r.tube),
+        col(&|r| r.mode),
+        opt(&|r| &r.result),
+        Arc::new(rows.iter().map(|r| r.ct_orf1ab).collect::<Float32Array>()),
+        Arc::new(rows.iter().map(|r| r.ct_n).collect::<Float32Array>()),
+        opt(&|r| &r.site),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.collected_ms))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.reported_ms)
+                .collect::<TimestampMillisecondArray>()
+                .with_timezone("UTC"),
+        ),
+        opt(&|r| &r.lab),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::parquet(path, e))?;
+    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
+    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))
+}
