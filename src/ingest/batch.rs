@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::collections::{self, CollectionRows};
-use super::reject::{Reject, Rejects, Severity};
+use super::reject::{Rejects, Severity, Where};
 use super::results::{self, ResultRows};
 use super::table::Table;
 use crate::model::{Mode, Outcome, check_round};
@@ -300,26 +300,15 @@ struct Plan {
     positives_kept: u64,
 }
 
+/// Records a problem found across rows: it has no single offending field value.
 fn flag(
     rejects: &mut Rejects,
-    labels: &[String],
-    (file, line): (u32, u64),
+    at: &Where<'_>,
     severity: Severity,
     column: &'static str,
     reason: String,
-    tube: &str,
-    person: &str,
 ) {
-    rejects.rows.push(Reject {
-        file: labels.get(file as usize).cloned().unwrap_or_default(),
-        line,
-        column,
-        severity,
-        reason,
-        tube: tube.to_owned(),
-        person: person.to_owned(),
-        value: String::new(),
-    });
+    rejects.push(at, severity, column, reason, b"");
 }
 
 fn describe(mode: Mode, cap: u8) -> String {
@@ -349,7 +338,12 @@ fn plan_collections(
     let this_round = index.round_id(round);
     let mut keep = Vec::with_capacity(order.len());
     let mut overfull = 0;
-    let at = |i: usize| (rows.file[i], rows.line[i]);
+    let at = |i: usize, tube, person| Where {
+        file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
+        line: rows.line[i],
+        tube,
+        person,
+    };
     let mut start = 0;
     while start < order.len() {
         let tube = rows.tube.get(order[start] as usize);
@@ -373,13 +367,10 @@ fn plan_collections(
                 );
                 flag(
                     rejects,
-                    labels,
-                    at(i),
+                    &at(i, tube, rows.person.get(i)),
                     Severity::Error,
                     "tube",
                     why,
-                    tube,
-                    rows.person.get(i),
                 );
             }
             continue;
@@ -400,29 +391,17 @@ fn plan_collections(
                     describe(mode, cap),
                     describe(rows.mode[i], rows.capacity[i])
                 );
-                flag(
-                    rejects,
-                    labels,
-                    at(i),
-                    Severity::Error,
-                    "mode",
-                    why,
-                    tube,
-                    person,
-                );
+                flag(rejects, &at(i, tube, person), Severity::Error, "mode", why);
                 continue;
             }
             if prev == Some(person) {
                 let why = "the same person was scanned into this tube twice; kept once".to_owned();
                 flag(
                     rejects,
-                    labels,
-                    at(i),
+                    &at(i, tube, person),
                     Severity::Warning,
                     "person",
                     why,
-                    tube,
-                    person,
                 );
                 continue;
             }
@@ -433,19 +412,16 @@ fn plan_collections(
                         .to_owned();
                 flag(
                     rejects,
-                    labels,
-                    at(i),
+                    &at(i, tube, person),
                     Severity::Warning,
                     "person",
                     why,
-                    tube,
-                    person,
                 );
                 continue;
             }
             members += 1;
             first_kept.get_or_insert(i);
-            keep.push(i as u32);
+            keep.push(u32::try_from(i).unwrap_or(u32::MAX));
         }
         if let Some(i) = first_kept
             && members > u32::from(cap)
@@ -456,13 +432,10 @@ fn plan_collections(
             );
             flag(
                 rejects,
-                labels,
-                at(i),
+                &at(i, tube, ""),
                 Severity::Warning,
                 "capacity",
                 why,
-                tube,
-                "",
             );
         }
     }
@@ -490,7 +463,12 @@ fn plan_results(
             .then(rows.reported_at[a].cmp(&rows.reported_at[b]))
             .then(a.cmp(&b))
     });
-    let at = |i: usize| (rows.file[i], rows.line[i]);
+    let at = |i: usize, tube, person| Where {
+        file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
+        line: rows.line[i],
+        tube,
+        person,
+    };
     let mut per_round: Vec<(String, Vec<u32>)> = Vec::new();
     let mut positives_kept = 0;
     let mut start = 0;
@@ -511,13 +489,10 @@ fn plan_results(
                 );
                 flag(
                     rejects,
-                    labels,
-                    at(i as usize),
+                    &at(i as usize, tube, ""),
                     Severity::Error,
                     "tube",
                     why,
-                    tube,
-                    "",
                 );
             }
             continue;
@@ -537,16 +512,7 @@ fn plan_results(
             let this = (rows.outcome[i], rows.reported_at[i]);
             if known.contains(&this) {
                 let why = "the same result for this tube is already recorded; kept once".to_owned();
-                flag(
-                    rejects,
-                    labels,
-                    at(i),
-                    Severity::Warning,
-                    "result",
-                    why,
-                    tube,
-                    "",
-                );
+                flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
                 continue;
             }
             let earlier_positive = known
@@ -562,20 +528,11 @@ fn plan_results(
                     time::format(t, zone),
                     this.0.as_str()
                 );
-                flag(
-                    rejects,
-                    labels,
-                    at(i),
-                    Severity::Warning,
-                    "result",
-                    why,
-                    tube,
-                    "",
-                );
+                flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
                 kept_flagged = true;
             }
             known.push(this);
-            per_round[slot].1.push(i as u32);
+            per_round[slot].1.push(u32::try_from(i).unwrap_or(u32::MAX));
         }
         positives_kept += u64::from(kept_flagged);
     }

@@ -8,8 +8,8 @@
 
 use csv::ByteRecord;
 
-use super::reject::{Rejects, Severity};
-use super::row::{RowCtx, raw, required, text};
+use super::reject::{Rejects, Severity, Where};
+use super::row::{raw, required, text};
 use super::table::Table;
 use crate::column::StrColumn;
 use crate::model::{Mode, check_label, check_person, check_tube};
@@ -70,22 +70,16 @@ pub fn read(
     let mut rows = 0u64;
     while let Some(line) = table.read_row(&mut rec)? {
         rows += 1;
-        let ctx = RowCtx {
-            file: file_label,
-            line,
-        };
         let tube = text(table, &rec, Some(c_tube), line)?;
         let person = text(table, &rec, Some(c_person), line)?;
         let mut bad = |column, reason: String, value: &[u8]| {
-            ctx.reject(
-                rejects,
-                Severity::Error,
-                column,
-                reason,
+            let at = Where {
+                file: file_label,
+                line,
                 tube,
                 person,
-                value,
-            );
+            };
+            rejects.push(&at, Severity::Error, column, reason, value);
         };
         if rec.len() != width {
             bad(
@@ -237,9 +231,7 @@ mod tests {
 
     #[test]
     fn missing_column_and_bad_utf8_refuse_the_file() {
-        let err = read_text("tube,person,collected_at\n")
-            .err()
-            .expect("refused");
+        let err = read_text("tube,person,collected_at\n").expect_err("refused");
         assert!(err.to_string().contains("\"mode\""), "{err}");
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("latin1.csv");
@@ -257,8 +249,7 @@ mod tests {
             &mut CollectionRows::default(),
             &mut Rejects::default(),
         )
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert!(err.to_string().contains("line 2"), "{err}");
         assert!(err.to_string().contains("UTF-8"), "{err}");
     }

@@ -37,6 +37,19 @@ pub struct Reject {
     pub value: String,
 }
 
+/// Where a problem is: the row's file and line, and its tube and person as written.
+#[derive(Debug, Clone, Copy)]
+pub struct Where<'a> {
+    /// The input file as given on the command line.
+    pub file: &'a str,
+    /// Line of the row.
+    pub line: u64,
+    /// The row's tube barcode.
+    pub tube: &'a str,
+    /// The row's person id (empty for results).
+    pub person: &'a str,
+}
+
 /// The problems found in one batch.
 #[derive(Debug, Default)]
 pub struct Rejects {
@@ -45,6 +58,27 @@ pub struct Rejects {
 }
 
 impl Rejects {
+    /// Records a problem with the row at `at`.
+    pub fn push(
+        &mut self,
+        at: &Where<'_>,
+        severity: Severity,
+        column: &'static str,
+        reason: impl Into<String>,
+        value: &[u8],
+    ) {
+        self.rows.push(Reject {
+            file: at.file.to_owned(),
+            line: at.line,
+            column,
+            severity,
+            reason: reason.into(),
+            tube: at.tube.to_owned(),
+            person: at.person.to_owned(),
+            value: excerpt(value),
+        });
+    }
+
     /// Rows that were dropped.
     pub fn errors(&self) -> u64 {
         self.count(Severity::Error)

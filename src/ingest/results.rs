@@ -8,8 +8,8 @@
 
 use csv::ByteRecord;
 
-use super::reject::{Rejects, Severity};
-use super::row::{RowCtx, raw, required, text};
+use super::reject::{Rejects, Severity, Where};
+use super::row::{raw, required, text};
 use super::table::Table;
 use crate::column::StrColumn;
 use crate::model::{Outcome, check_label, check_tube};
@@ -118,13 +118,15 @@ pub fn read(
     let mut rows = 0u64;
     'rows: while let Some(line) = table.read_row(&mut rec)? {
         rows += 1;
-        let ctx = RowCtx {
-            file: file_label,
-            line,
-        };
         let tube = text(table, &rec, Some(c_tube), line)?;
         let mut bad = |column, reason: String, value: &[u8]| {
-            ctx.reject(rejects, Severity::Error, column, reason, tube, "", value);
+            let at = Where {
+                file: file_label,
+                line,
+                tube,
+                person: "",
+            };
+            rejects.push(&at, Severity::Error, column, reason, value);
         };
         if rec.len() != width {
             bad(
@@ -284,7 +286,7 @@ mod tests {
 
     #[test]
     fn needs_result_or_ct_columns() {
-        let err = read_text("tube,reported_at,ct_n\n").err().expect("refused");
+        let err = read_text("tube,reported_at,ct_n\n").expect_err("refused");
         assert!(err.to_string().contains("\"result\""), "{err}");
         let (_, rejects) =
             read_text("tube,result,reported_at\nPL0001,,2022-04-02 12:00:00\n").expect("reads");

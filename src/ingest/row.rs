@@ -3,7 +3,6 @@
 
 use csv::ByteRecord;
 
-use super::reject::{Reject, Rejects, Severity, excerpt};
 use super::table::Table;
 use crate::{Error, Result};
 
@@ -18,39 +17,6 @@ pub fn required(table: &Table, name: &str) -> Result<usize> {
             ),
         )
     })
-}
-
-/// One row being read: where it is, for messages.
-pub struct RowCtx<'a> {
-    /// The file as named on the command line.
-    pub file: &'a str,
-    /// The row's line.
-    pub line: u64,
-}
-
-impl RowCtx<'_> {
-    /// Records a problem with this row.
-    pub fn reject(
-        &self,
-        rejects: &mut Rejects,
-        severity: Severity,
-        column: &'static str,
-        reason: impl Into<String>,
-        tube: &str,
-        person: &str,
-        value: &[u8],
-    ) {
-        rejects.rows.push(Reject {
-            file: self.file.to_owned(),
-            line: self.line,
-            column,
-            severity,
-            reason: reason.into(),
-            tube: tube.to_owned(),
-            person: person.to_owned(),
-            value: excerpt(value),
-        });
-    }
 }
 
 /// The field at `col` as trimmed text; a missing column reads as empty.
