@@ -19,6 +19,7 @@ use crate::time::Millis;
 use crate::{Error, Result};
 
 /// A round's collection rows, all segments concatenated.
+#[derive(Clone)]
 pub struct Collections {
     /// Tube barcodes.
     pub tube: StringArray,
@@ -41,6 +42,7 @@ pub struct Collections {
 }
 
 /// A round's result rows, all segments concatenated.
+#[derive(Clone)]
 pub struct Results {
     /// Tube barcodes.
     pub tube: StringArray,
