@@ -13,7 +13,9 @@ pub fn pooltrack(store: &Path) -> Command {
 
 /// A fixture file in testdata/.
 pub fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
 }
 
 /// Runs a command, asserts success, and returns its standard output.
