@@ -10,6 +10,7 @@ pub mod column;
 pub mod error;
 pub mod ingest;
 pub mod model;
+pub mod planner;
 pub mod report;
 pub mod store;
 pub mod synth;

@@ -6,6 +6,7 @@ mod demo;
 mod export;
 mod gen_city;
 mod ingest;
+mod plan;
 mod status;
 mod worklist;
 
@@ -64,6 +65,8 @@ enum Command {
     Demo(demo::Args),
     /// Show or change the store's settings (time zone, Ct cut-off).
     Config(config::Args),
+    /// Can the labs finish a round in 24 hours, and for how many rounds is there reagent?
+    Plan(plan::Args),
 }
 
 /// Runs the parsed command.
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gen(a) => gen_city::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Config(a) => config::run(&cli.store, a),
+        Command::Plan(a) => plan::run(&cli.store, a),
     }
 }
 

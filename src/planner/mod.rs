@@ -1,0 +1,1 @@
+//! The capacity and reagent planner (issue 4): being written.
