@@ -82,10 +82,16 @@ impl StrColumn {
 
     /// The `i`th value (a missing value reads as empty).
     pub fn get(&self, i: usize) -> &str {
-        let (a, b) = (self.offsets[i], self.offsets[i + 1]);
-        let bytes = &self.data[usize::try_from(a).unwrap_or(0)..usize::try_from(b).unwrap_or(0)];
         // Only &str values are ever pushed, and offsets fall on their boundaries.
-        std::str::from_utf8(bytes).unwrap_or_default()
+        std::str::from_utf8(self.bytes(i)).unwrap_or_default()
+    }
+
+    /// The `i`th value's bytes: for sorting and comparing in hot loops, where
+    /// re-checking UTF-8 on every comparison cost a quarter of an ingest. Byte order
+    /// of UTF-8 text is its `str` order.
+    pub fn bytes(&self, i: usize) -> &[u8] {
+        let (a, b) = (self.offsets[i], self.offsets[i + 1]);
+        &self.data[usize::try_from(a).unwrap_or(0)..usize::try_from(b).unwrap_or(0)]
     }
 
     /// The `i`th value, or `None` when missing.
@@ -94,6 +100,31 @@ impl StrColumn {
             Some(n) if !n[i] => None,
             _ => Some(self.get(i)),
         }
+    }
+
+    /// Appends every value of `other`, in order.
+    pub fn append(&mut self, other: &StrColumn) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        let base = self.offsets.last().copied().unwrap_or(0);
+        let len = self.len();
+        self.data.extend_from_slice(&other.data);
+        self.offsets
+            .extend(other.offsets.iter().skip(1).map(|o| o.saturating_add(base)));
+        match (&mut self.nulls, &other.nulls) {
+            (None, None) => {}
+            (Some(n), None) => n.resize(n.len() + other.len(), true),
+            (mine, Some(theirs)) => {
+                let n = mine.get_or_insert_with(|| vec![true; len]);
+                n.extend_from_slice(theirs);
+            }
+        }
+    }
+
+    /// Bytes of text held.
+    pub fn text_bytes(&self) -> usize {
+        self.data.len()
     }
 
     /// Converts into an Arrow array without copying the text.
@@ -133,6 +164,21 @@ mod tests {
         assert!(a.is_null(1));
         assert!(!a.is_null(2));
         assert_eq!(a.value(3), "张三");
+    }
+
+    #[test]
+    fn append_keeps_values_and_nulls() {
+        let mut a = StrColumn::default();
+        a.push("x");
+        let mut b = StrColumn::default();
+        b.push_null();
+        b.push("yz");
+        a.append(&b);
+        a.append(&StrColumn::default());
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.get_opt(0), Some("x"));
+        assert_eq!(a.get_opt(1), None);
+        assert_eq!(a.get(2), "yz");
     }
 
     #[test]

@@ -256,7 +256,7 @@ pub fn check_round(s: &str) -> Result<(), FieldError> {
 /// characters.
 pub fn check_label(s: &str) -> Result<(), FieldError> {
     if s.chars().count() > 64 {
-        return Err("longer than 64 characters");
+        return Err("is longer than 64 characters");
     }
     if s.chars().any(char::is_control) {
         return Err("holds a control character");

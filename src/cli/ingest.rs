@@ -87,7 +87,17 @@ fn print_summary(r: &IngestReport) {
         }
     }
     let Some(batch) = r.batch else {
-        println!("nothing new to ingest");
+        if r.rows_read == 0 {
+            println!("nothing new to ingest");
+        } else {
+            println!(
+                "nothing committed: {} row(s) read, {} rejected, {} warning(s)",
+                r.rows_read, r.rejected, r.warnings
+            );
+        }
+        if let Some(p) = &r.rejects_file {
+            println!("rejected and flagged rows: {}", p.display());
+        }
         return;
     };
     println!(

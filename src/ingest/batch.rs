@@ -108,6 +108,15 @@ enum Rows {
     Results(ResultRows),
 }
 
+impl Rows {
+    fn file_of(&self, row: usize) -> u32 {
+        match self {
+            Rows::Collections(r) => r.file[row],
+            Rows::Results(r) => r.file[row],
+        }
+    }
+}
+
 fn ingest(
     store: &mut Store,
     kind: BatchKind,
@@ -224,6 +233,37 @@ fn ingest(
         });
     }
 
+    // A file none of whose rows was committed is not recorded as ingested, so it can
+    // be sent again once its tubes are collected; a run that commits nothing commits
+    // no batch.
+    let mut committed_per_file = vec![0u64; sources.len()];
+    for (_, order) in &planned.segments {
+        for &i in order {
+            if let Some(n) = committed_per_file.get_mut(rows.file_of(i as usize) as usize) {
+                *n += 1;
+            }
+        }
+    }
+    if committed_per_file.iter().all(|&n| n == 0) {
+        if !rejects.rows.is_empty() {
+            fsutil::create_dir_all(&rejects_dir)?;
+            let p = rejects_dir.join(format!(
+                "uncommitted-{}-{}.csv",
+                now_millis(),
+                kind.as_str()
+            ));
+            rejects.write_csv(&p)?;
+            report.rejects_file = Some(p);
+        }
+        return Ok(report);
+    }
+    let sources: Vec<(PathBuf, Source)> = sources
+        .into_iter()
+        .zip(&committed_per_file)
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, _)| s)
+        .collect();
+
     let id = store.manifest().next_batch_id();
     if let Some(pb) = progress {
         pb.set_message(format!("writing batch {id}"));
@@ -330,9 +370,9 @@ fn plan_collections(
     order.par_sort_unstable_by(|&a, &b| {
         let (a, b) = (a as usize, b as usize);
         rows.tube
-            .get(a)
-            .cmp(rows.tube.get(b))
-            .then_with(|| rows.person.get(a).cmp(rows.person.get(b)))
+            .bytes(a)
+            .cmp(rows.tube.bytes(b))
+            .then_with(|| rows.person.bytes(a).cmp(rows.person.bytes(b)))
             .then(a.cmp(&b))
     });
     let this_round = index.round_id(round);
@@ -350,7 +390,7 @@ fn plan_collections(
         let end = start
             + order[start..]
                 .iter()
-                .take_while(|&&i| rows.tube.get(i as usize) == tube)
+                .take_while(|&&i| rows.tube.bytes(i as usize) == tube.as_bytes())
                 .count();
         let group = &order[start..end];
         start = end;
@@ -419,6 +459,21 @@ fn plan_collections(
                 );
                 continue;
             }
+            // A single tube's positive makes its person positive outright, so a second
+            // person in it would be called positive without a test of their own.
+            if mode == Mode::Single && members >= 1 {
+                let why = format!(
+                    "tube {tube} is a single tube and already holds another person; use a new tube"
+                );
+                flag(
+                    rejects,
+                    &at(i, tube, person),
+                    Severity::Error,
+                    "person",
+                    why,
+                );
+                continue;
+            }
             members += 1;
             first_kept.get_or_insert(i);
             keep.push(u32::try_from(i).unwrap_or(u32::MAX));
@@ -458,8 +513,8 @@ fn plan_results(
     order.par_sort_unstable_by(|&a, &b| {
         let (a, b) = (a as usize, b as usize);
         rows.tube
-            .get(a)
-            .cmp(rows.tube.get(b))
+            .bytes(a)
+            .cmp(rows.tube.bytes(b))
             .then(rows.reported_at[a].cmp(&rows.reported_at[b]))
             .then(a.cmp(&b))
     });
@@ -477,7 +532,7 @@ fn plan_results(
         let end = start
             + order[start..]
                 .iter()
-                .take_while(|&&i| rows.tube.get(i as usize) == tube)
+                .take_while(|&&i| rows.tube.bytes(i as usize) == tube.as_bytes())
                 .count();
         let group = &order[start..end];
         start = end;
@@ -520,6 +575,20 @@ fn plan_results(
                 .filter(|(o, t)| *o == Outcome::Positive && *t <= this.1)
                 .map(|&(_, t)| t)
                 .min();
+            let later_clear = known
+                .iter()
+                .filter(|(o, t)| *o != Outcome::Positive && *t >= this.1)
+                .map(|&(o, t)| (t, o))
+                .max();
+            if let (Outcome::Positive, Some((t, o))) = (this.0, later_clear) {
+                let why = format!(
+                    "tube {tube} already has a later {} result reported at {}; this positive keeps the tube positive and is flagged for review",
+                    o.as_str(),
+                    time::format(t, zone)
+                );
+                flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
+                kept_flagged = true;
+            }
             if let Some(t) = earlier_positive
                 && this.0 != Outcome::Positive
             {

@@ -6,11 +6,11 @@
 //! that need the store or the rest of the batch (barcode reuse, duplicate scans,
 //! conflicting modes) are in [`crate::ingest::batch`].
 
-use csv::ByteRecord;
+use std::path::Path;
 
 use super::reject::{Rejects, Severity, Where};
-use super::row::{raw, required, text};
-use super::table::Table;
+use super::row::{Part, raw, read_parallel, required, text};
+use super::table::{Record, Table};
 use crate::column::StrColumn;
 use crate::model::{Mode, check_label, check_person, check_tube};
 use crate::time::{self, Millis, Offset};
@@ -49,8 +49,21 @@ impl CollectionRows {
     }
 }
 
-/// Reads every row of `table` into `out`, recording bad rows in `rejects`.
-/// Returns the number of data rows read.
+impl Part for CollectionRows {
+    fn append(&mut self, later: Self) {
+        self.tube.append(&later.tube);
+        self.person.append(&later.person);
+        self.mode.extend(later.mode);
+        self.capacity.extend(later.capacity);
+        self.collected_at.extend(later.collected_at);
+        self.site.append(&later.site);
+        self.file.extend(later.file);
+        self.line.extend(later.line);
+    }
+}
+
+/// Reads every row of `table` into `out`, recording bad rows in `rejects`; chunks of
+/// the file are parsed on all cores. Returns the number of data rows read.
 pub fn read(
     table: &mut Table,
     file_no: u32,
@@ -59,113 +72,141 @@ pub fn read(
     out: &mut CollectionRows,
     rejects: &mut Rejects,
 ) -> Result<u64> {
-    let c_tube = required(table, "tube")?;
-    let c_person = required(table, "person")?;
-    let c_mode = required(table, "mode")?;
-    let c_at = required(table, "collected_at")?;
-    let c_cap = table.column("capacity");
-    let c_site = table.column("site");
-    let width = table.header().len();
-    let mut rec = ByteRecord::new();
-    let mut rows = 0u64;
-    while let Some(line) = table.read_row(&mut rec)? {
-        rows += 1;
-        let tube = text(table, &rec, Some(c_tube), line)?;
-        let person = text(table, &rec, Some(c_person), line)?;
-        let mut bad = |column, reason: String, value: &[u8]| {
-            let at = Where {
-                file: file_label,
-                line,
-                tube,
-                person,
-            };
-            rejects.push(&at, Severity::Error, column, reason, value);
+    let cols = Columns {
+        tube: required(table, "tube")?,
+        person: required(table, "person")?,
+        mode: required(table, "mode")?,
+        at: required(table, "collected_at")?,
+        capacity: table.column("capacity"),
+        site: table.column("site"),
+        width: table.header().len(),
+    };
+    let path = table.path().to_path_buf();
+    read_parallel(table, out, rejects, |line, rec, raw_row, out, rejects| {
+        parse_row(
+            &cols, &path, file_no, file_label, zone, line, rec, raw_row, out, rejects,
+        )
+    })
+}
+
+struct Columns {
+    tube: usize,
+    person: usize,
+    mode: usize,
+    at: usize,
+    capacity: Option<usize>,
+    site: Option<usize>,
+    width: usize,
+}
+
+#[allow(clippy::too_many_arguments)] // one row's context; bundling it would only rename it
+fn parse_row(
+    cols: &Columns,
+    path: &Path,
+    file_no: u32,
+    file_label: &str,
+    zone: Offset,
+    line: u64,
+    rec: &Record,
+    raw_row: &[u8],
+    out: &mut CollectionRows,
+    rejects: &mut Rejects,
+) -> Result<()> {
+    let tube = text(path, rec, Some(cols.tube), line)?;
+    let person = text(path, rec, Some(cols.person), line)?;
+    let mut bad = |column, reason: String, value: &[u8]| {
+        let at = Where {
+            file: file_label,
+            line,
+            tube,
+            person,
         };
-        if rec.len() != width {
-            bad(
-                "",
-                format!(
-                    "the row has {} fields but the header has {width}",
-                    rec.len()
-                ),
-                rec.as_slice(),
-            );
-            continue;
-        }
-        if let Err(why) = check_tube(tube) {
-            bad("tube", why.to_owned(), raw(&rec, Some(c_tube)));
-            continue;
-        }
-        if let Err(why) = check_person(person) {
-            bad("person", why.to_owned(), raw(&rec, Some(c_person)));
-            continue;
-        }
-        let mode_text = text(table, &rec, Some(c_mode), line)?;
-        let Some(mode) = Mode::parse(mode_text) else {
-            bad(
-                "mode",
-                "mode must be \"single\" or \"pool\"".to_owned(),
-                mode_text.as_bytes(),
-            );
-            continue;
-        };
-        let cap_text = text(table, &rec, c_cap, line)?;
-        let capacity = if cap_text.is_empty() {
-            mode.default_capacity()
-        } else {
-            match cap_text.parse::<u8>() {
-                Ok(c @ 1..=20) => c,
-                _ => {
-                    bad(
-                        "capacity",
-                        "capacity must be a whole number from 1 to 20".to_owned(),
-                        cap_text.as_bytes(),
-                    );
-                    continue;
-                }
-            }
-        };
-        if mode == Mode::Single && capacity != 1 {
-            bad(
-                "capacity",
-                format!("a single tube holds one person, not {capacity}"),
-                cap_text.as_bytes(),
-            );
-            continue;
-        }
-        let at_text = text(table, &rec, Some(c_at), line)?;
-        let collected_at = match time::parse(at_text.as_bytes(), zone) {
-            Ok(t) => t,
-            Err(e) => {
-                bad(
-                    "collected_at",
-                    format!("collected_at {e}"),
-                    at_text.as_bytes(),
-                );
-                continue;
-            }
-        };
-        let site = text(table, &rec, c_site, line)?;
-        if let Err(why) = check_label(site) {
-            bad("site", format!("site is {why}"), site.as_bytes());
-            continue;
-        }
-        let full = out.tube.try_push(tube).is_err();
-        if full {
-            return Err(Error::input(
-                table.path(),
-                "the batch is too large for one ingest (over 2 GiB of barcodes); split it",
-            ));
-        }
-        out.person.push(person);
-        out.mode.push(mode);
-        out.capacity.push(capacity);
-        out.collected_at.push(collected_at);
-        out.site.push_opt((!site.is_empty()).then_some(site));
-        out.file.push(file_no);
-        out.line.push(line);
+        rejects.push(&at, Severity::Error, column, reason, value);
+    };
+    if rec.len() != cols.width {
+        bad(
+            "",
+            format!(
+                "the row has {} fields but the header has {}",
+                rec.len(),
+                cols.width
+            ),
+            raw_row,
+        );
+        return Ok(());
     }
-    Ok(rows)
+    if let Err(why) = check_tube(tube) {
+        bad("tube", why.to_owned(), raw(rec, Some(cols.tube)));
+        return Ok(());
+    }
+    if let Err(why) = check_person(person) {
+        bad("person", why.to_owned(), raw(rec, Some(cols.person)));
+        return Ok(());
+    }
+    let mode_text = text(path, rec, Some(cols.mode), line)?;
+    let Some(mode) = Mode::parse(mode_text) else {
+        bad(
+            "mode",
+            "mode must be \"single\" or \"pool\"".to_owned(),
+            mode_text.as_bytes(),
+        );
+        return Ok(());
+    };
+    let cap_text = text(path, rec, cols.capacity, line)?;
+    let capacity = if cap_text.is_empty() {
+        mode.default_capacity()
+    } else {
+        match cap_text.parse::<u8>() {
+            Ok(c @ 1..=20) => c,
+            _ => {
+                bad(
+                    "capacity",
+                    "capacity must be a whole number from 1 to 20".to_owned(),
+                    cap_text.as_bytes(),
+                );
+                return Ok(());
+            }
+        }
+    };
+    if mode == Mode::Single && capacity != 1 {
+        bad(
+            "capacity",
+            format!("a single tube holds one person, not {capacity}"),
+            cap_text.as_bytes(),
+        );
+        return Ok(());
+    }
+    let at_text = text(path, rec, Some(cols.at), line)?;
+    let collected_at = match time::parse(at_text.as_bytes(), zone) {
+        Ok(t) => t,
+        Err(e) => {
+            bad(
+                "collected_at",
+                format!("collected_at {e}"),
+                at_text.as_bytes(),
+            );
+            return Ok(());
+        }
+    };
+    let site = text(path, rec, cols.site, line)?;
+    if let Err(why) = check_label(site) {
+        bad("site", format!("site {why}"), site.as_bytes());
+        return Ok(());
+    }
+    if out.tube.try_push(tube).is_err() {
+        return Err(Error::input(
+            path,
+            "the batch is too large for one ingest (over 2 GiB of barcodes); split it",
+        ));
+    }
+    out.person.push(person);
+    out.mode.push(mode);
+    out.capacity.push(capacity);
+    out.collected_at.push(collected_at);
+    out.site.push_opt((!site.is_empty()).then_some(site));
+    out.file.push(file_no);
+    out.line.push(line);
+    Ok(())
 }
 
 #[cfg(test)]

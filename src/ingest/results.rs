@@ -6,11 +6,11 @@
 //! a `result` column or both Ct columns; a row with an empty result is read from its Ct
 //! values at the store's cut-off.
 
-use csv::ByteRecord;
+use std::path::Path;
 
 use super::reject::{Rejects, Severity, Where};
-use super::row::{raw, required, text};
-use super::table::Table;
+use super::row::{Part, raw, read_parallel, required, text};
+use super::table::{Record, Table};
 use crate::column::StrColumn;
 use crate::model::{Outcome, check_label, check_tube};
 use crate::time::{self, Millis, Offset};
@@ -82,8 +82,36 @@ pub fn parse_ct(s: &str) -> Result<Option<f32>, &'static str> {
     }
 }
 
-/// Reads every row of `table` into `out`, recording bad rows in `rejects`.
-/// Returns the number of data rows read.
+impl Part for ResultRows {
+    fn append(&mut self, later: Self) {
+        self.tube.append(&later.tube);
+        self.outcome.extend(later.outcome);
+        self.from_ct.extend(later.from_ct);
+        self.ct_orf1ab.extend(later.ct_orf1ab);
+        self.ct_n.extend(later.ct_n);
+        self.reported_at.extend(later.reported_at);
+        self.lab.append(&later.lab);
+        self.plate.append(&later.plate);
+        self.well.append(&later.well);
+        self.file.extend(later.file);
+        self.line.extend(later.line);
+    }
+}
+
+struct Columns {
+    tube: usize,
+    at: usize,
+    result: Option<usize>,
+    orf: Option<usize>,
+    n: Option<usize>,
+    lab: Option<usize>,
+    plate: Option<usize>,
+    well: Option<usize>,
+    width: usize,
+}
+
+/// Reads every row of `table` into `out`, recording bad rows in `rejects`; chunks of
+/// the file are parsed on all cores. Returns the number of data rows read.
 pub fn read(
     table: &mut Table,
     file_no: u32,
@@ -93,13 +121,19 @@ pub fn read(
     out: &mut ResultRows,
     rejects: &mut Rejects,
 ) -> Result<u64> {
-    let c_tube = required(table, "tube")?;
-    let c_at = required(table, "reported_at")?;
-    let c_result = table.column("result");
-    let c_orf = table.column("ct_orf1ab");
-    let c_n = table.column("ct_n");
-    let has_ct = c_orf.is_some() && c_n.is_some();
-    if c_result.is_none() && !has_ct {
+    let cols = Columns {
+        tube: required(table, "tube")?,
+        at: required(table, "reported_at")?,
+        result: table.column("result"),
+        orf: table.column("ct_orf1ab"),
+        n: table.column("ct_n"),
+        lab: table.column("lab"),
+        plate: table.column("plate"),
+        well: table.column("well"),
+        width: table.header().len(),
+    };
+    let has_ct = cols.orf.is_some() && cols.n.is_some();
+    if cols.result.is_none() && !has_ct {
         return Err(Error::input(
             table.path(),
             format!(
@@ -108,53 +142,82 @@ pub fn read(
             ),
         ));
     }
-    let (c_lab, c_plate, c_well) = (
-        table.column("lab"),
-        table.column("plate"),
-        table.column("well"),
-    );
-    let width = table.header().len();
-    let mut rec = ByteRecord::new();
-    let mut rows = 0u64;
-    'rows: while let Some(line) = table.read_row(&mut rec)? {
-        rows += 1;
-        let tube = text(table, &rec, Some(c_tube), line)?;
+    let path = table.path().to_path_buf();
+    let row = RowReader {
+        cols: &cols,
+        path: &path,
+        file_no,
+        file_label,
+        zone,
+        cutoff,
+        has_ct,
+    };
+    read_parallel(table, out, rejects, |line, rec, raw_row, out, rejects| {
+        row.parse(line, rec, raw_row, out, rejects)
+    })
+}
+
+struct RowReader<'a> {
+    cols: &'a Columns,
+    path: &'a Path,
+    file_no: u32,
+    file_label: &'a str,
+    zone: Offset,
+    cutoff: f32,
+    has_ct: bool,
+}
+
+impl RowReader<'_> {
+    fn parse(
+        &self,
+        line: u64,
+        rec: &Record,
+        raw_row: &[u8],
+        out: &mut ResultRows,
+        rejects: &mut Rejects,
+    ) -> Result<()> {
+        let (cols, path) = (self.cols, self.path);
+        let tube = text(path, rec, Some(cols.tube), line)?;
         let mut bad = |column, reason: String, value: &[u8]| {
             let at = Where {
-                file: file_label,
+                file: self.file_label,
                 line,
                 tube,
                 person: "",
             };
             rejects.push(&at, Severity::Error, column, reason, value);
         };
-        if rec.len() != width {
+        if rec.len() != cols.width {
             bad(
                 "",
                 format!(
-                    "the row has {} fields but the header has {width}",
-                    rec.len()
+                    "the row has {} fields but the header has {}",
+                    rec.len(),
+                    cols.width
                 ),
-                rec.as_slice(),
+                raw_row,
             );
-            continue;
+            return Ok(());
         }
         if let Err(why) = check_tube(tube) {
-            bad("tube", why.to_owned(), raw(&rec, Some(c_tube)));
-            continue;
+            bad("tube", why.to_owned(), raw(rec, Some(cols.tube)));
+            return Ok(());
         }
         let mut cts = [None, None];
-        for (slot, (col, name)) in cts.iter_mut().zip([(c_orf, "ct_orf1ab"), (c_n, "ct_n")]) {
-            let t = text(table, &rec, col, line)?;
+        for (slot, (col, name)) in cts
+            .iter_mut()
+            .zip([(cols.orf, "ct_orf1ab"), (cols.n, "ct_n")])
+        {
+            let t = text(path, rec, col, line)?;
             match parse_ct(t) {
                 Ok(v) => *slot = v,
                 Err(why) => {
                     bad(name, format!("{name}: {why}"), t.as_bytes());
-                    continue 'rows;
+                    return Ok(());
                 }
             }
         }
-        let result_text = text(table, &rec, c_result, line)?;
+        let result_text = text(path, rec, cols.result, line)?;
         let (outcome, from_ct) = if !result_text.is_empty() {
             match Outcome::parse(result_text) {
                 Some(o) => (o, false),
@@ -165,21 +228,21 @@ pub fn read(
                             .to_owned(),
                         result_text.as_bytes(),
                     );
-                    continue;
+                    return Ok(());
                 }
             }
-        } else if has_ct {
-            (Outcome::from_ct(cts[0], cts[1], cutoff), true)
+        } else if self.has_ct {
+            (Outcome::from_ct(cts[0], cts[1], self.cutoff), true)
         } else {
             bad(
                 "result",
                 "the row has no result and the file has no Ct columns to read one from".to_owned(),
                 b"",
             );
-            continue;
+            return Ok(());
         };
-        let at_text = text(table, &rec, Some(c_at), line)?;
-        let reported_at = match time::parse(at_text.as_bytes(), zone) {
+        let at_text = text(path, rec, Some(cols.at), line)?;
+        let reported_at = match time::parse(at_text.as_bytes(), self.zone) {
             Ok(t) => t,
             Err(e) => {
                 bad(
@@ -187,25 +250,25 @@ pub fn read(
                     format!("reported_at {e}"),
                     at_text.as_bytes(),
                 );
-                continue;
+                return Ok(());
             }
         };
         let mut labels = [""; 3];
-        for (slot, (col, name)) in
-            labels
-                .iter_mut()
-                .zip([(c_lab, "lab"), (c_plate, "plate"), (c_well, "well")])
-        {
-            let t = text(table, &rec, col, line)?;
+        for (slot, (col, name)) in labels.iter_mut().zip([
+            (cols.lab, "lab"),
+            (cols.plate, "plate"),
+            (cols.well, "well"),
+        ]) {
+            let t = text(path, rec, col, line)?;
             if let Err(why) = check_label(t) {
-                bad(name, format!("{name} is {why}"), t.as_bytes());
-                continue 'rows;
+                bad(name, format!("{name} {why}"), t.as_bytes());
+                return Ok(());
             }
             *slot = t;
         }
         if out.tube.try_push(tube).is_err() {
             return Err(Error::input(
-                table.path(),
+                path,
                 "the batch is too large for one ingest (over 2 GiB of barcodes); split it",
             ));
         }
@@ -220,10 +283,10 @@ pub fn read(
         {
             col.push_opt((!v.is_empty()).then_some(v));
         }
-        out.file.push(file_no);
+        out.file.push(self.file_no);
         out.line.push(line);
+        Ok(())
     }
-    Ok(rows)
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! What every row parser shares: finding columns, reading a field as trimmed UTF-8 text,
-//! and recording a row's problem.
+//! What every row parser shares: finding columns, reading a field as trimmed UTF-8
+//! text, and reading a whole table chunk by chunk on all cores.
 
-use csv::ByteRecord;
+use std::path::Path;
 
-use super::table::Table;
+use rayon::prelude::*;
+
+use super::reject::Rejects;
+use super::table::{Chunk, Record, Table};
 use crate::{Error, Result};
 
 /// Finds a required column or refuses the file, naming what is missing.
@@ -21,18 +24,13 @@ pub fn required(table: &Table, name: &str) -> Result<usize> {
 
 /// The field at `col` as trimmed text; a missing column reads as empty.
 /// Text that is not UTF-8 refuses the whole file, as the README says.
-pub fn text<'r>(
-    table: &Table,
-    rec: &'r ByteRecord,
-    col: Option<usize>,
-    line: u64,
-) -> Result<&'r str> {
+pub fn text<'r>(path: &Path, rec: &'r Record, col: Option<usize>, line: u64) -> Result<&'r str> {
     let Some(raw) = col.and_then(|c| rec.get(c)) else {
         return Ok("");
     };
     let s = std::str::from_utf8(raw).map_err(|e| {
         Error::input(
-            table.path(),
+            path,
             format!(
                 "line {line}: the text is not UTF-8 (byte {} of a field); save the file as UTF-8",
                 e.valid_up_to() + 1
@@ -43,6 +41,50 @@ pub fn text<'r>(
 }
 
 /// The raw bytes of a field, for reject reports.
-pub fn raw(rec: &ByteRecord, col: Option<usize>) -> &[u8] {
+pub fn raw(rec: &Record, col: Option<usize>) -> &[u8] {
     col.and_then(|c| rec.get(c)).unwrap_or_default()
+}
+
+/// Rows parsed from one chunk, to be appended in file order.
+pub trait Part: Default + Send {
+    /// Appends a later part.
+    fn append(&mut self, later: Self);
+}
+
+/// Reads every chunk of `table`, parsing chunks in parallel with `parse_row`
+/// (`(line, record, raw, out, rejects)`), and appends the parts in file order.
+/// Returns the number of data rows read.
+pub fn read_parallel<P: Part>(
+    table: &mut Table,
+    out: &mut P,
+    rejects: &mut Rejects,
+    parse_row: impl Fn(u64, &Record, &[u8], &mut P, &mut Rejects) -> Result<()> + Sync,
+) -> Result<u64> {
+    let mut rows = 0u64;
+    let per_round = rayon::current_num_threads() * 2;
+    loop {
+        let chunks: Vec<Chunk> = table.next_chunks(per_round)?;
+        if chunks.is_empty() {
+            return Ok(rows);
+        }
+        let parts: Vec<Result<(P, Rejects, u64)>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let mut part = P::default();
+                let mut rj = Rejects::default();
+                let mut n = 0u64;
+                chunk.for_each(|line, rec, raw| {
+                    n += 1;
+                    parse_row(line, rec, raw, &mut part, &mut rj)
+                })?;
+                Ok((part, rj, n))
+            })
+            .collect();
+        for p in parts {
+            let (part, rj, n) = p?;
+            out.append(part);
+            rejects.rows.extend(rj.rows);
+            rows += n;
+        }
+    }
 }

@@ -1,9 +1,13 @@
 //! Input tables: one reader for every file form a batch may come in.
 //!
 //! A batch file is CSV with a header line (plain, `.gz` or `.zst`) or Parquet with the
-//! same column names. The form is recognised from the file's first bytes, not its name,
-//! so a mislabelled file is still read correctly. Rows come out as [`csv::ByteRecord`]s
-//! in a caller's buffer, so the hot loop does not allocate per row.
+//! same column names. The form is recognised from the file's first bytes, not its name.
+//!
+//! CSV is read in **chunks** of about 8 MB that end on a record boundary (a newline
+//! outside quotes, found by quote parity), each tagged with the line it starts on. A
+//! chunk parses on its own, so chunks are parsed in parallel, and line numbers are
+//! counted from the bytes themselves: CRLF, blank lines and quoted newlines all keep
+//! the numbers a text editor shows.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -11,7 +15,6 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_schema::DataType;
-use csv::ByteRecord;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::{Error, Result};
@@ -19,24 +22,194 @@ use crate::{Error, Result};
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// An open input table: its header and a row reader.
+/// Target size of a CSV chunk.
+const CHUNK: usize = 8 << 20;
+
+/// One parsed row: its fields, unescaped, in a reusable buffer.
+#[derive(Debug, Default, Clone)]
+pub struct Record {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Record {
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the row has no field.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The `i`th field's bytes.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.data.get(start..end)
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+    }
+
+    fn push(&mut self, field: &[u8]) {
+        self.data.extend_from_slice(field);
+        self.ends.push(self.data.len());
+    }
+}
+
+/// A piece of the input that parses on its own.
+pub struct Chunk {
+    kind: ChunkKind,
+}
+
+enum ChunkKind {
+    Csv {
+        data: Vec<u8>,
+        first_line: u64,
+    },
+    Parquet {
+        columns: Vec<StringArray>,
+        first_row: u64,
+    },
+}
+
+impl Chunk {
+    /// Calls `f(line, record, raw)` for each row, in order; `raw` is the row as
+    /// written (for reports). Stops at the first error `f` returns.
+    pub fn for_each(&self, mut f: impl FnMut(u64, &Record, &[u8]) -> Result<()>) -> Result<()> {
+        let mut rec = Record::default();
+        match &self.kind {
+            ChunkKind::Csv { data, first_line } => {
+                let mut parser = Parser::new(data, *first_line);
+                while let Some((line, raw)) = parser.next(&mut rec) {
+                    f(line, &rec, raw)?;
+                }
+            }
+            ChunkKind::Parquet { columns, first_row } => {
+                let rows = columns.first().map_or(0, Array::len);
+                let mut raw = Vec::new();
+                for i in 0..rows {
+                    rec.clear();
+                    raw.clear();
+                    for (k, col) in columns.iter().enumerate() {
+                        let v = if col.is_null(i) { "" } else { col.value(i) };
+                        rec.push(v.as_bytes());
+                        if k > 0 {
+                            raw.push(b',');
+                        }
+                        raw.extend_from_slice(v.as_bytes());
+                    }
+                    // Line 1 is the header, as in CSV, so row 0 is "line" 2.
+                    f(*first_row + i as u64 + 2, &rec, &raw)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses the records of one in-memory CSV chunk with exact line numbers.
+struct Parser<'a> {
+    data: &'a [u8],
+    pos: usize,
+    line: u64,
+    csv: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(data: &'a [u8], first_line: u64) -> Self {
+        Parser {
+            data,
+            pos: 0,
+            line: first_line,
+            csv: csv_core::Reader::new(),
+            out: vec![0; 4096],
+            ends: vec![0; 64],
+        }
+    }
+
+    /// The next record into `rec`, with its line and raw bytes; `None` at the end.
+    fn next(&mut self, rec: &mut Record) -> Option<(u64, &'a [u8])> {
+        // Blank lines and the LF of a CRLF are skipped here, not inside csv_core,
+        // so every newline is counted.
+        while let Some(&b) = self.data.get(self.pos) {
+            match b {
+                b'\n' => self.line += 1,
+                b'\r' => {}
+                _ => break,
+            }
+            self.pos += 1;
+        }
+        if self.pos >= self.data.len() {
+            return None;
+        }
+        let start = self.pos;
+        let line = self.line;
+        let (mut nout, mut nend) = (0, 0);
+        self.csv.reset();
+        loop {
+            let input = &self.data[self.pos..];
+            let (res, nin, o, e) =
+                self.csv
+                    .read_record(input, &mut self.out[nout..], &mut self.ends[nend..]);
+            self.pos += nin;
+            nout += o;
+            nend += e;
+            match res {
+                csv_core::ReadRecordResult::OutputFull => {
+                    let n = self.out.len() * 2;
+                    self.out.resize(n, 0);
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    let n = self.ends.len() * 2;
+                    self.ends.resize(n, 0);
+                }
+                // The chunk ends on a record boundary: an empty input finishes the
+                // last record.
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End => break,
+            }
+        }
+        let raw = &self.data[start..self.pos];
+        self.line += memchr::memchr_iter(b'\n', raw).count() as u64;
+        rec.data.clear();
+        rec.data.extend_from_slice(&self.out[..nout]);
+        rec.ends.clear();
+        rec.ends.extend_from_slice(&self.ends[..nend]);
+        let trimmed = raw
+            .iter()
+            .rposition(|&b| b != b'\n' && b != b'\r')
+            .map_or(&raw[..0], |i| &raw[..=i]);
+        Some((line, trimmed))
+    }
+}
+
+/// An open input table: its header and a chunk reader.
 pub struct Table {
     path: PathBuf,
     header: Vec<String>,
-    rows: Rows,
+    source: Source,
 }
 
-enum Rows {
-    Csv(Box<csv::Reader<Box<dyn Read + Send>>>),
-    Parquet(ParquetRows),
-}
-
-struct ParquetRows {
-    reader: ParquetRecordBatchReader,
-    batch: Vec<StringArray>,
-    at: usize,
-    line: u64,
+enum Source {
+    Csv {
+        reader: Box<dyn Read + Send>,
+        carry: Vec<u8>,
+        next_line: u64,
+        eof: bool,
+    },
+    Parquet {
+        reader: ParquetRecordBatchReader,
+        rows: u64,
+    },
 }
 
 impl Table {
@@ -54,7 +227,7 @@ impl Table {
             return Table::open_parquet(path);
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let raw: Box<dyn Read + Send> = if magic.starts_with(&GZIP_MAGIC) {
+        let reader: Box<dyn Read + Send> = if magic.starts_with(&GZIP_MAGIC) {
             Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
         } else if magic == ZSTD_MAGIC {
             let dec = zstd::stream::read::Decoder::new(file)
@@ -63,38 +236,47 @@ impl Table {
         } else {
             Box::new(file)
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 20)
-            .from_reader(raw);
-        let mut first = ByteRecord::new();
-        let got = reader
-            .read_byte_record(&mut first)
-            .map_err(|e| csv_error(path, e))?;
-        if !got {
+        let mut table = Table {
+            path: path.to_path_buf(),
+            header: Vec::new(),
+            source: Source::Csv {
+                reader,
+                carry: Vec::new(),
+                next_line: 1,
+                eof: false,
+            },
+        };
+        let first = table.next_csv_chunk(4096)?;
+        let Some(ChunkKind::Csv { data, first_line }) = first.map(|c| c.kind) else {
             return Err(Error::input(path, "the file is empty: no header line"));
-        }
-        let mut header = Vec::with_capacity(first.len());
-        for (i, field) in first.iter().enumerate() {
-            let field = if i == 0 {
-                field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
-            } else {
-                field
-            };
-            let name = std::str::from_utf8(field).map_err(|_| {
+        };
+        let data = data.strip_prefix(BOM).unwrap_or(&data);
+        let mut parser = Parser::new(data, first_line);
+        let mut rec = Record::default();
+        let Some((_, _)) = parser.next(&mut rec) else {
+            return Err(Error::input(path, "the file is empty: no header line"));
+        };
+        for i in 0..rec.len() {
+            let name = std::str::from_utf8(rec.get(i).unwrap_or_default()).map_err(|_| {
                 Error::input(
                     path,
                     "line 1: the header is not UTF-8 text; is this a CSV file?",
                 )
             })?;
-            header.push(name.trim().to_ascii_lowercase());
+            table.header.push(name.trim().to_ascii_lowercase());
         }
-        Ok(Table {
-            path: path.to_path_buf(),
-            header,
-            rows: Rows::Csv(Box::new(reader)),
-        })
+        // Whatever followed the header in that first piece is data.
+        let rest = data[parser.pos..].to_vec();
+        if let Source::Csv {
+            carry, next_line, ..
+        } = &mut table.source
+        {
+            let mut joined = rest;
+            joined.append(carry);
+            *carry = joined;
+            *next_line = parser.line;
+        }
+        Ok(table)
     }
 
     fn open_parquet(path: &Path) -> Result<Table> {
@@ -108,18 +290,13 @@ impl Table {
             .map(|f| f.name().trim().to_ascii_lowercase())
             .collect();
         let reader = builder
-            .with_batch_size(8192)
+            .with_batch_size(64 * 1024)
             .build()
             .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
         Ok(Table {
             path: path.to_path_buf(),
             header,
-            rows: Rows::Parquet(ParquetRows {
-                reader,
-                batch: Vec::new(),
-                at: 0,
-                line: 0,
-            }),
+            source: Source::Parquet { reader, rows: 0 },
         })
     }
 
@@ -138,52 +315,137 @@ impl Table {
         self.header.iter().position(|h| h == name)
     }
 
-    /// Reads the next row into `rec`; returns its line number (CSV: the line it starts
-    /// on; Parquet: the row number + 1, counting the header as line 1), or `None` at
-    /// the end. A damaged stream (truncated gzip, bad Parquet page) is an error for the
-    /// whole file.
-    pub fn read_row(&mut self, rec: &mut ByteRecord) -> Result<Option<u64>> {
-        match &mut self.rows {
-            Rows::Csv(reader) => {
-                let got = reader
-                    .read_byte_record(rec)
-                    .map_err(|e| csv_error(&self.path, e))?;
-                Ok(got.then(|| rec.position().map_or(0, csv::Position::line)))
+    /// Reads up to `n` more chunks; an empty result means the end of the file. A
+    /// damaged stream (truncated gzip, bad Parquet page) is an error for the whole file.
+    pub fn next_chunks(&mut self, n: usize) -> Result<Vec<Chunk>> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let next = match &self.source {
+                Source::Csv { .. } => self.next_csv_chunk(CHUNK)?,
+                Source::Parquet { .. } => self.next_parquet_chunk()?,
+            };
+            match next {
+                Some(c) => out.push(c),
+                None => break,
             }
-            Rows::Parquet(p) => p.next(&self.path, rec),
+        }
+        Ok(out)
+    }
+
+    fn next_csv_chunk(&mut self, size: usize) -> Result<Option<Chunk>> {
+        let Source::Csv {
+            reader,
+            carry,
+            next_line,
+            eof,
+        } = &mut self.source
+        else {
+            return Ok(None);
+        };
+        let mut buf = std::mem::take(carry);
+        loop {
+            if !*eof && buf.len() < size {
+                let want = size - buf.len();
+                let got = reader
+                    .by_ref()
+                    .take(want as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| {
+                        Error::input(
+                            &self.path,
+                            format!(
+                                "cannot read the file after line {next_line} (a compressed stream that ends early or is damaged?): {e}"
+                            ),
+                        )
+                    })?;
+                if got == 0 {
+                    *eof = true;
+                }
+                if got < want && got != 0 {
+                    continue;
+                }
+            }
+            if *eof {
+                if buf.is_empty() {
+                    return Ok(None);
+                }
+                let first_line = *next_line;
+                *next_line += memchr::memchr_iter(b'\n', &buf).count() as u64;
+                return Ok(Some(Chunk {
+                    kind: ChunkKind::Csv {
+                        data: buf,
+                        first_line,
+                    },
+                }));
+            }
+            if let Some(cut) = record_boundary(&buf) {
+                *carry = buf.split_off(cut);
+                let first_line = *next_line;
+                *next_line += memchr::memchr_iter(b'\n', &buf).count() as u64;
+                return Ok(Some(Chunk {
+                    kind: ChunkKind::Csv {
+                        data: buf,
+                        first_line,
+                    },
+                }));
+            }
+            // One record longer than the chunk: read on until it ends.
+            let more = buf.len().max(size);
+            let got = reader
+                .by_ref()
+                .take(more as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| {
+                    Error::input(
+                        &self.path,
+                        format!("cannot read the file after line {next_line}: {e}"),
+                    )
+                })?;
+            if got == 0 {
+                *eof = true;
+            }
+        }
+    }
+
+    fn next_parquet_chunk(&mut self) -> Result<Option<Chunk>> {
+        let Source::Parquet { reader, rows } = &mut self.source else {
+            return Ok(None);
+        };
+        match reader.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(Error::input(
+                &self.path,
+                format!("damaged Parquet data: {e}"),
+            )),
+            Some(Ok(batch)) => {
+                let columns = stringify(&self.path, &batch)?;
+                let first_row = *rows;
+                *rows += batch.num_rows() as u64;
+                Ok(Some(Chunk {
+                    kind: ChunkKind::Parquet { columns, first_row },
+                }))
+            }
         }
     }
 }
 
-impl ParquetRows {
-    fn next(&mut self, path: &Path, rec: &mut ByteRecord) -> Result<Option<u64>> {
-        loop {
-            let len = self.batch.first().map_or(0, Array::len);
-            if self.at < len {
-                rec.clear();
-                for col in &self.batch {
-                    if col.is_null(self.at) {
-                        rec.push_field(b"");
-                    } else {
-                        rec.push_field(col.value(self.at).as_bytes());
-                    }
-                }
-                self.at += 1;
-                self.line += 1;
-                return Ok(Some(self.line + 1));
-            }
-            match self.reader.next() {
-                None => return Ok(None),
-                Some(Err(e)) => {
-                    return Err(Error::input(path, format!("damaged Parquet data: {e}")));
-                }
-                Some(Ok(batch)) => {
-                    self.batch = stringify(path, &batch)?;
-                    self.at = 0;
-                }
-            }
+/// The end of the last complete record in `buf`: just after the last newline that
+/// is outside quotes. RFC 4180 escapes a quote by doubling it, so a newline is outside
+/// quotes exactly when an even number of quotes precede it.
+fn record_boundary(buf: &[u8]) -> Option<usize> {
+    if memchr::memchr(b'"', buf).is_none() {
+        return memchr::memrchr(b'\n', buf).map(|i| i + 1);
+    }
+    let mut inside = false;
+    let mut last = None;
+    for (i, &b) in buf.iter().enumerate() {
+        match b {
+            b'"' => inside = !inside,
+            b'\n' if !inside => last = Some(i + 1),
+            _ => {}
         }
     }
+    last
 }
 
 /// Casts every column to text, so Parquet rows go through the same validation as CSV
@@ -223,37 +485,31 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> Error {
-    let line = e.position().map(csv::Position::line);
-    let at = line.map_or(String::new(), |l| format!("line {l}: "));
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => Error::input(
-            path,
-            format!(
-                "{at}cannot read the file (a compressed stream that ends early or is damaged?): {io}"
-            ),
-        ),
-        other => Error::input(path, format!("{at}not readable as CSV: {other:?}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
 
-    fn rows(t: &mut Table) -> Vec<(u64, Vec<String>)> {
-        let mut rec = ByteRecord::new();
+    fn rows(t: &mut Table) -> Vec<(u64, Vec<String>, String)> {
         let mut out = Vec::new();
-        while let Some(line) = t.read_row(&mut rec).expect("row") {
-            out.push((
-                line,
-                rec.iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect(),
-            ));
+        loop {
+            let chunks = t.next_chunks(3).expect("chunks");
+            if chunks.is_empty() {
+                return out;
+            }
+            for c in chunks {
+                c.for_each(|line, rec, raw| {
+                    let fields = (0..rec.len())
+                        .map(|i| {
+                            String::from_utf8_lossy(rec.get(i).unwrap_or_default()).into_owned()
+                        })
+                        .collect();
+                    out.push((line, fields, String::from_utf8_lossy(raw).into_owned()));
+                    Ok(())
+                })
+                .expect("rows");
+            }
         }
-        out
     }
 
     #[test]
@@ -280,21 +536,64 @@ mod tests {
     }
 
     #[test]
+    fn line_numbers_count_crlf_blank_lines_and_quoted_newlines() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("crlf.csv");
+        std::fs::write(
+            &p,
+            "tube,person\r\nA001,p1\r\n\r\nA002,\"x\r\ny\"\r\n\nA003,p3",
+        )
+        .expect("w");
+        let mut t = Table::open(&p).expect("open");
+        let r = rows(&mut t);
+        let lines: Vec<u64> = r.iter().map(|x| x.0).collect();
+        assert_eq!(lines, [2, 4, 7]);
+        assert_eq!(r[1].2, "A002,\"x\r\ny\"");
+        assert_eq!(r[2].1, ["A003", "p3"]);
+    }
+
+    #[test]
+    fn chunks_split_only_between_records() {
+        // Many records with quoted newlines, read in tiny chunks: every record and
+        // line number must survive the cuts.
+        let mut text = String::from("tube,note\n");
+        for i in 0..2000 {
+            text.push_str(&format!("T{i:04},\"a\nb,\"\"{i}\"\"\"\n"));
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("q.csv");
+        std::fs::write(&p, &text).expect("w");
+        let mut t = Table::open(&p).expect("open");
+        let mut out = Vec::new();
+        while let Some(c) = t.next_csv_chunk(97).expect("chunk") {
+            c.for_each(|line, rec, _| {
+                out.push((
+                    line,
+                    String::from_utf8_lossy(rec.get(1).unwrap_or_default()).into_owned(),
+                ));
+                Ok(())
+            })
+            .expect("rows");
+        }
+        assert_eq!(out.len(), 2000);
+        assert_eq!(out[1999], (2 + 2 * 1999, "a\nb,\"1999\"".to_owned()));
+    }
+
+    #[test]
     fn truncated_gzip_fails_the_file() {
         let dir = tempfile::tempdir().expect("tmp");
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        for i in 0..10_000 {
+        for i in 0..100_000 {
             writeln!(enc, "T{i:05},person{i}").expect("gz");
         }
         let bytes = enc.finish().expect("gz");
         let p = dir.path().join("cut.csv.gz");
         std::fs::write(&p, &bytes[..bytes.len() / 2]).expect("write");
         let mut t = Table::open(&p).expect("header still reads");
-        let mut rec = ByteRecord::new();
         let err = loop {
-            match t.read_row(&mut rec) {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("a truncated stream must not end cleanly"),
+            match t.next_chunks(2) {
+                Ok(c) if c.is_empty() => panic!("a truncated stream must not end cleanly"),
+                Ok(_) => {}
                 Err(e) => break e,
             }
         };
@@ -308,5 +607,7 @@ mod tests {
         std::fs::write(&p, "").expect("write");
         let err = Table::open(&p).err().expect("refused");
         assert!(err.to_string().contains("empty"), "{err}");
+        std::fs::write(&p, "\n\r\n").expect("write");
+        assert!(Table::open(&p).is_err());
     }
 }

@@ -189,7 +189,7 @@ pub fn write_collections(
     for (pos, &i) in order.iter().enumerate() {
         match runs.last_mut() {
             Some((start, len))
-                if rows.tube.get(order[*start] as usize) == rows.tube.get(at(&i)) =>
+                if rows.tube.bytes(order[*start] as usize) == rows.tube.bytes(at(&i)) =>
             {
                 *len += 1;
             }

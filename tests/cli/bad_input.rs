@@ -501,8 +501,6 @@ fn quoted_fields_keep_their_commas_and_quotes() {
 }
 
 #[test]
-#[ignore = "BUG: with CRLF line endings every reject's line number is one too small (the first \
-            data row is reported as line 1); csv crate issue BurntSushi/rust-csv#395"]
 fn crlf_rejects_have_the_right_line_numbers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = ingest_collections(
@@ -521,8 +519,6 @@ fn crlf_rejects_have_the_right_line_numbers() {
 }
 
 #[test]
-#[ignore = "BUG: blank lines are not counted, so rows after a blank line are reported at the \
-            wrong line"]
 fn blank_lines_do_not_shift_reject_line_numbers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = ingest_collections(
@@ -538,8 +534,6 @@ fn blank_lines_do_not_shift_reject_line_numbers() {
 }
 
 #[test]
-#[ignore = "BUG: the rejects CSV's value for a row with the wrong number of fields is the \
-            fields run together without separators (BAD-POOL-08bad-field-countpool10)"]
 fn wrong_field_count_reject_shows_the_row_as_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = ingest_collections(dir.path(), "R1", &[testdata("bad_rows_collections.csv")]);

@@ -494,8 +494,6 @@ fn positive_followed_by_negative_stays_positive_and_is_flagged() {
 }
 
 #[test]
-#[ignore = "BUG: a positive that arrives after a later-reported negative is kept positive by \
-            status, but ingest reports positives_kept 0 and writes no warning row"]
 fn positive_ingested_after_a_later_negative_is_flagged_by_ingest() {
     let dir = tempfile::tempdir().expect("tempdir");
     ingest_collections(dir.path(), "R1", &[testdata("replace_collections.csv")]);

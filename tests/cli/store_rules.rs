@@ -249,9 +249,6 @@ fn result_for_an_unknown_tube_is_rejected() {
 }
 
 #[test]
-#[ignore = "BUG: a results file whose rows were all rejected (tubes not yet collected) is \
-            recorded as ingested; after the collections arrive, re-sending it is skipped as \
-            'already ingested in batch 1' and its results are lost"]
 fn results_before_any_collection_are_all_rejected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = ingest_results(dir.path(), &[testdata("example_results.csv")]);
@@ -504,4 +501,29 @@ fn committed_rows_are_plain_parquet() {
             .sum();
         assert_eq!(n, rows, "{kind}");
     }
+}
+
+#[test]
+fn a_single_tube_holds_one_person_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = ingest_collections(
+        dir.path(),
+        "R1",
+        &[testdata("single_tube_two_persons_collections.csv")],
+    );
+    assert_eq!(r["committed"], 2, "{r}");
+    assert_eq!(r["rejected"], 1, "{r}");
+    let rejects = rejects_of(&r);
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert_eq!((rejects[0].line, rejects[0].person.as_str()), (3, "bob"));
+    assert!(rejects[0].reason.contains("single tube"), "{rejects:?}");
+    // Also across batches: the tube already holds carol.
+    let later = ingest_collections(
+        dir.path(),
+        "R1",
+        &[testdata("single_tube_later_person_collections.csv")],
+    );
+    assert_eq!(later["committed"], 0, "{later}");
+    assert_eq!(later["rejected"], 1, "{later}");
+    assert_eq!(round_status(dir.path(), "R1")["persons"], 2);
 }
