@@ -122,6 +122,33 @@ impl StrColumn {
         }
     }
 
+    /// A new column of the values at `order`, in that order: a straight byte copy,
+    /// no per-value checks.
+    pub fn gather(&self, order: &[u32]) -> StrColumn {
+        let range = |i: u32| {
+            let i = i as usize;
+            let a = usize::try_from(self.offsets[i]).unwrap_or(0);
+            let b = usize::try_from(self.offsets[i + 1]).unwrap_or(0);
+            a..b
+        };
+        let total: usize = order.iter().map(|&i| range(i).len()).sum();
+        let mut out = StrColumn {
+            data: Vec::with_capacity(total),
+            offsets: Vec::with_capacity(order.len() + 1),
+            nulls: self
+                .nulls
+                .as_ref()
+                .map(|n| order.iter().map(|&i| n[i as usize]).collect()),
+        };
+        out.offsets.push(0);
+        for &i in order {
+            out.data.extend_from_slice(&self.data[range(i)]);
+            out.offsets
+                .push(i32::try_from(out.data.len()).unwrap_or(i32::MAX));
+        }
+        out
+    }
+
     /// Bytes of text held.
     pub fn text_bytes(&self) -> usize {
         self.data.len()
@@ -179,6 +206,17 @@ mod tests {
         assert_eq!(a.get_opt(0), Some("x"));
         assert_eq!(a.get_opt(1), None);
         assert_eq!(a.get(2), "yz");
+    }
+
+    #[test]
+    fn gather_reorders_values_and_nulls() {
+        let mut c = StrColumn::default();
+        for v in [Some("a"), None, Some("ccc")] {
+            c.push_opt(v);
+        }
+        let g = c.gather(&[2, 0, 1, 2]);
+        let got: Vec<_> = (0..g.len()).map(|i| g.get_opt(i)).collect();
+        assert_eq!(got, [Some("ccc"), Some("a"), None, Some("ccc")]);
     }
 
     #[test]

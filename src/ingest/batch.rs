@@ -13,10 +13,14 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use std::collections::HashMap;
 
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
+use xxhash_rust::xxh3::Xxh3Builder;
 
 use super::collections::{self, CollectionRows};
 use super::reject::{Rejects, Severity, Where};
@@ -72,6 +76,8 @@ pub struct IngestReport {
     pub overfull_tubes: u64,
     /// Positive tubes a later non-positive result did not clear.
     pub positives_kept: u64,
+    /// Seconds spent in each stage (hash, parse, check, write, commit), for benchmarks.
+    pub stage_seconds: Vec<(&'static str, f64)>,
 }
 
 /// Ingests collection files into `round`.
@@ -137,6 +143,14 @@ fn ingest(
         rounds: Vec::new(),
         overfull_tubes: 0,
         positives_kept: 0,
+        stage_seconds: Vec::new(),
+    };
+    let mut clock = Instant::now();
+    let mut lap = |report: &mut IngestReport, stage: &'static str| {
+        report
+            .stage_seconds
+            .push((stage, clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
     };
     // Which files are new: identified by content, so a renamed copy is still a repeat.
     let mut sources: Vec<(PathBuf, Source)> = Vec::new();
@@ -161,6 +175,7 @@ fn ingest(
             ));
         }
     }
+    lap(&mut report, "hash");
     if sources.is_empty() {
         return Ok(report);
     }
@@ -204,6 +219,7 @@ fn ingest(
             pb.inc(source.bytes);
         }
     }
+    lap(&mut report, "parse");
     if let Some(pb) = progress {
         pb.set_message("checking against the store");
     }
@@ -216,6 +232,7 @@ fn ingest(
         }
         Rows::Results(r) => plan_results(r, &index, &labels, zone, &mut rejects),
     };
+    lap(&mut report, "check");
     report.overfull_tubes = planned.overfull;
     report.positives_kept = planned.positives_kept;
     report.rejected = rejects.errors();
@@ -274,7 +291,7 @@ fn ingest(
         if order.is_empty() {
             continue;
         }
-        let seg = match &rows {
+        let seg = match &mut rows {
             Rows::Collections(r) => {
                 segment::write_collections(&root, id, round, &labels, r, order)?
             }
@@ -284,6 +301,7 @@ fn ingest(
         report.rounds.push(round.clone());
         segments.push(seg);
     }
+    lap(&mut report, "write");
     let rejects_rel = if rejects.rows.is_empty() {
         None
     } else {
@@ -307,6 +325,7 @@ fn ingest(
         segments,
     };
     store.commit(batch)?;
+    lap(&mut report, "commit");
     report.batch = Some(id);
     Ok(report)
 }
@@ -365,16 +384,7 @@ fn plan_collections(
     labels: &[String],
     rejects: &mut Rejects,
 ) -> Plan {
-    let n = u32::try_from(rows.len()).unwrap_or(u32::MAX);
-    let mut order: Vec<u32> = (0..n).collect();
-    order.par_sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        rows.tube
-            .bytes(a)
-            .cmp(rows.tube.bytes(b))
-            .then_with(|| rows.person.bytes(a).cmp(rows.person.bytes(b)))
-            .then(a.cmp(&b))
-    });
+    let order = group_by_tube(rows);
     let this_round = index.round_id(round);
     let mut keep = Vec::with_capacity(order.len());
     let mut overfull = 0;
@@ -499,6 +509,66 @@ fn plan_collections(
         overfull,
         positives_kept: 0,
     }
+}
+
+/// Row numbers with each tube's rows together (tubes in order of first appearance) and,
+/// within a tube, sorted by person. Sorting all rows by string would cost seconds at
+/// city scale; input nearly always arrives with a tube's rows together already, so a
+/// hash lookup is needed only where the tube changes, and a stable counting sort by
+/// group leaves such input in place.
+fn group_by_tube(rows: &CollectionRows) -> Vec<u32> {
+    let n = rows.len();
+    let mut ids: HashMap<&[u8], u32, Xxh3Builder> =
+        HashMap::with_capacity_and_hasher(n / 8 + 16, Xxh3Builder::new());
+    let mut group = Vec::with_capacity(n);
+    let mut sizes: Vec<u32> = Vec::new();
+    for i in 0..n {
+        let tube = rows.tube.bytes(i);
+        let g = if i > 0 && rows.tube.bytes(i - 1) == tube {
+            group[i - 1]
+        } else {
+            let next = u32::try_from(sizes.len()).unwrap_or(u32::MAX);
+            let g = *ids.entry(tube).or_insert(next);
+            if g == next {
+                sizes.push(0);
+            }
+            g
+        };
+        sizes[g as usize] += 1;
+        group.push(g);
+    }
+    let mut start = Vec::with_capacity(sizes.len() + 1);
+    let mut at = 0u32;
+    for &s in &sizes {
+        start.push(at);
+        at += s;
+    }
+    start.push(at);
+    let mut next = start.clone();
+    let mut order = vec![0u32; n];
+    for (i, &g) in group.iter().enumerate() {
+        order[next[g as usize] as usize] = u32::try_from(i).unwrap_or(u32::MAX);
+        next[g as usize] += 1;
+    }
+    // Within a tube, by person then input order: duplicates become neighbours.
+    let mut slices: Vec<&mut [u32]> = Vec::with_capacity(sizes.len());
+    let mut rest = order.as_mut_slice();
+    for w in start.windows(2) {
+        let (head, tail) = rest.split_at_mut((w[1] - w[0]) as usize);
+        slices.push(head);
+        rest = tail;
+    }
+    slices.into_par_iter().for_each(|g| {
+        if g.len() > 1 {
+            g.sort_unstable_by(|&a, &b| {
+                rows.person
+                    .bytes(a as usize)
+                    .cmp(rows.person.bytes(b as usize))
+                    .then(a.cmp(&b))
+            });
+        }
+    });
+    order
 }
 
 fn plan_results(

@@ -12,9 +12,13 @@ use arrow_array::{
     UInt8Array, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::fsutil;
@@ -114,11 +118,7 @@ pub fn segment_stem(round: &str, table: &str, batch: u32) -> String {
 }
 
 fn take(col: &StrColumn, order: &[u32]) -> StringArray {
-    let mut out = StrColumn::with_capacity(order.len(), 12);
-    for &i in order {
-        out.push_opt(col.get_opt(i as usize));
-    }
-    out.into_arrow()
+    col.gather(order).into_arrow()
 }
 
 fn sources_column(files: &[String], file_no: &[u32], order: &[u32]) -> StringArray {
@@ -128,27 +128,97 @@ fn sources_column(files: &[String], file_no: &[u32], order: &[u32]) -> StringArr
         .collect()
 }
 
-fn write_parquet(root: &Path, path: &Path, batch: RecordBatch) -> Result<FileRef> {
-    let props = WriterProperties::builder()
+/// Columns with (nearly) one value per row: a dictionary only costs time there.
+const NO_DICTIONARY: [&str; 6] = [
+    "tube",
+    "person",
+    "collected_at",
+    "reported_at",
+    "line",
+    "well",
+];
+
+fn writer_properties() -> WriterProperties {
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP))
-        .build();
+        .set_max_row_group_row_count(Some(ROW_GROUP));
+    for c in NO_DICTIONARY {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(c), false);
+    }
+    props.build()
+}
+
+/// Writes `batch` as one Parquet file, encoding the columns of several row groups at
+/// once on all cores (the parquet crate's column-writer API), then appending them in
+/// order. The file is the same as `ArrowWriter` would write, only sooner.
+fn write_parquet(root: &Path, path: &Path, batch: RecordBatch) -> Result<FileRef> {
+    let pq = |e| Error::parquet(path, e);
+    let props = Arc::new(writer_properties());
+    let schema = batch.schema();
+    let parquet_schema = ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(&schema)
+        .map_err(pq)?;
     let out = HashingWriter::create(path)?;
-    let mut w = ArrowWriter::try_new(out, batch.schema(), Some(props))
-        .map_err(|e| Error::parquet(path, e))?;
-    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-    let out = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+    let mut writer =
+        SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::clone(&props))
+            .map_err(pq)?;
+    let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&schema));
+    let n = batch.num_rows();
+    let groups: Vec<usize> = (0..n).step_by(ROW_GROUP).collect();
+    let window = rayon::current_num_threads() * 2;
+    for (w, starts) in groups.chunks(window).enumerate() {
+        let mut jobs = Vec::new();
+        for (k, &start) in starts.iter().enumerate() {
+            let slice = batch.slice(start, ROW_GROUP.min(n - start));
+            let writers = factory.create_column_writers(w * window + k).map_err(pq)?;
+            for (writer, (field, col)) in writers
+                .into_iter()
+                .zip(schema.fields().iter().zip(slice.columns()))
+            {
+                let mut leaves = compute_leaves(field, col).map_err(pq)?;
+                let leaf = leaves.pop().ok_or_else(|| {
+                    pq(parquet::errors::ParquetError::General(
+                        "no leaf column".into(),
+                    ))
+                })?;
+                jobs.push((k, writer, leaf));
+            }
+        }
+        let mut chunks: Vec<(usize, ArrowColumnChunk)> = jobs
+            .into_par_iter()
+            .map(|(k, mut writer, leaf)| {
+                writer.write(&leaf)?;
+                Ok((k, writer.close()?))
+            })
+            .collect::<std::result::Result<_, parquet::errors::ParquetError>>()
+            .map_err(pq)?;
+        // Jobs were made row group by row group, column by column; keep that order.
+        chunks.sort_by_key(|(k, _)| *k);
+        let mut chunks = chunks.into_iter().peekable();
+        while let Some((k, first)) = chunks.next() {
+            let mut rg = writer.next_row_group().map_err(pq)?;
+            first.append_to_row_group(&mut rg).map_err(pq)?;
+            while let Some((_, chunk)) = chunks.next_if(|(next, _)| *next == k) {
+                chunk.append_to_row_group(&mut rg).map_err(pq)?;
+            }
+            rg.close().map_err(pq)?;
+        }
+    }
+    let out = writer.into_inner().map_err(pq)?;
     out.finish(root, path)
 }
 
-/// Writes the rows `order` (sorted by tube, then person) of `rows` as round `round`'s
-/// collections segment of batch `batch`.
+/// Writes the rows `order` of `rows` (each tube's rows together, by person within a
+/// tube) as round `round`'s collections segment of batch `batch`. The sidecars are
+/// written first; then, when `order` keeps every row in place, the text columns move
+/// into Arrow without a copy (so `rows` may be left empty).
 pub fn write_collections(
     root: &Path,
     batch: u32,
     round: &str,
     files: &[String],
-    rows: &CollectionRows,
+    rows: &mut CollectionRows,
     order: &[u32],
 ) -> Result<Segment> {
     let stem = root.join(segment_stem(round, "collections", batch));
@@ -157,10 +227,85 @@ pub fn write_collections(
     }
     let n = order.len();
     let at = |i: &u32| *i as usize;
+
+    // Tube index: one record per run of a tube's rows, sorted by barcode.
+    let tubes_path = stem.with_extension("tubes");
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (pos, &i) in order.iter().enumerate() {
+        match runs.last_mut() {
+            Some((start, len))
+                if rows.tube.bytes(order[*start] as usize) == rows.tube.bytes(at(&i)) =>
+            {
+                *len += 1;
+            }
+            _ => runs.push((pos, 1)),
+        }
+    }
+    let mut records = runs
+        .iter()
+        .map(|&(start, len)| {
+            let i = order[start] as usize;
+            Ok(index::collection_tube_record(
+                &index::tube_key(rows.tube.get(i)),
+                u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
+                u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
+                rows.mode[i].code(),
+                rows.capacity[i],
+            ))
+        })
+        .collect::<Result<Vec<[u8; 48]>>>()?;
+    records.par_sort_unstable_by(|a, b| a[..index::KEY].cmp(&b[..index::KEY]));
+    let mut w = IndexWriter::new(
+        HashingWriter::create(&tubes_path)?,
+        Kind::CollectionTubes,
+        records.len() as u64,
+    )
+    .map_err(|e| Error::io(&tubes_path, e))?;
+    for rec in &records {
+        w.push(rec).map_err(|e| Error::io(&tubes_path, e))?;
+    }
+    let tubes = w
+        .finish()
+        .map_err(|e| Error::io(&tubes_path, e))?
+        .finish(root, &tubes_path)?;
+    drop(records);
+
+    let members_path = stem.with_extension("members");
+    let hashes: Vec<u64> = order
+        .par_iter()
+        .map(|&i| index::person_hash(rows.person.get(i as usize)))
+        .collect();
+    let mut w = IndexWriter::new(
+        HashingWriter::create(&members_path)?,
+        Kind::Members,
+        n as u64,
+    )
+    .map_err(|e| Error::io(&members_path, e))?;
+    for h in hashes {
+        w.push(&h.to_le_bytes())
+            .map_err(|e| Error::io(&members_path, e))?;
+    }
+    let members = w
+        .finish()
+        .map_err(|e| Error::io(&members_path, e))?
+        .finish(root, &members_path)?;
+
+    let in_place = n == rows.len() && order.iter().enumerate().all(|(k, &i)| k == i as usize);
+    let text = |col: &mut StrColumn| {
+        if in_place {
+            std::mem::take(col).into_arrow()
+        } else {
+            col.gather(order).into_arrow()
+        }
+    };
+    let ((tube, person), site) = {
+        let (t, p, s) = (&mut rows.tube, &mut rows.person, &mut rows.site);
+        rayon::join(|| rayon::join(|| text(t), || text(p)), || text(s))
+    };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(std::iter::repeat_n(round, n))),
-        Arc::new(take(&rows.tube, order)),
-        Arc::new(take(&rows.person, order)),
+        Arc::new(tube),
+        Arc::new(person),
         Arc::new(StringArray::from_iter_values(
             order.iter().map(|i| rows.mode[at(i)].as_str()),
         )),
@@ -173,7 +318,7 @@ pub fn write_collections(
             )
             .with_timezone("UTC"),
         ),
-        Arc::new(take(&rows.site, order)),
+        Arc::new(site),
         Arc::new(UInt32Array::from_value(batch, n)),
         Arc::new(sources_column(files, &rows.file, order)),
         Arc::new(UInt64Array::from_iter_values(
@@ -183,58 +328,6 @@ pub fn write_collections(
     let record = RecordBatch::try_new(collections_schema(), columns)?;
     let parquet_path = stem.with_extension("parquet");
     let parquet = write_parquet(root, &parquet_path, record)?;
-
-    // Tube index: one record per run of equal barcodes in the sorted rows.
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for (pos, &i) in order.iter().enumerate() {
-        match runs.last_mut() {
-            Some((start, len))
-                if rows.tube.bytes(order[*start] as usize) == rows.tube.bytes(at(&i)) =>
-            {
-                *len += 1;
-            }
-            _ => runs.push((pos, 1)),
-        }
-    }
-    let tubes_path = stem.with_extension("tubes");
-    let mut w = IndexWriter::new(
-        HashingWriter::create(&tubes_path)?,
-        Kind::CollectionTubes,
-        runs.len() as u64,
-    )
-    .map_err(|e| Error::io(&tubes_path, e))?;
-    for &(start, len) in &runs {
-        let i = order[start] as usize;
-        let rec = index::collection_tube_record(
-            &index::tube_key(rows.tube.get(i)),
-            u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
-            u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
-            rows.mode[i].code(),
-            rows.capacity[i],
-        );
-        w.push(&rec).map_err(|e| Error::io(&tubes_path, e))?;
-    }
-    let tubes = w
-        .finish()
-        .map_err(|e| Error::io(&tubes_path, e))?
-        .finish(root, &tubes_path)?;
-
-    let members_path = stem.with_extension("members");
-    let mut w = IndexWriter::new(
-        HashingWriter::create(&members_path)?,
-        Kind::Members,
-        n as u64,
-    )
-    .map_err(|e| Error::io(&members_path, e))?;
-    for &i in order {
-        let h = index::person_hash(rows.person.get(i as usize));
-        w.push(&h.to_le_bytes())
-            .map_err(|e| Error::io(&members_path, e))?;
-    }
-    let members = w
-        .finish()
-        .map_err(|e| Error::io(&members_path, e))?
-        .finish(root, &members_path)?;
     if let Some(dir) = stem.parent() {
         fsutil::sync_dir(dir)?;
     }
