@@ -1,8 +1,80 @@
-//! `pooltrack plan --config plan.toml`: being written (issue 4).
+//! `pooltrack plan --config plan.toml [--json] [--html DIR] [--horizon DAYS] [--measure-round ROUND]`
+
+use std::path::{Path, PathBuf};
+
+use pooltrack::Error;
+use pooltrack::planner::{self, Plan, html, measure, text};
+use pooltrack::store::Store;
+use pooltrack::tracker::Round;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Answers, from a TOML plan file (see testdata/plan_pass.toml for every key):
+  1. round capacity: tubes of a full round (pools, single tubes, expected retests), what
+     the labs finish within the deadline at their staffed hours (default 18 h of 24 h),
+     stage by stage, the bottleneck, and what would make a failing round pass;
+  2. sampling: sites, stations and collectors by the norms;
+  3. reagent reserve: rounds held, physical and under confirmed contracts, against
+     10 rounds with at least 6 physical, and the shortfall in tests and kits;
+  4. projection: stock day by day under the schedule and what to order by when.
+With --measure-round, the same again with what that round in the store measured: its
+pool fill and positivity, and each lab's tubes per staffed hour.
 
-pub fn run(_store: &std::path::Path, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("pooltrack plan is not built yet")
+A bad plan file is refused with the line and key (exit 1).")]
+pub struct Args {
+    /// The plan file (TOML).
+    #[arg(long, value_name = "PLAN.toml")]
+    config: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write a self-contained HTML report (index.html with SVG charts) to DIR.
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
+    /// Days to project (overrides the plan's schedule.horizon_days; default 60).
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+    horizon: Option<i64>,
+    /// Measure this round in the store and plan with what it saw.
+    #[arg(long, value_name = "ROUND")]
+    measure_round: Option<String>,
+}
+
+/// The longest projection `--horizon` accepts (ten years).
+const MAX_HORIZON: i64 = 3_650;
+
+pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    let horizon = match args.horizon {
+        None => None,
+        Some(d) => Some(
+            u32::try_from(d)
+                .ok()
+                .filter(|&d| d >= 1 && i64::from(d) <= MAX_HORIZON)
+                .ok_or_else(|| {
+                    Error::Usage(format!("--horizon {d}: give 1 to {MAX_HORIZON} days"))
+                })?,
+        ),
+    };
+    let mut plan = Plan::load(&args.config)?;
+    if let Some(h) = horizon {
+        plan.schedule.horizon_days = h;
+    }
+    let report = match &args.measure_round {
+        None => planner::assess(&plan),
+        Some(name) => {
+            let store = Store::open(store)?;
+            let round = Round::load(&store, name)?;
+            let measured = measure::measure(&round, |lab| planner::staffed_hours_of(&plan, lab));
+            planner::assess_measured(&plan, measured)
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text::render(&report));
+    }
+    if let Some(dir) = &args.html {
+        let path = html::write(dir, &report)?;
+        eprintln!("pooltrack: HTML report written to {}", path.display());
+    }
+    Ok(())
 }
