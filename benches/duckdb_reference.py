@@ -9,12 +9,13 @@ inconclusive single tube is resample, a tube without result is pending.
 
     python3 benches/duckdb_reference.py CITY_DIR [OUT_DIR]
 
-Prints one JSON line: {"seconds": ..., "recall": N, "counts": {...}}.
+Prints one JSON line: {"seconds": ..., "peak_mib": ..., "recall": N, "counts": {...}}.
 Needs the `duckdb` Python package (pip install duckdb pytz).
 """
 
 import json
 import os
+import resource
 import sys
 import time
 
@@ -64,7 +65,9 @@ def main() -> None:
         n_recall = len(recall.fetchall())
     counts = dict(con.sql("SELECT status, count(*) FROM status GROUP BY status").fetchall())
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": round(seconds, 3), "recall": n_recall, "counts": counts}))
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": round(seconds, 3), "peak_mib": round(peak_kib / 1024, 1),
+                      "recall": n_recall, "counts": counts}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! Criterion benches of each stage of a round, on a city the bench generates:
-//! parse, check + index + commit, a small batch into a large store, load, deconvolute.
+//! parse, check + index + commit, a small batch into a large store, deconvolution
+//! from the indexes, and a recall worklist.
 //!
 //! `cargo bench --bench pipeline` (set `POOLTRACK_BENCH_PERSONS` to change the city
 //! size; default 200,000).
@@ -11,10 +12,11 @@ use pooltrack::ingest::collections::{self, CollectionRows};
 use pooltrack::ingest::reject::Rejects;
 use pooltrack::ingest::table::Table;
 use pooltrack::ingest::{IngestOptions, ingest_collections, ingest_results};
-use pooltrack::store::Store;
+use pooltrack::store::{BatchKind, Store};
 use pooltrack::synth::{GenConfig, generate};
 use pooltrack::time::Offset;
-use pooltrack::tracker::{Round, load};
+use pooltrack::tracker::{Statuses, load};
+use pooltrack::worklist::{self, Worklist};
 
 const ROUND: &str = "bench";
 
@@ -106,26 +108,28 @@ fn stages(c: &mut Criterion) {
     });
 
     let store = Store::open(&city.store).expect("store");
-    g.bench_function("load_round", |b| {
+    g.bench_function("load_collected_at", |b| {
         b.iter(|| {
-            load::collections(&store, ROUND)
+            load::times(&store, ROUND, BatchKind::Collections, "collected_at")
                 .expect("load")
-                .collected_at
                 .len()
         });
     });
-    let cols = load::collections(&store, ROUND).expect("load");
-    let res = load::results(&store, ROUND).expect("load");
-    g.bench_function("deconvolute", |b| {
-        b.iter_batched(
-            || (cols.clone(), res.clone()),
-            |(c, r)| {
-                Round::decide(ROUND.into(), Offset::CHINA, c, r)
-                    .persons
-                    .len()
-            },
-            BatchSize::LargeInput,
-        );
+    g.bench_function("deconvolute_from_indexes", |b| {
+        b.iter(|| {
+            Statuses::load(&store, ROUND)
+                .expect("statuses")
+                .persons
+                .len()
+        });
+    });
+    let statuses = Statuses::load(&store, ROUND).expect("statuses");
+    g.bench_function("worklist_recall", |b| {
+        b.iter(|| {
+            worklist::build(&store, &statuses, Worklist::Recall)
+                .expect("worklist")
+                .len()
+        });
     });
     g.finish();
 

@@ -10,8 +10,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    let result = cli::run(args);
+    cli::bench::report_peak_memory();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let code = err
@@ -23,5 +26,16 @@ fn main() -> ExitCode {
             }
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `pooltrack worklist ... | head` would panic on the closed
+/// pipe. Like other Unix tools, pooltrack should simply stop when its reader has gone.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any other thread exists; setting a
+    // signal's disposition to its default is async-signal-safe and touches no Rust state.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -1,13 +1,19 @@
 //! Status reports: a round's counts, and one person's status with every tube and result
 //! behind it (what an appeal of a yellow health code needs).
 
-use arrow_array::{Array, StringArray};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampMillisecondType, UInt8Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, StringArray};
 use serde::Serialize;
 
-use crate::model::Status;
+use crate::model::{Mode, Status};
+use crate::store::index::{person_hash, tube_key};
+use crate::store::{BatchKind, ResultFact, Store};
 use crate::time;
-use crate::tracker::{Counts, NONE, Round};
-use crate::worklist::PersonRow;
+use crate::tracker::rules::{Membership, decide};
+use crate::tracker::{Counts, Statuses, effective, load};
+use crate::worklist::{PersonRow, ResultParts, RowParts};
+use crate::{Error, Result};
 
 /// A round's status report.
 #[derive(Debug, Serialize)]
@@ -91,7 +97,7 @@ pub struct PersonReport {
 }
 
 fn text(a: &StringArray, i: usize) -> String {
-    if a.is_null(i) {
+    if i >= a.len() || a.is_null(i) {
         String::new()
     } else {
         a.value(i).to_owned()
@@ -99,75 +105,187 @@ fn text(a: &StringArray, i: usize) -> String {
 }
 
 /// The round's counts.
-pub fn round_report(round: &Round) -> RoundReport {
+pub fn round_report(round: &Statuses) -> RoundReport {
     RoundReport {
         round: round.name.clone(),
         counts: round.counts(),
     }
 }
 
-/// One person's report, or `None` if they have no tube in the round.
-pub fn person_report(round: &Round, person: &str) -> Option<PersonReport> {
-    let mut rows = round.rows_of(person);
-    let decided = round.status_of(&rows)?;
-    let c = &round.collections;
-    rows.sort_by_key(|&r| (c.collected_at[r as usize], r));
-    let r = &round.results;
-    let tubes = rows
-        .iter()
-        .map(|&row| {
-            let t = round.tube_of_row[row as usize] as usize;
-            let effective = round.tubes.result[t];
-            let (a, b) = (
-                round.tubes.result_start[t] as usize,
-                round.tubes.result_start[t + 1] as usize,
-            );
-            let results = round.tubes.result_rows[a..b]
-                .iter()
-                .map(|&i| {
-                    let (ct_orf1ab, ct_n) = r.cts(i as usize);
-                    let i = i as usize;
-                    ResultLine {
-                        result: r.outcome[i].as_str(),
-                        ct_orf1ab,
-                        ct_n,
-                        reported_at: time::format(r.reported_at[i], round.zone),
-                        lab: text(&r.lab, i),
-                        plate: text(&r.plate, i),
-                        well: text(&r.well, i),
-                        effective: i == effective as usize,
-                        batch: r.batch[i],
-                        source: text(&r.source, i),
-                        line: r.line[i],
-                    }
-                })
-                .collect();
-            let row = row as usize;
-            TubeLine {
-                tube: c.tube.value(row).to_owned(),
-                mode: c.mode[row].as_str(),
-                capacity: c.capacity[row],
-                members: round.tubes.members[t],
-                site: text(&c.site, row),
-                collected_at: time::format(c.collected_at[row], round.zone),
-                result: if effective == NONE {
-                    String::new()
-                } else {
-                    r.outcome[effective as usize].as_str().to_owned()
-                },
-                positive_kept: round.tubes.positive_kept[t],
-                results,
-                batch: c.batch[row],
-                source: text(&c.source, row),
-                line: c.line[row],
-            }
-        })
+/// Columns of a person's collection rows, read with Parquet row selection.
+const COLLECTION_COLUMNS: [&str; 9] = [
+    "tube",
+    "person",
+    "mode",
+    "capacity",
+    "collected_at",
+    "site",
+    "batch",
+    "source",
+    "line",
+];
+const RESULT_COLUMNS: [&str; 6] = ["lab", "plate", "well", "batch", "source", "line"];
+
+fn text_col(cols: &[ArrayRef], i: usize) -> Result<&StringArray> {
+    cols[i]
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| Error::Usage("a segment column has an unexpected type".into()))
+}
+
+fn num_col<T: ArrowPrimitiveType>(cols: &[ArrayRef], i: usize) -> Result<&PrimitiveArray<T>> {
+    cols[i]
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| Error::Usage("a segment column has an unexpected type".into()))
+}
+
+/// One person's status in a round and every tube and result behind it, found through
+/// the store's indexes: the person index gives their rows, the tube and result indexes
+/// give their tubes' members and results, and only those rows are read from Parquet.
+/// `None` if they have no tube in the round.
+pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<PersonReport>> {
+    store.require_round(round)?;
+    let index = store.index()?;
+    let Some(rid) = index.round_id(round) else {
+        return Ok(None);
+    };
+    let rows = index.person_rows(rid, person_hash(person));
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let zone = store.zone();
+    let c = load::fetch(
+        store,
+        round,
+        BatchKind::Collections,
+        &COLLECTION_COLUMNS,
+        &rows,
+    )?;
+    let (tube, who, mode) = (text_col(&c, 0)?, text_col(&c, 1)?, text_col(&c, 2)?);
+    let capacity = num_col::<UInt8Type>(&c, 3)?;
+    let at = num_col::<TimestampMillisecondType>(&c, 4)?;
+    let (site, source) = (text_col(&c, 5)?, text_col(&c, 7)?);
+    let (batch, line) = (num_col::<UInt32Type>(&c, 6)?, num_col::<UInt64Type>(&c, 8)?);
+
+    // The person's rows (a hash match is checked against the id itself), by time.
+    let mut mine: Vec<usize> = (0..tube.len())
+        .filter(|&k| who.value(k) == person)
         .collect();
-    Some(PersonReport {
-        round: round.name.clone(),
+    if mine.is_empty() {
+        return Ok(None);
+    }
+    mine.sort_by_key(|&k| (at.value(k), k));
+    let facts: Vec<Vec<ResultFact>> = mine
+        .iter()
+        .map(|&k| index.result_facts(rid, &tube_key(tube.value(k))))
+        .collect();
+    let mut result_rows: Vec<u32> = facts.iter().flatten().map(|f| f.row).collect();
+    result_rows.sort_unstable();
+    result_rows.dedup();
+    let r = load::fetch(
+        store,
+        round,
+        BatchKind::Results,
+        &RESULT_COLUMNS,
+        &result_rows,
+    )?;
+    let (lab, plate, well, rsource) = (
+        text_col(&r, 0)?,
+        text_col(&r, 1)?,
+        text_col(&r, 2)?,
+        text_col(&r, 4)?,
+    );
+    let (rbatch, rline) = (num_col::<UInt32Type>(&r, 3)?, num_col::<UInt64Type>(&r, 5)?);
+    let result_at = |row: u32| result_rows.binary_search(&row).unwrap_or(usize::MAX);
+
+    let mut tubes = Vec::with_capacity(mine.len());
+    let mut members = Vec::with_capacity(mine.len());
+    for (&k, facts) in mine.iter().zip(&facts) {
+        let (winner, kept) = effective(facts.iter().map(|f| f.outcome));
+        let mode = Mode::parse(mode.value(k)).unwrap_or(Mode::Pool);
+        let effective_fact = winner.map(|i| facts[i]);
+        members.push(Membership {
+            mode,
+            at: at.value(k),
+            result: effective_fact.map(|f| f.outcome),
+            ct: effective_fact.and_then(|f| match f.cts {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }),
+        });
+        let results = facts
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let j = result_at(f.row);
+                ResultLine {
+                    result: f.outcome.as_str(),
+                    ct_orf1ab: f.cts.0,
+                    ct_n: f.cts.1,
+                    reported_at: time::format(f.reported_at, zone),
+                    lab: text(lab, j),
+                    plate: text(plate, j),
+                    well: text(well, j),
+                    effective: winner == Some(i),
+                    batch: if j < rbatch.len() { rbatch.value(j) } else { 0 },
+                    source: text(rsource, j),
+                    line: if j < rline.len() { rline.value(j) } else { 0 },
+                }
+            })
+            .collect();
+        let key = tube_key(tube.value(k));
+        tubes.push(TubeLine {
+            tube: tube.value(k).to_owned(),
+            mode: mode.as_str(),
+            capacity: capacity.value(k),
+            members: index.tube(&key).map_or(0, |t| t.members),
+            site: text(site, k),
+            collected_at: time::format(at.value(k), zone),
+            result: effective_fact.map_or(String::new(), |f| f.outcome.as_str().to_owned()),
+            positive_kept: kept,
+            results,
+            batch: batch.value(k),
+            source: text(source, k),
+            line: line.value(k),
+        });
+    }
+    let (status, d) = decide(&members);
+    let k = mine[d];
+    let deciding = winner_of(&facts[d]);
+    let lab_of = deciding.map_or("", |f| {
+        let j = result_at(f.row);
+        if j < lab.len() && !lab.is_null(j) {
+            lab.value(j)
+        } else {
+            ""
+        }
+    });
+    let decided_by = PersonRow::from(RowParts {
+        person,
+        status,
+        tube: tube.value(k),
+        mode: members[d].mode,
+        site: if site.is_null(k) { "" } else { site.value(k) },
+        collected_at: at.value(k),
+        result: deciding.map(|f| ResultParts {
+            outcome: f.outcome,
+            cts: f.cts,
+            reported_at: f.reported_at,
+            lab: lab_of,
+        }),
+        zone,
+    });
+    Ok(Some(PersonReport {
+        round: round.to_owned(),
         person: person.to_owned(),
-        status: decided.status,
-        decided_by: PersonRow::new(round, decided),
+        status,
+        decided_by,
         tubes,
-    })
+    }))
+}
+
+fn winner_of(facts: &[ResultFact]) -> Option<ResultFact> {
+    effective(facts.iter().map(|f| f.outcome))
+        .0
+        .map(|i| facts[i])
 }

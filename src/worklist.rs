@@ -13,12 +13,14 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
+use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::model::Status;
+use crate::model::{Mode, Outcome, Status};
 use crate::store::fsutil;
-use crate::time::{self, Millis};
-use crate::tracker::{NONE, PersonStatus, Round};
+use crate::store::{BatchKind, Store};
+use crate::time::{self, Millis, Offset};
+use crate::tracker::{NONE, PersonStatus, Round, Statuses, load};
 use crate::{Error, Result};
 
 /// Which worklist.
@@ -63,46 +65,200 @@ pub struct PersonRow {
     reported_ms: Option<Millis>,
 }
 
-impl PersonRow {
-    /// The row for a person's decided status.
-    pub fn new(round: &Round, p: PersonStatus) -> PersonRow {
-        let c = &round.collections;
-        let row = p.row as usize;
-        let res = round.result_of_row(p.row);
-        let r = &round.results;
-        let opt = |a: &StringArray, i: usize| {
-            if arrow_array::Array::is_null(a, i) {
-                String::new()
-            } else {
-                a.value(i).to_owned()
-            }
+/// Where the text of collection and result rows comes from: a fully loaded [`Round`],
+/// or [`Fetched`] rows read for one list.
+pub trait RowText {
+    /// Person id, tube barcode and site (empty when none) of a collection row.
+    fn collection(&self, row: u32) -> (&str, &str, &str);
+    /// Lab of a result row (empty when none).
+    fn lab(&self, result_row: u32) -> &str;
+}
+
+fn text_at(a: &StringArray, i: usize) -> &str {
+    if i >= arrow_array::Array::len(a) || arrow_array::Array::is_null(a, i) {
+        ""
+    } else {
+        a.value(i)
+    }
+}
+
+impl RowText for Round {
+    fn collection(&self, row: u32) -> (&str, &str, &str) {
+        let c = &self.collections;
+        let i = row as usize;
+        (
+            text_at(&c.person, i),
+            text_at(&c.tube, i),
+            text_at(&c.site, i),
+        )
+    }
+
+    fn lab(&self, result_row: u32) -> &str {
+        text_at(&self.results.lab, result_row as usize)
+    }
+}
+
+/// The text of just the rows one list needs, read from the Parquet files with row
+/// selection: a recall list of 240,000 persons does not decode 25 million ids.
+pub struct Fetched {
+    rows: Vec<u32>,
+    person: StringArray,
+    tube: StringArray,
+    site: StringArray,
+    result_rows: Vec<u32>,
+    lab: StringArray,
+}
+
+impl Fetched {
+    /// Reads the text of `persons`' deciding rows and of their tubes' results.
+    pub fn load(store: &Store, round: &Statuses, persons: &[PersonStatus]) -> Result<Fetched> {
+        let mut rows: Vec<u32> = persons.iter().map(|p| p.row).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let mut result_rows: Vec<u32> = rows
+            .iter()
+            .map(|&r| round.result_of_row(r))
+            .filter(|&r| r != NONE)
+            .collect();
+        result_rows.sort_unstable();
+        result_rows.dedup();
+        let strings = |a: &arrow_array::ArrayRef| {
+            a.as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .unwrap_or_else(|| StringArray::from(Vec::<&str>::new()))
         };
-        let (result, cts, reported_ms, lab) = if res == NONE {
-            (String::new(), (None, None), None, String::new())
-        } else {
-            let i = res as usize;
-            (
-                r.outcome[i].as_str().to_owned(),
-                r.cts(i),
-                Some(r.reported_at[i]),
-                opt(&r.lab, i),
-            )
+        let c = load::fetch(
+            store,
+            &round.name,
+            BatchKind::Collections,
+            &["person", "tube", "site"],
+            &rows,
+        )?;
+        let r = load::fetch(
+            store,
+            &round.name,
+            BatchKind::Results,
+            &["lab"],
+            &result_rows,
+        )?;
+        Ok(Fetched {
+            person: strings(&c[0]),
+            tube: strings(&c[1]),
+            site: strings(&c[2]),
+            rows,
+            lab: strings(&r[0]),
+            result_rows,
+        })
+    }
+}
+
+impl RowText for Fetched {
+    fn collection(&self, row: u32) -> (&str, &str, &str) {
+        let i = self.rows.binary_search(&row).unwrap_or(usize::MAX);
+        (
+            text_at(&self.person, i),
+            text_at(&self.tube, i),
+            text_at(&self.site, i),
+        )
+    }
+
+    fn lab(&self, result_row: u32) -> &str {
+        let i = self
+            .result_rows
+            .binary_search(&result_row)
+            .unwrap_or(usize::MAX);
+        text_at(&self.lab, i)
+    }
+}
+
+/// What a [`PersonRow`] shows, before formatting.
+pub struct RowParts<'a> {
+    /// Person id.
+    pub person: &'a str,
+    /// Their status.
+    pub status: Status,
+    /// The deciding tube.
+    pub tube: &'a str,
+    /// Its mode.
+    pub mode: Mode,
+    /// Its site (empty when none).
+    pub site: &'a str,
+    /// When this person was swabbed into it.
+    pub collected_at: Millis,
+    /// The tube's effective result, if it has one.
+    pub result: Option<ResultParts<'a>>,
+    /// The zone to print times in.
+    pub zone: Offset,
+}
+
+/// A tube's effective result as a [`PersonRow`] shows it.
+pub struct ResultParts<'a> {
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Ct ORF1ab and Ct N.
+    pub cts: (Option<f32>, Option<f32>),
+    /// Report time.
+    pub reported_at: Millis,
+    /// Lab (empty when none).
+    pub lab: &'a str,
+}
+
+impl From<RowParts<'_>> for PersonRow {
+    fn from(p: RowParts<'_>) -> PersonRow {
+        let (result, cts, reported_ms, lab) = match p.result {
+            None => (String::new(), (None, None), None, String::new()),
+            Some(r) => (
+                r.outcome.as_str().to_owned(),
+                r.cts,
+                Some(r.reported_at),
+                r.lab.to_owned(),
+            ),
         };
         PersonRow {
-            person: c.person.value(row).to_owned(),
+            person: p.person.to_owned(),
             status: p.status,
-            tube: c.tube.value(row).to_owned(),
-            mode: c.mode[row].as_str(),
+            tube: p.tube.to_owned(),
+            mode: p.mode.as_str(),
             result,
             ct_orf1ab: cts.0,
             ct_n: cts.1,
-            site: opt(&c.site, row),
-            collected_at: time::format(c.collected_at[row], round.zone),
-            reported_at: reported_ms.map_or(String::new(), |t| time::format(t, round.zone)),
+            site: p.site.to_owned(),
+            collected_at: time::format(p.collected_at, p.zone),
+            reported_at: reported_ms.map_or(String::new(), |t| time::format(t, p.zone)),
             lab,
-            collected_ms: c.collected_at[row],
+            collected_ms: p.collected_at,
             reported_ms,
         }
+    }
+}
+
+impl PersonRow {
+    /// The row for a person's decided status.
+    pub fn new(round: &Statuses, text: &dyn RowText, p: PersonStatus) -> PersonRow {
+        let row = p.row as usize;
+        let res = round.result_of_row(p.row);
+        let r = &round.results;
+        let result = (res != NONE).then(|| {
+            let i = res as usize;
+            ResultParts {
+                outcome: r.outcome[i],
+                cts: r.cts(i),
+                reported_at: r.reported_at[i],
+                lab: text.lab(res),
+            }
+        });
+        let (person, tube, site) = text.collection(p.row);
+        PersonRow::from(RowParts {
+            person,
+            status: p.status,
+            tube,
+            mode: round.tubes.mode[round.tube_of_row[row] as usize],
+            site,
+            collected_at: round.collected_at[row],
+            result,
+            zone: round.zone,
+        })
     }
 
     fn min_ct(&self) -> f32 {
@@ -113,19 +269,15 @@ impl PersonRow {
     }
 }
 
-/// Builds a worklist from a decided round, in the order the lab works it.
-pub fn build(round: &Round, list: Worklist) -> Vec<PersonRow> {
-    let wanted = match list {
+fn wanted(list: Worklist) -> Status {
+    match list {
         Worklist::Recall => Status::Recall,
         Worklist::Resample => Status::Resample,
         Worklist::Positives => Status::Positive,
-    };
-    let mut rows: Vec<PersonRow> = round
-        .persons
-        .iter()
-        .filter(|p| p.status == wanted)
-        .map(|&p| PersonRow::new(round, p))
-        .collect();
+    }
+}
+
+fn sorted(mut rows: Vec<PersonRow>, list: Worklist) -> Vec<PersonRow> {
     match list {
         Worklist::Recall | Worklist::Resample => rows.sort_by(|a, b| {
             a.min_ct()
@@ -140,14 +292,42 @@ pub fn build(round: &Round, list: Worklist) -> Vec<PersonRow> {
     rows
 }
 
+/// Builds a worklist in the order the lab works it, reading the text of only the
+/// listed rows from the store.
+pub fn build(store: &Store, round: &Statuses, list: Worklist) -> Result<Vec<PersonRow>> {
+    let persons: Vec<PersonStatus> = round
+        .persons
+        .iter()
+        .filter(|p| p.status == wanted(list))
+        .copied()
+        .collect();
+    let text = Fetched::load(store, round, &persons)?;
+    let rows = persons
+        .into_par_iter()
+        .map(|p| PersonRow::new(round, &text, p))
+        .collect();
+    Ok(sorted(rows, list))
+}
+
+/// Builds a worklist from a fully loaded round.
+pub fn build_from(round: &Round, list: Worklist) -> Vec<PersonRow> {
+    let rows = round
+        .persons
+        .iter()
+        .filter(|p| p.status == wanted(list))
+        .map(|&p| PersonRow::new(round, round, p))
+        .collect();
+    sorted(rows, list)
+}
+
 /// Every person of the round with their status, sorted by person id.
 pub fn export_status(round: &Round) -> Vec<PersonRow> {
     let mut rows: Vec<PersonRow> = round
         .persons
-        .iter()
-        .map(|&p| PersonRow::new(round, p))
+        .par_iter()
+        .map(|&p| PersonRow::new(round, round, p))
         .collect();
-    rows.sort_by(|a, b| a.person.cmp(&b.person));
+    rows.par_sort_by(|a, b| a.person.cmp(&b.person));
     rows
 }
 
@@ -228,7 +408,10 @@ pub fn write_file(rows: &[PersonRow], format: Format, path: &Path) -> Result<()>
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
 }
 
 fn write_parquet(rows: &[PersonRow], file: std::fs::File, path: &Path) -> Result<()> {

@@ -10,7 +10,7 @@ use pooltrack::model::Status;
 use pooltrack::report;
 use pooltrack::store::Store;
 use pooltrack::synth::{self, GenConfig};
-use pooltrack::tracker::Round;
+use pooltrack::tracker::Statuses;
 use pooltrack::worklist::{self, Worklist};
 
 #[derive(Debug, clap::Args)]
@@ -56,9 +56,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("\n== Pooled stage: collections and the labs' results");
     ingest_step(&mut store, "collections.csv", &data, &opts, true)?;
     ingest_step(&mut store, "results.csv", &data, &opts, false)?;
-    let round = Round::load(&store, ROUND)?;
+    let round = Statuses::load(&store, ROUND)?;
     print_counts(&round);
-    let recall = worklist::build(&round, Worklist::Recall);
+    let recall = worklist::build(&store, &round, Worklist::Recall)?;
     println!(
         "\n== Recall worklist: {} persons to re-swab in single tubes (lowest Ct first)",
         recall.len()
@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     println!("\n== Retest stage: single tubes for everyone recalled");
     ingest_step(&mut store, "retest_collections.csv", &data, &opts, true)?;
-    let mid = Round::load(&store, ROUND)?;
+    let mid = Statuses::load(&store, ROUND)?;
     let pending = mid
         .persons
         .iter()
@@ -88,9 +88,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .count();
     println!("retest tubes collected, waiting for the lab: {pending} persons retest_pending");
     ingest_step(&mut store, "retest_results.csv", &data, &opts, false)?;
-    let round = Round::load(&store, ROUND)?;
+    let round = Statuses::load(&store, ROUND)?;
     print_counts(&round);
-    let positives = worklist::build(&round, Worklist::Positives);
+    let positives = worklist::build(&store, &round, Worklist::Positives)?;
     println!("\n== Positives: {} persons", positives.len());
     for r in positives.iter().take(8) {
         println!("{:<20}{:<14}reported {}", r.person, r.tube, r.reported_at);
@@ -137,7 +137,7 @@ fn ingest_step(
     Ok(())
 }
 
-fn print_counts(round: &Round) {
+fn print_counts(round: &Statuses) {
     let r = report::round_report(round);
     let parts: Vec<String> = r
         .counts

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::bail;
 use pooltrack::report::{self, PersonReport, RoundReport};
 use pooltrack::store::Store;
-use pooltrack::tracker::Round;
+use pooltrack::tracker::Statuses;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -27,9 +27,9 @@ pub struct Args {
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
-    let round = Round::load(&store, &args.round)?;
     match &args.person {
         None => {
+            let round = Statuses::load(&store, &args.round)?;
             let r = report::round_report(&round);
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -38,7 +38,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             }
         }
         Some(person) => {
-            let Some(r) = report::person_report(&round, person) else {
+            let Some(r) = report::person_report(&store, &args.round, person)? else {
                 bail!("person {person:?} has no tube in round {}", args.round);
             };
             if args.json {

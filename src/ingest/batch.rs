@@ -430,7 +430,9 @@ fn plan_collections(
             (f.mode, f.capacity)
         });
         let mut members = facts.map_or(0, |f| f.members);
-        let mut prev: Option<&str> = None;
+        // The previous row's person, and why it was refused if it was: a repeat of a
+        // refused row is refused alike, a repeat of a kept row is a warning.
+        let mut prev: Option<(&str, Option<String>)> = None;
         let mut first_kept = None;
         for &i in group {
             let i = i as usize;
@@ -444,18 +446,20 @@ fn plan_collections(
                 flag(rejects, &at(i, tube, person), Severity::Error, "mode", why);
                 continue;
             }
-            if prev == Some(person) {
-                let why = "the same person was scanned into this tube twice; kept once".to_owned();
-                flag(
-                    rejects,
-                    &at(i, tube, person),
-                    Severity::Warning,
-                    "person",
-                    why,
-                );
+            if let Some((p, refused)) = &prev
+                && *p == person
+            {
+                let (severity, why) = match refused {
+                    Some(why) => (Severity::Error, why.clone()),
+                    None => (
+                        Severity::Warning,
+                        "the same person was scanned into this tube twice; kept once".to_owned(),
+                    ),
+                };
+                flag(rejects, &at(i, tube, person), severity, "person", why);
                 continue;
             }
-            prev = Some(person);
+            prev = Some((person, None));
             if facts.is_some() && index.has_member(&key, person_hash(person)) {
                 let why =
                     "this person is already recorded in this tube by an earlier batch; kept once"
@@ -475,6 +479,7 @@ fn plan_collections(
                 let why = format!(
                     "tube {tube} is a single tube and already holds another person; use a new tube"
                 );
+                prev = Some((person, Some(why.clone())));
                 flag(
                     rejects,
                     &at(i, tube, person),

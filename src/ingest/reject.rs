@@ -73,8 +73,8 @@ impl Rejects {
             column,
             severity,
             reason: reason.into(),
-            tube: at.tube.to_owned(),
-            person: at.person.to_owned(),
+            tube: excerpt(at.tube.as_bytes()),
+            person: excerpt(at.person.as_bytes()),
             value: excerpt(value),
         });
     }
@@ -98,7 +98,8 @@ impl Rejects {
     pub fn write_csv(&mut self, path: &Path) -> Result<()> {
         self.rows
             .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        let mut w = csv::Writer::from_path(path).map_err(|e| csv_io(path, e))?;
+        // Owner-only, like everything the store holds: the report names persons.
+        let mut w = csv::Writer::from_writer(crate::store::fsutil::create_file(path)?);
         for r in &self.rows {
             w.serialize(r).map_err(|e| csv_io(path, e))?;
         }

@@ -13,8 +13,10 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, RecordBatch, StringArray};
-use arrow_schema::DataType;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::{Error, Result};
@@ -23,6 +25,17 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Line ends in `data[range]`: LF, CRLF, or a lone CR (old Mac files), as csv_core
+/// reads them. A CR is lone when the byte after it, even past the range, is not LF.
+fn count_lines(data: &[u8], range: std::ops::Range<usize>) -> u64 {
+    let part = &data[range.clone()];
+    let lf = memchr::memchr_iter(b'\n', part).count();
+    let lone_cr = memchr::memchr_iter(b'\r', part)
+        .filter(|&i| data.get(range.start + i + 1) != Some(&b'\n'))
+        .count();
+    (lf + lone_cr) as u64
+}
 
 /// Target size of a CSV chunk.
 const CHUNK: usize = 8 << 20;
@@ -143,6 +156,7 @@ impl<'a> Parser<'a> {
         while let Some(&b) = self.data.get(self.pos) {
             match b {
                 b'\n' => self.line += 1,
+                b'\r' if self.data.get(self.pos + 1) != Some(&b'\n') => self.line += 1,
                 b'\r' => {}
                 _ => break,
             }
@@ -179,7 +193,7 @@ impl<'a> Parser<'a> {
             }
         }
         let raw = &self.data[start..self.pos];
-        self.line += memchr::memchr_iter(b'\n', raw).count() as u64;
+        self.line += count_lines(self.data, start..self.pos);
         rec.data.clear();
         rec.data.extend_from_slice(&self.out[..nout]);
         rec.ends.clear();
@@ -281,8 +295,12 @@ impl Table {
 
     fn open_parquet(path: &Path) -> Result<Table> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
+        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let builder = guarded(path, || {
+            ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))
+        })?;
+        check_chunks(path, builder.metadata(), size)?;
         let header = builder
             .schema()
             .fields()
@@ -370,7 +388,7 @@ impl Table {
                     return Ok(None);
                 }
                 let first_line = *next_line;
-                *next_line += memchr::memchr_iter(b'\n', &buf).count() as u64;
+                *next_line += count_lines(&buf, 0..buf.len());
                 return Ok(Some(Chunk {
                     kind: ChunkKind::Csv {
                         data: buf,
@@ -381,7 +399,7 @@ impl Table {
             if let Some(cut) = record_boundary(&buf) {
                 *carry = buf.split_off(cut);
                 let first_line = *next_line;
-                *next_line += memchr::memchr_iter(b'\n', &buf).count() as u64;
+                *next_line += count_lines(&buf, 0..buf.len());
                 return Ok(Some(Chunk {
                     kind: ChunkKind::Csv {
                         data: buf,
@@ -411,7 +429,8 @@ impl Table {
         let Source::Parquet { reader, rows } = &mut self.source else {
             return Ok(None);
         };
-        match reader.next() {
+        let next = guarded(&self.path, || Ok(reader.next()))?;
+        match next {
             None => Ok(None),
             Some(Err(e)) => Err(Error::input(
                 &self.path,
@@ -429,23 +448,85 @@ impl Table {
     }
 }
 
-/// The end of the last complete record in `buf`: just after the last newline that
-/// is outside quotes. RFC 4180 escapes a quote by doubling it, so a newline is outside
-/// quotes exactly when an even number of quotes precede it.
+/// The end of the last complete record in `buf`: just after the last newline that is
+/// outside a quoted field. Quotes are read as csv_core reads them: a quote opens a
+/// quoted field only at the start of a field (so `O"Brien` is a literal quote), and
+/// inside one `""` is an escaped quote.
 fn record_boundary(buf: &[u8]) -> Option<usize> {
     if memchr::memchr(b'"', buf).is_none() {
         return memchr::memrchr(b'\n', buf).map(|i| i + 1);
     }
-    let mut inside = false;
+    #[derive(Clone, Copy, PartialEq)]
+    enum At {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut at = At::FieldStart;
     let mut last = None;
     for (i, &b) in buf.iter().enumerate() {
-        match b {
-            b'"' => inside = !inside,
-            b'\n' if !inside => last = Some(i + 1),
-            _ => {}
-        }
+        at = match (at, b) {
+            (At::Quoted, b'"') => At::QuoteInQuoted,
+            (At::Quoted, _) => At::Quoted,
+            (At::QuoteInQuoted, b'"') => At::Quoted,
+            (_, b'\n') => {
+                last = Some(i + 1);
+                At::FieldStart
+            }
+            (_, b',') => At::FieldStart,
+            (At::FieldStart, b'"') => At::Quoted,
+            (At::FieldStart, b'\r') => At::FieldStart,
+            _ => At::Unquoted,
+        };
     }
     last
+}
+
+/// Runs Parquet decoding so that a panic inside the parquet crate on a damaged file
+/// (one was found by fuzzing) refuses the file instead of crashing the ingest. The panic
+/// hook is silenced meanwhile, so no panic message reaches the clerk's terminal.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.unwrap_or_else(|_| {
+        Err(Error::input(
+            path,
+            "damaged Parquet data: the file's metadata is inconsistent",
+        ))
+    })
+}
+
+/// Refuses a Parquet file whose column chunks point outside the file, before any page
+/// is read.
+fn check_chunks(
+    path: &Path,
+    meta: &parquet::file::metadata::ParquetMetaData,
+    size: u64,
+) -> Result<()> {
+    for rg in meta.row_groups() {
+        for col in rg.columns() {
+            let start = col
+                .dictionary_page_offset()
+                .unwrap_or(col.data_page_offset());
+            let len = col.compressed_size();
+            let fits = start >= 0
+                && len >= 0
+                && u64::try_from(start.saturating_add(len)).is_ok_and(|end| end <= size);
+            if !fits {
+                return Err(Error::input(
+                    path,
+                    format!(
+                        "damaged Parquet data: column {} points outside the file",
+                        col.column_path()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Casts every column to text, so Parquet rows go through the same validation as CSV
@@ -454,6 +535,10 @@ fn stringify(path: &Path, batch: &RecordBatch) -> Result<Vec<StringArray>> {
     let schema = batch.schema();
     let mut out = Vec::with_capacity(batch.num_columns());
     for (field, col) in schema.fields().iter().zip(batch.columns()) {
+        if let DataType::Timestamp(_, zone) = field.data_type() {
+            out.push(timestamps_as_text(path, field.name(), col, zone.is_some())?);
+            continue;
+        }
         let text = arrow_cast::cast(col, &DataType::Utf8).map_err(|e| {
             Error::input(
                 path,
@@ -472,6 +557,35 @@ fn stringify(path: &Path, batch: &RecordBatch) -> Result<Vec<StringArray>> {
         out.push(text);
     }
     Ok(out)
+}
+
+/// Timestamps as the text the row parsers read: an instant (a column with a zone) as
+/// RFC 3339 UTC; a wall-clock time (no zone) as `YYYY-MM-DD HH:MM:SS`, read in the
+/// store's zone. Formatted here because Arrow's own cast needs a zone database for
+/// named zones such as "UTC".
+fn timestamps_as_text(
+    path: &Path,
+    name: &str,
+    col: &ArrayRef,
+    instant: bool,
+) -> Result<StringArray> {
+    let millis = arrow_cast::cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None))
+        .map_err(|e| Error::input(path, format!("column {name:?}: {e}")))?;
+    let millis = millis
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .ok_or_else(|| Error::input(path, format!("column {name:?} is not a timestamp")))?;
+    Ok(millis
+        .iter()
+        .map(|v| {
+            v.map(|ms| {
+                if instant {
+                    crate::time::format(ms, crate::time::Offset::UTC)
+                } else {
+                    crate::time::format_local(ms, crate::time::Offset::UTC)
+                }
+            })
+        })
+        .collect())
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -577,6 +691,14 @@ mod tests {
         }
         assert_eq!(out.len(), 2000);
         assert_eq!(out[1999], (2 + 2 * 1999, "a\nb,\"1999\"".to_owned()));
+    }
+
+    #[test]
+    fn a_quote_inside_an_unquoted_field_does_not_open_quoting() {
+        let buf = b"a,O\"Brien,x\nb,\"q\nq\",y\nc,\"open";
+        assert_eq!(record_boundary(buf), Some(22));
+        assert_eq!(record_boundary(b"a,\"x\"\"\ny\""), None);
+        assert_eq!(record_boundary(b"a,\"x\"\"\"\ny"), Some(8));
     }
 
     #[test]

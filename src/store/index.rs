@@ -10,10 +10,14 @@
 //! Kinds:
 //! - [`Kind::CollectionTubes`], 48 bytes: key, first row `u32` and row count `u32` of
 //!   the tube in the segment's Parquet file (sorted by tube), mode `u8`, capacity `u8`.
-//! - [`Kind::Members`], 8 bytes: the xxh3-64 hash of each row's person id, in the
-//!   Parquet file's row order, to find duplicate scans without decoding Parquet.
-//! - [`Kind::ResultTubes`], 48 bytes: key, row `u32`, outcome `u8`, 3 spare bytes,
-//!   reported_at `i64` (ms), sorted by key then time.
+//! - [`Kind::Persons`], 20 bytes: the xxh3-128 hash of a row's person id (big-endian,
+//!   so byte order is numeric order) and the row `u32`, sorted by hash then row: finds
+//!   a person's rows, and groups a round's rows by person by merging sorted files
+//!   instead of sorting 25 million strings. At 128 bits a collision between two ids
+//!   is not a practical concern (about 10^-24 for a 25-million-person round).
+//! - [`Kind::ResultTubes`], 56 bytes: key, row `u32`, outcome `u8`, 3 spare bytes,
+//!   reported_at `i64` (ms), Ct ORF1ab and Ct N `f32` (NaN = no amplification),
+//!   sorted by key then time: a round's effective results come from this file alone.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -42,9 +46,17 @@ pub fn tube_key(barcode: &str) -> TubeKey {
     k
 }
 
-/// The 64-bit hash of a person id used in member indexes.
-pub fn person_hash(person: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(person.as_bytes())
+/// The 128-bit hash of a person id used in person indexes.
+pub fn person_hash(person: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(person.as_bytes())
+}
+
+/// A persons-index record.
+pub fn person_record(hash: u128, row: u32) -> [u8; 20] {
+    let mut r = [0u8; 20];
+    r[..16].copy_from_slice(&hash.to_be_bytes());
+    r[16..].copy_from_slice(&row.to_le_bytes());
+    r
 }
 
 /// What a sidecar file holds.
@@ -53,8 +65,8 @@ pub fn person_hash(person: &str) -> u64 {
 pub enum Kind {
     /// One record per tube of a collections segment.
     CollectionTubes = 1,
-    /// One person hash per row of a collections segment.
-    Members = 2,
+    /// Person hash and row, sorted, for a collections segment.
+    Persons = 2,
     /// One record per row of a results segment.
     ResultTubes = 3,
 }
@@ -63,8 +75,17 @@ impl Kind {
     /// Bytes per record.
     pub fn record_size(self) -> usize {
         match self {
-            Kind::CollectionTubes | Kind::ResultTubes => 48,
-            Kind::Members => 8,
+            Kind::CollectionTubes => 48,
+            Kind::ResultTubes => 56,
+            Kind::Persons => 20,
+        }
+    }
+
+    /// Bytes of the sort key at the start of each record.
+    pub fn key_size(self) -> usize {
+        match self {
+            Kind::CollectionTubes | Kind::ResultTubes => KEY,
+            Kind::Persons => 16,
         }
     }
 }
@@ -126,19 +147,34 @@ pub fn collection_tube_record(
 }
 
 /// A result-tube record.
-pub fn result_tube_record(key: &TubeKey, row: u32, outcome: u8, reported_at: i64) -> [u8; 48] {
-    let mut r = [0u8; 48];
+pub fn result_tube_record(
+    key: &TubeKey,
+    row: u32,
+    outcome: u8,
+    reported_at: i64,
+    cts: (Option<f32>, Option<f32>),
+) -> [u8; 56] {
+    let mut r = [0u8; 56];
     r[..KEY].copy_from_slice(key);
     r[32..36].copy_from_slice(&row.to_le_bytes());
     r[36] = outcome;
     r[40..48].copy_from_slice(&reported_at.to_le_bytes());
+    r[48..52].copy_from_slice(&cts.0.unwrap_or(f32::NAN).to_le_bytes());
+    r[52..56].copy_from_slice(&cts.1.unwrap_or(f32::NAN).to_le_bytes());
     r
+}
+
+/// Reads a Ct stored as `f32` (NaN = no amplification) at `at` of a record.
+pub fn ct_at(r: &[u8], at: usize) -> Option<f32> {
+    let v = f32::from_le_bytes([r[at], r[at + 1], r[at + 2], r[at + 3]]);
+    (!v.is_nan()).then_some(v)
 }
 
 /// An open, memory-mapped sidecar.
 pub struct IndexFile {
     map: Mmap,
     size: usize,
+    key: usize,
     count: usize,
 }
 
@@ -168,7 +204,12 @@ impl IndexFile {
         if count.checked_mul(size).and_then(|b| b.checked_add(HEADER)) != Some(map.len()) {
             return Err(bad("is truncated or has extra bytes"));
         }
-        Ok(IndexFile { map, size, count })
+        Ok(IndexFile {
+            map,
+            size,
+            key: kind.key_size(),
+            count,
+        })
     }
 
     /// Number of records.
@@ -187,22 +228,23 @@ impl IndexFile {
         &self.map[at..at + self.size]
     }
 
-    /// Records whose key equals `key` (keyed kinds only).
-    pub fn find(&self, key: &TubeKey) -> Range<usize> {
-        let lower = self.partition(|k| k < key.as_slice());
-        let upper = lower + self.partition_from(lower, |k| k <= key.as_slice());
+    /// Records whose key equals `key` (a tube key, or a person hash's 16 bytes).
+    pub fn find(&self, key: &[u8]) -> Range<usize> {
+        let lower = self.lower_bound(key);
+        let upper = lower + self.partition_from(lower, |k| k <= key);
         lower..upper
     }
 
-    fn partition(&self, pred: impl Fn(&[u8]) -> bool) -> usize {
-        self.partition_from(0, pred)
+    /// The first record whose key is not below `key`.
+    pub fn lower_bound(&self, key: &[u8]) -> usize {
+        self.partition_from(0, |k| k < key)
     }
 
     fn partition_from(&self, from: usize, pred: impl Fn(&[u8]) -> bool) -> usize {
         let (mut lo, mut hi) = (from, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if pred(&self.record(mid)[..KEY]) {
+            if pred(&self.record(mid)[..self.key]) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -211,9 +253,16 @@ impl IndexFile {
         lo - from
     }
 
-    /// The `i`th member hash ([`Kind::Members`] only).
-    pub fn member(&self, i: usize) -> u64 {
-        u64_at(self.record(i), 0)
+    /// The person hash of record `i` ([`Kind::Persons`] only).
+    pub fn person(&self, i: usize) -> u128 {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&self.record(i)[..16]);
+        u128::from_be_bytes(b)
+    }
+
+    /// The row of record `i` ([`Kind::Persons`] only).
+    pub fn person_row(&self, i: usize) -> u32 {
+        u32_at(self.record(i), 16)
     }
 }
 
@@ -251,8 +300,14 @@ mod tests {
             IndexWriter::new(File::create(&p).expect("f"), Kind::ResultTubes, 5).expect("w");
         for (i, k) in keys.iter().enumerate() {
             let row = u32::try_from(i).expect("small");
-            w.push(&result_tube_record(&tube_key(k), row, 1, 7))
-                .expect("push");
+            w.push(&result_tube_record(
+                &tube_key(k),
+                row,
+                1,
+                7,
+                (Some(20.5), None),
+            ))
+            .expect("push");
         }
         w.finish().expect("finish");
         let f = IndexFile::open(&p, Kind::ResultTubes).expect("open");
@@ -262,24 +317,26 @@ mod tests {
         assert!(f.find(&tube_key("ABCD")).is_empty());
         assert!(f.find(&tube_key("ZZZZ")).is_empty());
         assert_eq!(i64_at(f.record(4), 40), 7);
+        assert_eq!(ct_at(f.record(4), 48), Some(20.5));
+        assert_eq!(ct_at(f.record(4), 52), None);
         assert!(IndexFile::open(&p, Kind::CollectionTubes).is_err());
     }
 
     #[test]
     fn truncated_file_is_damage() {
         let dir = tempfile::tempdir().expect("tmp");
-        let p = dir.path().join("m.members");
-        let mut w = IndexWriter::new(File::create(&p).expect("f"), Kind::Members, 2).expect("w");
-        w.push(&1u64.to_le_bytes()).expect("push");
-        w.push(&2u64.to_le_bytes()).expect("push");
+        let p = dir.path().join("m.persons");
+        let mut w = IndexWriter::new(File::create(&p).expect("f"), Kind::Persons, 2).expect("w");
+        w.push(&person_record(1, 9)).expect("push");
+        w.push(&person_record(u128::MAX, 3)).expect("push");
         w.finish().expect("finish");
-        assert_eq!(
-            IndexFile::open(&p, Kind::Members).expect("open").member(1),
-            2
-        );
+        let f = IndexFile::open(&p, Kind::Persons).expect("open");
+        assert_eq!((f.person(1), f.person_row(1)), (u128::MAX, 3));
+        assert_eq!(f.find(&u128::MAX.to_be_bytes()), 1..2);
+        assert_eq!(f.lower_bound(&2u128.to_be_bytes()), 1);
         let bytes = std::fs::read(&p).expect("read");
         std::fs::write(&p, &bytes[..bytes.len() - 3]).expect("cut");
-        let err = IndexFile::open(&p, Kind::Members).err().expect("damaged");
+        let err = IndexFile::open(&p, Kind::Persons).err().expect("damaged");
         assert_eq!(err.exit_code(), 3);
     }
 }

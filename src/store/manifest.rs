@@ -81,9 +81,9 @@ pub struct Segment {
     pub parquet: FileRef,
     /// Tube index (collections and results).
     pub tubes: FileRef,
-    /// Member index (collections only).
+    /// Person index (collections only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub members: Option<FileRef>,
+    pub persons: Option<FileRef>,
 }
 
 impl Segment {
@@ -91,7 +91,7 @@ impl Segment {
     pub fn files(&self) -> impl Iterator<Item = &FileRef> {
         [&self.parquet, &self.tubes]
             .into_iter()
-            .chain(self.members.as_ref())
+            .chain(self.persons.as_ref())
     }
 }
 

@@ -270,32 +270,40 @@ pub fn write_collections(
         .finish(root, &tubes_path)?;
     drop(records);
 
-    let members_path = stem.with_extension("members");
-    let hashes: Vec<u64> = order
+    let persons_path = stem.with_extension("persons");
+    let mut pairs: Vec<(u128, u32)> = order
         .par_iter()
-        .map(|&i| index::person_hash(rows.person.get(i as usize)))
+        .enumerate()
+        .map(|(row, &i)| {
+            let row = u32::try_from(row).unwrap_or(u32::MAX);
+            (index::person_hash(rows.person.get(i as usize)), row)
+        })
         .collect();
+    pairs.par_sort_unstable();
     let mut w = IndexWriter::new(
-        HashingWriter::create(&members_path)?,
-        Kind::Members,
+        HashingWriter::create(&persons_path)?,
+        Kind::Persons,
         n as u64,
     )
-    .map_err(|e| Error::io(&members_path, e))?;
-    for h in hashes {
-        w.push(&h.to_le_bytes())
-            .map_err(|e| Error::io(&members_path, e))?;
+    .map_err(|e| Error::io(&persons_path, e))?;
+    for (hash, row) in pairs {
+        w.push(&index::person_record(hash, row))
+            .map_err(|e| Error::io(&persons_path, e))?;
     }
-    let members = w
+    let persons = w
         .finish()
-        .map_err(|e| Error::io(&members_path, e))?
-        .finish(root, &members_path)?;
+        .map_err(|e| Error::io(&persons_path, e))?
+        .finish(root, &persons_path)?;
 
     let in_place = n == rows.len() && order.iter().enumerate().all(|(k, &i)| k == i as usize);
+    // The batch's text is the largest thing in memory: move it, or free each column
+    // as soon as its reordered copy exists.
     let text = |col: &mut StrColumn| {
+        let old = std::mem::take(col);
         if in_place {
-            std::mem::take(col).into_arrow()
+            old.into_arrow()
         } else {
-            col.gather(order).into_arrow()
+            old.gather(order).into_arrow()
         }
     };
     let ((tube, person), site) = {
@@ -336,7 +344,7 @@ pub fn write_collections(
         rows: n as u64,
         parquet,
         tubes,
-        members: Some(members),
+        persons: Some(persons),
     })
 }
 
@@ -413,6 +421,7 @@ pub fn write_results(
             u32::try_from(row).map_err(|_| too_big(&tubes_path))?,
             rows.outcome[i].code(),
             rows.reported_at[i],
+            (rows.ct_orf1ab[i], rows.ct_n[i]),
         );
         w.push(&rec).map_err(|e| Error::io(&tubes_path, e))?;
     }
@@ -428,7 +437,7 @@ pub fn write_results(
         rows: n as u64,
         parquet,
         tubes,
-        members: None,
+        persons: None,
     })
 }
 

@@ -1,15 +1,17 @@
 //! Reading a round's segments back from Parquet into typed columns.
 
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Float32Type, TimestampMillisecondType, UInt8Type, UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, Float32Array, RecordBatch, StringArray};
-use arrow_schema::Schema;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Schema};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use rayon::prelude::*;
 
 use crate::model::{Mode, Outcome};
@@ -86,18 +88,143 @@ impl Results {
     }
 }
 
+/// The Parquet files of a round's segments of one kind, in manifest order: the order
+/// that numbers the round's rows everywhere in the tracker.
+pub fn segment_files(store: &Store, round: &str, kind: BatchKind) -> Vec<PathBuf> {
+    store
+        .manifest()
+        .segments(Some(round))
+        .filter(|(k, _, _)| *k == kind)
+        .map(|(_, s, _)| store.root().join(&s.parquet.path))
+        .collect()
+}
+
+fn open_reader(store: &Store, path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(|e| Error::damaged(store.root(), format!("{}: {e}", path.display())))
+}
+
+fn damaged_file(store: &Store, path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::damaged(store.root(), format!("{}: {e}", path.display()))
+}
+
+/// Reads the named columns of the rows `rows` (ascending, numbered across the round's
+/// segments of `kind` in manifest order). Only the pages holding those rows are decoded.
+pub fn fetch(
+    store: &Store,
+    round: &str,
+    kind: BatchKind,
+    columns: &[&str],
+    rows: &[u32],
+) -> Result<Vec<ArrayRef>> {
+    let files = segment_files(store, round, kind);
+    let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
+    let schema = match kind {
+        BatchKind::Collections => collections_schema(),
+        BatchKind::Results => results_schema(),
+    };
+    let types: Vec<DataType> = columns
+        .iter()
+        .map(|c| {
+            schema
+                .field_with_name(c)
+                .map_or(DataType::Utf8, |f| f.data_type().clone())
+        })
+        .collect();
+    let mut base = 0u64;
+    let mut at = 0;
+    for path in &files {
+        let builder = open_reader(store, path)?;
+        let n = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        let start = at;
+        while at < rows.len() && u64::from(rows[at]) < base + n {
+            at += 1;
+        }
+        let local: Vec<usize> = rows[start..at]
+            .iter()
+            .map(|&r| usize::try_from(u64::from(r) - base).unwrap_or(0))
+            .collect();
+        base += n;
+        if local.is_empty() {
+            continue;
+        }
+        let total = usize::try_from(n).unwrap_or(0);
+        let selection =
+            RowSelection::from_consecutive_ranges(local.iter().map(|&r| r..r + 1), total);
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        let reader = builder
+            .with_projection(mask)
+            .with_row_selection(selection)
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| damaged_file(store, path, e))?;
+        let mut batches = Vec::new();
+        for b in reader {
+            batches.push(b.map_err(|e| damaged_file(store, path, e))?);
+        }
+        let Some(first) = batches.first() else {
+            continue;
+        };
+        let all = arrow_select::concat::concat_batches(&first.schema(), &batches)?;
+        let cols = columns
+            .iter()
+            .map(|c| {
+                all.column_by_name(c)
+                    .cloned()
+                    .ok_or_else(|| damaged_file(store, path, format!("no column {c}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        parts.push(cols);
+    }
+    (0..columns.len())
+        .map(|c| {
+            let pieces: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
+            if pieces.is_empty() {
+                return Ok(arrow_array::new_empty_array(&types[c]));
+            }
+            Ok(arrow_select::concat::concat(&pieces)?)
+        })
+        .collect()
+}
+
+/// Reads one timestamp column of every row of a round's segments of `kind`.
+pub fn times(store: &Store, round: &str, kind: BatchKind, column: &str) -> Result<Vec<Millis>> {
+    let files = segment_files(store, round, kind);
+    let parts: Vec<Vec<Millis>> = files
+        .par_iter()
+        .map(|path| {
+            let builder = open_reader(store, path)?;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
+            let reader = builder
+                .with_projection(mask)
+                .with_batch_size(256 * 1024)
+                .build()
+                .map_err(|e| damaged_file(store, path, e))?;
+            let mut out = Vec::new();
+            for b in reader {
+                let b = b.map_err(|e| damaged_file(store, path, e))?;
+                let col = b
+                    .column(0)
+                    .as_primitive_opt::<TimestampMillisecondType>()
+                    .ok_or_else(|| {
+                        damaged_file(store, path, format!("{column} is not a timestamp"))
+                    })?;
+                out.extend_from_slice(col.values());
+            }
+            Ok(out)
+        })
+        .collect::<Result<_>>()?;
+    Ok(parts.concat())
+}
+
 fn read_table(
     store: &Store,
     round: &str,
     kind: BatchKind,
     schema: Arc<Schema>,
 ) -> Result<RecordBatch> {
-    let files: Vec<_> = store
-        .manifest()
-        .segments(Some(round))
-        .filter(|(k, _, _)| *k == kind)
-        .map(|(_, s, _)| store.root().join(&s.parquet.path))
-        .collect();
+    let files = segment_files(store, round, kind);
     let parts: Vec<Vec<RecordBatch>> = files
         .par_iter()
         .map(|path| {

@@ -1,62 +1,56 @@
 //! The tracker: a round's tubes, their effective results, and every person's status.
 //!
-//! [`Round::load`] reads the round's segments and decides:
-//! - each tube's **effective result**: its results ordered by `reported_at`, the latest
-//!   wins, except that a positive is never cleared by a later non-positive result (the
-//!   tube stays positive and is flagged for review);
-//! - each person's **status** by the rules in [`rules`], from all their tubes.
+//! [`Statuses::load`] decides the whole round from the store's sidecar indexes and one
+//! timestamp column, without decoding any text:
+//! - tubes are numbered by merging the segments' sorted tube indexes, so a tube whose
+//!   members came in several batches is one tube;
+//! - each tube's **effective result** comes from the sorted result indexes: its results
+//!   ordered by `reported_at`, the latest wins, except that a positive is never cleared
+//!   by a later non-positive result (the tube stays positive and is flagged for review);
+//! - persons are grouped by merging the segments' sorted person indexes (128-bit hashes
+//!   of the ids), in parallel over ranges of the hash space, and each person's
+//!   **status** is decided by the rules in [`rules`] from all their tubes.
 //!
-//! Persons are grouped by sorting row numbers on a 64-bit hash of the id (ties broken
-//! by the id itself, so a hash collision never merges two people) instead of building
-//! a map of strings: at 25 million rows that is the difference between seconds and
-//! tens of seconds.
+//! [`Round::load`] adds the text columns (ids, sites, labs, sources) for reports that
+//! show every row; worklists fetch text only for the rows they list.
+//!
+//! Rows are numbered across a round's segments in manifest order: collection row `r`
+//! is the `r`th row of the round's collection Parquet files read in that order, and
+//! likewise for results.
 
 pub mod load;
 pub mod rules;
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use arrow_array::Array;
 use rayon::prelude::*;
 use serde::Serialize;
-use xxhash_rust::xxh3::{Xxh3Builder, xxh3_64};
 
 pub use load::{Collections, Results};
 use rules::Membership;
 
-use crate::Result;
 use crate::model::{Mode, Outcome, Status};
-use crate::store::Store;
-use crate::time::Offset;
+use crate::store::index::{self, IndexFile, Kind, TubeKey};
+use crate::store::{BatchKind, Store};
+use crate::time::{Millis, Offset};
+use crate::{Error, Result};
 
 /// Marks a row or tube with nothing to point to.
 pub const NONE: u32 = u32::MAX;
 
-/// A loaded round with every tube's and person's state decided.
-pub struct Round {
-    /// The round's name.
-    pub name: String,
-    /// The store's time zone, for printing.
-    pub zone: Offset,
-    /// Collection rows.
-    pub collections: Collections,
-    /// Result rows.
-    pub results: Results,
-    /// Tube of each collection row.
-    pub tube_of_row: Vec<u32>,
-    /// The round's tubes.
-    pub tubes: Tubes,
-    /// Every person, in order of their id's hash.
-    pub persons: Vec<PersonStatus>,
-}
-
-/// Per-tube columns, indexed by tube number.
+/// Per-tube columns, indexed by tube number (tubes are numbered in barcode order).
 #[derive(Default)]
 pub struct Tubes {
-    /// A collection row of the tube (its first in the round).
+    /// The tube's first collection row in the round.
     pub row: Vec<u32>,
     /// Persons recorded in it.
     pub members: Vec<u32>,
+    /// Its mode.
+    pub mode: Vec<Mode>,
+    /// Persons it may hold.
+    pub capacity: Vec<u8>,
     /// Its effective result row, or [`NONE`].
     pub result: Vec<u32>,
     /// Positive kept against a later non-positive result.
@@ -76,6 +70,26 @@ impl Tubes {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.row.is_empty()
+    }
+}
+
+/// What the status rules need of each result row.
+#[derive(Default)]
+pub struct ResultFacts {
+    /// Outcome of each result row.
+    pub outcome: Vec<Outcome>,
+    /// Ct ORF1ab.
+    pub ct_orf1ab: Vec<Option<f32>>,
+    /// Ct N.
+    pub ct_n: Vec<Option<f32>>,
+    /// Report time.
+    pub reported_at: Vec<Millis>,
+}
+
+impl ResultFacts {
+    /// A result row's two Ct values.
+    pub fn cts(&self, row: usize) -> (Option<f32>, Option<f32>) {
+        (self.ct_orf1ab[row], self.ct_n[row])
     }
 }
 
@@ -111,51 +125,118 @@ pub struct Counts {
     pub positives_kept: u64,
 }
 
-impl Round {
-    /// Loads `round` from the store and decides every status.
-    pub fn load(store: &Store, round: &str) -> Result<Round> {
+/// A round decided from the sidecar indexes: tubes, results and statuses, no text.
+pub struct Statuses {
+    /// The round's name.
+    pub name: String,
+    /// The store's time zone, for printing.
+    pub zone: Offset,
+    /// Tube of each collection row.
+    pub tube_of_row: Vec<u32>,
+    /// Collection time of each collection row.
+    pub collected_at: Vec<Millis>,
+    /// The round's tubes.
+    pub tubes: Tubes,
+    /// Facts of each result row.
+    pub results: ResultFacts,
+    /// Every person, in order of their id's hash.
+    pub persons: Vec<PersonStatus>,
+}
+
+struct CollectionSegment {
+    tubes: IndexFile,
+    persons: IndexFile,
+    base: u32,
+}
+
+struct ResultSegment {
+    tubes: IndexFile,
+    base: u32,
+}
+
+fn row_count(store: &Store, rows: u64) -> Result<u32> {
+    u32::try_from(rows)
+        .map_err(|_| Error::damaged(store.root(), "a round holds more than 4,294,967,295 rows"))
+}
+
+impl Statuses {
+    /// Decides `round` from the store's indexes.
+    pub fn load(store: &Store, round: &str) -> Result<Statuses> {
         store.require_round(round)?;
-        let (collections, results) = rayon::join(
-            || load::collections(store, round),
-            || load::results(store, round),
-        );
-        Ok(Round::decide(
-            round.to_owned(),
-            store.zone(),
-            collections?,
-            results?,
-        ))
-    }
-
-    /// Decides tubes and persons from loaded rows.
-    pub fn decide(name: String, zone: Offset, collections: Collections, results: Results) -> Round {
-        let (tube_of_row, mut tubes, result_tube) = number_tubes(&collections, &results);
-        effective_results(&results, &result_tube, &mut tubes);
-        let persons = decide_persons(&collections, &results, &tube_of_row, &tubes);
-        Round {
-            name,
-            zone,
-            collections,
-            results,
-            tube_of_row,
-            tubes,
-            persons,
+        let mut segs = Vec::new();
+        let mut rsegs = Vec::new();
+        let (mut n_rows, mut n_results) = (0u64, 0u64);
+        for (kind, seg, _) in store.manifest().segments(Some(round)) {
+            let open = |f: &crate::store::manifest::FileRef, k| {
+                IndexFile::open(&store.root().join(&f.path), k)
+            };
+            match kind {
+                BatchKind::Collections => {
+                    let persons = seg.persons.as_ref().ok_or_else(|| {
+                        Error::damaged(
+                            store.root(),
+                            format!("{} has no person index", seg.parquet.path),
+                        )
+                    })?;
+                    segs.push(CollectionSegment {
+                        tubes: open(&seg.tubes, Kind::CollectionTubes)?,
+                        persons: open(persons, Kind::Persons)?,
+                        base: row_count(store, n_rows)?,
+                    });
+                    n_rows += seg.rows;
+                }
+                BatchKind::Results => {
+                    rsegs.push(ResultSegment {
+                        tubes: open(&seg.tubes, Kind::ResultTubes)?,
+                        base: row_count(store, n_results)?,
+                    });
+                    n_results += seg.rows;
+                }
+            }
         }
-    }
-
-    /// The person id of a collection row.
-    pub fn person(&self, row: u32) -> &str {
-        self.collections.person.value(row as usize)
-    }
-
-    /// The tube barcode of a collection row.
-    pub fn tube(&self, row: u32) -> &str {
-        self.collections.tube.value(row as usize)
+        let n_rows = row_count(store, n_rows)? as usize;
+        let n_results = row_count(store, n_results)? as usize;
+        let (collected_at, numbered) = rayon::join(
+            || load::times(store, round, BatchKind::Collections, "collected_at"),
+            || number_tubes(&segs, n_rows),
+        );
+        let collected_at = collected_at?;
+        let (mut tubes, tube_of_row, keys) = numbered;
+        if collected_at.len() != n_rows || tube_of_row.contains(&NONE) {
+            return Err(Error::damaged(
+                store.root(),
+                format!("round {round}: the segment files and their indexes disagree on the rows"),
+            ));
+        }
+        let (results, result_tube) = read_results(&rsegs, &keys, n_results);
+        drop(keys);
+        effective_results(&results, &result_tube, &mut tubes);
+        let persons = decide_persons(&segs, &tube_of_row, &collected_at, &tubes, &results);
+        Ok(Statuses {
+            name: round.to_owned(),
+            zone: store.zone(),
+            tube_of_row,
+            collected_at,
+            tubes,
+            results,
+            persons,
+        })
     }
 
     /// The effective result row of the tube of collection row `row`, or [`NONE`].
     pub fn result_of_row(&self, row: u32) -> u32 {
         self.tubes.result[self.tube_of_row[row as usize] as usize]
+    }
+
+    /// A collection row as the status rules see it.
+    pub fn membership(&self, row: u32) -> Membership {
+        membership(
+            &self.tube_of_row,
+            &self.collected_at,
+            &self.tubes,
+            &self.results,
+            row,
+        )
     }
 
     /// The counts the status report shows.
@@ -172,24 +253,17 @@ impl Round {
                 by_result[usize::from(self.results.outcome[r as usize].code())] += 1;
             }
         }
-        let pools = self
-            .tubes
-            .row
-            .iter()
-            .filter(|&&r| self.collections.mode[r as usize] == Mode::Pool)
-            .count() as u64;
-        let overfull = (0..self.tubes.len())
-            .filter(|&t| {
-                let r = self.tubes.row[t] as usize;
-                self.tubes.members[t] > u32::from(self.collections.capacity[r])
-            })
+        let t = &self.tubes;
+        let pools = t.mode.iter().filter(|&&m| m == Mode::Pool).count() as u64;
+        let overfull = (0..t.len())
+            .filter(|&i| t.members[i] > u32::from(t.capacity[i]))
             .count() as u64;
         Counts {
             persons: self.persons.len() as u64,
             by_status: Status::ALL.iter().map(|s| (*s, by[s.index()])).collect(),
-            tubes: self.tubes.len() as u64,
+            tubes: t.len() as u64,
             pool_tubes: pools,
-            single_tubes: self.tubes.len() as u64 - pools,
+            single_tubes: t.len() as u64 - pools,
             tubes_with_result: with_result,
             tubes_by_result: [
                 Outcome::Positive,
@@ -201,8 +275,285 @@ impl Round {
             .map(|o| (*o, by_result[usize::from(o.code())]))
             .collect(),
             overfull_pools: overfull,
-            positives_kept: self.tubes.positive_kept.iter().filter(|&&k| k).count() as u64,
+            positives_kept: t.positive_kept.iter().filter(|&&k| k).count() as u64,
         }
+    }
+}
+
+fn membership(
+    tube_of_row: &[u32],
+    collected_at: &[Millis],
+    tubes: &Tubes,
+    results: &ResultFacts,
+    row: u32,
+) -> Membership {
+    let row = row as usize;
+    let tube = tube_of_row[row] as usize;
+    let res = tubes.result[tube];
+    let (result, ct) = if res == NONE {
+        (None, None)
+    } else {
+        let ct = match results.cts(res as usize) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (Some(results.outcome[res as usize]), ct)
+    };
+    Membership {
+        mode: tubes.mode[tube],
+        at: collected_at[row],
+        result,
+        ct,
+    }
+}
+
+fn key_of(r: &[u8]) -> TubeKey {
+    let mut k = [0u8; index::KEY];
+    k.copy_from_slice(&r[..index::KEY]);
+    k
+}
+
+/// Numbers the round's tubes in barcode order by merging the segments' sorted tube
+/// indexes; returns the tubes, the tube of each row, and the sorted barcode keys.
+fn number_tubes(segs: &[CollectionSegment], n_rows: usize) -> (Tubes, Vec<u32>, Vec<TubeKey>) {
+    let mut tubes = Tubes::default();
+    let mut keys: Vec<TubeKey> = Vec::new();
+    let mut tube_of_row = vec![NONE; n_rows];
+    let mut heap: BinaryHeap<Reverse<(TubeKey, usize, usize)>> = segs
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.tubes.is_empty())
+        .map(|(k, s)| Reverse((key_of(s.tubes.record(0)), k, 0)))
+        .collect();
+    while let Some(Reverse((key, s, i))) = heap.pop() {
+        let seg = &segs[s];
+        let r = seg.tubes.record(i);
+        if keys.last() != Some(&key) {
+            keys.push(key);
+            tubes.row.push(NONE);
+            tubes.members.push(0);
+            tubes
+                .mode
+                .push(Mode::from_code(r[40]).unwrap_or(Mode::Pool));
+            tubes.capacity.push(r[41]);
+        }
+        let id = u32::try_from(keys.len() - 1).unwrap_or(NONE);
+        let first = seg.base.saturating_add(index::u32_at(r, 32));
+        let rows = index::u32_at(r, 36);
+        let t = id as usize;
+        tubes.members[t] += rows;
+        tubes.row[t] = tubes.row[t].min(first);
+        let (a, b) = (first as usize, (first as usize + rows as usize).min(n_rows));
+        if a < b {
+            tube_of_row[a..b].fill(id);
+        }
+        if i + 1 < seg.tubes.len() {
+            heap.push(Reverse((key_of(seg.tubes.record(i + 1)), s, i + 1)));
+        }
+    }
+    (tubes, tube_of_row, keys)
+}
+
+/// Reads every result row's facts from the result indexes and finds its tube by a
+/// merge join on the sorted barcodes.
+fn read_results(rsegs: &[ResultSegment], keys: &[TubeKey], n: usize) -> (ResultFacts, Vec<u32>) {
+    let mut facts = ResultFacts {
+        outcome: vec![Outcome::Invalid; n],
+        ct_orf1ab: vec![None; n],
+        ct_n: vec![None; n],
+        reported_at: vec![0; n],
+    };
+    let mut result_tube = vec![NONE; n];
+    for seg in rsegs {
+        let mut j = 0;
+        for i in 0..seg.tubes.len() {
+            let r = seg.tubes.record(i);
+            let key = &r[..index::KEY];
+            while j < keys.len() && keys[j].as_slice() < key {
+                j += 1;
+            }
+            let row = seg.base.saturating_add(index::u32_at(r, 32)) as usize;
+            if row >= n {
+                continue;
+            }
+            if j < keys.len() && keys[j].as_slice() == key {
+                result_tube[row] = u32::try_from(j).unwrap_or(NONE);
+            }
+            facts.outcome[row] = Outcome::from_code(r[36]).unwrap_or(Outcome::Invalid);
+            facts.reported_at[row] = index::i64_at(r, 40);
+            facts.ct_orf1ab[row] = index::ct_at(r, 48);
+            facts.ct_n[row] = index::ct_at(r, 52);
+        }
+    }
+    (facts, result_tube)
+}
+
+/// The effective result among one tube's results, given in `reported_at` order (ties:
+/// later batches last): the latest wins, except that a positive is never cleared by a
+/// later non-positive result. Returns its position and whether a positive was kept
+/// against a later result (to flag for review).
+pub fn effective(outcomes: impl IntoIterator<Item = Outcome>) -> (Option<usize>, bool) {
+    let mut current: Option<(usize, Outcome)> = None;
+    let mut kept = false;
+    for (i, o) in outcomes.into_iter().enumerate() {
+        match current {
+            Some((_, Outcome::Positive)) if o != Outcome::Positive => kept = true,
+            _ => current = Some((i, o)),
+        }
+    }
+    (current.map(|(i, _)| i), kept)
+}
+
+fn effective_results(r: &ResultFacts, result_tube: &[u32], tubes: &mut Tubes) {
+    let n = tubes.len();
+    let mut order: Vec<u32> = (0..result_tube.len())
+        .filter(|&i| result_tube[i] != NONE)
+        .map(|i| u32::try_from(i).unwrap_or(NONE))
+        .collect();
+    // Later rows come from later batches: at equal times the later batch wins.
+    order.par_sort_unstable_by_key(|&i| (result_tube[i as usize], r.reported_at[i as usize], i));
+    tubes.result = vec![NONE; n];
+    tubes.positive_kept = vec![false; n];
+    tubes.result_start = Vec::with_capacity(n + 1);
+    let mut at = 0;
+    for t in 0..n {
+        tubes.result_start.push(u32::try_from(at).unwrap_or(NONE));
+        let start = at;
+        while at < order.len() && result_tube[order[at] as usize] as usize == t {
+            at += 1;
+        }
+        let rows = &order[start..at];
+        let (winner, kept) = effective(rows.iter().map(|&row| r.outcome[row as usize]));
+        tubes.result[t] = winner.map_or(NONE, |i| rows[i]);
+        tubes.positive_kept[t] = kept;
+    }
+    tubes.result_start.push(u32::try_from(at).unwrap_or(NONE));
+    tubes.result_rows = order;
+}
+
+/// Ranges of the person-hash space decided in parallel.
+const HASH_RANGES: u32 = 256;
+
+fn decide_persons(
+    segs: &[CollectionSegment],
+    tube_of_row: &[u32],
+    collected_at: &[Millis],
+    tubes: &Tubes,
+    results: &ResultFacts,
+) -> Vec<PersonStatus> {
+    let bound = |r: u32| -> Option<[u8; 16]> {
+        (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
+    };
+    let parts: Vec<Vec<PersonStatus>> = (0..HASH_RANGES)
+        .into_par_iter()
+        .map(|r| {
+            let lo = bound(r).unwrap_or([0; 16]);
+            let hi = bound(r + 1);
+            let mut heap: BinaryHeap<Reverse<(u128, u32, usize, usize)>> = BinaryHeap::new();
+            let mut ends = Vec::with_capacity(segs.len());
+            for (k, seg) in segs.iter().enumerate() {
+                let start = seg.persons.lower_bound(&lo);
+                let end = hi.map_or(seg.persons.len(), |h| seg.persons.lower_bound(&h));
+                ends.push(end);
+                if start < end {
+                    let row = seg.base.saturating_add(seg.persons.person_row(start));
+                    heap.push(Reverse((seg.persons.person(start), row, k, start)));
+                }
+            }
+            let mut out = Vec::new();
+            let mut group: Vec<u32> = Vec::with_capacity(8);
+            let mut buf: Vec<Membership> = Vec::with_capacity(8);
+            let mut current: Option<u128> = None;
+            let mut flush = |group: &mut Vec<u32>, out: &mut Vec<PersonStatus>| {
+                if group.is_empty() {
+                    return;
+                }
+                buf.clear();
+                buf.extend(
+                    group
+                        .iter()
+                        .map(|&row| membership(tube_of_row, collected_at, tubes, results, row)),
+                );
+                let (status, i) = rules::decide(&buf);
+                out.push(PersonStatus {
+                    status,
+                    row: group[i],
+                });
+                group.clear();
+            };
+            while let Some(Reverse((hash, row, k, i))) = heap.pop() {
+                if current != Some(hash) {
+                    flush(&mut group, &mut out);
+                    current = Some(hash);
+                }
+                if (row as usize) < tube_of_row.len() {
+                    group.push(row);
+                }
+                let seg = &segs[k];
+                if i + 1 < ends[k] {
+                    let next = seg.base.saturating_add(seg.persons.person_row(i + 1));
+                    heap.push(Reverse((seg.persons.person(i + 1), next, k, i + 1)));
+                }
+            }
+            flush(&mut group, &mut out);
+            out
+        })
+        .collect();
+    parts.concat()
+}
+
+/// A loaded round: the decided [`Statuses`] (reachable through `Deref`) plus every text
+/// column, for reports that show every row (person reports, exports, the planner's
+/// measured mode).
+pub struct Round {
+    /// Tubes, results and statuses.
+    pub status: Statuses,
+    /// Collection rows with their text.
+    pub collections: Collections,
+    /// Result rows with their text.
+    pub results: Results,
+}
+
+impl std::ops::Deref for Round {
+    type Target = Statuses;
+
+    fn deref(&self) -> &Statuses {
+        &self.status
+    }
+}
+
+impl Round {
+    /// Loads `round` from the store, decides every status, and reads every text column.
+    pub fn load(store: &Store, round: &str) -> Result<Round> {
+        let status = Statuses::load(store, round)?;
+        let (collections, results) = rayon::join(
+            || load::collections(store, round),
+            || load::results(store, round),
+        );
+        let (collections, results) = (collections?, results?);
+        if collections.person.len() != status.tube_of_row.len()
+            || results.outcome.len() != status.results.outcome.len()
+        {
+            return Err(Error::damaged(
+                store.root(),
+                format!("round {round}: the segment files and their indexes disagree on the rows"),
+            ));
+        }
+        Ok(Round {
+            status,
+            collections,
+            results,
+        })
+    }
+
+    /// The person id of a collection row.
+    pub fn person(&self, row: u32) -> &str {
+        self.collections.person.value(row as usize)
+    }
+
+    /// The tube barcode of a collection row.
+    pub fn tube(&self, row: u32) -> &str {
+        self.collections.tube.value(row as usize)
     }
 
     /// Every collection row of one person, found by scanning the round.
@@ -220,168 +571,29 @@ impl Round {
         if rows.is_empty() {
             return None;
         }
-        let tubes: Vec<Membership> = rows.iter().map(|&r| self.membership(r)).collect();
+        let tubes: Vec<Membership> = rows.iter().map(|&r| self.status.membership(r)).collect();
         let (status, i) = rules::decide(&tubes);
         Some(PersonStatus {
             status,
             row: rows[i],
         })
     }
-
-    fn membership(&self, row: u32) -> Membership {
-        membership(
-            &self.collections,
-            &self.results,
-            &self.tube_of_row,
-            &self.tubes,
-            row,
-        )
-    }
 }
 
-fn membership(
-    c: &Collections,
-    r: &Results,
-    tube_of_row: &[u32],
-    tubes: &Tubes,
-    row: u32,
-) -> Membership {
-    let row = row as usize;
-    let res = tubes.result[tube_of_row[row] as usize];
-    let (result, ct) = if res == NONE {
-        (None, None)
-    } else {
-        let (a, b) = r.cts(res as usize);
-        let ct = match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        (Some(r.outcome[res as usize]), ct)
-    };
-    Membership {
-        mode: c.mode[row],
-        at: c.collected_at[row],
-        result,
-        ct,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Outcome::*;
 
-fn number_tubes(c: &Collections, r: &Results) -> (Vec<u32>, Tubes, Vec<u32>) {
-    let mut ids: HashMap<&str, u32, Xxh3Builder> =
-        HashMap::with_capacity_and_hasher(c.tube.len() / 4 + 16, Xxh3Builder::new());
-    let mut tubes = Tubes::default();
-    let mut tube_of_row = Vec::with_capacity(c.tube.len());
-    for (row, tube) in c.tube.iter().enumerate() {
-        let tube = tube.unwrap_or_default();
-        let next = u32::try_from(tubes.row.len()).unwrap_or(NONE);
-        let id = *ids.entry(tube).or_insert(next);
-        if id == next {
-            tubes.row.push(u32::try_from(row).unwrap_or(NONE));
-            tubes.members.push(0);
-        }
-        tubes.members[id as usize] += 1;
-        tube_of_row.push(id);
+    #[test]
+    fn latest_result_wins_but_a_positive_is_never_cleared() {
+        assert_eq!(effective([Invalid, Negative]), (Some(1), false));
+        assert_eq!(effective([Negative, Positive]), (Some(1), false));
+        assert_eq!(effective([Positive, Negative]), (Some(0), true));
+        assert_eq!(
+            effective([Positive, Inconclusive, Positive]),
+            (Some(2), true)
+        );
+        assert_eq!(effective(std::iter::empty()), (None, false));
     }
-    let result_tube = r
-        .tube
-        .iter()
-        .map(|t| t.and_then(|t| ids.get(t).copied()).unwrap_or(NONE))
-        .collect();
-    (tube_of_row, tubes, result_tube)
-}
-
-fn effective_results(r: &Results, result_tube: &[u32], tubes: &mut Tubes) {
-    let n = tubes.len();
-    let mut order: Vec<u32> = (0..r.len())
-        .filter(|&i| result_tube[i] != NONE)
-        .map(|i| u32::try_from(i).unwrap_or(NONE))
-        .collect();
-    order.par_sort_unstable_by_key(|&i| {
-        let i = i as usize;
-        (result_tube[i], r.reported_at[i], r.batch[i], r.line[i])
-    });
-    tubes.result = vec![NONE; n];
-    tubes.positive_kept = vec![false; n];
-    tubes.result_start = Vec::with_capacity(n + 1);
-    let mut at = 0;
-    for t in 0..n {
-        tubes.result_start.push(u32::try_from(at).unwrap_or(NONE));
-        let mut current = NONE;
-        while at < order.len() && result_tube[order[at] as usize] as usize == t {
-            let row = order[at];
-            let keep_positive = current != NONE
-                && r.outcome[current as usize] == Outcome::Positive
-                && r.outcome[row as usize] != Outcome::Positive;
-            if keep_positive {
-                tubes.positive_kept[t] = true;
-            } else {
-                current = row;
-            }
-            at += 1;
-        }
-        tubes.result[t] = current;
-    }
-    tubes.result_start.push(u32::try_from(at).unwrap_or(NONE));
-    tubes.result_rows = order;
-}
-
-fn decide_persons(
-    c: &Collections,
-    r: &Results,
-    tube_of_row: &[u32],
-    tubes: &Tubes,
-) -> Vec<PersonStatus> {
-    let n = c.person.len();
-    let hashes: Vec<u64> = (0..n)
-        .into_par_iter()
-        .map(|i| xxh3_64(c.person.value(i).as_bytes()))
-        .collect();
-    let mut order: Vec<u32> = (0..n).map(|i| u32::try_from(i).unwrap_or(NONE)).collect();
-    order.par_sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        hashes[a]
-            .cmp(&hashes[b])
-            .then_with(|| c.person.value(a).cmp(c.person.value(b)))
-            .then(c.collected_at[a].cmp(&c.collected_at[b]))
-            .then(a.cmp(&b))
-    });
-    let same = |a: u32, b: u32| {
-        let (a, b) = (a as usize, b as usize);
-        hashes[a] == hashes[b] && c.person.value(a) == c.person.value(b)
-    };
-    let mut starts = Vec::with_capacity(n / 2 + 1);
-    for i in 0..order.len() {
-        if i == 0 || !same(order[i - 1], order[i]) {
-            starts.push(i);
-        }
-    }
-    starts.push(order.len());
-    starts
-        .par_windows(2)
-        .map(|w| {
-            let rows = &order[w[0]..w[1]];
-            let mut buf = [Membership {
-                mode: Mode::Pool,
-                at: 0,
-                result: None,
-                ct: None,
-            }; 8];
-            let (status, i) = if rows.len() <= buf.len() {
-                for (slot, &row) in buf.iter_mut().zip(rows) {
-                    *slot = membership(c, r, tube_of_row, tubes, row);
-                }
-                rules::decide(&buf[..rows.len()])
-            } else {
-                let all: Vec<_> = rows
-                    .iter()
-                    .map(|&row| membership(c, r, tube_of_row, tubes, row))
-                    .collect();
-                rules::decide(&all)
-            };
-            PersonStatus {
-                status,
-                row: rows[i],
-            }
-        })
-        .collect()
 }

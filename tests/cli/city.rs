@@ -167,3 +167,21 @@ fn demo_finds_exactly_the_infected() {
     assert!(out.contains("Recall worklist"), "{out}");
     assert!(out.contains(" 0 missed, 0 wrongly positive"), "{out}");
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly_without_a_panic() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bin = assert_cmd::cargo::cargo_bin("pooltrack");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --store '{}' demo | head -n 1",
+            bin.display(),
+            dir.path().join("s").display()
+        ))
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}

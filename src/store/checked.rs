@@ -1,0 +1,159 @@
+//! Checking that a store's files are the ones committed, cheaply enough to do on every
+//! command.
+//!
+//! Every file's size and xxh3-64 hash are in the manifest. Hashing a 25-million-row
+//! round on every lab batch job would cost more than the job, so, like git's index,
+//! the store keeps a stat cache (`verified.json`): for each file whose hash has been
+//! checked, its size, modification time and inode. A command hashes again only the
+//! files whose stat no longer matches: any rewrite of a file changes its modification
+//! time and is caught. Damage that leaves the stat alone (bit rot on the disk) is what
+//! `pooltrack verify` looks for, by hashing everything.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::manifest::{FileRef, Manifest};
+use crate::{Error, Result};
+
+/// The stat cache's file name in the store.
+pub const VERIFIED: &str = "verified.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stat {
+    bytes: u64,
+    mtime_ns: i128,
+    inode: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    /// path → (stat when checked, hash it had).
+    files: HashMap<String, (Stat, String)>,
+}
+
+fn stat_of(path: &Path) -> std::io::Result<Stat> {
+    let m = fs::metadata(path)?;
+    Ok(Stat {
+        bytes: m.len(),
+        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        inode: m.ino(),
+    })
+}
+
+/// xxh3-64 of a file's content, as the manifest writes it.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:016x}", h.digest()))
+}
+
+fn load(root: &Path) -> Cache {
+    fs::read(root.join(VERIFIED))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save(root: &Path, cache: &Cache) {
+    // Best effort: the cache only saves work. A unique temporary name keeps two
+    // readers that save at once from writing into the same file.
+    let Ok(bytes) = serde_json::to_vec(cache) else {
+        return;
+    };
+    let tmp = root.join(format!("{VERIFIED}.{}.tmp", std::process::id()));
+    let written = super::fsutil::create_file(&tmp)
+        .ok()
+        .is_some_and(|mut f| std::io::Write::write_all(&mut f, &bytes).is_ok());
+    if !written || fs::rename(&tmp, root.join(VERIFIED)).is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+}
+
+/// Checks every file the manifest names: present, of its size, and (unless the stat
+/// cache vouches for it) of its hash. The first damaged file is named in the error.
+pub fn check(root: &Path, manifest: &Manifest) -> Result<()> {
+    let files: Vec<(&FileRef, u32)> = manifest
+        .segments(None)
+        .flat_map(|(_, seg, batch)| seg.files().map(move |f| (f, batch)))
+        .collect();
+    let mut cache = load(root);
+    let checks: Vec<Result<Option<(String, Stat)>>> = files
+        .par_iter()
+        .map(|&(f, batch)| {
+            let path = root.join(&f.path);
+            let stat = stat_of(&path).map_err(|_| {
+                Error::damaged(root, format!("{} of batch {batch} is missing", f.path))
+            })?;
+            if stat.bytes != f.bytes {
+                return Err(Error::damaged(
+                    root,
+                    format!(
+                        "{} of batch {batch} has {} bytes, the manifest says {}",
+                        f.path, stat.bytes, f.bytes
+                    ),
+                ));
+            }
+            if cache.files.get(&f.path) == Some(&(stat, f.xxh3.clone())) {
+                return Ok(None);
+            }
+            let hash = hash_file(&path).map_err(|e| Error::io(&path, e))?;
+            if hash != f.xxh3 {
+                return Err(Error::damaged(
+                    root,
+                    format!(
+                        "{} of batch {batch} is altered: its content no longer matches the checksum the manifest recorded",
+                        f.path
+                    ),
+                ));
+            }
+            Ok(Some((f.path.clone(), stat)))
+        })
+        .collect();
+    let mut fresh = Vec::new();
+    for c in checks {
+        if let Some(v) = c? {
+            fresh.push(v);
+        }
+    }
+    if !fresh.is_empty() {
+        let hashes: HashMap<&str, &str> = files
+            .iter()
+            .map(|(f, _)| (f.path.as_str(), f.xxh3.as_str()))
+            .collect();
+        for (path, stat) in fresh {
+            let hash = hashes
+                .get(path.as_str())
+                .map_or(String::new(), |h| (*h).to_owned());
+            cache.files.insert(path, (stat, hash));
+        }
+        cache.files.retain(|p, _| hashes.contains_key(p.as_str()));
+        save(root, &cache);
+    }
+    Ok(())
+}
+
+/// Records files the writer has just written and hashed, so no later command hashes
+/// them again.
+pub fn record(root: &Path, written: &[FileRef]) {
+    let mut cache = load(root);
+    for f in written {
+        if let Ok(stat) = stat_of(&root.join(&f.path)) {
+            cache.files.insert(f.path.clone(), (stat, f.xxh3.clone()));
+        }
+    }
+    save(root, &cache);
+}
