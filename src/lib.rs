@@ -11,6 +11,7 @@ pub mod error;
 pub mod ingest;
 pub mod model;
 pub mod planner;
+pub mod privacy;
 pub mod report;
 pub mod store;
 pub mod synth;

@@ -19,14 +19,27 @@ pub enum Args {
         /// Output format (default: from the --out extension, else csv).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Replace person ids with keyed pseudonyms (BLAKE3 keyed hash of the id under
+        /// the secret in KEY_FILE): same key, same pseudonym; rows sorted by pseudonym.
+        #[arg(long, value_name = "KEY_FILE")]
+        pseudonymize: Option<PathBuf>,
     },
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
-    let Args::Status { round, out, format } = args;
+    let Args::Status {
+        round,
+        out,
+        format,
+        pseudonymize,
+    } = args;
+    let pseudo = super::worklist::pseudonymizer(pseudonymize.as_deref())?;
     let store = Store::open(store)?;
     let round = Round::load(&store, &round)?;
-    let rows = worklist::export_status(&round);
+    let mut rows = worklist::export_status(&round);
+    if let Some(p) = &pseudo {
+        p.export(&mut rows);
+    }
     let format = super::worklist::pick_format(format, Some(&out));
     super::worklist::emit(&rows, format, Some(&out))
 }

@@ -1,6 +1,7 @@
 //! Command-line parsing: the argument structs validate; each subcommand's `run` builds
 //! what it needs from them.
 
+pub mod bench;
 mod config;
 mod demo;
 mod export;
@@ -8,6 +9,7 @@ mod gen_city;
 mod ingest;
 mod plan;
 mod status;
+mod verify;
 mod worklist;
 
 use std::path::PathBuf;
@@ -67,6 +69,10 @@ enum Command {
     Config(config::Args),
     /// Can the labs finish a round in 24 hours, and for how many rounds is there reagent?
     Plan(plan::Args),
+    /// Time the city-scale reference job (and optionally DuckDB on the same files).
+    Bench(bench::Args),
+    /// Check the store: every file the manifest names is there, whole and unaltered.
+    Verify(verify::Args),
 }
 
 /// Runs the parsed command.
@@ -80,6 +86,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Config(a) => config::run(&cli.store, a),
         Command::Plan(a) => plan::run(&cli.store, a),
+        Command::Bench(a) => bench::run(a),
+        Command::Verify(a) => verify::run(&cli.store, a),
     }
 }
 

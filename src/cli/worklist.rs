@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use pooltrack::privacy::{self, Pseudonymizer};
 use pooltrack::store::Store;
-use pooltrack::tracker::Round;
+use pooltrack::tracker::Statuses;
 use pooltrack::worklist::{self, Format, Worklist};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -34,6 +35,25 @@ pub struct Args {
     /// Output format (default: from the --out extension, else csv).
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Replace person ids with keyed pseudonyms (BLAKE3 keyed hash of the id under the
+    /// secret in KEY_FILE): same key, same pseudonym; for lists shared outside the office.
+    #[arg(long, value_name = "KEY_FILE")]
+    pseudonymize: Option<PathBuf>,
+}
+
+/// The pseudonymizer for `--pseudonymize KEY_FILE`, warning when others may read the key.
+pub fn pseudonymizer(key_file: Option<&Path>) -> anyhow::Result<Option<Pseudonymizer>> {
+    let Some(path) = key_file else {
+        return Ok(None);
+    };
+    let p = Pseudonymizer::from_key_file(path)?;
+    if !privacy::key_file_is_private(path) {
+        eprintln!(
+            "pooltrack: warning: the key file {} is readable by others; chmod 600 it",
+            path.display()
+        );
+    }
+    Ok(Some(p))
 }
 
 /// Picks the format: the flag, else the output file's extension, else CSV.
@@ -64,14 +84,19 @@ pub fn emit(
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    // Read the key first: a bad key file fails before any work.
+    let pseudo = pseudonymizer(args.pseudonymize.as_deref())?;
     let store = Store::open(store)?;
-    let round = Round::load(&store, &args.round)?;
+    let round = Statuses::load(&store, &args.round)?;
     let list = match args.list {
         List::Recall => Worklist::Recall,
         List::Resample => Worklist::Resample,
         List::Positives => Worklist::Positives,
     };
-    let rows = worklist::build(&round, list);
+    let mut rows = worklist::build(&store, &round, list)?;
+    if let Some(p) = &pseudo {
+        p.worklist(&mut rows);
+    }
     let format = pick_format(args.format, args.out.as_deref());
     emit(&rows, format, args.out.as_deref())
 }

@@ -6,7 +6,7 @@
 //!   lock                                held by the one writer
 //!   rounds/<round>/collections/b000001.parquet   rows of batch 1, sorted by tube
 //!   rounds/<round>/collections/b000001.tubes     sidecar tube index
-//!   rounds/<round>/collections/b000001.members   sidecar person hashes
+//!   rounds/<round>/collections/b000001.persons   sidecar person index
 //!   rounds/<round>/results/b000002.parquet
 //!   rounds/<round>/results/b000002.tubes
 //!   rejects/b000001-collections.csv     rows a batch refused or flagged
@@ -17,10 +17,12 @@
 //! reader reads the manifest once and only the files it names, so it sees the store
 //! before or after a batch, never between, and needs no lock.
 
+pub mod checked;
 pub mod fsutil;
 pub mod index;
 pub mod manifest;
 pub mod segment;
+pub mod verify;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
@@ -146,32 +148,7 @@ impl Store {
     }
 
     fn check_files(&self) -> Result<()> {
-        for (_, seg, batch) in self.manifest.segments(None) {
-            for f in seg.files() {
-                let p = self.root.join(&f.path);
-                match fs::metadata(&p) {
-                    Ok(m) if m.len() == f.bytes => {}
-                    Ok(m) => {
-                        return Err(Error::damaged(
-                            &self.root,
-                            format!(
-                                "{} of batch {batch} has {} bytes, the manifest says {}",
-                                f.path,
-                                m.len(),
-                                f.bytes
-                            ),
-                        ));
-                    }
-                    Err(_) => {
-                        return Err(Error::damaged(
-                            &self.root,
-                            format!("{} of batch {batch} is missing", f.path),
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
+        checked::check(&self.root, &self.manifest)
     }
 
     /// Removes segment files that no committed batch names: what a writer killed before
@@ -225,10 +202,17 @@ impl Store {
         if self._lock.is_none() {
             return Err(Error::Usage("the store was opened read-only".into()));
         }
+        let written: Vec<manifest::FileRef> = batch
+            .segments
+            .iter()
+            .flat_map(|s| s.files().cloned())
+            .collect();
         self.manifest.batches.push(batch);
         let res = self.write_manifest();
         if res.is_err() {
             self.manifest.batches.pop();
+        } else {
+            checked::record(&self.root, &written);
         }
         res
     }
@@ -302,26 +286,46 @@ impl Store {
             let open = |f: &manifest::FileRef, k| IndexFile::open(&self.root.join(&f.path), k);
             match kind {
                 BatchKind::Collections => {
-                    let members = seg.members.as_ref().ok_or_else(|| {
+                    let base = base_of(&idx.collections, round, |c| {
+                        (c.round, c.base, c.persons.len())
+                    });
+                    let persons = seg.persons.as_ref().ok_or_else(|| {
                         Error::damaged(
                             &self.root,
-                            format!("{} has no member index", seg.parquet.path),
+                            format!("{} has no person index", seg.parquet.path),
                         )
                     })?;
                     idx.collections.push(CollectionIndex {
                         round,
+                        base,
                         tubes: open(&seg.tubes, Kind::CollectionTubes)?,
-                        members: open(members, Kind::Members)?,
+                        persons: open(persons, Kind::Persons)?,
                     });
                 }
-                BatchKind::Results => idx.results.push(ResultIndex {
-                    round,
-                    tubes: open(&seg.tubes, Kind::ResultTubes)?,
-                }),
+                BatchKind::Results => {
+                    let base = base_of(&idx.results, round, |r| (r.round, r.base, r.tubes.len()));
+                    idx.results.push(ResultIndex {
+                        round,
+                        base,
+                        tubes: open(&seg.tubes, Kind::ResultTubes)?,
+                    });
+                }
             }
         }
         Ok(idx)
     }
+}
+
+/// Where the next segment of `round` starts among the round's rows: after the rows of
+/// the round's earlier segments.
+fn base_of<T>(segs: &[T], round: usize, facts: impl Fn(&T) -> (usize, u32, usize)) -> u32 {
+    segs.iter()
+        .rev()
+        .map(&facts)
+        .find(|(r, _, _)| *r == round)
+        .map_or(0, |(_, base, len)| {
+            base.saturating_add(u32::try_from(len).unwrap_or(u32::MAX))
+        })
 }
 
 fn has_data(root: &Path) -> bool {
@@ -330,13 +334,30 @@ fn has_data(root: &Path) -> bool {
 
 struct CollectionIndex {
     round: usize,
+    /// First row of the segment among its round's collection rows (manifest order).
+    base: u32,
     tubes: IndexFile,
-    members: IndexFile,
+    persons: IndexFile,
 }
 
 struct ResultIndex {
     round: usize,
+    /// First row of the segment among its round's result rows (manifest order).
+    base: u32,
     tubes: IndexFile,
+}
+
+/// One result of a tube, as the result index holds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResultFact {
+    /// The result's row among its round's result rows.
+    pub row: u32,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Report time.
+    pub reported_at: Millis,
+    /// Ct ORF1ab and Ct N.
+    pub cts: (Option<f32>, Option<f32>),
 }
 
 /// Lookups by tube barcode across every committed segment, without reading Parquet.
@@ -390,14 +411,16 @@ impl StoreIndex {
     }
 
     /// Whether the store already records `person_hash` in the tube.
-    pub fn has_member(&self, key: &TubeKey, person_hash: u64) -> bool {
+    pub fn has_member(&self, key: &TubeKey, person_hash: u128) -> bool {
+        let hash = person_hash.to_be_bytes();
         self.collections.iter().any(|seg| {
             seg.tubes.find(key).any(|i| {
                 let r = seg.tubes.record(i);
-                let first = index::u32_at(r, 32) as usize;
-                let rows = index::u32_at(r, 36) as usize;
-                (first..first + rows)
-                    .any(|row| row < seg.members.len() && seg.members.member(row) == person_hash)
+                let first = index::u32_at(r, 32);
+                let rows = first..first.saturating_add(index::u32_at(r, 36));
+                seg.persons
+                    .find(&hash)
+                    .any(|p| rows.contains(&seg.persons.person_row(p)))
             })
         })
     }
@@ -416,18 +439,49 @@ impl StoreIndex {
         out
     }
 
+    /// Rows of `round` (numbered across its collection segments) holding a person with
+    /// this hash, ascending.
+    pub fn person_rows(&self, round: usize, person_hash: u128) -> Vec<u32> {
+        let hash = person_hash.to_be_bytes();
+        let mut rows: Vec<u32> = self
+            .collections
+            .iter()
+            .filter(|s| s.round == round)
+            .flat_map(|s| {
+                s.persons
+                    .find(&hash)
+                    .map(move |i| s.base.saturating_add(s.persons.person_row(i)))
+            })
+            .collect();
+        rows.sort_unstable();
+        rows
+    }
+
+    /// Every result of the tube in `round`, in the order that decides its effective
+    /// result: by report time, then later batches last.
+    pub fn result_facts(&self, round: usize, key: &TubeKey) -> Vec<ResultFact> {
+        let mut out: Vec<ResultFact> = self
+            .results
+            .iter()
+            .filter(|s| s.round == round)
+            .flat_map(|s| {
+                s.tubes.find(key).filter_map(move |i| {
+                    let r = s.tubes.record(i);
+                    Some(ResultFact {
+                        row: s.base.saturating_add(index::u32_at(r, 32)),
+                        outcome: Outcome::from_code(r[36])?,
+                        reported_at: index::i64_at(r, 40),
+                        cts: (index::ct_at(r, 48), index::ct_at(r, 52)),
+                    })
+                })
+            })
+            .collect();
+        out.sort_by_key(|f| (f.reported_at, f.row));
+        out
+    }
+
     /// Index of round `name`, if any segment belongs to it.
     pub fn round_id(&self, name: &str) -> Option<usize> {
         self.rounds.iter().position(|r| r == name)
-    }
-
-    /// Segments opened (for the bench's report).
-    pub fn segments(&self) -> usize {
-        self.collections.len() + self.results.len()
-    }
-
-    #[doc(hidden)]
-    pub fn result_rounds(&self) -> impl Iterator<Item = usize> + '_ {
-        self.results.iter().map(|r| r.round)
     }
 }

@@ -4,5 +4,12 @@
 mod bad_input;
 mod city;
 mod common;
+mod concurrency;
+mod crash;
+mod damage;
+mod hostile;
+mod model;
+mod plan;
 mod rules;
+mod security;
 mod store_rules;

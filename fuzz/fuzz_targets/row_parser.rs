@@ -1,0 +1,93 @@
+//! Fuzz target: the row parser on arbitrary bytes.
+//!
+//! The first byte chooses the reader (collections or results); the rest is written to
+//! a file and read as a batch file would be: `Table::open` recognises CSV, gzip, zstd or
+//! Parquet by the first bytes, then the collections or results reader checks each row.
+//!
+//! Invariants (any violation, or any panic, is a finding):
+//! - the file is refused as a whole (an input error naming the file), or
+//! - every data row read is either kept or rejected with a reason: kept + rejected =
+//!   rows read, and every reject names a line past the header.
+
+#![no_main]
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use libfuzzer_sys::fuzz_target;
+use pooltrack::ingest::collections::{self, CollectionRows};
+use pooltrack::ingest::reject::Rejects;
+use pooltrack::ingest::results::{self, ResultRows};
+use pooltrack::ingest::table::Table;
+use pooltrack::time::Offset;
+
+thread_local! {
+    // One scratch file per fuzzing thread, reused: creating a folder per input would
+    // make file-system calls the bulk of each run.
+    static SCRATCH: RefCell<Option<(tempfile::TempDir, PathBuf)>> = const { RefCell::new(None) };
+}
+
+fn scratch() -> PathBuf {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let (_, path) = s.get_or_insert_with(|| {
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let path = dir.path().join("input.csv");
+            (dir, path)
+        });
+        path.clone()
+    })
+}
+
+fn check(kept: usize, rejects: &Rejects, read: u64) {
+    assert_eq!(
+        kept as u64 + rejects.errors(),
+        read,
+        "every row read is kept or rejected"
+    );
+    for r in &rejects.rows {
+        assert!(r.line >= 2, "a reject names a data line: {r:?}");
+        assert!(!r.reason.is_empty(), "a reject has a reason: {r:?}");
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    let path = scratch();
+    std::fs::write(&path, body).expect("write the scratch file");
+    let Ok(mut table) = Table::open(&path) else {
+        return;
+    };
+    let mut rejects = Rejects::default();
+    if which % 2 == 0 {
+        let mut rows = CollectionRows::default();
+        match collections::read(
+            &mut table,
+            0,
+            "input.csv",
+            Offset::CHINA,
+            &mut rows,
+            &mut rejects,
+        ) {
+            Ok(n) => check(rows.len(), &rejects, n),
+            Err(e) => assert_eq!(e.exit_code(), 1, "input errors exit 1: {e}"),
+        }
+    } else {
+        let mut rows = ResultRows::default();
+        let cutoff = if which % 4 == 1 { 40.0 } else { 35.5 };
+        match results::read(
+            &mut table,
+            0,
+            "input.csv",
+            Offset::CHINA,
+            cutoff,
+            &mut rows,
+            &mut rejects,
+        ) {
+            Ok(n) => check(rows.len(), &rejects, n),
+            Err(e) => assert_eq!(e.exit_code(), 1, "input errors exit 1: {e}"),
+        }
+    }
+});

@@ -1,0 +1,53 @@
+//! `pooltrack verify [--json]`
+
+use std::path::Path;
+
+use pooltrack::store::verify::{self, VerifyReport};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Checks that MANIFEST.json parses and that every file it names is there, has its recorded
+size and xxh3 hash, and holds what it should: Parquet files open with the segment's row
+count, sidecar indexes have a valid header and their records in order. Files the manifest
+does not name are listed as warnings (leftovers of an interrupted ingest, removed by the
+next one). Exit code 0: healthy; 3: damaged (each damaged file is named); 2: no store.
+The store is only read, never changed, and no lock is taken.")]
+pub struct Args {
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    let report = verify::verify(store)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    match report.to_error() {
+        Some(err) => Err(err.into()),
+        None => Ok(()),
+    }
+}
+
+fn print_report(r: &VerifyReport) {
+    for f in &r.damage {
+        println!("DAMAGED {}: {}", f.path, f.problem);
+    }
+    for f in &r.warnings {
+        println!("warning {}: {}", f.path, f.problem);
+    }
+    let verdict = if r.healthy { "healthy" } else { "DAMAGED" };
+    println!(
+        "store {}: {verdict}: checked {} batch(es), {} segment(s), {} file(s), {} byte(s), {} row(s); {} damaged part(s), {} warning(s)",
+        r.store.display(),
+        r.batches,
+        r.segments,
+        r.files,
+        r.bytes_checked,
+        r.rows,
+        r.damage.len(),
+        r.warnings.len()
+    );
+}

@@ -1,0 +1,855 @@
+//! Model check (issue 6): random sequences of collection batches, result batches,
+//! re-sent files and queries, run through the library against a store, and checked
+//! after every step against a small in-memory model of the rules.
+//!
+//! The model is written from the rules as issue 2 and the README state them, not from
+//! `src/tracker/rules.rs`:
+//! - a tube barcode belongs to one round; a tube keeps the mode and capacity it was
+//!   first collected with; a single tube holds one person; the same (tube, person) twice
+//!   is one membership (the first); an overfull pool is kept;
+//! - a result for a tube never collected is rejected; the same result (outcome and
+//!   time) twice is kept once; the latest result by `reported_at` is the tube's, except
+//!   that a positive is never cleared by a later non-positive one; a row without a
+//!   result is read from its Ct values (both below 40 positive, one inconclusive);
+//! - a file already ingested is skipped, unless none of its rows was committed;
+//! - a person's status from their tubes in the round, in order: any single tube
+//!   positive → positive; any pool positive or inconclusive not followed (by collection
+//!   time) by a negative single tube of theirs → recall, or retest_pending when each
+//!   such pool is followed by a single tube of theirs with no result yet; any tube
+//!   invalid, or single tube inconclusive, not followed by a negative tube of theirs →
+//!   resample; any tube without a result → pending; else negative.
+//!
+//! Universes are small (30 persons, 15 pool tubes, 2 rounds) so that steps collide:
+//! the same tubes, persons and times come back again and again.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use pooltrack::ingest::{self, IngestOptions, IngestReport};
+use pooltrack::model::{Mode, Outcome, Status};
+use pooltrack::store::Store;
+use pooltrack::tracker::Round;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+const PERSONS: u32 = 30;
+const POOLS: u32 = 15;
+const ROUNDS: [&str; 2] = ["R1", "R2"];
+
+/// One step, as raw numbers interpreted against the model's state (so that proptest
+/// can shrink a failing sequence).
+#[derive(Debug, Clone)]
+enum Step {
+    Collections { round: u8, rows: Vec<[u32; 4]> },
+    Results { rows: Vec<[u32; 4]> },
+    Resend { pick: u32 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let row = || any::<[u32; 4]>();
+    prop_oneof![
+        5 => (prop::bool::weighted(0.2), prop::collection::vec(row(), 1..9))
+            .prop_map(|(r2, rows)| Step::Collections { round: u8::from(r2), rows }),
+        4 => prop::collection::vec(row(), 1..7).prop_map(|rows| Step::Results { rows }),
+        1 => any::<u32>().prop_map(|pick| Step::Resend { pick }),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Membership {
+    tube: String,
+    at: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ResultRow {
+    outcome: Outcome,
+    at: u32,
+}
+
+/// The rules, kept as plainly as possible.
+#[derive(Default)]
+struct Model {
+    tube_round: HashMap<String, String>,
+    tube_kind: HashMap<String, (Mode, u8)>,
+    tube_members: HashMap<String, Vec<String>>,
+    /// (round, person) → memberships.
+    persons: BTreeMap<(String, String), Vec<Membership>>,
+    /// tube → results in arrival order.
+    results: HashMap<String, Vec<ResultRow>>,
+    /// File contents recorded as ingested, with their kind.
+    recorded: HashSet<(bool, Vec<u8>)>,
+    /// Every file sent so far: (collections round or None for results, content).
+    sent: Vec<(Option<String>, Vec<u8>)>,
+    /// Times already used: every time in a run is distinct unless a row repeats one.
+    used_times: HashSet<u32>,
+}
+
+/// What the model expects of one ingest.
+#[derive(Debug, Default, PartialEq)]
+struct Expect {
+    batch: bool,
+    committed: u64,
+    rejected: u64,
+}
+
+impl Model {
+    fn fresh_time(&mut self, seed: u32) -> u32 {
+        let mut t = seed % 2_500_000;
+        while !self.used_times.insert(t) {
+            t = (t + 7_919) % 2_500_000;
+        }
+        t
+    }
+
+    /// One collection row per seed: `[kind, a, b, time]`.
+    fn collection_rows(
+        &mut self,
+        round: &str,
+        seeds: &[[u32; 4]],
+    ) -> Vec<(String, String, Mode, u8, u32)> {
+        let mut rows: Vec<(String, String, Mode, u8, u32)> = Vec::new();
+        for &[kind, a, b, t] in seeds {
+            let person = format!("P{:02}", a % PERSONS);
+            let row = match kind % 20 {
+                // A pool tube, with the capacity its number gives it.
+                0..=8 => {
+                    let n = b % POOLS;
+                    let tube = format!("POOL-{n:02}");
+                    (
+                        tube,
+                        person,
+                        Mode::Pool,
+                        if n.is_multiple_of(3) { 5 } else { 10 },
+                        self.fresh_time(t),
+                    )
+                }
+                // The person's own single tube (three per person).
+                9..=14 => {
+                    let tube = format!("SG-{person}-{}", b % 3);
+                    (tube, person, Mode::Single, 1, self.fresh_time(t))
+                }
+                // A pool tube with the wrong capacity.
+                15 => {
+                    let tube = format!("POOL-{:02}", b % POOLS);
+                    (tube, person, Mode::Pool, 20, self.fresh_time(t))
+                }
+                // A single tube used as a pool.
+                16 => {
+                    let tube = format!("SG-{person}-{}", b % 3);
+                    (tube, person, Mode::Pool, 10, self.fresh_time(t))
+                }
+                // Someone else into a single tube committed before this batch.
+                17 => {
+                    let taken: Vec<&String> = self
+                        .tube_kind
+                        .iter()
+                        .filter(|(_, k)| k.0 == Mode::Single)
+                        .map(|(t, _)| t)
+                        .collect();
+                    if taken.is_empty() {
+                        continue;
+                    }
+                    let mut taken: Vec<String> = taken.into_iter().cloned().collect();
+                    taken.sort();
+                    let tube = taken[(b as usize) % taken.len()].clone();
+                    (tube, person, Mode::Single, 1, self.fresh_time(t))
+                }
+                // A recalled person's single retest, collected after everything so far.
+                19 => {
+                    let recalled: Vec<String> = self
+                        .persons
+                        .keys()
+                        .filter(|(r, p)| r == round && self.status(r, p) == Status::Recall)
+                        .map(|(_, p)| p.clone())
+                        .collect();
+                    let Some(p) = recalled.get((a as usize) % recalled.len().max(1)).cloned()
+                    else {
+                        continue;
+                    };
+                    let tube = format!("SG-{p}-{}", b % 3);
+                    (
+                        tube,
+                        p,
+                        Mode::Single,
+                        1,
+                        self.fresh_time(2_000_000 + t % 500_000),
+                    )
+                }
+                // The same scan again, later: earlier in this batch, or in the store.
+                _ => {
+                    if let Some(prev) = rows.get((b as usize) % rows.len().max(1)).cloned() {
+                        (prev.0, prev.1, prev.2, prev.3, self.fresh_time(t))
+                    } else {
+                        let known: Vec<(String, String)> = self
+                            .persons
+                            .iter()
+                            .filter(|((r, _), _)| r == round)
+                            .flat_map(|((_, p), ms)| {
+                                ms.iter().map(move |m| (m.tube.clone(), p.clone()))
+                            })
+                            .collect();
+                        let Some((tube, person)) =
+                            known.get((b as usize) % known.len().max(1)).cloned()
+                        else {
+                            continue;
+                        };
+                        let (mode, cap) = self.tube_kind[&tube];
+                        (tube, person, mode, cap, self.fresh_time(t))
+                    }
+                }
+            };
+            rows.push(row);
+        }
+        rows
+    }
+
+    fn apply_collections(
+        &mut self,
+        round: &str,
+        rows: &[(String, String, Mode, u8, u32)],
+    ) -> Expect {
+        let mut e = Expect::default();
+        // Tentative state: committed only if the batch commits.
+        let mut kind = self.tube_kind.clone();
+        let mut tround = self.tube_round.clone();
+        let mut members = self.tube_members.clone();
+        let mut added: Vec<(String, String, u32)> = Vec::new();
+        for (tube, person, mode, cap, at) in rows {
+            if tround.get(tube).is_some_and(|r| r != round) {
+                e.rejected += 1;
+                continue;
+            }
+            let first = *kind.entry(tube.clone()).or_insert((*mode, *cap));
+            if first != (*mode, *cap) {
+                e.rejected += 1;
+                continue;
+            }
+            let m = members.entry(tube.clone()).or_default();
+            if m.contains(person) {
+                continue; // one membership, a warning
+            }
+            if first.0 == Mode::Single && !m.is_empty() {
+                e.rejected += 1;
+                continue;
+            }
+            m.push(person.clone());
+            tround.insert(tube.clone(), round.to_owned());
+            added.push((tube.clone(), person.clone(), *at));
+        }
+        e.committed = added.len() as u64;
+        if e.committed > 0 {
+            e.batch = true;
+            // Tubes whose every row was refused keep no mode.
+            kind.retain(|t, _| members.get(t).is_some_and(|m| !m.is_empty()));
+            self.tube_kind = kind;
+            self.tube_round = tround;
+            self.tube_members = members;
+            self.tube_members.retain(|_, m| !m.is_empty());
+            for (tube, person, at) in added {
+                self.persons
+                    .entry((round.to_owned(), person))
+                    .or_default()
+                    .push(Membership { tube, at });
+            }
+        }
+        e
+    }
+
+    /// One result row per seed: `[kind, tube pick, outcome, time]`; the text of the row.
+    fn result_rows(&mut self, seeds: &[[u32; 4]]) -> Vec<(String, ResultRow, String)> {
+        let mut tubes: Vec<String> = self.tube_round.keys().cloned().collect();
+        tubes.sort();
+        let mut rows = Vec::new();
+        for &[kind, a, b, t] in seeds {
+            let tube = match (kind % 10, tubes.is_empty()) {
+                (0, _) | (_, true) => format!("POOL-{:02}", a % (POOLS + 3)),
+                _ => tubes[(a as usize) % tubes.len()].clone(),
+            };
+            // An earlier result sent again (same outcome and time): kept once.
+            if kind % 10 == 1
+                && let Some(prev) = self.results.get(&tube).and_then(|r| r.first()).copied()
+            {
+                let text = format!(
+                    "{},{},,,{}",
+                    tube,
+                    prev.outcome.as_str(),
+                    time_text(prev.at)
+                );
+                rows.push((tube, prev, text));
+                continue;
+            }
+            let at = self.fresh_time(t);
+            let (outcome, fields) = match b % 12 {
+                0..=3 => (Outcome::Negative, "negative,,".to_owned()),
+                4..=5 => (Outcome::Positive, "POSITIVE,31.5,33".to_owned()),
+                6 => (Outcome::Inconclusive, "inconclusive,38,".to_owned()),
+                7 => (Outcome::Invalid, "invalid,,".to_owned()),
+                8 => (Outcome::Positive, ",25.1,27".to_owned()),
+                9 => (Outcome::Inconclusive, ",,39.9".to_owned()),
+                10 => (Outcome::Negative, ",41,45".to_owned()),
+                _ => (Outcome::Negative, ",,".to_owned()),
+            };
+            let text = format!("{tube},{fields},{}", time_text(at));
+            rows.push((tube, ResultRow { outcome, at }, text));
+        }
+        rows
+    }
+
+    fn apply_results(&mut self, rows: &[(String, ResultRow, String)]) -> Expect {
+        let mut e = Expect::default();
+        let mut results = self.results.clone();
+        for (tube, r, _) in rows {
+            if !self.tube_round.contains_key(tube) {
+                e.rejected += 1;
+                continue;
+            }
+            let known = results.entry(tube.clone()).or_default();
+            if known.iter().any(|k| k.outcome == r.outcome && k.at == r.at) {
+                continue; // kept once, a warning
+            }
+            known.push(*r);
+            e.committed += 1;
+        }
+        if e.committed > 0 {
+            e.batch = true;
+            self.results = results;
+        }
+        e
+    }
+
+    /// A tube's result: the latest by time, but a positive stays positive.
+    fn effective(&self, tube: &str) -> (Option<Outcome>, bool) {
+        let Some(rs) = self.results.get(tube) else {
+            return (None, false);
+        };
+        let mut sorted = rs.clone();
+        sorted.sort_by_key(|r| r.at);
+        let mut current: Option<Outcome> = None;
+        let mut kept = false;
+        for r in sorted {
+            if current == Some(Outcome::Positive) && r.outcome != Outcome::Positive {
+                kept = true;
+            } else {
+                current = Some(r.outcome);
+            }
+        }
+        (current, kept)
+    }
+
+    fn status(&self, round: &str, person: &str) -> Status {
+        let tubes: Vec<(Mode, u32, Option<Outcome>)> = self.persons
+            [&(round.to_owned(), person.to_owned())]
+            .iter()
+            .map(|m| (self.tube_kind[&m.tube].0, m.at, self.effective(&m.tube).0))
+            .collect();
+        use Outcome::{Inconclusive, Invalid, Negative, Positive};
+        if tubes
+            .iter()
+            .any(|t| t.0 == Mode::Single && t.2 == Some(Positive))
+        {
+            return Status::Positive;
+        }
+        let uncleared: Vec<&(Mode, u32, Option<Outcome>)> = tubes
+            .iter()
+            .filter(|t| t.0 == Mode::Pool && matches!(t.2, Some(Positive | Inconclusive)))
+            .filter(|p| {
+                !tubes
+                    .iter()
+                    .any(|s| s.0 == Mode::Single && s.1 > p.1 && s.2 == Some(Negative))
+            })
+            .collect();
+        if !uncleared.is_empty() {
+            let retest_waits = |p: &(Mode, u32, Option<Outcome>)| {
+                tubes
+                    .iter()
+                    .any(|s| s.0 == Mode::Single && s.1 > p.1 && s.2.is_none())
+            };
+            return if uncleared.iter().all(|p| retest_waits(p)) {
+                Status::RetestPending
+            } else {
+                Status::Recall
+            };
+        }
+        let resample = tubes.iter().any(|t| {
+            let bad = t.2 == Some(Invalid) || (t.0 == Mode::Single && t.2 == Some(Inconclusive));
+            bad && !tubes.iter().any(|n| n.1 > t.1 && n.2 == Some(Negative))
+        });
+        if resample {
+            return Status::Resample;
+        }
+        if tubes.iter().any(|t| t.2.is_none()) {
+            return Status::Pending;
+        }
+        Status::Negative
+    }
+}
+
+fn time_text(t: u32) -> String {
+    let (d, s) = (t / 86_400, t % 86_400);
+    format!(
+        "2022-04-{:02} {:02}:{:02}:{:02}",
+        d + 1,
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+fn collections_csv(rows: &[(String, String, Mode, u8, u32)]) -> Vec<u8> {
+    let mut s = String::from("tube,person,mode,capacity,collected_at\n");
+    for (tube, person, mode, cap, at) in rows {
+        writeln!(
+            s,
+            "{tube},{person},{},{cap},{}",
+            mode.as_str(),
+            time_text(*at)
+        )
+        .expect("w");
+    }
+    s.into_bytes()
+}
+
+fn results_csv(rows: &[(String, ResultRow, String)]) -> Vec<u8> {
+    let mut s = String::from("tube,result,ct_orf1ab,ct_n,reported_at\n");
+    for (_, _, text) in rows {
+        s.push_str(text);
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+fn check_report(what: &str, report: &IngestReport, e: &Expect) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        report.batch.is_some(),
+        e.batch,
+        "{}: batch committed? {:?}",
+        what,
+        report
+    );
+    prop_assert_eq!(
+        report.committed,
+        e.committed,
+        "{}: rows committed {:?}",
+        what,
+        report
+    );
+    prop_assert_eq!(
+        report.rejected,
+        e.rejected,
+        "{}: rows rejected {:?}",
+        what,
+        report
+    );
+    Ok(())
+}
+
+/// Compares every person's status and the round counts with the model.
+fn check_store(
+    root: &Path,
+    m: &Model,
+    step: usize,
+    seen: &mut BTreeMap<Status, u64>,
+) -> Result<u64, TestCaseError> {
+    let store = Store::open(root).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut checked = 0;
+    for round in ROUNDS {
+        let want: BTreeMap<&str, Status> = m
+            .persons
+            .keys()
+            .filter(|(r, _)| r == round)
+            .map(|(_, p)| (p.as_str(), m.status(round, p)))
+            .collect();
+        let loaded = Round::load(&store, round);
+        if want.is_empty() {
+            let err = loaded.err();
+            prop_assert!(
+                err.as_ref().is_some_and(|e| e.exit_code() == 2),
+                "step {}: round {} has no rows, so it is unknown: {:?}",
+                step,
+                round,
+                err
+            );
+            continue;
+        }
+        let loaded = loaded.map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+        let got: BTreeMap<String, Status> = pooltrack::worklist::export_status(&loaded)
+            .into_iter()
+            .map(|r| (r.person, r.status))
+            .collect();
+        let got: BTreeMap<&str, Status> = got.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+        if got != want {
+            let mut diff = String::new();
+            for (p, s) in &want {
+                if got.get(p) != Some(s) {
+                    let tubes: Vec<String> = m.persons[&(round.to_owned(), (*p).to_owned())]
+                        .iter()
+                        .map(|ms| {
+                            format!(
+                                "{} {:?} at {} result {:?}",
+                                ms.tube,
+                                m.tube_kind[&ms.tube].0,
+                                ms.at,
+                                m.effective(&ms.tube)
+                            )
+                        })
+                        .collect();
+                    writeln!(
+                        diff,
+                        "{round} {p}: model {s:?}, store {:?}; tubes: {tubes:?}",
+                        got.get(p)
+                    )
+                    .expect("w");
+                }
+            }
+            for p in got.keys().filter(|p| !want.contains_key(*p)) {
+                writeln!(diff, "{round} {p}: in the store only").expect("w");
+            }
+            prop_assert!(false, "step {}: statuses differ:\n{}", step, diff);
+        }
+        checked += want.len() as u64;
+        for s in want.values() {
+            *seen.entry(*s).or_default() += 1;
+        }
+        let c = loaded.counts();
+        let tubes: Vec<&String> = m
+            .tube_round
+            .iter()
+            .filter(|(_, r)| *r == round)
+            .map(|(t, _)| t)
+            .collect();
+        prop_assert_eq!(
+            c.tubes,
+            tubes.len() as u64,
+            "step {}: tubes of {}",
+            step,
+            round
+        );
+        let with_result = tubes.iter().filter(|t| m.effective(t).0.is_some()).count();
+        prop_assert_eq!(
+            c.tubes_with_result,
+            with_result as u64,
+            "step {}: tubes with a result",
+            step
+        );
+        let overfull = tubes
+            .iter()
+            .filter(|t| m.tube_members[**t].len() > usize::from(m.tube_kind[**t].1))
+            .count();
+        prop_assert_eq!(
+            c.overfull_pools,
+            overfull as u64,
+            "step {}: overfull pools",
+            step
+        );
+        let kept = tubes.iter().filter(|t| m.effective(t).1).count();
+        prop_assert_eq!(
+            c.positives_kept,
+            kept as u64,
+            "step {}: positives kept",
+            step
+        );
+    }
+    Ok(checked)
+}
+
+#[derive(Default)]
+struct Tally {
+    sequences: u64,
+    steps: u64,
+    rows: u64,
+    statuses: u64,
+    rejected: u64,
+    by_status: BTreeMap<Status, u64>,
+}
+
+fn run_sequence(steps: &[Step], tally: &RefCell<Tally>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("store");
+    let mut m = Model::default();
+    let opts = IngestOptions::default();
+    for (i, s) in steps.iter().enumerate() {
+        let file: PathBuf = dir.path().join(format!("step{i:03}.csv"));
+        let (what, round, bytes, expect) = match s {
+            Step::Collections { round, rows } => {
+                let round = ROUNDS[usize::from(*round)];
+                let rows = m.collection_rows(round, rows);
+                if rows.is_empty() {
+                    continue;
+                }
+                let bytes = collections_csv(&rows);
+                let e = if m.recorded.contains(&(true, bytes.clone())) {
+                    Expect::default()
+                } else {
+                    m.apply_collections(round, &rows)
+                };
+                tally.borrow_mut().rows += rows.len() as u64;
+                ("collections", Some(round.to_owned()), bytes, e)
+            }
+            Step::Results { rows } => {
+                let rows = m.result_rows(rows);
+                let bytes = results_csv(&rows);
+                let e = if m.recorded.contains(&(false, bytes.clone())) {
+                    Expect::default()
+                } else {
+                    m.apply_results(&rows)
+                };
+                tally.borrow_mut().rows += rows.len() as u64;
+                ("results", None, bytes, e)
+            }
+            Step::Resend { pick } => {
+                if m.sent.is_empty() {
+                    continue;
+                }
+                let (round, bytes) = m.sent[(*pick as usize) % m.sent.len()].clone();
+                let key = (round.is_some(), bytes.clone());
+                let e = if m.recorded.contains(&key) {
+                    Expect::default()
+                } else {
+                    // Sent before and nothing committed: it is read again, as new.
+                    let text = String::from_utf8(bytes.clone()).expect("utf-8");
+                    match &round {
+                        Some(r) => {
+                            let rows = parse_collections(&text);
+                            m.apply_collections(r, &rows)
+                        }
+                        None => {
+                            let rows = parse_results(&text);
+                            m.apply_results(&rows)
+                        }
+                    }
+                };
+                ("re-sent file", round, bytes, e)
+            }
+        };
+        std::fs::write(&file, &bytes).expect("write");
+        let mut store =
+            Store::open_writer(&root).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let report = match &round {
+            Some(r) => {
+                ingest::ingest_collections(&mut store, std::slice::from_ref(&file), r, &opts, None)
+            }
+            None => ingest::ingest_results(&mut store, std::slice::from_ref(&file), &opts, None),
+        }
+        .map_err(|e| TestCaseError::fail(format!("step {i} {what}: {e}")))?;
+        drop(store);
+        check_report(
+            &format!(
+                "step {i} {what}\n{}\n(store tubes: {:?})",
+                String::from_utf8_lossy(&bytes),
+                m.tube_kind
+            ),
+            &report,
+            &expect,
+        )?;
+        if expect.batch {
+            m.recorded.insert((round.is_some(), bytes.clone()));
+        }
+        m.sent.push((round, bytes));
+        let mut t = tally.borrow_mut();
+        let checked = if root.join("MANIFEST.json").exists() {
+            check_store(&root, &m, i, &mut t.by_status)?
+        } else {
+            0
+        };
+        t.rejected += report.rejected;
+        t.steps += 1;
+        t.statuses += checked;
+    }
+    tally.borrow_mut().sequences += 1;
+    Ok(())
+}
+
+/// Reads back a collections file the test wrote (to replay a re-sent one).
+fn parse_collections(text: &str) -> Vec<(String, String, Mode, u8, u32)> {
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].to_owned(),
+                f[1].to_owned(),
+                Mode::parse(f[2]).expect("mode"),
+                f[3].parse().expect("capacity"),
+                parse_time(f[4]),
+            )
+        })
+        .collect()
+}
+
+fn parse_results(text: &str) -> Vec<(String, ResultRow, String)> {
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let ct = |s: &str| s.parse::<f32>().ok();
+            let outcome =
+                Outcome::parse(f[1]).unwrap_or(Outcome::from_ct(ct(f[2]), ct(f[3]), 40.0));
+            let r = ResultRow {
+                outcome,
+                at: parse_time(f[4]),
+            };
+            (f[0].to_owned(), r, l.to_owned())
+        })
+        .collect()
+}
+
+fn parse_time(s: &str) -> u32 {
+    let n = |a: usize, b: usize| s[a..b].parse::<u32>().expect("number");
+    (n(8, 10) - 1) * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19)
+}
+
+#[test]
+fn random_ingests_and_queries_match_the_model() {
+    let tally = RefCell::new(Tally::default());
+    let mut runner = TestRunner::new(Config {
+        cases: 16,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&prop::collection::vec(step(), 10..40), |steps| {
+            run_sequence(&steps, &tally)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t = tally.into_inner();
+    eprintln!(
+        "model check: {} sequences, {} steps, {} rows ingested ({} rejected), {} person statuses compared: {:?}",
+        t.sequences, t.steps, t.rows, t.rejected, t.statuses, t.by_status
+    );
+    assert!(t.steps >= 200, "a few hundred steps: {}", t.steps);
+    // Every status and some rejections must come up, or the sequences are too tame.
+    for s in Status::ALL {
+        assert!(
+            t.by_status.get(&s).copied().unwrap_or(0) > 0,
+            "no {s:?} in {:?}",
+            t.by_status
+        );
+    }
+    assert!(t.rejected > 0);
+}
+
+/// The model itself, on the README's examples, so a wrong model cannot pass silently.
+#[test]
+fn the_model_follows_the_written_rules() {
+    let mut m = Model::default();
+    let pool = |m: &mut Model, p: &str, at: u32| {
+        m.apply_collections("R1", &[("POOL-01".into(), p.into(), Mode::Pool, 10, at)])
+    };
+    pool(&mut m, "a", 10);
+    pool(&mut m, "b", 11);
+    assert_eq!(m.status("R1", "a"), Status::Pending);
+    m.apply_results(&[(
+        "POOL-01".into(),
+        ResultRow {
+            outcome: Outcome::Positive,
+            at: 100,
+        },
+        String::new(),
+    )]);
+    assert_eq!(m.status("R1", "a"), Status::Recall);
+    m.apply_collections("R1", &[("SG-a".into(), "a".into(), Mode::Single, 1, 200)]);
+    assert_eq!(m.status("R1", "a"), Status::RetestPending);
+    // A single tube collected before the pool does not clear it.
+    m.apply_collections("R1", &[("SG-b".into(), "b".into(), Mode::Single, 1, 5)]);
+    m.apply_results(&[(
+        "SG-b".into(),
+        ResultRow {
+            outcome: Outcome::Negative,
+            at: 300,
+        },
+        String::new(),
+    )]);
+    assert_eq!(m.status("R1", "b"), Status::Recall);
+    m.apply_results(&[(
+        "SG-a".into(),
+        ResultRow {
+            outcome: Outcome::Negative,
+            at: 300,
+        },
+        String::new(),
+    )]);
+    assert_eq!(m.status("R1", "a"), Status::Negative);
+    // A positive is not cleared by a later negative.
+    m.apply_results(&[(
+        "POOL-01".into(),
+        ResultRow {
+            outcome: Outcome::Negative,
+            at: 400,
+        },
+        String::new(),
+    )]);
+    assert_eq!(m.effective("POOL-01"), (Some(Outcome::Positive), true));
+    // A barcode serves one round; a single tube holds one person.
+    let e = m.apply_collections("R2", &[("POOL-01".into(), "c".into(), Mode::Pool, 10, 1)]);
+    assert_eq!((e.committed, e.rejected), (0, 1));
+    let e = m.apply_collections("R1", &[("SG-a".into(), "c".into(), Mode::Single, 1, 2)]);
+    assert_eq!((e.committed, e.rejected), (0, 1));
+    // Invalid, not followed by a negative: resample.
+    m.apply_collections("R1", &[("POOL-02".into(), "d".into(), Mode::Pool, 10, 50)]);
+    m.apply_results(&[(
+        "POOL-02".into(),
+        ResultRow {
+            outcome: Outcome::Invalid,
+            at: 60,
+        },
+        String::new(),
+    )]);
+    assert_eq!(m.status("R1", "d"), Status::Resample);
+    m.apply_collections("R1", &[("POOL-03".into(), "d".into(), Mode::Pool, 10, 70)]);
+    assert_eq!(m.status("R1", "d"), Status::Resample);
+    m.apply_results(&[(
+        "POOL-03".into(),
+        ResultRow {
+            outcome: Outcome::Negative,
+            at: 80,
+        },
+        String::new(),
+    )]);
+    assert_eq!(m.status("R1", "d"), Status::Negative);
+    // A single positive wins over everything.
+    m.apply_collections("R1", &[("SG-d".into(), "d".into(), Mode::Single, 1, 90)]);
+    m.apply_results(&[(
+        "SG-d".into(),
+        ResultRow {
+            outcome: Outcome::Positive,
+            at: 95,
+        },
+        String::new(),
+    )]);
+    assert_eq!(m.status("R1", "d"), Status::Positive);
+}
+
+/// A row refused because its single tube already holds someone else, sent twice in one
+/// batch: both are refused alike; the second must not be reported as "scanned into
+/// this tube twice; kept once", since nobody was kept.
+#[test]
+fn a_repeated_refused_row_is_not_reported_as_kept() {
+    use crate::rules::{ingest_collections, rejects_of};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let first = dir.path().join("first.csv");
+    std::fs::write(
+        &first,
+        "tube,person,mode,collected_at\nSG-0001,alice,single,2022-04-02 08:00:00\n",
+    )
+    .expect("write");
+    ingest_collections(&store, "R1", &[first]);
+    let again = dir.path().join("again.csv");
+    std::fs::write(
+        &again,
+        "tube,person,mode,collected_at\nSG-0001,bob,single,2022-04-02 09:00:00\nSG-0001,bob,single,2022-04-02 09:05:00\n",
+    )
+    .expect("write");
+    let r = ingest_collections(&store, "R1", &[again]);
+    assert_eq!(r["committed"], 0, "{r}");
+    for row in rejects_of(&r) {
+        assert!(
+            !row.reason.contains("kept"),
+            "nothing of bob was kept: {row:?}"
+        );
+    }
+    assert_eq!(r["rejected"], 2, "{r}");
+}
