@@ -83,6 +83,15 @@ fn save(root: &Path, cache: &Cache) {
     }
 }
 
+/// Whether a manifest path is a plain relative path under `rounds/`: a damaged or
+/// forged manifest must not make pooltrack read (or serve) files outside the store.
+fn inside_rounds(path: &str) -> bool {
+    let p = Path::new(path);
+    p.starts_with("rounds")
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
 /// Checks every file the manifest names: present, of its size, and (unless the stat
 /// cache vouches for it) of its hash. The first damaged file is named in the error.
 pub fn check(root: &Path, manifest: &Manifest) -> Result<()> {
@@ -94,6 +103,15 @@ pub fn check(root: &Path, manifest: &Manifest) -> Result<()> {
     let checks: Vec<Result<Option<(String, Stat)>>> = files
         .par_iter()
         .map(|&(f, batch)| {
+            if !inside_rounds(&f.path) {
+                return Err(Error::damaged(
+                    root,
+                    format!(
+                        "the manifest names {} for batch {batch}, which is not a segment file inside the store",
+                        f.path
+                    ),
+                ));
+            }
             let path = root.join(&f.path);
             let stat = stat_of(&path).map_err(|_| {
                 Error::damaged(root, format!("{} of batch {batch} is missing", f.path))

@@ -183,6 +183,24 @@ impl Store {
                 }
             }
         }
+        // A writer killed after writing its reject report but before its commit leaves
+        // rejects/bNNNNNN-*.csv that the next batch with that number would seem to own.
+        let named_reports: std::collections::HashSet<&str> = self
+            .manifest
+            .batches
+            .iter()
+            .filter_map(|b| b.rejects.as_deref())
+            .collect();
+        if let Ok(reports) = fs::read_dir(self.root.join("rejects")) {
+            for r in reports.flatten() {
+                let name = r.file_name().to_string_lossy().into_owned();
+                let rel = format!("rejects/{name}");
+                if name.starts_with('b') && !named_reports.contains(rel.as_str()) {
+                    let p = r.path();
+                    fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                }
+            }
+        }
         let tmp = self.root.join(MANIFEST).with_extension("tmp");
         if tmp.exists() {
             fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;

@@ -196,6 +196,12 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
     }
     let known: HashSet<&str> = named.iter().map(|n| n.file.path.as_str()).collect();
     find_orphans(root, &known, &mut report);
+    let reports: HashSet<&str> = manifest
+        .batches
+        .iter()
+        .filter_map(|b| b.rejects.as_deref())
+        .collect();
+    find_stale_reports(root, &reports, &mut report);
     report.damage.sort();
     report.warnings.sort();
     report.healthy = report.damage.is_empty();
@@ -510,6 +516,33 @@ fn find_orphans(root: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
             ),
             _ => report.warn(name, "is not a file pooltrack writes"),
         }
+    }
+}
+
+/// Reject reports named like a batch's (`rejects/bNNNNNN-KIND.csv`) that no committed
+/// batch names: written by an ingest killed before its commit. They are misleading (a
+/// later batch may get that number and commit no rejects), so they are listed.
+/// `strict-*` and `uncommitted-*` reports belong to no batch by design.
+fn find_stale_reports(root: &Path, named: &HashSet<&str>, report: &mut VerifyReport) {
+    let Ok(entries) = fs::read_dir(root.join("rejects")) else {
+        return;
+    };
+    let mut stale: Vec<String> = entries
+        .flatten()
+        .map(|e| format!("rejects/{}", e.file_name().to_string_lossy()))
+        .filter(|rel| {
+            let name = &rel["rejects/".len()..];
+            name.starts_with('b')
+                && name[1..].chars().take_while(char::is_ascii_digit).count() == 6
+                && !named.contains(rel.as_str())
+        })
+        .collect();
+    stale.sort();
+    for rel in stale {
+        report.warn(
+            rel,
+            "a reject report no committed batch names: left by an ingest that did not commit; its rows were not refused by any batch",
+        );
     }
 }
 

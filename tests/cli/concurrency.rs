@@ -252,6 +252,6 @@ fn readers_see_each_batch_whole_or_not_at_all() {
         distinct_transitions += usize::from(seen_states.len() == 2);
     }
     eprintln!(
-        "{reads} reads (status + recall + positives) during 4 commits; {distinct_transitions} commits seen from both sides"
+        "{reads} reader views (status; recall and positives lists) during 4 commits; {distinct_transitions} commits seen from both sides"
     );
 }

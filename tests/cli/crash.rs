@@ -197,7 +197,8 @@ fn an_ingest_killed_at_30_moments_leaves_the_batch_whole_or_absent() {
     for i in 0..KILLS - 3 {
         moments.push(life.mul_f64(0.02 + 1.03 * i as f64 / (KILLS - 4) as f64));
     }
-    moments.push(life.mul_f64(1.5));
+    // Well after the end, even on a loaded machine: the batch is there whole.
+    moments.push(life.mul_f64(3.0));
     assert_eq!(moments.len(), KILLS);
 
     let (mut absent, mut whole, mut with_leftovers) = (0, 0, 0);
@@ -405,7 +406,7 @@ fn a_commit_that_hits_the_file_size_limit_leaves_the_store_as_before() {
     let r = ingest_collections(&store, "R1", std::slice::from_ref(&big));
     assert_eq!(r["committed"], 30_000, "{r}");
     assert_eq!(stray_files(&store), Vec::<String>::new());
-    assert_eq!(crate::crash::persons_in(&store, "R1").1, Some(30_040));
+    assert_eq!(persons_in(&store, "R1").1, Some(30_040));
 }
 
 #[test]

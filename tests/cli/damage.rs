@@ -389,3 +389,68 @@ fn a_row_count_that_disagrees_with_the_manifest_is_damage() {
     .expect("write");
     verify_names(&store, RESULTS, &["4 row(s)", "says 5"]);
 }
+
+/// A reject report written by an ingest killed before its commit
+/// (`rejects/bNNNNNN-KIND.csv` that no batch names) is listed by `verify`: a later
+/// batch may get that number, and the report would seem to be its rejects.
+#[test]
+fn a_stale_reject_report_is_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = healthy_store(dir.path());
+    let stale = store.join("rejects/b000003-collections.csv");
+    fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
+    fs::write(
+        &stale,
+        "file,line,column,severity,reason,tube,person,value\nx.csv,2,tube,error,bad,AB,p,AB\n",
+    )
+    .expect("write");
+    let v = json_of(pooltrack(&store).args(["verify", "--json"]));
+    assert_eq!(v["healthy"], true, "{v}");
+    let warnings = v["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["path"] == "rejects/b000003-collections.csv"),
+        "{v}"
+    );
+}
+
+/// The next writer removes leftover segment files of a dead writer, but not its reject
+/// report; batch 3 then commits without rejects and the stale report seems to be its.
+#[test]
+fn the_next_writer_removes_a_stale_reject_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = healthy_store(dir.path());
+    let stale = store.join("rejects/b000003-collections.csv");
+    fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
+    fs::write(
+        &stale,
+        "file,line,column,severity,reason,tube,person,value\n",
+    )
+    .expect("write");
+    let r = ingest_collections(&store, "R1", &[testdata("times_collections.csv")]);
+    assert_eq!(r["batch"], 3, "{r}");
+    assert!(
+        r["rejects_file"].is_string() || !stale.exists(),
+        "batch 3 committed no rejects, yet {} is there",
+        stale.display()
+    );
+}
+
+/// A manifest that names a file outside the store (`../outside.parquet`, with the right
+/// size and hash) is damage for `verify`; the other commands follow the path and answer
+/// from the outside file instead of refusing the store.
+#[test]
+fn every_command_refuses_a_manifest_naming_a_file_outside_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let healthy = healthy_store(dir.path());
+    let store = copy_of(&healthy, dir.path(), "outside");
+    let text = fs::read_to_string(store.join("MANIFEST.json")).expect("manifest");
+    fs::rename(store.join(RESULTS), dir.path().join("outside.parquet")).expect("move");
+    fs::write(
+        store.join("MANIFEST.json"),
+        text.replace(RESULTS, "../outside.parquet"),
+    )
+    .expect("write");
+    every_command_refuses(&store, dir.path(), "outside.parquet");
+}
