@@ -9,10 +9,10 @@
 use std::path::Path;
 
 use super::reject::{Rejects, Severity, Where};
-use super::row::{Part, raw, read_parallel, required, text};
+use super::row::{Part, first_problem, raw, read_parallel, required, text};
 use super::table::{Record, Table};
 use crate::column::StrColumn;
-use crate::model::{Mode, check_label, check_person, check_tube};
+use crate::model::{Mode, check_label, check_person};
 use crate::time::{self, Millis, Offset};
 use crate::{Error, Result};
 
@@ -123,20 +123,8 @@ fn parse_row(
         };
         rejects.push(&at, Severity::Error, column, reason, value);
     };
-    if rec.len() != cols.width {
-        bad(
-            "",
-            format!(
-                "the row has {} fields but the header has {}",
-                rec.len(),
-                cols.width
-            ),
-            raw_row,
-        );
-        return Ok(());
-    }
-    if let Err(why) = check_tube(tube) {
-        bad("tube", why.to_owned(), raw(rec, Some(cols.tube)));
+    if let Some((column, why, value)) = first_problem(rec, raw_row, cols.width, tube, cols.tube) {
+        bad(column, why, value);
         return Ok(());
     }
     if let Err(why) = check_person(person) {

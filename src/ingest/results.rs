@@ -9,10 +9,10 @@
 use std::path::Path;
 
 use super::reject::{Rejects, Severity, Where};
-use super::row::{Part, raw, read_parallel, required, text};
+use super::row::{Part, first_problem, read_parallel, required, text};
 use super::table::{Record, Table};
 use crate::column::StrColumn;
-use crate::model::{Outcome, check_label, check_tube};
+use crate::model::{Outcome, check_label};
 use crate::time::{self, Millis, Offset};
 use crate::{Error, Result};
 
@@ -187,20 +187,9 @@ impl RowReader<'_> {
             };
             rejects.push(&at, Severity::Error, column, reason, value);
         };
-        if rec.len() != cols.width {
-            bad(
-                "",
-                format!(
-                    "the row has {} fields but the header has {}",
-                    rec.len(),
-                    cols.width
-                ),
-                raw_row,
-            );
-            return Ok(());
-        }
-        if let Err(why) = check_tube(tube) {
-            bad("tube", why.to_owned(), raw(rec, Some(cols.tube)));
+        if let Some((column, why, value)) = first_problem(rec, raw_row, cols.width, tube, cols.tube)
+        {
+            bad(column, why, value);
             return Ok(());
         }
         let mut cts = [None, None];

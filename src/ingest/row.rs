@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::reject::Rejects;
 use super::table::{Chunk, Record, Table};
+use crate::model::check_tube;
 use crate::{Error, Result};
 
 /// Finds a required column or refuses the file, naming what is missing.
@@ -38,6 +39,27 @@ pub fn text<'r>(path: &Path, rec: &'r Record, col: Option<usize>, line: u64) -> 
         )
     })?;
     Ok(s.trim_matches(|c: char| c.is_ascii_whitespace()))
+}
+
+/// The checks every row starts with: as many fields as the header, and a tube barcode
+/// of the accepted form. Returns the column at fault, the reason and the value to show.
+pub fn first_problem<'r>(
+    rec: &'r Record,
+    raw_row: &'r [u8],
+    width: usize,
+    tube: &str,
+    tube_col: usize,
+) -> Option<(&'static str, String, &'r [u8])> {
+    if rec.len() != width {
+        let why = format!(
+            "the row has {} fields but the header has {width}",
+            rec.len()
+        );
+        return Some(("", why, raw_row));
+    }
+    check_tube(tube)
+        .err()
+        .map(|why| ("tube", why.to_owned(), raw(rec, Some(tube_col))))
 }
 
 /// The raw bytes of a field, for reject reports.
