@@ -309,17 +309,6 @@ pub fn build(store: &Store, round: &Statuses, list: Worklist) -> Result<Vec<Pers
     Ok(sorted(rows, list))
 }
 
-/// Builds a worklist from a fully loaded round.
-pub fn build_from(round: &Round, list: Worklist) -> Vec<PersonRow> {
-    let rows = round
-        .persons
-        .iter()
-        .filter(|p| p.status == wanted(list))
-        .map(|&p| PersonRow::new(round, round, p))
-        .collect();
-    sorted(rows, list)
-}
-
 /// Every person of the round with their status, sorted by person id.
 pub fn export_status(round: &Round) -> Vec<PersonRow> {
     let mut rows: Vec<PersonRow> = round

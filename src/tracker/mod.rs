@@ -594,39 +594,6 @@ impl Round {
             results,
         })
     }
-
-    /// The person id of a collection row.
-    pub fn person(&self, row: u32) -> &str {
-        self.collections.person.value(row as usize)
-    }
-
-    /// The tube barcode of a collection row.
-    pub fn tube(&self, row: u32) -> &str {
-        self.collections.tube.value(row as usize)
-    }
-
-    /// Every collection row of one person, found by scanning the round.
-    pub fn rows_of(&self, person: &str) -> Vec<u32> {
-        let col = &self.collections.person;
-        (0..col.len())
-            .into_par_iter()
-            .filter(|&i| col.value(i) == person)
-            .map(|i| u32::try_from(i).unwrap_or(NONE))
-            .collect()
-    }
-
-    /// The status of one person, decided from their rows (see [`Round::rows_of`]).
-    pub fn status_of(&self, rows: &[u32]) -> Option<PersonStatus> {
-        if rows.is_empty() {
-            return None;
-        }
-        let tubes: Vec<Membership> = rows.iter().map(|&r| self.status.membership(r)).collect();
-        let (status, i) = rules::decide(&tubes);
-        Some(PersonStatus {
-            status,
-            row: rows[i],
-        })
-    }
 }
 
 #[cfg(test)]
