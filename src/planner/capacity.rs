@@ -32,7 +32,7 @@
 
 use serde::Serialize;
 
-use super::numbers::{f, floor_u64};
+use super::numbers::{f, floor_u64, thousands, thousands_i};
 
 /// Small slack so that 18 h × 60 / 90 min is 12 runs, not 11.999…
 const EPS: f64 = 1e-9;
@@ -296,6 +296,30 @@ pub struct CapacityReport {
     pub margin_hours: Option<f64>,
     /// When failing: instruments that would make it pass.
     pub instruments_to_pass: Option<InstrumentFix>,
+}
+
+impl CapacityReport {
+    /// "load 95 %, " (demand against capacity within the deadline), or nothing when the
+    /// labs finish no tube at all: the text and HTML reports both say it this way.
+    pub fn load_phrase(&self) -> String {
+        if self.within_deadline > 0 {
+            format!(
+                "load {:.0} %, ",
+                f(self.demand) / f(self.within_deadline) * 100.0
+            )
+        } else {
+            String::new()
+        }
+    }
+
+    /// "17,229 spare" or "341,277 short".
+    pub fn margin_phrase(&self) -> String {
+        if self.margin_tubes >= 0 {
+            format!("{} spare", thousands_i(self.margin_tubes))
+        } else {
+            format!("{} short", thousands(self.margin_tubes.unsigned_abs()))
+        }
+    }
 }
 
 /// Assesses the labs against a round of `demand` tubes (of which `first_stage` before

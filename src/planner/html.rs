@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::numbers::{f, short, thousands, thousands_f, thousands_i};
+use super::numbers::{f, short, thousands, thousands_f};
 use super::projection::Projection;
 use super::{Assessment, Report};
 use crate::{Error, Result};
@@ -31,6 +31,22 @@ const ML: f64 = 96.0;
 const MR: f64 = 24.0;
 const MT: f64 = 44.0;
 const MB: f64 = 56.0;
+
+/// Five gridlines with their value labels, from 0 to `ymax`, as both charts draw them.
+fn y_grid(h: &mut String, ymax: f64, y: &dyn Fn(f64) -> f64) {
+    for i in 0..=5 {
+        let v = ymax * f64::from(i) / 5.0;
+        let yy = y(v);
+        let _ = writeln!(
+            h,
+            "<line class=\"grid\" x1=\"{ML}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            W - MR,
+            ML - 8.0,
+            yy + 4.0,
+            short(v)
+        );
+    }
+}
 
 /// Escapes text for HTML and SVG.
 ///
@@ -204,16 +220,8 @@ fn assessment_sections(
     throughput_needed: Option<f64>,
 ) {
     let c = &a.capacity;
-    let load = if c.within_deadline > 0 {
-        format!("load {:.0} %, ", f(c.demand) / f(c.within_deadline) * 100.0)
-    } else {
-        String::new()
-    };
-    let spare = if c.margin_tubes >= 0 {
-        format!("{} spare", thousands_i(c.margin_tubes))
-    } else {
-        format!("{} short", thousands(c.margin_tubes.unsigned_abs()))
-    };
+    let load = c.load_phrase();
+    let spare = c.margin_phrase();
     let timing = match c.hours_needed {
         Some(x) if c.pass => format!("Counting whole runs, the last one needed ends at {x:.2} h."),
         Some(x) => format!("Counting whole runs, the round needs <strong>{x:.2} h</strong>."),
@@ -469,18 +477,7 @@ fn stock_chart(h: &mut String, p: &Projection, prefix: &str) {
         h,
         "<svg id=\"{prefix}-stock-chart\" class=\"chart stock\" viewBox=\"0 0 {W} {STOCK_H}\" width=\"{W}\" height=\"{STOCK_H}\" role=\"img\" aria-label=\"Reagent stock over the projection\" xmlns=\"http://www.w3.org/2000/svg\">"
     );
-    for i in 0..=5 {
-        let v = ymax * f64::from(i) / 5.0;
-        let yy = y(v);
-        let _ = writeln!(
-            h,
-            "<line class=\"grid\" x1=\"{ML}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            W - MR,
-            ML - 8.0,
-            yy + 4.0,
-            short(v)
-        );
-    }
+    y_grid(h, ymax, &y);
     let step = if p.horizon_days <= 14 {
         1
     } else if p.horizon_days <= 70 {
@@ -634,18 +631,7 @@ fn capacity_chart(h: &mut String, a: &Assessment, prefix: &str) {
         h,
         "<svg id=\"{prefix}-capacity-chart\" class=\"chart capacity\" viewBox=\"0 0 {W} {CAP_H}\" width=\"{W}\" height=\"{CAP_H}\" role=\"img\" aria-label=\"Lab capacity within the deadline against the round's tubes, by stage\" xmlns=\"http://www.w3.org/2000/svg\">"
     );
-    for i in 0..=5 {
-        let v = ymax * f64::from(i) / 5.0;
-        let yy = y(v);
-        let _ = writeln!(
-            h,
-            "<line class=\"grid\" x1=\"{ML}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            W - MR,
-            ML - 8.0,
-            yy + 4.0,
-            short(v)
-        );
-    }
+    y_grid(h, ymax, &y);
     let _ = writeln!(
         h,
         "<line class=\"axis\" x1=\"{ML}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/><text x=\"16\" y=\"{:.1}\" transform=\"rotate(-90 16 {:.1})\" text-anchor=\"middle\">tubes within {} h</text>",

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::capacity::{CapacityReport, StageKind};
-use super::numbers::{thousands, thousands_f, thousands_i};
+use super::numbers::{thousands, thousands_f};
 use super::projection::Projection;
 use super::{Assessment, MeasuredAssessment, PoolFix, Report};
 
@@ -125,19 +125,8 @@ pub fn render(report: &Report) -> String {
 }
 
 fn capacity_line(c: &CapacityReport) -> String {
-    let load = if c.within_deadline > 0 {
-        format!(
-            "load {:.0} %, ",
-            super::numbers::f(c.demand) / super::numbers::f(c.within_deadline) * 100.0
-        )
-    } else {
-        String::new()
-    };
-    let spare = if c.margin_tubes >= 0 {
-        format!("{} spare", thousands_i(c.margin_tubes))
-    } else {
-        format!("{} short", thousands(c.margin_tubes.unsigned_abs()))
-    };
+    let load = c.load_phrase();
+    let spare = c.margin_phrase();
     let timing = match c.hours_needed {
         Some(h) if c.pass => format!("counting whole runs, the last one needed ends at {h:.2} h"),
         Some(h) => format!("counting whole runs, the round needs {h:.2} h"),
