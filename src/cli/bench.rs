@@ -135,13 +135,14 @@ fn step(dir: &Path, args: &[&str]) -> anyhow::Result<(f64, f64, String)> {
     ))
 }
 
+/// Data rows of a CSV file (lines less the header), counted without loading it.
 fn count_rows(path: &Path) -> anyhow::Result<u64> {
-    let text = std::fs::read(path).with_context(|| path.display().to_string())?;
-    Ok(memchr_count(&text).saturating_sub(1))
-}
-
-fn memchr_count(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+    let mut lines = 0u64;
+    pooltrack::store::fsutil::for_each_block(path, |block| {
+        lines += memchr::memchr_iter(b'\n', block).count() as u64;
+    })
+    .with_context(|| path.display().to_string())?;
+    Ok(lines.saturating_sub(1))
 }
 
 /// A lab's next batch: 1,000 new pools of 10 new persons, and their 1,000 results
@@ -162,8 +163,9 @@ fn small_batches(city: &Path, out: &Path) -> anyhow::Result<(PathBuf, PathBuf, S
             pool % 60
         ));
     }
-    let results = std::fs::read_to_string(city.join("results.csv"))?;
-    for line in results.lines().skip(1).take(9_000) {
+    let results = std::io::BufReader::new(std::fs::File::open(city.join("results.csv"))?);
+    for line in std::io::BufRead::lines(results).skip(1).take(9_000) {
+        let line = line?;
         let tube = line.split(',').next().unwrap_or_default();
         res.push_str(&format!("{tube},negative,,,2022-04-03 16:00:00,L9\n"));
     }

@@ -10,8 +10,6 @@
 //! - a later non-positive result does not clear a positive tube (a warning; the
 //!   tracker keeps the tube positive).
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -336,19 +334,11 @@ fn now_millis() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The size and xxh3-128 of a source file: the key for "already ingested".
 fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        bytes += n as u64;
-    }
+    let bytes =
+        fsutil::for_each_block(path, |block| h.update(block)).map_err(|e| Error::io(path, e))?;
     Ok((bytes, format!("{:032x}", h.digest128())))
 }
 

@@ -10,8 +10,7 @@
 //! `pooltrack verify` looks for, by hashing everything.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -48,16 +47,8 @@ fn stat_of(path: &Path) -> std::io::Result<Stat> {
 
 /// xxh3-64 of a file's content, as the manifest writes it.
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut f = File::open(path)?;
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    super::fsutil::for_each_block(path, |block| h.update(block))?;
     Ok(format!("{:016x}", h.digest()))
 }
 

@@ -2,7 +2,7 @@
 //! fsync of files and of the folders that name them, and atomic replacement.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -46,4 +46,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     drop(f);
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     sync_dir(dir)
+}
+
+/// Reads `path` front to back in 1 MiB blocks, handing each to `f`; returns the bytes
+/// read. For hashing and counting files of any size in constant memory.
+pub fn for_each_block(path: &Path, mut f: impl FnMut(&[u8])) -> std::io::Result<u64> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(bytes);
+        }
+        f(&buf[..n]);
+        bytes += n as u64;
+    }
 }
