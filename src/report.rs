@@ -145,7 +145,7 @@ fn num_col<T: ArrowPrimitiveType>(cols: &[ArrayRef], i: usize) -> Result<&Primit
 /// `None` if they have no tube in the round.
 pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<PersonReport>> {
     store.require_round(round)?;
-    let index = store.index()?;
+    let index = store.index_of(Some(round))?;
     let Some(rid) = index.round_id(round) else {
         return Ok(None);
     };

@@ -292,21 +292,41 @@ impl Store {
 
     /// Opens every segment's sidecar index for lookups by tube.
     pub fn index(&self) -> Result<StoreIndex> {
+        self.index_of(None)
+    }
+
+    /// Opens the sidecar indexes of one round's segments (or of all rounds). Each
+    /// segment is placed among its round's rows by the row counts the manifest records,
+    /// in manifest order: the numbering the tracker uses everywhere.
+    pub fn index_of(&self, only: Option<&str>) -> Result<StoreIndex> {
         let mut idx = StoreIndex::default();
-        for (kind, seg, _) in self.manifest.segments(None) {
+        for (kind, seg, _) in self.manifest.segments(only) {
             let round = match idx.rounds.iter().position(|r| *r == seg.round) {
                 Some(i) => i,
                 None => {
                     idx.rounds.push(seg.round.clone());
+                    idx.rows.push((0, 0));
                     idx.rounds.len() - 1
                 }
             };
             let open = |f: &manifest::FileRef, k| IndexFile::open(&self.root.join(&f.path), k);
+            let (collection_rows, result_rows) = &mut idx.rows[round];
+            let next = |rows: &mut u32| -> Result<u32> {
+                let base = *rows;
+                *rows = u64::from(base)
+                    .checked_add(seg.rows)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        Error::damaged(
+                            &self.root,
+                            format!("round {} holds more than 4,294,967,295 rows", seg.round),
+                        )
+                    })?;
+                Ok(base)
+            };
             match kind {
                 BatchKind::Collections => {
-                    let base = base_of(&idx.collections, round, |c| {
-                        (c.round, c.base, c.persons.len())
-                    });
+                    let base = next(collection_rows)?;
                     let persons = seg.persons.as_ref().ok_or_else(|| {
                         Error::damaged(
                             &self.root,
@@ -321,7 +341,7 @@ impl Store {
                     });
                 }
                 BatchKind::Results => {
-                    let base = base_of(&idx.results, round, |r| (r.round, r.base, r.tubes.len()));
+                    let base = next(result_rows)?;
                     idx.results.push(ResultIndex {
                         round,
                         base,
@@ -334,35 +354,25 @@ impl Store {
     }
 }
 
-/// Where the next segment of `round` starts among the round's rows: after the rows of
-/// the round's earlier segments.
-fn base_of<T>(segs: &[T], round: usize, facts: impl Fn(&T) -> (usize, u32, usize)) -> u32 {
-    segs.iter()
-        .rev()
-        .map(&facts)
-        .find(|(r, _, _)| *r == round)
-        .map_or(0, |(_, base, len)| {
-            base.saturating_add(u32::try_from(len).unwrap_or(u32::MAX))
-        })
-}
-
 fn has_data(root: &Path) -> bool {
     fs::read_dir(root.join("rounds")).is_ok_and(|mut d| d.next().is_some())
 }
 
-struct CollectionIndex {
+/// A collections segment's indexes.
+pub(crate) struct CollectionIndex {
     round: usize,
     /// First row of the segment among its round's collection rows (manifest order).
-    base: u32,
-    tubes: IndexFile,
-    persons: IndexFile,
+    pub(crate) base: u32,
+    pub(crate) tubes: IndexFile,
+    pub(crate) persons: IndexFile,
 }
 
-struct ResultIndex {
+/// A results segment's index.
+pub(crate) struct ResultIndex {
     round: usize,
     /// First row of the segment among its round's result rows (manifest order).
-    base: u32,
-    tubes: IndexFile,
+    pub(crate) base: u32,
+    pub(crate) tubes: IndexFile,
 }
 
 /// One result of a tube, as the result index holds it.
@@ -382,6 +392,8 @@ pub struct ResultFact {
 #[derive(Default)]
 pub struct StoreIndex {
     rounds: Vec<String>,
+    /// Collection and result rows of each round.
+    rows: Vec<(u32, u32)>,
     collections: Vec<CollectionIndex>,
     results: Vec<ResultIndex>,
 }
@@ -496,6 +508,26 @@ impl StoreIndex {
             .collect();
         out.sort_by_key(|f| (f.reported_at, f.row));
         out
+    }
+
+    /// The collection segments of round number `round`, in manifest order.
+    pub(crate) fn collections_of(&self, round: usize) -> Vec<&CollectionIndex> {
+        self.collections
+            .iter()
+            .filter(|s| s.round == round)
+            .collect()
+    }
+
+    /// The result segments of round number `round`, in manifest order.
+    pub(crate) fn results_of(&self, round: usize) -> Vec<&ResultIndex> {
+        self.results.iter().filter(|s| s.round == round).collect()
+    }
+
+    /// Collection and result rows of round number `round`.
+    pub fn round_rows(&self, round: usize) -> (usize, usize) {
+        self.rows
+            .get(round)
+            .map_or((0, 0), |&(c, r)| (c as usize, r as usize))
     }
 
     /// Index of round `name`, if any segment belongs to it.

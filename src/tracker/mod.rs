@@ -32,8 +32,8 @@ pub use load::{Collections, Results};
 use rules::Membership;
 
 use crate::model::{Mode, Outcome, Status};
-use crate::store::index::{self, IndexFile, Kind, TubeKey};
-use crate::store::{BatchKind, Store};
+use crate::store::index::{self, TubeKey};
+use crate::store::{BatchKind, CollectionIndex, ResultIndex, Store};
 use crate::time::{Millis, Offset};
 use crate::{Error, Result};
 
@@ -143,59 +143,14 @@ pub struct Statuses {
     pub persons: Vec<PersonStatus>,
 }
 
-struct CollectionSegment {
-    tubes: IndexFile,
-    persons: IndexFile,
-    base: u32,
-}
-
-struct ResultSegment {
-    tubes: IndexFile,
-    base: u32,
-}
-
-fn row_count(store: &Store, rows: u64) -> Result<u32> {
-    u32::try_from(rows)
-        .map_err(|_| Error::damaged(store.root(), "a round holds more than 4,294,967,295 rows"))
-}
-
 impl Statuses {
     /// Decides `round` from the store's indexes.
     pub fn load(store: &Store, round: &str) -> Result<Statuses> {
         store.require_round(round)?;
-        let mut segs = Vec::new();
-        let mut rsegs = Vec::new();
-        let (mut n_rows, mut n_results) = (0u64, 0u64);
-        for (kind, seg, _) in store.manifest().segments(Some(round)) {
-            let open = |f: &crate::store::manifest::FileRef, k| {
-                IndexFile::open(&store.root().join(&f.path), k)
-            };
-            match kind {
-                BatchKind::Collections => {
-                    let persons = seg.persons.as_ref().ok_or_else(|| {
-                        Error::damaged(
-                            store.root(),
-                            format!("{} has no person index", seg.parquet.path),
-                        )
-                    })?;
-                    segs.push(CollectionSegment {
-                        tubes: open(&seg.tubes, Kind::CollectionTubes)?,
-                        persons: open(persons, Kind::Persons)?,
-                        base: row_count(store, n_rows)?,
-                    });
-                    n_rows += seg.rows;
-                }
-                BatchKind::Results => {
-                    rsegs.push(ResultSegment {
-                        tubes: open(&seg.tubes, Kind::ResultTubes)?,
-                        base: row_count(store, n_results)?,
-                    });
-                    n_results += seg.rows;
-                }
-            }
-        }
-        let n_rows = row_count(store, n_rows)? as usize;
-        let n_results = row_count(store, n_results)? as usize;
+        let index = store.index_of(Some(round))?;
+        let rid = index.round_id(round).unwrap_or(0);
+        let (segs, rsegs) = (index.collections_of(rid), index.results_of(rid));
+        let (n_rows, n_results) = index.round_rows(rid);
         let (collected_at, numbered) = rayon::join(
             || load::times(store, round, BatchKind::Collections, "collected_at"),
             || number_tubes(&segs, n_rows),
@@ -315,7 +270,7 @@ fn key_of(r: &[u8]) -> TubeKey {
 
 /// Numbers the round's tubes in barcode order by merging the segments' sorted tube
 /// indexes; returns the tubes, the tube of each row, and the sorted barcode keys.
-fn number_tubes(segs: &[CollectionSegment], n_rows: usize) -> (Tubes, Vec<u32>, Vec<TubeKey>) {
+fn number_tubes(segs: &[&CollectionIndex], n_rows: usize) -> (Tubes, Vec<u32>, Vec<TubeKey>) {
     let mut tubes = Tubes::default();
     let mut keys: Vec<TubeKey> = Vec::new();
     let mut tube_of_row = vec![NONE; n_rows];
@@ -356,7 +311,7 @@ fn number_tubes(segs: &[CollectionSegment], n_rows: usize) -> (Tubes, Vec<u32>, 
 
 /// Reads every result row's facts from the result indexes and finds its tube by a
 /// merge join on the sorted barcodes.
-fn read_results(rsegs: &[ResultSegment], keys: &[TubeKey], n: usize) -> (ResultFacts, Vec<u32>) {
+fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> (ResultFacts, Vec<u32>) {
     let mut facts = ResultFacts {
         outcome: vec![Outcome::Invalid; n],
         ct_orf1ab: vec![None; n],
@@ -436,7 +391,7 @@ const HASH_RANGES: u32 = 256;
 
 /// The rows of each person who has more than one row in the round, found by merging
 /// the segments' sorted person indexes over one range of the hash space.
-fn multi_row_persons(segs: &[CollectionSegment], range: u32, n_rows: usize) -> Vec<Vec<u32>> {
+fn multi_row_persons(segs: &[&CollectionIndex], range: u32, n_rows: usize) -> Vec<Vec<u32>> {
     let bound = |r: u32| -> Option<[u8; 16]> {
         (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
     };
@@ -512,7 +467,7 @@ fn multi_row_persons(segs: &[CollectionSegment], range: u32, n_rows: usize) -> V
 /// merging the person indexes) are decided as groups. Deciding everyone in hash order
 /// instead made the 25 M-row pass bound by cache misses.
 fn decide_persons(
-    segs: &[CollectionSegment],
+    segs: &[&CollectionIndex],
     tube_of_row: &[u32],
     collected_at: &[Millis],
     tubes: &Tubes,
