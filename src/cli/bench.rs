@@ -136,6 +136,23 @@ fn step(dir: &Path, args: &[&str]) -> anyhow::Result<(f64, f64, String)> {
 }
 
 /// Data rows of a CSV file (lines less the header), counted without loading it.
+/// Runs each (name, arguments, rows) step in turn and records its figures.
+fn run_steps(dir: &Path, plan: &[(&str, Vec<&str>, u64)]) -> anyhow::Result<Vec<Step>> {
+    plan.iter()
+        .map(|(name, argv, rows)| {
+            eprintln!("  {name}...");
+            let (seconds, peak, _) = step(dir, argv)?;
+            Ok(Step {
+                step: (*name).to_owned(),
+                seconds,
+                rows: *rows,
+                rows_per_second: *rows as f64 / seconds.max(1e-9),
+                peak_mib: peak,
+            })
+        })
+        .collect()
+}
+
 fn count_rows(path: &Path) -> anyhow::Result<u64> {
     let mut lines = 0u64;
     pooltrack::store::fsutil::for_each_block(path, |block| {
@@ -243,18 +260,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             n_coll,
         ),
     ];
-    let mut steps = Vec::new();
-    for (name, argv, rows) in &job {
-        eprintln!("  {name}...");
-        let (seconds, peak, _) = step(&dir, argv)?;
-        steps.push(Step {
-            step: (*name).to_owned(),
-            seconds,
-            rows: *rows,
-            rows_per_second: *rows as f64 / seconds.max(1e-9),
-            peak_mib: peak,
-        });
-    }
+    let mut steps = run_steps(&dir, &job)?;
     let job_seconds: f64 = steps.iter().map(|s| s.seconds).sum();
     let job_peak_mib = steps.iter().map(|s| s.peak_mib).fold(0.0, f64::max);
 
@@ -290,17 +296,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             1,
         ),
     ];
-    for (name, argv, rows) in &batch {
-        eprintln!("  {name}...");
-        let (seconds, peak, _) = step(&dir, argv)?;
-        steps.push(Step {
-            step: (*name).to_owned(),
-            seconds,
-            rows: *rows,
-            rows_per_second: *rows as f64 / seconds.max(1e-9),
-            peak_mib: peak,
-        });
-    }
+    steps.extend(run_steps(&dir, &batch)?);
 
     let (duckdb_seconds, duckdb_peak_mib) = if args.vs_duckdb {
         eprintln!("  duckdb...");
