@@ -9,6 +9,7 @@
 pub mod column;
 pub mod error;
 pub mod ingest;
+pub mod listing;
 pub mod model;
 pub mod planner;
 pub mod privacy;

@@ -150,6 +150,56 @@ impl Outcome {
     }
 }
 
+/// What a result row is: a tested tube, or one of its plate's controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleType {
+    /// A collected tube (the default when a file has no `sample_type` column).
+    #[default]
+    Sample,
+    /// A no-template control: it must not amplify.
+    NegativeControl,
+    /// A weak-positive control: both targets must amplify.
+    PositiveControl,
+}
+
+impl SampleType {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleType::Sample => "sample",
+            SampleType::NegativeControl => "negative_control",
+            SampleType::PositiveControl => "positive_control",
+        }
+    }
+
+    /// Reads a sample type in any case; empty is `sample`.
+    ///
+    /// ```
+    /// use pooltrack::model::SampleType;
+    /// assert_eq!(SampleType::parse(""), Some(SampleType::Sample));
+    /// assert_eq!(SampleType::parse("Negative_Control"), Some(SampleType::NegativeControl));
+    /// assert_eq!(SampleType::parse("blank"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<SampleType> {
+        if s.is_empty() {
+            return Some(SampleType::Sample);
+        }
+        [
+            SampleType::Sample,
+            SampleType::NegativeControl,
+            SampleType::PositiveControl,
+        ]
+        .into_iter()
+        .find(|t| s.eq_ignore_ascii_case(t.as_str()))
+    }
+
+    /// Whether the row is a control rather than a tube.
+    pub fn is_control(self) -> bool {
+        self != SampleType::Sample
+    }
+}
+
 /// A person's status in a round, decided from their tubes by the rules in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

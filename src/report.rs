@@ -11,7 +11,7 @@ use crate::store::index::{person_hash, tube_key};
 use crate::store::{BatchKind, ResultFact, Store};
 use crate::time;
 use crate::tracker::rules::{Membership, decide};
-use crate::tracker::{Counts, Statuses, effective, load};
+use crate::tracker::{Counts, Statuses, effective, load, plate_qc};
 use crate::worklist::{PersonRow, ResultParts, RowParts};
 use crate::{Error, Result};
 
@@ -44,6 +44,9 @@ pub struct ResultLine {
     pub well: String,
     /// Whether this is the tube's effective result.
     pub effective: bool,
+    /// Set when the result does not count because its plate failed: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub void: Option<String>,
     /// The batch, file and line it came in.
     pub batch: u32,
     /// Source file.
@@ -197,13 +200,32 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
     );
     let (rbatch, rline) = (num_col::<UInt32Type>(&r, 3)?, num_col::<UInt64Type>(&r, 5)?);
     let result_at = |row: u32| result_rows.binary_search(&row).unwrap_or(usize::MAX);
+    let failed = plate_qc::failed_plates(store, round);
+    let void_reason = |row: u32| -> Option<String> {
+        let j = result_at(row);
+        let (l, p) = (text(lab, j), text(plate, j));
+        failed
+            .iter()
+            .find(|f| f.lab == l && f.plate == p)
+            .map(|f| format!("plate {p} failed: {}", f.reason))
+    };
+    // Void results stay in the history but are not among the facts that decide.
+    let counted: Vec<Vec<ResultFact>> = facts
+        .iter()
+        .map(|fs| {
+            fs.iter()
+                .copied()
+                .filter(|f| failed.is_empty() || void_reason(f.row).is_none())
+                .collect()
+        })
+        .collect();
 
     let mut tubes = Vec::with_capacity(mine.len());
     let mut members = Vec::with_capacity(mine.len());
-    for (&k, facts) in mine.iter().zip(&facts) {
-        let (winner, kept) = effective(facts.iter().map(|f| f.outcome));
+    for ((&k, facts), counted) in mine.iter().zip(&facts).zip(&counted) {
+        let (winner, kept) = effective(counted.iter().map(|f| f.outcome));
         let mode = Mode::parse(mode.value(k)).unwrap_or(Mode::Pool);
-        let effective_fact = winner.map(|i| facts[i]);
+        let effective_fact = winner.map(|i| counted[i]);
         members.push(Membership {
             mode,
             at: at.value(k),
@@ -215,8 +237,7 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
         });
         let results = facts
             .iter()
-            .enumerate()
-            .map(|(i, f)| {
+            .map(|f| {
                 let j = result_at(f.row);
                 ResultLine {
                     result: f.outcome.as_str(),
@@ -226,7 +247,12 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
                     lab: text(lab, j),
                     plate: text(plate, j),
                     well: text(well, j),
-                    effective: winner == Some(i),
+                    effective: effective_fact.is_some_and(|e| e.row == f.row),
+                    void: if failed.is_empty() {
+                        None
+                    } else {
+                        void_reason(f.row)
+                    },
                     batch: if j < rbatch.len() { rbatch.value(j) } else { 0 },
                     source: text(rsource, j),
                     line: if j < rline.len() { rline.value(j) } else { 0 },
@@ -251,7 +277,7 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
     }
     let (status, d) = decide(&members);
     let k = mine[d];
-    let deciding = winner_of(&facts[d]);
+    let deciding = winner_of(&counted[d]);
     let lab_of = deciding.map_or("", |f| {
         let j = result_at(f.row);
         if j < lab.len() && !lab.is_null(j) {

@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
             0,
             "input.csv",
             Offset::CHINA,
-            cutoff,
+            results::Cutoffs { ct: cutoff, ic: cutoff },
             &mut rows,
             &mut rejects,
         ) {

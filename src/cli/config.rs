@@ -1,13 +1,25 @@
-//! `pooltrack config [--time-zone Z] [--ct-cutoff C]`
+//! `pooltrack config [--time-zone Z] [--ct-cutoff C] [--write-defaults]`
 
 use std::path::Path;
 
-use pooltrack::store::{Settings, Store};
+use anyhow::bail;
+use pooltrack::store::config::Config;
+use pooltrack::store::{Settings, Store, fsutil};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Settings apply to batches ingested after the change; committed rows keep the times and
-outcomes they were read with.")]
+The store's settings (time zone, sample Ct cut-off) live in its manifest and change only
+through this command. The other cut-offs and the turnaround deadlines live in
+STORE/pooltrack.toml, a file you edit (--write-defaults creates it with every key and
+its meaning):
+
+  [results]     ic_cutoff                  internal control Ct below it = signal
+  [plate_qc]    negative_control_cutoff    a negative control amplifying below it fails its plate
+                positive_control_cutoff    a positive control needs both targets below it
+  [deadlines]   pool_hours, single_hours   a result later than this after collection is late
+
+Cut-offs apply to batches ingested after the change; committed rows keep the outcomes
+they were read with. Deadlines apply to every report made after the change.")]
 pub struct Args {
     /// UTC offset for times written without one, like +08:00.
     #[arg(long)]
@@ -15,10 +27,14 @@ pub struct Args {
     /// Ct cut-off: a target amplifying below it counts as a hit.
     #[arg(long)]
     ct_cutoff: Option<f32>,
+    /// Create STORE/pooltrack.toml with the default cut-offs and deadlines, commented.
+    #[arg(long)]
+    write_defaults: bool,
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
-    let settings = if args.time_zone.is_none() && args.ct_cutoff.is_none() {
+    let changes = args.time_zone.is_some() || args.ct_cutoff.is_some();
+    let settings = if !changes && !args.write_defaults {
         Store::open(store)?.manifest().settings.clone()
     } else {
         let mut s = Store::open_writer(store)?;
@@ -29,10 +45,37 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         if let Some(c) = args.ct_cutoff {
             new.ct_cutoff = c;
         }
-        s.set_settings(new.clone())?;
+        if changes {
+            s.set_settings(new.clone())?;
+        }
+        if args.write_defaults {
+            let path = Config::path(s.root());
+            if path.exists() {
+                bail!(
+                    "{} exists already; edit it, or remove it to start from the defaults",
+                    path.display()
+                );
+            }
+            fsutil::write_atomic(&path, Config::default_text().as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
         new
     };
+    let config = Config::load(store)?;
+    let (negative, positive) = config.control_cutoffs(settings.ct_cutoff);
     println!("time_zone = {}", settings.time_zone);
     println!("ct_cutoff = {}", settings.ct_cutoff);
+    let path = Config::path(store);
+    let from = if path.exists() {
+        path.display().to_string()
+    } else {
+        "defaults; no pooltrack.toml".to_owned()
+    };
+    println!("# from {from}");
+    println!("results.ic_cutoff = {}", config.results.ic_cutoff);
+    println!("plate_qc.negative_control_cutoff = {negative}");
+    println!("plate_qc.positive_control_cutoff = {positive}");
+    println!("deadlines.pool_hours = {}", config.deadlines.pool_hours);
+    println!("deadlines.single_hours = {}", config.deadlines.single_hours);
     Ok(())
 }

@@ -123,6 +123,17 @@ fn print_summary(r: &IngestReport) {
             r.positives_kept
         );
     }
+    for p in &r.failed_plates {
+        let lab = if p.lab.is_empty() {
+            String::new()
+        } else {
+            format!(" of lab {}", p.lab)
+        };
+        println!(
+            "plate {}{lab} FAILED: {}; its results do not count and its tubes are on the rerun worklist (pooltrack worklist rerun)",
+            p.plate, p.reason
+        );
+    }
     if let Some(p) = &r.rejects_file {
         println!("rejected and flagged rows: {}", p.display());
     }

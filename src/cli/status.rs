@@ -84,6 +84,12 @@ fn print_round(r: &RoundReport) {
         "flags: {} overfull pool(s), {} positive(s) kept against a later result",
         c.overfull_pools, c.positives_kept
     );
+    if c.tubes_to_rerun > 0 {
+        println!(
+            "plate QC: {} tube(s) await a rerun because their plate failed (pooltrack worklist rerun)",
+            c.tubes_to_rerun
+        );
+    }
 }
 
 fn ct(v: Option<f32>) -> String {
@@ -135,6 +141,9 @@ fn print_person(r: &PersonReport) {
             t.line
         );
         for x in &t.results {
+            if let Some(why) = &x.void {
+                println!("      void, does not count: {why}");
+            }
             println!(
                 "      {}{} ORF1ab {} N {} reported {} lab {} plate {} well {}  [batch {}, {} line {}]",
                 x.result,

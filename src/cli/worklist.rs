@@ -1,11 +1,12 @@
-//! `pooltrack worklist recall|resample|positives --round ROUND [--out FILE]`
+//! `pooltrack worklist recall|resample|positives|rerun --round ROUND [--out FILE]`
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use pooltrack::listing;
 use pooltrack::privacy::{self, Pseudonymizer};
 use pooltrack::store::Store;
-use pooltrack::tracker::Statuses;
+use pooltrack::tracker::{Statuses, plate_qc};
 use pooltrack::worklist::{self, Format, Worklist};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -16,12 +17,17 @@ enum List {
     Resample,
     /// Persons found positive, with their tube and times.
     Positives,
+    /// Tubes the lab must run again because their plate's controls failed (same tube,
+    /// re-extracted; nobody is re-swabbed), longest-waiting first.
+    Rerun,
 }
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Columns: person, status, tube, mode, result, ct_orf1ab, ct_n, site, collected_at,
-reported_at, lab. Without --out the list goes to standard output (CSV or JSON).")]
+Columns of the person lists: person, status, tube, mode, result, ct_orf1ab, ct_n, site,
+collected_at, reported_at, lab. Columns of the rerun list: tube, mode, members, lab,
+plate, well, reported_at (of the void result), reason (which control failed). Without
+--out a list goes to standard output (CSV or JSON).")]
 pub struct Args {
     /// Which list.
     #[arg(value_enum)]
@@ -88,15 +94,25 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let pseudo = pseudonymizer(args.pseudonymize.as_deref())?;
     let store = Store::open(store)?;
     let round = Statuses::load(&store, &args.round)?;
+    let format = pick_format(args.format, args.out.as_deref());
     let list = match args.list {
         List::Recall => Worklist::Recall,
         List::Resample => Worklist::Resample,
         List::Positives => Worklist::Positives,
+        List::Rerun => {
+            let rows = plate_qc::reruns(&store, &round)?;
+            return Ok(listing::emit(
+                &rows,
+                &plate_qc::RERUN_HEADER,
+                format,
+                args.out.as_deref(),
+                "tube(s)",
+            )?);
+        }
     };
     let mut rows = worklist::build(&store, &round, list)?;
     if let Some(p) = &pseudo {
         p.worklist(&mut rows);
     }
-    let format = pick_format(args.format, args.out.as_deref());
     emit(&rows, format, args.out.as_deref())
 }

@@ -24,9 +24,10 @@ use super::collections::{self, CollectionRows};
 use super::reject::{Rejects, Severity, Where};
 use super::results::{self, ResultRows};
 use super::table::Table;
-use crate::model::{Mode, Outcome, check_round};
+use crate::model::{Mode, Outcome, SampleType, check_round};
+use crate::store::config::Config;
 use crate::store::index::{person_hash, tube_key};
-use crate::store::manifest::Source;
+use crate::store::manifest::{FailedPlate, Source};
 use crate::store::{Batch, BatchKind, Store, StoreIndex, fsutil, segment};
 use crate::time::{self, Offset};
 use crate::{Error, Result};
@@ -74,6 +75,8 @@ pub struct IngestReport {
     pub overfull_tubes: u64,
     /// Positive tubes a later non-positive result did not clear.
     pub positives_kept: u64,
+    /// Plates whose controls failed: their samples' results do not count.
+    pub failed_plates: Vec<FailedPlate>,
     /// Seconds spent in each stage (hash, parse, check, write, commit), for benchmarks.
     pub stage_seconds: Vec<(&'static str, f64)>,
 }
@@ -141,6 +144,7 @@ fn ingest(
         rounds: Vec::new(),
         overfull_tubes: 0,
         positives_kept: 0,
+        failed_plates: Vec::new(),
         stage_seconds: Vec::new(),
     };
     let mut clock = Instant::now();
@@ -182,7 +186,15 @@ fn ingest(
     }
 
     let zone = store.zone();
-    let cutoff = store.manifest().settings.ct_cutoff;
+    let ct_cutoff = store.manifest().settings.ct_cutoff;
+    let config = match kind {
+        BatchKind::Results => store.config()?,
+        BatchKind::Collections => Config::default(),
+    };
+    let cutoffs = results::Cutoffs {
+        ct: ct_cutoff,
+        ic: config.results.ic_cutoff,
+    };
     let mut rejects = Rejects::default();
     let mut rows = match kind {
         BatchKind::Collections => Rows::Collections(CollectionRows::default()),
@@ -204,7 +216,7 @@ fn ingest(
                 no,
                 &source.path,
                 zone,
-                cutoff,
+                cutoffs,
                 out,
                 &mut rejects,
             )?,
@@ -228,7 +240,10 @@ fn ingest(
             let round = round.unwrap_or_default();
             plan_collections(r, round, &index, &labels, &mut rejects)
         }
-        Rows::Results(r) => plan_results(r, &index, &labels, zone, &mut rejects),
+        Rows::Results(r) => {
+            let controls = config.control_cutoffs(ct_cutoff);
+            plan_results(r, &index, &labels, zone, controls, &mut rejects)
+        }
     };
     lap(&mut report, "check");
     report.overfull_tubes = planned.overfull;
@@ -252,8 +267,8 @@ fn ingest(
     // be sent again once its tubes are collected; a run that commits nothing commits
     // no batch.
     let mut committed_per_file = vec![0u64; sources.len()];
-    for (_, order) in &planned.segments {
-        for &i in order {
+    for seg in &planned.segments {
+        for &i in seg.order.iter().chain(&seg.controls) {
             if let Some(n) = committed_per_file.get_mut(rows.file_of(i as usize) as usize) {
                 *n += 1;
             }
@@ -285,18 +300,23 @@ fn ingest(
     }
     let root = store.root().to_path_buf();
     let mut segments = Vec::new();
-    for (round, order) in &planned.segments {
-        if order.is_empty() {
+    for plan in planned.segments {
+        if plan.order.is_empty() {
             continue;
         }
         let seg = match &mut rows {
             Rows::Collections(r) => {
-                segment::write_collections(&root, id, round, &labels, r, order)?
+                segment::write_collections(&root, id, &plan.round, &labels, r, &plan.order)?
             }
-            Rows::Results(r) => segment::write_results(&root, id, round, &labels, r, order)?,
+            Rows::Results(r) => segment::write_results(&root, id, &plan, &labels, r)?,
         };
         report.committed += seg.rows;
-        report.rounds.push(round.clone());
+        for p in &seg.failed_plates {
+            if !report.failed_plates.contains(p) {
+                report.failed_plates.push(p.clone());
+            }
+        }
+        report.rounds.push(plan.round);
         segments.push(seg);
     }
     lap(&mut report, "write");
@@ -342,11 +362,35 @@ fn hash_file(path: &Path) -> Result<(u64, String)> {
     Ok((bytes, format!("{:032x}", h.digest128())))
 }
 
-/// What a batch will commit: per round, the row order to write.
+/// What a batch will commit: per round, the rows to write.
 struct Plan {
-    segments: Vec<(String, Vec<u32>)>,
+    segments: Vec<SegmentPlan>,
     overfull: u64,
     positives_kept: u64,
+}
+
+/// One round's rows of a batch.
+pub struct SegmentPlan {
+    /// The round.
+    pub round: String,
+    /// Rows in the order to write them (collections: by tube; results: by tube, then
+    /// time).
+    pub order: Vec<u32>,
+    /// Plate control rows (results only), written after `order`.
+    pub controls: Vec<u32>,
+    /// Plates whose controls in this batch failed.
+    pub failed_plates: Vec<FailedPlate>,
+}
+
+impl SegmentPlan {
+    fn new(round: &str) -> SegmentPlan {
+        SegmentPlan {
+            round: round.to_owned(),
+            order: Vec::new(),
+            controls: Vec::new(),
+            failed_plates: Vec::new(),
+        }
+    }
 }
 
 /// Records a problem found across rows: it has no single offending field value.
@@ -499,8 +543,10 @@ fn plan_collections(
             );
         }
     }
+    let mut seg = SegmentPlan::new(round);
+    seg.order = keep;
     Plan {
-        segments: vec![(round.to_owned(), keep)],
+        segments: vec![seg],
         overfull,
         positives_kept: 0,
     }
@@ -571,10 +617,12 @@ fn plan_results(
     index: &StoreIndex,
     labels: &[String],
     zone: Offset,
+    control_cutoffs: (f32, f32),
     rejects: &mut Rejects,
 ) -> Plan {
     let n = u32::try_from(rows.len()).unwrap_or(u32::MAX);
-    let mut order: Vec<u32> = (0..n).collect();
+    let (control_rows, mut order): (Vec<u32>, Vec<u32>) =
+        (0..n).partition(|&i| rows.sample_type[i as usize].is_control());
     order.par_sort_unstable_by(|&a, &b| {
         let (a, b) = (a as usize, b as usize);
         rows.tube
@@ -589,7 +637,11 @@ fn plan_results(
         tube,
         person,
     };
-    let mut per_round: Vec<(String, Vec<u32>)> = Vec::new();
+    let mut per_round: Vec<SegmentPlan> = Vec::new();
+    // Which rounds each plate's committed samples went to: its controls go with them.
+    // Only built when the batch has controls, so plain batches pay nothing for it.
+    let mut plate_rounds: HashMap<(&str, &str), Vec<usize>, Xxh3Builder> =
+        HashMap::with_hasher(Xxh3Builder::new());
     let mut positives_kept = 0;
     let mut start = 0;
     while start < order.len() {
@@ -618,10 +670,10 @@ fn plan_results(
             continue;
         };
         let round = index.round_name(facts.round);
-        let slot = match per_round.iter().position(|(r, _)| r == round) {
+        let slot = match per_round.iter().position(|p| p.round == round) {
             Some(s) => s,
             None => {
-                per_round.push((round.to_owned(), Vec::new()));
+                per_round.push(SegmentPlan::new(round));
                 per_round.len() - 1
             }
         };
@@ -666,13 +718,133 @@ fn plan_results(
                 kept_flagged = true;
             }
             known.push(this);
-            per_round[slot].1.push(u32::try_from(i).unwrap_or(u32::MAX));
+            per_round[slot]
+                .order
+                .push(u32::try_from(i).unwrap_or(u32::MAX));
+            if !control_rows.is_empty() {
+                let plate = (rows.lab.get(i), rows.plate.get(i));
+                let slots = plate_rounds.entry(plate).or_default();
+                if !slots.contains(&slot) {
+                    slots.push(slot);
+                }
+            }
         }
         positives_kept += u64::from(kept_flagged);
     }
+    plan_controls(
+        rows,
+        &control_rows,
+        &plate_rounds,
+        control_cutoffs,
+        &mut per_round,
+        &at,
+        rejects,
+    );
     Plan {
         segments: per_round,
         overfull: 0,
         positives_kept,
+    }
+}
+
+/// Puts each control row with its plate's samples (in every round they went to) and
+/// fails the plates whose controls say the run cannot be trusted.
+fn plan_controls<'r>(
+    rows: &'r ResultRows,
+    control_rows: &[u32],
+    plate_rounds: &HashMap<(&str, &str), Vec<usize>, Xxh3Builder>,
+    (negative_cutoff, positive_cutoff): (f32, f32),
+    per_round: &mut [SegmentPlan],
+    at: &dyn Fn(usize, &'r str, &'r str) -> Where<'r>,
+    rejects: &mut Rejects,
+) {
+    let mut failed: Vec<((&str, &str), String)> = Vec::new();
+    for &c in control_rows {
+        let i = c as usize;
+        let (lab, plate, label) = (rows.lab.get(i), rows.plate.get(i), rows.tube.get(i));
+        let Some(slots) = plate_rounds.get(&(lab, plate)) else {
+            let why = format!(
+                "control {label} of plate {plate}{}: no sample of this plate is committed in this batch; send a plate's controls with its results",
+                lab_phrase(lab)
+            );
+            flag(rejects, &at(i, label, ""), Severity::Error, "plate", why);
+            continue;
+        };
+        for &slot in slots {
+            per_round[slot].controls.push(c);
+        }
+        if let Some(why) = control_failure(rows, i, negative_cutoff, positive_cutoff)
+            && !failed.iter().any(|(p, _)| *p == (lab, plate))
+        {
+            failed.push(((lab, plate), why));
+        }
+    }
+    for ((lab, plate), reason) in failed {
+        for &slot in plate_rounds.get(&(lab, plate)).into_iter().flatten() {
+            per_round[slot].failed_plates.push(FailedPlate {
+                lab: lab.to_owned(),
+                plate: plate.to_owned(),
+                reason: reason.clone(),
+            });
+        }
+    }
+}
+
+fn lab_phrase(lab: &str) -> String {
+    if lab.is_empty() {
+        String::new()
+    } else {
+        format!(" (lab {lab})")
+    }
+}
+
+/// Why control row `i` fails its plate, if it does. Ct values decide when the row has
+/// any (or its result was read from them); otherwise the lab's result word does.
+fn control_failure(
+    rows: &ResultRows,
+    i: usize,
+    negative_cutoff: f32,
+    positive_cutoff: f32,
+) -> Option<String> {
+    let (orf, n) = (rows.ct_orf1ab[i], rows.ct_n[i]);
+    let by_ct = rows.from_ct[i] || orf.is_some() || n.is_some();
+    let label = rows.tube.get(i);
+    let show = |ct: Option<f32>| ct.map_or("no Ct".to_owned(), |c| format!("Ct {c}"));
+    let cts = format!("ORF1ab {}, N {}", show(orf), show(n));
+    let word = rows.outcome[i];
+    match rows.sample_type[i] {
+        SampleType::NegativeControl => {
+            let hit = |ct: Option<f32>| ct.is_some_and(|c| c < negative_cutoff);
+            let amplified = if by_ct {
+                hit(orf) || hit(n)
+            } else {
+                matches!(word, Outcome::Positive | Outcome::Inconclusive)
+            };
+            amplified.then(|| {
+                if by_ct {
+                    format!("negative control {label} amplified ({cts}; cut-off {negative_cutoff})")
+                } else {
+                    format!("negative control {label} was reported {}", word.as_str())
+                }
+            })
+        }
+        SampleType::PositiveControl => {
+            let hit = |ct: Option<f32>| ct.is_some_and(|c| c < positive_cutoff);
+            let amplified = if by_ct {
+                hit(orf) && hit(n)
+            } else {
+                word == Outcome::Positive
+            };
+            (!amplified).then(|| {
+                if by_ct {
+                    format!(
+                        "positive control {label} did not amplify both targets ({cts}; cut-off {positive_cutoff})"
+                    )
+                } else {
+                    format!("positive control {label} was reported {}", word.as_str())
+                }
+            })
+        }
+        SampleType::Sample => None,
     }
 }

@@ -2,17 +2,23 @@
 //!
 //! Columns (any order, unknown ignored): `tube`, `result` (`negative`, `positive`,
 //! `inconclusive`, `invalid` in any case, or 阴性 / 阳性), `ct_orf1ab`, `ct_n` (empty =
-//! no amplification), `reported_at`, and optional `lab`, `plate`, `well`. A file needs
-//! a `result` column or both Ct columns; a row with an empty result is read from its Ct
-//! values at the store's cut-off.
+//! no amplification), `reported_at`, and optional `lab`, `plate`, `well`, `received_at`,
+//! `ct_ic` (internal control) and `sample_type` (`sample`, `negative_control`,
+//! `positive_control`). A file needs a `result` column or both Ct columns; a row with
+//! an empty result is read from its Ct values at the store's cut-off.
+//!
+//! A control row's `tube` is the control's label and it must name its `plate`: the
+//! batch decides from the controls whether the plate passed. With a `ct_ic` column, a
+//! sample with no target amplified and no internal-control signal is `invalid` (its
+//! extraction or amplification failed, so "negative" would be unfounded).
 
 use std::path::Path;
 
 use super::reject::{Rejects, Severity, Where};
-use super::row::{Part, first_problem, read_parallel, required, text};
+use super::row::{Part, first_problem, read_parallel, required, text, width_problem};
 use super::table::{Record, Table};
 use crate::column::StrColumn;
-use crate::model::{Outcome, check_label};
+use crate::model::{Outcome, SampleType, check_label};
 use crate::time::{self, Millis, Offset};
 use crate::{Error, Result};
 
@@ -37,6 +43,12 @@ pub struct ResultRows {
     pub plate: StrColumn,
     /// Well, if given.
     pub well: StrColumn,
+    /// Sample or control.
+    pub sample_type: Vec<SampleType>,
+    /// Ct of the internal control; `None` = no signal or no column.
+    pub ct_ic: Vec<Option<f32>>,
+    /// When the lab received the tube, if given.
+    pub received_at: Vec<Option<Millis>>,
     /// Which input file of the batch.
     pub file: Vec<u32>,
     /// Line in that file.
@@ -93,6 +105,9 @@ impl Part for ResultRows {
         self.lab.append(&later.lab);
         self.plate.append(&later.plate);
         self.well.append(&later.well);
+        self.sample_type.extend(later.sample_type);
+        self.ct_ic.extend(later.ct_ic);
+        self.received_at.extend(later.received_at);
         self.file.extend(later.file);
         self.line.extend(later.line);
     }
@@ -107,7 +122,19 @@ struct Columns {
     lab: Option<usize>,
     plate: Option<usize>,
     well: Option<usize>,
+    sample_type: Option<usize>,
+    ic: Option<usize>,
+    received: Option<usize>,
     width: usize,
+}
+
+/// The cut-offs a results batch is read with.
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoffs {
+    /// A target Ct below this is a hit.
+    pub ct: f32,
+    /// An internal-control Ct below this is a signal.
+    pub ic: f32,
 }
 
 /// Reads every row of `table` into `out`, recording bad rows in `rejects`; chunks of
@@ -117,7 +144,7 @@ pub fn read(
     file_no: u32,
     file_label: &str,
     zone: Offset,
-    cutoff: f32,
+    cutoffs: Cutoffs,
     out: &mut ResultRows,
     rejects: &mut Rejects,
 ) -> Result<u64> {
@@ -130,6 +157,9 @@ pub fn read(
         lab: table.column("lab"),
         plate: table.column("plate"),
         well: table.column("well"),
+        sample_type: table.column("sample_type"),
+        ic: table.column("ct_ic"),
+        received: table.column("received_at"),
         width: table.header().len(),
     };
     let has_ct = cols.orf.is_some() && cols.n.is_some();
@@ -149,7 +179,7 @@ pub fn read(
         file_no,
         file_label,
         zone,
-        cutoff,
+        cutoffs,
         has_ct,
     };
     read_parallel(table, out, rejects, |line, rec, raw_row, out, rejects| {
@@ -163,7 +193,7 @@ struct RowReader<'a> {
     file_no: u32,
     file_label: &'a str,
     zone: Offset,
-    cutoff: f32,
+    cutoffs: Cutoffs,
     has_ct: bool,
 }
 
@@ -187,16 +217,43 @@ impl RowReader<'_> {
             };
             rejects.push(&at, Severity::Error, column, reason, value);
         };
-        if let Some((column, why, value)) = first_problem(rec, raw_row, cols.width, tube, cols.tube)
+        // A row of the wrong width is refused before any field is read from it.
+        if let Some(why) = width_problem(rec, cols.width) {
+            bad("", why, raw_row);
+            return Ok(());
+        }
+        let type_text = text(path, rec, cols.sample_type, line)?;
+        let Some(sample_type) = SampleType::parse(type_text) else {
+            bad(
+                "sample_type",
+                "sample_type must be sample, negative_control or positive_control".to_owned(),
+                type_text.as_bytes(),
+            );
+            return Ok(());
+        };
+        if sample_type.is_control() {
+            // A control's label is not a tube barcode: only its shape as a label matters.
+            if tube.is_empty() || check_label(tube).is_err() {
+                bad(
+                    "tube",
+                    "a control row needs its control's label in the tube column (at most 64 characters)"
+                        .to_owned(),
+                    tube.as_bytes(),
+                );
+                return Ok(());
+            }
+        } else if let Some((column, why, value)) =
+            first_problem(rec, raw_row, cols.width, tube, cols.tube)
         {
             bad(column, why, value);
             return Ok(());
         }
-        let mut cts = [None, None];
-        for (slot, (col, name)) in cts
-            .iter_mut()
-            .zip([(cols.orf, "ct_orf1ab"), (cols.n, "ct_n")])
-        {
+        let mut cts = [None, None, None];
+        for (slot, (col, name)) in cts.iter_mut().zip([
+            (cols.orf, "ct_orf1ab"),
+            (cols.n, "ct_n"),
+            (cols.ic, "ct_ic"),
+        ]) {
             let t = text(path, rec, col, line)?;
             match parse_ct(t) {
                 Ok(v) => *slot = v,
@@ -207,7 +264,7 @@ impl RowReader<'_> {
             }
         }
         let result_text = text(path, rec, cols.result, line)?;
-        let (outcome, from_ct) = if !result_text.is_empty() {
+        let (mut outcome, from_ct) = if !result_text.is_empty() {
             match Outcome::parse(result_text) {
                 Some(o) => (o, false),
                 None => {
@@ -221,7 +278,7 @@ impl RowReader<'_> {
                 }
             }
         } else if self.has_ct {
-            (Outcome::from_ct(cts[0], cts[1], self.cutoff), true)
+            (Outcome::from_ct(cts[0], cts[1], self.cutoffs.ct), true)
         } else {
             bad(
                 "result",
@@ -242,6 +299,35 @@ impl RowReader<'_> {
                 return Ok(());
             }
         };
+        let received_text = text(path, rec, cols.received, line)?;
+        let received_at = if received_text.is_empty() {
+            None
+        } else {
+            match time::parse(received_text.as_bytes(), self.zone) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    bad(
+                        "received_at",
+                        format!("received_at {e}"),
+                        received_text.as_bytes(),
+                    );
+                    return Ok(());
+                }
+            }
+        };
+        let mut ic_note = None;
+        let no_target = !matches!(outcome, Outcome::Positive | Outcome::Inconclusive);
+        let no_ic = cts[2].is_none_or(|c| c >= self.cutoffs.ic);
+        if cols.ic.is_some() && !sample_type.is_control() && no_target && no_ic {
+            if outcome != Outcome::Invalid && !from_ct {
+                ic_note = Some(format!(
+                    "no target amplified and the internal control gave no signal (ct_ic empty or not below {}): read as invalid, not {}",
+                    self.cutoffs.ic,
+                    outcome.as_str()
+                ));
+            }
+            outcome = Outcome::Invalid;
+        }
         let mut labels = [""; 3];
         for (slot, (col, name)) in labels.iter_mut().zip([
             (cols.lab, "lab"),
@@ -255,6 +341,26 @@ impl RowReader<'_> {
             }
             *slot = t;
         }
+        if sample_type.is_control() && labels[1].is_empty() {
+            bad(
+                "plate",
+                format!(
+                    "a {} row must name its plate: its plate's results stand or fall with it",
+                    sample_type.as_str()
+                ),
+                b"",
+            );
+            return Ok(());
+        }
+        if let Some(why) = ic_note {
+            let at = Where {
+                file: self.file_label,
+                line,
+                tube,
+                person: "",
+            };
+            rejects.push(&at, Severity::Warning, "ct_ic", why, b"");
+        }
         if out.tube.try_push(tube).is_err() {
             return Err(Error::input(
                 path,
@@ -266,6 +372,9 @@ impl RowReader<'_> {
         out.ct_orf1ab.push(cts[0]);
         out.ct_n.push(cts[1]);
         out.reported_at.push(reported_at);
+        out.sample_type.push(sample_type);
+        out.ct_ic.push(cts[2]);
+        out.received_at.push(received_at);
         for (col, v) in [&mut out.lab, &mut out.plate, &mut out.well]
             .into_iter()
             .zip(labels)
@@ -294,7 +403,7 @@ mod tests {
             0,
             "r.csv",
             Offset::CHINA,
-            40.0,
+            Cutoffs { ct: 40.0, ic: 40.0 },
             &mut rows,
             &mut rejects,
         )?;

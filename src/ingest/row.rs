@@ -50,16 +50,22 @@ pub fn first_problem<'r>(
     tube: &str,
     tube_col: usize,
 ) -> Option<(&'static str, String, &'r [u8])> {
-    if rec.len() != width {
-        let why = format!(
-            "the row has {} fields but the header has {width}",
-            rec.len()
-        );
+    if let Some(why) = width_problem(rec, width) {
         return Some(("", why, raw_row));
     }
     check_tube(tube)
         .err()
         .map(|why| ("tube", why.to_owned(), raw(rec, Some(tube_col))))
+}
+
+/// Why a row of the wrong width is refused, if it is.
+pub fn width_problem(rec: &Record, width: usize) -> Option<String> {
+    (rec.len() != width).then(|| {
+        format!(
+            "the row has {} fields but the header has {width}",
+            rec.len()
+        )
+    })
 }
 
 /// The raw bytes of a field, for reject reports.

@@ -84,6 +84,30 @@ pub struct Segment {
     /// Person index (collections only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persons: Option<FileRef>,
+    /// Plate control rows (results only): the Parquet file's last `controls` rows,
+    /// which the tube index leaves out (a control is not a collected tube).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub controls: u64,
+    /// Plates whose controls in this segment failed (results only): their samples'
+    /// results in the round do not count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_plates: Vec<FailedPlate>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A plate whose controls failed: every sample result on it (same lab and plate id, in
+/// the same round) is void and its tubes must be re-run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedPlate {
+    /// The lab (empty when the file named none).
+    pub lab: String,
+    /// The plate id.
+    pub plate: String,
+    /// Which control failed and how, for the rerun worklist and the report.
+    pub reason: String,
 }
 
 impl Segment {

@@ -4,6 +4,7 @@
 //! STORE/
 //!   MANIFEST.json                       what is committed (see [`manifest`])
 //!   lock                                held by the one writer
+//!   pooltrack.toml                      cut-offs and deadlines (optional, see [`config`])
 //!   rounds/<round>/collections/b000001.parquet   rows of batch 1, sorted by tube
 //!   rounds/<round>/collections/b000001.tubes     sidecar tube index
 //!   rounds/<round>/collections/b000001.persons   sidecar person index
@@ -18,6 +19,7 @@
 //! before or after a batch, never between, and needs no lock.
 
 pub mod checked;
+pub mod config;
 pub mod fsutil;
 pub mod index;
 pub mod manifest;
@@ -270,6 +272,11 @@ impl Store {
     /// The zone for times without an offset.
     pub fn zone(&self) -> Offset {
         self.zone
+    }
+
+    /// The store's cut-offs and deadlines (`pooltrack.toml`, defaults when absent).
+    pub fn config(&self) -> Result<config::Config> {
+        config::Config::load(&self.root)
     }
 
     /// Fails with [`Error::UnknownRound`] unless the store holds collections of `round`.

@@ -25,6 +25,7 @@ use super::fsutil;
 use super::index::{self, IndexWriter, Kind};
 use super::manifest::{FileRef, Segment};
 use crate::column::StrColumn;
+use crate::ingest::batch::SegmentPlan;
 use crate::ingest::collections::CollectionRows;
 use crate::ingest::results::ResultRows;
 use crate::{Error, Result};
@@ -102,6 +103,9 @@ pub fn results_schema() -> Arc<Schema> {
         Field::new("lab", DataType::Utf8, true),
         Field::new("plate", DataType::Utf8, true),
         Field::new("well", DataType::Utf8, true),
+        Field::new("sample_type", DataType::Utf8, false),
+        Field::new("ct_ic", DataType::Float32, true),
+        Field::new("received_at", timestamp(), true),
         Field::new("batch", DataType::UInt32, false),
         Field::new("source", DataType::Utf8, false),
         Field::new("line", DataType::UInt64, false),
@@ -348,23 +352,29 @@ pub fn write_collections(
         parquet,
         tubes,
         persons: Some(persons),
+        controls: 0,
+        failed_plates: Vec::new(),
     })
 }
 
-/// Writes the rows `order` (sorted by tube, then reported_at) of `rows` as round
-/// `round`'s results segment of batch `batch`.
+/// Writes one round's result rows of batch `batch`: the samples (`plan.order`, sorted by
+/// tube, then reported_at) and after them the plate controls, which the tube index
+/// leaves out.
 pub fn write_results(
     root: &Path,
     batch: u32,
-    round: &str,
+    plan: &SegmentPlan,
     files: &[String],
     rows: &ResultRows,
-    order: &[u32],
 ) -> Result<Segment> {
+    let round = plan.round.as_str();
     let stem = root.join(segment_stem(round, "results", batch));
     if let Some(dir) = stem.parent() {
         fsutil::create_dir_all(dir)?;
     }
+    let samples = plan.order.as_slice();
+    let all: Vec<u32> = samples.iter().chain(&plan.controls).copied().collect();
+    let order = all.as_slice();
     let n = order.len();
     let at = |i: &u32| *i as usize;
     let columns: Vec<ArrayRef> = vec![
@@ -400,6 +410,22 @@ pub fn write_results(
         Arc::new(take(&rows.lab, order)),
         Arc::new(take(&rows.plate, order)),
         Arc::new(take(&rows.well, order)),
+        Arc::new(StringArray::from_iter_values(
+            order.iter().map(|i| rows.sample_type[at(i)].as_str()),
+        )),
+        Arc::new(
+            order
+                .iter()
+                .map(|i| rows.ct_ic[at(i)])
+                .collect::<Float32Array>(),
+        ),
+        Arc::new(
+            order
+                .iter()
+                .map(|i| rows.received_at[at(i)])
+                .collect::<TimestampMillisecondArray>()
+                .with_timezone("UTC"),
+        ),
         Arc::new(UInt32Array::from_value(batch, n)),
         Arc::new(sources_column(files, &rows.file, order)),
         Arc::new(UInt64Array::from_iter_values(
@@ -414,10 +440,10 @@ pub fn write_results(
     let mut w = IndexWriter::new(
         HashingWriter::create(&tubes_path)?,
         Kind::ResultTubes,
-        n as u64,
+        samples.len() as u64,
     )
     .map_err(|e| Error::io(&tubes_path, e))?;
-    for (row, &i) in order.iter().enumerate() {
+    for (row, &i) in samples.iter().enumerate() {
         let i = i as usize;
         let rec = index::result_tube_record(
             &index::tube_key(rows.tube.get(i)),
@@ -441,6 +467,8 @@ pub fn write_results(
         parquet,
         tubes,
         persons: None,
+        controls: plan.controls.len() as u64,
+        failed_plates: plan.failed_plates.clone(),
     })
 }
 

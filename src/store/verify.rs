@@ -403,7 +403,12 @@ fn check_file(root: &Path, n: &Named<'_>) -> (u64, u64, Vec<Finding>) {
             Err(why) => bad(why),
         },
         Role::Sidecar(kind) => {
-            if let Err(why) = check_sidecar(&path, kind, rows) {
+            // Plate controls are rows of the Parquet file but not tubes of the index.
+            let indexed = match kind {
+                Kind::ResultTubes => rows.saturating_sub(n.segment.controls),
+                _ => rows,
+            };
+            if let Err(why) = check_sidecar(&path, kind, indexed) {
                 bad(why);
             }
         }

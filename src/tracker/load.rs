@@ -14,7 +14,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
 use rayon::prelude::*;
 
-use crate::model::{Mode, Outcome};
+use crate::model::{Mode, Outcome, SampleType};
 use crate::store::segment::{collections_schema, results_schema};
 use crate::store::{BatchKind, Store};
 use crate::time::Millis;
@@ -62,6 +62,12 @@ pub struct Results {
     pub plate: StringArray,
     /// Wells (nullable).
     pub well: StringArray,
+    /// Sample or plate control.
+    pub sample_type: Vec<SampleType>,
+    /// Internal-control Ct (nullable).
+    pub ct_ic: Float32Array,
+    /// When the lab received the tube (nullable).
+    pub received_at: Vec<Option<Millis>>,
     /// Batch of each row.
     pub batch: Vec<u32>,
     /// Source file of each row.
@@ -188,6 +194,69 @@ pub fn fetch(
         .collect()
 }
 
+/// Reads whole columns of every row of a round's segments of `kind`, in row order. A
+/// segment written before a column existed gives nulls for it.
+pub fn columns(
+    store: &Store,
+    round: &str,
+    kind: BatchKind,
+    names: &[&str],
+) -> Result<Vec<ArrayRef>> {
+    let files = segment_files(store, round, kind);
+    let schema = match kind {
+        BatchKind::Collections => collections_schema(),
+        BatchKind::Results => results_schema(),
+    };
+    let types: Vec<DataType> = names
+        .iter()
+        .map(|c| {
+            schema
+                .field_with_name(c)
+                .map_or(DataType::Utf8, |f| f.data_type().clone())
+        })
+        .collect();
+    let parts: Vec<Vec<ArrayRef>> = files
+        .par_iter()
+        .map(|path| {
+            let builder = open_reader(store, path)?;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), names.iter().copied());
+            let reader = builder
+                .with_projection(mask)
+                .with_batch_size(256 * 1024)
+                .build()
+                .map_err(|e| damaged_file(store, path, e))?;
+            let mut batches = Vec::new();
+            for b in reader {
+                batches.push(b.map_err(|e| damaged_file(store, path, e))?);
+            }
+            let rows = batches.iter().map(RecordBatch::num_rows).sum();
+            names
+                .iter()
+                .zip(&types)
+                .map(|(name, ty)| {
+                    let pieces: Vec<&dyn Array> = batches
+                        .iter()
+                        .filter_map(|b| b.column_by_name(name).map(|c| c.as_ref()))
+                        .collect();
+                    if pieces.len() < batches.len() || batches.is_empty() {
+                        return Ok(arrow_array::new_null_array(ty, rows));
+                    }
+                    Ok(arrow_select::concat::concat(&pieces)?)
+                })
+                .collect::<Result<Vec<ArrayRef>>>()
+        })
+        .collect::<Result<_>>()?;
+    (0..names.len())
+        .map(|c| {
+            let pieces: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
+            if pieces.is_empty() {
+                return Ok(arrow_array::new_empty_array(&types[c]));
+            }
+            Ok(arrow_select::concat::concat(&pieces)?)
+        })
+        .collect()
+}
+
 /// Reads one timestamp column of every row of a round's segments of `kind`.
 pub fn times(store: &Store, round: &str, kind: BatchKind, column: &str) -> Result<Vec<Millis>> {
     let files = segment_files(store, round, kind);
@@ -301,6 +370,15 @@ pub fn results(store: &Store, round: &str) -> Result<Results> {
                 .ok_or_else(|| damaged(store, "result"))
         })
         .collect::<Result<_>>()?;
+    let sample_type = b
+        .column(10)
+        .as_string::<i32>()
+        .iter()
+        .map(|t| {
+            t.and_then(SampleType::parse)
+                .ok_or_else(|| damaged(store, "sample type"))
+        })
+        .collect::<Result<_>>()?;
     Ok(Results {
         tube: strings(&b, 1),
         outcome,
@@ -314,8 +392,15 @@ pub fn results(store: &Store, round: &str) -> Result<Results> {
         lab: strings(&b, 7),
         plate: strings(&b, 8),
         well: strings(&b, 9),
-        batch: b.column(10).as_primitive::<UInt32Type>().values().to_vec(),
-        source: strings(&b, 11),
-        line: b.column(12).as_primitive::<UInt64Type>().values().to_vec(),
+        sample_type,
+        ct_ic: b.column(11).as_primitive::<Float32Type>().clone(),
+        received_at: b
+            .column(12)
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .collect(),
+        batch: b.column(13).as_primitive::<UInt32Type>().values().to_vec(),
+        source: strings(&b, 14),
+        line: b.column(15).as_primitive::<UInt64Type>().values().to_vec(),
     })
 }

@@ -19,6 +19,7 @@
 //! likewise for results.
 
 pub mod load;
+pub mod plate_qc;
 pub mod rules;
 
 use std::cmp::Reverse;
@@ -84,6 +85,10 @@ pub struct ResultFacts {
     pub ct_n: Vec<Option<f32>>,
     /// Report time.
     pub reported_at: Vec<Millis>,
+    /// The tube of each result row, or [`NONE`] for plate controls (not tubes).
+    pub tube: Vec<u32>,
+    /// Results that do not count: their plate's controls failed.
+    pub void: Vec<bool>,
 }
 
 impl ResultFacts {
@@ -123,6 +128,8 @@ pub struct Counts {
     pub overfull_pools: u64,
     /// Positive tubes kept against a later non-positive result (flagged for review).
     pub positives_kept: u64,
+    /// Tubes whose only results came from failed plates: the lab must run them again.
+    pub tubes_to_rerun: u64,
 }
 
 /// A round decided from the sidecar indexes: tubes, results and statuses, no text.
@@ -163,9 +170,10 @@ impl Statuses {
                 format!("round {round}: the segment files and their indexes disagree on the rows"),
             ));
         }
-        let (results, result_tube) = read_results(&rsegs, &keys, n_results);
+        let mut results = read_results(&rsegs, &keys, n_results);
         drop(keys);
-        effective_results(&results, &result_tube, &mut tubes);
+        results.void = plate_qc::void_results(store, round, n_results)?;
+        effective_results(&results, &mut tubes);
         let persons = decide_persons(&segs, &tube_of_row, &collected_at, &tubes, &results);
         Ok(Statuses {
             name: round.to_owned(),
@@ -231,7 +239,23 @@ impl Statuses {
             .collect(),
             overfull_pools: overfull,
             positives_kept: t.positive_kept.iter().filter(|&&k| k).count() as u64,
+            tubes_to_rerun: self.tubes_to_rerun().len() as u64,
         }
+    }
+
+    /// Tubes with a void result and no result that counts, in tube order.
+    pub fn tubes_to_rerun(&self) -> Vec<u32> {
+        let r = &self.results;
+        let mut tubes: Vec<u32> = r
+            .void
+            .iter()
+            .zip(&r.tube)
+            .filter(|&(&v, &t)| v && t != NONE && self.tubes.result[t as usize] == NONE)
+            .map(|(_, &t)| t)
+            .collect();
+        tubes.sort_unstable();
+        tubes.dedup();
+        tubes
     }
 }
 
@@ -311,14 +335,16 @@ fn number_tubes(segs: &[&CollectionIndex], n_rows: usize) -> (Tubes, Vec<u32>, V
 
 /// Reads every result row's facts from the result indexes and finds its tube by a
 /// merge join on the sorted barcodes.
-fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> (ResultFacts, Vec<u32>) {
+fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> ResultFacts {
     let mut facts = ResultFacts {
         outcome: vec![Outcome::Invalid; n],
         ct_orf1ab: vec![None; n],
         ct_n: vec![None; n],
         reported_at: vec![0; n],
+        tube: vec![NONE; n],
+        void: Vec::new(),
     };
-    let mut result_tube = vec![NONE; n];
+    let result_tube = &mut facts.tube;
     for seg in rsegs {
         let mut j = 0;
         for i in 0..seg.tubes.len() {
@@ -340,7 +366,7 @@ fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> (ResultFa
             facts.ct_n[row] = index::ct_at(r, 52);
         }
     }
-    (facts, result_tube)
+    facts
 }
 
 /// The effective result among one tube's results, given in `reported_at` order (ties:
@@ -359,8 +385,10 @@ pub fn effective(outcomes: impl IntoIterator<Item = Outcome>) -> (Option<usize>,
     (current.map(|(i, _)| i), kept)
 }
 
-fn effective_results(r: &ResultFacts, result_tube: &[u32], tubes: &mut Tubes) {
+fn effective_results(r: &ResultFacts, tubes: &mut Tubes) {
     let n = tubes.len();
+    let result_tube = &r.tube;
+    let any_void = r.void.contains(&true);
     let mut order: Vec<u32> = (0..result_tube.len())
         .filter(|&i| result_tube[i] != NONE)
         .map(|i| u32::try_from(i).unwrap_or(NONE))
@@ -378,8 +406,16 @@ fn effective_results(r: &ResultFacts, result_tube: &[u32], tubes: &mut Tubes) {
             at += 1;
         }
         let rows = &order[start..at];
-        let (winner, kept) = effective(rows.iter().map(|&row| r.outcome[row as usize]));
-        tubes.result[t] = winner.map_or(NONE, |i| rows[i]);
+        let (winner, kept) = if any_void {
+            // Results on a failed plate stay in the tube's history but do not count.
+            let counted = || rows.iter().filter(|&&row| !r.void[row as usize]);
+            let (w, kept) = effective(counted().map(|&row| r.outcome[row as usize]));
+            (w.and_then(|i| counted().nth(i)).copied(), kept)
+        } else {
+            let (w, kept) = effective(rows.iter().map(|&row| r.outcome[row as usize]));
+            (w.map(|i| rows[i]), kept)
+        };
+        tubes.result[t] = winner.unwrap_or(NONE);
         tubes.positive_kept[t] = kept;
     }
     tubes.result_start.push(u32::try_from(at).unwrap_or(NONE));

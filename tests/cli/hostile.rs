@@ -65,7 +65,7 @@ fn read_results(bytes: &[u8]) -> pooltrack::Result<(ResultRows, Rejects, u64)> {
         0,
         "r.csv",
         Offset::CHINA,
-        40.0,
+        results::Cutoffs { ct: 40.0, ic: 40.0 },
         &mut rows,
         &mut rejects,
     )?;

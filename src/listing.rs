@@ -1,0 +1,229 @@
+//! Writing any list of rows (reruns, review flags, coverage lists) as CSV, JSON or
+//! Parquet, so every list a command prints has the same three forms.
+//!
+//! Rows are `Serialize` structs of flat fields. CSV and JSON come straight from serde;
+//! Parquet columns take their type from the values (whole numbers → Int64, other
+//! numbers → Float64, booleans, text), empty values and `None` become nulls.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::fsutil;
+use crate::worklist::Format;
+use crate::{Error, Result};
+
+/// Writes `rows` as CSV (with `header` when there are no rows) or JSON to a stream.
+///
+/// ```
+/// use pooltrack::listing::write_text;
+/// use pooltrack::worklist::Format;
+/// #[derive(serde::Serialize)]
+/// struct Row { tube: &'static str, members: u32 }
+/// let mut out = Vec::new();
+/// write_text(&[Row { tube: "PL0001", members: 10 }], &["tube", "members"], Format::Csv, &mut out)?;
+/// assert_eq!(String::from_utf8(out)?, "tube,members\nPL0001,10\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_text<T: Serialize>(
+    rows: &[T],
+    header: &[&str],
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::io("<output>", e);
+    match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            if rows.is_empty() {
+                w.write_record(header).map_err(|e| io(e.into()))?;
+            }
+            for r in rows {
+                w.serialize(r).map_err(|e| io(e.into()))?;
+            }
+            w.flush().map_err(io)?;
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, rows).map_err(|e| io(e.into()))?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+        Format::Parquet => return Err(Error::Usage("Parquet output needs --out FILE".into())),
+    }
+    Ok(())
+}
+
+/// Writes `rows` to `path` in `format`, owner-readable only; the file appears whole.
+pub fn write_file<T: Serialize>(
+    rows: &[T],
+    header: &[&str],
+    format: Format,
+    path: &Path,
+) -> Result<()> {
+    let tmp = path.with_extension("pooltrack-tmp");
+    let file = fsutil::create_file(&tmp)?;
+    let res = match format {
+        Format::Parquet => write_parquet(rows, header, file, path),
+        _ => {
+            let mut w = std::io::BufWriter::new(file);
+            write_text(rows, header, format, &mut w)
+                .and_then(|()| w.flush().map_err(|e| Error::io(path, e)))
+        }
+    };
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// Writes to `out` when given (saying so on standard error), else to standard output.
+pub fn emit<T: Serialize>(
+    rows: &[T],
+    header: &[&str],
+    format: Format,
+    out: Option<&Path>,
+    what: &str,
+) -> Result<()> {
+    match out {
+        Some(path) => {
+            write_file(rows, header, format, path)?;
+            eprintln!("wrote {} {what} to {}", rows.len(), path.display());
+            Ok(())
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            write_text(rows, header, format, &mut lock)
+        }
+    }
+}
+
+fn write_parquet<T: Serialize>(
+    rows: &[T],
+    header: &[&str],
+    file: std::fs::File,
+    path: &Path,
+) -> Result<()> {
+    let values: Vec<serde_json::Map<String, Value>> = rows
+        .iter()
+        .map(|r| match serde_json::to_value(r) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(Error::Usage("a list row is not a record".into())),
+            Err(e) => Err(Error::io(path, std::io::Error::other(e))),
+        })
+        .collect::<Result<_>>()?;
+    let mut fields = Vec::with_capacity(header.len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(header.len());
+    for &name in header {
+        let cells: Vec<Option<&Value>> = values
+            .iter()
+            .map(|m| {
+                m.get(name)
+                    .filter(|v| !v.is_null() && v.as_str() != Some(""))
+            })
+            .collect();
+        let all = |f: fn(&Value) -> bool| cells.iter().flatten().all(|v| f(v));
+        let (ty, col): (DataType, ArrayRef) = if cells.iter().all(Option::is_none) {
+            (DataType::Utf8, Arc::new(StringArray::new_null(cells.len())))
+        } else if all(|v| v.is_i64()) {
+            let a: Int64Array = cells.iter().map(|v| v.and_then(Value::as_i64)).collect();
+            (DataType::Int64, Arc::new(a))
+        } else if all(Value::is_number) {
+            let a: Float64Array = cells.iter().map(|v| v.and_then(Value::as_f64)).collect();
+            (DataType::Float64, Arc::new(a))
+        } else if all(Value::is_boolean) {
+            let a: BooleanArray = cells.iter().map(|v| v.and_then(Value::as_bool)).collect();
+            (DataType::Boolean, Arc::new(a))
+        } else {
+            let a: StringArray = cells
+                .iter()
+                .map(|v| {
+                    v.map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                })
+                .collect();
+            (DataType::Utf8, Arc::new(a))
+        };
+        fields.push(Field::new(name, ty, true));
+        columns.push(col);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::parquet(path, e))?;
+    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
+    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    #[derive(Serialize)]
+    struct Row {
+        tube: &'static str,
+        members: u32,
+        ct: Option<f32>,
+        lab: &'static str,
+    }
+
+    #[test]
+    fn parquet_columns_take_their_type_from_the_values() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("l.parquet");
+        let rows = [
+            Row {
+                tube: "PL0001",
+                members: 10,
+                ct: Some(31.5),
+                lab: "",
+            },
+            Row {
+                tube: "PL0002",
+                members: 9,
+                ct: None,
+                lab: "L1",
+            },
+        ];
+        write_file(
+            &rows,
+            &["tube", "members", "ct", "lab"],
+            Format::Parquet,
+            &p,
+        )
+        .expect("writes");
+        let f = std::fs::File::open(&p).expect("open");
+        let mut r = ParquetRecordBatchReaderBuilder::try_new(f)
+            .and_then(|b| b.build())
+            .expect("reader");
+        let b = r.next().expect("a batch").expect("reads");
+        let types: Vec<DataType> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                DataType::Utf8,
+                DataType::Int64,
+                DataType::Float64,
+                DataType::Utf8
+            ]
+        );
+        assert_eq!(b.column(3).null_count(), 1);
+    }
+}

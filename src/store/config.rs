@@ -1,0 +1,216 @@
+//! `STORE/pooltrack.toml`: the cut-offs and deadlines a lab or office tunes to its kits
+//! and promises, with defaults when the file or a key is absent.
+//!
+//! ```toml
+//! [results]
+//! ic_cutoff = 40.0                # an internal-control Ct below this is a signal
+//!
+//! [plate_qc]
+//! negative_control_cutoff = 40.0  # a negative control amplifying below this fails its plate
+//! positive_control_cutoff = 40.0  # a positive control needs both targets below this
+//!
+//! [deadlines]
+//! pool_hours = 24.0               # a pool's result is due this long after collection
+//! single_hours = 6.0              # a single tube's result is due this long after collection
+//! ```
+//!
+//! The sample cut-off itself (`ct_cutoff`) is a store setting (`pooltrack config
+//! --ct-cutoff`); the control cut-offs default to it. Cut-offs are applied when a batch
+//! is ingested, so committed rows keep the reading they were ingested with; deadlines
+//! apply whenever a report is made.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The file name inside the store.
+pub const FILE: &str = "pooltrack.toml";
+
+/// The store's tunable cut-offs and deadlines.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How result rows are read.
+    pub results: ResultsConfig,
+    /// When a plate's controls fail it.
+    pub plate_qc: PlateQc,
+    /// When a tube's result is late.
+    pub deadlines: Deadlines,
+}
+
+/// How result rows are read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResultsConfig {
+    /// An internal-control Ct (`ct_ic`) below this is a signal. A sample with no target
+    /// amplified and no internal-control signal is `invalid`.
+    pub ic_cutoff: f32,
+}
+
+impl Default for ResultsConfig {
+    fn default() -> Self {
+        ResultsConfig { ic_cutoff: 40.0 }
+    }
+}
+
+/// When a plate's controls fail it; unset cut-offs are the store's `ct_cutoff`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlateQc {
+    /// A negative control with any target Ct below this fails its plate.
+    pub negative_control_cutoff: Option<f32>,
+    /// A positive control without both target Cts below this fails its plate.
+    pub positive_control_cutoff: Option<f32>,
+}
+
+/// When a tube's result is late, in hours after its collection.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Deadlines {
+    /// For pool tubes (screening rounds promise 24 h).
+    pub pool_hours: f64,
+    /// For single tubes, mostly retests of recalled persons (promised within 6 h).
+    pub single_hours: f64,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            pool_hours: 24.0,
+            single_hours: 6.0,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `STORE/pooltrack.toml`, or the defaults when there is none. A file that
+    /// cannot be read is an input error naming its line.
+    ///
+    /// ```
+    /// use pooltrack::store::config::Config;
+    /// let dir = tempfile::tempdir()?;
+    /// assert_eq!(Config::load(dir.path())?, Config::default());
+    /// std::fs::write(dir.path().join("pooltrack.toml"), "[deadlines]\npool_hours = 12\n")?;
+    /// assert_eq!(Config::load(dir.path())?.deadlines.pool_hours, 12.0);
+    /// std::fs::write(dir.path().join("pooltrack.toml"), "[deadlines]\npool_hour = 12\n")?;
+    /// assert!(Config::load(dir.path()).unwrap_err().to_string().contains("line 2"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load(store_root: &Path) -> Result<Config> {
+        let path = Config::path(store_root);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        Config::parse(&text).map_err(|why| Error::input(&path, why))
+    }
+
+    /// Parses the file's text; the error names the line.
+    pub fn parse(text: &str) -> std::result::Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
+            format!("line {line}: {}", e.message())
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let cutoffs = [
+            ("results.ic_cutoff", Some(self.results.ic_cutoff)),
+            (
+                "plate_qc.negative_control_cutoff",
+                self.plate_qc.negative_control_cutoff,
+            ),
+            (
+                "plate_qc.positive_control_cutoff",
+                self.plate_qc.positive_control_cutoff,
+            ),
+        ];
+        for (key, v) in cutoffs {
+            if let Some(v) = v
+                && !(v > 0.0 && v <= 100.0)
+            {
+                return Err(format!("{key} must be above 0 and at most 100 (found {v})"));
+            }
+        }
+        for (key, v) in [
+            ("deadlines.pool_hours", self.deadlines.pool_hours),
+            ("deadlines.single_hours", self.deadlines.single_hours),
+        ] {
+            if !(v > 0.0 && v <= 24.0 * 365.0) {
+                return Err(format!(
+                    "{key} must be a positive number of hours (found {v})"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the file is.
+    pub fn path(store_root: &Path) -> PathBuf {
+        store_root.join(FILE)
+    }
+
+    /// The control cut-offs: (negative, positive), defaulting to the sample cut-off.
+    pub fn control_cutoffs(&self, ct_cutoff: f32) -> (f32, f32) {
+        (
+            self.plate_qc.negative_control_cutoff.unwrap_or(ct_cutoff),
+            self.plate_qc.positive_control_cutoff.unwrap_or(ct_cutoff),
+        )
+    }
+
+    /// The file's text with every key at its default, commented, for `pooltrack config
+    /// --write-defaults`.
+    pub fn default_text() -> &'static str {
+        "# pooltrack store configuration: cut-offs are applied when a batch is ingested,\n\
+         # deadlines whenever a report is made. Delete a key to use its default.\n\
+         \n\
+         [results]\n\
+         # An internal-control Ct (column ct_ic) below this is a signal; a sample with no\n\
+         # target amplified and no internal-control signal is invalid.\n\
+         ic_cutoff = 40.0\n\
+         \n\
+         [plate_qc]\n\
+         # A negative control with any target Ct below this fails its plate, and a positive\n\
+         # control without both target Cts below this fails it. Default: the store's ct_cutoff.\n\
+         # negative_control_cutoff = 40.0\n\
+         # positive_control_cutoff = 40.0\n\
+         \n\
+         [deadlines]\n\
+         # A tube's result is late this many hours after its collection.\n\
+         pool_hours = 24.0\n\
+         single_hours = 6.0\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_text_reads_as_the_defaults() {
+        assert_eq!(Config::parse(Config::default_text()), Ok(Config::default()));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::parse("[results]\nic_cutoff = -1\n").expect_err("refused");
+        assert!(err.contains("results.ic_cutoff"), "{err}");
+        let err = Config::parse("[deadlines]\nsingle_hours = 0\n").expect_err("refused");
+        assert!(err.contains("deadlines.single_hours"), "{err}");
+        let err = Config::parse("[results]\nic_cutoff = \"x\"\n").expect_err("refused");
+        assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    #[test]
+    fn control_cutoffs_default_to_the_sample_cutoff() {
+        let c = Config::parse("[plate_qc]\npositive_control_cutoff = 35\n").expect("reads");
+        assert_eq!(c.control_cutoffs(38.0), (38.0, 35.0));
+    }
+}
