@@ -8,6 +8,7 @@
 
 pub mod column;
 pub mod error;
+pub mod health_code;
 pub mod ingest;
 pub mod listing;
 pub mod model;

@@ -1,10 +1,11 @@
-//! `pooltrack export status --round ROUND --out FILE`
+//! `pooltrack export status|health-codes --round ROUND --out FILE`
 
 use std::path::{Path, PathBuf};
 
 use pooltrack::store::Store;
 use pooltrack::tracker::Round;
 use pooltrack::worklist::{self, Format};
+use pooltrack::{health_code, listing};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
@@ -24,15 +25,49 @@ pub enum Args {
         #[arg(long, value_name = "KEY_FILE")]
         pseudonymize: Option<PathBuf>,
     },
+    /// Every person's health-code color with the tube and result that decided it.
+    #[command(after_help = "\
+Colors: red = positive; yellow = recall, retest_pending, resample, or untested (registered
+with `ingest population` but no tube in the round); green = negative, or pending (a
+collected tube whose result is not in yet). Columns: person, color, status, tube, mode,
+collected_at, collection_source, result, ct_orf1ab, ct_n, reported_at, lab, plate,
+result_source; the sources name the batch, file and line, so an appeal can be answered.")]
+    HealthCodes {
+        /// The round.
+        #[arg(long)]
+        round: String,
+        /// The output file (.csv, .parquet or .json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Output format (default: from the --out extension, else csv).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
-    let Args::Status {
-        round,
-        out,
-        format,
-        pseudonymize,
-    } = args;
+    let (round, out, format, pseudonymize) = match args {
+        Args::Status {
+            round,
+            out,
+            format,
+            pseudonymize,
+        } => (round, out, format, pseudonymize),
+        Args::HealthCodes { round, out, format } => {
+            let store = Store::open(store)?;
+            let round = Round::load(&store, &round)?;
+            let rows = health_code::export(&round, &[]);
+            let format = super::worklist::pick_format(format, Some(&out));
+            let (red, yellow, green) = health_code::tally(&rows);
+            listing::write_file(&rows, &health_code::HEADER, format, &out)?;
+            eprintln!(
+                "wrote {} health code(s) to {}: {red} red, {yellow} yellow, {green} green",
+                rows.len(),
+                out.display()
+            );
+            return Ok(());
+        }
+    };
     let pseudo = super::worklist::pseudonymizer(pseudonymize.as_deref())?;
     let store = Store::open(store)?;
     let round = Round::load(&store, &round)?;

@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod crash;
 mod damage;
+mod health_codes;
 mod hostile;
 mod model;
 mod plan;
