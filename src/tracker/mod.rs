@@ -84,6 +84,8 @@ pub struct ResultFacts {
     pub ct_n: Vec<Option<f32>>,
     /// Report time.
     pub reported_at: Vec<Millis>,
+    /// Result rows that do not count (a failed plate): one flag per row.
+    pub void: Vec<bool>,
 }
 
 impl ResultFacts {
@@ -317,6 +319,7 @@ fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> (ResultFa
         ct_orf1ab: vec![None; n],
         ct_n: vec![None; n],
         reported_at: vec![0; n],
+        void: vec![false; n],
     };
     let mut result_tube = vec![NONE; n];
     for seg in rsegs {
@@ -384,6 +387,26 @@ fn effective_results(r: &ResultFacts, result_tube: &[u32], tubes: &mut Tubes) {
     }
     tubes.result_start.push(u32::try_from(at).unwrap_or(NONE));
     tubes.result_rows = order;
+}
+
+/// The collection rows of each person with more than one row in `round` (a person
+/// with one row cannot be retested or flagged against another tube of theirs). Rows of
+/// a person are ascending; persons come in person-hash order.
+pub fn person_groups(store: &Store, round: &str) -> Result<Vec<Vec<u32>>> {
+    store.require_round(round)?;
+    let index = store.index_of(Some(round))?;
+    let rid = index.round_id(round).unwrap_or(0);
+    let segs = index.collections_of(rid);
+    let (n_rows, _) = index.round_rows(rid);
+    Ok((0..HASH_RANGES)
+        .into_par_iter()
+        .map(|r| multi_row_persons(&segs, r, n_rows))
+        .flatten()
+        .map(|mut rows| {
+            rows.sort_unstable();
+            rows
+        })
+        .collect())
 }
 
 /// Ranges of the person-hash space decided in parallel.
