@@ -13,6 +13,7 @@ pub mod model;
 pub mod planner;
 pub mod privacy;
 pub mod report;
+pub mod review;
 pub mod store;
 pub mod synth;
 pub mod time;
