@@ -18,6 +18,7 @@ pub mod store;
 pub mod synth;
 pub mod time;
 pub mod tracker;
+pub mod turnaround;
 pub mod worklist;
 
 pub use error::{Error, Result};

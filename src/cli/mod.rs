@@ -10,6 +10,7 @@ mod ingest;
 mod plan;
 mod review;
 mod status;
+mod turnaround;
 mod verify;
 mod worklist;
 
@@ -62,6 +63,8 @@ enum Command {
     /// Results to look at again: discordant pools, persons missed by pooling, results
     /// changed from positive.
     Review(review::Args),
+    /// Turnaround by round and lab, late tubes, recall delays and the round's progress.
+    Turnaround(turnaround::Args),
     /// Export every person's status.
     #[command(subcommand)]
     Export(export::Args),
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(a) => status::run(&cli.store, a),
         Command::Worklist(a) => worklist::run(&cli.store, a),
         Command::Review(a) => review::run(&cli.store, a),
+        Command::Turnaround(a) => turnaround::run(&cli.store, a),
         Command::Export(a) => export::run(&cli.store, a),
         Command::Gen(a) => gen_city::run(a),
         Command::Demo(a) => demo::run(a),

@@ -6,6 +6,7 @@ use anyhow::Context;
 use pooltrack::privacy::{self, Pseudonymizer};
 use pooltrack::store::Store;
 use pooltrack::tracker::Statuses;
+use pooltrack::turnaround;
 use pooltrack::worklist::{self, Format, Worklist};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -84,6 +85,7 @@ pub fn emit(
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    let started = now();
     // Read the key first: a bad key file fails before any work.
     let pseudo = pseudonymizer(args.pseudonymize.as_deref())?;
     let store = Store::open(store)?;
@@ -98,5 +100,21 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         p.worklist(&mut rows);
     }
     let format = pick_format(args.format, args.out.as_deref());
-    emit(&rows, format, args.out.as_deref())
+    emit(&rows, format, args.out.as_deref())?;
+    if matches!(list, Worklist::Recall) {
+        // `turnaround` measures recall delays from this log. The list is out already:
+        // a store we cannot write to (read-only media, another user's) costs the
+        // measurement, not the list.
+        let n = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        if let Err(e) = turnaround::record_recall_run(store.root(), &args.round, started, n) {
+            eprintln!("pooltrack: warning: the recall run was not logged: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn now() -> pooltrack::time::Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
