@@ -46,6 +46,11 @@ pub enum FlagKind {
 
 impl FlagKind {
     /// The word used in CSV and JSON.
+    ///
+    /// ```
+    /// use pooltrack::review::FlagKind;
+    /// assert_eq!(FlagKind::MissedByPooling.as_str(), "missed_by_pooling");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             FlagKind::DiscordantPool => "discordant_pool",
@@ -508,4 +513,85 @@ fn results_in_words(t: &TubeLine) -> String {
         })
         .collect::<Vec<_>>()
         .join(", then ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Offset;
+    use crate::tracker::{ResultFacts, Tubes};
+    use Mode::{Pool, Single};
+    use Outcome::{Negative, Positive};
+
+    /// A round of `tubes` (mode, outcome, members) and rows (tube, collected_at).
+    fn round(tubes: &[(Mode, Option<Outcome>, u32)], rows: &[(u32, i64)]) -> Statuses {
+        let mut t = Tubes::default();
+        let mut results = ResultFacts::default();
+        for (i, &(mode, outcome, members)) in tubes.iter().enumerate() {
+            t.row.push(0);
+            t.members.push(members);
+            t.mode.push(mode);
+            t.capacity.push(10);
+            t.positive_kept.push(false);
+            t.result_start
+                .push(u32::try_from(results.outcome.len()).unwrap_or(NONE));
+            match outcome {
+                Some(o) => {
+                    let r = u32::try_from(results.outcome.len()).unwrap_or(NONE);
+                    t.result.push(r);
+                    t.result_rows.push(r);
+                    results.outcome.push(o);
+                    results.ct_orf1ab.push(None);
+                    results.ct_n.push(None);
+                    results.reported_at.push(i64::try_from(i).unwrap_or(0));
+                    results.void.push(false);
+                }
+                None => t.result.push(NONE),
+            }
+        }
+        t.result_start
+            .push(u32::try_from(results.outcome.len()).unwrap_or(NONE));
+        Statuses {
+            name: "r".into(),
+            zone: Offset::UTC,
+            tube_of_row: rows.iter().map(|r| r.0).collect(),
+            collected_at: rows.iter().map(|r| r.1).collect(),
+            tubes: t,
+            results,
+            persons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn discordant_needs_every_member_cleared_by_a_later_negative_single() {
+        // Tube 0: positive pool of rows 0, 1. Tubes 1, 2: negative singles.
+        let tubes = [
+            (Pool, Some(Positive), 2),
+            (Single, Some(Negative), 1),
+            (Single, Some(Negative), 1),
+        ];
+        let rows = [(0, 10), (0, 10), (1, 20), (2, 20)];
+        let s = round(&tubes, &rows);
+        let f = flags(&s, &[vec![0, 2], vec![1, 3]]);
+        assert_eq!(f.discordant, vec![(0, vec![(0, 2), (1, 3)])]);
+        assert!(f.missed.is_empty());
+        // One member only retested: not discordant.
+        assert!(flags(&s, &[vec![0, 2]]).discordant.is_empty());
+        // A retest collected before the pool does not count.
+        let early = round(&tubes, &[(0, 10), (0, 10), (1, 5), (2, 20)]);
+        assert!(
+            flags(&early, &[vec![0, 2], vec![1, 3]])
+                .discordant
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn missed_needs_an_earlier_negative_pool() {
+        let tubes = [(Pool, Some(Negative), 1), (Single, Some(Positive), 1)];
+        let s = round(&tubes, &[(0, 10), (1, 20)]);
+        assert_eq!(flags(&s, &[vec![0, 1]]).missed, vec![(1, 0)]);
+        let later = round(&tubes, &[(0, 30), (1, 20)]);
+        assert!(flags(&later, &[vec![0, 1]]).missed.is_empty());
+    }
 }

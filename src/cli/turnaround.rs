@@ -35,10 +35,20 @@ pub struct Args {
     #[arg(long, value_name = "TIME")]
     as_of: Option<String>,
     /// Deadline of a pool tube, hours.
-    #[arg(long, value_name = "H", default_value_t = 24.0)]
+    #[arg(
+        long,
+        value_name = "H",
+        default_value_t = 24.0,
+        allow_negative_numbers = true
+    )]
     pool_deadline_hours: f64,
     /// Deadline of a single tube, hours.
-    #[arg(long, value_name = "H", default_value_t = 6.0)]
+    #[arg(
+        long,
+        value_name = "H",
+        default_value_t = 6.0,
+        allow_negative_numbers = true
+    )]
     single_deadline_hours: f64,
 }
 

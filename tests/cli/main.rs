@@ -10,6 +10,7 @@ mod damage;
 mod hostile;
 mod model;
 mod plan;
+mod review;
 mod rules;
 mod security;
 mod store_rules;
