@@ -15,10 +15,12 @@ pub mod model;
 pub mod planner;
 pub mod privacy;
 pub mod report;
+pub mod review;
 pub mod store;
 pub mod synth;
 pub mod time;
 pub mod tracker;
+pub mod turnaround;
 pub mod worklist;
 
 pub use error::{Error, Result};

@@ -8,7 +8,9 @@ mod export;
 mod gen_city;
 mod ingest;
 mod plan;
+mod review;
 mod status;
+mod turnaround;
 mod verify;
 mod worklist;
 
@@ -58,6 +60,11 @@ enum Command {
     Status(status::Args),
     /// Write a worklist: who to recall, who to resample, who is positive.
     Worklist(worklist::Args),
+    /// Results to look at again: discordant pools, persons missed by pooling, results
+    /// changed from positive.
+    Review(review::Args),
+    /// Turnaround by round and lab, late tubes, recall delays and the round's progress.
+    Turnaround(turnaround::Args),
     /// Export every person's status.
     #[command(subcommand)]
     Export(export::Args),
@@ -81,6 +88,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(a) => ingest::run(&cli.store, a),
         Command::Status(a) => status::run(&cli.store, a),
         Command::Worklist(a) => worklist::run(&cli.store, a),
+        Command::Review(a) => review::run(&cli.store, a),
+        Command::Turnaround(a) => turnaround::run(&cli.store, a),
         Command::Export(a) => export::run(&cli.store, a),
         Command::Gen(a) => gen_city::run(a),
         Command::Demo(a) => demo::run(a),

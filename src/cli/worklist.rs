@@ -7,6 +7,7 @@ use pooltrack::listing;
 use pooltrack::privacy::{self, Pseudonymizer};
 use pooltrack::store::Store;
 use pooltrack::tracker::{Statuses, plate_qc};
+use pooltrack::turnaround;
 use pooltrack::worklist::{self, Format, Worklist};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -90,6 +91,7 @@ pub fn emit(
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    let started = now();
     // Read the key first: a bad key file fails before any work.
     let pseudo = pseudonymizer(args.pseudonymize.as_deref())?;
     let store = Store::open(store)?;
@@ -114,5 +116,21 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     if let Some(p) = &pseudo {
         p.worklist(&mut rows);
     }
-    emit(&rows, format, args.out.as_deref())
+    emit(&rows, format, args.out.as_deref())?;
+    if matches!(list, Worklist::Recall) {
+        // `turnaround` measures recall delays from this log. The list is out already:
+        // a store we cannot write to (read-only media, another user's) costs the
+        // measurement, not the list.
+        let n = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        if let Err(e) = turnaround::record_recall_run(store.root(), &args.round, started, n) {
+            eprintln!("pooltrack: warning: the recall run was not logged: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn now() -> pooltrack::time::Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Mode;
+use crate::time::Millis;
 use crate::{Error, Result};
 
 /// The file name inside the store.
@@ -81,6 +83,32 @@ impl Default for Deadlines {
             pool_hours: 24.0,
             single_hours: 6.0,
         }
+    }
+}
+
+impl Deadlines {
+    /// Checks that both deadlines are a positive number of hours, at most a year.
+    pub fn check(self) -> Result<Deadlines> {
+        for (what, h) in [("pool", self.pool_hours), ("single", self.single_hours)] {
+            if !(h.is_finite() && h > 0.0 && h <= 8_760.0) {
+                return Err(Error::Usage(format!(
+                    "the {what} deadline must be above 0 and at most 8760 hours, not {h}"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The deadline of a tube of `mode`, in milliseconds.
+    pub fn millis(self, mode: Mode) -> Millis {
+        let h = match mode {
+            Mode::Pool => self.pool_hours,
+            Mode::Single => self.single_hours,
+        };
+        // Checked hours are at most a year: the product fits an i64 with room to spare.
+        #[allow(clippy::cast_possible_truncation)]
+        let ms = (h.clamp(0.0, 8_760.0) * 3_600_000.0).round() as i64;
+        ms
     }
 }
 

@@ -509,7 +509,8 @@ fn find_orphans(root: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
     for entry in top.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.as_str() {
-            MANIFEST | "lock" | "rejects" | super::checked::VERIFIED => {}
+            // logs/ holds append-only run logs (recall runs), which the manifest does not name.
+            MANIFEST | "lock" | "rejects" | "logs" | super::checked::VERIFIED => {}
             n if n.starts_with(super::checked::VERIFIED) && n.ends_with(".tmp") => report.warn(
                 name,
                 "a stat cache an interrupted command did not finish writing; harmless",

@@ -404,3 +404,93 @@ pub fn results(store: &Store, round: &str) -> Result<Results> {
         line: b.column(15).as_primitive::<UInt64Type>().values().to_vec(),
     })
 }
+
+/// The text of some collection rows, read with Parquet row selection: reports that list
+/// a few tubes of a 25-million-row round decode only those rows.
+pub struct CollectionText {
+    rows: Vec<u32>,
+    tube: StringArray,
+    person: StringArray,
+    site: StringArray,
+    batch: Vec<u32>,
+    source: StringArray,
+    line: Vec<u64>,
+}
+
+/// One collection row's text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CollectionLine<'a> {
+    /// Tube barcode.
+    pub tube: &'a str,
+    /// Person id.
+    pub person: &'a str,
+    /// Site (empty when none).
+    pub site: &'a str,
+    /// Batch that ingested it.
+    pub batch: u32,
+    /// Source file.
+    pub source: &'a str,
+    /// Line in the source file.
+    pub line: u64,
+}
+
+impl CollectionText {
+    /// Reads the text of `rows` (any order, duplicates allowed) of `round`.
+    pub fn fetch(store: &Store, round: &str, rows: &[u32]) -> Result<CollectionText> {
+        let mut rows = rows.to_vec();
+        rows.par_sort_unstable();
+        rows.dedup();
+        let c = fetch(
+            store,
+            round,
+            BatchKind::Collections,
+            &["tube", "person", "site", "batch", "source", "line"],
+            &rows,
+        )?;
+        let text = |a: &ArrayRef| {
+            a.as_string_opt::<i32>()
+                .cloned()
+                .unwrap_or_else(|| StringArray::from(Vec::<&str>::new()))
+        };
+        let batch = c[3]
+            .as_primitive_opt::<UInt32Type>()
+            .map(|a| a.values().to_vec())
+            .unwrap_or_default();
+        let line = c[5]
+            .as_primitive_opt::<UInt64Type>()
+            .map(|a| a.values().to_vec())
+            .unwrap_or_default();
+        Ok(CollectionText {
+            tube: text(&c[0]),
+            person: text(&c[1]),
+            site: text(&c[2]),
+            source: text(&c[4]),
+            batch,
+            line,
+            rows,
+        })
+    }
+
+    /// The text of `row`, or empty fields when it was not fetched.
+    pub fn get(&self, row: u32) -> CollectionLine<'_> {
+        let Ok(i) = self.rows.binary_search(&row) else {
+            return CollectionLine::default();
+        };
+        fn s(a: &StringArray, i: usize) -> &str {
+            if i >= a.len() || a.is_null(i) {
+                ""
+            } else {
+                a.value(i)
+            }
+        }
+        let s = |a| s(a, i);
+        CollectionLine {
+            tube: s(&self.tube),
+            person: s(&self.person),
+            site: s(&self.site),
+            batch: self.batch.get(i).copied().unwrap_or(0),
+            source: s(&self.source),
+            line: self.line.get(i).copied().unwrap_or(0),
+        }
+    }
+}

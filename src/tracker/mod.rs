@@ -422,6 +422,26 @@ fn effective_results(r: &ResultFacts, tubes: &mut Tubes) {
     tubes.result_rows = order;
 }
 
+/// The collection rows of each person with more than one row in `round` (a person
+/// with one row cannot be retested or flagged against another tube of theirs). Rows of
+/// a person are ascending; persons come in person-hash order.
+pub fn person_groups(store: &Store, round: &str) -> Result<Vec<Vec<u32>>> {
+    store.require_round(round)?;
+    let index = store.index_of(Some(round))?;
+    let rid = index.round_id(round).unwrap_or(0);
+    let segs = index.collections_of(rid);
+    let (n_rows, _) = index.round_rows(rid);
+    Ok((0..HASH_RANGES)
+        .into_par_iter()
+        .map(|r| multi_row_persons(&segs, r, n_rows))
+        .flatten()
+        .map(|mut rows| {
+            rows.sort_unstable();
+            rows
+        })
+        .collect())
+}
+
 /// Ranges of the person-hash space decided in parallel.
 const HASH_RANGES: u32 = 256;
 

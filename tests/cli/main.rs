@@ -12,6 +12,7 @@ mod hostile;
 mod model;
 mod plan;
 mod plate_qc;
+mod review;
 mod rules;
 mod security;
 mod store_rules;
