@@ -51,7 +51,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read batch files of collections or results into the store.
+    /// Read batch files of collections, results or the population register into the store.
     #[command(subcommand)]
     Ingest(ingest::Args),
     /// A round's counts by status, or one person's status and the tubes behind it.
