@@ -7,6 +7,7 @@
 //! on. [`synth`] makes synthetic city rounds for tests, the demo and benchmarks.
 
 pub mod column;
+pub mod coverage;
 pub mod error;
 pub mod ingest;
 pub mod model;
