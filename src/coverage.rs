@@ -87,6 +87,11 @@ pub struct Area {
 
 impl Area {
     /// An area's line, with its share worked out.
+    ///
+    /// ```
+    /// let a = pooltrack::coverage::Area::new("North", "N1", 8, 2);
+    /// assert_eq!((a.community.as_str(), a.share), ("N1", 0.25));
+    /// ```
     pub fn new(district: &str, community: &str, registered: u64, tested: u64) -> Area {
         Area {
             district: district.to_owned(),
