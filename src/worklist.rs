@@ -343,14 +343,33 @@ impl Format {
     }
 }
 
+/// A row of a list pooltrack writes: its CSV header, and its Parquet columns.
+pub trait ListRow: Serialize {
+    /// Column names, in order (the CSV header of an empty list).
+    const HEADER: &'static [&'static str];
+
+    /// The rows as one Arrow batch, for Parquet output.
+    fn record_batch(rows: &[Self]) -> Result<RecordBatch>
+    where
+        Self: Sized;
+}
+
+impl ListRow for PersonRow {
+    const HEADER: &'static [&'static str] = &HEADER;
+
+    fn record_batch(rows: &[PersonRow]) -> Result<RecordBatch> {
+        person_rows_batch(rows)
+    }
+}
+
 /// Writes rows as CSV or JSON to a stream.
-pub fn write_text(rows: &[PersonRow], format: Format, out: &mut dyn Write) -> Result<()> {
+pub fn write_text<R: ListRow>(rows: &[R], format: Format, out: &mut dyn Write) -> Result<()> {
     let io = |e: std::io::Error| Error::io("<output>", e);
     match format {
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
             if rows.is_empty() {
-                w.write_record(HEADER).map_err(|e| io(e.into()))?;
+                w.write_record(R::HEADER).map_err(|e| io(e.into()))?;
             }
             for r in rows {
                 w.serialize(r).map_err(|e| io(e.into()))?;
@@ -382,7 +401,7 @@ const HEADER: [&str; 11] = [
 
 /// Writes rows to `path` in `format`, owner-readable only (person ids are personal data).
 /// The file appears whole: it is written beside and renamed into place.
-pub fn write_file(rows: &[PersonRow], format: Format, path: &Path) -> Result<()> {
+pub fn write_file<R: ListRow>(rows: &[R], format: Format, path: &Path) -> Result<()> {
     let tmp = path.with_extension("pooltrack-tmp");
     let file = fsutil::create_file(&tmp)?;
     let res = match format {
@@ -403,7 +422,16 @@ pub fn write_file(rows: &[PersonRow], format: Format, path: &Path) -> Result<()>
     })
 }
 
-fn write_parquet(rows: &[PersonRow], file: std::fs::File, path: &Path) -> Result<()> {
+fn write_parquet<R: ListRow>(rows: &[R], file: std::fs::File, path: &Path) -> Result<()> {
+    let batch = R::record_batch(rows)?;
+    let mut w =
+        ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| Error::parquet(path, e))?;
+    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
+    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))
+}
+
+fn person_rows_batch(rows: &[PersonRow]) -> Result<RecordBatch> {
     let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
     let schema = Arc::new(Schema::new(vec![
@@ -450,9 +478,5 @@ fn write_parquet(rows: &[PersonRow], file: std::fs::File, path: &Path) -> Result
         ),
         opt(&|r| &r.lab),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::parquet(path, e))?;
-    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
-    file.sync_all().map_err(|e| Error::io(path, e))
+    Ok(RecordBatch::try_new(schema, columns)?)
 }

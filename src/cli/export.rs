@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use pooltrack::coverage::Coverage;
 use pooltrack::store::Store;
 use pooltrack::tracker::Round;
 use pooltrack::worklist::{self, Format};
@@ -56,7 +57,25 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         Args::HealthCodes { round, out, format } => {
             let store = Store::open(store)?;
             let round = Round::load(&store, &round)?;
-            let rows = health_code::export(&round, &[]);
+            // Registered persons without a tube are yellow too: they missed the test.
+            let has_register = store
+                .manifest()
+                .batches
+                .iter()
+                .any(|b| b.population.is_some());
+            let untested: Vec<String> = if has_register {
+                Coverage::compute(&store, &round.name)?
+                    .untested(&store)?
+                    .into_iter()
+                    .map(|u| u.person)
+                    .collect()
+            } else {
+                eprintln!(
+                    "pooltrack: note: no population register, so nobody is listed as untested (pooltrack ingest population FILE)"
+                );
+                Vec::new()
+            };
+            let rows = health_code::export(&round, &untested);
             let format = super::worklist::pick_format(format, Some(&out));
             let (red, yellow, green) = health_code::tally(&rows);
             listing::write_file(&rows, &health_code::HEADER, format, &out)?;

@@ -1,4 +1,4 @@
-//! `pooltrack ingest collections|results FILE...`
+//! `pooltrack ingest collections|results|population FILE...`
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +28,21 @@ A row without a result is read from its Ct values: both below the store's cut-of
 (default 40) positive, one inconclusive, none negative. Each result goes to the round
 its tube was collected in.")]
     Results {
+        /// Input files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The population register (person, [district, community, group]): who must be tested.
+    #[command(after_help = "\
+One row per person who must be tested in every round; `pooltrack coverage` and the
+untested and unregistered worklists compare it with a round's collections. Registering
+a person again (in a later file, or a later line of the same batch) moves them: the
+latest district, community and group win; a repeat within one batch is listed as a
+warning. The register belongs to no round. Same file forms, rejects report, --strict
+and re-ingest rules as collections.")]
+    Population {
         /// Input files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -68,6 +83,15 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             };
             let pb = super::progress(0, "bytes");
             let r = ingest::ingest_results(&mut store, &files, &opts, Some(&pb));
+            pb.finish_and_clear();
+            (common, r?)
+        }
+        Args::Population { files, common } => {
+            let opts = IngestOptions {
+                strict: common.strict,
+            };
+            let pb = super::progress(0, "bytes");
+            let r = ingest::ingest_population(&mut store, &files, &opts, Some(&pb));
             pb.finish_and_clear();
             (common, r?)
         }

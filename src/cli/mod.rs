@@ -3,6 +3,7 @@
 
 pub mod bench;
 mod config;
+mod coverage;
 mod demo;
 mod export;
 mod gen_city;
@@ -31,6 +32,7 @@ A typical round:
   pooltrack ingest collections retests.csv --round 2022-04-02
   pooltrack ingest results retest-results.csv
   pooltrack status --round 2022-04-02
+  pooltrack coverage --round 2022-04-02   (after: pooltrack ingest population FILE)
 
 Exit codes: 0 done, 1 batch rejected under --strict or input unreadable,
 2 usage error, 3 store busy or damaged.";
@@ -53,18 +55,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read batch files of collections or results into the store.
+    /// Read batch files of collections, results or the population register into the store.
     #[command(subcommand)]
     Ingest(ingest::Args),
     /// A round's counts by status, or one person's status and the tubes behind it.
     Status(status::Args),
-    /// Write a worklist: who to recall, who to resample, who is positive.
+    /// Write a worklist: who to recall, resample, who is positive, untested or unregistered.
     Worklist(worklist::Args),
     /// Results to look at again: discordant pools, persons missed by pooling, results
     /// changed from positive.
     Review(review::Args),
     /// Turnaround by round and lab, late tubes, recall delays and the round's progress.
     Turnaround(turnaround::Args),
+    /// A round's coverage of the population register, by district and community.
+    Coverage(coverage::Args),
     /// Export every person's status.
     #[command(subcommand)]
     Export(export::Args),
@@ -90,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worklist(a) => worklist::run(&cli.store, a),
         Command::Review(a) => review::run(&cli.store, a),
         Command::Turnaround(a) => turnaround::run(&cli.store, a),
+        Command::Coverage(a) => coverage::run(&cli.store, a),
         Command::Export(a) => export::run(&cli.store, a),
         Command::Gen(a) => gen_city::run(a),
         Command::Demo(a) => demo::run(a),

@@ -1,14 +1,15 @@
-//! `pooltrack worklist recall|resample|positives|rerun --round ROUND [--out FILE]`
+//! `pooltrack worklist recall|resample|positives|rerun|untested|unregistered --round ROUND [--out FILE]`
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use pooltrack::coverage::Coverage;
 use pooltrack::listing;
 use pooltrack::privacy::{self, Pseudonymizer};
 use pooltrack::store::Store;
 use pooltrack::tracker::{Statuses, plate_qc};
 use pooltrack::turnaround;
-use pooltrack::worklist::{self, Format, Worklist};
+use pooltrack::worklist::{self, Format, ListRow, Worklist};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum List {
@@ -21,14 +22,20 @@ enum List {
     /// Tubes the lab must run again because their plate's controls failed (same tube,
     /// re-extracted; nobody is re-swabbed), longest-waiting first.
     Rerun,
+    /// Registered persons (population register) with no tube in the round.
+    Untested,
+    /// Persons tested in the round who are not in the population register.
+    Unregistered,
 }
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Columns of the person lists: person, status, tube, mode, result, ct_orf1ab, ct_n, site,
-collected_at, reported_at, lab. Columns of the rerun list: tube, mode, members, lab,
-plate, well, reported_at (of the void result), reason (which control failed). Without
---out a list goes to standard output (CSV or JSON).")]
+Columns of recall, resample, positives: person, status, tube, mode, result, ct_orf1ab,
+ct_n, site, collected_at, reported_at, lab. Rerun: tube, mode, members, lab, plate, well,
+reported_at (of the void result), reason (which control failed). Untested (needs
+`pooltrack ingest population FILE`): person, district, community, group, by district and
+community. Unregistered: person, tube, site, collected_at (their first tube in the
+round), by site and time. Without --out the list goes to standard output (CSV or JSON).")]
 pub struct Args {
     /// Which list.
     #[arg(value_enum)]
@@ -70,11 +77,7 @@ pub fn pick_format(flag: Option<Format>, out: Option<&Path>) -> Format {
 }
 
 /// Writes rows to the file or to standard output.
-pub fn emit(
-    rows: &[worklist::PersonRow],
-    format: Format,
-    out: Option<&Path>,
-) -> anyhow::Result<()> {
+pub fn emit<R: ListRow>(rows: &[R], format: Format, out: Option<&Path>) -> anyhow::Result<()> {
     match out {
         Some(path) => {
             worklist::write_file(rows, format, path)
@@ -95,14 +98,13 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     // Read the key first: a bad key file fails before any work.
     let pseudo = pseudonymizer(args.pseudonymize.as_deref())?;
     let store = Store::open(store)?;
-    let round = Statuses::load(&store, &args.round)?;
     let format = pick_format(args.format, args.out.as_deref());
     let list = match args.list {
         List::Recall => Worklist::Recall,
         List::Resample => Worklist::Resample,
         List::Positives => Worklist::Positives,
         List::Rerun => {
-            let rows = plate_qc::reruns(&store, &round)?;
+            let rows = plate_qc::reruns(&store, &Statuses::load(&store, &args.round)?)?;
             return Ok(listing::emit(
                 &rows,
                 &plate_qc::RERUN_HEADER,
@@ -111,7 +113,41 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
                 "tube(s)",
             )?);
         }
+        List::Untested => {
+            let mut rows = Coverage::compute(&store, &args.round)?.untested(&store)?;
+            if let Some(p) = &pseudo {
+                for r in &mut rows {
+                    r.person = p.pseudonym(&r.person);
+                }
+                // Re-sorted so the order does not follow the real ids.
+                rows.sort_by(|a, b| {
+                    (&a.district, &a.community, &a.person).cmp(&(
+                        &b.district,
+                        &b.community,
+                        &b.person,
+                    ))
+                });
+            }
+            return emit(&rows, format, args.out.as_deref());
+        }
+        List::Unregistered => {
+            let mut rows = Coverage::compute(&store, &args.round)?.unregistered(&store)?;
+            if let Some(p) = &pseudo {
+                for r in &mut rows {
+                    r.person = p.pseudonym(&r.person);
+                }
+                rows.sort_by(|a, b| {
+                    (&a.site, &a.collected_at, &a.person).cmp(&(
+                        &b.site,
+                        &b.collected_at,
+                        &b.person,
+                    ))
+                });
+            }
+            return emit(&rows, format, args.out.as_deref());
+        }
     };
+    let round = Statuses::load(&store, &args.round)?;
     let mut rows = worklist::build(&store, &round, list)?;
     if let Some(p) = &pseudo {
         p.worklist(&mut rows);

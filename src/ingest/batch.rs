@@ -8,7 +8,9 @@
 //! - a pool with more members than its capacity is kept and flagged (a warning);
 //! - a result must name a collected tube; the same result sent twice is kept once;
 //! - a later non-positive result does not clear a positive tube (a warning; the
-//!   tracker keeps the tube positive).
+//!   tracker keeps the tube positive);
+//! - a person registered twice in one population batch: the later line wins (a
+//!   warning).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -21,6 +23,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3Builder;
 
 use super::collections::{self, CollectionRows};
+use super::population::{self, PopulationRows};
 use super::reject::{Rejects, Severity, Where};
 use super::results::{self, ResultRows};
 use super::table::Table;
@@ -110,9 +113,22 @@ pub fn ingest_results(
     ingest(store, BatchKind::Results, files, None, opts, progress)
 }
 
+/// Ingests population register files: who must be tested (no round). A person
+/// registered again, in this batch or a later one, takes the later line's district,
+/// community and group.
+pub fn ingest_population(
+    store: &mut Store,
+    files: &[PathBuf],
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+) -> Result<IngestReport> {
+    ingest(store, BatchKind::Population, files, None, opts, progress)
+}
+
 enum Rows {
     Collections(CollectionRows),
     Results(ResultRows),
+    Population(PopulationRows),
 }
 
 impl Rows {
@@ -120,6 +136,7 @@ impl Rows {
         match self {
             Rows::Collections(r) => r.file[row],
             Rows::Results(r) => r.file[row],
+            Rows::Population(r) => r.file[row],
         }
     }
 }
@@ -189,7 +206,7 @@ fn ingest(
     let ct_cutoff = store.manifest().settings.ct_cutoff;
     let config = match kind {
         BatchKind::Results => store.config()?,
-        BatchKind::Collections => Config::default(),
+        BatchKind::Collections | BatchKind::Population => Config::default(),
     };
     let cutoffs = results::Cutoffs {
         ct: ct_cutoff,
@@ -199,6 +216,7 @@ fn ingest(
     let mut rows = match kind {
         BatchKind::Collections => Rows::Collections(CollectionRows::default()),
         BatchKind::Results => Rows::Results(ResultRows::default()),
+        BatchKind::Population => Rows::Population(PopulationRows::default()),
     };
     let labels: Vec<String> = sources.iter().map(|(_, s)| s.path.clone()).collect();
     for (no, (path, source)) in sources.iter().enumerate() {
@@ -220,6 +238,9 @@ fn ingest(
                 out,
                 &mut rejects,
             )?,
+            Rows::Population(out) => {
+                population::read(&mut table, no, &source.path, out, &mut rejects)?
+            }
         };
         report.rows_read += n;
         if let Some(f) = report.files.iter_mut().find(|f| f.path == source.path) {
@@ -244,6 +265,7 @@ fn ingest(
             let controls = config.control_cutoffs(ct_cutoff);
             plan_results(r, &index, &labels, zone, controls, &mut rejects)
         }
+        Rows::Population(r) => plan_population(r, &labels, &mut rejects),
     };
     lap(&mut report, "check");
     report.overfull_tubes = planned.overfull;
@@ -300,8 +322,15 @@ fn ingest(
     }
     let root = store.root().to_path_buf();
     let mut segments = Vec::new();
+    let mut population = None;
     for plan in planned.segments {
         if plan.order.is_empty() {
+            continue;
+        }
+        if let Rows::Population(r) = &rows {
+            let seg = segment::write_population(&root, id, &labels, r, &plan.order)?;
+            report.committed += seg.rows;
+            population = Some(seg);
             continue;
         }
         let seg = match &mut rows {
@@ -309,6 +338,7 @@ fn ingest(
                 segment::write_collections(&root, id, &plan.round, &labels, r, &plan.order)?
             }
             Rows::Results(r) => segment::write_results(&root, id, &plan, &labels, r)?,
+            Rows::Population(_) => continue,
         };
         report.committed += seg.rows;
         for p in &seg.failed_plates {
@@ -341,6 +371,7 @@ fn ingest(
         warnings: report.warnings,
         rejects: rejects_rel,
         segments,
+        population,
     };
     store.commit(batch)?;
     lap(&mut report, "commit");
@@ -610,6 +641,47 @@ fn group_by_tube(rows: &CollectionRows) -> Vec<u32> {
         }
     });
     order
+}
+
+/// Every row is committed, in input order; a person registered again in the same
+/// batch is a warning on the later line, which wins. Repeats are found by sorting the
+/// rows' 128-bit person hashes, not by a map of 25 million ids.
+fn plan_population(rows: &PopulationRows, labels: &[String], rejects: &mut Rejects) -> Plan {
+    let n = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    let mut by_person: Vec<(u128, u32)> = (0..n)
+        .into_par_iter()
+        .map(|i| (person_hash(rows.person.get(i as usize)), i))
+        .collect();
+    by_person.par_sort_unstable();
+    let file = |i: usize| labels.get(rows.file[i] as usize).map_or("", String::as_str);
+    for pair in by_person.windows(2) {
+        let ((h0, earlier), (h1, later)) = (pair[0], pair[1]);
+        if h0 != h1 {
+            continue;
+        }
+        let (earlier, later) = (earlier as usize, later as usize);
+        let person = rows.person.get(later);
+        let why = format!(
+            "{person} is registered again in this batch (earlier at {} line {}); this later line's district, community and group are kept",
+            file(earlier),
+            rows.line[earlier]
+        );
+        let at = Where {
+            file: file(later),
+            line: rows.line[later],
+            tube: "",
+            person,
+        };
+        flag(rejects, &at, Severity::Warning, "person", why);
+    }
+    Plan {
+        segments: vec![SegmentPlan {
+            order: (0..n).collect(),
+            ..SegmentPlan::new("")
+        }],
+        overfull: 0,
+        positives_kept: 0,
+    }
 }
 
 fn plan_results(

@@ -218,8 +218,8 @@ impl RowReader<'_> {
             rejects.push(&at, Severity::Error, column, reason, value);
         };
         // A row of the wrong width is refused before any field is read from it.
-        if let Some(why) = width_problem(rec, cols.width) {
-            bad("", why, raw_row);
+        if let Some((column, why, value)) = width_problem(rec, raw_row, cols.width) {
+            bad(column, why, value);
             return Ok(());
         }
         let type_text = text(path, rec, cols.sample_type, line)?;

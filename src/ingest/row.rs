@@ -50,21 +50,26 @@ pub fn first_problem<'r>(
     tube: &str,
     tube_col: usize,
 ) -> Option<(&'static str, String, &'r [u8])> {
-    if let Some(why) = width_problem(rec, width) {
-        return Some(("", why, raw_row));
+    if let Some(problem) = width_problem(rec, raw_row, width) {
+        return Some(problem);
     }
     check_tube(tube)
         .err()
         .map(|why| ("tube", why.to_owned(), raw(rec, Some(tube_col))))
 }
 
-/// Why a row of the wrong width is refused, if it is.
-pub fn width_problem(rec: &Record, width: usize) -> Option<String> {
+/// A row with more or fewer fields than the header: the row as a whole is at fault.
+pub fn width_problem<'r>(
+    rec: &Record,
+    raw_row: &'r [u8],
+    width: usize,
+) -> Option<(&'static str, String, &'r [u8])> {
     (rec.len() != width).then(|| {
-        format!(
+        let why = format!(
             "the row has {} fields but the header has {width}",
             rec.len()
-        )
+        );
+        ("", why, raw_row)
     })
 }
 

@@ -74,27 +74,29 @@ fn save(root: &Path, cache: &Cache) {
     }
 }
 
-/// Whether a manifest path is a plain relative path under `rounds/`: a damaged or
-/// forged manifest must not make pooltrack read (or serve) files outside the store.
-fn inside_rounds(path: &str) -> bool {
+/// Whether a manifest path is a plain relative path under `rounds/` or `population/`:
+/// a damaged or forged manifest must not make pooltrack read (or serve) files outside
+/// the store.
+pub(crate) fn inside_segments(path: &str) -> bool {
     let p = Path::new(path);
-    p.starts_with("rounds")
-        && p.components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    let mut parts = p.components();
+    matches!(parts.next(), Some(std::path::Component::Normal(first)) if first == "rounds" || first == "population")
+        && parts.all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// Checks every file the manifest names: present, of its size, and (unless the stat
 /// cache vouches for it) of its hash. The first damaged file is named in the error.
 pub fn check(root: &Path, manifest: &Manifest) -> Result<()> {
     let files: Vec<(&FileRef, u32)> = manifest
-        .segments(None)
-        .flat_map(|(_, seg, batch)| seg.files().map(move |f| (f, batch)))
+        .batches
+        .iter()
+        .flat_map(|b| b.files().map(move |f| (f, b.id)))
         .collect();
     let mut cache = load(root);
     let checks: Vec<Result<Option<(String, Stat)>>> = files
         .par_iter()
         .map(|&(f, batch)| {
-            if !inside_rounds(&f.path) {
+            if !inside_segments(&f.path) {
                 return Err(Error::damaged(
                     root,
                     format!(

@@ -36,6 +36,8 @@ pub enum BatchKind {
     Collections,
     /// Result rows.
     Results,
+    /// Population register rows: who must be tested. They belong to no round.
+    Population,
 }
 
 impl BatchKind {
@@ -44,6 +46,7 @@ impl BatchKind {
         match self {
             BatchKind::Collections => "collections",
             BatchKind::Results => "results",
+            BatchKind::Population => "population",
         }
     }
 }
@@ -119,6 +122,24 @@ impl Segment {
     }
 }
 
+/// A population batch's rows: a Parquet file in input order and its person index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PopulationSegment {
+    /// Rows in the Parquet file.
+    pub rows: u64,
+    /// The Parquet file (`population/bNNNNNN.parquet`).
+    pub parquet: FileRef,
+    /// Person index: person hash and row, sorted.
+    pub persons: FileRef,
+}
+
+impl PopulationSegment {
+    /// Every file of the segment.
+    pub fn files(&self) -> impl Iterator<Item = &FileRef> {
+        [&self.parquet, &self.persons].into_iter()
+    }
+}
+
 /// One committed ingest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Batch {
@@ -144,8 +165,22 @@ pub struct Batch {
     /// The reject report, relative to the store root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejects: Option<String>,
-    /// What it added, one segment per round.
+    /// What it added, one segment per round (none for population batches).
     pub segments: Vec<Segment>,
+    /// What a population batch added. Absent in stores written before the population
+    /// register existed, hence the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population: Option<PopulationSegment>,
+}
+
+impl Batch {
+    /// Every file the batch added (segments of rounds and of the population).
+    pub fn files(&self) -> impl Iterator<Item = &FileRef> {
+        self.segments
+            .iter()
+            .flat_map(Segment::files)
+            .chain(self.population.iter().flat_map(PopulationSegment::files))
+    }
 }
 
 /// The whole manifest.
@@ -197,6 +232,14 @@ impl Manifest {
                 .filter(move |s| round.is_none_or(|r| s.round == r))
                 .map(move |s| (b.kind, s, b.id))
         })
+    }
+
+    /// Population segments with their batch id, oldest first: a later registration of
+    /// a person replaces an earlier one.
+    pub fn population(&self) -> impl Iterator<Item = (&PopulationSegment, u32)> {
+        self.batches
+            .iter()
+            .filter_map(|b| b.population.as_ref().map(|p| (p, b.id)))
     }
 
     /// The committed batch that ingested a source with this content, if any.

@@ -10,6 +10,8 @@
 //!   rounds/<round>/collections/b000001.persons   sidecar person index
 //!   rounds/<round>/results/b000002.parquet
 //!   rounds/<round>/results/b000002.tubes
+//!   population/b000003.parquet          a population batch's register rows
+//!   population/b000003.persons          sidecar person index
 //!   rejects/b000001-collections.csv     rows a batch refused or flagged
 //! ```
 //!
@@ -31,7 +33,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use index::{IndexFile, Kind, TubeKey};
-pub use manifest::{Batch, BatchKind, Manifest, Segment, Settings};
+pub use manifest::{Batch, BatchKind, Manifest, PopulationSegment, Segment, Settings};
 
 use crate::model::{Mode, Outcome};
 use crate::time::{Millis, Offset};
@@ -158,30 +160,33 @@ impl Store {
     fn remove_leftovers(&self) -> Result<()> {
         let named: std::collections::HashSet<&str> = self
             .manifest
-            .segments(None)
-            .flat_map(|(_, s, _)| s.files().map(|f| f.path.as_str()))
+            .batches
+            .iter()
+            .flat_map(Batch::files)
+            .map(|f| f.path.as_str())
             .collect();
-        let rounds = self.root.join("rounds");
-        let Ok(entries) = fs::read_dir(&rounds) else {
-            return Ok(());
-        };
-        for round in entries.flatten() {
-            for table in ["collections", "results"] {
-                let dir = round.path().join(table);
-                let Ok(files) = fs::read_dir(&dir) else {
-                    continue;
-                };
-                for f in files.flatten() {
-                    let p = f.path();
-                    let rel = p
-                        .strip_prefix(&self.root)
-                        .unwrap_or(&p)
-                        .to_string_lossy()
-                        .into_owned();
-                    let ours = f.file_name().to_string_lossy().starts_with('b');
-                    if ours && !named.contains(rel.as_str()) {
-                        fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
-                    }
+        let mut dirs = vec![self.root.join("population")];
+        if let Ok(rounds) = fs::read_dir(self.root.join("rounds")) {
+            for round in rounds.flatten() {
+                for table in ["collections", "results"] {
+                    dirs.push(round.path().join(table));
+                }
+            }
+        }
+        for dir in dirs {
+            let Ok(files) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let p = f.path();
+                let rel = p
+                    .strip_prefix(&self.root)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
+                let ours = f.file_name().to_string_lossy().starts_with('b');
+                if ours && !named.contains(rel.as_str()) {
+                    fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
                 }
             }
         }
@@ -222,11 +227,7 @@ impl Store {
         if self._lock.is_none() {
             return Err(Error::Usage("the store was opened read-only".into()));
         }
-        let written: Vec<manifest::FileRef> = batch
-            .segments
-            .iter()
-            .flat_map(|s| s.files().cloned())
-            .collect();
+        let written: Vec<manifest::FileRef> = batch.files().cloned().collect();
         self.manifest.batches.push(batch);
         let res = self.write_manifest();
         if res.is_err() {
@@ -355,14 +356,19 @@ impl Store {
                         tubes: open(&seg.tubes, Kind::ResultTubes)?,
                     });
                 }
+                // Population batches have no round segments (see `Batch::population`).
+                BatchKind::Population => {}
             }
         }
         Ok(idx)
     }
 }
 
-fn has_data(root: &Path) -> bool {
-    fs::read_dir(root.join("rounds")).is_ok_and(|mut d| d.next().is_some())
+/// Whether the store folder holds segment files (of rounds or of the population).
+pub(crate) fn has_data(root: &Path) -> bool {
+    ["rounds", "population"]
+        .iter()
+        .any(|d| fs::read_dir(root.join(d)).is_ok_and(|mut e| e.next().is_some()))
 }
 
 /// A collections segment's indexes.

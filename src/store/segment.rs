@@ -23,10 +23,11 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::fsutil;
 use super::index::{self, IndexWriter, Kind};
-use super::manifest::{FileRef, Segment};
+use super::manifest::{FileRef, PopulationSegment, Segment};
 use crate::column::StrColumn;
 use crate::ingest::batch::SegmentPlan;
 use crate::ingest::collections::CollectionRows;
+use crate::ingest::population::PopulationRows;
 use crate::ingest::results::ResultRows;
 use crate::{Error, Result};
 
@@ -106,6 +107,19 @@ pub fn results_schema() -> Arc<Schema> {
         Field::new("sample_type", DataType::Utf8, false),
         Field::new("ct_ic", DataType::Float32, true),
         Field::new("received_at", timestamp(), true),
+        Field::new("batch", DataType::UInt32, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("line", DataType::UInt64, false),
+    ]))
+}
+
+/// The schema of population segments.
+pub fn population_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("person", DataType::Utf8, false),
+        Field::new("district", DataType::Utf8, true),
+        Field::new("community", DataType::Utf8, true),
+        Field::new("group", DataType::Utf8, true),
         Field::new("batch", DataType::UInt32, false),
         Field::new("source", DataType::Utf8, false),
         Field::new("line", DataType::UInt64, false),
@@ -355,6 +369,73 @@ pub fn write_collections(
         controls: 0,
         failed_plates: Vec::new(),
     })
+}
+
+/// Writes the rows `order` of `rows` (input order: file, then line, so a later
+/// registration has a later row) as population batch `batch`: the Parquet file and a
+/// person index sorted by the 128-bit person hash, which coverage merges with a round's.
+pub fn write_population(
+    root: &Path,
+    batch: u32,
+    files: &[String],
+    rows: &PopulationRows,
+    order: &[u32],
+) -> Result<PopulationSegment> {
+    let dir = root.join("population");
+    fsutil::create_dir_all(&dir)?;
+    let stem = dir.join(format!("b{batch:06}"));
+    let n = order.len();
+
+    let persons_path = stem.with_extension("persons");
+    let mut records: Vec<[u8; 20]> = order
+        .par_iter()
+        .enumerate()
+        .map(|(row, &i)| {
+            let row = u32::try_from(row).unwrap_or(u32::MAX);
+            index::person_record(index_hash(rows.person.bytes(i as usize)), row)
+        })
+        .collect();
+    records.par_sort_unstable();
+    let mut w = IndexWriter::new(
+        HashingWriter::create(&persons_path)?,
+        Kind::Persons,
+        n as u64,
+    )
+    .map_err(|e| Error::io(&persons_path, e))?;
+    for rec in &records {
+        w.push(rec).map_err(|e| Error::io(&persons_path, e))?;
+    }
+    drop(records);
+    let persons = w
+        .finish()
+        .map_err(|e| Error::io(&persons_path, e))?
+        .finish(root, &persons_path)?;
+
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(take(&rows.person, order)),
+        Arc::new(take(&rows.district, order)),
+        Arc::new(take(&rows.community, order)),
+        Arc::new(take(&rows.group, order)),
+        Arc::new(UInt32Array::from_value(batch, n)),
+        Arc::new(sources_column(files, &rows.file, order)),
+        Arc::new(UInt64Array::from_iter_values(
+            order.iter().map(|&i| rows.line[i as usize]),
+        )),
+    ];
+    let record = RecordBatch::try_new(population_schema(), columns)?;
+    let parquet_path = stem.with_extension("parquet");
+    let parquet = write_parquet(root, &parquet_path, record)?;
+    fsutil::sync_dir(&dir)?;
+    Ok(PopulationSegment {
+        rows: n as u64,
+        parquet,
+        persons,
+    })
+}
+
+/// The person hash of raw id bytes, as [`index::person_hash`] computes it.
+fn index_hash(person: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(person)
 }
 
 /// Writes one round's result rows of batch `batch`: the samples (`plan.order`, sorted by

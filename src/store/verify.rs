@@ -25,7 +25,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File};
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use rayon::prelude::*;
@@ -34,7 +34,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::MANIFEST;
 use super::index::{self, IndexFile, Kind};
-use super::manifest::{self, BatchKind, FileRef, Manifest, Segment};
+use super::manifest::{self, BatchKind, FileRef, Manifest};
 use crate::model::check_round;
 use crate::time::Offset;
 use crate::{Error, Result};
@@ -123,7 +123,8 @@ enum Role {
 struct Named<'a> {
     file: &'a FileRef,
     batch: u32,
-    segment: &'a Segment,
+    /// Rows of the segment the file belongs to.
+    rows: u64,
     role: Role,
 }
 
@@ -135,7 +136,7 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
         ..VerifyReport::default()
     };
     let manifest_path = root.join(MANIFEST);
-    let has_rounds = fs::read_dir(root.join("rounds")).is_ok_and(|mut d| d.next().is_some());
+    let has_rounds = super::has_data(root);
     let bytes = match fs::read(&manifest_path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -244,7 +245,24 @@ fn check_manifest(m: &Manifest, report: &mut VerifyReport) {
             );
         }
         last = last.max(b.id);
-        let rows: u64 = b.segments.iter().map(|s| s.rows).sum();
+        let rows: u64 = b.segments.iter().map(|s| s.rows).sum::<u64>()
+            + b.population.as_ref().map_or(0, |p| p.rows);
+        let population = b.kind == BatchKind::Population;
+        if population != b.population.is_some() || (population && !b.segments.is_empty()) {
+            report.damage(
+                MANIFEST,
+                format!(
+                    "batch {} is a {} batch but names {}",
+                    b.id,
+                    b.kind.as_str(),
+                    if population {
+                        "round segments or no population segment"
+                    } else {
+                        "a population segment"
+                    }
+                ),
+            );
+        }
         if rows != b.rows_committed {
             report.damage(
                 MANIFEST,
@@ -270,7 +288,44 @@ fn check_manifest(m: &Manifest, report: &mut VerifyReport) {
 fn named_files<'a>(m: &'a Manifest, report: &mut VerifyReport) -> Vec<Named<'a>> {
     let mut out = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
+    let mut push = |report: &mut VerifyReport, file: &'a FileRef, batch: u32, rows, role| {
+        report.files += 1;
+        if !is_inside(&file.path) {
+            report.damage(
+                file.path.as_str(),
+                format!(
+                    "batch {batch} names a path outside the store's rounds/ and population/ folders; pooltrack never writes one"
+                ),
+            );
+            return;
+        }
+        if !seen.insert(file.path.as_str()) {
+            report.damage(
+                file.path.as_str(),
+                format!("is named twice in the manifest (again by batch {batch})"),
+            );
+            return;
+        }
+        out.push(Named {
+            file,
+            batch,
+            rows,
+            role,
+        });
+    };
     for b in &m.batches {
+        if let Some(p) = &b.population {
+            report.segments += 1;
+            let role = Role::Parquet(BatchKind::Population);
+            push(report, &p.parquet, b.id, p.rows, role);
+            push(
+                report,
+                &p.persons,
+                b.id,
+                p.rows,
+                Role::Sidecar(Kind::Persons),
+            );
+        }
         for seg in &b.segments {
             report.segments += 1;
             let kinds: Vec<(&FileRef, Role)> = match b.kind {
@@ -291,48 +346,28 @@ fn named_files<'a>(m: &'a Manifest, report: &mut VerifyReport) -> Vec<Named<'a>>
                     }
                     v
                 }
-                BatchKind::Results => vec![
+                BatchKind::Results | BatchKind::Population => vec![
                     (&seg.parquet, Role::Parquet(b.kind)),
                     (&seg.tubes, Role::Sidecar(Kind::ResultTubes)),
                 ],
             };
             for (file, role) in kinds {
-                report.files += 1;
-                if !is_inside(&file.path) {
-                    report.damage(
-                        file.path.as_str(),
-                        format!(
-                            "batch {} names a path outside the store's rounds/ folder; pooltrack never writes one",
-                            b.id
-                        ),
-                    );
-                    continue;
-                }
-                if !seen.insert(file.path.as_str()) {
-                    report.damage(
-                        file.path.as_str(),
-                        format!("is named twice in the manifest (again by batch {})", b.id),
-                    );
-                    continue;
-                }
-                out.push(Named {
-                    file,
-                    batch: b.id,
-                    segment: seg,
-                    role,
-                });
+                // Plate controls are rows of the Parquet file but not tubes of the index.
+                let rows = match role {
+                    Role::Sidecar(Kind::ResultTubes) => seg.rows.saturating_sub(seg.controls),
+                    _ => seg.rows,
+                };
+                push(report, file, b.id, rows, role);
             }
         }
     }
     out
 }
 
-/// Whether a manifest path stays inside `rounds/` of the store: relative, no `..`.
+/// Whether a manifest path stays inside `rounds/` or `population/` of the store:
+/// relative, no `..`.
 fn is_inside(path: &str) -> bool {
-    let p = Path::new(path);
-    let mut parts = p.components();
-    matches!(parts.next(), Some(Component::Normal(first)) if first == "rounds")
-        && parts.all(|c| matches!(c, Component::Normal(_)))
+    super::checked::inside_segments(path)
 }
 
 /// Checks one file: returns bytes hashed, Parquet rows, and the damage found.
@@ -396,19 +431,14 @@ fn check_file(root: &Path, n: &Named<'_>) -> (u64, u64, Vec<Finding>) {
             return (0, 0, found);
         }
     };
-    let rows = n.segment.rows;
+    let rows = n.rows;
     match n.role {
         Role::Parquet(kind) => match check_parquet(&path, kind, rows) {
             Ok(()) => return (hashed, rows, found),
             Err(why) => bad(why),
         },
         Role::Sidecar(kind) => {
-            // Plate controls are rows of the Parquet file but not tubes of the index.
-            let indexed = match kind {
-                Kind::ResultTubes => rows.saturating_sub(n.segment.controls),
-                _ => rows,
-            };
-            if let Err(why) = check_sidecar(&path, kind, indexed) {
+            if let Err(why) = check_sidecar(&path, kind, rows) {
                 bad(why);
             }
         }
@@ -450,6 +480,7 @@ fn check_parquet(path: &Path, kind: BatchKind, rows: u64) -> Result<(), String> 
     let wanted: &[&str] = match kind {
         BatchKind::Collections => &["round", "tube", "person", "mode", "collected_at"],
         BatchKind::Results => &["round", "tube", "result", "reported_at"],
+        BatchKind::Population => &["person", "district", "community", "group"],
     };
     let missing: Vec<&str> = wanted
         .iter()
@@ -515,7 +546,7 @@ fn find_orphans(root: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
                 name,
                 "a stat cache an interrupted command did not finish writing; harmless",
             ),
-            "rounds" => walk_rounds(root, &entry.path(), known, report),
+            "rounds" | "population" => walk_segments(root, &entry.path(), known, report),
             "MANIFEST.tmp" => report.warn(
                 name,
                 "a manifest an interrupted writer did not commit; the next writer removes it",
@@ -552,7 +583,7 @@ fn find_stale_reports(root: &Path, named: &HashSet<&str>, report: &mut VerifyRep
     }
 }
 
-fn walk_rounds(root: &Path, dir: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
+fn walk_segments(root: &Path, dir: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
     let mut stack = vec![dir.to_path_buf()];
     let mut orphans = Vec::new();
     while let Some(d) = stack.pop() {
@@ -600,6 +631,8 @@ mod tests {
         assert!(!is_inside("rounds/../../etc/passwd"));
         assert!(!is_inside("/etc/passwd"));
         assert!(!is_inside("MANIFEST.json"));
+        assert!(is_inside("population/b000003.persons"));
+        assert!(!is_inside("population/../../x"));
     }
 
     #[test]

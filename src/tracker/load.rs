@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection
 use rayon::prelude::*;
 
 use crate::model::{Mode, Outcome, SampleType};
-use crate::store::segment::{collections_schema, results_schema};
+use crate::store::segment::{collections_schema, population_schema, results_schema};
 use crate::store::{BatchKind, Store};
 use crate::time::Millis;
 use crate::{Error, Result};
@@ -125,11 +125,25 @@ pub fn fetch(
     rows: &[u32],
 ) -> Result<Vec<ArrayRef>> {
     let files = segment_files(store, round, kind);
-    let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
     let schema = match kind {
         BatchKind::Collections => collections_schema(),
         BatchKind::Results => results_schema(),
+        BatchKind::Population => population_schema(),
     };
+    fetch_files(store, &files, &schema, columns, rows)
+}
+
+/// Reads the named columns of the rows `rows` (ascending, numbered across `files` in
+/// order), decoding only the pages that hold them; `schema` gives the columns' types
+/// when no row is read.
+pub fn fetch_files(
+    store: &Store,
+    files: &[PathBuf],
+    schema: &Schema,
+    columns: &[&str],
+    rows: &[u32],
+) -> Result<Vec<ArrayRef>> {
+    let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
     let types: Vec<DataType> = columns
         .iter()
         .map(|c| {
@@ -140,7 +154,7 @@ pub fn fetch(
         .collect();
     let mut base = 0u64;
     let mut at = 0;
-    for path in &files {
+    for path in files {
         let builder = open_reader(store, path)?;
         let n = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let start = at;
@@ -206,6 +220,7 @@ pub fn columns(
     let schema = match kind {
         BatchKind::Collections => collections_schema(),
         BatchKind::Results => results_schema(),
+        BatchKind::Population => population_schema(),
     };
     let types: Vec<DataType> = names
         .iter()

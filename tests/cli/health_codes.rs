@@ -94,3 +94,40 @@ fn health_codes_export_as_json_and_parquet() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
     assert_eq!(&std::fs::read(&pq).expect("parquet")[..4], b"PAR1");
 }
+
+#[test]
+fn registered_persons_without_a_tube_are_yellow_untested() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path();
+    ingest_collections(store, ROUND, &[testdata("example_collections.csv")]);
+    let o = run(pooltrack(store)
+        .args(["ingest", "population"])
+        .arg(testdata("population_example.csv")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+    let untested = crate::common::json_of(
+        pooltrack(store).args(["worklist", "untested", "--round", ROUND, "--format", "json"]),
+    );
+    let want: Vec<String> = untested
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["person"].as_str().expect("person").to_owned())
+        .collect();
+    assert!(
+        !want.is_empty(),
+        "the fixture registers persons without a tube"
+    );
+    let c = codes(store);
+    let got: Vec<String> = c
+        .values()
+        .filter(|r| r["status"] == "untested")
+        .map(|r| r["person"].clone())
+        .collect();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(got, want_sorted);
+    for p in &want {
+        assert_eq!(c[p]["color"], "yellow");
+        assert_eq!(c[p]["tube"], "");
+    }
+}

@@ -5,6 +5,7 @@ mod bad_input;
 mod city;
 mod common;
 mod concurrency;
+mod coverage;
 mod crash;
 mod damage;
 mod health_codes;

@@ -1,0 +1,501 @@
+//! Coverage of a round: how many of the people who must be tested (the population
+//! register, `pooltrack ingest population`) have a tube in the round, by district and
+//! community; who has none (untested); and who was tested but is not registered.
+//!
+//! [`Coverage::compute`] joins the register with the round on the sorted 128-bit person
+//! hashes of the `.persons` sidecars, in parallel over ranges of the hash space, and
+//! reads only the district and community columns of the register (as dictionary
+//! codes). It keeps the row numbers of the untested and unregistered persons, so
+//! [`Coverage::untested`] and [`Coverage::unregistered`] read the text of just those
+//! rows, with no second join.
+//!
+//! A person registered more than once counts once, with their latest registration
+//! (later batch, then later line). A person is tested when they have any tube in the
+//! round, whatever its result.
+//!
+//! ```
+//! # fn main() -> pooltrack::Result<()> {
+//! # let dir = tempfile::tempdir().map_err(|e| pooltrack::Error::io("tmp", e))?;
+//! # let file = |name: &str, text: &str| {
+//! #     let p = dir.path().join(name);
+//! #     std::fs::write(&p, text).map(|()| p).map_err(|e| pooltrack::Error::io(name, e))
+//! # };
+//! # let mut store = pooltrack::store::Store::open_writer(&dir.path().join("store"))?;
+//! # let opts = pooltrack::ingest::IngestOptions::default();
+//! # let register = file("register.csv", "person,district,community\np1,North,N1\np2,North,N2\np3,South,S1\n")?;
+//! # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
+//! # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00:00\nPL0001,v9,pool,2022-04-02 08:01:00\n")?;
+//! # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
+//! use pooltrack::coverage::Coverage;
+//!
+//! let coverage = Coverage::compute(&store, "R1")?;
+//! assert_eq!((coverage.registered, coverage.tested, coverage.untested), (3, 1, 2));
+//! assert_eq!(coverage.unregistered_tested, 1); // v9 is not in the register
+//! assert_eq!(coverage.by_district[0].district, "North");
+//! # Ok(()) }
+//! ```
+
+mod areas;
+mod join;
+mod lists;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{Array, ArrayRef, StringArray};
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use lists::{UnregisteredPerson, UntestedPerson};
+
+use crate::store::index::{IndexFile, Kind};
+use crate::store::segment::population_schema;
+use crate::store::{BatchKind, CollectionIndex, Store};
+use crate::tracker::load;
+use crate::{Error, Result, time};
+
+/// The name shown for persons registered without a district (or community).
+///
+/// ```
+/// assert_eq!(pooltrack::coverage::NO_AREA, "(none)");
+/// ```
+pub const NO_AREA: &str = "(none)";
+
+/// Coverage of one district, or of one community of a district.
+///
+/// ```
+/// use pooltrack::coverage::Area;
+/// let north = Area::new("North", "", 4, 3);
+/// assert_eq!(north.share, 0.75);
+/// assert_eq!(Area::new("South", "", 0, 0).share, 0.0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Area {
+    /// District, or [`NO_AREA`].
+    pub district: String,
+    /// Community, or [`NO_AREA`]; empty in the table by district.
+    pub community: String,
+    /// Persons registered here (their latest registration).
+    pub registered: u64,
+    /// Of them, persons with a tube in the round.
+    pub tested: u64,
+    /// `tested / registered`, from 0 to 1 (0 when no one is registered).
+    pub share: f64,
+}
+
+impl Area {
+    /// An area's line, with its share worked out.
+    ///
+    /// ```
+    /// let a = pooltrack::coverage::Area::new("North", "N1", 8, 2);
+    /// assert_eq!((a.community.as_str(), a.share), ("N1", 0.25));
+    /// ```
+    pub fn new(district: &str, community: &str, registered: u64, tested: u64) -> Area {
+        Area {
+            district: district.to_owned(),
+            community: community.to_owned(),
+            registered,
+            tested,
+            share: share(tested, registered),
+        }
+    }
+}
+
+fn share(tested: u64, registered: u64) -> f64 {
+    if registered == 0 {
+        0.0
+    } else {
+        tested as f64 / registered as f64
+    }
+}
+
+/// A round's coverage of the population register.
+///
+/// ```
+/// # fn main() -> pooltrack::Result<()> {
+/// # let dir = tempfile::tempdir().map_err(|e| pooltrack::Error::io("tmp", e))?;
+/// # let file = |name: &str, text: &str| {
+/// #     let p = dir.path().join(name);
+/// #     std::fs::write(&p, text).map(|()| p).map_err(|e| pooltrack::Error::io(name, e))
+/// # };
+/// # let mut store = pooltrack::store::Store::open_writer(&dir.path().join("store"))?;
+/// # let opts = pooltrack::ingest::IngestOptions::default();
+/// # let register = file("register.csv", "person,district,community\np1,North,N1\np2,North,N2\np3,,\n")?;
+/// # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
+/// # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00:00\n")?;
+/// # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
+/// use pooltrack::coverage::{Area, Coverage};
+///
+/// let c = Coverage::compute(&store, "R1")?;
+/// assert_eq!(c.by_district, [Area::new("(none)", "", 1, 0), Area::new("North", "", 2, 1)]);
+/// assert_eq!(c.by_community[2], Area::new("North", "N2", 1, 0));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    /// The round.
+    pub round: String,
+    /// Persons in the population register.
+    pub registered: u64,
+    /// Registered persons with a tube in the round.
+    pub tested: u64,
+    /// Registered persons with no tube in the round.
+    pub untested: u64,
+    /// Persons with a tube in the round who are not registered.
+    pub unregistered_tested: u64,
+    /// `tested / registered`.
+    pub share: f64,
+    /// By district, sorted by name.
+    pub by_district: Vec<Area>,
+    /// By district and community, sorted by district then community.
+    pub by_community: Vec<Area>,
+    /// Untested persons' latest registrations, as rows across `population_files`.
+    #[serde(skip)]
+    untested_rows: Vec<u32>,
+    /// Unregistered persons' first collection rows in the round.
+    #[serde(skip)]
+    unregistered_rows: Vec<u32>,
+    /// The population segments the join read, in manifest order.
+    #[serde(skip)]
+    population_files: Vec<PathBuf>,
+}
+
+/// Ranges of the person-hash space joined in parallel.
+const HASH_RANGES: u32 = 256;
+
+/// The first hash of range `r` (none past the last range).
+fn range_start(r: u32) -> Option<[u8; 16]> {
+    (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
+}
+
+/// The records of a sidecar within hash range `r`.
+fn in_range(f: &IndexFile, r: u32) -> std::ops::Range<usize> {
+    let start = f.lower_bound(&range_start(r).unwrap_or([0; 16]));
+    let end = range_start(r + 1).map_or(f.len(), |h| f.lower_bound(&h));
+    start..end
+}
+
+/// What the parallel join adds up.
+#[derive(Default)]
+struct Tally {
+    /// Registered and tested persons per area number.
+    counts: Vec<[u64; 2]>,
+    untested: Vec<u32>,
+    unregistered: Vec<u32>,
+    damage: Option<String>,
+}
+
+impl Tally {
+    fn merge(mut self, other: Tally) -> Tally {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), [0; 2]);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            a[0] += b[0];
+            a[1] += b[1];
+        }
+        self.untested.extend(other.untested);
+        self.unregistered.extend(other.unregistered);
+        self.damage = self.damage.or(other.damage);
+        self
+    }
+}
+
+impl Coverage {
+    /// Computes `round`'s coverage of the population register.
+    ///
+    /// Fails with [`Error::Usage`] (exit code 2) when no population was ingested, and
+    /// with [`Error::UnknownRound`] when the store holds no collections of `round`.
+    ///
+    /// ```
+    /// # fn main() -> pooltrack::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| pooltrack::Error::io("tmp", e))?;
+    /// # let file = |name: &str, text: &str| {
+    /// #     let p = dir.path().join(name);
+    /// #     std::fs::write(&p, text).map(|()| p).map_err(|e| pooltrack::Error::io(name, e))
+    /// # };
+    /// # let mut store = pooltrack::store::Store::open_writer(&dir.path().join("store"))?;
+    /// # let opts = pooltrack::ingest::IngestOptions::default();
+    /// # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00:00\n")?;
+    /// # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
+    /// use pooltrack::coverage::Coverage;
+    ///
+    /// let err = Coverage::compute(&store, "R1").expect_err("no register yet");
+    /// assert_eq!(err.exit_code(), 2);
+    /// # let register = file("register.csv", "person\np1\np2\n")?;
+    /// # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
+    /// assert_eq!(Coverage::compute(&store, "R1")?.share, 0.5);
+    /// # Ok(()) }
+    /// ```
+    pub fn compute(store: &Store, round: &str) -> Result<Coverage> {
+        let segments: Vec<_> = store.manifest().population().map(|(s, _)| s).collect();
+        if segments.is_empty() {
+            return Err(Error::Usage(format!(
+                "the store {} holds no population register, so there is nothing to measure coverage against; ingest it first: pooltrack ingest population FILE",
+                store.root().display()
+            )));
+        }
+        store.require_round(round)?;
+        let root = store.root();
+        let files: Vec<PathBuf> = segments
+            .iter()
+            .map(|s| root.join(&s.parquet.path))
+            .collect();
+        let sidecars: Vec<IndexFile> = segments
+            .iter()
+            .map(|s| IndexFile::open(&root.join(&s.persons.path), Kind::Persons))
+            .collect::<Result<_>>()?;
+        let mut bases = Vec::with_capacity(segments.len());
+        let mut total = 0u32;
+        for s in &segments {
+            bases.push(total);
+            total = u64::from(total)
+                .checked_add(s.rows)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    Error::damaged(
+                        root,
+                        "the population register holds over 4,294,967,295 rows",
+                    )
+                })?;
+        }
+        let areas = areas::read(store, &files)?;
+        let disagree = segments
+            .iter()
+            .zip(&areas.of_row)
+            .any(|(s, rows)| rows.len() as u64 != s.rows);
+        if disagree {
+            return Err(Error::damaged(
+                root,
+                "the population segments and their manifest rows disagree",
+            ));
+        }
+        let index = store.index_of(Some(round))?;
+        let collections = index_collections(&index, round);
+        let n_areas = areas.names.len();
+        let tally = (0..HASH_RANGES)
+            .into_par_iter()
+            .fold(Tally::default, |mut t, r| {
+                let population = sidecars
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(k, f)| {
+                        let k = u32::try_from(k).unwrap_or(u32::MAX);
+                        in_range(f, r).map(move |i| (f.person(i), k, f.person_row(i)))
+                    })
+                    .collect();
+                let tested = collections
+                    .iter()
+                    .flat_map(|seg| {
+                        in_range(&seg.persons, r).map(|i| {
+                            let row = seg.base.saturating_add(seg.persons.person_row(i));
+                            (seg.persons.person(i), row)
+                        })
+                    })
+                    .collect();
+                let joined = join::join(population, tested);
+                t.counts.resize(n_areas, [0; 2]);
+                for (seg, row, tested) in joined.registered {
+                    let (s, i) = (seg as usize, row as usize);
+                    let area = areas.of_row.get(s).and_then(|a| a.get(i));
+                    let (Some(&area), Some(&base)) = (area, bases.get(s)) else {
+                        t.damage = Some(format!(
+                            "a population person index names row {row}, which its segment does not hold"
+                        ));
+                        continue;
+                    };
+                    let c = &mut t.counts[area as usize];
+                    c[0] += 1;
+                    if tested {
+                        c[1] += 1;
+                    } else {
+                        t.untested.push(base + row);
+                    }
+                }
+                t.unregistered.extend(joined.unregistered);
+                t
+            })
+            .reduce(Tally::default, Tally::merge);
+        if let Some(why) = tally.damage {
+            return Err(Error::damaged(root, why));
+        }
+        let mut districts: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
+        let mut communities: BTreeMap<(&str, &str), [u64; 2]> = BTreeMap::new();
+        for ((district, community), c) in areas.names.iter().zip(&tally.counts) {
+            if c[0] == 0 {
+                continue; // everyone registered here moved by a later registration
+            }
+            let d = district.as_deref().unwrap_or(NO_AREA);
+            let m = community.as_deref().unwrap_or(NO_AREA);
+            for into in [
+                districts.entry(d).or_default(),
+                communities.entry((d, m)).or_default(),
+            ] {
+                into[0] += c[0];
+                into[1] += c[1];
+            }
+        }
+        let registered: u64 = districts.values().map(|c| c[0]).sum();
+        let tested: u64 = districts.values().map(|c| c[1]).sum();
+        let (mut untested_rows, mut unregistered_rows) = (tally.untested, tally.unregistered);
+        untested_rows.par_sort_unstable();
+        unregistered_rows.par_sort_unstable();
+        Ok(Coverage {
+            round: round.to_owned(),
+            registered,
+            tested,
+            untested: registered - tested,
+            unregistered_tested: unregistered_rows.len() as u64,
+            share: share(tested, registered),
+            by_district: districts
+                .iter()
+                .map(|(d, c)| Area::new(d, "", c[0], c[1]))
+                .collect(),
+            by_community: communities
+                .iter()
+                .map(|((d, m), c)| Area::new(d, m, c[0], c[1]))
+                .collect(),
+            untested_rows,
+            unregistered_rows,
+            population_files: files,
+        })
+    }
+
+    /// The registered persons with no tube in the round, with their latest
+    /// registration, sorted by district, community and person. Reads the register's
+    /// text of only those rows.
+    ///
+    /// ```
+    /// # fn main() -> pooltrack::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| pooltrack::Error::io("tmp", e))?;
+    /// # let file = |name: &str, text: &str| {
+    /// #     let p = dir.path().join(name);
+    /// #     std::fs::write(&p, text).map(|()| p).map_err(|e| pooltrack::Error::io(name, e))
+    /// # };
+    /// # let mut store = pooltrack::store::Store::open_writer(&dir.path().join("store"))?;
+    /// # let opts = pooltrack::ingest::IngestOptions::default();
+    /// # let register = file("register.csv", "person,district,community,group\np1,North,N1,\np2,North,N2,school\n")?;
+    /// # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
+    /// # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00:00\n")?;
+    /// # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
+    /// use pooltrack::coverage::Coverage;
+    ///
+    /// let untested = Coverage::compute(&store, "R1")?.untested(&store)?;
+    /// assert_eq!(untested.len(), 1);
+    /// assert_eq!((untested[0].person.as_str(), untested[0].group.as_str()), ("p2", "school"));
+    /// # Ok(()) }
+    /// ```
+    pub fn untested(&self, store: &Store) -> Result<Vec<UntestedPerson>> {
+        let columns = ["person", "district", "community", "group"];
+        let c = load::fetch_files(
+            store,
+            &self.population_files,
+            &population_schema(),
+            &columns,
+            &self.untested_rows,
+        )?;
+        let (person, district, community, group) = (
+            strings(store, &c[0])?,
+            strings(store, &c[1])?,
+            strings(store, &c[2])?,
+            strings(store, &c[3])?,
+        );
+        let mut rows: Vec<UntestedPerson> = (0..person.len())
+            .map(|i| UntestedPerson {
+                person: text_at(person, i).to_owned(),
+                district: text_at(district, i).to_owned(),
+                community: text_at(community, i).to_owned(),
+                group: text_at(group, i).to_owned(),
+            })
+            .collect();
+        rows.par_sort_by(|a, b| {
+            (&a.district, &a.community, &a.person).cmp(&(&b.district, &b.community, &b.person))
+        });
+        Ok(rows)
+    }
+
+    /// The persons tested in the round who are not registered, each with their first
+    /// tube in the round, sorted by site, collection time and person.
+    ///
+    /// ```
+    /// # fn main() -> pooltrack::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| pooltrack::Error::io("tmp", e))?;
+    /// # let file = |name: &str, text: &str| {
+    /// #     let p = dir.path().join(name);
+    /// #     std::fs::write(&p, text).map(|()| p).map_err(|e| pooltrack::Error::io(name, e))
+    /// # };
+    /// # let mut store = pooltrack::store::Store::open_writer(&dir.path().join("store"))?;
+    /// # let opts = pooltrack::ingest::IngestOptions::default();
+    /// # let register = file("register.csv", "person\np1\n")?;
+    /// # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
+    /// # let tubes = file("tubes.csv", "tube,person,mode,collected_at,site\nPL0001,p1,pool,2022-04-02 08:00:00,S1\nPL0001,v9,pool,2022-04-02 08:01:00,S1\n")?;
+    /// # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
+    /// use pooltrack::coverage::Coverage;
+    ///
+    /// let visitors = Coverage::compute(&store, "R1")?.unregistered(&store)?;
+    /// assert_eq!(visitors.len(), 1);
+    /// assert_eq!((visitors[0].person.as_str(), visitors[0].tube.as_str()), ("v9", "PL0001"));
+    /// assert_eq!(visitors[0].collected_at, "2022-04-02T08:01:00+08:00");
+    /// # Ok(()) }
+    /// ```
+    pub fn unregistered(&self, store: &Store) -> Result<Vec<UnregisteredPerson>> {
+        let columns = ["person", "tube", "site", "collected_at"];
+        let c = load::fetch(
+            store,
+            &self.round,
+            BatchKind::Collections,
+            &columns,
+            &self.unregistered_rows,
+        )?;
+        let (person, tube, site) = (
+            strings(store, &c[0])?,
+            strings(store, &c[1])?,
+            strings(store, &c[2])?,
+        );
+        let at = c[3]
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| Error::damaged(store.root(), "collected_at is not a timestamp"))?;
+        let zone = store.zone();
+        let mut rows: Vec<UnregisteredPerson> = (0..person.len().min(at.len()))
+            .map(|i| {
+                let ms = at.value(i);
+                UnregisteredPerson::new(
+                    text_at(person, i),
+                    text_at(tube, i),
+                    text_at(site, i),
+                    ms,
+                    &time::format(ms, zone),
+                )
+            })
+            .collect();
+        rows.par_sort_by(|a, b| {
+            (&a.site, &a.collected_at, &a.person).cmp(&(&b.site, &b.collected_at, &b.person))
+        });
+        Ok(rows)
+    }
+}
+
+/// The round's collection segments (the round exists: [`Store::require_round`]).
+fn index_collections<'a>(
+    index: &'a crate::store::StoreIndex,
+    round: &str,
+) -> Vec<&'a CollectionIndex> {
+    index
+        .round_id(round)
+        .map_or_else(Vec::new, |rid| index.collections_of(rid))
+}
+
+fn strings<'a>(store: &Store, a: &'a ArrayRef) -> Result<&'a StringArray> {
+    a.as_string_opt::<i32>()
+        .ok_or_else(|| Error::damaged(store.root(), "a text column of a segment is not text"))
+}
+
+fn text_at(a: &StringArray, i: usize) -> &str {
+    if i >= a.len() || a.is_null(i) {
+        ""
+    } else {
+        a.value(i)
+    }
+}
