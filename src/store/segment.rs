@@ -147,11 +147,13 @@ fn sources_column(files: &[String], file_no: &[u32], order: &[u32]) -> StringArr
 }
 
 /// Columns with (nearly) one value per row: a dictionary only costs time there.
-const NO_DICTIONARY: [&str; 6] = [
+const NO_DICTIONARY: [&str; 8] = [
     "tube",
     "person",
     "collected_at",
     "reported_at",
+    "received_at",
+    "ct_ic",
     "line",
     "well",
 ];
