@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::listing::ListRow;
 use crate::model::Status;
 use crate::time;
 use crate::tracker::{NONE, Round};
@@ -88,23 +89,46 @@ pub struct HealthCodeRow {
     pub result_source: String,
 }
 
-/// The columns of a health-code export.
-pub const HEADER: [&str; 14] = [
-    "person",
-    "color",
-    "status",
-    "tube",
-    "mode",
-    "collected_at",
-    "collection_source",
-    "result",
-    "ct_orf1ab",
-    "ct_n",
-    "reported_at",
-    "lab",
-    "plate",
-    "result_source",
-];
+impl HealthCodeRow {
+    /// A row with no tube or result yet.
+    fn blank(person: &str, color: Color, status: &'static str) -> HealthCodeRow {
+        HealthCodeRow {
+            person: person.to_owned(),
+            color,
+            status,
+            tube: String::new(),
+            mode: "",
+            collected_at: String::new(),
+            collection_source: String::new(),
+            result: String::new(),
+            ct_orf1ab: None,
+            ct_n: None,
+            reported_at: String::new(),
+            lab: String::new(),
+            plate: String::new(),
+            result_source: String::new(),
+        }
+    }
+}
+
+impl ListRow for HealthCodeRow {
+    const HEADER: &'static [&'static str] = &[
+        "person",
+        "color",
+        "status",
+        "tube",
+        "mode",
+        "collected_at",
+        "collection_source",
+        "result",
+        "ct_orf1ab",
+        "ct_n",
+        "reported_at",
+        "lab",
+        "plate",
+        "result_source",
+    ];
+}
 
 fn text(a: &arrow_array::StringArray, i: usize) -> &str {
     use arrow_array::Array;
@@ -135,22 +159,11 @@ pub fn export(round: &Round, untested: &[String]) -> Vec<HealthCodeRow> {
                 text(&c.source, row),
                 c.line[row]
             );
-            let mut out = HealthCodeRow {
-                person: person.to_owned(),
-                color: Color::of(p.status),
-                status: p.status.as_str(),
-                tube: tube.to_owned(),
-                mode,
-                collected_at: time::format(round.collected_at[row], zone),
-                collection_source,
-                result: String::new(),
-                ct_orf1ab: None,
-                ct_n: None,
-                reported_at: String::new(),
-                lab: String::new(),
-                plate: String::new(),
-                result_source: String::new(),
-            };
+            let mut out = HealthCodeRow::blank(person, Color::of(p.status), p.status.as_str());
+            out.tube = tube.to_owned();
+            out.mode = mode;
+            out.collected_at = time::format(round.collected_at[row], zone);
+            out.collection_source = collection_source;
             if res != NONE {
                 let i = res as usize;
                 let (orf, n) = r.cts(i);
@@ -170,22 +183,11 @@ pub fn export(round: &Round, untested: &[String]) -> Vec<HealthCodeRow> {
             out
         })
         .collect();
-    rows.par_extend(untested.par_iter().map(|person| HealthCodeRow {
-        person: person.clone(),
-        color: Color::Yellow,
-        status: "untested",
-        tube: String::new(),
-        mode: "",
-        collected_at: String::new(),
-        collection_source: String::new(),
-        result: String::new(),
-        ct_orf1ab: None,
-        ct_n: None,
-        reported_at: String::new(),
-        lab: String::new(),
-        plate: String::new(),
-        result_source: String::new(),
-    }));
+    rows.par_extend(
+        untested
+            .par_iter()
+            .map(|person| HealthCodeRow::blank(person, Color::Yellow, "untested")),
+    );
     rows.par_sort_by(|a, b| a.person.cmp(&b.person));
     rows
 }

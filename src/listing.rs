@@ -19,30 +19,41 @@ use crate::store::fsutil;
 use crate::worklist::Format;
 use crate::{Error, Result};
 
-/// Writes `rows` as CSV (with `header` when there are no rows) or JSON to a stream.
+/// A row of a list pooltrack writes: its CSV header, and its Parquet columns.
+pub trait ListRow: Serialize {
+    /// Column names, in order (the CSV header of an empty list).
+    const HEADER: &'static [&'static str];
+
+    /// The rows as one Arrow batch, for Parquet output. By default the column types come
+    /// from the values (see the module docs); a row type with timestamps overrides it.
+    fn record_batch(rows: &[Self]) -> Result<RecordBatch>
+    where
+        Self: Sized,
+    {
+        inferred_batch(rows, Self::HEADER)
+    }
+}
+
+/// Writes `rows` as CSV (just the header when there are no rows) or JSON to a stream.
 ///
 /// ```
-/// use pooltrack::listing::write_text;
+/// use pooltrack::listing::{ListRow, write_text};
 /// use pooltrack::worklist::Format;
 /// #[derive(serde::Serialize)]
 /// struct Row { tube: &'static str, members: u32 }
+/// impl ListRow for Row { const HEADER: &'static [&'static str] = &["tube", "members"]; }
 /// let mut out = Vec::new();
-/// write_text(&[Row { tube: "PL0001", members: 10 }], &["tube", "members"], Format::Csv, &mut out)?;
+/// write_text(&[Row { tube: "PL0001", members: 10 }], Format::Csv, &mut out)?;
 /// assert_eq!(String::from_utf8(out)?, "tube,members\nPL0001,10\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn write_text<T: Serialize>(
-    rows: &[T],
-    header: &[&str],
-    format: Format,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn write_text<R: ListRow>(rows: &[R], format: Format, out: &mut dyn Write) -> Result<()> {
     let io = |e: std::io::Error| Error::io("<output>", e);
     match format {
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
             if rows.is_empty() {
-                w.write_record(header).map_err(|e| io(e.into()))?;
+                w.write_record(R::HEADER).map_err(|e| io(e.into()))?;
             }
             for r in rows {
                 w.serialize(r).map_err(|e| io(e.into()))?;
@@ -58,67 +69,51 @@ pub fn write_text<T: Serialize>(
     Ok(())
 }
 
-/// Writes `rows` to `path` in `format`, owner-readable only; the file appears whole.
-pub fn write_file<T: Serialize>(
-    rows: &[T],
-    header: &[&str],
-    format: Format,
-    path: &Path,
-) -> Result<()> {
-    let tmp = path.with_extension("pooltrack-tmp");
-    let file = fsutil::create_file(&tmp)?;
-    let res = match format {
-        Format::Parquet => write_parquet(rows, header, file, path),
+/// Writes `rows` to `path` in `format`, owner-readable only (person ids are personal
+/// data); the file appears whole.
+pub fn write_file<R: ListRow>(rows: &[R], format: Format, path: &Path) -> Result<()> {
+    fsutil::replace_with(path, |file| match format {
+        Format::Parquet => {
+            let batch = R::record_batch(rows)?;
+            let mut w = ArrowWriter::try_new(file, batch.schema(), None)
+                .map_err(|e| Error::parquet(path, e))?;
+            w.write(&batch).map_err(|e| Error::parquet(path, e))?;
+            let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+            file.sync_all().map_err(|e| Error::io(path, e))
+        }
         _ => {
             let mut w = std::io::BufWriter::new(file);
-            write_text(rows, header, format, &mut w)
-                .and_then(|()| w.flush().map_err(|e| Error::io(path, e)))
+            write_text(rows, format, &mut w)?;
+            w.flush().map_err(|e| Error::io(path, e))
         }
-    };
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
     })
 }
 
 /// Writes to `out` when given (saying so on standard error), else to standard output.
-pub fn emit<T: Serialize>(
-    rows: &[T],
-    header: &[&str],
-    format: Format,
-    out: Option<&Path>,
-    what: &str,
-) -> Result<()> {
+pub fn emit<R: ListRow>(rows: &[R], format: Format, out: Option<&Path>, what: &str) -> Result<()> {
     match out {
         Some(path) => {
-            write_file(rows, header, format, path)?;
+            write_file(rows, format, path)?;
             eprintln!("wrote {} {what} to {}", rows.len(), path.display());
             Ok(())
         }
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            write_text(rows, header, format, &mut lock)
+            write_text(rows, format, &mut lock)
         }
     }
 }
 
-fn write_parquet<T: Serialize>(
-    rows: &[T],
-    header: &[&str],
-    file: std::fs::File,
-    path: &Path,
-) -> Result<()> {
+/// Column types from the values: whole numbers → Int64, other numbers → Float64,
+/// booleans, else text; empty text and `None` are nulls.
+fn inferred_batch<T: Serialize>(rows: &[T], header: &[&str]) -> Result<RecordBatch> {
     let values: Vec<serde_json::Map<String, Value>> = rows
         .iter()
         .map(|r| match serde_json::to_value(r) {
             Ok(Value::Object(m)) => Ok(m),
             Ok(_) => Err(Error::Usage("a list row is not a record".into())),
-            Err(e) => Err(Error::io(path, std::io::Error::other(e))),
+            Err(e) => Err(Error::io("<output>", std::io::Error::other(e))),
         })
         .collect::<Result<_>>()?;
     let mut fields = Vec::with_capacity(header.len());
@@ -158,12 +153,10 @@ fn write_parquet<T: Serialize>(
         fields.push(Field::new(name, ty, true));
         columns.push(col);
     }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::parquet(path, e))?;
-    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
-    file.sync_all().map_err(|e| Error::io(path, e))
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 #[cfg(test)]
@@ -177,6 +170,10 @@ mod tests {
         members: u32,
         ct: Option<f32>,
         lab: &'static str,
+    }
+
+    impl ListRow for Row {
+        const HEADER: &'static [&'static str] = &["tube", "members", "ct", "lab"];
     }
 
     #[test]
@@ -197,13 +194,7 @@ mod tests {
                 lab: "L1",
             },
         ];
-        write_file(
-            &rows,
-            &["tube", "members", "ct", "lab"],
-            Format::Parquet,
-            &p,
-        )
-        .expect("writes");
+        write_file(&rows, Format::Parquet, &p).expect("writes");
         let f = std::fs::File::open(&p).expect("open");
         let mut r = ParquetRecordBatchReaderBuilder::try_new(f)
             .and_then(|b| b.build())

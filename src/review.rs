@@ -467,20 +467,11 @@ impl Review {
 
     /// Writes to `path`, owner-readable only (person ids), whole or not at all.
     pub fn write_file(&self, json: bool, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("pooltrack-tmp");
-        let file = crate::store::fsutil::create_file(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        let res = self
-            .write(json, &mut w)
-            .and_then(|()| w.flush().map_err(|e| Error::io(path, e)));
-        drop(w);
-        if let Err(e) =
-            res.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)))
-        {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        Ok(())
+        crate::store::fsutil::replace_with(path, |file| {
+            let mut w = std::io::BufWriter::new(file);
+            self.write(json, &mut w)?;
+            w.flush().map_err(|e| Error::io(path, e))
+        })
     }
 }
 

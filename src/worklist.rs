@@ -6,22 +6,20 @@
 //! - **positives**: persons `positive`, with their positive tube and its times;
 //! - **status export**: every person with their status and the tube that decided it.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::Result;
+pub use crate::listing::{ListRow, write_file, write_text};
 use crate::model::{Mode, Outcome, Status};
-use crate::store::fsutil;
 use crate::store::{BatchKind, Store};
 use crate::time::{self, Millis, Offset};
 use crate::tracker::{NONE, PersonStatus, Round, Statuses, load};
-use crate::{Error, Result};
 
 /// Which worklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,46 +341,12 @@ impl Format {
     }
 }
 
-/// A row of a list pooltrack writes: its CSV header, and its Parquet columns.
-pub trait ListRow: Serialize {
-    /// Column names, in order (the CSV header of an empty list).
-    const HEADER: &'static [&'static str];
-
-    /// The rows as one Arrow batch, for Parquet output.
-    fn record_batch(rows: &[Self]) -> Result<RecordBatch>
-    where
-        Self: Sized;
-}
-
 impl ListRow for PersonRow {
     const HEADER: &'static [&'static str] = &HEADER;
 
     fn record_batch(rows: &[PersonRow]) -> Result<RecordBatch> {
         person_rows_batch(rows)
     }
-}
-
-/// Writes rows as CSV or JSON to a stream.
-pub fn write_text<R: ListRow>(rows: &[R], format: Format, out: &mut dyn Write) -> Result<()> {
-    let io = |e: std::io::Error| Error::io("<output>", e);
-    match format {
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            if rows.is_empty() {
-                w.write_record(R::HEADER).map_err(|e| io(e.into()))?;
-            }
-            for r in rows {
-                w.serialize(r).map_err(|e| io(e.into()))?;
-            }
-            w.flush().map_err(io)?;
-        }
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, rows).map_err(|e| io(e.into()))?;
-            out.write_all(b"\n").map_err(io)?;
-        }
-        Format::Parquet => return Err(Error::Usage("Parquet output needs --out FILE".into())),
-    }
-    Ok(())
 }
 
 const HEADER: [&str; 11] = [
@@ -398,38 +362,6 @@ const HEADER: [&str; 11] = [
     "reported_at",
     "lab",
 ];
-
-/// Writes rows to `path` in `format`, owner-readable only (person ids are personal data).
-/// The file appears whole: it is written beside and renamed into place.
-pub fn write_file<R: ListRow>(rows: &[R], format: Format, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("pooltrack-tmp");
-    let file = fsutil::create_file(&tmp)?;
-    let res = match format {
-        Format::Parquet => write_parquet(rows, file, path),
-        _ => {
-            let mut w = std::io::BufWriter::new(file);
-            write_text(rows, format, &mut w)
-                .and_then(|()| w.flush().map_err(|e| Error::io(path, e)))
-        }
-    };
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
-fn write_parquet<R: ListRow>(rows: &[R], file: std::fs::File, path: &Path) -> Result<()> {
-    let batch = R::record_batch(rows)?;
-    let mut w =
-        ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| Error::parquet(path, e))?;
-    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
-    file.sync_all().map_err(|e| Error::io(path, e))
-}
 
 fn person_rows_batch(rows: &[PersonRow]) -> Result<RecordBatch> {
     let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));

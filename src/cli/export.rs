@@ -78,7 +78,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             let rows = health_code::export(&round, &untested);
             let format = super::worklist::pick_format(format, Some(&out));
             let (red, yellow, green) = health_code::tally(&rows);
-            listing::write_file(&rows, &health_code::HEADER, format, &out)?;
+            listing::write_file(&rows, format, &out)?;
             eprintln!(
                 "wrote {} health code(s) to {}: {red} red, {yellow} yellow, {green} green",
                 rows.len(),
@@ -95,5 +95,5 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         p.export(&mut rows);
     }
     let format = super::worklist::pick_format(format, Some(&out));
-    super::worklist::emit(&rows, format, Some(&out))
+    Ok(listing::emit(&rows, format, Some(&out), "person(s)")?)
 }

@@ -2,14 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use pooltrack::coverage::Coverage;
 use pooltrack::listing;
 use pooltrack::privacy::{self, Pseudonymizer};
 use pooltrack::store::Store;
 use pooltrack::tracker::{Statuses, plate_qc};
 use pooltrack::turnaround;
-use pooltrack::worklist::{self, Format, ListRow, Worklist};
+use pooltrack::worklist::{self, Format, Worklist};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum List {
@@ -76,23 +75,6 @@ pub fn pick_format(flag: Option<Format>, out: Option<&Path>) -> Format {
         .unwrap_or(Format::Csv)
 }
 
-/// Writes rows to the file or to standard output.
-pub fn emit<R: ListRow>(rows: &[R], format: Format, out: Option<&Path>) -> anyhow::Result<()> {
-    match out {
-        Some(path) => {
-            worklist::write_file(rows, format, path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("wrote {} person(s) to {}", rows.len(), path.display());
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            worklist::write_text(rows, format, &mut lock)?;
-        }
-    }
-    Ok(())
-}
-
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let started = now();
     // Read the key first: a bad key file fails before any work.
@@ -107,7 +89,6 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             let rows = plate_qc::reruns(&store, &Statuses::load(&store, &args.round)?)?;
             return Ok(listing::emit(
                 &rows,
-                &plate_qc::RERUN_HEADER,
                 format,
                 args.out.as_deref(),
                 "tube(s)",
@@ -128,7 +109,12 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
                     ))
                 });
             }
-            return emit(&rows, format, args.out.as_deref());
+            return Ok(listing::emit(
+                &rows,
+                format,
+                args.out.as_deref(),
+                "person(s)",
+            )?);
         }
         List::Unregistered => {
             let mut rows = Coverage::compute(&store, &args.round)?.unregistered(&store)?;
@@ -144,7 +130,12 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
                     ))
                 });
             }
-            return emit(&rows, format, args.out.as_deref());
+            return Ok(listing::emit(
+                &rows,
+                format,
+                args.out.as_deref(),
+                "person(s)",
+            )?);
         }
     };
     let round = Statuses::load(&store, &args.round)?;
@@ -152,7 +143,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     if let Some(p) = &pseudo {
         p.worklist(&mut rows);
     }
-    emit(&rows, format, args.out.as_deref())?;
+    listing::emit(&rows, format, args.out.as_deref(), "person(s)")?;
     if matches!(list, Worklist::Recall) {
         // `turnaround` measures recall delays from this log. The list is out already:
         // a store we cannot write to (read-only media, another user's) costs the

@@ -48,6 +48,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Writes an output file (a list, an export, a report) whole or not at all: `write`
+/// fills a private temporary file beside `path`, which is then renamed into place; on
+/// any error the temporary file is removed and `path` is left as it was.
+pub fn replace_with(path: &Path, write: impl FnOnce(File) -> Result<()>) -> Result<()> {
+    let tmp = path.with_extension("pooltrack-tmp");
+    let file = create_file(&tmp)?;
+    let res = write(file).and_then(|()| fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
 /// Reads `path` front to back in 1 MiB blocks, handing each to `f`; returns the bytes
 /// read. For hashing and counting files of any size in constant memory.
 pub fn for_each_block(path: &Path, mut f: impl FnMut(&[u8])) -> std::io::Result<u64> {

@@ -16,6 +16,7 @@ use arrow_array::{Array, StringArray};
 use serde::Serialize;
 
 use super::{NONE, Statuses, load};
+use crate::listing::ListRow;
 use crate::model::Mode;
 use crate::store::manifest::FailedPlate;
 use crate::store::{BatchKind, Store};
@@ -84,18 +85,6 @@ pub fn void_results(store: &Store, round: &str, n: usize) -> Result<Vec<bool>> {
     Ok(void)
 }
 
-/// The rerun list's columns.
-pub const RERUN_HEADER: [&str; 8] = [
-    "tube",
-    "mode",
-    "members",
-    "lab",
-    "plate",
-    "well",
-    "reported_at",
-    "reason",
-];
-
 /// A tube the lab must run again: its only results came from failed plates.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RerunRow {
@@ -117,6 +106,19 @@ pub struct RerunRow {
     pub reason: String,
     #[serde(skip)]
     reported_ms: Millis,
+}
+
+impl ListRow for RerunRow {
+    const HEADER: &'static [&'static str] = &[
+        "tube",
+        "mode",
+        "members",
+        "lab",
+        "plate",
+        "well",
+        "reported_at",
+        "reason",
+    ];
 }
 
 /// The rerun worklist: every tube with a void result and no result that counts, the
