@@ -63,6 +63,8 @@ use rayon::prelude::*;
 
 use crate::{Error, Result};
 
+pub mod incidents;
+
 /// People per chunk: the unit of parallel work and of random streams.
 const CHUNK_PERSONS: u64 = 100_000;
 /// People per sampling site.
@@ -172,6 +174,10 @@ pub struct GenSummary {
     pub recalled_persons: u64,
     /// Retest tubes (rows of `retest_collections.csv` and `retest_results.csv`).
     pub retest_tubes: u64,
+    /// Whether the round carries the staged incidents of [`incidents`]; written only
+    /// when set, so that a plain round's `summary.json` keeps its bytes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incidents: bool,
 }
 
 impl GenSummary {
@@ -374,12 +380,17 @@ fn generate_with(
         }
     })?;
 
+    write_summary(out, &summary)?;
+    Ok(summary)
+}
+
+/// Writes `summary.json` (pretty JSON and a final newline) into `out`.
+fn write_summary(out: &Path, summary: &GenSummary) -> Result<()> {
     let path = out.join("summary.json");
-    let mut json = serde_json::to_vec_pretty(&summary)
+    let mut json = serde_json::to_vec_pretty(summary)
         .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
     json.push(b'\n');
-    std::fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
-    Ok(summary)
+    std::fs::write(&path, json).map_err(|e| Error::io(&path, e))
 }
 
 /// A pool tube being filled.
