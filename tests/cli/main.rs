@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod damage;
 mod hostile;
+mod incidents;
 mod model;
 mod plan;
 mod plate_qc;
