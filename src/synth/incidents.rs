@@ -827,3 +827,286 @@ fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     }
     w.flush().map_err(|e| Error::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use super::*;
+
+    const FILES: [&str; 8] = [
+        "collections.csv",
+        "results.csv",
+        "retest_collections.csv",
+        "retest_results.csv",
+        "truth.csv",
+        "population.csv",
+        "incidents.json",
+        "summary.json",
+    ];
+
+    fn cfg(persons: u64, seed: u64) -> GenConfig {
+        GenConfig {
+            persons,
+            prevalence: 0.002,
+            seed,
+            ..GenConfig::default()
+        }
+    }
+
+    fn staged(c: &GenConfig) -> (tempfile::TempDir, Incidents) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, incidents) = generate(c, dir.path(), None).expect("generate");
+        (dir, incidents)
+    }
+
+    fn read(dir: &Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).expect("read")
+    }
+
+    /// The round as written, with every result row's columns.
+    fn load(dir: &Path) -> (Round, Vec<Vec<String>>, Vec<Vec<String>>) {
+        let round = Round {
+            collections: read_collections(&dir.join("collections.csv")).expect("collections"),
+            results: Vec::new(),
+            retest_collections: read_collections(&dir.join("retest_collections.csv"))
+                .expect("retest collections"),
+            retest_results: Vec::new(),
+            infected: read_csv(&dir.join("truth.csv"), &["person"])
+                .expect("truth")
+                .into_iter()
+                .flatten()
+                .collect(),
+        };
+        let res = read_csv(&dir.join("results.csv"), &RESULT_COLUMNS).expect("results");
+        let rt = read_csv(&dir.join("retest_results.csv"), &RESULT_COLUMNS).expect("retests");
+        (round, res, rt)
+    }
+
+    fn ms(text: &str) -> Millis {
+        time::parse(text.as_bytes(), Offset::CHINA).expect("time")
+    }
+
+    #[test]
+    fn the_same_config_gives_the_same_bytes() {
+        let (a, _) = staged(&cfg(10_000, 5));
+        let (b, _) = staged(&cfg(10_000, 5));
+        for f in FILES {
+            assert_eq!(read(a.path(), f), read(b.path(), f), "{f}");
+        }
+        let (c, _) = staged(&cfg(10_000, 6));
+        assert_ne!(
+            read(a.path(), "incidents.json"),
+            read(c.path(), "incidents.json")
+        );
+    }
+
+    #[test]
+    fn exactly_one_plate_fails_and_it_holds_no_positive_tube() {
+        let (dir, incidents) = staged(&cfg(20_000, 3));
+        let (_, res, rt) = load(dir.path());
+        let f = &incidents.failed_plate;
+        let mut controls: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+        let mut failing = Vec::new();
+        for row in res.iter().chain(&rt) {
+            let key = (row[5].as_str(), row[6].as_str());
+            match row[8].as_str() {
+                "sample" => {
+                    controls.entry(key).or_default();
+                }
+                "negative_control" => {
+                    controls.entry(key).or_default().push("nc");
+                    assert_eq!(row[7], "G12");
+                    if !row[2].is_empty() || !row[3].is_empty() {
+                        failing.push(key);
+                    }
+                }
+                "positive_control" => {
+                    controls.entry(key).or_default().push("pc");
+                    assert_eq!(row[7], "H12");
+                    for ct in [&row[2], &row[3]] {
+                        let v: f64 = ct.parse().expect("a positive control amplifies");
+                        assert!((29.5..30.5).contains(&v), "{row:?}");
+                    }
+                }
+                other => panic!("sample_type {other}"),
+            }
+        }
+        for (plate, c) in &controls {
+            assert_eq!(c, &["nc", "pc"], "{plate:?}");
+        }
+        assert_eq!(failing, [(f.lab.as_str(), f.plate.as_str())]);
+        assert_ne!(f.lab, LATE_LAB);
+        let on_plate: Vec<&Vec<String>> = res
+            .iter()
+            .filter(|r| r[8] == "sample" && r[5] == f.lab && r[6] == f.plate)
+            .collect();
+        let tubes: Vec<&str> = on_plate.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(tubes, f.tubes);
+        assert_eq!(count(tubes.len()), PLATE_SAMPLES);
+        assert!(on_plate.iter().all(|r| r[2].is_empty()), "no positive tube");
+        assert_eq!(f.positive_tubes, 0);
+    }
+
+    #[test]
+    fn the_unregistered_person_is_collected_but_not_registered() {
+        let (dir, incidents) = staged(&cfg(10_000, 7));
+        let (round, _, _) = load(dir.path());
+        let register =
+            read_csv(&dir.path().join("population.csv"), &POPULATION_COLUMNS).expect("population");
+        let registered: HashSet<&str> = register.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(registered.len(), register.len(), "one row a person");
+        let u = &incidents.unregistered_person;
+        assert!(
+            round
+                .collections
+                .iter()
+                .any(|c| c.person == u.person && c.tube == u.tube && c.site == u.site)
+        );
+        assert!(!registered.contains(u.person.as_str()));
+        assert!(!round.infected.contains(&u.person));
+        for c in round.collections.iter().filter(|c| c.person != u.person) {
+            assert!(registered.contains(c.person.as_str()), "{}", c.person);
+        }
+        // 0.5 % registered without a tube, named like the others.
+        let p = &incidents.population;
+        assert_eq!(p.untested, 50);
+        assert_eq!(count(register.len()), 10_000 - 1 + p.untested);
+        for id in &p.untested_persons {
+            assert!(registered.contains(id.as_str()));
+            assert!(id.len() == 18 && id.starts_with("31"), "{id}");
+            assert!(!round.collections.iter().any(|c| &c.person == id));
+        }
+        // Districts and communities follow the sites; groups are few and known.
+        assert_eq!((p.districts, p.communities), (4, 4));
+        for row in &register {
+            assert!(row[1].starts_with('D') && row[2].starts_with(&format!("{}-C", row[1])));
+            assert!(
+                ["", "cold_chain", "school"].contains(&row[3].as_str()),
+                "{row:?}"
+            );
+        }
+        assert!(p.key_groups.values().all(|&n| n > 0));
+    }
+
+    #[test]
+    fn the_late_lab_misses_the_deadline_for_every_tube_and_no_other_lab_does() {
+        let (dir, incidents) = staged(&cfg(20_000, 3));
+        let (round, res, rt) = load(dir.path());
+        let mut last: HashMap<&str, Millis> = HashMap::new();
+        let mut first: HashMap<&str, Millis> = HashMap::new();
+        for c in round.collections.iter().chain(&round.retest_collections) {
+            let l = last.entry(&c.tube).or_insert(c.collected_at);
+            *l = (*l).max(c.collected_at);
+            let f = first.entry(&c.tube).or_insert(c.collected_at);
+            *f = (*f).min(c.collected_at);
+        }
+        let deadline = signed(DEADLINE_HOURS) * HOUR_MS;
+        let (mut late, mut late_retests) = (0, 0);
+        for (row, retest) in res
+            .iter()
+            .map(|r| (r, false))
+            .chain(rt.iter().map(|r| (r, true)))
+        {
+            if row[8] != "sample" {
+                continue;
+            }
+            let tube = row[0].as_str();
+            let reported = ms(&row[4]);
+            let received = ms(&row[10]);
+            assert!(last[tube] <= received && received <= reported, "{row:?}");
+            let ic: f64 = row[9].parse().expect("ct_ic");
+            assert!((25.0..=30.0).contains(&ic), "{row:?}");
+            if row[5] == LATE_LAB {
+                // Late even counted from the tube's first swab.
+                assert!(reported - first[tube] > deadline, "{row:?}");
+                if retest {
+                    late_retests += 1;
+                } else {
+                    late += 1;
+                }
+            } else {
+                assert!(reported - first[tube] < deadline, "{row:?}");
+            }
+        }
+        let l = &incidents.late_lab;
+        assert_eq!((l.tubes, l.retest_tubes), (late, late_retests));
+        assert!(late > 0 && late_retests > 0, "{late} {late_retests}");
+        assert!(l.min_turnaround_hours >= 26.0 && l.max_turnaround_hours <= 30.0);
+        // A retest is still swabbed after its pool was reported.
+        let pool_of: HashMap<&str, &str> = round
+            .collections
+            .iter()
+            .map(|c| (c.person.as_str(), c.tube.as_str()))
+            .collect();
+        let reported: HashMap<&str, Millis> =
+            res.iter().map(|r| (r[0].as_str(), ms(&r[4]))).collect();
+        for c in &round.retest_collections {
+            assert!(
+                c.collected_at > reported[pool_of[c.person.as_str()]],
+                "{}",
+                c.tube
+            );
+        }
+    }
+
+    #[test]
+    fn the_discordant_pool_is_positive_with_nobody_infected_and_its_retests_are_negative() {
+        let (dir, incidents) = staged(&cfg(10_000, 9));
+        let (round, res, rt) = load(dir.path());
+        let d = &incidents.discordant_pool;
+        let pool = res
+            .iter()
+            .find(|r| r[0] == d.tube)
+            .expect("the pool's result");
+        assert_eq!(pool[2].parse::<f64>().ok(), Some(d.ct_orf1ab));
+        assert_eq!(pool[3].parse::<f64>().ok(), Some(d.ct_n));
+        assert!((35.0..36.0).contains(&d.ct_orf1ab) && (36.0..37.0).contains(&d.ct_n));
+        assert!(pool[1] == "positive" || (pool[1].is_empty() && pool[5] == "L3"));
+        let members: Vec<&str> = round
+            .collections
+            .iter()
+            .filter(|c| c.tube == d.tube)
+            .map(|c| c.person.as_str())
+            .collect();
+        assert_eq!(members, d.members);
+        assert!(members.iter().all(|p| !round.infected.contains(*p)));
+        for (person, tube) in d.members.iter().zip(&d.retest_tubes) {
+            assert!(
+                round
+                    .retest_collections
+                    .iter()
+                    .any(|c| &c.tube == tube && &c.person == person && c.mode == "single")
+            );
+            let result = rt.iter().find(|r| &r[0] == tube).expect("a retest result");
+            assert_eq!(result[1], "negative");
+        }
+        let summary: serde_json::Value =
+            serde_json::from_str(&read(dir.path(), "summary.json")).expect("json");
+        assert_eq!(
+            summary["retest_tubes"].as_u64(),
+            Some(count(round.retest_collections.len()))
+        );
+        assert_eq!(summary["incidents"], true);
+    }
+
+    #[test]
+    fn cities_out_of_range_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for persons in [MAX_INCIDENT_PERSONS + 1, MIN_INCIDENT_PERSONS - 1] {
+            let out = dir.path().join(persons.to_string());
+            assert!(matches!(
+                generate(&cfg(persons, 1), &out, None),
+                Err(Error::Usage(_))
+            ));
+            assert!(!out.exists());
+        }
+        assert!(check(&cfg(MAX_INCIDENT_PERSONS, 1)).is_ok());
+    }
+
+    #[test]
+    fn a_plain_round_has_no_incidents_flag() {
+        let s = serde_json::to_value(GenSummary::default()).expect("json");
+        assert!(s.get("incidents").is_none());
+    }
+}
