@@ -15,6 +15,10 @@
 //! | `truth.csv` | infected person | `person` |
 //! | `summary.json` | the round | the [`GenSummary`], pretty JSON |
 //!
+//! `pooltrack gen --incidents` ([`incidents::generate`]) rewrites these files afterwards
+//! to stage a failed plate, a late lab and a discordant pool, and adds the register
+//! `population.csv` and `incidents.json`; this module's output never changes for it.
+//!
 //! How the round is made:
 //!
 //! - **People.** Person `i` (0-based) has the 18-digit id `31` followed by `i + 1`
