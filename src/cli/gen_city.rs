@@ -1,14 +1,32 @@
-//! `pooltrack gen --persons N [--prevalence P] [--seed S] --out DIR`
+//! `pooltrack gen --persons N [--prevalence P] [--seed S] [--incidents] --out DIR`
 
 use std::path::PathBuf;
 
-use pooltrack::synth::{self, GenConfig};
+use pooltrack::synth::{self, GenConfig, incidents};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Writes collections.csv (the pooled stage), results.csv, retest_collections.csv (a single
 tube for everyone in a positive pool), retest_results.csv, truth.csv (the infected) and
-summary.json. The same arguments always give the same files.")]
+summary.json. The same arguments always give the same files.
+
+With --incidents (cities of 7,501 to 2,000,000 persons) the round also carries the
+incidents a round report must show, and the files change:
+  population.csv          new: the register, person,district,community,group; every
+                          collected person but one (the unregistered person) plus 0.5 %
+                          registered people who got no tube (the untested)
+  results.csv             new columns sample_type,ct_ic,received_at; each plate gets a
+                          negative_control and a positive_control row; one plate fails
+                          (its negative control amplifies) and lab L4 reports every tube
+                          26-30 h after its swab, past the 24 h deadline; one pool of
+                          uninfected people is reported positive (the discordant pool)
+  retest_collections.csv  also the discordant pool's members (single tubes)
+  retest_results.csv      as results.csv, with their negative retests
+  incidents.json          new: the failed plate and its tubes, the late lab, the
+                          discordant pool and its members, the unregistered person and
+                          the untested
+  summary.json            counts include the discordant pool; \"incidents\": true
+Without --incidents the files are exactly as above.")]
 pub struct Args {
     /// Persons in the city.
     #[arg(long)]
@@ -25,6 +43,10 @@ pub struct Args {
     /// Persons per pool tube (5, 10 or 20 are the validated sizes).
     #[arg(long, default_value_t = 10)]
     pool_size: u8,
+    /// Also stage a failed plate, a late lab, a discordant pool, an unregistered person
+    /// and untested registered people, and write population.csv and incidents.json.
+    #[arg(long)]
+    incidents: bool,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
@@ -38,10 +60,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pool_share: args.pool_share,
         pool_size: args.pool_size,
     };
+    if args.incidents {
+        // Refused before anything is generated: a city too large for the second pass
+        // would otherwise be written only to be left without its incidents.
+        incidents::check(&cfg)?;
+    }
     let pb = super::progress(args.persons, "pos");
-    let summary = synth::generate(&cfg, &args.out, Some(&pb));
+    let generated = if args.incidents {
+        incidents::generate(&cfg, &args.out, Some(&pb)).map(|(s, i)| (s, Some(i)))
+    } else {
+        synth::generate(&cfg, &args.out, Some(&pb)).map(|s| (s, None))
+    };
     pb.finish_and_clear();
-    let summary = summary?;
+    let (summary, staged) = generated?;
     println!(
         "generated {} persons ({} infected) in {}: {} pool tubes, {} single tubes, {} positive pools, {} retests",
         summary.persons,
@@ -52,5 +83,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         summary.positive_pools,
         summary.retest_tubes
     );
+    if let Some(i) = staged {
+        println!(
+            "incidents (incidents.json): plate {} of lab {} failed ({} tubes to rerun); lab {} reports past {} h; pool {} is discordant ({} members); person {} is unregistered; {} registered persons untested",
+            i.failed_plate.plate,
+            i.failed_plate.lab,
+            i.failed_plate.tubes.len(),
+            i.late_lab.lab,
+            i.late_lab.deadline_hours,
+            i.discordant_pool.tube,
+            i.discordant_pool.members.len(),
+            i.unregistered_person.person,
+            i.population.untested
+        );
+    }
     Ok(())
 }

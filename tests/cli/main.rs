@@ -10,6 +10,7 @@ mod crash;
 mod damage;
 mod health_codes;
 mod hostile;
+mod incidents;
 mod model;
 mod plan;
 mod plate_qc;

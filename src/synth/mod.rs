@@ -15,6 +15,10 @@
 //! | `truth.csv` | infected person | `person` |
 //! | `summary.json` | the round | the [`GenSummary`], pretty JSON |
 //!
+//! `pooltrack gen --incidents` ([`incidents::generate`]) rewrites these files afterwards
+//! to stage a failed plate, a late lab and a discordant pool, and adds the register
+//! `population.csv` and `incidents.json`; this module's output never changes for it.
+//!
 //! How the round is made:
 //!
 //! - **People.** Person `i` (0-based) has the 18-digit id `31` followed by `i + 1`
@@ -62,6 +66,8 @@ use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use crate::{Error, Result};
+
+pub mod incidents;
 
 /// People per chunk: the unit of parallel work and of random streams.
 const CHUNK_PERSONS: u64 = 100_000;
@@ -172,6 +178,10 @@ pub struct GenSummary {
     pub recalled_persons: u64,
     /// Retest tubes (rows of `retest_collections.csv` and `retest_results.csv`).
     pub retest_tubes: u64,
+    /// Whether the round carries the staged incidents of [`incidents`]; written only
+    /// when set, so that a plain round's `summary.json` keeps its bytes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incidents: bool,
 }
 
 impl GenSummary {
@@ -374,12 +384,17 @@ fn generate_with(
         }
     })?;
 
+    write_summary(out, &summary)?;
+    Ok(summary)
+}
+
+/// Writes `summary.json` (pretty JSON and a final newline) into `out`.
+fn write_summary(out: &Path, summary: &GenSummary) -> Result<()> {
     let path = out.join("summary.json");
-    let mut json = serde_json::to_vec_pretty(&summary)
+    let mut json = serde_json::to_vec_pretty(summary)
         .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
     json.push(b'\n');
-    std::fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
-    Ok(summary)
+    std::fs::write(&path, json).map_err(|e| Error::io(&path, e))
 }
 
 /// A pool tube being filled.
