@@ -211,6 +211,50 @@ fn incidents_city_shows_each_incident_to_the_commands() {
         "json",
     ]));
     assert_eq!(field(&positives, "person"), truth);
+
+    // Review: the discordant pool is flagged, with its members.
+    let review = json_of(pooltrack(&store).args(["review", "--round", ROUND, "--format", "json"]));
+    assert_eq!(review["counts"]["discordant_pool"], 1, "{review}");
+    let pool = discordant["tube"].as_str().expect("tube");
+    assert_eq!(review["discordant_pool"][0]["pool"]["tube"], pool);
+
+    // Turnaround: every tube of the late lab is late; the other labs mostly are not.
+    let t = json_of(pooltrack(&store).args(["turnaround", "--round", ROUND, "--json"]));
+    for lab in t["by_lab"].as_array().expect("by_lab") {
+        let (tubes, late_n) = (&lab["tubes"], &lab["reported_late"]);
+        if lab["lab"] == late {
+            assert!(late_n.as_u64() > Some(0), "{lab}");
+            assert_eq!(late_n, tubes, "{lab}");
+        } else {
+            // Only their single retests can miss the 6 h deadline.
+            let share = late_n.as_f64().unwrap_or(1.0) / tubes.as_f64().unwrap_or(1.0);
+            assert!(share < 0.5, "{lab}");
+        }
+    }
+
+    // Coverage: the register's untested persons and the one unregistered person.
+    let o = run(pooltrack(&store)
+        .args(["ingest", "population"])
+        .arg(file("population.csv")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+    let unreg = json_of(pooltrack(&store).args([
+        "worklist",
+        "unregistered",
+        "--round",
+        ROUND,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(
+        field(&unreg, "person"),
+        BTreeSet::from([unregistered.to_owned()])
+    );
+    let cov = json_of(pooltrack(&store).args(["coverage", "--round", ROUND, "--json"]));
+    assert_eq!(
+        cov["untested"], incidents["population"]["untested"],
+        "{cov}"
+    );
+    assert_eq!(cov["unregistered_tested"], 1);
 }
 
 #[test]
