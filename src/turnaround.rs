@@ -24,7 +24,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::UInt32Type;
+use arrow_array::types::{TimestampMillisecondType, UInt32Type};
 use arrow_array::{Array, StringArray};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -199,6 +199,9 @@ pub struct LabStats {
     /// Its tubes' turnaround.
     #[serde(flatten)]
     pub stats: Stats,
+    /// From receipt to report, for its tubes whose result gave `received_at`: the
+    /// lab's own share of the turnaround (the rest is transport).
+    pub in_lab: Stats,
 }
 
 /// A tube past its deadline.
@@ -355,6 +358,10 @@ pub struct Turnaround {
     pub round_stats: Stats,
     /// Turnaround by lab, by lab name.
     pub by_lab: Vec<LabStats>,
+    /// From collection to receipt at the lab, for tubes whose result gave `received_at`.
+    pub transport: Stats,
+    /// From receipt to report, for the same tubes.
+    pub in_lab: Stats,
     /// Late tubes by kind.
     pub late_counts: LateCounts,
     /// Every late tube, the latest first.
@@ -414,17 +421,20 @@ impl Turnaround {
         let collected = earliest_collection(round);
         let rs = &round.results;
 
-        // Lab and batch of every result row (row order), for labs and commit times.
-        let all_rows: Vec<u32> = (0..rs.outcome.len())
-            .filter_map(|r| u32::try_from(r).ok())
-            .collect();
-        let cols = load::fetch(
+        // Lab, batch and receipt time of every result row (row order), for labs, commit
+        // times and the transport/lab split.
+        let cols = load::columns(
             store,
             &round.name,
             BatchKind::Results,
-            &["lab", "batch"],
-            &all_rows,
+            &["lab", "batch", "received_at"],
         )?;
+        let received = cols[2].as_primitive_opt::<TimestampMillisecondType>();
+        let received_at = |r: u32| -> Option<Millis> {
+            let a = received?;
+            let i = r as usize;
+            (i < a.len() && a.is_valid(i)).then(|| a.value(i))
+        };
         let labs: StringArray = cols[0]
             .as_string_opt::<i32>()
             .cloned()
@@ -450,8 +460,9 @@ impl Turnaround {
         // Turnaround of each tube with a counted result, and its lab.
         let mut lab_ids: HashMap<&str, usize> = HashMap::new();
         let mut lab_names: Vec<&str> = Vec::new();
-        let mut per_lab: Vec<(Vec<i64>, u64)> = Vec::new();
+        let mut per_lab: Vec<(Vec<i64>, u64, Vec<i64>)> = Vec::new();
         let mut all = Vec::with_capacity(n);
+        let (mut transport, mut in_lab) = (Vec::new(), Vec::new());
         let mut late_total = 0;
         let mut late: Vec<(u32, Option<u32>, Millis)> = Vec::new();
         let mut counts = LateCounts::default();
@@ -477,11 +488,16 @@ impl Turnaround {
             let name = lab_of(r);
             let id = *lab_ids.entry(name).or_insert_with(|| {
                 lab_names.push(name);
-                per_lab.push((Vec::new(), 0));
+                per_lab.push((Vec::new(), 0, Vec::new()));
                 lab_names.len() - 1
             });
             per_lab[id].0.push(ms);
             all.push(ms);
+            if let Some(at) = received_at(r) {
+                transport.push(at - collected[t]);
+                in_lab.push(reported - at);
+                per_lab[id].2.push(reported - at);
+            }
             if is_late {
                 per_lab[id].1 += 1;
                 late_total += 1;
@@ -498,9 +514,10 @@ impl Turnaround {
         let mut by_lab: Vec<LabStats> = lab_names
             .iter()
             .zip(per_lab)
-            .map(|(name, (ms, late))| LabStats {
+            .map(|(name, (ms, late, in_lab))| LabStats {
                 lab: (*name).to_owned(),
                 stats: Stats::of(ms, late),
+                in_lab: Stats::of(in_lab, 0),
             })
             .collect();
         by_lab.sort_by(|a, b| a.lab.cmp(&b.lab));
@@ -624,6 +641,8 @@ impl Turnaround {
             tubes: n as u64,
             round_stats,
             by_lab,
+            transport: Stats::of(transport, 0),
+            in_lab: Stats::of(in_lab, 0),
             late_counts: counts,
             late,
             recall_delays,

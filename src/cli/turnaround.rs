@@ -113,6 +113,18 @@ fn print(t: &Turnaround) {
         let name = if l.lab.is_empty() { "(no lab)" } else { &l.lab };
         println!("{}", stats_line(&format!("lab {name}"), &l.stats));
     }
+    if t.in_lab.tubes > 0 {
+        println!(
+            "with received_at ({} tubes): transport median {} min, in the lab median {} min",
+            t.in_lab.tubes,
+            minutes(t.transport.median_minutes),
+            minutes(t.in_lab.median_minutes)
+        );
+        for l in t.by_lab.iter().filter(|l| l.in_lab.tubes > 0) {
+            let name = if l.lab.is_empty() { "(no lab)" } else { &l.lab };
+            println!("{}", stats_line(&format!("in lab {name}"), &l.in_lab));
+        }
+    }
     let c = &t.late_counts;
     println!(
         "late tubes: {} (pools: {} reported late, {} still waiting; single: {} reported late, {} still waiting)",

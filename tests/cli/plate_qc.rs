@@ -249,3 +249,37 @@ fn verify_accepts_segments_with_controls() {
     let out = run(pooltrack(store).arg("verify"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
 }
+
+#[test]
+fn received_at_splits_turnaround_into_transport_and_time_in_the_lab() {
+    let dir = store_with_collections();
+    let store = dir.path();
+    ingest_results(store, &[testdata("qc_results_plate_fail.csv")]);
+    let t = json_of(pooltrack(store).args([
+        "turnaround",
+        "--round",
+        ROUND,
+        "--json",
+        "--as-of",
+        "2022-04-02 20:00:00",
+    ]));
+    // Counted results with received_at: QC-POOL-03 (collected 08:02, received 10:00,
+    // reported 14:05) and QC-POOL-04 (08:03, 10:00, 14:05); P1's are void and
+    // QC-SINGLE-01 gave no received_at.
+    assert_eq!(t["transport"]["tubes"], 2, "{t}");
+    assert_eq!(t["transport"]["median_minutes"], 117.0);
+    assert_eq!(t["transport"]["p99_minutes"], 118.0);
+    assert_eq!(t["in_lab"]["median_minutes"], 245.0);
+    assert_eq!(t["by_lab"][0]["in_lab"]["tubes"], 2);
+    let text = stdout_of(pooltrack(store).args([
+        "turnaround",
+        "--round",
+        ROUND,
+        "--as-of",
+        "2022-04-02 20:00:00",
+    ]));
+    assert!(
+        text.contains("transport median 117 min, in the lab median 245 min"),
+        "{text}"
+    );
+}
