@@ -7,14 +7,23 @@
 //! - **green**: `negative`, and `pending` (a tube is collected and its result is not in
 //!   yet: a code does not turn yellow for the lab's delay, DOMAIN "Green: otherwise").
 
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::listing::ListRow;
 use crate::model::Status;
+use crate::store::fsutil;
 use crate::time;
 use crate::tracker::{NONE, Round};
-use crate::worklist::RowText;
+use crate::worklist::{Format, RowText};
+use crate::{Error, Result};
 
 /// A health-code color.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,7 +139,7 @@ impl ListRow for HealthCodeRow {
     ];
 }
 
-fn text(a: &arrow_array::StringArray, i: usize) -> &str {
+fn text(a: &StringArray, i: usize) -> &str {
     use arrow_array::Array;
     if i < a.len() && a.is_valid(i) {
         a.value(i)
@@ -139,67 +148,214 @@ fn text(a: &arrow_array::StringArray, i: usize) -> &str {
     }
 }
 
-/// Every person of the round with their code, plus the registered persons `untested`
-/// in it (yellow), sorted by person id.
-pub fn export(round: &Round, untested: &[String]) -> Vec<HealthCodeRow> {
-    let zone = round.zone;
-    let c = &round.collections;
-    let r = &round.results;
-    let mut rows: Vec<HealthCodeRow> = round
-        .persons
-        .par_iter()
-        .map(|p| {
-            let row = p.row as usize;
-            let (person, tube, _) = round.collection(p.row);
-            let res = round.result_of_row(p.row);
-            let mode = round.tubes.mode[round.tube_of_row[row] as usize].as_str();
-            let collection_source = format!(
-                "batch {}, {} line {}",
-                c.batch[row],
-                text(&c.source, row),
-                c.line[row]
-            );
-            let mut out = HealthCodeRow::blank(person, Color::of(p.status), p.status.as_str());
-            out.tube = tube.to_owned();
-            out.mode = mode;
-            out.collected_at = time::format(round.collected_at[row], zone);
-            out.collection_source = collection_source;
-            if res != NONE {
-                let i = res as usize;
-                let (orf, n) = r.cts(i);
-                out.result = r.outcome[i].as_str().to_owned();
-                out.ct_orf1ab = orf;
-                out.ct_n = n;
-                out.reported_at = time::format(r.reported_at[i], zone);
-                out.lab = text(&r.lab, i).to_owned();
-                out.plate = text(&r.plate, i).to_owned();
-                out.result_source = format!(
-                    "batch {}, {} line {}",
-                    r.batch[i],
-                    text(&r.source, i),
-                    r.line[i]
-                );
-            }
-            out
-        })
-        .collect();
-    rows.par_extend(
-        untested
-            .par_iter()
-            .map(|person| HealthCodeRow::blank(person, Color::Yellow, "untested")),
-    );
-    rows.par_sort_by(|a, b| a.person.cmp(&b.person));
-    rows
+/// A round's health codes in person-id order, made row by row as they are written:
+/// a city's 25 million codes never sit in memory as text at once.
+pub struct HealthCodes<'a> {
+    round: &'a Round,
+    untested: &'a [String],
+    /// Entries in person-id order: `i < persons` is `round.persons[i]`, else
+    /// `untested[i - persons]`.
+    order: Vec<u32>,
 }
 
-/// Counts of codes by color, for reports: (red, yellow, green).
-pub fn tally(rows: &[HealthCodeRow]) -> (u64, u64, u64) {
-    rows.iter()
-        .fold((0, 0, 0), |(r, y, g), row| match row.color {
-            Color::Red => (r + 1, y, g),
-            Color::Yellow => (r, y + 1, g),
-            Color::Green => (r, y, g + 1),
+/// Rows made and written at a time.
+const CHUNK: usize = 128 * 1024;
+
+impl<'a> HealthCodes<'a> {
+    /// Orders every person of the round and the registered persons `untested` in it by
+    /// person id.
+    pub fn new(round: &'a Round, untested: &'a [String]) -> Result<HealthCodes<'a>> {
+        let total = round.persons.len() + untested.len();
+        let last = u32::try_from(total).map_err(|_| {
+            Error::Usage(format!(
+                "{total} health codes are more than one export holds"
+            ))
+        })?;
+        let mut order: Vec<u32> = (0..last).collect();
+        order.par_sort_unstable_by(|&a, &b| {
+            HealthCodes::key(round, untested, a).cmp(HealthCodes::key(round, untested, b))
+        });
+        Ok(HealthCodes {
+            round,
+            untested,
+            order,
         })
+    }
+
+    fn key(round: &'a Round, untested: &'a [String], i: u32) -> &'a str {
+        let i = i as usize;
+        match round.persons.get(i) {
+            Some(p) => round.collection(p.row).0,
+            None => untested
+                .get(i - round.persons.len())
+                .map_or("", String::as_str),
+        }
+    }
+
+    /// Number of codes.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The row of entry `i` (see `order`).
+    fn row(&self, i: u32) -> HealthCodeRow {
+        let round = self.round;
+        let Some(p) = round.persons.get(i as usize) else {
+            let person = HealthCodes::key(round, self.untested, i);
+            return HealthCodeRow::blank(person, Color::Yellow, "untested");
+        };
+        let (zone, c, r) = (round.zone, &round.collections, &round.results);
+        let row = p.row as usize;
+        let (person, tube, _) = round.collection(p.row);
+        let mut out = HealthCodeRow::blank(person, Color::of(p.status), p.status.as_str());
+        out.tube = tube.to_owned();
+        out.mode = round.tubes.mode[round.tube_of_row[row] as usize].as_str();
+        out.collected_at = time::format(round.collected_at[row], zone);
+        out.collection_source = format!(
+            "batch {}, {} line {}",
+            c.batch[row],
+            text(&c.source, row),
+            c.line[row]
+        );
+        let res = round.result_of_row(p.row);
+        if res != NONE {
+            let i = res as usize;
+            let (orf, n) = r.cts(i);
+            out.result = r.outcome[i].as_str().to_owned();
+            out.ct_orf1ab = orf;
+            out.ct_n = n;
+            out.reported_at = time::format(r.reported_at[i], zone);
+            out.lab = text(&r.lab, i).to_owned();
+            out.plate = text(&r.plate, i).to_owned();
+            out.result_source = format!(
+                "batch {}, {} line {}",
+                r.batch[i],
+                text(&r.source, i),
+                r.line[i]
+            );
+        }
+        out
+    }
+
+    /// Calls `f` with the rows in order, a chunk at a time (each chunk made on all cores).
+    pub fn for_each_chunk(&self, mut f: impl FnMut(&[HealthCodeRow]) -> Result<()>) -> Result<()> {
+        for ids in self.order.chunks(CHUNK) {
+            let rows: Vec<HealthCodeRow> = ids.par_iter().map(|&i| self.row(i)).collect();
+            f(&rows)?;
+        }
+        Ok(())
+    }
+
+    /// Codes by color: (red, yellow, green).
+    pub fn tally(&self) -> (u64, u64, u64) {
+        let mut t = (0, 0, 0);
+        for p in &self.round.persons {
+            match Color::of(p.status) {
+                Color::Red => t.0 += 1,
+                Color::Yellow => t.1 += 1,
+                Color::Green => t.2 += 1,
+            }
+        }
+        t.1 += self.untested.len() as u64;
+        t
+    }
+
+    /// Writes every code to `path` (CSV, JSON or Parquet), whole or not at all.
+    pub fn write_file(&self, format: Format, path: &Path) -> Result<()> {
+        fsutil::replace_with(path, |file| {
+            let io = |e: std::io::Error| Error::io(path, e);
+            match format {
+                Format::Parquet => {
+                    let schema = schema();
+                    let mut w = ArrowWriter::try_new(file, schema.clone(), None)
+                        .map_err(|e| Error::parquet(path, e))?;
+                    self.for_each_chunk(|rows| {
+                        w.write(&batch(&schema, rows)?)
+                            .map_err(|e| Error::parquet(path, e))
+                    })?;
+                    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+                    file.sync_all().map_err(io)
+                }
+                Format::Csv => {
+                    // The header is written by hand so that an empty export has one too.
+                    let mut w = csv::WriterBuilder::new()
+                        .has_headers(false)
+                        .from_writer(std::io::BufWriter::new(file));
+                    w.write_record(HealthCodeRow::HEADER)
+                        .map_err(|e| io(e.into()))?;
+                    self.for_each_chunk(|rows| {
+                        rows.iter()
+                            .try_for_each(|r| w.serialize(r))
+                            .map_err(|e| io(e.into()))
+                    })?;
+                    w.flush().map_err(io)
+                }
+                Format::Json => {
+                    let mut w = std::io::BufWriter::new(file);
+                    w.write_all(b"[").map_err(io)?;
+                    let mut first = true;
+                    self.for_each_chunk(|rows| {
+                        for r in rows {
+                            w.write_all(if first { b"\n" } else { b",\n" })
+                                .map_err(io)?;
+                            first = false;
+                            serde_json::to_writer(&mut w, r).map_err(|e| io(e.into()))?;
+                        }
+                        Ok(())
+                    })?;
+                    w.write_all(b"\n]\n").map_err(io)?;
+                    w.flush().map_err(io)
+                }
+            }
+        })
+    }
+}
+
+fn schema() -> Arc<Schema> {
+    let fields: Vec<Field> = HealthCodeRow::HEADER
+        .iter()
+        .map(|&name| match name {
+            "ct_orf1ab" | "ct_n" => Field::new(name, DataType::Float32, true),
+            "person" | "color" | "status" => Field::new(name, DataType::Utf8, false),
+            _ => Field::new(name, DataType::Utf8, true),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn batch(schema: &Arc<Schema>, rows: &[HealthCodeRow]) -> Result<RecordBatch> {
+    let text = |f: fn(&HealthCodeRow) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let opt = |f: fn(&HealthCodeRow) -> &str| -> ArrayRef {
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(f(r)).filter(|s| !s.is_empty()))
+                .collect::<StringArray>(),
+        )
+    };
+    let columns: Vec<ArrayRef> = vec![
+        text(|r| &r.person),
+        text(|r| r.color.as_str()),
+        text(|r| r.status),
+        opt(|r| &r.tube),
+        opt(|r| r.mode),
+        opt(|r| &r.collected_at),
+        opt(|r| &r.collection_source),
+        opt(|r| &r.result),
+        Arc::new(rows.iter().map(|r| r.ct_orf1ab).collect::<Float32Array>()),
+        Arc::new(rows.iter().map(|r| r.ct_n).collect::<Float32Array>()),
+        opt(|r| &r.reported_at),
+        opt(|r| &r.lab),
+        opt(|r| &r.plate),
+        opt(|r| &r.result_source),
+    ];
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 #[cfg(test)]

@@ -75,13 +75,13 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
                 );
                 Vec::new()
             };
-            let rows = health_code::export(&round, &untested);
+            let codes = health_code::HealthCodes::new(&round, &untested)?;
             let format = super::worklist::pick_format(format, Some(&out));
-            let (red, yellow, green) = health_code::tally(&rows);
-            listing::write_file(&rows, format, &out)?;
+            codes.write_file(format, &out)?;
+            let (red, yellow, green) = codes.tally();
             eprintln!(
                 "wrote {} health code(s) to {}: {red} red, {yellow} yellow, {green} green",
-                rows.len(),
+                codes.len(),
                 out.display()
             );
             return Ok(());
