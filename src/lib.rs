@@ -19,6 +19,7 @@ pub mod planner;
 pub mod privacy;
 pub mod report;
 pub mod review;
+pub mod round_report;
 pub mod store;
 pub mod synth;
 pub mod time;
