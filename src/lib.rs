@@ -4,13 +4,15 @@
 //! results → [`store`] keeps them durably as Parquet segments under a manifest →
 //! [`tracker`] loads a round and decides every person's status (Dorfman pool
 //! deconvolution) → [`worklist`] and [`report`] turn statuses into the lists a lab acts
-//! on; [`coverage`] compares a round with the population register. [`synth`] makes
-//! synthetic city rounds for tests, the demo and benchmarks.
+//! on; [`coverage`] compares a round with the population register; [`round_report`]
+//! gathers a round's figures into one HTML page and JSON. [`synth`] makes synthetic
+//! city rounds for tests, the demo and benchmarks.
 
 pub mod column;
 pub mod coverage;
 pub mod error;
 pub mod health_code;
+pub mod html;
 pub mod ingest;
 pub mod listing;
 pub mod model;
@@ -18,6 +20,7 @@ pub mod planner;
 pub mod privacy;
 pub mod report;
 pub mod review;
+pub mod round_report;
 pub mod store;
 pub mod synth;
 pub mod time;

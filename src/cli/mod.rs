@@ -9,6 +9,7 @@ mod export;
 mod gen_city;
 mod ingest;
 mod plan;
+mod report;
 mod review;
 mod status;
 mod turnaround;
@@ -33,6 +34,7 @@ A typical round:
   pooltrack ingest results retest-results.csv
   pooltrack status --round 2022-04-02
   pooltrack coverage --round 2022-04-02   (after: pooltrack ingest population FILE)
+  pooltrack report --round 2022-04-02 --out report/   (HTML page and JSON)
 
 Exit codes: 0 done, 1 batch rejected under --strict or input unreadable,
 2 usage error, 3 store busy or damaged.";
@@ -69,6 +71,9 @@ enum Command {
     Turnaround(turnaround::Args),
     /// A round's coverage of the population register, by district and community.
     Coverage(coverage::Args),
+    /// One self-contained HTML page and JSON of a round: QC, coverage, turnaround,
+    /// progress, health codes, review flags, with charts.
+    Report(report::Args),
     /// Export every person's status.
     #[command(subcommand)]
     Export(export::Args),
@@ -95,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(a) => review::run(&cli.store, a),
         Command::Turnaround(a) => turnaround::run(&cli.store, a),
         Command::Coverage(a) => coverage::run(&cli.store, a),
+        Command::Report(a) => report::run(&cli.store, a),
         Command::Export(a) => export::run(&cli.store, a),
         Command::Gen(a) => gen_city::run(a),
         Command::Demo(a) => demo::run(a),
@@ -102,6 +108,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan(a) => plan::run(&cli.store, a),
         Command::Bench(a) => bench::run(a),
         Command::Verify(a) => verify::run(&cli.store, a),
+    }
+}
+
+/// The `--as-of` time of reports that measure waiting ("now" by default): RFC 3339,
+/// or `YYYY-MM-DD HH:MM:SS` in the store's time zone.
+fn as_of(
+    store: &pooltrack::store::Store,
+    text: Option<&str>,
+) -> pooltrack::Result<pooltrack::time::Millis> {
+    match text {
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+        Some(s) => pooltrack::time::parse(s.trim().as_bytes(), store.zone())
+            .map_err(|e| pooltrack::Error::Usage(format!("--as-of {s:?} {e}"))),
     }
 }
 

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use pooltrack::Error;
 use pooltrack::store::Store;
-use pooltrack::time;
 use pooltrack::tracker::Statuses;
 use pooltrack::turnaround::{self, Deadlines, Stats, Turnaround};
 
@@ -42,12 +40,6 @@ pub struct Args {
     single_deadline_hours: Option<f64>,
 }
 
-fn now() -> time::Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
     let configured = store.config()?.deadlines;
@@ -58,11 +50,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             .unwrap_or(configured.single_hours),
     }
     .check()?;
-    let as_of = match &args.as_of {
-        None => now(),
-        Some(s) => time::parse(s.trim().as_bytes(), store.zone())
-            .map_err(|e| Error::Usage(format!("--as-of {s:?} {e}")))?,
-    };
+    let as_of = super::as_of(&store, args.as_of.as_deref())?;
     let round = Statuses::load(&store, &args.round)?;
     let log = turnaround::recall_runs(&store, &args.round)?;
     for why in &log.skipped {

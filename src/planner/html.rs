@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use super::numbers::{f, short, thousands, thousands_f};
 use super::projection::Projection;
 use super::{Assessment, Report};
+pub use crate::html::escape;
+use crate::html::nice_ceiling;
 use crate::{Error, Result};
 
 /// Chart width and height, in SVG user units.
@@ -34,53 +36,7 @@ const MB: f64 = 56.0;
 
 /// Five gridlines with their value labels, from 0 to `ymax`, as both charts draw them.
 fn y_grid(h: &mut String, ymax: f64, y: &dyn Fn(f64) -> f64) {
-    for i in 0..=5 {
-        let v = ymax * f64::from(i) / 5.0;
-        let yy = y(v);
-        let _ = writeln!(
-            h,
-            "<line class=\"grid\" x1=\"{ML}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            W - MR,
-            ML - 8.0,
-            yy + 4.0,
-            short(v)
-        );
-    }
-}
-
-/// Escapes text for HTML and SVG.
-///
-/// ```
-/// use pooltrack::planner::html::escape;
-/// assert_eq!(escape("<Lab \"A\" & B>"), "&lt;Lab &quot;A&quot; &amp; B&gt;");
-/// ```
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A round number at or above `x` for an axis top: 1, 2 or 5 × 10^n.
-fn nice_ceiling(x: f64) -> f64 {
-    if x <= 0.0 || !x.is_finite() {
-        return 1.0;
-    }
-    let p = 10f64.powf(x.log10().floor());
-    for m in [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0] {
-        if m * p >= x {
-            return m * p;
-        }
-    }
-    10.0 * p
+    crate::html::y_grid(h, (ML, W - MR), ymax, y, &short);
 }
 
 fn badge(pass: bool) -> &'static str {
@@ -695,15 +651,6 @@ pub fn write(dir: &Path, report: &Report) -> Result<PathBuf> {
 mod tests {
     use super::*;
     use crate::planner::{Plan, assess};
-
-    #[test]
-    fn axis_tops_are_round() {
-        assert_eq!(nice_ceiling(27_488_780.0), 30_000_000.0);
-        assert_eq!(nice_ceiling(1_900.0), 2_000.0);
-        assert_eq!(nice_ceiling(2_100.0), 2_500.0);
-        assert_eq!(nice_ceiling(13_300_000.0), 15_000_000.0);
-        assert_eq!(nice_ceiling(0.0), 1.0);
-    }
 
     #[test]
     fn the_page_is_self_contained_and_escapes_names() {

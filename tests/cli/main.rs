@@ -15,6 +15,7 @@ mod model;
 mod plan;
 mod plate_qc;
 mod review;
+mod round_report;
 mod rules;
 mod security;
 mod store_rules;

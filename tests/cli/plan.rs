@@ -4,12 +4,11 @@
 //! Chromium.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{json_of, pooltrack, stdout_of, testdata};
+use crate::common::{chromium, json_of, pooltrack, stdout_of, testdata};
 
 fn plan(store: &Path, name: &str) -> assert_cmd::Command {
     let mut cmd = pooltrack(store);
@@ -459,40 +458,6 @@ fn the_html_page_is_self_contained() {
     // One point per day (day 0 to 60) for each of the two series.
     assert_eq!(html.matches("class=\"pt pt-physical\"").count(), 61);
     assert_eq!(html.matches("class=\"pt pt-total\"").count(), 61);
-}
-
-/// Runs headless Chromium on `args`, killing it after a minute.
-fn chromium(args: &[String]) -> Output {
-    let profile = tempfile::tempdir().expect("profile dir");
-    let mut child = Command::new("/usr/bin/chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("chromium did not finish within a minute");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("chromium output")
 }
 
 #[test]

@@ -1,0 +1,279 @@
+//! The round report: every figure an office needs about one round on one page —
+//! status counts, plate QC, coverage of the population register, turnaround, progress
+//! by hour, health-code colors and review flags — gathered once as [`RoundReport`],
+//! which is both the JSON other systems read and what [`html`] draws.
+//!
+//! The round is decided once ([`Statuses::load`]) and that decision feeds every part,
+//! so the parts agree with each other. Lists that grow with the city (untested
+//! persons, late tubes, ...) hold only their first [`LIST_CAP`] rows beside their total
+//! ([`Capped`]): the page must open in a browser at 25 million persons, and the full
+//! lists are one `pooltrack worklist` or `turnaround --json` away.
+//!
+//! ```
+//! # fn main() -> pooltrack::Result<()> {
+//! # let dir = tempfile::tempdir().map_err(|e| pooltrack::Error::io("tmp", e))?;
+//! # let file = |name: &str, text: &str| {
+//! #     let p = dir.path().join(name);
+//! #     std::fs::write(&p, text).map(|()| p).map_err(|e| pooltrack::Error::io(name, e))
+//! # };
+//! # let mut store = pooltrack::store::Store::open_writer(&dir.path().join("store"))?;
+//! # let opts = pooltrack::ingest::IngestOptions::default();
+//! # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00:00\nPL0001,p2,pool,2022-04-02 08:01:00\n")?;
+//! # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
+//! use pooltrack::round_report::RoundReport;
+//! use pooltrack::time::{parse, Offset};
+//!
+//! let as_of = parse(b"2022-04-03T12:00:00+08:00", Offset::UTC).expect("a time");
+//! let report = RoundReport::build(&store, "R1", as_of)?;
+//! assert_eq!(report.counts.persons, 2);
+//! // The pool waited past its 24 h deadline; no register, so no coverage.
+//! assert_eq!(report.turnaround.late_tubes.total, 1);
+//! assert!(report.coverage.is_none());
+//! assert_eq!(report.health_codes.green, 2); // pending: the lab's delay is not theirs
+//! # Ok(()) }
+//! ```
+
+mod charts;
+pub mod html;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::Result;
+use crate::coverage::{Coverage, UnregisteredPerson, UntestedPerson};
+use crate::health_code::Color;
+use crate::review::{FlagRow, Review, ReviewCounts};
+use crate::store::manifest::FailedPlate;
+use crate::store::{Store, fsutil};
+use crate::time::{self, Millis};
+use crate::tracker::plate_qc::{self, RerunRow};
+use crate::tracker::{Counts, Statuses};
+use crate::turnaround::{
+    self, Deadlines, Histogram, LabStats, LateCounts, LateTube, ProgressPoint, RecallDelay, Stats,
+    Turnaround,
+};
+
+/// Rows kept of each list that can grow with the city.
+pub const LIST_CAP: usize = 100;
+
+/// A list cut to its first [`LIST_CAP`] rows, with the length of the whole list.
+///
+/// ```
+/// use pooltrack::round_report::Capped;
+/// let c = Capped::of((0..250).collect::<Vec<u32>>());
+/// assert_eq!((c.total, c.first.len(), c.first[99]), (250, 100, 99));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Capped<T> {
+    /// Rows in the whole list.
+    pub total: u64,
+    /// Its first rows, at most [`LIST_CAP`], in the list's order.
+    pub first: Vec<T>,
+}
+
+impl<T> Capped<T> {
+    /// Keeps the first [`LIST_CAP`] rows of `all`.
+    pub fn of(mut all: Vec<T>) -> Capped<T> {
+        let total = all.len() as u64;
+        all.truncate(LIST_CAP);
+        Capped { total, first: all }
+    }
+
+    /// Whether rows were left out.
+    pub fn is_cut(&self) -> bool {
+        self.total > self.first.len() as u64
+    }
+}
+
+/// Plates whose controls failed, and the tubes waiting to be run again.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlateQc {
+    /// Every failed plate of the round with the reason, in commit order.
+    pub failed_plates: Vec<FailedPlate>,
+    /// Tubes whose only results came from failed plates, the longest-waiting first.
+    pub reruns: Capped<RerunRow>,
+}
+
+/// The round's coverage of the population register.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageSection {
+    /// Totals, by district and by community.
+    #[serde(flatten)]
+    pub totals: Coverage,
+    /// Registered persons without a tube, by district, community and person.
+    pub untested_persons: Capped<UntestedPerson>,
+    /// Persons tested but not registered, with their first tube, by site and time.
+    pub unregistered_persons: Capped<UnregisteredPerson>,
+}
+
+/// Turnaround, deadlines and progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct TurnaroundSection {
+    /// The deadlines applied (from the store's settings).
+    pub deadlines: Deadlines,
+    /// The round's first collection.
+    pub first_collection: Option<String>,
+    /// Median, p90 and p99 of the whole round (nearest rank, minutes).
+    pub round_stats: Stats,
+    /// The same by lab.
+    pub by_lab: Vec<LabStats>,
+    /// Late tubes by kind.
+    pub late_counts: LateCounts,
+    /// Tubes past their deadline, the latest first.
+    pub late_tubes: Capped<LateTube>,
+    /// Each positive pool's recall delay, the longest first.
+    pub recall_delays: Capped<RecallDelay>,
+    /// Share of collected tubes with a result, hour by hour since the first collection.
+    pub progress: Vec<ProgressPoint>,
+    /// Turnaround in 1-hour bins.
+    pub histogram: Histogram,
+}
+
+/// Health-code colors after the round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HealthCodes {
+    /// Positive.
+    pub red: u64,
+    /// Recalled, retest pending, resample, and untested (registered, no tube).
+    pub yellow: u64,
+    /// Negative or pending.
+    pub green: u64,
+    /// Of the yellow codes, registered persons with no tube (0 without a register).
+    pub untested_yellow: u64,
+}
+
+impl HealthCodes {
+    /// Tallies the decided persons' colors, plus `untested` registered persons (yellow).
+    pub fn tally(round: &Statuses, untested: u64) -> HealthCodes {
+        let mut codes = HealthCodes {
+            yellow: untested,
+            untested_yellow: untested,
+            ..HealthCodes::default()
+        };
+        for p in &round.persons {
+            *match Color::of(p.status) {
+                Color::Red => &mut codes.red,
+                Color::Yellow => &mut codes.yellow,
+                Color::Green => &mut codes.green,
+            } += 1;
+        }
+        codes
+    }
+}
+
+/// Review flags: counts and the flags themselves.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewSection {
+    /// Flags by kind.
+    pub counts: ReviewCounts,
+    /// Each flag (kind, tube, persons, detail), by kind.
+    pub flags: Capped<FlagRow>,
+}
+
+/// Everything the round report shows; serialized, it is `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundReport {
+    /// The round.
+    pub round: String,
+    /// "Now" for tubes still waiting, in the store's time zone.
+    pub as_of: String,
+    /// The store folder the report was made from.
+    pub store: String,
+    /// How many rows lists keep at most (each list gives its `total`).
+    pub list_cap: usize,
+    /// Persons by status, tubes by result.
+    pub counts: Counts,
+    /// Failed plates and reruns.
+    pub plate_qc: PlateQc,
+    /// Coverage of the population register; `null` when the store has none.
+    pub coverage: Option<CoverageSection>,
+    /// Turnaround, late tubes, recall delays, progress.
+    pub turnaround: TurnaroundSection,
+    /// Health-code colors.
+    pub health_codes: HealthCodes,
+    /// Review flags.
+    pub review: ReviewSection,
+    /// What the report could not include, and why (no register, skipped log lines).
+    pub notes: Vec<String>,
+}
+
+impl RoundReport {
+    /// Gathers the report of `round` with `as_of` as "now", deciding the round once.
+    ///
+    /// Coverage needs a population register: without one it is `None` and a note says
+    /// so. Fails as the parts do: an unknown round, a damaged store, bad deadlines.
+    pub fn build(store: &Store, round: &str, as_of: Millis) -> Result<RoundReport> {
+        let statuses = Statuses::load(store, round)?;
+        let mut notes = Vec::new();
+        let deadlines = store.config()?.deadlines;
+        let log = turnaround::recall_runs(store, round)?;
+        notes.extend(
+            log.skipped
+                .iter()
+                .map(|why| format!("skipped a malformed recall-run log line: {why}")),
+        );
+        let t = Turnaround::compute(store, &statuses, deadlines, &log.runs, as_of)?;
+        let review = Review::compute(store, &statuses)?;
+        let plate_qc = PlateQc {
+            failed_plates: plate_qc::failed_plates(store, round),
+            reruns: Capped::of(plate_qc::reruns(store, &statuses)?),
+        };
+        let coverage = if store.manifest().population().next().is_none() {
+            notes.push(
+                "no population register in the store, so no coverage: \
+                 pooltrack ingest population FILE"
+                    .to_owned(),
+            );
+            None
+        } else {
+            let totals = Coverage::compute(store, round)?;
+            Some(CoverageSection {
+                untested_persons: Capped::of(totals.untested(store)?),
+                unregistered_persons: Capped::of(totals.unregistered(store)?),
+                totals,
+            })
+        };
+        let untested = coverage.as_ref().map_or(0, |c| c.totals.untested);
+        Ok(RoundReport {
+            round: round.to_owned(),
+            as_of: time::format(as_of, statuses.zone),
+            store: store.root().display().to_string(),
+            list_cap: LIST_CAP,
+            counts: statuses.counts(),
+            plate_qc,
+            coverage,
+            turnaround: TurnaroundSection {
+                deadlines: t.deadlines,
+                first_collection: t.first_collection,
+                round_stats: t.round_stats,
+                by_lab: t.by_lab,
+                late_counts: t.late_counts,
+                late_tubes: Capped::of(t.late),
+                recall_delays: Capped::of(t.recall_delays),
+                progress: t.progress,
+                histogram: t.histogram,
+            },
+            health_codes: HealthCodes::tally(&statuses, untested),
+            review: ReviewSection {
+                counts: review.counts,
+                flags: Capped::of(review.rows()),
+            },
+            notes,
+        })
+    }
+
+    /// Writes `DIR/index.html` and `DIR/report.json` (creating `DIR`; files 0600,
+    /// each replaced atomically) and returns their paths.
+    pub fn write(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+        fsutil::create_dir_all(dir)?;
+        let page = dir.join("index.html");
+        let json = dir.join("report.json");
+        let mut bytes =
+            serde_json::to_vec_pretty(self).map_err(|e| crate::Error::io(&json, e.into()))?;
+        bytes.push(b'\n');
+        fsutil::write_atomic(&json, &bytes)?;
+        fsutil::write_atomic(&page, html::render(self).as_bytes())?;
+        Ok((page, json))
+    }
+}
