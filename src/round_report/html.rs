@@ -221,6 +221,17 @@ fn turnaround(h: &mut String, r: &RoundReport) {
         rows,
     );
     h.push_str("</div>\n");
+    if t.in_lab.tubes > 0 {
+        let _ = writeln!(
+            h,
+            "<p id=\"transport\">Of {} tubes whose result gave a receipt time: transport (collection to receipt) median {} min, p90 {} min; in the lab (receipt to report) median {} min, p90 {} min.</p>",
+            thousands(t.in_lab.tubes),
+            minutes(t.transport.median_minutes),
+            minutes(t.transport.p90_minutes),
+            minutes(t.in_lab.median_minutes),
+            minutes(t.in_lab.p90_minutes)
+        );
+    }
     let c = &t.late_counts;
     let _ = writeln!(
         h,

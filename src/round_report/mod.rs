@@ -118,6 +118,10 @@ pub struct TurnaroundSection {
     pub round_stats: Stats,
     /// The same by lab.
     pub by_lab: Vec<LabStats>,
+    /// Collection to receipt, for tubes whose result gave `received_at`.
+    pub transport: Stats,
+    /// Receipt to report, for the same tubes.
+    pub in_lab: Stats,
     /// Late tubes by kind.
     pub late_counts: LateCounts,
     /// Tubes past their deadline, the latest first.
@@ -248,6 +252,8 @@ impl RoundReport {
                 first_collection: t.first_collection,
                 round_stats: t.round_stats,
                 by_lab: t.by_lab,
+                transport: t.transport,
+                in_lab: t.in_lab,
                 late_counts: t.late_counts,
                 late_tubes: Capped::of(t.late),
                 recall_delays: Capped::of(t.recall_delays),

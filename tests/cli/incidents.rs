@@ -255,6 +255,55 @@ fn incidents_city_shows_each_incident_to_the_commands() {
         "{cov}"
     );
     assert_eq!(cov["unregistered_tested"], 1);
+
+    // The round report shows each incident, in the JSON and on the page.
+    let out = dir.path().join("report");
+    let o = run(pooltrack(&store)
+        .args(["report", "--round", ROUND, "--out"])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("json"))
+            .expect("valid JSON");
+    let plate = failed["plate"].as_str().expect("plate");
+    assert_eq!(
+        report["plate_qc"]["failed_plates"][0]["plate"], plate,
+        "{}",
+        report["plate_qc"]
+    );
+    assert_eq!(
+        report["plate_qc"]["reruns"]["total"].as_u64(),
+        u64::try_from(failed_tubes.len()).ok()
+    );
+    assert_eq!(report["coverage"]["unregistered_tested"], 1);
+    assert_eq!(
+        report["coverage"]["unregistered_persons"]["first"][0]["person"],
+        unregistered
+    );
+    assert_eq!(
+        report["coverage"]["untested"],
+        incidents["population"]["untested"]
+    );
+    let late_lab = report["turnaround"]["by_lab"]
+        .as_array()
+        .expect("by_lab")
+        .iter()
+        .find(|l| l["lab"] == late)
+        .expect("the late lab is listed");
+    assert_eq!(late_lab["reported_late"], late_lab["tubes"], "{late_lab}");
+    assert_eq!(report["review"]["counts"]["discordant_pool"], 1);
+    let flagged: Vec<&Value> = report["review"]["flags"]["first"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .filter(|f| f["kind"] == "discordant_pool")
+        .collect();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0]["tube"], pool);
+    let page = std::fs::read_to_string(out.join("index.html")).expect("page");
+    for shown in [plate, unregistered, late, pool] {
+        assert!(page.contains(shown), "the page does not show {shown}");
+    }
 }
 
 #[test]
