@@ -97,17 +97,12 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         List::Untested => {
             let mut rows = Coverage::compute(&store, &args.round)?.untested(&store)?;
             if let Some(p) = &pseudo {
-                for r in &mut rows {
-                    r.person = p.pseudonym(&r.person);
-                }
-                // Re-sorted so the order does not follow the real ids.
-                rows.sort_by(|a, b| {
-                    (&a.district, &a.community, &a.person).cmp(&(
-                        &b.district,
-                        &b.community,
-                        &b.person,
-                    ))
-                });
+                pseudonymize(
+                    &mut rows,
+                    p,
+                    |r| &mut r.person,
+                    |r| (r.district.clone(), r.community.clone(), r.person.clone()),
+                );
             }
             return Ok(listing::emit(
                 &rows,
@@ -119,16 +114,12 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         List::Unregistered => {
             let mut rows = Coverage::compute(&store, &args.round)?.unregistered(&store)?;
             if let Some(p) = &pseudo {
-                for r in &mut rows {
-                    r.person = p.pseudonym(&r.person);
-                }
-                rows.sort_by(|a, b| {
-                    (&a.site, &a.collected_at, &a.person).cmp(&(
-                        &b.site,
-                        &b.collected_at,
-                        &b.person,
-                    ))
-                });
+                pseudonymize(
+                    &mut rows,
+                    p,
+                    |r| &mut r.person,
+                    |r| (r.site.clone(), r.collected_at.clone(), r.person.clone()),
+                );
             }
             return Ok(listing::emit(
                 &rows,
@@ -154,6 +145,21 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Replaces each row's person id by its pseudonym, then re-sorts the rows by `key` so
+/// their order does not follow the real ids.
+fn pseudonymize<R, K: Ord>(
+    rows: &mut [R],
+    p: &Pseudonymizer,
+    person: impl Fn(&mut R) -> &mut String,
+    key: impl Fn(&R) -> K,
+) {
+    for r in rows.iter_mut() {
+        let id = person(r);
+        *id = p.pseudonym(id);
+    }
+    rows.sort_by_cached_key(key);
 }
 
 fn now() -> pooltrack::time::Millis {

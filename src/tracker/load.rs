@@ -197,11 +197,18 @@ pub fn fetch_files(
             .collect::<Result<Vec<_>>>()?;
         parts.push(cols);
     }
-    (0..columns.len())
-        .map(|c| {
+    concat_parts(&parts, &types)
+}
+
+/// Joins each column's pieces (one piece per segment) into one array.
+fn concat_parts(parts: &[Vec<ArrayRef>], types: &[DataType]) -> Result<Vec<ArrayRef>> {
+    types
+        .iter()
+        .enumerate()
+        .map(|(c, ty)| {
             let pieces: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
             if pieces.is_empty() {
-                return Ok(arrow_array::new_empty_array(&types[c]));
+                return Ok(arrow_array::new_empty_array(ty));
             }
             Ok(arrow_select::concat::concat(&pieces)?)
         })
@@ -261,15 +268,7 @@ pub fn columns(
                 .collect::<Result<Vec<ArrayRef>>>()
         })
         .collect::<Result<_>>()?;
-    (0..names.len())
-        .map(|c| {
-            let pieces: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
-            if pieces.is_empty() {
-                return Ok(arrow_array::new_empty_array(&types[c]));
-            }
-            Ok(arrow_select::concat::concat(&pieces)?)
-        })
-        .collect()
+    concat_parts(&parts, &types)
 }
 
 /// Reads one timestamp column of every row of a round's segments of `kind`.
