@@ -348,3 +348,43 @@ fn a_crashed_population_ingest_leaves_nothing_behind() {
     let v = json_of(pooltrack(&store).args(["verify", "--json"]));
     assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0), "{v}");
 }
+
+#[test]
+fn pseudonymized_untested_and_unregistered_lists_hide_every_id() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = example_store(dir.path());
+    let key = dir.path().join("office.key");
+    std::fs::write(&key, "the office's secret, 2022").expect("key");
+    for list in ["untested", "unregistered"] {
+        let plain = worklist(&store, list);
+        let hidden = csv_records(&stdout_of(
+            pooltrack(&store)
+                .args(["worklist", list, "--round", "R1", "--pseudonymize"])
+                .arg(&key),
+        ));
+        assert_eq!(hidden.len(), plain.len(), "{list}");
+        assert!(!plain.is_empty(), "{list}");
+        let real: Vec<&String> = plain.iter().map(|r| &r["person"]).collect();
+        for r in &hidden {
+            assert!(
+                !real.contains(&&r["person"]),
+                "{list} shows a real id: {r:?}"
+            );
+        }
+        // Sorted again after the ids changed: the order does not follow the real ids.
+        let keys: Vec<(String, String)> = hidden
+            .iter()
+            .map(|r| {
+                let first = if list == "untested" {
+                    "district"
+                } else {
+                    "site"
+                };
+                (r[first].clone(), r["person"].clone())
+            })
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "{list}");
+    }
+}
