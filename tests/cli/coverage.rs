@@ -372,16 +372,14 @@ fn pseudonymized_untested_and_unregistered_lists_hide_every_id() {
             );
         }
         // Sorted again after the ids changed: the order does not follow the real ids.
-        let keys: Vec<(String, String)> = hidden
+        let cols = if list == "untested" {
+            ["district", "community", "person"]
+        } else {
+            ["site", "collected_at", "person"]
+        };
+        let keys: Vec<Vec<String>> = hidden
             .iter()
-            .map(|r| {
-                let first = if list == "untested" {
-                    "district"
-                } else {
-                    "site"
-                };
-                (r[first].clone(), r["person"].clone())
-            })
+            .map(|r| cols.iter().map(|c| r[*c].clone()).collect())
             .collect();
         let mut sorted = keys.clone();
         sorted.sort();
