@@ -135,6 +135,13 @@ pub fn days_in_month(y: i64, m: u8) -> u8 {
     }
 }
 
+/// The current time (0 if the clock is before 1970).
+pub fn now() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Parses a timestamp; a time without an offset is read at `local`.
 ///
 /// ```

@@ -118,9 +118,7 @@ fn as_of(
     text: Option<&str>,
 ) -> pooltrack::Result<pooltrack::time::Millis> {
     match text {
-        None => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+        None => Ok(pooltrack::time::now()),
         Some(s) => pooltrack::time::parse(s.trim().as_bytes(), store.zone())
             .map_err(|e| pooltrack::Error::Usage(format!("--as-of {s:?} {e}"))),
     }

@@ -76,7 +76,7 @@ pub fn pick_format(flag: Option<Format>, out: Option<&Path>) -> Format {
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
-    let started = now();
+    let started = pooltrack::time::now();
     // Read the key first: a bad key file fails before any work.
     let pseudo = pseudonymizer(args.pseudonymize.as_deref())?;
     let store = Store::open(store)?;
@@ -160,10 +160,4 @@ fn pseudonymize<R, K: Ord>(
         *id = p.pseudonym(id);
     }
     rows.sort_by_cached_key(key);
-}
-
-fn now() -> pooltrack::time::Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

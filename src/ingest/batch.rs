@@ -276,7 +276,7 @@ fn ingest(
     let rejects_dir = store.root().join("rejects");
     if opts.strict && report.rejected > 0 {
         fsutil::create_dir_all(&rejects_dir)?;
-        let now = now_millis();
+        let now = time::now();
         let p = rejects_dir.join(format!("strict-{now}-{}.csv", kind.as_str()));
         rejects.write_csv(&p)?;
         return Err(Error::StrictRejected {
@@ -299,11 +299,7 @@ fn ingest(
     if committed_per_file.iter().all(|&n| n == 0) {
         if !rejects.rows.is_empty() {
             fsutil::create_dir_all(&rejects_dir)?;
-            let p = rejects_dir.join(format!(
-                "uncommitted-{}-{}.csv",
-                now_millis(),
-                kind.as_str()
-            ));
+            let p = rejects_dir.join(format!("uncommitted-{}-{}.csv", time::now(), kind.as_str()));
             rejects.write_csv(&p)?;
             report.rejects_file = Some(p);
         }
@@ -363,7 +359,7 @@ fn ingest(
         id,
         kind,
         round: round.map(str::to_owned),
-        committed_at: time::format(now_millis(), Offset::UTC),
+        committed_at: time::format(time::now(), Offset::UTC),
         sources: sources.into_iter().map(|(_, s)| s).collect(),
         rows_read: report.rows_read,
         rows_committed: report.committed,
@@ -377,12 +373,6 @@ fn ingest(
     lap(&mut report, "commit");
     report.batch = Some(id);
     Ok(report)
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The size and xxh3-128 of a source file: the key for "already ingested".
