@@ -198,6 +198,14 @@ fn ingest(
     if sources.is_empty() {
         return Ok(report);
     }
+    // Segments name each row's source file by a 16-bit key.
+    if sources.len() > usize::from(u16::MAX) {
+        return Err(Error::Usage(format!(
+            "{} new files in one ingest; at most {} a batch: split the list",
+            sources.len(),
+            u16::MAX
+        )));
+    }
     if let Some(pb) = progress {
         pb.set_length(sources.iter().map(|(_, s)| s.bytes).sum());
     }

@@ -7,15 +7,16 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow_array::types::UInt16Type;
 use arrow_array::{
     ArrayRef, BooleanArray, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray,
-    UInt8Array, UInt32Array, UInt64Array,
+    DictionaryArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
@@ -25,6 +26,7 @@ use super::fsutil;
 use super::index::{self, IndexWriter, Kind};
 use super::manifest::{FileRef, PopulationSegment, Segment};
 use crate::column::StrColumn;
+use crate::model::Mode;
 use crate::ingest::batch::SegmentPlan;
 use crate::ingest::collections::CollectionRows;
 use crate::ingest::population::PopulationRows;
@@ -126,6 +128,56 @@ pub fn population_schema() -> Arc<Schema> {
     ]))
 }
 
+/// `schema` with the named text columns given as dictionaries of `UInt16` keys, for
+/// writing columns with a handful of values (round, mode, source file) without
+/// spelling each row's text out in memory. The Parquet file is the same as for plain
+/// text (dictionary-encoded byte arrays), and readers see `Utf8`.
+fn with_dictionaries(schema: &Schema, names: &[&str]) -> Arc<Schema> {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if names.contains(&f.name().as_str()) {
+                Field::new(
+                    f.name(),
+                    DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8)),
+                    f.is_nullable(),
+                )
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Sorts person records by hash, then row, comparing integers: the records' byte order
+/// is the same, but a 20-byte `memcmp` call per comparison made this sort of 25 million
+/// records the ingest's largest single cost.
+fn sort_person_records(records: &mut [[u8; 20]]) {
+    records.par_sort_unstable_by_key(|r| {
+        let mut hash = [0u8; 16];
+        hash.copy_from_slice(&r[..16]);
+        (u128::from_be_bytes(hash), index::u32_at(r, 16))
+    });
+}
+
+/// A column of `keys` into `values`, as a dictionary array.
+fn dictionary(keys: Vec<u16>, values: &[&str]) -> Result<ArrayRef> {
+    let keys = UInt16Array::from(keys);
+    let values = Arc::new(StringArray::from_iter_values(values.iter()));
+    Ok(Arc::new(DictionaryArray::<UInt16Type>::try_new(keys, values)?))
+}
+
+/// The source file of each row in `order`, as keys into `files` (at most 65,536 files
+/// a batch: more is refused before any file is read).
+fn source_keys(file_no: &[u32], order: &[u32]) -> Vec<u16> {
+    order
+        .par_iter()
+        .map(|&i| u16::try_from(file_no[i as usize]).unwrap_or(u16::MAX))
+        .collect()
+}
+
 fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
@@ -165,6 +217,8 @@ fn writer_properties() -> WriterProperties {
     for c in NO_DICTIONARY {
         props = props.set_column_dictionary_enabled(ColumnPath::from(c), false);
     }
+    // Min/max of random ids prune nothing; computing them compared every id twice.
+    props = props.set_column_statistics_enabled(ColumnPath::from("person"), EnabledStatistics::None);
     props.build()
 }
 
@@ -302,7 +356,7 @@ pub fn write_collections(
             index::person_record(hash, row)
         })
         .collect();
-    records.par_sort_unstable();
+    sort_person_records(&mut records);
     let mut w = IndexWriter::new(
         HashingWriter::create(&persons_path)?,
         Kind::Persons,
@@ -333,13 +387,18 @@ pub fn write_collections(
         let (t, p, s) = (&mut rows.tube, &mut rows.person, &mut rows.site);
         rayon::join(|| rayon::join(|| text(t), || text(p)), || text(s))
     };
+    let modes = [Mode::Single.as_str(), Mode::Pool.as_str()];
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(round, n))),
+        dictionary(vec![0; n], &[round])?,
         Arc::new(tube),
         Arc::new(person),
-        Arc::new(StringArray::from_iter_values(
-            order.iter().map(|i| rows.mode[at(i)].as_str()),
-        )),
+        dictionary(
+            order
+                .par_iter()
+                .map(|i| u16::from(rows.mode[at(i)].code()))
+                .collect(),
+            &modes,
+        )?,
         Arc::new(UInt8Array::from_iter_values(
             order.iter().map(|i| rows.capacity[at(i)]),
         )),
@@ -351,12 +410,16 @@ pub fn write_collections(
         ),
         Arc::new(site),
         Arc::new(UInt32Array::from_value(batch, n)),
-        Arc::new(sources_column(files, &rows.file, order)),
+        dictionary(
+            source_keys(&rows.file, order),
+            &files.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?,
         Arc::new(UInt64Array::from_iter_values(
             order.iter().map(|i| rows.line[at(i)]),
         )),
     ];
-    let record = RecordBatch::try_new(collections_schema(), columns)?;
+    let schema = with_dictionaries(&collections_schema(), &["round", "mode", "source"]);
+    let record = RecordBatch::try_new(schema, columns)?;
     let parquet_path = stem.with_extension("parquet");
     let parquet = write_parquet(root, &parquet_path, record)?;
     if let Some(dir) = stem.parent() {
@@ -397,7 +460,7 @@ pub fn write_population(
             index::person_record(index_hash(rows.person.bytes(i as usize)), row)
         })
         .collect();
-    records.par_sort_unstable();
+    sort_person_records(&mut records);
     let mut w = IndexWriter::new(
         HashingWriter::create(&persons_path)?,
         Kind::Persons,
