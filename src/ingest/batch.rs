@@ -402,8 +402,8 @@ struct Plan {
 pub struct SegmentPlan {
     /// The round.
     pub round: String,
-    /// Rows in the order to write them (collections: by tube; results: by tube, then
-    /// time).
+    /// Rows in the order to write them (collections: input order; results: by tube,
+    /// then time).
     pub order: Vec<u32>,
     /// Plate control rows (results only), written after `order`.
     pub controls: Vec<u32>,
@@ -572,6 +572,8 @@ fn plan_collections(
             );
         }
     }
+    // Committed in input order (see `segment::write_collections`).
+    keep.par_sort_unstable();
     let mut seg = SegmentPlan::new(round);
     seg.order = keep;
     Plan {

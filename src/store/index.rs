@@ -9,7 +9,8 @@
 //!
 //! Kinds:
 //! - [`Kind::CollectionTubes`], 48 bytes: key, first row `u32` and row count `u32` of
-//!   the tube in the segment's Parquet file (sorted by tube), mode `u8`, capacity `u8`.
+//!   a run of the tube's consecutive rows in the segment's Parquet file, mode `u8`,
+//!   capacity `u8`; a tube whose rows are interleaved with others' has several records.
 //! - [`Kind::Persons`], 20 bytes: the xxh3-128 hash of a row's person id (big-endian,
 //!   so byte order is numeric order) and the row `u32`, sorted by hash then row: finds
 //!   a person's rows, and groups a round's rows by person by merging sorted files

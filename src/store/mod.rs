@@ -5,7 +5,7 @@
 //!   MANIFEST.json                       what is committed (see [`manifest`])
 //!   lock                                held by the one writer
 //!   pooltrack.toml                      cut-offs and deadlines (optional, see [`config`])
-//!   rounds/<round>/collections/b000001.parquet   rows of batch 1, sorted by tube
+//!   rounds/<round>/collections/b000001.parquet   rows of batch 1, in input order
 //!   rounds/<round>/collections/b000001.tubes     sidecar tube index
 //!   rounds/<round>/collections/b000001.persons   sidecar person index
 //!   rounds/<round>/results/b000002.parquet

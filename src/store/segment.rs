@@ -1,5 +1,5 @@
-//! Writing a batch's rows of one round as a segment: a Parquet file sorted by tube,
-//! plus its sidecar indexes. Every file is hashed as it is written and fsynced before
+//! Writing a batch's rows of one round as a segment: a Parquet file (collections in
+//! input order, results sorted by tube) plus its sidecar indexes. Every file is hashed as it is written and fsynced before
 //! the manifest that names it is committed.
 
 use std::fs::File;
@@ -151,15 +151,112 @@ fn with_dictionaries(schema: &Schema, names: &[&str]) -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
-/// Sorts person records by hash, then row, comparing integers: the records' byte order
-/// is the same, but a 20-byte `memcmp` call per comparison made this sort of 25 million
-/// records the ingest's largest single cost.
-fn sort_person_records(records: &mut [[u8; 20]]) {
-    records.par_sort_unstable_by_key(|r| {
-        let mut hash = [0u8; 16];
-        hash.copy_from_slice(&r[..16]);
-        (u128::from_be_bytes(hash), index::u32_at(r, 16))
-    });
+/// A number column in `order`: moved out of the batch when `order` keeps every row in
+/// place (no copy of 25 million values), else gathered.
+fn numbers<T: Copy + Send + Sync>(col: &mut Vec<T>, order: &[u32], in_place: bool) -> Vec<T> {
+    if in_place {
+        std::mem::take(col)
+    } else {
+        order.par_iter().map(|&i| col[i as usize]).collect()
+    }
+}
+
+/// Rows a person-index part hashes and partitions on its own.
+const PERSON_PART: usize = 1 << 20;
+
+/// Writes the person index of the rows `order` of `person` (record `k` is row `k` of
+/// the segment): 20-byte records (hash big-endian, row) sorted by hash, then row.
+///
+/// A radix pass instead of one big sort: each part of a million rows is hashed (reading
+/// the ids in memory order) and split by the hash's top byte (hashes are uniform, so
+/// 256 buckets of equal size); then each bucket, gathered from every part, is sorted on
+/// its own while it fits in cache, on all cores, and written in bucket order. One
+/// `memcmp`-based sort of all 25 million records had been the ingest's largest cost.
+fn write_person_index(
+    root: &Path,
+    path: &Path,
+    person: &StrColumn,
+    order: &[u32],
+) -> Result<FileRef> {
+    let parts: Vec<(Vec<[u8; 20]>, [usize; 257])> = order
+        .par_chunks(PERSON_PART)
+        .enumerate()
+        .map(|(p, ids)| {
+            let base = p * PERSON_PART;
+            let mut start = [0usize; 257];
+            let records: Vec<[u8; 20]> = ids
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| {
+                    let row = u32::try_from(base + k).unwrap_or(u32::MAX);
+                    let h = xxhash_rust::xxh3::xxh3_128(person.bytes(i as usize));
+                    index::person_record(h, row)
+                })
+                .collect();
+            for r in &records {
+                start[usize::from(r[0]) + 1] += 1;
+            }
+            for b in 0..256 {
+                start[b + 1] += start[b];
+            }
+            let mut next = start;
+            let mut split = vec![[0u8; 20]; records.len()];
+            for r in records {
+                let slot = &mut next[usize::from(r[0])];
+                split[*slot] = r;
+                *slot += 1;
+            }
+            (split, start)
+        })
+        .collect();
+    let mut w = IndexWriter::new(
+        HashingWriter::create(path)?,
+        Kind::Persons,
+        order.len() as u64,
+    )
+    .map_err(|e| Error::io(path, e))?;
+    let window = rayon::current_num_threads() * 4;
+    let buckets: Vec<usize> = (0..256).collect();
+    for group in buckets.chunks(window) {
+        let sorted: Vec<Vec<[u8; 20]>> = group
+            .par_iter()
+            .map(|&b| {
+                let mut bucket: Vec<[u8; 20]> = parts
+                    .iter()
+                    .flat_map(|(split, start)| &split[start[b]..start[b + 1]])
+                    .copied()
+                    .collect();
+                sort_records(&mut bucket);
+                bucket
+            })
+            .collect();
+        for rec in sorted.iter().flatten() {
+            w.push(rec).map_err(|e| Error::io(path, e))?;
+        }
+    }
+    w.finish()
+        .map_err(|e| Error::io(path, e))?
+        .finish(root, path)
+}
+
+/// Sorts person records by their first 8 bytes (one integer comparison), then puts
+/// the rare runs with equal first bytes in full (hash, row) order.
+fn sort_records(records: &mut [[u8; 20]]) {
+    let prefix = |r: &[u8; 20]| index::u64_at(r, 0).swap_bytes();
+    records.sort_unstable_by_key(prefix);
+    let mut i = 0;
+    while i < records.len() {
+        let p = prefix(&records[i]);
+        let run = records[i..].iter().take_while(|r| prefix(r) == p).count();
+        if run > 1 {
+            records[i..i + run].sort_unstable_by_key(|r| {
+                let mut hash = [0u8; 16];
+                hash.copy_from_slice(&r[..16]);
+                (u128::from_be_bytes(hash), index::u32_at(r, 16))
+            });
+        }
+        i += run;
+    }
 }
 
 /// A column of `keys` into `values`, as a dictionary array.
@@ -283,10 +380,15 @@ fn write_parquet(root: &Path, path: &Path, batch: RecordBatch) -> Result<FileRef
     out.finish(root, path)
 }
 
-/// Writes the rows `order` of `rows` (each tube's rows together, by person within a
-/// tube) as round `round`'s collections segment of batch `batch`. The sidecars are
-/// written first; then, when `order` keeps every row in place, the text columns move
-/// into Arrow without a copy (so `rows` may be left empty).
+/// Writes the rows `order` of `rows` (ascending: the committed rows in input order) as
+/// round `round`'s collections segment of batch `batch`. The sidecars are written
+/// first; then, when `order` keeps every row in place (nothing was refused), the
+/// columns move into Arrow without a copy (so `rows` may be left empty).
+///
+/// Rows stay in input order rather than grouped by tube: sampling stations fill
+/// several pools at once, so a city's file interleaves tubes, and regrouping meant
+/// copying the batch's gigabyte of text. The tube index has one record per run of a
+/// tube's consecutive rows; readers merge a tube's runs.
 pub fn write_collections(
     root: &Path,
     batch: u32,
@@ -302,7 +404,7 @@ pub fn write_collections(
     let n = order.len();
     let at = |i: &u32| *i as usize;
 
-    // Tube index: one record per run of a tube's rows, sorted by barcode.
+    // Tube index: one record per run of a tube's consecutive rows, sorted by barcode.
     let tubes_path = stem.with_extension("tubes");
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for (pos, &i) in order.iter().enumerate() {
@@ -328,7 +430,8 @@ pub fn write_collections(
             ))
         })
         .collect::<Result<Vec<[u8; 48]>>>()?;
-    records.par_sort_unstable_by(|a, b| a[..index::KEY].cmp(&b[..index::KEY]));
+    // Stable: a tube's runs (rows in input order) keep their row order.
+    records.par_sort_by(|a, b| a[..index::KEY].cmp(&b[..index::KEY]));
     let mut w = IndexWriter::new(
         HashingWriter::create(&tubes_path)?,
         Kind::CollectionTubes,
@@ -345,32 +448,7 @@ pub fn write_collections(
     drop(records);
 
     let persons_path = stem.with_extension("persons");
-    // Sorted as the 20-byte records themselves (hash big-endian first): a padded
-    // (u128, u32) pair would take 32 bytes a row, 800 MB at 25 M rows.
-    let mut records: Vec<[u8; 20]> = order
-        .par_iter()
-        .enumerate()
-        .map(|(row, &i)| {
-            let row = u32::try_from(row).unwrap_or(u32::MAX);
-            let hash = xxhash_rust::xxh3::xxh3_128(rows.person.bytes(i as usize));
-            index::person_record(hash, row)
-        })
-        .collect();
-    sort_person_records(&mut records);
-    let mut w = IndexWriter::new(
-        HashingWriter::create(&persons_path)?,
-        Kind::Persons,
-        n as u64,
-    )
-    .map_err(|e| Error::io(&persons_path, e))?;
-    for rec in &records {
-        w.push(rec).map_err(|e| Error::io(&persons_path, e))?;
-    }
-    drop(records);
-    let persons = w
-        .finish()
-        .map_err(|e| Error::io(&persons_path, e))?
-        .finish(root, &persons_path)?;
+    let persons = write_person_index(root, &persons_path, &rows.person, order)?;
 
     let in_place = n == rows.len() && order.iter().enumerate().all(|(k, &i)| k == i as usize);
     // The batch's text is the largest thing in memory: move it, or free each column
@@ -399,12 +477,14 @@ pub fn write_collections(
                 .collect(),
             &modes,
         )?,
-        Arc::new(UInt8Array::from_iter_values(
-            order.iter().map(|i| rows.capacity[at(i)]),
+        Arc::new(UInt8Array::new(
+            numbers(&mut rows.capacity, order, in_place).into(),
+            None,
         )),
         Arc::new(
-            TimestampMillisecondArray::from_iter_values(
-                order.iter().map(|i| rows.collected_at[at(i)]),
+            TimestampMillisecondArray::new(
+                numbers(&mut rows.collected_at, order, in_place).into(),
+                None,
             )
             .with_timezone("UTC"),
         ),
@@ -414,8 +494,9 @@ pub fn write_collections(
             source_keys(&rows.file, order),
             &files.iter().map(String::as_str).collect::<Vec<_>>(),
         )?,
-        Arc::new(UInt64Array::from_iter_values(
-            order.iter().map(|i| rows.line[at(i)]),
+        Arc::new(UInt64Array::new(
+            numbers(&mut rows.line, order, in_place).into(),
+            None,
         )),
     ];
     let schema = with_dictionaries(&collections_schema(), &["round", "mode", "source"]);
@@ -452,29 +533,7 @@ pub fn write_population(
     let n = order.len();
 
     let persons_path = stem.with_extension("persons");
-    let mut records: Vec<[u8; 20]> = order
-        .par_iter()
-        .enumerate()
-        .map(|(row, &i)| {
-            let row = u32::try_from(row).unwrap_or(u32::MAX);
-            index::person_record(index_hash(rows.person.bytes(i as usize)), row)
-        })
-        .collect();
-    sort_person_records(&mut records);
-    let mut w = IndexWriter::new(
-        HashingWriter::create(&persons_path)?,
-        Kind::Persons,
-        n as u64,
-    )
-    .map_err(|e| Error::io(&persons_path, e))?;
-    for rec in &records {
-        w.push(rec).map_err(|e| Error::io(&persons_path, e))?;
-    }
-    drop(records);
-    let persons = w
-        .finish()
-        .map_err(|e| Error::io(&persons_path, e))?
-        .finish(root, &persons_path)?;
+    let persons = write_person_index(root, &persons_path, &rows.person, order)?;
 
     let columns: Vec<ArrayRef> = vec![
         Arc::new(take(&rows.person, order)),
@@ -496,11 +555,6 @@ pub fn write_population(
         parquet,
         persons,
     })
-}
-
-/// The person hash of raw id bytes, as [`index::person_hash`] computes it.
-fn index_hash(person: &[u8]) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(person)
 }
 
 /// Writes one round's result rows of batch `batch`: the samples (`plan.order`, sorted by
