@@ -172,25 +172,21 @@ const PERSON_PART: usize = 1 << 20;
 /// 256 buckets of equal size); then each bucket, gathered from every part, is sorted on
 /// its own while it fits in cache, on all cores, and written in bucket order. One
 /// `memcmp`-based sort of all 25 million records had been the ingest's largest cost.
-fn write_person_index(
+fn write_person_index<'a>(
     root: &Path,
     path: &Path,
-    person: &StrColumn,
-    order: &[u32],
+    n: usize,
+    person: impl Fn(usize) -> &'a [u8] + Sync,
 ) -> Result<FileRef> {
-    let parts: Vec<(Vec<[u8; 20]>, [usize; 257])> = order
-        .par_chunks(PERSON_PART)
-        .enumerate()
-        .map(|(p, ids)| {
-            let base = p * PERSON_PART;
+    let part_starts: Vec<usize> = (0..n).step_by(PERSON_PART).collect();
+    let parts: Vec<(Vec<[u8; 20]>, [usize; 257])> = part_starts
+        .par_iter()
+        .map(|&base| {
             let mut start = [0usize; 257];
-            let records: Vec<[u8; 20]> = ids
-                .iter()
-                .enumerate()
-                .map(|(k, &i)| {
-                    let row = u32::try_from(base + k).unwrap_or(u32::MAX);
-                    let h = xxhash_rust::xxh3::xxh3_128(person.bytes(i as usize));
-                    index::person_record(h, row)
+            let records: Vec<[u8; 20]> = (base..n.min(base + PERSON_PART))
+                .map(|k| {
+                    let row = u32::try_from(k).unwrap_or(u32::MAX);
+                    index::person_record(xxhash_rust::xxh3::xxh3_128(person(k)), row)
                 })
                 .collect();
             for r in &records {
@@ -209,11 +205,7 @@ fn write_person_index(
             (split, start)
         })
         .collect();
-    let mut w = IndexWriter::new(
-        HashingWriter::create(path)?,
-        Kind::Persons,
-        order.len() as u64,
-    )
+    let mut w = IndexWriter::new(HashingWriter::create(path)?, Kind::Persons, n as u64)
     .map_err(|e| Error::io(path, e))?;
     let window = rayon::current_num_threads() * 4;
     let buckets: Vec<usize> = (0..256).collect();
@@ -404,52 +396,6 @@ pub fn write_collections(
     let n = order.len();
     let at = |i: &u32| *i as usize;
 
-    // Tube index: one record per run of a tube's consecutive rows, sorted by barcode.
-    let tubes_path = stem.with_extension("tubes");
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for (pos, &i) in order.iter().enumerate() {
-        match runs.last_mut() {
-            Some((start, len))
-                if rows.tube.bytes(order[*start] as usize) == rows.tube.bytes(at(&i)) =>
-            {
-                *len += 1;
-            }
-            _ => runs.push((pos, 1)),
-        }
-    }
-    let mut records = runs
-        .iter()
-        .map(|&(start, len)| {
-            let i = order[start] as usize;
-            Ok(index::collection_tube_record(
-                &index::tube_key(rows.tube.get(i)),
-                u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
-                u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
-                rows.mode[i].code(),
-                rows.capacity[i],
-            ))
-        })
-        .collect::<Result<Vec<[u8; 48]>>>()?;
-    // Stable: a tube's runs (rows in input order) keep their row order.
-    records.par_sort_by(|a, b| a[..index::KEY].cmp(&b[..index::KEY]));
-    let mut w = IndexWriter::new(
-        HashingWriter::create(&tubes_path)?,
-        Kind::CollectionTubes,
-        records.len() as u64,
-    )
-    .map_err(|e| Error::io(&tubes_path, e))?;
-    for rec in &records {
-        w.push(rec).map_err(|e| Error::io(&tubes_path, e))?;
-    }
-    let tubes = w
-        .finish()
-        .map_err(|e| Error::io(&tubes_path, e))?
-        .finish(root, &tubes_path)?;
-    drop(records);
-
-    let persons_path = stem.with_extension("persons");
-    let persons = write_person_index(root, &persons_path, &rows.person, order)?;
-
     let in_place = n == rows.len() && order.iter().enumerate().all(|(k, &i)| k == i as usize);
     // The batch's text is the largest thing in memory: move it, or free each column
     // as soon as its reordered copy exists.
@@ -465,11 +411,12 @@ pub fn write_collections(
         let (t, p, s) = (&mut rows.tube, &mut rows.person, &mut rows.site);
         rayon::join(|| rayon::join(|| text(t), || text(p)), || text(s))
     };
+    let capacity = UInt8Array::new(numbers(&mut rows.capacity, order, in_place).into(), None);
     let modes = [Mode::Single.as_str(), Mode::Pool.as_str()];
     let columns: Vec<ArrayRef> = vec![
         dictionary(vec![0; n], &[round])?,
-        Arc::new(tube),
-        Arc::new(person),
+        Arc::new(tube.clone()),
+        Arc::new(person.clone()),
         dictionary(
             order
                 .par_iter()
@@ -477,10 +424,7 @@ pub fn write_collections(
                 .collect(),
             &modes,
         )?,
-        Arc::new(UInt8Array::new(
-            numbers(&mut rows.capacity, order, in_place).into(),
-            None,
-        )),
+        Arc::new(capacity.clone()),
         Arc::new(
             TimestampMillisecondArray::new(
                 numbers(&mut rows.collected_at, order, in_place).into(),
@@ -503,6 +447,49 @@ pub fn write_collections(
     let record = RecordBatch::try_new(schema, columns)?;
     let parquet_path = stem.with_extension("parquet");
     let parquet = write_parquet(root, &parquet_path, record)?;
+
+    // The indexes come last, when the batch's other columns are freed: the tube index
+    // has one record per run of a tube's consecutive rows, sorted by barcode.
+    let tubes_path = stem.with_extension("tubes");
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for k in 0..n {
+        match runs.last_mut() {
+            Some((start, len)) if tube.value(*start) == tube.value(k) => *len += 1,
+            _ => runs.push((k, 1)),
+        }
+    }
+    let mut records = runs
+        .iter()
+        .map(|&(start, len)| {
+            Ok(index::collection_tube_record(
+                &index::tube_key(tube.value(start)),
+                u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
+                u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
+                rows.mode[order[start] as usize].code(),
+                capacity.value(start),
+            ))
+        })
+        .collect::<Result<Vec<[u8; 48]>>>()?;
+    drop(runs);
+    // Stable: a tube's runs (rows in input order) keep their row order.
+    records.par_sort_by(|a, b| a[..index::KEY].cmp(&b[..index::KEY]));
+    let mut w = IndexWriter::new(
+        HashingWriter::create(&tubes_path)?,
+        Kind::CollectionTubes,
+        records.len() as u64,
+    )
+    .map_err(|e| Error::io(&tubes_path, e))?;
+    for rec in &records {
+        w.push(rec).map_err(|e| Error::io(&tubes_path, e))?;
+    }
+    let tubes = w
+        .finish()
+        .map_err(|e| Error::io(&tubes_path, e))?
+        .finish(root, &tubes_path)?;
+    drop((records, tube, capacity));
+
+    let persons_path = stem.with_extension("persons");
+    let persons = write_person_index(root, &persons_path, n, |k| person.value(k).as_bytes())?;
     if let Some(dir) = stem.parent() {
         fsutil::sync_dir(dir)?;
     }
@@ -533,7 +520,9 @@ pub fn write_population(
     let n = order.len();
 
     let persons_path = stem.with_extension("persons");
-    let persons = write_person_index(root, &persons_path, &rows.person, order)?;
+    let persons = write_person_index(root, &persons_path, order.len(), |k| {
+        rows.person.bytes(order[k] as usize)
+    })?;
 
     let columns: Vec<ArrayRef> = vec![
         Arc::new(take(&rows.person, order)),
