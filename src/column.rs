@@ -1,8 +1,13 @@
 //! A growable column of strings in one byte arena: the layout of an Arrow `StringArray`,
 //! so a parsed batch becomes Arrow (and Parquet) without copying each value again.
 
-use arrow_array::StringArray;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::types::UInt32Type;
+use arrow_array::{DictionaryArray, StringArray, UInt32Array};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use xxhash_rust::xxh3::Xxh3Builder;
 
 /// Strings stored end to end in one buffer, with Arrow's `i32` offsets.
 #[derive(Debug, Clone, Default)]
@@ -167,6 +172,104 @@ impl StrColumn {
     }
 }
 
+/// A column of labels with few distinct values (sampling sites): each distinct value
+/// stored once, each row a `u32` key into them. A 25-million-row batch's sites took
+/// 325 MB as text and take 100 MB as keys.
+#[derive(Debug, Clone, Default)]
+pub struct LabelColumn {
+    values: StrColumn,
+    lookup: HashMap<Box<str>, u32, Xxh3Builder>,
+    /// Key of each row; [`LabelColumn::MISSING`] for a missing value.
+    keys: Vec<u32>,
+}
+
+impl LabelColumn {
+    /// The key of a missing value.
+    pub const MISSING: u32 = u32::MAX;
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn key_of(&mut self, s: &str) -> u32 {
+        if let Some(&k) = self.lookup.get(s) {
+            return k;
+        }
+        let k = u32::try_from(self.values.len()).unwrap_or(Self::MISSING - 1);
+        self.values.push(s);
+        self.lookup.insert(s.into(), k);
+        k
+    }
+
+    /// Appends `Some` as a value and `None` as missing.
+    ///
+    /// ```
+    /// use pooltrack::column::LabelColumn;
+    /// let mut c = LabelColumn::default();
+    /// c.push_opt(Some("S1"));
+    /// c.push_opt(None);
+    /// c.push_opt(Some("S1"));
+    /// assert_eq!((c.get_opt(0), c.get_opt(1), c.get_opt(2)), (Some("S1"), None, Some("S1")));
+    /// assert_eq!(c.distinct(), 1);
+    /// ```
+    pub fn push_opt(&mut self, s: Option<&str>) {
+        let key = match s {
+            None => Self::MISSING,
+            // Rows come in runs from one site: the previous row's key usually fits.
+            Some(s) => match self.keys.last() {
+                Some(&k) if k != Self::MISSING && self.values.get(k as usize) == s => k,
+                _ => self.key_of(s),
+            },
+        };
+        self.keys.push(key);
+    }
+
+    /// The `i`th value, or `None` when missing.
+    pub fn get_opt(&self, i: usize) -> Option<&str> {
+        match self.keys.get(i) {
+            Some(&k) if k != Self::MISSING => Some(self.values.get(k as usize)),
+            _ => None,
+        }
+    }
+
+    /// Number of distinct values.
+    pub fn distinct(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Appends every row of `other`, translating its keys into this column's.
+    pub fn append(&mut self, other: &LabelColumn) {
+        let map: Vec<u32> = (0..other.values.len())
+            .map(|k| self.key_of(other.values.get(k)))
+            .collect();
+        self.keys.extend(other.keys.iter().map(|&k| {
+            if k == Self::MISSING {
+                k
+            } else {
+                map[k as usize]
+            }
+        }));
+    }
+
+    /// The rows at `order` (every row when `None`) as an Arrow dictionary array, missing
+    /// values as nulls; every row with no value missing moves the keys without a copy.
+    pub fn into_arrow(self, order: Option<&[u32]>) -> DictionaryArray<UInt32Type> {
+        let key = |k: u32| (k != Self::MISSING).then_some(k);
+        let keys: UInt32Array = match order {
+            None if !self.keys.contains(&Self::MISSING) => UInt32Array::new(self.keys.into(), None),
+            None => self.keys.iter().map(|&k| key(k)).collect(),
+            Some(order) => order.iter().map(|&i| key(self.keys[i as usize])).collect(),
+        };
+        DictionaryArray::new(keys, Arc::new(self.values.into_arrow()))
+    }
+}
+
 /// A column reached Arrow's 2 GiB limit for one array.
 #[derive(Debug, Clone, Copy)]
 pub struct ColumnFull;
@@ -222,5 +325,24 @@ mod tests {
     #[test]
     fn default_column_converts_empty() {
         assert_eq!(StrColumn::default().into_arrow().len(), 0);
+    }
+
+    #[test]
+    fn label_columns_merge_their_dictionaries_and_gather() {
+        let mut a = LabelColumn::default();
+        a.push_opt(Some("S2"));
+        a.push_opt(Some("S1"));
+        let mut b = LabelColumn::default();
+        b.push_opt(Some("S1"));
+        b.push_opt(None);
+        b.push_opt(Some("S3"));
+        a.append(&b);
+        assert_eq!(a.distinct(), 3);
+        let got: Vec<Option<&str>> = (0..a.len()).map(|i| a.get_opt(i)).collect();
+        assert_eq!(got, [Some("S2"), Some("S1"), Some("S1"), None, Some("S3")]);
+        let arrow = a.into_arrow(Some(&[4, 3, 0]));
+        let values = arrow.downcast_dict::<StringArray>().expect("text values");
+        let got: Vec<Option<&str>> = values.into_iter().collect();
+        assert_eq!(got, [Some("S3"), None, Some("S2")]);
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use super::reject::{Rejects, Severity, Where};
 use super::row::{Part, first_problem, raw, read_parallel, required, text};
 use super::table::{Record, Table};
-use crate::column::StrColumn;
+use crate::column::{LabelColumn, StrColumn};
 use crate::model::{Mode, check_label, check_person};
 use crate::time::{self, Millis, Offset};
 use crate::{Error, Result};
@@ -30,7 +30,7 @@ pub struct CollectionRows {
     /// When the person was swabbed.
     pub collected_at: Vec<Millis>,
     /// Sampling site, if given.
-    pub site: StrColumn,
+    pub site: LabelColumn,
     /// Which input file of the batch (index into the batch's file list).
     pub file: Vec<u32>,
     /// Line in that file.

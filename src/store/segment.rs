@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use arrow_array::types::UInt16Type;
 use arrow_array::{
-    ArrayRef, BooleanArray, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray,
-    DictionaryArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Float32Array, RecordBatch, StringArray,
+    TimestampMillisecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowSchemaConverter;
@@ -26,11 +26,11 @@ use super::fsutil;
 use super::index::{self, IndexWriter, Kind};
 use super::manifest::{FileRef, PopulationSegment, Segment};
 use crate::column::StrColumn;
-use crate::model::Mode;
 use crate::ingest::batch::SegmentPlan;
 use crate::ingest::collections::CollectionRows;
 use crate::ingest::population::PopulationRows;
 use crate::ingest::results::ResultRows;
+use crate::model::Mode;
 use crate::{Error, Result};
 
 /// Rows per Parquet row group: small enough that reading one tube's rows decodes little.
@@ -128,24 +128,21 @@ pub fn population_schema() -> Arc<Schema> {
     ]))
 }
 
-/// `schema` with the named text columns given as dictionaries of `UInt16` keys, for
-/// writing columns with a handful of values (round, mode, source file) without
+/// `schema` with the named text columns given as dictionaries with the given key types,
+/// for writing columns with few values (round, mode, source file, site) without
 /// spelling each row's text out in memory. The Parquet file is the same as for plain
 /// text (dictionary-encoded byte arrays), and readers see `Utf8`.
-fn with_dictionaries(schema: &Schema, names: &[&str]) -> Arc<Schema> {
+fn with_dictionaries(schema: &Schema, keys: &[(&str, DataType)]) -> Arc<Schema> {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| {
-            if names.contains(&f.name().as_str()) {
-                Field::new(
-                    f.name(),
-                    DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8)),
-                    f.is_nullable(),
-                )
-            } else {
-                f.as_ref().clone()
-            }
+        .map(|f| match keys.iter().find(|(name, _)| name == f.name()) {
+            Some((_, key)) => Field::new(
+                f.name(),
+                DataType::Dictionary(Box::new(key.clone()), Box::new(DataType::Utf8)),
+                f.is_nullable(),
+            ),
+            None => f.as_ref().clone(),
         })
         .collect();
     Arc::new(Schema::new(fields))
@@ -206,7 +203,7 @@ fn write_person_index<'a>(
         })
         .collect();
     let mut w = IndexWriter::new(HashingWriter::create(path)?, Kind::Persons, n as u64)
-    .map_err(|e| Error::io(path, e))?;
+        .map_err(|e| Error::io(path, e))?;
     let window = rayon::current_num_threads() * 4;
     let buckets: Vec<usize> = (0..256).collect();
     for group in buckets.chunks(window) {
@@ -255,7 +252,9 @@ fn sort_records(records: &mut [[u8; 20]]) {
 fn dictionary(keys: Vec<u16>, values: &[&str]) -> Result<ArrayRef> {
     let keys = UInt16Array::from(keys);
     let values = Arc::new(StringArray::from_iter_values(values.iter()));
-    Ok(Arc::new(DictionaryArray::<UInt16Type>::try_new(keys, values)?))
+    Ok(Arc::new(DictionaryArray::<UInt16Type>::try_new(
+        keys, values,
+    )?))
 }
 
 /// The source file of each row in `order`, as keys into `files` (at most 65,536 files
@@ -307,7 +306,8 @@ fn writer_properties() -> WriterProperties {
         props = props.set_column_dictionary_enabled(ColumnPath::from(c), false);
     }
     // Min/max of random ids prune nothing; computing them compared every id twice.
-    props = props.set_column_statistics_enabled(ColumnPath::from("person"), EnabledStatistics::None);
+    props =
+        props.set_column_statistics_enabled(ColumnPath::from("person"), EnabledStatistics::None);
     props.build()
 }
 
@@ -407,10 +407,11 @@ pub fn write_collections(
             old.gather(order).into_arrow()
         }
     };
-    let ((tube, person), site) = {
-        let (t, p, s) = (&mut rows.tube, &mut rows.person, &mut rows.site);
-        rayon::join(|| rayon::join(|| text(t), || text(p)), || text(s))
+    let (tube, person) = {
+        let (t, p) = (&mut rows.tube, &mut rows.person);
+        rayon::join(|| text(t), || text(p))
     };
+    let site = std::mem::take(&mut rows.site).into_arrow((!in_place).then_some(order));
     let capacity = UInt8Array::new(numbers(&mut rows.capacity, order, in_place).into(), None);
     let modes = [Mode::Single.as_str(), Mode::Pool.as_str()];
     let columns: Vec<ArrayRef> = vec![
@@ -443,7 +444,15 @@ pub fn write_collections(
             None,
         )),
     ];
-    let schema = with_dictionaries(&collections_schema(), &["round", "mode", "source"]);
+    let schema = with_dictionaries(
+        &collections_schema(),
+        &[
+            ("round", DataType::UInt16),
+            ("mode", DataType::UInt16),
+            ("source", DataType::UInt16),
+            ("site", DataType::UInt32),
+        ],
+    );
     let record = RecordBatch::try_new(schema, columns)?;
     let parquet_path = stem.with_extension("parquet");
     let parquet = write_parquet(root, &parquet_path, record)?;
