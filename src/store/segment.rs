@@ -7,10 +7,10 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::types::UInt16Type;
+use arrow_array::types::{ArrowDictionaryKeyType, UInt8Type, UInt16Type};
 use arrow_array::{
-    ArrayRef, BooleanArray, DictionaryArray, Float32Array, RecordBatch, StringArray,
-    TimestampMillisecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Float32Array, PrimitiveArray, RecordBatch,
+    StringArray, TimestampMillisecondArray, UInt8Array, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowSchemaConverter;
@@ -249,12 +249,13 @@ fn sort_records(records: &mut [[u8; 20]]) {
 }
 
 /// A column of `keys` into `values`, as a dictionary array.
-fn dictionary(keys: Vec<u16>, values: &[&str]) -> Result<ArrayRef> {
-    let keys = UInt16Array::from(keys);
+fn dictionary<K: ArrowDictionaryKeyType>(
+    keys: Vec<K::Native>,
+    values: &[&str],
+) -> Result<ArrayRef> {
+    let keys = PrimitiveArray::<K>::new(keys.into(), None);
     let values = Arc::new(StringArray::from_iter_values(values.iter()));
-    Ok(Arc::new(DictionaryArray::<UInt16Type>::try_new(
-        keys, values,
-    )?))
+    Ok(Arc::new(DictionaryArray::<K>::try_new(keys, values)?))
 }
 
 /// The source file of each row in `order`, as keys into `files` (at most 65,536 files
@@ -415,14 +416,11 @@ pub fn write_collections(
     let capacity = UInt8Array::new(numbers(&mut rows.capacity, order, in_place).into(), None);
     let modes = [Mode::Single.as_str(), Mode::Pool.as_str()];
     let columns: Vec<ArrayRef> = vec![
-        dictionary(vec![0; n], &[round])?,
+        dictionary::<UInt8Type>(vec![0; n], &[round])?,
         Arc::new(tube.clone()),
         Arc::new(person.clone()),
-        dictionary(
-            order
-                .par_iter()
-                .map(|i| u16::from(rows.mode[at(i)].code()))
-                .collect(),
+        dictionary::<UInt8Type>(
+            order.par_iter().map(|i| rows.mode[at(i)].code()).collect(),
             &modes,
         )?,
         Arc::new(capacity.clone()),
@@ -435,7 +433,7 @@ pub fn write_collections(
         ),
         Arc::new(site),
         Arc::new(UInt32Array::from_value(batch, n)),
-        dictionary(
+        dictionary::<UInt16Type>(
             source_keys(&rows.file, order),
             &files.iter().map(String::as_str).collect::<Vec<_>>(),
         )?,
@@ -447,8 +445,8 @@ pub fn write_collections(
     let schema = with_dictionaries(
         &collections_schema(),
         &[
-            ("round", DataType::UInt16),
-            ("mode", DataType::UInt16),
+            ("round", DataType::UInt8),
+            ("mode", DataType::UInt8),
             ("source", DataType::UInt16),
             ("site", DataType::UInt32),
         ],
