@@ -139,7 +139,7 @@ fn with_dictionaries(schema: &Schema, keys: &[(&str, DataType)]) -> Arc<Schema> 
         .map(|f| match keys.iter().find(|(name, _)| name == f.name()) {
             Some((_, key)) => Field::new(
                 f.name(),
-                DataType::Dictionary(Box::new(key.clone()), Box::new(DataType::Utf8)),
+                DataType::Dictionary(Box::new(key.clone()), Box::new(f.data_type().clone())),
                 f.is_nullable(),
             ),
             None => f.as_ref().clone(),
@@ -432,7 +432,11 @@ pub fn write_collections(
             .with_timezone("UTC"),
         ),
         Arc::new(site),
-        Arc::new(UInt32Array::from_value(batch, n)),
+        // One batch number for every row: one-byte keys, not 100 MB of copies.
+        Arc::new(DictionaryArray::<UInt8Type>::try_new(
+            PrimitiveArray::new(vec![0; n].into(), None),
+            Arc::new(UInt32Array::from_value(batch, 1)),
+        )?),
         dictionary::<UInt16Type>(
             source_keys(&rows.file, order),
             &files.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -449,6 +453,7 @@ pub fn write_collections(
             ("mode", DataType::UInt8),
             ("source", DataType::UInt16),
             ("site", DataType::UInt32),
+            ("batch", DataType::UInt8),
         ],
     );
     let record = RecordBatch::try_new(schema, columns)?;
