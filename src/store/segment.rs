@@ -30,7 +30,7 @@ use crate::ingest::batch::SegmentPlan;
 use crate::ingest::collections::CollectionRows;
 use crate::ingest::population::PopulationRows;
 use crate::ingest::results::ResultRows;
-use crate::model::Mode;
+use crate::model::{Mode, Outcome, SampleType};
 use crate::{Error, Result};
 
 /// Rows per Parquet row group: small enough that reading one tube's rows decodes little.
@@ -258,6 +258,14 @@ fn dictionary<K: ArrowDictionaryKeyType>(
     Ok(Arc::new(DictionaryArray::<K>::try_new(keys, values)?))
 }
 
+/// One batch number for every row: one-byte keys, not 100 MB of copies at 25 M rows.
+fn batch_column(batch: u32, n: usize) -> Result<ArrayRef> {
+    Ok(Arc::new(DictionaryArray::<UInt8Type>::try_new(
+        PrimitiveArray::new(vec![0; n].into(), None),
+        Arc::new(UInt32Array::from_value(batch, 1)),
+    )?))
+}
+
 /// The source file of each row in `order`, as keys into `files` (at most 65,536 files
 /// a batch: more is refused before any file is read).
 fn source_keys(file_no: &[u32], order: &[u32]) -> Vec<u16> {
@@ -432,11 +440,7 @@ pub fn write_collections(
             .with_timezone("UTC"),
         ),
         Arc::new(site),
-        // One batch number for every row: one-byte keys, not 100 MB of copies.
-        Arc::new(DictionaryArray::<UInt8Type>::try_new(
-            PrimitiveArray::new(vec![0; n].into(), None),
-            Arc::new(UInt32Array::from_value(batch, 1)),
-        )?),
+        batch_column(batch, n)?,
         dictionary::<UInt16Type>(
             source_keys(&rows.file, order),
             &files.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -578,12 +582,29 @@ pub fn write_results(
     let order = all.as_slice();
     let n = order.len();
     let at = |i: &u32| *i as usize;
+    let outcomes = [
+        Outcome::Negative,
+        Outcome::Positive,
+        Outcome::Inconclusive,
+        Outcome::Invalid,
+    ]
+    .map(Outcome::as_str);
+    let sample_types = [
+        SampleType::Sample,
+        SampleType::NegativeControl,
+        SampleType::PositiveControl,
+    ];
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(round, n))),
+        dictionary::<UInt8Type>(vec![0; n], &[round])?,
         Arc::new(take(&rows.tube, order)),
-        Arc::new(StringArray::from_iter_values(
-            order.iter().map(|i| rows.outcome[at(i)].as_str()),
-        )),
+        // Codes index `outcomes` (Outcome::code is the position).
+        dictionary::<UInt8Type>(
+            order
+                .par_iter()
+                .map(|i| rows.outcome[at(i)].code())
+                .collect(),
+            &outcomes,
+        )?,
         Arc::new(
             order
                 .iter()
@@ -611,9 +632,17 @@ pub fn write_results(
         Arc::new(take(&rows.lab, order)),
         Arc::new(take(&rows.plate, order)),
         Arc::new(take(&rows.well, order)),
-        Arc::new(StringArray::from_iter_values(
-            order.iter().map(|i| rows.sample_type[at(i)].as_str()),
-        )),
+        dictionary::<UInt8Type>(
+            order
+                .par_iter()
+                .map(|i| {
+                    let t = rows.sample_type[at(i)];
+                    u8::try_from(sample_types.iter().position(|&s| s == t).unwrap_or(0))
+                        .unwrap_or(0)
+                })
+                .collect(),
+            &sample_types.map(SampleType::as_str),
+        )?,
         Arc::new(
             order
                 .iter()
@@ -627,13 +656,26 @@ pub fn write_results(
                 .collect::<TimestampMillisecondArray>()
                 .with_timezone("UTC"),
         ),
-        Arc::new(UInt32Array::from_value(batch, n)),
-        Arc::new(sources_column(files, &rows.file, order)),
+        batch_column(batch, n)?,
+        dictionary::<UInt16Type>(
+            source_keys(&rows.file, order),
+            &files.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?,
         Arc::new(UInt64Array::from_iter_values(
             order.iter().map(|i| rows.line[at(i)]),
         )),
     ];
-    let record = RecordBatch::try_new(results_schema(), columns)?;
+    let schema = with_dictionaries(
+        &results_schema(),
+        &[
+            ("round", DataType::UInt8),
+            ("result", DataType::UInt8),
+            ("sample_type", DataType::UInt8),
+            ("batch", DataType::UInt8),
+            ("source", DataType::UInt16),
+        ],
+    );
+    let record = RecordBatch::try_new(schema, columns)?;
     let parquet_path = stem.with_extension("parquet");
     let parquet = write_parquet(root, &parquet_path, record)?;
 
