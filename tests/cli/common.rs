@@ -64,3 +64,21 @@ pub fn chromium(args: &[String]) -> Output {
     }
     child.wait_with_output().expect("chromium output")
 }
+
+/// Renders `url` in headless Chromium to `png` at `window` ("W,H") and checks that it
+/// drew a page with charts, not a blank one.
+pub fn assert_screenshot_has_charts(png: &Path, window: &str, url: String) {
+    let shot = chromium(&[
+        format!("--screenshot={}", png.display()),
+        format!("--window-size={window}"),
+        url,
+    ]);
+    assert!(shot.status.success(), "chromium --screenshot failed");
+    let bytes = std::fs::read(png).expect("a screenshot");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        bytes.len() > 50_000,
+        "a page with charts, not a blank one: {} bytes",
+        bytes.len()
+    );
+}

@@ -8,7 +8,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{chromium, json_of, pooltrack, stdout_of, testdata};
+use crate::common::{
+    assert_screenshot_has_charts, chromium, json_of, pooltrack, stdout_of, testdata,
+};
 
 fn plan(store: &Path, name: &str) -> assert_cmd::Command {
     let mut cmd = pooltrack(store);
@@ -503,18 +505,5 @@ fn headless_chromium_renders_the_charts() {
     assert_eq!(dom.matches("data-stage=").count(), 2 * 3 + 2 * 2);
     assert!(dom.contains("Harbour City"));
 
-    let png = dir.path().join("page.png");
-    let shot = chromium(&[
-        format!("--screenshot={}", png.display()),
-        "--window-size=1200,1600".to_owned(),
-        url,
-    ]);
-    assert!(shot.status.success(), "chromium --screenshot failed");
-    let bytes = std::fs::read(&png).expect("a screenshot");
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(
-        bytes.len() > 50_000,
-        "a page with charts, not a blank one: {} bytes",
-        bytes.len()
-    );
+    assert_screenshot_has_charts(&dir.path().join("page.png"), "1200,1600", url);
 }

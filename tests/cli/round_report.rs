@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::{chromium, pooltrack, stdout_of, testdata};
+use crate::common::{assert_screenshot_has_charts, chromium, pooltrack, stdout_of, testdata};
 use crate::rules::{ingest_collections, ingest_results, run, stderr_text};
 
 const ROUND: &str = "2022-04-02";
@@ -307,18 +307,5 @@ fn round_report_renders_its_charts_in_headless_chromium() {
     assert!(coverage.contains("Chaoyang"));
     assert_self_contained(&dom);
 
-    let png = dir.path().join("page.png");
-    let shot = chromium(&[
-        format!("--screenshot={}", png.display()),
-        "--window-size=1100,2400".to_owned(),
-        url,
-    ]);
-    assert!(shot.status.success(), "chromium --screenshot failed");
-    let bytes = std::fs::read(&png).expect("a screenshot");
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(
-        bytes.len() > 50_000,
-        "a page with charts, not a blank one: {} bytes",
-        bytes.len()
-    );
+    assert_screenshot_has_charts(&dir.path().join("page.png"), "1100,2400", url);
 }
