@@ -220,7 +220,7 @@ pub fn format(t: Millis, offset: Offset) -> String {
     s
 }
 
-/// Appends `t` as RFC 3339 at `offset` to `out` (the allocation-free form of [`format`]).
+/// Appends `t` as RFC 3339 at `offset` to `out` (the allocation-free form of [`format()`]).
 pub fn write_rfc3339(out: &mut String, t: Millis, offset: Offset) {
     let local = t + i64::from(offset.0) * 1000;
     let days = local.div_euclid(MS_PER_DAY);

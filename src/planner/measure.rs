@@ -25,7 +25,7 @@
 //!   Even so it is a lower bound of what the lab can do: it may have waited for tubes
 //!   within an hour.
 //!
-//! [`measured_demand`] and [`measured_labs`] turn these into a full round for the
+//! [`measured_demand_groups`] and [`measured_labs`] turn these into a full round for the
 //! plan's population and labs that run at the measured rates, so the planner can say
 //! whether the measured labs would finish a full round before the deadline.
 
