@@ -339,22 +339,29 @@ fn strings(b: &RecordBatch, i: usize) -> StringArray {
     b.column(i).as_string::<i32>().clone()
 }
 
-fn damaged(store: &Store, what: &str) -> Error {
-    Error::damaged(store.root(), format!("a segment holds an unknown {what}"))
+/// A text column of words read into their enum; an unknown word is damage.
+fn words<T>(
+    store: &Store,
+    b: &RecordBatch,
+    i: usize,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Vec<T>> {
+    b.column(i)
+        .as_string::<i32>()
+        .iter()
+        .map(|w| {
+            w.and_then(parse).ok_or_else(|| {
+                Error::damaged(store.root(), format!("a segment holds an unknown {what}"))
+            })
+        })
+        .collect()
 }
 
 /// Reads every collection row of `round`.
 pub fn collections(store: &Store, round: &str) -> Result<Collections> {
     let b = read_table(store, round, BatchKind::Collections, collections_schema())?;
-    let mode = b
-        .column(3)
-        .as_string::<i32>()
-        .iter()
-        .map(|m| {
-            m.and_then(Mode::parse)
-                .ok_or_else(|| damaged(store, "mode"))
-        })
-        .collect::<Result<_>>()?;
+    let mode = words(store, &b, 3, "mode", Mode::parse)?;
     Ok(Collections {
         tube: strings(&b, 1),
         person: strings(&b, 2),
@@ -375,24 +382,8 @@ pub fn collections(store: &Store, round: &str) -> Result<Collections> {
 /// Reads every result row of `round`.
 pub fn results(store: &Store, round: &str) -> Result<Results> {
     let b = read_table(store, round, BatchKind::Results, results_schema())?;
-    let outcome = b
-        .column(2)
-        .as_string::<i32>()
-        .iter()
-        .map(|o| {
-            o.and_then(Outcome::parse)
-                .ok_or_else(|| damaged(store, "result"))
-        })
-        .collect::<Result<_>>()?;
-    let sample_type = b
-        .column(10)
-        .as_string::<i32>()
-        .iter()
-        .map(|t| {
-            t.and_then(SampleType::parse)
-                .ok_or_else(|| damaged(store, "sample type"))
-        })
-        .collect::<Result<_>>()?;
+    let outcome = words(store, &b, 2, "result", Outcome::parse)?;
+    let sample_type = words(store, &b, 10, "sample type", SampleType::parse)?;
     Ok(Results {
         tube: strings(&b, 1),
         outcome,
