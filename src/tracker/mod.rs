@@ -243,18 +243,20 @@ impl Statuses {
         }
     }
 
-    /// Tubes with a void result and no result that counts, in tube order.
-    pub fn tubes_to_rerun(&self) -> Vec<u32> {
+    /// Tubes with a void result and no result that counts, in tube order, each with its
+    /// latest void result row.
+    pub fn tubes_to_rerun(&self) -> Vec<(u32, u32)> {
         let r = &self.results;
-        let mut tubes: Vec<u32> = r
-            .void
-            .iter()
-            .zip(&r.tube)
-            .filter(|&(&v, &t)| v && t != NONE && self.tubes.result[t as usize] == NONE)
-            .map(|(_, &t)| t)
+        let mut tubes: Vec<(u32, u32)> = (0..r.void.len())
+            .filter(|&row| {
+                let t = r.tube[row];
+                r.void[row] && t != NONE && self.tubes.result[t as usize] == NONE
+            })
+            .map(|row| (r.tube[row], u32::try_from(row).unwrap_or(NONE)))
             .collect();
-        tubes.sort_unstable();
-        tubes.dedup();
+        // Latest report first within a tube, then one row per tube.
+        tubes.sort_unstable_by_key(|&(t, row)| (t, std::cmp::Reverse(r.reported_at[row as usize])));
+        tubes.dedup_by_key(|&mut (t, _)| t);
         tubes
     }
 }

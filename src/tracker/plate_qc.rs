@@ -15,7 +15,7 @@ use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, StringArray};
 use serde::Serialize;
 
-use super::{NONE, Statuses, load};
+use super::{Statuses, load};
 use crate::listing::ListRow;
 use crate::model::Mode;
 use crate::store::manifest::FailedPlate;
@@ -124,20 +124,7 @@ impl ListRow for RerunRow {
 /// The rerun worklist: every tube with a void result and no result that counts, the
 /// longest-waiting first.
 pub fn reruns(store: &Store, round: &Statuses) -> Result<Vec<RerunRow>> {
-    let r = &round.results;
-    // The latest void result of each tube still without a counted result.
-    let mut latest: Vec<(u32, u32)> = Vec::new();
-    for (row, &v) in r.void.iter().enumerate() {
-        let t = r.tube[row];
-        if !v || t == NONE || round.tubes.result[t as usize] != NONE {
-            continue;
-        }
-        let row = u32::try_from(row).unwrap_or(NONE);
-        latest.push((t, row));
-    }
-    latest.sort_unstable_by_key(|&(t, row)| (t, r.reported_at[row as usize]));
-    latest.reverse();
-    latest.dedup_by_key(|&mut (t, _)| t);
+    let latest = round.tubes_to_rerun();
     if latest.is_empty() {
         return Ok(Vec::new());
     }
