@@ -21,7 +21,7 @@ use crate::listing::ListRow;
 use crate::model::Status;
 use crate::store::fsutil;
 use crate::time;
-use crate::tracker::{NONE, Round};
+use crate::tracker::{NONE, PersonStatus, Round};
 use crate::worklist::{Format, RowText};
 use crate::{Error, Result};
 
@@ -62,6 +62,38 @@ impl Color {
             Color::Yellow => "yellow",
             Color::Green => "green",
         }
+    }
+}
+
+/// Health-code colors after a round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Positive.
+    pub red: u64,
+    /// Recalled, retest pending, resample, and untested (registered, no tube).
+    pub yellow: u64,
+    /// Negative or pending.
+    pub green: u64,
+    /// Of the yellow codes, registered persons with no tube (0 without a register).
+    pub untested_yellow: u64,
+}
+
+impl Tally {
+    /// Tallies the decided persons' colors, plus `untested` registered persons (yellow).
+    pub fn of(persons: &[PersonStatus], untested: u64) -> Tally {
+        let mut codes = Tally {
+            yellow: untested,
+            untested_yellow: untested,
+            ..Tally::default()
+        };
+        for p in persons {
+            *match Color::of(p.status) {
+                Color::Red => &mut codes.red,
+                Color::Yellow => &mut codes.yellow,
+                Color::Green => &mut codes.green,
+            } += 1;
+        }
+        codes
     }
 }
 
@@ -251,18 +283,9 @@ impl<'a> HealthCodes<'a> {
         Ok(())
     }
 
-    /// Codes by color: (red, yellow, green).
-    pub fn tally(&self) -> (u64, u64, u64) {
-        let mut t = (0, 0, 0);
-        for p in &self.round.persons {
-            match Color::of(p.status) {
-                Color::Red => t.0 += 1,
-                Color::Yellow => t.1 += 1,
-                Color::Green => t.2 += 1,
-            }
-        }
-        t.1 += self.untested.len() as u64;
-        t
+    /// Codes by color.
+    pub fn tally(&self) -> Tally {
+        Tally::of(&self.round.persons, self.untested.len() as u64)
     }
 
     /// Writes every code to `path` (CSV, JSON or Parquet), whole or not at all.

@@ -78,7 +78,8 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             let codes = health_code::HealthCodes::new(&round, &untested)?;
             let format = super::worklist::pick_format(format, Some(&out));
             codes.write_file(format, &out)?;
-            let (red, yellow, green) = codes.tally();
+            let t = codes.tally();
+            let (red, yellow, green) = (t.red, t.yellow, t.green);
             eprintln!(
                 "wrote {} health code(s) to {}: {red} red, {yellow} yellow, {green} green",
                 codes.len(),

@@ -42,7 +42,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::coverage::{Coverage, UnregisteredPerson, UntestedPerson};
-use crate::health_code::Color;
+use crate::health_code::Tally;
 use crate::review::{FlagRow, Review, ReviewCounts};
 use crate::store::manifest::FailedPlate;
 use crate::store::{Store, fsutil};
@@ -134,38 +134,6 @@ pub struct TurnaroundSection {
     pub histogram: Histogram,
 }
 
-/// Health-code colors after the round.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct HealthCodes {
-    /// Positive.
-    pub red: u64,
-    /// Recalled, retest pending, resample, and untested (registered, no tube).
-    pub yellow: u64,
-    /// Negative or pending.
-    pub green: u64,
-    /// Of the yellow codes, registered persons with no tube (0 without a register).
-    pub untested_yellow: u64,
-}
-
-impl HealthCodes {
-    /// Tallies the decided persons' colors, plus `untested` registered persons (yellow).
-    pub fn tally(round: &Statuses, untested: u64) -> HealthCodes {
-        let mut codes = HealthCodes {
-            yellow: untested,
-            untested_yellow: untested,
-            ..HealthCodes::default()
-        };
-        for p in &round.persons {
-            *match Color::of(p.status) {
-                Color::Red => &mut codes.red,
-                Color::Yellow => &mut codes.yellow,
-                Color::Green => &mut codes.green,
-            } += 1;
-        }
-        codes
-    }
-}
-
 /// Review flags: counts and the flags themselves.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReviewSection {
@@ -195,7 +163,7 @@ pub struct RoundReport {
     /// Turnaround, late tubes, recall delays, progress.
     pub turnaround: TurnaroundSection,
     /// Health-code colors.
-    pub health_codes: HealthCodes,
+    pub health_codes: Tally,
     /// Review flags.
     pub review: ReviewSection,
     /// What the report could not include, and why (no register, skipped log lines).
@@ -260,7 +228,7 @@ impl RoundReport {
                 progress: t.progress,
                 histogram: t.histogram,
             },
-            health_codes: HealthCodes::tally(&statuses, untested),
+            health_codes: Tally::of(&statuses.persons, untested),
             review: ReviewSection {
                 counts: review.counts,
                 flags: Capped::of(review.rows()),
