@@ -115,6 +115,27 @@ fn damaged_file(store: &Store, path: &Path, e: impl std::fmt::Display) -> Error 
     Error::damaged(store.root(), format!("{}: {e}", path.display()))
 }
 
+/// The schema segments of `kind` are read with.
+fn schema_of(kind: BatchKind) -> Arc<Schema> {
+    match kind {
+        BatchKind::Collections => collections_schema(),
+        BatchKind::Results => results_schema(),
+        BatchKind::Population => population_schema(),
+    }
+}
+
+/// The types of the named columns (text for a name the schema lacks).
+fn column_types(schema: &Schema, names: &[&str]) -> Vec<DataType> {
+    names
+        .iter()
+        .map(|c| {
+            schema
+                .field_with_name(c)
+                .map_or(DataType::Utf8, |f| f.data_type().clone())
+        })
+        .collect()
+}
+
 /// Reads the named columns of the rows `rows` (ascending, numbered across the round's
 /// segments of `kind` in manifest order). Only the pages holding those rows are decoded.
 pub fn fetch(
@@ -125,11 +146,7 @@ pub fn fetch(
     rows: &[u32],
 ) -> Result<Vec<ArrayRef>> {
     let files = segment_files(store, round, kind);
-    let schema = match kind {
-        BatchKind::Collections => collections_schema(),
-        BatchKind::Results => results_schema(),
-        BatchKind::Population => population_schema(),
-    };
+    let schema = schema_of(kind);
     fetch_files(store, &files, &schema, columns, rows)
 }
 
@@ -144,14 +161,7 @@ pub fn fetch_files(
     rows: &[u32],
 ) -> Result<Vec<ArrayRef>> {
     let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
-    let types: Vec<DataType> = columns
-        .iter()
-        .map(|c| {
-            schema
-                .field_with_name(c)
-                .map_or(DataType::Utf8, |f| f.data_type().clone())
-        })
-        .collect();
+    let types = column_types(schema, columns);
     let mut base = 0u64;
     let mut at = 0;
     for path in files {
@@ -224,19 +234,8 @@ pub fn columns(
     names: &[&str],
 ) -> Result<Vec<ArrayRef>> {
     let files = segment_files(store, round, kind);
-    let schema = match kind {
-        BatchKind::Collections => collections_schema(),
-        BatchKind::Results => results_schema(),
-        BatchKind::Population => population_schema(),
-    };
-    let types: Vec<DataType> = names
-        .iter()
-        .map(|c| {
-            schema
-                .field_with_name(c)
-                .map_or(DataType::Utf8, |f| f.data_type().clone())
-        })
-        .collect();
+    let schema = schema_of(kind);
+    let types = column_types(&schema, names);
     let parts: Vec<Vec<ArrayRef>> = files
         .par_iter()
         .map(|path| {
