@@ -288,13 +288,6 @@ fn take(col: &StrColumn, order: &[u32]) -> StringArray {
     col.gather(order).into_arrow()
 }
 
-fn sources_column(files: &[String], file_no: &[u32], order: &[u32]) -> StringArray {
-    order
-        .iter()
-        .map(|&i| files.get(file_no[i as usize] as usize).map(String::as_str))
-        .collect()
-}
-
 /// Columns with (nearly) one value per row: a dictionary only costs time there.
 const NO_DICTIONARY: [&str; 8] = [
     "tube",
@@ -545,13 +538,20 @@ pub fn write_population(
         Arc::new(take(&rows.district, order)),
         Arc::new(take(&rows.community, order)),
         Arc::new(take(&rows.group, order)),
-        Arc::new(UInt32Array::from_value(batch, n)),
-        Arc::new(sources_column(files, &rows.file, order)),
+        batch_column(batch, n)?,
+        dictionary::<UInt16Type>(
+            source_keys(&rows.file, order),
+            &files.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?,
         Arc::new(UInt64Array::from_iter_values(
             order.iter().map(|&i| rows.line[i as usize]),
         )),
     ];
-    let record = RecordBatch::try_new(population_schema(), columns)?;
+    let schema = with_dictionaries(
+        &population_schema(),
+        &[("batch", DataType::UInt8), ("source", DataType::UInt16)],
+    );
+    let record = RecordBatch::try_new(schema, columns)?;
     let parquet_path = stem.with_extension("parquet");
     let parquet = write_parquet(root, &parquet_path, record)?;
     fsutil::sync_dir(&dir)?;
