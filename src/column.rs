@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::types::UInt32Type;
-use arrow_array::{DictionaryArray, StringArray, UInt32Array};
+use arrow_array::{ArrayRef, StringArray, UInt32Array};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use xxhash_rust::xxh3::Xxh3Builder;
 
@@ -257,16 +256,28 @@ impl LabelColumn {
         }));
     }
 
-    /// The rows at `order` (every row when `None`) as an Arrow dictionary array, missing
-    /// values as nulls; every row with no value missing moves the keys without a copy.
-    pub fn into_arrow(self, order: Option<&[u32]>) -> DictionaryArray<UInt32Type> {
-        let key = |k: u32| (k != Self::MISSING).then_some(k);
-        let keys: UInt32Array = match order {
-            None if !self.keys.contains(&Self::MISSING) => UInt32Array::new(self.keys.into(), None),
-            None => self.keys.iter().map(|&k| key(k)).collect(),
-            Some(order) => order.iter().map(|&i| key(self.keys[i as usize])).collect(),
-        };
-        DictionaryArray::new(keys, Arc::new(self.values.into_arrow()))
+    /// The distinct values as Arrow text, to share among dictionary arrays built a
+    /// slice of rows at a time with [`LabelColumn::arrow_keys`].
+    pub fn arrow_values(&self) -> ArrayRef {
+        Arc::new(self.values.clone().into_arrow())
+    }
+
+    /// The keys of `rows` as Arrow dictionary keys (a missing value as null).
+    ///
+    /// ```
+    /// use arrow_array::{Array, DictionaryArray};
+    /// use pooltrack::column::LabelColumn;
+    /// let mut c = LabelColumn::default();
+    /// for s in [Some("S1"), None, Some("S2")] {
+    ///     c.push_opt(s);
+    /// }
+    /// let sites = DictionaryArray::new(c.arrow_keys([2, 1].into_iter()), c.arrow_values());
+    /// assert_eq!(sites.keys().value(0), 1);
+    /// assert!(sites.is_null(1));
+    /// ```
+    pub fn arrow_keys(&self, rows: impl Iterator<Item = usize>) -> UInt32Array {
+        rows.map(|i| self.keys.get(i).copied().filter(|&k| k != Self::MISSING))
+            .collect()
     }
 }
 
@@ -277,7 +288,7 @@ pub struct ColumnFull;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::Array;
+    use arrow_array::{Array, DictionaryArray};
 
     #[test]
     fn values_and_nulls_survive_conversion() {
@@ -340,7 +351,7 @@ mod tests {
         assert_eq!(a.distinct(), 3);
         let got: Vec<Option<&str>> = (0..a.len()).map(|i| a.get_opt(i)).collect();
         assert_eq!(got, [Some("S2"), Some("S1"), Some("S1"), None, Some("S3")]);
-        let arrow = a.into_arrow(Some(&[4, 3, 0]));
+        let arrow = DictionaryArray::new(a.arrow_keys([4, 3, 0].into_iter()), a.arrow_values());
         let values = arrow.downcast_dict::<StringArray>().expect("text values");
         let got: Vec<Option<&str>> = values.into_iter().collect();
         assert_eq!(got, [Some("S3"), None, Some("S2")]);

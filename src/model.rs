@@ -271,6 +271,17 @@ pub fn check_tube(s: &str) -> Result<(), FieldError> {
 
 /// Checks a person id: 1–64 printable characters (any script), no control characters.
 pub fn check_person(s: &str) -> Result<(), FieldError> {
+    // Nearly every id is ASCII: one pass over bytes instead of decoding characters.
+    if s.is_ascii() {
+        return match s.len() {
+            0 => Err("person id is empty"),
+            65.. => Err("person id is longer than 64 characters"),
+            _ if s.bytes().any(|b| b.is_ascii_control()) => {
+                Err("person id holds a control character")
+            }
+            _ => Ok(()),
+        };
+    }
     let n = s.chars().count();
     if n == 0 {
         return Err("person id is empty");
@@ -305,6 +316,15 @@ pub fn check_round(s: &str) -> Result<(), FieldError> {
 /// Checks a free-text label (site, lab, plate, well): at most 64 characters, no control
 /// characters.
 pub fn check_label(s: &str) -> Result<(), FieldError> {
+    if s.is_ascii() {
+        if s.len() > 64 {
+            return Err("is longer than 64 characters");
+        }
+        if s.bytes().any(|b| b.is_ascii_control()) {
+            return Err("holds a control character");
+        }
+        return Ok(());
+    }
     if s.chars().count() > 64 {
         return Err("is longer than 64 characters");
     }

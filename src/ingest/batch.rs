@@ -132,7 +132,7 @@ enum Rows {
 }
 
 impl Rows {
-    fn file_of(&self, row: usize) -> u32 {
+    fn file_of(&self, row: usize) -> u16 {
         match self {
             Rows::Collections(r) => r.file[row],
             Rows::Results(r) => r.file[row],
@@ -232,7 +232,7 @@ fn ingest(
             pb.set_message(format!("reading {}", source.path));
         }
         let mut table = Table::open(path)?;
-        let no = u32::try_from(no).unwrap_or(u32::MAX);
+        let no = u16::try_from(no).unwrap_or(u16::MAX);
         let n = match &mut rows {
             Rows::Collections(out) => {
                 collections::read(&mut table, no, &source.path, zone, out, &mut rejects)?
@@ -453,7 +453,7 @@ fn plan_collections(
     let mut overfull = 0;
     let at = |i: usize, tube, person| Where {
         file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
-        line: rows.line[i],
+        line: u64::from(rows.line[i]),
         tube,
         person,
     };
@@ -687,7 +687,7 @@ fn plan_population(rows: &PopulationRows, labels: &[String], rejects: &mut Rejec
         );
         let at = Where {
             file: file(later),
-            line: rows.line[later],
+            line: u64::from(rows.line[later]),
             tube: "",
             person,
         };
@@ -724,7 +724,7 @@ fn plan_results(
     });
     let at = |i: usize, tube, person| Where {
         file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
-        line: rows.line[i],
+        line: u64::from(rows.line[i]),
         tube,
         person,
     };

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::reject::{Rejects, Severity, Where};
-use super::row::{Part, first_problem, raw, read_parallel, required, text};
+use super::row::{Part, first_problem, line_no, raw, read_parallel, required, text};
 use super::table::{Record, Table};
 use crate::column::{LabelColumn, StrColumn};
 use crate::model::{Mode, check_label, check_person};
@@ -32,9 +32,9 @@ pub struct CollectionRows {
     /// Sampling site, if given.
     pub site: LabelColumn,
     /// Which input file of the batch (index into the batch's file list).
-    pub file: Vec<u32>,
+    pub file: Vec<u16>,
     /// Line in that file.
-    pub line: Vec<u64>,
+    pub line: Vec<u32>,
 }
 
 impl CollectionRows {
@@ -66,7 +66,7 @@ impl Part for CollectionRows {
 /// the file are parsed on all cores. Returns the number of data rows read.
 pub fn read(
     table: &mut Table,
-    file_no: u32,
+    file_no: u16,
     file_label: &str,
     zone: Offset,
     out: &mut CollectionRows,
@@ -103,7 +103,7 @@ struct Columns {
 fn parse_row(
     cols: &Columns,
     path: &Path,
-    file_no: u32,
+    file_no: u16,
     file_label: &str,
     zone: Offset,
     line: u64,
@@ -193,7 +193,7 @@ fn parse_row(
     out.collected_at.push(collected_at);
     out.site.push_opt((!site.is_empty()).then_some(site));
     out.file.push(file_no);
-    out.line.push(line);
+    out.line.push(line_no(path, line)?);
     Ok(())
 }
 

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use super::reject::{Rejects, Severity, Where};
-use super::row::{Part, raw, read_parallel, required, text, width_problem};
+use super::row::{Part, line_no, raw, read_parallel, required, text, width_problem};
 use super::table::{Record, Table};
 use crate::column::StrColumn;
 use crate::model::{check_label, check_person};
@@ -26,9 +26,9 @@ pub struct PopulationRows {
     /// Key group, if given.
     pub group: StrColumn,
     /// Which input file of the batch.
-    pub file: Vec<u32>,
+    pub file: Vec<u16>,
     /// Line in that file.
-    pub line: Vec<u64>,
+    pub line: Vec<u32>,
 }
 
 impl PopulationRows {
@@ -66,7 +66,7 @@ struct Columns {
 /// the file are parsed on all cores. Returns the number of data rows read.
 pub fn read(
     table: &mut Table,
-    file_no: u32,
+    file_no: u16,
     file_label: &str,
     out: &mut PopulationRows,
     rejects: &mut Rejects,
@@ -93,7 +93,7 @@ pub fn read(
 /// Where a row is.
 struct Line<'a> {
     path: &'a Path,
-    file_no: u32,
+    file_no: u16,
     file_label: &'a str,
     line: u64,
 }
@@ -153,7 +153,7 @@ fn parse_row(
         .push_opt((!community.is_empty()).then_some(community));
     out.group.push_opt((!group.is_empty()).then_some(group));
     out.file.push(at.file_no);
-    out.line.push(at.line);
+    out.line.push(line_no(at.path, at.line)?);
     Ok(())
 }
 

@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use super::reject::{Rejects, Severity, Where};
-use super::row::{Part, first_problem, read_parallel, required, text, width_problem};
+use super::row::{Part, first_problem, line_no, read_parallel, required, text, width_problem};
 use super::table::{Record, Table};
 use crate::column::StrColumn;
 use crate::model::{Outcome, SampleType, check_label};
@@ -50,9 +50,9 @@ pub struct ResultRows {
     /// When the lab received the tube, if given.
     pub received_at: Vec<Option<Millis>>,
     /// Which input file of the batch.
-    pub file: Vec<u32>,
+    pub file: Vec<u16>,
     /// Line in that file.
-    pub line: Vec<u64>,
+    pub line: Vec<u32>,
 }
 
 impl ResultRows {
@@ -141,7 +141,7 @@ pub struct Cutoffs {
 /// the file are parsed on all cores. Returns the number of data rows read.
 pub fn read(
     table: &mut Table,
-    file_no: u32,
+    file_no: u16,
     file_label: &str,
     zone: Offset,
     cutoffs: Cutoffs,
@@ -190,7 +190,7 @@ pub fn read(
 struct RowReader<'a> {
     cols: &'a Columns,
     path: &'a Path,
-    file_no: u32,
+    file_no: u16,
     file_label: &'a str,
     zone: Offset,
     cutoffs: Cutoffs,
@@ -382,7 +382,7 @@ impl RowReader<'_> {
             col.push_opt((!v.is_empty()).then_some(v));
         }
         out.file.push(self.file_no);
-        out.line.push(line);
+        out.line.push(line_no(path, line)?);
         Ok(())
     }
 }

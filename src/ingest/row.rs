@@ -26,19 +26,32 @@ pub fn required(table: &Table, name: &str) -> Result<usize> {
 /// The field at `col` as trimmed text; a missing column reads as empty.
 /// Text that is not UTF-8 refuses the whole file, as the README says.
 pub fn text<'r>(path: &Path, rec: &'r Record, col: Option<usize>, line: u64) -> Result<&'r str> {
-    let Some(raw) = col.and_then(|c| rec.get(c)) else {
+    let Some(field) = col.and_then(|c| rec.str(c)) else {
         return Ok("");
     };
-    let s = std::str::from_utf8(raw).map_err(|e| {
+    let s = field.map_err(|valid_up_to| {
         Error::input(
             path,
             format!(
                 "line {line}: the text is not UTF-8 (byte {} of a field); save the file as UTF-8",
-                e.valid_up_to() + 1
+                valid_up_to + 1
             ),
         )
     })?;
     Ok(s.trim_matches(|c: char| c.is_ascii_whitespace()))
+}
+
+/// A line number as stored: 32 bits, as no batch file comes near 4 billion lines.
+pub fn line_no(path: &Path, line: u64) -> Result<u32> {
+    u32::try_from(line).map_err(|_| {
+        Error::input(
+            path,
+            format!(
+                "line {line}: a file may hold at most {} lines; split it",
+                u32::MAX
+            ),
+        )
+    })
 }
 
 /// The checks every row starts with: as many fields as the header, and a tube barcode
@@ -87,6 +100,9 @@ pub trait Part: Default + Send {
 /// Reads every chunk of `table`, parsing chunks in parallel with `parse_row`
 /// (`(line, record, raw, out, rejects)`), and appends the parts in file order.
 /// Returns the number of data rows read.
+///
+/// Reading the next chunks and appending the last parts are serial work; they run
+/// beside the parsing of the current chunks, so neither core waits for them.
 pub fn read_parallel<P: Part>(
     table: &mut Table,
     out: &mut P,
@@ -95,29 +111,36 @@ pub fn read_parallel<P: Part>(
 ) -> Result<u64> {
     let mut rows = 0u64;
     let per_round = rayon::current_num_threads() * 2;
-    loop {
-        let chunks: Vec<Chunk> = table.next_chunks(per_round)?;
-        if chunks.is_empty() {
-            return Ok(rows);
-        }
-        let parts: Vec<Result<(P, Rejects, u64)>> = chunks
-            .par_iter()
-            .map(|chunk| {
-                let mut part = P::default();
-                let mut rj = Rejects::default();
-                let mut n = 0u64;
-                chunk.for_each(|line, rec, raw| {
-                    n += 1;
-                    parse_row(line, rec, raw, &mut part, &mut rj)
-                })?;
-                Ok((part, rj, n))
-            })
-            .collect();
+    let parse = |chunk: &Chunk| -> Result<(P, Rejects, u64)> {
+        let mut part = P::default();
+        let mut rj = Rejects::default();
+        let mut n = 0u64;
+        chunk.for_each(|line, rec, raw| {
+            n += 1;
+            parse_row(line, rec, raw, &mut part, &mut rj)
+        })?;
+        Ok((part, rj, n))
+    };
+    let mut append = |parts: Vec<Result<(P, Rejects, u64)>>| -> Result<()> {
         for p in parts {
             let (part, rj, n) = p?;
             out.append(part);
             rejects.rows.extend(rj.rows);
             rows += n;
         }
+        Ok(())
+    };
+    let mut chunks: Vec<Chunk> = table.next_chunks(per_round)?;
+    let mut parsed = Vec::new();
+    while !chunks.is_empty() {
+        let earlier = std::mem::take(&mut parsed);
+        let (next, now) = rayon::join(
+            || append(earlier).and_then(|()| table.next_chunks(per_round)),
+            || chunks.par_iter().map(parse).collect::<Vec<_>>(),
+        );
+        parsed = now;
+        chunks = next?;
     }
+    append(parsed)?;
+    Ok(rows)
 }

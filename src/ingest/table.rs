@@ -41,10 +41,19 @@ fn count_lines(data: &[u8], range: std::ops::Range<usize>) -> u64 {
 const CHUNK: usize = 8 << 20;
 
 /// One parsed row: its fields, unescaped, in a reusable buffer.
+///
+/// A row that is valid UTF-8 (nearly every row) is kept as text, so its fields are
+/// handed out as `&str` without checking each one again; a row that is not keeps its
+/// bytes, and [`Record::str`] says where the bad byte is.
 #[derive(Debug, Default, Clone)]
 pub struct Record {
-    data: Vec<u8>,
+    text: String,
+    bytes: Vec<u8>,
+    utf8: bool,
     ends: Vec<usize>,
+    /// Bytes between one field's end and the next one's start: 0 when csv_core
+    /// unescaped the fields end to end, 1 when `text` is the raw line with its commas.
+    gap: usize,
 }
 
 impl Record {
@@ -58,21 +67,69 @@ impl Record {
         self.ends.is_empty()
     }
 
+    fn span(&self, i: usize) -> Option<std::ops::Range<usize>> {
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            None => 0,
+            Some(p) => self.ends.get(p)? + self.gap,
+        };
+        (start <= end).then_some(start..end)
+    }
+
     /// The `i`th field's bytes.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.data.get(start..end)
+        let span = self.span(i)?;
+        if self.utf8 {
+            self.text.as_bytes().get(span)
+        } else {
+            self.bytes.get(span)
+        }
+    }
+
+    /// The `i`th field as text; `Err` holds the position (from 0) of the first byte
+    /// that is not UTF-8.
+    pub fn str(&self, i: usize) -> Option<std::result::Result<&str, usize>> {
+        let span = self.span(i)?;
+        if self.utf8 {
+            return self.text.get(span).map(Ok);
+        }
+        let raw = self.bytes.get(span)?;
+        Some(std::str::from_utf8(raw).map_err(|e| e.valid_up_to()))
     }
 
     fn clear(&mut self) {
-        self.data.clear();
+        self.text.clear();
+        self.bytes.clear();
+        self.utf8 = true;
         self.ends.clear();
+        self.gap = 0;
     }
 
-    fn push(&mut self, field: &[u8]) {
-        self.data.extend_from_slice(field);
-        self.ends.push(self.data.len());
+    fn push(&mut self, field: &str) {
+        self.text.push_str(field);
+        self.ends.push(self.text.len());
+    }
+
+    /// Fields unescaped by csv_core, end to end: checked for UTF-8 once for the row.
+    fn set_unescaped(&mut self, data: &[u8], ends: &[usize]) {
+        self.clear();
+        match std::str::from_utf8(data) {
+            Ok(s) => self.text.push_str(s),
+            Err(_) => {
+                self.utf8 = false;
+                self.bytes.extend_from_slice(data);
+            }
+        }
+        self.ends.extend_from_slice(ends);
+    }
+
+    /// A raw line with no quotes: its fields are the text between commas.
+    fn set_plain(&mut self, line: &str) {
+        self.clear();
+        self.text.push_str(line);
+        self.ends.extend(memchr::memchr_iter(b',', line.as_bytes()));
+        self.ends.push(line.len());
+        self.gap = 1;
     }
 }
 
@@ -99,6 +156,9 @@ impl Chunk {
         let mut rec = Record::default();
         match &self.kind {
             ChunkKind::Csv { data, first_line } => {
+                if let Some(text) = plain_text(data) {
+                    return for_each_plain(text, *first_line, &mut rec, f);
+                }
                 let mut parser = Parser::new(data, *first_line);
                 while let Some((line, raw)) = parser.next(&mut rec) {
                     f(line, &rec, raw)?;
@@ -112,7 +172,7 @@ impl Chunk {
                     raw.clear();
                     for (k, col) in columns.iter().enumerate() {
                         let v = if col.is_null(i) { "" } else { col.value(i) };
-                        rec.push(v.as_bytes());
+                        rec.push(v);
                         if k > 0 {
                             raw.push(b',');
                         }
@@ -125,6 +185,47 @@ impl Chunk {
         }
         Ok(())
     }
+}
+
+/// The chunk as text when it can be split by plain byte search: valid UTF-8, no quote
+/// (so no field holds a comma or a newline) and no carriage return but those of CRLF
+/// line ends. Generated and exported files nearly always are; anything else goes
+/// through csv_core.
+fn plain_text(data: &[u8]) -> Option<&str> {
+    if memchr::memchr(b'"', data).is_some() {
+        return None;
+    }
+    let lone_cr = memchr::memchr_iter(b'\r', data).any(|i| data.get(i + 1) != Some(&b'\n'));
+    if lone_cr {
+        return None;
+    }
+    std::str::from_utf8(data).ok()
+}
+
+/// The rows of a plain chunk (see [`plain_text`]), with the line numbers csv_core's
+/// path gives: one per line, blank lines skipped but counted.
+fn for_each_plain(
+    text: &str,
+    first_line: u64,
+    rec: &mut Record,
+    mut f: impl FnMut(u64, &Record, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut line = first_line;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (row, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(nl) => (&rest[..nl], &rest[nl + 1..]),
+            None => (rest, ""),
+        };
+        let row = row.strip_suffix('\r').unwrap_or(row);
+        if !row.is_empty() {
+            rec.set_plain(row);
+            f(line, rec, row.as_bytes())?;
+        }
+        line += 1;
+        rest = next;
+    }
+    Ok(())
 }
 
 /// Parses the records of one in-memory CSV chunk with exact line numbers.
@@ -194,10 +295,7 @@ impl<'a> Parser<'a> {
         }
         let raw = &self.data[start..self.pos];
         self.line += count_lines(self.data, start..self.pos);
-        rec.data.clear();
-        rec.data.extend_from_slice(&self.out[..nout]);
-        rec.ends.clear();
-        rec.ends.extend_from_slice(&self.ends[..nend]);
+        rec.set_unescaped(&self.out[..nout], &self.ends[..nend]);
         let trimmed = raw
             .iter()
             .rposition(|&b| b != b'\n' && b != b'\r')
@@ -691,6 +789,37 @@ mod tests {
         }
         assert_eq!(out.len(), 2000);
         assert_eq!(out[1999], (2 + 2 * 1999, "a\nb,\"1999\"".to_owned()));
+    }
+
+    #[test]
+    fn plain_chunks_read_as_csv_core_reads_them() {
+        // The same rows, once plain (split by byte search) and once with a quote that
+        // sends every chunk through csv_core: fields, lines and raw rows must agree.
+        let body = "T0001,p1, x \r\n\nT0002,,\r\nT0003,p3,z\n\n\nT0004,p4";
+        let dir = tempfile::tempdir().expect("tmp");
+        let plain = dir.path().join("plain.csv");
+        std::fs::write(&plain, format!("tube,person,note\n{body}")).expect("w");
+        let quoted = dir.path().join("quoted.csv");
+        std::fs::write(&quoted, format!("tube,person,note\n{body}\n\"T0005\",p5,q")).expect("w");
+        let a = rows(&mut Table::open(&plain).expect("open"));
+        let mut b = rows(&mut Table::open(&quoted).expect("open"));
+        assert_eq!(b.pop().map(|r| r.0), Some(9));
+        assert_eq!(a, b);
+        assert_eq!(a[0].1, ["T0001", "p1", " x "]);
+        assert_eq!(a[0].2, "T0001,p1, x ");
+        assert_eq!(a[1].1, ["T0002", "", ""]);
+        let lines: Vec<u64> = a.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [2, 4, 5, 8]);
+        assert!(plain_text(b"a,b\r\nc,d\n").is_some());
+        assert!(
+            plain_text(b"a,b\rc,d\n").is_none(),
+            "a lone CR ends a record"
+        );
+        assert!(plain_text(b"a,\"b\"\n").is_none());
+        assert!(
+            plain_text(b"a,\xe9\n").is_none(),
+            "not UTF-8: checked field by field"
+        );
     }
 
     #[test]

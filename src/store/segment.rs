@@ -12,7 +12,7 @@ use arrow_array::{
     ArrayRef, BooleanArray, DictionaryArray, Float32Array, PrimitiveArray, RecordBatch,
     StringArray, TimestampMillisecondArray, UInt8Array, UInt32Array, UInt64Array,
 };
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::Compression;
@@ -25,7 +25,7 @@ use xxhash_rust::xxh3::Xxh3;
 use super::fsutil;
 use super::index::{self, IndexWriter, Kind};
 use super::manifest::{FileRef, PopulationSegment, Segment};
-use crate::column::StrColumn;
+use crate::column::{LabelColumn, StrColumn};
 use crate::ingest::batch::SegmentPlan;
 use crate::ingest::collections::CollectionRows;
 use crate::ingest::population::PopulationRows;
@@ -148,16 +148,6 @@ fn with_dictionaries(schema: &Schema, keys: &[(&str, DataType)]) -> Arc<Schema> 
     Arc::new(Schema::new(fields))
 }
 
-/// A number column in `order`: moved out of the batch when `order` keeps every row in
-/// place (no copy of 25 million values), else gathered.
-fn numbers<T: Copy + Send + Sync>(col: &mut Vec<T>, order: &[u32], in_place: bool) -> Vec<T> {
-    if in_place {
-        std::mem::take(col)
-    } else {
-        order.par_iter().map(|&i| col[i as usize]).collect()
-    }
-}
-
 /// Rows a person-index part hashes and partitions on its own.
 const PERSON_PART: usize = 1 << 20;
 
@@ -268,11 +258,8 @@ fn batch_column(batch: u32, n: usize) -> Result<ArrayRef> {
 
 /// The source file of each row in `order`, as keys into `files` (at most 65,536 files
 /// a batch: more is refused before any file is read).
-fn source_keys(file_no: &[u32], order: &[u32]) -> Vec<u16> {
-    order
-        .par_iter()
-        .map(|&i| u16::try_from(file_no[i as usize]).unwrap_or(u16::MAX))
-        .collect()
+fn source_keys(file_no: &[u16], order: &[u32]) -> Vec<u16> {
+    order.par_iter().map(|&i| file_no[i as usize]).collect()
 }
 
 fn timestamp() -> DataType {
@@ -313,13 +300,29 @@ fn writer_properties() -> WriterProperties {
     props.build()
 }
 
-/// Writes `batch` as one Parquet file, encoding the columns of several row groups at
-/// once on all cores (the parquet crate's column-writer API), then appending them in
-/// order. The file is the same as `ArrowWriter` would write, only sooner.
+/// Writes `batch` as one Parquet file (see [`write_parquet_groups`]).
 fn write_parquet(root: &Path, path: &Path, batch: RecordBatch) -> Result<FileRef> {
+    let schema = batch.schema();
+    let n = batch.num_rows();
+    write_parquet_groups(root, path, schema, n, |start, len| {
+        Ok(batch.slice(start, len))
+    })
+}
+
+/// Writes `n` rows as one Parquet file, asking `group(start, len)` for each row
+/// group's columns, so a batch's derived columns (keys, gathered numbers) exist one
+/// row group at a time rather than whole. The columns of several row groups are
+/// encoded at once on all cores (the parquet crate's column-writer API), then appended
+/// in order. The file is the same as `ArrowWriter` would write, only sooner.
+fn write_parquet_groups(
+    root: &Path,
+    path: &Path,
+    schema: SchemaRef,
+    n: usize,
+    group: impl Fn(usize, usize) -> Result<RecordBatch> + Sync,
+) -> Result<FileRef> {
     let pq = |e| Error::parquet(path, e);
     let props = Arc::new(writer_properties());
-    let schema = batch.schema();
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(props.coerce_types())
         .convert(&schema)
@@ -329,13 +332,15 @@ fn write_parquet(root: &Path, path: &Path, batch: RecordBatch) -> Result<FileRef
         SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::clone(&props))
             .map_err(pq)?;
     let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&schema));
-    let n = batch.num_rows();
     let groups: Vec<usize> = (0..n).step_by(ROW_GROUP).collect();
     let window = rayon::current_num_threads() * 2;
     for (w, starts) in groups.chunks(window).enumerate() {
+        let slices = starts
+            .par_iter()
+            .map(|&start| group(start, ROW_GROUP.min(n - start)))
+            .collect::<Result<Vec<RecordBatch>>>()?;
         let mut jobs = Vec::new();
-        for (k, &start) in starts.iter().enumerate() {
-            let slice = batch.slice(start, ROW_GROUP.min(n - start));
+        for (k, slice) in slices.iter().enumerate() {
             let writers = factory.create_column_writers(w * window + k).map_err(pq)?;
             for (writer, (field, col)) in writers
                 .into_iter()
@@ -396,9 +401,9 @@ pub fn write_collections(
         fsutil::create_dir_all(dir)?;
     }
     let n = order.len();
-    let at = |i: &u32| *i as usize;
-
     let in_place = n == rows.len() && order.iter().enumerate().all(|(k, &i)| k == i as usize);
+    // Row `k` of the segment is row `row(k)` of the batch.
+    let row = |k: usize| if in_place { k } else { order[k] as usize };
     // The batch's text is the largest thing in memory: move it, or free each column
     // as soon as its reordered copy exists.
     let text = |col: &mut StrColumn| {
@@ -413,36 +418,9 @@ pub fn write_collections(
         let (t, p) = (&mut rows.tube, &mut rows.person);
         rayon::join(|| text(t), || text(p))
     };
-    let site = std::mem::take(&mut rows.site).into_arrow((!in_place).then_some(order));
-    let capacity = UInt8Array::new(numbers(&mut rows.capacity, order, in_place).into(), None);
+    let sites = rows.site.arrow_values();
     let modes = [Mode::Single.as_str(), Mode::Pool.as_str()];
-    let columns: Vec<ArrayRef> = vec![
-        dictionary::<UInt8Type>(vec![0; n], &[round])?,
-        Arc::new(tube.clone()),
-        Arc::new(person.clone()),
-        dictionary::<UInt8Type>(
-            order.par_iter().map(|i| rows.mode[at(i)].code()).collect(),
-            &modes,
-        )?,
-        Arc::new(capacity.clone()),
-        Arc::new(
-            TimestampMillisecondArray::new(
-                numbers(&mut rows.collected_at, order, in_place).into(),
-                None,
-            )
-            .with_timezone("UTC"),
-        ),
-        Arc::new(site),
-        batch_column(batch, n)?,
-        dictionary::<UInt16Type>(
-            source_keys(&rows.file, order),
-            &files.iter().map(String::as_str).collect::<Vec<_>>(),
-        )?,
-        Arc::new(UInt64Array::new(
-            numbers(&mut rows.line, order, in_place).into(),
-            None,
-        )),
-    ];
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
     let schema = with_dictionaries(
         &collections_schema(),
         &[
@@ -453,9 +431,40 @@ pub fn write_collections(
             ("batch", DataType::UInt8),
         ],
     );
-    let record = RecordBatch::try_new(schema, columns)?;
+    // Every other column is built a row group at a time from the batch's own arrays.
+    let all: &CollectionRows = rows;
+    let group = |start: usize, len: usize| -> Result<RecordBatch> {
+        let rows = all;
+        let ks = || (start..start + len).map(row);
+        let columns: Vec<ArrayRef> = vec![
+            dictionary::<UInt8Type>(vec![0; len], &[round])?,
+            Arc::new(tube.slice(start, len)),
+            Arc::new(person.slice(start, len)),
+            dictionary::<UInt8Type>(ks().map(|i| rows.mode[i].code()).collect(), &modes)?,
+            Arc::new(UInt8Array::from_iter_values(ks().map(|i| rows.capacity[i]))),
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(ks().map(|i| rows.collected_at[i]))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(DictionaryArray::new(
+                rows.site.arrow_keys(ks()),
+                Arc::clone(&sites),
+            )),
+            batch_column(batch, len)?,
+            dictionary::<UInt16Type>(ks().map(|i| rows.file[i]).collect(), &files)?,
+            Arc::new(UInt64Array::from_iter_values(
+                ks().map(|i| u64::from(rows.line[i])),
+            )),
+        ];
+        Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
+    };
     let parquet_path = stem.with_extension("parquet");
-    let parquet = write_parquet(root, &parquet_path, record)?;
+    let parquet = write_parquet_groups(root, &parquet_path, Arc::clone(&schema), n, group)?;
+    // Only the tube index's columns are still needed.
+    rows.collected_at = Vec::new();
+    rows.site = LabelColumn::default();
+    rows.file = Vec::new();
+    rows.line = Vec::new();
 
     // The indexes come last, when the batch's other columns are freed: the tube index
     // has one record per run of a tube's consecutive rows, sorted by barcode.
@@ -474,8 +483,8 @@ pub fn write_collections(
                 &index::tube_key(tube.value(start)),
                 u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
                 u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
-                rows.mode[order[start] as usize].code(),
-                capacity.value(start),
+                rows.mode[row(start)].code(),
+                rows.capacity[row(start)],
             ))
         })
         .collect::<Result<Vec<[u8; 48]>>>()?;
@@ -495,7 +504,7 @@ pub fn write_collections(
         .finish()
         .map_err(|e| Error::io(&tubes_path, e))?
         .finish(root, &tubes_path)?;
-    drop((records, tube, capacity));
+    drop((records, tube));
 
     let persons_path = stem.with_extension("persons");
     let persons = write_person_index(root, &persons_path, n, |k| person.value(k).as_bytes())?;
@@ -544,7 +553,7 @@ pub fn write_population(
             &files.iter().map(String::as_str).collect::<Vec<_>>(),
         )?,
         Arc::new(UInt64Array::from_iter_values(
-            order.iter().map(|&i| rows.line[i as usize]),
+            order.iter().map(|&i| u64::from(rows.line[i as usize])),
         )),
     ];
     let schema = with_dictionaries(
@@ -662,7 +671,7 @@ pub fn write_results(
             &files.iter().map(String::as_str).collect::<Vec<_>>(),
         )?,
         Arc::new(UInt64Array::from_iter_values(
-            order.iter().map(|i| rows.line[at(i)]),
+            order.iter().map(|i| u64::from(rows.line[at(i)])),
         )),
     ];
     let schema = with_dictionaries(

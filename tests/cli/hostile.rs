@@ -543,7 +543,7 @@ fn generated_collection_rows_are_kept_or_rejected_exactly() {
                 let cap = as_text(&f[3]).parse().unwrap_or(mode.default_capacity());
                 prop_assert_eq!(kept.capacity[k], cap);
                 prop_assert_eq!(kept.site.get_opt(k).unwrap_or(""), as_text(&f[5]));
-                prop_assert_eq!(kept.line[k], lines[i]);
+                prop_assert_eq!(u64::from(kept.line[k]), lines[i]);
             }
             let mut t = tally.borrow_mut();
             t.files += 1;
@@ -587,7 +587,7 @@ fn generated_result_rows_are_kept_or_rejected_exactly() {
                 };
                 prop_assert_eq!(kept.outcome[k], want);
                 prop_assert_eq!(kept.from_ct[k], f[1].is_empty());
-                prop_assert_eq!(kept.line[k], lines[i]);
+                prop_assert_eq!(u64::from(kept.line[k]), lines[i]);
             }
             let mut t = tally.borrow_mut();
             t.files += 1;
@@ -896,7 +896,7 @@ fn records_survive_chunk_boundaries() {
     }
     let last = kept.len() - 1;
     assert_eq!(kept.person.get(last), format!("p,{}", i - 1));
-    assert_eq!(kept.line[last], lines[i - 1]);
+    assert_eq!(u64::from(kept.line[last]), lines[i - 1]);
 }
 
 // ---------------------------------------------------------------------------------------

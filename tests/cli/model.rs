@@ -565,6 +565,22 @@ struct Tally {
     by_status: BTreeMap<Status, u64>,
 }
 
+/// Opens the store in this process. Other tests spawn programs meanwhile, and a child
+/// forked before it execs holds a copy of the lock's file descriptor for a moment, so
+/// the lock this test just released can still look held: that is no second writer.
+fn open_writer(root: &Path) -> pooltrack::Result<Store> {
+    let mut tries = 0;
+    loop {
+        match Store::open_writer(root) {
+            Err(pooltrack::Error::StoreBusy { .. }) if tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn run_sequence(steps: &[Step], tally: &RefCell<Tally>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("store");
@@ -625,8 +641,7 @@ fn run_sequence(steps: &[Step], tally: &RefCell<Tally>) -> Result<(), TestCaseEr
             }
         };
         std::fs::write(&file, &bytes).expect("write");
-        let mut store =
-            Store::open_writer(&root).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut store = open_writer(&root).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let report = match &round {
             Some(r) => {
                 ingest::ingest_collections(&mut store, std::slice::from_ref(&file), r, &opts, None)
