@@ -622,77 +622,6 @@ pub fn write_results(
         SampleType::NegativeControl,
         SampleType::PositiveControl,
     ];
-    let columns: Vec<ArrayRef> = vec![
-        dictionary::<UInt8Type>(vec![0; n], &[round])?,
-        Arc::new(take(&rows.tube, order)),
-        // Codes index `outcomes` (Outcome::code is the position).
-        dictionary::<UInt8Type>(
-            order
-                .par_iter()
-                .map(|i| rows.outcome[at(i)].code())
-                .collect(),
-            &outcomes,
-        )?,
-        Arc::new(
-            order
-                .iter()
-                .map(|i| rows.ct_orf1ab[at(i)])
-                .collect::<Float32Array>(),
-        ),
-        Arc::new(
-            order
-                .iter()
-                .map(|i| rows.ct_n[at(i)])
-                .collect::<Float32Array>(),
-        ),
-        Arc::new(
-            order
-                .iter()
-                .map(|i| Some(rows.from_ct[at(i)]))
-                .collect::<BooleanArray>(),
-        ),
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values(
-                order.iter().map(|i| rows.reported_at[at(i)]),
-            )
-            .with_timezone("UTC"),
-        ),
-        Arc::new(take(&rows.lab, order)),
-        Arc::new(take(&rows.plate, order)),
-        Arc::new(take(&rows.well, order)),
-        dictionary::<UInt8Type>(
-            order
-                .par_iter()
-                .map(|i| {
-                    let t = rows.sample_type[at(i)];
-                    u8::try_from(sample_types.iter().position(|&s| s == t).unwrap_or(0))
-                        .unwrap_or(0)
-                })
-                .collect(),
-            &sample_types.map(SampleType::as_str),
-        )?,
-        Arc::new(
-            order
-                .iter()
-                .map(|i| rows.ct_ic[at(i)])
-                .collect::<Float32Array>(),
-        ),
-        Arc::new(
-            order
-                .iter()
-                .map(|i| rows.received_at[at(i)])
-                .collect::<TimestampMillisecondArray>()
-                .with_timezone("UTC"),
-        ),
-        batch_column(batch, n)?,
-        dictionary::<UInt16Type>(
-            source_keys(&rows.file, order),
-            &files.iter().map(String::as_str).collect::<Vec<_>>(),
-        )?,
-        Arc::new(UInt64Array::from_iter_values(
-            order.iter().map(|i| u64::from(rows.line[at(i)])),
-        )),
-    ];
     let schema = with_dictionaries(
         &results_schema(),
         &[
@@ -703,9 +632,84 @@ pub fn write_results(
             ("source", DataType::UInt16),
         ],
     );
-    let record = RecordBatch::try_new(schema, columns)?;
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    // Built a row group at a time: the batch's rows are gathered in tube order, and a
+    // whole gathered copy of every column had the kernel zeroing fresh pages for a
+    // fifth of the ingest.
+    let group = |start: usize, len: usize| -> Result<RecordBatch> {
+        let order = &order[start..start + len];
+        let columns: Vec<ArrayRef> = vec![
+            dictionary::<UInt8Type>(vec![0; len], &[round])?,
+            Arc::new(take(&rows.tube, order)),
+            // Codes index `outcomes` (Outcome::code is the position).
+            dictionary::<UInt8Type>(
+                order.iter().map(|i| rows.outcome[at(i)].code()).collect(),
+                &outcomes,
+            )?,
+            Arc::new(
+                order
+                    .iter()
+                    .map(|i| rows.ct_orf1ab[at(i)])
+                    .collect::<Float32Array>(),
+            ),
+            Arc::new(
+                order
+                    .iter()
+                    .map(|i| rows.ct_n[at(i)])
+                    .collect::<Float32Array>(),
+            ),
+            Arc::new(
+                order
+                    .iter()
+                    .map(|i| Some(rows.from_ct[at(i)]))
+                    .collect::<BooleanArray>(),
+            ),
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(
+                    order.iter().map(|i| rows.reported_at[at(i)]),
+                )
+                .with_timezone("UTC"),
+            ),
+            Arc::new(take(&rows.lab, order)),
+            Arc::new(take(&rows.plate, order)),
+            Arc::new(take(&rows.well, order)),
+            dictionary::<UInt8Type>(
+                order
+                    .iter()
+                    .map(|i| {
+                        let t = rows.sample_type[at(i)];
+                        u8::try_from(sample_types.iter().position(|&s| s == t).unwrap_or(0))
+                            .unwrap_or(0)
+                    })
+                    .collect(),
+                &sample_types.map(SampleType::as_str),
+            )?,
+            Arc::new(
+                order
+                    .iter()
+                    .map(|i| rows.ct_ic[at(i)])
+                    .collect::<Float32Array>(),
+            ),
+            Arc::new(
+                order
+                    .iter()
+                    .map(|i| rows.received_at[at(i)])
+                    .collect::<TimestampMillisecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            batch_column(batch, len)?,
+            dictionary::<UInt16Type>(
+                order.iter().map(|&i| rows.file[i as usize]).collect(),
+                &files,
+            )?,
+            Arc::new(UInt64Array::from_iter_values(
+                order.iter().map(|i| u64::from(rows.line[at(i)])),
+            )),
+        ];
+        Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
+    };
     let parquet_path = stem.with_extension("parquet");
-    let parquet = write_parquet(root, &parquet_path, record)?;
+    let parquet = write_parquet_groups(root, &parquet_path, Arc::clone(&schema), n, group)?;
 
     let tubes_path = stem.with_extension("tubes");
     let mut w = IndexWriter::new(
