@@ -29,7 +29,7 @@ use super::results::{self, ResultRows};
 use super::table::Table;
 use crate::model::{Mode, Outcome, SampleType, check_round};
 use crate::store::config::Config;
-use crate::store::index::{person_hash, tube_key};
+use crate::store::index::{person_hash, tube_key, tube_prefix};
 use crate::store::manifest::{FailedPlate, Source};
 use crate::store::{Batch, BatchKind, Store, StoreIndex, TubeFacts, fsutil, segment};
 use crate::time::{self, Offset};
@@ -714,18 +714,10 @@ fn plan_results(
     let n = u32::try_from(rows.len()).unwrap_or(u32::MAX);
     let (control_rows, order): (Vec<u32>, Vec<u32>) =
         (0..n).partition(|&i| rows.sample_type[i as usize].is_control());
-    // By barcode, then time. The barcode's first 16 bytes, as a big-endian integer,
-    // order nearly every pair without reaching into the text (which cost a third of
-    // this stage); barcodes hold no NUL, so the zero padding sorts first, as in text.
+    // By barcode, then time; memcmp on the text had been a third of this stage.
     let mut keyed: Vec<(u128, u32)> = order
         .par_iter()
-        .map(|&i| {
-            let mut k = [0u8; 16];
-            let b = rows.tube.bytes(i as usize);
-            let n = b.len().min(16);
-            k[..n].copy_from_slice(&b[..n]);
-            (u128::from_be_bytes(k), i)
-        })
+        .map(|&i| (tube_prefix(rows.tube.bytes(i as usize)), i))
         .collect();
     drop(order);
     keyed.par_sort_unstable_by(|&(ka, a), &(kb, b)| {

@@ -495,35 +495,43 @@ pub fn write_collections(
             _ => runs.push((k, 1)),
         }
     }
-    let mut records = runs
-        .iter()
-        .map(|&(start, len)| {
-            Ok(index::collection_tube_record(
-                &index::tube_key(tube.value(start)),
-                u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
-                u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
-                rows.mode[row(start)].code(),
-                rows.capacity[row(start)],
-            ))
+    // Sorted by barcode, a tube's runs in row order: run numbers break the ties.
+    let count = u32::try_from(runs.len()).map_err(|_| too_big(&tubes_path))?;
+    let mut sorted: Vec<(u128, u32)> = (0..count)
+        .into_par_iter()
+        .map(|r| {
+            let start = runs[r as usize].0;
+            (index::tube_prefix(tube.value(start).as_bytes()), r)
         })
-        .collect::<Result<Vec<[u8; 48]>>>()?;
-    drop(runs);
-    // Stable: a tube's runs (rows in input order) keep their row order.
-    records.par_sort_by(|a, b| a[..index::KEY].cmp(&b[..index::KEY]));
+        .collect();
+    let barcode = |r: u32| tube.value(runs[r as usize].0).as_bytes();
+    sorted.par_sort_unstable_by(|&(ka, a), &(kb, b)| {
+        ka.cmp(&kb)
+            .then_with(|| barcode(a).cmp(barcode(b)))
+            .then(a.cmp(&b))
+    });
     let mut w = IndexWriter::new(
         HashingWriter::create(&tubes_path)?,
         Kind::CollectionTubes,
-        records.len() as u64,
+        sorted.len() as u64,
     )
     .map_err(|e| Error::io(&tubes_path, e))?;
-    for rec in &records {
-        w.push(rec).map_err(|e| Error::io(&tubes_path, e))?;
+    for &(_, r) in &sorted {
+        let (start, len) = runs[r as usize];
+        let rec = index::collection_tube_record(
+            &index::tube_key(tube.value(start)),
+            u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
+            u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
+            rows.mode[row(start)].code(),
+            rows.capacity[row(start)],
+        );
+        w.push(&rec).map_err(|e| Error::io(&tubes_path, e))?;
     }
     let tubes = w
         .finish()
         .map_err(|e| Error::io(&tubes_path, e))?
         .finish(root, &tubes_path)?;
-    drop((records, tube));
+    drop((sorted, runs, tube));
 
     let persons_path = stem.with_extension("persons");
     let persons = write_person_index(root, &persons_path, n, |k| person.value(k).as_bytes())?;
