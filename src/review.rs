@@ -513,7 +513,7 @@ fn results_in_words(t: &TubeLine) -> String {
 mod tests {
     use super::*;
     use crate::time::Offset;
-    use crate::tracker::{ResultFacts, Tubes};
+    use crate::tracker::{Decided, ResultFacts, Tubes};
     use Mode::{Pool, Single};
     use Outcome::{Negative, Positive};
 
@@ -546,12 +546,19 @@ mod tests {
         t.result_start
             .push(u32::try_from(results.outcome.len()).unwrap_or(NONE));
         Statuses {
-            name: "r".into(),
-            zone: Offset::UTC,
+            decided: Decided {
+                name: "r".into(),
+                zone: Offset::UTC,
+                rows: rows.len(),
+                tubes: t,
+                results,
+                single: Vec::new(),
+                groups: Vec::new(),
+                grouped: Vec::new(),
+                run_tube: Vec::new(),
+            },
             tube_of_row: rows.iter().map(|r| r.0).collect(),
             collected_at: rows.iter().map(|r| r.1).collect(),
-            tubes: t,
-            results,
             persons: Vec::new(),
         }
     }

@@ -1,15 +1,21 @@
 //! The tracker: a round's tubes, their effective results, and every person's status.
 //!
-//! [`Statuses::load`] decides the whole round from the store's sidecar indexes and one
-//! timestamp column, without decoding any text:
+//! [`Decided::load`] decides the whole round from the store's sidecar indexes, without
+//! decoding any text and without an array of the round's rows:
 //! - tubes are numbered by merging the segments' sorted tube indexes, so a tube whose
 //!   members came in several batches is one tube;
 //! - each tube's **effective result** comes from the sorted result indexes: its results
 //!   ordered by `reported_at`, the latest wins, except that a positive is never cleared
 //!   by a later non-positive result (the tube stays positive and is flagged for review);
-//! - persons are grouped by merging the segments' sorted person indexes (128-bit hashes
-//!   of the ids), in parallel over ranges of the hash space, and each person's
-//!   **status** is decided by the rules in [`rules`] from all their tubes.
+//! - persons with several rows are found by merging the segments' sorted person indexes
+//!   (128-bit hashes of the ids), in parallel over ranges of the hash space, and
+//!   decided by the rules in [`rules`] from all their tubes (their rows' times are the
+//!   only Parquet read); everyone else has the status their one tube gives.
+//!
+//! [`Statuses::load`] adds the tube and collection time of every row and the list of
+//! every person, for reports that walk all rows; [`Round::load`] adds the text columns
+//! (ids, sites, labs, sources) for reports that show every row; worklists fetch text
+//! only for the rows they list.
 //!
 //! [`Round::load`] adds the text columns (ids, sites, labs, sources) for reports that
 //! show every row; worklists fetch text only for the rows they list.
@@ -26,6 +32,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use arrow_array::Array;
+use arrow_array::cast::AsArray;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -132,82 +139,184 @@ pub struct Counts {
     pub tubes_to_rerun: u64,
 }
 
-/// A round decided from the sidecar indexes: tubes, results and statuses, no text.
-pub struct Statuses {
+/// A round decided from the sidecar indexes alone: tubes, results and every person's
+/// status, held per tube rather than per row. A person with one row in the round (all
+/// but the retested) has the status [`Decided::single`] gives their tube, so counting
+/// statuses or listing one status needs no array of the round's 25 million rows;
+/// only persons with several rows are decided one by one.
+pub struct Decided {
     /// The round's name.
     pub name: String,
     /// The store's time zone, for printing.
     pub zone: Offset,
-    /// Tube of each collection row.
-    pub tube_of_row: Vec<u32>,
-    /// Collection time of each collection row.
-    pub collected_at: Vec<Millis>,
+    /// Collection rows in the round.
+    pub rows: usize,
     /// The round's tubes.
     pub tubes: Tubes,
     /// Facts of each result row.
     pub results: ResultFacts,
-    /// Every person: those with one row in row order, then the others.
-    pub persons: Vec<PersonStatus>,
+    /// The status of a person whose only row in the round is in the tube, by tube.
+    pub single: Vec<Status>,
+    /// Persons with several rows, in person-hash order.
+    pub groups: Vec<PersonStatus>,
+    /// Every row of those persons with its tube, by row.
+    pub(crate) grouped: Vec<(u32, u32)>,
+    /// The tube of each tube-index record, per collections segment in manifest order.
+    pub(crate) run_tube: Vec<Vec<u32>>,
 }
 
-impl Statuses {
-    /// Decides `round` from the store's indexes.
-    pub fn load(store: &Store, round: &str) -> Result<Statuses> {
+/// A person on a list: their status, the row that decided it, and its tube.
+#[derive(Debug, Clone, Copy)]
+pub struct Listed {
+    /// Status and deciding row.
+    pub person: PersonStatus,
+    /// The deciding row's tube.
+    pub tube: u32,
+}
+
+/// The persons of one status ([`Decided::listed`]) with their tubes' barcodes.
+pub struct Listing {
+    /// The persons, in no particular order.
+    pub persons: Vec<Listed>,
+    /// (tube, barcode) of every tube in `persons`, by tube.
+    barcodes: Vec<(u32, String)>,
+}
+
+impl Listing {
+    /// The barcode of a listed tube (empty for another tube).
+    pub fn barcode(&self, tube: u32) -> &str {
+        self.barcodes
+            .binary_search_by_key(&tube, |(t, _)| *t)
+            .map_or("", |i| self.barcodes[i].1.as_str())
+    }
+}
+
+/// The rows of persons with several rows, before their times are known.
+struct Undecided {
+    decided: Decided,
+    groups: Vec<Vec<u32>>,
+}
+
+impl Decided {
+    /// Decides `round` from the store's indexes, reading from Parquet only the times of
+    /// the rows of persons with several rows.
+    pub fn load(store: &Store, round: &str) -> Result<Decided> {
+        let u = Decided::from_indexes(store, round, false)?.0;
+        let mut rows: Vec<u32> = u.decided.grouped.iter().map(|&(row, _)| row).collect();
+        rows.dedup();
+        let at = if rows.is_empty() {
+            Vec::new()
+        } else {
+            let col = load::fetch(
+                store,
+                round,
+                BatchKind::Collections,
+                &["collected_at"],
+                &rows,
+            )?;
+            col.first()
+                .and_then(|c| {
+                    c.as_primitive_opt::<arrow_array::types::TimestampMillisecondType>()
+                })
+                .map(|a| a.values().to_vec())
+                .filter(|v| v.len() == rows.len())
+                .ok_or_else(|| {
+                    Error::damaged(
+                        store.root(),
+                        format!("round {round}: the segment files and their indexes disagree on the rows"),
+                    )
+                })?
+        };
+        let time = |row: u32| rows.binary_search(&row).map_or(0, |i| at[i]);
+        Ok(u.decide_groups(&time))
+    }
+
+    /// Everything but the persons with several rows; with `fill`, also the tube of each
+    /// row.
+    fn from_indexes(store: &Store, round: &str, fill: bool) -> Result<(Undecided, Vec<u32>)> {
         store.require_round(round)?;
         let index = store.index_of(Some(round))?;
         let rid = index.round_id(round).unwrap_or(0);
         let (segs, rsegs) = (index.collections_of(rid), index.results_of(rid));
         let (n_rows, n_results) = index.round_rows(rid);
-        let (collected_at, numbered) = rayon::join(
-            || load::times(store, round, BatchKind::Collections, "collected_at"),
-            || number_tubes(&segs, n_rows),
-        );
-        let collected_at = collected_at?;
-        let (mut tubes, tube_of_row, keys) = numbered;
-        if collected_at.len() != n_rows || tube_of_row.contains(&NONE) {
-            return Err(Error::damaged(
+        let damaged = || {
+            Error::damaged(
                 store.root(),
                 format!("round {round}: the segment files and their indexes disagree on the rows"),
-            ));
+            )
+        };
+        let (numbered, groups) = rayon::join(
+            || number_tubes(&segs, n_rows, fill),
+            || {
+                (0..HASH_RANGES)
+                    .into_par_iter()
+                    .map(|r| multi_row_persons(&segs, r, n_rows))
+                    .collect::<Result<Vec<_>>>()
+            },
+        );
+        let Numbered {
+            mut tubes,
+            keys,
+            run_tube,
+            tube_of_row,
+            covered,
+        } = numbered?;
+        if !covered {
+            return Err(damaged());
         }
-        let mut results = read_results(&rsegs, &keys, n_results);
+        let groups: Vec<Vec<u32>> = groups?.into_iter().flatten().collect();
+        let mut results = read_results(&rsegs, &keys, n_results)?;
         drop(keys);
         results.void = plate_qc::void_results(store, round, n_results)?;
         effective_results(&results, &mut tubes);
-        let persons = decide_persons(&segs, &tube_of_row, &collected_at, &tubes, &results);
-        Ok(Statuses {
+        let single = (0..tubes.len())
+            .map(|t| rules::decide(&[tube_membership(&tubes, &results, t, 0)]).0)
+            .collect();
+        let mut rows: Vec<u32> = groups.iter().flatten().copied().collect();
+        rows.par_sort_unstable();
+        let grouped = if rows.is_empty() {
+            Vec::new()
+        } else if fill {
+            rows.iter().map(|&r| (r, tube_of_row[r as usize])).collect()
+        } else {
+            tubes_of_rows(&segs, &run_tube, &rows)?
+        };
+        let decided = Decided {
             name: round.to_owned(),
             zone: store.zone(),
-            tube_of_row,
-            collected_at,
+            rows: n_rows,
             tubes,
             results,
-            persons,
-        })
+            single,
+            groups: Vec::new(),
+            grouped,
+            run_tube,
+        };
+        Ok((Undecided { decided, groups }, tube_of_row))
     }
 
-    /// The effective result row of the tube of collection row `row`, or [`NONE`].
-    pub fn result_of_row(&self, row: u32) -> u32 {
-        self.tubes.result[self.tube_of_row[row as usize] as usize]
-    }
-
-    /// A collection row as the status rules see it.
-    pub fn membership(&self, row: u32) -> Membership {
-        membership(
-            &self.tube_of_row,
-            &self.collected_at,
-            &self.tubes,
-            &self.results,
-            row,
-        )
+    /// The tube of a row of a person with several rows.
+    fn grouped_tube(&self, row: u32) -> u32 {
+        self.grouped
+            .binary_search_by_key(&row, |&(r, _)| r)
+            .map_or(NONE, |i| self.grouped[i].1)
     }
 
     /// The counts the status report shows.
     pub fn counts(&self) -> Counts {
-        let mut by = [0u64; 6];
-        for p in &self.persons {
+        let mut by = [0i64; 6];
+        for (t, s) in self.single.iter().enumerate() {
+            by[s.index()] += i64::from(self.tubes.members[t]);
+        }
+        for &(_, t) in &self.grouped {
+            if let Some(s) = self.single.get(t as usize) {
+                by[s.index()] -= 1;
+            }
+        }
+        for p in &self.groups {
             by[p.status.index()] += 1;
         }
+        let persons = self.rows - self.grouped.len() + self.groups.len();
         let mut by_result = [0u64; 4];
         let mut with_result = 0;
         for &r in &self.tubes.result {
@@ -222,8 +331,11 @@ impl Statuses {
             .filter(|&i| t.members[i] > u32::from(t.capacity[i]))
             .count() as u64;
         Counts {
-            persons: self.persons.len() as u64,
-            by_status: Status::ALL.iter().map(|s| (*s, by[s.index()])).collect(),
+            persons: persons as u64,
+            by_status: Status::ALL
+                .iter()
+                .map(|s| (*s, u64::try_from(by[s.index()]).unwrap_or(0)))
+                .collect(),
             tubes: t.len() as u64,
             pool_tubes: pools,
             single_tubes: t.len() as u64 - pools,
@@ -241,6 +353,62 @@ impl Statuses {
             positives_kept: t.positive_kept.iter().filter(|&&k| k).count() as u64,
             tubes_to_rerun: self.tubes_to_rerun().len() as u64,
         }
+    }
+
+    /// Every person of `status`, found from the tube index: the rows of the tubes that
+    /// give a one-row person that status, and the persons with several rows decided so.
+    pub fn listed(&self, store: &Store, status: Status) -> Result<Listing> {
+        let index = store.index_of(Some(&self.name))?;
+        let rid = index.round_id(&self.name).unwrap_or(0);
+        let segs = index.collections_of(rid);
+        let want: Vec<bool> = self.single.iter().map(|&s| s == status).collect();
+        let mut persons: Vec<Listed> = self
+            .groups
+            .iter()
+            .filter(|p| p.status == status)
+            .map(|&p| Listed {
+                person: p,
+                tube: self.grouped_tube(p.row),
+            })
+            .collect();
+        let mut named = vec![false; self.tubes.len()];
+        for p in &persons {
+            if let Some(n) = named.get_mut(p.tube as usize) {
+                *n = true;
+            }
+        }
+        let mut barcodes: Vec<(u32, String)> = Vec::new();
+        for (seg, run_tube) in segs.iter().zip(&self.run_tube) {
+            let mut scan = seg.tubes.scan(0..seg.tubes.len());
+            while let Some((i, r)) = scan.record()? {
+                let Some(&t) = run_tube.get(i) else { break };
+                let (w, n) = (want[t as usize], named[t as usize]);
+                if !(w || n) {
+                    continue;
+                }
+                if barcodes.last().is_none_or(|(last, _)| *last != t) {
+                    barcodes.push((t, barcode(r)));
+                }
+                if !w {
+                    continue;
+                }
+                let first = seg.base.saturating_add(index::u32_at(r, 32));
+                let end = first
+                    .saturating_add(index::u32_at(r, 36))
+                    .min(u32::try_from(self.rows).unwrap_or(u32::MAX));
+                for row in first..end {
+                    if self.grouped.is_empty() || self.grouped_tube(row) == NONE {
+                        persons.push(Listed {
+                            person: PersonStatus { status, row },
+                            tube: t,
+                        });
+                    }
+                }
+            }
+        }
+        barcodes.sort_unstable_by_key(|(t, _)| *t);
+        barcodes.dedup_by_key(|(t, _)| *t);
+        Ok(Listing { persons, barcodes })
     }
 
     /// Tubes with a void result and no result that counts, in tube order, each with its
@@ -261,15 +429,133 @@ impl Statuses {
     }
 }
 
-fn membership(
-    tube_of_row: &[u32],
-    collected_at: &[Millis],
-    tubes: &Tubes,
-    results: &ResultFacts,
-    row: u32,
-) -> Membership {
-    let row = row as usize;
-    let tube = tube_of_row[row] as usize;
+impl Undecided {
+    /// Decides the persons with several rows, given the collection time of their rows.
+    fn decide_groups(self, at: &(dyn Fn(u32) -> Millis + Sync)) -> Decided {
+        let Undecided {
+            mut decided,
+            groups,
+        } = self;
+        let d = &decided;
+        decided.groups = groups
+            .par_iter()
+            .map(|rows| {
+                let tubes: Vec<Membership> = rows
+                    .iter()
+                    .map(|&row| {
+                        let t = d.grouped_tube(row) as usize;
+                        tube_membership(&d.tubes, &d.results, t, at(row))
+                    })
+                    .collect();
+                let (status, i) = rules::decide(&tubes);
+                PersonStatus {
+                    status,
+                    row: rows[i],
+                }
+            })
+            .collect();
+        decided
+    }
+}
+
+/// The barcode of a tube-index record (its key without the padding).
+fn barcode(r: &[u8]) -> String {
+    let key = &r[..index::KEY];
+    let n = key.iter().position(|&b| b == 0).unwrap_or(index::KEY);
+    String::from_utf8_lossy(&key[..n]).into_owned()
+}
+
+/// A round decided from the sidecar indexes, with a value per collection row: the tube
+/// and collection time of each row and every person's status. [`Decided`] (reachable
+/// through `Deref`) is the lighter load for counts and lists of one status.
+pub struct Statuses {
+    /// Tubes, results, and statuses by tube.
+    pub decided: Decided,
+    /// Tube of each collection row.
+    pub tube_of_row: Vec<u32>,
+    /// Collection time of each collection row.
+    pub collected_at: Vec<Millis>,
+    /// Every person: those with one row in row order, then the others.
+    pub persons: Vec<PersonStatus>,
+}
+
+impl std::ops::Deref for Statuses {
+    type Target = Decided;
+
+    fn deref(&self) -> &Decided {
+        &self.decided
+    }
+}
+
+impl Statuses {
+    /// Decides `round` from the store's indexes.
+    pub fn load(store: &Store, round: &str) -> Result<Statuses> {
+        let (collected_at, parts) = rayon::join(
+            || load::times(store, round, BatchKind::Collections, "collected_at"),
+            || Decided::from_indexes(store, round, true),
+        );
+        let (undecided, tube_of_row) = parts?;
+        let collected_at = collected_at?;
+        if collected_at.len() != undecided.decided.rows {
+            return Err(Error::damaged(
+                store.root(),
+                format!("round {round}: the segment files and their indexes disagree on the rows"),
+            ));
+        }
+        let decided = undecided.decide_groups(&|row| collected_at[row as usize]);
+        let grouped = &decided.grouped;
+        let mut persons: Vec<PersonStatus> = if grouped.is_empty() {
+            tube_of_row
+                .par_iter()
+                .enumerate()
+                .map(|(row, &t)| PersonStatus {
+                    status: decided.single[t as usize],
+                    row: u32::try_from(row).unwrap_or(NONE),
+                })
+                .collect()
+        } else {
+            let n = tube_of_row.len();
+            let mut bits = vec![0u64; n.div_ceil(64)];
+            for &(row, _) in grouped {
+                bits[row as usize / 64] |= 1 << (row % 64);
+            }
+            (0..n)
+                .into_par_iter()
+                .filter(|&row| bits[row / 64] & (1 << (row % 64)) == 0)
+                .map(|row| PersonStatus {
+                    status: decided.single[tube_of_row[row] as usize],
+                    row: u32::try_from(row).unwrap_or(NONE),
+                })
+                .collect()
+        };
+        persons.extend_from_slice(&decided.groups);
+        Ok(Statuses {
+            decided,
+            tube_of_row,
+            collected_at,
+            persons,
+        })
+    }
+
+    /// The effective result row of the tube of collection row `row`, or [`NONE`].
+    pub fn result_of_row(&self, row: u32) -> u32 {
+        self.tubes.result[self.tube_of_row[row as usize] as usize]
+    }
+
+    /// A collection row as the status rules see it.
+    pub fn membership(&self, row: u32) -> Membership {
+        let t = self.tube_of_row[row as usize] as usize;
+        tube_membership(
+            &self.tubes,
+            &self.results,
+            t,
+            self.collected_at[row as usize],
+        )
+    }
+}
+
+/// A row in tube `tube`, collected at `at`, as the status rules see it.
+fn tube_membership(tubes: &Tubes, results: &ResultFacts, tube: usize, at: Millis) -> Membership {
     let res = tubes.result[tube];
     let (result, ct) = if res == NONE {
         (None, None)
@@ -282,7 +568,7 @@ fn membership(
     };
     Membership {
         mode: tubes.mode[tube],
-        at: collected_at[row],
+        at,
         result,
         ct,
     }
@@ -294,23 +580,44 @@ fn key_of(r: &[u8]) -> TubeKey {
     k
 }
 
+/// What numbering the tubes gives.
+struct Numbered {
+    tubes: Tubes,
+    /// The tubes' barcode keys, sorted.
+    keys: Vec<TubeKey>,
+    /// The tube of each tube-index record, per segment.
+    run_tube: Vec<Vec<u32>>,
+    /// The tube of each row, when asked for.
+    tube_of_row: Vec<u32>,
+    /// Whether the records cover every row.
+    covered: bool,
+}
+
 /// Numbers the round's tubes in barcode order by merging the segments' sorted tube
-/// indexes; returns the tubes, the tube of each row, and the sorted barcode keys.
-fn number_tubes(segs: &[&CollectionIndex], n_rows: usize) -> (Tubes, Vec<u32>, Vec<TubeKey>) {
-    let mut tubes = Tubes::default();
-    let mut keys: Vec<TubeKey> = Vec::new();
-    let mut tube_of_row = vec![NONE; n_rows];
-    let mut heap: BinaryHeap<Reverse<(TubeKey, usize, usize)>> = segs
+/// indexes.
+fn number_tubes(segs: &[&CollectionIndex], n_rows: usize, fill: bool) -> Result<Numbered> {
+    // Records bound the tubes from above. Reserving that much costs nothing untouched,
+    // while growing by doubling copies and holds up to twice the final size.
+    let records: usize = segs.iter().map(|s| s.tubes.len()).sum();
+    let mut tubes = Tubes {
+        row: Vec::with_capacity(records),
+        members: Vec::with_capacity(records),
+        mode: Vec::with_capacity(records),
+        capacity: Vec::with_capacity(records),
+        ..Tubes::default()
+    };
+    let mut keys: Vec<TubeKey> = Vec::with_capacity(records);
+    let mut tube_of_row = if fill { vec![NONE; n_rows] } else { Vec::new() };
+    // Rows the records cover: a row no record names means the store is damaged.
+    let mut seen = vec![0u64; n_rows.div_ceil(64)];
+    let mut run_tube: Vec<Vec<u32>> = segs
         .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.tubes.is_empty())
-        .map(|(k, s)| Reverse((key_of(s.tubes.record(0)), k, 0)))
+        .map(|s| Vec::with_capacity(s.tubes.len()))
         .collect();
-    while let Some(Reverse((key, s, i))) = heap.pop() {
-        let seg = &segs[s];
-        let r = seg.tubes.record(i);
-        if keys.last() != Some(&key) {
-            keys.push(key);
+    let mut visit = |s: usize, r: &[u8]| {
+        let key = &r[..index::KEY];
+        if keys.last().is_none_or(|k| k.as_slice() != key) {
+            keys.push(key_of(r));
             tubes.row.push(NONE);
             tubes.members.push(0);
             tubes
@@ -319,25 +626,101 @@ fn number_tubes(segs: &[&CollectionIndex], n_rows: usize) -> (Tubes, Vec<u32>, V
             tubes.capacity.push(r[41]);
         }
         let id = u32::try_from(keys.len() - 1).unwrap_or(NONE);
-        let first = seg.base.saturating_add(index::u32_at(r, 32));
+        run_tube[s].push(id);
+        let first = segs[s].base.saturating_add(index::u32_at(r, 32));
         let rows = index::u32_at(r, 36);
         let t = id as usize;
         tubes.members[t] += rows;
         tubes.row[t] = tubes.row[t].min(first);
         let (a, b) = (first as usize, (first as usize + rows as usize).min(n_rows));
         if a < b {
-            tube_of_row[a..b].fill(id);
+            if fill {
+                tube_of_row[a..b].fill(id);
+            }
+            set_bits(&mut seen, a, b);
         }
-        if i + 1 < seg.tubes.len() {
-            heap.push(Reverse((key_of(seg.tubes.record(i + 1)), s, i + 1)));
+    };
+    let size = index::Kind::CollectionTubes.record_size();
+    if let [seg] = segs {
+        // One segment (a round ingested in one batch): its records are in key order.
+        let mut scan = seg.tubes.scan(0..seg.tubes.len());
+        while let Some((_, chunk)) = scan.next_chunk()? {
+            chunk.chunks_exact(size).for_each(|r| visit(0, r));
+        }
+    } else {
+        let mut scans: Vec<index::Scan<'_>> = segs
+            .iter()
+            .map(|s| s.tubes.scan(0..s.tubes.len()))
+            .collect();
+        // Equal keys come out segment by segment, in manifest order.
+        let mut heap: BinaryHeap<Reverse<(TubeKey, usize, [u8; 48])>> = BinaryHeap::new();
+        let mut record = [0u8; 48];
+        for (k, scan) in scans.iter_mut().enumerate() {
+            if let Some((_, r)) = scan.record()? {
+                record.copy_from_slice(r);
+                heap.push(Reverse((key_of(r), k, record)));
+            }
+        }
+        while let Some(Reverse((_, s, r))) = heap.pop() {
+            visit(s, &r);
+            if let Some((_, next)) = scans[s].record()? {
+                record.copy_from_slice(next);
+                heap.push(Reverse((key_of(next), s, record)));
+            }
         }
     }
-    (tubes, tube_of_row, keys)
+    let covered = (0..n_rows / 64).all(|w| seen[w] == u64::MAX)
+        && (n_rows.is_multiple_of(64) || seen[n_rows / 64] == (1u64 << (n_rows % 64)) - 1);
+    Ok(Numbered {
+        tubes,
+        keys,
+        run_tube,
+        tube_of_row,
+        covered,
+    })
+}
+
+/// Sets bits `a..b` of a bitmap.
+fn set_bits(bits: &mut [u64], a: usize, b: usize) {
+    let mut i = a;
+    while i < b {
+        let (w, o) = (i / 64, i % 64);
+        let n = (64 - o).min(b - i);
+        let mask = if n == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << n) - 1) << o
+        };
+        bits[w] |= mask;
+        i += n;
+    }
+}
+
+/// The tube of each of `rows` (ascending), found by one pass over the tube indexes.
+fn tubes_of_rows(
+    segs: &[&CollectionIndex],
+    run_tube: &[Vec<u32>],
+    rows: &[u32],
+) -> Result<Vec<(u32, u32)>> {
+    let mut out: Vec<(u32, u32)> = rows.iter().map(|&r| (r, NONE)).collect();
+    for (seg, run_tube) in segs.iter().zip(run_tube) {
+        let mut scan = seg.tubes.scan(0..seg.tubes.len());
+        while let Some((i, r)) = scan.record()? {
+            let first = seg.base.saturating_add(index::u32_at(r, 32));
+            let end = first.saturating_add(index::u32_at(r, 36));
+            let mut at = rows.partition_point(|&x| x < first);
+            while at < rows.len() && rows[at] < end {
+                out[at].1 = run_tube.get(i).copied().unwrap_or(NONE);
+                at += 1;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Reads every result row's facts from the result indexes and finds its tube by a
 /// merge join on the sorted barcodes.
-fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> ResultFacts {
+fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> Result<ResultFacts> {
     let mut facts = ResultFacts {
         outcome: vec![Outcome::Invalid; n],
         ct_orf1ab: vec![None; n],
@@ -349,26 +732,29 @@ fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> ResultFac
     let result_tube = &mut facts.tube;
     for seg in rsegs {
         let mut j = 0;
-        for i in 0..seg.tubes.len() {
-            let r = seg.tubes.record(i);
-            let key = &r[..index::KEY];
-            while j < keys.len() && keys[j].as_slice() < key {
-                j += 1;
+        let mut scan = seg.tubes.scan(0..seg.tubes.len());
+        let size = index::Kind::ResultTubes.record_size();
+        while let Some((_, chunk)) = scan.next_chunk()? {
+            for r in chunk.chunks_exact(size) {
+                let key = &r[..index::KEY];
+                while j < keys.len() && keys[j].as_slice() < key {
+                    j += 1;
+                }
+                let row = seg.base.saturating_add(index::u32_at(r, 32)) as usize;
+                if row >= n {
+                    continue;
+                }
+                if j < keys.len() && keys[j].as_slice() == key {
+                    result_tube[row] = u32::try_from(j).unwrap_or(NONE);
+                }
+                facts.outcome[row] = Outcome::from_code(r[36]).unwrap_or(Outcome::Invalid);
+                facts.reported_at[row] = index::i64_at(r, 40);
+                facts.ct_orf1ab[row] = index::ct_at(r, 48);
+                facts.ct_n[row] = index::ct_at(r, 52);
             }
-            let row = seg.base.saturating_add(index::u32_at(r, 32)) as usize;
-            if row >= n {
-                continue;
-            }
-            if j < keys.len() && keys[j].as_slice() == key {
-                result_tube[row] = u32::try_from(j).unwrap_or(NONE);
-            }
-            facts.outcome[row] = Outcome::from_code(r[36]).unwrap_or(Outcome::Invalid);
-            facts.reported_at[row] = index::i64_at(r, 40);
-            facts.ct_orf1ab[row] = index::ct_at(r, 48);
-            facts.ct_n[row] = index::ct_at(r, 52);
         }
     }
-    facts
+    Ok(facts)
 }
 
 /// The effective result among one tube's results, given in `reported_at` order (ties:
@@ -433,9 +819,12 @@ pub fn person_groups(store: &Store, round: &str) -> Result<Vec<Vec<u32>>> {
     let rid = index.round_id(round).unwrap_or(0);
     let segs = index.collections_of(rid);
     let (n_rows, _) = index.round_rows(rid);
-    Ok((0..HASH_RANGES)
+    let groups = (0..HASH_RANGES)
         .into_par_iter()
         .map(|r| multi_row_persons(&segs, r, n_rows))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(groups
+        .into_iter()
         .flatten()
         .map(|mut rows| {
             rows.sort_unstable();
@@ -449,26 +838,30 @@ const HASH_RANGES: u32 = 256;
 
 /// The rows of each person who has more than one row in the round, found by merging
 /// the segments' sorted person indexes over one range of the hash space.
-fn multi_row_persons(segs: &[&CollectionIndex], range: u32, n_rows: usize) -> Vec<Vec<u32>> {
+fn multi_row_persons(
+    segs: &[&CollectionIndex],
+    range: u32,
+    n_rows: usize,
+) -> Result<Vec<Vec<u32>>> {
     let bound = |r: u32| -> Option<[u8; 16]> {
         (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
     };
     let (lo, hi) = (bound(range).unwrap_or([0; 16]), bound(range + 1));
-    let spans: Vec<(usize, usize, usize)> = segs
+    let mut scans: Vec<(u32, index::Scan<'_>)> = segs
         .iter()
-        .enumerate()
-        .map(|(k, seg)| {
+        .map(|seg| {
             let start = seg.persons.lower_bound(&lo);
             let end = hi.map_or(seg.persons.len(), |h| seg.persons.lower_bound(&h));
-            (k, start, end)
+            (seg.base, seg.persons.scan(start..end))
         })
-        .filter(|&(_, start, end)| start < end)
+        .filter(|(_, s)| s.position() < s.end())
         .collect();
-    let entry = |k: usize, i: usize| {
-        let seg = &segs[k];
+    let entry = |base: u32, r: &[u8]| {
+        let mut h = [0u8; 16];
+        h.copy_from_slice(&r[..16]);
         (
-            seg.persons.person(i),
-            seg.base.saturating_add(seg.persons.person_row(i)),
+            u128::from_be_bytes(h),
+            base.saturating_add(index::u32_at(r, 16)),
         )
     };
     let mut groups = Vec::new();
@@ -486,30 +879,29 @@ fn multi_row_persons(segs: &[&CollectionIndex], range: u32, n_rows: usize) -> Ve
             group.push(row);
         }
     };
-    if let [(k, start, end)] = spans[..] {
+    if let [(base, scan)] = &mut scans[..] {
         // One segment covers the range (the usual case): a straight scan.
-        for i in start..end {
-            let (hash, row) = entry(k, i);
-            take(hash, row, &mut groups);
+        let size = index::Kind::Persons.record_size();
+        while let Some((_, chunk)) = scan.next_chunk()? {
+            for r in chunk.chunks_exact(size) {
+                let (hash, row) = entry(*base, r);
+                take(hash, row, &mut groups);
+            }
         }
     } else {
-        let mut heap: BinaryHeap<Reverse<(u128, u32, usize, usize)>> = spans
-            .iter()
-            .map(|&(k, start, _)| {
-                let (hash, row) = entry(k, start);
-                Reverse((hash, row, k, start))
-            })
-            .collect();
-        let ends: Vec<usize> = segs
-            .iter()
-            .enumerate()
-            .map(|(k, _)| spans.iter().find(|s| s.0 == k).map_or(0, |s| s.2))
-            .collect();
-        while let Some(Reverse((hash, row, k, i))) = heap.pop() {
+        let mut heap: BinaryHeap<Reverse<(u128, u32, usize)>> = BinaryHeap::new();
+        for (k, (base, scan)) in scans.iter_mut().enumerate() {
+            if let Some((_, r)) = scan.record()? {
+                let (hash, row) = entry(*base, r);
+                heap.push(Reverse((hash, row, k)));
+            }
+        }
+        while let Some(Reverse((hash, row, k))) = heap.pop() {
             take(hash, row, &mut groups);
-            if i + 1 < ends[k] {
-                let (h, r) = entry(k, i + 1);
-                heap.push(Reverse((h, r, k, i + 1)));
+            let (base, scan) = &mut scans[k];
+            if let Some((_, r)) = scan.record()? {
+                let (h, r) = entry(*base, r);
+                heap.push(Reverse((h, r, k)));
             }
         }
     }
@@ -517,51 +909,7 @@ fn multi_row_persons(segs: &[&CollectionIndex], range: u32, n_rows: usize) -> Ve
     if group.len() > 1 {
         groups.push(group);
     }
-    groups
-}
-
-/// Decides every person. Most persons have one row: they are decided in row order,
-/// where the arrays are read front to back; only persons with several rows (found by
-/// merging the person indexes) are decided as groups. Deciding everyone in hash order
-/// instead made the 25 M-row pass bound by cache misses.
-fn decide_persons(
-    segs: &[&CollectionIndex],
-    tube_of_row: &[u32],
-    collected_at: &[Millis],
-    tubes: &Tubes,
-    results: &ResultFacts,
-) -> Vec<PersonStatus> {
-    let n = tube_of_row.len();
-    let groups: Vec<Vec<u32>> = (0..HASH_RANGES)
-        .into_par_iter()
-        .map(|r| multi_row_persons(segs, r, n))
-        .flatten()
-        .collect();
-    let mut grouped = vec![0u64; n.div_ceil(64)];
-    for &row in groups.iter().flatten() {
-        grouped[row as usize / 64] |= 1 << (row % 64);
-    }
-    let member = |row: u32| membership(tube_of_row, collected_at, tubes, results, row);
-    let mut persons: Vec<PersonStatus> = (0..n)
-        .into_par_iter()
-        .filter(|&row| grouped[row / 64] & (1 << (row % 64)) == 0)
-        .map(|row| {
-            let row = u32::try_from(row).unwrap_or(NONE);
-            PersonStatus {
-                status: rules::decide(&[member(row)]).0,
-                row,
-            }
-        })
-        .collect();
-    persons.par_extend(groups.par_iter().map(|rows| {
-        let tubes: Vec<Membership> = rows.iter().map(|&row| member(row)).collect();
-        let (status, i) = rules::decide(&tubes);
-        PersonStatus {
-            status,
-            row: rows[i],
-        }
-    }));
-    persons
+    Ok(groups)
 }
 
 /// A loaded round: the decided [`Statuses`] (reachable through `Deref`) plus every text
