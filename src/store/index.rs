@@ -329,6 +329,24 @@ impl Scan<'_> {
         Ok(Some((i, &self.buf[at..at + size])))
     }
 
+    /// The next record, left in place.
+    pub fn peek(&mut self) -> Result<Option<&[u8]>> {
+        if self.next >= self.end {
+            return Ok(None);
+        }
+        if self.next >= self.buf_first + self.buf_records || self.next < self.buf_first {
+            self.fill()?;
+        }
+        let size = self.file.size;
+        let at = (self.next - self.buf_first) * size;
+        Ok(Some(&self.buf[at..at + size]))
+    }
+
+    /// Moves past the record [`Scan::peek`] returned.
+    pub fn advance(&mut self) {
+        self.next = (self.next + 1).min(self.end);
+    }
+
     /// The next records as one slice (a whole number of records) with the index of the
     /// first, or `None` at the end of the range: for passes that take every record.
     pub fn next_chunk(&mut self) -> Result<Option<(usize, &[u8])>> {

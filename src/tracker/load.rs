@@ -138,6 +138,19 @@ fn column_types(schema: &Schema, names: &[&str]) -> Vec<DataType> {
         .collect()
 }
 
+/// Rows in a round's segments of `kind`, from the Parquet footers alone.
+pub fn row_count(store: &Store, round: &str, kind: BatchKind) -> Result<u64> {
+    segment_files(store, round, kind)
+        .iter()
+        .map(|path| {
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+                .map_err(|e| damaged_file(store, path, e))?;
+            Ok(u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(0))
+        })
+        .sum()
+}
+
 /// Reads the named columns of the rows `rows` (ascending, numbered across the round's
 /// segments of `kind` in manifest order). Only the pages holding those rows are decoded.
 pub fn fetch(

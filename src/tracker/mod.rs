@@ -201,7 +201,19 @@ impl Decided {
     /// Decides `round` from the store's indexes, reading from Parquet only the times of
     /// the rows of persons with several rows.
     pub fn load(store: &Store, round: &str) -> Result<Decided> {
-        let u = Decided::from_indexes(store, round, false)?.0;
+        let (parts, parquet_rows) = rayon::join(
+            || Decided::from_indexes(store, round, false),
+            || load::row_count(store, round, BatchKind::Collections),
+        );
+        let u = parts?.0;
+        // The lists read their rows' text from Parquet: it must hold the rows the
+        // indexes number.
+        if parquet_rows? != u.decided.rows as u64 {
+            return Err(Error::damaged(
+                store.root(),
+                format!("round {round}: the segment files and their indexes disagree on the rows"),
+            ));
+        }
         let mut rows: Vec<u32> = u.decided.grouped.iter().map(|&(row, _)| row).collect();
         rows.dedup();
         let at = if rows.is_empty() {
@@ -246,7 +258,7 @@ impl Decided {
             )
         };
         let (numbered, groups) = rayon::join(
-            || number_tubes(&segs, n_rows, fill),
+            || number_tubes(&segs, &rsegs, (n_rows, n_results), fill),
             || {
                 (0..HASH_RANGES)
                     .into_par_iter()
@@ -256,7 +268,7 @@ impl Decided {
         );
         let Numbered {
             mut tubes,
-            keys,
+            mut results,
             run_tube,
             tube_of_row,
             covered,
@@ -265,8 +277,6 @@ impl Decided {
             return Err(damaged());
         }
         let groups: Vec<Vec<u32>> = groups?.into_iter().flatten().collect();
-        let mut results = read_results(&rsegs, &keys, n_results)?;
-        drop(keys);
         results.void = plate_qc::void_results(store, round, n_results)?;
         effective_results(&results, &mut tubes);
         let single = (0..tubes.len())
@@ -583,8 +593,8 @@ fn key_of(r: &[u8]) -> TubeKey {
 /// What numbering the tubes gives.
 struct Numbered {
     tubes: Tubes,
-    /// The tubes' barcode keys, sorted.
-    keys: Vec<TubeKey>,
+    /// Facts of each result row, with its tube.
+    results: ResultFacts,
     /// The tube of each tube-index record, per segment.
     run_tube: Vec<Vec<u32>>,
     /// The tube of each row, when asked for.
@@ -594,8 +604,16 @@ struct Numbered {
 }
 
 /// Numbers the round's tubes in barcode order by merging the segments' sorted tube
-/// indexes.
-fn number_tubes(segs: &[&CollectionIndex], n_rows: usize, fill: bool) -> Result<Numbered> {
+/// indexes, and reads every result row's facts from the result indexes, finding its
+/// tube in the same merge: a result record comes after the tube records of its key,
+/// so its tube is the last one numbered if the keys match. Nothing per tube beyond
+/// the last key is kept for the join (the barcodes of 3.6 M tubes took 115 MB).
+fn number_tubes(
+    segs: &[&CollectionIndex],
+    rsegs: &[&ResultIndex],
+    (n_rows, n_results): (usize, usize),
+    fill: bool,
+) -> Result<Numbered> {
     // Records bound the tubes from above. Reserving that much costs nothing untouched,
     // while growing by doubling copies and holds up to twice the final size.
     let records: usize = segs.iter().map(|s| s.tubes.len()).sum();
@@ -606,7 +624,15 @@ fn number_tubes(segs: &[&CollectionIndex], n_rows: usize, fill: bool) -> Result<
         capacity: Vec::with_capacity(records),
         ..Tubes::default()
     };
-    let mut keys: Vec<TubeKey> = Vec::with_capacity(records);
+    let mut facts = ResultFacts {
+        outcome: vec![Outcome::Invalid; n_results],
+        ct_orf1ab: vec![None; n_results],
+        ct_n: vec![None; n_results],
+        reported_at: vec![0; n_results],
+        tube: vec![NONE; n_results],
+        void: Vec::new(),
+    };
+    let mut last: Option<TubeKey> = None;
     let mut tube_of_row = if fill { vec![NONE; n_rows] } else { Vec::new() };
     // Rows the records cover: a row no record names means the store is damaged.
     let mut seen = vec![0u64; n_rows.div_ceil(64)];
@@ -614,10 +640,10 @@ fn number_tubes(segs: &[&CollectionIndex], n_rows: usize, fill: bool) -> Result<
         .iter()
         .map(|s| Vec::with_capacity(s.tubes.len()))
         .collect();
-    let mut visit = |s: usize, r: &[u8]| {
+    let mut visit_tube = |s: usize, r: &[u8]| {
         let key = &r[..index::KEY];
-        if keys.last().is_none_or(|k| k.as_slice() != key) {
-            keys.push(key_of(r));
+        if last.is_none_or(|k| key_cmp(&k, key, index::KEY).is_ne()) {
+            last = Some(key_of(r));
             tubes.row.push(NONE);
             tubes.members.push(0);
             tubes
@@ -625,7 +651,7 @@ fn number_tubes(segs: &[&CollectionIndex], n_rows: usize, fill: bool) -> Result<
                 .push(Mode::from_code(r[40]).unwrap_or(Mode::Pool));
             tubes.capacity.push(r[41]);
         }
-        let id = u32::try_from(keys.len() - 1).unwrap_or(NONE);
+        let id = u32::try_from(tubes.row.len() - 1).unwrap_or(NONE);
         run_tube[s].push(id);
         let first = segs[s].base.saturating_add(index::u32_at(r, 32));
         let rows = index::u32_at(r, 36);
@@ -639,45 +665,147 @@ fn number_tubes(segs: &[&CollectionIndex], n_rows: usize, fill: bool) -> Result<
             }
             set_bits(&mut seen, a, b);
         }
+        (last, tubes.row.len())
     };
-    let size = index::Kind::CollectionTubes.record_size();
-    if let [seg] = segs {
-        // One segment (a round ingested in one batch): its records are in key order.
-        let mut scan = seg.tubes.scan(0..seg.tubes.len());
-        while let Some((_, chunk)) = scan.next_chunk()? {
-            chunk.chunks_exact(size).for_each(|r| visit(0, r));
-        }
-    } else {
-        let mut scans: Vec<index::Scan<'_>> = segs
-            .iter()
-            .map(|s| s.tubes.scan(0..s.tubes.len()))
-            .collect();
-        // Equal keys come out segment by segment, in manifest order.
-        let mut heap: BinaryHeap<Reverse<(TubeKey, usize, [u8; 48])>> = BinaryHeap::new();
-        let mut record = [0u8; 48];
-        for (k, scan) in scans.iter_mut().enumerate() {
-            if let Some((_, r)) = scan.record()? {
-                record.copy_from_slice(r);
-                heap.push(Reverse((key_of(r), k, record)));
+    let visit_result =
+        |facts: &mut ResultFacts, s: usize, r: &[u8], last: (Option<TubeKey>, usize)| {
+            let row = rsegs[s].base.saturating_add(index::u32_at(r, 32)) as usize;
+            if row >= n_results {
+                return;
             }
-        }
-        while let Some(Reverse((_, s, r))) = heap.pop() {
-            visit(s, &r);
-            if let Some((_, next)) = scans[s].record()? {
-                record.copy_from_slice(next);
-                heap.push(Reverse((key_of(next), s, record)));
+            if let (Some(k), n) = last
+                && k.as_slice() == &r[..index::KEY]
+            {
+                facts.tube[row] = u32::try_from(n - 1).unwrap_or(NONE);
             }
+            facts.outcome[row] = Outcome::from_code(r[36]).unwrap_or(Outcome::Invalid);
+            facts.reported_at[row] = index::i64_at(r, 40);
+            facts.ct_orf1ab[row] = index::ct_at(r, 48);
+            facts.ct_n[row] = index::ct_at(r, 52);
+        };
+    // Equal keys come out tubes first, then segment by segment in manifest order.
+    let mut scans: Vec<index::Scan<'_>> = segs
+        .iter()
+        .map(|s| s.tubes.scan(0..s.tubes.len()))
+        .chain(rsegs.iter().map(|s| s.tubes.scan(0..s.tubes.len())))
+        .collect();
+    let n_tube_scans = segs.len();
+    let mut at = (None, 0);
+    merge_scans(&mut scans, index::KEY, |i, r| {
+        if i < n_tube_scans {
+            at = visit_tube(i, r);
+        } else {
+            visit_result(&mut facts, i - n_tube_scans, r, at);
         }
-    }
+    })?;
+    drop(scans);
     let covered = (0..n_rows / 64).all(|w| seen[w] == u64::MAX)
         && (n_rows.is_multiple_of(64) || seen[n_rows / 64] == (1u64 << (n_rows % 64)) - 1);
     Ok(Numbered {
         tubes,
-        keys,
+        results: facts,
         run_tube,
         tube_of_row,
         covered,
     })
+}
+
+/// Compares the first `key` bytes (a multiple of 8) of two records as big-endian
+/// words: the merges compare a key or two per record, and a `memcmp` call per
+/// comparison was a quarter of a merge's time.
+fn key_cmp(a: &[u8], b: &[u8], key: usize) -> std::cmp::Ordering {
+    let word = |x: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&x[i..i + 8]);
+        u64::from_be_bytes(w)
+    };
+    (0..key)
+        .step_by(8)
+        .map(|i| word(a, i).cmp(&word(b, i)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// Merges sorted scans: calls `visit(source, record)` for every record in order of
+/// the first `key` bytes, equal keys in source order. Records are taken in runs: while
+/// one source's keys stay below every other source's next key they are passed on
+/// without comparing sources, so one large segment merged with a few small batches
+/// costs little more than a straight scan. A heap picks the next run among many
+/// sources; among a few, comparing their next keys is cheaper.
+fn merge_scans(
+    scans: &mut [index::Scan<'_>],
+    key: usize,
+    mut visit: impl FnMut(usize, &[u8]),
+) -> Result<()> {
+    let head = |scan: &mut index::Scan<'_>| -> Result<Option<[u8; index::KEY]>> {
+        Ok(scan.peek()?.map(|r| {
+            let mut k = [0u8; index::KEY];
+            k[..key].copy_from_slice(&r[..key]);
+            k
+        }))
+    };
+    // Takes records of source `i` while they come before `bound` (key, source).
+    let run = |scans: &mut [index::Scan<'_>],
+               i: usize,
+               bound: Option<([u8; index::KEY], usize)>,
+               visit: &mut dyn FnMut(usize, &[u8])|
+     -> Result<()> {
+        while let Some(r) = scans[i].peek()? {
+            if let Some((b, j)) = &bound {
+                match key_cmp(r, b, key) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal if i < *j => {}
+                    _ => break,
+                }
+            }
+            visit(i, r);
+            scans[i].advance();
+        }
+        Ok(())
+    };
+    const FEW: usize = 8;
+    if scans.len() <= FEW {
+        let mut heads: Vec<Option<[u8; index::KEY]>> = Vec::with_capacity(scans.len());
+        for scan in scans.iter_mut() {
+            heads.push(head(scan)?);
+        }
+        loop {
+            let mut live = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.map(|k| (k, i)));
+            let Some(mut first) = live.next() else { break };
+            let mut second: Option<([u8; index::KEY], usize)> = None;
+            // Sources are visited in order, so a tie keeps the earlier one first.
+            let below = |a: &[u8; index::KEY], b: &[u8; index::KEY]| key_cmp(a, b, key).is_lt();
+            for c in live {
+                if below(&c.0, &first.0) {
+                    second = Some(first);
+                    first = c;
+                } else if second.is_none_or(|s| below(&c.0, &s.0)) {
+                    second = Some(c);
+                }
+            }
+            let i = first.1;
+            run(scans, i, second, &mut visit)?;
+            heads[i] = head(&mut scans[i])?;
+        }
+    } else {
+        let mut heap: BinaryHeap<Reverse<([u8; index::KEY], usize)>> = BinaryHeap::new();
+        for (i, scan) in scans.iter_mut().enumerate() {
+            if let Some(k) = head(scan)? {
+                heap.push(Reverse((k, i)));
+            }
+        }
+        while let Some(Reverse((_, i))) = heap.pop() {
+            let bound = heap.peek().map(|Reverse(b)| *b);
+            run(scans, i, bound, &mut visit)?;
+            if let Some(k) = head(&mut scans[i])? {
+                heap.push(Reverse((k, i)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sets bits `a..b` of a bitmap.
@@ -716,45 +844,6 @@ fn tubes_of_rows(
         }
     }
     Ok(out)
-}
-
-/// Reads every result row's facts from the result indexes and finds its tube by a
-/// merge join on the sorted barcodes.
-fn read_results(rsegs: &[&ResultIndex], keys: &[TubeKey], n: usize) -> Result<ResultFacts> {
-    let mut facts = ResultFacts {
-        outcome: vec![Outcome::Invalid; n],
-        ct_orf1ab: vec![None; n],
-        ct_n: vec![None; n],
-        reported_at: vec![0; n],
-        tube: vec![NONE; n],
-        void: Vec::new(),
-    };
-    let result_tube = &mut facts.tube;
-    for seg in rsegs {
-        let mut j = 0;
-        let mut scan = seg.tubes.scan(0..seg.tubes.len());
-        let size = index::Kind::ResultTubes.record_size();
-        while let Some((_, chunk)) = scan.next_chunk()? {
-            for r in chunk.chunks_exact(size) {
-                let key = &r[..index::KEY];
-                while j < keys.len() && keys[j].as_slice() < key {
-                    j += 1;
-                }
-                let row = seg.base.saturating_add(index::u32_at(r, 32)) as usize;
-                if row >= n {
-                    continue;
-                }
-                if j < keys.len() && keys[j].as_slice() == key {
-                    result_tube[row] = u32::try_from(j).unwrap_or(NONE);
-                }
-                facts.outcome[row] = Outcome::from_code(r[36]).unwrap_or(Outcome::Invalid);
-                facts.reported_at[row] = index::i64_at(r, 40);
-                facts.ct_orf1ab[row] = index::ct_at(r, 48);
-                facts.ct_n[row] = index::ct_at(r, 52);
-            }
-        }
-    }
-    Ok(facts)
 }
 
 /// The effective result among one tube's results, given in `reported_at` order (ties:
@@ -847,7 +936,7 @@ fn multi_row_persons(
         (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
     };
     let (lo, hi) = (bound(range).unwrap_or([0; 16]), bound(range + 1));
-    let mut scans: Vec<(u32, index::Scan<'_>)> = segs
+    let scans: Vec<(u32, index::Scan<'_>)> = segs
         .iter()
         .map(|seg| {
             let start = seg.persons.lower_bound(&lo);
@@ -879,32 +968,13 @@ fn multi_row_persons(
             group.push(row);
         }
     };
-    if let [(base, scan)] = &mut scans[..] {
-        // One segment covers the range (the usual case): a straight scan.
-        let size = index::Kind::Persons.record_size();
-        while let Some((_, chunk)) = scan.next_chunk()? {
-            for r in chunk.chunks_exact(size) {
-                let (hash, row) = entry(*base, r);
-                take(hash, row, &mut groups);
-            }
-        }
-    } else {
-        let mut heap: BinaryHeap<Reverse<(u128, u32, usize)>> = BinaryHeap::new();
-        for (k, (base, scan)) in scans.iter_mut().enumerate() {
-            if let Some((_, r)) = scan.record()? {
-                let (hash, row) = entry(*base, r);
-                heap.push(Reverse((hash, row, k)));
-            }
-        }
-        while let Some(Reverse((hash, row, k))) = heap.pop() {
-            take(hash, row, &mut groups);
-            let (base, scan) = &mut scans[k];
-            if let Some((_, r)) = scan.record()? {
-                let (h, r) = entry(*base, r);
-                heap.push(Reverse((h, r, k)));
-            }
-        }
-    }
+    let (bases, mut scans): (Vec<u32>, Vec<index::Scan<'_>>) = scans.into_iter().unzip();
+    // Rows of later segments are numbered after earlier ones, so (hash, segment) order
+    // is (hash, row) order.
+    merge_scans(&mut scans, 16, |k, r| {
+        let (hash, row) = entry(bases[k], r);
+        take(hash, row, &mut groups);
+    })?;
     take(u128::MAX, u32::MAX, &mut groups);
     if group.len() > 1 {
         groups.push(group);
