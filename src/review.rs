@@ -535,8 +535,8 @@ mod tests {
                     t.result.push(r);
                     t.result_rows.push(r);
                     results.outcome.push(o);
-                    results.ct_orf1ab.push(None);
-                    results.ct_n.push(None);
+                    results.ct_orf1ab.push(f32::NAN);
+                    results.ct_n.push(f32::NAN);
                     results.reported_at.push(i64::try_from(i).unwrap_or(0));
                     results.void.push(false);
                 }

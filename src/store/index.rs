@@ -249,6 +249,28 @@ impl IndexFile {
         }
     }
 
+    /// The first record whose key is not below `key`, found by reading single keys
+    /// from the file rather than through the mapping. For whole-file passes: a probe
+    /// through the mapping faults in the pages around it too (64 KiB by default), and
+    /// the 512 searches that split a 25 M-person index kept 250 MB resident.
+    pub fn lower_bound_read(&self, key: &[u8]) -> Result<usize> {
+        let (mut lo, mut hi) = (0, self.count);
+        let mut probe = [0u8; KEY];
+        let probe = &mut probe[..self.key];
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            self.file
+                .read_exact_at(probe, (HEADER + mid * self.size) as u64)
+                .map_err(|e| Error::io(&self.path, e))?;
+            if &*probe < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
     /// Records whose key equals `key` (a tube key, or a person hash's 16 bytes).
     pub fn find(&self, key: &[u8]) -> Range<usize> {
         let lower = self.lower_bound(key);

@@ -86,10 +86,10 @@ impl Tubes {
 pub struct ResultFacts {
     /// Outcome of each result row.
     pub outcome: Vec<Outcome>,
-    /// Ct ORF1ab.
-    pub ct_orf1ab: Vec<Option<f32>>,
-    /// Ct N.
-    pub ct_n: Vec<Option<f32>>,
+    /// Ct ORF1ab, NaN for none (as the index stores it: half the size of an `Option`).
+    pub ct_orf1ab: Vec<f32>,
+    /// Ct N, NaN for none.
+    pub ct_n: Vec<f32>,
     /// Report time.
     pub reported_at: Vec<Millis>,
     /// The tube of each result row, or [`NONE`] for plate controls (not tubes).
@@ -101,7 +101,8 @@ pub struct ResultFacts {
 impl ResultFacts {
     /// A result row's two Ct values.
     pub fn cts(&self, row: usize) -> (Option<f32>, Option<f32>) {
-        (self.ct_orf1ab[row], self.ct_n[row])
+        let ct = |v: f32| (!v.is_nan()).then_some(v);
+        (ct(self.ct_orf1ab[row]), ct(self.ct_n[row]))
     }
 }
 
@@ -626,8 +627,8 @@ fn number_tubes(
     };
     let mut facts = ResultFacts {
         outcome: vec![Outcome::Invalid; n_results],
-        ct_orf1ab: vec![None; n_results],
-        ct_n: vec![None; n_results],
+        ct_orf1ab: vec![f32::NAN; n_results],
+        ct_n: vec![f32::NAN; n_results],
         reported_at: vec![0; n_results],
         tube: vec![NONE; n_results],
         void: Vec::new(),
@@ -680,8 +681,8 @@ fn number_tubes(
             }
             facts.outcome[row] = Outcome::from_code(r[36]).unwrap_or(Outcome::Invalid);
             facts.reported_at[row] = index::i64_at(r, 40);
-            facts.ct_orf1ab[row] = index::ct_at(r, 48);
-            facts.ct_n[row] = index::ct_at(r, 52);
+            facts.ct_orf1ab[row] = index::ct_at(r, 48).unwrap_or(f32::NAN);
+            facts.ct_n[row] = index::ct_at(r, 52).unwrap_or(f32::NAN);
         };
     // Equal keys come out tubes first, then segment by segment in manifest order.
     let mut scans: Vec<index::Scan<'_>> = segs
@@ -764,7 +765,32 @@ fn merge_scans(
         Ok(())
     };
     const FEW: usize = 8;
-    if scans.len() <= FEW {
+    if let [a, b] = scans {
+        // Two sources (one tube index and one result index: a round ingested in one
+        // batch each) interleave record by record: a plain two-way merge.
+        loop {
+            match (a.peek()?, b.peek()?) {
+                (Some(x), Some(y)) => {
+                    if key_cmp(x, y, key).is_le() {
+                        visit(0, x);
+                        a.advance();
+                    } else {
+                        visit(1, y);
+                        b.advance();
+                    }
+                }
+                (Some(x), None) => {
+                    visit(0, x);
+                    a.advance();
+                }
+                (None, Some(y)) => {
+                    visit(1, y);
+                    b.advance();
+                }
+                (None, None) => break,
+            }
+        }
+    } else if scans.len() <= FEW {
         let mut heads: Vec<Option<[u8; index::KEY]>> = Vec::with_capacity(scans.len());
         for scan in scans.iter_mut() {
             heads.push(head(scan)?);
@@ -936,15 +962,17 @@ fn multi_row_persons(
         (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
     };
     let (lo, hi) = (bound(range).unwrap_or([0; 16]), bound(range + 1));
-    let scans: Vec<(u32, index::Scan<'_>)> = segs
-        .iter()
-        .map(|seg| {
-            let start = seg.persons.lower_bound(&lo);
-            let end = hi.map_or(seg.persons.len(), |h| seg.persons.lower_bound(&h));
-            (seg.base, seg.persons.scan(start..end))
-        })
-        .filter(|(_, s)| s.position() < s.end())
-        .collect();
+    let mut scans: Vec<(u32, index::Scan<'_>)> = Vec::with_capacity(segs.len());
+    for seg in segs {
+        let start = seg.persons.lower_bound_read(&lo)?;
+        let end = match hi {
+            Some(h) => seg.persons.lower_bound_read(&h)?,
+            None => seg.persons.len(),
+        };
+        if start < end {
+            scans.push((seg.base, seg.persons.scan(start..end)));
+        }
+    }
     let entry = |base: u32, r: &[u8]| {
         let mut h = [0u8; 16];
         h.copy_from_slice(&r[..16]);
@@ -953,31 +981,45 @@ fn multi_row_persons(
             base.saturating_add(index::u32_at(r, 16)),
         )
     };
-    let mut groups = Vec::new();
+    let mut groups: Vec<Vec<u32>> = Vec::new();
     let mut group: Vec<u32> = Vec::new();
-    let mut current: Option<u128> = None;
-    let mut take = |hash: u128, row: u32, groups: &mut Vec<Vec<u32>>| {
-        if current != Some(hash) {
-            if group.len() > 1 {
-                groups.push(std::mem::take(&mut group));
-            }
-            group.clear();
-            current = Some(hash);
+    // A group is started only when a hash repeats: the 25 M one-row persons cost a
+    // comparison with the record before, not a push into a group.
+    let mut prev: Option<(u128, u32)> = None;
+    let mut open = false;
+    let flush = |group: &mut Vec<u32>, groups: &mut Vec<Vec<u32>>| {
+        if group.len() > 1 {
+            groups.push(std::mem::take(group));
         }
-        if (row as usize) < n_rows {
-            group.push(row);
-        }
+        group.clear();
     };
     let (bases, mut scans): (Vec<u32>, Vec<index::Scan<'_>>) = scans.into_iter().unzip();
     // Rows of later segments are numbered after earlier ones, so (hash, segment) order
     // is (hash, row) order.
     merge_scans(&mut scans, 16, |k, r| {
         let (hash, row) = entry(bases[k], r);
-        take(hash, row, &mut groups);
+        match prev {
+            Some((h, p)) if h == hash => {
+                if !open {
+                    open = true;
+                    if (p as usize) < n_rows {
+                        group.push(p);
+                    }
+                }
+                if (row as usize) < n_rows {
+                    group.push(row);
+                }
+            }
+            _ if open => {
+                flush(&mut group, &mut groups);
+                open = false;
+            }
+            _ => {}
+        }
+        prev = Some((hash, row));
     })?;
-    take(u128::MAX, u32::MAX, &mut groups);
-    if group.len() > 1 {
-        groups.push(group);
+    if open {
+        flush(&mut group, &mut groups);
     }
     Ok(groups)
 }
