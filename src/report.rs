@@ -11,7 +11,7 @@ use crate::store::index::{person_hash, tube_key};
 use crate::store::{BatchKind, ResultFact, Store};
 use crate::time;
 use crate::tracker::rules::{Membership, decide};
-use crate::tracker::{Counts, Statuses, effective, load, plate_qc};
+use crate::tracker::{Counts, Decided, effective, load, plate_qc};
 use crate::worklist::{PersonRow, ResultParts, RowParts};
 use crate::{Error, Result};
 
@@ -108,7 +108,7 @@ fn text(a: &StringArray, i: usize) -> String {
 }
 
 /// The round's counts.
-pub fn round_report(round: &Statuses) -> RoundReport {
+pub fn round_report(round: &Decided) -> RoundReport {
     RoundReport {
         round: round.name.clone(),
         counts: round.counts(),

@@ -513,7 +513,7 @@ fn results_in_words(t: &TubeLine) -> String {
 mod tests {
     use super::*;
     use crate::time::Offset;
-    use crate::tracker::{ResultFacts, Tubes};
+    use crate::tracker::{Decided, ResultFacts, Tubes};
     use Mode::{Pool, Single};
     use Outcome::{Negative, Positive};
 
@@ -535,8 +535,8 @@ mod tests {
                     t.result.push(r);
                     t.result_rows.push(r);
                     results.outcome.push(o);
-                    results.ct_orf1ab.push(None);
-                    results.ct_n.push(None);
+                    results.ct_orf1ab.push(f32::NAN);
+                    results.ct_n.push(f32::NAN);
                     results.reported_at.push(i64::try_from(i).unwrap_or(0));
                     results.void.push(false);
                 }
@@ -546,12 +546,19 @@ mod tests {
         t.result_start
             .push(u32::try_from(results.outcome.len()).unwrap_or(NONE));
         Statuses {
-            name: "r".into(),
-            zone: Offset::UTC,
+            decided: Decided {
+                name: "r".into(),
+                zone: Offset::UTC,
+                rows: rows.len(),
+                tubes: t,
+                results,
+                single: Vec::new(),
+                groups: Vec::new(),
+                grouped: Vec::new(),
+                run_tube: Vec::new(),
+            },
             tube_of_row: rows.iter().map(|r| r.0).collect(),
             collected_at: rows.iter().map(|r| r.1).collect(),
-            tubes: t,
-            results,
             persons: Vec::new(),
         }
     }

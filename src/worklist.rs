@@ -9,6 +9,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
@@ -19,7 +21,7 @@ pub use crate::listing::{ListRow, write_file, write_text};
 use crate::model::{Mode, Outcome, Status};
 use crate::store::{BatchKind, Store};
 use crate::time::{self, Millis, Offset};
-use crate::tracker::{NONE, PersonStatus, Round, Statuses, load};
+use crate::tracker::{Decided, Listed, NONE, PersonStatus, Round, Statuses, load};
 
 /// Which worklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +65,8 @@ pub struct PersonRow {
     reported_ms: Option<Millis>,
 }
 
-/// Where the text of collection and result rows comes from: a fully loaded [`Round`],
-/// or [`Fetched`] rows read for one list.
+/// Where the text of collection and result rows comes from for reports that show
+/// every person (a fully loaded [`Round`]); lists of one status fetch only their rows.
 pub trait RowText {
     /// Person id, tube barcode and site (empty when none) of a collection row.
     fn collection(&self, row: u32) -> (&str, &str, &str);
@@ -96,29 +98,31 @@ impl RowText for Round {
     }
 }
 
-/// The text of just the rows one list needs, read from the Parquet files with row
-/// selection: a recall list of 240,000 persons does not decode 25 million ids.
-pub struct Fetched {
+/// The text and times of just the rows one list needs, read from the Parquet files
+/// with row selection: a recall list of 240,000 persons does not decode 25 million
+/// ids. Barcodes come from the tube index, so the tube column is not read.
+struct Fetched {
     rows: Vec<u32>,
     person: StringArray,
-    tube: StringArray,
     site: StringArray,
+    collected_at: Vec<Millis>,
     result_rows: Vec<u32>,
     lab: StringArray,
 }
 
 impl Fetched {
-    /// Reads the text of `persons`' deciding rows and of their tubes' results.
-    pub fn load(store: &Store, round: &Statuses, persons: &[PersonStatus]) -> Result<Fetched> {
-        let mut rows: Vec<u32> = persons.iter().map(|p| p.row).collect();
-        rows.sort_unstable();
+    /// Reads the person, site and time of `persons`' deciding rows and the lab of their
+    /// tubes' results.
+    fn load(store: &Store, round: &Decided, persons: &[Listed]) -> Result<Fetched> {
+        let mut rows: Vec<u32> = persons.iter().map(|p| p.person.row).collect();
+        rows.par_sort_unstable();
         rows.dedup();
-        let mut result_rows: Vec<u32> = rows
+        let mut result_rows: Vec<u32> = persons
             .iter()
-            .map(|&r| round.result_of_row(r))
+            .filter_map(|p| round.tubes.result.get(p.tube as usize).copied())
             .filter(|&r| r != NONE)
             .collect();
-        result_rows.sort_unstable();
+        result_rows.par_sort_unstable();
         result_rows.dedup();
         let strings = |a: &arrow_array::ArrayRef| {
             a.as_any()
@@ -126,38 +130,48 @@ impl Fetched {
                 .cloned()
                 .unwrap_or_else(|| StringArray::from(Vec::<&str>::new()))
         };
-        let c = load::fetch(
-            store,
-            &round.name,
-            BatchKind::Collections,
-            &["person", "tube", "site"],
-            &rows,
-        )?;
-        let r = load::fetch(
-            store,
-            &round.name,
-            BatchKind::Results,
-            &["lab"],
-            &result_rows,
-        )?;
+        let (c, r) = rayon::join(
+            || {
+                load::fetch(
+                    store,
+                    &round.name,
+                    BatchKind::Collections,
+                    &["person", "site", "collected_at"],
+                    &rows,
+                )
+            },
+            || {
+                load::fetch(
+                    store,
+                    &round.name,
+                    BatchKind::Results,
+                    &["lab"],
+                    &result_rows,
+                )
+            },
+        );
+        let (c, r) = (c?, r?);
+        let collected_at = c[2]
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .map(|a| a.values().to_vec())
+            .unwrap_or_default();
         Ok(Fetched {
             person: strings(&c[0]),
-            tube: strings(&c[1]),
-            site: strings(&c[2]),
+            site: strings(&c[1]),
+            collected_at,
             rows,
             lab: strings(&r[0]),
             result_rows,
         })
     }
-}
 
-impl RowText for Fetched {
-    fn collection(&self, row: u32) -> (&str, &str, &str) {
+    /// Person id, site and collection time of a fetched row.
+    fn collection(&self, row: u32) -> (&str, &str, Millis) {
         let i = self.rows.binary_search(&row).unwrap_or(usize::MAX);
         (
             text_at(&self.person, i),
-            text_at(&self.tube, i),
             text_at(&self.site, i),
+            self.collected_at.get(i).copied().unwrap_or(0),
         )
     }
 
@@ -292,17 +306,37 @@ fn sorted(mut rows: Vec<PersonRow>, list: Worklist) -> Vec<PersonRow> {
 
 /// Builds a worklist in the order the lab works it, reading the text of only the
 /// listed rows from the store.
-pub fn build(store: &Store, round: &Statuses, list: Worklist) -> Result<Vec<PersonRow>> {
-    let persons: Vec<PersonStatus> = round
+pub fn build(store: &Store, round: &Decided, list: Worklist) -> Result<Vec<PersonRow>> {
+    let listing = round.listed(store, wanted(list))?;
+    let text = Fetched::load(store, round, &listing.persons)?;
+    let r = &round.results;
+    let rows = listing
         .persons
-        .iter()
-        .filter(|p| p.status == wanted(list))
-        .copied()
-        .collect();
-    let text = Fetched::load(store, round, &persons)?;
-    let rows = persons
-        .into_par_iter()
-        .map(|p| PersonRow::new(round, &text, p))
+        .par_iter()
+        .map(|l| {
+            let t = l.tube as usize;
+            let res = round.tubes.result.get(t).copied().unwrap_or(NONE);
+            let result = (res != NONE).then(|| {
+                let i = res as usize;
+                ResultParts {
+                    outcome: r.outcome[i],
+                    cts: r.cts(i),
+                    reported_at: r.reported_at[i],
+                    lab: text.lab(res),
+                }
+            });
+            let (person, site, collected_at) = text.collection(l.person.row);
+            PersonRow::from(RowParts {
+                person,
+                status: l.person.status,
+                tube: listing.barcode(l.tube),
+                mode: round.tubes.mode.get(t).copied().unwrap_or(Mode::Pool),
+                site,
+                collected_at,
+                result,
+                zone: round.zone,
+            })
+        })
         .collect();
     Ok(sorted(rows, list))
 }

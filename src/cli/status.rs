@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::bail;
 use pooltrack::report::{self, PersonReport, RoundReport};
 use pooltrack::store::Store;
-use pooltrack::tracker::Statuses;
+use pooltrack::tracker::Decided;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -29,7 +29,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
     match &args.person {
         None => {
-            let round = Statuses::load(&store, &args.round)?;
+            let round = Decided::load(&store, &args.round)?;
             let r = report::round_report(&round);
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

@@ -6,7 +6,7 @@ use pooltrack::coverage::Coverage;
 use pooltrack::listing;
 use pooltrack::privacy::{self, Pseudonymizer};
 use pooltrack::store::Store;
-use pooltrack::tracker::{Statuses, plate_qc};
+use pooltrack::tracker::{Decided, plate_qc};
 use pooltrack::turnaround;
 use pooltrack::worklist::{self, Format, Worklist};
 
@@ -86,7 +86,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         List::Resample => Worklist::Resample,
         List::Positives => Worklist::Positives,
         List::Rerun => {
-            let rows = plate_qc::reruns(&store, &Statuses::load(&store, &args.round)?)?;
+            let rows = plate_qc::reruns(&store, &Decided::load(&store, &args.round)?)?;
             return Ok(listing::emit(
                 &rows,
                 format,
@@ -129,7 +129,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             )?);
         }
     };
-    let round = Statuses::load(&store, &args.round)?;
+    let round = Decided::load(&store, &args.round)?;
     let mut rows = worklist::build(&store, &round, list)?;
     if let Some(p) = &pseudo {
         p.worklist(&mut rows);

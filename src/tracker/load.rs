@@ -11,7 +11,9 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Schema};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
 use rayon::prelude::*;
 
 use crate::model::{Mode, Outcome, SampleType};
@@ -136,6 +138,19 @@ fn column_types(schema: &Schema, names: &[&str]) -> Vec<DataType> {
         .collect()
 }
 
+/// Rows in a round's segments of `kind`, from the Parquet footers alone.
+pub fn row_count(store: &Store, round: &str, kind: BatchKind) -> Result<u64> {
+    segment_files(store, round, kind)
+        .iter()
+        .map(|path| {
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+                .map_err(|e| damaged_file(store, path, e))?;
+            Ok(u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(0))
+        })
+        .sum()
+}
+
 /// Reads the named columns of the rows `rows` (ascending, numbered across the round's
 /// segments of `kind` in manifest order). Only the pages holding those rows are decoded.
 pub fn fetch(
@@ -165,34 +180,76 @@ pub fn fetch_files(
     let mut base = 0u64;
     let mut at = 0;
     for path in files {
-        let builder = open_reader(store, path)?;
-        let n = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| damaged_file(store, path, e))?;
+        let n = u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(0);
         let start = at;
         while at < rows.len() && u64::from(rows[at]) < base + n {
             at += 1;
         }
-        let local: Vec<usize> = rows[start..at]
+        let local: Vec<u64> = rows[start..at]
             .iter()
-            .map(|&r| usize::try_from(u64::from(r) - base).unwrap_or(0))
+            .map(|&r| u64::from(r) - base)
             .collect();
         base += n;
         if local.is_empty() {
             continue;
         }
-        let total = usize::try_from(n).unwrap_or(0);
-        let selection =
-            RowSelection::from_consecutive_ranges(local.iter().map(|&r| r..r + 1), total);
-        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-        let reader = builder
-            .with_projection(mask)
-            .with_row_selection(selection)
-            .with_batch_size(64 * 1024)
-            .build()
-            .map_err(|e| damaged_file(store, path, e))?;
-        let mut batches = Vec::new();
-        for b in reader {
-            batches.push(b.map_err(|e| damaged_file(store, path, e))?);
+        // Row groups in chunks decoded in parallel: a list scattered over a 25 M-row
+        // segment touches nearly every page, and decompressing them is the work.
+        let groups: Vec<u64> = meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| u64::try_from(g.num_rows()).unwrap_or(0))
+            .collect();
+        let per_chunk = groups
+            .len()
+            .div_ceil(4 * rayon::current_num_threads())
+            .max(1);
+        let mut chunks: Vec<(Vec<usize>, u64, &[u64])> = Vec::new();
+        let (mut first_row, mut from) = (0u64, 0usize);
+        let ids: Vec<usize> = (0..groups.len()).collect();
+        for ids in ids.chunks(per_chunk) {
+            let len: u64 = ids.iter().map(|&g| groups[g]).sum();
+            let to = from + local[from..].partition_point(|&r| r < first_row + len);
+            if to > from {
+                chunks.push((ids.to_vec(), first_row, &local[from..to]));
+            }
+            first_row += len;
+            from = to;
         }
+        let pieces: Vec<Vec<RecordBatch>> = chunks
+            .par_iter()
+            .map(|(ids, first, sel)| {
+                // Its own descriptor: clones share one file offset, and readers seek.
+                let f = File::open(path).map_err(|e| Error::io(path, e))?;
+                let total: u64 = ids.iter().map(|&g| groups[g]).sum();
+                let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+                let selection = RowSelection::from_consecutive_ranges(
+                    sel.iter().map(|&r| {
+                        let r = to_usize(r - first);
+                        r..r + 1
+                    }),
+                    to_usize(total),
+                );
+                let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone());
+                let mask =
+                    ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+                let reader = builder
+                    .with_row_groups(ids.clone())
+                    .with_projection(mask)
+                    .with_row_selection(selection)
+                    .with_batch_size(64 * 1024)
+                    .build()
+                    .map_err(|e| damaged_file(store, path, e))?;
+                reader
+                    .map(|b| b.map_err(|e| damaged_file(store, path, e)))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        let batches: Vec<RecordBatch> = pieces.into_iter().flatten().collect();
         let Some(first) = batches.first() else {
             continue;
         };

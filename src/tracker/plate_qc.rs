@@ -15,7 +15,7 @@ use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, StringArray};
 use serde::Serialize;
 
-use super::{Statuses, load};
+use super::{Decided, load};
 use crate::listing::ListRow;
 use crate::model::Mode;
 use crate::store::manifest::FailedPlate;
@@ -123,7 +123,7 @@ impl ListRow for RerunRow {
 
 /// The rerun worklist: every tube with a void result and no result that counts, the
 /// longest-waiting first.
-pub fn reruns(store: &Store, round: &Statuses) -> Result<Vec<RerunRow>> {
+pub fn reruns(store: &Store, round: &Decided) -> Result<Vec<RerunRow>> {
     let latest = round.tubes_to_rerun();
     if latest.is_empty() {
         return Ok(Vec::new());

@@ -30,7 +30,8 @@ use std::path::{Path, PathBuf};
 use pooltrack::ingest::{self, IngestOptions, IngestReport};
 use pooltrack::model::{Mode, Outcome, Status};
 use pooltrack::store::Store;
-use pooltrack::tracker::Round;
+use pooltrack::tracker::{Decided, Round};
+use pooltrack::worklist::Worklist;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -514,6 +515,46 @@ fn check_store(
             *seen.entry(*s).or_default() += 1;
         }
         let c = loaded.counts();
+        // The light load that `status` and the worklists use decides the same: same
+        // counts, and each list holds exactly the persons of its status, each row as
+        // the full export shows it.
+        let mut by: BTreeMap<Status, u64> = BTreeMap::new();
+        for s in want.values() {
+            *by.entry(*s).or_default() += 1;
+        }
+        let counted: BTreeMap<Status, u64> = c
+            .by_status
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .copied()
+            .collect();
+        prop_assert_eq!(&counted, &by, "step {}: counts by status", step);
+        prop_assert_eq!(c.persons, want.len() as u64, "step {}: persons", step);
+        let lean = Decided::load(&store, round)
+            .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+        prop_assert_eq!(
+            format!("{:?}", lean.counts()),
+            format!("{c:?}"),
+            "step {}: light counts",
+            step
+        );
+        let exported = pooltrack::worklist::export_status(&loaded);
+        for list in [Worklist::Recall, Worklist::Resample, Worklist::Positives] {
+            let status = match list {
+                Worklist::Recall => Status::Recall,
+                Worklist::Resample => Status::Resample,
+                Worklist::Positives => Status::Positive,
+            };
+            let mut expect: Vec<_> = exported.iter().filter(|r| r.status == status).collect();
+            expect.sort_by(|a, b| a.person.cmp(&b.person));
+            for from in [&**loaded, &lean] {
+                let mut rows = pooltrack::worklist::build(&store, from, list)
+                    .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+                rows.sort_by(|a, b| a.person.cmp(&b.person));
+                let rows: Vec<_> = rows.iter().collect();
+                prop_assert_eq!(&rows, &expect, "step {}: {:?} list", step, list);
+            }
+        }
         let tubes: Vec<&String> = m
             .tube_round
             .iter()
