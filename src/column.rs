@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, StringArray, UInt32Array};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use xxhash_rust::xxh3::Xxh3Builder;
+
+use crate::fasthash::KeyHash;
 
 /// Strings stored end to end in one buffer, with Arrow's `i32` offsets.
 #[derive(Debug, Clone, Default)]
@@ -177,7 +178,7 @@ impl StrColumn {
 #[derive(Debug, Clone, Default)]
 pub struct LabelColumn {
     values: StrColumn,
-    lookup: HashMap<Box<str>, u32, Xxh3Builder>,
+    lookup: HashMap<Box<str>, u32, KeyHash>,
     /// Key of each row; [`LabelColumn::MISSING`] for a missing value.
     keys: Vec<u32>,
 }

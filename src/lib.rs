@@ -11,6 +11,7 @@
 pub mod column;
 pub mod coverage;
 pub mod error;
+pub mod fasthash;
 pub mod health_code;
 pub mod html;
 pub mod ingest;

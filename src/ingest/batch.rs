@@ -17,10 +17,10 @@ use std::time::Instant;
 
 use std::collections::HashMap;
 
+use crate::fasthash::KeyHash;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
-use xxhash_rust::xxh3::Xxh3Builder;
 
 use super::collections::{self, CollectionRows};
 use super::population::{self, PopulationRows};
@@ -494,23 +494,31 @@ fn plan_collections(
         });
         let mut members = facts.map_or(0, |f| f.members);
         // The previous row's person, and why it was refused if it was: a repeat of a
-        // refused row is refused alike, a repeat of a kept row is a warning.
-        let mut prev: Option<(&str, Option<String>)> = None;
+        // refused row is refused alike, a repeat of a kept row is a warning. Ids are
+        // compared as bytes; text is decoded only for a row that is flagged.
+        let mut prev: Option<(&[u8], Option<String>)> = None;
         let mut first_kept = None;
         for &i in group {
             let i = i as usize;
-            let person = rows.person.get(i);
+            let person_bytes = rows.person.bytes(i);
+            let person = || rows.person.get(i);
             if (rows.mode[i], rows.capacity[i]) != (mode, cap) {
                 let why = format!(
                     "tube {tube} is a {}; this row says {}",
                     describe(mode, cap),
                     describe(rows.mode[i], rows.capacity[i])
                 );
-                flag(rejects, &at(i, tube, person), Severity::Error, "mode", why);
+                flag(
+                    rejects,
+                    &at(i, tube, person()),
+                    Severity::Error,
+                    "mode",
+                    why,
+                );
                 continue;
             }
             if let Some((p, refused)) = &prev
-                && *p == person
+                && *p == person_bytes
             {
                 let (severity, why) = match refused {
                     Some(why) => (Severity::Error, why.clone()),
@@ -519,17 +527,17 @@ fn plan_collections(
                         "the same person was scanned into this tube twice; kept once".to_owned(),
                     ),
                 };
-                flag(rejects, &at(i, tube, person), severity, "person", why);
+                flag(rejects, &at(i, tube, person()), severity, "person", why);
                 continue;
             }
-            prev = Some((person, None));
-            if facts.is_some() && index.has_member(&key, person_hash(person)) {
+            prev = Some((person_bytes, None));
+            if facts.is_some() && index.has_member(&key, person_hash(person())) {
                 let why =
                     "this person is already recorded in this tube by an earlier batch; kept once"
                         .to_owned();
                 flag(
                     rejects,
-                    &at(i, tube, person),
+                    &at(i, tube, person()),
                     Severity::Warning,
                     "person",
                     why,
@@ -542,10 +550,10 @@ fn plan_collections(
                 let why = format!(
                     "tube {tube} is a single tube and already holds another person; use a new tube"
                 );
-                prev = Some((person, Some(why.clone())));
+                prev = Some((person_bytes, Some(why.clone())));
                 flag(
                     rejects,
-                    &at(i, tube, person),
+                    &at(i, tube, person()),
                     Severity::Error,
                     "person",
                     why,
@@ -590,8 +598,8 @@ fn plan_collections(
 /// group leaves such input in place.
 fn group_by_tube(rows: &CollectionRows) -> Vec<u32> {
     let n = rows.len();
-    let mut ids: HashMap<&[u8], u32, Xxh3Builder> =
-        HashMap::with_capacity_and_hasher(n / 8 + 16, Xxh3Builder::new());
+    let mut ids: HashMap<&[u8], u32, KeyHash> =
+        HashMap::with_capacity_and_hasher(n / 8 + 16, KeyHash);
     let mut group = Vec::with_capacity(n);
     let mut sizes: Vec<u32> = Vec::new();
     for i in 0..n {
@@ -737,8 +745,8 @@ fn plan_results(
     let mut per_round: Vec<SegmentPlan> = Vec::new();
     // Which rounds each plate's committed samples went to: its controls go with them.
     // Only built when the batch has controls, so plain batches pay nothing for it.
-    let mut plate_rounds: HashMap<(&str, &str), Vec<usize>, Xxh3Builder> =
-        HashMap::with_hasher(Xxh3Builder::new());
+    let mut plate_rounds: HashMap<(&str, &str), Vec<usize>, KeyHash> =
+        HashMap::with_hasher(KeyHash);
     let mut positives_kept = 0;
     // Each tube's rows are a run of `order`; what the store knows of each tube is
     // looked up on all cores first (binary searches of the sidecar indexes), then the
@@ -870,7 +878,7 @@ fn plan_results(
 fn plan_controls<'r>(
     rows: &'r ResultRows,
     control_rows: &[u32],
-    plate_rounds: &HashMap<(&str, &str), Vec<usize>, Xxh3Builder>,
+    plate_rounds: &HashMap<(&str, &str), Vec<usize>, KeyHash>,
     (negative_cutoff, positive_cutoff): (f32, f32),
     per_round: &mut [SegmentPlan],
     at: &dyn Fn(usize, &'r str, &'r str) -> Where<'r>,
