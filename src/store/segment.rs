@@ -196,8 +196,8 @@ fn write_person_index<'a>(
         .map_err(|e| Error::io(path, e))?;
     let window = rayon::current_num_threads() * 4;
     let buckets: Vec<usize> = (0..256).collect();
-    for group in buckets.chunks(window) {
-        let sorted: Vec<Vec<[u8; 20]>> = group
+    let sort_window = |group: &[usize]| -> Vec<Vec<[u8; 20]>> {
+        group
             .par_iter()
             .map(|&b| {
                 let mut bucket: Vec<[u8; 20]> = parts
@@ -208,9 +208,26 @@ fn write_person_index<'a>(
                 sort_records(&mut bucket);
                 bucket
             })
-            .collect();
-        for rec in sorted.iter().flatten() {
-            w.push(rec).map_err(|e| Error::io(path, e))?;
+            .collect()
+    };
+    // Each window of buckets is written while the next one is sorted.
+    let mut windows = buckets.chunks(window);
+    let mut sorted = windows.next().map(sort_window).unwrap_or_default();
+    loop {
+        let next = windows.next();
+        let (written, later) = rayon::join(
+            || -> Result<()> {
+                for rec in sorted.iter().flatten() {
+                    w.push(rec).map_err(|e| Error::io(path, e))?;
+                }
+                Ok(())
+            },
+            || next.map(sort_window),
+        );
+        written?;
+        match later {
+            Some(s) => sorted = s,
+            None => break,
         }
     }
     w.finish()
@@ -290,7 +307,16 @@ const NO_DICTIONARY: [&str; 8] = [
 /// Integer columns that change by small steps from row to row (line numbers, times of
 /// a station's swabs): stored as bit-packed differences, which is smaller than
 /// Snappy's output and costs less than running Snappy over the plain values.
-const DELTA: [&str; 4] = ["line", "collected_at", "reported_at", "received_at"];
+const DELTA: [&str; 5] = [
+    "line",
+    "collected_at",
+    "reported_at",
+    "received_at",
+    "capacity",
+];
+
+/// Text columns with (nearly) one value per row.
+const NO_STATISTICS: [&str; 5] = ["person", "tube", "lab", "plate", "well"];
 
 /// Text columns whose neighbouring values share a prefix (ids issued in sequence,
 /// barcodes of one print run): each value stored as the length it shares with the one
@@ -313,9 +339,11 @@ fn writer_properties() -> WriterProperties {
     for c in PREFIXED {
         props = props.set_column_encoding(ColumnPath::from(c), Encoding::DELTA_BYTE_ARRAY);
     }
-    // Min/max of random ids prune nothing; computing them compared every id twice.
-    props =
-        props.set_column_statistics_enabled(ColumnPath::from("person"), EnabledStatistics::None);
+    // Min/max of ids and barcodes prune nothing (lookups go through the sidecar
+    // indexes); computing them compared every value twice.
+    for c in NO_STATISTICS {
+        props = props.set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);
+    }
     props.build()
 }
 
