@@ -353,13 +353,21 @@ impl Scan<'_> {
         self.end
     }
 
-    /// The next record with its index, or `None` at the end of the range.
-    pub fn record(&mut self) -> Result<Option<(usize, &[u8])>> {
+    /// Whether a record is left in the range, with the buffer holding it.
+    fn ready(&mut self) -> Result<bool> {
         if self.next >= self.end {
-            return Ok(None);
+            return Ok(false);
         }
         if self.next >= self.buf_first + self.buf_records || self.next < self.buf_first {
             self.fill()?;
+        }
+        Ok(true)
+    }
+
+    /// The next record with its index, or `None` at the end of the range.
+    pub fn record(&mut self) -> Result<Option<(usize, &[u8])>> {
+        if !self.ready()? {
+            return Ok(None);
         }
         let size = self.file.size;
         let i = self.next;
@@ -370,11 +378,8 @@ impl Scan<'_> {
 
     /// The next record, left in place.
     pub fn peek(&mut self) -> Result<Option<&[u8]>> {
-        if self.next >= self.end {
+        if !self.ready()? {
             return Ok(None);
-        }
-        if self.next >= self.buf_first + self.buf_records || self.next < self.buf_first {
-            self.fill()?;
         }
         let size = self.file.size;
         let at = (self.next - self.buf_first) * size;
@@ -389,11 +394,8 @@ impl Scan<'_> {
     /// The next records as one slice (a whole number of records) with the index of the
     /// first, or `None` at the end of the range: for passes that take every record.
     pub fn next_chunk(&mut self) -> Result<Option<(usize, &[u8])>> {
-        if self.next >= self.end {
+        if !self.ready()? {
             return Ok(None);
-        }
-        if self.next >= self.buf_first + self.buf_records || self.next < self.buf_first {
-            self.fill()?;
         }
         let size = self.file.size;
         let i = self.next;

@@ -674,6 +674,9 @@ pub fn write_results(
     // fifth of the ingest.
     let group = |start: usize, len: usize| -> Result<RecordBatch> {
         let order = &order[start..start + len];
+        let cts = |col: &[Option<f32>]| -> ArrayRef {
+            Arc::new(order.iter().map(|i| col[at(i)]).collect::<Float32Array>())
+        };
         let columns: Vec<ArrayRef> = vec![
             dictionary::<UInt8Type>(vec![0; len], &[round])?,
             Arc::new(take(&rows.tube, order)),
@@ -682,18 +685,8 @@ pub fn write_results(
                 order.iter().map(|i| rows.outcome[at(i)].code()).collect(),
                 &outcomes,
             )?,
-            Arc::new(
-                order
-                    .iter()
-                    .map(|i| rows.ct_orf1ab[at(i)])
-                    .collect::<Float32Array>(),
-            ),
-            Arc::new(
-                order
-                    .iter()
-                    .map(|i| rows.ct_n[at(i)])
-                    .collect::<Float32Array>(),
-            ),
+            cts(&rows.ct_orf1ab),
+            cts(&rows.ct_n),
             Arc::new(
                 order
                     .iter()
@@ -720,12 +713,7 @@ pub fn write_results(
                     .collect(),
                 &sample_types.map(SampleType::as_str),
             )?,
-            Arc::new(
-                order
-                    .iter()
-                    .map(|i| rows.ct_ic[at(i)])
-                    .collect::<Float32Array>(),
-            ),
+            cts(&rows.ct_ic),
             Arc::new(
                 order
                     .iter()
