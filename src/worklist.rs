@@ -21,7 +21,7 @@ pub use crate::listing::{ListRow, write_file, write_text};
 use crate::model::{Mode, Outcome, Status};
 use crate::store::{BatchKind, Store};
 use crate::time::{self, Millis, Offset};
-use crate::tracker::{Decided, Listed, NONE, PersonStatus, Round, Statuses, load};
+use crate::tracker::{Decided, Listed, NONE, PersonStatus, ResultFacts, Round, Statuses, load};
 
 /// Which worklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,21 +245,25 @@ impl From<RowParts<'_>> for PersonRow {
     }
 }
 
+impl<'a> ResultParts<'a> {
+    /// Result row `res` of `results` (`None` for [`NONE`], no result), with its lab.
+    fn of(results: &ResultFacts, res: u32, lab: impl FnOnce() -> &'a str) -> Option<Self> {
+        let i = usize::try_from(res).ok().filter(|_| res != NONE)?;
+        Some(ResultParts {
+            outcome: results.outcome[i],
+            cts: results.cts(i),
+            reported_at: results.reported_at[i],
+            lab: lab(),
+        })
+    }
+}
+
 impl PersonRow {
     /// The row for a person's decided status.
     pub fn new(round: &Statuses, text: &dyn RowText, p: PersonStatus) -> PersonRow {
         let row = p.row as usize;
         let res = round.result_of_row(p.row);
-        let r = &round.results;
-        let result = (res != NONE).then(|| {
-            let i = res as usize;
-            ResultParts {
-                outcome: r.outcome[i],
-                cts: r.cts(i),
-                reported_at: r.reported_at[i],
-                lab: text.lab(res),
-            }
-        });
+        let result = ResultParts::of(&round.results, res, || text.lab(res));
         let (person, tube, site) = text.collection(p.row);
         PersonRow::from(RowParts {
             person,
@@ -309,22 +313,13 @@ fn sorted(mut rows: Vec<PersonRow>, list: Worklist) -> Vec<PersonRow> {
 pub fn build(store: &Store, round: &Decided, list: Worklist) -> Result<Vec<PersonRow>> {
     let listing = round.listed(store, wanted(list))?;
     let text = Fetched::load(store, round, &listing.persons)?;
-    let r = &round.results;
     let rows = listing
         .persons
         .par_iter()
         .map(|l| {
             let t = l.tube as usize;
             let res = round.tubes.result.get(t).copied().unwrap_or(NONE);
-            let result = (res != NONE).then(|| {
-                let i = res as usize;
-                ResultParts {
-                    outcome: r.outcome[i],
-                    cts: r.cts(i),
-                    reported_at: r.reported_at[i],
-                    lab: text.lab(res),
-                }
-            });
+            let result = ResultParts::of(&round.results, res, || text.lab(res));
             let (person, site, collected_at) = text.collection(l.person.row);
             PersonRow::from(RowParts {
                 person,
