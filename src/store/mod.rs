@@ -24,6 +24,7 @@ pub mod checked;
 pub mod config;
 pub mod fsutil;
 pub mod index;
+mod keyed;
 pub mod manifest;
 pub mod segment;
 pub mod verify;

@@ -24,6 +24,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::fsutil;
 use super::index::{self, IndexWriter, Kind};
+use super::keyed;
 use super::manifest::{FileRef, PopulationSegment, Segment};
 use crate::column::{LabelColumn, StrColumn};
 use crate::ingest::batch::SegmentPlan;
@@ -356,6 +357,24 @@ fn write_parquet(root: &Path, path: &Path, batch: RecordBatch) -> Result<FileRef
     })
 }
 
+/// One encoded column chunk of a row group.
+enum Chunk {
+    Arrow(ArrowColumnChunk),
+    Keyed(keyed::KeyedChunk),
+}
+
+impl Chunk {
+    fn append_to_row_group<W: std::io::Write + Send>(
+        self,
+        rg: &mut parquet::file::writer::SerializedRowGroupWriter<'_, W>,
+    ) -> parquet::errors::Result<()> {
+        match self {
+            Chunk::Arrow(c) => c.append_to_row_group(rg),
+            Chunk::Keyed(c) => c.append_to_row_group(rg),
+        }
+    }
+}
+
 /// Writes `n` rows as one Parquet file, asking `group(start, len)` for each row
 /// group's columns, so a batch's derived columns (keys, gathered numbers) exist one
 /// row group at a time rather than whole. The columns of several row groups are
@@ -379,6 +398,7 @@ fn write_parquet_groups(
         SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::clone(&props))
             .map_err(pq)?;
     let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&schema));
+    let flat = parquet_schema.num_columns() == schema.fields().len();
     let groups: Vec<usize> = (0..n).step_by(ROW_GROUP).collect();
     let window = rayon::current_num_threads() * 2;
     for (w, starts) in groups.chunks(window).enumerate() {
@@ -389,9 +409,10 @@ fn write_parquet_groups(
         let mut jobs = Vec::new();
         for (k, slice) in slices.iter().enumerate() {
             let writers = factory.create_column_writers(w * window + k).map_err(pq)?;
-            for (writer, (field, col)) in writers
+            for (c, (writer, (field, col))) in writers
                 .into_iter()
                 .zip(schema.fields().iter().zip(slice.columns()))
+                .enumerate()
             {
                 let mut leaves = compute_leaves(field, col).map_err(pq)?;
                 let leaf = leaves.pop().ok_or_else(|| {
@@ -399,14 +420,21 @@ fn write_parquet_groups(
                         "no leaf column".into(),
                     ))
                 })?;
-                jobs.push((k, writer, leaf));
+                // Flat schemas only: there, field `c` is leaf `c`.
+                let keyed = flat.then(|| (parquet_schema.column(c), Arc::clone(col)));
+                jobs.push((k, writer, leaf, keyed));
             }
         }
-        let mut chunks: Vec<(usize, ArrowColumnChunk)> = jobs
+        let mut chunks: Vec<(usize, Chunk)> = jobs
             .into_par_iter()
-            .map(|(k, mut writer, leaf)| {
+            .map(|(k, mut writer, leaf, keyed)| {
+                if let Some((descr, col)) = keyed
+                    && let Some(chunk) = keyed::encode(&descr, &props, col.as_ref())
+                {
+                    return Ok((k, Chunk::Keyed(chunk?)));
+                }
                 writer.write(&leaf)?;
-                Ok((k, writer.close()?))
+                Ok((k, Chunk::Arrow(writer.close()?)))
             })
             .collect::<std::result::Result<_, parquet::errors::ParquetError>>()
             .map_err(pq)?;
