@@ -140,6 +140,14 @@ impl<W: Write> IndexWriter<W> {
         self.out.write_all(record)
     }
 
+    /// Appends records laid end to end, each of exactly the kind's size.
+    pub fn push_all(&mut self, records: &[u8]) -> std::io::Result<()> {
+        let size = self.kind.record_size();
+        debug_assert_eq!(records.len() % size, 0);
+        self.count += (records.len() / size) as u64;
+        self.out.write_all(records)
+    }
+
     /// Flushes and returns the inner writer.
     pub fn finish(self) -> std::io::Result<W> {
         self.out
