@@ -271,15 +271,15 @@ pub fn check_tube(s: &str) -> Result<(), FieldError> {
 
 /// Checks a person id: 1–64 printable characters (any script), no control characters.
 pub fn check_person(s: &str) -> Result<(), FieldError> {
-    // Nearly every id is ASCII: one pass over bytes instead of decoding characters.
+    // Nearly every id is printable ASCII: one pass over its bytes settles it.
+    if (1..=64).contains(&s.len()) && s.bytes().all(|b| (b' '..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if s.is_ascii() {
         return match s.len() {
             0 => Err("person id is empty"),
             65.. => Err("person id is longer than 64 characters"),
-            _ if s.bytes().any(|b| b.is_ascii_control()) => {
-                Err("person id holds a control character")
-            }
-            _ => Ok(()),
+            _ => Err("person id holds a control character"),
         };
     }
     let n = s.chars().count();

@@ -25,7 +25,12 @@ pub fn required(table: &Table, name: &str) -> Result<usize> {
 
 /// The field at `col` as trimmed text; a missing column reads as empty.
 /// Text that is not UTF-8 refuses the whole file, as the README says.
-pub fn text<'r>(path: &Path, rec: &'r Record, col: Option<usize>, line: u64) -> Result<&'r str> {
+pub fn text<'r>(
+    path: &Path,
+    rec: &'r Record<'_>,
+    col: Option<usize>,
+    line: u64,
+) -> Result<&'r str> {
     let Some(field) = col.and_then(|c| rec.str(c)) else {
         return Ok("");
     };
@@ -38,7 +43,7 @@ pub fn text<'r>(path: &Path, rec: &'r Record, col: Option<usize>, line: u64) -> 
             ),
         )
     })?;
-    Ok(s.trim_matches(|c: char| c.is_ascii_whitespace()))
+    Ok(s.trim_ascii())
 }
 
 /// A line number as stored: 32 bits, as no batch file comes near 4 billion lines.
@@ -87,7 +92,7 @@ pub fn width_problem<'r>(
 }
 
 /// The raw bytes of a field, for reject reports.
-pub fn raw(rec: &Record, col: Option<usize>) -> &[u8] {
+pub fn raw<'r>(rec: &'r Record<'_>, col: Option<usize>) -> &'r [u8] {
     col.and_then(|c| rec.get(c)).unwrap_or_default()
 }
 

@@ -9,6 +9,7 @@
 //! counted from the bytes themselves: CRLF, blank lines and quoted newlines all keep
 //! the numbers a text editor shows.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -46,8 +47,9 @@ const CHUNK: usize = 8 << 20;
 /// handed out as `&str` without checking each one again; a row that is not keeps its
 /// bytes, and [`Record::str`] says where the bad byte is.
 #[derive(Debug, Default, Clone)]
-pub struct Record {
-    text: String,
+pub struct Record<'a> {
+    /// Borrowed from the chunk for a plain row; owned (and reused) otherwise.
+    text: Cow<'a, str>,
     bytes: Vec<u8>,
     utf8: bool,
     ends: Vec<usize>,
@@ -56,7 +58,7 @@ pub struct Record {
     gap: usize,
 }
 
-impl Record {
+impl<'a> Record<'a> {
     /// Number of fields.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -98,7 +100,10 @@ impl Record {
     }
 
     fn clear(&mut self) {
-        self.text.clear();
+        match &mut self.text {
+            Cow::Borrowed(_) => self.text = Cow::Owned(String::new()),
+            Cow::Owned(t) => t.clear(),
+        }
         self.bytes.clear();
         self.utf8 = true;
         self.ends.clear();
@@ -106,7 +111,7 @@ impl Record {
     }
 
     fn push(&mut self, field: &str) {
-        self.text.push_str(field);
+        self.text.to_mut().push_str(field);
         self.ends.push(self.text.len());
     }
 
@@ -114,7 +119,7 @@ impl Record {
     fn set_unescaped(&mut self, data: &[u8], ends: &[usize]) {
         self.clear();
         match std::str::from_utf8(data) {
-            Ok(s) => self.text.push_str(s),
+            Ok(s) => self.text.to_mut().push_str(s),
             Err(_) => {
                 self.utf8 = false;
                 self.bytes.extend_from_slice(data);
@@ -123,10 +128,12 @@ impl Record {
         self.ends.extend_from_slice(ends);
     }
 
-    /// A raw line with no quotes: its fields are the text between commas.
-    fn set_plain(&mut self, line: &str) {
-        self.clear();
-        self.text.push_str(line);
+    /// A raw line with no quotes, borrowed: its fields are the text between commas.
+    fn set_plain(&mut self, line: &'a str) {
+        self.text = Cow::Borrowed(line);
+        self.bytes.clear();
+        self.utf8 = true;
+        self.ends.clear();
         self.ends.extend(memchr::memchr_iter(b',', line.as_bytes()));
         self.ends.push(line.len());
         self.gap = 1;
@@ -203,12 +210,13 @@ fn plain_text(data: &[u8]) -> Option<&str> {
 }
 
 /// The rows of a plain chunk (see [`plain_text`]), with the line numbers csv_core's
-/// path gives: one per line, blank lines skipped but counted.
-fn for_each_plain(
-    text: &str,
+/// path gives: one per line, blank lines skipped but counted. Each row is lent to `f`
+/// from the chunk, not copied.
+fn for_each_plain<'a>(
+    text: &'a str,
     first_line: u64,
-    rec: &mut Record,
-    mut f: impl FnMut(u64, &Record, &[u8]) -> Result<()>,
+    rec: &mut Record<'a>,
+    mut f: impl FnMut(u64, &Record<'a>, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let mut line = first_line;
     let mut rest = text;
@@ -459,6 +467,8 @@ impl Table {
             return Ok(None);
         };
         let mut buf = std::mem::take(carry);
+        // Room for the whole chunk now: growing by doubling copied each chunk twice.
+        buf.reserve(size.saturating_sub(buf.len()));
         loop {
             if !*eof && buf.len() < size {
                 let want = size - buf.len();
