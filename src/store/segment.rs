@@ -152,6 +152,26 @@ fn with_dictionaries(schema: &Schema, keys: &[(&str, DataType)]) -> Arc<Schema> 
 /// Rows a person-index part hashes and partitions on its own.
 const PERSON_PART: usize = 1 << 20;
 
+/// Builds a record for each of `items` on all cores, a window at a time, and hands each
+/// window's records to `write` in order while the next window is built.
+fn write_windows<T: Sync, const N: usize>(
+    items: &[T],
+    record: impl Fn(&T) -> Result<[u8; N]> + Sync,
+    mut write: impl FnMut(&[[u8; N]]) -> Result<()> + Send,
+) -> Result<()> {
+    const WINDOW: usize = 1 << 16;
+    let build = |part: &[T]| -> Result<Vec<[u8; N]>> { part.par_iter().map(&record).collect() };
+    let mut windows = items.chunks(WINDOW);
+    let mut built = windows.next().map(build).transpose()?;
+    while let Some(records) = built {
+        let next = windows.next();
+        let (written, later) = rayon::join(|| write(&records), || next.map(build).transpose());
+        written?;
+        built = later?;
+    }
+    Ok(())
+}
+
 /// Writes the person index of the rows `order` of `person` (record `k` is row `k` of
 /// the segment): 20-byte records (hash big-endian, row) sorted by hash, then row.
 ///
@@ -558,23 +578,21 @@ pub fn write_collections(
     // The indexes come last, when the batch's other columns are freed: the tube index
     // has one record per run of a tube's consecutive rows, sorted by barcode.
     let tubes_path = stem.with_extension("tubes");
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for k in 0..n {
-        match runs.last_mut() {
-            Some((start, len)) if tube.value(*start) == tube.value(k) => *len += 1,
-            _ => runs.push((k, 1)),
-        }
-    }
+    let starts: Vec<usize> = (0..n)
+        .into_par_iter()
+        .filter(|&k| k == 0 || tube.value(k) != tube.value(k - 1))
+        .collect();
+    let run = |r: u32| {
+        let start = starts[r as usize];
+        (start, starts.get(r as usize + 1).unwrap_or(&n) - start)
+    };
     // Sorted by barcode, a tube's runs in row order: run numbers break the ties.
-    let count = u32::try_from(runs.len()).map_err(|_| too_big(&tubes_path))?;
+    let count = u32::try_from(starts.len()).map_err(|_| too_big(&tubes_path))?;
     let mut sorted: Vec<(u128, u32)> = (0..count)
         .into_par_iter()
-        .map(|r| {
-            let start = runs[r as usize].0;
-            (index::tube_prefix(tube.value(start).as_bytes()), r)
-        })
+        .map(|r| (index::tube_prefix(tube.value(run(r).0).as_bytes()), r))
         .collect();
-    let barcode = |r: u32| tube.value(runs[r as usize].0).as_bytes();
+    let barcode = |r: u32| tube.value(run(r).0).as_bytes();
     sorted.par_sort_unstable_by(|&(ka, a), &(kb, b)| {
         ka.cmp(&kb)
             .then_with(|| barcode(a).cmp(barcode(b)))
@@ -586,22 +604,27 @@ pub fn write_collections(
         sorted.len() as u64,
     )
     .map_err(|e| Error::io(&tubes_path, e))?;
-    for &(_, r) in &sorted {
-        let (start, len) = runs[r as usize];
-        let rec = index::collection_tube_record(
+    // Records reach into the barcode, mode and capacity columns at random, a cache miss
+    // each: they are built on all cores, a window at a time, while the last is written.
+    let record = |&(_, r): &(u128, u32)| -> Result<[u8; 48]> {
+        let (start, len) = run(r);
+        Ok(index::collection_tube_record(
             &index::tube_key(tube.value(start)),
             u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
             u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
             rows.mode[row(start)].code(),
             rows.capacity[row(start)],
-        );
-        w.push(&rec).map_err(|e| Error::io(&tubes_path, e))?;
-    }
+        ))
+    };
+    write_windows(&sorted, record, |records| {
+        w.push_all(records.as_flattened())
+            .map_err(|e| Error::io(&tubes_path, e))
+    })?;
     let tubes = w
         .finish()
         .map_err(|e| Error::io(&tubes_path, e))?
         .finish(root, &tubes_path)?;
-    drop((sorted, runs, tube));
+    drop((sorted, starts, tube));
 
     let persons_path = stem.with_extension("persons");
     let persons = write_person_index(root, &persons_path, n, |k| person.value(k).as_bytes())?;
