@@ -29,7 +29,7 @@ use super::results::{self, ResultRows};
 use super::table::Table;
 use crate::model::{Mode, Outcome, SampleType, check_round};
 use crate::store::config::Config;
-use crate::store::index::{person_hash, tube_key, tube_prefix};
+use crate::store::index::{TubeKey, person_hash, tube_key, tube_prefix};
 use crate::store::manifest::{FailedPlate, Source};
 use crate::store::{Batch, BatchKind, Store, StoreIndex, TubeFacts, fsutil, segment};
 use crate::time::{self, Offset};
@@ -838,6 +838,17 @@ fn plan_population(rows: &PopulationRows, labels: &[String], rejects: &mut Rejec
     }
 }
 
+/// The tube key of a barcode with this [`tube_prefix`], when the prefix holds all of
+/// it: barcodes hold no NUL, so a zero last byte means the barcode ended within it.
+fn key_of_prefix(prefix: u128) -> Option<TubeKey> {
+    let bytes = prefix.to_be_bytes();
+    (bytes[15] == 0).then(|| {
+        let mut key = TubeKey::default();
+        key[..16].copy_from_slice(&bytes);
+        key
+    })
+}
+
 fn plan_results(
     rows: &ResultRows,
     index: &StoreIndex,
@@ -862,7 +873,7 @@ fn plan_results(
             .then(rows.reported_at[a].cmp(&rows.reported_at[b]))
             .then(a.cmp(&b))
     });
-    let order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
+    let order: Vec<u32> = keyed.iter().map(|&(_, i)| i).collect();
     let at = |i: usize, tube, person| Where {
         file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
         line: u64::from(rows.line[i]),
@@ -878,30 +889,39 @@ fn plan_results(
     // Each tube's rows are a run of `order`; what the store knows of each tube is
     // looked up on all cores first (binary searches of the sidecar indexes), then the
     // runs are checked in order.
+    // Rows sit at random in the batch now: a run's end is found by the sort keys alone
+    // where they differ, and the text is read only where they tie.
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
-    while start < order.len() {
-        let tube = rows.tube.bytes(order[start] as usize);
-        let end = start
-            + order[start..]
-                .iter()
-                .take_while(|&&i| rows.tube.bytes(i as usize) == tube)
-                .count();
-        runs.push((start, end));
-        start = end;
+    for k in 1..=keyed.len() {
+        let ends = keyed.get(k).is_none_or(|&(key, i)| {
+            let (first_key, first) = keyed[start];
+            key != first_key || rows.tube.bytes(i as usize) != rows.tube.bytes(first as usize)
+        });
+        if ends {
+            runs.push((start, k));
+            start = k;
+        }
     }
     type Known = (Option<TubeFacts>, Vec<(Outcome, i64)>);
+    // Runs ascend by barcode: each core takes a stretch of them with one cursor.
+    let keyed = &keyed;
     let known_of: Vec<Known> = runs
-        .par_iter()
-        .map(|&(start, _)| {
-            let key = tube_key(rows.tube.get(order[start] as usize));
-            let facts = index.tube(&key);
-            let known = if facts.is_some() {
-                index.results(&key)
-            } else {
-                Vec::new()
-            };
-            (facts, known)
+        .par_chunks(4096)
+        .flat_map_iter(|stretch| {
+            let mut cursor = index.cursor();
+            stretch.iter().map(move |&(start, _)| {
+                let (prefix, i) = keyed[start];
+                let key =
+                    key_of_prefix(prefix).unwrap_or_else(|| tube_key(rows.tube.get(i as usize)));
+                let facts = cursor.tube(&key);
+                let known = if facts.is_some() {
+                    cursor.results(&key)
+                } else {
+                    Vec::new()
+                };
+                (facts, known)
+            })
         })
         .collect();
     for (&(start, end), (facts, known)) in runs.iter().zip(known_of) {
@@ -1152,6 +1172,20 @@ mod tests {
     fn tubes_group_in_order_of_first_appearance() {
         let rows = interleaved();
         assert_eq!(group_by_tube(&rows), naive(&rows));
+    }
+
+    #[test]
+    fn a_short_barcode_key_comes_from_its_prefix() {
+        for b in ["PL0001", "SG000000001", "ABCDEFGHIJKLMNO"] {
+            assert_eq!(
+                key_of_prefix(tube_prefix(b.as_bytes())),
+                Some(tube_key(b)),
+                "{b}"
+            );
+        }
+        for b in ["ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQRSTUVWXYZ-12345"] {
+            assert_eq!(key_of_prefix(tube_prefix(b.as_bytes())), None, "{b}");
+        }
     }
 
     #[test]

@@ -297,19 +297,73 @@ impl IndexFile {
     }
 
     /// Records whose key equals `key` (a tube key, or a person hash's 16 bytes).
+    ///
+    /// A key has a record or a few: the end is found by galloping from the start
+    /// (1, 2, 4... records on) rather than by a second search of the whole file.
     pub fn find(&self, key: &[u8]) -> Range<usize> {
-        let lower = self.lower_bound(key);
-        let upper = lower + self.partition_from(lower, |k| k <= key);
+        self.equal_from(self.lower_bound(key), key)
+    }
+
+    /// [`find`](Self::find), looking first from record `from` (where an earlier key's
+    /// records started): when every record before it is below `key`, as when keys come
+    /// in ascending order, the start is galloped to from there, a few comparisons in
+    /// cache instead of a search of the whole file; otherwise the whole file is searched.
+    pub fn find_near(&self, from: usize, key: &[u8]) -> Range<usize> {
+        let from = from.min(self.count);
+        match from.checked_sub(1) {
+            Some(prev) if key_cmp(&self.record(prev)[..self.key], key).is_ge() => self.find(key),
+            _ => self.find_from(from, key),
+        }
+    }
+
+    /// [`find`](Self::find) when every record before `from` is below `key`.
+    fn find_from(&self, from: usize, key: &[u8]) -> Range<usize> {
+        let below = |i: usize| key_cmp(&self.record(i)[..self.key], key).is_lt();
+        let mut lo = from.min(self.count);
+        let (mut hi, mut step) = (lo, 1);
+        while hi < self.count && below(hi) {
+            lo = hi + 1;
+            hi += step;
+            step *= 2;
+        }
+        let hi = hi.min(self.count);
+        let lower = lo + self.partition_range(lo..hi, |k| key_cmp(k, key).is_lt());
+        self.equal_from(lower, key)
+    }
+
+    /// The records from `lower` on whose key equals `key`.
+    fn equal_from(&self, lower: usize, key: &[u8]) -> Range<usize> {
+        let equal = |i: usize| key_cmp(&self.record(i)[..self.key], key).is_eq();
+        let mut step = 1;
+        let mut hi = lower;
+        while hi < self.count && equal(hi) {
+            hi = lower + step;
+            step *= 2;
+        }
+        let lo = lower + step / 4;
+        let hi = hi.min(self.count);
+        let upper = if lo >= hi {
+            hi
+        } else {
+            lo + self.partition_range(lo..hi, |k| key_cmp(k, key).is_le())
+        };
         lower..upper
     }
 
     /// The first record whose key is not below `key`.
     pub fn lower_bound(&self, key: &[u8]) -> usize {
-        self.partition_from(0, |k| k < key)
+        self.partition_from(0, |k| key_cmp(k, key).is_lt())
     }
 
     fn partition_from(&self, from: usize, pred: impl Fn(&[u8]) -> bool) -> usize {
-        let (mut lo, mut hi) = (from, self.count);
+        self.partition_range(from..self.count, pred)
+    }
+
+    /// How many records from `range.start` on satisfy `pred`, which holds for a prefix
+    /// of `range`.
+    fn partition_range(&self, range: Range<usize>, pred: impl Fn(&[u8]) -> bool) -> usize {
+        let from = range.start;
+        let (mut lo, mut hi) = (range.start, range.end);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if pred(&self.record(mid)[..self.key]) {
@@ -332,6 +386,25 @@ impl IndexFile {
     pub fn person_row(&self, i: usize) -> u32 {
         u32_at(self.record(i), 16)
     }
+}
+
+/// Compares two keys as bytes, 16 at a time as big-endian integers: keys are 16 or 32
+/// bytes, and a `memcmp` call per probe was most of a lookup.
+fn key_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let (mut a16, mut b16) = (a.chunks_exact(16), b.chunks_exact(16));
+    for (x, y) in a16.by_ref().zip(b16.by_ref()) {
+        let word = |c: &[u8]| {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(c);
+            u128::from_be_bytes(w)
+        };
+        match word(x).cmp(&word(y)) {
+            std::cmp::Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    let done = a.len().min(b.len()) / 16 * 16;
+    a[done..].cmp(&b[done..])
 }
 
 /// Bytes a [`Scan`] reads at a time: large enough that a read costs little per
@@ -481,6 +554,47 @@ mod tests {
         assert_eq!(ct_at(f.record(4), 48), Some(20.5));
         assert_eq!(ct_at(f.record(4), 52), None);
         assert!(IndexFile::open(&p, Kind::CollectionTubes).is_err());
+    }
+
+    #[test]
+    fn finds_runs_of_every_length_at_every_place() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("r.persons");
+        // Keys 0..12, key k repeated k times (key 0 absent), so runs of 1 to 11
+        // records sit at the start, the middle and the end of the file.
+        let keys: Vec<u128> = (1..12u128)
+            .flat_map(|k| std::iter::repeat_n(k << 100, usize::try_from(k).expect("small")))
+            .collect();
+        let count = u64::try_from(keys.len()).expect("small");
+        let mut w =
+            IndexWriter::new(File::create(&p).expect("f"), Kind::Persons, count).expect("w");
+        for (row, &k) in keys.iter().enumerate() {
+            w.push(&person_record(k, u32::try_from(row).expect("small")))
+                .expect("push");
+        }
+        w.finish().expect("finish");
+        let f = IndexFile::open(&p, Kind::Persons).expect("open");
+        for k in 0..13u128 {
+            let expected: Vec<usize> = (0..keys.len()).filter(|&i| keys[i] == k << 100).collect();
+            let found: Vec<usize> = f.find(&(k << 100).to_be_bytes()).collect();
+            assert_eq!(found, expected, "key {k}");
+        }
+        // Looking near any record gives the same answer as a search of the whole file.
+        for from in 0..=keys.len() + 1 {
+            for k in 0..13u128 {
+                let key = (k << 100).to_be_bytes();
+                assert_eq!(
+                    f.find_near(from, &key),
+                    f.find(&key),
+                    "from {from}, key {k}"
+                );
+            }
+        }
+        assert_eq!(key_cmp(b"ab", b"abc"), std::cmp::Ordering::Less);
+        assert_eq!(key_cmp(&[1; 32], &[1; 32]), std::cmp::Ordering::Equal);
+        let (mut a, b) = ([7u8; 32], [7u8; 32]);
+        a[31] = 8;
+        assert_eq!(key_cmp(&a, &b), std::cmp::Ordering::Greater);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod segment;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
+use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -425,6 +426,39 @@ pub struct TubeFacts {
     pub members: u32,
 }
 
+/// Lookups of tubes in ascending key order, as a batch sorted by barcode makes them:
+/// each segment's index is galloped through from the last match instead of searched
+/// whole, so a lookup is a few comparisons in cache.
+///
+/// A key below the previous one is still answered correctly, by a full search.
+pub struct TubeCursor<'a> {
+    index: &'a StoreIndex,
+    collections: Vec<usize>,
+    results: Vec<usize>,
+}
+
+impl TubeCursor<'_> {
+    fn find(at: &mut [usize], s: usize, file: &IndexFile, key: &TubeKey) -> Range<usize> {
+        let found = file.find_near(at.get(s).copied().unwrap_or(0), key);
+        if let Some(slot) = at.get_mut(s) {
+            *slot = found.start;
+        }
+        found
+    }
+
+    /// [`StoreIndex::tube`].
+    pub fn tube(&mut self, key: &TubeKey) -> Option<TubeFacts> {
+        let at = &mut self.collections;
+        self.index.tube_in(|s, f| Self::find(at, s, f, key))
+    }
+
+    /// [`StoreIndex::results`].
+    pub fn results(&mut self, key: &TubeKey) -> Vec<(Outcome, Millis)> {
+        let at = &mut self.results;
+        self.index.results_in(|s, f| Self::find(at, s, f, key))
+    }
+}
+
 impl StoreIndex {
     /// The name of round number `i` of this index.
     pub fn round_name(&self, i: usize) -> &str {
@@ -433,9 +467,27 @@ impl StoreIndex {
 
     /// The tube's round, mode, capacity and member count, if it was ever collected.
     pub fn tube(&self, key: &TubeKey) -> Option<TubeFacts> {
+        self.tube_in(|_, f| f.find(key))
+    }
+
+    /// A reader for many lookups in ascending key order (see [`TubeCursor`]).
+    pub fn cursor(&self) -> TubeCursor<'_> {
+        TubeCursor {
+            index: self,
+            collections: vec![0; self.collections.len()],
+            results: vec![0; self.results.len()],
+        }
+    }
+
+    /// [`tube`](Self::tube), with each collections segment's matching records found by
+    /// `find(segment number, tube index)`.
+    fn tube_in(
+        &self,
+        mut find: impl FnMut(usize, &IndexFile) -> Range<usize>,
+    ) -> Option<TubeFacts> {
         let mut facts: Option<TubeFacts> = None;
-        for seg in &self.collections {
-            for i in seg.tubes.find(key) {
+        for (s, seg) in self.collections.iter().enumerate() {
+            for i in find(s, &seg.tubes) {
                 let r = seg.tubes.record(i);
                 let rows = index::u32_at(r, 36);
                 match &mut facts {
@@ -471,9 +523,18 @@ impl StoreIndex {
 
     /// Every result the store holds for the tube, as (outcome, reported_at).
     pub fn results(&self, key: &TubeKey) -> Vec<(Outcome, Millis)> {
+        self.results_in(|_, f| f.find(key))
+    }
+
+    /// [`results`](Self::results), with each results segment's matching records found
+    /// by `find(segment number, tube index)`.
+    fn results_in(
+        &self,
+        mut find: impl FnMut(usize, &IndexFile) -> Range<usize>,
+    ) -> Vec<(Outcome, Millis)> {
         let mut out = Vec::new();
-        for seg in &self.results {
-            for i in seg.tubes.find(key) {
+        for (s, seg) in self.results.iter().enumerate() {
+            for i in find(s, &seg.tubes) {
                 let r = seg.tubes.record(i);
                 if let Some(o) = Outcome::from_code(r[36]) {
                     out.push((o, index::i64_at(r, 40)));
