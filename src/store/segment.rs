@@ -152,20 +152,20 @@ fn with_dictionaries(schema: &Schema, keys: &[(&str, DataType)]) -> Arc<Schema> 
 /// Rows a person-index part hashes and partitions on its own.
 const PERSON_PART: usize = 1 << 20;
 
-/// Builds a record for each of `items` on all cores, a window at a time, and hands each
-/// window's records to `write` in order while the next window is built.
-fn write_windows<T: Sync, const N: usize>(
+/// Builds `items` a window at a time with `build` (on all cores) and hands each
+/// window's result to `write` in order, while the next window is built: the serial
+/// writing of a sidecar then costs no time of its own.
+fn pipelined<T: Sync, R: Send + Sync>(
     items: &[T],
-    record: impl Fn(&T) -> Result<[u8; N]> + Sync,
-    mut write: impl FnMut(&[[u8; N]]) -> Result<()> + Send,
+    window: usize,
+    build: impl Fn(&[T]) -> Result<R> + Sync,
+    mut write: impl FnMut(&R) -> Result<()> + Send,
 ) -> Result<()> {
-    const WINDOW: usize = 1 << 16;
-    let build = |part: &[T]| -> Result<Vec<[u8; N]>> { part.par_iter().map(&record).collect() };
-    let mut windows = items.chunks(WINDOW);
-    let mut built = windows.next().map(build).transpose()?;
-    while let Some(records) = built {
+    let mut windows = items.chunks(window.max(1));
+    let mut built = windows.next().map(&build).transpose()?;
+    while let Some(done) = built {
         let next = windows.next();
-        let (written, later) = rayon::join(|| write(&records), || next.map(build).transpose());
+        let (written, later) = rayon::join(|| write(&done), || next.map(&build).transpose());
         written?;
         built = later?;
     }
@@ -215,10 +215,11 @@ fn write_person_index<'a>(
         .collect();
     let mut w = IndexWriter::new(HashingWriter::create(path)?, Kind::Persons, n as u64)
         .map_err(|e| Error::io(path, e))?;
-    let window = rayon::current_num_threads() * 4;
+    // Buckets are sorted a few per core at a time, each window written while the next
+    // one sorts.
     let buckets: Vec<usize> = (0..256).collect();
-    let sort_window = |group: &[usize]| -> Vec<Vec<[u8; 20]>> {
-        group
+    let sort_window = |group: &[usize]| -> Result<Vec<Vec<[u8; 20]>>> {
+        Ok(group
             .par_iter()
             .map(|&b| {
                 sort_bucket(
@@ -227,29 +228,19 @@ fn write_person_index<'a>(
                         .map(|(split, start)| &split[start[b]..start[b + 1]]),
                 )
             })
-            .collect()
+            .collect())
     };
-    // Each window of buckets is written while the next one is sorted.
-    let mut windows = buckets.chunks(window);
-    let mut sorted = windows.next().map(sort_window).unwrap_or_default();
-    loop {
-        let next = windows.next();
-        let (written, later) = rayon::join(
-            || -> Result<()> {
-                for bucket in &sorted {
-                    w.push_all(bucket.as_flattened())
-                        .map_err(|e| Error::io(path, e))?;
-                }
-                Ok(())
-            },
-            || next.map(sort_window),
-        );
-        written?;
-        match later {
-            Some(s) => sorted = s,
-            None => break,
-        }
-    }
+    pipelined(
+        &buckets,
+        rayon::current_num_threads() * 4,
+        sort_window,
+        |sorted| {
+            sorted.iter().try_for_each(|bucket| {
+                w.push_all(bucket.as_flattened())
+                    .map_err(|e| Error::io(path, e))
+            })
+        },
+    )?;
     w.finish()
         .map_err(|e| Error::io(path, e))?
         .finish(root, path)
@@ -616,7 +607,8 @@ pub fn write_collections(
             rows.capacity[row(start)],
         ))
     };
-    write_windows(&sorted, record, |records| {
+    let build = |part: &[(u128, u32)]| part.par_iter().map(&record).collect::<Result<Vec<_>>>();
+    pipelined(&sorted, 1 << 16, build, |records| {
         w.push_all(records.as_flattened())
             .map_err(|e| Error::io(&tubes_path, e))
     })?;
