@@ -447,23 +447,9 @@ fn plan_collections(
     labels: &[String],
     rejects: &mut Rejects,
 ) -> Plan {
-    let order = group_by_tube(rows);
-    // Whole tubes in a few hundred spans, checked on all cores; the spans' findings
-    // are joined in span order, which is the order one pass would have found them.
-    let same_tube =
-        |k: usize| rows.tube.bytes(order[k] as usize) == rows.tube.bytes(order[k - 1] as usize);
-    let spans = 256;
-    let mut cuts = vec![0usize];
-    for s in 1..spans {
-        let mut k = (order.len() * s / spans).max(cuts.last().copied().unwrap_or(0));
-        while k > 0 && k < order.len() && same_tube(k) {
-            k += 1;
-        }
-        if k < order.len() && k > cuts.last().copied().unwrap_or(0) {
-            cuts.push(k);
-        }
-    }
-    cuts.push(order.len());
+    // Whole tubes in the grouping's few hundred spans, checked on all cores; the spans'
+    // findings are joined in span order, which is the order one pass would find them.
+    let (order, cuts) = group_by_tube(rows);
     let checked: Vec<(Vec<u32>, Rejects, u64)> = cuts
         .par_windows(2)
         .map(|w| check_tubes(rows, &order[w[0]..w[1]], round, index, labels))
@@ -734,7 +720,10 @@ fn group_runs<'a>(
 /// city scale; input nearly always arrives with a tube's rows together already, so
 /// only runs are looked up (see [`group_runs`]), and a stable counting sort by group,
 /// a run at a time, leaves such input in place.
-fn group_by_tube(rows: &CollectionRows) -> Vec<u32> {
+///
+/// Also returns where the spans of whole tubes it sorts on all cores start in that
+/// order, ending with the row count, for the checks to run on the same spans.
+fn group_by_tube(rows: &CollectionRows) -> (Vec<u32>, Vec<usize>) {
     let n = rows.len();
     let tube = |i: usize| rows.tube.bytes(i);
     let (runs, group, groups) = group_runs(n, tube, xxhash_rust::xxh3::xxh3_64);
@@ -765,6 +754,7 @@ fn group_by_tube(rows: &CollectionRows) -> Vec<u32> {
     let spans = 256;
     let step = start.len().div_ceil(spans).max(1);
     let mut pieces: Vec<(&mut [u32], &[u32])> = Vec::with_capacity(spans);
+    let mut cuts = Vec::with_capacity(spans + 1);
     let mut rest = order.as_mut_slice();
     let mut from = 0;
     for bounds in start.chunks(step) {
@@ -774,9 +764,12 @@ fn group_by_tube(rows: &CollectionRows) -> Vec<u32> {
         let end = start.get(from + bounds.len()).copied().unwrap_or(last);
         let (head, tail) = rest.split_at_mut((end - first) as usize);
         pieces.push((head, bounds));
+        cuts.push(first as usize);
         rest = tail;
         from += bounds.len();
     }
+    cuts.push(n);
+    cuts.dedup();
     pieces.into_par_iter().for_each(|(piece, bounds)| {
         let base = bounds.first().copied().unwrap_or(0);
         let mut tubes = bounds.iter().peekable();
@@ -794,7 +787,7 @@ fn group_by_tube(rows: &CollectionRows) -> Vec<u32> {
             }
         }
     });
-    order
+    (order, cuts)
 }
 
 /// Every row is committed, in input order; a person registered again in the same
@@ -887,10 +880,9 @@ fn plan_results(
         HashMap::with_hasher(KeyHash);
     let mut positives_kept = 0;
     // Each tube's rows are a run of `order`; what the store knows of each tube is
-    // looked up on all cores first (binary searches of the sidecar indexes), then the
-    // runs are checked in order.
-    // Rows sit at random in the batch now: a run's end is found by the sort keys alone
-    // where they differ, and the text is read only where they tie.
+    // looked up on all cores first (cursors through the sidecar indexes), then the runs
+    // are checked in order. Rows sit at random in the batch now: a run's end is found
+    // by the sort keys alone where they differ, and the text is read only where they tie.
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut start = 0;
     for k in 1..=keyed.len() {
@@ -1171,7 +1163,15 @@ mod tests {
     #[test]
     fn tubes_group_in_order_of_first_appearance() {
         let rows = interleaved();
-        assert_eq!(group_by_tube(&rows), naive(&rows));
+        let (order, cuts) = group_by_tube(&rows);
+        assert_eq!(order, naive(&rows));
+        // The spans the checks run on hold whole tubes and cover every row.
+        assert_eq!((cuts.first(), cuts.last()), (Some(&0), Some(&order.len())));
+        assert!(cuts.len() > 2);
+        for &c in &cuts[1..cuts.len() - 1] {
+            let tube = |k: usize| rows.tube.get(order[k] as usize);
+            assert_ne!(tube(c), tube(c - 1), "span cut at {c} splits a tube");
+        }
     }
 
     #[test]

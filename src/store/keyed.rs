@@ -94,7 +94,7 @@ pub fn encode(
         &dictionary,
         &ids,
         keys.len(),
-        nulls.filter(|_| descr.max_def_level() > 0),
+        nulls,
         descr.max_def_level() > 0,
     ))
 }
