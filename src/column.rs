@@ -107,6 +107,14 @@ impl StrColumn {
         }
     }
 
+    /// Removes every value, keeping the buffers' room for the next values.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.offsets.clear();
+        self.offsets.push(0);
+        self.nulls = None;
+    }
+
     /// Appends every value of `other`, in order.
     pub fn append(&mut self, other: &StrColumn) {
         if self.offsets.is_empty() {
@@ -241,6 +249,13 @@ impl LabelColumn {
     /// Number of distinct values.
     pub fn distinct(&self) -> usize {
         self.values.len()
+    }
+
+    /// Removes every row and value, keeping the buffers' room.
+    pub fn clear(&mut self) {
+        self.values.clear();
+        self.lookup.clear();
+        self.keys.clear();
     }
 
     /// Appends every row of `other`, translating its keys into this column's.

@@ -50,15 +50,26 @@ impl CollectionRows {
 }
 
 impl Part for CollectionRows {
-    fn append(&mut self, later: Self) {
+    fn append(&mut self, later: &Self) {
         self.tube.append(&later.tube);
         self.person.append(&later.person);
-        self.mode.extend(later.mode);
-        self.capacity.extend(later.capacity);
-        self.collected_at.extend(later.collected_at);
+        self.mode.extend_from_slice(&later.mode);
+        self.capacity.extend_from_slice(&later.capacity);
+        self.collected_at.extend_from_slice(&later.collected_at);
         self.site.append(&later.site);
-        self.file.extend(later.file);
-        self.line.extend(later.line);
+        self.file.extend_from_slice(&later.file);
+        self.line.extend_from_slice(&later.line);
+    }
+
+    fn clear(&mut self) {
+        self.tube.clear();
+        self.person.clear();
+        self.mode.clear();
+        self.capacity.clear();
+        self.collected_at.clear();
+        self.site.clear();
+        self.file.clear();
+        self.line.clear();
     }
 }
 
@@ -210,6 +221,46 @@ mod tests {
         let mut rejects = Rejects::default();
         read(&mut t, 0, "c.csv", Offset::CHINA, &mut rows, &mut rejects)?;
         Ok((rows, rejects))
+    }
+
+    #[test]
+    fn small_chunks_read_as_one_chunk_reads() {
+        // Parts and chunk buffers are reused chunk after chunk: nothing of one chunk
+        // may leak into the next (a row, a site key, a null).
+        let mut text = String::from("tube,person,mode,collected_at,site\n");
+        for i in 0..3000 {
+            let site = ["S1", "", "S2"][i % 3];
+            text.push_str(&format!(
+                "PL{:05},p{i},pool,2022-04-02 08:{:02}:00,{site}\n",
+                i / 10,
+                i % 60
+            ));
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("c.csv");
+        std::fs::write(&p, &text).expect("write");
+        let read_with = |chunk: Option<usize>| {
+            let mut t = Table::open(&p).expect("open");
+            if let Some(n) = chunk {
+                t.set_chunk_size(n);
+            }
+            let mut rows = CollectionRows::default();
+            let mut rejects = Rejects::default();
+            let n = read(&mut t, 0, "c.csv", Offset::CHINA, &mut rows, &mut rejects).expect("read");
+            assert!(rejects.rows.is_empty());
+            (n, rows)
+        };
+        let (n, whole) = read_with(None);
+        let (m, pieces) = read_with(Some(1000));
+        assert_eq!((n, m), (3000, 3000));
+        for i in [0, 1, 2, 999, 1500, 2999] {
+            assert_eq!(pieces.tube.get(i), whole.tube.get(i));
+            assert_eq!(pieces.person.get(i), format!("p{i}"));
+            assert_eq!(pieces.site.get_opt(i), whole.site.get_opt(i));
+        }
+        assert_eq!(pieces.line, whole.line);
+        assert_eq!(pieces.collected_at, whole.collected_at);
+        assert_eq!(pieces.site.distinct(), 2);
     }
 
     #[test]

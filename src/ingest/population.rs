@@ -44,13 +44,22 @@ impl PopulationRows {
 }
 
 impl Part for PopulationRows {
-    fn append(&mut self, later: Self) {
+    fn append(&mut self, later: &Self) {
         self.person.append(&later.person);
         self.district.append(&later.district);
         self.community.append(&later.community);
         self.group.append(&later.group);
-        self.file.extend(later.file);
-        self.line.extend(later.line);
+        self.file.extend_from_slice(&later.file);
+        self.line.extend_from_slice(&later.line);
+    }
+
+    fn clear(&mut self) {
+        self.person.clear();
+        self.district.clear();
+        self.community.clear();
+        self.group.clear();
+        self.file.clear();
+        self.line.clear();
     }
 }
 

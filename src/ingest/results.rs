@@ -95,21 +95,38 @@ pub fn parse_ct(s: &str) -> Result<Option<f32>, &'static str> {
 }
 
 impl Part for ResultRows {
-    fn append(&mut self, later: Self) {
+    fn append(&mut self, later: &Self) {
         self.tube.append(&later.tube);
-        self.outcome.extend(later.outcome);
-        self.from_ct.extend(later.from_ct);
-        self.ct_orf1ab.extend(later.ct_orf1ab);
-        self.ct_n.extend(later.ct_n);
-        self.reported_at.extend(later.reported_at);
+        self.outcome.extend_from_slice(&later.outcome);
+        self.from_ct.extend_from_slice(&later.from_ct);
+        self.ct_orf1ab.extend_from_slice(&later.ct_orf1ab);
+        self.ct_n.extend_from_slice(&later.ct_n);
+        self.reported_at.extend_from_slice(&later.reported_at);
         self.lab.append(&later.lab);
         self.plate.append(&later.plate);
         self.well.append(&later.well);
-        self.sample_type.extend(later.sample_type);
-        self.ct_ic.extend(later.ct_ic);
-        self.received_at.extend(later.received_at);
-        self.file.extend(later.file);
-        self.line.extend(later.line);
+        self.sample_type.extend_from_slice(&later.sample_type);
+        self.ct_ic.extend_from_slice(&later.ct_ic);
+        self.received_at.extend_from_slice(&later.received_at);
+        self.file.extend_from_slice(&later.file);
+        self.line.extend_from_slice(&later.line);
+    }
+
+    fn clear(&mut self) {
+        self.tube.clear();
+        self.outcome.clear();
+        self.from_ct.clear();
+        self.ct_orf1ab.clear();
+        self.ct_n.clear();
+        self.reported_at.clear();
+        self.lab.clear();
+        self.plate.clear();
+        self.well.clear();
+        self.sample_type.clear();
+        self.ct_ic.clear();
+        self.received_at.clear();
+        self.file.clear();
+        self.line.clear();
     }
 }
 

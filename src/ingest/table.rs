@@ -317,6 +317,8 @@ pub struct Table {
     path: PathBuf,
     header: Vec<String>,
     source: Source,
+    /// Target size of a CSV chunk.
+    chunk: usize,
 }
 
 enum Source {
@@ -325,6 +327,8 @@ enum Source {
         carry: Vec<u8>,
         next_line: u64,
         eof: bool,
+        /// Buffers of parsed chunks, to read the next chunks into.
+        spare: Vec<Vec<u8>>,
     },
     Parquet {
         reader: ParquetRecordBatchReader,
@@ -364,7 +368,9 @@ impl Table {
                 carry: Vec::new(),
                 next_line: 1,
                 eof: false,
+                spare: Vec::new(),
             },
+            chunk: CHUNK,
         };
         let first = table.next_csv_chunk(4096)?;
         let Some(ChunkKind::Csv { data, first_line }) = first.map(|c| c.kind) else {
@@ -421,6 +427,7 @@ impl Table {
             path: path.to_path_buf(),
             header,
             source: Source::Parquet { reader, rows: 0 },
+            chunk: CHUNK,
         })
     }
 
@@ -445,7 +452,7 @@ impl Table {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             let next = match &self.source {
-                Source::Csv { .. } => self.next_csv_chunk(CHUNK)?,
+                Source::Csv { .. } => self.next_csv_chunk(self.chunk)?,
                 Source::Parquet { .. } => self.next_parquet_chunk()?,
             };
             match next {
@@ -456,17 +463,39 @@ impl Table {
         Ok(out)
     }
 
+    /// Reads CSV chunks of about `bytes` from now on: tests cut small files into many.
+    #[cfg(test)]
+    pub(crate) fn set_chunk_size(&mut self, bytes: usize) {
+        self.chunk = bytes;
+    }
+
+    /// Takes back parsed chunks, whose buffers the next chunks are read into.
+    pub fn recycle(&mut self, chunks: Vec<Chunk>) {
+        if let Source::Csv { spare, .. } = &mut self.source {
+            spare.extend(chunks.into_iter().filter_map(|c| match c.kind {
+                ChunkKind::Csv { mut data, .. } => {
+                    data.clear();
+                    Some(data)
+                }
+                ChunkKind::Parquet { .. } => None,
+            }));
+        }
+    }
+
     fn next_csv_chunk(&mut self, size: usize) -> Result<Option<Chunk>> {
         let Source::Csv {
             reader,
             carry,
             next_line,
             eof,
+            spare,
         } = &mut self.source
         else {
             return Ok(None);
         };
-        let mut buf = std::mem::take(carry);
+        let mut buf = spare.pop().unwrap_or_default();
+        buf.extend_from_slice(carry);
+        carry.clear();
         // Room for the whole chunk now: growing by doubling copied each chunk twice.
         buf.reserve(size.saturating_sub(buf.len()));
         loop {
@@ -505,7 +534,8 @@ impl Table {
                 }));
             }
             if let Some(cut) = record_boundary(&buf) {
-                *carry = buf.split_off(cut);
+                carry.extend_from_slice(&buf[cut..]);
+                buf.truncate(cut);
                 let first_line = *next_line;
                 *next_line += count_lines(&buf, 0..buf.len());
                 return Ok(Some(Chunk {
@@ -796,6 +826,8 @@ mod tests {
                 Ok(())
             })
             .expect("rows");
+            // The next chunks are read into this one's buffer.
+            t.recycle(vec![c]);
         }
         assert_eq!(out.len(), 2000);
         assert_eq!(out[1999], (2 + 2 * 1999, "a\nb,\"1999\"".to_owned()));
