@@ -2,9 +2,9 @@
 //! fsync of files and of the folders that name them, and atomic replacement.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
@@ -26,6 +26,154 @@ pub fn create_file(path: &Path) -> Result<File> {
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::io(path, e))
+}
+
+/// Alignment and size unit of direct writes: a multiple of any disk's logical block.
+const BLOCK: usize = 4096;
+
+/// Bytes gathered before each direct write.
+const DIRECT_BUFFER: usize = 4 << 20;
+
+/// A new file written past the page cache (`O_DIRECT`) in block-aligned pieces, where
+/// the file system allows it, and through it (an ordinary file) where it does not.
+///
+/// Why: a segment's files (800 MB at 25 M rows) are written once and fsynced; copying
+/// them into the page cache first cost more CPU than building them (in a virtual
+/// machine each new cache page is also a fault in the host), while the disk took the
+/// same bytes either way. Readers map the files later and read them from disk.
+/// [`DirectWriter::finish`] writes the last, partial block padded with zeros, cuts the
+/// file to its length and fsyncs it.
+pub struct DirectWriter {
+    out: Out,
+    buf: Aligned,
+}
+
+/// Where the blocks go.
+struct Out {
+    file: File,
+    path: PathBuf,
+    direct: bool,
+    /// Bytes written so far.
+    at: u64,
+}
+
+impl Out {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.file.write_all_at(bytes, self.at) {
+            if !(self.direct && e.raw_os_error() == Some(libc::EINVAL)) {
+                return Err(e);
+            }
+            // Some file systems accept the flag, then refuse the write: go on through
+            // the page cache, rewriting this piece whole.
+            self.file = OpenOptions::new().write(true).open(&self.path)?;
+            self.direct = false;
+            self.file.write_all_at(bytes, self.at)?;
+        }
+        self.at += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// A block-aligned buffer inside an ordinary `Vec` (its start chosen so).
+struct Aligned {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(size: usize) -> Aligned {
+        let buf = vec![0u8; size + BLOCK];
+        let start = buf.as_ptr().align_offset(BLOCK).min(BLOCK);
+        Aligned { buf, start, len: 0 }
+    }
+
+    fn capacity(&self) -> usize {
+        self.buf.len().saturating_sub(BLOCK)
+    }
+
+    /// Copies in as much of `data` as fits; returns how much.
+    fn fill(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.capacity() - self.len);
+        let at = self.start + self.len;
+        self.buf[at..at + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        n
+    }
+
+    /// The bytes held, zero-padded to whole blocks.
+    fn padded(&mut self) -> &[u8] {
+        let whole = self.len.div_ceil(BLOCK) * BLOCK;
+        self.buf[self.start + self.len..self.start + whole].fill(0);
+        &self.buf[self.start..self.start + whole]
+    }
+}
+
+impl DirectWriter {
+    /// Creates (or truncates) `path`, owner-only as [`create_file`] does.
+    pub fn create(path: &Path) -> Result<DirectWriter> {
+        Self::create_with(path, true)
+    }
+
+    fn create_with(path: &Path, direct: bool) -> Result<DirectWriter> {
+        let opened = direct
+            .then(|| {
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(path)
+                    .ok()
+            })
+            .flatten();
+        // File systems without direct I/O refuse the flag when opening (EINVAL).
+        let (file, direct) = match opened {
+            Some(f) => (f, true),
+            None => (create_file(path)?, false),
+        };
+        Ok(DirectWriter {
+            out: Out {
+                file,
+                path: path.to_path_buf(),
+                direct,
+                at: 0,
+            },
+            buf: Aligned::new(if direct { DIRECT_BUFFER } else { 0 }),
+        })
+    }
+
+    /// Writes what is left, cuts the file to the bytes written and fsyncs it.
+    pub fn finish(mut self) -> io::Result<File> {
+        let len = self.out.at + self.buf.len as u64;
+        if self.buf.len > 0 {
+            self.out.write_all(self.buf.padded())?;
+        }
+        self.out.file.set_len(len)?;
+        self.out.file.sync_all()?;
+        Ok(self.out.file)
+    }
+}
+
+impl Write for DirectWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if !self.out.direct {
+            self.out.write_all(data)?;
+            return Ok(data.len());
+        }
+        let n = self.buf.fill(data);
+        if self.buf.len == self.buf.capacity() {
+            self.out.write_all(self.buf.padded())?;
+            self.buf.len = 0;
+        }
+        Ok(n)
+    }
+
+    /// Nothing to do: a partial block is written by [`DirectWriter::finish`] only.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Flushes a folder's entries to disk, so a file created or renamed in it survives a crash.
@@ -74,5 +222,50 @@ pub fn for_each_block(path: &Path, mut f: impl FnMut(&[u8])) -> std::io::Result<
         }
         f(&buf[..n]);
         bytes += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn direct_and_buffered_files_hold_exactly_what_was_written() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let sizes = [
+            0,
+            1,
+            BLOCK - 1,
+            BLOCK,
+            BLOCK + 1,
+            DIRECT_BUFFER,
+            DIRECT_BUFFER + 5,
+            2 * DIRECT_BUFFER + BLOCK + 7,
+        ];
+        for direct in [true, false] {
+            for (k, &size) in sizes.iter().enumerate() {
+                let data: Vec<u8> = (0..size)
+                    .map(|i| u8::try_from((i * 7 + i / 4099) % 251).expect("below 251"))
+                    .collect();
+                let path = dir.path().join(format!("f{k}-{direct}"));
+                let mut w = DirectWriter::create_with(&path, direct).expect("create");
+                // Pieces of uneven sizes, as a Parquet or index writer hands them over.
+                let mut rest = &data[..];
+                let mut piece = 1000;
+                while !rest.is_empty() {
+                    let n = piece.min(rest.len());
+                    w.write_all(&rest[..n]).expect("write");
+                    rest = &rest[n..];
+                    piece = piece * 3 + 1;
+                }
+                w.finish().expect("finish");
+                let back = fs::read(&path).expect("read");
+                assert_eq!(back.len(), size, "size {size}, direct {direct}");
+                assert!(back == data, "content of size {size}, direct {direct}");
+                let mode = fs::metadata(&path).expect("meta").permissions().mode();
+                assert_eq!(mode & 0o777, 0o600);
+            }
+        }
     }
 }

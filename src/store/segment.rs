@@ -2,7 +2,6 @@
 //! input order, results sorted by tube) plus its sidecar indexes. Every file is hashed as it is written and fsynced before
 //! the manifest that names it is committed.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -37,9 +36,10 @@ use crate::{Error, Result};
 /// Rows per Parquet row group: small enough that reading one tube's rows decodes little.
 const ROW_GROUP: usize = 128 * 1024;
 
-/// A writer that counts and hashes what passes through it.
+/// A writer that counts and hashes what passes through it, into a file written past
+/// the page cache where the file system allows it ([`fsutil::DirectWriter`]).
 struct HashingWriter {
-    file: File,
+    file: fsutil::DirectWriter,
     hasher: Xxh3,
     bytes: u64,
 }
@@ -60,7 +60,7 @@ impl Write for HashingWriter {
 impl HashingWriter {
     fn create(path: &Path) -> Result<Self> {
         Ok(HashingWriter {
-            file: fsutil::create_file(path)?,
+            file: fsutil::DirectWriter::create(path)?,
             hasher: Xxh3::new(),
             bytes: 0,
         })
@@ -68,7 +68,7 @@ impl HashingWriter {
 
     /// Flushes to disk and describes the file for the manifest.
     fn finish(self, root: &Path, path: &Path) -> Result<FileRef> {
-        self.file.sync_all().map_err(|e| Error::io(path, e))?;
+        self.file.finish().map_err(|e| Error::io(path, e))?;
         let rel = path.strip_prefix(root).unwrap_or(path);
         Ok(FileRef {
             path: rel.to_string_lossy().into_owned(),
