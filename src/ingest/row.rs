@@ -114,7 +114,8 @@ pub trait Part: Default + Send {
 ///
 /// Parts and chunk buffers are cleared and used again rather than freed: memory the
 /// process has not touched yet costs a page fault per 4 KiB (and, in a virtual
-/// machine, the host's fault too), which had been a quarter of the parse's time.
+/// machine, the host's fault too). At 25 M rows that saved 100k of the ingest's 816k
+/// faults and 65 MB of peak; most of the rest are the batch's own columns.
 pub fn read_parallel<P: Part>(
     table: &mut Table,
     out: &mut P,
