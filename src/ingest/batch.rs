@@ -172,12 +172,34 @@ fn ingest(
         clock = Instant::now();
     };
     // Which files are new: identified by content, so a renamed copy is still a repeat.
+    // Only a file of the same size as an ingested one, or as another in this list, can
+    // be a repeat: those are hashed now; the rest are hashed as they are parsed.
+    let sizes = files
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.len())
+                .map_err(|e| Error::io(p, e))
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    let mut listed: HashMap<u64, usize> = HashMap::new();
+    for &size in &sizes {
+        *listed.entry(size).or_default() += 1;
+    }
     let mut sources: Vec<(PathBuf, Source)> = Vec::new();
-    for path in files {
-        let (bytes, hash) = hash_file(path)?;
+    for (path, &size) in files.iter().zip(&sizes) {
         let label = path.to_string_lossy().into_owned();
-        let earlier = store.manifest().find_source(kind, &hash).map(|b| b.id);
-        let repeat = sources.iter().any(|(_, s)| s.xxh3_128 == hash);
+        let may_repeat =
+            listed.get(&size) > Some(&1) || store.manifest().has_source_of_size(kind, size);
+        let (bytes, hash) = if may_repeat {
+            hash_file(path)?
+        } else {
+            (size, String::new())
+        };
+        let earlier = (!hash.is_empty())
+            .then(|| store.manifest().find_source(kind, &hash).map(|b| b.id))
+            .flatten();
+        let repeat = !hash.is_empty() && sources.iter().any(|(_, s)| s.xxh3_128 == hash);
         report.files.push(FileReport {
             path: label.clone(),
             rows: 0,
@@ -227,7 +249,7 @@ fn ingest(
         BatchKind::Population => Rows::Population(PopulationRows::default()),
     };
     let labels: Vec<String> = sources.iter().map(|(_, s)| s.path.clone()).collect();
-    for (no, (path, source)) in sources.iter().enumerate() {
+    for (no, (path, source)) in sources.iter_mut().enumerate() {
         if let Some(pb) = progress {
             pb.set_message(format!("reading {}", source.path));
         }
@@ -250,6 +272,14 @@ fn ingest(
                 population::read(&mut table, no, &source.path, out, &mut rejects)?
             }
         };
+        if source.xxh3_128.is_empty() {
+            let (bytes, hash) = match table.source_digest() {
+                Some((bytes, hash)) => (bytes, format!("{hash:032x}")),
+                None => hash_file(path)?,
+            };
+            source.bytes = bytes;
+            source.xxh3_128 = hash;
+        }
         report.rows_read += n;
         if let Some(f) = report.files.iter_mut().find(|f| f.path == source.path) {
             f.rows = n;

@@ -242,6 +242,14 @@ impl Manifest {
             .filter_map(|b| b.population.as_ref().map(|p| (p, b.id)))
     }
 
+    /// Whether a committed batch of `kind` ingested a source of exactly `bytes` bytes
+    /// (only such a file can be a repeat of one).
+    pub fn has_source_of_size(&self, kind: BatchKind, bytes: u64) -> bool {
+        self.batches
+            .iter()
+            .any(|b| b.kind == kind && b.sources.iter().any(|s| s.bytes == bytes))
+    }
+
     /// The committed batch that ingested a source with this content, if any.
     pub fn find_source(&self, kind: BatchKind, hash: &str) -> Option<&Batch> {
         self.batches

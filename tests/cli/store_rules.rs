@@ -284,6 +284,17 @@ fn reingesting_the_same_file_is_a_no_op() {
     assert!(renamed["batch"].is_null(), "{renamed}");
     assert_eq!(renamed["files"][0]["already_in_batch"], 1, "{renamed}");
 
+    // Same size, other content (a digit of a time changed): read, not a repeat (its
+    // tubes are refused as already used). Listed twice in one ingest: read once.
+    let text = std::fs::read_to_string(&copy).expect("read");
+    let other = dir.path().join("same-size.csv");
+    std::fs::write(&other, text.replacen("07:00:04", "07:00:05", 1)).expect("write");
+    let fresh = ingest_collections(dir.path(), "R2", &[other.clone(), other.clone()]);
+    assert!(fresh["files"][0]["already_in_batch"].is_null(), "{fresh}");
+    assert_eq!(fresh["files"][0]["rows"], first["rows_read"], "{fresh}");
+    assert_eq!(fresh["files"][1]["rows"], 0, "{fresh}");
+    assert_eq!(fresh["rows_read"], first["rows_read"], "{fresh}");
+
     // The text summary says so.
     let text = stdout_of(
         pooltrack(dir.path())
