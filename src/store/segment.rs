@@ -439,25 +439,27 @@ fn write_parquet_groups(
                 .zip(schema.fields().iter().zip(slice.columns()))
                 .enumerate()
             {
-                let mut leaves = compute_leaves(field, col).map_err(pq)?;
-                let leaf = leaves.pop().ok_or_else(|| {
-                    pq(parquet::errors::ParquetError::General(
-                        "no leaf column".into(),
-                    ))
-                })?;
                 // Flat schemas only: there, field `c` is leaf `c`.
-                let keyed = flat.then(|| (parquet_schema.column(c), Arc::clone(col)));
-                jobs.push((k, writer, leaf, keyed));
+                let descr = flat.then(|| parquet_schema.column(c));
+                jobs.push((k, writer, field, col, descr));
             }
         }
+        // A column's levels are computed on the core that encodes it, and only when
+        // the Arrow writer encodes it: they are an index per value (`0..n` for a
+        // required column), a gigabyte of writes at 25 M rows for the keyed columns
+        // alone, and computing them serially had kept one core waiting.
         let mut chunks: Vec<(usize, Chunk)> = jobs
             .into_par_iter()
-            .map(|(k, mut writer, leaf, keyed)| {
-                if let Some((descr, col)) = keyed
+            .map(|(k, mut writer, field, col, descr)| {
+                if let Some(descr) = descr
                     && let Some(chunk) = keyed::encode(&descr, &props, col.as_ref())
                 {
                     return Ok((k, Chunk::Keyed(chunk?)));
                 }
+                let mut leaves = compute_leaves(field, col)?;
+                let leaf = leaves.pop().ok_or_else(|| {
+                    parquet::errors::ParquetError::General("no leaf column".into())
+                })?;
                 writer.write(&leaf)?;
                 Ok((k, Chunk::Arrow(writer.close()?)))
             })
