@@ -191,15 +191,16 @@ fn ingest(
         let label = path.to_string_lossy().into_owned();
         let may_repeat =
             listed.get(&size) > Some(&1) || store.manifest().has_source_of_size(kind, size);
+        // An empty hash stands for "hashed while read", filled in after the parse.
         let (bytes, hash) = if may_repeat {
             hash_file(path)?
         } else {
             (size, String::new())
         };
-        let earlier = (!hash.is_empty())
+        let earlier = may_repeat
             .then(|| store.manifest().find_source(kind, &hash).map(|b| b.id))
             .flatten();
-        let repeat = !hash.is_empty() && sources.iter().any(|(_, s)| s.xxh3_128 == hash);
+        let repeat = may_repeat && sources.iter().any(|(_, s)| s.xxh3_128 == hash);
         report.files.push(FileReport {
             path: label.clone(),
             rows: 0,
