@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pooltrack::ingest::{self, IngestOptions, IngestReport};
+use pooltrack::ingest::{self, IngestOptions, IngestReport, TextEncoding};
 use pooltrack::store::Store;
 
 #[derive(Debug, clap::Subcommand)]
@@ -11,7 +11,11 @@ pub enum Args {
     #[command(after_help = "\
 Files are CSV with a header (also .csv.gz and .csv.zst) or Parquet with the same column
 names. Bad rows are listed with file, line, column and reason in STORE/rejects/; valid
-rows are committed unless --strict. Re-ingesting a file already ingested does nothing.")]
+rows are committed unless --strict. Re-ingesting a file already ingested does nothing.
+
+CSV saved by Excel on a Chinese-language Windows is GB18030, not UTF-8: add
+--encoding gb18030. CSV saved with ';' or tabs between fields: add --delimiter ';' or
+--delimiter tab.")]
     Collections {
         /// Input files.
         #[arg(required = true)]
@@ -59,6 +63,57 @@ pub struct Common {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// The CSV files' character encoding. "CSV (逗号分隔)" saved by Excel on a
+    /// Chinese-language Windows is GB18030 (GBK), not UTF-8: a file refused with "the
+    /// text is not UTF-8 ... it reads as GB18030" needs --encoding gb18030. Line numbers
+    /// in the rejects report stay those of the file; stored text is UTF-8. Parquet files
+    /// are always UTF-8 and ignore this.
+    #[arg(long, value_enum, value_name = "ENCODING", default_value = "utf-8")]
+    encoding: Encoding,
+    /// The character between fields in CSV files: ',' (the default), ';', tab (write
+    /// `tab` or '\t') or '|'. Excel in many European locales saves "CSV" with ';'. Without
+    /// this option, a header that only makes sense split on ';' or tabs is refused,
+    /// naming the option to add. Parquet files ignore this.
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+}
+
+/// `--encoding` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Encoding {
+    /// UTF-8, with or without a byte-order mark (the default).
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    /// GB18030: Chinese Windows and Excel; a superset of GBK and GB2312.
+    Gb18030,
+    /// Read as gb18030, its superset.
+    Gbk,
+}
+
+/// Reads a `--delimiter` value.
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," => Ok(b','),
+        ";" => Ok(b';'),
+        "|" => Ok(b'|'),
+        "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
+        _ => Err(format!(
+            "{s:?} is not a delimiter pooltrack reads: use ',', ';', tab (or '\\t') or '|'"
+        )),
+    }
+}
+
+impl Common {
+    fn options(&self) -> IngestOptions {
+        IngestOptions {
+            strict: self.strict,
+            encoding: match self.encoding {
+                Encoding::Utf8 => TextEncoding::Utf8,
+                Encoding::Gb18030 | Encoding::Gbk => TextEncoding::Gb18030,
+            },
+            delimiter: self.delimiter,
+        }
+    }
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
@@ -69,27 +124,21 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             round,
             common,
         } => {
-            let opts = IngestOptions {
-                strict: common.strict,
-            };
+            let opts = common.options();
             let pb = super::progress(0, "bytes");
             let r = ingest::ingest_collections(&mut store, &files, &round, &opts, Some(&pb));
             pb.finish_and_clear();
             (common, r?)
         }
         Args::Results { files, common } => {
-            let opts = IngestOptions {
-                strict: common.strict,
-            };
+            let opts = common.options();
             let pb = super::progress(0, "bytes");
             let r = ingest::ingest_results(&mut store, &files, &opts, Some(&pb));
             pb.finish_and_clear();
             (common, r?)
         }
         Args::Population { files, common } => {
-            let opts = IngestOptions {
-                strict: common.strict,
-            };
+            let opts = common.options();
             let pb = super::progress(0, "bytes");
             let r = ingest::ingest_population(&mut store, &files, &opts, Some(&pb));
             pb.finish_and_clear();

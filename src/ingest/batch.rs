@@ -40,6 +40,11 @@ use crate::{Error, Result};
 pub struct IngestOptions {
     /// Reject the whole batch if any row is bad.
     pub strict: bool,
+    /// The CSV files' character encoding (Parquet is always UTF-8).
+    pub encoding: super::table::TextEncoding,
+    /// The CSV files' field delimiter; `None` reads commas and refuses a header that
+    /// looks separated by another character, naming it.
+    pub delimiter: Option<u8>,
 }
 
 /// What happened to one input file.
@@ -254,7 +259,11 @@ fn ingest(
         if let Some(pb) = progress {
             pb.set_message(format!("reading {}", source.path));
         }
-        let mut table = Table::open(path)?;
+        let read = super::table::ReadOptions {
+            encoding: opts.encoding,
+            delimiter: opts.delimiter,
+        };
+        let mut table = Table::open_with(path, &read)?;
         let no = u16::try_from(no).unwrap_or(u16::MAX);
         let n = match &mut rows {
             Rows::Collections(out) => {

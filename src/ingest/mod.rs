@@ -14,3 +14,4 @@ pub mod table;
 pub use batch::{
     IngestOptions, IngestReport, ingest_collections, ingest_population, ingest_results,
 };
+pub use table::{ReadOptions, TextEncoding};

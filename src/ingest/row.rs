@@ -6,13 +6,17 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::reject::Rejects;
-use super::table::{Chunk, Record, Table};
+use super::table::{Chunk, NOT_UTF8, Record, Table};
 use crate::model::check_tube;
 use crate::{Error, Result};
 
-/// Finds a required column or refuses the file, naming what is missing.
+/// Finds a required column or refuses the file, naming what is missing, or the
+/// delimiter the header seems to be written with.
 pub fn required(table: &Table, name: &str) -> Result<usize> {
     table.column(name).ok_or_else(|| {
+        if let Some(hint) = table.delimiter_hint(name) {
+            return Error::input(table.path(), hint);
+        }
         Error::input(
             table.path(),
             format!(
@@ -24,7 +28,8 @@ pub fn required(table: &Table, name: &str) -> Result<usize> {
 }
 
 /// The field at `col` as trimmed text; a missing column reads as empty.
-/// Text that is not UTF-8 refuses the whole file, as the README says.
+/// Text that is not UTF-8 refuses the whole file, as the README says ([`read_parallel`]
+/// adds the `--encoding` hint when the file reads as GB18030).
 pub fn text<'r>(
     path: &Path,
     rec: &'r Record<'_>,
@@ -38,7 +43,7 @@ pub fn text<'r>(
         Error::input(
             path,
             format!(
-                "line {line}: the text is not UTF-8 (byte {} of a field); save the file as UTF-8",
+                "line {line}: {NOT_UTF8} (byte {} of a field); save the file as UTF-8",
                 valid_up_to + 1
             ),
         )
@@ -116,7 +121,19 @@ pub trait Part: Default + Send {
 /// process has not touched yet costs a page fault per 4 KiB (and, in a virtual
 /// machine, the host's fault too). At 25 M rows that saved 100k of the ingest's 816k
 /// faults and 65 MB of peak; most of the rest are the batch's own columns.
+///
+/// A refusal of text that is not UTF-8 says whether the file reads as GB18030 (see
+/// [`Table::explain`]).
 pub fn read_parallel<P: Part>(
+    table: &mut Table,
+    out: &mut P,
+    rejects: &mut Rejects,
+    parse_row: impl Fn(u64, &Record, &[u8], &mut P, &mut Rejects) -> Result<()> + Sync,
+) -> Result<u64> {
+    read_chunks(table, out, rejects, parse_row).map_err(|e| table.explain(e))
+}
+
+fn read_chunks<P: Part>(
     table: &mut Table,
     out: &mut P,
     rejects: &mut Rejects,
