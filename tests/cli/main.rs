@@ -8,6 +8,7 @@ mod concurrency;
 mod coverage;
 mod crash;
 mod damage;
+mod encoding;
 mod health_codes;
 mod hostile;
 mod incidents;
