@@ -4,14 +4,17 @@
 //!
 //! [`Coverage::compute`] joins the register with the round on the sorted 128-bit person
 //! hashes of the `.persons` sidecars, in parallel over ranges of the hash space, and
-//! reads only the district and community columns of the register (as dictionary
-//! codes). It keeps the row numbers of the untested and unregistered persons, so
-//! [`Coverage::untested`] and [`Coverage::unregistered`] read the text of just those
-//! rows, with no second join.
+//! reads only the district, community and group columns of the register (as
+//! dictionary codes). It keeps the row numbers of the untested and unregistered
+//! persons, so [`Coverage::untested`] and [`Coverage::unregistered`] read the text of
+//! just those rows, with no second join.
 //!
-//! A person registered more than once counts once, with their latest registration
-//! (later batch, then later line). A person is tested when they have any tube in the
-//! round, whatever its result.
+//! A person registered more than once counts once. Each of their optional fields —
+//! district, community, group — comes from the latest registration (later batch, then
+//! later line) that states it: a blank field means "not stated", never "none", so a
+//! re-registration that gives only a new district keeps the earlier community and
+//! group. A field no registration states counts under [`NO_AREA`]. A person is tested
+//! when they have any tube in the round, whatever its result.
 //!
 //! ```
 //! # fn main() -> pooltrack::Result<()> {
@@ -24,6 +27,8 @@
 //! # let opts = pooltrack::ingest::IngestOptions::default();
 //! # let register = file("register.csv", "person,district,community\np1,North,N1\np2,North,N2\np3,South,S1\n")?;
 //! # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
+//! # let moved = file("moved.csv", "person,district,community\np3,West,\n")?;
+//! # pooltrack::ingest::ingest_population(&mut store, &[moved], &opts, None)?;
 //! # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00:00\nPL0001,v9,pool,2022-04-02 08:01:00\n")?;
 //! # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
 //! use pooltrack::coverage::Coverage;
@@ -32,6 +37,8 @@
 //! assert_eq!((coverage.registered, coverage.tested, coverage.untested), (3, 1, 2));
 //! assert_eq!(coverage.unregistered_tested, 1); // v9 is not in the register
 //! assert_eq!(coverage.by_district[0].district, "North");
+//! // p3 moved to West in a later batch that left the community blank: still S1.
+//! assert_eq!(coverage.by_community[2], pooltrack::coverage::Area::new("West", "S1", 1, 0));
 //! # Ok(()) }
 //! ```
 
@@ -39,7 +46,7 @@ mod areas;
 mod join;
 mod lists;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use arrow_array::cast::AsArray;
@@ -47,6 +54,7 @@ use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, ArrayRef, StringArray};
 use rayon::prelude::*;
 use serde::Serialize;
+use xxhash_rust::xxh3::Xxh3Builder;
 
 pub use lists::{UnregisteredPerson, UntestedPerson};
 
@@ -77,7 +85,7 @@ pub struct Area {
     pub district: String,
     /// Community, or [`NO_AREA`]; empty in the table by district.
     pub community: String,
-    /// Persons registered here (their latest registration).
+    /// Persons registered here (each field from their latest registration stating it).
     pub registered: u64,
     /// Of them, persons with a tube in the round.
     pub tested: u64,
@@ -151,16 +159,31 @@ pub struct Coverage {
     pub by_district: Vec<Area>,
     /// By district and community, sorted by district then community.
     pub by_community: Vec<Area>,
-    /// Untested persons' latest registrations, as rows across `population_files`.
+    /// Untested persons, sorted by row.
     #[serde(skip)]
-    untested_rows: Vec<u32>,
+    untested_rows: Vec<UntestedRow>,
     /// Unregistered persons' first collection rows in the round.
     #[serde(skip)]
     unregistered_rows: Vec<u32>,
     /// The population segments the join read, in manifest order.
     #[serde(skip)]
     population_files: Vec<PathBuf>,
+    /// The register's names and row kinds (not each row's kind).
+    #[serde(skip)]
+    areas: areas::Areas,
 }
+
+/// An untested person: the row (across `population_files`) to read their id and group
+/// from, and the kinds of the registrations their district and community come from.
+#[derive(Debug, Clone, Copy)]
+struct UntestedRow {
+    row: u32,
+    district: u32,
+    community: u32,
+}
+
+/// A district and community, as name numbers (`None`: not stated).
+type AreaKey = (Option<u32>, Option<u32>);
 
 /// Ranges of the person-hash space joined in parallel.
 const HASH_RANGES: u32 = 256;
@@ -180,21 +203,32 @@ fn in_range(f: &IndexFile, r: u32) -> std::ops::Range<usize> {
 /// What the parallel join adds up.
 #[derive(Default)]
 struct Tally {
-    /// Registered and tested persons per area number.
-    counts: Vec<[u64; 2]>,
-    untested: Vec<u32>,
+    /// Registered and tested persons per row kind, for the persons whose district
+    /// and community come from registrations of one kind (nearly everyone).
+    by_kind: Vec<[u64; 2]>,
+    /// Registered and tested persons whose district and community come from
+    /// registrations of different kinds, by area.
+    mixed: HashMap<AreaKey, [u64; 2], Xxh3Builder>,
+    untested: Vec<UntestedRow>,
     unregistered: Vec<u32>,
     damage: Option<String>,
 }
 
+fn add(into: &mut [u64; 2], c: [u64; 2]) {
+    into[0] += c[0];
+    into[1] += c[1];
+}
+
 impl Tally {
     fn merge(mut self, other: Tally) -> Tally {
-        if self.counts.len() < other.counts.len() {
-            self.counts.resize(other.counts.len(), [0; 2]);
+        if self.by_kind.len() < other.by_kind.len() {
+            self.by_kind.resize(other.by_kind.len(), [0; 2]);
         }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            a[0] += b[0];
-            a[1] += b[1];
+        for (a, &b) in self.by_kind.iter_mut().zip(&other.by_kind) {
+            add(a, b);
+        }
+        for (area, c) in other.mixed {
+            add(self.mixed.entry(area).or_default(), c);
         }
         self.untested.extend(other.untested);
         self.unregistered.extend(other.unregistered);
@@ -261,11 +295,12 @@ impl Coverage {
                     )
                 })?;
         }
-        let areas = areas::read(store, &files)?;
-        let disagree = segments
-            .iter()
-            .zip(&areas.of_row)
-            .any(|(s, rows)| rows.len() as u64 != s.rows);
+        let mut areas = areas::read(store, &files)?;
+        let disagree = segments.len() != areas.of_row.len()
+            || segments
+                .iter()
+                .zip(&areas.of_row)
+                .any(|(s, rows)| rows.len() as u64 != s.rows);
         if disagree {
             return Err(Error::damaged(
                 root,
@@ -274,18 +309,29 @@ impl Coverage {
         }
         let index = store.index_of(Some(round))?;
         let collections = index_collections(&index, round);
-        let n_areas = areas.names.len();
+        let n_kinds = areas.kinds.len();
+        let stated = |kind: u32| {
+            areas
+                .kinds
+                .get(kind as usize)
+                .map_or(0, areas::Kind::stated)
+        };
+        let beyond = |row: u32| {
+            format!("a population person index names row {row}, which its segment does not hold")
+        };
         let tally = (0..HASH_RANGES)
             .into_par_iter()
             .fold(Tally::default, |mut t, r| {
-                let population = sidecars
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(k, f)| {
-                        let k = u32::try_from(k).unwrap_or(u32::MAX);
-                        in_range(f, r).map(move |i| (f.person(i), k, f.person_row(i)))
-                    })
-                    .collect();
+                let mut population = Vec::new();
+                for ((k, f), kinds) in (0u32..).zip(&sidecars).zip(&areas.of_row) {
+                    for i in in_range(f, r) {
+                        let row = f.person_row(i);
+                        match kinds.get(row as usize) {
+                            Some(&kind) => population.push((f.person(i), k, row, kind)),
+                            None => t.damage = Some(beyond(row)),
+                        }
+                    }
+                }
                 let tested = collections
                     .iter()
                     .flat_map(|seg| {
@@ -295,23 +341,32 @@ impl Coverage {
                         })
                     })
                     .collect();
-                let joined = join::join(population, tested);
-                t.counts.resize(n_areas, [0; 2]);
-                for (seg, row, tested) in joined.registered {
-                    let (s, i) = (seg as usize, row as usize);
-                    let area = areas.of_row.get(s).and_then(|a| a.get(i));
-                    let (Some(&area), Some(&base)) = (area, bases.get(s)) else {
-                        t.damage = Some(format!(
-                            "a population person index names row {row}, which its segment does not hold"
-                        ));
+                let joined = join::join(population, tested, stated);
+                t.by_kind.resize(n_kinds, [0; 2]);
+                for p in joined.registered {
+                    let (seg, row) = p.group;
+                    let Some(&base) = bases.get(seg as usize) else {
+                        t.damage = Some(format!("no population segment {seg}"));
                         continue;
                     };
-                    let c = &mut t.counts[area as usize];
-                    c[0] += 1;
-                    if tested {
-                        c[1] += 1;
+                    let c = [1, u64::from(p.tested)];
+                    let kind = |k: u32| areas.kinds.get(k as usize);
+                    if p.district == p.community {
+                        match t.by_kind.get_mut(p.district as usize) {
+                            Some(into) => add(into, c),
+                            None => t.damage = Some(format!("no row kind {}", p.district)),
+                        }
                     } else {
-                        t.untested.push(base + row);
+                        let district = kind(p.district).and_then(|k| k.district);
+                        let community = kind(p.community).and_then(|k| k.community);
+                        add(t.mixed.entry((district, community)).or_default(), c);
+                    }
+                    if !p.tested {
+                        t.untested.push(UntestedRow {
+                            row: base + row,
+                            district: p.district,
+                            community: p.community,
+                        });
                     }
                 }
                 t.unregistered.extend(joined.unregistered);
@@ -321,26 +376,35 @@ impl Coverage {
         if let Some(why) = tally.damage {
             return Err(Error::damaged(root, why));
         }
+        areas.of_row = Vec::new(); // each row's kind is no longer needed
         let mut districts: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
         let mut communities: BTreeMap<(&str, &str), [u64; 2]> = BTreeMap::new();
-        for ((district, community), c) in areas.names.iter().zip(&tally.counts) {
+        let by_kind = areas
+            .kinds
+            .iter()
+            .zip(&tally.by_kind)
+            .map(|(k, &c)| ((k.district, k.community), c));
+        for ((district, community), c) in by_kind.chain(tally.mixed) {
             if c[0] == 0 {
                 continue; // everyone registered here moved by a later registration
             }
-            let d = district.as_deref().unwrap_or(NO_AREA);
-            let m = community.as_deref().unwrap_or(NO_AREA);
-            for into in [
-                districts.entry(d).or_default(),
-                communities.entry((d, m)).or_default(),
-            ] {
-                into[0] += c[0];
-                into[1] += c[1];
-            }
+            let d = areas.name(district).unwrap_or(NO_AREA);
+            let m = areas.name(community).unwrap_or(NO_AREA);
+            add(districts.entry(d).or_default(), c);
+            add(communities.entry((d, m)).or_default(), c);
         }
         let registered: u64 = districts.values().map(|c| c[0]).sum();
         let tested: u64 = districts.values().map(|c| c[1]).sum();
+        let by_district = districts
+            .iter()
+            .map(|(d, c)| Area::new(d, "", c[0], c[1]))
+            .collect();
+        let by_community = communities
+            .iter()
+            .map(|((d, m), c)| Area::new(d, m, c[0], c[1]))
+            .collect();
         let (mut untested_rows, mut unregistered_rows) = (tally.untested, tally.unregistered);
-        untested_rows.par_sort_unstable();
+        untested_rows.par_sort_unstable_by_key(|u| u.row);
         unregistered_rows.par_sort_unstable();
         Ok(Coverage {
             round: round.to_owned(),
@@ -349,23 +413,18 @@ impl Coverage {
             untested: registered - tested,
             unregistered_tested: unregistered_rows.len() as u64,
             share: share(tested, registered),
-            by_district: districts
-                .iter()
-                .map(|(d, c)| Area::new(d, "", c[0], c[1]))
-                .collect(),
-            by_community: communities
-                .iter()
-                .map(|((d, m), c)| Area::new(d, m, c[0], c[1]))
-                .collect(),
+            by_district,
+            by_community,
             untested_rows,
             unregistered_rows,
             population_files: files,
+            areas,
         })
     }
 
-    /// The registered persons with no tube in the round, with their latest
-    /// registration, sorted by district, community and person. Reads the register's
-    /// text of only those rows.
+    /// The registered persons with no tube in the round, each field from their latest
+    /// registration stating it, sorted by district, community and person. Reads the
+    /// register's text of only those rows.
     ///
     /// ```
     /// # fn main() -> pooltrack::Result<()> {
@@ -388,26 +447,38 @@ impl Coverage {
     /// # Ok(()) }
     /// ```
     pub fn untested(&self, store: &Store) -> Result<Vec<UntestedPerson>> {
-        let columns = ["person", "district", "community", "group"];
+        // The person's id and group from the row their group comes from; their
+        // district and community by name number, from the kinds the join resolved.
+        let columns = ["person", "group"];
+        let at: Vec<u32> = self.untested_rows.iter().map(|u| u.row).collect();
         let c = load::fetch_files(
             store,
             &self.population_files,
             &population_schema(),
             &columns,
-            &self.untested_rows,
+            &at,
         )?;
-        let (person, district, community, group) = (
-            strings(store, &c[0])?,
-            strings(store, &c[1])?,
-            strings(store, &c[2])?,
-            strings(store, &c[3])?,
-        );
-        let mut rows: Vec<UntestedPerson> = (0..person.len())
-            .map(|i| UntestedPerson {
-                person: text_at(person, i).to_owned(),
-                district: text_at(district, i).to_owned(),
-                community: text_at(community, i).to_owned(),
-                group: text_at(group, i).to_owned(),
+        let (person, group) = (strings(store, &c[0])?, strings(store, &c[1])?);
+        if person.len() != at.len() || group.len() != at.len() {
+            return Err(Error::damaged(
+                store.root(),
+                "the population segments hold fewer rows than their person indexes name",
+            ));
+        }
+        let kind = |k: u32| self.areas.kinds.get(k as usize);
+        let mut rows: Vec<UntestedPerson> = self
+            .untested_rows
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let district = kind(u.district).and_then(|k| self.areas.name(k.district));
+                let community = kind(u.community).and_then(|k| self.areas.name(k.community));
+                UntestedPerson {
+                    person: text_at(person, i).to_owned(),
+                    district: district.unwrap_or("").to_owned(),
+                    community: community.unwrap_or("").to_owned(),
+                    group: text_at(group, i).to_owned(),
+                }
             })
             .collect();
         rows.par_sort_by(|a, b| {

@@ -42,8 +42,9 @@ its tube was collected in.")]
     #[command(after_help = "\
 One row per person who must be tested in every round; `pooltrack coverage` and the
 untested and unregistered worklists compare it with a round's collections. Registering
-a person again (in a later file, or a later line of the same batch) moves them: the
-latest district, community and group win; a repeat within one batch is listed as a
+a person again (in a later file, or a later line of the same batch) updates them:
+each of district, community and group comes from the latest registration that states
+it (a blank field keeps the earlier value); a repeat within one batch is listed as a
 warning. The register belongs to no round. Same file forms, rejects report, --strict
 and re-ingest rules as collections.")]
     Population {

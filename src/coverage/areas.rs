@@ -1,6 +1,11 @@
-//! Each population row's area (its district and community) as a small number, read
-//! from the Parquet dictionary pages: 25 million rows name a few thousand areas, so no
-//! row's text is decoded into a string of its own.
+//! What each population row states — its district and community as small numbers, and
+//! whether it names a key group — read from the Parquet dictionary pages: 25 million
+//! rows name a few thousand areas, so no row's text is decoded into a string of its own.
+//!
+//! Rows are numbered by their *kind*: the (district, community, group stated) they
+//! have in common. A person's fields are resolved one by one from the kinds of their
+//! registrations (see [`super::join`]), so a blank field of a later registration keeps
+//! the earlier value instead of reading as "none".
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,78 +21,154 @@ use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderB
 use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3Builder;
 
+use super::join::{COMMUNITY, DISTRICT, GROUP};
 use crate::store::Store;
 use crate::store::segment::population_schema;
 use crate::{Error, Result};
 
-/// A district and community as registered; `None` where the register left it empty.
-pub type AreaName = (Option<String>, Option<String>);
+/// What a population row states: its district and community (numbers into
+/// [`Areas::names`], `None` where the register left them blank) and whether it names
+/// a key group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Kind {
+    /// District number, if stated.
+    pub district: Option<u32>,
+    /// Community number, if stated.
+    pub community: Option<u32>,
+    /// Whether the row names a key group.
+    pub group: bool,
+}
 
-/// The areas of every population row.
-#[derive(Debug, Default)]
+impl Kind {
+    /// The fields this kind of row states, as [`DISTRICT`] | [`COMMUNITY`] | [`GROUP`].
+    pub fn stated(&self) -> u8 {
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        bit(self.district.is_some(), DISTRICT)
+            | bit(self.community.is_some(), COMMUNITY)
+            | bit(self.group, GROUP)
+    }
+}
+
+/// The kinds of every population row.
+#[derive(Debug, Clone, Default)]
 pub struct Areas {
-    /// The name of each area number.
-    pub names: Vec<AreaName>,
-    /// The area number of each row, per population segment (manifest order).
+    /// District and community names, by number.
+    pub names: Vec<String>,
+    /// Each kind number's kind.
+    pub kinds: Vec<Kind>,
+    /// The kind number of each row, per population segment (manifest order).
     pub of_row: Vec<Vec<u32>>,
 }
 
-/// Reads the area of every row of the population segments `files`.
+impl Areas {
+    /// The name numbered `n`; [`None`] (and `None` for a bad number) for no name.
+    pub fn name(&self, n: Option<u32>) -> Option<&str> {
+        n.and_then(|n| self.names.get(n as usize))
+            .map(String::as_str)
+    }
+}
+
+/// Numbers things as they are first seen.
+struct Numbering<T> {
+    items: Vec<T>,
+    ids: HashMap<T, u32, Xxh3Builder>,
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Numbering<T> {
+    fn new() -> Self {
+        Numbering {
+            items: Vec::new(),
+            ids: HashMap::with_hasher(Xxh3Builder::new()),
+        }
+    }
+
+    fn number(&mut self, item: T) -> u32 {
+        if let Some(&id) = self.ids.get(&item) {
+            return id;
+        }
+        let id = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
+        self.items.push(item.clone());
+        self.ids.insert(item, id);
+        id
+    }
+}
+
+/// One segment's rows: its own names and kinds, and each row's kind number.
+struct Part {
+    names: Vec<String>,
+    kinds: Vec<Kind>,
+    of_row: Vec<u32>,
+}
+
+/// Reads the kind of every row of the population segments `files`.
 pub fn read(store: &Store, files: &[PathBuf]) -> Result<Areas> {
-    let parts: Vec<(Vec<AreaName>, Vec<u32>)> = files
+    let parts: Vec<Part> = files
         .par_iter()
         .map(|path| read_file(store, path))
         .collect::<Result<_>>()?;
-    // Number the areas across segments; each segment numbered its own.
-    let mut areas = Areas::default();
-    let mut ids: HashMap<AreaName, u32> = HashMap::new();
-    for (names, mut rows) in parts {
-        let global: Vec<u32> = names
-            .into_iter()
-            .map(|name| {
-                let next = u32::try_from(areas.names.len()).unwrap_or(u32::MAX);
-                *ids.entry(name.clone()).or_insert_with(|| {
-                    areas.names.push(name);
-                    next
+    // Number names and kinds across segments; each segment numbered its own.
+    let mut names = Numbering::new();
+    let mut kinds = Numbering::new();
+    let mut of_row = Vec::with_capacity(parts.len());
+    for part in parts {
+        let name_ids: Vec<u32> = part.names.into_iter().map(|n| names.number(n)).collect();
+        let global = |n: Option<u32>| n.and_then(|n| name_ids.get(n as usize).copied());
+        let kind_ids: Vec<u32> = part
+            .kinds
+            .iter()
+            .map(|k| {
+                kinds.number(Kind {
+                    district: global(k.district),
+                    community: global(k.community),
+                    group: k.group,
                 })
             })
             .collect();
-        for a in &mut rows {
-            *a = global.get(*a as usize).copied().unwrap_or(0);
+        let mut rows = part.of_row;
+        for k in &mut rows {
+            *k = kind_ids.get(*k as usize).copied().unwrap_or(0);
         }
-        areas.of_row.push(rows);
+        of_row.push(rows);
     }
-    Ok(areas)
+    Ok(Areas {
+        names: names.items,
+        kinds: kinds.items,
+        of_row,
+    })
 }
 
 fn dictionary() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
-fn read_file(store: &Store, path: &Path) -> Result<(Vec<AreaName>, Vec<u32>)> {
+fn read_file(store: &Store, path: &Path) -> Result<Part> {
     let damaged = |e: &dyn std::fmt::Display| {
         Error::damaged(store.root(), format!("{}: {e}", path.display()))
     };
+    const COLUMNS: [&str; 3] = ["district", "community", "group"];
     let fields: Vec<Field> = population_schema()
         .fields()
         .iter()
-        .map(|f| match f.name().as_str() {
-            "district" | "community" => Field::new(f.name(), dictionary(), true),
-            _ => f.as_ref().clone(),
+        .map(|f| {
+            if COLUMNS.contains(&f.name().as_str()) {
+                Field::new(f.name(), dictionary(), true)
+            } else {
+                f.as_ref().clone()
+            }
         })
         .collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .map_err(|e| damaged(&e))?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), ["district", "community"]);
+    let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
     let reader = builder
         .with_projection(mask)
         .with_batch_size(256 * 1024)
         .build()
         .map_err(|e| damaged(&e))?;
-    let mut names: Vec<AreaName> = Vec::new();
-    let mut ids: HashMap<AreaName, u32> = HashMap::new();
+    let mut names: Numbering<String> = Numbering::new();
+    let mut kinds: Numbering<Kind> = Numbering::new();
     let mut of_row = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| damaged(&e))?;
@@ -97,28 +178,30 @@ fn read_file(store: &Store, path: &Path) -> Result<(Vec<AreaName>, Vec<u32>)> {
                 .and_then(|c| c.as_dictionary_opt::<Int32Type>())
                 .ok_or_else(|| damaged(&format!("{name} is not a text column")))
         };
-        let (district, community) = (column("district")?, column("community")?);
-        let (dv, cv) = (values(district), values(community));
-        let (Some(dv), Some(cv)) = (dv, cv) else {
-            return Err(damaged(&"district or community is not text"));
+        let (district, community, group) =
+            (column("district")?, column("community")?, column("group")?);
+        let (Some(dv), Some(cv), Some(gv)) = (values(district), values(community), values(group))
+        else {
+            return Err(damaged(&"district, community or group is not text"));
         };
-        // Batch-local dictionary keys → area number; most rows hit the first lookup.
-        let mut local: HashMap<(i32, i32), u32, Xxh3Builder> =
+        // Batch-local dictionary keys → kind number; most rows hit the first lookup.
+        let mut local: HashMap<(i32, i32, i32), u32, Xxh3Builder> =
             HashMap::with_hasher(Xxh3Builder::new());
         for i in 0..batch.num_rows() {
-            let key = (key_at(district, i), key_at(community, i));
+            let key = (key_at(district, i), key_at(community, i), key_at(group, i));
             let id = match local.get(&key) {
                 Some(&id) => id,
                 None => {
-                    let name = (
-                        name_at(dv, key.0).map_err(|e| damaged(&e))?,
-                        name_at(cv, key.1).map_err(|e| damaged(&e))?,
-                    );
-                    let next = u32::try_from(names.len()).unwrap_or(u32::MAX);
-                    let id = *ids.entry(name.clone()).or_insert_with(|| {
-                        names.push(name);
-                        next
-                    });
+                    let mut number = |values: &StringArray, key: i32| -> Result<Option<u32>> {
+                        let name = name_at(values, key).map_err(|e| damaged(&e))?;
+                        Ok(name.map(|n| names.number(n.to_owned())))
+                    };
+                    let kind = Kind {
+                        district: number(dv, key.0)?,
+                        community: number(cv, key.1)?,
+                        group: name_at(gv, key.2).map_err(|e| damaged(&e))?.is_some(),
+                    };
+                    let id = kinds.number(kind);
                     local.insert(key, id);
                     id
                 }
@@ -126,7 +209,11 @@ fn read_file(store: &Store, path: &Path) -> Result<(Vec<AreaName>, Vec<u32>)> {
             of_row.push(id);
         }
     }
-    Ok((names, of_row))
+    Ok(Part {
+        names: names.items,
+        kinds: kinds.items,
+        of_row,
+    })
 }
 
 fn values(d: &DictionaryArray<Int32Type>) -> Option<&StringArray> {
@@ -138,12 +225,48 @@ fn key_at(d: &DictionaryArray<Int32Type>, i: usize) -> i32 {
     if d.is_null(i) { -1 } else { d.keys().value(i) }
 }
 
-fn name_at(values: &StringArray, key: i32) -> Result<Option<String>, String> {
+/// The text of dictionary key `key`; `None` for no value (a null, or empty text: a
+/// blank field states nothing).
+fn name_at(values: &StringArray, key: i32) -> Result<Option<&str>, String> {
     let Ok(k) = usize::try_from(key) else {
         return Ok(None);
     };
     if k >= values.len() {
         return Err(format!("dictionary key {key} is out of range"));
     }
-    Ok((!values.is_null(k)).then(|| values.value(k).to_owned()))
+    Ok(Some(values)
+        .filter(|v| !v.is_null(k))
+        .map(|v| v.value(k))
+        .filter(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_states_the_fields_it_names() {
+        let kind = |district, community, group| Kind {
+            district,
+            community,
+            group,
+        };
+        assert_eq!(kind(None, None, false).stated(), 0);
+        assert_eq!(kind(Some(0), None, false).stated(), DISTRICT);
+        assert_eq!(kind(None, Some(3), true).stated(), COMMUNITY | GROUP);
+        assert_eq!(
+            kind(Some(1), Some(2), true).stated(),
+            DISTRICT | COMMUNITY | GROUP
+        );
+    }
+
+    #[test]
+    fn blank_text_names_nothing() {
+        let values = StringArray::from(vec![Some("North"), Some(""), None]);
+        assert_eq!(name_at(&values, 0), Ok(Some("North")));
+        assert_eq!(name_at(&values, 1), Ok(None));
+        assert_eq!(name_at(&values, 2), Ok(None));
+        assert_eq!(name_at(&values, -1), Ok(None));
+        assert!(name_at(&values, 3).is_err());
+    }
 }

@@ -4,27 +4,61 @@
 //! hash space is joined by concatenating each sidecar's slice of that range, sorting
 //! (the slices are already sorted runs, which the stable sort merges) and walking both
 //! sides once. No person id is read and no map of ids is built.
+//!
+//! A person registered more than once has each optional field (district, community,
+//! group) from the latest registration that states it — later batch, then later line —
+//! so a blank field of a re-registration means "not stated" and keeps the earlier
+//! value. A field no registration states stays blank.
 
-/// A population registration: person hash, population segment (oldest first), row.
-pub type Registration = (u128, u32, u32);
+/// A population registration: person hash, population segment (oldest first), row,
+/// and the row's kind (what it states: see [`super::areas::Kind`]).
+pub type Registration = (u128, u32, u32, u32);
 
 /// A membership of the round: person hash and collection row of the round.
 pub type Membership = (u128, u32);
 
+/// A registration that states a district.
+pub const DISTRICT: u8 = 1;
+/// A registration that states a community.
+pub const COMMUNITY: u8 = 2;
+/// A registration that states a key group.
+pub const GROUP: u8 = 4;
+const ALL: u8 = DISTRICT | COMMUNITY | GROUP;
+
+/// A registered person, each field from the latest registration that states it (or
+/// from the latest registration when none does, which leaves the field blank).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Person {
+    /// The kind of the registration the district comes from.
+    pub district: u32,
+    /// The kind of the registration the community comes from.
+    pub community: u32,
+    /// The registration (segment, row) the group comes from: the row to read the
+    /// person's id and group from.
+    pub group: (u32, u32),
+    /// Whether they have a tube in the round.
+    pub tested: bool,
+}
+
 /// What joining one range of hashes found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Joined {
-    /// Each registered person's latest registration (segment, row) and whether they
-    /// have a tube in the round.
-    pub registered: Vec<(u32, u32, bool)>,
+    /// Each registered person, once.
+    pub registered: Vec<Person>,
     /// The first collection row of each person in the round who is not registered.
     pub unregistered: Vec<u32>,
 }
 
 /// Joins registrations with memberships. A person registered several times is
-/// counted once, with the latest registration: the highest segment, then the highest
-/// row (rows of a segment are in input order).
-pub fn join(mut population: Vec<Registration>, mut round: Vec<Membership>) -> Joined {
+/// counted once; `stated` says which fields ([`DISTRICT`], [`COMMUNITY`], [`GROUP`])
+/// a kind of registration states, and each field comes from the latest registration
+/// stating it: the highest segment, then the highest row (rows of a segment are in
+/// input order).
+pub fn join(
+    mut population: Vec<Registration>,
+    mut round: Vec<Membership>,
+    stated: impl Fn(u32) -> u8,
+) -> Joined {
     population.sort();
     round.sort();
     let mut out = Joined::default();
@@ -39,12 +73,14 @@ pub fn join(mut population: Vec<Registration>, mut round: Vec<Membership>) -> Jo
         };
         if registered {
             let hash = population[i].0;
-            while i + 1 < population.len() && population[i + 1].0 == hash {
-                i += 1;
+            let mut end = i + 1;
+            while end < population.len() && population[end].0 == hash {
+                end += 1;
             }
-            let (_, segment, row) = population[i];
-            out.registered.push((segment, row, tested));
-            i += 1;
+            if let Some(person) = resolve(&population[i..end], &stated, tested) {
+                out.registered.push(person);
+            }
+            i = end;
         }
         if tested {
             let (hash, first_row) = round[j];
@@ -59,16 +95,76 @@ pub fn join(mut population: Vec<Registration>, mut round: Vec<Membership>) -> Jo
     out
 }
 
+/// One person's fields from their registrations `regs` (sorted, oldest first): each
+/// from the latest registration stating it. Walks back from the latest only as far as
+/// a field is still missing, and asks nothing of a person registered once.
+fn resolve(regs: &[Registration], stated: &impl Fn(u32) -> u8, tested: bool) -> Option<Person> {
+    let (&(_, segment, row, kind), earlier) = regs.split_last()?;
+    let mut person = Person {
+        district: kind,
+        community: kind,
+        group: (segment, row),
+        tested,
+    };
+    if earlier.is_empty() {
+        return Some(person);
+    }
+    let mut missing = ALL & !stated(kind);
+    for &(_, segment, row, kind) in earlier.iter().rev() {
+        if missing == 0 {
+            break;
+        }
+        let found = stated(kind) & missing;
+        if found & DISTRICT != 0 {
+            person.district = kind;
+        }
+        if found & COMMUNITY != 0 {
+            person.community = kind;
+        }
+        if found & GROUP != 0 {
+            person.group = (segment, row);
+        }
+        missing &= !found;
+    }
+    Some(person)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// In these tests a registration kind's low bits are the fields it states; higher
+    /// bits tell kinds stating the same fields apart.
+    fn states(kind: u32) -> u8 {
+        u8::try_from(kind & u32::from(ALL)).unwrap_or(0)
+    }
+
+    fn person(district: u32, community: u32, group: (u32, u32), tested: bool) -> Person {
+        Person {
+            district,
+            community,
+            group,
+            tested,
+        }
+    }
+
+    /// A person who states every field in one registration.
+    fn whole(segment: u32, row: u32, tested: bool) -> Person {
+        person(u32::from(ALL), u32::from(ALL), (segment, row), tested)
+    }
+
+    const A: u32 = ALL as u32;
+
     #[test]
     fn registered_persons_with_a_tube_are_tested() {
-        let j = join(vec![(1, 0, 0), (2, 0, 1), (3, 0, 2)], vec![(2, 7), (3, 4)]);
+        let j = join(
+            vec![(1, 0, 0, A), (2, 0, 1, A), (3, 0, 2, A)],
+            vec![(2, 7), (3, 4)],
+            states,
+        );
         assert_eq!(
             j.registered,
-            [(0, 0, false), (0, 1, true), (0, 2, true)],
+            [whole(0, 0, false), whole(0, 1, true), whole(0, 2, true)],
             "{j:?}"
         );
         assert!(j.unregistered.is_empty());
@@ -78,26 +174,82 @@ mod tests {
     fn the_latest_registration_wins() {
         // Person 5 registered in segment 0 row 3, again in segment 1 row 0, and twice
         // within segment 1 (rows 0 and 2): segment 1 row 2 is the latest.
-        let j = join(vec![(5, 1, 2), (5, 0, 3), (5, 1, 0)], vec![]);
-        assert_eq!(j.registered, [(1, 2, false)]);
+        let j = join(
+            vec![(5, 1, 2, A), (5, 0, 3, A), (5, 1, 0, A)],
+            vec![],
+            states,
+        );
+        assert_eq!(j.registered, [whole(1, 2, false)]);
+    }
+
+    #[test]
+    fn a_blank_field_keeps_the_earlier_registration_s_value() {
+        // Segment 0 states everything; segment 1 (a later batch) states only a
+        // district: the district moves, the community and group stay.
+        let d = u32::from(DISTRICT);
+        let j = join(vec![(5, 1, 0, d), (5, 0, 3, A)], vec![], states);
+        assert_eq!(j.registered, [person(d, A, (0, 3), false)]);
+        // The same within one segment: row 4 leaves the district blank.
+        let cg = u32::from(COMMUNITY | GROUP);
+        let j = join(vec![(5, 0, 4, cg), (5, 0, 1, A)], vec![(5, 9)], states);
+        assert_eq!(j.registered, [person(A, cg, (0, 4), true)]);
+    }
+
+    #[test]
+    fn each_field_comes_from_the_latest_registration_stating_it() {
+        let (d1, d2) = (u32::from(DISTRICT) | 8, u32::from(DISTRICT) | 16);
+        let (c, g1, g2) = (u32::from(COMMUNITY), u32::from(GROUP) | 8, u32::from(GROUP));
+        // Oldest first: group (0,0), community (0,1), group (0,2), district (1,0),
+        // blank (1,1), another district (2,0), blank (2,1).
+        let regs = vec![
+            (7, 2, 1, 0),
+            (7, 0, 0, g1),
+            (7, 1, 1, 0),
+            (7, 0, 2, g2),
+            (7, 2, 0, d2),
+            (7, 0, 1, c),
+            (7, 1, 0, d1),
+        ];
+        let j = join(regs, vec![], states);
+        assert_eq!(j.registered, [person(d2, c, (0, 2), false)]);
+    }
+
+    #[test]
+    fn fields_never_stated_come_from_the_latest_registration() {
+        let d = u32::from(DISTRICT);
+        let j = join(vec![(3, 0, 0, d), (3, 1, 5, 0)], vec![], states);
+        // District from row (0,0); community and group stated nowhere: the latest
+        // registration, whose kind states neither.
+        assert_eq!(j.registered, [person(d, 0, (1, 5), false)]);
+        let j = join(vec![(3, 0, 0, 0), (3, 0, 1, 0)], vec![], states);
+        assert_eq!(j.registered, [person(0, 0, (0, 1), false)]);
+    }
+
+    #[test]
+    fn a_person_registered_once_is_not_asked_about() {
+        let j = join(vec![(1, 0, 0, 99)], vec![], |_| {
+            panic!("one registration needs no resolving")
+        });
+        assert_eq!(j.registered, [person(99, 99, (0, 0), false)]);
     }
 
     #[test]
     fn unregistered_persons_are_listed_once_with_their_first_row() {
         let j = join(
-            vec![(4, 0, 0)],
+            vec![(4, 0, 0, A)],
             vec![(9, 12), (1, 30), (9, 3), (4, 8), (4, 2)],
+            states,
         );
-        assert_eq!(j.registered, [(0, 0, true)]);
+        assert_eq!(j.registered, [whole(0, 0, true)]);
         assert_eq!(j.unregistered, [30, 3]);
     }
 
     #[test]
     fn empty_sides() {
-        assert_eq!(join(vec![], vec![]), Joined::default());
-        let j = join(vec![], vec![(u128::MAX, 0)]);
+        assert_eq!(join(vec![], vec![], states), Joined::default());
+        let j = join(vec![], vec![(u128::MAX, 0)], states);
         assert_eq!(j.unregistered, [0]);
-        let j = join(vec![(u128::MAX, 2, 5)], vec![]);
-        assert_eq!(j.registered, [(2, 5, false)]);
+        let j = join(vec![(u128::MAX, 2, 5, A)], vec![], states);
+        assert_eq!(j.registered, [whole(2, 5, false)]);
     }
 }

@@ -26,11 +26,11 @@ use crate::worklist::ListRow;
 pub struct UntestedPerson {
     /// Person id.
     pub person: String,
-    /// District as registered (empty when none).
+    /// District, from the latest registration stating one (empty when none does).
     pub district: String,
-    /// Community as registered (empty when none).
+    /// Community, from the latest registration stating one (empty when none does).
     pub community: String,
-    /// Key group as registered (empty when none).
+    /// Key group, from the latest registration stating one (empty when none does).
     pub group: String,
 }
 

@@ -849,7 +849,7 @@ fn plan_population(rows: &PopulationRows, labels: &[String], rejects: &mut Rejec
         let (earlier, later) = (earlier as usize, later as usize);
         let person = rows.person.get(later);
         let why = format!(
-            "{person} is registered again in this batch (earlier at {} line {}); this later line's district, community and group are kept",
+            "{person} is registered again in this batch (earlier at {} line {}); the later line's stated fields are kept, blank ones keep the earlier values",
             file(earlier),
             rows.line[earlier]
         );

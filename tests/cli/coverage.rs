@@ -198,6 +198,94 @@ fn a_later_registration_moves_a_person() {
     );
 }
 
+/// Issue 14: a blank optional field of a re-registration means "not stated", never
+/// "none". `population_blank_fields.csv`, a later batch, re-registers three untested
+/// persons: ...0002 (Chaoyang, Jianwai, cold-chain) with only the district Haidian;
+/// ...0004 (Haidian, Wudaokou, school) as Chaoyang / Sanlitun, then on a later line
+/// with a blank district and community Jianwai; ...0003 (Haidian, Zhongguancun) with
+/// every field stated.
+#[test]
+fn a_blank_field_of_a_re_registration_keeps_the_earlier_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = example_store(dir.path());
+    let r = ingest_population(&store, &[testdata("population_blank_fields.csv")]);
+    assert_eq!(
+        (r["committed"].as_u64(), r["warnings"].as_u64()),
+        (Some(4), Some(1)),
+        "{r}"
+    );
+    let rejects = rejects_of(&r);
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert_eq!((rejects[0].line, rejects[0].column.as_str()), (4, "person"));
+    assert!(
+        rejects[0].reason.contains("line 3")
+            && rejects[0]
+                .reason
+                .contains("blank ones keep the earlier values"),
+        "{:?}",
+        rejects[0]
+    );
+
+    let v = coverage_json(&store);
+    assert_eq!(totals(&v), [16, 11, 5, 2], "{v}");
+    assert_eq!(
+        areas(&v, "by_district"),
+        [
+            area("(none)", "", 2, 1),
+            area("Chaoyang", "", 10, 7),
+            area("Haidian", "", 4, 3),
+        ]
+    );
+    assert_eq!(
+        areas(&v, "by_community"),
+        [
+            area("(none)", "(none)", 2, 1),
+            // ...0002 left, ...0004 came (district from its earlier line).
+            area("Chaoyang", "Jianwai", 5, 4),
+            // ...0003 came, every field stated: a stated district still moves them.
+            area("Chaoyang", "Sanlitun", 5, 3),
+            // ...0002: the new district, the community of the earlier batch.
+            area("Haidian", "Jianwai", 1, 0),
+            area("Haidian", "Wudaokou", 1, 1),
+            area("Haidian", "Zhongguancun", 2, 2),
+        ]
+    );
+
+    let rows: Vec<[String; 4]> = worklist(&store, "untested")
+        .into_iter()
+        .map(|r| ["person", "district", "community", "group"].map(|k| r[k].clone()))
+        .collect();
+    let want = [
+        ["110109199912310005", "", "", ""],
+        // District from the batch's earlier line, community from the later line,
+        // group from the first batch (neither line states one).
+        ["110105199912310004", "Chaoyang", "Jianwai", "school"],
+        ["110101199912310001", "Chaoyang", "Sanlitun", ""],
+        ["110105199912310003", "Chaoyang", "Sanlitun", "elderly"],
+        ["110101199912310002", "Haidian", "Jianwai", "cold-chain"],
+    ]
+    .map(|r| r.map(str::to_owned));
+    assert_eq!(rows, want);
+
+    // The same persons re-registered with a stated district in a still later batch:
+    // the stated district wins again, and the other fields stay.
+    let later = dir.path().join("later.csv");
+    std::fs::write(
+        &later,
+        "person,district,community,group\n110101199912310002,Chaoyang,,\n",
+    )
+    .expect("write");
+    ingest_population(&store, &[later]);
+    let moved = worklist(&store, "untested")
+        .into_iter()
+        .find(|r| r["person"] == "110101199912310002")
+        .expect("still untested");
+    assert_eq!(
+        ["district", "community", "group"].map(|k| moved[k].as_str()),
+        ["Chaoyang", "Jianwai", "cold-chain"]
+    );
+}
+
 #[test]
 fn bad_register_rows_are_rejected_with_file_line_and_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
