@@ -7,7 +7,7 @@ use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, StringArr
 use serde::Serialize;
 
 use crate::model::{Mode, Status};
-use crate::store::index::{person_hash, tube_key};
+use crate::store::index::{TubeMeta, person_hash, tube_key};
 use crate::store::{BatchKind, ResultFact, Store};
 use crate::time;
 use crate::tracker::rules::{Membership, decide};
@@ -224,7 +224,16 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
     let mut members = Vec::with_capacity(mine.len());
     for ((&k, facts), counted) in mine.iter().zip(&facts).zip(&counted) {
         let (winner, kept) = effective(counted.iter().map(|f| f.outcome));
-        let mode = Mode::parse(mode.value(k)).unwrap_or(Mode::Pool);
+        // The tube as the rules read it: its settled metadata and member count, not
+        // what this one row stated.
+        let key = tube_key(tube.value(k));
+        let tube_facts = index.tube(&key);
+        let members_in = tube_facts.map_or(1, |t| t.members);
+        let meta = tube_facts.map_or_else(
+            || TubeMeta::stated(Mode::parse(mode.value(k)), capacity.value(k)),
+            |t| t.meta,
+        );
+        let mode = meta.deconvolution_mode(members_in);
         let effective_fact = winner.map(|i| counted[i]);
         members.push(Membership {
             mode,
@@ -259,12 +268,11 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
                 }
             })
             .collect();
-        let key = tube_key(tube.value(k));
         tubes.push(TubeLine {
             tube: tube.value(k).to_owned(),
             mode: mode.as_str(),
-            capacity: capacity.value(k),
-            members: index.tube(&key).map_or(0, |t| t.members),
+            capacity: meta.effective_capacity(),
+            members: members_in,
             site: text(site, k),
             collected_at: time::format(at.value(k), zone),
             result: effective_fact.map_or(String::new(), |f| f.outcome.as_str().to_owned()),

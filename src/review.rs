@@ -10,6 +10,12 @@
 //!   diluted the sample below detection, or the person was infected in between.
 //! - **changed from positive**: a tube whose positive was followed by a non-positive
 //!   result; the tracker keeps it positive ([`Tubes::positive_kept`]), a person decides.
+//! - **conflicting tube rows**: rows of one tube that disagree about its mode, capacity
+//!   or site. Every row was kept (a membership is a physical fact); the tube keeps the
+//!   first values stated, and the flag lists every row behind it.
+//! - **shared single tube**: a tube its rows call single that holds more than one
+//!   person. It is deconvoluted as a pool (its positive recalls everyone in it and
+//!   makes no one positive); someone should find out how two swabs came to share it.
 //!
 //! [`flags`] finds them on the columnar arrays (row and tube numbers only); only persons
 //! with several tubes can be discordant or missed, so only their row groups are walked.
@@ -42,6 +48,10 @@ pub enum FlagKind {
     MissedByPooling,
     /// A positive followed by a non-positive result for the same tube.
     ChangedFromPositive,
+    /// Rows of one tube that disagree about its mode, capacity or site.
+    ConflictingTubeRows,
+    /// A tube called single that holds more than one person.
+    SharedSingleTube,
 }
 
 impl FlagKind {
@@ -56,6 +66,8 @@ impl FlagKind {
             FlagKind::DiscordantPool => "discordant_pool",
             FlagKind::MissedByPooling => "missed_by_pooling",
             FlagKind::ChangedFromPositive => "changed_from_positive",
+            FlagKind::ConflictingTubeRows => "conflicting_tube_rows",
+            FlagKind::SharedSingleTube => "shared_single_tube",
         }
     }
 }
@@ -70,6 +82,10 @@ pub struct Flags {
     pub missed: Vec<(u32, u32)>,
     /// Tubes whose positive was kept against a later non-positive result.
     pub changed: Vec<u32>,
+    /// Tubes whose rows disagree about its metadata.
+    pub conflicting: Vec<u32>,
+    /// Tubes called single that hold more than one person.
+    pub shared_single: Vec<u32>,
 }
 
 /// Finds the flags of `round`; `groups` holds the rows of each person with more than
@@ -142,14 +158,24 @@ pub fn flags(round: &Statuses, groups: &[Vec<u32>]) -> Flags {
             discordant.push((tube, chunk.iter().map(|&(_, r, x)| (r, x)).collect()));
         }
     }
-    let changed = (0..round.tubes.len())
-        .filter(|&t| round.tubes.positive_kept[t])
-        .filter_map(|t| u32::try_from(t).ok())
-        .collect();
+    let tubes = &round.tubes;
+    let where_ = |f: &dyn Fn(usize) -> bool| -> Vec<u32> {
+        (0..tubes.len())
+            .filter(|&t| f(t))
+            .filter_map(|t| u32::try_from(t).ok())
+            .collect()
+    };
+    let changed = where_(&|t| tubes.positive_kept[t]);
+    let conflicting = where_(&|t| tubes.conflict.get(t) == Some(&true));
+    let shared_single = where_(&|t| {
+        tubes.stated_mode.get(t) == Some(&Some(Mode::Single)) && tubes.members[t] > 1
+    });
     Flags {
         discordant,
         missed,
         changed,
+        conflicting,
+        shared_single,
     }
 }
 
@@ -191,6 +217,36 @@ pub struct ChangedFromPositive {
     pub persons: Vec<String>,
 }
 
+/// A tube whose rows are flagged, with every row behind it.
+#[derive(Debug, Serialize)]
+pub struct TubeRows {
+    /// The tube as the rules read it, with its results.
+    pub tube: TubeLine,
+    /// Every collection row of the tube, in row order.
+    pub rows: Vec<MemberRow>,
+}
+
+/// One collection row of a flagged tube, as it was stated.
+#[derive(Debug, Serialize)]
+pub struct MemberRow {
+    /// The person.
+    pub person: String,
+    /// The mode the row stated (empty: none).
+    pub mode: String,
+    /// The capacity the row stated.
+    pub capacity: Option<u8>,
+    /// The site the row stated (empty: none).
+    pub site: String,
+    /// When the person was swabbed.
+    pub collected_at: String,
+    /// Batch, source file and line of the row.
+    pub batch: u32,
+    /// Source file.
+    pub source: String,
+    /// Line in the source file.
+    pub line: u64,
+}
+
 /// How many flags of each kind.
 #[derive(Debug, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReviewCounts {
@@ -200,6 +256,10 @@ pub struct ReviewCounts {
     pub missed_by_pooling: u64,
     /// Tubes changed from positive.
     pub changed_from_positive: u64,
+    /// Tubes whose rows disagree about their metadata.
+    pub conflicting_tube_rows: u64,
+    /// Tubes called single that hold more than one person.
+    pub shared_single_tube: u64,
 }
 
 /// A round's review flags with the evidence to act on each.
@@ -215,6 +275,10 @@ pub struct Review {
     pub missed_by_pooling: Vec<MissedByPooling>,
     /// Positives followed by a non-positive result.
     pub changed_from_positive: Vec<ChangedFromPositive>,
+    /// Tubes whose rows disagree about their mode, capacity or site.
+    pub conflicting_tube_rows: Vec<TubeRows>,
+    /// Tubes called single that hold more than one person.
+    pub shared_single_tube: Vec<TubeRows>,
 }
 
 /// One flag as a CSV row.
@@ -310,20 +374,43 @@ impl Review {
 
     /// The review for flags already found.
     pub fn from_flags(store: &Store, round: &Statuses, found: &Flags) -> Result<Review> {
-        let changed_tubes: Vec<bool> = {
-            let mut v = vec![false; round.tubes.len()];
-            for &t in &found.changed {
-                v[t as usize] = true;
+        // Every row of a changed, conflicting or shared tube is listed.
+        const CHANGED: u8 = 1;
+        const CONFLICTING: u8 = 2;
+        const SHARED: u8 = 4;
+        let marks: Vec<u8> = {
+            let mut v = vec![0u8; round.tubes.len()];
+            for (tubes, mark) in [
+                (&found.changed, CHANGED),
+                (&found.conflicting, CONFLICTING),
+                (&found.shared_single, SHARED),
+            ] {
+                for &t in tubes {
+                    v[t as usize] |= mark;
+                }
             }
             v
         };
-        // Every row of a changed tube: its persons are listed.
-        let changed_rows: Vec<u32> = (0..round.tube_of_row.len())
-            .into_par_iter()
-            .filter(|&r| changed_tubes[round.tube_of_row[r] as usize])
-            .filter_map(|r| u32::try_from(r).ok())
-            .collect();
+        let rows_of = |mark: u8| -> Vec<u32> {
+            if !marks.iter().any(|m| m & mark != 0) {
+                return Vec::new();
+            }
+            (0..round.tube_of_row.len())
+                .into_par_iter()
+                .filter(|&r| {
+                    marks
+                        .get(round.tube_of_row[r] as usize)
+                        .is_some_and(|m| m & mark != 0)
+                })
+                .filter_map(|r| u32::try_from(r).ok())
+                .collect()
+        };
+        let changed_rows = rows_of(CHANGED);
+        let conflicting_rows = rows_of(CONFLICTING);
+        let shared_rows = rows_of(SHARED);
         let mut wanted: Vec<u32> = changed_rows.clone();
+        wanted.extend(&conflicting_rows);
+        wanted.extend(&shared_rows);
         for (_, members) in &found.discordant {
             wanted.extend(members.iter().flat_map(|&(r, x)| [r, x]));
         }
@@ -384,6 +471,40 @@ impl Review {
                 }
             })
             .collect();
+        let tube_rows = |rows: &[u32]| -> Vec<TubeRows> {
+            let mut by_tube: Vec<(u32, u32)> = rows
+                .iter()
+                .map(|&r| (round.tube_of_row[r as usize], r))
+                .collect();
+            by_tube.sort_unstable();
+            by_tube
+                .chunk_by(|a, b| a.0 == b.0)
+                .map(|rows| TubeRows {
+                    tube: ev.tube(rows[0].1),
+                    rows: rows
+                        .iter()
+                        .map(|&(_, r)| {
+                            let c = ev.rows.get(r);
+                            MemberRow {
+                                person: c.person.to_owned(),
+                                mode: c.mode.to_owned(),
+                                capacity: c.capacity,
+                                site: c.site.to_owned(),
+                                collected_at: time::format(
+                                    round.collected_at[r as usize],
+                                    round.zone,
+                                ),
+                                batch: c.batch,
+                                source: c.source.to_owned(),
+                                line: c.line,
+                            }
+                        })
+                        .collect(),
+                })
+                .collect()
+        };
+        let conflicting_tube_rows = tube_rows(&conflicting_rows);
+        let shared_single_tube = tube_rows(&shared_rows);
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         Ok(Review {
             round: round.name.clone(),
@@ -391,10 +512,14 @@ impl Review {
                 discordant_pool: count(discordant_pool.len()),
                 missed_by_pooling: count(missed_by_pooling.len()),
                 changed_from_positive: count(changed_from_positive.len()),
+                conflicting_tube_rows: count(conflicting_tube_rows.len()),
+                shared_single_tube: count(shared_single_tube.len()),
             },
             discordant_pool,
             missed_by_pooling,
             changed_from_positive,
+            conflicting_tube_rows,
+            shared_single_tube,
         })
     }
 
@@ -442,6 +567,30 @@ impl Review {
                 ),
             });
         }
+        for (kind, tubes) in [
+            (FlagKind::ConflictingTubeRows, &self.conflicting_tube_rows),
+            (FlagKind::SharedSingleTube, &self.shared_single_tube),
+        ] {
+            for t in tubes {
+                let rows: Vec<String> = t.rows.iter().map(stated_in_words).collect();
+                let head = match kind {
+                    FlagKind::SharedSingleTube => format!(
+                        "called single but holds {} persons; read as a pool",
+                        t.tube.members
+                    ),
+                    _ => format!(
+                        "rows disagree; the tube is read as a {} of capacity {}",
+                        t.tube.mode, t.tube.capacity
+                    ),
+                };
+                out.push(FlagRow {
+                    kind: kind.as_str(),
+                    tube: t.tube.tube.clone(),
+                    persons: join(t.rows.iter().map(|r| r.person.as_str())),
+                    detail: format!("{head}: {}", rows.join("; ")),
+                });
+            }
+        }
         out
     }
 
@@ -473,6 +622,20 @@ impl Review {
             w.flush().map_err(|e| Error::io(path, e))
         })
     }
+}
+
+/// A row's stated metadata and where it came from, for the CSV detail.
+fn stated_in_words(r: &MemberRow) -> String {
+    let or_none = |s: &str| if s.is_empty() { "(none)".to_owned() } else { s.to_owned() };
+    format!(
+        "{} mode {} capacity {} site {} ({} line {})",
+        r.person,
+        or_none(&r.mode),
+        r.capacity.map_or("(none)".to_owned(), |c| c.to_string()),
+        or_none(&r.site),
+        r.source,
+        r.line
+    )
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {

@@ -29,6 +29,11 @@ Flags:
   changed_from_positive  a tube whose positive result was followed by a negative,
                          inconclusive or invalid one; pooltrack keeps it positive until
                          a person decides.
+  conflicting_tube_rows  a tube whose rows disagree about its mode, capacity or site.
+                         Every row was kept (the swabs are in the tube); the tube keeps
+                         the first values stated. Lists every row with what it stated.
+  shared_single_tube     a tube its rows call single that holds more than one person.
+                         It is read as a pool: its positive recalls everyone in it.
 Each flag names the tube, the persons and every result with its time, lab, plate and
 the batch, file and line it came from. Without --out the list goes to standard output.")]
 pub struct Args {
@@ -63,10 +68,12 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
             let c = review.counts;
             eprintln!(
-                "wrote {} discordant pool(s), {} missed by pooling, {} changed from positive to {}",
+                "wrote {} discordant pool(s), {} missed by pooling, {} changed from positive, {} tube(s) with conflicting rows, {} shared single tube(s) to {}",
                 c.discordant_pool,
                 c.missed_by_pooling,
                 c.changed_from_positive,
+                c.conflicting_tube_rows,
+                c.shared_single_tube,
                 path.display()
             );
         }

@@ -29,7 +29,7 @@ use super::results::{self, ResultRows};
 use super::table::Table;
 use crate::model::{Mode, Outcome, SampleType, check_round};
 use crate::store::config::Config;
-use crate::store::index::{TubeKey, person_hash, tube_key, tube_prefix};
+use crate::store::index::{TubeKey, TubeMeta, person_hash, tube_key, tube_prefix};
 use crate::store::manifest::{FailedPlate, Source};
 use crate::store::{Batch, BatchKind, Store, StoreIndex, TubeFacts, fsutil, segment};
 use crate::time::{self, Offset};
@@ -379,7 +379,15 @@ fn ingest(
         }
         let seg = match &mut rows {
             Rows::Collections(r) => {
-                segment::write_collections(&root, id, &plan.round, &labels, r, &plan.order)?
+                segment::write_collections(
+                &root,
+                id,
+                &plan.round,
+                &labels,
+                r,
+                &plan.order,
+                &plan.settled,
+            )?
             }
             Rows::Results(r) => segment::write_results(&root, id, &plan, &labels, r)?,
             Rows::Population(_) => continue,
@@ -449,6 +457,9 @@ pub struct SegmentPlan {
     pub controls: Vec<u32>,
     /// Plates whose controls in this batch failed.
     pub failed_plates: Vec<FailedPlate>,
+    /// Collections: rows whose tube's settled metadata differs from what they state
+    /// (ascending by row).
+    pub settled: Vec<(u32, TubeMeta)>,
 }
 
 impl SegmentPlan {
@@ -458,6 +469,7 @@ impl SegmentPlan {
             order: Vec::new(),
             controls: Vec::new(),
             failed_plates: Vec::new(),
+            settled: Vec::new(),
         }
     }
 }
@@ -473,10 +485,15 @@ fn flag(
     rejects.push(at, severity, column, reason, b"");
 }
 
-fn describe(mode: Mode, cap: u8) -> String {
+fn describe(mode: Option<Mode>, cap: u8) -> String {
+    let cap = |what: &str| match cap {
+        0 => format!("{what} of unstated capacity"),
+        c => format!("{what} of capacity {c}"),
+    };
     match mode {
-        Mode::Single => "single tube".to_owned(),
-        Mode::Pool => format!("pool of capacity {cap}"),
+        Some(Mode::Single) => "single tube".to_owned(),
+        Some(Mode::Pool) => cap("pool"),
+        None => cap("tube of unstated mode"),
     }
 }
 
@@ -490,17 +507,20 @@ fn plan_collections(
     // Whole tubes in the grouping's few hundred spans, checked on all cores; the spans'
     // findings are joined in span order, which is the order one pass would find them.
     let (order, cuts) = group_by_tube(rows);
-    let checked: Vec<(Vec<u32>, Rejects, u64)> = cuts
+    let checked: Vec<Checked> = cuts
         .par_windows(2)
         .map(|w| check_tubes(rows, &order[w[0]..w[1]], round, index, labels))
         .collect();
     let mut keep = Vec::with_capacity(order.len());
+    let mut settled = Vec::new();
     let mut overfull = 0;
-    for (kept, found, over) in checked {
+    for (kept, meta, found, over) in checked {
         keep.extend(kept);
+        settled.extend(meta);
         rejects.rows.extend(found.rows);
         overfull += over;
     }
+    settled.par_sort_unstable_by_key(|&(r, _)| r);
     // Committed in input order (see `segment::write_collections`); when every row is
     // kept, that is simply every row.
     if keep.len() == rows.len() {
@@ -510,6 +530,7 @@ fn plan_collections(
     }
     let mut seg = SegmentPlan::new(round);
     seg.order = keep;
+    seg.settled = settled;
     Plan {
         segments: vec![seg],
         overfull,
@@ -517,19 +538,31 @@ fn plan_collections(
     }
 }
 
+/// What checking a span of tubes found: the rows to keep, the rows whose tube's
+/// settled metadata differs from what they state (ascending), the problems found, and
+/// the number of overfull tubes.
+type Checked = (Vec<u32>, Vec<(u32, TubeMeta)>, Rejects, u64);
+
 /// Checks the rows `order` (whole tubes, a tube's rows together) against each other and
-/// the store: the rows to keep, the problems found, and the number of overfull tubes.
+/// the store.
+///
+/// A row is refused only when it cannot be placed (its barcode belongs to another
+/// round); a repeat of a membership is kept once. Everything else a row says about its
+/// tube is metadata: the tube keeps the first mode and capacity any of its rows stated
+/// (in the store, then in this batch in input order), a row stating other values is
+/// kept with a warning, and the tube is flagged for review.
 fn check_tubes(
     rows: &CollectionRows,
     order: &[u32],
     round: &str,
     index: &StoreIndex,
     labels: &[String],
-) -> (Vec<u32>, Rejects, u64) {
+) -> Checked {
     let mut rejects = Rejects::default();
     let rejects = &mut rejects;
     let this_round = index.round_id(round);
     let mut keep = Vec::with_capacity(order.len());
+    let mut settled_rows = Vec::new();
     let mut overfull = 0;
     let at = |i: usize, tube, person| Where {
         file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
@@ -537,6 +570,7 @@ fn check_tubes(
         tube,
         person,
     };
+    let row_no = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut start = 0;
     while start < order.len() {
         let tube = rows.tube.get(order[start] as usize);
@@ -568,49 +602,57 @@ fn check_tubes(
             }
             continue;
         }
-        let first = group.iter().copied().min().unwrap_or(0) as usize;
-        let (mode, cap) = facts.map_or((rows.mode[first], rows.capacity[first]), |f| {
-            (f.mode, f.capacity)
+        // The group is in person order: the first row to state a value is the one
+        // earliest in the input.
+        let first_stating = |states: &dyn Fn(usize) -> bool| {
+            group
+                .iter()
+                .map(|&i| i as usize)
+                .filter(|&i| states(i))
+                .min()
+        };
+        let mut meta = facts.map_or_else(TubeMeta::default, |f| TubeMeta {
+            conflict: false,
+            ..f.meta
         });
+        if let Some(i) = first_stating(&|i| rows.mode[i].is_some()) {
+            meta.settle(TubeMeta::stated(rows.mode[i], 0));
+        }
+        if let Some(i) = first_stating(&|i| rows.capacity[i] != 0) {
+            meta.settle(TubeMeta::stated(None, rows.capacity[i]));
+        }
+        let site = first_stating(&|i| rows.site.get_opt(i).is_some())
+            .and_then(|i| rows.site.get_opt(i));
         let mut members = facts.map_or(0, |f| f.members);
-        // The previous row's person, and why it was refused if it was: a repeat of a
-        // refused row is refused alike, a repeat of a kept row is a warning. Ids are
-        // compared as bytes; text is decoded only for a row that is flagged.
-        let mut prev: Option<(&[u8], Option<String>)> = None;
+        let mut prev: Option<&[u8]> = None;
         let mut first_kept = None;
+        let kept_from = keep.len();
         for &i in group {
             let i = i as usize;
             let person_bytes = rows.person.bytes(i);
             let person = || rows.person.get(i);
-            if (rows.mode[i], rows.capacity[i]) != (mode, cap) {
-                let why = format!(
-                    "tube {tube} is a {}; this row says {}",
-                    describe(mode, cap),
-                    describe(rows.mode[i], rows.capacity[i])
-                );
+            if let Some(why) = disagreement(tube, meta, site, rows, i) {
+                meta.conflict = true;
                 flag(
                     rejects,
                     &at(i, tube, person()),
-                    Severity::Error,
-                    "mode",
+                    Severity::Warning,
+                    why.0,
+                    why.1,
+                );
+            }
+            if prev == Some(person_bytes) {
+                let why = "the same person was scanned into this tube twice; kept once".to_owned();
+                flag(
+                    rejects,
+                    &at(i, tube, person()),
+                    Severity::Warning,
+                    "person",
                     why,
                 );
                 continue;
             }
-            if let Some((p, refused)) = &prev
-                && *p == person_bytes
-            {
-                let (severity, why) = match refused {
-                    Some(why) => (Severity::Error, why.clone()),
-                    None => (
-                        Severity::Warning,
-                        "the same person was scanned into this tube twice; kept once".to_owned(),
-                    ),
-                };
-                flag(rejects, &at(i, tube, person()), severity, "person", why);
-                continue;
-            }
-            prev = Some((person_bytes, None));
+            prev = Some(person_bytes);
             if facts.is_some() && index.has_member(&key, person_hash(person())) {
                 let why =
                     "this person is already recorded in this tube by an earlier batch; kept once"
@@ -624,26 +666,29 @@ fn check_tubes(
                 );
                 continue;
             }
-            // A single tube's positive makes its person positive outright, so a second
-            // person in it would be called positive without a test of their own.
-            if mode == Mode::Single && members >= 1 {
+            if meta.mode == Some(Mode::Single) && members >= 1 {
                 let why = format!(
-                    "tube {tube} is a single tube and already holds another person; use a new tube"
+                    "tube {tube} is a single tube and already holds another person: kept (the swab is in the tube); a tube holding more than one person is read as a pool, so a positive recalls everyone in it, and it is flagged for review"
                 );
-                prev = Some((person_bytes, Some(why.clone())));
                 flag(
                     rejects,
                     &at(i, tube, person()),
-                    Severity::Error,
+                    Severity::Warning,
                     "person",
                     why,
                 );
-                continue;
             }
             members += 1;
             first_kept.get_or_insert(i);
-            keep.push(u32::try_from(i).unwrap_or(u32::MAX));
+            keep.push(row_no(i));
         }
+        for &k in &keep[kept_from..] {
+            let i = k as usize;
+            if meta != TubeMeta::stated(rows.mode[i], rows.capacity[i]) {
+                settled_rows.push((k, meta));
+            }
+        }
+        let cap = meta.effective_capacity();
         if let Some(i) = first_kept
             && members > u32::from(cap)
         {
@@ -660,7 +705,43 @@ fn check_tubes(
             );
         }
     }
-    (keep, std::mem::take(rejects), overfull)
+    settled_rows.sort_unstable_by_key(|&(r, _)| r);
+    (keep, settled_rows, std::mem::take(rejects), overfull)
+}
+
+/// What row `i` says about its tube that differs from the tube's settled metadata
+/// (`meta`, and the first stated `site`): the column and the warning.
+fn disagreement(
+    tube: &str,
+    meta: TubeMeta,
+    site: Option<&str>,
+    rows: &CollectionRows,
+    i: usize,
+) -> Option<(&'static str, String)> {
+    let kept = "the row is kept (the swab is in the tube) and the tube is flagged for review";
+    let (mode, cap) = (rows.mode[i], rows.capacity[i]);
+    if mode.is_some() && mode != meta.mode || cap != 0 && cap != meta.capacity {
+        let said = describe(mode.or(meta.mode), if cap == 0 { meta.capacity } else { cap });
+        let column = if mode.is_some() && mode != meta.mode {
+            "mode"
+        } else {
+            "capacity"
+        };
+        let why = format!(
+            "tube {tube} is a {}, as its first rows state; this row says {said}: {kept} (conflicting_tube_rows)",
+            describe(meta.mode, meta.capacity)
+        );
+        return Some((column, why));
+    }
+    match (site, rows.site.get_opt(i)) {
+        (Some(first), Some(this)) if first != this => Some((
+            "site",
+            format!(
+                "tube {tube} was collected at site {first}, as its first rows state; this row says {this}: {kept} (conflicting_tube_rows)"
+            ),
+        )),
+        _ => None,
+    }
 }
 
 /// A run's barcode hash, its number and its first row.
@@ -1174,7 +1255,7 @@ mod tests {
             };
             rows.tube.push(&format!("PL{tube:09}"));
             rows.person.push(&format!("P{}", (x >> 33) % 50));
-            rows.mode.push(Mode::Pool);
+            rows.mode.push(Some(Mode::Pool));
         }
         rows
     }

@@ -1,10 +1,15 @@
 //! Collection rows: who was swabbed into which tube, and when.
 //!
 //! Columns (any order, unknown columns ignored): `tube`, `person`, `mode`
-//! (`single`/`pool`), optional `capacity` (1–20; default 1 single, 10 pool),
-//! `collected_at`, optional `site`. Each row is checked on its own here; the checks
-//! that need the store or the rest of the batch (barcode reuse, duplicate scans,
-//! conflicting modes) are in [`crate::ingest::batch`].
+//! (`single`/`pool`), optional `capacity` (1–20), `collected_at`, optional `site`.
+//!
+//! A row says that a person's swab went into a tube at a time: that is a physical
+//! fact, and the row is kept whenever its tube, person and time can be read. What it
+//! says about the tube (mode, capacity) is metadata: a blank or unreadable value is
+//! "not stated" (a warning when it was unreadable), never the mode's default, so a
+//! blank capacity cannot contradict a row that states one. The tube's metadata is
+//! settled across rows in [`crate::ingest::batch`], with the other checks that need
+//! the store or the rest of the batch (barcode reuse, duplicate scans).
 
 use std::path::Path;
 
@@ -23,9 +28,9 @@ pub struct CollectionRows {
     pub tube: StrColumn,
     /// Person ids.
     pub person: StrColumn,
-    /// Tube modes.
-    pub mode: Vec<Mode>,
-    /// Persons the tube may hold.
+    /// Tube modes as the rows state them (`None`: blank or unreadable).
+    pub mode: Vec<Option<Mode>>,
+    /// Persons the tube may hold as the rows state it; 0 = not stated.
     pub capacity: Vec<u8>,
     /// When the person was swabbed.
     pub collected_at: Vec<Millis>,
@@ -142,39 +147,8 @@ fn parse_row(
         bad("person", why.to_owned(), raw(rec, Some(cols.person)));
         return Ok(());
     }
-    let mode_text = text(path, rec, Some(cols.mode), line)?;
-    let Some(mode) = Mode::parse(mode_text) else {
-        bad(
-            "mode",
-            "mode must be \"single\" or \"pool\"".to_owned(),
-            mode_text.as_bytes(),
-        );
-        return Ok(());
-    };
-    let cap_text = text(path, rec, cols.capacity, line)?;
-    let capacity = if cap_text.is_empty() {
-        mode.default_capacity()
-    } else {
-        match cap_text.parse::<u8>() {
-            Ok(c @ 1..=20) => c,
-            _ => {
-                bad(
-                    "capacity",
-                    "capacity must be a whole number from 1 to 20".to_owned(),
-                    cap_text.as_bytes(),
-                );
-                return Ok(());
-            }
-        }
-    };
-    if mode == Mode::Single && capacity != 1 {
-        bad(
-            "capacity",
-            format!("a single tube holds one person, not {capacity}"),
-            cap_text.as_bytes(),
-        );
-        return Ok(());
-    }
+    // Time first: a row that cannot be placed in time is refused before any warning
+    // about its metadata is recorded.
     let at_text = text(path, rec, Some(cols.at), line)?;
     let collected_at = match time::parse(at_text.as_bytes(), zone) {
         Ok(t) => t,
@@ -187,10 +161,55 @@ fn parse_row(
             return Ok(());
         }
     };
-    let site = text(path, rec, cols.site, line)?;
+    let mut warn = |column, reason: String, value: &[u8]| {
+        let at = Where {
+            file: file_label,
+            line,
+            tube,
+            person,
+        };
+        rejects.push(&at, Severity::Warning, column, reason, value);
+    };
+    let mode_text = text(path, rec, Some(cols.mode), line)?;
+    let mode = Mode::parse(mode_text);
+    if mode.is_none() && !mode_text.is_empty() {
+        warn(
+            "mode",
+            format!(
+                "mode {mode_text:?} is neither \"single\" nor \"pool\": read as not stated; the row is kept and the tube's mode comes from its other rows"
+            ),
+            mode_text.as_bytes(),
+        );
+    }
+    let cap_text = text(path, rec, cols.capacity, line)?;
+    let mut capacity = match cap_text.parse::<u8>() {
+        _ if cap_text.is_empty() => 0,
+        Ok(c @ 1..=20) => c,
+        _ => {
+            warn(
+                "capacity",
+                "capacity must be a whole number from 1 to 20: read as not stated; the row is kept".to_owned(),
+                cap_text.as_bytes(),
+            );
+            0
+        }
+    };
+    if mode == Some(Mode::Single) && capacity > 1 {
+        warn(
+            "capacity",
+            format!("a single tube holds one person, not {capacity}: the capacity is read as not stated; the row is kept"),
+            cap_text.as_bytes(),
+        );
+        capacity = 0;
+    }
+    let mut site = text(path, rec, cols.site, line)?;
     if let Err(why) = check_label(site) {
-        bad("site", format!("site {why}"), site.as_bytes());
-        return Ok(());
+        warn(
+            "site",
+            format!("site {why}: read as not stated; the row is kept"),
+            site.as_bytes(),
+        );
+        site = "";
     }
     if out.tube.try_push(tube).is_err() {
         return Err(Error::input(
@@ -264,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_columns_in_any_order_with_defaults() {
+    fn reads_columns_in_any_order_blank_metadata_not_stated() {
         let (rows, rejects) = read_text(
             "site,collected_at,mode,person,tube,extra\n\
              S1,2022-04-02 08:00:00,POOL,p1,PL0001,x\n\
@@ -273,7 +292,9 @@ mod tests {
         .expect("reads");
         assert!(rejects.rows.is_empty(), "{:?}", rejects.rows);
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows.capacity, [10, 1]);
+        // No capacity column: not stated (0), never the mode's default.
+        assert_eq!(rows.capacity, [0, 0]);
+        assert_eq!(rows.mode, [Some(Mode::Pool), Some(Mode::Single)]);
         assert_eq!(rows.collected_at[0], rows.collected_at[1]);
         assert_eq!(rows.site.get_opt(0), Some("S1"));
         assert_eq!(rows.site.get_opt(1), None);
@@ -290,23 +311,46 @@ mod tests {
              SG0001,p1,single,5,2022-04-02 08:00:00\n\
              PL0001,p1,pool,10,yesterday\n\
              PL0001,p1,pool,10\n\
-             PL0001,p1,pool,,2022-04-02 08:00:00\n",
+             PL0001,p1,pool,,2022-04-02 08:00:00\n\
+             PL0001,p1,,,2022-04-02 08:00:00\n",
         )
         .expect("reads");
-        assert_eq!(rows.len(), 1);
-        let cols: Vec<_> = rejects.rows.iter().map(|r| (r.line, r.column)).collect();
+        let found: Vec<_> = rejects
+            .rows
+            .iter()
+            .map(|r| (r.line, r.column, r.severity))
+            .collect();
+        // What a row says about its tube is metadata: unreadable is "not stated" with a
+        // warning and the row is kept. Only rows that cannot be placed are refused.
         assert_eq!(
-            cols,
+            found,
             [
-                (2, "tube"),
-                (3, "person"),
-                (4, "mode"),
-                (5, "capacity"),
-                (6, "capacity"),
-                (7, "collected_at"),
-                (8, "")
+                (2, "tube", Severity::Error),
+                (3, "person", Severity::Error),
+                (4, "mode", Severity::Warning),
+                (5, "capacity", Severity::Warning),
+                (6, "capacity", Severity::Warning),
+                (7, "collected_at", Severity::Error),
+                (8, "", Severity::Error)
             ]
         );
+        assert_eq!(rows.len(), 5);
+        assert_eq!(
+            rows.line,
+            [4, 5, 6, 9, 10],
+            "kept rows, metadata read as not stated"
+        );
+        assert_eq!(
+            rows.mode,
+            [
+                None,
+                Some(Mode::Pool),
+                Some(Mode::Single),
+                Some(Mode::Pool),
+                None
+            ]
+        );
+        assert_eq!(rows.capacity, [10, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -10,7 +10,11 @@
 //! A control row's `tube` is the control's label and it must name its `plate`: the
 //! batch decides from the controls whether the plate passed. With a `ct_ic` column, a
 //! sample with no target amplified and no internal-control signal is `invalid` (its
-//! extraction or amplification failed, so "negative" would be unfounded).
+//! extraction or amplification failed, so "negative" would be unfounded). The internal
+//! control's "no signal" must be written (`-`, `Undetermined`, `No Ct`, `N/A`, or a Ct
+//! not below the cut-off): a blank `ct_ic` is "not stated", as every blank optional
+//! field is, so an export that fills the column only sometimes does not turn its
+//! negatives invalid.
 
 use std::path::Path;
 
@@ -266,12 +270,16 @@ impl RowReader<'_> {
             return Ok(());
         }
         let mut cts = [None, None, None];
+        let mut ic_stated = false;
         for (slot, (col, name)) in cts.iter_mut().zip([
             (cols.orf, "ct_orf1ab"),
             (cols.n, "ct_n"),
             (cols.ic, "ct_ic"),
         ]) {
             let t = text(path, rec, col, line)?;
+            if name == "ct_ic" {
+                ic_stated = !t.is_empty();
+            }
             match parse_ct(t) {
                 Ok(v) => *slot = v,
                 Err(why) => {
@@ -335,10 +343,10 @@ impl RowReader<'_> {
         let mut ic_note = None;
         let no_target = !matches!(outcome, Outcome::Positive | Outcome::Inconclusive);
         let no_ic = cts[2].is_none_or(|c| c >= self.cutoffs.ic);
-        if cols.ic.is_some() && !sample_type.is_control() && no_target && no_ic {
+        if ic_stated && !sample_type.is_control() && no_target && no_ic {
             if outcome != Outcome::Invalid && !from_ct {
                 ic_note = Some(format!(
-                    "no target amplified and the internal control gave no signal (ct_ic empty or not below {}): read as invalid, not {}",
+                    "no target amplified and the internal control gave no signal (ct_ic says no Ct, or not below {}): read as invalid, not {}",
                     self.cutoffs.ic,
                     outcome.as_str()
                 ));

@@ -153,8 +153,11 @@ pub fn measure(round: &Round, staffed_hours: impl Fn(&str) -> f64) -> Measured {
     let c = &round.collections;
     let t = &round.tubes;
     let mut pooled: Vec<u64> = Vec::new();
+    // Modes and capacities as deconvolution reads them (the tube's settled ones), not
+    // as one row stated them.
     for row in 0..c.mode.len() {
-        if c.mode[row] == Mode::Pool {
+        let tube = round.tube_of_row.get(row).map_or(NONE, |&t| t);
+        if t.mode.get(tube as usize) == Some(&Mode::Pool) {
             pooled.push(xxh3_64(c.person.value(row).as_bytes()));
         }
     }
@@ -165,11 +168,11 @@ pub fn measure(round: &Round, staffed_hours: impl Fn(&str) -> f64) -> Measured {
     let mut capacities: HashMap<u8, u64> = HashMap::new();
     for i in 0..t.len() {
         let row = t.row[i] as usize;
-        match c.mode[row] {
+        match t.mode[i] {
             Mode::Pool => {
                 pool_tubes += 1;
                 members += u64::from(t.members[i]);
-                *capacities.entry(c.capacity[row]).or_default() += 1;
+                *capacities.entry(t.capacity[i]).or_default() += 1;
                 let r = t.result[i];
                 if r != NONE {
                     with_result += 1;

@@ -147,7 +147,13 @@ fn headline(h: &mut String, r: &RoundReport) {
     let flags = r.review.counts;
     figure(
         h,
-        &thousands(flags.discordant_pool + flags.missed_by_pooling + flags.changed_from_positive),
+        &thousands(
+            flags.discordant_pool
+                + flags.missed_by_pooling
+                + flags.changed_from_positive
+                + flags.conflicting_tube_rows
+                + flags.shared_single_tube,
+        ),
         "review flags",
     );
     if let Some(cov) = &r.coverage {
@@ -354,10 +360,12 @@ fn review(h: &mut String, r: &RoundReport) {
     let c = r.review.counts;
     let _ = writeln!(
         h,
-        "<h2 id=\"review\">Review flags</h2>\n<p>Discordant pools: {}; missed by pooling: {}; changed from positive: {}.</p>",
+        "<h2 id=\"review\">Review flags</h2>\n<p>Discordant pools: {}; missed by pooling: {}; changed from positive: {}; tubes with conflicting rows: {}; shared single tubes: {}.</p>",
         thousands(c.discordant_pool),
         thousands(c.missed_by_pooling),
-        thousands(c.changed_from_positive)
+        thousands(c.changed_from_positive),
+        thousands(c.conflicting_tube_rows),
+        thousands(c.shared_single_tube)
     );
     table(
         h,

@@ -9,8 +9,12 @@
 //!
 //! Kinds:
 //! - [`Kind::CollectionTubes`], 48 bytes: key, first row `u32` and row count `u32` of
-//!   a run of the tube's consecutive rows in the segment's Parquet file, mode `u8`,
-//!   capacity `u8`; a tube whose rows are interleaved with others' has several records.
+//!   a run of the tube's consecutive rows in the segment's Parquet file, then the
+//!   tube's metadata as settled when the batch was committed ([`TubeMeta`]): mode `u8`
+//!   (2 = no row has stated it yet), capacity `u8` (0 = not stated yet), flags `u8`
+//!   (bit 0: rows of this batch disagree about the tube's metadata); a tube whose rows
+//!   are interleaved with others' has several records. Format-1 stores wrote the flags
+//!   byte as 0 and never wrote mode 2 or capacity 0, so they read unchanged.
 //! - [`Kind::Persons`], 20 bytes: the xxh3-128 hash of a row's person id (big-endian,
 //!   so byte order is numeric order) and the row `u32`, sorted by hash then row: finds
 //!   a person's rows, and groups a round's rows by person by merging sorted files
@@ -28,6 +32,7 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
+use crate::model::Mode;
 use crate::{Error, Result};
 
 const MAGIC: [u8; 8] = *b"PTIDX1\0\0";
@@ -156,20 +161,86 @@ impl<W: Write> IndexWriter<W> {
     }
 }
 
+/// A tube's metadata in a collections-tube record: the first mode and capacity any
+/// of its rows stated, and whether rows disagreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TubeMeta {
+    /// The first stated mode, if any row has stated one.
+    pub mode: Option<Mode>,
+    /// The first stated capacity; 0 while no row has stated one.
+    pub capacity: u8,
+    /// Rows of the batch disagreed with the tube's mode, capacity or site.
+    pub conflict: bool,
+}
+
+/// [`TubeMeta::mode`] code of a tube no row has stated a mode for.
+const MODE_UNSTATED: u8 = 2;
+/// [`TubeMeta::conflict`] bit of the flags byte.
+const FLAG_CONFLICT: u8 = 1;
+
+impl TubeMeta {
+    /// The metadata one row states about its tube.
+    pub fn stated(mode: Option<Mode>, capacity: u8) -> TubeMeta {
+        TubeMeta {
+            mode,
+            capacity,
+            conflict: false,
+        }
+    }
+
+    /// Reads the metadata of a collections-tube record.
+    pub fn of_record(r: &[u8]) -> TubeMeta {
+        TubeMeta {
+            mode: Mode::from_code(r[40]),
+            capacity: r[41],
+            conflict: r[42] & FLAG_CONFLICT != 0,
+        }
+    }
+
+    /// The capacity that counts: the stated one, or the mode's default while none is
+    /// stated (a tube of unstated mode counts as a pool).
+    pub fn effective_capacity(self) -> u8 {
+        match self.capacity {
+            0 => self.mode.unwrap_or(Mode::Pool).default_capacity(),
+            c => c,
+        }
+    }
+
+    /// The mode deconvolution reads the tube with, holding `members` persons: a pool
+    /// when it holds more than one person, whatever its rows call it (a positive in
+    /// it cannot say whose swab carried the virus), or when no row stated a mode.
+    pub fn deconvolution_mode(self, members: u32) -> Mode {
+        match self.mode {
+            Some(Mode::Single) if members <= 1 => Mode::Single,
+            _ => Mode::Pool,
+        }
+    }
+
+    /// Fills what this one has not stated from `later`, and collects its conflicts:
+    /// the first stated value of each field stands.
+    pub fn settle(&mut self, later: TubeMeta) {
+        self.mode = self.mode.or(later.mode);
+        if self.capacity == 0 {
+            self.capacity = later.capacity;
+        }
+        self.conflict |= later.conflict;
+    }
+}
+
 /// A collections-tube record.
 pub fn collection_tube_record(
     key: &TubeKey,
     first_row: u32,
     rows: u32,
-    mode: u8,
-    cap: u8,
+    meta: TubeMeta,
 ) -> [u8; 48] {
     let mut r = [0u8; 48];
     r[..KEY].copy_from_slice(key);
     r[32..36].copy_from_slice(&first_row.to_le_bytes());
     r[36..40].copy_from_slice(&rows.to_le_bytes());
-    r[40] = mode;
-    r[41] = cap;
+    r[40] = meta.mode.map_or(MODE_UNSTATED, Mode::code);
+    r[41] = meta.capacity;
+    r[42] = if meta.conflict { FLAG_CONFLICT } else { 0 };
     r
 }
 

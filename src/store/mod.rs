@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use index::{IndexFile, Kind, TubeKey};
 pub use manifest::{Batch, BatchKind, Manifest, PopulationSegment, Segment, Settings};
 
-use crate::model::{Mode, Outcome};
+use crate::model::Outcome;
 use crate::time::{Millis, Offset};
 use crate::{Error, Result};
 
@@ -418,10 +418,8 @@ pub struct StoreIndex {
 pub struct TubeFacts {
     /// The round it was collected in (see [`StoreIndex::round_name`]).
     pub round: usize,
-    /// Its mode.
-    pub mode: Mode,
-    /// Persons it may hold.
-    pub capacity: u8,
+    /// Its first stated mode, capacity and whether rows disagreed.
+    pub meta: index::TubeMeta,
     /// Persons recorded in it.
     pub members: u32,
 }
@@ -490,13 +488,16 @@ impl StoreIndex {
             for i in find(s, &seg.tubes) {
                 let r = seg.tubes.record(i);
                 let rows = index::u32_at(r, 36);
+                let meta = index::TubeMeta::of_record(r);
                 match &mut facts {
-                    Some(f) => f.members += rows,
+                    Some(f) => {
+                        f.members += rows;
+                        f.meta.settle(meta);
+                    }
                     None => {
                         facts = Some(TubeFacts {
                             round: seg.round,
-                            mode: Mode::from_code(r[40]).unwrap_or(Mode::Pool),
-                            capacity: r[41],
+                            meta,
                             members: rows,
                         });
                     }

@@ -84,8 +84,9 @@ pub fn collections_schema() -> Arc<Schema> {
         Field::new("round", DataType::Utf8, false),
         Field::new("tube", DataType::Utf8, false),
         Field::new("person", DataType::Utf8, false),
-        Field::new("mode", DataType::Utf8, false),
-        Field::new("capacity", DataType::UInt8, false),
+        // Null: the row did not state it (its tube's metadata comes from other rows).
+        Field::new("mode", DataType::Utf8, true),
+        Field::new("capacity", DataType::UInt8, true),
         Field::new("collected_at", timestamp(), false),
         Field::new("site", DataType::Utf8, true),
         Field::new("batch", DataType::UInt32, false),
@@ -282,6 +283,43 @@ fn sort_bucket<'a>(pieces: impl Iterator<Item = &'a [[u8; 20]]> + Clone) -> Vec<
 }
 
 /// A column of `keys` into `values`, as a dictionary array.
+/// The mode each row states, as keys into `modes`; null where the row stated none.
+/// Without a null the column has no validity buffer, as format-1 segments had.
+fn stated_modes(
+    modes: impl Iterator<Item = Option<Mode>>,
+    len: usize,
+    values: &[&str],
+) -> Result<ArrayRef> {
+    let mut keys = Vec::with_capacity(len);
+    let mut valid = Vec::with_capacity(len);
+    for m in modes {
+        keys.push(m.map_or(0, Mode::code));
+        valid.push(m.is_some());
+    }
+    let nulls = valid
+        .contains(&false)
+        .then(|| arrow_buffer::NullBuffer::from(valid));
+    let keys = PrimitiveArray::<UInt8Type>::new(keys.into(), nulls);
+    let values = Arc::new(StringArray::from_iter_values(values.iter()));
+    Ok(Arc::new(DictionaryArray::<UInt8Type>::try_new(
+        keys, values,
+    )?))
+}
+
+/// The capacity each row states; null where it stated none (stored as 0 in the rows).
+fn stated_capacities(caps: impl Iterator<Item = u8>, len: usize) -> UInt8Array {
+    let mut values = Vec::with_capacity(len);
+    let mut valid = Vec::with_capacity(len);
+    for c in caps {
+        values.push(c);
+        valid.push(c != 0);
+    }
+    let nulls = valid
+        .contains(&false)
+        .then(|| arrow_buffer::NullBuffer::from(valid));
+    UInt8Array::new(values.into(), nulls)
+}
+
 fn dictionary<K: ArrowDictionaryKeyType>(
     keys: Vec<K::Native>,
     values: &[&str],
@@ -490,6 +528,10 @@ fn write_parquet_groups(
 /// several pools at once, so a city's file interleaves tubes, and regrouping meant
 /// copying the batch's gigabyte of text. The tube index has one record per run of a
 /// tube's consecutive rows; readers merge a tube's runs.
+///
+/// The Parquet file keeps what each row stated; the tube index holds each tube's
+/// settled metadata ([`index::TubeMeta`]): `settled` names the rows (ascending) whose
+/// tube's metadata differs from what the row itself states.
 pub fn write_collections(
     root: &Path,
     batch: u32,
@@ -497,6 +539,7 @@ pub fn write_collections(
     files: &[String],
     rows: &mut CollectionRows,
     order: &[u32],
+    settled: &[(u32, index::TubeMeta)],
 ) -> Result<Segment> {
     let stem = root.join(segment_stem(round, "collections", batch));
     if let Some(dir) = stem.parent() {
@@ -542,8 +585,8 @@ pub fn write_collections(
             dictionary::<UInt8Type>(vec![0; len], &[round])?,
             Arc::new(tube.slice(start, len)),
             Arc::new(person.slice(start, len)),
-            dictionary::<UInt8Type>(ks().map(|i| rows.mode[i].code()).collect(), &modes)?,
-            Arc::new(UInt8Array::from_iter_values(ks().map(|i| rows.capacity[i]))),
+            stated_modes(ks().map(|i| rows.mode[i]), len, &modes)?,
+            Arc::new(stated_capacities(ks().map(|i| rows.capacity[i]), len)),
             Arc::new(
                 TimestampMillisecondArray::from_iter_values(ks().map(|i| rows.collected_at[i]))
                     .with_timezone("UTC"),
@@ -599,14 +642,22 @@ pub fn write_collections(
     .map_err(|e| Error::io(&tubes_path, e))?;
     // Records reach into the barcode, mode and capacity columns at random, a cache miss
     // each: they are built on all cores, a window at a time, while the last is written.
+    let meta = |i: usize| {
+        let key = u32::try_from(i).unwrap_or(u32::MAX);
+        settled
+            .binary_search_by_key(&key, |&(r, _)| r)
+            .map_or_else(
+                |_| index::TubeMeta::stated(rows.mode[i], rows.capacity[i]),
+                |k| settled[k].1,
+            )
+    };
     let record = |&(_, r): &(u128, u32)| -> Result<[u8; 48]> {
         let (start, len) = run(r);
         Ok(index::collection_tube_record(
             &index::tube_key(tube.value(start)),
             u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
             u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
-            rows.mode[row(start)].code(),
-            rows.capacity[row(start)],
+            meta(row(start)),
         ))
     };
     let build = |part: &[(u128, u32)]| part.par_iter().map(&record).collect::<Result<Vec<_>>>();

@@ -29,9 +29,9 @@ pub struct Collections {
     pub tube: StringArray,
     /// Person ids.
     pub person: StringArray,
-    /// Modes.
-    pub mode: Vec<Mode>,
-    /// Capacities.
+    /// Modes as each row stated them (`None`: not stated).
+    pub mode: Vec<Option<Mode>>,
+    /// Capacities as each row stated them (0: not stated).
     pub capacity: Vec<u8>,
     /// Collection times.
     pub collected_at: Vec<Millis>,
@@ -376,7 +376,7 @@ fn read_table(
                 let b = b.map_err(|e| {
                     Error::damaged(store.root(), format!("{}: {e}", path.display()))
                 })?;
-                if b.schema().fields() != schema.fields() {
+                if !same_columns(&b.schema(), &schema) {
                     return Err(Error::damaged(
                         store.root(),
                         format!("{} does not have the segment schema", path.display()),
@@ -389,6 +389,18 @@ fn read_table(
         .collect::<Result<_>>()?;
     let all: Vec<RecordBatch> = parts.into_iter().flatten().collect();
     Ok(arrow_select::concat::concat_batches(&schema, &all)?)
+}
+
+/// Whether a segment has the expected columns, names and types in order. Nullability
+/// is not compared: format-1 segments declared `mode` and `capacity` required, later
+/// ones let a row leave them unstated.
+fn same_columns(found: &Schema, expected: &Schema) -> bool {
+    found.fields().len() == expected.fields().len()
+        && found
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
 }
 
 fn strings(b: &RecordBatch, i: usize) -> StringArray {
@@ -417,7 +429,17 @@ fn words<T>(
 /// Reads every collection row of `round`.
 pub fn collections(store: &Store, round: &str) -> Result<Collections> {
     let b = read_table(store, round, BatchKind::Collections, collections_schema())?;
-    let mode = words(store, &b, 3, "mode", Mode::parse)?;
+    let mode = b
+        .column(3)
+        .as_string::<i32>()
+        .iter()
+        .map(|w| match w {
+            None => Ok(None),
+            Some(w) => Mode::parse(w).map(Some).ok_or_else(|| {
+                Error::damaged(store.root(), "a segment holds an unknown mode".to_owned())
+            }),
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Collections {
         tube: strings(&b, 1),
         person: strings(&b, 2),
@@ -476,6 +498,8 @@ pub struct CollectionText {
     batch: Vec<u32>,
     source: StringArray,
     line: Vec<u64>,
+    mode: StringArray,
+    capacity: Vec<Option<u8>>,
 }
 
 /// One collection row's text.
@@ -493,6 +517,10 @@ pub struct CollectionLine<'a> {
     pub source: &'a str,
     /// Line in the source file.
     pub line: u64,
+    /// The mode the row stated (empty when it stated none).
+    pub mode: &'a str,
+    /// The capacity the row stated.
+    pub capacity: Option<u8>,
 }
 
 impl CollectionText {
@@ -505,7 +533,9 @@ impl CollectionText {
             store,
             round,
             BatchKind::Collections,
-            &["tube", "person", "site", "batch", "source", "line"],
+            &[
+                "tube", "person", "site", "batch", "source", "line", "mode", "capacity",
+            ],
             &rows,
         )?;
         let text = |a: &ArrayRef| {
@@ -521,7 +551,13 @@ impl CollectionText {
             .as_primitive_opt::<UInt64Type>()
             .map(|a| a.values().to_vec())
             .unwrap_or_default();
+        let capacity = c[7]
+            .as_primitive_opt::<UInt8Type>()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
         Ok(CollectionText {
+            mode: text(&c[6]),
+            capacity,
             tube: text(&c[0]),
             person: text(&c[1]),
             site: text(&c[2]),
@@ -552,6 +588,8 @@ impl CollectionText {
             batch: self.batch.get(i).copied().unwrap_or(0),
             source: s(&self.source),
             line: self.line.get(i).copied().unwrap_or(0),
+            mode: s(&self.mode),
+            capacity: self.capacity.get(i).copied().flatten(),
         }
     }
 }

@@ -55,10 +55,15 @@ pub struct Tubes {
     pub row: Vec<u32>,
     /// Persons recorded in it.
     pub members: Vec<u32>,
-    /// Its mode.
+    /// Its mode as deconvolution reads it: a tube holding more than one person is a
+    /// pool whatever its rows call it; a tube no row stated a mode for is a pool.
     pub mode: Vec<Mode>,
-    /// Persons it may hold.
+    /// The first mode any of its rows stated.
+    pub stated_mode: Vec<Option<Mode>>,
+    /// Persons it may hold: the first stated capacity, else the mode's default.
     pub capacity: Vec<u8>,
+    /// Rows disagreed about its mode, capacity or site (flagged for review).
+    pub conflict: Vec<bool>,
     /// Its effective result row, or [`NONE`].
     pub result: Vec<u32>,
     /// Positive kept against a later non-positive result.
@@ -621,10 +626,9 @@ fn number_tubes(
     let mut tubes = Tubes {
         row: Vec::with_capacity(records),
         members: Vec::with_capacity(records),
-        mode: Vec::with_capacity(records),
-        capacity: Vec::with_capacity(records),
         ..Tubes::default()
     };
+    let mut meta: Vec<index::TubeMeta> = Vec::with_capacity(records);
     let mut facts = ResultFacts {
         outcome: vec![Outcome::Invalid; n_results],
         ct_orf1ab: vec![f32::NAN; n_results],
@@ -647,10 +651,10 @@ fn number_tubes(
             last = Some(key_of(r));
             tubes.row.push(NONE);
             tubes.members.push(0);
-            tubes
-                .mode
-                .push(Mode::from_code(r[40]).unwrap_or(Mode::Pool));
-            tubes.capacity.push(r[41]);
+            meta.push(index::TubeMeta::of_record(r));
+        } else if let Some(m) = meta.last_mut() {
+            // A later batch's record: fills in what earlier ones had not stated.
+            m.settle(index::TubeMeta::of_record(r));
         }
         let id = u32::try_from(tubes.row.len() - 1).unwrap_or(NONE);
         run_tube[s].push(id);
@@ -700,6 +704,7 @@ fn number_tubes(
         }
     })?;
     drop(scans);
+    settle_tubes(&mut tubes, &meta);
     let covered = (0..n_rows / 64).all(|w| seen[w] == u64::MAX)
         && (n_rows.is_multiple_of(64) || seen[n_rows / 64] == (1u64 << (n_rows % 64)) - 1);
     Ok(Numbered {
@@ -709,6 +714,21 @@ fn number_tubes(
         tube_of_row,
         covered,
     })
+}
+
+/// Sets each tube's mode and capacity as the rules read them from its settled
+/// metadata and member count. A tube holding more than one person is deconvoluted as
+/// a pool whatever its rows call it: its positive recalls everyone in it and makes
+/// no one positive, as no one of them was tested alone.
+fn settle_tubes(tubes: &mut Tubes, meta: &[index::TubeMeta]) {
+    tubes.stated_mode = meta.iter().map(|m| m.mode).collect();
+    tubes.conflict = meta.iter().map(|m| m.conflict).collect();
+    tubes.capacity = meta.iter().map(|m| m.effective_capacity()).collect();
+    tubes.mode = meta
+        .iter()
+        .zip(&tubes.members)
+        .map(|(m, &members)| m.deconvolution_mode(members))
+        .collect();
 }
 
 /// Compares the first `key` bytes (a multiple of 8) of two records as big-endian

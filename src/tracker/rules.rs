@@ -9,6 +9,13 @@
 //!    tube of theirs → `resample`;
 //! 4. else any tube without a result → `pending`;
 //! 5. else `negative`.
+//!
+//! "Single" and "pool" here are the tube's mode as deconvolution reads it, not as a
+//! row called it: **a tube holding more than one person is a pool**, whatever its rows
+//! say, since a positive in it cannot say which of its persons carries the virus (it
+//! recalls them all and makes no one positive); a tube no row stated a mode for is a
+//! pool too (its positive leads to a single retest, never to a positive unconfirmed).
+//! [`crate::tracker::Tubes::mode`] holds that reading.
 
 use crate::model::{Mode, Outcome, Status};
 use crate::time::Millis;
@@ -16,7 +23,7 @@ use crate::time::Millis;
 /// One of a person's tubes, as the rules see it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Membership {
-    /// Single or pool.
+    /// Single or pool, as deconvolution reads the tube (see the module docs).
     pub mode: Mode,
     /// When this person was swabbed into the tube.
     pub at: Millis,

@@ -183,13 +183,31 @@ impl Row {
         self
     }
 
-    /// The reject column this row must get, or `None` when it must be kept.
+    /// The column of the problem this row must be reported with, or `None` when it
+    /// must be kept silently.
     fn expected(&self) -> Option<&'static str> {
         match &self.defect {
             None => None,
+            // A blank mode is "not stated": nothing to report.
+            Some(Defect::Field(2, v, _)) if v.is_empty() => None,
             Some(Defect::Field(_, _, col) | Defect::Insert(_, _, _, col)) => Some(col),
             Some(Defect::Short | Defect::Long) => Some(""),
             Some(Defect::SingleCapacity(_)) => Some("capacity"),
+        }
+    }
+
+    /// Whether the row is kept: no defect, or one in what a collection row says about
+    /// its tube (mode, capacity, site), which is read as not stated with a warning
+    /// (a membership is a physical fact). Results and population rows have no such
+    /// columns at these positions: their callers pass `metadata = false`.
+    fn kept(&self, metadata: bool) -> bool {
+        match &self.defect {
+            None => true,
+            Some(Defect::SingleCapacity(_)) => metadata,
+            Some(Defect::Field(i, ..) | Defect::Insert(i, ..)) => {
+                metadata && matches!(i, 2 | 3 | 5)
+            }
+            Some(Defect::Short | Defect::Long) => false,
         }
     }
 }
@@ -477,24 +495,35 @@ fn check_rejects(
     rows: &[Row],
     lines: &[u64],
     rejects: &Rejects,
+    metadata: bool,
 ) -> Result<Vec<usize>, TestCaseError> {
-    let mut got: Vec<(u64, &str)> = rejects.rows.iter().map(|r| (r.line, r.column)).collect();
-    got.sort_unstable();
+    let mut got: Vec<(u64, &str, Severity)> = rejects
+        .rows
+        .iter()
+        .map(|r| (r.line, r.column, r.severity))
+        .collect();
+    got.sort_unstable_by_key(|&(l, c, _)| (l, c));
     for r in &rejects.rows {
-        prop_assert_eq!(r.severity, Severity::Error);
         prop_assert!(r.reason.len() > 10, "a reason a clerk understands: {:?}", r);
     }
-    let mut want: Vec<(u64, &str)> = rows
+    let mut want: Vec<(u64, &str, Severity)> = rows
         .iter()
         .zip(lines)
-        .filter_map(|(r, &l)| r.expected().map(|c| (l, c)))
+        .filter_map(|(r, &l)| {
+            let severity = if r.kept(metadata) {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
+            r.expected().map(|c| (l, c, severity))
+        })
         .collect();
-    want.sort_unstable();
-    prop_assert_eq!(got, want, "rejects (line, column)");
+    want.sort_unstable_by_key(|&(l, c, _)| (l, c));
+    prop_assert_eq!(got, want, "rejects (line, column, severity)");
     Ok(rows
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.defect.is_none())
+        .filter(|(_, r)| r.kept(metadata))
         .map(|(i, _)| i)
         .collect())
 }
@@ -532,17 +561,28 @@ fn generated_collection_rows_are_kept_or_rejected_exactly() {
             let (kept, rejects, n) =
                 read_collections(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(n, rows.len() as u64, "rows read");
-            let good = check_rejects(&rows, &lines, &rejects)?;
+            let good = check_rejects(&rows, &lines, &rejects, true)?;
             prop_assert_eq!(kept.len(), good.len(), "rows kept");
             for (k, &i) in good.iter().enumerate() {
                 let f = &rows[i].fields;
+                let warned = rows[i].defect.is_some();
                 prop_assert_eq!(kept.tube.get(k), as_text(&f[0]));
                 prop_assert_eq!(kept.person.get(k), as_text(&f[1]));
-                let mode = Mode::parse(as_text(&f[2])).expect("valid mode");
+                // Unreadable metadata is read as not stated, and a blank is not stated.
+                let field = |c: usize| std::str::from_utf8(&f[c]).unwrap_or("").trim_ascii();
+                let mode = Mode::parse(field(2));
                 prop_assert_eq!(kept.mode[k], mode);
-                let cap = as_text(&f[3]).parse().unwrap_or(mode.default_capacity());
+                let cap: u8 = match &rows[i].defect {
+                    Some(Defect::SingleCapacity(_) | Defect::Field(3, ..)) => 0,
+                    _ => field(3).parse().unwrap_or(0),
+                };
                 prop_assert_eq!(kept.capacity[k], cap);
-                prop_assert_eq!(kept.site.get_opt(k).unwrap_or(""), as_text(&f[5]));
+                let site = if warned && matches!(&rows[i].defect, Some(Defect::Field(5, ..) | Defect::Insert(5, ..))) {
+                    ""
+                } else {
+                    field(5)
+                };
+                prop_assert_eq!(kept.site.get_opt(k).unwrap_or(""), site);
                 prop_assert_eq!(u64::from(kept.line[k]), lines[i]);
             }
             let mut t = tally.borrow_mut();
@@ -572,7 +612,7 @@ fn generated_result_rows_are_kept_or_rejected_exactly() {
             let (kept, rejects, n) =
                 read_results(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(n, rows.len() as u64, "rows read");
-            let good = check_rejects(&rows, &lines, &rejects)?;
+            let good = check_rejects(&rows, &lines, &rejects, false)?;
             prop_assert_eq!(kept.len(), good.len(), "rows kept");
             for (k, &i) in good.iter().enumerate() {
                 let f = &rows[i].fields;
@@ -806,7 +846,8 @@ fn one_megabyte_fields_are_rejected_or_ignored_without_harm() {
     }
     let (kept, rejects, n) = read_collections(s.as_bytes()).expect("reads");
     assert_eq!(n, 12);
-    assert_eq!(kept.len(), 3);
+    // Rows with a long site are kept with a warning: a site is metadata.
+    assert_eq!(kept.len(), 6);
     let mut got: Vec<(u64, &str)> = rejects.rows.iter().map(|r| (r.line, r.column)).collect();
     got.sort_unstable();
     let want: Vec<(u64, &str)> = expect
@@ -820,8 +861,8 @@ fn one_megabyte_fields_are_rejected_or_ignored_without_harm() {
             "the report quotes at most 200 characters"
         );
     }
-    // Through the binary: the batch commits the 3 good rows, and the rejects report
-    // stays small.
+    // Through the binary: the batch commits the 6 rows that can be placed, and the
+    // rejects report stays small.
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("long.csv");
     fs::write(&f, &s).expect("write");
@@ -833,7 +874,7 @@ fn one_megabyte_fields_are_rejected_or_ignored_without_harm() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(
         (v["committed"].as_u64(), v["rejected"].as_u64()),
-        (Some(3), Some(9)),
+        (Some(6), Some(6)),
         "{v}"
     );
     assert!(v["rejects_file"].is_string(), "{v}");
@@ -971,7 +1012,9 @@ fn parquet_with_wrong_column_types_is_refused_or_rejected_row_by_row() {
     // Rows are numbered as if line 1 were a header: row 2 of the file is line 3.
     let got: Vec<(u64, &str)> = rejects.rows.iter().map(|r| (r.line, r.column)).collect();
     assert_eq!(got, [(3, "capacity"), (5, "capacity")]);
-    assert_eq!(kept.len(), 2);
+    // An unreadable capacity is read as not stated: the rows are kept, warned.
+    assert!(rejects.rows.iter().all(|r| r.severity == Severity::Warning));
+    assert_eq!(kept.len(), 4);
 
     // Integer and timestamp columns are read as their text: an ID number stored as an
     // integer, a capacity as an integer, a time as a UTC timestamp.
@@ -1130,18 +1173,19 @@ fn through_the_binary_the_committed_count_is_the_valid_rows() {
                 .arg(&f));
             prop_assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            let bad = rows.iter().filter(|r| r.defect.is_some()).count() as u64;
+            let bad = rows.iter().filter(|r| !r.kept(true)).count() as u64;
             let good = rows.len() as u64 - bad;
             prop_assert_eq!(v["committed"].as_u64(), Some(good), "{}", v);
             prop_assert_eq!(v["rejected"].as_u64(), Some(bad), "{}", v);
-            if bad > 0 {
+            let reported = rows.iter().filter(|r| r.expected().is_some()).count();
+            if reported > 0 {
                 let report = read_rejects(Path::new(v["rejects_file"].as_str().expect("file")));
                 let mut got: Vec<u64> = report.iter().map(|r| r.line).collect();
                 got.sort_unstable();
                 let want: Vec<u64> = rows
                     .iter()
                     .zip(&lines)
-                    .filter(|(r, _)| r.defect.is_some())
+                    .filter(|(r, _)| r.expected().is_some())
                     .map(|(_, &l)| l)
                     .collect();
                 prop_assert_eq!(got, want);
@@ -1227,9 +1271,10 @@ fn a_parquet_timestamp_in_utc_is_read() {
 fn cr_only_line_ends_keep_line_numbers() {
     let text = "tube,person,mode,collected_at\rAB01,p1,pool,2022-04-02 08:00:00\rAB,p2,pool,2022-04-02 08:00:00\rAB01,p3,mixed,2022-04-02 08:00:00\r";
     let (kept, rejects, n) = read_collections(text.as_bytes()).expect("reads");
-    assert_eq!((kept.len(), n), (1, 3));
-    let lines: Vec<u64> = rejects.rows.iter().map(|r| r.line).collect();
-    assert_eq!(lines, [3, 4]);
+    // Line 4's unreadable mode is a warning (the row is kept, its mode not stated).
+    assert_eq!((kept.len(), n), (2, 3));
+    let lines: Vec<(u64, Severity)> = rejects.rows.iter().map(|r| (r.line, r.severity)).collect();
+    assert_eq!(lines, [(3, Severity::Error), (4, Severity::Warning)]);
 }
 
 /// A damaged Parquet file (found by the fuzz target: a mutation of

@@ -15,6 +15,7 @@ mod incidents;
 mod model;
 mod plan;
 mod plate_qc;
+mod real_files;
 mod review;
 mod round_report;
 mod rules;

@@ -111,7 +111,8 @@ fn no_target_and_no_internal_control_signal_is_invalid() {
     let dir = store_with_collections();
     let store = dir.path();
     ingest_results(store, &[testdata("qc_results_plate_fail.csv")]);
-    // QC-POOL-04 had no Ct at all and an empty ct_ic: invalid, so its person is resampled.
+    // QC-POOL-04 had no Ct at all and an undetermined ct_ic: invalid, so its person is
+    // resampled.
     assert_eq!(person_status(store, ROUND, "qc-d1"), "resample");
     let person = person_report(store, ROUND, "qc-d1");
     assert_eq!(person["tubes"][0]["result"], "invalid");
@@ -126,7 +127,7 @@ fn a_lab_negative_without_internal_control_signal_is_read_invalid_with_a_warning
     let file = dir.path().join("ic.csv");
     std::fs::write(
         &file,
-        "tube,result,ct_ic,reported_at\nQC-POOL-03,negative,,2022-04-02 14:00:00\n",
+        "tube,result,ct_ic,reported_at\nQC-POOL-03,negative,-,2022-04-02 14:00:00\n",
     )
     .expect("write");
     let report = ingest_results(store, &[file]);
@@ -139,6 +140,27 @@ fn a_lab_negative_without_internal_control_signal_is_read_invalid_with_a_warning
         "{rejects:?}"
     );
     assert_eq!(person_status(store, ROUND, "qc-c1"), "resample");
+}
+
+#[test]
+fn a_blank_internal_control_is_not_stated_and_leaves_the_result_alone() {
+    // An export that fills ct_ic only sometimes: a blank is "not stated", not "no
+    // signal", so the lab's negative and the Ct reading stand.
+    let dir = store_with_collections();
+    let store = dir.path();
+    let file = dir.path().join("ic.csv");
+    std::fs::write(
+        &file,
+        "tube,result,ct_orf1ab,ct_n,ct_ic,reported_at\n\
+         QC-POOL-03,negative,,,,2022-04-02 14:00:00\n\
+         QC-POOL-04,,,,,2022-04-02 14:00:00\n",
+    )
+    .expect("write");
+    let report = ingest_results(store, &[file]);
+    assert!(report["rejects_file"].is_null(), "no warning: {report}");
+    assert_eq!(report["committed"], 2, "{report}");
+    assert_eq!(person_status(store, ROUND, "qc-c1"), "negative");
+    assert_eq!(person_status(store, ROUND, "qc-d1"), "negative");
 }
 
 #[test]
