@@ -25,7 +25,7 @@ use pooltrack::ingest::collections::{self, CollectionRows};
 use pooltrack::ingest::reject::{Rejects, Severity};
 use pooltrack::ingest::results::{self, ResultRows};
 use pooltrack::ingest::table::Table;
-use pooltrack::model::{Mode, Outcome};
+use pooltrack::model::{IdCheck, Mode, Outcome};
 use pooltrack::time::Offset;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -49,7 +49,15 @@ fn read_collections_file(p: &Path) -> pooltrack::Result<(CollectionRows, Rejects
     let mut t = Table::open(p)?;
     let mut rows = CollectionRows::default();
     let mut rejects = Rejects::default();
-    let n = collections::read(&mut t, 0, "c.csv", Offset::CHINA, &mut rows, &mut rejects)?;
+    let n = collections::read(
+        &mut t,
+        0,
+        "c.csv",
+        Offset::CHINA,
+        IdCheck::Warn,
+        &mut rows,
+        &mut rejects,
+    )?;
     Ok((rows, rejects, n))
 }
 
