@@ -8,6 +8,7 @@ mod concurrency;
 mod coverage;
 mod crash;
 mod damage;
+mod excel;
 mod health_codes;
 mod hostile;
 mod incidents;
