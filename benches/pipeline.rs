@@ -13,6 +13,7 @@ use pooltrack::ingest::collections::{self, CollectionRows};
 use pooltrack::ingest::reject::Rejects;
 use pooltrack::ingest::table::Table;
 use pooltrack::ingest::{IngestOptions, ingest_collections, ingest_results};
+use pooltrack::model::IdCheck;
 use pooltrack::store::{BatchKind, Store};
 use pooltrack::synth::{GenConfig, generate};
 use pooltrack::time::Offset;
@@ -83,8 +84,16 @@ fn stages(c: &mut Criterion) {
             let mut t = Table::open(&csv).expect("open");
             let mut rows = CollectionRows::default();
             let mut rejects = Rejects::default();
-            collections::read(&mut t, 0, "c.csv", Offset::CHINA, &mut rows, &mut rejects)
-                .expect("read");
+            collections::read(
+                &mut t,
+                0,
+                "c.csv",
+                Offset::CHINA,
+                IdCheck::Warn,
+                &mut rows,
+                &mut rejects,
+            )
+            .expect("read");
             rows.len()
         });
     });

@@ -295,6 +295,190 @@ pub fn check_person(s: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// What ingest does with a resident identity number whose check character is wrong
+/// (`[ids] id_check` in `STORE/pooltrack.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdCheck {
+    /// Keep the row and list it as a warning in the rejects report (the default: the
+    /// swab is real, the id is likely mis-scanned).
+    #[default]
+    Warn,
+    /// Refuse the row.
+    Reject,
+    /// Do not check.
+    Off,
+}
+
+impl IdCheck {
+    /// The name used in `pooltrack.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdCheck::Warn => "warn",
+            IdCheck::Reject => "reject",
+            IdCheck::Off => "off",
+        }
+    }
+}
+
+/// ISO 7064 MOD 11-2 weights of the 17 digits of a resident identity number.
+const RESIDENT_ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+
+/// The check character for each weighted sum mod 11.
+const RESIDENT_ID_CHECK: [u8; 11] = *b"10X98765432";
+
+/// The check character (`0`-`9` or `X`) of a resident identity number (GB 11643-1999)
+/// whose first 17 characters are `first17`, or `None` unless they are 17 digits.
+///
+/// ```
+/// use pooltrack::model::resident_id_check_char;
+/// assert_eq!(resident_id_check_char(b"11010519491231002"), Some(b'X'));
+/// assert_eq!(resident_id_check_char(b"1101051949123100"), None);
+/// ```
+pub fn resident_id_check_char(first17: &[u8]) -> Option<u8> {
+    if first17.len() != 17 {
+        return None;
+    }
+    let mut sum = 0u32;
+    for (&b, w) in first17.iter().zip(RESIDENT_ID_WEIGHTS) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        sum += u32::from(b - b'0') * w;
+    }
+    usize::try_from(sum % 11)
+        .ok()
+        .and_then(|i| RESIDENT_ID_CHECK.get(i))
+        .copied()
+}
+
+/// What [`resident_id`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResidentId {
+    /// Not of the form of a resident identity number (17 digits and a check character
+    /// `0`-`9`, `X` or `x`): a passport, a pseudonym, a 15-digit old id... Not checked.
+    OtherForm,
+    /// A resident identity number with the right check character.
+    Valid,
+    /// A resident identity number whose check character should be this one.
+    WrongCheck(char),
+}
+
+/// Checks the check character of `s` if it has the form of a resident identity number
+/// (GB 11643-1999: 17 digits, then `0`-`9` or `X`; lower-case `x` counts as `X`).
+///
+/// ```
+/// use pooltrack::model::{resident_id, ResidentId};
+/// assert_eq!(resident_id("11010519491231002X"), ResidentId::Valid);
+/// assert_eq!(resident_id("110105194912310021"), ResidentId::WrongCheck('X'));
+/// assert_eq!(resident_id("E12345678"), ResidentId::OtherForm);
+/// ```
+pub fn resident_id(s: &str) -> ResidentId {
+    let b = s.as_bytes();
+    let [first17 @ .., last] = b else {
+        return ResidentId::OtherForm;
+    };
+    if b.len() != 18 || !(last.is_ascii_digit() || matches!(last, b'X' | b'x')) {
+        return ResidentId::OtherForm;
+    }
+    match resident_id_check_char(first17) {
+        None => ResidentId::OtherForm,
+        Some(c) if c == last.to_ascii_uppercase() => ResidentId::Valid,
+        Some(c) => ResidentId::WrongCheck(char::from(c)),
+    }
+}
+
+/// Whether `s` looks like a number Excel wrote in scientific notation (`1.10101E+17`,
+/// `1.1e17`, `1,1E+17`): digits, optionally a decimal point or comma and more digits,
+/// `E` or `e`, an optional sign and one to three digits. To leave alone barcodes such
+/// as `1234E567`, a decimal point or a sign is required.
+///
+/// ```
+/// use pooltrack::model::excel_scientific;
+/// assert!(excel_scientific("1.10101E+17"));
+/// assert!(excel_scientific("1.1E17"));
+/// assert!(!excel_scientific("1234E567"));
+/// assert!(!excel_scientific("110101199003077777"));
+/// ```
+pub fn excel_scientific(s: &str) -> bool {
+    fn digits(b: &[u8]) -> usize {
+        b.iter().take_while(|c| c.is_ascii_digit()).count()
+    }
+    let b = s.as_bytes();
+    let n = digits(b);
+    if n == 0 || n == b.len() {
+        return false;
+    }
+    let mut rest = &b[n..];
+    let mut marked = false;
+    if let [b'.' | b',', tail @ ..] = rest {
+        let n = digits(tail);
+        if n == 0 {
+            return false;
+        }
+        rest = &tail[n..];
+        marked = true;
+    }
+    let [b'E' | b'e', tail @ ..] = rest else {
+        return false;
+    };
+    rest = tail;
+    if let [b'+' | b'-', tail @ ..] = rest {
+        rest = tail;
+        marked = true;
+    }
+    let n = digits(rest);
+    marked && (1..=3).contains(&n) && n == rest.len()
+}
+
+/// The reason a field (`what`: "person", "tube") in Excel's scientific notation is
+/// refused.
+pub fn excel_scientific_reason(what: &str, value: &str) -> String {
+    format!(
+        "{what} {value} looks like a number Excel turned into scientific notation, losing \
+         digits; format the column as text in Excel and export again"
+    )
+}
+
+/// Checks a person id as ingest reads it: [`check_person`]'s shape, then no Excel
+/// scientific notation, then (unless `id_check` is off) the check character of a
+/// resident identity number. `Err` is why the row is refused; `Ok(Some(why))` is a
+/// warning for a row that is kept.
+///
+/// ```
+/// use pooltrack::model::{check_person_id, IdCheck};
+/// assert_eq!(check_person_id("11010519491231002X", IdCheck::Warn), Ok(None));
+/// assert!(matches!(check_person_id("110105194912310021", IdCheck::Warn), Ok(Some(_))));
+/// assert!(check_person_id("110105194912310021", IdCheck::Reject).is_err());
+/// assert_eq!(check_person_id("110105194912310021", IdCheck::Off), Ok(None));
+/// assert!(check_person_id("1.10105E+17", IdCheck::Off).is_err());
+/// ```
+pub fn check_person_id(s: &str, id_check: IdCheck) -> Result<Option<String>, String> {
+    check_person(s).map_err(str::to_owned)?;
+    if excel_scientific(s) {
+        return Err(excel_scientific_reason("person", s));
+    }
+    if id_check == IdCheck::Off {
+        return Ok(None);
+    }
+    let ResidentId::WrongCheck(expected) = resident_id(s) else {
+        return Ok(None);
+    };
+    let found = s.chars().last().unwrap_or('?');
+    let why = format!(
+        "person {s} has the form of a resident identity number (GB 11643) but its check \
+         character is {found}, not {expected} as its first 17 digits require: likely a \
+         mis-scan or typing error; check the id against the person's card"
+    );
+    if id_check == IdCheck::Reject {
+        Err(format!(
+            "{why} (refused: id_check = \"reject\" in pooltrack.toml)"
+        ))
+    } else {
+        Ok(Some(format!("{why} (the row is kept)")))
+    }
+}
+
 /// Checks a round name: 1–64 of `A-Z a-z 0-9 - _ .`, not starting with `.`.
 /// Round names become directory names in the store, so nothing else is allowed.
 pub fn check_round(s: &str) -> Result<(), FieldError> {
@@ -377,6 +561,104 @@ mod tests {
     fn status_index_matches_all() {
         for (i, s) in Status::ALL.iter().enumerate() {
             assert_eq!(s.index(), i);
+        }
+    }
+
+    #[test]
+    fn resident_id_check_characters() {
+        // 11010519491231002X is the standard's example; the others were computed here and
+        // checked with Python: (12 - sum(d * w) % 11) % 11, 10 = X.
+        for valid in [
+            "11010519491231002X",
+            "11010519491231002x",
+            "110101199001011237",
+            "440304198506150015",
+        ] {
+            assert_eq!(resident_id(valid), ResidentId::Valid, "{valid}");
+            assert_eq!(check_person_id(valid, IdCheck::Reject), Ok(None), "{valid}");
+        }
+        assert_eq!(
+            resident_id("110105194912310021"),
+            ResidentId::WrongCheck('X')
+        );
+        assert_eq!(
+            resident_id("110101199001011234"),
+            ResidentId::WrongCheck('7')
+        );
+        assert_eq!(
+            resident_id("440304198506150010"),
+            ResidentId::WrongCheck('5')
+        );
+        // An X where a digit belongs is wrong too.
+        assert_eq!(resident_id("110101199001011X37"), ResidentId::OtherForm);
+        assert_eq!(
+            resident_id("11010119900101123X"),
+            ResidentId::WrongCheck('7')
+        );
+        for other in [
+            "11010519491231002",   // 17 digits
+            "1101051949123100201", // 19 digits
+            "110105491231002",     // a 15-digit old id
+            "E12345678",           // a passport
+            "11010519491231002Y",
+            "１１０１０５１９４９１２３１００２X", // full-width digits
+            "",
+        ] {
+            assert_eq!(resident_id(other), ResidentId::OtherForm, "{other}");
+        }
+        assert_eq!(resident_id_check_char(b"31000000000000001"), Some(b'2'));
+        assert_eq!(resident_id_check_char(b"3100000000000000a"), None);
+    }
+
+    #[test]
+    fn the_id_check_setting_decides_warn_refuse_or_nothing() {
+        let wrong = "110105194912310021";
+        let warning = check_person_id(wrong, IdCheck::Warn)
+            .expect("kept")
+            .expect("a warning");
+        assert!(warning.contains("check character is 1, not X"), "{warning}");
+        assert!(warning.contains("GB 11643"), "{warning}");
+        let refusal = check_person_id(wrong, IdCheck::Reject).expect_err("refused");
+        assert!(refusal.contains("id_check = \"reject\""), "{refusal}");
+        assert_eq!(check_person_id(wrong, IdCheck::Off), Ok(None));
+        assert_eq!(check_person_id("E12345678", IdCheck::Reject), Ok(None));
+        assert_eq!(check_person_id("张三-01", IdCheck::Reject), Ok(None));
+        // The shape rules still come first.
+        assert_eq!(
+            check_person_id("", IdCheck::Off),
+            Err("person id is empty".to_owned())
+        );
+        assert_eq!(IdCheck::default(), IdCheck::Warn);
+    }
+
+    #[test]
+    fn excel_scientific_notation_is_recognised() {
+        for sci in [
+            "1.10101E+17",
+            "1.10101e+17",
+            "1.1E17",
+            "1E+17",
+            "1,10101E+17",
+            "4.40304E-05",
+        ] {
+            assert!(excel_scientific(sci), "{sci}");
+            let why = check_person_id(sci, IdCheck::Off).expect_err("refused");
+            assert!(why.starts_with(&format!("person {sci} looks like a number Excel")));
+            assert!(why.contains("format the column as text"), "{why}");
+        }
+        for not in [
+            "1234E567",
+            "1E17",
+            "110101199001011237",
+            "PL-1.1E+17",
+            "1.1E+1234",
+            "1.E+17",
+            "1.1E+",
+            "E+17",
+            "1.1F+17",
+            "",
+        ] {
+            assert!(!excel_scientific(not), "{not}");
         }
     }
 

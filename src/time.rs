@@ -5,8 +5,14 @@
 //! the store's time zone (a fixed UTC offset, +08:00 by default). Internally a time is
 //! an `i64` of milliseconds since the Unix epoch, UTC.
 //!
+//! Files saved from Excel or typed by clerks also hold local times with `/` for `-`,
+//! without seconds, and with one-digit month, day and hour (`2022/4/8 8:00`); these
+//! are read too. A date with the year last (`28/04/2022`, `04/05/2022`) is refused:
+//! its day and month could be either way round.
+//!
 //! The parser is hand-written rather than chrono's because it runs once per row on
-//! 25-million-row batches: it does no allocation and accepts exactly these forms.
+//! 25-million-row batches: it does no allocation, and the two usual forms take a
+//! fixed-layout path; the others are tried only when that path finds no time.
 //! The tests cross-check it against chrono.
 
 use std::cell::Cell;
@@ -76,17 +82,27 @@ pub enum TimeError {
     Range,
     /// The year is outside 2000–2199.
     Year,
+    /// The year comes last (`28/04/2022`): the day and month could be either way round.
+    YearLast,
 }
+
+/// The forms a time may take, for the reasons of refusals.
+const FORMS: &str = "YYYY-MM-DD HH:MM:SS, YYYY/MM/DD HH:MM:SS (seconds optional; one-digit \
+                     month, day and hour as Excel writes them, 2022/4/8 8:00) or RFC 3339 \
+                     (2022-04-02T08:15:00+08:00)";
 
 impl std::fmt::Display for TimeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TimeError::Form => {
-                "is not a time: use RFC 3339 (2022-04-02T08:15:00+08:00) or YYYY-MM-DD HH:MM:SS"
-            }
-            TimeError::Range => "is not a real date and time",
-            TimeError::Year => "has a year outside 2000-2199",
-        })
+        match self {
+            TimeError::Form => write!(f, "is not a time: use {FORMS}"),
+            TimeError::Range => f.write_str("is not a real date and time"),
+            TimeError::Year => f.write_str("has a year outside 2000-2199"),
+            TimeError::YearLast => write!(
+                f,
+                "puts the year last, so its day and month could be read either way round: \
+                 write the year first, {FORMS}"
+            ),
+        }
     }
 }
 
@@ -177,12 +193,106 @@ fn day_number(date: &[u8]) -> Result<i64, TimeError> {
 /// Parses a timestamp; a time without an offset is read at `local`.
 ///
 /// ```
-/// use pooltrack::time::{parse, Offset};
+/// use pooltrack::time::{parse, Offset, TimeError};
 /// let a = parse(b"2022-04-02 08:00:00", Offset::CHINA).unwrap();
 /// let b = parse(b"2022-04-02T00:00:00Z", Offset::CHINA).unwrap();
 /// assert_eq!(a, b);
+/// assert_eq!(parse(b"2022/4/2 8:00", Offset::CHINA), Ok(a));
+/// assert_eq!(parse(b"02/04/2022 08:00", Offset::CHINA), Err(TimeError::YearLast));
 /// ```
 pub fn parse(s: &[u8], local: Offset) -> Result<Millis, TimeError> {
+    match parse_fixed(s, local) {
+        Err(TimeError::Form) => parse_loose(s, local),
+        other => other,
+    }
+}
+
+/// The leading run of `min..=max` digits of `s` as a number, and what follows it; `None`
+/// if the run is shorter or longer.
+fn number(s: &[u8], min: usize, max: usize) -> Option<(u32, &[u8])> {
+    let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n < min || n > max {
+        return None;
+    }
+    let (run, rest) = s.split_at(n);
+    let v = run.iter().fold(0u32, |v, b| v * 10 + u32::from(b - b'0'));
+    Some((v, rest))
+}
+
+/// Whether `s` starts with a date whose year comes last: `D/M/YYYY`, `M-D-YY`,
+/// `DD.MM.YYYY`...
+fn year_last(s: &[u8]) -> bool {
+    let Some((_, rest)) = number(s, 1, 2) else {
+        return false;
+    };
+    let [sep @ (b'/' | b'-' | b'.'), rest @ ..] = rest else {
+        return false;
+    };
+    let Some((_, rest)) = number(rest, 1, 2) else {
+        return false;
+    };
+    let [sep2, rest @ ..] = rest else {
+        return false;
+    };
+    sep2 == sep && number(rest, 2, 4).is_some()
+}
+
+/// The forms other than the two fixed layouts, all local times: `Y-M-D H:MM[:SS]` or
+/// `Y/M/D H:MM[:SS]` with a four-digit year and one- or two-digit month, day and hour
+/// (`T` may stand for the space).
+fn parse_loose(s: &[u8], local: Offset) -> Result<Millis, TimeError> {
+    use TimeError::{Form, Range, Year, YearLast};
+    if year_last(s) {
+        return Err(YearLast);
+    }
+    let (year, rest) = number(s, 4, 4).ok_or(Form)?;
+    let [sep @ (b'-' | b'/'), rest @ ..] = rest else {
+        return Err(Form);
+    };
+    let (month, rest) = number(rest, 1, 2).ok_or(Form)?;
+    let [sep2, rest @ ..] = rest else {
+        return Err(Form);
+    };
+    if sep2 != sep {
+        return Err(Form);
+    }
+    let (day, rest) = number(rest, 1, 2).ok_or(Form)?;
+    let [b' ' | b'T' | b't', rest @ ..] = rest else {
+        return Err(Form);
+    };
+    let (hour, rest) = number(rest, 1, 2).ok_or(Form)?;
+    let [b':', rest @ ..] = rest else {
+        return Err(Form);
+    };
+    let (minute, rest) = number(rest, 2, 2).ok_or(Form)?;
+    let (second, rest) = match rest {
+        [b':', tail @ ..] => number(tail, 2, 2).ok_or(Form)?,
+        _ => (0, rest),
+    };
+    if !rest.is_empty() {
+        return Err(Form);
+    }
+    let year = i64::from(year);
+    if !(2000..=2199).contains(&year) {
+        return Err(Year);
+    }
+    let (Ok(month), Ok(day)) = (u8::try_from(month), u8::try_from(day)) else {
+        return Err(Range);
+    };
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return Err(Range);
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(Range);
+    }
+    let days = days_from_civil(year, i64::from(month), i64::from(day));
+    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    Ok((secs - i64::from(local.0)) * 1000)
+}
+
+/// The fixed layouts: `YYYY-MM-DD HH:MM:SS` and RFC 3339, nearly every row's form.
+#[inline]
+fn parse_fixed(s: &[u8], local: Offset) -> Result<Millis, TimeError> {
     use TimeError::{Form, Range};
     if s.len() < 19 {
         return Err(Form);
@@ -337,7 +447,7 @@ mod tests {
         assert_eq!(parse(b"", Offset::UTC), Err(TimeError::Form));
         assert_eq!(
             parse(b"02/04/2022 08:00:00", Offset::UTC),
-            Err(TimeError::Form)
+            Err(TimeError::YearLast)
         );
         assert_eq!(
             parse(b"2022-04-31 08:00:00", Offset::UTC),
@@ -370,6 +480,75 @@ mod tests {
     }
 
     #[test]
+    fn excel_and_clerk_forms_read_as_local_times() {
+        let want = chrono_ms("2022-04-28T08:00:00+08:00");
+        for s in [
+            "2022/04/28 08:00",
+            "2022-04-28 08:00",
+            "2022/04/28 08:00:00",
+            "2022-04-28T08:00",
+            "2022/4/28 8:00",
+            "2022-4-28 8:00:00",
+        ] {
+            assert_eq!(parse(s.as_bytes(), Offset::CHINA), Ok(want), "{s}");
+        }
+        let april_8 = chrono_ms("2022-04-08T08:05:09+08:00");
+        assert_eq!(parse(b"2022/4/8 8:05:09", Offset::CHINA), Ok(april_8));
+        assert_eq!(
+            parse(b"2022/12/31 23:59", Offset::UTC),
+            Ok(chrono_ms("2022-12-31T23:59:00Z"))
+        );
+        // Out of range or half-formed is still refused.
+        for (s, e) in [
+            ("2022/4/31 8:00", TimeError::Range),
+            ("2023/2/29 8:00", TimeError::Range),
+            ("2022/4/8 24:00", TimeError::Range),
+            ("2022/4/8 8:60", TimeError::Range),
+            ("1999/4/8 8:00", TimeError::Year),
+            ("2022/04-08 08:00", TimeError::Form),
+            ("2022/4/8", TimeError::Form),
+            ("2022/4/8 8", TimeError::Form),
+            ("2022/4/8 8:0", TimeError::Form),
+            ("2022/4/8 8:00:0", TimeError::Form),
+            ("2022/4/8 8:00 ", TimeError::Form),
+            ("2022/4/8  8:00", TimeError::Form),
+            ("2022/004/8 8:00", TimeError::Form),
+            ("2022/4/8 8:00+08:00", TimeError::Form),
+            ("22/4/8 8:00", TimeError::Form),
+        ] {
+            assert_eq!(parse(s.as_bytes(), Offset::CHINA), Err(e), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_date_with_the_year_last_is_refused_naming_the_forms() {
+        for s in [
+            "28/04/2022 08:00",
+            "04/05/2022 08:00",
+            "4/5/2022 8:00",
+            "28-04-2022 08:00:00",
+            "28.04.2022 08:00",
+            "04/05/22 08:00",
+        ] {
+            assert_eq!(
+                parse(s.as_bytes(), Offset::CHINA),
+                Err(TimeError::YearLast),
+                "{s}"
+            );
+        }
+        let why = TimeError::YearLast.to_string();
+        for form in [
+            "YYYY-MM-DD HH:MM:SS",
+            "YYYY/MM/DD",
+            "2022/4/8 8:00",
+            "RFC 3339",
+        ] {
+            assert!(why.contains(form), "{why}");
+        }
+        assert!(TimeError::Form.to_string().contains("YYYY/MM/DD"));
+    }
+
+    #[test]
     fn formats_round_trip() {
         let t = chrono_ms("2022-04-02T08:15:07.5+08:00");
         assert_eq!(format(t, Offset::CHINA), "2022-04-02T08:15:07.500+08:00");
@@ -389,6 +568,21 @@ mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             let _ = parse(&bytes, Offset::CHINA);
+        }
+
+        #[test]
+        fn loose_forms_agree_with_the_fixed_form(t in 946_684_800i64..7_258_118_400) {
+            let t = t - t.rem_euclid(60);
+            let fixed = format_local(t * 1000, Offset::CHINA);
+            let want = parse(fixed.as_bytes(), Offset::CHINA);
+            prop_assert_eq!(want, Ok(t * 1000));
+            // 2022-04-08 08:05:00 → 2022/4/8 8:05 (leading zeros dropped, no seconds).
+            let (date, time) = fixed.split_at(10);
+            let short: Vec<String> = date.split('-').map(|p| p.trim_start_matches('0').to_owned()).collect();
+            let hour = time[1..3].trim_start_matches('0');
+            let hour = if hour.is_empty() { "0" } else { hour };
+            let excel = format!("{}/{}/{} {hour}:{}", short[0], short[1], short[2], &time[4..6]);
+            prop_assert_eq!(parse(excel.as_bytes(), Offset::CHINA), want, "{}", excel);
         }
     }
 }

@@ -19,6 +19,7 @@ use pooltrack::ingest::collections::{self, CollectionRows};
 use pooltrack::ingest::reject::Rejects;
 use pooltrack::ingest::results::{self, ResultRows};
 use pooltrack::ingest::table::Table;
+use pooltrack::model::IdCheck;
 use pooltrack::time::Offset;
 
 thread_local! {
@@ -68,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
             0,
             "input.csv",
             Offset::CHINA,
+            IdCheck::Warn,
             &mut rows,
             &mut rejects,
         ) {

@@ -17,8 +17,10 @@ its meaning):
   [plate_qc]    negative_control_cutoff    a negative control amplifying below it fails its plate
                 positive_control_cutoff    a positive control needs both targets below it
   [deadlines]   pool_hours, single_hours   a result later than this after collection is late
+  [ids]         id_check                   a resident id (GB 11643) with a wrong check
+                                           character: \"warn\" (default), \"reject\" or \"off\"
 
-Cut-offs apply to batches ingested after the change; committed rows keep the outcomes
+Cut-offs and id_check apply to batches ingested after the change; committed rows keep the outcomes
 they were read with. Deadlines apply to every report made after the change.")]
 pub struct Args {
     /// UTC offset for times written without one, like +08:00.
@@ -77,5 +79,6 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     println!("plate_qc.positive_control_cutoff = {positive}");
     println!("deadlines.pool_hours = {}", config.deadlines.pool_hours);
     println!("deadlines.single_hours = {}", config.deadlines.single_hours);
+    println!("ids.id_check = {}", config.ids.id_check.as_str());
     Ok(())
 }

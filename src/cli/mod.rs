@@ -112,7 +112,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The `--as-of` time of reports that measure waiting ("now" by default): RFC 3339,
-/// or `YYYY-MM-DD HH:MM:SS` in the store's time zone.
+/// or a local time in the store's time zone in any form ingest reads
+/// (`YYYY-MM-DD HH:MM:SS`, `YYYY/MM/DD HH:MM`, ...).
 fn as_of(
     store: &pooltrack::store::Store,
     text: Option<&str>,

@@ -32,8 +32,8 @@ pub struct Args {
     /// The folder to write index.html and report.json in (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// "Now" for tubes still waiting: RFC 3339, or YYYY-MM-DD HH:MM:SS in the store's
-    /// time zone (default: the current time).
+    /// "Now" for tubes still waiting: RFC 3339, or YYYY-MM-DD HH:MM[:SS] (or with '/',
+    /// as Excel writes it) in the store's time zone (default: the current time).
     #[arg(long, value_name = "TIME")]
     as_of: Option<String>,
 }

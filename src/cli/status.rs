@@ -38,6 +38,8 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             }
         }
         Some(person) => {
+            // Ingest trims the spaces around a field: so does the look-up.
+            let person = person.trim_ascii();
             let Some(r) = report::person_report(&store, &args.round, person)? else {
                 bail!("person {person:?} has no tube in round {}", args.round);
             };

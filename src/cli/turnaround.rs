@@ -28,8 +28,8 @@ pub struct Args {
     /// Print JSON (every late tube and recall delay, the hourly histogram).
     #[arg(long)]
     json: bool,
-    /// "Now" for tubes still waiting: RFC 3339, or YYYY-MM-DD HH:MM:SS in the store's
-    /// time zone (default: the current time).
+    /// "Now" for tubes still waiting: RFC 3339, or YYYY-MM-DD HH:MM[:SS] (or with '/',
+    /// as Excel writes it) in the store's time zone (default: the current time).
     #[arg(long, value_name = "TIME")]
     as_of: Option<String>,
     /// Deadline of a pool tube, hours (default: deadlines.pool_hours in STORE/pooltrack.toml, else 24).

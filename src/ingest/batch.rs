@@ -28,7 +28,6 @@ use super::reject::{Rejects, Severity, Where};
 use super::results::{self, ResultRows};
 use super::table::Table;
 use crate::model::{Mode, Outcome, SampleType, check_round};
-use crate::store::config::Config;
 use crate::store::index::{TubeKey, TubeMeta, person_hash, tube_key, tube_prefix};
 use crate::store::manifest::{FailedPlate, Source};
 use crate::store::{Batch, BatchKind, Store, StoreIndex, TubeFacts, fsutil, segment};
@@ -240,10 +239,8 @@ fn ingest(
 
     let zone = store.zone();
     let ct_cutoff = store.manifest().settings.ct_cutoff;
-    let config = match kind {
-        BatchKind::Results => store.config()?,
-        BatchKind::Collections | BatchKind::Population => Config::default(),
-    };
+    let config = store.config()?;
+    let id_check = config.ids.id_check;
     let cutoffs = results::Cutoffs {
         ct: ct_cutoff,
         ic: config.results.ic_cutoff,
@@ -266,9 +263,15 @@ fn ingest(
         let mut table = Table::open_with(path, &read)?;
         let no = u16::try_from(no).unwrap_or(u16::MAX);
         let n = match &mut rows {
-            Rows::Collections(out) => {
-                collections::read(&mut table, no, &source.path, zone, out, &mut rejects)?
-            }
+            Rows::Collections(out) => collections::read(
+                &mut table,
+                no,
+                &source.path,
+                zone,
+                id_check,
+                out,
+                &mut rejects,
+            )?,
             Rows::Results(out) => results::read(
                 &mut table,
                 no,
@@ -279,7 +282,7 @@ fn ingest(
                 &mut rejects,
             )?,
             Rows::Population(out) => {
-                population::read(&mut table, no, &source.path, out, &mut rejects)?
+                population::read(&mut table, no, &source.path, id_check, out, &mut rejects)?
             }
         };
         if source.xxh3_128.is_empty() {

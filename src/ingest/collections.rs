@@ -17,7 +17,7 @@ use super::reject::{Rejects, Severity, Where};
 use super::row::{Part, first_problem, line_no, raw, read_parallel, required, text};
 use super::table::{Record, Table};
 use crate::column::{LabelColumn, StrColumn};
-use crate::model::{Mode, check_label, check_person};
+use crate::model::{IdCheck, Mode, check_label, check_person_id};
 use crate::time::{self, Millis, Offset};
 use crate::{Error, Result};
 
@@ -85,6 +85,7 @@ pub fn read(
     file_no: u16,
     file_label: &str,
     zone: Offset,
+    id_check: IdCheck,
     out: &mut CollectionRows,
     rejects: &mut Rejects,
 ) -> Result<u64> {
@@ -96,6 +97,7 @@ pub fn read(
         capacity: table.column("capacity"),
         site: table.column("site"),
         width: table.header().len(),
+        id_check,
     };
     let path = table.path().to_path_buf();
     read_parallel(table, out, rejects, |line, rec, raw_row, out, rejects| {
@@ -113,6 +115,8 @@ struct Columns {
     capacity: Option<usize>,
     site: Option<usize>,
     width: usize,
+    /// What a resident id with a wrong check character does to its row.
+    id_check: IdCheck,
 }
 
 #[allow(clippy::too_many_arguments)] // one row's context; bundling it would only rename it
@@ -143,10 +147,13 @@ fn parse_row(
         bad(column, why, value);
         return Ok(());
     }
-    if let Err(why) = check_person(person) {
-        bad("person", why.to_owned(), raw(rec, Some(cols.person)));
-        return Ok(());
-    }
+    let id_warning = match check_person_id(person, cols.id_check) {
+        Ok(warning) => warning,
+        Err(why) => {
+            bad("person", why, raw(rec, Some(cols.person)));
+            return Ok(());
+        }
+    };
     // Time first: a row that cannot be placed in time is refused before any warning
     // about its metadata is recorded.
     let at_text = text(path, rec, Some(cols.at), line)?;
@@ -211,6 +218,15 @@ fn parse_row(
         );
         site = "";
     }
+    if let Some(why) = id_warning {
+        let at = Where {
+            file: file_label,
+            line,
+            tube,
+            person,
+        };
+        rejects.push(&at, Severity::Warning, "person", why, person.as_bytes());
+    }
     if out.tube.try_push(tube).is_err() {
         return Err(Error::input(
             path,
@@ -238,7 +254,15 @@ mod tests {
         let mut t = Table::open(&p)?;
         let mut rows = CollectionRows::default();
         let mut rejects = Rejects::default();
-        read(&mut t, 0, "c.csv", Offset::CHINA, &mut rows, &mut rejects)?;
+        read(
+            &mut t,
+            0,
+            "c.csv",
+            Offset::CHINA,
+            IdCheck::Warn,
+            &mut rows,
+            &mut rejects,
+        )?;
         Ok((rows, rejects))
     }
 
@@ -265,7 +289,16 @@ mod tests {
             }
             let mut rows = CollectionRows::default();
             let mut rejects = Rejects::default();
-            let n = read(&mut t, 0, "c.csv", Offset::CHINA, &mut rows, &mut rejects).expect("read");
+            let n = read(
+                &mut t,
+                0,
+                "c.csv",
+                Offset::CHINA,
+                IdCheck::Warn,
+                &mut rows,
+                &mut rejects,
+            )
+            .expect("read");
             assert!(rejects.rows.is_empty());
             (n, rows)
         };
@@ -370,6 +403,7 @@ mod tests {
             0,
             "latin1.csv",
             Offset::CHINA,
+            IdCheck::Warn,
             &mut CollectionRows::default(),
             &mut Rejects::default(),
         )

@@ -11,7 +11,7 @@ use super::reject::{Rejects, Severity, Where};
 use super::row::{Part, line_no, raw, read_parallel, required, text, width_problem};
 use super::table::{Record, Table};
 use crate::column::StrColumn;
-use crate::model::{check_label, check_person};
+use crate::model::{IdCheck, check_label, check_person_id};
 use crate::{Error, Result};
 
 /// Valid population rows of one batch, column by column, in input order.
@@ -69,6 +69,8 @@ struct Columns {
     community: Option<usize>,
     group: Option<usize>,
     width: usize,
+    /// What a resident id with a wrong check character does to its row.
+    id_check: IdCheck,
 }
 
 /// Reads every row of `table` into `out`, recording bad rows in `rejects`; chunks of
@@ -77,6 +79,7 @@ pub fn read(
     table: &mut Table,
     file_no: u16,
     file_label: &str,
+    id_check: IdCheck,
     out: &mut PopulationRows,
     rejects: &mut Rejects,
 ) -> Result<u64> {
@@ -86,6 +89,7 @@ pub fn read(
         community: table.column("community"),
         group: table.column("group"),
         width: table.header().len(),
+        id_check,
     };
     let path = table.path().to_path_buf();
     read_parallel(table, out, rejects, |line, rec, raw_row, out, rejects| {
@@ -129,10 +133,13 @@ fn parse_row(
         bad(column, why, value);
         return Ok(());
     }
-    if let Err(why) = check_person(person) {
-        bad("person", why.to_owned(), raw(rec, Some(cols.person)));
-        return Ok(());
-    }
+    let id_warning = match check_person_id(person, cols.id_check) {
+        Ok(warning) => warning,
+        Err(why) => {
+            bad("person", why, raw(rec, Some(cols.person)));
+            return Ok(());
+        }
+    };
     let mut labels = [""; 3];
     for (k, (name, col)) in [
         ("district", cols.district),
@@ -148,6 +155,15 @@ fn parse_row(
             return Ok(());
         }
         labels[k] = value;
+    }
+    if let Some(why) = id_warning {
+        let w = Where {
+            file: at.file_label,
+            line: at.line,
+            tube: "",
+            person,
+        };
+        rejects.push(&w, Severity::Warning, "person", why, person.as_bytes());
     }
     if out.person.try_push(person).is_err() {
         return Err(Error::input(
@@ -177,7 +193,7 @@ mod tests {
         let mut t = Table::open(&p)?;
         let mut rows = PopulationRows::default();
         let mut rejects = Rejects::default();
-        read(&mut t, 0, "p.csv", &mut rows, &mut rejects)?;
+        read(&mut t, 0, "p.csv", IdCheck::Warn, &mut rows, &mut rejects)?;
         Ok((rows, rejects))
     }
 

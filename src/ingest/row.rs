@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::reject::Rejects;
 use super::table::{Chunk, NOT_UTF8, Record, Table};
-use crate::model::check_tube;
+use crate::model::{check_tube, excel_scientific, excel_scientific_reason};
 use crate::{Error, Result};
 
 /// Finds a required column or refuses the file, naming what is missing, or the
@@ -76,9 +76,14 @@ pub fn first_problem<'r>(
     if let Some(problem) = width_problem(rec, raw_row, width) {
         return Some(problem);
     }
-    check_tube(tube)
-        .err()
-        .map(|why| ("tube", why.to_owned(), raw(rec, Some(tube_col))))
+    check_tube(tube).err().map(|why| {
+        let why = if excel_scientific(tube) {
+            excel_scientific_reason("tube", tube)
+        } else {
+            why.to_owned()
+        };
+        ("tube", why, raw(rec, Some(tube_col)))
+    })
 }
 
 /// A row with more or fewer fields than the header: the row as a whole is at fault.

@@ -639,7 +639,7 @@ fn population(
     let untested = persons.div_ceil(200);
     let mut untested_persons = Vec::new();
     for index in persons..persons + untested {
-        let person = format!("31{:016}", index + 1);
+        let person = super::person_id(index);
         let (district, community) = area(below(rng, sites));
         register.push(vec![person.clone(), district, community, group(rng)]);
         untested_persons.push(person);

@@ -25,7 +25,7 @@ use pooltrack::ingest::collections::{self, CollectionRows};
 use pooltrack::ingest::reject::{Rejects, Severity};
 use pooltrack::ingest::results::{self, ResultRows};
 use pooltrack::ingest::table::Table;
-use pooltrack::model::{Mode, Outcome};
+use pooltrack::model::{IdCheck, Mode, Outcome};
 use pooltrack::time::Offset;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -49,7 +49,15 @@ fn read_collections_file(p: &Path) -> pooltrack::Result<(CollectionRows, Rejects
     let mut t = Table::open(p)?;
     let mut rows = CollectionRows::default();
     let mut rejects = Rejects::default();
-    let n = collections::read(&mut t, 0, "c.csv", Offset::CHINA, &mut rows, &mut rejects)?;
+    let n = collections::read(
+        &mut t,
+        0,
+        "c.csv",
+        Offset::CHINA,
+        IdCheck::Warn,
+        &mut rows,
+        &mut rejects,
+    )?;
     Ok((rows, rejects, n))
 }
 
@@ -109,12 +117,15 @@ fn barcode(min: usize, max: usize) -> impl Strategy<Value = String> {
 
 /// A valid time in one of the accepted forms, sometimes padded with spaces.
 fn time() -> impl Strategy<Value = String> {
-    (1u32..=28, 0u32..24, 0u32..60, 0u32..60, 0u8..6).prop_map(|(d, h, m, s, form)| match form {
+    (1u32..=28, 0u32..24, 0u32..60, 0u32..60, 0u8..8).prop_map(|(d, h, m, s, form)| match form {
         0 => format!("2022-04-{d:02} {h:02}:{m:02}:{s:02}"),
         1 => format!("2022-04-{d:02}T{h:02}:{m:02}:{s:02}+08:00"),
         2 => format!("2022-04-{d:02}T{h:02}:{m:02}:{s:02}Z"),
         3 => format!("2022-04-{d:02}T{h:02}:{m:02}:{s:02}.125-05:30"),
         4 => format!("  2022-04-{d:02} {h:02}:{m:02}:{s:02} "),
+        // As Excel writes them: '/', no leading zeros, no seconds.
+        5 => format!("2022/4/{d} {h}:{m:02}"),
+        6 => format!("2022-04-{d:02} {h:02}:{m:02}"),
         _ => format!("2022-04-{d:02}t{h:02}:{m:02}:{s:02}z"),
     })
 }
@@ -277,7 +288,7 @@ fn collection_row() -> impl Strategy<Value = Row> {
         1 => prop::sample::select(&["0", "21", "255", "256", "abc", "1.5", "-1", "99999999999"][..])
             .prop_map(|v| Some(Defect::Field(3, v.as_bytes().to_vec(), "capacity"))),
         1 => prop::sample::select(
-            &["yesterday", "2022/04/02 08:00:00", "2022-04-02", "2022-02-30 08:00:00",
+            &["yesterday", "02/04/2022 08:00:00", "2022-04-02", "2022-02-30 08:00:00",
               "2022-04-02 25:00:00", "2022-13-01 00:00:00", "1999-12-31 23:59:59",
               "2200-01-01 00:00:00", "2022-04-02T08:00:00+8", ""][..])
             .prop_map(|v| Some(Defect::Field(4, v.as_bytes().to_vec(), "collected_at"))),
@@ -369,7 +380,7 @@ fn result_row() -> impl Strategy<Value = Row> {
             .prop_map(|v| Some(Defect::Field(2, v.as_bytes().to_vec(), "ct_orf1ab"))),
         1 => prop::sample::select(bad_ct)
             .prop_map(|v| Some(Defect::Field(3, v.as_bytes().to_vec(), "ct_n"))),
-        1 => prop::sample::select(&["later", "2022-04-31 08:00:00", "", "2022-04-02 08:00"][..])
+        1 => prop::sample::select(&["later", "2022-04-31 08:00:00", "", "28/04/2022 08:00"][..])
             .prop_map(|v| Some(Defect::Field(4, v.as_bytes().to_vec(), "reported_at"))),
         1 => text(65, 70).prop_map(|v| Some(Defect::Field(5, v.into_bytes(), "lab"))),
         1 => (prop::sample::select(CONTROL), any::<usize>())
@@ -1026,7 +1037,7 @@ fn parquet_with_wrong_column_types_is_refused_or_rejected_row_by_row() {
             ("tube", tubes.clone()),
             (
                 "person",
-                Arc::new(Int64Array::from(vec![110_101_199_001_011_234i64, 2, 3, 4])),
+                Arc::new(Int64Array::from(vec![110_101_199_001_011_237i64, 2, 3, 4])),
             ),
             ("mode", strings(&["pool"; 4])),
             ("capacity", Arc::new(Int64Array::from(vec![10i64; 4]))),
@@ -1035,7 +1046,7 @@ fn parquet_with_wrong_column_types_is_refused_or_rejected_row_by_row() {
     );
     let (kept, rejects, _) = read_parquet(&p).expect("reads");
     assert!(rejects.rows.is_empty(), "{:?}", rejects.rows);
-    assert_eq!(kept.person.get(0), "110101199001011234");
+    assert_eq!(kept.person.get(0), "110101199001011237");
     assert_eq!(kept.capacity, [10; 4]);
     assert_eq!(kept.collected_at[0], 1_648_857_600_000);
     // A timestamp without a zone is a local time, read in the store's zone (+08:00).

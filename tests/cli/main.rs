@@ -9,6 +9,7 @@ mod coverage;
 mod crash;
 mod damage;
 mod encoding;
+mod excel;
 mod health_codes;
 mod hostile;
 mod incidents;
