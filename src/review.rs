@@ -167,9 +167,8 @@ pub fn flags(round: &Statuses, groups: &[Vec<u32>]) -> Flags {
     };
     let changed = where_(&|t| tubes.positive_kept[t]);
     let conflicting = where_(&|t| tubes.conflict.get(t) == Some(&true));
-    let shared_single = where_(&|t| {
-        tubes.stated_mode.get(t) == Some(&Some(Mode::Single)) && tubes.members[t] > 1
-    });
+    let shared_single =
+        where_(&|t| tubes.stated_mode.get(t) == Some(&Some(Mode::Single)) && tubes.members[t] > 1);
     Flags {
         discordant,
         missed,
@@ -626,7 +625,13 @@ impl Review {
 
 /// A row's stated metadata and where it came from, for the CSV detail.
 fn stated_in_words(r: &MemberRow) -> String {
-    let or_none = |s: &str| if s.is_empty() { "(none)".to_owned() } else { s.to_owned() };
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            "(none)".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
     format!(
         "{} mode {} capacity {} site {} ({} line {})",
         r.person,

@@ -58,11 +58,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             let store = Store::open(store)?;
             let round = Round::load(&store, &round)?;
             // Registered persons without a tube are yellow too: they missed the test.
-            let has_register = store
-                .manifest()
-                .batches
-                .iter()
-                .any(|b| b.population.is_some());
+            let has_register = store.manifest().population().next().is_some();
             let untested: Vec<String> = if has_register {
                 Coverage::compute(&store, &round.name)?
                     .untested(&store)?

@@ -157,7 +157,18 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
 fn print_summary(r: &IngestReport) {
     for f in &r.files {
         if let Some(b) = f.already_in_batch {
-            println!("{}: already ingested in batch {b}; skipped", f.path);
+            let round = f
+                .already_round
+                .as_deref()
+                .map_or(String::new(), |r| format!(" into round {r}"));
+            let at = f
+                .already_committed_at
+                .as_deref()
+                .map_or(String::new(), |t| format!(" at {t}"));
+            println!(
+                "{}: already ingested in batch {b}{round}{at}; skipped (if that batch was a mistake: pooltrack retract --batch {b} --reason \"...\", then ingest again)",
+                f.path
+            );
         }
     }
     let Some(batch) = r.batch else {

@@ -8,8 +8,10 @@ mod demo;
 mod export;
 mod gen_city;
 mod ingest;
+mod log;
 mod plan;
 mod report;
+mod retract;
 mod review;
 mod status;
 mod turnaround;
@@ -60,6 +62,10 @@ enum Command {
     /// Read batch files of collections, results or the population register into the store.
     #[command(subcommand)]
     Ingest(ingest::Args),
+    /// Take back a batch ingested by mistake: its rows stop counting, the history stays.
+    Retract(retract::Args),
+    /// The store's history: every batch and retraction, oldest first.
+    Log(log::Args),
     /// A round's counts by status, or one person's status and the tubes behind it.
     Status(status::Args),
     /// Write a worklist: who to recall, resample, who is positive, untested or unregistered.
@@ -95,6 +101,8 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest(a) => ingest::run(&cli.store, a),
+        Command::Retract(a) => retract::run(&cli.store, a),
+        Command::Log(a) => log::run(&cli.store, a),
         Command::Status(a) => status::run(&cli.store, a),
         Command::Worklist(a) => worklist::run(&cli.store, a),
         Command::Review(a) => review::run(&cli.store, a),

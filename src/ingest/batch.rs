@@ -55,6 +55,12 @@ pub struct FileReport {
     pub rows: u64,
     /// Set when the same content was already ingested, by that batch.
     pub already_in_batch: Option<u32>,
+    /// That batch's round (collections), so a clerk sees where the file went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_round: Option<String>,
+    /// When that batch was committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_committed_at: Option<String>,
 }
 
 /// The summary an ingest prints.
@@ -201,14 +207,17 @@ fn ingest(
         } else {
             (size, String::new())
         };
-        let earlier = may_repeat
-            .then(|| store.manifest().find_source(kind, &hash).map(|b| b.id))
+        let earlier_batch = may_repeat
+            .then(|| store.manifest().find_source(kind, &hash))
             .flatten();
+        let earlier = earlier_batch.map(|b| b.id);
         let repeat = may_repeat && sources.iter().any(|(_, s)| s.xxh3_128 == hash);
         report.files.push(FileReport {
             path: label.clone(),
             rows: 0,
             already_in_batch: earlier,
+            already_round: earlier_batch.and_then(|b| b.round.clone()),
+            already_committed_at: earlier_batch.map(|b| b.committed_at.clone()),
         });
         if earlier.is_none() && !repeat {
             sources.push((
@@ -381,8 +390,7 @@ fn ingest(
             continue;
         }
         let seg = match &mut rows {
-            Rows::Collections(r) => {
-                segment::write_collections(
+            Rows::Collections(r) => segment::write_collections(
                 &root,
                 id,
                 &plan.round,
@@ -390,8 +398,7 @@ fn ingest(
                 r,
                 &plan.order,
                 &plan.settled,
-            )?
-            }
+            )?,
             Rows::Results(r) => segment::write_results(&root, id, &plan, &labels, r)?,
             Rows::Population(_) => continue,
         };
@@ -624,8 +631,8 @@ fn check_tubes(
         if let Some(i) = first_stating(&|i| rows.capacity[i] != 0) {
             meta.settle(TubeMeta::stated(None, rows.capacity[i]));
         }
-        let site = first_stating(&|i| rows.site.get_opt(i).is_some())
-            .and_then(|i| rows.site.get_opt(i));
+        let site =
+            first_stating(&|i| rows.site.get_opt(i).is_some()).and_then(|i| rows.site.get_opt(i));
         let mut members = facts.map_or(0, |f| f.members);
         let mut prev: Option<&[u8]> = None;
         let mut first_kept = None;
@@ -724,7 +731,10 @@ fn disagreement(
     let kept = "the row is kept (the swab is in the tube) and the tube is flagged for review";
     let (mode, cap) = (rows.mode[i], rows.capacity[i]);
     if mode.is_some() && mode != meta.mode || cap != 0 && cap != meta.capacity {
-        let said = describe(mode.or(meta.mode), if cap == 0 { meta.capacity } else { cap });
+        let said = describe(
+            mode.or(meta.mode),
+            if cap == 0 { meta.capacity } else { cap },
+        );
         let column = if mode.is_some() && mode != meta.mode {
             "mode"
         } else {

@@ -195,7 +195,8 @@ fn parse_row(
         _ => {
             warn(
                 "capacity",
-                "capacity must be a whole number from 1 to 20: read as not stated; the row is kept".to_owned(),
+                "capacity must be a whole number from 1 to 20: read as not stated; the row is kept"
+                    .to_owned(),
                 cap_text.as_bytes(),
             );
             0
@@ -204,7 +205,9 @@ fn parse_row(
     if mode == Some(Mode::Single) && capacity > 1 {
         warn(
             "capacity",
-            format!("a single tube holds one person, not {capacity}: the capacity is read as not stated; the row is kept"),
+            format!(
+                "a single tube holds one person, not {capacity}: the capacity is read as not stated; the row is kept"
+            ),
             cap_text.as_bytes(),
         );
         capacity = 0;

@@ -4,11 +4,27 @@
 //! idempotent re-ingest) and the files it added, each with its size and xxh3-64 hash.
 //! A batch is committed when the manifest naming it has been renamed into place; files
 //! that no manifest names are leftovers of a crash and are removed by the next writer.
+//!
+//! The manifest is append-only history: a batch ingested by mistake is not deleted but
+//! retracted, by a [`Retraction`] appended with who, when and why. A retracted batch's
+//! files stay in the store (and in `verify`), but no reader counts its rows and its
+//! sources no longer count as ingested.
 
 use serde::{Deserialize, Serialize};
 
-/// Current manifest format.
-pub const FORMAT: u32 = 1;
+/// The manifest format this pooltrack writes.
+///
+/// - 1: batches only; segments state every row's mode and capacity.
+/// - 2: adds retractions; collection segments may leave a row's mode or capacity
+///   unstated (null), and tube-index records carry the tube's settled metadata.
+///
+/// Format 1 is read as it is (it is a subset of 2) and becomes 2 at the next commit;
+/// a manifest of a later format is refused, so an older pooltrack never misreads a
+/// store with retractions as if every batch counted.
+pub const FORMAT: u32 = 2;
+
+/// The oldest manifest format this pooltrack reads.
+pub const OLDEST_FORMAT: u32 = 1;
 
 /// Store-wide settings, fixed in the manifest so every batch is read alike.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -183,6 +199,21 @@ impl Batch {
     }
 }
 
+/// A batch taken back: its rows stop counting everywhere, its files stay.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Retraction {
+    /// Sequence number, from the same sequence as batch ids (so the log is in order).
+    pub id: u32,
+    /// The batch retracted.
+    pub batch: u32,
+    /// Why, as the clerk gave it.
+    pub reason: String,
+    /// Who (the `--by` option, else the login name).
+    pub by: String,
+    /// When it was committed, RFC 3339.
+    pub at: String,
+}
+
 /// The whole manifest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -190,8 +221,11 @@ pub struct Manifest {
     pub format: u32,
     /// Settings.
     pub settings: Settings,
-    /// Committed batches, in order.
+    /// Committed batches, in order, retracted ones included.
     pub batches: Vec<Batch>,
+    /// Retractions, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retractions: Vec<Retraction>,
 }
 
 impl Default for Manifest {
@@ -200,14 +234,58 @@ impl Default for Manifest {
             format: FORMAT,
             settings: Settings::default(),
             batches: Vec::new(),
+            retractions: Vec::new(),
         }
     }
 }
 
 impl Manifest {
-    /// The id the next batch gets.
+    /// The id the next batch or retraction gets.
     pub fn next_batch_id(&self) -> u32 {
-        self.batches.last().map_or(1, |b| b.id + 1)
+        let batch = self.batches.last().map_or(0, |b| b.id);
+        let retraction = self.retractions.last().map_or(0, |r| r.id);
+        batch.max(retraction) + 1
+    }
+
+    /// The retraction of batch `id`, if it was retracted.
+    pub fn retraction_of(&self, id: u32) -> Option<&Retraction> {
+        self.retractions.iter().find(|r| r.batch == id)
+    }
+
+    /// The batches whose rows count: committed and not retracted.
+    pub fn live_batches(&self) -> impl Iterator<Item = &Batch> {
+        self.batches
+            .iter()
+            .filter(|b| self.retraction_of(b.id).is_none())
+    }
+
+    /// Batch `id`, retracted or not.
+    pub fn batch(&self, id: u32) -> Option<&Batch> {
+        self.batches.iter().find(|b| b.id == id)
+    }
+
+    /// What is wrong with the retractions, if anything: each must name a batch the
+    /// manifest holds, once, and come after it.
+    pub fn retraction_problem(&self) -> Option<String> {
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.retractions {
+            let Some(b) = self.batch(r.batch) else {
+                return Some(format!(
+                    "retraction {} names batch {}, which the manifest does not hold",
+                    r.id, r.batch
+                ));
+            };
+            if !seen.insert(r.batch) {
+                return Some(format!("batch {} is retracted twice", r.batch));
+            }
+            if r.id <= b.id {
+                return Some(format!(
+                    "retraction {} comes before the batch {} it retracts",
+                    r.id, r.batch
+                ));
+            }
+        }
+        None
     }
 
     /// The rounds that have collections, in first-ingest order.
@@ -226,7 +304,7 @@ impl Manifest {
         &'a self,
         round: Option<&'a str>,
     ) -> impl Iterator<Item = (BatchKind, &'a Segment, u32)> + 'a {
-        self.batches.iter().flat_map(move |b| {
+        self.live_batches().flat_map(move |b| {
             b.segments
                 .iter()
                 .filter(move |s| round.is_none_or(|r| s.round == r))
@@ -237,23 +315,21 @@ impl Manifest {
     /// Population segments with their batch id, oldest first: a later registration of
     /// a person replaces an earlier one.
     pub fn population(&self) -> impl Iterator<Item = (&PopulationSegment, u32)> {
-        self.batches
-            .iter()
+        self.live_batches()
             .filter_map(|b| b.population.as_ref().map(|p| (p, b.id)))
     }
 
     /// Whether a committed batch of `kind` ingested a source of exactly `bytes` bytes
     /// (only such a file can be a repeat of one).
     pub fn has_source_of_size(&self, kind: BatchKind, bytes: u64) -> bool {
-        self.batches
-            .iter()
+        self.live_batches()
             .any(|b| b.kind == kind && b.sources.iter().any(|s| s.bytes == bytes))
     }
 
-    /// The committed batch that ingested a source with this content, if any.
+    /// The committed, unretracted batch that ingested a source with this content, if
+    /// any: a retracted batch's sources may be ingested again.
     pub fn find_source(&self, kind: BatchKind, hash: &str) -> Option<&Batch> {
-        self.batches
-            .iter()
+        self.live_batches()
             .find(|b| b.kind == kind && b.sources.iter().any(|s| s.xxh3_128 == hash))
     }
 }

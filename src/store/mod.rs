@@ -38,7 +38,7 @@ use index::{IndexFile, Kind, TubeKey};
 pub use manifest::{Batch, BatchKind, Manifest, PopulationSegment, Segment, Settings};
 
 use crate::model::Outcome;
-use crate::time::{Millis, Offset};
+use crate::time::{self, Millis, Offset};
 use crate::{Error, Result};
 
 /// The manifest's file name.
@@ -73,6 +73,18 @@ impl Store {
         let store = Store::load(root, None)?;
         store.check_files()?;
         Ok(store)
+    }
+
+    /// Opens an existing store for writing (for changes that need a store, such as a
+    /// retraction): no store is a usage error, not a new empty store.
+    pub fn open_existing_writer(root: &Path) -> Result<Store> {
+        if !root.join(MANIFEST).exists() && !has_data(root) {
+            return Err(Error::Usage(format!(
+                "no store at {}: give --store (or POOLTRACK_STORE)",
+                root.display()
+            )));
+        }
+        Store::open_writer(root)
     }
 
     /// Opens the store for writing, creating it if it does not exist. Only one writer
@@ -126,15 +138,25 @@ impl Store {
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| Error::damaged(root, format!("{MANIFEST} cannot be read: {e}")))?;
-        if manifest.format != manifest::FORMAT {
+        if manifest.format > manifest::FORMAT {
             return Err(Error::damaged(
                 root,
                 format!(
-                    "{MANIFEST} has format {}, this pooltrack reads {}",
+                    "{MANIFEST} has store format {}, written by a newer pooltrack; this one reads formats {} to {}: upgrade pooltrack to read this store",
                     manifest.format,
+                    manifest::OLDEST_FORMAT,
                     manifest::FORMAT
                 ),
             ));
+        }
+        if manifest.format < manifest::OLDEST_FORMAT {
+            return Err(Error::damaged(
+                root,
+                format!("{MANIFEST} has an unknown store format {}", manifest.format),
+            ));
+        }
+        if let Some(why) = manifest.retraction_problem() {
+            return Err(Error::damaged(root, format!("{MANIFEST}: {why}")));
         }
         let zone = Offset::parse(&manifest.settings.time_zone).ok_or_else(|| {
             Error::damaged(
@@ -218,6 +240,8 @@ impl Store {
     }
 
     fn write_manifest(&mut self) -> Result<()> {
+        // A store written by this pooltrack is of its format from now on.
+        self.manifest.format = manifest::FORMAT;
         let bytes = serde_json::to_vec_pretty(&self.manifest)
             .map_err(|e| Error::io(self.root.join(MANIFEST), std::io::Error::other(e)))?;
         fsutil::write_atomic(&self.root.join(MANIFEST), &bytes)
@@ -238,6 +262,47 @@ impl Store {
             checked::record(&self.root, &written);
         }
         res
+    }
+
+    /// Retracts batch `batch`: appends a [`manifest::Retraction`] and commits the
+    /// manifest atomically (writers only). The batch's rows stop counting everywhere
+    /// and its sources may be ingested again; its files stay, as history.
+    pub fn retract(&mut self, batch: u32, reason: &str, by: &str) -> Result<manifest::Retraction> {
+        if self._lock.is_none() {
+            return Err(Error::Usage("the store was opened read-only".into()));
+        }
+        if reason.trim().is_empty() {
+            return Err(Error::Usage(
+                "a retraction needs a --reason: the log keeps why a batch was taken back".into(),
+            ));
+        }
+        let Some(b) = self.manifest.batch(batch) else {
+            let last = self.manifest.batches.last().map_or(0, |b| b.id);
+            return Err(Error::Usage(format!(
+                "there is no batch {batch} (the store's batches are 1 to {last}; pooltrack log lists them)"
+            )));
+        };
+        if let Some(r) = self.manifest.retraction_of(batch) {
+            return Err(Error::Usage(format!(
+                "batch {} was already retracted at {} by {}: {}",
+                b.id, r.at, r.by, r.reason
+            )));
+        }
+        let r = manifest::Retraction {
+            id: self.manifest.next_batch_id(),
+            batch,
+            reason: reason.trim().to_owned(),
+            by: by.to_owned(),
+            at: time::format(time::now(), self.zone),
+        };
+        let old = self.manifest.format;
+        self.manifest.retractions.push(r.clone());
+        if let Err(e) = self.write_manifest() {
+            self.manifest.retractions.pop();
+            self.manifest.format = old;
+            return Err(e);
+        }
+        Ok(r)
     }
 
     /// Replaces the store's settings (writers only; applies to later batches).

@@ -644,12 +644,10 @@ pub fn write_collections(
     // each: they are built on all cores, a window at a time, while the last is written.
     let meta = |i: usize| {
         let key = u32::try_from(i).unwrap_or(u32::MAX);
-        settled
-            .binary_search_by_key(&key, |&(r, _)| r)
-            .map_or_else(
-                |_| index::TubeMeta::stated(rows.mode[i], rows.capacity[i]),
-                |k| settled[k].1,
-            )
+        settled.binary_search_by_key(&key, |&(r, _)| r).map_or_else(
+            |_| index::TubeMeta::stated(rows.mode[i], rows.capacity[i]),
+            |k| settled[k].1,
+        )
     };
     let record = |&(_, r): &(u128, u32)| -> Result<[u8; 48]> {
         let (start, len) = run(r);

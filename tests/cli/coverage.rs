@@ -211,12 +211,17 @@ fn a_blank_field_of_a_re_registration_keeps_the_earlier_value() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = example_store(dir.path());
     let r = ingest_population(&store, &[testdata("population_blank_fields.csv")]);
+    // One repeat within the batch, and the example register's made-up ids fail their
+    // GB 11643 check character (a warning each, the rows are kept).
     assert_eq!(
         (r["committed"].as_u64(), r["warnings"].as_u64()),
-        (Some(4), Some(1)),
+        (Some(4), Some(5)),
         "{r}"
     );
-    let rejects = rejects_of(&r);
+    let rejects: Vec<_> = rejects_of(&r)
+        .into_iter()
+        .filter(|x| x.reason.contains("registered again"))
+        .collect();
     assert_eq!(rejects.len(), 1, "{rejects:?}");
     assert_eq!((rejects[0].line, rejects[0].column.as_str()), (4, "person"));
     assert!(

@@ -588,7 +588,11 @@ fn generated_collection_rows_are_kept_or_rejected_exactly() {
                     _ => field(3).parse().unwrap_or(0),
                 };
                 prop_assert_eq!(kept.capacity[k], cap);
-                let site = if warned && matches!(&rows[i].defect, Some(Defect::Field(5, ..) | Defect::Insert(5, ..))) {
+                let site = if warned
+                    && matches!(
+                        &rows[i].defect,
+                        Some(Defect::Field(5, ..) | Defect::Insert(5, ..))
+                    ) {
                     ""
                 } else {
                     field(5)

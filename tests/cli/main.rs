@@ -17,6 +17,7 @@ mod model;
 mod plan;
 mod plate_qc;
 mod real_files;
+mod retract;
 mod review;
 mod round_report;
 mod rules;

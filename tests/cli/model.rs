@@ -819,7 +819,10 @@ fn random_ingests_and_queries_match_the_model() {
 fn the_model_follows_the_written_rules() {
     let mut m = Model::default();
     let pool = |m: &mut Model, p: &str, at: u32| {
-        m.apply_collections("R1", &[("POOL-01".into(), p.into(), Some(Mode::Pool), 10, at)])
+        m.apply_collections(
+            "R1",
+            &[("POOL-01".into(), p.into(), Some(Mode::Pool), 10, at)],
+        )
     };
     pool(&mut m, "a", 10);
     pool(&mut m, "b", 11);
@@ -833,10 +836,16 @@ fn the_model_follows_the_written_rules() {
         String::new(),
     )]);
     assert_eq!(m.status("R1", "a"), Status::Recall);
-    m.apply_collections("R1", &[("SG-a".into(), "a".into(), Some(Mode::Single), 1, 200)]);
+    m.apply_collections(
+        "R1",
+        &[("SG-a".into(), "a".into(), Some(Mode::Single), 1, 200)],
+    );
     assert_eq!(m.status("R1", "a"), Status::RetestPending);
     // A single tube collected before the pool does not clear it.
-    m.apply_collections("R1", &[("SG-b".into(), "b".into(), Some(Mode::Single), 1, 5)]);
+    m.apply_collections(
+        "R1",
+        &[("SG-b".into(), "b".into(), Some(Mode::Single), 1, 5)],
+    );
     m.apply_results(&[(
         "SG-b".into(),
         ResultRow {
@@ -866,22 +875,40 @@ fn the_model_follows_the_written_rules() {
     )]);
     assert_eq!(m.effective("POOL-01"), (Some(Outcome::Positive), true));
     // A barcode serves one round.
-    let e = m.apply_collections("R2", &[("POOL-01".into(), "c".into(), Some(Mode::Pool), 10, 1)]);
+    let e = m.apply_collections(
+        "R2",
+        &[("POOL-01".into(), "c".into(), Some(Mode::Pool), 10, 1)],
+    );
     assert_eq!((e.committed, e.rejected), (0, 1));
     // A second person in a single tube is kept, and the tube is read as a pool: its
     // negative no longer clears a's positive pool, and makes c negative.
-    let e = m.apply_collections("R1", &[("SG-a".into(), "c".into(), Some(Mode::Single), 1, 2)]);
+    let e = m.apply_collections(
+        "R1",
+        &[("SG-a".into(), "c".into(), Some(Mode::Single), 1, 2)],
+    );
     assert_eq!((e.committed, e.rejected), (1, 0));
     assert_eq!(m.status("R1", "a"), Status::Recall);
     assert_eq!(m.status("R1", "c"), Status::Negative);
     // A blank capacity states nothing: the first stated one stands.
-    m.apply_collections("R1", &[("POOL-09".into(), "e".into(), Some(Mode::Pool), 0, 3)]);
+    m.apply_collections(
+        "R1",
+        &[("POOL-09".into(), "e".into(), Some(Mode::Pool), 0, 3)],
+    );
     assert_eq!(m.kind("POOL-09"), (Mode::Pool, 10));
-    m.apply_collections("R1", &[("POOL-09".into(), "f".into(), Some(Mode::Pool), 20, 4)]);
-    m.apply_collections("R1", &[("POOL-09".into(), "g".into(), Some(Mode::Pool), 5, 5)]);
+    m.apply_collections(
+        "R1",
+        &[("POOL-09".into(), "f".into(), Some(Mode::Pool), 20, 4)],
+    );
+    m.apply_collections(
+        "R1",
+        &[("POOL-09".into(), "g".into(), Some(Mode::Pool), 5, 5)],
+    );
     assert_eq!(m.kind("POOL-09"), (Mode::Pool, 20));
     // Invalid, not followed by a negative: resample.
-    m.apply_collections("R1", &[("POOL-02".into(), "d".into(), Some(Mode::Pool), 10, 50)]);
+    m.apply_collections(
+        "R1",
+        &[("POOL-02".into(), "d".into(), Some(Mode::Pool), 10, 50)],
+    );
     m.apply_results(&[(
         "POOL-02".into(),
         ResultRow {
@@ -891,7 +918,10 @@ fn the_model_follows_the_written_rules() {
         String::new(),
     )]);
     assert_eq!(m.status("R1", "d"), Status::Resample);
-    m.apply_collections("R1", &[("POOL-03".into(), "d".into(), Some(Mode::Pool), 10, 70)]);
+    m.apply_collections(
+        "R1",
+        &[("POOL-03".into(), "d".into(), Some(Mode::Pool), 10, 70)],
+    );
     assert_eq!(m.status("R1", "d"), Status::Resample);
     m.apply_results(&[(
         "POOL-03".into(),
@@ -903,7 +933,10 @@ fn the_model_follows_the_written_rules() {
     )]);
     assert_eq!(m.status("R1", "d"), Status::Negative);
     // A single positive wins over everything.
-    m.apply_collections("R1", &[("SG-d".into(), "d".into(), Some(Mode::Single), 1, 90)]);
+    m.apply_collections(
+        "R1",
+        &[("SG-d".into(), "d".into(), Some(Mode::Single), 1, 90)],
+    );
     m.apply_results(&[(
         "SG-d".into(),
         ResultRow {
@@ -937,15 +970,26 @@ fn a_second_person_in_a_single_tube_is_kept_once() {
     )
     .expect("write");
     let r = ingest_collections(&store, "R1", &[again]);
-    assert_eq!((r["committed"].as_u64(), r["rejected"].as_u64()), (Some(1), Some(0)), "{r}");
+    assert_eq!(
+        (r["committed"].as_u64(), r["rejected"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
     let rejects = rejects_of(&r);
-    assert!(rejects.iter().all(|row| row.severity == "warning"), "{rejects:?}");
     assert!(
-        rejects.iter().any(|row| row.reason.contains("read as a pool")),
+        rejects.iter().all(|row| row.severity == "warning"),
         "{rejects:?}"
     );
     assert!(
-        rejects.iter().any(|row| row.reason.contains("twice; kept once")),
+        rejects
+            .iter()
+            .any(|row| row.reason.contains("read as a pool")),
+        "{rejects:?}"
+    );
+    assert!(
+        rejects
+            .iter()
+            .any(|row| row.reason.contains("twice; kept once")),
         "{rejects:?}"
     );
 }

@@ -131,7 +131,12 @@ impl Round {
 }
 
 fn minute(m: u32) -> String {
-    format!("2022-04-{:02} {:02}:{:02}:00", 2 + m / 1440, (m / 60) % 24, m % 60)
+    format!(
+        "2022-04-{:02} {:02}:{:02}:00",
+        2 + m / 1440,
+        (m / 60) % 24,
+        m % 60
+    )
 }
 
 /// A result row's outcome columns: a word, or Ct values only.
@@ -163,7 +168,11 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
             // Some "single" tubes get a second person.
             if rng.chance(100) { 2 } else { 1 }
         } else {
-            [5, 10, 20][rng.below(3) as usize]
+            match rng.below(3) {
+                0 => 5,
+                1 => 10,
+                _ => 20,
+            }
         };
         let tube = format!("{}{tube_no:08}", if single { "S" } else { "P" });
         let site = format!("SITE-{}", tube_no % 7);
@@ -206,8 +215,7 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
             // A double scan, a minute later.
             if rng.chance(15) {
                 minute_at += 1;
-                writeln!(rows, "{tube},{person},{mode},,{},{site}", minute(minute_at))
-                    .expect("w");
+                writeln!(rows, "{tube},{person},{mode},,{},{site}", minute(minute_at)).expect("w");
             }
         }
         first_stage.push(tube);
@@ -221,8 +229,19 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
             _ => "negative",
         };
         let at = minute_at + 120 + u32::try_from(rng.below(600)).expect("small");
-        writeln!(results, "{tube},{},{}", result_fields(&mut rng, outcome), minute(at)).expect("w");
-        round.tubes.get_mut(tube).expect("tube").results.push((outcome, at));
+        writeln!(
+            results,
+            "{tube},{},{}",
+            result_fields(&mut rng, outcome),
+            minute(at)
+        )
+        .expect("w");
+        round
+            .tubes
+            .get_mut(tube)
+            .expect("tube")
+            .results
+            .push((outcome, at));
     }
     let stage1 = dir.join("stage1.csv");
     let stage1_results = dir.join("stage1-results.csv");
@@ -254,11 +273,25 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
         writeln!(rows, "{tube},{person},single,{}", minute(at)).expect("w");
         round.scan(&tube, person, Some("single"), at);
         if rng.chance(900) {
-            let outcome = if rng.chance(150) { "positive" } else { "negative" };
+            let outcome = if rng.chance(150) {
+                "positive"
+            } else {
+                "negative"
+            };
             let rat = at + 300;
-            writeln!(results, "{tube},{},{}", result_fields(&mut rng, outcome), minute(rat))
-                .expect("w");
-            round.tubes.get_mut(&tube).expect("tube").results.push((outcome, rat));
+            writeln!(
+                results,
+                "{tube},{},{}",
+                result_fields(&mut rng, outcome),
+                minute(rat)
+            )
+            .expect("w");
+            round
+                .tubes
+                .get_mut(&tube)
+                .expect("tube")
+                .results
+                .push((outcome, rat));
         }
     }
     let stage2 = dir.join("stage2.csv");
@@ -292,7 +325,11 @@ fn a_round_with_blank_capacities_and_conflicting_rows_loses_no_one() {
         let store = dir.path().join("store");
         let round = generate_and_ingest(&store, dir.path(), 3000, seed);
         let got = exported_statuses(&store, dir.path());
-        assert_eq!(got.len(), round.persons.len(), "every person scanned is exported");
+        assert_eq!(
+            got.len(),
+            round.persons.len(),
+            "every person scanned is exported"
+        );
         let mut by: BTreeMap<&str, u32> = BTreeMap::new();
         let mut wrong = Vec::new();
         for p in round.persons.keys() {
@@ -302,26 +339,39 @@ fn a_round_with_blank_capacities_and_conflicting_rows_loses_no_one() {
                 wrong.push(format!("{p}: model {want}, pooltrack {:?}", got.get(p)));
             }
         }
-        assert!(wrong.is_empty(), "seed {seed}: {} differ:\n{}", wrong.len(), wrong.join("\n"));
+        assert!(
+            wrong.is_empty(),
+            "seed {seed}: {} differ:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
         // The generator reaches the statuses that matter here.
         for s in ["positive", "recall", "negative", "resample"] {
-            assert!(by.get(s).copied().unwrap_or(0) > 0, "seed {seed}: no {s}: {by:?}");
+            assert!(
+                by.get(s).copied().unwrap_or(0) > 0,
+                "seed {seed}: no {s}: {by:?}"
+            );
         }
         // Conflicts and shared single tubes are flagged, with every row behind them.
-        let review = json_of(pooltrack(&store).args([
-            "review", "--round", ROUND, "--format", "json",
-        ]));
+        let review =
+            json_of(pooltrack(&store).args(["review", "--round", ROUND, "--format", "json"]));
         let shared = round
             .tubes
             .values()
             .filter(|t| t.stated_mode == Some("single") && t.members.len() > 1)
             .count();
         assert!(shared > 0, "the generator shares single tubes");
-        assert_eq!(review["counts"]["shared_single_tube"], shared, "seed {seed}");
+        assert_eq!(
+            review["counts"]["shared_single_tube"], shared,
+            "seed {seed}"
+        );
         assert!(review["counts"]["conflicting_tube_rows"].as_u64() > Some(0));
         for t in review["conflicting_tube_rows"].as_array().expect("list") {
             let members = t["tube"]["members"].as_u64().expect("members");
-            assert!(t["rows"].as_array().expect("rows").len() as u64 >= members, "{t}");
+            assert!(
+                t["rows"].as_array().expect("rows").len() as u64 >= members,
+                "{t}"
+            );
         }
     }
 }
@@ -346,7 +396,15 @@ fn a_blank_capacity_is_not_stated_before_or_after_a_stated_one() {
          PL0001,p03,pool,,2022-04-02 08:02:00\n",
     );
     let r = ingest_collections(&store, ROUND, &[first]);
-    assert_eq!((r["committed"].as_u64(), r["rejected"].as_u64(), r["warnings"].as_u64()), (Some(3), Some(0), Some(0)), "{r}");
+    assert_eq!(
+        (
+            r["committed"].as_u64(),
+            r["rejected"].as_u64(),
+            r["warnings"].as_u64()
+        ),
+        (Some(3), Some(0), Some(0)),
+        "{r}"
+    );
     let mut later = String::from("tube,person,mode,capacity,collected_at\n");
     for i in 4..=15 {
         writeln!(later, "PL0001,p{i:02},pool,,2022-04-02 09:{i:02}:00").expect("w");
@@ -354,7 +412,15 @@ fn a_blank_capacity_is_not_stated_before_or_after_a_stated_one() {
     let later = write(dir.path(), "b.csv", &later);
     let r = ingest_collections(&store, ROUND, &[later]);
     // 15 persons in a pool of capacity 20: not overfull (the default 10 would be).
-    assert_eq!((r["committed"].as_u64(), r["rejected"].as_u64(), r["overfull_tubes"].as_u64()), (Some(12), Some(0), Some(0)), "{r}");
+    assert_eq!(
+        (
+            r["committed"].as_u64(),
+            r["rejected"].as_u64(),
+            r["overfull_tubes"].as_u64()
+        ),
+        (Some(12), Some(0), Some(0)),
+        "{r}"
+    );
     let s = json_of(pooltrack(&store).args(["status", "--round", ROUND, "--json"]));
     assert_eq!(s["overfull_pools"], 0, "{s}");
     // A tube whose rows never state a capacity takes its mode's default: 12 > 10.
@@ -372,7 +438,15 @@ fn a_blank_capacity_is_not_stated_before_or_after_a_stated_one() {
         "tube,person,mode,capacity,collected_at\nPL0002,q13,pool,20,2022-04-02 11:00:00\n",
     );
     let r = ingest_collections(&store, ROUND, &[fill]);
-    assert_eq!((r["committed"].as_u64(), r["warnings"].as_u64(), r["overfull_tubes"].as_u64()), (Some(1), Some(0), Some(0)), "{r}");
+    assert_eq!(
+        (
+            r["committed"].as_u64(),
+            r["warnings"].as_u64(),
+            r["overfull_tubes"].as_u64()
+        ),
+        (Some(1), Some(0), Some(0)),
+        "{r}"
+    );
     let s = json_of(pooltrack(&store).args(["status", "--round", ROUND, "--json"]));
     assert_eq!(s["overfull_pools"], 0, "{s}");
     assert_eq!(s["persons"], 28, "{s}");
@@ -391,7 +465,11 @@ fn conflicting_rows_are_kept_warned_and_flagged_for_review() {
          PL0001,p03,pool,,2022-04-02 08:02:00,S2\n",
     );
     let r = ingest_collections(&store, ROUND, &[first]);
-    assert_eq!((r["committed"].as_u64(), r["rejected"].as_u64()), (Some(3), Some(0)), "{r}");
+    assert_eq!(
+        (r["committed"].as_u64(), r["rejected"].as_u64()),
+        (Some(3), Some(0)),
+        "{r}"
+    );
     let rejects = rejects_of(&r);
     let warned: Vec<(u64, &str)> = rejects
         .iter()
@@ -399,8 +477,16 @@ fn conflicting_rows_are_kept_warned_and_flagged_for_review() {
         .collect();
     assert_eq!(warned, [(3, "capacity"), (4, "site")], "{rejects:?}");
     assert!(rejects.iter().all(|x| x.severity == "warning"));
-    assert!(rejects[0].reason.contains("pool of capacity 10"), "{rejects:?}");
-    assert!(rejects[0].reason.contains("this row says pool of capacity 20"), "{rejects:?}");
+    assert!(
+        rejects[0].reason.contains("pool of capacity 10"),
+        "{rejects:?}"
+    );
+    assert!(
+        rejects[0]
+            .reason
+            .contains("this row says pool of capacity 20"),
+        "{rejects:?}"
+    );
     // A later batch calling the same tube single: kept, warned, flagged.
     let later = write(
         dir.path(),
@@ -408,7 +494,11 @@ fn conflicting_rows_are_kept_warned_and_flagged_for_review() {
         "tube,person,mode,capacity,collected_at\nPL0001,p04,single,1,2022-04-02 08:03:00\n",
     );
     let r = ingest_collections(&store, ROUND, &[later]);
-    assert_eq!((r["committed"].as_u64(), r["rejected"].as_u64()), (Some(1), Some(0)), "{r}");
+    assert_eq!(
+        (r["committed"].as_u64(), r["rejected"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
     assert_eq!(rejects_of(&r)[0].column, "mode");
     let review = json_of(pooltrack(&store).args(["review", "--round", ROUND, "--format", "json"]));
     assert_eq!(review["counts"]["conflicting_tube_rows"], 1, "{review}");
@@ -437,7 +527,10 @@ fn conflicting_rows_are_kept_warned_and_flagged_for_review() {
         ]
     );
     let csv = stdout_of(pooltrack(&store).args(["review", "--round", ROUND]));
-    assert!(csv.contains("conflicting_tube_rows,PL0001,p01;p02;p03;p04"), "{csv}");
+    assert!(
+        csv.contains("conflicting_tube_rows,PL0001,p01;p02;p03;p04"),
+        "{csv}"
+    );
 }
 
 #[test]
@@ -453,7 +546,11 @@ fn a_single_tube_holding_two_persons_is_deconvoluted_as_a_pool() {
          SG0002,carol,single,2022-04-02 08:02:00\n",
     );
     let r = ingest_collections(&store, ROUND, &[rows]);
-    assert_eq!((r["committed"].as_u64(), r["rejected"].as_u64()), (Some(3), Some(0)), "{r}");
+    assert_eq!(
+        (r["committed"].as_u64(), r["rejected"].as_u64()),
+        (Some(3), Some(0)),
+        "{r}"
+    );
     let results = write(
         dir.path(),
         "r.csv",
@@ -466,7 +563,10 @@ fn a_single_tube_holding_two_persons_is_deconvoluted_as_a_pool() {
     assert_eq!(got["bob"], "recall");
     assert_eq!(got["carol"], "positive");
     let recall = stdout_of(pooltrack(&store).args(["worklist", "recall", "--round", ROUND]));
-    assert!(recall.contains("alice") && recall.contains("bob"), "{recall}");
+    assert!(
+        recall.contains("alice") && recall.contains("bob"),
+        "{recall}"
+    );
     let review = json_of(pooltrack(&store).args(["review", "--round", ROUND, "--format", "json"]));
     assert_eq!(review["counts"]["shared_single_tube"], 1, "{review}");
     assert_eq!(review["shared_single_tube"][0]["tube"]["tube"], "SG0001");

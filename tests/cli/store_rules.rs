@@ -533,7 +533,10 @@ fn a_second_person_in_a_single_tube_is_kept_and_the_tube_read_as_a_pool() {
     assert_eq!(bob.len(), 1, "{rejects:?}");
     assert_eq!(bob[0].line, 3);
     assert!(bob[0].reason.contains("read as a pool"), "{rejects:?}");
-    assert!(rejects.iter().all(|x| x.severity == "warning"), "{rejects:?}");
+    assert!(
+        rejects.iter().all(|x| x.severity == "warning"),
+        "{rejects:?}"
+    );
     assert_eq!(r["overfull_tubes"], 1, "{r}");
     // Also across batches: the tube already holds carol.
     let later = ingest_collections(
@@ -546,5 +549,9 @@ fn a_second_person_in_a_single_tube_is_kept_and_the_tube_read_as_a_pool() {
     let s = round_status(dir.path(), "R1");
     assert_eq!(s["persons"], 4, "{s}");
     // Both tubes now hold two persons: pools, whatever their rows call them.
-    assert_eq!((s["pool_tubes"].as_u64(), s["single_tubes"].as_u64()), (Some(2), Some(0)), "{s}");
+    assert_eq!(
+        (s["pool_tubes"].as_u64(), s["single_tubes"].as_u64()),
+        (Some(2), Some(0)),
+        "{s}"
+    );
 }
