@@ -134,13 +134,13 @@ fn parse_row(
 ) -> Result<()> {
     let tube = text(path, rec, Some(cols.tube), line)?;
     let person = text(path, rec, Some(cols.person), line)?;
+    let at = Where {
+        file: file_label,
+        line,
+        tube,
+        person,
+    };
     let mut bad = |column, reason: String, value: &[u8]| {
-        let at = Where {
-            file: file_label,
-            line,
-            tube,
-            person,
-        };
         rejects.push(&at, Severity::Error, column, reason, value);
     };
     if let Some((column, why, value)) = first_problem(rec, raw_row, cols.width, tube, cols.tube) {
@@ -169,12 +169,6 @@ fn parse_row(
         }
     };
     let mut warn = |column, reason: String, value: &[u8]| {
-        let at = Where {
-            file: file_label,
-            line,
-            tube,
-            person,
-        };
         rejects.push(&at, Severity::Warning, column, reason, value);
     };
     let mode_text = text(path, rec, Some(cols.mode), line)?;
@@ -222,13 +216,7 @@ fn parse_row(
         site = "";
     }
     if let Some(why) = id_warning {
-        let at = Where {
-            file: file_label,
-            line,
-            tube,
-            person,
-        };
-        rejects.push(&at, Severity::Warning, "person", why, person.as_bytes());
+        warn("person", why, person.as_bytes());
     }
     if out.tube.try_push(tube).is_err() {
         return Err(Error::input(

@@ -290,3 +290,37 @@ fn a_retraction_killed_at_any_moment_is_whole_or_absent() {
     }
     eprintln!("retraction kills: {before} before, {after} after");
 }
+
+/// Two writers: a retraction while another writer holds the store waits for nobody and
+/// changes nothing; it is "store is busy" (exit 3), as for ingests.
+#[test]
+fn a_retraction_meets_a_busy_store() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (pools, _) = round_files(dir.path());
+    let store = dir.path().join("store");
+    ingest_collections(&store, RIGHT, std::slice::from_ref(&pools));
+    let before = std::fs::read(store.join("MANIFEST.json")).expect("manifest");
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(store.join("lock"))
+        .expect("lock file");
+    holder.lock().expect("hold the writer's lock");
+    let out = pooltrack(&store)
+        .args(["retract", "--batch", "1", "--reason", "busy"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("busy"));
+    assert_eq!(
+        std::fs::read(store.join("MANIFEST.json")).expect("manifest"),
+        before
+    );
+    holder.unlock().expect("release");
+    retract(&store, 1, "now");
+}
