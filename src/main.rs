@@ -1,7 +1,14 @@
 //! The `pooltrack` command. Everything it does lives in the library; this file only
 //! parses arguments, runs the subcommand and turns an error into one message and a
-//! documented exit code (0 ok, 1 rejected or unreadable input, 2 usage, 3 store busy or
-//! damaged).
+//! documented exit code (README, "Exit codes"):
+//!
+//! - 0 done (a batch committed, possibly with rejected rows listed; or nothing new);
+//! - 1 batch rejected under `--strict`, or input unreadable;
+//! - 2 usage error (bad option, unknown round, no store);
+//! - 3 store busy (another writer, also after `--wait`) or damaged;
+//! - 4 nothing committed because every new row of the ingest was refused;
+//! - 5 more rows refused than `--fail-on-reject` / `--max-rejected N` allow (the valid
+//!   rows were committed).
 
 mod cli;
 
@@ -20,9 +27,18 @@ fn main() -> ExitCode {
             let code = err
                 .downcast_ref::<pooltrack::Error>()
                 .map_or(1, pooltrack::Error::exit_code);
-            eprintln!("pooltrack: error: {err}");
+            // Each message once: an error such as "FILE: No such file or directory"
+            // already holds its source's text, so a cause is shown only when it adds
+            // something not yet said.
+            let mut said = err.to_string();
+            eprintln!("pooltrack: error: {said}");
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said.push('\n');
+                    said.push_str(&text);
+                }
             }
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }

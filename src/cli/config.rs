@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use pooltrack::store::config::Config;
-use pooltrack::store::{Settings, Store, fsutil};
+use pooltrack::store::{Settings, Store, WriterOptions, fsutil};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -32,6 +32,10 @@ pub struct Args {
     /// Create STORE/pooltrack.toml with the default cut-offs and deadlines, commented.
     #[arg(long)]
     write_defaults: bool,
+    /// If another pooltrack process is writing to the store, wait up to SECONDS for it
+    /// to finish instead of failing at once with "store is busy" (exit 3).
+    #[arg(long, value_name = "SECONDS", value_parser = super::parse_wait, default_value = "0")]
+    wait: std::time::Duration,
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
@@ -39,7 +43,11 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let settings = if !changes && !args.write_defaults {
         Store::open(store)?.manifest().settings.clone()
     } else {
-        let mut s = Store::open_writer(store)?;
+        let opts = WriterOptions {
+            wait: args.wait,
+            ..WriterOptions::default()
+        };
+        let mut s = Store::open_writer_with(store, opts)?;
         let mut new: Settings = s.manifest().settings.clone();
         if let Some(z) = args.time_zone {
             new.time_zone = z;

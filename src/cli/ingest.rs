@@ -1,9 +1,12 @@
 //! `pooltrack ingest collections|results|population FILE...`
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use pooltrack::Error;
+use pooltrack::ingest::reject::{ReasonGroup, Severity};
 use pooltrack::ingest::{self, IngestOptions, IngestReport, TextEncoding};
-use pooltrack::store::Store;
+use pooltrack::store::{Store, WriterOptions};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
@@ -58,9 +61,24 @@ and re-ingest rules as collections.")]
 
 #[derive(Debug, clap::Args)]
 pub struct Common {
-    /// Reject the whole batch if any row is bad (exit code 1, nothing committed).
+    /// Reject the whole batch if any row is bad: nothing is committed, exit code 1.
+    /// Compare --fail-on-reject, which commits the valid rows and then fails.
     #[arg(long)]
     strict: bool,
+    /// For batch jobs: commit the valid rows as usual, then exit with code 5 if any
+    /// row was refused, so the job notices (warnings do not count). Unlike --strict,
+    /// which commits nothing if any row is bad (exit 1). Same as --max-rejected 0.
+    #[arg(long, conflicts_with = "max_rejected")]
+    fail_on_reject: bool,
+    /// Like --fail-on-reject, but tolerate up to N refused rows: exit 5 only when more
+    /// than N rows were refused (the valid rows are committed either way).
+    #[arg(long, value_name = "N")]
+    max_rejected: Option<u64>,
+    /// If another pooltrack process is writing to the store, wait up to SECONDS for it
+    /// to finish (checking every 0.1 s) instead of failing at once with "store is busy"
+    /// (exit 3), which is still the outcome after SECONDS.
+    #[arg(long, value_name = "SECONDS", value_parser = super::parse_wait, default_value = "0")]
+    wait: Duration,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -118,7 +136,17 @@ impl Common {
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
-    let mut store = Store::open_writer(store)?;
+    let (common, create) = match &args {
+        Args::Collections { common, .. } | Args::Population { common, .. } => (common, true),
+        // Results name tubes already collected: into a store that does not exist they
+        // could only all be refused, and would leave an empty store behind.
+        Args::Results { common, .. } => (common, false),
+    };
+    let opts = WriterOptions {
+        wait: common.wait,
+        create,
+    };
+    let mut store = Store::open_writer_with(store, opts)?;
     let (common, report) = match args {
         Args::Collections {
             files,
@@ -129,21 +157,21 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             let pb = super::progress(0, "bytes");
             let r = ingest::ingest_collections(&mut store, &files, &round, &opts, Some(&pb));
             pb.finish_and_clear();
-            (common, r?)
+            (common, strict_reasons(r)?)
         }
         Args::Results { files, common } => {
             let opts = common.options();
             let pb = super::progress(0, "bytes");
             let r = ingest::ingest_results(&mut store, &files, &opts, Some(&pb));
             pb.finish_and_clear();
-            (common, r?)
+            (common, strict_reasons(r)?)
         }
         Args::Population { files, common } => {
             let opts = common.options();
             let pb = super::progress(0, "bytes");
             let r = ingest::ingest_population(&mut store, &files, &opts, Some(&pb));
             pb.finish_and_clear();
-            (common, r?)
+            (common, strict_reasons(r)?)
         }
     };
     if common.json {
@@ -151,7 +179,106 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     } else {
         print_summary(&report);
     }
-    Ok(())
+    outcome(&report, common.max_rejected())
+}
+
+impl Common {
+    /// How many refused rows a batch job tolerates (`None`: any number).
+    fn max_rejected(&self) -> Option<u64> {
+        if self.fail_on_reject {
+            Some(0)
+        } else {
+            self.max_rejected
+        }
+    }
+}
+
+/// Under `--strict` the batch fails before a summary is printed: show its reasons on
+/// stderr, above the error.
+fn strict_reasons(r: pooltrack::Result<IngestReport>) -> pooltrack::Result<IngestReport> {
+    if let Err(Error::StrictRejected { reasons, .. }) = &r {
+        for line in reason_lines(reasons) {
+            eprintln!("{line}");
+        }
+    }
+    r
+}
+
+/// The exit status a batch job acts on: 4 when rows were read and every new one was
+/// refused, 5 when more rows were refused than `max_rejected` allows.
+fn outcome(r: &IngestReport, max_rejected: Option<u64>) -> anyhow::Result<()> {
+    let rejects = || r.rejects_file.clone().unwrap_or_default();
+    match r.batch {
+        None if r.rejected > 0 => Err(Error::NothingCommitted {
+            read: r.rows_read,
+            rejected: r.rejected,
+            rejects: rejects(),
+        }
+        .into()),
+        Some(batch) if max_rejected.is_some_and(|max| r.rejected > max) => {
+            Err(Error::TooManyRejected {
+                rejected: r.rejected,
+                max: max_rejected.unwrap_or(0),
+                batch,
+                rejects: rejects(),
+            }
+            .into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The reasons rows were refused and flagged, for the terminal: per kind of reason the
+/// count, the column and the first rows with file:line.
+fn reason_lines(groups: &[ReasonGroup]) -> Vec<String> {
+    let mut out = Vec::new();
+    for severity in [Severity::Error, Severity::Warning] {
+        let of: Vec<&ReasonGroup> = groups.iter().filter(|g| g.severity == severity).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let rows: u64 = of.iter().map(|g| g.count).sum();
+        out.push(match severity {
+            Severity::Error => format!("refused rows ({rows}), by reason:"),
+            Severity::Warning => format!("warnings ({rows}), by reason:"),
+        });
+        for g in of {
+            let column = if g.column.is_empty() {
+                "the row".to_owned()
+            } else {
+                format!("column {}", g.column)
+            };
+            // One wording for all: say it once. Wordings that differ by tube, value or
+            // count: their common form, and each example's own.
+            if g.same_reason {
+                out.push(format!("  {} × {column}: {}", g.count, g.reason));
+            } else {
+                out.push(format!("  {} × {column}: {}", g.count, g.kind));
+            }
+            for e in &g.examples {
+                let at = format!("{}:{}", e.file, e.line);
+                if g.same_reason {
+                    // The tube, or the person where a file has no tubes (the register);
+                    // persons otherwise stay in the owner-only rejects file, not in
+                    // a batch job's log.
+                    if !e.tube.is_empty() {
+                        out.push(format!("      {at} (tube {})", e.tube));
+                    } else if !e.person.is_empty() {
+                        out.push(format!("      {at} (person {})", e.person));
+                    } else {
+                        out.push(format!("      {at}"));
+                    }
+                } else {
+                    out.push(format!("      {at}: {}", e.reason));
+                }
+            }
+            let more = g.count.saturating_sub(g.examples.len() as u64);
+            if more > 0 {
+                out.push(format!("      … and {more} more (all in the rejects file)"));
+            }
+        }
+    }
+    out
 }
 
 fn print_summary(r: &IngestReport) {
@@ -180,9 +307,7 @@ fn print_summary(r: &IngestReport) {
                 r.rows_read, r.rejected, r.warnings
             );
         }
-        if let Some(p) = &r.rejects_file {
-            println!("rejected and flagged rows: {}", p.display());
-        }
+        print_reasons(r);
         return;
     };
     println!(
@@ -218,6 +343,14 @@ fn print_summary(r: &IngestReport) {
             "plate {}{lab} FAILED: {}; its results do not count and its tubes are on the rerun worklist (pooltrack worklist rerun)",
             p.plate, p.reason
         );
+    }
+    print_reasons(r);
+}
+
+/// The reasons, then the rejects file that lists every row.
+fn print_reasons(r: &IngestReport) {
+    for line in reason_lines(&r.reasons) {
+        println!("{line}");
     }
     if let Some(p) = &r.rejects_file {
         println!("rejected and flagged rows: {}", p.display());

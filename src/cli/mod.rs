@@ -39,7 +39,8 @@ A typical round:
   pooltrack report --round 2022-04-02 --out report/   (HTML page and JSON)
 
 Exit codes: 0 done, 1 batch rejected under --strict or input unreadable,
-2 usage error, 3 store busy or damaged.";
+2 usage error, 3 store busy or damaged, 4 nothing committed: every new row refused,
+5 more rows refused than --fail-on-reject / --max-rejected allow (valid rows committed).";
 
 /// The `pooltrack` command line.
 #[derive(Debug, Parser)]
@@ -131,6 +132,16 @@ fn as_of(
         Some(s) => pooltrack::time::parse(s.trim().as_bytes(), store.zone())
             .map_err(|e| pooltrack::Error::Usage(format!("--as-of {s:?} {e}"))),
     }
+}
+
+/// Reads a `--wait` value: seconds, whole or decimal, from 0 to a day.
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|w| w.is_finite() && (0.0..=86_400.0).contains(w))
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("{s:?} is not a number of seconds from 0 to 86400"))
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).

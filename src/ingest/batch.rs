@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::collections::{self, CollectionRows};
 use super::population::{self, PopulationRows};
-use super::reject::{Rejects, Severity, Where};
+use super::reject::{ReasonGroup, Rejects, Severity, Where};
 use super::results::{self, ResultRows};
 use super::table::Table;
 use crate::model::{Mode, Outcome, SampleType, check_round};
@@ -33,6 +33,9 @@ use crate::store::manifest::{FailedPlate, Source};
 use crate::store::{Batch, BatchKind, Store, StoreIndex, TubeFacts, fsutil, segment};
 use crate::time::{self, Offset};
 use crate::{Error, Result};
+
+/// How many rows of each reason the summary shows; the rejects file lists them all.
+pub const REASON_EXAMPLES: usize = 3;
 
 /// How to ingest.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +85,9 @@ pub struct IngestReport {
     pub warnings: u64,
     /// The reject report, if any row was refused or flagged.
     pub rejects_file: Option<PathBuf>,
+    /// The refused and flagged rows grouped by reason, errors first, each with its
+    /// first few rows ([`Rejects::summary`]): what the terminal shows.
+    pub reasons: Vec<ReasonGroup>,
     /// Rounds the batch added rows to.
     pub rounds: Vec<String>,
     /// Pools that now hold more persons than their capacity.
@@ -168,6 +174,7 @@ fn ingest(
         rejected: 0,
         warnings: 0,
         rejects_file: None,
+        reasons: Vec::new(),
         rounds: Vec::new(),
         overfull_tubes: 0,
         positives_kept: 0,
@@ -332,6 +339,7 @@ fn ingest(
     report.positives_kept = planned.positives_kept;
     report.rejected = rejects.errors();
     report.warnings = rejects.warnings();
+    report.reasons = rejects.summary(REASON_EXAMPLES);
 
     let rejects_dir = store.root().join("rejects");
     if opts.strict && report.rejected > 0 {
@@ -342,6 +350,7 @@ fn ingest(
         return Err(Error::StrictRejected {
             rejected: report.rejected,
             rejects: p,
+            reasons: std::mem::take(&mut report.reasons),
         });
     }
 

@@ -1,5 +1,6 @@
 //! Rejected and flagged rows: what was wrong, where, and the CSV a clerk fixes from.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -7,7 +8,7 @@ use serde::Serialize;
 use crate::{Error, Result};
 
 /// How serious a row's problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// The row was not committed.
@@ -93,6 +94,47 @@ impl Rejects {
         self.rows.iter().filter(|r| r.severity == s).count() as u64
     }
 
+    /// The problems grouped by reason, for the terminal and `--json`: one group per
+    /// severity, column and [`Reject::kind`], errors first, then the largest groups,
+    /// each with its first `examples` rows in file order.
+    pub fn summary(&self, examples: usize) -> Vec<ReasonGroup> {
+        let mut order: Vec<&Reject> = self.rows.iter().collect();
+        order.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        let mut groups: Vec<ReasonGroup> = Vec::new();
+        let mut at: HashMap<(Severity, &'static str, String), usize> = HashMap::new();
+        for r in order {
+            let slot = *at
+                .entry((r.severity, r.column, r.kind()))
+                .or_insert_with_key(|(severity, column, kind)| {
+                    groups.push(ReasonGroup {
+                        severity: *severity,
+                        column,
+                        kind: kind.clone(),
+                        reason: r.reason.clone(),
+                        same_reason: true,
+                        count: 0,
+                        examples: Vec::new(),
+                    });
+                    groups.len() - 1
+                });
+            let g = &mut groups[slot];
+            g.count += 1;
+            g.same_reason &= g.reason == r.reason;
+            if g.examples.len() < examples {
+                g.examples.push(Example {
+                    file: r.file.clone(),
+                    line: r.line,
+                    tube: r.tube.clone(),
+                    person: r.person.clone(),
+                    reason: r.reason.clone(),
+                });
+            }
+        }
+        // Stable: groups of equal severity and size stay in order of first appearance.
+        groups.sort_by(|a, b| a.severity.cmp(&b.severity).then(b.count.cmp(&a.count)));
+        groups
+    }
+
     /// Writes the rejects as CSV (`file,line,column,severity,reason,tube,person,value`),
     /// sorted by file and line.
     pub fn write_csv(&mut self, path: &Path) -> Result<()> {
@@ -106,6 +148,101 @@ impl Rejects {
         w.flush().map_err(|e| Error::io(path, e))?;
         Ok(())
     }
+}
+
+impl Reject {
+    /// The kind of problem: the reason with what is particular to the row masked, so
+    /// rows refused for the same reason group together. Quoted text becomes `"…"`; a
+    /// word holding a digit (tube ids, counts, times, Ct values), or the row's own tube,
+    /// person or value, becomes `…` (the column's own name, `ct_orf1ab`, is kept).
+    ///
+    /// Reasons are written in many places (each check words its own), so the mask is
+    /// applied to the text rather than asking each place for a code: a new check groups
+    /// correctly without anyone remembering to give it one.
+    pub fn kind(&self) -> String {
+        let own = |word: &str| {
+            !word.is_empty()
+                && word != self.column
+                && (word.bytes().any(|b| b.is_ascii_digit())
+                    || word == self.tube
+                    || word == self.person
+                    || word == self.value)
+        };
+        let mut out = String::with_capacity(self.reason.len());
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            // Punctuation around a word ("round R1;", "(Ct 38)") is kept, the core masked.
+            let core = word.trim_matches(|c: char| !c.is_alphanumeric());
+            if own(core) {
+                let start = word.find(core).unwrap_or(0);
+                out.push_str(&word[..start]);
+                out.push('…');
+                out.push_str(&word[start + core.len()..]);
+            } else {
+                out.push_str(word);
+            }
+            word.clear();
+        };
+        let mut chars = self.reason.chars();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                // A quoted value, as `{:?}` writes it: skip to the closing quote.
+                flush(&mut word, &mut out);
+                let mut escaped = false;
+                for q in chars.by_ref() {
+                    match q {
+                        _ if escaped => escaped = false,
+                        '\\' => escaped = true,
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                out.push_str("\"…\"");
+            } else if c.is_whitespace() {
+                flush(&mut word, &mut out);
+                out.push(c);
+            } else {
+                word.push(c);
+            }
+        }
+        flush(&mut word, &mut out);
+        out
+    }
+}
+
+/// Rows refused or flagged for one kind of reason (see [`Rejects::summary`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasonGroup {
+    /// Whether these rows were dropped.
+    pub severity: Severity,
+    /// The column at fault, or empty when the row as a whole is at fault.
+    pub column: &'static str,
+    /// The reason with the row's particulars masked ([`Reject::kind`]): the same text
+    /// for the same kind of problem in every batch.
+    pub kind: String,
+    /// The first such row's reason, in full.
+    pub reason: String,
+    /// Whether every row of the group has word for word that reason.
+    pub same_reason: bool,
+    /// How many rows.
+    pub count: u64,
+    /// The first few such rows, in file order.
+    pub examples: Vec<Example>,
+}
+
+/// One row of a [`ReasonGroup`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Example {
+    /// The input file as given on the command line.
+    pub file: String,
+    /// Line of the row in the file (1 is the header).
+    pub line: u64,
+    /// The row's tube barcode as written.
+    pub tube: String,
+    /// The row's person id, when the file has one.
+    pub person: String,
+    /// The reason, in full.
+    pub reason: String,
 }
 
 /// Cuts a value for the reject report so a 1 MB field does not make a 1 MB report line.
@@ -128,6 +265,77 @@ fn csv_io(path: &Path, e: csv::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reject(line: u64, column: &'static str, reason: &str, tube: &str) -> Reject {
+        Reject {
+            file: "b.csv".into(),
+            line,
+            column,
+            severity: Severity::Error,
+            reason: reason.into(),
+            tube: tube.into(),
+            person: String::new(),
+            value: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_kind_masks_what_belongs_to_the_row() {
+        let kind = |reason: &str, tube: &str| reject(2, "tube", reason, tube).kind();
+        assert_eq!(
+            kind("tube RC00000001 was never collected", "RC00000001"),
+            "tube … was never collected"
+        );
+        assert_eq!(
+            kind(
+                "tube ABC was collected in round spring; one round only",
+                "ABC"
+            ),
+            "tube … was collected in round spring; one round only"
+        );
+        assert_eq!(
+            kind(r#"mode "mi\"xed" is neither "single" nor "pool""#, "T1"),
+            r#"mode "…" is neither "…" nor "…""#
+        );
+        assert_eq!(
+            kind("reported at 2022-04-02 08:00 (Ct 38.5).", "T1"),
+            "reported at … … (Ct …)."
+        );
+        let ct = reject(2, "ct_orf1ab", "ct_orf1ab: Ct must be a number", "T1");
+        assert_eq!(ct.kind(), "ct_orf1ab: Ct must be a number");
+    }
+
+    #[test]
+    fn a_summary_groups_by_kind_errors_first_with_the_first_rows() {
+        let mut r = Rejects::default();
+        for (line, tube) in [(9, "T9"), (3, "T3"), (5, "T5"), (4, "T4")] {
+            r.rows.push(reject(
+                line,
+                "tube",
+                &format!("tube {tube} was never collected"),
+                tube,
+            ));
+        }
+        let mut w = reject(2, "person", "scanned twice; kept once", "T2");
+        w.severity = Severity::Warning;
+        r.rows.insert(0, w);
+        r.rows.push(reject(
+            7,
+            "",
+            "the row has 3 fields but the header has 5",
+            "T7",
+        ));
+        let s = r.summary(3);
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].count, s[0].column), (4, "tube"));
+        assert!(!s[0].same_reason);
+        assert_eq!(s[0].reason, "tube T3 was never collected");
+        let lines: Vec<u64> = s[0].examples.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 4, 5]);
+        assert_eq!((s[1].count, s[1].column), (1, ""));
+        assert!(s[1].same_reason);
+        assert_eq!(s[2].severity, Severity::Warning);
+    }
 
     #[test]
     fn csv_lists_rows_in_file_order() {

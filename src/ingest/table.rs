@@ -35,6 +35,15 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// A zip archive's first local file header: `.xlsx` (and `.ods`) workbooks are zips.
+const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
+/// An OLE2 compound file: the `.xls` of Excel 97-2003.
+const OLE2_MAGIC: [u8; 4] = [0xD0, 0xCF, 0x11, 0xE0];
+/// What to do with a workbook. pooltrack does not read workbooks itself: a cell's type
+/// is whatever Excel guessed (dates as serial numbers, ids as floats), the very
+/// corruption the CSV checks look for, and the clerk's "Save As CSV" makes it visible.
+const SAVE_AS_CSV: &str =
+    "in Excel use File › Save As › CSV UTF-8 (comma delimited) and ingest that file";
 
 /// The character encoding of a CSV file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -681,6 +690,18 @@ impl Table {
         let magic = &magic[..n];
         if magic == PARQUET_MAGIC {
             return Table::open_parquet(path);
+        }
+        if magic == ZIP_MAGIC {
+            return Err(Error::input(
+                path,
+                format!("this is an Excel workbook (.xlsx, a zip archive), not CSV: {SAVE_AS_CSV}"),
+            ));
+        }
+        if magic == OLE2_MAGIC {
+            return Err(Error::input(
+                path,
+                format!("this is an Excel 97-2003 workbook (.xls), not CSV: {SAVE_AS_CSV}"),
+            ));
         }
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();

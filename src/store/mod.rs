@@ -33,6 +33,7 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use index::{IndexFile, Kind, TubeKey};
 pub use manifest::{Batch, BatchKind, Manifest, PopulationSegment, Segment, Settings};
@@ -44,6 +45,29 @@ use crate::{Error, Result};
 /// The manifest's file name.
 pub const MANIFEST: &str = "MANIFEST.json";
 const LOCK: &str = "lock";
+
+/// How often a writer given `--wait` tries the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// How [`Store::open_writer_with`] opens the store for writing.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    /// How long to wait for another writer to finish; zero: do not wait.
+    pub wait: Duration,
+    /// Create the store if there is none (collections and the population register
+    /// may; results, which must name collected tubes, may not).
+    pub create: bool,
+}
+
+impl Default for WriterOptions {
+    /// Do not wait; create the store if there is none (what [`Store::open_writer`] does).
+    fn default() -> Self {
+        WriterOptions {
+            wait: Duration::ZERO,
+            create: true,
+        }
+    }
+}
 
 /// An open store.
 pub struct Store {
@@ -88,9 +112,30 @@ impl Store {
     }
 
     /// Opens the store for writing, creating it if it does not exist. Only one writer
-    /// at a time: a second gets [`Error::StoreBusy`]. Leftovers of a crashed writer
-    /// (files no manifest names) are removed.
+    /// at a time: a second gets [`Error::StoreBusy`] at once. Leftovers of a crashed
+    /// writer (files no manifest names) are removed.
     pub fn open_writer(root: &Path) -> Result<Store> {
+        Store::open_writer_with(root, WriterOptions::default())
+    }
+
+    /// Opens the store for writing as `opts` say: waiting up to `opts.wait` for another
+    /// writer to finish (then [`Error::StoreBusy`] saying how long it waited), and
+    /// creating the store only if `opts.create`; without it a missing store is a usage
+    /// error (exit 2) and nothing is created.
+    pub fn open_writer_with(root: &Path, opts: WriterOptions) -> Result<Store> {
+        if !opts.create && !root.join(MANIFEST).exists() {
+            if has_data(root) {
+                return Err(Error::damaged(
+                    root,
+                    format!("{MANIFEST} is missing but the store holds data"),
+                ));
+            }
+            return Err(Error::Usage(format!(
+                "no store at {}: ingest collections (pooltrack ingest collections FILE --round R) \
+                 or the population register first, which creates it, or give --store (or POOLTRACK_STORE)",
+                root.display()
+            )));
+        }
         fsutil::create_dir_all(root)?;
         let lock_path = root.join(LOCK);
         let lock = OpenOptions::new()
@@ -101,14 +146,28 @@ impl Store {
             .mode(0o600)
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::StoreBusy {
-                    path: root.to_path_buf(),
-                });
+        let start = Instant::now();
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let waited = start.elapsed();
+                    if waited >= opts.wait {
+                        return Err(Error::StoreBusy {
+                            path: root.to_path_buf(),
+                            waited: if opts.wait.is_zero() {
+                                Duration::ZERO
+                            } else {
+                                waited
+                            },
+                        });
+                    }
+                    // Polled rather than a blocking lock: a blocking flock cannot be
+                    // given a timeout without a second thread or a signal.
+                    std::thread::sleep(LOCK_POLL.min(opts.wait - waited));
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
             }
-            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
         let store = if root.join(MANIFEST).exists() {
             Store::load(root, Some(lock))?

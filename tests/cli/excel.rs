@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::common::{json_of, pooltrack, stdout_of};
 use crate::rules::{
-    RejectRow, ingest_collections, ingest_results, person_report, rejects_of, round_status, run,
-    stderr_text,
+    RejectRow, ingest_collections, ingest_refused, ingest_results, person_report, rejects_of,
+    round_status, run, stderr_text,
 };
 
 const ROUND: &str = "R1";
@@ -355,7 +355,8 @@ fn a_date_with_the_year_last_is_refused_naming_the_forms() {
         "results.csv",
         "tube,result,reported_at\nSG-0003,negative,05/04/2022 20:00\n",
     );
-    let r = ingest_results(&s.store(), &[f]);
+    // Its one row refused: nothing committed, exit 4.
+    let r = ingest_refused(pooltrack(&s.store()).args(["ingest", "results"]).arg(&f));
     assert_eq!(r["rejected"], 1, "{r}");
     let rejects = rejects_of(&r);
     let x = only(&rejects);

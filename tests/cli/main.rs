@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod city;
+mod clerk;
 mod common;
 mod concurrency;
 mod coverage;

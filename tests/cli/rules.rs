@@ -48,6 +48,16 @@ pub fn ingest_results(store: &Path, files: &[PathBuf]) -> Value {
     json_of(&mut cmd)
 }
 
+/// Runs an ingest command (`--json` is added) that refuses every new row: asserts
+/// exit 4, nothing committed, and returns its report.
+pub fn ingest_refused(cmd: &mut Command) -> Value {
+    let out = run(cmd.arg("--json"));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_text(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).expect("ingest --json");
+    assert!(r["batch"].is_null(), "{r}");
+    r
+}
+
 /// `status --round ROUND --json`.
 pub fn round_status(store: &Path, round: &str) -> Value {
     json_of(pooltrack(store).args(["status", "--round", round, "--json"]))

@@ -6,8 +6,8 @@ use assert_cmd::Command;
 
 use crate::common::{pooltrack, stdout_of, testdata};
 use crate::rules::{
-    by_status, counts, ingest_collections, ingest_results, person_report, person_status,
-    rejects_of, round_status, run, stderr_text,
+    by_status, counts, ingest_collections, ingest_refused, ingest_results, person_report,
+    person_status, rejects_of, round_status, run, stderr_text,
 };
 
 #[test]
@@ -254,7 +254,14 @@ fn result_for_an_unknown_tube_is_rejected() {
 #[test]
 fn results_before_any_collection_are_all_rejected() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let r = ingest_results(dir.path(), &[testdata("example_results.csv")]);
+    // Results need a store (into none they are refused, exit 2: see clerk.rs); this
+    // one holds other tubes. Every row refused: exit 4.
+    ingest_collections(dir.path(), "R0", &[testdata("bad_rows_collections.csv")]);
+    let r = ingest_refused(
+        pooltrack(dir.path())
+            .args(["ingest", "results"])
+            .arg(testdata("example_results.csv")),
+    );
     assert_eq!(r["committed"], 0, "{r}");
     assert_eq!(r["rejected"], 4, "{r}");
     // The same file is still new once its tubes are collected: nothing was committed.
@@ -292,7 +299,11 @@ fn reingesting_the_same_file_is_a_no_op() {
     let text = std::fs::read_to_string(&copy).expect("read");
     let other = dir.path().join("same-size.csv");
     std::fs::write(&other, text.replacen("07:00:04", "07:00:05", 1)).expect("write");
-    let fresh = ingest_collections(dir.path(), "R2", &[other.clone(), other.clone()]);
+    let fresh = ingest_refused(
+        pooltrack(dir.path())
+            .args(["ingest", "collections", "--round", "R2"])
+            .args([&other, &other]),
+    );
     assert!(fresh["files"][0]["already_in_batch"].is_null(), "{fresh}");
     assert_eq!(fresh["files"][0]["rows"], first["rows_read"], "{fresh}");
     assert_eq!(fresh["files"][1]["rows"], 0, "{fresh}");
