@@ -163,7 +163,11 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
             // Some "single" tubes get a second person.
             if rng.chance(100) { 2 } else { 1 }
         } else {
-            [5, 10, 20][rng.below(3) as usize]
+            match rng.below(3) {
+                0 => 5,
+                1 => 10,
+                _ => 20,
+            }
         };
         let tube = format!("{}{tube_no:08}", if single { "S" } else { "P" });
         let site = format!("SITE-{}", tube_no % 7);
