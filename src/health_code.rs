@@ -291,51 +291,68 @@ impl<'a> HealthCodes<'a> {
     /// Writes every code to `path` (CSV, JSON or Parquet), whole or not at all.
     pub fn write_file(&self, format: Format, path: &Path) -> Result<()> {
         fsutil::replace_with(path, |file| {
-            let io = |e: std::io::Error| Error::io(path, e);
-            match format {
-                Format::Parquet => {
-                    let schema = schema();
-                    let mut w = ArrowWriter::try_new(file, schema.clone(), None)
-                        .map_err(|e| Error::parquet(path, e))?;
-                    self.for_each_chunk(|rows| {
-                        w.write(&batch(&schema, rows)?)
-                            .map_err(|e| Error::parquet(path, e))
-                    })?;
-                    let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
-                    file.sync_all().map_err(io)
-                }
-                Format::Csv => {
-                    // The header is written by hand so that an empty export has one too.
-                    let mut w = csv::WriterBuilder::new()
-                        .has_headers(false)
-                        .from_writer(std::io::BufWriter::new(file));
-                    w.write_record(HealthCodeRow::HEADER)
-                        .map_err(|e| io(e.into()))?;
-                    self.for_each_chunk(|rows| {
-                        rows.iter()
-                            .try_for_each(|r| w.serialize(r))
-                            .map_err(|e| io(e.into()))
-                    })?;
-                    w.flush().map_err(io)
-                }
-                Format::Json => {
-                    let mut w = std::io::BufWriter::new(file);
-                    w.write_all(b"[").map_err(io)?;
-                    let mut first = true;
-                    self.for_each_chunk(|rows| {
-                        for r in rows {
-                            w.write_all(if first { b"\n" } else { b",\n" })
-                                .map_err(io)?;
-                            first = false;
-                            serde_json::to_writer(&mut w, r).map_err(|e| io(e.into()))?;
-                        }
-                        Ok(())
-                    })?;
-                    w.write_all(b"\n]\n").map_err(io)?;
-                    w.flush().map_err(io)
-                }
-            }
+            let file = self.write_to(format, file, path)?;
+            file.sync_all().map_err(|e| Error::io(path, e))
         })
+    }
+
+    /// Writes every code to standard output (Parquet only when it is not a terminal).
+    pub fn write_stdout(&self, format: Format) -> Result<()> {
+        crate::listing::refuse_parquet_to_terminal(format)?;
+        let out = std::io::BufWriter::new(std::io::stdout());
+        self.write_to(format, out, Path::new("<standard output>"))?;
+        Ok(())
+    }
+
+    /// Writes every code to `out` (flushed), naming `path` in errors; returns `out`.
+    fn write_to<W: Write + Send>(&self, format: Format, out: W, path: &Path) -> Result<W> {
+        let io = |e: std::io::Error| Error::io(path, e);
+        match format {
+            Format::Parquet => {
+                let schema = schema();
+                let mut w = ArrowWriter::try_new(out, schema.clone(), None)
+                    .map_err(|e| Error::parquet(path, e))?;
+                self.for_each_chunk(|rows| {
+                    w.write(&batch(&schema, rows)?)
+                        .map_err(|e| Error::parquet(path, e))
+                })?;
+                let mut out = w.into_inner().map_err(|e| Error::parquet(path, e))?;
+                out.flush().map_err(io)?;
+                Ok(out)
+            }
+            Format::Csv => {
+                // The header is written by hand so that an empty export has one too.
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(std::io::BufWriter::new(out));
+                w.write_record(HealthCodeRow::HEADER)
+                    .map_err(|e| io(e.into()))?;
+                self.for_each_chunk(|rows| {
+                    rows.iter()
+                        .try_for_each(|r| w.serialize(r))
+                        .map_err(|e| io(e.into()))
+                })?;
+                w.flush().map_err(io)?;
+                let buf = w.into_inner().map_err(|e| io(e.into_error()))?;
+                buf.into_inner().map_err(|e| io(e.into_error()))
+            }
+            Format::Json => {
+                let mut w = std::io::BufWriter::new(out);
+                w.write_all(b"[").map_err(io)?;
+                let mut first = true;
+                self.for_each_chunk(|rows| {
+                    for r in rows {
+                        w.write_all(if first { b"\n" } else { b",\n" })
+                            .map_err(io)?;
+                        first = false;
+                        serde_json::to_writer(&mut w, r).map_err(|e| io(e.into()))?;
+                    }
+                    Ok(())
+                })?;
+                w.write_all(b"\n]\n").map_err(io)?;
+                w.into_inner().map_err(|e| io(e.into_error()))
+            }
+        }
     }
 }
 

@@ -69,6 +69,43 @@ pub fn write_text<R: ListRow>(rows: &[R], format: Format, out: &mut dyn Write) -
     Ok(())
 }
 
+/// Refuses Parquet to standard output when it is a terminal: binary bytes on a screen
+/// help nobody and can leave the terminal in a strange state. A pipe or file is fine.
+pub fn refuse_parquet_to_terminal(format: Format) -> Result<()> {
+    use std::io::IsTerminal;
+    if format == Format::Parquet && std::io::stdout().is_terminal() {
+        return Err(Error::Usage(
+            "Parquet is binary and standard output is a terminal: give --out FILE.parquet, \
+             pipe the output to a program, or choose --format csv or json"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `rows` to standard output in any format (Parquet only when it is not a
+/// terminal: see [`refuse_parquet_to_terminal`]).
+pub fn write_stdout<R: ListRow>(rows: &[R], format: Format) -> Result<()> {
+    refuse_parquet_to_terminal(format)?;
+    let io = |e: std::io::Error| Error::io("<standard output>", e);
+    if format == Format::Parquet {
+        let batch = R::record_batch(rows)?;
+        let out = std::io::BufWriter::new(std::io::stdout());
+        let mut w = ArrowWriter::try_new(out, batch.schema(), None)
+            .map_err(|e| Error::parquet("<standard output>", e))?;
+        w.write(&batch)
+            .map_err(|e| Error::parquet("<standard output>", e))?;
+        let mut out = w
+            .into_inner()
+            .map_err(|e| Error::parquet("<standard output>", e))?;
+        return out.flush().map_err(io);
+    }
+    let stdout = std::io::stdout();
+    let mut lock = std::io::BufWriter::new(stdout.lock());
+    write_text(rows, format, &mut lock)?;
+    lock.flush().map_err(io)
+}
+
 /// Writes `rows` to `path` in `format`, owner-readable only (person ids are personal
 /// data); the file appears whole.
 pub fn write_file<R: ListRow>(rows: &[R], format: Format, path: &Path) -> Result<()> {
@@ -97,11 +134,7 @@ pub fn emit<R: ListRow>(rows: &[R], format: Format, out: Option<&Path>, what: &s
             eprintln!("wrote {} {what} to {}", rows.len(), path.display());
             Ok(())
         }
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            write_text(rows, format, &mut lock)
-        }
+        None => write_stdout(rows, format),
     }
 }
 

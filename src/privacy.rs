@@ -20,8 +20,9 @@
 //! The key is derived from the key file's content with BLAKE3's key derivation mode,
 //! so a key file of any length works; leading and trailing whitespace (a newline an
 //! editor adds) is ignored, so the same file always gives the same pseudonyms. A key
-//! file must hold at least 16 bytes; make one with
-//! `head -c 32 /dev/urandom | base64 > pseudonym.key` and keep it like a password.
+//! file must hold at least 16 bytes; make one with `pooltrack key new pseudonym.key`
+//! (32 random bytes from the operating system as hex, in a new 0600 file) and keep it
+//! like a password.
 //!
 //! A pseudonym is the first 128 bits of the keyed hash, as 32 lowercase hex digits:
 //! collisions are out of practical reach (about 10^-24 for a 25-million-person round),
@@ -63,7 +64,7 @@ impl Pseudonymizer {
         let secret = secret.trim_ascii();
         if secret.len() < MIN_SECRET {
             return Err(Error::Usage(format!(
-                "a pseudonym key must hold at least {MIN_SECRET} bytes of secret, this one holds {}; make one with: head -c 32 /dev/urandom | base64 > pseudonym.key",
+                "a pseudonym key must hold at least {MIN_SECRET} bytes of secret, this one holds {}; make one with: pooltrack key new pseudonym.key",
                 secret.len()
             )));
         }
@@ -75,8 +76,14 @@ impl Pseudonymizer {
     /// A pseudonymizer for the secret in `path`.
     pub fn from_key_file(path: &Path) -> Result<Pseudonymizer> {
         let usage = |why: String| Error::Usage(format!("--pseudonymize {}: {why}", path.display()));
-        let file = std::fs::File::open(path)
-            .map_err(|e| usage(format!("cannot read the key file: {e}")))?;
+        let file = std::fs::File::open(path).map_err(|e| {
+            let make = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("; make a key with: pooltrack key new {}", path.display())
+            } else {
+                String::new()
+            };
+            usage(format!("cannot read the key file: {e}{make}"))
+        })?;
         let mut secret = Vec::new();
         file.take(MAX_SECRET + 1)
             .read_to_end(&mut secret)

@@ -65,6 +65,73 @@ impl Offset {
     }
 }
 
+/// The first and last years over which a zone name's offset must not change to be
+/// accepted as the store's zone (see [`resolve_zone`]).
+const FIXED_FROM: i64 = 2019;
+const FIXED_TO: i64 = 2030;
+
+/// A store's time-zone setting resolved: the offset times without one are read in, and
+/// the text to keep (the canonical IANA name, or the offset as given).
+///
+/// The setting is a fixed offset (`+08:00`, `-05:30`, `Z`) or an IANA zone name whose
+/// offset is the same from 2019 to 2030 (`Asia/Shanghai`, `Asia/Urumqi`, `Etc/GMT-8`),
+/// looked up in the time-zone database built into pooltrack (the system's
+/// /usr/share/zoneinfo is not needed, and two machines read a store alike). A zone with
+/// daylight-saving time (`Europe/Berlin`) is refused: the store reads every local time
+/// in one offset, and such a zone has two, so its summer times would be an hour wrong.
+///
+/// ```
+/// use pooltrack::time::{resolve_zone, Offset};
+/// assert_eq!(resolve_zone("+08:00"), Ok((Offset::CHINA, "+08:00".to_owned())));
+/// assert_eq!(resolve_zone("asia/shanghai"), Ok((Offset::CHINA, "Asia/Shanghai".to_owned())));
+/// assert!(resolve_zone("Europe/Berlin").unwrap_err().contains("daylight"));
+/// assert!(resolve_zone("Mars/Olympus").is_err());
+/// ```
+pub fn resolve_zone(setting: &str) -> Result<(Offset, String), String> {
+    let setting = setting.trim();
+    if let Some(offset) = Offset::parse(setting) {
+        return Ok((offset, setting.to_owned()));
+    }
+    let unknown = || {
+        format!(
+            "time zone {setting:?} is neither an offset (+08:00, -05:30, Z) nor a known \
+             IANA zone name (Asia/Shanghai)"
+        )
+    };
+    let tz = jiff::tz::TimeZone::get(setting).map_err(|_| unknown())?;
+    let name = tz.iana_name().unwrap_or(setting).to_owned();
+    let at = |y: i64| {
+        let days = days_from_civil(y, 1, 1);
+        jiff::Timestamp::from_second(days * 86_400).map_err(|e| e.to_string())
+    };
+    let (from, to) = (at(FIXED_FROM)?, at(FIXED_TO + 1)?);
+    let first = tz.to_offset(from);
+    let ours = |o: jiff::tz::Offset| Offset(o.seconds());
+    for t in tz.following(from) {
+        if t.timestamp() >= to {
+            break;
+        }
+        if t.offset() != first {
+            let (first, next) = (ours(first), ours(t.offset()));
+            let mut when = format_local(t.timestamp().as_second() * 1000, next);
+            when.truncate(10);
+            return Err(format!(
+                "time zone {name:?} changes its UTC offset ({first} to {next} on {when}: \
+                 daylight-saving time or a change of law), and the store reads every time \
+                 without an offset in one fixed offset; give the offset instead (for \
+                 example --time-zone {first}) and write the summer times with their offset, \
+                 or use a zone whose offset is fixed from {FIXED_FROM} to {FIXED_TO}"
+            ));
+        }
+    }
+    Ok((ours(first), name))
+}
+
+/// The offset of a store's time-zone setting ([`resolve_zone`]), if it is one.
+pub fn zone_offset(setting: &str) -> Option<Offset> {
+    resolve_zone(setting).ok().map(|(offset, _)| offset)
+}
+
 impl std::fmt::Display for Offset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let sign = if self.0 < 0 { '-' } else { '+' };

@@ -76,22 +76,31 @@ pub struct RecallLog {
 }
 
 /// Appends one run to `ROOT/logs/recall-runs.jsonl` (folder 0700, file 0600; one
-/// `write` on an `O_APPEND` file, so concurrent runs do not interleave lines).
+/// `write` on an `O_APPEND` file, so concurrent runs do not interleave lines). The time
+/// is RFC 3339 in `zone`, the store's zone, like every other time pooltrack writes
+/// (logs written before this were in UTC, `...Z`; both are read).
 ///
 /// ```
+/// use pooltrack::time::Offset;
 /// use pooltrack::turnaround::{record_recall_run, RECALL_LOG};
 /// let dir = tempfile::tempdir().unwrap();
-/// record_recall_run(dir.path(), "2022-04-02", 0, 3).unwrap();
+/// record_recall_run(dir.path(), "2022-04-02", 0, 3, Offset::CHINA).unwrap();
 /// let log = std::fs::read_to_string(dir.path().join(RECALL_LOG)).unwrap();
-/// assert_eq!(log, "{\"round\":\"2022-04-02\",\"at\":\"1970-01-01T00:00:00Z\",\"rows\":3}\n");
+/// assert_eq!(log, "{\"round\":\"2022-04-02\",\"at\":\"1970-01-01T08:00:00+08:00\",\"rows\":3}\n");
 /// ```
-pub fn record_recall_run(root: &Path, round: &str, at: Millis, rows: u64) -> Result<()> {
+pub fn record_recall_run(
+    root: &Path,
+    round: &str,
+    at: Millis,
+    rows: u64,
+    zone: Offset,
+) -> Result<()> {
     let path = root.join(RECALL_LOG);
     let dir = path.parent().unwrap_or(root);
     fsutil::create_dir_all(dir)?;
     let line = RecallLine {
         round: round.to_owned(),
-        at: time::format(at, Offset::UTC),
+        at: time::format(at, zone),
         rows,
     };
     let mut bytes = serde_json::to_vec(&line).map_err(|e| Error::io(&path, e.into()))?;
@@ -143,6 +152,51 @@ fn recall_runs_in(path: &PathBuf, round: &str) -> Result<RecallLog> {
     }
     log.runs.sort_by_key(|r| r.at);
     Ok(log)
+}
+
+/// What "now" of a report that measures waiting is, when `--as-of` is not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// Given with `--as-of`.
+    Given,
+    /// The round's last result (its latest `reported_at`).
+    LastResult,
+    /// The round's last collection (it has no results yet).
+    LastCollection,
+}
+
+impl AsOf {
+    /// Words for the note that says which time was used.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AsOf::Given => "--as-of",
+            AsOf::LastResult => "the round's last result; --as-of to change",
+            AsOf::LastCollection => {
+                "the round's last collection, it has no result yet; --as-of to change"
+            }
+        }
+    }
+}
+
+/// The default "now" of a round's waiting measures: its last result, else its last
+/// collection. The current time would make a past round's waiting tubes look
+/// months late; the round's own last event is what it looked like when it ended.
+pub fn round_as_of(round: &Statuses) -> (Millis, AsOf) {
+    let rs = &round.results;
+    let last_result = rs
+        .reported_at
+        .iter()
+        .zip(&rs.tube)
+        .filter(|&(_, &t)| t != NONE)
+        .map(|(&at, _)| at)
+        .max();
+    match last_result {
+        Some(at) => (at, AsOf::LastResult),
+        None => (
+            round.collected_at.iter().copied().max().unwrap_or(0),
+            AsOf::LastCollection,
+        ),
+    }
 }
 
 /// The value at nearest rank ⌈p·n/100⌉ of `sorted` (ascending); `None` when empty.

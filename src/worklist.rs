@@ -352,7 +352,7 @@ pub fn export_status(round: &Round) -> Vec<PersonRow> {
 pub enum Format {
     /// CSV with a header line.
     Csv,
-    /// Parquet (needs --out).
+    /// Parquet (to --out FILE, or to standard output when it is a pipe).
     Parquet,
     /// A JSON array of objects.
     Json,

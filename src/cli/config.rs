@@ -23,11 +23,13 @@ its meaning):
 Cut-offs and id_check apply to batches ingested after the change; committed rows keep the outcomes
 they were read with. Deadlines apply to every report made after the change.")]
 pub struct Args {
-    /// UTC offset for times written without one, like +08:00.
-    #[arg(long)]
+    /// The zone of times written without an offset: a UTC offset (+08:00) or an IANA
+    /// zone name whose offset does not change (Asia/Shanghai); zones with daylight-saving
+    /// time are refused.
+    #[arg(long, value_name = "ZONE")]
     time_zone: Option<String>,
     /// Ct cut-off: a target amplifying below it counts as a hit.
-    #[arg(long)]
+    #[arg(long, value_name = "CT")]
     ct_cutoff: Option<f32>,
     /// Create STORE/pooltrack.toml with the default cut-offs and deadlines, commented.
     #[arg(long)]
@@ -39,6 +41,16 @@ pub struct Args {
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    // A zone name is checked (and spelled as the database spells it) before the store
+    // is opened for writing.
+    let time_zone = match &args.time_zone {
+        None => None,
+        Some(z) => Some(
+            pooltrack::time::resolve_zone(z)
+                .map_err(|e| pooltrack::Error::Usage(format!("--time-zone: {e}")))?
+                .1,
+        ),
+    };
     let changes = args.time_zone.is_some() || args.ct_cutoff.is_some();
     let settings = if !changes && !args.write_defaults {
         Store::open(store)?.manifest().settings.clone()
@@ -49,7 +61,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         };
         let mut s = Store::open_writer_with(store, opts)?;
         let mut new: Settings = s.manifest().settings.clone();
-        if let Some(z) = args.time_zone {
+        if let Some(z) = time_zone {
             new.time_zone = z;
         }
         if let Some(c) = args.ct_cutoff {
@@ -73,7 +85,15 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     };
     let config = Config::load(store)?;
     let (negative, positive) = config.control_cutoffs(settings.ct_cutoff);
-    println!("time_zone = {}", settings.time_zone);
+    match pooltrack::time::zone_offset(&settings.time_zone) {
+        Some(offset) if pooltrack::time::Offset::parse(&settings.time_zone).is_none() => {
+            println!(
+                "time_zone = {}   # UTC{offset} all year",
+                settings.time_zone
+            );
+        }
+        _ => println!("time_zone = {}", settings.time_zone),
+    }
     println!("ct_cutoff = {}", settings.ct_cutoff);
     let path = Config::path(store);
     let from = if path.exists() {

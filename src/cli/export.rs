@@ -1,4 +1,4 @@
-//! `pooltrack export status|health-codes --round ROUND --out FILE`
+//! `pooltrack export status|health-codes --round ROUND [--out FILE]`
 
 use std::path::{Path, PathBuf};
 
@@ -15,9 +15,9 @@ pub enum Args {
         /// The round.
         #[arg(long)]
         round: String,
-        /// The output file (.csv, .parquet or .json).
-        #[arg(long)]
-        out: PathBuf,
+        /// Write to this file (.csv, .parquet or .json) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         /// Output format (default: from the --out extension, else csv).
         #[arg(long, value_enum)]
         format: Option<Format>,
@@ -37,9 +37,9 @@ result_source; the sources name the batch, file and line, so an appeal can be an
         /// The round.
         #[arg(long)]
         round: String,
-        /// The output file (.csv, .parquet or .json).
-        #[arg(long)]
-        out: PathBuf,
+        /// Write to this file (.csv, .parquet or .json) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         /// Output format (default: from the --out extension, else csv).
         #[arg(long, value_enum)]
         format: Option<Format>,
@@ -47,6 +47,11 @@ result_source; the sources name the batch, file and line, so an appeal can be an
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+    // Parquet to a terminal is refused before any work.
+    let (Args::Status { out, format, .. } | Args::HealthCodes { out, format, .. }) = &args;
+    if out.is_none() {
+        listing::refuse_parquet_to_terminal(super::worklist::pick_format(*format, None))?;
+    }
     let (round, out, format, pseudonymize) = match args {
         Args::Status {
             round,
@@ -72,15 +77,20 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
                 Vec::new()
             };
             let codes = health_code::HealthCodes::new(&round, &untested)?;
-            let format = super::worklist::pick_format(format, Some(&out));
-            codes.write_file(format, &out)?;
+            let format = super::worklist::pick_format(format, out.as_deref());
             let t = codes.tally();
             let (red, yellow, green) = (t.red, t.yellow, t.green);
-            eprintln!(
-                "wrote {} health code(s) to {}: {red} red, {yellow} yellow, {green} green",
-                codes.len(),
-                out.display()
-            );
+            match &out {
+                Some(out) => {
+                    codes.write_file(format, out)?;
+                    eprintln!(
+                        "wrote {} health code(s) to {}: {red} red, {yellow} yellow, {green} green",
+                        codes.len(),
+                        out.display()
+                    );
+                }
+                None => codes.write_stdout(format)?,
+            }
             return Ok(());
         }
     };
@@ -91,6 +101,6 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     if let Some(p) = &pseudo {
         p.export(&mut rows);
     }
-    let format = super::worklist::pick_format(format, Some(&out));
-    Ok(listing::emit(&rows, format, Some(&out), "person(s)")?)
+    let format = super::worklist::pick_format(format, out.as_deref());
+    Ok(listing::emit(&rows, format, out.as_deref(), "person(s)")?)
 }

@@ -33,15 +33,22 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// "Now" for tubes still waiting: RFC 3339, or YYYY-MM-DD HH:MM[:SS] (or with '/',
-    /// as Excel writes it) in the store's time zone (default: the current time).
+    /// as Excel writes it) in the store's time zone (default: the round's last result,
+    /// else its last collection; the time used is printed).
     #[arg(long, value_name = "TIME")]
     as_of: Option<String>,
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
-    let as_of = super::as_of(&store, args.as_of.as_deref())?;
-    let report = RoundReport::build(&store, &args.round, as_of)?;
+    let given = super::as_of(&store, args.as_of.as_deref())?;
+    let (report, at, basis) = RoundReport::build_as_of(&store, &args.round, given)?;
+    if basis != pooltrack::turnaround::AsOf::Given {
+        eprintln!(
+            "pooltrack: note: waiting measured {}",
+            super::as_of_words(at, basis, store.zone())
+        );
+    }
     for note in &report.notes {
         eprintln!("pooltrack: note: {note}");
     }

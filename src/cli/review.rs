@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Write to this file (created 0600) instead of standard output.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
 

@@ -29,7 +29,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// "Now" for tubes still waiting: RFC 3339, or YYYY-MM-DD HH:MM[:SS] (or with '/',
-    /// as Excel writes it) in the store's time zone (default: the current time).
+    /// as Excel writes it) in the store's time zone (default: the round's last result,
+    /// else its last collection; the time used is printed).
     #[arg(long, value_name = "TIME")]
     as_of: Option<String>,
     /// Deadline of a pool tube, hours (default: deadlines.pool_hours in STORE/pooltrack.toml, else 24).
@@ -50,17 +51,25 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             .unwrap_or(configured.single_hours),
     }
     .check()?;
-    let as_of = super::as_of(&store, args.as_of.as_deref())?;
+    let given = super::as_of(&store, args.as_of.as_deref())?;
     let round = Statuses::load(&store, &args.round)?;
+    let (as_of, basis) = match given {
+        Some(t) => (t, turnaround::AsOf::Given),
+        None => turnaround::round_as_of(&round),
+    };
+    let as_of_words = super::as_of_words(as_of, basis, store.zone());
     let log = turnaround::recall_runs(&store, &args.round)?;
     for why in &log.skipped {
         eprintln!("pooltrack: warning: skipped a malformed recall-run log line: {why}");
     }
     let t = Turnaround::compute(&store, &round, deadlines, &log.runs, as_of)?;
     if args.json {
+        if basis != turnaround::AsOf::Given {
+            eprintln!("pooltrack: note: {as_of_words}");
+        }
         println!("{}", serde_json::to_string_pretty(&t)?);
     } else {
-        print(&t);
+        print(&t, &as_of_words);
     }
     Ok(())
 }
@@ -80,13 +89,12 @@ fn stats_line(name: &str, s: &Stats) -> String {
     )
 }
 
-fn print(t: &Turnaround) {
+fn print(t: &Turnaround, as_of: &str) {
     println!(
-        "round {}: {} tubes, first collection {}, as of {}",
+        "round {}: {} tubes, first collection {}, {as_of}",
         t.round,
         t.tubes,
         t.first_collection.as_deref().unwrap_or("-"),
-        t.as_of
     );
     println!(
         "deadlines: pool {} h, single {} h",

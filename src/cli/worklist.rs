@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long)]
     round: String,
     /// Write to this file instead of standard output.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Output format (default: from the --out extension, else csv).
     #[arg(long, value_enum)]
@@ -81,6 +81,9 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let pseudo = pseudonymizer(args.pseudonymize.as_deref())?;
     let store = Store::open(store)?;
     let format = pick_format(args.format, args.out.as_deref());
+    if args.out.is_none() {
+        listing::refuse_parquet_to_terminal(format)?;
+    }
     let list = match args.list {
         List::Recall => Worklist::Recall,
         List::Resample => Worklist::Resample,
@@ -140,7 +143,9 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         // a store we cannot write to (read-only media, another user's) costs the
         // measurement, not the list.
         let n = u64::try_from(rows.len()).unwrap_or(u64::MAX);
-        if let Err(e) = turnaround::record_recall_run(store.root(), &args.round, started, n) {
+        if let Err(e) =
+            turnaround::record_recall_run(store.root(), &args.round, started, n, store.zone())
+        {
             eprintln!("pooltrack: warning: the recall run was not logged: {e}");
         }
     }

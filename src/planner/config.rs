@@ -373,7 +373,25 @@ impl<'a> Tab<'a> {
         })
     }
 
+    /// A required key is absent. When a key nobody has read is a near miss of it (a
+    /// typo such as `peeople`), that key is the error: "unknown key `peeople`; did you
+    /// mean `people`?", on its line.
     fn missing(&self, key: &str, hint: &str) -> PlanError {
+        let near = self
+            .entries
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, u)| !u.get())
+            .map(|(e, _)| e.0)
+            .filter(|k| is_near(k.get_ref(), key))
+            .min_by_key(|k| k.span().start);
+        if let Some(k) = near {
+            return PlanError {
+                line: Some(line_at(self.text, k.span().start)),
+                key: self.path.clone(),
+                message: format!("unknown key `{}`; did you mean `{key}`?", k.get_ref()),
+            };
+        }
         PlanError {
             line: self.line,
             key: self.key(key),
@@ -396,13 +414,61 @@ impl<'a> Tab<'a> {
             .min_by_key(|k| k.span().start);
         match unknown {
             None => Ok(()),
-            Some(k) => Err(PlanError {
-                line: Some(line_at(self.text, k.span().start)),
-                key: self.key(k.get_ref()),
-                message: format!("unknown key; the keys here are: {}", allowed.join(", ")),
-            }),
+            Some(k) => {
+                let name = k.get_ref();
+                let guess = allowed
+                    .iter()
+                    .filter(|a| is_near(name, a))
+                    .min_by_key(|a| distance(name, a))
+                    .map(|a| format!(" did you mean `{a}`?"))
+                    .unwrap_or_default();
+                Err(PlanError {
+                    line: Some(line_at(self.text, k.span().start)),
+                    key: self.path.clone(),
+                    message: format!(
+                        "unknown key `{name}`;{guess} the keys here are: {}",
+                        allowed.join(", ")
+                    ),
+                })
+            }
         }
     }
+}
+
+/// Whether `typed` looks like a slip of `known`: a few letters added, dropped, changed
+/// or swapped (about one in three), or another case.
+fn is_near(typed: &str, known: &str) -> bool {
+    if typed == known {
+        return false;
+    }
+    let d = distance(&typed.to_ascii_lowercase(), &known.to_ascii_lowercase());
+    d <= (known.chars().count() / 3).max(1)
+}
+
+/// Edit distance counting an insertion, deletion, substitution or swap of two
+/// neighbouring characters as one edit (optimal string alignment).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        for j in 0..=b.len() {
+            d[i * w + j] = if i == 0 || j == 0 {
+                i + j
+            } else {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                let mut v = (d[(i - 1) * w + j] + 1)
+                    .min(d[i * w + j - 1] + 1)
+                    .min(d[(i - 1) * w + j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    v = v.min(d[(i - 2) * w + j - 2] + 1);
+                }
+                v
+            };
+        }
+    }
+    d[a.len() * w + b.len()]
 }
 
 const ROOT_KEYS: [&str; 9] = [
@@ -1004,11 +1070,11 @@ physical_tests = 2_000_000
             ),
             (
                 MINIMAL.replace("pool_size = 10", "pool_sise = 10"),
-                "line 2: zone[1].pool_size: missing: mode = \"pooled\" needs pool_size",
+                "line 6: zone[1]: unknown key `pool_sise`; did you mean `pool_size`?",
             ),
             (
                 MINIMAL.replace("prevalence = 0.001", "prevalence = 0.001\npool_sise = 3"),
-                "line 8: zone[1].pool_sise: unknown key; the keys here are: name, people",
+                "line 8: zone[1]: unknown key `pool_sise`; did you mean `pool_size`? the keys here are: name, people",
             ),
             (
                 MINIMAL.replace("mode = \"pooled\"", "mode = \"mixed\""),

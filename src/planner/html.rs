@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use super::numbers::{f, short, thousands, thousands_f};
 use super::projection::Projection;
 use super::{Assessment, Report};
+use crate::Result;
 pub use crate::html::escape;
 use crate::html::nice_ceiling;
-use crate::{Error, Result};
 
 /// Chart width and height, in SVG user units.
 const W: f64 = 960.0;
@@ -641,9 +641,11 @@ fn capacity_chart(h: &mut String, a: &Assessment, prefix: &str) {
 
 /// Writes `DIR/index.html`, creating `DIR`; returns the page's path.
 pub fn write(dir: &Path, report: &Report) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    // Owner-only, like `report` (folder 0700, file 0600, replaced whole): a plan with
+    // `--measure-round` carries a round's measured figures.
+    crate::store::fsutil::create_dir_all(dir)?;
     let path = dir.join("index.html");
-    std::fs::write(&path, render(report)).map_err(|e| Error::io(&path, e))?;
+    crate::store::fsutil::write_atomic(&path, render(report).as_bytes())?;
     Ok(path)
 }
 

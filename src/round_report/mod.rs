@@ -176,7 +176,21 @@ impl RoundReport {
     /// Coverage needs a population register: without one it is `None` and a note says
     /// so. Fails as the parts do: an unknown round, a damaged store, bad deadlines.
     pub fn build(store: &Store, round: &str, as_of: Millis) -> Result<RoundReport> {
+        Ok(Self::build_as_of(store, round, Some(as_of))?.0)
+    }
+
+    /// [`RoundReport::build`], with "now" the round's last result (else its last
+    /// collection) when `as_of` is `None`; also returns the time used and why.
+    pub fn build_as_of(
+        store: &Store,
+        round: &str,
+        as_of: Option<Millis>,
+    ) -> Result<(RoundReport, Millis, turnaround::AsOf)> {
         let statuses = Statuses::load(store, round)?;
+        let (as_of, basis) = match as_of {
+            Some(t) => (t, turnaround::AsOf::Given),
+            None => turnaround::round_as_of(&statuses),
+        };
         let mut notes = Vec::new();
         let deadlines = store.config()?.deadlines;
         let log = turnaround::recall_runs(store, round)?;
@@ -207,7 +221,7 @@ impl RoundReport {
             })
         };
         let untested = coverage.as_ref().map_or(0, |c| c.totals.untested);
-        Ok(RoundReport {
+        let report = RoundReport {
             round: round.to_owned(),
             as_of: time::format(as_of, statuses.zone),
             store: store.root().display().to_string(),
@@ -234,7 +248,8 @@ impl RoundReport {
                 flags: Capped::of(review.rows()),
             },
             notes,
-        })
+        };
+        Ok((report, as_of, basis))
     }
 
     /// Writes `DIR/index.html` and `DIR/report.json` (creating `DIR`; files 0600,

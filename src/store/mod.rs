@@ -217,7 +217,7 @@ impl Store {
         if let Some(why) = manifest.retraction_problem() {
             return Err(Error::damaged(root, format!("{MANIFEST}: {why}")));
         }
-        let zone = Offset::parse(&manifest.settings.time_zone).ok_or_else(|| {
+        let zone = crate::time::zone_offset(&manifest.settings.time_zone).ok_or_else(|| {
             Error::damaged(
                 root,
                 format!(
@@ -366,12 +366,9 @@ impl Store {
 
     /// Replaces the store's settings (writers only; applies to later batches).
     pub fn set_settings(&mut self, settings: Settings) -> Result<()> {
-        let zone = Offset::parse(&settings.time_zone).ok_or_else(|| {
-            Error::Usage(format!(
-                "time zone {:?} is not +HH:MM, -HH:MM or Z",
-                settings.time_zone
-            ))
-        })?;
+        let zone = crate::time::resolve_zone(&settings.time_zone)
+            .map_err(Error::Usage)?
+            .0;
         if !(settings.ct_cutoff > 0.0 && settings.ct_cutoff <= 100.0) {
             return Err(Error::Usage(
                 "the Ct cut-off must be above 0 and at most 100".into(),

@@ -36,7 +36,6 @@ use super::MANIFEST;
 use super::index::{self, IndexFile, Kind};
 use super::manifest::{self, BatchKind, FileRef, Manifest};
 use crate::model::check_round;
-use crate::time::Offset;
 use crate::{Error, Result};
 
 /// One problem found, with the file it concerns (relative to the store root).
@@ -220,7 +219,7 @@ fn check_manifest(m: &Manifest, report: &mut VerifyReport) {
             ),
         );
     }
-    if Offset::parse(&m.settings.time_zone).is_none() {
+    if crate::time::zone_offset(&m.settings.time_zone).is_none() {
         report.damage(
             MANIFEST,
             format!("has an unreadable time zone {:?}", m.settings.time_zone),

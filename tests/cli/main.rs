@@ -9,6 +9,7 @@ mod concurrency;
 mod coverage;
 mod crash;
 mod damage;
+mod edges;
 mod encoding;
 mod excel;
 mod health_codes;

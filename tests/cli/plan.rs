@@ -235,7 +235,11 @@ fn each_bad_plan_is_refused_with_its_line_and_key() {
         ),
         (
             "plan_bad_unknown_key.toml",
-            "line 11: lab[1].staffed_hour: unknown key; the keys here are: name, staffed_hours, extraction, pcr",
+            "line 11: lab[1]: unknown key `staffed_hour`; did you mean `staffed_hours`? the keys here are: name, staffed_hours, extraction, pcr",
+        ),
+        (
+            "plan_bad_misspelt_key.toml",
+            "line 4: zone[1]: unknown key `peeople`; did you mean `people`?",
         ),
         (
             "plan_bad_type.toml",
