@@ -1186,10 +1186,12 @@ fn through_the_binary_the_committed_count_is_the_valid_rows() {
             let out = run(pooltrack(&store)
                 .args(["ingest", "collections", "--round", "R1", "--json"])
                 .arg(&f));
-            prop_assert_eq!(out.status.code(), Some(0), "{}", stderr_text(&out));
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
             let bad = rows.iter().filter(|r| !r.kept(true)).count() as u64;
             let good = rows.len() as u64 - bad;
+            // Exit 4: rows were read and every one was refused.
+            let code = if good == 0 { 4 } else { 0 };
+            prop_assert_eq!(out.status.code(), Some(code), "{}", stderr_text(&out));
             prop_assert_eq!(v["committed"].as_u64(), Some(good), "{}", v);
             prop_assert_eq!(v["rejected"].as_u64(), Some(bad), "{}", v);
             let reported = rows.iter().filter(|r| r.expected().is_some()).count();

@@ -227,6 +227,15 @@ impl Model {
                 e.rejected += 1;
                 continue;
             }
+            // A repeat of a membership an earlier batch recorded adds nothing, not even
+            // what it states about the tube (the store keeps no row of it).
+            if self
+                .tube_members
+                .get(tube)
+                .is_some_and(|m| m.contains(person))
+            {
+                continue;
+            }
             // The first stated value of each stands; a row stating another is kept.
             let first = kind.entry(tube.clone()).or_insert((None, 0));
             if first.0.is_none() {
