@@ -419,3 +419,39 @@ fn plan_html_is_owner_only_like_report() {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
+
+#[test]
+fn parquet_to_a_terminal_is_refused() {
+    // `script` (util-linux) gives the command a terminal for its standard output.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` command to make a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    example_store(&store);
+    let bin = assert_cmd::cargo::cargo_bin("pooltrack");
+    for what in ["export status", "export health-codes", "worklist positives"] {
+        let line = format!(
+            "{} --store {} {what} --round {ROUND} --format parquet; echo \"exit=$?\"",
+            bin.display(),
+            store.display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_remove("POOLTRACK_STORE")
+            .output()
+            .expect("script runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("exit=2"), "{what}: {text}");
+        assert!(
+            text.contains("standard output is a terminal"),
+            "{what}: {text}"
+        );
+        assert!(!text.contains("PAR1"), "{what}: {text}");
+    }
+}
