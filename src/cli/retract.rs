@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use pooltrack::store::{BatchKind, Store};
+use pooltrack::store::{BatchKind, Store, WriterOptions};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +31,10 @@ pub struct Args {
     /// Who retracts it (default: the login name, $USER).
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
+    /// If another pooltrack process is writing to the store, wait up to SECONDS for it
+    /// to finish (default: do not wait; the store is busy, exit 3).
+    #[arg(long, value_name = "SECONDS", value_parser = super::parse_wait, default_value = "0")]
+    wait: std::time::Duration,
     /// Print what was done as JSON.
     #[arg(long)]
     json: bool,
@@ -57,7 +61,12 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
-    let mut store = Store::open_existing_writer(store)?;
+    // A retraction needs a store: a missing one is a usage error, never a new store.
+    let opts = WriterOptions {
+        wait: args.wait,
+        create: false,
+    };
+    let mut store = Store::open_writer_with(store, opts)?;
     let r = store
         .retract(args.batch, &args.reason, &by)
         .with_context(|| format!("retracting batch {}", args.batch))?;

@@ -99,18 +99,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing store for writing (for changes that need a store, such as a
-    /// retraction): no store is a usage error, not a new empty store.
-    pub fn open_existing_writer(root: &Path) -> Result<Store> {
-        if !root.join(MANIFEST).exists() && !has_data(root) {
-            return Err(Error::Usage(format!(
-                "no store at {}: give --store (or POOLTRACK_STORE)",
-                root.display()
-            )));
-        }
-        Store::open_writer(root)
-    }
-
     /// Opens the store for writing, creating it if it does not exist. Only one writer
     /// at a time: a second gets [`Error::StoreBusy`] at once. Leftovers of a crashed
     /// writer (files no manifest names) are removed.

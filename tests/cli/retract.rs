@@ -291,8 +291,8 @@ fn a_retraction_killed_at_any_moment_is_whole_or_absent() {
     eprintln!("retraction kills: {before} before, {after} after");
 }
 
-/// Two writers: a retraction while another writer holds the store waits for nobody and
-/// changes nothing; it is "store is busy" (exit 3), as for ingests.
+/// Two writers: a retraction while another writer holds the store changes nothing and
+/// is "store is busy" (exit 3), as for ingests; with `--wait` it waits its turn.
 #[test]
 fn a_retraction_meets_a_busy_store() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -321,6 +321,23 @@ fn a_retraction_meets_a_busy_store() {
         std::fs::read(store.join("MANIFEST.json")).expect("manifest"),
         before
     );
-    holder.unlock().expect("release");
-    retract(&store, 1, "now");
+    // With --wait, it waits for the other writer to finish.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        holder.unlock().expect("release");
+    });
+    let out = pooltrack(&store)
+        .args([
+            "retract", "--batch", "1", "--reason", "waited", "--wait", "30",
+        ])
+        .output()
+        .expect("runs");
+    release.join().expect("released");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(manifest_json(&store)["retractions"][0]["reason"], "waited");
 }
