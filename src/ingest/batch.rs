@@ -434,7 +434,7 @@ fn ingest(
         id,
         kind,
         round: round.map(str::to_owned),
-        committed_at: time::format(time::now(), Offset::UTC),
+        committed_at: time::format(time::now(), zone),
         sources: sources.into_iter().map(|(_, s)| s).collect(),
         rows_read: report.rows_read,
         rows_committed: report.committed,
