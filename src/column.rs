@@ -246,6 +246,12 @@ impl LabelColumn {
         }
     }
 
+    /// The `i`th row's key: equal values have equal keys ([`LabelColumn::MISSING`] for
+    /// a missing value or a row past the end), so rows compare without their text.
+    pub fn key(&self, i: usize) -> u32 {
+        self.keys.get(i).copied().unwrap_or(Self::MISSING)
+    }
+
     /// Number of distinct values.
     pub fn distinct(&self) -> usize {
         self.values.len()

@@ -27,6 +27,7 @@ use super::population::{self, PopulationRows};
 use super::reject::{ReasonGroup, Rejects, Severity, Where};
 use super::results::{self, ResultRows};
 use super::table::Table;
+use crate::column::LabelColumn;
 use crate::model::{Mode, Outcome, SampleType, check_round};
 use crate::store::index::{TubeKey, TubeMeta, person_hash, tube_key, tube_prefix};
 use crate::store::manifest::{FailedPlate, Source};
@@ -640,8 +641,9 @@ fn check_tubes(
         if let Some(i) = first_stating(&|i| rows.capacity[i] != 0) {
             meta.settle(TubeMeta::stated(None, rows.capacity[i]));
         }
-        let site =
-            first_stating(&|i| rows.site.get_opt(i).is_some()).and_then(|i| rows.site.get_opt(i));
+        // The row that first states a site; sites compare by their interned keys, and
+        // the text is read only for a warning.
+        let site = first_stating(&|i| rows.site.key(i) != LabelColumn::MISSING);
         let mut members = facts.map_or(0, |f| f.members);
         let mut prev: Option<&[u8]> = None;
         let mut first_kept = None;
@@ -729,11 +731,11 @@ fn check_tubes(
 }
 
 /// What row `i` says about its tube that differs from the tube's settled metadata
-/// (`meta`, and the first stated `site`): the column and the warning.
+/// (`meta`, and the row that first states a `site`): the column and the warning.
 fn disagreement(
     tube: &str,
     meta: TubeMeta,
-    site: Option<&str>,
+    site: Option<usize>,
     rows: &CollectionRows,
     i: usize,
 ) -> Option<(&'static str, String)> {
@@ -755,8 +757,15 @@ fn disagreement(
         );
         return Some((column, why));
     }
-    match (site, rows.site.get_opt(i)) {
-        (Some(first), Some(this)) if first != this => Some((
+    let (first, this) = (site.map(|r| rows.site.key(r))?, rows.site.key(i));
+    if this == LabelColumn::MISSING || this == first {
+        return None;
+    }
+    match (
+        site.and_then(|r| rows.site.get_opt(r)),
+        rows.site.get_opt(i),
+    ) {
+        (Some(first), Some(this)) => Some((
             "site",
             format!(
                 "tube {tube} was collected at site {first}, as its first rows state; this row says {this}: {kept} (conflicting_tube_rows)"
