@@ -238,15 +238,12 @@ fn parse_row(
 mod tests {
     use super::*;
 
-    fn read_text(text: &str) -> Result<(CollectionRows, Rejects)> {
-        let dir = tempfile::tempdir().expect("tmp");
-        let p = dir.path().join("c.csv");
-        std::fs::write(&p, text).expect("write");
-        let mut t = Table::open(&p)?;
+    /// Reads a whole table with the defaults a store starts with.
+    fn read_table(t: &mut Table) -> Result<(CollectionRows, Rejects, u64)> {
         let mut rows = CollectionRows::default();
         let mut rejects = Rejects::default();
-        read(
-            &mut t,
+        let n = read(
+            t,
             0,
             "c.csv",
             Offset::CHINA,
@@ -254,6 +251,14 @@ mod tests {
             &mut rows,
             &mut rejects,
         )?;
+        Ok((rows, rejects, n))
+    }
+
+    fn read_text(text: &str) -> Result<(CollectionRows, Rejects)> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("c.csv");
+        std::fs::write(&p, text).expect("write");
+        let (rows, rejects, _) = read_table(&mut Table::open(&p)?)?;
         Ok((rows, rejects))
     }
 
@@ -278,18 +283,7 @@ mod tests {
             if let Some(n) = chunk {
                 t.set_chunk_size(n);
             }
-            let mut rows = CollectionRows::default();
-            let mut rejects = Rejects::default();
-            let n = read(
-                &mut t,
-                0,
-                "c.csv",
-                Offset::CHINA,
-                IdCheck::Warn,
-                &mut rows,
-                &mut rejects,
-            )
-            .expect("read");
+            let (rows, rejects, n) = read_table(&mut t).expect("read");
             assert!(rejects.rows.is_empty());
             (n, rows)
         };
@@ -388,17 +382,7 @@ mod tests {
             b"tube,person,mode,collected_at\nPL0001,Jos\xe9,pool,2022-04-02 08:00:00\n",
         )
         .expect("write");
-        let mut t = Table::open(&p).expect("open");
-        let err = read(
-            &mut t,
-            0,
-            "latin1.csv",
-            Offset::CHINA,
-            IdCheck::Warn,
-            &mut CollectionRows::default(),
-            &mut Rejects::default(),
-        )
-        .expect_err("refused");
+        let err = read_table(&mut Table::open(&p).expect("open")).expect_err("refused");
         assert!(err.to_string().contains("line 2"), "{err}");
         assert!(err.to_string().contains("UTF-8"), "{err}");
     }

@@ -286,12 +286,17 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the manifest, in this pooltrack's format from now on; when the write
+    /// fails, the manifest in memory keeps the format it had, as the one on disk does.
     fn write_manifest(&mut self) -> Result<()> {
-        // A store written by this pooltrack is of its format from now on.
-        self.manifest.format = manifest::FORMAT;
-        let bytes = serde_json::to_vec_pretty(&self.manifest)
-            .map_err(|e| Error::io(self.root.join(MANIFEST), std::io::Error::other(e)))?;
-        fsutil::write_atomic(&self.root.join(MANIFEST), &bytes)
+        let old = std::mem::replace(&mut self.manifest.format, manifest::FORMAT);
+        let written = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| Error::io(self.root.join(MANIFEST), std::io::Error::other(e)))
+            .and_then(|bytes| fsutil::write_atomic(&self.root.join(MANIFEST), &bytes));
+        if written.is_err() {
+            self.manifest.format = old;
+        }
+        written
     }
 
     /// Commits a batch whose files are written and synced: the manifest naming it is
@@ -342,11 +347,9 @@ impl Store {
             by: by.to_owned(),
             at: time::format(time::now(), self.zone),
         };
-        let old = self.manifest.format;
         self.manifest.retractions.push(r.clone());
         if let Err(e) = self.write_manifest() {
             self.manifest.retractions.pop();
-            self.manifest.format = old;
             return Err(e);
         }
         Ok(r)

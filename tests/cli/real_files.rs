@@ -8,12 +8,12 @@
 //! tubes, and writes Ct-only result rows. The statuses are checked against a small
 //! model written from the README's rules, not from `src/tracker`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::common::{json_of, pooltrack, stdout_of};
-use crate::rules::{csv_records, ingest_collections, ingest_results, rejects_of};
+use crate::rules::{exported_statuses, ingest_collections, ingest_results, rejects_of};
 
 const ROUND: &str = "2022-04-02";
 
@@ -305,26 +305,13 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
     round
 }
 
-fn exported_statuses(store: &Path, dir: &Path) -> HashMap<String, String> {
-    let out = dir.join("status.csv");
-    pooltrack(store)
-        .args(["export", "status", "--round", ROUND, "--out"])
-        .arg(&out)
-        .assert()
-        .success();
-    csv_records(&std::fs::read_to_string(&out).expect("export"))
-        .into_iter()
-        .map(|r| (r["person"].clone(), r["status"].clone()))
-        .collect()
-}
-
 #[test]
 fn a_round_with_blank_capacities_and_conflicting_rows_loses_no_one() {
     for seed in [1u64, 0x9E37_79B9_7F4A_7C15] {
         let dir = tempfile::tempdir().expect("tmp");
         let store = dir.path().join("store");
         let round = generate_and_ingest(&store, dir.path(), 3000, seed);
-        let got = exported_statuses(&store, dir.path());
+        let got = exported_statuses(&store, ROUND);
         assert_eq!(
             got.len(),
             round.persons.len(),
@@ -557,7 +544,7 @@ fn a_single_tube_holding_two_persons_is_deconvoluted_as_a_pool() {
         "tube,result,reported_at\nSG0001,positive,2022-04-02 12:00:00\nSG0002,positive,2022-04-02 12:00:00\n",
     );
     ingest_results(&store, &[results]);
-    let got = exported_statuses(&store, dir.path());
+    let got = exported_statuses(&store, ROUND);
     // Neither alice nor bob was tested alone: both are recalled, neither is positive.
     assert_eq!(got["alice"], "recall");
     assert_eq!(got["bob"], "recall");

@@ -1,7 +1,6 @@
 //! Fixing mistakes (issue 15): a batch ingested into the wrong round is retracted,
 //! the history stays, and the round ends as if the mistake never happened.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
@@ -11,7 +10,7 @@ use serde_json::Value;
 
 use crate::common::{json_of, pooltrack, stdout_of};
 use crate::crash::{bin, copy_dir, manifest_json};
-use crate::rules::{csv_records, ingest_collections, ingest_results};
+use crate::rules::{exported_statuses, ingest_collections, ingest_results};
 
 const WRONG: &str = "2022-04-20";
 const RIGHT: &str = "2022-04-02";
@@ -37,20 +36,6 @@ fn round_files(dir: &Path) -> (PathBuf, PathBuf) {
     (cp, rp)
 }
 
-/// Every person's status in `round`, from `export status`.
-fn statuses(store: &Path, round: &str) -> BTreeMap<String, String> {
-    let file = store.with_extension(format!("{round}.csv"));
-    pooltrack(store)
-        .args(["export", "status", "--round", round, "--out"])
-        .arg(&file)
-        .assert()
-        .success();
-    csv_records(&std::fs::read_to_string(&file).expect("export"))
-        .into_iter()
-        .map(|r| (r["person"].clone(), r["status"].clone()))
-        .collect()
-}
-
 fn retract(store: &Path, batch: u32, reason: &str) -> Value {
     json_of(pooltrack(store).args([
         "retract",
@@ -73,7 +58,7 @@ fn a_batch_in_the_wrong_round_is_retracted_and_ingested_again() {
     let good = dir.path().join("good");
     ingest_collections(&good, RIGHT, std::slice::from_ref(&pools));
     ingest_results(&good, std::slice::from_ref(&lab));
-    let want = statuses(&good, RIGHT);
+    let want = exported_statuses(&good, RIGHT);
     assert_eq!(want.len(), 30);
     assert_eq!(want.values().filter(|s| *s == "recall").count(), 5);
 
@@ -118,7 +103,7 @@ fn a_batch_in_the_wrong_round_is_retracted_and_ingested_again() {
     let r = ingest_results(&store, std::slice::from_ref(&lab));
     assert_eq!(r["committed"], 6, "{r}");
     assert_eq!(
-        statuses(&store, RIGHT),
+        exported_statuses(&store, RIGHT),
         want,
         "as if the mistake never happened"
     );

@@ -167,6 +167,15 @@ pub fn rejects_of(report: &Value) -> Vec<RejectRow> {
     read_rejects(Path::new(p))
 }
 
+/// Every person's status in `round`, from `export status` on standard output.
+pub fn exported_statuses(store: &Path, round: &str) -> BTreeMap<String, String> {
+    let out = stdout_of(pooltrack(store).args(["export", "status", "--round", round]));
+    csv_records(&out)
+        .into_iter()
+        .map(|r| (r["person"].clone(), r["status"].clone()))
+        .collect()
+}
+
 /// Parses CSV text with a header into maps of column → value.
 pub fn csv_records(text: &str) -> Vec<BTreeMap<String, String>> {
     csv::Reader::from_reader(text.as_bytes())
