@@ -9,15 +9,17 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use pooltrack::ingest::collections::{self, CollectionRows};
+use pooltrack::ingest::collections;
 use pooltrack::ingest::reject::Rejects;
 use pooltrack::ingest::table::Table;
 use pooltrack::ingest::{IngestOptions, ingest_collections, ingest_results};
 use pooltrack::model::IdCheck;
+use pooltrack::rows::CollectionRows;
+use pooltrack::store::read;
 use pooltrack::store::{BatchKind, Store};
 use pooltrack::synth::{GenConfig, generate};
 use pooltrack::time::Offset;
-use pooltrack::tracker::{Statuses, load};
+use pooltrack::tracker::Statuses;
 use pooltrack::worklist::{self, Worklist};
 
 const ROUND: &str = "bench";
@@ -123,7 +125,7 @@ fn stages(c: &mut Criterion) {
     let store = Store::open(&city.store).expect("store");
     g.bench_function("load_collected_at", |b| {
         b.iter(|| {
-            load::times(&store, ROUND, BatchKind::Collections, "collected_at")
+            read::times(&store, ROUND, BatchKind::Collections, "collected_at")
                 .expect("load")
                 .len()
         });

@@ -59,9 +59,9 @@ use xxhash_rust::xxh3::Xxh3Builder;
 pub use lists::{UnregisteredPerson, UntestedPerson};
 
 use crate::store::index::{IndexFile, Kind};
+use crate::store::read;
 use crate::store::segment::population_schema;
 use crate::store::{BatchKind, CollectionIndex, Store};
-use crate::tracker::load;
 use crate::{Error, Result, time};
 
 /// The name shown for persons registered without a district (or community).
@@ -451,7 +451,7 @@ impl Coverage {
         // district and community by name number, from the kinds the join resolved.
         let columns = ["person", "group"];
         let at: Vec<u32> = self.untested_rows.iter().map(|u| u.row).collect();
-        let c = load::fetch_files(
+        let c = read::fetch_files(
             store,
             &self.population_files,
             &population_schema(),
@@ -513,7 +513,7 @@ impl Coverage {
     /// ```
     pub fn unregistered(&self, store: &Store) -> Result<Vec<UnregisteredPerson>> {
         let columns = ["person", "tube", "site", "collected_at"];
-        let c = load::fetch(
+        let c = read::fetch(
             store,
             &self.round,
             BatchKind::Collections,

@@ -8,7 +8,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::ingest::reject::ReasonGroup;
+use crate::reasons::ReasonGroup;
 
 /// The library's result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,10 +8,11 @@ use serde::Serialize;
 
 use crate::model::{Mode, Status};
 use crate::store::index::{TubeMeta, person_hash, tube_key};
+use crate::store::read;
 use crate::store::{BatchKind, ResultFact, Store};
 use crate::time;
 use crate::tracker::rules::{Membership, decide};
-use crate::tracker::{Counts, Decided, effective, load, plate_qc};
+use crate::tracker::{Counts, Decided, effective, plate_qc};
 use crate::worklist::{PersonRow, ResultParts, RowParts};
 use crate::{Error, Result};
 
@@ -157,7 +158,7 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
         return Ok(None);
     }
     let zone = store.zone();
-    let c = load::fetch(
+    let c = read::fetch(
         store,
         round,
         BatchKind::Collections,
@@ -185,7 +186,7 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
     let mut result_rows: Vec<u32> = facts.iter().flatten().map(|f| f.row).collect();
     result_rows.sort_unstable();
     result_rows.dedup();
-    let r = load::fetch(
+    let r = read::fetch(
         store,
         round,
         BatchKind::Results,

@@ -33,8 +33,8 @@ use serde::Serialize;
 use crate::model::{Mode, Outcome};
 use crate::report::{ResultLine, TubeLine};
 use crate::store::Store;
+use crate::store::read::{self, CollectionText, Results};
 use crate::time;
-use crate::tracker::load::{self, CollectionText, Results};
 use crate::tracker::{NONE, Statuses, person_groups};
 use crate::{Error, Result};
 
@@ -414,7 +414,7 @@ impl Review {
             wanted.extend(members.iter().flat_map(|&(r, x)| [r, x]));
         }
         wanted.extend(found.missed.iter().flat_map(|&(s, p)| [s, p]));
-        let results = load::results(store, &round.name)?;
+        let results = read::results(store, &round.name)?;
         if results.len() != round.results.outcome.len() {
             return Err(Error::damaged(
                 store.root(),

@@ -30,9 +30,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Mode, Outcome};
+use crate::store::read::{self, CollectionText};
 use crate::store::{BatchKind, Store, fsutil};
 use crate::time::{self, Millis, Offset};
-use crate::tracker::load::{self, CollectionText};
 use crate::tracker::{NONE, Statuses};
 use crate::{Error, Result};
 
@@ -477,7 +477,7 @@ impl Turnaround {
 
         // Lab, batch and receipt time of every result row (row order), for labs, commit
         // times and the transport/lab split.
-        let cols = load::columns(
+        let cols = read::columns(
             store,
             &round.name,
             BatchKind::Results,

@@ -19,9 +19,10 @@ use serde::Serialize;
 use crate::Result;
 pub use crate::listing::{ListRow, write_file, write_text};
 use crate::model::{Mode, Outcome, Status};
+use crate::store::read;
 use crate::store::{BatchKind, Store};
 use crate::time::{self, Millis, Offset};
-use crate::tracker::{Decided, Listed, NONE, PersonStatus, ResultFacts, Round, Statuses, load};
+use crate::tracker::{Decided, Listed, NONE, PersonStatus, ResultFacts, Round, Statuses};
 
 /// Which worklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +133,7 @@ impl Fetched {
         };
         let (c, r) = rayon::join(
             || {
-                load::fetch(
+                read::fetch(
                     store,
                     &round.name,
                     BatchKind::Collections,
@@ -141,7 +142,7 @@ impl Fetched {
                 )
             },
             || {
-                load::fetch(
+                read::fetch(
                     store,
                     &round.name,
                     BatchKind::Results,

@@ -15,9 +15,11 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 
 use libfuzzer_sys::fuzz_target;
-use pooltrack::ingest::collections::{self, CollectionRows};
+use pooltrack::ingest::collections;
+use pooltrack::rows::CollectionRows;
 use pooltrack::ingest::reject::Rejects;
-use pooltrack::ingest::results::{self, ResultRows};
+use pooltrack::ingest::results;
+use pooltrack::rows::ResultRows;
 use pooltrack::ingest::table::Table;
 use pooltrack::model::IdCheck;
 use pooltrack::time::Offset;

@@ -22,16 +22,18 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::collections::{self, CollectionRows};
-use super::population::{self, PopulationRows};
+use super::collections;
+use super::population;
 use super::reject::{ReasonGroup, Rejects, Severity, Where};
-use super::results::{self, ResultRows};
+use super::results;
 use super::table::Table;
 use crate::column::LabelColumn;
 use crate::model::{Mode, Outcome, SampleType, check_round};
+use crate::rows::{CollectionRows, PopulationRows, ResultRows};
 use crate::store::index::{TubeKey, TubeMeta, person_hash, tube_key, tube_prefix};
 use crate::store::manifest::{FailedPlate, Source};
-use crate::store::{Batch, BatchKind, Store, StoreIndex, TubeFacts, fsutil, segment};
+use crate::store::segment::{self, SegmentPlan};
+use crate::store::{Batch, BatchKind, Store, StoreIndex, TubeFacts, fsutil};
 use crate::time::{self, Offset};
 use crate::{Error, Result};
 
@@ -464,34 +466,6 @@ struct Plan {
     segments: Vec<SegmentPlan>,
     overfull: u64,
     positives_kept: u64,
-}
-
-/// One round's rows of a batch.
-pub struct SegmentPlan {
-    /// The round.
-    pub round: String,
-    /// Rows in the order to write them (collections: input order; results: by tube,
-    /// then time).
-    pub order: Vec<u32>,
-    /// Plate control rows (results only), written after `order`.
-    pub controls: Vec<u32>,
-    /// Plates whose controls in this batch failed.
-    pub failed_plates: Vec<FailedPlate>,
-    /// Collections: rows whose tube's settled metadata differs from what they state
-    /// (ascending by row).
-    pub settled: Vec<(u32, TubeMeta)>,
-}
-
-impl SegmentPlan {
-    fn new(round: &str) -> SegmentPlan {
-        SegmentPlan {
-            round: round.to_owned(),
-            order: Vec::new(),
-            controls: Vec::new(),
-            failed_plates: Vec::new(),
-            settled: Vec::new(),
-        }
-    }
 }
 
 /// Records a problem found across rows: it has no single offending field value.

@@ -16,43 +16,11 @@ use std::path::Path;
 use super::reject::{Rejects, Severity, Where};
 use super::row::{Part, first_problem, line_no, raw, read_parallel, required, text};
 use super::table::{Record, Table};
-use crate::column::{LabelColumn, StrColumn};
+use crate::rows::CollectionRows;
+
 use crate::model::{IdCheck, Mode, check_label, check_person_id};
-use crate::time::{self, Millis, Offset};
+use crate::time::{self, Offset};
 use crate::{Error, Result};
-
-/// Valid collection rows of one batch, column by column.
-#[derive(Debug, Default)]
-pub struct CollectionRows {
-    /// Tube barcodes.
-    pub tube: StrColumn,
-    /// Person ids.
-    pub person: StrColumn,
-    /// Tube modes as the rows state them (`None`: blank or unreadable).
-    pub mode: Vec<Option<Mode>>,
-    /// Persons the tube may hold as the rows state it; 0 = not stated.
-    pub capacity: Vec<u8>,
-    /// When the person was swabbed.
-    pub collected_at: Vec<Millis>,
-    /// Sampling site, if given.
-    pub site: LabelColumn,
-    /// Which input file of the batch (index into the batch's file list).
-    pub file: Vec<u16>,
-    /// Line in that file.
-    pub line: Vec<u32>,
-}
-
-impl CollectionRows {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.mode.len()
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.mode.is_empty()
-    }
-}
 
 impl Part for CollectionRows {
     fn append(&mut self, later: &Self) {

@@ -10,38 +10,10 @@ use std::path::Path;
 use super::reject::{Rejects, Severity, Where};
 use super::row::{Part, line_no, raw, read_parallel, required, text, width_problem};
 use super::table::{Record, Table};
-use crate::column::StrColumn;
+use crate::rows::PopulationRows;
+
 use crate::model::{IdCheck, check_label, check_person_id};
 use crate::{Error, Result};
-
-/// Valid population rows of one batch, column by column, in input order.
-#[derive(Debug, Default)]
-pub struct PopulationRows {
-    /// Person ids.
-    pub person: StrColumn,
-    /// District, if given.
-    pub district: StrColumn,
-    /// Community (residential compound, village), if given.
-    pub community: StrColumn,
-    /// Key group, if given.
-    pub group: StrColumn,
-    /// Which input file of the batch.
-    pub file: Vec<u16>,
-    /// Line in that file.
-    pub line: Vec<u32>,
-}
-
-impl PopulationRows {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.line.len()
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.line.is_empty()
-    }
-}
 
 impl Part for PopulationRows {
     fn append(&mut self, later: &Self) {

@@ -5,17 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::{Error, Result};
+pub use crate::reasons::{Example, ReasonGroup, Severity};
 
-/// How serious a row's problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// The row was not committed.
-    Error,
-    /// The row was committed (or was already there); the clerk should know.
-    Warning,
-}
+use crate::{Error, Result};
 
 /// One problem with one row.
 #[derive(Debug, Clone, Serialize)]
@@ -208,41 +200,6 @@ impl Reject {
         flush(&mut word, &mut out);
         out
     }
-}
-
-/// Rows refused or flagged for one kind of reason (see [`Rejects::summary`]).
-#[derive(Debug, Clone, Serialize)]
-pub struct ReasonGroup {
-    /// Whether these rows were dropped.
-    pub severity: Severity,
-    /// The column at fault, or empty when the row as a whole is at fault.
-    pub column: &'static str,
-    /// The reason with the row's particulars masked ([`Reject::kind`]): the same text
-    /// for the same kind of problem in every batch.
-    pub kind: String,
-    /// The first such row's reason, in full.
-    pub reason: String,
-    /// Whether every row of the group has word for word that reason.
-    pub same_reason: bool,
-    /// How many rows.
-    pub count: u64,
-    /// The first few such rows, in file order.
-    pub examples: Vec<Example>,
-}
-
-/// One row of a [`ReasonGroup`].
-#[derive(Debug, Clone, Serialize)]
-pub struct Example {
-    /// The input file as given on the command line.
-    pub file: String,
-    /// Line of the row in the file (1 is the header).
-    pub line: u64,
-    /// The row's tube barcode as written.
-    pub tube: String,
-    /// The row's person id, when the file has one.
-    pub person: String,
-    /// The reason, in full.
-    pub reason: String,
 }
 
 /// Cuts a value for the reject report so a 1 MB field does not make a 1 MB report line.

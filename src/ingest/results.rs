@@ -21,55 +21,11 @@ use std::path::Path;
 use super::reject::{Rejects, Severity, Where};
 use super::row::{Part, first_problem, line_no, read_parallel, required, text, width_problem};
 use super::table::{Record, Table};
-use crate::column::StrColumn;
+use crate::rows::ResultRows;
+
 use crate::model::{Outcome, SampleType, check_label};
-use crate::time::{self, Millis, Offset};
+use crate::time::{self, Offset};
 use crate::{Error, Result};
-
-/// Valid result rows of one batch, column by column.
-#[derive(Debug, Default)]
-pub struct ResultRows {
-    /// Tube barcodes.
-    pub tube: StrColumn,
-    /// The outcome, as reported or as read from the Ct values.
-    pub outcome: Vec<Outcome>,
-    /// Whether the outcome was read from Ct values (the row had no `result`).
-    pub from_ct: Vec<bool>,
-    /// Ct of the ORF1ab target; `None` = no amplification.
-    pub ct_orf1ab: Vec<Option<f32>>,
-    /// Ct of the N target; `None` = no amplification.
-    pub ct_n: Vec<Option<f32>>,
-    /// When the lab reported the result.
-    pub reported_at: Vec<Millis>,
-    /// Lab, if given.
-    pub lab: StrColumn,
-    /// Plate, if given.
-    pub plate: StrColumn,
-    /// Well, if given.
-    pub well: StrColumn,
-    /// Sample or control.
-    pub sample_type: Vec<SampleType>,
-    /// Ct of the internal control; `None` = no signal or no column.
-    pub ct_ic: Vec<Option<f32>>,
-    /// When the lab received the tube, if given.
-    pub received_at: Vec<Option<Millis>>,
-    /// Which input file of the batch.
-    pub file: Vec<u16>,
-    /// Line in that file.
-    pub line: Vec<u32>,
-}
-
-impl ResultRows {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.outcome.len()
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.outcome.is_empty()
-    }
-}
 
 /// Reads a Ct field: empty or a lab's word for "no amplification" is `None`.
 ///

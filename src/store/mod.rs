@@ -26,6 +26,7 @@ pub mod fsutil;
 pub mod index;
 mod keyed;
 pub mod manifest;
+pub mod read;
 pub mod segment;
 pub mod verify;
 

@@ -22,16 +22,43 @@ use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::fsutil;
+use super::index::TubeMeta;
 use super::index::{self, IndexWriter, Kind};
 use super::keyed;
-use super::manifest::{FileRef, PopulationSegment, Segment};
+use super::manifest::{FailedPlate, FileRef, PopulationSegment, Segment};
 use crate::column::{LabelColumn, StrColumn};
-use crate::ingest::batch::SegmentPlan;
-use crate::ingest::collections::CollectionRows;
-use crate::ingest::population::PopulationRows;
-use crate::ingest::results::ResultRows;
 use crate::model::{Mode, Outcome, SampleType};
+use crate::rows::{CollectionRows, PopulationRows, ResultRows};
 use crate::{Error, Result};
+
+/// One round's rows of a batch.
+pub struct SegmentPlan {
+    /// The round.
+    pub round: String,
+    /// Rows in the order to write them (collections: input order; results: by tube,
+    /// then time).
+    pub order: Vec<u32>,
+    /// Plate control rows (results only), written after `order`.
+    pub controls: Vec<u32>,
+    /// Plates whose controls in this batch failed.
+    pub failed_plates: Vec<FailedPlate>,
+    /// Collections: rows whose tube's settled metadata differs from what they state
+    /// (ascending by row).
+    pub settled: Vec<(u32, TubeMeta)>,
+}
+
+impl SegmentPlan {
+    /// An empty plan for `round`.
+    pub fn new(round: &str) -> SegmentPlan {
+        SegmentPlan {
+            round: round.to_owned(),
+            order: Vec::new(),
+            controls: Vec::new(),
+            failed_plates: Vec::new(),
+            settled: Vec::new(),
+        }
+    }
+}
 
 /// Rows per Parquet row group: small enough that reading one tube's rows decodes little.
 const ROW_GROUP: usize = 128 * 1024;

@@ -24,7 +24,6 @@
 //! is the `r`th row of the round's collection Parquet files read in that order, and
 //! likewise for results.
 
-pub mod load;
 pub mod plate_qc;
 pub mod rules;
 
@@ -36,12 +35,12 @@ use arrow_array::cast::AsArray;
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use load::{Collections, Results};
+pub use crate::store::read::{Collections, Results};
 use rules::Membership;
 
 use crate::model::{Mode, Outcome, Status};
 use crate::store::index::{self, TubeKey};
-use crate::store::{BatchKind, CollectionIndex, ResultIndex, Store};
+use crate::store::{BatchKind, CollectionIndex, ResultIndex, Store, read};
 use crate::time::{Millis, Offset};
 use crate::{Error, Result};
 
@@ -209,7 +208,7 @@ impl Decided {
     pub fn load(store: &Store, round: &str) -> Result<Decided> {
         let (parts, parquet_rows) = rayon::join(
             || Decided::from_indexes(store, round, false),
-            || load::row_count(store, round, BatchKind::Collections),
+            || read::row_count(store, round, BatchKind::Collections),
         );
         let u = parts?.0;
         // The lists read their rows' text from Parquet: it must hold the rows the
@@ -225,7 +224,7 @@ impl Decided {
         let at = if rows.is_empty() {
             Vec::new()
         } else {
-            let col = load::fetch(
+            let col = read::fetch(
                 store,
                 round,
                 BatchKind::Collections,
@@ -507,7 +506,7 @@ impl Statuses {
     /// Decides `round` from the store's indexes.
     pub fn load(store: &Store, round: &str) -> Result<Statuses> {
         let (collected_at, parts) = rayon::join(
-            || load::times(store, round, BatchKind::Collections, "collected_at"),
+            || read::times(store, round, BatchKind::Collections, "collected_at"),
             || Decided::from_indexes(store, round, true),
         );
         let (undecided, tube_of_row) = parts?;
@@ -1069,8 +1068,8 @@ impl Round {
     pub fn load(store: &Store, round: &str) -> Result<Round> {
         let status = Statuses::load(store, round)?;
         let (collections, results) = rayon::join(
-            || load::collections(store, round),
-            || load::results(store, round),
+            || read::collections(store, round),
+            || read::results(store, round),
         );
         let (collections, results) = (collections?, results?);
         if collections.person.len() != status.tube_of_row.len()

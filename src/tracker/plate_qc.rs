@@ -15,10 +15,11 @@ use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, StringArray};
 use serde::Serialize;
 
-use super::{Decided, load};
+use super::Decided;
 use crate::listing::ListRow;
 use crate::model::Mode;
 use crate::store::manifest::FailedPlate;
+use crate::store::read;
 use crate::store::{BatchKind, Store};
 use crate::time::{self, Millis};
 use crate::{Error, Result};
@@ -64,7 +65,7 @@ pub fn void_results(store: &Store, round: &str, n: usize) -> Result<Vec<bool>> {
         .iter()
         .map(|p| (p.lab.as_str(), p.plate.as_str()))
         .collect();
-    let cols = load::columns(
+    let cols = read::columns(
         store,
         round,
         BatchKind::Results,
@@ -130,7 +131,7 @@ pub fn reruns(store: &Store, round: &Decided) -> Result<Vec<RerunRow>> {
     }
     let mut result_rows: Vec<u32> = latest.iter().map(|&(_, row)| row).collect();
     result_rows.sort_unstable();
-    let text = load::fetch(
+    let text = read::fetch(
         store,
         &round.name,
         BatchKind::Results,

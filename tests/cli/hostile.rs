@@ -21,11 +21,13 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use pooltrack::ingest::collections::{self, CollectionRows};
+use pooltrack::ingest::collections;
 use pooltrack::ingest::reject::{Rejects, Severity};
-use pooltrack::ingest::results::{self, ResultRows};
+use pooltrack::ingest::results;
 use pooltrack::ingest::table::Table;
 use pooltrack::model::{IdCheck, Mode, Outcome};
+use pooltrack::rows::CollectionRows;
+use pooltrack::rows::ResultRows;
 use pooltrack::time::Offset;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
