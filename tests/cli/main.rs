@@ -15,6 +15,7 @@ mod excel;
 mod health_codes;
 mod hostile;
 mod incidents;
+mod layout;
 mod model;
 mod plan;
 mod plate_qc;
