@@ -77,15 +77,17 @@ pub struct Listed {
     pub tube: u32,
 }
 
-/// The persons of one status ([`Decided::listed`]) with their tubes' barcodes.
-pub struct Listing {
+/// The rows of one status ([`Decided::listed`]): each person of that status with the
+/// row that decided it and that row's tube, and the barcodes of those tubes, which the
+/// index already holds. A worklist prints them after fetching only these rows' text.
+pub struct StatusRows {
     /// The persons, in no particular order.
     pub persons: Vec<Listed>,
     /// (tube, barcode) of every tube in `persons`, by tube.
     barcodes: Vec<(u32, String)>,
 }
 
-impl Listing {
+impl StatusRows {
     /// The barcode of a listed tube (empty for another tube).
     pub fn barcode(&self, tube: u32) -> &str {
         self.barcodes
@@ -274,7 +276,7 @@ impl Decided {
 
     /// Every person of `status`, found from the tube index: the rows of the tubes that
     /// give a one-row person that status, and the persons with several rows decided so.
-    pub fn listed(&self, store: &Store, status: Status) -> Result<Listing> {
+    pub fn listed(&self, store: &Store, status: Status) -> Result<StatusRows> {
         let index = store.index_of(Some(&self.name))?;
         let rid = index.round_id(&self.name).unwrap_or(0);
         let segs = index.collections_of(rid);
@@ -325,7 +327,7 @@ impl Decided {
         }
         barcodes.sort_unstable_by_key(|(t, _)| *t);
         barcodes.dedup_by_key(|(t, _)| *t);
-        Ok(Listing { persons, barcodes })
+        Ok(StatusRows { persons, barcodes })
     }
 
     /// Tubes with a void result and no result that counts, in tube order, each with its

@@ -35,7 +35,7 @@ mod round;
 mod statuses;
 mod tubes;
 
-pub use decided::{Counts, Decided, Listed, Listing};
+pub use decided::{Counts, Decided, Listed, StatusRows};
 pub use effective::effective;
 pub use persons::{PersonStatus, person_groups};
 pub use round::Round;
