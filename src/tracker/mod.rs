@@ -17,8 +17,12 @@
 //! (ids, sites, labs, sources) for reports that show every row; worklists fetch text
 //! only for the rows they list.
 //!
-//! [`Round::load`] adds the text columns (ids, sites, labs, sources) for reports that
-//! show every row; worklists fetch text only for the rows they list.
+//! Each level holds the one below it and derefs to it ([`Round`] to [`Statuses`] to
+//! [`Decided`]) because a level only adds columns: the lighter level's fields and
+//! methods mean the same on a heavier one, so code written for a lighter level takes a
+//! heavier one unchanged, and each report loads the lightest level it needs (the status
+//! report and worklists a [`Decided`], review and turnaround a [`Statuses`], exports
+//! and health codes a [`Round`]) without a copy of each reader per level.
 //!
 //! Rows are numbered across a round's segments in manifest order: collection row `r`
 //! is the `r`th row of the round's collection Parquet files read in that order, and
