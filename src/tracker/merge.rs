@@ -1,0 +1,134 @@
+//! Merging the segments' sorted index scans: tube numbering and person grouping both
+//! walk several sorted indexes as one.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::Result;
+use crate::store::index;
+
+/// Compares the first `key` bytes (a multiple of 8) of two records as big-endian
+/// words: the merges compare a key or two per record, and a `memcmp` call per
+/// comparison was a quarter of a merge's time.
+// Inline: tube numbering calls it per record from another module, and a call that
+// cannot be inlined across modules would cost what avoiding `memcmp` saved.
+#[inline]
+pub(super) fn key_cmp(a: &[u8], b: &[u8], key: usize) -> std::cmp::Ordering {
+    let word = |x: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&x[i..i + 8]);
+        u64::from_be_bytes(w)
+    };
+    (0..key)
+        .step_by(8)
+        .map(|i| word(a, i).cmp(&word(b, i)))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// Merges sorted scans: calls `visit(source, record)` for every record in order of
+/// the first `key` bytes, equal keys in source order. Records are taken in runs: while
+/// one source's keys stay below every other source's next key they are passed on
+/// without comparing sources, so one large segment merged with a few small batches
+/// costs little more than a straight scan. A heap picks the next run among many
+/// sources; among a few, comparing their next keys is cheaper.
+pub(super) fn merge_scans(
+    scans: &mut [index::Scan<'_>],
+    key: usize,
+    mut visit: impl FnMut(usize, &[u8]),
+) -> Result<()> {
+    let head = |scan: &mut index::Scan<'_>| -> Result<Option<[u8; index::KEY]>> {
+        Ok(scan.peek()?.map(|r| {
+            let mut k = [0u8; index::KEY];
+            k[..key].copy_from_slice(&r[..key]);
+            k
+        }))
+    };
+    // Takes records of source `i` while they come before `bound` (key, source).
+    let run = |scans: &mut [index::Scan<'_>],
+               i: usize,
+               bound: Option<([u8; index::KEY], usize)>,
+               visit: &mut dyn FnMut(usize, &[u8])|
+     -> Result<()> {
+        while let Some(r) = scans[i].peek()? {
+            if let Some((b, j)) = &bound {
+                match key_cmp(r, b, key) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal if i < *j => {}
+                    _ => break,
+                }
+            }
+            visit(i, r);
+            scans[i].advance();
+        }
+        Ok(())
+    };
+    const FEW: usize = 8;
+    if let [a, b] = scans {
+        // Two sources (one tube index and one result index: a round ingested in one
+        // batch each) interleave record by record: a plain two-way merge.
+        loop {
+            match (a.peek()?, b.peek()?) {
+                (Some(x), Some(y)) => {
+                    if key_cmp(x, y, key).is_le() {
+                        visit(0, x);
+                        a.advance();
+                    } else {
+                        visit(1, y);
+                        b.advance();
+                    }
+                }
+                (Some(x), None) => {
+                    visit(0, x);
+                    a.advance();
+                }
+                (None, Some(y)) => {
+                    visit(1, y);
+                    b.advance();
+                }
+                (None, None) => break,
+            }
+        }
+    } else if scans.len() <= FEW {
+        let mut heads: Vec<Option<[u8; index::KEY]>> = Vec::with_capacity(scans.len());
+        for scan in scans.iter_mut() {
+            heads.push(head(scan)?);
+        }
+        loop {
+            let mut live = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.map(|k| (k, i)));
+            let Some(mut first) = live.next() else { break };
+            let mut second: Option<([u8; index::KEY], usize)> = None;
+            // Sources are visited in order, so a tie keeps the earlier one first.
+            let below = |a: &[u8; index::KEY], b: &[u8; index::KEY]| key_cmp(a, b, key).is_lt();
+            for c in live {
+                if below(&c.0, &first.0) {
+                    second = Some(first);
+                    first = c;
+                } else if second.is_none_or(|s| below(&c.0, &s.0)) {
+                    second = Some(c);
+                }
+            }
+            let i = first.1;
+            run(scans, i, second, &mut visit)?;
+            heads[i] = head(&mut scans[i])?;
+        }
+    } else {
+        let mut heap: BinaryHeap<Reverse<([u8; index::KEY], usize)>> = BinaryHeap::new();
+        for (i, scan) in scans.iter_mut().enumerate() {
+            if let Some(k) = head(scan)? {
+                heap.push(Reverse((k, i)));
+            }
+        }
+        while let Some(Reverse((_, i))) = heap.pop() {
+            let bound = heap.peek().map(|Reverse(b)| *b);
+            run(scans, i, bound, &mut visit)?;
+            if let Some(k) = head(&mut scans[i])? {
+                heap.push(Reverse((k, i)));
+            }
+        }
+    }
+    Ok(())
+}

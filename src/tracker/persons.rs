@@ -1,0 +1,118 @@
+//! Persons with several rows in a round, found by merging the segments' sorted person
+//! indexes, and the status decided for a person.
+
+use rayon::prelude::*;
+
+use super::merge::merge_scans;
+use crate::Result;
+use crate::model::Status;
+use crate::store::index;
+use crate::store::{CollectionIndex, Store};
+
+/// A person's decided status.
+#[derive(Debug, Clone, Copy)]
+pub struct PersonStatus {
+    /// Their status.
+    pub status: Status,
+    /// The collection row (their membership of a tube) that decided it.
+    pub row: u32,
+}
+
+/// The collection rows of each person with more than one row in `round` (a person
+/// with one row cannot be retested or flagged against another tube of theirs). Rows of
+/// a person are ascending; persons come in person-hash order.
+pub fn person_groups(store: &Store, round: &str) -> Result<Vec<Vec<u32>>> {
+    store.require_round(round)?;
+    let index = store.index_of(Some(round))?;
+    let rid = index.round_id(round).unwrap_or(0);
+    let segs = index.collections_of(rid);
+    let (n_rows, _) = index.round_rows(rid);
+    let groups = (0..HASH_RANGES)
+        .into_par_iter()
+        .map(|r| multi_row_persons(&segs, r, n_rows))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(groups
+        .into_iter()
+        .flatten()
+        .map(|mut rows| {
+            rows.sort_unstable();
+            rows
+        })
+        .collect())
+}
+
+/// Ranges of the person-hash space decided in parallel.
+pub(super) const HASH_RANGES: u32 = 256;
+
+/// The rows of each person who has more than one row in the round, found by merging
+/// the segments' sorted person indexes over one range of the hash space.
+pub(super) fn multi_row_persons(
+    segs: &[&CollectionIndex],
+    range: u32,
+    n_rows: usize,
+) -> Result<Vec<Vec<u32>>> {
+    let bound = |r: u32| -> Option<[u8; 16]> {
+        (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
+    };
+    let (lo, hi) = (bound(range).unwrap_or([0; 16]), bound(range + 1));
+    let mut scans: Vec<(u32, index::Scan<'_>)> = Vec::with_capacity(segs.len());
+    for seg in segs {
+        let start = seg.persons.lower_bound_read(&lo)?;
+        let end = match hi {
+            Some(h) => seg.persons.lower_bound_read(&h)?,
+            None => seg.persons.len(),
+        };
+        if start < end {
+            scans.push((seg.base, seg.persons.scan(start..end)));
+        }
+    }
+    let entry = |base: u32, r: &[u8]| {
+        let mut h = [0u8; 16];
+        h.copy_from_slice(&r[..16]);
+        (
+            u128::from_be_bytes(h),
+            base.saturating_add(index::u32_at(r, 16)),
+        )
+    };
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut group: Vec<u32> = Vec::new();
+    // A group is started only when a hash repeats: the 25 M one-row persons cost a
+    // comparison with the record before, not a push into a group.
+    let mut prev: Option<(u128, u32)> = None;
+    let mut open = false;
+    let flush = |group: &mut Vec<u32>, groups: &mut Vec<Vec<u32>>| {
+        if group.len() > 1 {
+            groups.push(std::mem::take(group));
+        }
+        group.clear();
+    };
+    let (bases, mut scans): (Vec<u32>, Vec<index::Scan<'_>>) = scans.into_iter().unzip();
+    // Rows of later segments are numbered after earlier ones, so (hash, segment) order
+    // is (hash, row) order.
+    merge_scans(&mut scans, 16, |k, r| {
+        let (hash, row) = entry(bases[k], r);
+        match prev {
+            Some((h, p)) if h == hash => {
+                if !open {
+                    open = true;
+                    if (p as usize) < n_rows {
+                        group.push(p);
+                    }
+                }
+                if (row as usize) < n_rows {
+                    group.push(row);
+                }
+            }
+            _ if open => {
+                flush(&mut group, &mut groups);
+                open = false;
+            }
+            _ => {}
+        }
+        prev = Some((hash, row));
+    })?;
+    if open {
+        flush(&mut group, &mut groups);
+    }
+    Ok(groups)
+}

@@ -1,0 +1,100 @@
+//! The middle load of a round, [`Statuses`]: a [`Decided`] round with the tube and
+//! collection time of every row and the list of every person.
+
+use rayon::prelude::*;
+
+use super::decided::tube_membership;
+use super::rules::Membership;
+use super::{Decided, NONE, PersonStatus};
+use crate::store::{BatchKind, Store, read};
+use crate::time::Millis;
+use crate::{Error, Result};
+
+/// A round decided from the sidecar indexes, with a value per collection row: the tube
+/// and collection time of each row and every person's status. [`Decided`] (reachable
+/// through `Deref`) is the lighter load for counts and lists of one status.
+pub struct Statuses {
+    /// Tubes, results, and statuses by tube.
+    pub decided: Decided,
+    /// Tube of each collection row.
+    pub tube_of_row: Vec<u32>,
+    /// Collection time of each collection row.
+    pub collected_at: Vec<Millis>,
+    /// Every person: those with one row in row order, then the others.
+    pub persons: Vec<PersonStatus>,
+}
+
+impl std::ops::Deref for Statuses {
+    type Target = Decided;
+
+    fn deref(&self) -> &Decided {
+        &self.decided
+    }
+}
+
+impl Statuses {
+    /// Decides `round` from the store's indexes.
+    pub fn load(store: &Store, round: &str) -> Result<Statuses> {
+        let (collected_at, parts) = rayon::join(
+            || read::times(store, round, BatchKind::Collections, "collected_at"),
+            || Decided::from_indexes(store, round, true),
+        );
+        let (undecided, tube_of_row) = parts?;
+        let collected_at = collected_at?;
+        if collected_at.len() != undecided.decided.rows {
+            return Err(Error::damaged(
+                store.root(),
+                format!("round {round}: the segment files and their indexes disagree on the rows"),
+            ));
+        }
+        let decided = undecided.decide_groups(&|row| collected_at[row as usize]);
+        let grouped = &decided.grouped;
+        let mut persons: Vec<PersonStatus> = if grouped.is_empty() {
+            tube_of_row
+                .par_iter()
+                .enumerate()
+                .map(|(row, &t)| PersonStatus {
+                    status: decided.single[t as usize],
+                    row: u32::try_from(row).unwrap_or(NONE),
+                })
+                .collect()
+        } else {
+            let n = tube_of_row.len();
+            let mut bits = vec![0u64; n.div_ceil(64)];
+            for &(row, _) in grouped {
+                bits[row as usize / 64] |= 1 << (row % 64);
+            }
+            (0..n)
+                .into_par_iter()
+                .filter(|&row| bits[row / 64] & (1 << (row % 64)) == 0)
+                .map(|row| PersonStatus {
+                    status: decided.single[tube_of_row[row] as usize],
+                    row: u32::try_from(row).unwrap_or(NONE),
+                })
+                .collect()
+        };
+        persons.extend_from_slice(&decided.groups);
+        Ok(Statuses {
+            decided,
+            tube_of_row,
+            collected_at,
+            persons,
+        })
+    }
+
+    /// The effective result row of the tube of collection row `row`, or [`NONE`].
+    pub fn result_of_row(&self, row: u32) -> u32 {
+        self.tubes.result[self.tube_of_row[row as usize] as usize]
+    }
+
+    /// A collection row as the status rules see it.
+    pub fn membership(&self, row: u32) -> Membership {
+        let t = self.tube_of_row[row as usize] as usize;
+        tube_membership(
+            &self.tubes,
+            &self.results,
+            t,
+            self.collected_at[row as usize],
+        )
+    }
+}
