@@ -62,6 +62,7 @@ use crate::store::index::{IndexFile, Kind};
 use crate::store::read;
 use crate::store::segment::population_schema;
 use crate::store::{BatchKind, CollectionIndex, Store};
+use crate::text::text_at;
 use crate::{Error, Result, time};
 
 /// The name shown for persons registered without a district (or community).
@@ -561,12 +562,4 @@ fn index_collections<'a>(
 fn strings<'a>(store: &Store, a: &'a ArrayRef) -> Result<&'a StringArray> {
     a.as_string_opt::<i32>()
         .ok_or_else(|| Error::damaged(store.root(), "a text column of a segment is not text"))
-}
-
-fn text_at(a: &StringArray, i: usize) -> &str {
-    if i >= a.len() || a.is_null(i) {
-        ""
-    } else {
-        a.value(i)
-    }
 }

@@ -17,12 +17,14 @@ use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::listing::ListRow;
+use crate::coverage::Coverage;
 use crate::model::Status;
-use crate::store::fsutil;
+use crate::output::{self, Format, ListRow};
+use crate::store::{Store, fsutil};
+use crate::text::text_at;
 use crate::time;
 use crate::tracker::{NONE, PersonStatus, Round};
-use crate::worklist::{Format, RowText};
+use crate::worklist::RowText;
 use crate::{Error, Result};
 
 /// A health-code color.
@@ -171,15 +173,6 @@ impl ListRow for HealthCodeRow {
     ];
 }
 
-fn text(a: &StringArray, i: usize) -> &str {
-    use arrow_array::Array;
-    if i < a.len() && a.is_valid(i) {
-        a.value(i)
-    } else {
-        ""
-    }
-}
-
 /// A round's health codes in person-id order, made row by row as they are written:
 /// a city's 25 million codes never sit in memory as text at once.
 pub struct HealthCodes<'a> {
@@ -251,7 +244,7 @@ impl<'a> HealthCodes<'a> {
         out.collection_source = format!(
             "batch {}, {} line {}",
             c.batch[row],
-            text(&c.source, row),
+            text_at(&c.source, row),
             c.line[row]
         );
         let res = round.result_of_row(p.row);
@@ -262,12 +255,12 @@ impl<'a> HealthCodes<'a> {
             out.ct_orf1ab = orf;
             out.ct_n = n;
             out.reported_at = time::format(r.reported_at[i], zone);
-            out.lab = text(&r.lab, i).to_owned();
-            out.plate = text(&r.plate, i).to_owned();
+            out.lab = text_at(&r.lab, i).to_owned();
+            out.plate = text_at(&r.plate, i).to_owned();
             out.result_source = format!(
                 "batch {}, {} line {}",
                 r.batch[i],
-                text(&r.source, i),
+                text_at(&r.source, i),
                 r.line[i]
             );
         }
@@ -298,7 +291,7 @@ impl<'a> HealthCodes<'a> {
 
     /// Writes every code to standard output (Parquet only when it is not a terminal).
     pub fn write_stdout(&self, format: Format) -> Result<()> {
-        crate::listing::refuse_parquet_to_terminal(format)?;
+        output::refuse_parquet_to_terminal(format)?;
         let out = std::io::BufWriter::new(std::io::stdout());
         self.write_to(format, out, Path::new("<standard output>"))?;
         Ok(())
@@ -354,6 +347,47 @@ impl<'a> HealthCodes<'a> {
             }
         }
     }
+}
+
+/// The registered persons with no tube in `round` (their codes are yellow: they missed
+/// a required test), or `None` when the store holds no population register.
+pub fn untested(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
+    if store.manifest().population().next().is_none() {
+        return Ok(None);
+    }
+    let persons = Coverage::compute(store, round)?
+        .untested(store)?
+        .into_iter()
+        .map(|u| u.person)
+        .collect();
+    Ok(Some(persons))
+}
+
+/// Exports the health codes of `round`, the untested registered persons' included, to
+/// `out` or else standard output; says on standard error what it wrote, and when there
+/// is no register to find the untested in.
+pub fn export(store: &Store, round: &str, format: Format, out: Option<&Path>) -> Result<()> {
+    let round = Round::load(store, round)?;
+    let untested = untested(store, &round.name)?.unwrap_or_else(|| {
+        eprintln!(
+            "pooltrack: note: no population register, so nobody is listed as untested (pooltrack ingest population FILE)"
+        );
+        Vec::new()
+    });
+    let codes = HealthCodes::new(&round, &untested)?;
+    let Some(out) = out else {
+        return codes.write_stdout(format);
+    };
+    codes.write_file(format, out)?;
+    let Tally {
+        red, yellow, green, ..
+    } = codes.tally();
+    eprintln!(
+        "wrote {} health code(s) to {}: {red} red, {yellow} yellow, {green} green",
+        codes.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 fn schema() -> Arc<Schema> {

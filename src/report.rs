@@ -1,6 +1,8 @@
 //! Status reports: a round's counts, and one person's status with every tube and result
 //! behind it (what an appeal of a yellow health code needs).
 
+use std::path::Path;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt8Type, UInt32Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, StringArray};
@@ -10,15 +12,16 @@ use crate::model::{Mode, Status};
 use crate::store::index::{TubeMeta, person_hash, tube_key};
 use crate::store::read;
 use crate::store::{BatchKind, ResultFact, Store};
+use crate::text::text_at;
 use crate::time;
 use crate::tracker::rules::{Membership, decide};
 use crate::tracker::{Counts, Decided, effective, plate_qc};
 use crate::worklist::{PersonRow, ResultParts, RowParts};
 use crate::{Error, Result};
 
-/// A round's status report.
+/// A round's counts, as `pooltrack status` shows them.
 #[derive(Debug, Serialize)]
-pub struct RoundReport {
+pub struct RoundCounts {
     /// The round.
     pub round: String,
     /// Its counts.
@@ -100,17 +103,9 @@ pub struct PersonReport {
     pub tubes: Vec<TubeLine>,
 }
 
-fn text(a: &StringArray, i: usize) -> String {
-    if i >= a.len() || a.is_null(i) {
-        String::new()
-    } else {
-        a.value(i).to_owned()
-    }
-}
-
 /// The round's counts.
-pub fn round_report(round: &Decided) -> RoundReport {
-    RoundReport {
+pub fn round_report(round: &Decided) -> RoundCounts {
+    RoundCounts {
         round: round.name.clone(),
         counts: round.counts(),
     }
@@ -130,17 +125,33 @@ const COLLECTION_COLUMNS: [&str; 9] = [
 ];
 const RESULT_COLUMNS: [&str; 6] = ["lab", "plate", "well", "batch", "source", "line"];
 
-fn text_col(cols: &[ArrayRef], i: usize) -> Result<&StringArray> {
-    cols[i]
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| Error::Usage("a segment column has an unexpected type".into()))
+/// Column `i` of `cols` read from the store at `root`, as text; any other type means
+/// the segment is damaged (the user asked nothing wrong).
+fn text_col<'a>(root: &Path, cols: &'a [ArrayRef], i: usize) -> Result<&'a StringArray> {
+    cols.get(i)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| unexpected_type(root))
 }
 
-fn num_col<T: ArrowPrimitiveType>(cols: &[ArrayRef], i: usize) -> Result<&PrimitiveArray<T>> {
-    cols[i]
-        .as_primitive_opt::<T>()
-        .ok_or_else(|| Error::Usage("a segment column has an unexpected type".into()))
+/// Column `i` of `cols` read from the store at `root`, as numbers of type `T`.
+fn num_col<'a, T: ArrowPrimitiveType>(
+    root: &Path,
+    cols: &'a [ArrayRef],
+    i: usize,
+) -> Result<&'a PrimitiveArray<T>> {
+    cols.get(i)
+        .and_then(|c| c.as_primitive_opt::<T>())
+        .ok_or_else(|| unexpected_type(root))
+}
+
+fn unexpected_type(root: &Path) -> Error {
+    Error::damaged(root, "a segment column has an unexpected type")
+}
+
+/// Whether every one of `cols` holds `n` rows: the rows an index named and a segment
+/// read must agree.
+fn all_hold(cols: &[ArrayRef], n: usize) -> bool {
+    cols.iter().all(|c| c.len() == n)
 }
 
 /// One person's status in a round and every tube and result behind it, found through
@@ -165,11 +176,22 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
         &COLLECTION_COLUMNS,
         &rows,
     )?;
-    let (tube, who, mode) = (text_col(&c, 0)?, text_col(&c, 1)?, text_col(&c, 2)?);
-    let capacity = num_col::<UInt8Type>(&c, 3)?;
-    let at = num_col::<TimestampMillisecondType>(&c, 4)?;
-    let (site, source) = (text_col(&c, 5)?, text_col(&c, 7)?);
-    let (batch, line) = (num_col::<UInt32Type>(&c, 6)?, num_col::<UInt64Type>(&c, 8)?);
+    let root = store.root();
+    let damaged = |why: &str| Error::damaged(root, format!("round {round}: {why}"));
+    if !all_hold(&c, rows.len()) {
+        return Err(damaged(
+            "the collections segments hold fewer rows than the person index names",
+        ));
+    }
+    let text = |i| text_col(root, &c, i);
+    let (tube, who, mode) = (text(0)?, text(1)?, text(2)?);
+    let capacity = num_col::<UInt8Type>(root, &c, 3)?;
+    let at = num_col::<TimestampMillisecondType>(root, &c, 4)?;
+    let (site, source) = (text(5)?, text(7)?);
+    let (batch, line) = (
+        num_col::<UInt32Type>(root, &c, 6)?,
+        num_col::<UInt64Type>(root, &c, 8)?,
+    );
 
     // The person's rows (a hash match is checked against the id itself), by time.
     let mut mine: Vec<usize> = (0..tube.len())
@@ -193,33 +215,45 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
         &RESULT_COLUMNS,
         &result_rows,
     )?;
-    let (lab, plate, well, rsource) = (
-        text_col(&r, 0)?,
-        text_col(&r, 1)?,
-        text_col(&r, 2)?,
-        text_col(&r, 4)?,
+    if !all_hold(&r, result_rows.len()) {
+        return Err(damaged(
+            "the results segments hold fewer rows than the result index names",
+        ));
+    }
+    let text = |i| text_col(root, &r, i);
+    let (lab, plate, well, rsource) = (text(0)?, text(1)?, text(2)?, text(4)?);
+    let (rbatch, rline) = (
+        num_col::<UInt32Type>(root, &r, 3)?,
+        num_col::<UInt64Type>(root, &r, 5)?,
     );
-    let (rbatch, rline) = (num_col::<UInt32Type>(&r, 3)?, num_col::<UInt64Type>(&r, 5)?);
-    let result_at = |row: u32| result_rows.binary_search(&row).unwrap_or(usize::MAX);
+    let result_at = |row: u32| {
+        result_rows
+            .binary_search(&row)
+            .map_err(|_| damaged("a result row was not read from the results segments"))
+    };
     let failed = plate_qc::failed_plates(store, round);
-    let void_reason = |row: u32| -> Option<String> {
-        let j = result_at(row);
-        let (l, p) = (text(lab, j), text(plate, j));
-        failed
+    let void_reason = |row: u32| -> Result<Option<String>> {
+        if failed.is_empty() {
+            return Ok(None);
+        }
+        let j = result_at(row)?;
+        let (l, p) = (text_at(lab, j), text_at(plate, j));
+        Ok(failed
             .iter()
             .find(|f| f.lab == l && f.plate == p)
-            .map(|f| format!("plate {p} failed: {}", f.reason))
+            .map(|f| format!("plate {p} failed: {}", f.reason)))
     };
     // Void results stay in the history but are not among the facts that decide.
-    let counted: Vec<Vec<ResultFact>> = facts
-        .iter()
-        .map(|fs| {
-            fs.iter()
-                .copied()
-                .filter(|f| failed.is_empty() || void_reason(f.row).is_none())
-                .collect()
-        })
-        .collect();
+    let mut counted: Vec<Vec<ResultFact>> = Vec::with_capacity(facts.len());
+    for fs in &facts {
+        let mut kept = Vec::with_capacity(fs.len());
+        for f in fs {
+            if void_reason(f.row)?.is_none() {
+                kept.push(*f);
+            }
+        }
+        counted.push(kept);
+    }
 
     let mut tubes = Vec::with_capacity(mine.len());
     let mut members = Vec::with_capacity(mine.len());
@@ -248,59 +282,51 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
         let results = facts
             .iter()
             .map(|f| {
-                let j = result_at(f.row);
-                ResultLine {
+                let j = result_at(f.row)?;
+                Ok(ResultLine {
                     result: f.outcome.as_str(),
                     ct_orf1ab: f.cts.0,
                     ct_n: f.cts.1,
                     reported_at: time::format(f.reported_at, zone),
-                    lab: text(lab, j),
-                    plate: text(plate, j),
-                    well: text(well, j),
+                    lab: text_at(lab, j).to_owned(),
+                    plate: text_at(plate, j).to_owned(),
+                    well: text_at(well, j).to_owned(),
                     effective: effective_fact.is_some_and(|e| e.row == f.row),
-                    void: if failed.is_empty() {
-                        None
-                    } else {
-                        void_reason(f.row)
-                    },
-                    batch: if j < rbatch.len() { rbatch.value(j) } else { 0 },
-                    source: text(rsource, j),
-                    line: if j < rline.len() { rline.value(j) } else { 0 },
-                }
+                    void: void_reason(f.row)?,
+                    batch: rbatch.value(j),
+                    source: text_at(rsource, j).to_owned(),
+                    line: rline.value(j),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<ResultLine>>>()?;
         tubes.push(TubeLine {
             tube: tube.value(k).to_owned(),
             mode: mode.as_str(),
             capacity: meta.effective_capacity(),
             members: members_in,
-            site: text(site, k),
+            site: text_at(site, k).to_owned(),
             collected_at: time::format(at.value(k), zone),
             result: effective_fact.map_or(String::new(), |f| f.outcome.as_str().to_owned()),
             positive_kept: kept,
             results,
             batch: batch.value(k),
-            source: text(source, k),
+            source: text_at(source, k).to_owned(),
             line: line.value(k),
         });
     }
     let (status, d) = decide(&members);
     let k = mine[d];
     let deciding = winner_of(&counted[d]);
-    let lab_of = deciding.map_or("", |f| {
-        let j = result_at(f.row);
-        if j < lab.len() && !lab.is_null(j) {
-            lab.value(j)
-        } else {
-            ""
-        }
-    });
+    let lab_of = match deciding {
+        Some(f) => text_at(lab, result_at(f.row)?),
+        None => "",
+    };
     let decided_by = PersonRow::from(RowParts {
         person,
         status,
         tube: tube.value(k),
         mode: members[d].mode,
-        site: if site.is_null(k) { "" } else { site.value(k) },
+        site: text_at(site, k),
         collected_at: at.value(k),
         result: deciding.map(|f| ResultParts {
             outcome: f.outcome,
@@ -323,4 +349,33 @@ fn winner_of(facts: &[ResultFact]) -> Option<ResultFact> {
     effective(facts.iter().map(|f| f.outcome))
         .0
         .map(|i| facts[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::UInt32Array;
+
+    use super::*;
+
+    #[test]
+    fn a_column_of_the_wrong_type_is_a_damaged_store_not_a_usage_error() {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(vec![1])),
+            Arc::new(StringArray::from(vec!["PL0001"])),
+        ];
+        let root = Path::new("store");
+        let e = text_col(root, &cols, 0).expect_err("numbers are not text");
+        assert!(matches!(e, Error::StoreDamaged { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), 3);
+        let e = num_col::<UInt64Type>(root, &cols, 1).expect_err("text is not numbers");
+        assert_eq!(e.exit_code(), 3);
+        assert_eq!(
+            e.to_string(),
+            "store store is damaged: a segment column has an unexpected type"
+        );
+        assert!(text_col(root, &cols, 1).is_ok());
+        assert!(num_col::<UInt32Type>(root, &cols, 0).is_ok());
+    }
 }

@@ -26,7 +26,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use arrow_array::{Array, StringArray};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -34,6 +33,7 @@ use crate::model::{Mode, Outcome};
 use crate::report::{ResultLine, TubeLine};
 use crate::store::Store;
 use crate::store::read::{self, CollectionText, Results};
+use crate::text::text_at;
 use crate::time;
 use crate::tracker::{NONE, Statuses, person_groups};
 use crate::{Error, Result};
@@ -293,14 +293,6 @@ pub struct FlagRow {
     pub detail: String,
 }
 
-fn text(a: &StringArray, i: usize) -> String {
-    if i >= a.len() || a.is_null(i) {
-        String::new()
-    } else {
-        a.value(i).to_owned()
-    }
-}
-
 /// Reads what the flagged rows show.
 struct Evidence<'a> {
     round: &'a Statuses,
@@ -327,15 +319,18 @@ impl Evidence<'_> {
                     ct_orf1ab,
                     ct_n,
                     reported_at: time::format(s.results.reported_at[i], s.zone),
-                    lab: text(&self.results.lab, i),
-                    plate: text(&self.results.plate, i),
-                    well: text(&self.results.well, i),
+                    lab: text_at(&self.results.lab, i).to_owned(),
+                    plate: text_at(&self.results.plate, i).to_owned(),
+                    well: text_at(&self.results.well, i).to_owned(),
                     effective: r == effective,
                     void: s.results.void.get(i).copied().unwrap_or(false).then(|| {
-                        format!("plate {} failed its controls", text(&self.results.plate, i))
+                        format!(
+                            "plate {} failed its controls",
+                            text_at(&self.results.plate, i)
+                        )
                     }),
                     batch: self.results.batch.get(i).copied().unwrap_or(0),
-                    source: text(&self.results.source, i),
+                    source: text_at(&self.results.source, i).to_owned(),
                     line: self.results.line.get(i).copied().unwrap_or(0),
                 }
             })

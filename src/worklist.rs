@@ -4,25 +4,33 @@
 //!   collection time and Ct, lowest Ct first (the strongest signal is re-swabbed first);
 //! - **resample**: persons in `resample`, with the tube to redo, lowest Ct first;
 //! - **positives**: persons `positive`, with their positive tube and its times;
-//! - **status export**: every person with their status and the tube that decided it.
+//! - **status export**: every person with their status and the tube that decided it;
+//! - **rerun**: tubes whose plate's controls failed, for the lab to run again
+//!   ([`reruns`]).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_array::{
+    Array, ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::Result;
-pub use crate::listing::{ListRow, write_file, write_text};
 use crate::model::{Mode, Outcome, Status};
+use crate::output::ListRow;
 use crate::store::read;
 use crate::store::{BatchKind, Store};
+use crate::text::text_at;
 use crate::time::{self, Millis, Offset};
 use crate::tracker::{Decided, Listed, NONE, PersonStatus, ResultFacts, Round, Statuses};
+use crate::{Error, Result};
+
+mod rerun;
+
+pub use rerun::{RerunRow, reruns};
 
 /// Which worklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,14 +81,6 @@ pub trait RowText {
     fn collection(&self, row: u32) -> (&str, &str, &str);
     /// Lab of a result row (empty when none).
     fn lab(&self, result_row: u32) -> &str;
-}
-
-fn text_at(a: &StringArray, i: usize) -> &str {
-    if i >= arrow_array::Array::len(a) || arrow_array::Array::is_null(a, i) {
-        ""
-    } else {
-        a.value(i)
-    }
 }
 
 impl RowText for Round {
@@ -156,32 +156,48 @@ impl Fetched {
             .as_primitive_opt::<TimestampMillisecondType>()
             .map(|a| a.values().to_vec())
             .unwrap_or_default();
-        Ok(Fetched {
+        let fetched = Fetched {
             person: strings(&c[0]),
             site: strings(&c[1]),
             collected_at,
             rows,
             lab: strings(&r[0]),
             result_rows,
-        })
+        };
+        // The indexes named these rows, so the segments must hold every one: a shorter
+        // column would list persons without an id, swabbed in 1970.
+        let n = fetched.rows.len();
+        let whole = fetched.person.len() == n
+            && fetched.site.len() == n
+            && fetched.collected_at.len() == n
+            && fetched.lab.len() == fetched.result_rows.len();
+        if !whole {
+            return Err(Error::damaged(
+                store.root(),
+                format!(
+                    "round {}: the segments hold fewer rows than the indexes name, or not as text and times",
+                    round.name
+                ),
+            ));
+        }
+        Ok(fetched)
     }
 
-    /// Person id, site and collection time of a fetched row.
-    fn collection(&self, row: u32) -> (&str, &str, Millis) {
-        let i = self.rows.binary_search(&row).unwrap_or(usize::MAX);
-        (
+    /// Person id, site and collection time of a fetched row (`None` if it was not
+    /// fetched).
+    fn collection(&self, row: u32) -> Option<(&str, &str, Millis)> {
+        let i = self.rows.binary_search(&row).ok()?;
+        Some((
             text_at(&self.person, i),
             text_at(&self.site, i),
-            self.collected_at.get(i).copied().unwrap_or(0),
-        )
+            *self.collected_at.get(i)?,
+        ))
     }
 
-    fn lab(&self, result_row: u32) -> &str {
-        let i = self
-            .result_rows
-            .binary_search(&result_row)
-            .unwrap_or(usize::MAX);
-        text_at(&self.lab, i)
+    /// Lab of a fetched result row (`None` if it was not fetched).
+    fn lab(&self, result_row: u32) -> Option<&str> {
+        let i = self.result_rows.binary_search(&result_row).ok()?;
+        Some(text_at(&self.lab, i))
     }
 }
 
@@ -314,26 +330,39 @@ fn sorted(mut rows: Vec<PersonRow>, list: Worklist) -> Vec<PersonRow> {
 pub fn build(store: &Store, round: &Decided, list: Worklist) -> Result<Vec<PersonRow>> {
     let listing = round.listed(store, wanted(list))?;
     let text = Fetched::load(store, round, &listing.persons)?;
+    let unread = || {
+        Error::damaged(
+            store.root(),
+            format!(
+                "round {}: a listed row was not read from the segments",
+                round.name
+            ),
+        )
+    };
     let rows = listing
         .persons
         .par_iter()
         .map(|l| {
             let t = l.tube as usize;
             let res = round.tubes.result.get(t).copied().unwrap_or(NONE);
-            let result = ResultParts::of(&round.results, res, || text.lab(res));
-            let (person, site, collected_at) = text.collection(l.person.row);
-            PersonRow::from(RowParts {
+            let lab = if res == NONE { Some("") } else { text.lab(res) };
+            let (Some(lab), Some((person, site, collected_at))) =
+                (lab, text.collection(l.person.row))
+            else {
+                return Err(unread());
+            };
+            Ok(PersonRow::from(RowParts {
                 person,
                 status: l.person.status,
                 tube: listing.barcode(l.tube),
                 mode: round.tubes.mode.get(t).copied().unwrap_or(Mode::Pool),
                 site,
                 collected_at,
-                result,
+                result: ResultParts::of(&round.results, res, || lab),
                 zone: round.zone,
-            })
+            }))
         })
-        .collect();
+        .collect::<Result<Vec<PersonRow>>>()?;
     Ok(sorted(rows, list))
 }
 
@@ -346,29 +375,6 @@ pub fn export_status(round: &Round) -> Vec<PersonRow> {
         .collect();
     rows.par_sort_by(|a, b| a.person.cmp(&b.person));
     rows
-}
-
-/// An output format for lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// CSV with a header line.
-    Csv,
-    /// Parquet (to --out FILE, or to standard output when it is a pipe).
-    Parquet,
-    /// A JSON array of objects.
-    Json,
-}
-
-impl Format {
-    /// The format a file name implies, if any.
-    pub fn from_path(path: &Path) -> Option<Format> {
-        match path.extension()?.to_str()? {
-            "csv" => Some(Format::Csv),
-            "parquet" => Some(Format::Parquet),
-            "json" => Some(Format::Json),
-            _ => None,
-        }
-    }
 }
 
 impl ListRow for PersonRow {

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use pooltrack::coverage::Coverage;
 use pooltrack::store::Store;
 use pooltrack::tracker::Round;
-use pooltrack::worklist::{self, Format};
-use pooltrack::{health_code, listing};
+use pooltrack::{health_code, output, worklist};
+
+use super::output::{FormatArg, pick_format, pseudonymizer};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
@@ -20,7 +20,7 @@ pub enum Args {
         out: Option<PathBuf>,
         /// Output format (default: from the --out extension, else csv).
         #[arg(long, value_enum)]
-        format: Option<Format>,
+        format: Option<FormatArg>,
         /// Replace person ids with keyed pseudonyms (BLAKE3 keyed hash of the id under
         /// the secret in KEY_FILE): same key, same pseudonym; rows sorted by pseudonym.
         #[arg(long, value_name = "KEY_FILE")]
@@ -42,7 +42,7 @@ result_source; the sources name the batch, file and line, so an appeal can be an
         out: Option<PathBuf>,
         /// Output format (default: from the --out extension, else csv).
         #[arg(long, value_enum)]
-        format: Option<Format>,
+        format: Option<FormatArg>,
     },
 }
 
@@ -50,57 +50,29 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     // Parquet to a terminal is refused before any work.
     let (Args::Status { out, format, .. } | Args::HealthCodes { out, format, .. }) = &args;
     if out.is_none() {
-        listing::refuse_parquet_to_terminal(super::worklist::pick_format(*format, None))?;
+        output::refuse_parquet_to_terminal(pick_format(*format, None))?;
     }
-    let (round, out, format, pseudonymize) = match args {
+    match args {
         Args::Status {
             round,
             out,
             format,
             pseudonymize,
-        } => (round, out, format, pseudonymize),
-        Args::HealthCodes { round, out, format } => {
+        } => {
+            let pseudo = pseudonymizer(pseudonymize.as_deref())?;
             let store = Store::open(store)?;
             let round = Round::load(&store, &round)?;
-            // Registered persons without a tube are yellow too: they missed the test.
-            let has_register = store.manifest().population().next().is_some();
-            let untested: Vec<String> = if has_register {
-                Coverage::compute(&store, &round.name)?
-                    .untested(&store)?
-                    .into_iter()
-                    .map(|u| u.person)
-                    .collect()
-            } else {
-                eprintln!(
-                    "pooltrack: note: no population register, so nobody is listed as untested (pooltrack ingest population FILE)"
-                );
-                Vec::new()
-            };
-            let codes = health_code::HealthCodes::new(&round, &untested)?;
-            let format = super::worklist::pick_format(format, out.as_deref());
-            let t = codes.tally();
-            let (red, yellow, green) = (t.red, t.yellow, t.green);
-            match &out {
-                Some(out) => {
-                    codes.write_file(format, out)?;
-                    eprintln!(
-                        "wrote {} health code(s) to {}: {red} red, {yellow} yellow, {green} green",
-                        codes.len(),
-                        out.display()
-                    );
-                }
-                None => codes.write_stdout(format)?,
+            let mut rows = worklist::export_status(&round);
+            if let Some(p) = &pseudo {
+                p.export(&mut rows);
             }
-            return Ok(());
+            let format = pick_format(format, out.as_deref());
+            Ok(output::emit(&rows, format, out.as_deref(), "person(s)")?)
         }
-    };
-    let pseudo = super::worklist::pseudonymizer(pseudonymize.as_deref())?;
-    let store = Store::open(store)?;
-    let round = Round::load(&store, &round)?;
-    let mut rows = worklist::export_status(&round);
-    if let Some(p) = &pseudo {
-        p.export(&mut rows);
+        Args::HealthCodes { round, out, format } => {
+            let store = Store::open(store)?;
+            let format = pick_format(format, out.as_deref());
+            Ok(health_code::export(&store, &round, format, out.as_deref())?)
+        }
     }
-    let format = super::worklist::pick_format(format, out.as_deref());
-    Ok(listing::emit(&rows, format, out.as_deref(), "person(s)")?)
 }

@@ -10,6 +10,7 @@ mod gen_city;
 mod ingest;
 mod key;
 mod log;
+mod output;
 mod plan;
 mod report;
 mod retract;

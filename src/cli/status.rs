@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use pooltrack::report::{self, PersonReport, RoundReport};
+use pooltrack::report::{self, PersonReport, RoundCounts};
 use pooltrack::store::Store;
 use pooltrack::tracker::Decided;
 
@@ -61,7 +61,7 @@ fn pct(n: u64, of: u64) -> f64 {
     }
 }
 
-fn print_round(r: &RoundReport) {
+fn print_round(r: &RoundCounts) {
     let c = &r.counts;
     println!(
         "round {}: {} persons in {} tubes ({} pools, {} single)",

@@ -3,12 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use pooltrack::coverage::Coverage;
-use pooltrack::listing;
-use pooltrack::privacy::{self, Pseudonymizer};
+use pooltrack::output;
+use pooltrack::privacy::Pseudonymizer;
 use pooltrack::store::Store;
-use pooltrack::tracker::{Decided, plate_qc};
+use pooltrack::tracker::Decided;
 use pooltrack::turnaround;
-use pooltrack::worklist::{self, Format, Worklist};
+use pooltrack::worklist::{self, Worklist};
+
+use super::output::{FormatArg, pick_format, pseudonymizer};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum List {
@@ -47,32 +49,11 @@ pub struct Args {
     out: Option<PathBuf>,
     /// Output format (default: from the --out extension, else csv).
     #[arg(long, value_enum)]
-    format: Option<Format>,
+    format: Option<FormatArg>,
     /// Replace person ids with keyed pseudonyms (BLAKE3 keyed hash of the id under the
     /// secret in KEY_FILE): same key, same pseudonym; for lists shared outside the office.
     #[arg(long, value_name = "KEY_FILE")]
     pseudonymize: Option<PathBuf>,
-}
-
-/// The pseudonymizer for `--pseudonymize KEY_FILE`, warning when others may read the key.
-pub fn pseudonymizer(key_file: Option<&Path>) -> anyhow::Result<Option<Pseudonymizer>> {
-    let Some(path) = key_file else {
-        return Ok(None);
-    };
-    let p = Pseudonymizer::from_key_file(path)?;
-    if !privacy::key_file_is_private(path) {
-        eprintln!(
-            "pooltrack: warning: the key file {} is readable by others; chmod 600 it",
-            path.display()
-        );
-    }
-    Ok(Some(p))
-}
-
-/// Picks the format: the flag, else the output file's extension, else CSV.
-pub fn pick_format(flag: Option<Format>, out: Option<&Path>) -> Format {
-    flag.or_else(|| out.and_then(Format::from_path))
-        .unwrap_or(Format::Csv)
 }
 
 pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
@@ -82,20 +63,15 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
     let format = pick_format(args.format, args.out.as_deref());
     if args.out.is_none() {
-        listing::refuse_parquet_to_terminal(format)?;
+        output::refuse_parquet_to_terminal(format)?;
     }
     let list = match args.list {
         List::Recall => Worklist::Recall,
         List::Resample => Worklist::Resample,
         List::Positives => Worklist::Positives,
         List::Rerun => {
-            let rows = plate_qc::reruns(&store, &Decided::load(&store, &args.round)?)?;
-            return Ok(listing::emit(
-                &rows,
-                format,
-                args.out.as_deref(),
-                "tube(s)",
-            )?);
+            let rows = worklist::reruns(&store, &Decided::load(&store, &args.round)?)?;
+            return Ok(output::emit(&rows, format, args.out.as_deref(), "tube(s)")?);
         }
         List::Untested => {
             let mut rows = Coverage::compute(&store, &args.round)?.untested(&store)?;
@@ -107,7 +83,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
                     |r| (r.district.clone(), r.community.clone(), r.person.clone()),
                 );
             }
-            return Ok(listing::emit(
+            return Ok(output::emit(
                 &rows,
                 format,
                 args.out.as_deref(),
@@ -124,7 +100,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
                     |r| (r.site.clone(), r.collected_at.clone(), r.person.clone()),
                 );
             }
-            return Ok(listing::emit(
+            return Ok(output::emit(
                 &rows,
                 format,
                 args.out.as_deref(),
@@ -137,7 +113,7 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     if let Some(p) = &pseudo {
         p.worklist(&mut rows);
     }
-    listing::emit(&rows, format, args.out.as_deref(), "person(s)")?;
+    output::emit(&rows, format, args.out.as_deref(), "person(s)")?;
     if matches!(list, Worklist::Recall) {
         // `turnaround` measures recall delays from this log. The list is out already:
         // a store we cannot write to (read-only media, another user's) costs the

@@ -7,8 +7,8 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use serde::Serialize;
 
 use crate::Result;
+use crate::output::ListRow;
 use crate::time::Millis;
-use crate::worklist::ListRow;
 
 /// A registered person with no tube in the round: who the field team must find.
 ///

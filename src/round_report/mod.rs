@@ -47,12 +47,13 @@ use crate::review::{FlagRow, Review, ReviewCounts};
 use crate::store::manifest::FailedPlate;
 use crate::store::{Store, fsutil};
 use crate::time::{self, Millis};
-use crate::tracker::plate_qc::{self, RerunRow};
+use crate::tracker::plate_qc;
 use crate::tracker::{Counts, Statuses};
 use crate::turnaround::{
     self, Deadlines, Histogram, LabStats, LateCounts, LateTube, ProgressPoint, RecallDelay, Stats,
     Turnaround,
 };
+use crate::worklist::{self, RerunRow};
 
 /// Rows kept of each list that can grow with the city.
 pub const LIST_CAP: usize = 100;
@@ -203,7 +204,7 @@ impl RoundReport {
         let review = Review::compute(store, &statuses)?;
         let plate_qc = PlateQc {
             failed_plates: plate_qc::failed_plates(store, round),
-            reruns: Capped::of(plate_qc::reruns(store, &statuses)?),
+            reruns: Capped::of(worklist::reruns(store, &statuses)?),
         };
         let coverage = if store.manifest().population().next().is_none() {
             notes.push(

@@ -1,5 +1,6 @@
-//! Writing any list of rows (reruns, review flags, coverage lists) as CSV, JSON or
-//! Parquet, so every list a command prints has the same three forms.
+//! Output formats: writing any list of rows (worklists, exports, reruns, coverage
+//! lists) as CSV, JSON or Parquet, so every list a command prints has the same three
+//! forms.
 //!
 //! Rows are `Serialize` structs of flat fields. CSV and JSON come straight from serde;
 //! Parquet columns take their type from the values (whole numbers → Int64, other
@@ -10,14 +11,46 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{ArrowError, DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::store::fsutil;
-use crate::worklist::Format;
 use crate::{Error, Result};
+
+/// An output format for lists.
+///
+/// The command line maps its own option onto this, so the library does not depend on
+/// the argument parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// CSV with a header line.
+    Csv,
+    /// Parquet (to a file, or to standard output when it is a pipe).
+    Parquet,
+    /// A JSON array of objects.
+    Json,
+}
+
+impl Format {
+    /// The format a file name implies, if any.
+    ///
+    /// ```
+    /// use pooltrack::output::Format;
+    /// use std::path::Path;
+    /// assert_eq!(Format::from_path(Path::new("recall.parquet")), Some(Format::Parquet));
+    /// assert_eq!(Format::from_path(Path::new("recall.txt")), None);
+    /// ```
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()? {
+            "csv" => Some(Format::Csv),
+            "parquet" => Some(Format::Parquet),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
 
 /// A row of a list pooltrack writes: its CSV header, and its Parquet columns.
 pub trait ListRow: Serialize {
@@ -37,8 +70,7 @@ pub trait ListRow: Serialize {
 /// Writes `rows` as CSV (just the header when there are no rows) or JSON to a stream.
 ///
 /// ```
-/// use pooltrack::listing::{ListRow, write_text};
-/// use pooltrack::worklist::Format;
+/// use pooltrack::output::{Format, ListRow, write_text};
 /// #[derive(serde::Serialize)]
 /// struct Row { tube: &'static str, members: u32 }
 /// impl ListRow for Row { const HEADER: &'static [&'static str] = &["tube", "members"]; }
@@ -145,7 +177,11 @@ fn inferred_batch<T: Serialize>(rows: &[T], header: &[&str]) -> Result<RecordBat
         .iter()
         .map(|r| match serde_json::to_value(r) {
             Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err(Error::Usage("a list row is not a record".into())),
+            // A row type that does not serialise as a struct is a bug in pooltrack, not
+            // in what the user asked for: an Arrow conversion failure, not a usage error.
+            Ok(_) => Err(Error::Arrow(ArrowError::InvalidArgumentError(
+                "a list row is not a record".into(),
+            ))),
             Err(e) => Err(Error::io("<output>", std::io::Error::other(e))),
         })
         .collect::<Result<_>>()?;
@@ -249,5 +285,21 @@ mod tests {
             ]
         );
         assert_eq!(b.column(3).null_count(), 1);
+    }
+
+    /// Serialises as a bare number, which no list column can hold.
+    #[derive(Serialize)]
+    struct Bare(u32);
+
+    impl ListRow for Bare {
+        const HEADER: &'static [&'static str] = &["n"];
+    }
+
+    #[test]
+    fn a_row_that_is_not_a_record_is_a_program_error_not_a_usage_error() {
+        let e = Bare::record_batch(&[Bare(1)]).expect_err("not a record");
+        assert!(matches!(e, Error::Arrow(_)), "{e:?}");
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("a list row is not a record"), "{e}");
     }
 }
