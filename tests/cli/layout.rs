@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. The README's "Layout of the code" draws the same order.
 const LAYERS: &[&[&str]] = &[
     // Leaves: no crate imports.
-    &["reasons", "fasthash", "html"],
+    &["reasons", "fasthash", "html", "text", "progress"],
     &["error"],
     // Vocabulary: times, ids and codes, compact columns.
     &["time", "model", "column"],
@@ -31,14 +31,8 @@ const LAYERS: &[&[&str]] = &[
     // CSV, JSON and Parquet writers for any list.
     &["output"],
     // The lists, exports and reports, and the planner beside them.
-    &["worklist", "planner"],
-    &[
-        "health_code",
-        "report",
-        "turnaround",
-        "coverage",
-        "privacy",
-    ],
+    &["worklist", "coverage", "planner"],
+    &["health_code", "report", "turnaround", "privacy"],
     &["review"],
     &["round_report"],
 ];
