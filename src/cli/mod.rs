@@ -11,6 +11,7 @@ mod ingest;
 mod key;
 mod log;
 mod plan;
+mod progress;
 mod report;
 mod retract;
 mod review;

@@ -18,7 +18,6 @@ use std::time::Instant;
 use std::collections::HashMap;
 
 use crate::fasthash::KeyHash;
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -29,6 +28,7 @@ use super::results;
 use super::table::Table;
 use crate::column::LabelColumn;
 use crate::model::{Mode, Outcome, SampleType, check_round};
+use crate::progress::Progress;
 use crate::rows::{CollectionRows, PopulationRows, ResultRows};
 use crate::store::index::{TubeKey, TubeMeta, person_hash, tube_key, tube_prefix};
 use crate::store::manifest::{FailedPlate, Source};
@@ -109,7 +109,7 @@ pub fn ingest_collections(
     files: &[PathBuf],
     round: &str,
     opts: &IngestOptions,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<IngestReport> {
     check_round(round).map_err(|why| Error::Usage(format!("--round {round:?}: {why}")))?;
     ingest(
@@ -127,7 +127,7 @@ pub fn ingest_results(
     store: &mut Store,
     files: &[PathBuf],
     opts: &IngestOptions,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<IngestReport> {
     ingest(store, BatchKind::Results, files, None, opts, progress)
 }
@@ -139,7 +139,7 @@ pub fn ingest_population(
     store: &mut Store,
     files: &[PathBuf],
     opts: &IngestOptions,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<IngestReport> {
     ingest(store, BatchKind::Population, files, None, opts, progress)
 }
@@ -166,7 +166,7 @@ fn ingest(
     files: &[PathBuf],
     round: Option<&str>,
     opts: &IngestOptions,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<IngestReport> {
     let mut report = IngestReport {
         kind,
@@ -253,7 +253,7 @@ fn ingest(
         )));
     }
     if let Some(pb) = progress {
-        pb.set_length(sources.iter().map(|(_, s)| s.bytes).sum());
+        pb.total(sources.iter().map(|(_, s)| s.bytes).sum());
     }
 
     let zone = store.zone();
@@ -273,7 +273,7 @@ fn ingest(
     let labels: Vec<String> = sources.iter().map(|(_, s)| s.path.clone()).collect();
     for (no, (path, source)) in sources.iter_mut().enumerate() {
         if let Some(pb) = progress {
-            pb.set_message(format!("reading {}", source.path));
+            pb.stage(&format!("reading {}", source.path));
         }
         let read = super::table::ReadOptions {
             encoding: opts.encoding,
@@ -317,12 +317,12 @@ fn ingest(
             f.rows = n;
         }
         if let Some(pb) = progress {
-            pb.inc(source.bytes);
+            pb.advance(source.bytes);
         }
     }
     lap(&mut report, "parse");
     if let Some(pb) = progress {
-        pb.set_message("checking against the store");
+        pb.stage("checking against the store");
     }
 
     let index = store.index()?;
@@ -386,7 +386,7 @@ fn ingest(
 
     let id = store.manifest().next_batch_id();
     if let Some(pb) = progress {
-        pb.set_message(format!("writing batch {id}"));
+        pb.stage(&format!("writing batch {id}"));
     }
     let root = store.root().to_path_buf();
     let mut segments = Vec::new();

@@ -51,6 +51,7 @@ use rand_xoshiro::rand_core::SeedableRng;
 use serde::Serialize;
 
 use super::{GenConfig, GenSummary, PLATE_SAMPLES, SITE_PERSONS, below, unit, write_summary};
+use crate::progress::Progress;
 use crate::time::{self, Millis, Offset};
 use crate::{Error, Result};
 
@@ -214,7 +215,7 @@ pub fn check(cfg: &GenConfig) -> Result<()> {
 pub fn generate(
     cfg: &GenConfig,
     out: &Path,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<(GenSummary, Incidents)> {
     check(cfg)?;
     cfg.validate()?;
