@@ -19,6 +19,7 @@ pub mod model;
 pub mod output;
 pub mod planner;
 pub mod privacy;
+pub mod progress;
 pub mod reasons;
 pub mod report;
 pub mod review;

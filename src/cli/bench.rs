@@ -215,7 +215,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let start = Instant::now();
     if !city.join("summary.json").exists() {
-        let pb = super::progress(args.persons, "pos");
+        let pb = super::progress::Bar::new(args.persons, "pos");
         let r = synth::generate(&cfg, &city, Some(&pb));
         pb.finish_and_clear();
         r?;

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use pooltrack::synth::{self, GenConfig, incidents};
 
+use super::progress::Bar;
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Writes collections.csv (the pooled stage), results.csv, retest_collections.csv (a single
@@ -65,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // would otherwise be written only to be left without its incidents.
         incidents::check(&cfg)?;
     }
-    let pb = super::progress(args.persons, "pos");
+    let pb = Bar::new(args.persons, "pos");
     let generated = if args.incidents {
         incidents::generate(&cfg, &args.out, Some(&pb)).map(|(s, i)| (s, Some(i)))
     } else {

@@ -8,6 +8,8 @@ use pooltrack::ingest::reject::{ReasonGroup, Severity};
 use pooltrack::ingest::{self, IngestOptions, IngestReport, TextEncoding};
 use pooltrack::store::{Store, WriterOptions};
 
+use super::progress::Bar;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
     /// Collection rows (tube, person, mode, [capacity], collected_at, [site]) for a round.
@@ -154,21 +156,21 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             common,
         } => {
             let opts = common.options();
-            let pb = super::progress(0, "bytes");
+            let pb = Bar::new(0, "bytes");
             let r = ingest::ingest_collections(&mut store, &files, &round, &opts, Some(&pb));
             pb.finish_and_clear();
             (common, strict_reasons(r)?)
         }
         Args::Results { files, common } => {
             let opts = common.options();
-            let pb = super::progress(0, "bytes");
+            let pb = Bar::new(0, "bytes");
             let r = ingest::ingest_results(&mut store, &files, &opts, Some(&pb));
             pb.finish_and_clear();
             (common, strict_reasons(r)?)
         }
         Args::Population { files, common } => {
             let opts = common.options();
-            let pb = super::progress(0, "bytes");
+            let pb = Bar::new(0, "bytes");
             let r = ingest::ingest_population(&mut store, &files, &opts, Some(&pb));
             pb.finish_and_clear();
             (common, strict_reasons(r)?)

@@ -12,6 +12,7 @@ mod key;
 mod log;
 mod output;
 mod plan;
+mod progress;
 mod report;
 mod retract;
 mod review;

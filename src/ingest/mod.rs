@@ -1,10 +1,13 @@
 //! Ingest: reading batch files and turning them into committed store batches.
 //!
 //! [`table`] opens any accepted file form, [`collections`], [`results`] and
-//! [`population`] check each row, and [`batch`] runs the checks across rows and against the store, then commits.
+//! [`population`] check each row, and [`batch`] drives an ingest: it reads the files,
+//! has the batch kind's planner check the rows across each other and against the
+//! store, then commits.
 
 pub mod batch;
 pub mod collections;
+mod plan;
 pub mod population;
 pub mod reject;
 pub mod results;
@@ -12,6 +15,7 @@ mod row;
 pub mod table;
 
 pub use batch::{
-    IngestOptions, IngestReport, ingest_collections, ingest_population, ingest_results,
+    FileReport, IngestOptions, IngestReport, REASON_EXAMPLES, ingest_collections,
+    ingest_population, ingest_results,
 };
 pub use table::{ReadOptions, TextEncoding};

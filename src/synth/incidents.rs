@@ -50,7 +50,11 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::SeedableRng;
 use serde::Serialize;
 
-use super::{GenConfig, GenSummary, PLATE_SAMPLES, SITE_PERSONS, below, unit, write_summary};
+use super::chunk::{below, unit};
+use super::files::write_summary;
+use super::text::person_id;
+use super::{GenConfig, GenSummary, PLATE_SAMPLES, SITE_PERSONS};
+use crate::progress::Progress;
 use crate::time::{self, Millis, Offset};
 use crate::{Error, Result};
 
@@ -214,7 +218,7 @@ pub fn check(cfg: &GenConfig) -> Result<()> {
 pub fn generate(
     cfg: &GenConfig,
     out: &Path,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> Result<(GenSummary, Incidents)> {
     check(cfg)?;
     cfg.validate()?;
@@ -639,7 +643,7 @@ fn population(
     let untested = persons.div_ceil(200);
     let mut untested_persons = Vec::new();
     for index in persons..persons + untested {
-        let person = super::person_id(index);
+        let person = person_id(index);
         let (district, community) = area(below(rng, sites));
         register.push(vec![person.clone(), district, community, group(rng)]);
         untested_persons.push(person);

@@ -1,0 +1,528 @@
+//! Planning a collections batch: each tube's rows checked together, against each
+//! other and against the store, on all cores.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use super::{Plan, flag};
+use crate::column::LabelColumn;
+use crate::fasthash::KeyHash;
+use crate::ingest::reject::{Rejects, Severity, Where};
+use crate::model::Mode;
+use crate::rows::CollectionRows;
+use crate::store::StoreIndex;
+use crate::store::index::{TubeMeta, person_hash, tube_key};
+use crate::store::segment::SegmentPlan;
+
+fn describe(mode: Option<Mode>, cap: u8) -> String {
+    let cap = |what: &str| match cap {
+        0 => format!("{what} of unstated capacity"),
+        c => format!("{what} of capacity {c}"),
+    };
+    match mode {
+        Some(Mode::Single) => "single tube".to_owned(),
+        Some(Mode::Pool) => cap("pool"),
+        None => cap("tube of unstated mode"),
+    }
+}
+
+/// Plans a collections batch into `round`: one segment, of the rows kept, in input
+/// order.
+pub(crate) fn plan_collections(
+    rows: &CollectionRows,
+    round: &str,
+    index: &StoreIndex,
+    labels: &[String],
+    rejects: &mut Rejects,
+) -> Plan {
+    // Whole tubes in the grouping's few hundred spans, checked on all cores; the spans'
+    // findings are joined in span order, which is the order one pass would find them.
+    let (order, cuts) = group_by_tube(rows);
+    let checked: Vec<Checked> = cuts
+        .par_windows(2)
+        .map(|w| check_tubes(rows, &order[w[0]..w[1]], round, index, labels))
+        .collect();
+    let mut keep = Vec::with_capacity(order.len());
+    let mut settled = Vec::new();
+    let mut overfull = 0;
+    for (kept, meta, found, over) in checked {
+        keep.extend(kept);
+        settled.extend(meta);
+        rejects.rows.extend(found.rows);
+        overfull += over;
+    }
+    settled.par_sort_unstable_by_key(|&(r, _)| r);
+    // Committed in input order (see `segment::write_collections`); when every row is
+    // kept, that is simply every row.
+    if keep.len() == rows.len() {
+        keep = (0..u32::try_from(keep.len()).unwrap_or(u32::MAX)).collect();
+    } else {
+        keep.par_sort_unstable();
+    }
+    let mut seg = SegmentPlan::new(round);
+    seg.order = keep;
+    seg.settled = settled;
+    Plan {
+        segments: vec![seg],
+        overfull,
+        positives_kept: 0,
+    }
+}
+
+/// What checking a span of tubes found: the rows to keep, the rows whose tube's
+/// settled metadata differs from what they state (ascending), the problems found, and
+/// the number of overfull tubes.
+type Checked = (Vec<u32>, Vec<(u32, TubeMeta)>, Rejects, u64);
+
+/// Checks the rows `order` (whole tubes, a tube's rows together) against each other and
+/// the store.
+///
+/// A row is refused only when it cannot be placed (its barcode belongs to another
+/// round); a repeat of a membership is kept once. Everything else a row says about its
+/// tube is metadata: the tube keeps the first mode and capacity any of its rows stated
+/// (in the store, then in this batch in input order), a row stating other values is
+/// kept with a warning, and the tube is flagged for review.
+fn check_tubes(
+    rows: &CollectionRows,
+    order: &[u32],
+    round: &str,
+    index: &StoreIndex,
+    labels: &[String],
+) -> Checked {
+    let mut rejects = Rejects::default();
+    let rejects = &mut rejects;
+    let this_round = index.round_id(round);
+    let mut keep = Vec::with_capacity(order.len());
+    let mut settled_rows = Vec::new();
+    let mut overfull = 0;
+    let at = |i: usize, tube, person| Where {
+        file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
+        line: u64::from(rows.line[i]),
+        tube,
+        person,
+    };
+    let row_no = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+    let mut start = 0;
+    while start < order.len() {
+        let tube = rows.tube.get(order[start] as usize);
+        let end = start
+            + order[start..]
+                .iter()
+                .take_while(|&&i| rows.tube.bytes(i as usize) == tube.as_bytes())
+                .count();
+        let group = &order[start..end];
+        start = end;
+        let key = tube_key(tube);
+        let facts = index.tube(&key);
+        if let Some(f) = facts
+            && Some(f.round) != this_round
+        {
+            for &i in group {
+                let i = i as usize;
+                let why = format!(
+                    "tube {tube} was collected in round {}; a barcode serves one round only",
+                    index.round_name(f.round)
+                );
+                flag(
+                    rejects,
+                    &at(i, tube, rows.person.get(i)),
+                    Severity::Error,
+                    "tube",
+                    why,
+                );
+            }
+            continue;
+        }
+        // The group is in person order: the first row to state a value is the one
+        // earliest in the input.
+        let first_stating = |states: &dyn Fn(usize) -> bool| {
+            group
+                .iter()
+                .map(|&i| i as usize)
+                .filter(|&i| states(i))
+                .min()
+        };
+        let mut meta = facts.map_or_else(TubeMeta::default, |f| TubeMeta {
+            conflict: false,
+            ..f.meta
+        });
+        if let Some(i) = first_stating(&|i| rows.mode[i].is_some()) {
+            meta.settle(TubeMeta::stated(rows.mode[i], 0));
+        }
+        if let Some(i) = first_stating(&|i| rows.capacity[i] != 0) {
+            meta.settle(TubeMeta::stated(None, rows.capacity[i]));
+        }
+        // The row that first states a site; sites compare by their interned keys, and
+        // the text is read only for a warning.
+        let site = first_stating(&|i| rows.site.key(i) != LabelColumn::MISSING);
+        let mut members = facts.map_or(0, |f| f.members);
+        let mut prev: Option<&[u8]> = None;
+        let mut first_kept = None;
+        let kept_from = keep.len();
+        for &i in group {
+            let i = i as usize;
+            let person_bytes = rows.person.bytes(i);
+            let person = || rows.person.get(i);
+            if let Some(why) = disagreement(tube, meta, site, rows, i) {
+                meta.conflict = true;
+                flag(
+                    rejects,
+                    &at(i, tube, person()),
+                    Severity::Warning,
+                    why.0,
+                    why.1,
+                );
+            }
+            if prev == Some(person_bytes) {
+                let why = "the same person was scanned into this tube twice; kept once".to_owned();
+                flag(
+                    rejects,
+                    &at(i, tube, person()),
+                    Severity::Warning,
+                    "person",
+                    why,
+                );
+                continue;
+            }
+            prev = Some(person_bytes);
+            if facts.is_some() && index.has_member(&key, person_hash(person())) {
+                let why =
+                    "this person is already recorded in this tube by an earlier batch; kept once"
+                        .to_owned();
+                flag(
+                    rejects,
+                    &at(i, tube, person()),
+                    Severity::Warning,
+                    "person",
+                    why,
+                );
+                continue;
+            }
+            if meta.mode == Some(Mode::Single) && members >= 1 {
+                let why = format!(
+                    "tube {tube} is a single tube and already holds another person: kept (the swab is in the tube); a tube holding more than one person is read as a pool, so a positive recalls everyone in it, and it is flagged for review"
+                );
+                flag(
+                    rejects,
+                    &at(i, tube, person()),
+                    Severity::Warning,
+                    "person",
+                    why,
+                );
+            }
+            members += 1;
+            first_kept.get_or_insert(i);
+            keep.push(row_no(i));
+        }
+        for &k in &keep[kept_from..] {
+            let i = k as usize;
+            if meta != TubeMeta::stated(rows.mode[i], rows.capacity[i]) {
+                settled_rows.push((k, meta));
+            }
+        }
+        let cap = meta.effective_capacity();
+        if let Some(i) = first_kept
+            && members > u32::from(cap)
+        {
+            overfull += 1;
+            let why = format!(
+                "tube {tube} now holds {members} persons, more than its capacity of {cap}: kept and flagged for review"
+            );
+            flag(
+                rejects,
+                &at(i, tube, ""),
+                Severity::Warning,
+                "capacity",
+                why,
+            );
+        }
+    }
+    settled_rows.sort_unstable_by_key(|&(r, _)| r);
+    (keep, settled_rows, std::mem::take(rejects), overfull)
+}
+
+/// What row `i` says about its tube that differs from the tube's settled metadata
+/// (`meta`, and the row that first states a `site`): the column and the warning.
+fn disagreement(
+    tube: &str,
+    meta: TubeMeta,
+    site: Option<usize>,
+    rows: &CollectionRows,
+    i: usize,
+) -> Option<(&'static str, String)> {
+    let kept = "the row is kept (the swab is in the tube) and the tube is flagged for review";
+    let (mode, cap) = (rows.mode[i], rows.capacity[i]);
+    if mode.is_some() && mode != meta.mode || cap != 0 && cap != meta.capacity {
+        let said = describe(
+            mode.or(meta.mode),
+            if cap == 0 { meta.capacity } else { cap },
+        );
+        let column = if mode.is_some() && mode != meta.mode {
+            "mode"
+        } else {
+            "capacity"
+        };
+        let why = format!(
+            "tube {tube} is a {}, as its first rows state; this row says {said}: {kept} (conflicting_tube_rows)",
+            describe(meta.mode, meta.capacity)
+        );
+        return Some((column, why));
+    }
+    let (first, this) = (site.map(|r| rows.site.key(r))?, rows.site.key(i));
+    if this == LabelColumn::MISSING || this == first {
+        return None;
+    }
+    match (
+        site.and_then(|r| rows.site.get_opt(r)),
+        rows.site.get_opt(i),
+    ) {
+        (Some(first), Some(this)) => Some((
+            "site",
+            format!(
+                "tube {tube} was collected at site {first}, as its first rows state; this row says {this}: {kept} (conflicting_tube_rows)"
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// A run's barcode hash, its number and its first row.
+type RunKey = (u64, u32, u32);
+
+/// The runs of a tube's consecutive rows (their first rows) and each run's group: the
+/// tubes numbered in order of first appearance; returns the number of groups too.
+///
+/// Input nearly always has a tube's rows together, so only runs are looked up, and a
+/// city's few million lookups in one table missed the cache each time (0.85 s at 25 M
+/// rows). Runs are split by their barcode hash's top byte into 256 parts, each small
+/// enough for its own table to stay in cache, on all cores; a part keeps input order,
+/// so each run learns the first run of its tube, and one pass numbers the tubes.
+fn group_runs<'a>(
+    n: usize,
+    tube: impl Fn(usize) -> &'a [u8] + Sync,
+    hash: impl Fn(&[u8]) -> u64 + Sync,
+) -> (Vec<u32>, Vec<u32>, usize) {
+    const PARTS: usize = 256;
+    let row = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+    let runs: Vec<u32> = (0..n)
+        .into_par_iter()
+        .filter(|&i| i == 0 || tube(i) != tube(i - 1))
+        .map(row)
+        .collect();
+    let hashes: Vec<u64> = runs.par_iter().map(|&r| hash(tube(r as usize))).collect();
+    let part_of = |h: u64| usize::from(h.to_be_bytes()[0]);
+    let mut start = [0usize; PARTS + 1];
+    for &h in &hashes {
+        start[part_of(h) + 1] += 1;
+    }
+    for p in 0..PARTS {
+        start[p + 1] += start[p];
+    }
+    // (hash, run, its first row) by part, each part in run order.
+    let mut next = start;
+    let mut by_part: Vec<RunKey> = vec![(0, 0, 0); runs.len()];
+    for (r, (&h, &first_row)) in hashes.iter().zip(&runs).enumerate() {
+        let at = &mut next[part_of(h)];
+        by_part[*at] = (h, row(r), first_row);
+        *at += 1;
+    }
+    drop(hashes);
+    // For each run (in part order), the first run of its tube. Tables are keyed by the
+    // 64-bit hash, so a lookup reads no barcode; a hit is confirmed by comparing
+    // barcodes, and two tubes sharing a hash go to an exact table.
+    let mut first = vec![0u32; runs.len()];
+    let mut pieces: Vec<(&[RunKey], &mut [u32])> = Vec::with_capacity(PARTS);
+    let mut rest = first.as_mut_slice();
+    for p in 0..PARTS {
+        let (head, tail) = rest.split_at_mut(start[p + 1] - start[p]);
+        pieces.push((&by_part[start[p]..start[p + 1]], head));
+        rest = tail;
+    }
+    pieces.into_par_iter().for_each_init(
+        || {
+            (
+                HashMap::<u64, (u32, u32), KeyHash>::with_hasher(KeyHash),
+                HashMap::<&[u8], u32, KeyHash>::with_hasher(KeyHash),
+            )
+        },
+        |(seen, exact), (members, out)| {
+            seen.clear();
+            seen.reserve(members.len());
+            exact.clear();
+            for (&(h, r, i), first) in members.iter().zip(out.iter_mut()) {
+                let (f, j) = *seen.entry(h).or_insert((r, i));
+                *first = if f == r || tube(j as usize) == tube(i as usize) {
+                    f
+                } else {
+                    *exact.entry(tube(i as usize)).or_insert(r)
+                };
+            }
+        },
+    );
+    let mut first_of_run = vec![0u32; runs.len()];
+    for (&(_, r, _), &f) in by_part.iter().zip(&first) {
+        first_of_run[r as usize] = f;
+    }
+    drop((by_part, first));
+    let mut groups = 0usize;
+    let mut group = vec![0u32; runs.len()];
+    for r in 0..runs.len() {
+        let f = first_of_run[r] as usize;
+        group[r] = if f == r {
+            groups += 1;
+            row(groups - 1)
+        } else {
+            group[f]
+        };
+    }
+    (runs, group, groups)
+}
+
+/// Row numbers with each tube's rows together (tubes in order of first appearance) and,
+/// within a tube, sorted by person. Sorting all rows by string would cost seconds at
+/// city scale; input nearly always arrives with a tube's rows together already, so
+/// only runs are looked up (see [`group_runs`]), and a stable counting sort by group,
+/// a run at a time, leaves such input in place.
+///
+/// Also returns where the spans of whole tubes it sorts on all cores start in that
+/// order, ending with the row count, for the checks to run on the same spans.
+fn group_by_tube(rows: &CollectionRows) -> (Vec<u32>, Vec<usize>) {
+    let n = rows.len();
+    let tube = |i: usize| rows.tube.bytes(i);
+    let (runs, group, groups) = group_runs(n, tube, xxhash_rust::xxh3::xxh3_64);
+    let run_rows = |r: usize| {
+        let from = runs[r] as usize;
+        from..runs.get(r + 1).map_or(n, |&e| e as usize)
+    };
+    let mut start = vec![0u32; groups + 1];
+    for (r, &g) in group.iter().enumerate() {
+        start[g as usize + 1] += u32::try_from(run_rows(r).len()).unwrap_or(u32::MAX);
+    }
+    for g in 0..groups {
+        start[g + 1] += start[g];
+    }
+    let mut next = start.clone();
+    let mut order = vec![0u32; n];
+    for (r, &g) in group.iter().enumerate() {
+        let at = &mut next[g as usize];
+        for i in run_rows(r) {
+            order[*at as usize] = u32::try_from(i).unwrap_or(u32::MAX);
+            *at += 1;
+        }
+    }
+    drop((runs, group, next));
+    // Within a tube, by person then input order: duplicates become neighbours. The
+    // tubes are cut into a few hundred spans of whole tubes, sorted on all cores (a
+    // slice per tube cost 16 bytes for each of 3.6 million tubes).
+    let spans = 256;
+    let step = start.len().div_ceil(spans).max(1);
+    let mut pieces: Vec<(&mut [u32], &[u32])> = Vec::with_capacity(spans);
+    let mut cuts = Vec::with_capacity(spans + 1);
+    let mut rest = order.as_mut_slice();
+    let mut from = 0;
+    for bounds in start.chunks(step) {
+        let (Some(&first), Some(&last)) = (bounds.first(), bounds.last()) else {
+            continue;
+        };
+        let end = start.get(from + bounds.len()).copied().unwrap_or(last);
+        let (head, tail) = rest.split_at_mut((end - first) as usize);
+        pieces.push((head, bounds));
+        cuts.push(first as usize);
+        rest = tail;
+        from += bounds.len();
+    }
+    cuts.push(n);
+    cuts.dedup();
+    pieces.into_par_iter().for_each(|(piece, bounds)| {
+        let base = bounds.first().copied().unwrap_or(0);
+        let mut tubes = bounds.iter().peekable();
+        while let Some(&a) = tubes.next() {
+            let end = base.saturating_add(u32::try_from(piece.len()).unwrap_or(u32::MAX));
+            let b = tubes.peek().map_or(end, |&&b| b);
+            let g = &mut piece[(a - base) as usize..(b - base) as usize];
+            if g.len() > 1 {
+                g.sort_unstable_by(|&a, &b| {
+                    rows.person
+                        .bytes(a as usize)
+                        .cmp(rows.person.bytes(b as usize))
+                        .then(a.cmp(&b))
+                });
+            }
+        }
+    });
+    (order, cuts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tubes interleaved as sampling stations fill several at once, some returning
+    /// after many others, with persons out of order within a tube.
+    fn interleaved() -> CollectionRows {
+        let mut rows = CollectionRows::default();
+        let mut x = 7u64;
+        for i in 0..5000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let tube = match x >> 60 {
+                0..=9 => i / 7,
+                10..=13 => i / 7 + 1,
+                _ => (x >> 20) % (i / 7 + 1),
+            };
+            rows.tube.push(&format!("PL{tube:09}"));
+            rows.person.push(&format!("P{}", (x >> 33) % 50));
+            rows.mode.push(Some(Mode::Pool));
+        }
+        rows
+    }
+
+    /// Tubes by first appearance, rows within a tube by person, then row.
+    fn naive(rows: &CollectionRows) -> Vec<u32> {
+        let mut tubes: Vec<&str> = Vec::new();
+        for i in 0..rows.tube.len() {
+            let t = rows.tube.get(i);
+            if !tubes.contains(&t) {
+                tubes.push(t);
+            }
+        }
+        let mut order = Vec::new();
+        for t in tubes {
+            let mut g: Vec<u32> = (0..rows.tube.len())
+                .filter(|&i| rows.tube.get(i) == t)
+                .map(|i| u32::try_from(i).expect("small"))
+                .collect();
+            g.sort_by_key(|&i| (rows.person.get(i as usize), i));
+            order.extend(g);
+        }
+        order
+    }
+
+    #[test]
+    fn tubes_group_in_order_of_first_appearance() {
+        let rows = interleaved();
+        let (order, cuts) = group_by_tube(&rows);
+        assert_eq!(order, naive(&rows));
+        // The spans the checks run on hold whole tubes and cover every row.
+        assert_eq!((cuts.first(), cuts.last()), (Some(&0), Some(&order.len())));
+        assert!(cuts.len() > 2);
+        for &c in &cuts[1..cuts.len() - 1] {
+            let tube = |k: usize| rows.tube.get(order[k] as usize);
+            assert_ne!(tube(c), tube(c - 1), "span cut at {c} splits a tube");
+        }
+    }
+
+    #[test]
+    fn tubes_sharing_a_hash_stay_apart() {
+        let rows = interleaved();
+        let tube = |i: usize| rows.tube.bytes(i);
+        let fair = group_runs(rows.tube.len(), tube, xxhash_rust::xxh3::xxh3_64);
+        // Every barcode hashing alike sends every tube but the first to the exact table.
+        let clash = group_runs(rows.tube.len(), tube, |_| 42);
+        assert_eq!(fair, clash);
+        let few = group_runs(rows.tube.len(), tube, |b| u64::from(b[b.len() - 1] % 3));
+        assert_eq!(fair, few);
+    }
+}

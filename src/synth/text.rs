@@ -1,0 +1,206 @@
+//! The rows' text: ids, times, Ct values and whole CSV rows, appended to a buffer
+//! without going through `format!`.
+
+use super::LAB_COUNT;
+use crate::time::civil_from_days;
+
+/// Upper bound of every Ct written (strictly below 38).
+const CT_MAX: f64 = 37.99;
+/// The offset the files are written in, +08:00.
+const LOCAL_OFFSET: i64 = 8 * 3600;
+
+/// A Ct value in hundredths, clamped to \[10.00, 37.99\].
+// The value is clamped to a small positive range first, so the float-to-int cast
+// neither truncates nor loses the sign.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+pub(super) fn hundredths(ct: f64) -> u32 {
+    (ct.clamp(10.0, CT_MAX) * 100.0).round() as u32
+}
+
+fn digit(v: u64) -> u8 {
+    b'0' + u8::try_from(v % 10).unwrap_or(0)
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` (at most 20) digits.
+fn push_padded(buf: &mut Vec<u8>, mut v: u64, width: usize) {
+    let mut tmp = [b'0'; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = digit(v);
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let start = i.min(tmp.len() - width.min(tmp.len()));
+    buf.extend_from_slice(&tmp[start..]);
+}
+
+fn push_two(buf: &mut Vec<u8>, v: u64) {
+    buf.extend_from_slice(&[digit(v / 10), digit(v)]);
+}
+
+/// Appends person `index`'s id: a resident identity number (`31`, the index + 1 in 15
+/// digits, and the GB 11643 check character), so that ingest finds nothing to warn of.
+pub(super) fn push_person(buf: &mut Vec<u8>, index: u64) {
+    let start = buf.len();
+    buf.extend_from_slice(b"31");
+    push_padded(buf, index + 1, 15);
+    let check = buf
+        .get(start..)
+        .and_then(crate::model::resident_id_check_char)
+        .unwrap_or(b'0');
+    buf.push(check);
+}
+
+/// Person `index`'s id as [`push_person`] writes it.
+pub(super) fn person_id(index: u64) -> String {
+    let mut buf = Vec::with_capacity(18);
+    push_person(&mut buf, index);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Appends `unix_secs` as `YYYY-MM-DD HH:MM:SS` at +08:00.
+fn push_time(buf: &mut Vec<u8>, unix_secs: i64) {
+    let local = unix_secs + LOCAL_OFFSET;
+    let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+    let sod = local.rem_euclid(86_400).unsigned_abs();
+    push_padded(buf, y.unsigned_abs(), 4);
+    buf.push(b'-');
+    push_two(buf, u64::from(m));
+    buf.push(b'-');
+    push_two(buf, u64::from(d));
+    buf.push(b' ');
+    push_two(buf, sod / 3600);
+    buf.push(b':');
+    push_two(buf, sod / 60 % 60);
+    buf.push(b':');
+    push_two(buf, sod % 60);
+}
+
+/// Appends a collections row.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn push_collection(
+    buf: &mut Vec<u8>,
+    prefix: &[u8],
+    serial: u64,
+    person: u64,
+    single: bool,
+    capacity: u8,
+    at: i64,
+    site: u64,
+) {
+    buf.extend_from_slice(prefix);
+    push_padded(buf, serial, 9);
+    buf.push(b',');
+    push_person(buf, person);
+    buf.extend_from_slice(if single { b",single," } else { b",pool," });
+    push_padded(buf, u64::from(capacity), 1);
+    buf.push(b',');
+    push_time(buf, at);
+    buf.extend_from_slice(b",S");
+    push_padded(buf, site, 5);
+    buf.push(b'\n');
+}
+
+/// Appends a results row; `verdict` None leaves the result field empty.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn push_result(
+    buf: &mut Vec<u8>,
+    prefix: &[u8],
+    serial: u64,
+    verdict: Option<bool>,
+    cts: Option<(u32, u32)>,
+    reported: i64,
+    lab: usize,
+    plate: u64,
+    well: u64,
+) {
+    const LAB_NAMES: [&[u8]; LAB_COUNT] = [b"L1", b"L2", b"L3", b"L4"];
+    buf.extend_from_slice(prefix);
+    push_padded(buf, serial, 9);
+    buf.extend_from_slice(match verdict {
+        Some(true) => b",positive,",
+        Some(false) => b",negative,",
+        None => b",,",
+    });
+    if let Some((orf, n)) = cts {
+        push_ct(buf, orf);
+        buf.push(b',');
+        push_ct(buf, n);
+    } else {
+        buf.push(b',');
+    }
+    buf.push(b',');
+    push_time(buf, reported);
+    let name = LAB_NAMES[lab];
+    buf.push(b',');
+    buf.extend_from_slice(name);
+    buf.push(b',');
+    buf.extend_from_slice(name);
+    buf.extend_from_slice(b"-P");
+    push_padded(buf, plate, 6);
+    // Column by column: A01, B01, ..., H01, A02, ...
+    buf.push(b',');
+    buf.push(b'A' + u8::try_from(well % 8).unwrap_or(0));
+    push_two(buf, well / 8 + 1);
+    buf.push(b'\n');
+}
+
+fn push_ct(buf: &mut Vec<u8>, hundredths: u32) {
+    let h = u64::from(hundredths);
+    push_padded(buf, h / 100, 1);
+    buf.push(b'.');
+    push_two(buf, h % 100);
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use rand_xoshiro::rand_core::SeedableRng;
+
+    use super::*;
+    use crate::synth::DAY_START;
+    use crate::synth::chunk::{below, secs};
+    use crate::time::{Offset, format_local};
+
+    #[test]
+    fn times_match_format_local() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let mut values: Vec<i64> = vec![0, -28_800, DAY_START, 951_782_400, 4_107_542_399];
+        values.extend((0..5_000).map(|_| secs(below(&mut rng, 1 << 32))));
+        values.extend((0..5_000).map(|_| DAY_START + secs(below(&mut rng, 400_000))));
+        for t in values {
+            let mut buf = Vec::new();
+            push_time(&mut buf, t);
+            assert_eq!(
+                String::from_utf8(buf).expect("ascii"),
+                format_local(t * 1000, Offset::CHINA),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_are_padded_and_widen() {
+        let mut b = Vec::new();
+        push_padded(&mut b, 42, 9);
+        b.push(b' ');
+        push_padded(&mut b, 1_234_567_890, 9);
+        b.push(b' ');
+        push_padded(&mut b, 0, 1);
+        b.push(b' ');
+        push_padded(&mut b, u64::MAX, 25);
+        b.push(b' ');
+        push_ct(&mut b, 2_305);
+        b.push(b' ');
+        push_person(&mut b, 0);
+        assert_eq!(
+            String::from_utf8(b).expect("ascii"),
+            "000000042 1234567890 0 18446744073709551615 23.05 310000000000000012"
+        );
+        assert_eq!(hundredths(40.3), 3_799);
+        assert_eq!(hundredths(23.456), 2_346);
+    }
+}
