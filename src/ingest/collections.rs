@@ -8,8 +8,8 @@
 //! says about the tube (mode, capacity) is metadata: a blank or unreadable value is
 //! "not stated" (a warning when it was unreadable), never the mode's default, so a
 //! blank capacity cannot contradict a row that states one. The tube's metadata is
-//! settled across rows in [`crate::ingest::batch`], with the other checks that need
-//! the store or the rest of the batch (barcode reuse, duplicate scans).
+//! settled across rows when the batch is planned (`src/ingest/plan/collections.rs`), with the
+//! other checks that need the store or the rest of the batch (barcode reuse, duplicate scans).
 
 use std::path::Path;
 

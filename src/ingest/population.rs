@@ -3,7 +3,7 @@
 //! Columns (any order, unknown columns ignored): `person`, optional `district`,
 //! `community` and `group` (a key group such as `cold-chain`). Each row is checked on
 //! its own here; a person registered twice in one batch is found in
-//! [`crate::ingest::batch`].
+//! `src/ingest/plan/population.rs`, when the batch is planned.
 
 use std::path::Path;
 
