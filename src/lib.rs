@@ -1,12 +1,60 @@
 //! pooltrack: a high-throughput pooled PCR sample tracker.
 //!
-//! The architecture follows the data: [`ingest`] reads batch files of collections and
-//! results → [`store`] keeps them durably as Parquet segments under a manifest →
-//! [`tracker`] loads a round and decides every person's status (Dorfman pool
-//! deconvolution) → [`worklist`] and [`report`] turn statuses into the lists a lab acts
-//! on; [`coverage`] compares a round with the population register; [`round_report`]
-//! gathers a round's figures into one HTML page and JSON. [`synth`] makes synthetic
-//! city rounds for tests, the demo and benchmarks.
+//! The modules follow the data, and imports point one way, down this list (a test,
+//! `cargo test --test cli layout`, holds the code to it):
+//!
+//! - [`reasons`], [`error`], [`time`], [`model`], [`column`], [`text`], [`progress`]:
+//!   the vocabulary: errors, times, ids and codes, compact columns;
+//! - [`rows`]: what a batch is, column by column;
+//! - [`store`]: Parquet segments, sorted sidecar indexes and the manifest, written
+//!   atomically one batch at a time and read back;
+//! - [`ingest`]: batch files of collections, results and the population register →
+//!   checked rows → one committed store batch; [`synth`] beside it makes synthetic city
+//!   rounds for tests, the demo and benchmarks;
+//! - [`tracker`]: a round's tubes, effective results and every person's status (Dorfman
+//!   pool deconvolution);
+//! - [`output`]: any list as CSV, JSON or Parquet;
+//! - [`worklist`], [`coverage`], [`health_code`], [`report`], [`turnaround`],
+//!   [`privacy`], [`review`], [`round_report`]: the lists, exports and reports a lab and
+//!   an office act on; [`planner`] beside them answers capacity and reagent questions.
+//!
+//! A round from files to a recall list:
+//!
+//! ```
+//! use pooltrack::ingest::{IngestOptions, ingest_collections, ingest_results};
+//! use pooltrack::model::Status;
+//! use pooltrack::output::{Format, write_text};
+//! use pooltrack::store::Store;
+//! use pooltrack::synth::{GenConfig, generate};
+//! use pooltrack::tracker::Decided;
+//! use pooltrack::worklist::{Worklist, build};
+//!
+//! let dir = tempfile::tempdir()?;
+//! // A city of 20,000 people, one in a hundred infected, pooled ten to a tube.
+//! let cfg = GenConfig { persons: 20_000, prevalence: 0.01, ..GenConfig::default() };
+//! let city = generate(&cfg, &dir.path().join("city"), None)?;
+//!
+//! // Two batches: the swabs, then the lab's results. Each is one atomic commit.
+//! let mut store = Store::open_writer(&dir.path().join("store"))?;
+//! let opts = IngestOptions::default();
+//! let files = |name: &str| vec![dir.path().join("city").join(name)];
+//! ingest_collections(&mut store, &files("collections.csv"), "2022-04-02", &opts, None)?;
+//! ingest_results(&mut store, &files("results.csv"), &opts, None)?;
+//!
+//! // Every person's status, decided from the store's indexes.
+//! let round = Decided::load(&store, "2022-04-02")?;
+//! let counts = round.counts();
+//! assert_eq!(counts.persons, city.persons);
+//! let recall = counts.by_status.iter().find(|(s, _)| *s == Status::Recall);
+//! assert_eq!(recall.map(|(_, n)| *n), Some(city.recalled_persons));
+//!
+//! // The members of positive pools, to re-swab in single tubes, as CSV.
+//! let list = build(&store, &round, Worklist::Recall)?;
+//! let mut csv = Vec::new();
+//! write_text(&list, Format::Csv, &mut csv)?;
+//! assert_eq!(csv.iter().filter(|&&b| b == b'\n').count(), list.len() + 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod column;
 pub mod coverage;

@@ -327,6 +327,34 @@ fn sorted(mut rows: Vec<PersonRow>, list: Worklist) -> Vec<PersonRow> {
 
 /// Builds a worklist in the order the lab works it, reading the text of only the
 /// listed rows from the store.
+///
+/// ```
+/// use pooltrack::ingest::{IngestOptions, ingest_collections, ingest_results};
+/// use pooltrack::store::Store;
+/// use pooltrack::tracker::Decided;
+/// use pooltrack::worklist::{Worklist, build};
+///
+/// let dir = tempfile::tempdir()?;
+/// let (pools, results) = (dir.path().join("pools.csv"), dir.path().join("results.csv"));
+/// std::fs::write(
+///     &pools,
+///     "tube,person,mode,capacity,collected_at\n\
+///      PL0001,P-2,pool,10,2022-04-02 08:01\n\
+///      PL0001,P-1,pool,10,2022-04-02 08:00\n",
+/// )?;
+/// std::fs::write(&results, "tube,result,reported_at\nPL0001,positive,2022-04-02 12:00\n")?;
+/// let mut store = Store::open_writer(&dir.path().join("store"))?;
+/// let opts = IngestOptions::default();
+/// ingest_collections(&mut store, &[pools], "2022-04-02", &opts, None)?;
+/// ingest_results(&mut store, &[results], &opts, None)?;
+///
+/// let round = Decided::load(&store, "2022-04-02")?;
+/// let recall = build(&store, &round, Worklist::Recall)?;
+/// let persons: Vec<&str> = recall.iter().map(|r| r.person.as_str()).collect();
+/// assert_eq!(persons, ["P-1", "P-2"]);
+/// assert!(recall.iter().all(|r| r.tube == "PL0001"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn build(store: &Store, round: &Decided, list: Worklist) -> Result<Vec<PersonRow>> {
     let listing = round.listed(store, wanted(list))?;
     let text = Fetched::load(store, round, &listing.persons)?;

@@ -92,7 +92,30 @@ pub struct IngestReport {
     pub stage_seconds: Vec<(&'static str, f64)>,
 }
 
-/// Ingests collection files into `round`.
+/// Ingests collection files into `round`: reads and checks every row, and commits the
+/// rows that can be placed as one batch. Bad rows are refused with their file, line
+/// and reason; the rest are committed all or nothing.
+///
+/// ```
+/// use pooltrack::ingest::{IngestOptions, ingest_collections};
+/// use pooltrack::store::Store;
+///
+/// let dir = tempfile::tempdir()?;
+/// let file = dir.path().join("pools.csv");
+/// std::fs::write(
+///     &file,
+///     "tube,person,mode,capacity,collected_at\n\
+///      PL0001,P-1,pool,10,2022-04-02 08:00\n\
+///      PL0001,P-2,pool,10,2022-04-02 08:01\n\
+///      PL0002,,pool,10,2022-04-02 08:02\n",
+/// )?;
+/// let mut store = Store::open_writer(&dir.path().join("store"))?;
+/// let report =
+///     ingest_collections(&mut store, &[file], "2022-04-02", &IngestOptions::default(), None)?;
+/// assert_eq!((report.committed, report.rejected), (2, 1));
+/// assert_eq!(report.reasons[0].column, "person");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn ingest_collections(
     store: &mut Store,
     files: &[PathBuf],

@@ -105,6 +105,38 @@ pub(super) struct Undecided {
 impl Decided {
     /// Decides `round` from the store's indexes, reading from Parquet only the times of
     /// the rows of persons with several rows.
+    ///
+    /// ```
+    /// use pooltrack::ingest::{IngestOptions, ingest_collections, ingest_results};
+    /// use pooltrack::model::Status;
+    /// use pooltrack::store::Store;
+    /// use pooltrack::tracker::Decided;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let (pools, results) = (dir.path().join("pools.csv"), dir.path().join("results.csv"));
+    /// std::fs::write(
+    ///     &pools,
+    ///     "tube,person,mode,capacity,collected_at\n\
+    ///      PL0001,P-1,pool,10,2022-04-02 08:00\n\
+    ///      PL0001,P-2,pool,10,2022-04-02 08:01\n\
+    ///      PL0002,P-3,pool,10,2022-04-02 08:02\n",
+    /// )?;
+    /// std::fs::write(
+    ///     &results,
+    ///     "tube,result,reported_at\nPL0001,positive,2022-04-02 12:00\n",
+    /// )?;
+    /// let mut store = Store::open_writer(&dir.path().join("store"))?;
+    /// let opts = IngestOptions::default();
+    /// ingest_collections(&mut store, &[pools], "2022-04-02", &opts, None)?;
+    /// ingest_results(&mut store, &[results], &opts, None)?;
+    ///
+    /// let counts = Decided::load(&store, "2022-04-02")?.counts();
+    /// let of = |status| counts.by_status.iter().find(|(s, _)| *s == status).map(|(_, n)| *n);
+    /// // The positive pool's members are recalled; the other pool has no result yet.
+    /// assert_eq!(of(Status::Recall), Some(2));
+    /// assert_eq!(of(Status::Pending), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn load(store: &Store, round: &str) -> Result<Decided> {
         let (parts, parquet_rows) = rayon::join(
             || Decided::from_indexes(store, round, false),
