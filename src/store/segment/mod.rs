@@ -1,0 +1,92 @@
+//! Writing a batch's rows of one round as a segment: a Parquet file (collections in
+//! input order, results sorted by tube) plus its sidecar indexes. Every file is hashed as it is written and fsynced before
+//! the manifest that names it is committed.
+//!
+//! One file per job: `schema` holds the tables' Arrow schemas (which the reader decodes
+//! with too); `hashed` the writer every segment file goes through, which counts and
+//! hashes it for the manifest; `parquet_file` the Parquet encoding, row groups built
+//! and encoded on all cores; `columns` the Arrow columns built from a batch's rows;
+//! `persons` the person index; `collections`, `results` and `population` the segment
+//! of each table, Parquet file and sidecars.
+
+use std::io;
+use std::path::Path;
+
+use super::index::TubeMeta;
+use super::manifest::FailedPlate;
+use crate::{Error, Result};
+
+mod collections;
+mod columns;
+mod hashed;
+mod parquet_file;
+mod persons;
+mod population;
+mod results;
+mod schema;
+
+pub use collections::write_collections;
+pub use population::write_population;
+pub use results::write_results;
+pub use schema::{collections_schema, population_schema, results_schema};
+
+/// One round's rows of a batch.
+pub struct SegmentPlan {
+    /// The round.
+    pub round: String,
+    /// Rows in the order to write them (collections: input order; results: by tube,
+    /// then time).
+    pub order: Vec<u32>,
+    /// Plate control rows (results only), written after `order`.
+    pub controls: Vec<u32>,
+    /// Plates whose controls in this batch failed.
+    pub failed_plates: Vec<FailedPlate>,
+    /// Collections: rows whose tube's settled metadata differs from what they state
+    /// (ascending by row).
+    pub settled: Vec<(u32, TubeMeta)>,
+}
+
+impl SegmentPlan {
+    /// An empty plan for `round`.
+    pub fn new(round: &str) -> SegmentPlan {
+        SegmentPlan {
+            round: round.to_owned(),
+            order: Vec::new(),
+            controls: Vec::new(),
+            failed_plates: Vec::new(),
+            settled: Vec::new(),
+        }
+    }
+}
+
+/// Where a batch's segment files go, relative to the store root.
+pub fn segment_stem(round: &str, table: &str, batch: u32) -> String {
+    format!("rounds/{round}/{table}/b{batch:06}")
+}
+
+/// Builds `items` a window at a time with `build` (on all cores) and hands each
+/// window's result to `write` in order, while the next window is built: the serial
+/// writing of a sidecar then costs no time of its own.
+fn pipelined<T: Sync, R: Send + Sync>(
+    items: &[T],
+    window: usize,
+    build: impl Fn(&[T]) -> Result<R> + Sync,
+    mut write: impl FnMut(&R) -> Result<()> + Send,
+) -> Result<()> {
+    let mut windows = items.chunks(window.max(1));
+    let mut built = windows.next().map(&build).transpose()?;
+    while let Some(done) = built {
+        let next = windows.next();
+        let (written, later) = rayon::join(|| write(&done), || next.map(&build).transpose());
+        written?;
+        built = later?;
+    }
+    Ok(())
+}
+
+fn too_big(path: &Path) -> Error {
+    Error::io(
+        path,
+        io::Error::other("a segment may hold at most 4,294,967,295 rows"),
+    )
+}
