@@ -29,6 +29,11 @@
 //! they raise the city's capacity most (to a lab's bottleneck stage, or to both stages
 //! when they are level) until the round fits: the instruments per stage that would
 //! make it pass.
+//!
+//! One job: the capacity verdict and the instruments that would change it. The search
+//! runs on the same whole-run arithmetic as the verdict (a property test checks that
+//! its fix passes [`assess`]), so they stay together; the file is over 600 lines only
+//! by its tests.
 
 use serde::Serialize;
 

@@ -30,6 +30,11 @@
 //! the lead time**. (More stock can only move that day later.) Swabs and tubes: the
 //! first day the stock cannot cover the day's use, and the quantity that lasts the
 //! horizon, ordered the lead time before.
+//!
+//! One job: the stock day by day and the orders it implies. The schedule's types live
+//! here because their day rules ([`Frequency::share_on`], [`FullRounds::on`],
+//! [`Schedule::weekday`]) are what that walk asks of each day; the file is over 600
+//! lines only by its tests.
 
 use serde::Serialize;
 

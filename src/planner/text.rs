@@ -1,5 +1,8 @@
 //! The terminal report: one section per question, tables aligned for a fixed-width
 //! terminal, every verdict on the section's first line so a reader can skim.
+//!
+//! One job: the report as terminal text. Its sections share the table layout and the
+//! verdict, hour and day wording, so they stay in one file.
 
 use std::fmt::Write as _;
 
