@@ -118,7 +118,7 @@ pub struct HealthCodeRow {
     pub collection_source: String,
     /// The tube's effective result (empty when none yet).
     pub result: String,
-    /// Ct ORF1ab of that result.
+    /// Ct `ORF1ab` of that result.
     pub ct_orf1ab: Option<f32>,
     /// Ct N of that result.
     pub ct_n: Option<f32>,
@@ -238,7 +238,7 @@ impl<'a> HealthCodes<'a> {
         let row = p.row as usize;
         let (person, tube, _) = round.collection(p.row);
         let mut out = HealthCodeRow::blank(person, Color::of(p.status), p.status.as_str());
-        out.tube = tube.to_owned();
+        tube.clone_into(&mut out.tube);
         out.mode = round.tubes.mode[round.tube_of_row[row] as usize].as_str();
         out.collected_at = time::format(round.collected_at[row], zone);
         out.collection_source = format!(
@@ -251,12 +251,12 @@ impl<'a> HealthCodes<'a> {
         if res != NONE {
             let i = res as usize;
             let (orf, n) = r.cts(i);
-            out.result = r.outcome[i].as_str().to_owned();
+            r.outcome[i].as_str().clone_into(&mut out.result);
             out.ct_orf1ab = orf;
             out.ct_n = n;
             out.reported_at = time::format(r.reported_at[i], zone);
-            out.lab = text_at(&r.lab, i).to_owned();
-            out.plate = text_at(&r.plate, i).to_owned();
+            text_at(&r.lab, i).clone_into(&mut out.lab);
+            text_at(&r.plate, i).clone_into(&mut out.plate);
             out.result_source = format!(
                 "batch {}, {} line {}",
                 r.batch[i],

@@ -141,16 +141,15 @@ pub fn write_stdout<R: ListRow>(rows: &[R], format: Format) -> Result<()> {
 /// Writes `rows` to `path` in `format`, owner-readable only (person ids are personal
 /// data); the file appears whole.
 pub fn write_file<R: ListRow>(rows: &[R], format: Format, path: &Path) -> Result<()> {
-    fsutil::replace_with(path, |file| match format {
-        Format::Parquet => {
+    fsutil::replace_with(path, |file| {
+        if format == Format::Parquet {
             let batch = R::record_batch(rows)?;
             let mut w = ArrowWriter::try_new(file, batch.schema(), None)
                 .map_err(|e| Error::parquet(path, e))?;
             w.write(&batch).map_err(|e| Error::parquet(path, e))?;
             let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
             file.sync_all().map_err(|e| Error::io(path, e))
-        }
-        _ => {
+        } else {
             let mut w = std::io::BufWriter::new(file);
             write_text(rows, format, &mut w)?;
             w.flush().map_err(|e| Error::io(path, e))
@@ -198,7 +197,7 @@ fn inferred_batch<T: Serialize>(rows: &[T], header: &[&str]) -> Result<RecordBat
         let all = |f: fn(&Value) -> bool| cells.iter().flatten().all(|v| f(v));
         let (ty, col): (DataType, ArrayRef) = if cells.iter().all(Option::is_none) {
             (DataType::Utf8, Arc::new(StringArray::new_null(cells.len())))
-        } else if all(|v| v.is_i64()) {
+        } else if all(serde_json::Value::is_i64) {
             let a: Int64Array = cells.iter().map(|v| v.and_then(Value::as_i64)).collect();
             (DataType::Int64, Arc::new(a))
         } else if all(Value::is_number) {
@@ -266,7 +265,7 @@ mod tests {
         write_file(&rows, Format::Parquet, &p).expect("writes");
         let f = std::fs::File::open(&p).expect("open");
         let mut r = ParquetRecordBatchReaderBuilder::try_new(f)
-            .and_then(|b| b.build())
+            .and_then(ParquetRecordBatchReaderBuilder::build)
             .expect("reader");
         let b = r.next().expect("a batch").expect("reads");
         let types: Vec<DataType> = b

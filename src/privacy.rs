@@ -148,6 +148,8 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Whether a key file is readable by its owner only (a warning otherwise).
 pub fn key_file_is_private(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
+    // No bit for group or others: the mask says so more plainly than trailing zeros.
+    #[allow(clippy::verbose_bit_mask)]
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
 }
 

@@ -34,7 +34,7 @@ pub struct RoundCounts {
 pub struct ResultLine {
     /// The result as recorded.
     pub result: &'static str,
-    /// Ct ORF1ab.
+    /// Ct `ORF1ab`.
     pub ct_orf1ab: Option<f32>,
     /// Ct N.
     pub ct_n: Option<f32>,

@@ -49,7 +49,7 @@ pub struct ResultRows {
     pub outcome: Vec<Outcome>,
     /// Whether the outcome was read from Ct values (the row had no `result`).
     pub from_ct: Vec<bool>,
-    /// Ct of the ORF1ab target; `None` = no amplification.
+    /// Ct of the `ORF1ab` target; `None` = no amplification.
     pub ct_orf1ab: Vec<Option<f32>>,
     /// Ct of the N target; `None` = no amplification.
     pub ct_n: Vec<Option<f32>>,

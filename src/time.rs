@@ -391,12 +391,11 @@ fn parse_fixed(s: &[u8], local: Offset) -> Result<Millis, TimeError> {
         }
         rest = &tail[n..];
     }
-    let offset = match rest {
-        [] => local,
-        _ => {
-            let text = std::str::from_utf8(rest).map_err(|_| Form)?;
-            Offset::parse(text).ok_or(Form)?
-        }
+    let offset = if rest.is_empty() {
+        local
+    } else {
+        let text = std::str::from_utf8(rest).map_err(|_| Form)?;
+        Offset::parse(text).ok_or(Form)?
     };
     let (second, millis) = if second == 60 {
         (59, 999)

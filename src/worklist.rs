@@ -56,7 +56,7 @@ pub struct PersonRow {
     pub mode: &'static str,
     /// The tube's effective result, empty when none yet.
     pub result: String,
-    /// Ct ORF1ab of that result.
+    /// Ct `ORF1ab` of that result.
     pub ct_orf1ab: Option<f32>,
     /// Ct N of that result.
     pub ct_n: Option<f32>,
@@ -225,7 +225,7 @@ pub struct RowParts<'a> {
 pub struct ResultParts<'a> {
     /// Outcome.
     pub outcome: Outcome,
-    /// Ct ORF1ab and Ct N.
+    /// Ct `ORF1ab` and Ct N.
     pub cts: (Option<f32>, Option<f32>),
     /// Report time.
     pub reported_at: Millis,
@@ -319,7 +319,7 @@ fn sorted(mut rows: Vec<PersonRow>, list: Worklist) -> Vec<PersonRow> {
                 .then_with(|| a.person.cmp(&b.person))
         }),
         Worklist::Positives => {
-            rows.sort_by(|a, b| (a.reported_ms, &a.person).cmp(&(b.reported_ms, &b.person)))
+            rows.sort_by(|a, b| (a.reported_ms, &a.person).cmp(&(b.reported_ms, &b.person)));
         }
     }
     rows

@@ -40,7 +40,7 @@ pub struct Args {
     wait: std::time::Duration,
 }
 
-pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     // A zone name is checked (and spelled as the database spells it) before the store
     // is opened for writing.
     let time_zone = match &args.time_zone {

@@ -27,12 +27,12 @@ pub struct Args {
     /// The round.
     #[arg(long)]
     round: String,
-    /// Print the coverage as JSON (totals, by_district, by_community).
+    /// Print the coverage as JSON (totals, `by_district`, `by_community`).
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
     let coverage = Coverage::compute(&store, &args.round)?;
     if args.json {

@@ -31,7 +31,7 @@ pub struct Args {
 
 const ROUND: &str = "demo-round";
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: &Args) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = args
         .keep

@@ -54,7 +54,7 @@ pub struct Args {
     out: PathBuf,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: &Args) -> anyhow::Result<()> {
     let cfg = GenConfig {
         persons: args.persons,
         prevalence: args.prevalence,

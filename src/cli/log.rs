@@ -42,7 +42,7 @@ struct BatchLine<'a> {
     retracted_by: Option<u32>,
 }
 
-fn line<'a>(b: &'a Batch, retracted_by: Option<u32>) -> BatchLine<'a> {
+fn line(b: &Batch, retracted_by: Option<u32>) -> BatchLine<'_> {
     BatchLine {
         id: b.id,
         kind: b.kind.as_str(),
@@ -57,7 +57,7 @@ fn line<'a>(b: &'a Batch, retracted_by: Option<u32>) -> BatchLine<'a> {
     }
 }
 
-pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
     let m = store.manifest();
     let mut entries: Vec<(u32, Entry<'_>)> = m

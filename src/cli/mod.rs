@@ -63,7 +63,7 @@ pub struct Cli {
 /// collections` and `ingest collections --store DIR` both work.
 #[derive(Debug, clap::Args)]
 struct StoreArgs {
-    /// The store folder (created on first ingest). Default: $POOLTRACK_STORE, else
+    /// The store folder (created on first ingest). Default: $`POOLTRACK_STORE`, else
     /// pooltrack-store.
     #[arg(long = "store", value_name = "DIR", global = true)]
     store: Option<PathBuf>,
@@ -74,7 +74,7 @@ const STORE_ENV: &str = "POOLTRACK_STORE";
 const DEFAULT_STORE: &str = "pooltrack-store";
 
 impl StoreArgs {
-    /// `--store` after the command, else before it, else $POOLTRACK_STORE, else
+    /// `--store` after the command, else before it, else $`POOLTRACK_STORE`, else
     /// `pooltrack-store`.
     fn resolve(&self, before: Option<&PathBuf>) -> PathBuf {
         self.store
@@ -143,7 +143,7 @@ enum Command {
          $POOLTRACK_STORE, else pooltrack-store."
     )))]
     Plan(WithStore<plan::Args>),
-    /// Time the city-scale reference job (and optionally DuckDB on the same files).
+    /// Time the city-scale reference job (and optionally `DuckDB` on the same files).
     Bench(bench::Args),
     /// Check the store: every file the manifest names is there, whole and unaltered.
     Verify(WithStore<verify::Args>),
@@ -158,20 +158,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest(a) => ingest::run(&a.store.resolve(before), a.command),
         Command::Retract(a) => retract::run(&a.store.resolve(before), a.args),
-        Command::Log(a) => log::run(&a.store.resolve(before), a.args),
-        Command::Status(a) => status::run(&a.store.resolve(before), a.args),
-        Command::Worklist(a) => worklist::run(&a.store.resolve(before), a.args),
-        Command::Review(a) => review::run(&a.store.resolve(before), a.args),
-        Command::Turnaround(a) => turnaround::run(&a.store.resolve(before), a.args),
-        Command::Coverage(a) => coverage::run(&a.store.resolve(before), a.args),
-        Command::Report(a) => report::run(&a.store.resolve(before), a.args),
+        Command::Log(a) => log::run(&a.store.resolve(before), &a.args),
+        Command::Status(a) => status::run(&a.store.resolve(before), &a.args),
+        Command::Worklist(a) => worklist::run(&a.store.resolve(before), &a.args),
+        Command::Review(a) => review::run(&a.store.resolve(before), &a.args),
+        Command::Turnaround(a) => turnaround::run(&a.store.resolve(before), &a.args),
+        Command::Coverage(a) => coverage::run(&a.store.resolve(before), &a.args),
+        Command::Report(a) => report::run(&a.store.resolve(before), &a.args),
         Command::Export(a) => export::run(&a.store.resolve(before), a.command),
-        Command::Gen(a) => gen_city::run(a),
-        Command::Demo(a) => demo::run(a),
-        Command::Config(a) => config::run(&a.store.resolve(before), a.args),
-        Command::Plan(a) => plan::run(&a.store.resolve(before), a.args),
+        Command::Gen(a) => gen_city::run(&a),
+        Command::Demo(a) => demo::run(&a),
+        Command::Config(a) => config::run(&a.store.resolve(before), &a.args),
+        Command::Plan(a) => plan::run(&a.store.resolve(before), &a.args),
         Command::Bench(a) => bench::run(a),
-        Command::Verify(a) => verify::run(&a.store.resolve(before), a.args),
+        Command::Verify(a) => verify::run(&a.store.resolve(before), &a.args),
         Command::Key(a) => key::run(a),
     }
 }

@@ -39,7 +39,7 @@ pub struct Args {
     as_of: Option<String>,
 }
 
-pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
     let given = super::as_of(&store, args.as_of.as_deref())?;
     let (report, at, basis) = RoundReport::build_as_of(&store, &args.round, given)?;

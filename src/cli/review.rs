@@ -48,7 +48,7 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
-pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
     let round = Statuses::load(&store, &args.round)?;
     let review = Review::compute(&store, &round)?;
@@ -61,26 +61,23 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         },
         |f| f == Format::Json,
     );
-    match &args.out {
-        Some(path) => {
-            review
-                .write_file(json, path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            let c = review.counts;
-            eprintln!(
-                "wrote {} discordant pool(s), {} missed by pooling, {} changed from positive, {} tube(s) with conflicting rows, {} shared single tube(s) to {}",
-                c.discordant_pool,
-                c.missed_by_pooling,
-                c.changed_from_positive,
-                c.conflicting_tube_rows,
-                c.shared_single_tube,
-                path.display()
-            );
-        }
-        None => {
-            let stdout = std::io::stdout();
-            review.write(json, &mut stdout.lock())?;
-        }
+    if let Some(path) = &args.out {
+        review
+            .write_file(json, path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let c = review.counts;
+        eprintln!(
+            "wrote {} discordant pool(s), {} missed by pooling, {} changed from positive, {} tube(s) with conflicting rows, {} shared single tube(s) to {}",
+            c.discordant_pool,
+            c.missed_by_pooling,
+            c.changed_from_positive,
+            c.conflicting_tube_rows,
+            c.shared_single_tube,
+            path.display()
+        );
+    } else {
+        let stdout = std::io::stdout();
+        review.write(json, &mut stdout.lock())?;
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
     match &args.person {
         None => {

@@ -18,7 +18,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
+pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let report = verify::verify(store)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -189,22 +189,21 @@ fn read_file(store: &Store, path: &Path) -> Result<Part> {
             HashMap::with_hasher(Xxh3Builder::new());
         for i in 0..batch.num_rows() {
             let key = (key_at(district, i), key_at(community, i), key_at(group, i));
-            let id = match local.get(&key) {
-                Some(&id) => id,
-                None => {
-                    let mut number = |values: &StringArray, key: i32| -> Result<Option<u32>> {
-                        let name = name_at(values, key).map_err(|e| damaged(&e))?;
-                        Ok(name.map(|n| names.number(n.to_owned())))
-                    };
-                    let kind = Kind {
-                        district: number(dv, key.0)?,
-                        community: number(cv, key.1)?,
-                        group: name_at(gv, key.2).map_err(|e| damaged(&e))?.is_some(),
-                    };
-                    let id = kinds.number(kind);
-                    local.insert(key, id);
-                    id
-                }
+            let id = if let Some(&id) = local.get(&key) {
+                id
+            } else {
+                let mut number = |values: &StringArray, key: i32| -> Result<Option<u32>> {
+                    let name = name_at(values, key).map_err(|e| damaged(&e))?;
+                    Ok(name.map(|n| names.number(n.to_owned())))
+                };
+                let kind = Kind {
+                    district: number(dv, key.0)?,
+                    community: number(cv, key.1)?,
+                    group: name_at(gv, key.2).map_err(|e| damaged(&e))?.is_some(),
+                };
+                let id = kinds.number(kind);
+                local.insert(key, id);
+                id
             };
             of_row.push(id);
         }

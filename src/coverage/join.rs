@@ -59,8 +59,8 @@ pub fn join(
     mut round: Vec<Membership>,
     stated: impl Fn(u32) -> u8,
 ) -> Joined {
-    population.sort();
-    round.sort();
+    population.sort_unstable();
+    round.sort_unstable();
     let mut out = Joined::default();
     let (mut i, mut j) = (0, 0);
     while i < population.len() || j < round.len() {

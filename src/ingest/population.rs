@@ -65,7 +65,7 @@ pub fn read(
     };
     let path = table.path().to_path_buf();
     read_parallel(table, out, rejects, |line, rec, raw_row, out, rejects| {
-        let at = Line {
+        let at = RowAt {
             path: &path,
             file_no,
             file_label,
@@ -76,7 +76,7 @@ pub fn read(
 }
 
 /// Where a row is.
-struct Line<'a> {
+struct RowAt<'a> {
     path: &'a Path,
     file_no: u16,
     file_label: &'a str,
@@ -85,7 +85,7 @@ struct Line<'a> {
 
 fn parse_row(
     cols: &Columns,
-    at: &Line<'_>,
+    at: &RowAt<'_>,
     rec: &Record,
     raw_row: &[u8],
     out: &mut PopulationRows,

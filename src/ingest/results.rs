@@ -246,17 +246,16 @@ impl RowReader<'_> {
         }
         let result_text = text(path, rec, cols.result, line)?;
         let (mut outcome, from_ct) = if !result_text.is_empty() {
-            match Outcome::parse(result_text) {
-                Some(o) => (o, false),
-                None => {
-                    bad(
-                        "result",
-                        "result must be negative, positive, inconclusive, invalid, 阴性 or 阳性"
-                            .to_owned(),
-                        result_text.as_bytes(),
-                    );
-                    return Ok(());
-                }
+            if let Some(o) = Outcome::parse(result_text) {
+                (o, false)
+            } else {
+                bad(
+                    "result",
+                    "result must be negative, positive, inconclusive, invalid, 阴性 or 阳性"
+                        .to_owned(),
+                    result_text.as_bytes(),
+                );
+                return Ok(());
             }
         } else if self.has_ct {
             (Outcome::from_ct(cts[0], cts[1], self.cutoffs.ct), true)

@@ -64,6 +64,7 @@ impl Date {
     /// assert_eq!(d.add_days(27).to_string(), "2022-05-01");
     /// assert_eq!(d.add_days(-4).to_string(), "2022-03-31");
     /// ```
+    #[must_use]
     pub fn add_days(self, n: i64) -> Date {
         Date {
             days: self.days.saturating_add(n),

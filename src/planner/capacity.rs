@@ -206,7 +206,7 @@ pub fn hours_to_reach(done: impl Fn(f64) -> f64, tubes: f64) -> Option<f64> {
     }
     let mut lo = 0.0;
     for _ in 0..64 {
-        let mid = (lo + hi) / 2.0;
+        let mid = f64::midpoint(lo, hi);
         if done(mid) >= tubes {
             hi = mid;
         } else {

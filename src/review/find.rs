@@ -119,7 +119,7 @@ mod tests {
     use Mode::{Pool, Single};
     use Outcome::{Negative, Positive};
 
-    /// A round of `tubes` (mode, outcome, members) and rows (tube, collected_at).
+    /// A round of `tubes` (mode, outcome, members) and rows (tube, `collected_at`).
     fn round(tubes: &[(Mode, Option<Outcome>, u32)], rows: &[(u32, i64)]) -> Statuses {
         let mut t = Tubes::default();
         let mut results = ResultFacts::default();

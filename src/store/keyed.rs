@@ -310,7 +310,7 @@ mod tests {
     use super::*;
 
     /// Writes `column` as the one column of a file through [`encode`], reads it back.
-    fn round_trip(column: ArrayRef, page_rows: usize) -> ArrayRef {
+    fn round_trip(column: &ArrayRef, page_rows: usize) -> ArrayRef {
         let nullable = column.null_count() > 0;
         let schema = Arc::new(Schema::new(vec![Field::new(
             "c",
@@ -364,7 +364,7 @@ mod tests {
         let values = Arc::new(StringArray::from(vec!["R1"]));
         let d = DictionaryArray::<UInt8Type>::try_new(UInt8Array::from(vec![0u8; 50_000]), values)
             .expect("in-memory Parquet");
-        let back = round_trip(Arc::new(d.clone()), 20_000);
+        let back = round_trip(&(Arc::new(d.clone()) as ArrayRef), 20_000);
         assert_eq!(as_text(&back), as_text(&d));
     }
 
@@ -380,7 +380,7 @@ mod tests {
             .collect();
         let d =
             DictionaryArray::<UInt32Type>::try_new(keys.into(), values).expect("in-memory Parquet");
-        let back = round_trip(Arc::new(d.clone()), 100);
+        let back = round_trip(&(Arc::new(d.clone()) as ArrayRef), 100);
         assert_eq!(as_text(&back), as_text(&d));
         let back = back.as_any_dictionary();
         assert_eq!(back.values().len(), 3, "only the values rows use");
@@ -421,7 +421,7 @@ mod tests {
         ) {
             let values = Arc::new(StringArray::from_iter_values((0..300).map(|i| format!("v{i}"))));
             let d = DictionaryArray::<UInt32Type>::try_new(keys.into(), values).expect("in-memory Parquet");
-            let back = round_trip(Arc::new(d.clone()), page_rows);
+            let back = round_trip(&(Arc::new(d.clone()) as ArrayRef), page_rows);
             prop_assert_eq!(as_text(&back), as_text(&d));
         }
     }

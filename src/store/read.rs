@@ -52,7 +52,7 @@ pub struct Results {
     pub tube: StringArray,
     /// Outcomes.
     pub outcome: Vec<Outcome>,
-    /// Ct ORF1ab (nullable).
+    /// Ct `ORF1ab` (nullable).
     pub ct_orf1ab: Float32Array,
     /// Ct N (nullable).
     pub ct_n: Float32Array,
@@ -314,7 +314,7 @@ pub fn columns(
                 .map(|(name, ty)| {
                     let pieces: Vec<&dyn Array> = batches
                         .iter()
-                        .filter_map(|b| b.column_by_name(name).map(|c| c.as_ref()))
+                        .filter_map(|b| b.column_by_name(name).map(std::convert::AsRef::as_ref))
                         .collect();
                     if pieces.len() < batches.len() || batches.is_empty() {
                         return Ok(arrow_array::new_null_array(ty, rows));
@@ -361,7 +361,7 @@ fn read_table(
     store: &Store,
     round: &str,
     kind: BatchKind,
-    schema: Arc<Schema>,
+    schema: &Arc<Schema>,
 ) -> Result<RecordBatch> {
     let files = segment_files(store, round, kind);
     let parts: Vec<Vec<RecordBatch>> = files
@@ -376,7 +376,7 @@ fn read_table(
                 let b = b.map_err(|e| {
                     Error::damaged(store.root(), format!("{}: {e}", path.display()))
                 })?;
-                if !same_columns(&b.schema(), &schema) {
+                if !same_columns(&b.schema(), schema) {
                     return Err(Error::damaged(
                         store.root(),
                         format!("{} does not have the segment schema", path.display()),
@@ -388,7 +388,7 @@ fn read_table(
         })
         .collect::<Result<_>>()?;
     let all: Vec<RecordBatch> = parts.into_iter().flatten().collect();
-    Ok(arrow_select::concat::concat_batches(&schema, &all)?)
+    Ok(arrow_select::concat::concat_batches(schema, &all)?)
 }
 
 /// Whether a segment has the expected columns, names and types in order. Nullability
@@ -428,7 +428,7 @@ fn words<T>(
 
 /// Reads every collection row of `round`.
 pub fn collections(store: &Store, round: &str) -> Result<Collections> {
-    let b = read_table(store, round, BatchKind::Collections, collections_schema())?;
+    let b = read_table(store, round, BatchKind::Collections, &collections_schema())?;
     let mode = b
         .column(3)
         .as_string::<i32>()
@@ -459,7 +459,7 @@ pub fn collections(store: &Store, round: &str) -> Result<Collections> {
 
 /// Reads every result row of `round`.
 pub fn results(store: &Store, round: &str) -> Result<Results> {
-    let b = read_table(store, round, BatchKind::Results, results_schema())?;
+    let b = read_table(store, round, BatchKind::Results, &results_schema())?;
     let outcome = words(store, &b, 2, "result", Outcome::parse)?;
     let sample_type = words(store, &b, 10, "sample type", SampleType::parse)?;
     Ok(Results {

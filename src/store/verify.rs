@@ -541,6 +541,8 @@ fn find_orphans(root: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
         match name.as_str() {
             // logs/ holds append-only run logs (recall runs), which the manifest does not name.
             MANIFEST | "lock" | "rejects" | "logs" | super::checked::VERIFIED => {}
+            // pooltrack's own temporary file names, always lower case.
+            #[allow(clippy::case_sensitive_file_extension_comparisons)]
             n if n.starts_with(super::checked::VERIFIED) && n.ends_with(".tmp") => report.warn(
                 name,
                 "a stat cache an interrupted command did not finish writing; harmless",

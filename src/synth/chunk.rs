@@ -253,7 +253,7 @@ impl<'a> ChunkGen<'a> {
         self.chunk * 2 * self.layout.lab_plates
     }
 
-    /// ORF1ab = `base` ± `spread`, N = ORF1ab ± 1.5, both in hundredths and below 38.
+    /// `ORF1ab` = `base` ± `spread`, N = `ORF1ab` ± 1.5, both in hundredths and below 38.
     fn cts(&mut self, base: f64, spread: f64) -> (u32, u32) {
         let orf = base + spread * (2.0 * unit(&mut self.rng) - 1.0);
         let n = orf + 1.5 * (2.0 * unit(&mut self.rng) - 1.0);

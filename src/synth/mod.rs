@@ -33,8 +33,8 @@
 //!   place in the site's queue, a single tube is taken in the minute after its slot,
 //!   and the members of a pool are taken 30 s apart from the pool's start.
 //! - **Testing.** The assay is perfect: a tube is positive iff it holds an infected
-//!   person. A positive pool's ORF1ab Ct is its lowest member Ct + log2(`pool_size`)
-//!   (dilution) ± 0.5; N is ORF1ab ± 1.5; a single tube's Ct is its person's ± 0.5.
+//!   person. A positive pool's `ORF1ab` Ct is its lowest member Ct + log2(`pool_size`)
+//!   (dilution) ± 0.5; N is `ORF1ab` ± 1.5; a single tube's Ct is its person's ± 0.5.
 //!   Cts are written with two decimals and kept below 38 (the usual cut-off is 40):
 //!   the few that would reach it (high loads in large pools) are clamped to 37.99;
 //!   negative tubes have empty Ct fields. A site's tubes all go to one lab

@@ -53,7 +53,7 @@ impl Tubes {
 pub struct ResultFacts {
     /// Outcome of each result row.
     pub outcome: Vec<Outcome>,
-    /// Ct ORF1ab, NaN for none (as the index stores it: half the size of an `Option`).
+    /// Ct `ORF1ab`, NaN for none (as the index stores it: half the size of an `Option`).
     pub ct_orf1ab: Vec<f32>,
     /// Ct N, NaN for none.
     pub ct_n: Vec<f32>,

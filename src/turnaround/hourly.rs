@@ -17,7 +17,7 @@ pub struct ProgressPoint {
     pub collected: u64,
     /// Of them, tubes with a counted result by then.
     pub with_result: u64,
-    /// with_result / collected (0 when none collected).
+    /// `with_result` / collected (0 when none collected).
     pub share: f64,
 }
 

@@ -189,9 +189,10 @@ fn chromium_dump_dom_of_a_page_over_64_kib() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let page = dir.path().join("big.html");
-    let rows: String = (0..20_000)
-        .map(|i| format!("<p id=\"row-{i}\">row {i}</p>\n"))
-        .collect();
+    let rows = (0..20_000).fold(String::new(), |mut s, i| {
+        s.push_str(&format!("<p id=\"row-{i}\">row {i}</p>\n"));
+        s
+    });
     std::fs::write(
         &page,
         format!("<!doctype html><html><body>\n{rows}</body></html>\n"),

@@ -183,7 +183,7 @@ impl Row {
                 let mut s = String::from_utf8(self.fields[*i].clone()).expect("generated text");
                 if s.chars().count() < 2 {
                     // Room to insert inside: at either end it would be trimmed.
-                    s = "x9".to_owned();
+                    "x9".clone_into(&mut s);
                 }
                 self.fields[*i] = insert_inside(&s, *c, *at).into_bytes();
             }
@@ -395,6 +395,8 @@ fn result_row() -> impl Strategy<Value = Row> {
 }
 
 /// How a file is written: column order, quoting, line ends, BOM, blank lines.
+// Each flag is one independent habit of the program that wrote the file.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone)]
 struct Dialect {
     order: Vec<usize>,
@@ -491,7 +493,9 @@ fn write_csv(columns: &[&str], rows: &[Row], d: &Dialect) -> (Vec<u8>, Vec<u64>)
     (out, lines)
 }
 
-/// Line breaks in `b` as a text editor counts them: LF, CRLF, or a CR alone.
+/// Line breaks in `b` as a text editor counts them: LF, CRLF, or a CR alone. Plain
+/// loops on purpose: this is the test's own model, independent of the reader's.
+#[allow(clippy::naive_bytecount)]
 fn line_breaks(b: &[u8]) -> u64 {
     let lf = b.iter().filter(|&&c| c == b'\n').count();
     let lone_cr = b
@@ -1260,7 +1264,7 @@ fn a_stray_quote_does_not_split_records_at_a_chunk_boundary() {
     assert_eq!(kept.len(), rows);
 }
 
-/// Parquet writers (pandas, Spark, DuckDB, pooltrack's own segments) mark an instant
+/// Parquet writers (pandas, Spark, `DuckDB`, pooltrack's own segments) mark an instant
 /// as `Timestamp(ms, "UTC")`; such a `collected_at` column must read as that instant
 /// (arrow's cast to text alone refuses it: "only offset based timezones supported
 /// without chrono-tz").
@@ -1285,7 +1289,7 @@ fn a_parquet_timestamp_in_utc_is_read() {
 
 /// Files with classic Mac line ends (a CR alone, as "CSV (Macintosh)" exports write
 /// them): counting lines by LF alone, every reject would say "line 1". Found by the
-/// fuzz target (fuzz/fuzz_targets/row_parser.rs).
+/// fuzz target (`fuzz/fuzz_targets/row_parser.rs`).
 #[test]
 fn cr_only_line_ends_keep_line_numbers() {
     let text = "tube,person,mode,collected_at\rAB01,p1,pool,2022-04-02 08:00:00\rAB,p2,pool,2022-04-02 08:00:00\rAB01,p3,mixed,2022-04-02 08:00:00\r";
@@ -1297,7 +1301,7 @@ fn cr_only_line_ends_keep_line_numbers() {
 }
 
 /// A damaged Parquet file (found by the fuzz target: a mutation of
-/// testdata/example_collections.parquet whose column chunk metadata holds a negative
+/// `testdata/example_collections.parquet` whose column chunk metadata holds a negative
 /// offset) on which the parquet crate panics while reading pages
 /// (`ColumnChunkMetaData::byte_range`: "column start and length should not be
 /// negative"): refused with exit 1 and the file named, not a crash (exit 101).

@@ -18,7 +18,7 @@
 //! - a file already ingested is skipped, unless none of its rows was committed;
 //! - a person's status from their tubes in the round, in order: any single tube
 //!   positive → positive; any pool positive or inconclusive not followed (by collection
-//!   time) by a negative single tube of theirs → recall, or retest_pending when each
+//!   time) by a negative single tube of theirs → recall, or `retest_pending` when each
 //!   such pool is followed by a single tube of theirs with no result yet; any tube
 //!   invalid, or single tube inconclusive, not followed by a negative tube of theirs →
 //!   resample; any tube without a result → pending; else negative.
@@ -703,15 +703,12 @@ fn run_sequence(steps: &[Step], tally: &RefCell<Tally>) -> Result<(), TestCaseEr
                 } else {
                     // Sent before and nothing committed: it is read again, as new.
                     let text = String::from_utf8(bytes.clone()).expect("utf-8");
-                    match &round {
-                        Some(r) => {
-                            let rows = parse_collections(&text);
-                            m.apply_collections(r, &rows)
-                        }
-                        None => {
-                            let rows = parse_results(&text);
-                            m.apply_results(&rows)
-                        }
+                    if let Some(r) = &round {
+                        let rows = parse_collections(&text);
+                        m.apply_collections(r, &rows)
+                    } else {
+                        let rows = parse_results(&text);
+                        m.apply_results(&rows)
                     }
                 };
                 ("re-sent file", round, bytes, e)

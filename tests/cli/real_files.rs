@@ -197,9 +197,9 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
             if k > 0 && rng.chance(40) {
                 if single {
                     row_mode = "pool";
-                    cap = "10".to_owned();
+                    "10".clone_into(&mut cap);
                 } else {
-                    cap = if size == 20 { "10" } else { "20" }.to_owned();
+                    if size == 20 { "10" } else { "20" }.clone_into(&mut cap);
                 }
             }
             let blank_mode = k > 0 && rng.chance(20);

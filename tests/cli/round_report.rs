@@ -2,7 +2,7 @@
 //! progress, health codes and review flags into `report.json` and a self-contained
 //! `index.html`; each test builds a store from the fixtures that exercise one part and
 //! checks the numbers those fixtures make known (worked out in the tests of each part:
-//! plate_qc.rs, review.rs, coverage.rs), then Chromium renders the page's charts.
+//! `plate_qc.rs`, review.rs, coverage.rs), then Chromium renders the page's charts.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ fn example_store(dir: &Path) -> PathBuf {
     store
 }
 
-/// The page names no URL and loads nothing: no script, stylesheet link, import or url().
+/// The page names no URL and loads nothing: no script, stylesheet link, import or `url()`.
 fn assert_self_contained(page: &str) {
     for forbidden in [
         "http://", "https://", "<script", "<link", "@import", "url(", "src=",

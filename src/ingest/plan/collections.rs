@@ -465,8 +465,8 @@ mod tests {
         let mut x = 7u64;
         for i in 0..5000u64 {
             x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             let tube = match x >> 60 {
                 0..=9 => i / 7,
                 10..=13 => i / 7 + 1,

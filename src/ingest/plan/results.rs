@@ -122,12 +122,11 @@ pub(crate) fn plan_results(
             continue;
         };
         let round = index.round_name(facts.round);
-        let slot = match per_round.iter().position(|p| p.round == round) {
-            Some(s) => s,
-            None => {
-                per_round.push(SegmentPlan::new(round));
-                per_round.len() - 1
-            }
+        let slot = if let Some(s) = per_round.iter().position(|p| p.round == round) {
+            s
+        } else {
+            per_round.push(SegmentPlan::new(round));
+            per_round.len() - 1
         };
         let mut known = known;
         let mut kept_flagged = false;

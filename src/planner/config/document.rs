@@ -14,10 +14,7 @@ use crate::planner::calendar::Date;
 
 pub(super) fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    1 + text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
+    1 + memchr::memchr_iter(b'\n', &text.as_bytes()[..end]).count()
 }
 
 /// A value in the document with its full key and position.

@@ -108,7 +108,7 @@ pub fn write_collections(
         Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
     };
     let parquet_path = stem.with_extension("parquet");
-    let parquet = write_parquet_groups(root, &parquet_path, Arc::clone(&schema), n, group)?;
+    let parquet = write_parquet_groups(root, &parquet_path, &schema, n, group)?;
     // Only the tube index's columns are still needed.
     rows.collected_at = Vec::new();
     rows.site = LabelColumn::default();

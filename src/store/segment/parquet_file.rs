@@ -78,10 +78,10 @@ fn writer_properties() -> WriterProperties {
 }
 
 /// Writes `batch` as one Parquet file (see [`write_parquet_groups`]).
-pub(super) fn write_parquet(root: &Path, path: &Path, batch: RecordBatch) -> Result<FileRef> {
+pub(super) fn write_parquet(root: &Path, path: &Path, batch: &RecordBatch) -> Result<FileRef> {
     let schema = batch.schema();
     let n = batch.num_rows();
-    write_parquet_groups(root, path, schema, n, |start, len| {
+    write_parquet_groups(root, path, &schema, n, |start, len| {
         Ok(batch.slice(start, len))
     })
 }
@@ -112,7 +112,7 @@ impl Chunk {
 pub(super) fn write_parquet_groups(
     root: &Path,
     path: &Path,
-    schema: SchemaRef,
+    schema: &SchemaRef,
     n: usize,
     group: impl Fn(usize, usize) -> Result<RecordBatch> + Sync,
 ) -> Result<FileRef> {
@@ -120,13 +120,13 @@ pub(super) fn write_parquet_groups(
     let props = Arc::new(writer_properties());
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(props.coerce_types())
-        .convert(&schema)
+        .convert(schema)
         .map_err(pq)?;
     let out = HashingWriter::create(path)?;
     let mut writer =
         SerializedFileWriter::new(out, parquet_schema.root_schema_ptr(), Arc::clone(&props))
             .map_err(pq)?;
-    let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(&schema));
+    let factory = ArrowRowGroupWriterFactory::new(&writer, Arc::clone(schema));
     let flat = parquet_schema.num_columns() == schema.fields().len();
     let groups: Vec<usize> = (0..n).step_by(ROW_GROUP).collect();
     let window = rayon::current_num_threads() * 2;

@@ -57,7 +57,7 @@ pub fn write_population(
     );
     let record = RecordBatch::try_new(schema, columns)?;
     let parquet_path = stem.with_extension("parquet");
-    let parquet = write_parquet(root, &parquet_path, record)?;
+    let parquet = write_parquet(root, &parquet_path, &record)?;
     fsutil::sync_dir(&dir)?;
     Ok(PopulationSegment {
         rows: n as u64,

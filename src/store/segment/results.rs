@@ -23,7 +23,7 @@ use crate::store::manifest::Segment;
 use crate::{Error, Result};
 
 /// Writes one round's result rows of batch `batch`: the samples (`plan.order`, sorted by
-/// tube, then reported_at) and after them the plate controls, which the tube index
+/// tube, then `reported_at`) and after them the plate controls, which the tube index
 /// leaves out.
 pub fn write_results(
     root: &Path,
@@ -129,7 +129,7 @@ pub fn write_results(
         Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
     };
     let parquet_path = stem.with_extension("parquet");
-    let parquet = write_parquet_groups(root, &parquet_path, Arc::clone(&schema), n, group)?;
+    let parquet = write_parquet_groups(root, &parquet_path, &schema, n, group)?;
 
     let tubes_path = stem.with_extension("tubes");
     let mut w = IndexWriter::new(

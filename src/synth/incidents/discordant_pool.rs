@@ -19,7 +19,7 @@ pub struct DiscordantPool {
     pub lab: String,
     /// Its plate.
     pub plate: String,
-    /// Its reported ORF1ab Ct.
+    /// Its reported `ORF1ab` Ct.
     pub ct_orf1ab: f64,
     /// Its reported N Ct.
     pub ct_n: f64,
@@ -67,7 +67,7 @@ pub(super) fn discordant_pool(
     pool.ct_orf1ab = ct_text(orf);
     pool.ct_n = ct_text(n);
     if !pool.result.is_empty() {
-        pool.result = "positive".to_owned();
+        "positive".clone_into(&mut pool.result);
     }
     let (tube, lab, reported) = (pool.tube.clone(), pool.lab.clone(), pool.reported_at);
     let plate = format!("{lab}-P{next_plate:06}");

@@ -14,7 +14,7 @@ use crate::synth::PLATE_SAMPLES;
 use crate::synth::chunk::below;
 use crate::time::Millis;
 
-/// What the failed plate's negative control reads on ORF1ab.
+/// What the failed plate's negative control reads on `ORF1ab`.
 const FAILED_CONTROL_CT: &str = "31.50";
 /// The failed plate of the pooled stage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,7 +25,7 @@ pub struct FailedPlate {
     pub plate: String,
     /// The label of the control that failed it.
     pub negative_control: String,
-    /// The control's ORF1ab Ct.
+    /// The control's `ORF1ab` Ct.
     pub ct_orf1ab: f64,
     /// Positive tubes on it (0 unless no plate was free of them).
     pub positive_tubes: u64,

@@ -20,7 +20,7 @@
 //!
 //! - **Failed plate.** One plate of the pooled stage (lab `L1`–`L3`, preferably full
 //!   and without a positive tube, so the failure only costs reruns) has a negative
-//!   control that amplifies (ORF1ab Ct 31.50). Every other control passes: negative
+//!   control that amplifies (`ORF1ab` Ct 31.50). Every other control passes: negative
 //!   controls have no Ct, positive controls both targets in \[29.50, 30.49\]. A plate's
 //!   controls (`NC-` and `PC-` + plate id, wells `G12` and `H12`) are reported with
 //!   its last sample.
@@ -29,7 +29,7 @@
 //!   the generator's 3 to 10 hours. The retests of `L4`'s positive pools move with
 //!   their pool's report.
 //! - **Discordant pool.** One negative pool tube of `L1`–`L3` (so nobody in it is
-//!   infected) is reported positive at ORF1ab Ct 35.xx and N Ct 36.xx, as after a
+//!   infected) is reported positive at `ORF1ab` Ct 35.xx and N Ct 36.xx, as after a
 //!   contamination; its members get single retest tubes, all negative, on a plate of
 //!   their own.
 //! - **Register.** `population.csv` registers every collected person but one (the
