@@ -1,9 +1,11 @@
 //! Parquet input as text rows: every column is cast to text, so Parquet rows go through
 //! the same checks as CSV rows, numbered as if line 1 were a header.
 //!
-//! A damaged Parquet file must be refused, named, like any other unreadable input:
-//! column chunks are checked against the file's size before any page is read, and
-//! decoding runs in [`guarded`].
+//! A damaged Parquet file must be refused, named, like any other unreadable input. The
+//! parquet crate returns errors for most damage, but panics on some (fuzzing found
+//! negative offsets and row counts in the footer, and page data its decoders index
+//! past). Damage to the footer is checked before any page is read; a panic on damaged
+//! pages is caught (see [`guarded`]).
 
 use std::path::Path;
 
@@ -74,17 +76,19 @@ impl ParquetSource {
             ParquetRecordBatchReaderBuilder::try_new(input)
                 .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))
         })?;
-        check_chunks(path, builder.metadata(), size)?;
+        check_metadata(path, builder.metadata(), size)?;
         let header = builder
             .schema()
             .fields()
             .iter()
             .map(|f| f.name().trim().to_ascii_lowercase())
             .collect();
-        let reader = builder
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))?;
+        let reader = guarded(path, || {
+            builder
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| Error::input(path, format!("not a readable Parquet file: {e}")))
+        })?;
         Ok((ParquetSource { reader, rows: 0 }, header))
     }
 
@@ -107,14 +111,17 @@ impl ParquetSource {
 }
 
 /// Runs Parquet decoding so that a panic inside the parquet crate on a damaged file
-/// (one was found by fuzzing) refuses the file instead of crashing the ingest. The panic
-/// hook is silenced meanwhile, so no panic message reaches the clerk's terminal.
+/// refuses the file instead of crashing the ingest.
+///
+/// Only the unwinding is caught; the process's panic hook is left alone. It is one
+/// hook for every thread: swapping it here to keep the panic's message off the
+/// terminal, as this once did, silenced the panics of every other thread meanwhile
+/// (rayon's workers, a library caller's), raced with anyone else setting it, and is
+/// itself a panic on a thread that is unwinding. The damage known to make the crate
+/// panic before any page is decoded is refused first by [`check_metadata`]; a panic on
+/// damaged pages prints the hook's message above the refusal.
 fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
-    result.unwrap_or_else(|_| {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(Error::input(
             path,
             "damaged Parquet data: the file's metadata is inconsistent",
@@ -122,10 +129,25 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
-/// Refuses a Parquet file whose column chunks point outside the file, before any page
-/// is read.
-fn check_chunks(path: &Path, meta: &ParquetMetaData, size: u64) -> Result<()> {
-    for rg in meta.row_groups() {
+/// Refuses a Parquet file whose footer the parquet crate would panic on rather than
+/// refuse, before any page is read: row counts that are negative or add up past
+/// `i64` (the crate sums them as `usize`, outside any page), or column chunks that
+/// point outside the file (`byte_range` asserts offset and length are not negative).
+fn check_metadata(path: &Path, meta: &ParquetMetaData, size: u64) -> Result<()> {
+    let mut rows: i64 = 0;
+    for (i, rg) in meta.row_groups().iter().enumerate() {
+        match rows.checked_add(rg.num_rows()) {
+            Some(sum) if rg.num_rows() >= 0 => rows = sum,
+            _ => {
+                return Err(Error::input(
+                    path,
+                    format!(
+                        "damaged Parquet data: row group {i} holds {} rows",
+                        rg.num_rows()
+                    ),
+                ));
+            }
+        }
         for col in rg.columns() {
             let start = col
                 .dictionary_page_offset()
@@ -209,9 +231,11 @@ fn timestamps_as_text(
 
 #[cfg(test)]
 pub(super) mod tests {
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
+    use bytes::Bytes;
     use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter};
 
     use super::*;
     use crate::ingest::table::tests::rows;
@@ -228,6 +252,21 @@ pub(super) mod tests {
         let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).expect("writer");
         w.write(&batch).expect("write");
         w.close().expect("close");
+        out
+    }
+
+    /// `file` with the metadata in its footer changed by `edit`, as a damaged writer
+    /// or a flipped bit would leave it.
+    fn with_footer(file: &[u8], edit: impl FnOnce(ParquetMetaData) -> ParquetMetaData) -> Vec<u8> {
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&Bytes::copy_from_slice(file))
+            .expect("footer");
+        let tail = file.len() - 8;
+        let len = u32::from_le_bytes(file[tail..tail + 4].try_into().expect("4 bytes"));
+        let mut out = file[..tail - len as usize].to_vec();
+        ParquetMetaDataWriter::new(&mut out, &edit(meta))
+            .finish()
+            .expect("footer");
         out
     }
 
@@ -263,5 +302,130 @@ pub(super) mod tests {
         assert_eq!(want.len(), 2);
         assert_eq!(want[1].0, 3, "row 1 is line 3, after the header's line");
         assert_eq!(read_all("a.parquet", bytes).expect("reads"), want);
+        // An unchanged footer, written again, reads alike: `with_footer` damages only
+        // what it is told to.
+        let again = with_footer(&one_column(&["T0001", "T0002"]), |m| m);
+        assert_eq!(read_all("a.parquet", again).expect("reads"), want);
+    }
+
+    #[test]
+    fn a_damaged_footer_is_refused_before_any_page_is_read() {
+        let file = one_column(&["T0001", "T0002", "T0003"]);
+        let negative_rows = with_footer(&file, |m| {
+            let groups = m
+                .row_groups()
+                .iter()
+                .map(|g| {
+                    g.clone()
+                        .into_builder()
+                        .set_num_rows(-3)
+                        .build()
+                        .expect("group")
+                })
+                .collect();
+            m.into_builder().set_row_groups(groups).build()
+        });
+        let err = read_all("rows.parquet", negative_rows).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "rows.parquet: damaged Parquet data: row group 0 holds -3 rows"
+        );
+        let negative_offset = with_footer(&file, |m| {
+            let groups = m
+                .row_groups()
+                .iter()
+                .map(|g| {
+                    let columns = g
+                        .columns()
+                        .iter()
+                        .map(|c| {
+                            let c = c.clone().into_builder();
+                            let c = c.set_dictionary_page_offset(None);
+                            c.set_data_page_offset(-4).build().expect("column")
+                        })
+                        .collect();
+                    g.clone()
+                        .into_builder()
+                        .set_column_metadata(columns)
+                        .build()
+                })
+                .collect::<parquet::errors::Result<_>>()
+                .expect("groups");
+            m.into_builder().set_row_groups(groups).build()
+        });
+        let err = read_all("offset.parquet", negative_offset).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "offset.parquet: damaged Parquet data: column \"tube\" points outside the file"
+        );
+        // The file the fuzz target found: a negative offset, as above.
+        let fuzzed = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/fuzz_parquet_negative_offset.parquet"
+        ))
+        .expect("testdata");
+        let err = read_all("fuzzed.parquet", fuzzed)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.starts_with("fuzzed.parquet: damaged Parquet data: column ")
+                && err.ends_with(" points outside the file"),
+            "{err}"
+        );
+        // Cut short anywhere: the footer is gone or points past the end.
+        for cut in [8, file.len() / 2, file.len() - 1] {
+            let err = read_all("cut.parquet", file[..cut].to_vec()).expect_err("refused");
+            assert!(
+                err.to_string()
+                    .starts_with("cut.parquet: not a readable Parquet file: "),
+                "{err}"
+            );
+        }
+    }
+
+    /// The process's panic hook is one for all threads, so reading must not touch it.
+    /// Swapping it, as the guard once did, has one effect that shows deterministically:
+    /// `take_hook` panics on a thread that is unwinding, and a panic in a destructor run
+    /// by unwinding aborts the process. So this reads a Parquet file in such a
+    /// destructor, in a child process of this test binary so that an abort fails this
+    /// test alone.
+    #[test]
+    fn reading_parquet_while_unwinding_leaves_the_panic_hook_alone() {
+        const CHILD: &str = "POOLTRACK_TEST_READ_WHILE_UNWINDING";
+        let name = "reading_parquet_while_unwinding_leaves_the_panic_hook_alone";
+        if std::env::var_os(CHILD).is_none() {
+            let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+            let exe = std::env::current_exe().expect("the test binary");
+            let out = std::process::Command::new(exe)
+                .args(["--exact", &format!("{module}::{name}"), "--test-threads=1"])
+                .env(CHILD, "1")
+                .output()
+                .expect("run the child");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "{:?}\n{stdout}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        struct ReadOnDrop(Vec<u8>, Arc<Mutex<Option<usize>>>);
+        impl Drop for ReadOnDrop {
+            fn drop(&mut self) {
+                let read = read_all("unwinding.parquet", std::mem::take(&mut self.0));
+                if let Ok(mut got) = self.1.lock() {
+                    *got = read.ok().map(|r| r.len());
+                }
+            }
+        }
+        let got = Arc::new(Mutex::new(None));
+        let bytes = one_column(&["T0001", "T0002"]);
+        let unwound = std::panic::catch_unwind(|| {
+            let _read = ReadOnDrop(bytes, Arc::clone(&got));
+            panic!("unwinding on purpose");
+        });
+        assert!(unwound.is_err());
+        assert_eq!(*got.lock().expect("lock"), Some(2));
     }
 }
