@@ -1321,3 +1321,89 @@ fn a_damaged_parquet_input_is_refused_without_a_panic() {
         stderr_text(&out)
     );
 }
+
+/// A Parquet file whose footer is damaged, with every page intact: the metadata read
+/// back, changed by `edit`, and written again in place of the old.
+fn with_damaged_footer(
+    file: &Path,
+    edit: impl FnOnce(
+        parquet::file::metadata::ParquetMetaData,
+    ) -> parquet::file::metadata::ParquetMetaData,
+) -> Vec<u8> {
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&fs::File::open(file).expect("open"))
+        .expect("footer");
+    let bytes = fs::read(file).expect("read");
+    let tail = bytes.len() - 8;
+    let len = u32::from_le_bytes(bytes[tail..tail + 4].try_into().expect("4 bytes"));
+    let mut out = bytes[..tail - len as usize].to_vec();
+    parquet::file::metadata::ParquetMetaDataWriter::new(&mut out, &edit(meta))
+        .finish()
+        .expect("footer");
+    out
+}
+
+/// Damaged Parquet through the binary: exit 1 and one line on stderr, the refusal,
+/// naming the file. No panic message: the footer damage that makes the parquet crate
+/// panic (a negative offset or row count) is refused before anything is decoded, so
+/// the library need not silence the process's panic hook, which it no longer touches.
+#[test]
+fn damaged_parquet_is_refused_in_one_line_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two row groups of one row each, both claiming -2 rows: the crate added them up as
+    // `usize` outside the old guard, which overflowed (a panic) in a debug build.
+    let two_groups = dir.path().join("two_groups.parquet");
+    let batch = RecordBatch::try_from_iter([
+        ("tube", strings(&["PQ0001", "PQ0002"])),
+        ("person", strings(&["a", "b"])),
+        ("mode", strings(&["pool"; 2])),
+        ("collected_at", strings(&["2022-04-02 08:00:00"; 2])),
+    ])
+    .expect("batch");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1))
+        .build();
+    let f = fs::File::create(&two_groups).expect("create");
+    let mut w = ArrowWriter::try_new(f, batch.schema(), Some(props)).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    let negative_rows = dir.path().join("negative_rows.parquet");
+    let damaged = with_damaged_footer(&two_groups, |m| {
+        let groups = m
+            .row_groups()
+            .iter()
+            .map(|g| g.clone().into_builder().set_num_rows(-2).build())
+            .collect::<parquet::errors::Result<_>>()
+            .expect("groups");
+        m.into_builder().set_row_groups(groups).build()
+    });
+    fs::write(&negative_rows, damaged).expect("write");
+    let cut = dir.path().join("cut.parquet");
+    let whole = fs::read(&two_groups).expect("read");
+    fs::write(&cut, &whole[..whole.len() / 2]).expect("write");
+    for (file, reason) in [
+        (
+            negative_rows,
+            "damaged Parquet data: row group 0 holds -2 rows",
+        ),
+        (cut, "not a readable Parquet file: "),
+        (
+            crate::common::testdata("fuzz_parquet_negative_offset.parquet"),
+            "damaged Parquet data: column ",
+        ),
+    ] {
+        let store = dir.path().join("store");
+        let out = run(pooltrack(&store)
+            .args(["ingest", "collections", "--round", "R1"])
+            .arg(&file));
+        let stderr = stderr_text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        let refusal = format!("pooltrack: error: {}: {reason}", file.display());
+        assert!(
+            lines.len() == 1 && lines[0].starts_with(&refusal),
+            "{}: {stderr}",
+            file.display()
+        );
+    }
+}
