@@ -3,7 +3,7 @@
 //! A chunk is about 8 MB and ends just after a newline outside quotes, found by quote
 //! parity, so it parses on its own (in parallel with the others) and its first line's
 //! number is known from the newlines before it. A chunk with no quote and valid UTF-8
-//! is split by byte search; any other goes through csv_core. Both count CRLF, lone CR,
+//! is split by byte search; any other goes through `csv_core`. Both count CRLF, lone CR,
 //! blank lines and quoted newlines as a text editor numbers lines.
 
 use std::io::Read;
@@ -219,7 +219,7 @@ fn read_failed(path: &Path, next_line: u64, what: &str, e: &std::io::Error) -> E
     )
 }
 
-/// Line ends in `data[range]`: LF, CRLF, or a lone CR (old Mac files), as csv_core
+/// Line ends in `data[range]`: LF, CRLF, or a lone CR (old Mac files), as `csv_core`
 /// reads them. A CR is lone when the byte after it, even past the range, is not LF.
 pub(super) fn count_lines(data: &[u8], range: std::ops::Range<usize>) -> u64 {
     let part = &data[range.clone()];
@@ -233,7 +233,7 @@ pub(super) fn count_lines(data: &[u8], range: std::ops::Range<usize>) -> u64 {
 /// The chunk as text when it can be split by plain byte search: valid UTF-8, no quote
 /// (so no field holds a delimiter or a newline) and no carriage return but those of CRLF
 /// line ends. Generated and exported files nearly always are; anything else goes
-/// through csv_core.
+/// through `csv_core`.
 fn plain_text(data: &[u8]) -> Option<&str> {
     if memchr::memchr(b'"', data).is_some() {
         return None;
@@ -245,7 +245,7 @@ fn plain_text(data: &[u8]) -> Option<&str> {
     std::str::from_utf8(data).ok()
 }
 
-/// The rows of a plain chunk (see [`plain_text`]), with the line numbers csv_core's
+/// The rows of a plain chunk (see [`plain_text`]), with the line numbers `csv_core`'s
 /// path gives: one per line, blank lines skipped but counted. Each row is lent to `f`
 /// from the chunk, not copied.
 fn for_each_plain<'a>(
@@ -350,7 +350,7 @@ impl<'a> Parser<'a> {
 }
 
 /// The end of the last complete record in `buf`: just after the last newline that is
-/// outside a quoted field. Quotes are read as csv_core reads them: a quote opens a
+/// outside a quoted field. Quotes are read as `csv_core` reads them: a quote opens a
 /// quoted field only at the start of a field (just after a `delimiter`, so `O"Brien`
 /// is a literal quote), and inside one `""` is an escaped quote.
 fn record_boundary(buf: &[u8], delimiter: u8) -> Option<usize> {

@@ -30,7 +30,7 @@ impl std::error::Error for Undecodable {}
 
 /// A reader that decodes `inner` from a legacy encoding into UTF-8, as a stream.
 ///
-/// The input is read in pieces of any size; encoding_rs's `Decoder` keeps the first
+/// The input is read in pieces of any size; `encoding_rs`'s `Decoder` keeps the first
 /// bytes of a multibyte sequence cut by a piece's end and finishes it with the next
 /// piece, so no character is ever split. A sequence that is not in the encoding fails
 /// the read with an [`Undecodable`] naming its line.

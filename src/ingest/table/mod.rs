@@ -12,7 +12,7 @@
 //! A CSV file need not be comma-separated UTF-8: [`ReadOptions`] names its field
 //! delimiter and its encoding. A GB18030 (GBK) file, as Excel on a Chinese-language
 //! Windows saves one, is decoded to UTF-8 as a stream *before* it is cut into chunks,
-//! by encoding_rs's streaming decoder, which carries a multibyte sequence split between
+//! by `encoding_rs`'s streaming decoder, which carries a multibyte sequence split between
 //! two reads over to the next: chunks, record boundaries and line numbers are then
 //! found in UTF-8 text exactly as for a UTF-8 file (GB18030 keeps ASCII, so every
 //! newline, quote and delimiter is where it was).
@@ -80,7 +80,7 @@ pub struct Record<'a> {
     bytes: Vec<u8>,
     utf8: bool,
     ends: Vec<usize>,
-    /// Bytes between one field's end and the next one's start: 0 when csv_core
+    /// Bytes between one field's end and the next one's start: 0 when `csv_core`
     /// unescaped the fields end to end, 1 when `text` is the raw line with its
     /// delimiters.
     gap: usize,
@@ -143,15 +143,12 @@ impl<'a> Record<'a> {
         self.ends.push(self.text.len());
     }
 
-    /// Fields unescaped by csv_core, end to end: checked for UTF-8 once for the row.
+    /// Fields unescaped by `csv_core`, end to end: checked for UTF-8 once for the row.
     fn set_unescaped(&mut self, data: &[u8], ends: &[usize]) {
         self.clear();
-        match std::str::from_utf8(data) {
-            Ok(s) => self.text.to_mut().push_str(s),
-            Err(_) => {
-                self.utf8 = false;
-                self.bytes.extend_from_slice(data);
-            }
+        if let Ok(s) = std::str::from_utf8(data) { self.text.to_mut().push_str(s) } else {
+            self.utf8 = false;
+            self.bytes.extend_from_slice(data);
         }
         self.ends.extend_from_slice(ends);
     }
