@@ -543,19 +543,6 @@ impl Scan<'_> {
         self.next = (self.next + 1).min(self.end);
     }
 
-    /// The next records as one slice (a whole number of records) with the index of the
-    /// first, or `None` at the end of the range: for passes that take every record.
-    pub fn next_chunk(&mut self) -> Result<Option<(usize, &[u8])>> {
-        if !self.ready()? {
-            return Ok(None);
-        }
-        let size = self.file.size;
-        let i = self.next;
-        self.next = self.buf_first + self.buf_records;
-        let at = (i - self.buf_first) * size;
-        Ok(Some((i, &self.buf[at..self.buf_records * size])))
-    }
-
     fn fill(&mut self) -> Result<()> {
         let size = self.file.size;
         let records = (SCAN_BYTES / size).max(1).min(self.end - self.next);
@@ -576,13 +563,6 @@ pub fn u32_at(r: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
     b.copy_from_slice(&r[at..at + 4]);
     u32::from_le_bytes(b)
-}
-
-/// Reads a little-endian `u64` at `at` of a record.
-pub fn u64_at(r: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&r[at..at + 8]);
-    u64::from_le_bytes(b)
 }
 
 /// Reads a little-endian `i64` at `at` of a record.
