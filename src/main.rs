@@ -20,7 +20,6 @@ fn main() -> ExitCode {
     restore_sigpipe();
     let args = cli::Cli::parse();
     let result = cli::run(args);
-    cli::bench::report_peak_memory();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

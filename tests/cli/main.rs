@@ -2,6 +2,7 @@
 //! files it writes) with a store in a temporary folder.
 
 mod bad_input;
+mod bench;
 mod city;
 mod clerk;
 mod common;
