@@ -17,6 +17,7 @@ mod health_codes;
 mod hostile;
 mod incidents;
 mod model;
+mod pipe;
 mod plan;
 mod plate_qc;
 mod real_files;
