@@ -186,37 +186,7 @@ impl Store {
     fn load(root: &Path, lock: Option<File>) -> Result<Store> {
         let path = root.join(MANIFEST);
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::damaged(root, format!("{MANIFEST} cannot be read: {e}")))?;
-        if manifest.format > manifest::FORMAT {
-            return Err(Error::damaged(
-                root,
-                format!(
-                    "{MANIFEST} has store format {}, written by a newer pooltrack; this one reads formats {} to {}: upgrade pooltrack to read this store",
-                    manifest.format,
-                    manifest::OLDEST_FORMAT,
-                    manifest::FORMAT
-                ),
-            ));
-        }
-        if manifest.format < manifest::OLDEST_FORMAT {
-            return Err(Error::damaged(
-                root,
-                format!("{MANIFEST} has an unknown store format {}", manifest.format),
-            ));
-        }
-        if let Some(why) = manifest.retraction_problem() {
-            return Err(Error::damaged(root, format!("{MANIFEST}: {why}")));
-        }
-        let zone = crate::time::zone_offset(&manifest.settings.time_zone).ok_or_else(|| {
-            Error::damaged(
-                root,
-                format!(
-                    "{MANIFEST} has an unreadable time zone {:?}",
-                    manifest.settings.time_zone
-                ),
-            )
-        })?;
+        let (manifest, zone) = Manifest::parse(&bytes).map_err(|why| Error::damaged(root, why))?;
         Ok(Store {
             root: root.to_path_buf(),
             manifest,
