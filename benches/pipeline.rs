@@ -58,10 +58,13 @@ fn city() -> City {
     }
 }
 
+/// Rows of [`small_batch`].
+const SMALL_BATCH_ROWS: u32 = 10_000;
+
 /// A lab's batch of 10,000 new collection rows: 1,000 pools of 10 new persons.
 fn small_batch(dir: &Path) -> PathBuf {
     let mut text = String::from("tube,person,mode,capacity,collected_at,site\n");
-    for i in 0..10_000u32 {
+    for i in 0..SMALL_BATCH_ROWS {
         let pool = i / 10;
         text.push_str(&format!(
             "NB{pool:08},NEW{i:015},pool,10,2022-04-02 20:{:02}:00,S09999\n",
@@ -73,6 +76,25 @@ fn small_batch(dir: &Path) -> PathBuf {
     out
 }
 
+/// Reads a collections file as an ingest does, up to the rows and their rejects;
+/// returns how many rows were kept.
+fn parse_collections(path: &Path) -> usize {
+    let mut t = Table::open(path).expect("open");
+    let mut rows = CollectionRows::default();
+    let mut rejects = Rejects::default();
+    collections::read(
+        &mut t,
+        0,
+        "c.csv",
+        Offset::CHINA,
+        IdCheck::Warn,
+        &mut rows,
+        &mut rejects,
+    )
+    .expect("read");
+    rows.len()
+}
+
 fn stages(c: &mut Criterion) {
     let city = city();
     let n = persons();
@@ -81,24 +103,7 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n));
 
     let csv = city.data.join("collections.csv");
-    g.bench_function("parse_collections", |b| {
-        b.iter(|| {
-            let mut t = Table::open(&csv).expect("open");
-            let mut rows = CollectionRows::default();
-            let mut rejects = Rejects::default();
-            collections::read(
-                &mut t,
-                0,
-                "c.csv",
-                Offset::CHINA,
-                IdCheck::Warn,
-                &mut rows,
-                &mut rejects,
-            )
-            .expect("read");
-            rows.len()
-        });
-    });
+    g.bench_function("parse_collections", |b| b.iter(|| parse_collections(&csv)));
 
     let text = std::fs::read(&csv).expect("read");
     g.bench_function("parse_floor", |b| b.iter(|| floor::parse(&text)));
@@ -106,17 +111,19 @@ fn stages(c: &mut Criterion) {
     g.bench_function("ingest_collections_empty_store", |b| {
         b.iter_batched(
             || tempfile::tempdir().expect("tmp"),
+            // The folder is returned, not dropped here: criterion drops what the
+            // routine returns after the clock stops, so deleting the store is not timed.
             |dir| {
                 let mut s = Store::open_writer(dir.path()).expect("store");
-                ingest_collections(
+                let report = ingest_collections(
                     &mut s,
                     std::slice::from_ref(&csv),
                     ROUND,
                     &IngestOptions::default(),
                     None,
                 )
-                .expect("ingest")
-                .committed
+                .expect("ingest");
+                (dir, report.committed)
             },
             BatchSize::PerIteration,
         );
@@ -153,6 +160,7 @@ fn stages(c: &mut Criterion) {
     let small = small_batch(&city.data);
     let mut g = c.benchmark_group("small_batch");
     g.sample_size(10);
+    g.throughput(Throughput::Elements(SMALL_BATCH_ROWS.into()));
     g.bench_function("ingest_10k_collections_into_full_store", |b| {
         b.iter_batched(
             || {
@@ -160,17 +168,18 @@ fn stages(c: &mut Criterion) {
                 copy_dir(&city.store, dir.path());
                 dir
             },
+            // Returned so that deleting the copy is not timed (see above).
             |dir| {
                 let mut s = Store::open_writer(dir.path()).expect("store");
-                ingest_collections(
+                let report = ingest_collections(
                     &mut s,
                     std::slice::from_ref(&small),
                     ROUND,
                     &IngestOptions::default(),
                     None,
                 )
-                .expect("ingest")
-                .committed
+                .expect("ingest");
+                (dir, report.committed)
             },
             BatchSize::PerIteration,
         );

@@ -162,11 +162,6 @@ impl StrColumn {
         out
     }
 
-    /// Bytes of text held.
-    pub fn text_bytes(&self) -> usize {
-        self.data.len()
-    }
-
     /// Converts into an Arrow array without copying the text.
     pub fn into_arrow(self) -> StringArray {
         let offsets = if self.offsets.is_empty() {

@@ -1,9 +1,13 @@
 //! `pooltrack bench --persons N [--vs-duckdb]`: the city-scale reference job, timed.
 //!
-//! Each step runs as its own `pooltrack` process, as a lab's batch job would, so each
-//! one's peak memory is its own: a child writes its peak resident set (VmHWM, from
-//! /proc/self/status) to the file named by `POOLTRACK_PEAK_FILE` as it exits.
+//! Each step runs as its own `pooltrack` process, as a lab's batch job would, and its
+//! peak memory is measured from outside: the step is the only child of a second
+//! `pooltrack bench -- ARGS` process, which reads the kernel's `ru_maxrss` for its
+//! waited-for children (`getrusage(RUSAGE_CHILDREN)`) once the step has ended. That
+//! figure is the largest peak among all such children, so a process per step is what
+//! makes it the step's own rather than a running maximum over the job.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -14,14 +18,17 @@ use serde::Serialize;
 
 /// The DuckDB side of the comparison, kept in benches/ so anyone can rerun it by hand.
 const DUCKDB_SCRIPT: &str = include_str!("../../benches/duckdb_reference.py");
-const PEAK_ENV: &str = "POOLTRACK_PEAK_FILE";
+/// Starts the line on which a measured step's figures follow its own output.
+const MEASURED: &str = "pooltrack bench step: ";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 The job, into an empty store: ingest collections, ingest results, worklist recall,
 status. Then a lab batch job: 10,000 collection rows and 10,000 result rows into the
 full store, and one person's status. With --vs-duckdb, the same two CSV files go
-through DuckDB (Python package duckdb; benches/duckdb_reference.py) in the same run.")]
+through DuckDB (Python package duckdb; benches/duckdb_reference.py) in the same run.
+Peak MiB is each step's peak resident memory (ru_maxrss), read from outside the step by
+a pooltrack process whose only child it is (getrusage of its ended children).")]
 pub struct Args {
     /// Persons in the generated city (25000000 is the reference).
     #[arg(long, default_value_t = 1_000_000)]
@@ -38,6 +45,17 @@ pub struct Args {
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
+    /// `pooltrack bench -- ARGS`: run `pooltrack ARGS` as this process's only child,
+    /// then print its time and peak memory: how the bench measures each step.
+    #[arg(last = true, hide = true, value_name = "ARGS")]
+    measure: Vec<OsString>,
+}
+
+/// What `pooltrack bench -- ARGS` prints after the step's own output.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Measured {
+    seconds: f64,
+    peak_kib: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,22 +79,6 @@ struct Report {
     duckdb_seconds: Option<f64>,
     duckdb_peak_mib: Option<f64>,
     ratio_to_duckdb: Option<f64>,
-}
-
-/// Writes this process's peak resident memory to `$POOLTRACK_PEAK_FILE`, if set.
-pub fn report_peak_memory() {
-    let Some(path) = std::env::var_os(PEAK_ENV) else {
-        return;
-    };
-    if let Some(kib) = vm_hwm_kib() {
-        let _ = std::fs::write(path, kib.to_string());
-    }
-}
-
-fn vm_hwm_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn machine() -> String {
@@ -105,18 +107,42 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {mem}")
 }
 
-/// Runs one pooltrack step as a child process; returns (seconds, peak MiB, stdout).
-fn step(dir: &Path, args: &[&str]) -> anyhow::Result<(f64, f64, String)> {
+/// Runs `pooltrack ARGS` as the only child of this process and prints its figures
+/// ([`Measured`]) on a last line of standard output. Its time is taken here, not by
+/// the bench, so that starting this extra process is not counted.
+fn measure(argv: &[OsString]) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding the pooltrack binary")?;
-    let peak = dir.join("peak.txt");
-    let _ = std::fs::remove_file(&peak);
     let start = Instant::now();
+    let status = Command::new(exe)
+        .args(argv)
+        .status()
+        .context("running the pooltrack step")?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("the pooltrack step ended with {status}");
+    }
+    // The step was the only child, so the largest peak among this process's ended
+    // children is the step's own.
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .context("reading the step's peak memory (getrusage)")?;
+    let figures = Measured {
+        seconds,
+        // Linux gives ru_maxrss in KiB.
+        peak_kib: usage.max_rss(),
+    };
+    println!("{MEASURED}{}", serde_json::to_string(&figures)?);
+    Ok(())
+}
+
+/// Runs one pooltrack step in its own measuring process; returns (seconds, peak MiB).
+fn step(args: &[&str]) -> anyhow::Result<(f64, f64)> {
+    let exe = std::env::current_exe().context("finding the pooltrack binary")?;
     let out = Command::new(exe)
+        .arg("bench")
+        .arg("--")
         .args(args)
-        .env(PEAK_ENV, &peak)
         .output()
         .with_context(|| format!("running pooltrack {}", args.join(" ")))?;
-    let seconds = start.elapsed().as_secs_f64();
     if !out.status.success() {
         bail!(
             "pooltrack {} failed: {}",
@@ -124,24 +150,23 @@ fn step(dir: &Path, args: &[&str]) -> anyhow::Result<(f64, f64, String)> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let kib: f64 = std::fs::read_to_string(&peak)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0.0);
-    Ok((
-        seconds,
-        kib / 1024.0,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let figures: Measured = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(MEASURED))
+        .context("the measuring process printed no figures")
+        .and_then(|json| Ok(serde_json::from_str(json)?))
+        .with_context(|| format!("measuring pooltrack {}", args.join(" ")))?;
+    Ok((figures.seconds, figures.peak_kib as f64 / 1024.0))
 }
 
-/// Data rows of a CSV file (lines less the header), counted without loading it.
 /// Runs each (name, arguments, rows) step in turn and records its figures.
-fn run_steps(dir: &Path, plan: &[(&str, Vec<&str>, u64)]) -> anyhow::Result<Vec<Step>> {
+fn run_steps(plan: &[(&str, Vec<&str>, u64)]) -> anyhow::Result<Vec<Step>> {
     plan.iter()
         .map(|(name, argv, rows)| {
             eprintln!("  {name}...");
-            let (seconds, peak, _) = step(dir, argv)?;
+            let (seconds, peak) = step(argv)?;
             Ok(Step {
                 step: (*name).to_owned(),
                 seconds,
@@ -153,6 +178,7 @@ fn run_steps(dir: &Path, plan: &[(&str, Vec<&str>, u64)]) -> anyhow::Result<Vec<
         .collect()
 }
 
+/// Data rows of a CSV file (lines less the header), counted without loading it.
 fn count_rows(path: &Path) -> anyhow::Result<u64> {
     let mut lines = 0u64;
     pooltrack::store::fsutil::for_each_block(path, |block| {
@@ -196,6 +222,9 @@ fn small_batches(city: &Path, out: &Path) -> anyhow::Result<(PathBuf, PathBuf, S
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if !args.measure.is_empty() {
+        return measure(&args.measure);
+    }
     let tmp = tempfile::tempdir()?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let city = dir.join("city");
@@ -260,7 +289,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             n_coll,
         ),
     ];
-    let mut steps = run_steps(&dir, &job)?;
+    let mut steps = run_steps(&job)?;
     let job_seconds: f64 = steps.iter().map(|s| s.seconds).sum();
     let job_peak_mib = steps.iter().map(|s| s.peak_mib).fold(0.0, f64::max);
 
@@ -296,7 +325,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             1,
         ),
     ];
-    steps.extend(run_steps(&dir, &batch)?);
+    steps.extend(run_steps(&batch)?);
 
     let (duckdb_seconds, duckdb_peak_mib) = if args.vs_duckdb {
         eprintln!("  duckdb...");

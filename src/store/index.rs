@@ -268,46 +268,50 @@ pub fn ct_at(r: &[u8], at: usize) -> Option<f32> {
     (!v.is_nan()).then_some(v)
 }
 
-/// An open, memory-mapped sidecar.
-pub struct IndexFile {
-    map: Mmap,
-    file: File,
-    path: std::path::PathBuf,
+/// A sidecar's records, in bytes whose header and length [`Records::parse`] has checked:
+/// what an [`IndexFile`] searches through its mapping, and what the fuzz target
+/// searches in arbitrary bytes, so that the checks and searches it exercises are the
+/// store's own.
+#[derive(Debug, Clone, Copy)]
+pub struct Records<'a> {
+    /// The whole file, header included.
+    bytes: &'a [u8],
     size: usize,
     key: usize,
     count: usize,
 }
 
-impl IndexFile {
-    /// Maps `path` and checks its header and length against `kind`; a mismatch means
-    /// the store is damaged.
-    pub fn open(path: &Path, kind: Kind) -> Result<IndexFile> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: committed sidecars are never modified or truncated by pooltrack
-        // (every batch writes new files), and the length is checked below before any
-        // record is read, so the mapping stays valid while it is in use.
-        #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let bad = |why: &str| Error::damaged(path, format!("index file {why}"));
-        if map.len() < HEADER || map[..8] != MAGIC {
-            return Err(bad("has no valid header"));
+impl<'a> Records<'a> {
+    /// Checks a sidecar's header and length against `kind`. The error says what is
+    /// wrong, as the end of a sentence starting "index file".
+    ///
+    /// ```
+    /// use pooltrack::store::index::{IndexWriter, Kind, Records, person_record};
+    /// let mut w = IndexWriter::new(Vec::new(), Kind::Persons, 1)?;
+    /// w.push(&person_record(7, 3))?;
+    /// let bytes = w.finish()?;
+    /// let records = Records::parse(&bytes, Kind::Persons).expect("a whole sidecar");
+    /// assert_eq!((records.len(), records.person_row(0)), (1, 3));
+    /// assert!(Records::parse(&bytes, Kind::ResultTubes).is_err());
+    /// assert!(Records::parse(&bytes[..bytes.len() - 1], Kind::Persons).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn parse(bytes: &'a [u8], kind: Kind) -> std::result::Result<Records<'a>, &'static str> {
+        if bytes.len() < HEADER || bytes[..8] != MAGIC {
+            return Err("has no valid header");
         }
-        let word = |at: usize| u32::from_le_bytes([map[at], map[at + 1], map[at + 2], map[at + 3]]);
-        if word(8) != kind as u32 || word(12) as usize != kind.record_size() {
-            return Err(bad("is of the wrong kind"));
+        if u32_at(bytes, 8) != kind as u32 || u32_at(bytes, 12) as usize != kind.record_size() {
+            return Err("is of the wrong kind");
         }
         let mut c = [0u8; 8];
-        c.copy_from_slice(&map[16..24]);
-        let count =
-            usize::try_from(u64::from_le_bytes(c)).map_err(|_| bad("count is too large"))?;
+        c.copy_from_slice(&bytes[16..24]);
+        let count = usize::try_from(u64::from_le_bytes(c)).map_err(|_| "count is too large")?;
         let size = kind.record_size();
-        if count.checked_mul(size).and_then(|b| b.checked_add(HEADER)) != Some(map.len()) {
-            return Err(bad("is truncated or has extra bytes"));
+        if count.checked_mul(size).and_then(|b| b.checked_add(HEADER)) != Some(bytes.len()) {
+            return Err("is truncated or has extra bytes");
         }
-        Ok(IndexFile {
-            map,
-            file,
-            path: path.to_path_buf(),
+        Ok(Records {
+            bytes,
             size,
             key: kind.key_size(),
             count,
@@ -325,46 +329,9 @@ impl IndexFile {
     }
 
     /// The `i`th record's bytes.
-    pub fn record(&self, i: usize) -> &[u8] {
+    pub fn record(&self, i: usize) -> &'a [u8] {
         let at = HEADER + i * self.size;
-        &self.map[at..at + self.size]
-    }
-
-    /// A reader of records `range` in order. Whole-file passes read through it rather
-    /// than the mapping: touched mapped pages count in the process's resident memory
-    /// until it exits (the 25 M-person index alone is 500 MB), a reused buffer does not.
-    pub fn scan(&self, range: Range<usize>) -> Scan<'_> {
-        let end = range.end.min(self.count);
-        Scan {
-            file: self,
-            buf: Vec::new(),
-            buf_first: range.start,
-            buf_records: 0,
-            next: range.start.min(end),
-            end,
-        }
-    }
-
-    /// The first record whose key is not below `key`, found by reading single keys
-    /// from the file rather than through the mapping. For whole-file passes: a probe
-    /// through the mapping faults in the pages around it too (64 KiB by default), and
-    /// the 512 searches that split a 25 M-person index kept 250 MB resident.
-    pub fn lower_bound_read(&self, key: &[u8]) -> Result<usize> {
-        let (mut lo, mut hi) = (0, self.count);
-        let mut probe = [0u8; KEY];
-        let probe = &mut probe[..self.key];
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            self.file
-                .read_exact_at(probe, (HEADER + mid * self.size) as u64)
-                .map_err(|e| Error::io(&self.path, e))?;
-            if &*probe < key {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(lo)
+        &self.bytes[at..at + self.size]
     }
 
     /// Records whose key equals `key` (a tube key, or a person hash's 16 bytes).
@@ -423,11 +390,7 @@ impl IndexFile {
 
     /// The first record whose key is not below `key`.
     pub fn lower_bound(&self, key: &[u8]) -> usize {
-        self.partition_from(0, |k| key_cmp(k, key).is_lt())
-    }
-
-    fn partition_from(&self, from: usize, pred: impl Fn(&[u8]) -> bool) -> usize {
-        self.partition_range(from..self.count, pred)
+        self.partition_range(0..self.count, |k| key_cmp(k, key).is_lt())
     }
 
     /// How many records from `range.start` on satisfy `pred`, which holds for a prefix
@@ -456,6 +419,127 @@ impl IndexFile {
     /// The row of record `i` ([`Kind::Persons`] only).
     pub fn person_row(&self, i: usize) -> u32 {
         u32_at(self.record(i), 16)
+    }
+}
+
+/// An open, memory-mapped sidecar.
+pub struct IndexFile {
+    map: Mmap,
+    file: File,
+    path: std::path::PathBuf,
+    size: usize,
+    key: usize,
+    count: usize,
+}
+
+impl IndexFile {
+    /// Maps `path` and checks its header and length against `kind`
+    /// ([`Records::parse`]); a mismatch means the store is damaged.
+    pub fn open(path: &Path, kind: Kind) -> Result<IndexFile> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: committed sidecars are never modified or truncated by pooltrack
+        // (every batch writes new files), and the length is checked below before any
+        // record is read, so the mapping stays valid while it is in use.
+        #[allow(unsafe_code)]
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let records = Records::parse(&map, kind)
+            .map_err(|why| Error::damaged(path, format!("index file {why}")))?;
+        let (size, key, count) = (records.size, records.key, records.count);
+        Ok(IndexFile {
+            map,
+            file,
+            path: path.to_path_buf(),
+            size,
+            key,
+            count,
+        })
+    }
+
+    /// The records, to search.
+    pub fn records(&self) -> Records<'_> {
+        Records {
+            bytes: &self.map,
+            size: self.size,
+            key: self.key,
+            count: self.count,
+        }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The `i`th record's bytes.
+    pub fn record(&self, i: usize) -> &[u8] {
+        self.records().record(i)
+    }
+
+    /// A reader of records `range` in order. Whole-file passes read through it rather
+    /// than the mapping: touched mapped pages count in the process's resident memory
+    /// until it exits (the 25 M-person index alone is 500 MB), a reused buffer does not.
+    pub fn scan(&self, range: Range<usize>) -> Scan<'_> {
+        let end = range.end.min(self.count);
+        Scan {
+            file: self,
+            buf: Vec::new(),
+            buf_first: range.start,
+            buf_records: 0,
+            next: range.start.min(end),
+            end,
+        }
+    }
+
+    /// The first record whose key is not below `key`, found by reading single keys
+    /// from the file rather than through the mapping. For whole-file passes: a probe
+    /// through the mapping faults in the pages around it too (64 KiB by default), and
+    /// the 512 searches that split a 25 M-person index kept 250 MB resident.
+    pub fn lower_bound_read(&self, key: &[u8]) -> Result<usize> {
+        let (mut lo, mut hi) = (0, self.count);
+        let mut probe = [0u8; KEY];
+        let probe = &mut probe[..self.key];
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            self.file
+                .read_exact_at(probe, (HEADER + mid * self.size) as u64)
+                .map_err(|e| Error::io(&self.path, e))?;
+            if &*probe < key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// [`Records::find`].
+    pub fn find(&self, key: &[u8]) -> Range<usize> {
+        self.records().find(key)
+    }
+
+    /// [`Records::find_near`].
+    pub fn find_near(&self, from: usize, key: &[u8]) -> Range<usize> {
+        self.records().find_near(from, key)
+    }
+
+    /// [`Records::lower_bound`].
+    pub fn lower_bound(&self, key: &[u8]) -> usize {
+        self.records().lower_bound(key)
+    }
+
+    /// The person hash of record `i` ([`Kind::Persons`] only).
+    pub fn person(&self, i: usize) -> u128 {
+        self.records().person(i)
+    }
+
+    /// The row of record `i` ([`Kind::Persons`] only).
+    pub fn person_row(&self, i: usize) -> u32 {
+        self.records().person_row(i)
     }
 }
 
@@ -543,19 +627,6 @@ impl Scan<'_> {
         self.next = (self.next + 1).min(self.end);
     }
 
-    /// The next records as one slice (a whole number of records) with the index of the
-    /// first, or `None` at the end of the range: for passes that take every record.
-    pub fn next_chunk(&mut self) -> Result<Option<(usize, &[u8])>> {
-        if !self.ready()? {
-            return Ok(None);
-        }
-        let size = self.file.size;
-        let i = self.next;
-        self.next = self.buf_first + self.buf_records;
-        let at = (i - self.buf_first) * size;
-        Ok(Some((i, &self.buf[at..self.buf_records * size])))
-    }
-
     fn fill(&mut self) -> Result<()> {
         let size = self.file.size;
         let records = (SCAN_BYTES / size).max(1).min(self.end - self.next);
@@ -576,13 +647,6 @@ pub fn u32_at(r: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
     b.copy_from_slice(&r[at..at + 4]);
     u32::from_le_bytes(b)
-}
-
-/// Reads a little-endian `u64` at `at` of a record.
-pub fn u64_at(r: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&r[at..at + 8]);
-    u64::from_le_bytes(b)
 }
 
 /// Reads a little-endian `i64` at `at` of a record.
@@ -666,6 +730,27 @@ mod tests {
         let (mut a, b) = ([7u8; 32], [7u8; 32]);
         a[31] = 8;
         assert_eq!(key_cmp(&a, &b), std::cmp::Ordering::Greater);
+    }
+
+    /// The fuzz target's seeds are sidecars as this pooltrack writes them: a change of
+    /// format that leaves them behind fails here, not silently in the fuzzer.
+    #[test]
+    fn every_fuzz_seed_is_a_whole_sidecar() {
+        let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/index");
+        let mut kinds = Vec::new();
+        for entry in std::fs::read_dir(&seeds).expect("fuzz/seeds/index") {
+            let path = entry.expect("a seed").path();
+            let bytes = std::fs::read(&path).expect("read the seed");
+            let parsed: Vec<Kind> = [Kind::CollectionTubes, Kind::Persons, Kind::ResultTubes]
+                .into_iter()
+                .filter(|&k| Records::parse(&bytes, k).is_ok_and(|r| !r.is_empty()))
+                .collect();
+            assert_eq!(parsed.len(), 1, "{}: {parsed:?}", path.display());
+            kinds.extend(parsed);
+        }
+        for kind in [Kind::CollectionTubes, Kind::Persons, Kind::ResultTubes] {
+            assert!(kinds.contains(&kind), "no seed of kind {kind:?}");
+        }
     }
 
     #[test]

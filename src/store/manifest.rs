@@ -12,6 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::MANIFEST;
+use crate::time::Offset;
+
 /// The manifest format this pooltrack writes.
 ///
 /// - 1: batches only; segments state every row's mode and capacity.
@@ -240,6 +243,55 @@ impl Default for Manifest {
 }
 
 impl Manifest {
+    /// Reads a manifest from the bytes of `MANIFEST.json` and checks what every reader
+    /// relies on: a format this pooltrack reads, retractions that name batches it holds,
+    /// a Ct cut-off in 0-100 and a time zone it knows, whose offset it returns too. The
+    /// error says how the store is damaged.
+    ///
+    /// ```
+    /// use pooltrack::store::manifest::{FORMAT, Manifest};
+    /// let text = r#"{"format": 2, "settings": {"time_zone": "+08:00", "ct_cutoff": 40.0}, "batches": []}"#;
+    /// let (manifest, _zone) = Manifest::parse(text.as_bytes()).expect("a readable manifest");
+    /// assert_eq!(manifest.format, FORMAT);
+    /// let newer = text.replace(r#""format": 2"#, r#""format": 99"#);
+    /// assert!(Manifest::parse(newer.as_bytes()).unwrap_err().contains("newer pooltrack"));
+    /// ```
+    pub fn parse(bytes: &[u8]) -> std::result::Result<(Manifest, Offset), String> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| format!("{MANIFEST} cannot be read: {e}"))?;
+        if manifest.format > FORMAT {
+            return Err(format!(
+                "{MANIFEST} has store format {}, written by a newer pooltrack; this one reads formats {OLDEST_FORMAT} to {FORMAT}: upgrade pooltrack to read this store",
+                manifest.format,
+            ));
+        }
+        if manifest.format < OLDEST_FORMAT {
+            return Err(format!(
+                "{MANIFEST} has an unknown store format {}",
+                manifest.format
+            ));
+        }
+        if let Some(why) = manifest.retraction_problem() {
+            return Err(format!("{MANIFEST}: {why}"));
+        }
+        // As `pooltrack config` and `verify` have it. Checked here too because a
+        // cut-off past f32 (1e39) reads as infinity and is written back as null,
+        // which no pooltrack reads: the store's next commit would break it.
+        let cutoff = manifest.settings.ct_cutoff;
+        if !(cutoff > 0.0 && cutoff <= 100.0) {
+            return Err(format!(
+                "{MANIFEST} has a Ct cut-off of {cutoff}, outside 0-100"
+            ));
+        }
+        let zone = crate::time::zone_offset(&manifest.settings.time_zone).ok_or_else(|| {
+            format!(
+                "{MANIFEST} has an unreadable time zone {:?}",
+                manifest.settings.time_zone
+            )
+        })?;
+        Ok((manifest, zone))
+    }
+
     /// The id the next batch or retraction gets.
     pub fn next_batch_id(&self) -> u32 {
         let batch = self.batches.last().map_or(0, |b| b.id);
@@ -331,5 +383,65 @@ impl Manifest {
     pub fn find_source(&self, kind: BatchKind, hash: &str) -> Option<&Batch> {
         self.live_batches()
             .find(|b| b.kind == kind && b.sources.iter().any(|s| s.xxh3_128 == hash))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The fuzz target's seeds are manifests this pooltrack reads: a change of format
+    /// that leaves them behind fails here, not silently in the fuzzer.
+    #[test]
+    fn every_fuzz_seed_is_a_readable_manifest() {
+        let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/manifest");
+        let mut formats = Vec::new();
+        let mut retractions = 0;
+        for entry in std::fs::read_dir(&seeds).expect("fuzz/seeds/manifest") {
+            let path = entry.expect("a seed").path();
+            let bytes = std::fs::read(&path).expect("read the seed");
+            let (m, _) =
+                Manifest::parse(&bytes).unwrap_or_else(|why| panic!("{}: {why}", path.display()));
+            assert!(!m.batches.is_empty(), "{}", path.display());
+            formats.push(m.format);
+            retractions += m.retractions.len();
+        }
+        assert!(
+            formats.contains(&FORMAT) && formats.contains(&OLDEST_FORMAT),
+            "{formats:?}"
+        );
+        assert!(retractions > 0, "no seed has a retraction");
+    }
+
+    /// Found by fuzzing: 1e39 is past f32 and read as infinity, which the next commit
+    /// wrote as null; the store then could not be opened.
+    #[test]
+    fn a_cut_off_outside_0_to_100_is_damage() {
+        let text = |cutoff: &str| {
+            format!(
+                r#"{{"format": 2, "settings": {{"time_zone": "+08:00", "ct_cutoff": {cutoff}}}, "batches": []}}"#
+            )
+        };
+        assert!(Manifest::parse(text("35.5").as_bytes()).is_ok());
+        for bad in ["1e39", "0", "-5", "100.5"] {
+            let why = Manifest::parse(text(bad).as_bytes()).expect_err(bad);
+            assert!(why.contains("Ct cut-off"), "{bad}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_of_an_unknown_format_is_refused() {
+        let text = |format: u32| {
+            format!(
+                r#"{{"format": {format}, "settings": {{"time_zone": "+08:00", "ct_cutoff": 40.0}}, "batches": []}}"#
+            )
+        };
+        assert!(Manifest::parse(text(FORMAT).as_bytes()).is_ok());
+        let newer = Manifest::parse(text(FORMAT + 1).as_bytes()).expect_err("newer");
+        assert!(newer.contains("newer pooltrack"), "{newer}");
+        let older = Manifest::parse(text(OLDEST_FORMAT - 1).as_bytes()).expect_err("older");
+        assert!(older.contains("unknown store format"), "{older}");
     }
 }

@@ -75,7 +75,9 @@ pub struct Store {
     root: PathBuf,
     manifest: Manifest,
     zone: Offset,
-    _lock: Option<File>,
+    /// The locked lock file of a writer, held open for the store's life: the lock
+    /// lasts as long as the file is open. `None` for a reader, which may not commit.
+    writer_lock: Option<File>,
 }
 
 impl Store {
@@ -171,7 +173,7 @@ impl Store {
                 root: root.to_path_buf(),
                 zone: Offset::CHINA,
                 manifest,
-                _lock: Some(lock),
+                writer_lock: Some(lock),
             };
             store.write_manifest()?;
             store
@@ -184,42 +186,12 @@ impl Store {
     fn load(root: &Path, lock: Option<File>) -> Result<Store> {
         let path = root.join(MANIFEST);
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::damaged(root, format!("{MANIFEST} cannot be read: {e}")))?;
-        if manifest.format > manifest::FORMAT {
-            return Err(Error::damaged(
-                root,
-                format!(
-                    "{MANIFEST} has store format {}, written by a newer pooltrack; this one reads formats {} to {}: upgrade pooltrack to read this store",
-                    manifest.format,
-                    manifest::OLDEST_FORMAT,
-                    manifest::FORMAT
-                ),
-            ));
-        }
-        if manifest.format < manifest::OLDEST_FORMAT {
-            return Err(Error::damaged(
-                root,
-                format!("{MANIFEST} has an unknown store format {}", manifest.format),
-            ));
-        }
-        if let Some(why) = manifest.retraction_problem() {
-            return Err(Error::damaged(root, format!("{MANIFEST}: {why}")));
-        }
-        let zone = crate::time::zone_offset(&manifest.settings.time_zone).ok_or_else(|| {
-            Error::damaged(
-                root,
-                format!(
-                    "{MANIFEST} has an unreadable time zone {:?}",
-                    manifest.settings.time_zone
-                ),
-            )
-        })?;
+        let (manifest, zone) = Manifest::parse(&bytes).map_err(|why| Error::damaged(root, why))?;
         Ok(Store {
             root: root.to_path_buf(),
             manifest,
             zone,
-            _lock: lock,
+            writer_lock: lock,
         })
     }
 
@@ -303,7 +275,7 @@ impl Store {
     /// Commits a batch whose files are written and synced: the manifest naming it is
     /// atomically put in place. Only a writer may commit.
     pub fn commit(&mut self, batch: Batch) -> Result<()> {
-        if self._lock.is_none() {
+        if self.writer_lock.is_none() {
             return Err(Error::Usage("the store was opened read-only".into()));
         }
         let written: Vec<manifest::FileRef> = batch.files().cloned().collect();
@@ -321,7 +293,7 @@ impl Store {
     /// manifest atomically (writers only). The batch's rows stop counting everywhere
     /// and its sources may be ingested again; its files stay, as history.
     pub fn retract(&mut self, batch: u32, reason: &str, by: &str) -> Result<manifest::Retraction> {
-        if self._lock.is_none() {
+        if self.writer_lock.is_none() {
             return Err(Error::Usage("the store was opened read-only".into()));
         }
         if reason.trim().is_empty() {

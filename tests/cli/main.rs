@@ -2,6 +2,7 @@
 //! files it writes) with a store in a temporary folder.
 
 mod bad_input;
+mod bench;
 mod city;
 mod clerk;
 mod common;
@@ -17,6 +18,7 @@ mod hostile;
 mod incidents;
 mod layout;
 mod model;
+mod pipe;
 mod plan;
 mod plate_qc;
 mod real_files;
