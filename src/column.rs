@@ -137,6 +137,7 @@ impl StrColumn {
 
     /// A new column of the values at `order`, in that order: a straight byte copy,
     /// no per-value checks.
+    #[must_use]
     pub fn gather(&self, order: &[u32]) -> StrColumn {
         let range = |i: u32| {
             let i = i as usize;

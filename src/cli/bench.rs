@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use pooltrack::synth::{self, GenConfig};
 use serde::Serialize;
 
-/// The DuckDB side of the comparison, kept in benches/ so anyone can rerun it by hand.
+/// The `DuckDB` side of the comparison, kept in benches/ so anyone can rerun it by hand.
 const DUCKDB_SCRIPT: &str = include_str!("../../benches/duckdb_reference.py");
 /// Starts the line on which a measured step's figures follow its own output.
 const MEASURED: &str = "pooltrack bench step: ";
@@ -36,7 +36,7 @@ pub struct Args {
     /// Random seed of the city.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Also run the DuckDB job on the same files and print the ratio.
+    /// Also run the `DuckDB` job on the same files and print the ratio.
     #[arg(long)]
     vs_duckdb: bool,
     /// Work in this folder (kept) instead of a temporary one.
@@ -58,6 +58,8 @@ struct Measured {
     peak_kib: i64,
 }
 
+// `step` is the JSON report's field name, kept for readers of earlier reports.
+#[allow(clippy::struct_field_names)]
 #[derive(Debug, Serialize)]
 struct Step {
     step: String,
@@ -221,7 +223,7 @@ fn small_batches(city: &Path, out: &Path) -> anyhow::Result<(PathBuf, PathBuf, S
     Ok((c, r, "BENCHP000000000042".to_owned()))
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: &Args) -> anyhow::Result<()> {
     if !args.measure.is_empty() {
         return measure(&args.measure);
     }

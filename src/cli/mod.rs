@@ -170,7 +170,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(&a),
         Command::Config(a) => config::run(&a.store.resolve(before), &a.args),
         Command::Plan(a) => plan::run(&a.store.resolve(before), &a.args),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(a) => bench::run(&a),
         Command::Verify(a) => verify::run(&a.store.resolve(before), &a.args),
         Command::Key(a) => key::run(a),
     }

@@ -21,7 +21,7 @@
 //!   instead of sorting 25 million strings. At 128 bits a collision between two ids
 //!   is not a practical concern (about 10^-24 for a 25-million-person round).
 //! - [`Kind::ResultTubes`], 56 bytes: key, row `u32`, outcome `u8`, 3 spare bytes,
-//!   reported_at `i64` (ms), Ct ORF1ab and Ct N `f32` (NaN = no amplification),
+//!   `reported_at` `i64` (ms), Ct `ORF1ab` and Ct N `f32` (NaN = no amplification),
 //!   sorted by key then time: a round's effective results come from this file alone.
 
 use std::fs::File;

@@ -155,7 +155,7 @@ impl Store {
                     }
                     // Polled rather than a blocking lock: a blocking flock cannot be
                     // given a timeout without a second thread or a signal.
-                    std::thread::sleep(LOCK_POLL.min(opts.wait - waited));
+                    std::thread::sleep(LOCK_POLL.min(opts.wait.saturating_sub(waited)));
                 }
                 Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
             }
@@ -396,13 +396,12 @@ impl Store {
     pub fn index_of(&self, only: Option<&str>) -> Result<StoreIndex> {
         let mut idx = StoreIndex::default();
         for (kind, seg, _) in self.manifest.segments(only) {
-            let round = match idx.rounds.iter().position(|r| *r == seg.round) {
-                Some(i) => i,
-                None => {
-                    idx.rounds.push(seg.round.clone());
-                    idx.rows.push((0, 0));
-                    idx.rounds.len() - 1
-                }
+            let round = if let Some(i) = idx.rounds.iter().position(|r| *r == seg.round) {
+                i
+            } else {
+                idx.rounds.push(seg.round.clone());
+                idx.rows.push((0, 0));
+                idx.rounds.len() - 1
             };
             let open = |f: &manifest::FileRef, k| IndexFile::open(&self.root.join(&f.path), k);
             let (collection_rows, result_rows) = &mut idx.rows[round];
@@ -484,7 +483,7 @@ pub struct ResultFact {
     pub outcome: Outcome,
     /// Report time.
     pub reported_at: Millis,
-    /// Ct ORF1ab and Ct N.
+    /// Ct `ORF1ab` and Ct N.
     pub cts: (Option<f32>, Option<f32>),
 }
 
@@ -607,7 +606,7 @@ impl StoreIndex {
         })
     }
 
-    /// Every result the store holds for the tube, as (outcome, reported_at).
+    /// Every result the store holds for the tube, as (outcome, `reported_at`).
     pub fn results(&self, key: &TubeKey) -> Vec<(Outcome, Millis)> {
         self.results_in(|_, f| f.find(key))
     }

@@ -369,8 +369,7 @@ fn record_boundary(buf: &[u8], delimiter: u8) -> Option<usize> {
     for (i, &b) in buf.iter().enumerate() {
         at = match (at, b) {
             (At::Quoted, b'"') => At::QuoteInQuoted,
-            (At::Quoted, _) => At::Quoted,
-            (At::QuoteInQuoted, b'"') => At::Quoted,
+            (At::Quoted, _) | (At::QuoteInQuoted, b'"') => At::Quoted,
             (_, b'\n') => {
                 last = Some(i + 1);
                 At::FieldStart

@@ -189,8 +189,12 @@ pub(super) mod tests {
         enc.write_all(&bytes).expect("gz");
         let gz = enc.finish().expect("gz");
         // The UTF-8 text in one chunk is the reference.
-        let mut t = Table::from_reader("utf8.csv", Cursor::new(text.clone()), &Default::default())
-            .expect("open");
+        let mut t = Table::from_reader(
+            "utf8.csv",
+            Cursor::new(text.clone()),
+            &ReadOptions::default(),
+        )
+        .expect("open");
         t.set_chunk_size(1 << 30);
         let want = rows(&mut t);
         assert_eq!(want.len(), 600);

@@ -146,7 +146,9 @@ impl<'a> Record<'a> {
     /// Fields unescaped by `csv_core`, end to end: checked for UTF-8 once for the row.
     fn set_unescaped(&mut self, data: &[u8], ends: &[usize]) {
         self.clear();
-        if let Ok(s) = std::str::from_utf8(data) { self.text.to_mut().push_str(s) } else {
+        if let Ok(s) = std::str::from_utf8(data) {
+            self.text.to_mut().push_str(s);
+        } else {
             self.utf8 = false;
             self.bytes.extend_from_slice(data);
         }
