@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    quiet_on_closed_stdout();
+    install_panic_hook();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,15 +49,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// `println!` cannot return a write error, so on a closed pipe it panics instead, and
-/// the commands print their summaries with it: such a panic is the same event as a
-/// broken-pipe error and ends the process the same way, quietly with exit 0. Any other
-/// panic is reported as before.
-fn quiet_on_closed_stdout() {
+/// The process's one panic hook, set once before any other thread exists:
+/// - `println!` cannot return a write error, so on a closed pipe it panics instead, and
+///   the commands print their summaries with it: such a panic is the same event as a
+///   broken-pipe error and ends the process the same way, quietly with exit 0;
+/// - a panic of the parquet crate on a damaged input file, on a thread decoding it
+///   under the library's guard, is turned into a refusal naming the file: its message
+///   would only add noise above that one line;
+/// - any other panic is reported as before.
+fn install_panic_hook() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if is_closed_stdout_panic(info.payload()) {
             std::process::exit(0);
+        }
+        if pooltrack::ingest::table::decoding_guarded() {
+            return;
         }
         report(info);
     }));

@@ -1345,8 +1345,10 @@ fn with_damaged_footer(
 
 /// Damaged Parquet through the binary: exit 1 and one line on stderr, the refusal,
 /// naming the file. No panic message: the footer damage that makes the parquet crate
-/// panic (a negative offset or row count) is refused before anything is decoded, so
-/// the library need not silence the process's panic hook, which it no longer touches.
+/// panic (a negative offset or row count) is refused before anything is decoded, and a
+/// panic on damaged pages (a string page that is not UTF-8, which the crate unwraps) is
+/// caught by the library's guard and kept quiet by the command's own panic hook; the
+/// library never touches the hook.
 #[test]
 fn damaged_parquet_is_refused_in_one_line_naming_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1390,6 +1392,10 @@ fn damaged_parquet_is_refused_in_one_line_naming_the_file() {
         (
             crate::common::testdata("fuzz_parquet_negative_offset.parquet"),
             "damaged Parquet data: column ",
+        ),
+        (
+            crate::common::testdata("damaged_pages_collections.parquet"),
+            "damaged Parquet data: ",
         ),
     ] {
         let store = dir.path().join("store");

@@ -29,6 +29,8 @@ mod delimiter;
 mod parquet;
 mod sniff;
 
+pub use parquet::decoding_guarded;
+
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read;

@@ -118,15 +118,37 @@ impl ParquetSource {
 /// terminal, as this once did, silenced the panics of every other thread meanwhile
 /// (rayon's workers, a library caller's), raced with anyone else setting it, and is
 /// itself a panic on a thread that is unwinding. The damage known to make the crate
-/// panic before any page is decoded is refused first by [`check_metadata`]; a panic on
-/// damaged pages prints the hook's message above the refusal.
+/// panic before any page is decoded is refused first by [`check_metadata`]. A panic on
+/// damaged pages reaches the hook, which can ask [`decoding_guarded`] to stay quiet:
+/// the `pooltrack` command's does, so a clerk sees only the refusal.
 fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    /// Resets the flag however `f` ends, unwinding included.
+    struct Decoding(bool);
+    impl Drop for Decoding {
+        fn drop(&mut self) {
+            DECODING.set(self.0);
+        }
+    }
+    let _reset = Decoding(DECODING.replace(true));
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(Error::input(
             path,
             "damaged Parquet data: the file's metadata is inconsistent",
         ))
     })
+}
+
+thread_local! {
+    /// Set while this thread decodes Parquet under [`guarded`].
+    static DECODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is decoding Parquet input under a guard that turns a
+/// panic of the parquet crate into a clear refusal of the file. A program's panic hook
+/// (installed once, at start) can stay quiet for such a panic: the refusal says what
+/// happened. Each thread answers for itself, so other threads' panics are unaffected.
+pub fn decoding_guarded() -> bool {
+    DECODING.get()
 }
 
 /// Refuses a Parquet file whose footer the parquet crate would panic on rather than
