@@ -66,7 +66,7 @@ impl StrColumn {
     }
 
     /// Appends a missing value.
-    pub fn push_null(&mut self) {
+    pub(crate) fn push_null(&mut self) {
         let len = self.len();
         let nulls = self.nulls.get_or_insert_with(|| vec![true; len]);
         nulls.push(false);

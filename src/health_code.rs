@@ -101,7 +101,7 @@ impl Tally {
 
 /// One person's code and the evidence behind it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct HealthCodeRow {
+pub(crate) struct HealthCodeRow {
     /// Person id.
     pub person: String,
     /// The code's color.
@@ -268,7 +268,10 @@ impl<'a> HealthCodes<'a> {
     }
 
     /// Calls `f` with the rows in order, a chunk at a time (each chunk made on all cores).
-    pub fn for_each_chunk(&self, mut f: impl FnMut(&[HealthCodeRow]) -> Result<()>) -> Result<()> {
+    pub(crate) fn for_each_chunk(
+        &self,
+        mut f: impl FnMut(&[HealthCodeRow]) -> Result<()>,
+    ) -> Result<()> {
         for ids in self.order.chunks(CHUNK) {
             let rows: Vec<HealthCodeRow> = ids.par_iter().map(|&i| self.row(i)).collect();
             f(&rows)?;

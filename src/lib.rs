@@ -3,7 +3,7 @@
 //! The modules follow the data, and imports point one way, down this list (a test,
 //! `cargo test --test cli layout`, holds the code to it):
 //!
-//! - [`reasons`], [`error`], [`time`], [`model`], [`column`], [`text`], [`progress`]:
+//! - [`reasons`], [`error`], [`time`], [`model`], [`column`](mod@column), [`text`], [`progress`]:
 //!   the vocabulary: errors, times, ids and codes, compact columns;
 //! - [`rows`]: what a batch is, column by column;
 //! - [`store`]: Parquet segments, sorted sidecar indexes and the manifest, written

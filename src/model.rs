@@ -249,7 +249,7 @@ impl Status {
 }
 
 /// Why a field's value was refused, worded for a lab clerk.
-pub type FieldError = &'static str;
+pub(crate) type FieldError = &'static str;
 
 /// Checks a tube barcode: 4–32 characters of `A-Z a-z 0-9 -`.
 ///

@@ -40,7 +40,7 @@ use crate::worklist::PersonRow;
 use crate::{Error, Result};
 
 /// Fewest bytes of secret a key file must hold.
-pub const MIN_SECRET: usize = 16;
+pub(crate) const MIN_SECRET: usize = 16;
 /// Most bytes read from a key file: it is a short secret, not a data file.
 const MAX_SECRET: u64 = 64 * 1024;
 /// BLAKE3 key-derivation context: fixed, so the same key file always gives the same key.
@@ -60,7 +60,7 @@ impl std::fmt::Debug for Pseudonymizer {
 
 impl Pseudonymizer {
     /// A pseudonymizer for a secret (leading and trailing whitespace ignored).
-    pub fn from_secret(secret: &[u8]) -> Result<Pseudonymizer> {
+    pub(crate) fn from_secret(secret: &[u8]) -> Result<Pseudonymizer> {
         let secret = secret.trim_ascii();
         if secret.len() < MIN_SECRET {
             return Err(Error::Usage(format!(

@@ -419,7 +419,7 @@ pub fn format(t: Millis, offset: Offset) -> String {
 }
 
 /// Appends `t` as RFC 3339 at `offset` to `out` (the allocation-free form of [`format()`]).
-pub fn write_rfc3339(out: &mut String, t: Millis, offset: Offset) {
+pub(crate) fn write_rfc3339(out: &mut String, t: Millis, offset: Offset) {
     let local = t + i64::from(offset.0) * 1000;
     let days = local.div_euclid(MS_PER_DAY);
     let ms_of_day = local.rem_euclid(MS_PER_DAY);

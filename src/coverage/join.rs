@@ -12,17 +12,17 @@
 
 /// A population registration: person hash, population segment (oldest first), row,
 /// and the row's kind (what it states: see [`super::areas::Kind`]).
-pub type Registration = (u128, u32, u32, u32);
+pub(crate) type Registration = (u128, u32, u32, u32);
 
 /// A membership of the round: person hash and collection row of the round.
 pub type Membership = (u128, u32);
 
 /// A registration that states a district.
-pub const DISTRICT: u8 = 1;
+pub(crate) const DISTRICT: u8 = 1;
 /// A registration that states a community.
-pub const COMMUNITY: u8 = 2;
+pub(crate) const COMMUNITY: u8 = 2;
 /// A registration that states a key group.
-pub const GROUP: u8 = 4;
+pub(crate) const GROUP: u8 = 4;
 const ALL: u8 = DISTRICT | COMMUNITY | GROUP;
 
 /// A registered person, each field from the latest registration that states it (or
@@ -42,7 +42,7 @@ pub struct Person {
 
 /// What joining one range of hashes found.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Joined {
+pub(crate) struct Joined {
     /// Each registered person, once.
     pub registered: Vec<Person>,
     /// The first collection row of each person in the round who is not registered.

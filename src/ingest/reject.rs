@@ -203,7 +203,7 @@ impl Reject {
 }
 
 /// Cuts a value for the reject report so a 1 MB field does not make a 1 MB report line.
-pub fn excerpt(v: &[u8]) -> String {
+pub(crate) fn excerpt(v: &[u8]) -> String {
     let s = String::from_utf8_lossy(&v[..v.len().min(200)]);
     if v.len() > 200 {
         format!("{s}...")

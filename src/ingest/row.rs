@@ -52,7 +52,7 @@ pub fn text<'r>(
 }
 
 /// A line number as stored: 32 bits, as no batch file comes near 4 billion lines.
-pub fn line_no(path: &Path, line: u64) -> Result<u32> {
+pub(crate) fn line_no(path: &Path, line: u64) -> Result<u32> {
     u32::try_from(line).map_err(|_| {
         Error::input(
             path,
@@ -66,7 +66,7 @@ pub fn line_no(path: &Path, line: u64) -> Result<u32> {
 
 /// The checks every row starts with: as many fields as the header, and a tube barcode
 /// of the accepted form. Returns the column at fault, the reason and the value to show.
-pub fn first_problem<'r>(
+pub(crate) fn first_problem<'r>(
     rec: &'r Record,
     raw_row: &'r [u8],
     width: usize,
@@ -87,7 +87,7 @@ pub fn first_problem<'r>(
 }
 
 /// A row with more or fewer fields than the header: the row as a whole is at fault.
-pub fn width_problem<'r>(
+pub(crate) fn width_problem<'r>(
     rec: &Record,
     raw_row: &'r [u8],
     width: usize,
@@ -129,7 +129,7 @@ pub trait Part: Default + Send {
 ///
 /// A refusal of text that is not UTF-8 says whether the file reads as GB18030 (see
 /// [`Table::explain`]).
-pub fn read_parallel<P: Part>(
+pub(crate) fn read_parallel<P: Part>(
     table: &mut Table,
     out: &mut P,
     rejects: &mut Rejects,

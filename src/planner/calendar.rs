@@ -72,7 +72,7 @@ impl Date {
     }
 
     /// Days from `earlier` to `self`.
-    pub fn days_since(self, earlier: Date) -> i64 {
+    pub(crate) fn days_since(self, earlier: Date) -> i64 {
         self.days - earlier.days
     }
 

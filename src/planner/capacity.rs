@@ -98,7 +98,7 @@ impl Stage {
     }
 
     /// Samples one instrument completes in `working_hours`.
-    pub fn per_instrument(&self, working_hours: f64) -> f64 {
+    pub(crate) fn per_instrument(&self, working_hours: f64) -> f64 {
         self.samples_per_run * self.runs(working_hours)
     }
 
@@ -166,12 +166,12 @@ impl Lab {
 }
 
 /// Tubes all labs finish within `clock_hours`.
-pub fn city_tubes_within(labs: &[Lab], clock_hours: f64) -> f64 {
+pub(crate) fn city_tubes_within(labs: &[Lab], clock_hours: f64) -> f64 {
     labs.iter().map(|l| l.tubes_within(clock_hours)).sum()
 }
 
 /// Tubes one stage, summed over labs, finishes within `clock_hours`.
-pub fn stage_tubes_within(labs: &[Lab], kind: StageKind, clock_hours: f64) -> f64 {
+pub(crate) fn stage_tubes_within(labs: &[Lab], kind: StageKind, clock_hours: f64) -> f64 {
     labs.iter()
         .flat_map(|l| {
             let w = l.working_hours(clock_hours);
@@ -306,7 +306,7 @@ pub struct CapacityReport {
 impl CapacityReport {
     /// "load 95 %, " (demand against capacity within the deadline), or nothing when the
     /// labs finish no tube at all: the text and HTML reports both say it this way.
-    pub fn load_phrase(&self) -> String {
+    pub(crate) fn load_phrase(&self) -> String {
         if self.within_deadline > 0 {
             format!(
                 "load {:.0} %, ",
@@ -318,7 +318,7 @@ impl CapacityReport {
     }
 
     /// "17,229 spare" or "341,277 short".
-    pub fn margin_phrase(&self) -> String {
+    pub(crate) fn margin_phrase(&self) -> String {
         if self.margin_tubes >= 0 {
             format!("{} spare", thousands_i(self.margin_tubes))
         } else {

@@ -252,7 +252,7 @@ impl Demand {
     }
 
     /// The people-weighted mean prevalence of the groups (0 without people).
-    pub fn mean_prevalence(&self) -> f64 {
+    pub(crate) fn mean_prevalence(&self) -> f64 {
         if self.people == 0 {
             return 0.0;
         }

@@ -44,7 +44,7 @@ use crate::tracker::{NONE, Round};
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
 /// The lab name for results that give none.
-pub const NO_LAB: &str = "(no lab)";
+pub(crate) const NO_LAB: &str = "(no lab)";
 
 /// One lab's measured throughput.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -74,7 +74,7 @@ impl Default for Stock {
 
 impl Stock {
     /// Tests under confirmed contracts.
-    pub fn confirmed_tests(&self) -> u64 {
+    pub(crate) fn confirmed_tests(&self) -> u64 {
         self.contracts
             .iter()
             .filter(|c| c.confirmed)

@@ -89,7 +89,7 @@ impl Review {
     }
 
     /// The review for flags already found.
-    pub fn from_flags(store: &Store, round: &Statuses, found: &Flags) -> Result<Review> {
+    pub(crate) fn from_flags(store: &Store, round: &Statuses, found: &Flags) -> Result<Review> {
         // Every row of a changed, conflicting or shared tube is listed.
         const CHANGED: u8 = 1;
         const CONFLICTING: u8 = 2;

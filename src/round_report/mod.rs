@@ -82,7 +82,7 @@ impl<T> Capped<T> {
     }
 
     /// Whether rows were left out.
-    pub fn is_cut(&self) -> bool {
+    pub(crate) fn is_cut(&self) -> bool {
         self.total > self.first.len() as u64
     }
 }

@@ -21,7 +21,7 @@ use super::manifest::{FileRef, Manifest};
 use crate::{Error, Result};
 
 /// The stat cache's file name in the store.
-pub const VERIFIED: &str = "verified.json";
+pub(crate) const VERIFIED: &str = "verified.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Stat {

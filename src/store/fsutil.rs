@@ -43,7 +43,7 @@ const DIRECT_BUFFER: usize = 4 << 20;
 /// same bytes either way. Readers map the files later and read them from disk.
 /// [`DirectWriter::finish`] writes the last, partial block padded with zeros, cuts the
 /// file to its length and fsyncs it.
-pub struct DirectWriter {
+pub(crate) struct DirectWriter {
     out: Out,
     buf: Aligned,
 }
@@ -177,7 +177,7 @@ impl Write for DirectWriter {
 }
 
 /// Flushes a folder's entries to disk, so a file created or renamed in it survives a crash.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))

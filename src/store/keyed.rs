@@ -29,14 +29,14 @@ use parquet::schema::types::ColumnDescPtr;
 
 /// One encoded column chunk, ready to be appended to its row group.
 #[derive(Debug)]
-pub struct KeyedChunk {
+pub(crate) struct KeyedChunk {
     data: Bytes,
     close: ColumnCloseResult,
 }
 
 impl KeyedChunk {
     /// Appends the chunk as the row group's next column.
-    pub fn append_to_row_group<W: Write + Send>(
+    pub(crate) fn append_to_row_group<W: Write + Send>(
         self,
         rg: &mut SerializedRowGroupWriter<'_, W>,
     ) -> Result<()> {

@@ -98,7 +98,7 @@ impl Results {
 
 /// The Parquet files of a round's segments of one kind, in manifest order: the order
 /// that numbers the round's rows everywhere in the tracker.
-pub fn segment_files(store: &Store, round: &str, kind: BatchKind) -> Vec<PathBuf> {
+pub(crate) fn segment_files(store: &Store, round: &str, kind: BatchKind) -> Vec<PathBuf> {
     store
         .manifest()
         .segments(Some(round))

@@ -46,7 +46,7 @@ fn strings(a: &arrow_array::ArrayRef) -> Option<&StringArray> {
 
 /// Which of the round's `n` result rows are void. Only a round with a failed plate
 /// reads anything: the lab and plate columns of its results.
-pub fn void_results(store: &Store, round: &str, n: usize) -> Result<Vec<bool>> {
+pub(crate) fn void_results(store: &Store, round: &str, n: usize) -> Result<Vec<bool>> {
     let failed = failed_plates(store, round);
     let mut void = vec![false; n];
     if failed.is_empty() {

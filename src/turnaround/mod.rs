@@ -168,7 +168,7 @@ pub struct Turnaround {
 
 /// The first result of each tube that counts (not void), by report time; [`NONE`] when
 /// it has none.
-pub fn first_counted(round: &Statuses) -> Vec<u32> {
+pub(crate) fn first_counted(round: &Statuses) -> Vec<u32> {
     let t = &round.tubes;
     let void = |r: u32| round.results.void.get(r as usize).copied().unwrap_or(false);
     (0..t.len())
@@ -185,7 +185,7 @@ pub fn first_counted(round: &Statuses) -> Vec<u32> {
 }
 
 /// Each tube's earliest collection time.
-pub fn earliest_collection(round: &Statuses) -> Vec<Millis> {
+pub(crate) fn earliest_collection(round: &Statuses) -> Vec<Millis> {
     let mut at = vec![Millis::MAX; round.tubes.len()];
     for (&t, &c) in round.tube_of_row.iter().zip(&round.collected_at) {
         let slot = &mut at[t as usize];

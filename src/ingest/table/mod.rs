@@ -415,7 +415,7 @@ impl Table {
     /// character: a CSV header that lacks it but, split on another delimiter, names it
     /// (`tube;person;mode` read with commas is one column). `None` for Parquet, or
     /// when no other delimiter explains it.
-    pub fn delimiter_hint(&self, name: &str) -> Option<String> {
+    pub(crate) fn delimiter_hint(&self, name: &str) -> Option<String> {
         if !matches!(self.source, Source::Csv(_)) {
             return None;
         }
@@ -425,7 +425,7 @@ impl Table {
     /// Adds what the file may be to a refusal of text that is not UTF-8: a file read
     /// as UTF-8 whose bytes read cleanly as GB18030 gets the `--encoding gb18030`
     /// hint. Any other error is returned as it is.
-    pub fn explain(&self, e: Error) -> Error {
+    pub(crate) fn explain(&self, e: Error) -> Error {
         match e {
             Error::Input { path, reason }
                 if reason.contains(NOT_UTF8)
@@ -481,7 +481,7 @@ impl Table {
     }
 
     /// Takes back parsed chunks, whose buffers the next chunks are read into.
-    pub fn recycle(&mut self, chunks: Vec<Chunk>) {
+    pub(crate) fn recycle(&mut self, chunks: Vec<Chunk>) {
         if let Source::Csv(s) = &mut self.source {
             for c in chunks {
                 if let ChunkKind::Csv(c) = c.kind {

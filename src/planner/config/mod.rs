@@ -39,7 +39,7 @@ use document::{Tab, line_at};
 use sections::read_plan;
 
 /// The validated pool sizes (混采 5合1, 10合1, 20合1).
-pub const VALIDATED_POOL_SIZES: [u8; 3] = [5, 10, 20];
+pub(crate) const VALIDATED_POOL_SIZES: [u8; 3] = [5, 10, 20];
 /// The most people a plan may hold in one zone or group (above the world's population).
 const MAX_PEOPLE: u64 = 10_000_000_000;
 /// The most tests, swabs or tubes a stock figure may hold.

@@ -60,7 +60,7 @@ impl SegmentPlan {
 }
 
 /// Where a batch's segment files go, relative to the store root.
-pub fn segment_stem(round: &str, table: &str, batch: u32) -> String {
+pub(crate) fn segment_stem(round: &str, table: &str, batch: u32) -> String {
     format!("rounds/{round}/{table}/b{batch:06}")
 }
 

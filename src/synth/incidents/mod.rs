@@ -89,9 +89,9 @@ pub const MAX_INCIDENT_PERSONS: u64 = 2_000_000;
 /// The smallest: four sites, so that every lab, the late one too, gets tubes.
 pub const MIN_INCIDENT_PERSONS: u64 = 3 * SITE_PERSONS + 1;
 /// The lab that reports past the deadline.
-pub const LATE_LAB: &str = "L4";
+pub(crate) const LATE_LAB: &str = "L4";
 /// The pooled-stage deadline the late lab misses, in hours.
-pub const DEADLINE_HOURS: u64 = 24;
+pub(crate) const DEADLINE_HOURS: u64 = 24;
 
 const HOUR_MS: i64 = 3_600_000;
 const SECOND_MS: i64 = 1_000;
