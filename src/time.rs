@@ -14,6 +14,8 @@
 //! 25-million-row batches: it does no allocation, and the two usual forms take a
 //! fixed-layout path; the others are tried only when that path finds no time.
 //! The tests cross-check it against chrono.
+//!
+//! One job: reading and writing times. The file passes 600 lines only with its tests.
 
 use std::cell::Cell;
 

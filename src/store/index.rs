@@ -23,6 +23,9 @@
 //! - [`Kind::ResultTubes`], 56 bytes: key, row `u32`, outcome `u8`, 3 spare bytes,
 //!   `reported_at` `i64` (ms), Ct `ORF1ab` and Ct N `f32` (NaN = no amplification),
 //!   sorted by key then time: a round's effective results come from this file alone.
+//!
+//! One job: the index file format, written and read. The writer and the reader share
+//! the record layouts above, so they stay in one file.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -21,6 +21,10 @@
 //!
 //! It never changes the store and takes no lock, so it may run beside a writer; a batch
 //! committed while it runs is simply not seen (it reads the manifest once).
+//!
+//! One job: the walk over every committed byte. Its checks (manifest, segments,
+//! indexes, stray files) share one report and one pass over the files, so they stay
+//! together.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File};

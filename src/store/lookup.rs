@@ -1,0 +1,317 @@
+//! Lookups across the store: every segment's sidecar indexes opened together and
+//! placed in their round's row numbering, so that a batch is checked against the whole
+//! store (barcode reuse, duplicate scans, results for uncollected tubes) without reading
+//! any Parquet.
+
+use std::ops::Range;
+
+use super::index::{self, IndexFile, Kind, TubeKey};
+use super::{BatchKind, Store, manifest};
+use crate::model::Outcome;
+use crate::time::Millis;
+use crate::{Error, Result};
+
+impl Store {
+    /// Opens every segment's sidecar index for lookups by tube.
+    pub fn index(&self) -> Result<StoreIndex> {
+        self.index_of(None)
+    }
+
+    /// Opens the sidecar indexes of one round's segments (or of all rounds). Each
+    /// segment is placed among its round's rows by the row counts the manifest records,
+    /// in manifest order: the numbering the tracker uses everywhere.
+    pub fn index_of(&self, only: Option<&str>) -> Result<StoreIndex> {
+        let mut idx = StoreIndex::default();
+        for (kind, seg, _) in self.manifest.segments(only) {
+            let round = if let Some(i) = idx.rounds.iter().position(|r| *r == seg.round) {
+                i
+            } else {
+                idx.rounds.push(seg.round.clone());
+                idx.rows.push((0, 0));
+                idx.rounds.len() - 1
+            };
+            let open = |f: &manifest::FileRef, k| IndexFile::open(&self.root.join(&f.path), k);
+            let (collection_rows, result_rows) = &mut idx.rows[round];
+            let next = |rows: &mut u32| -> Result<u32> {
+                let base = *rows;
+                *rows = u64::from(base)
+                    .checked_add(seg.rows)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        Error::damaged(
+                            &self.root,
+                            format!("round {} holds more than 4,294,967,295 rows", seg.round),
+                        )
+                    })?;
+                Ok(base)
+            };
+            match kind {
+                BatchKind::Collections => {
+                    let base = next(collection_rows)?;
+                    let persons = seg.persons.as_ref().ok_or_else(|| {
+                        Error::damaged(
+                            &self.root,
+                            format!("{} has no person index", seg.parquet.path),
+                        )
+                    })?;
+                    idx.collections.push(CollectionIndex {
+                        round,
+                        base,
+                        tubes: open(&seg.tubes, Kind::CollectionTubes)?,
+                        persons: open(persons, Kind::Persons)?,
+                    });
+                }
+                BatchKind::Results => {
+                    let base = next(result_rows)?;
+                    idx.results.push(ResultIndex {
+                        round,
+                        base,
+                        tubes: open(&seg.tubes, Kind::ResultTubes)?,
+                    });
+                }
+                // Population batches have no round segments (see `Batch::population`).
+                BatchKind::Population => {}
+            }
+        }
+        Ok(idx)
+    }
+}
+
+/// A collections segment's indexes.
+pub(crate) struct CollectionIndex {
+    round: usize,
+    /// First row of the segment among its round's collection rows (manifest order).
+    pub(crate) base: u32,
+    pub(crate) tubes: IndexFile,
+    pub(crate) persons: IndexFile,
+}
+
+/// A results segment's index.
+pub(crate) struct ResultIndex {
+    round: usize,
+    /// First row of the segment among its round's result rows (manifest order).
+    pub(crate) base: u32,
+    pub(crate) tubes: IndexFile,
+}
+
+/// One result of a tube, as the result index holds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResultFact {
+    /// The result's row among its round's result rows.
+    pub row: u32,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Report time.
+    pub reported_at: Millis,
+    /// Ct `ORF1ab` and Ct N.
+    pub cts: (Option<f32>, Option<f32>),
+}
+
+/// Lookups by tube barcode across every committed segment, without reading Parquet.
+#[derive(Default)]
+pub struct StoreIndex {
+    rounds: Vec<String>,
+    /// Collection and result rows of each round.
+    rows: Vec<(u32, u32)>,
+    collections: Vec<CollectionIndex>,
+    results: Vec<ResultIndex>,
+}
+
+/// What the store knows of a tube.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TubeFacts {
+    /// The round it was collected in (see [`StoreIndex::round_name`]).
+    pub round: usize,
+    /// Its first stated mode, capacity and whether rows disagreed.
+    pub meta: index::TubeMeta,
+    /// Persons recorded in it.
+    pub members: u32,
+}
+
+/// Lookups of tubes in ascending key order, as a batch sorted by barcode makes them:
+/// each segment's index is galloped through from the last match instead of searched
+/// whole, so a lookup is a few comparisons in cache.
+///
+/// A key below the previous one is still answered correctly, by a full search.
+pub struct TubeCursor<'a> {
+    index: &'a StoreIndex,
+    collections: Vec<usize>,
+    results: Vec<usize>,
+}
+
+impl TubeCursor<'_> {
+    fn find(at: &mut [usize], s: usize, file: &IndexFile, key: &TubeKey) -> Range<usize> {
+        let found = file.find_near(at.get(s).copied().unwrap_or(0), key);
+        if let Some(slot) = at.get_mut(s) {
+            *slot = found.start;
+        }
+        found
+    }
+
+    /// [`StoreIndex::tube`].
+    pub fn tube(&mut self, key: &TubeKey) -> Option<TubeFacts> {
+        let at = &mut self.collections;
+        self.index.tube_in(|s, f| Self::find(at, s, f, key))
+    }
+
+    /// [`StoreIndex::results`].
+    pub fn results(&mut self, key: &TubeKey) -> Vec<(Outcome, Millis)> {
+        let at = &mut self.results;
+        self.index.results_in(|s, f| Self::find(at, s, f, key))
+    }
+}
+
+impl StoreIndex {
+    /// The name of round number `i` of this index.
+    pub fn round_name(&self, i: usize) -> &str {
+        &self.rounds[i]
+    }
+
+    /// The tube's round, mode, capacity and member count, if it was ever collected.
+    pub fn tube(&self, key: &TubeKey) -> Option<TubeFacts> {
+        self.tube_in(|_, f| f.find(key))
+    }
+
+    /// A reader for many lookups in ascending key order (see [`TubeCursor`]).
+    pub fn cursor(&self) -> TubeCursor<'_> {
+        TubeCursor {
+            index: self,
+            collections: vec![0; self.collections.len()],
+            results: vec![0; self.results.len()],
+        }
+    }
+
+    /// [`tube`](Self::tube), with each collections segment's matching records found by
+    /// `find(segment number, tube index)`.
+    fn tube_in(
+        &self,
+        mut find: impl FnMut(usize, &IndexFile) -> Range<usize>,
+    ) -> Option<TubeFacts> {
+        let mut facts: Option<TubeFacts> = None;
+        for (s, seg) in self.collections.iter().enumerate() {
+            for i in find(s, &seg.tubes) {
+                let r = seg.tubes.record(i);
+                let rows = index::u32_at(r, 36);
+                let meta = index::TubeMeta::of_record(r);
+                match &mut facts {
+                    Some(f) => {
+                        f.members += rows;
+                        f.meta.settle(meta);
+                    }
+                    None => {
+                        facts = Some(TubeFacts {
+                            round: seg.round,
+                            meta,
+                            members: rows,
+                        });
+                    }
+                }
+            }
+        }
+        facts
+    }
+
+    /// Whether the store already records `person_hash` in the tube.
+    pub fn has_member(&self, key: &TubeKey, person_hash: u128) -> bool {
+        let hash = person_hash.to_be_bytes();
+        self.collections.iter().any(|seg| {
+            seg.tubes.find(key).any(|i| {
+                let r = seg.tubes.record(i);
+                let first = index::u32_at(r, 32);
+                let rows = first..first.saturating_add(index::u32_at(r, 36));
+                seg.persons
+                    .find(&hash)
+                    .any(|p| rows.contains(&seg.persons.person_row(p)))
+            })
+        })
+    }
+
+    /// Every result the store holds for the tube, as (outcome, `reported_at`).
+    pub fn results(&self, key: &TubeKey) -> Vec<(Outcome, Millis)> {
+        self.results_in(|_, f| f.find(key))
+    }
+
+    /// [`results`](Self::results), with each results segment's matching records found
+    /// by `find(segment number, tube index)`.
+    fn results_in(
+        &self,
+        mut find: impl FnMut(usize, &IndexFile) -> Range<usize>,
+    ) -> Vec<(Outcome, Millis)> {
+        let mut out = Vec::new();
+        for (s, seg) in self.results.iter().enumerate() {
+            for i in find(s, &seg.tubes) {
+                let r = seg.tubes.record(i);
+                if let Some(o) = Outcome::from_code(r[36]) {
+                    out.push((o, index::i64_at(r, 40)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Rows of `round` (numbered across its collection segments) holding a person with
+    /// this hash, ascending.
+    pub fn person_rows(&self, round: usize, person_hash: u128) -> Vec<u32> {
+        let hash = person_hash.to_be_bytes();
+        let mut rows: Vec<u32> = self
+            .collections
+            .iter()
+            .filter(|s| s.round == round)
+            .flat_map(|s| {
+                s.persons
+                    .find(&hash)
+                    .map(move |i| s.base.saturating_add(s.persons.person_row(i)))
+            })
+            .collect();
+        rows.sort_unstable();
+        rows
+    }
+
+    /// Every result of the tube in `round`, in the order that decides its effective
+    /// result: by report time, then later batches last.
+    pub fn result_facts(&self, round: usize, key: &TubeKey) -> Vec<ResultFact> {
+        let mut out: Vec<ResultFact> = self
+            .results
+            .iter()
+            .filter(|s| s.round == round)
+            .flat_map(|s| {
+                s.tubes.find(key).filter_map(move |i| {
+                    let r = s.tubes.record(i);
+                    Some(ResultFact {
+                        row: s.base.saturating_add(index::u32_at(r, 32)),
+                        outcome: Outcome::from_code(r[36])?,
+                        reported_at: index::i64_at(r, 40),
+                        cts: (index::ct_at(r, 48), index::ct_at(r, 52)),
+                    })
+                })
+            })
+            .collect();
+        out.sort_by_key(|f| (f.reported_at, f.row));
+        out
+    }
+
+    /// The collection segments of round number `round`, in manifest order.
+    pub(crate) fn collections_of(&self, round: usize) -> Vec<&CollectionIndex> {
+        self.collections
+            .iter()
+            .filter(|s| s.round == round)
+            .collect()
+    }
+
+    /// The result segments of round number `round`, in manifest order.
+    pub(crate) fn results_of(&self, round: usize) -> Vec<&ResultIndex> {
+        self.results.iter().filter(|s| s.round == round).collect()
+    }
+
+    /// Collection and result rows of round number `round`.
+    pub fn round_rows(&self, round: usize) -> (usize, usize) {
+        self.rows
+            .get(round)
+            .map_or((0, 0), |&(c, r)| (c as usize, r as usize))
+    }
+
+    /// Index of round `name`, if any segment belongs to it.
+    pub fn round_id(&self, name: &str) -> Option<usize> {
+        self.rounds.iter().position(|r| r == name)
+    }
+}
