@@ -1,7 +1,7 @@
 //! Fuzz target: the row parser on arbitrary bytes.
 //!
-//! The first byte chooses the reader (collections or results); the rest is written to
-//! a file and read as a batch file would be: `Table::open` recognises CSV, gzip, zstd or
+//! The first byte chooses the reader (collections or results); the rest is read as a
+//! batch file would be, from memory: `Table::from_reader` recognises CSV, gzip, zstd or
 //! Parquet by the first bytes, then the collections or results reader checks each row.
 //!
 //! Invariants (any violation, or any panic, is a finding):
@@ -11,36 +11,15 @@
 
 #![no_main]
 
-use std::cell::RefCell;
-use std::path::PathBuf;
-
 use libfuzzer_sys::fuzz_target;
 use pooltrack::ingest::collections;
 use pooltrack::rows::CollectionRows;
 use pooltrack::ingest::reject::Rejects;
 use pooltrack::ingest::results;
 use pooltrack::rows::ResultRows;
-use pooltrack::ingest::table::Table;
+use pooltrack::ingest::table::{ReadOptions, Table};
 use pooltrack::model::IdCheck;
 use pooltrack::time::Offset;
-
-thread_local! {
-    // One scratch file per fuzzing thread, reused: creating a folder per input would
-    // make file-system calls the bulk of each run.
-    static SCRATCH: RefCell<Option<(tempfile::TempDir, PathBuf)>> = const { RefCell::new(None) };
-}
-
-fn scratch() -> PathBuf {
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        let (_, path) = s.get_or_insert_with(|| {
-            let dir = tempfile::tempdir().expect("a temporary folder");
-            let path = dir.path().join("input.csv");
-            (dir, path)
-        });
-        path.clone()
-    })
-}
 
 fn check(kept: usize, rejects: &Rejects, read: u64) {
     assert_eq!(
@@ -58,9 +37,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    let path = scratch();
-    std::fs::write(&path, body).expect("write the scratch file");
-    let Ok(mut table) = Table::open(&path) else {
+    let input = std::io::Cursor::new(body.to_vec());
+    let Ok(mut table) = Table::from_reader("input.csv", input, &ReadOptions::default()) else {
         return;
     };
     let mut rejects = Rejects::default();

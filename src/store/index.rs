@@ -100,7 +100,7 @@ pub enum Kind {
 
 impl Kind {
     /// Bytes per record.
-    pub(crate) fn record_size(self) -> usize {
+    pub fn record_size(self) -> usize {
         match self {
             Kind::CollectionTubes => 48,
             Kind::ResultTubes => 56,
@@ -109,7 +109,7 @@ impl Kind {
     }
 
     /// Bytes of the sort key at the start of each record.
-    pub(crate) fn key_size(self) -> usize {
+    pub fn key_size(self) -> usize {
         match self {
             Kind::CollectionTubes | Kind::ResultTubes => KEY,
             Kind::Persons => 16,
@@ -149,7 +149,7 @@ impl<W: Write> IndexWriter<W> {
     }
 
     /// Appends records laid end to end, each of exactly the kind's size.
-    pub(crate) fn push_all(&mut self, records: &[u8]) -> std::io::Result<()> {
+    pub fn push_all(&mut self, records: &[u8]) -> std::io::Result<()> {
         let size = self.kind.record_size();
         debug_assert_eq!(records.len() % size, 0);
         self.count += (records.len() / size) as u64;
@@ -349,7 +349,7 @@ impl<'a> Records<'a> {
     /// records started): when every record before it is below `key`, as when keys come
     /// in ascending order, the start is galloped to from there, a few comparisons in
     /// cache instead of a search of the whole file; otherwise the whole file is searched.
-    pub(crate) fn find_near(&self, from: usize, key: &[u8]) -> Range<usize> {
+    pub fn find_near(&self, from: usize, key: &[u8]) -> Range<usize> {
         let from = from.min(self.count);
         match from.checked_sub(1) {
             Some(prev) if key_cmp(&self.record(prev)[..self.key], key).is_ge() => self.find(key),
@@ -526,7 +526,7 @@ impl IndexFile {
     }
 
     /// [`Records::find_near`].
-    pub(crate) fn find_near(&self, from: usize, key: &[u8]) -> Range<usize> {
+    pub fn find_near(&self, from: usize, key: &[u8]) -> Range<usize> {
         self.records().find_near(from, key)
     }
 

@@ -27,7 +27,7 @@ use crate::time::Offset;
 pub const FORMAT: u32 = 2;
 
 /// The oldest manifest format this pooltrack reads.
-pub(crate) const OLDEST_FORMAT: u32 = 1;
+pub const OLDEST_FORMAT: u32 = 1;
 
 /// Store-wide settings, fixed in the manifest so every batch is read alike.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -318,7 +318,7 @@ impl Manifest {
 
     /// What is wrong with the retractions, if anything: each must name a batch the
     /// manifest holds, once, and come after it.
-    pub(crate) fn retraction_problem(&self) -> Option<String> {
+    pub fn retraction_problem(&self) -> Option<String> {
         let mut seen = std::collections::HashSet::new();
         for r in &self.retractions {
             let Some(b) = self.batch(r.batch) else {
