@@ -529,8 +529,19 @@ impl Coverage {
         let at = c[3]
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| Error::damaged(store.root(), "collected_at is not a timestamp"))?;
+        let wanted = self.unregistered_rows.len();
+        if [person.len(), tube.len(), site.len(), at.len()] != [wanted; 4] {
+            return Err(Error::damaged(
+                store.root(),
+                format!(
+                    "round {}: {} collection row(s) read back of the {wanted} asked for",
+                    self.round,
+                    person.len().min(at.len())
+                ),
+            ));
+        }
         let zone = store.zone();
-        let mut rows: Vec<UnregisteredPerson> = (0..person.len().min(at.len()))
+        let mut rows: Vec<UnregisteredPerson> = (0..wanted)
             .map(|i| {
                 let ms = at.value(i);
                 UnregisteredPerson::new(

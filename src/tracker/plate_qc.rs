@@ -70,6 +70,17 @@ pub(crate) fn void_results(store: &Store, round: &str, n: usize) -> Result<Vec<b
             format!("round {round}: a results segment's lab or plate column is not text"),
         ));
     };
+    // Short columns would leave the rows past their end counted, silently: the index
+    // and the Parquet files disagree, which is damage.
+    if [lab.len(), plate.len(), kind.len()] != [n; 3] {
+        return Err(Error::damaged(
+            store.root(),
+            format!(
+                "round {round}: the results segments hold {} rows, their indexes {n}",
+                lab.len()
+            ),
+        ));
+    }
     for (i, v) in void.iter_mut().enumerate() {
         let is_sample = matches!(text_at(kind, i), "" | "sample");
         *v = is_sample && failed.contains(&(text_at(lab, i), text_at(plate, i)));
