@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use pooltrack::synth::{self, GenConfig};
 use serde::Serialize;
 
-/// The `DuckDB` side of the comparison, kept in benches/ so anyone can rerun it by hand.
+/// The DuckDB side of the comparison, kept in benches/ so anyone can rerun it by hand.
 const DUCKDB_SCRIPT: &str = include_str!("../../benches/duckdb_reference.py");
 /// Starts the line on which a measured step's figures follow its own output.
 const MEASURED: &str = "pooltrack bench step: ";
@@ -36,7 +36,7 @@ pub struct Args {
     /// Random seed of the city.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Also run the `DuckDB` job on the same files and print the ratio.
+    /// Also run the DuckDB job on the same files and print the ratio.
     #[arg(long)]
     vs_duckdb: bool,
     /// Work in this folder (kept) instead of a temporary one.

@@ -27,7 +27,7 @@ pub struct Args {
     /// The round.
     #[arg(long)]
     round: String,
-    /// Print the coverage as JSON (totals, `by_district`, `by_community`).
+    /// Print the coverage as JSON (totals, by_district, by_community).
     #[arg(long)]
     json: bool,
 }

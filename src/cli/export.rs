@@ -22,7 +22,7 @@ pub enum Args {
         #[arg(long, value_enum)]
         format: Option<FormatArg>,
         /// Replace person ids with keyed pseudonyms (BLAKE3 keyed hash of the id under
-        /// the secret in `KEY_FILE)`: same key, same pseudonym; rows sorted by pseudonym.
+        /// the secret in KEY_FILE): same key, same pseudonym; rows sorted by pseudonym.
         #[arg(long, value_name = "KEY_FILE")]
         pseudonymize: Option<PathBuf>,
     },

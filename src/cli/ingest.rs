@@ -12,7 +12,7 @@ use super::progress::Bar;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
-    /// Collection rows (tube, person, mode, [capacity], `collected_at`, [site]) for a round.
+    /// Collection rows (tube, person, mode, [capacity], collected_at, [site]) for a round.
     #[command(after_help = "\
 Files are CSV with a header (also .csv.gz and .csv.zst) or Parquet with the same column
 names. Bad rows are listed with file, line, column and reason in STORE/rejects/; valid
@@ -31,7 +31,7 @@ CSV saved by Excel on a Chinese-language Windows is GB18030, not UTF-8: add
         #[command(flatten)]
         common: Common,
     },
-    /// Result rows (tube, result or `ct_orf1ab` + `ct_n`, `reported_at`, [lab, plate, well]).
+    /// Result rows (tube, result or ct_orf1ab + ct_n, reported_at, [lab, plate, well]).
     #[command(after_help = "\
 A row without a result is read from its Ct values: both below the store's cut-off
 (default 40) positive, one inconclusive, none negative. Each result goes to the round

@@ -1,6 +1,10 @@
 //! Command-line parsing: the argument structs validate; each subcommand's `run` builds
 //! what it needs from them.
 
+// Doc comments on the argument structs are clap's `--help` text, read as plain text on
+// a terminal: Markdown backticks there would be printed as they are.
+#![allow(clippy::doc_markdown)]
+
 pub mod bench;
 mod config;
 mod coverage;
@@ -63,7 +67,7 @@ pub struct Cli {
 /// collections` and `ingest collections --store DIR` both work.
 #[derive(Debug, clap::Args)]
 struct StoreArgs {
-    /// The store folder (created on first ingest). Default: $`POOLTRACK_STORE`, else
+    /// The store folder (created on first ingest). Default: $POOLTRACK_STORE, else
     /// pooltrack-store.
     #[arg(long = "store", value_name = "DIR", global = true)]
     store: Option<PathBuf>,
@@ -74,7 +78,7 @@ const STORE_ENV: &str = "POOLTRACK_STORE";
 const DEFAULT_STORE: &str = "pooltrack-store";
 
 impl StoreArgs {
-    /// `--store` after the command, else before it, else $`POOLTRACK_STORE`, else
+    /// `--store` after the command, else before it, else $POOLTRACK_STORE, else
     /// `pooltrack-store`.
     fn resolve(&self, before: Option<&PathBuf>) -> PathBuf {
         self.store
@@ -143,7 +147,7 @@ enum Command {
          $POOLTRACK_STORE, else pooltrack-store."
     )))]
     Plan(WithStore<plan::Args>),
-    /// Time the city-scale reference job (and optionally `DuckDB` on the same files).
+    /// Time the city-scale reference job (and optionally DuckDB on the same files).
     Bench(bench::Args),
     /// Check the store: every file the manifest names is there, whole and unaltered.
     Verify(WithStore<verify::Args>),

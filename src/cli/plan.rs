@@ -31,7 +31,7 @@ pub struct Args {
     /// Also write a self-contained HTML report (index.html with SVG charts) to DIR.
     #[arg(long, value_name = "DIR")]
     html: Option<PathBuf>,
-    /// Days to project (overrides the plan's `schedule.horizon_days`; default 60).
+    /// Days to project (overrides the plan's schedule.horizon_days; default 60).
     #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
     horizon: Option<i64>,
     /// Measure this round in the store and plan with what it saw.

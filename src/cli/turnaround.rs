@@ -33,10 +33,10 @@ pub struct Args {
     /// else its last collection; the time used is printed).
     #[arg(long, value_name = "TIME")]
     as_of: Option<String>,
-    /// Deadline of a pool tube, hours (default: `deadlines.pool_hours` in STORE/pooltrack.toml, else 24).
+    /// Deadline of a pool tube, hours (default: deadlines.pool_hours in STORE/pooltrack.toml, else 24).
     #[arg(long, value_name = "H", allow_negative_numbers = true)]
     pool_deadline_hours: Option<f64>,
-    /// Deadline of a single tube, hours (default: `deadlines.single_hours` in STORE/pooltrack.toml, else 6).
+    /// Deadline of a single tube, hours (default: deadlines.single_hours in STORE/pooltrack.toml, else 6).
     #[arg(long, value_name = "H", allow_negative_numbers = true)]
     single_deadline_hours: Option<f64>,
 }

@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
     /// Replace person ids with keyed pseudonyms (BLAKE3 keyed hash of the id under the
-    /// secret in `KEY_FILE)`: same key, same pseudonym; for lists shared outside the office.
+    /// secret in KEY_FILE): same key, same pseudonym; for lists shared outside the office.
     #[arg(long, value_name = "KEY_FILE")]
     pseudonymize: Option<PathBuf>,
 }

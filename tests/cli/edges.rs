@@ -143,6 +143,25 @@ fn usage_lines_show_which_flags_are_optional() {
     assert!(usage_line(&["report"]).contains(" --out <DIR> "));
 }
 
+/// `--help` is plain text on a terminal: Markdown from the doc comments it is made of
+/// (backticks around a name, as a Markdown lint would have them) shows up as it is.
+#[test]
+fn help_text_carries_no_markdown_backticks_around_names() {
+    for command in COMMANDS {
+        let help = stdout_of(bare().args(*command).arg("--help"));
+        for word in [
+            "$`POOLTRACK_STORE`",
+            "`DuckDB`",
+            "`collected_at`",
+            "`reported_at`",
+        ] {
+            assert!(!help.contains(word), "{command:?} shows {word}:\n{help}");
+        }
+    }
+    let help = stdout_of(bare().args(["status", "--help"]));
+    assert!(help.contains("Default: $POOLTRACK_STORE, else"), "{help}");
+}
+
 #[test]
 fn only_commands_that_use_a_store_offer_store() {
     for command in [&["gen"][..], &["demo"], &["bench"], &["key", "new"]] {
