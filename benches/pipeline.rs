@@ -10,11 +10,9 @@ use std::path::{Path, PathBuf};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pooltrack::ingest::collections;
-use pooltrack::ingest::reject::Rejects;
 use pooltrack::ingest::table::Table;
 use pooltrack::ingest::{IngestOptions, ingest_collections, ingest_results};
 use pooltrack::model::IdCheck;
-use pooltrack::rows::CollectionRows;
 use pooltrack::store::read;
 use pooltrack::store::{BatchKind, Store};
 use pooltrack::synth::{GenConfig, generate};
@@ -80,18 +78,8 @@ fn small_batch(dir: &Path) -> PathBuf {
 /// returns how many rows were kept.
 fn parse_collections(path: &Path) -> usize {
     let mut t = Table::open(path).expect("open");
-    let mut rows = CollectionRows::default();
-    let mut rejects = Rejects::default();
-    collections::read(
-        &mut t,
-        0,
-        "c.csv",
-        Offset::CHINA,
-        IdCheck::Warn,
-        &mut rows,
-        &mut rejects,
-    )
-    .expect("read");
+    let (rows, _, _) =
+        collections::read_alone(&mut t, "c.csv", Offset::CHINA, IdCheck::Warn).expect("read");
     rows.len()
 }
 

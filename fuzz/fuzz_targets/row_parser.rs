@@ -13,10 +13,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use pooltrack::ingest::collections;
-use pooltrack::rows::CollectionRows;
 use pooltrack::ingest::reject::Rejects;
 use pooltrack::ingest::results;
-use pooltrack::rows::ResultRows;
 use pooltrack::ingest::table::{ReadOptions, Table};
 use pooltrack::model::IdCheck;
 use pooltrack::time::Offset;
@@ -41,35 +39,17 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut table) = Table::from_reader("input.csv", input, &ReadOptions::default()) else {
         return;
     };
-    let mut rejects = Rejects::default();
-    if which % 2 == 0 {
-        let mut rows = CollectionRows::default();
-        match collections::read(
-            &mut table,
-            0,
-            "input.csv",
-            Offset::CHINA,
-            IdCheck::Warn,
-            &mut rows,
-            &mut rejects,
-        ) {
-            Ok(n) => check(rows.len(), &rejects, n),
-            Err(e) => assert_eq!(e.exit_code(), 1, "input errors exit 1: {e}"),
-        }
+    let read = if which % 2 == 0 {
+        collections::read_alone(&mut table, "input.csv", Offset::CHINA, IdCheck::Warn)
+            .map(|(rows, rejects, n)| (rows.len(), rejects, n))
     } else {
-        let mut rows = ResultRows::default();
         let cutoff = if which % 4 == 1 { 40.0 } else { 35.5 };
-        match results::read(
-            &mut table,
-            0,
-            "input.csv",
-            Offset::CHINA,
-            results::Cutoffs { ct: cutoff, ic: cutoff },
-            &mut rows,
-            &mut rejects,
-        ) {
-            Ok(n) => check(rows.len(), &rejects, n),
-            Err(e) => assert_eq!(e.exit_code(), 1, "input errors exit 1: {e}"),
-        }
+        let cutoffs = results::Cutoffs { ct: cutoff, ic: cutoff };
+        results::read_alone(&mut table, "input.csv", Offset::CHINA, cutoffs)
+            .map(|(rows, rejects, n)| (rows.len(), rejects, n))
+    };
+    match read {
+        Ok((kept, rejects, n)) => check(kept, &rejects, n),
+        Err(e) => assert_eq!(e.exit_code(), 1, "input errors exit 1: {e}"),
     }
 });

@@ -46,6 +46,34 @@ impl Part for CollectionRows {
     }
 }
 
+/// Reads one file on its own (file number 0, named `label` in rejects): its rows, its
+/// rejects and the number of data rows read. What [`read`] does for a batch's files,
+/// for callers that check a single file.
+///
+/// ```
+/// use pooltrack::ingest::collections;
+/// use pooltrack::ingest::table::{ReadOptions, Table};
+/// use pooltrack::model::IdCheck;
+/// use pooltrack::time::Offset;
+///
+/// let csv = "tube,person,mode,collected_at\nPL0001,P-1,pool,2022-04-02 08:00\nPL0001,,pool,x\n";
+/// let mut table = Table::from_reader("c.csv", std::io::Cursor::new(csv), &ReadOptions::default())?;
+/// let (rows, rejects, read) = collections::read_alone(&mut table, "c.csv", Offset::CHINA, IdCheck::Warn)?;
+/// assert_eq!((rows.len(), rejects.errors(), read), (1, 1, 2));
+/// # Ok::<(), pooltrack::Error>(())
+/// ```
+pub fn read_alone(
+    table: &mut Table,
+    label: &str,
+    zone: Offset,
+    id_check: IdCheck,
+) -> Result<(CollectionRows, Rejects, u64)> {
+    let mut rows = CollectionRows::default();
+    let mut rejects = Rejects::default();
+    let n = read(table, 0, label, zone, id_check, &mut rows, &mut rejects)?;
+    Ok((rows, rejects, n))
+}
+
 /// Reads every row of `table` into `out`, recording bad rows in `rejects`; chunks of
 /// the file are parsed on all cores. Returns the number of data rows read.
 pub fn read(

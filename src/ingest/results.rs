@@ -114,6 +114,21 @@ pub struct Cutoffs {
     pub ic: f32,
 }
 
+/// Reads one file on its own (file number 0, named `label` in rejects): its rows, its
+/// rejects and the number of data rows read. What [`read`] does for a batch's files,
+/// for callers that check a single file.
+pub fn read_alone(
+    table: &mut Table,
+    label: &str,
+    zone: Offset,
+    cutoffs: Cutoffs,
+) -> Result<(ResultRows, Rejects, u64)> {
+    let mut rows = ResultRows::default();
+    let mut rejects = Rejects::default();
+    let n = read(table, 0, label, zone, cutoffs, &mut rows, &mut rejects)?;
+    Ok((rows, rejects, n))
+}
+
 /// Reads every row of `table` into `out`, recording bad rows in `rejects`; chunks of
 /// the file are parsed on all cores. Returns the number of data rows read.
 pub fn read(

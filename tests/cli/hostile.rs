@@ -24,7 +24,7 @@ use parquet::arrow::ArrowWriter;
 use pooltrack::ingest::collections;
 use pooltrack::ingest::reject::{Rejects, Severity};
 use pooltrack::ingest::results;
-use pooltrack::ingest::table::Table;
+use pooltrack::ingest::table::{ReadOptions, Table};
 use pooltrack::model::{IdCheck, Mode, Outcome};
 use pooltrack::rows::CollectionRows;
 use pooltrack::rows::ResultRows;
@@ -39,47 +39,24 @@ use crate::rules::{read_rejects, run, stderr_text};
 // Reading through the library
 // ---------------------------------------------------------------------------------------
 
-/// Reads `bytes` as a collections file: the rows kept, the rejects, and the rows read.
+/// Reads `bytes` as a collections file, from memory: the rows kept, the rejects, and
+/// the rows read.
 fn read_collections(bytes: &[u8]) -> pooltrack::Result<(CollectionRows, Rejects, u64)> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = dir.path().join("c.csv");
-    fs::write(&p, bytes).expect("write");
-    read_collections_file(&p)
+    let input = std::io::Cursor::new(bytes.to_vec());
+    let mut t = Table::from_reader("c.csv", input, &ReadOptions::default())?;
+    collections::read_alone(&mut t, "c.csv", Offset::CHINA, IdCheck::Warn)
 }
 
 fn read_collections_file(p: &Path) -> pooltrack::Result<(CollectionRows, Rejects, u64)> {
     let mut t = Table::open(p)?;
-    let mut rows = CollectionRows::default();
-    let mut rejects = Rejects::default();
-    let n = collections::read(
-        &mut t,
-        0,
-        "c.csv",
-        Offset::CHINA,
-        IdCheck::Warn,
-        &mut rows,
-        &mut rejects,
-    )?;
-    Ok((rows, rejects, n))
+    collections::read_alone(&mut t, "c.csv", Offset::CHINA, IdCheck::Warn)
 }
 
 fn read_results(bytes: &[u8]) -> pooltrack::Result<(ResultRows, Rejects, u64)> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = dir.path().join("r.csv");
-    fs::write(&p, bytes).expect("write");
-    let mut t = Table::open(&p)?;
-    let mut rows = ResultRows::default();
-    let mut rejects = Rejects::default();
-    let n = results::read(
-        &mut t,
-        0,
-        "r.csv",
-        Offset::CHINA,
-        results::Cutoffs { ct: 40.0, ic: 40.0 },
-        &mut rows,
-        &mut rejects,
-    )?;
-    Ok((rows, rejects, n))
+    let input = std::io::Cursor::new(bytes.to_vec());
+    let mut t = Table::from_reader("r.csv", input, &ReadOptions::default())?;
+    let cutoffs = results::Cutoffs { ct: 40.0, ic: 40.0 };
+    results::read_alone(&mut t, "r.csv", Offset::CHINA, cutoffs)
 }
 
 // ---------------------------------------------------------------------------------------
