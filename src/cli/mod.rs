@@ -28,7 +28,6 @@ mod worklist;
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 
 const ABOUT: &str = "Pooled PCR sample tracker: ingest tube batches and lab results, keep \
 them in a durable store, and deconvolute positive pools into recall, resample and \
@@ -296,15 +295,4 @@ fn as_of_words(
         pooltrack::time::format_local(at, zone),
         basis.describe()
     )
-}
-
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-fn progress(len: u64, unit: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    let template =
-        format!("{{spinner}} {{msg}} [{{bar:30}}] {{{unit}}}/{{total_{unit}}} ({{eta}})");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb
 }

@@ -1,6 +1,6 @@
 //! The library's progress, drawn as a bar on the terminal.
 
-use indicatif::ProgressBar;
+use indicatif::{ProgressBar, ProgressStyle};
 use pooltrack::progress::Progress;
 
 /// A bar on stderr (hidden when stderr is not a terminal) showing a job's progress.
@@ -9,7 +9,18 @@ pub struct Bar(ProgressBar);
 impl Bar {
     /// A bar of `len` units, counted in the template's `unit` (`bytes`, `pos`).
     pub fn new(len: u64, unit: &str) -> Bar {
-        Bar(super::progress(len, unit))
+        let pb = ProgressBar::new(len);
+        // indicatif names the total of a count `len` and of bytes `total_bytes`.
+        let total = if unit == "bytes" {
+            "total_bytes"
+        } else {
+            "len"
+        };
+        let template = format!("{{spinner}} {{msg}} [{{bar:30}}] {{{unit}}}/{{{total}}} ({{eta}})");
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        Bar(pb)
     }
 
     /// Takes the bar off the terminal once the job is over, whatever its outcome.
