@@ -71,6 +71,7 @@ pub mod progress;
 pub mod reasons;
 pub mod report;
 pub mod review;
+pub mod roster;
 pub mod round_report;
 pub mod rows;
 pub mod store;

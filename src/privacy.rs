@@ -98,12 +98,16 @@ impl Pseudonymizer {
 
     /// The pseudonym of one person id: 32 hex digits.
     pub fn pseudonym(&self, person: &str) -> String {
-        let hash = blake3::keyed_hash(&self.key, person.as_bytes());
         let mut out = String::with_capacity(32);
-        for b in &hash.as_bytes()[..16] {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
+        crate::text::push_hex(&mut out, &self.digest(person));
+        out
+    }
+
+    /// The bytes a pseudonym prints: the first 16 of the keyed hash of the id.
+    pub fn digest(&self, person: &str) -> [u8; 16] {
+        let hash = blake3::keyed_hash(&self.key, person.as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&hash.as_bytes()[..16]);
         out
     }
 
@@ -142,8 +146,6 @@ impl Pseudonymizer {
         }
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Whether a key file is readable by its owner only (a warning otherwise).
 pub fn key_file_is_private(path: &Path) -> bool {

@@ -428,22 +428,50 @@ pub(crate) fn write_rfc3339(out: &mut String, t: Millis, offset: Offset) {
     let (y, m, d) = civil_from_days(days);
     let secs = ms_of_day / 1000;
     let ms = ms_of_day % 1000;
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    );
+    // Exports print two times a row for 25 million rows: the digits are placed by hand
+    // rather than through the formatting machinery, which cost more than the rest.
+    let two = |out: &mut String, v: i64| {
+        let v = usize::try_from(v.rem_euclid(100)).unwrap_or(0);
+        out.push(char::from(DIGITS[v / 10]));
+        out.push(char::from(DIGITS[v % 10]));
+    };
+    if (0..10_000).contains(&y) {
+        two(out, y / 100);
+        two(out, y % 100);
+    } else {
+        let _ = write!(out, "{y:04}");
+    }
+    out.push('-');
+    two(out, i64::from(m));
+    out.push('-');
+    two(out, i64::from(d));
+    out.push('T');
+    two(out, secs / 3600);
+    out.push(':');
+    two(out, (secs % 3600) / 60);
+    out.push(':');
+    two(out, secs % 60);
     if ms != 0 {
-        let _ = write!(out, ".{ms:03}");
+        out.push('.');
+        out.push(char::from(
+            DIGITS[usize::try_from(ms / 100).unwrap_or(0) % 10],
+        ));
+        two(out, ms);
     }
     if offset.0 == 0 {
         out.push('Z');
     } else {
-        let _ = write!(out, "{offset}");
+        let a = i64::from(offset.0.unsigned_abs());
+        out.push(if offset.0 < 0 { '-' } else { '+' });
+        // Offsets are under a day (`Offset::parse` takes hours to 23, zones lie within
+        // 14 h), so the hours take two digits.
+        two(out, a / 3600);
+        out.push(':');
+        two(out, (a % 3600) / 60);
     }
 }
+
+const DIGITS: &[u8; 10] = b"0123456789";
 
 /// Writes `t` as `YYYY-MM-DD HH:MM:SS` in `offset`, the form clerks type.
 pub fn format_local(t: Millis, offset: Offset) -> String {

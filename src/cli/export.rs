@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use pooltrack::output::stream;
+use pooltrack::roster::StatusExport;
 use pooltrack::store::Store;
-use pooltrack::tracker::Round;
-use pooltrack::{health_code, output, worklist};
+use pooltrack::{health_code, output};
 
 use super::output::{FormatArg, pick_format, pseudonymizer};
 
@@ -61,13 +62,17 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         } => {
             let pseudo = pseudonymizer(pseudonymize.as_deref())?;
             let store = Store::open(store)?;
-            let round = Round::load(&store, &round)?;
-            let mut rows = worklist::export_status(&round);
+            let mut export = StatusExport::load(&store, &round)?;
             if let Some(p) = &pseudo {
-                p.export(&mut rows);
+                export.0.pseudonymize(|id| p.digest(id));
             }
             let format = pick_format(format, out.as_deref());
-            Ok(output::emit(&rows, format, out.as_deref(), "person(s)")?)
+            let Some(out) = out else {
+                return Ok(stream::write_stdout(&export, format)?);
+            };
+            stream::write_file(&export, format, &out)?;
+            eprintln!("wrote {} person(s) to {}", export.0.len(), out.display());
+            Ok(())
         }
         Args::HealthCodes { round, out, format } => {
             let store = Store::open(store)?;

@@ -30,6 +30,8 @@ const LAYERS: &[&[&str]] = &[
     &["tracker"],
     // CSV, JSON and Parquet writers for any list.
     &["output"],
+    // Every person of a round, in order, for the exports that print them all.
+    &["roster"],
     // The lists, exports and reports, and the planner beside them.
     &["worklist", "coverage", "planner"],
     &["health_code", "report", "turnaround", "privacy"],

@@ -19,6 +19,10 @@ use serde_json::Value;
 use crate::store::fsutil;
 use crate::{Error, Result};
 
+pub mod stream;
+
+pub use stream::{JsonLayout, RowMaker};
+
 /// An output format for lists.
 ///
 /// The command line maps its own option onto this, so the library does not depend on

@@ -1,0 +1,387 @@
+//! Exports too large to hold as text: a city's 25 million rows are made a chunk at a
+//! time on all cores, in order, and written while the next chunk is made. A file gets
+//! each chunk's pieces with positioned writes from both cores, since copying into the
+//! page cache costs as much as formatting on this kind of machine.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use parquet::arrow::ArrowWriter;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{Format, ListRow, refuse_parquet_to_terminal};
+use crate::store::fsutil;
+use crate::{Error, Result};
+
+/// Rows made on demand, in output order.
+pub trait RowMaker: Sync {
+    /// A row; its text cells may borrow from the maker.
+    type Row<'a>: ListRow + Default + Clone + Send
+    where
+        Self: 'a;
+
+    /// How JSON output lays out its objects.
+    const JSON: JsonLayout = JsonLayout::Pretty;
+
+    /// Number of rows.
+    fn len(&self) -> usize;
+
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fills `row` with row `i` (`i < len()`), reusing its buffers.
+    fn fill<'a>(&'a self, i: usize, row: &mut Self::Row<'a>);
+}
+
+/// JSON layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonLayout {
+    /// The layout of every other list (`serde_json`'s pretty printer).
+    Pretty,
+    /// One object per line, for exports that other programs read line by line.
+    Lines,
+}
+
+/// Rows made and written at a time.
+const CHUNK: usize = 128 * 1024;
+
+/// Rows one thread turns into text at a time.
+const PIECE: usize = 4 * 1024;
+
+/// Writes every row of `maker` to `path` in `format`, owner-readable only; the file
+/// appears whole or not at all.
+pub fn write_file<M: RowMaker>(maker: &M, format: Format, path: &Path) -> Result<()> {
+    fsutil::replace_with(path, |file| {
+        let io = |e: std::io::Error| Error::io(path, e);
+        let file = match format {
+            Format::Parquet => parquet(maker, std::io::BufWriter::new(file), path)?
+                .into_inner()
+                .map_err(|e| io(e.into_error()))?,
+            Format::Csv | Format::Json => {
+                let mut sink = Sink::At { file: &file, at: 0 };
+                text(maker, format, &mut sink).map_err(io)?;
+                file
+            }
+        };
+        file.sync_all().map_err(io)
+    })
+}
+
+/// Writes every row of `maker` to standard output (Parquet only when it is not a
+/// terminal).
+pub fn write_stdout<M: RowMaker>(maker: &M, format: Format) -> Result<()> {
+    refuse_parquet_to_terminal(format)?;
+    let path = Path::new("<standard output>");
+    let io = |e: std::io::Error| Error::io(path, e);
+    // Unlocked: the text is handed to the writer from another thread.
+    let out = std::io::BufWriter::new(std::io::stdout());
+    let mut out = match format {
+        Format::Parquet => parquet(maker, out, path)?,
+        Format::Csv | Format::Json => {
+            let mut out = out;
+            text(maker, format, &mut Sink::Stream(&mut out)).map_err(io)?;
+            out
+        }
+    };
+    out.flush().map_err(io)
+}
+
+/// Where text goes: a file at positions (pieces written from all cores), or a stream.
+enum Sink<'w> {
+    At { file: &'w File, at: u64 },
+    Stream(&'w mut (dyn Write + Send)),
+}
+
+impl Sink<'_> {
+    fn put(&mut self, pieces: &[Vec<u8>]) -> std::io::Result<()> {
+        match self {
+            Sink::At { file, at } => {
+                let mut placed = Vec::with_capacity(pieces.len());
+                for p in pieces {
+                    placed.push((p, *at));
+                    *at += p.len() as u64;
+                }
+                placed
+                    .into_par_iter()
+                    .try_for_each(|(p, at)| file.write_all_at(p, at))
+            }
+            Sink::Stream(w) => pieces.iter().try_for_each(|p| w.write_all(p)),
+        }
+    }
+}
+
+/// CSV (the header first, so an empty export has one) or JSON.
+fn text<M: RowMaker>(maker: &M, format: Format, sink: &mut Sink) -> std::io::Result<()> {
+    if format == Format::Csv {
+        let mut header = csv::Writer::from_writer(Vec::new());
+        header.write_record(M::Row::HEADER)?;
+        let header = header
+            .into_inner()
+            .map_err(csv::IntoInnerError::into_error)?;
+        sink.put(&[header])?;
+        return pieces(maker, sink, |rows, out| csv_piece(maker, rows, out), |_| {});
+    }
+    if maker.is_empty() {
+        return sink.put(&[match M::JSON {
+            JsonLayout::Pretty => b"[]\n".to_vec(),
+            JsonLayout::Lines => b"[\n]\n".to_vec(),
+        }]);
+    }
+    // Each object follows `,\n`; the very first loses its comma.
+    sink.put(&[b"[".to_vec()])?;
+    pieces(
+        maker,
+        sink,
+        |rows, out| json_piece(maker, rows, out),
+        |first| {
+            first.remove(0);
+        },
+    )?;
+    sink.put(&[b"\n]\n".to_vec()])
+}
+
+/// Writes the rows in order as the bytes `piece` makes of each run of rows: the runs of
+/// a chunk are made on all cores while the previous chunk is written. `first` trims the
+/// very first piece.
+///
+/// The pieces' buffers are handed back and reused: fresh ones of this size come from
+/// the kernel as new pages, and zeroing them cost as much as the formatting.
+fn pieces(
+    maker: &impl RowMaker,
+    sink: &mut Sink,
+    piece: impl Fn(std::ops::Range<usize>, &mut Vec<u8>) -> std::io::Result<()> + Sync,
+    mut first: impl FnMut(&mut Vec<u8>),
+) -> std::io::Result<()> {
+    let len = maker.len();
+    let spare = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
+    let take = || {
+        let mut buf = spare
+            .lock()
+            .map_or_else(|_| None, |mut s| s.pop())
+            .unwrap_or_default();
+        buf.clear();
+        buf
+    };
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    for start in (0..len).step_by(CHUNK) {
+        let end = (start + CHUNK).min(len);
+        let (made, wrote) = rayon::join(
+            || {
+                (start..end)
+                    .into_par_iter()
+                    .step_by(PIECE)
+                    .map(|s| {
+                        let mut buf = take();
+                        piece(s..(s + PIECE).min(end), &mut buf)?;
+                        Ok(buf)
+                    })
+                    .collect::<std::io::Result<Vec<Vec<u8>>>>()
+            },
+            || sink.put(&pending),
+        );
+        wrote?;
+        if let Ok(mut s) = spare.lock() {
+            s.append(&mut pending);
+        }
+        pending = made?;
+        if start == 0
+            && let Some(p) = pending.first_mut()
+        {
+            first(p);
+        }
+    }
+    sink.put(&pending)
+}
+
+fn csv_piece<M: RowMaker>(
+    maker: &M,
+    rows: std::ops::Range<usize>,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out);
+    let mut row = M::Row::default();
+    for i in rows {
+        maker.fill(i, &mut row);
+        w.serialize(&row)?;
+    }
+    w.flush()
+}
+
+fn json_piece<M: RowMaker>(
+    maker: &M,
+    rows: std::ops::Range<usize>,
+    w: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let mut row = M::Row::default();
+    for i in rows {
+        maker.fill(i, &mut row);
+        w.extend_from_slice(b",\n");
+        match M::JSON {
+            JsonLayout::Lines => serde_json::to_writer(&mut *w, &row)?,
+            JsonLayout::Pretty => pretty_in_array(w, &row)?,
+        }
+    }
+    Ok(())
+}
+
+/// `row` as `serde_json`'s pretty printer lays it out inside an array: indented by two
+/// more spaces. JSON text holds no raw newline inside a string, so every newline is
+/// the printer's own.
+fn pretty_in_array(w: &mut Vec<u8>, row: &impl Serialize) -> std::io::Result<()> {
+    let start = w.len();
+    serde_json::to_writer_pretty(&mut *w, row)?;
+    let lines = memchr::memchr_iter(b'\n', &w[start..]).count();
+    let mut out = Vec::with_capacity(w.len() - start + 2 * (lines + 1));
+    out.extend_from_slice(b"  ");
+    for &b in &w[start..] {
+        out.push(b);
+        if b == b'\n' {
+            out.extend_from_slice(b"  ");
+        }
+    }
+    w.truncate(start);
+    w.extend_from_slice(&out);
+    Ok(())
+}
+
+/// Parquet, one row group per chunk (each chunk's rows made on all cores).
+fn parquet<M: RowMaker, W: Write + Send>(maker: &M, out: W, path: &Path) -> Result<W> {
+    let pq = |e| Error::parquet(path, e);
+    let mut writer: Option<ArrowWriter<W>> = None;
+    let mut out = Some(out);
+    let len = maker.len();
+    let mut start = 0;
+    loop {
+        let end = (start + CHUNK).min(len);
+        let rows: Vec<M::Row<'_>> = (start..end)
+            .into_par_iter()
+            .map_init(M::Row::default, |row, i| {
+                maker.fill(i, row);
+                row.clone()
+            })
+            .collect();
+        let batch = M::Row::record_batch(&rows)?;
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(
+                ArrowWriter::try_new(out.take().expect("once"), batch.schema(), None)
+                    .map_err(pq)?,
+            ),
+        };
+        // An empty export still has its schema: the first (empty) batch makes it.
+        if batch.num_rows() > 0 {
+            w.write(&batch).map_err(pq)?;
+        }
+        if end >= len {
+            break;
+        }
+        start = end;
+    }
+    writer.expect("made above").into_inner().map_err(pq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Default, Serialize)]
+    struct Row {
+        n: usize,
+        word: String,
+    }
+
+    impl ListRow for Row {
+        const HEADER: &'static [&'static str] = &["n", "word"];
+    }
+
+    struct Numbers(usize);
+
+    impl RowMaker for Numbers {
+        type Row<'a> = Row;
+        fn len(&self) -> usize {
+            self.0
+        }
+        fn fill(&self, i: usize, row: &mut Row) {
+            row.n = i;
+            row.word.clear();
+            row.word.push_str(if i.is_multiple_of(2) {
+                "even, \"quoted\""
+            } else {
+                "odd"
+            });
+        }
+    }
+
+    struct Lines(usize);
+
+    impl RowMaker for Lines {
+        type Row<'a> = Row;
+        const JSON: JsonLayout = JsonLayout::Lines;
+        fn len(&self) -> usize {
+            self.0
+        }
+        fn fill(&self, i: usize, row: &mut Row) {
+            Numbers(self.0).fill(i, row);
+        }
+    }
+
+    fn made(maker: &impl RowMaker, format: Format) -> Vec<u8> {
+        let mut out = Vec::new();
+        text(maker, format, &mut Sink::Stream(&mut out)).expect("in memory");
+        out
+    }
+
+    fn held(n: usize) -> Vec<Row> {
+        let mut rows = vec![Row::default(); n];
+        for (i, r) in rows.iter_mut().enumerate() {
+            Numbers(n).fill(i, r);
+        }
+        rows
+    }
+
+    #[test]
+    fn streamed_text_equals_the_lists_written_whole() {
+        // Sizes across the piece and chunk boundaries, and none at all.
+        for n in [0, 1, 2, PIECE - 1, PIECE + 1, CHUNK + 3] {
+            let rows = held(n);
+            for format in [Format::Csv, Format::Json] {
+                let mut whole = Vec::new();
+                super::super::write_text(&rows, format, &mut whole).expect("in memory");
+                if format == Format::Csv && n > 0 {
+                    // The whole-list writer's header comes from serde; the same names.
+                    assert!(whole.starts_with(b"n,word\n"));
+                }
+                assert_eq!(made(&Numbers(n), format), whole, "{n} rows as {format:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn json_lines_is_an_array_with_one_object_a_line() {
+        assert_eq!(made(&Lines(0), Format::Json), b"[\n]\n");
+        let two = String::from_utf8(made(&Lines(2), Format::Json)).expect("utf-8");
+        assert_eq!(
+            two,
+            "[\n{\"n\":0,\"word\":\"even, \\\"quoted\\\"\"},\n{\"n\":1,\"word\":\"odd\"}\n]\n"
+        );
+    }
+
+    #[test]
+    fn a_file_written_at_positions_equals_the_stream() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let n = CHUNK * 2 + 17;
+        for format in [Format::Csv, Format::Json] {
+            let path = dir.path().join("rows");
+            write_file(&Numbers(n), format, &path).expect("write");
+            let on_disk = std::fs::read(&path).expect("read");
+            assert_eq!(on_disk, made(&Numbers(n), format));
+        }
+    }
+}

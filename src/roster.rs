@@ -1,0 +1,460 @@
+//! Every person of a round in order, for the exports that print them all (`export
+//! status`, `export health-codes`): the statuses come from the indexes and only the text
+//! columns the export prints are decoded, one at a time (the whole
+//! [`crate::tracker::Round`] took 21 GB at 25 million persons). Rows are made on demand
+//! by [`crate::output::stream`], so they never sit in memory as text.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{UInt32Type, UInt64Type};
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, Float32Array, RecordBatch, StringArray,
+    TimestampMillisecondArray, UInt32Array, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::output::{ListRow, RowMaker};
+use crate::store::{BatchKind, Store, read};
+use crate::text::text_at;
+use crate::time::{self, Millis};
+use crate::tracker::{NONE, PersonStatus, Statuses};
+use crate::{Error, Result};
+
+/// Where a row of a segment came from, as exports cite it.
+pub struct Sources {
+    batch: UInt32Array,
+    /// Each row's entry in `files`.
+    file: DictionaryArray<UInt32Type>,
+    /// The distinct file names, held once: every row of a batch repeats its file's.
+    files: StringArray,
+    line: UInt64Array,
+}
+
+impl Sources {
+    /// Appends `batch N, FILE line L` of row `i` to `out`.
+    pub fn write(&self, i: usize, out: &mut String) {
+        use std::fmt::Write as _;
+        let file = text_at(&self.files, self.file.keys().value(i) as usize);
+        let _ = write!(
+            out,
+            "batch {}, {file} line {}",
+            self.batch.value(i),
+            self.line.value(i)
+        );
+    }
+}
+
+/// The text columns an export prints, beyond the person ids and barcodes every one
+/// prints.
+// Each switch is one optional column, independent of the others.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wanted {
+    /// Collection sites.
+    pub site: bool,
+    /// Labs of results.
+    pub lab: bool,
+    /// Plates of results.
+    pub plate: bool,
+    /// The batch, file and line of collection and result rows.
+    pub sources: bool,
+}
+
+/// The decoded text columns; those not [`Wanted`] are empty.
+pub struct Texts {
+    /// Person id of each collection row.
+    pub person: StringArray,
+    /// Barcode of each collection row.
+    pub tube: StringArray,
+    /// Site of each collection row.
+    pub site: Option<StringArray>,
+    /// Source of each collection row.
+    pub collected: Option<Sources>,
+    /// Lab of each result row.
+    pub lab: Option<StringArray>,
+    /// Plate of each result row.
+    pub plate: Option<StringArray>,
+    /// Source of each result row.
+    pub reported: Option<Sources>,
+}
+
+impl Texts {
+    fn load(store: &Store, round: &Statuses, wanted: Wanted) -> Result<Texts> {
+        let damaged = || {
+            Error::damaged(
+                store.root(),
+                format!(
+                    "round {}: the segment files and their indexes disagree on the rows",
+                    round.name
+                ),
+            )
+        };
+        // One column at a time: reading concatenates a column's pieces, and doing that
+        // for all of them at once held every column twice.
+        let column = |kind: BatchKind, name: &str, rows: usize| -> Result<ArrayRef> {
+            read::columns(store, &round.name, kind, &[name])?
+                .pop()
+                .filter(|a| a.len() == rows)
+                .ok_or_else(damaged)
+        };
+        let text = |kind, name, rows| -> Result<StringArray> {
+            column(kind, name, rows)?
+                .as_string_opt::<i32>()
+                .cloned()
+                .ok_or_else(damaged)
+        };
+        let maybe = |want: bool, kind, name, rows| want.then(|| text(kind, name, rows)).transpose();
+        let sources = |kind, rows| -> Result<Option<Sources>> {
+            if !wanted.sources {
+                return Ok(None);
+            }
+            // The file name is read first and shrunk to one copy per file before the
+            // other columns arrive, while little else is held.
+            let dictionary =
+                DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8));
+            let file = arrow_cast::cast(&column(kind, "source", rows)?, &dictionary)?;
+            let file = file
+                .as_dictionary_opt::<UInt32Type>()
+                .cloned()
+                .ok_or_else(damaged)?;
+            let files = file
+                .values()
+                .as_string_opt::<i32>()
+                .cloned()
+                .ok_or_else(damaged)?;
+            let batch = column(kind, "batch", rows)?;
+            let line = column(kind, "line", rows)?;
+            let (Some(batch), Some(line)) = (
+                batch.as_primitive_opt::<UInt32Type>(),
+                line.as_primitive_opt::<UInt64Type>(),
+            ) else {
+                return Err(damaged());
+            };
+            Ok(Some(Sources {
+                batch: batch.clone(),
+                file,
+                files,
+                line: line.clone(),
+            }))
+        };
+        let (rows, results) = (round.tube_of_row.len(), round.results.outcome.len());
+        let (reported, collected) = rayon::join(
+            || -> Result<_> {
+                Ok((
+                    sources(BatchKind::Results, results)?,
+                    maybe(wanted.lab, BatchKind::Results, "lab", results)?,
+                    maybe(wanted.plate, BatchKind::Results, "plate", results)?,
+                ))
+            },
+            || -> Result<_> {
+                Ok((
+                    sources(BatchKind::Collections, rows)?,
+                    text(BatchKind::Collections, "person", rows)?,
+                    text(BatchKind::Collections, "tube", rows)?,
+                    maybe(wanted.site, BatchKind::Collections, "site", rows)?,
+                ))
+            },
+        );
+        let ((reported, lab, plate), (collected, person, tube, site)) = (reported?, collected?);
+        Ok(Texts {
+            person,
+            tube,
+            site,
+            collected,
+            lab,
+            plate,
+            reported,
+        })
+    }
+}
+
+/// A round's persons (and registered persons with no tube, when given) in order.
+pub struct Roster {
+    /// The decided round.
+    pub round: Statuses,
+    /// The text columns loaded.
+    pub text: Texts,
+    /// Registered persons with no tube in the round.
+    pub untested: Vec<String>,
+    /// Entries in output order: `i < persons` is `round.persons[i]`, else
+    /// `untested[i - persons]`.
+    order: Vec<u32>,
+    /// Each entry's pseudonym, in output order, when ids are replaced.
+    pseudonyms: Option<Vec<[u8; 16]>>,
+}
+
+/// Who an entry of the roster is.
+pub enum Entry<'a> {
+    /// A person with a tube in the round.
+    Decided(PersonStatus),
+    /// A registered person with no tube: their id.
+    Untested(&'a str),
+}
+
+impl Roster {
+    /// Loads `round` with the text columns `wanted`, and orders its persons and the
+    /// registered persons `untested` in it returns by person id.
+    pub fn load(
+        store: &Store,
+        round: &str,
+        wanted: Wanted,
+        untested: impl FnOnce(&str) -> Result<Vec<String>>,
+    ) -> Result<Roster> {
+        let round = Statuses::load(store, round)?;
+        let untested = untested(&round.name)?;
+        let text = Texts::load(store, &round, wanted)?;
+        let total = round.persons.len() + untested.len();
+        let last = u32::try_from(total)
+            .map_err(|_| Error::Usage(format!("{total} persons are more than one export holds")))?;
+        let mut roster = Roster {
+            round,
+            text,
+            untested,
+            order: Vec::new(),
+            pseudonyms: None,
+        };
+        // Eight bytes of each id as a number settle most comparisons without following
+        // two pointers into the 25-million-id column; they are taken past the prefix
+        // every id shares (a city's ids often start alike), so that they differ.
+        let first = roster.id(0).as_bytes();
+        let shared = (0..last)
+            .into_par_iter()
+            .map(|i| {
+                let id = roster.id(i).as_bytes();
+                id.iter().zip(first).take_while(|(a, b)| a == b).count()
+            })
+            .min()
+            .unwrap_or(0);
+        let mut keyed: Vec<(u64, u32)> = (0..last)
+            .into_par_iter()
+            .map(|i| {
+                let mut head = [0u8; 8];
+                let id = roster.id(i).as_bytes().get(shared..).unwrap_or_default();
+                let n = id.len().min(8);
+                head[..n].copy_from_slice(&id[..n]);
+                (u64::from_be_bytes(head), i)
+            })
+            .collect();
+        keyed.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| roster.id(a.1).cmp(roster.id(b.1)))
+        });
+        roster.order = keyed.into_iter().map(|(_, i)| i).collect();
+        Ok(roster)
+    }
+
+    /// Replaces each id with its pseudonym (`digest` of the id, printed as hex) and
+    /// orders the entries by pseudonym.
+    pub fn pseudonymize(&mut self, digest: impl Fn(&str) -> [u8; 16] + Sync) {
+        let mut named: Vec<([u8; 16], u32)> = self
+            .order
+            .par_iter()
+            .map(|&i| (digest(self.id(i)), i))
+            .collect();
+        named.par_sort_unstable();
+        let (names, order) = named.into_iter().unzip();
+        self.order = order;
+        self.pseudonyms = Some(names);
+    }
+
+    /// The id of entry `i` (see `order`).
+    fn id(&self, i: u32) -> &str {
+        let i = i as usize;
+        match self.round.persons.get(i) {
+            Some(p) => text_at(&self.text.person, p.row as usize),
+            None => self
+                .untested
+                .get(i - self.round.persons.len())
+                .map_or("", String::as_str),
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The entry at output position `at`, and its id (or pseudonym) written to `person`.
+    pub fn entry(&self, at: usize, person: &mut String) -> Entry<'_> {
+        let i = self.order[at];
+        person.clear();
+        match &self.pseudonyms {
+            Some(names) => crate::text::push_hex(person, &names[at]),
+            None => person.push_str(self.id(i)),
+        }
+        match self.round.persons.get(i as usize) {
+            Some(&p) => Entry::Decided(p),
+            None => Entry::Untested(self.id(i)),
+        }
+    }
+}
+
+/// `export status`: every person with a tube in the round, their status, and the tube
+/// and result that decided it, in person-id order (or pseudonym order).
+pub struct StatusExport(pub Roster);
+
+impl StatusExport {
+    /// The text columns the export prints.
+    pub const WANTED: Wanted = Wanted {
+        site: true,
+        lab: true,
+        plate: false,
+        sources: false,
+    };
+
+    /// Loads `round` for the export.
+    pub fn load(store: &Store, round: &str) -> Result<StatusExport> {
+        Ok(StatusExport(Roster::load(
+            store,
+            round,
+            Self::WANTED,
+            |_| Ok(Vec::new()),
+        )?))
+    }
+}
+
+/// One person's row of `export status` (the same columns as the worklists).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StatusRow<'a> {
+    /// Person id (or pseudonym).
+    pub person: String,
+    /// Status.
+    pub status: &'static str,
+    /// The tube that decided the status.
+    pub tube: &'a str,
+    /// `single` or `pool`.
+    pub mode: &'static str,
+    /// The tube's effective result, empty when none yet.
+    pub result: &'static str,
+    /// Ct `ORF1ab` of that result.
+    pub ct_orf1ab: Option<f32>,
+    /// Ct N of that result.
+    pub ct_n: Option<f32>,
+    /// Sampling site.
+    pub site: &'a str,
+    /// When this person was swabbed into the tube (RFC 3339, store zone).
+    pub collected_at: String,
+    /// When the result was reported, empty when none yet.
+    pub reported_at: String,
+    /// The lab that reported it.
+    pub lab: &'a str,
+    /// `collected_at` as a time, for Parquet.
+    #[serde(skip)]
+    pub collected_ms: Millis,
+    /// `reported_at` as a time, for Parquet.
+    #[serde(skip)]
+    pub reported_ms: Option<Millis>,
+}
+
+impl ListRow for StatusRow<'_> {
+    const HEADER: &'static [&'static str] = &[
+        "person",
+        "status",
+        "tube",
+        "mode",
+        "result",
+        "ct_orf1ab",
+        "ct_n",
+        "site",
+        "collected_at",
+        "reported_at",
+        "lab",
+    ];
+
+    fn record_batch(rows: &[Self]) -> Result<RecordBatch> {
+        let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+        let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+        let schema = Arc::new(Schema::new(vec![
+            text("person", false),
+            text("status", false),
+            text("tube", false),
+            text("mode", false),
+            text("result", true),
+            Field::new("ct_orf1ab", DataType::Float32, true),
+            Field::new("ct_n", DataType::Float32, true),
+            text("site", true),
+            Field::new("collected_at", ts(), false),
+            Field::new("reported_at", ts(), true),
+            text("lab", true),
+        ]));
+        let col = |f: for<'r> fn(&'r StatusRow<'r>) -> &'r str| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+        };
+        let opt = |f: for<'r> fn(&'r StatusRow<'r>) -> &'r str| -> ArrayRef {
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(f(r)).filter(|s| !s.is_empty()))
+                    .collect::<StringArray>(),
+            )
+        };
+        let columns: Vec<ArrayRef> = vec![
+            col(|r| r.person.as_str()),
+            col(|r| r.status),
+            col(|r| r.tube),
+            col(|r| r.mode),
+            opt(|r| r.result),
+            Arc::new(rows.iter().map(|r| r.ct_orf1ab).collect::<Float32Array>()),
+            Arc::new(rows.iter().map(|r| r.ct_n).collect::<Float32Array>()),
+            opt(|r| r.site),
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.collected_ms))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(
+                rows.iter()
+                    .map(|r| r.reported_ms)
+                    .collect::<TimestampMillisecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            opt(|r| r.lab),
+        ];
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
+
+impl RowMaker for StatusExport {
+    type Row<'a> = StatusRow<'a>;
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn fill<'a>(&'a self, at: usize, out: &mut StatusRow<'a>) {
+        let Roster { round, text, .. } = &self.0;
+        let Entry::Decided(p) = self.0.entry(at, &mut out.person) else {
+            // Loaded without untested persons: every entry has a tube.
+            return;
+        };
+        let row = p.row as usize;
+        out.status = p.status.as_str();
+        out.tube = text_at(&text.tube, row);
+        out.mode = round.tubes.mode[round.tube_of_row[row] as usize].as_str();
+        out.site = text.site.as_ref().map_or("", |s| text_at(s, row));
+        out.collected_ms = round.collected_at[row];
+        out.collected_at.clear();
+        time::write_rfc3339(&mut out.collected_at, out.collected_ms, round.zone);
+        out.reported_at.clear();
+        let res = round.result_of_row(p.row);
+        if res == NONE {
+            out.result = "";
+            (out.ct_orf1ab, out.ct_n) = (None, None);
+            out.lab = "";
+            out.reported_ms = None;
+        } else {
+            let (r, i) = (&round.results, res as usize);
+            out.result = r.outcome[i].as_str();
+            (out.ct_orf1ab, out.ct_n) = r.cts(i);
+            out.reported_ms = Some(r.reported_at[i]);
+            time::write_rfc3339(&mut out.reported_at, r.reported_at[i], round.zone);
+            out.lab = text.lab.as_ref().map_or("", |l| text_at(l, i));
+        }
+    }
+}
