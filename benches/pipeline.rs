@@ -129,7 +129,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             Statuses::load(&store, ROUND)
                 .expect("statuses")
-                .persons
+                .persons()
                 .len()
         });
     });

@@ -187,7 +187,7 @@ impl HealthCodes {
 
     /// Codes by color.
     pub fn tally(&self) -> Tally {
-        Tally::of(&self.0.round.persons, self.0.untested.len() as u64)
+        Tally::of(self.0.round.persons(), self.0.untested.len() as u64)
     }
 }
 

@@ -179,7 +179,7 @@ pub struct Roster {
     pub text: Texts,
     /// Registered persons with no tube in the round.
     pub untested: Vec<String>,
-    /// Entries in output order: `i < persons` is `round.persons[i]`, else
+    /// Entries in output order: `i < persons` is `round.persons()[i]`, else
     /// `untested[i - persons]`.
     order: Vec<u32>,
     /// Each entry's pseudonym, in output order, when ids are replaced.
@@ -206,7 +206,7 @@ impl Roster {
         let round = Statuses::load(store, round)?;
         let untested = untested(&round.name)?;
         let text = Texts::load(store, &round, wanted)?;
-        let total = round.persons.len() + untested.len();
+        let total = round.persons().len() + untested.len();
         let last = u32::try_from(total)
             .map_err(|_| Error::Usage(format!("{total} persons are more than one export holds")))?;
         let mut roster = Roster {
@@ -263,11 +263,11 @@ impl Roster {
     /// The id of entry `i` (see `order`).
     fn id(&self, i: u32) -> &str {
         let i = i as usize;
-        match self.round.persons.get(i) {
+        match self.round.persons().get(i) {
             Some(p) => text_at(&self.text.person, p.row as usize),
             None => self
                 .untested
-                .get(i - self.round.persons.len())
+                .get(i - self.round.persons().len())
                 .map_or("", String::as_str),
         }
     }
@@ -290,7 +290,7 @@ impl Roster {
             Some(names) => crate::text::push_hex(person, &names[at]),
             None => person.push_str(self.id(i)),
         }
-        match self.round.persons.get(i as usize) {
+        match self.round.persons().get(i as usize) {
             Some(&p) => Entry::Decided(p),
             None => Entry::Untested(self.id(i)),
         }

@@ -397,7 +397,7 @@ pub fn build(store: &Store, round: &Decided, list: Worklist) -> Result<Vec<Perso
 /// Every person of the round with their status, sorted by person id.
 pub fn export_status(round: &Round) -> Vec<PersonRow> {
     let mut rows: Vec<PersonRow> = round
-        .persons
+        .persons()
         .par_iter()
         .map(|&p| PersonRow::new(round, round, p))
         .collect();

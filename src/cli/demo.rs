@@ -82,7 +82,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     ingest_step(&mut store, "retest_collections.csv", &data, &opts, true)?;
     let mid = Statuses::load(&store, ROUND)?;
     let pending = mid
-        .persons
+        .persons()
         .iter()
         .filter(|p| p.status == Status::RetestPending)
         .count();

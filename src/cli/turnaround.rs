@@ -1,6 +1,7 @@
 //! `pooltrack turnaround --round ROUND [--json] [--as-of TIME] [--pool-deadline-hours H]
 //! [--single-deadline-hours H]`
 
+use std::io::Write as _;
 use std::path::Path;
 
 use pooltrack::store::Store;
@@ -62,12 +63,18 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     for why in &log.skipped {
         eprintln!("pooltrack: warning: skipped a malformed recall-run log line: {why}");
     }
-    let t = Turnaround::compute(&store, &round, deadlines, &log.runs, as_of)?;
+    // The screen shows the first few; JSON lists every one.
+    let listed = if args.json { usize::MAX } else { LISTED };
+    let t = Turnaround::compute(&store, &round, deadlines, &log.runs, as_of, listed)?;
     if args.json {
         if basis != turnaround::AsOf::Given {
             eprintln!("pooltrack: note: {as_of_words}");
         }
-        println!("{}", serde_json::to_string_pretty(&t)?);
+        // Streamed: a city's late tubes make 200 MB of JSON.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, &t).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        out.flush()?;
     } else {
         print(&t, &as_of_words);
     }
@@ -124,7 +131,7 @@ fn print(t: &Turnaround, as_of: &str) {
     let c = &t.late_counts;
     println!(
         "late tubes: {} (pools: {} reported late, {} still waiting; single: {} reported late, {} still waiting)",
-        t.late.len(),
+        t.late_total,
         c.pool_reported_late,
         c.pool_waiting,
         c.single_reported_late,
@@ -143,10 +150,10 @@ fn print(t: &Turnaround, as_of: &str) {
             l.minutes_late
         );
     }
-    if t.late.len() > LISTED {
+    if t.late_total > LISTED as u64 {
         println!(
             "  ... and {} more (--json lists all)",
-            t.late.len() - LISTED
+            t.late_total - LISTED as u64
         );
     }
     let points: Vec<String> = t
@@ -158,7 +165,7 @@ fn print(t: &Turnaround, as_of: &str) {
     for chunk in points.chunks(8) {
         println!("  {}", chunk.join("  "));
     }
-    println!("recall delays of positive pools: {}", t.recall_delays.len());
+    println!("recall delays of positive pools: {}", t.recall_delays_total);
     for r in t.recall_delays.iter().take(LISTED) {
         match &r.recall_run_at {
             Some(run) => println!(
@@ -171,10 +178,10 @@ fn print(t: &Turnaround, as_of: &str) {
             ),
         }
     }
-    if t.recall_delays.len() > LISTED {
+    if t.recall_delays_total > LISTED as u64 {
         println!(
             "  ... and {} more (--json lists all)",
-            t.recall_delays.len() - LISTED
+            t.recall_delays_total - LISTED as u64
         );
     }
 }

@@ -200,7 +200,7 @@ pub fn measure(round: &Round, staffed_hours: impl Fn(&str) -> f64) -> Measured {
     pool_capacities.sort_unstable();
     Measured {
         round: round.name.clone(),
-        persons: round.persons.len() as u64,
+        persons: round.persons().len() as u64,
         tubes: t.len() as u64,
         pool_tubes,
         single_tubes,

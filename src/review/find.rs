@@ -147,8 +147,8 @@ mod tests {
         }
         t.result_start
             .push(u32::try_from(results.outcome.len()).unwrap_or(NONE));
-        Statuses {
-            decided: Decided {
+        Statuses::of(
+            Decided {
                 name: "r".into(),
                 zone: Offset::UTC,
                 rows: rows.len(),
@@ -159,10 +159,9 @@ mod tests {
                 grouped: Vec::new(),
                 run_tube: Vec::new(),
             },
-            tube_of_row: rows.iter().map(|r| r.0).collect(),
-            collected_at: rows.iter().map(|r| r.1).collect(),
-            persons: Vec::new(),
-        }
+            rows.iter().map(|r| r.0).collect(),
+            rows.iter().map(|r| r.1).collect(),
+        )
     }
 
     #[test]

@@ -200,7 +200,7 @@ impl RoundReport {
                 .iter()
                 .map(|why| format!("skipped a malformed recall-run log line: {why}")),
         );
-        let t = Turnaround::compute(store, &statuses, deadlines, &log.runs, as_of)?;
+        let t = Turnaround::compute(store, &statuses, deadlines, &log.runs, as_of, LIST_CAP)?;
         let review = Review::compute(store, &statuses)?;
         let plate_qc = PlateQc {
             failed_plates: plate_qc::failed_plates(store, round),
@@ -238,12 +238,18 @@ impl RoundReport {
                 transport: t.transport,
                 in_lab: t.in_lab,
                 late_counts: t.late_counts,
-                late_tubes: Capped::of(t.late),
-                recall_delays: Capped::of(t.recall_delays),
+                late_tubes: Capped {
+                    total: t.late_total,
+                    first: t.late,
+                },
+                recall_delays: Capped {
+                    total: t.recall_delays_total,
+                    first: t.recall_delays,
+                },
                 progress: t.progress,
                 histogram: t.histogram,
             },
-            health_codes: Tally::of(&statuses.persons, untested),
+            health_codes: Tally::of(statuses.persons(), untested),
             review: ReviewSection {
                 counts: review.counts,
                 flags: Capped::of(review.rows()),

@@ -83,16 +83,32 @@ pub struct Listed {
 pub struct StatusRows {
     /// The persons, in no particular order.
     pub persons: Vec<Listed>,
-    /// (tube, barcode) of every tube in `persons`, by tube.
-    barcodes: Vec<(u32, String)>,
+    /// The barcode of every tube in `persons`.
+    barcodes: Barcodes,
 }
 
 impl StatusRows {
     /// The barcode of a listed tube (empty for another tube).
     pub fn barcode(&self, tube: u32) -> &str {
-        self.barcodes
+        self.barcodes.get(tube)
+    }
+}
+
+/// The barcodes of some tubes of a round ([`Decided::barcodes_of`]).
+pub struct Barcodes(Vec<(u32, String)>);
+
+impl Barcodes {
+    fn sorted(mut pairs: Vec<(u32, String)>) -> Barcodes {
+        pairs.sort_unstable_by_key(|(t, _)| *t);
+        pairs.dedup_by_key(|(t, _)| *t);
+        Barcodes(pairs)
+    }
+
+    /// The barcode of `tube` (empty for a tube not asked for).
+    pub fn get(&self, tube: u32) -> &str {
+        self.0
             .binary_search_by_key(&tube, |(t, _)| *t)
-            .map_or("", |i| self.barcodes[i].1.as_str())
+            .map_or("", |i| self.0[i].1.as_str())
     }
 }
 
@@ -357,9 +373,36 @@ impl Decided {
                 }
             }
         }
-        barcodes.sort_unstable_by_key(|(t, _)| *t);
-        barcodes.dedup_by_key(|(t, _)| *t);
-        Ok(StatusRows { persons, barcodes })
+        Ok(StatusRows {
+            persons,
+            barcodes: Barcodes::sorted(barcodes),
+        })
+    }
+
+    /// The barcodes of `tubes` (any order), from the tube index: a report that lists
+    /// late tubes reads no Parquet for them.
+    pub fn barcodes_of(&self, store: &Store, tubes: &[u32]) -> Result<Barcodes> {
+        let mut want = vec![false; self.tubes.len()];
+        for &t in tubes {
+            if let Some(w) = want.get_mut(t as usize) {
+                *w = true;
+            }
+        }
+        let index = store.index_of(Some(&self.name))?;
+        let rid = index.round_id(&self.name).unwrap_or(0);
+        let mut barcodes: Vec<(u32, String)> = Vec::with_capacity(tubes.len());
+        for (seg, run_tube) in index.collections_of(rid).iter().zip(&self.run_tube) {
+            let mut scan = seg.tubes.scan(0..seg.tubes.len());
+            while let Some((i, r)) = scan.record()? {
+                let Some(&t) = run_tube.get(i) else { break };
+                if want.get(t as usize).copied().unwrap_or(false)
+                    && barcodes.last().is_none_or(|(last, _)| *last != t)
+                {
+                    barcodes.push((t, barcode(r)));
+                }
+            }
+        }
+        Ok(Barcodes::sorted(barcodes))
     }
 
     /// Tubes with a void result and no result that counts, in tube order, each with its

@@ -39,7 +39,7 @@ mod round;
 mod statuses;
 mod tubes;
 
-pub use decided::{Counts, Decided, Listed, StatusRows};
+pub use decided::{Barcodes, Counts, Decided, Listed, StatusRows};
 pub use effective::effective;
 pub use persons::{PersonStatus, person_groups};
 pub use round::Round;

@@ -1,6 +1,8 @@
 //! The middle load of a round, [`Statuses`]: a [`Decided`] round with the tube and
 //! collection time of every row and the list of every person.
 
+use std::sync::OnceLock;
+
 use rayon::prelude::*;
 
 use super::decided::tube_membership;
@@ -20,8 +22,8 @@ pub struct Statuses {
     pub tube_of_row: Vec<u32>,
     /// Collection time of each collection row.
     pub collected_at: Vec<Millis>,
-    /// Every person: those with one row in row order, then the others.
-    pub persons: Vec<PersonStatus>,
+    /// Every person, made on first use: turnaround and review walk tubes, not persons.
+    persons: OnceLock<Vec<PersonStatus>>,
 }
 
 impl std::ops::Deref for Statuses {
@@ -48,6 +50,36 @@ impl Statuses {
             ));
         }
         let decided = undecided.decide_groups(&|row| collected_at[row as usize]);
+        Ok(Statuses {
+            decided,
+            tube_of_row,
+            collected_at,
+            persons: OnceLock::new(),
+        })
+    }
+
+    /// A round made from its parts, with the persons yet to list.
+    #[cfg(test)]
+    pub(crate) fn of(
+        decided: Decided,
+        tube_of_row: Vec<u32>,
+        collected_at: Vec<Millis>,
+    ) -> Statuses {
+        Statuses {
+            decided,
+            tube_of_row,
+            collected_at,
+            persons: OnceLock::new(),
+        }
+    }
+
+    /// Every person: those with one row in row order, then the others.
+    pub fn persons(&self) -> &[PersonStatus] {
+        self.persons.get_or_init(|| self.list_persons())
+    }
+
+    fn list_persons(&self) -> Vec<PersonStatus> {
+        let (decided, tube_of_row) = (&self.decided, &self.tube_of_row);
         let grouped = &decided.grouped;
         let mut persons: Vec<PersonStatus> = if grouped.is_empty() {
             tube_of_row
@@ -74,12 +106,7 @@ impl Statuses {
                 .collect()
         };
         persons.extend_from_slice(&decided.groups);
-        Ok(Statuses {
-            decided,
-            tube_of_row,
-            collected_at,
-            persons,
-        })
+        persons
     }
 
     /// The effective result row of the tube of collection row `row`, or [`NONE`].

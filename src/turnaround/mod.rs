@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::model::Mode;
-use crate::store::read::{self, CollectionText};
+use crate::store::read;
 use crate::store::{BatchKind, Store};
 use crate::time::{self, Millis};
 use crate::tracker::{NONE, Statuses};
@@ -156,9 +156,14 @@ pub struct Turnaround {
     pub in_lab: Stats,
     /// Late tubes by kind.
     pub late_counts: LateCounts,
-    /// Every late tube, the latest first.
+    /// Late tubes in all.
+    pub late_total: u64,
+    /// The late tubes, the latest first: every one, or the first as many as asked for.
     pub late: Vec<LateTube>,
-    /// Each positive pool's recall delay, the longest first.
+    /// Positive pools in all.
+    pub recall_delays_total: u64,
+    /// Positive pools' recall delays, the longest first: every one, or the first as
+    /// many as asked for.
     pub recall_delays: Vec<RecallDelay>,
     /// Progress by hour since the first collection.
     pub progress: Vec<ProgressPoint>,
@@ -197,14 +202,18 @@ pub(crate) fn earliest_collection(round: &Statuses) -> Vec<Millis> {
 impl Turnaround {
     /// Measures a decided round against `deadlines`, with the round's `recall_runs`
     /// (others are ignored) and `as_of` as "now" for tubes still waiting. Reads the lab
-    /// and batch of the round's result rows (few: about one per tube) and the barcodes
-    /// of only the tubes it lists, not the round's 25 million person ids.
+    /// and batch of the round's result rows (few: about one per tube), and the barcodes
+    /// of only the tubes it lists from the tube index, not the round's 25 million
+    /// person ids. Lists at most `listed` late tubes and recall delays (the totals
+    /// count them all): a city's round can have 700,000 late single tubes, and a
+    /// screen shows ten.
     pub fn compute(
         store: &Store,
         round: &Statuses,
         deadlines: Deadlines,
         recall_runs: &[RecallRun],
         as_of: Millis,
+        listed: usize,
     ) -> Result<Turnaround> {
         let deadlines = deadlines.check()?;
         let tubes = &round.tubes;
@@ -317,19 +326,22 @@ impl Turnaround {
         // Positive pools and their recall runs.
         let mut recalls = recall::delays(store, round, recall_runs, &batches, as_of);
 
-        // Barcodes of the listed tubes only.
+        // The lists, cut, then the barcodes of the listed tubes only.
+        let (late_total, recall_delays_total) = (late.len() as u64, recalls.len() as u64);
+        late.par_sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        late.truncate(listed);
+        recalls.par_sort_unstable_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(&b.0)));
+        recalls.truncate(listed);
         let listed: Vec<u32> = late
             .iter()
             .map(|l| l.0)
             .chain(recalls.iter().map(|r| r.0))
-            .map(|t| tubes.row[t as usize])
             .collect();
-        let text = CollectionText::fetch(store, &round.name, &listed)?;
-        let barcode = |t: u32| text.get(tubes.row[t as usize]).tube.to_owned();
+        let barcodes = round.barcodes_of(store, &listed)?;
+        let barcode = |t: u32| barcodes.get(t).to_owned();
         let fmt = |ms: Millis| time::format(ms, round.zone);
-        late.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
         let late = late
-            .into_iter()
+            .into_par_iter()
             .map(|(t, r, over)| {
                 let i = t as usize;
                 LateTube {
@@ -343,9 +355,8 @@ impl Turnaround {
                 }
             })
             .collect();
-        recalls.sort_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(&b.0)));
         let recall_delays = recalls
-            .into_iter()
+            .into_par_iter()
             .map(|(t, r, at, run, ms)| RecallDelay {
                 tube: barcode(t),
                 reported_at: fmt(rs.reported_at[r as usize]),
@@ -368,7 +379,9 @@ impl Turnaround {
             transport: Stats::of(transport, 0),
             in_lab: Stats::of(in_lab, 0),
             late_counts: counts,
+            late_total,
             late,
+            recall_delays_total,
             recall_delays,
             progress: progress_curve,
             histogram,
