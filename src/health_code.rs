@@ -81,17 +81,28 @@ pub struct Tally {
 impl Tally {
     /// Tallies the decided persons' colors, plus `untested` registered persons (yellow).
     pub fn of(persons: &[PersonStatus], untested: u64) -> Tally {
+        let mut by_status = [0u64; Status::ALL.len()];
+        for p in persons {
+            by_status[Status::ALL.iter().position(|&s| s == p.status).unwrap_or(0)] += 1;
+        }
+        let counted: Vec<(Status, u64)> = Status::ALL.iter().copied().zip(by_status).collect();
+        Tally::of_counts(&counted, untested)
+    }
+
+    /// The same tally from persons counted by status (a round's `Counts`), without
+    /// listing them.
+    pub fn of_counts(by_status: &[(Status, u64)], untested: u64) -> Tally {
         let mut codes = Tally {
             yellow: untested,
             untested_yellow: untested,
             ..Tally::default()
         };
-        for p in persons {
-            *match Color::of(p.status) {
+        for &(status, n) in by_status {
+            *match Color::of(status) {
                 Color::Red => &mut codes.red,
                 Color::Yellow => &mut codes.yellow,
                 Color::Green => &mut codes.green,
-            } += 1;
+            } += n;
         }
         codes
     }
@@ -337,5 +348,35 @@ mod tests {
         use Color::*;
         // positive, recall, retest_pending, resample, pending, negative
         assert_eq!(colors, [Red, Yellow, Yellow, Yellow, Green, Green]);
+    }
+
+    #[test]
+    fn a_tally_counts_each_person_once_by_color_and_the_untested_as_yellow() {
+        let p = |status| PersonStatus { status, row: 0 };
+        let persons = [
+            p(Status::Positive),
+            p(Status::Recall),
+            p(Status::Resample),
+            p(Status::Pending),
+            p(Status::Negative),
+            p(Status::Negative),
+        ];
+        let want = Tally {
+            red: 1,
+            yellow: 2 + 3,
+            green: 3,
+            untested_yellow: 3,
+        };
+        assert_eq!(Tally::of(&persons, 3), want);
+        let counted = [
+            (Status::Positive, 1),
+            (Status::Recall, 1),
+            (Status::Resample, 1),
+        ];
+        let by_counts = Tally::of_counts(&counted, 0);
+        assert_eq!(
+            (by_counts.red, by_counts.yellow, by_counts.green),
+            (1, 2, 0)
+        );
     }
 }

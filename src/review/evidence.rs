@@ -7,18 +7,17 @@ use super::{
     ChangedFromPositive, DiscordantPool, Flags, MemberRow, MissedByPooling, Retest, Review,
     ReviewCounts, TubeRows, flags,
 };
+use crate::Result;
 use crate::report::{ResultLine, TubeLine};
 use crate::store::Store;
-use crate::store::read::{self, CollectionText, Results};
-use crate::text::text_at;
+use crate::store::read::{CollectionText, ResultText};
 use crate::time;
-use crate::tracker::{NONE, Statuses, person_groups};
-use crate::{Error, Result};
+use crate::tracker::{NONE, Statuses};
 
 /// Reads what the flagged rows show.
 struct Evidence<'a> {
     round: &'a Statuses,
-    results: Results,
+    results: ResultText,
     rows: CollectionText,
 }
 
@@ -36,24 +35,26 @@ impl Evidence<'_> {
             .map(|&r| {
                 let i = r as usize;
                 let (ct_orf1ab, ct_n) = s.results.cts(i);
+                let text = self.results.get(r);
                 ResultLine {
                     result: s.results.outcome[i].as_str(),
                     ct_orf1ab,
                     ct_n,
                     reported_at: time::format(s.results.reported_at[i], s.zone),
-                    lab: text_at(&self.results.lab, i).to_owned(),
-                    plate: text_at(&self.results.plate, i).to_owned(),
-                    well: text_at(&self.results.well, i).to_owned(),
+                    lab: text.lab.to_owned(),
+                    plate: text.plate.to_owned(),
+                    well: text.well.to_owned(),
                     effective: r == effective,
-                    void: s.results.void.get(i).copied().unwrap_or(false).then(|| {
-                        format!(
-                            "plate {} failed its controls",
-                            text_at(&self.results.plate, i)
-                        )
-                    }),
-                    batch: self.results.batch.get(i).copied().unwrap_or(0),
-                    source: text_at(&self.results.source, i).to_owned(),
-                    line: self.results.line.get(i).copied().unwrap_or(0),
+                    void: s
+                        .results
+                        .void
+                        .get(i)
+                        .copied()
+                        .unwrap_or(false)
+                        .then(|| format!("plate {} failed its controls", text.plate)),
+                    batch: text.batch,
+                    source: text.source.to_owned(),
+                    line: text.line,
                 }
             })
             .collect();
@@ -80,11 +81,9 @@ impl Evidence<'_> {
 
 impl Review {
     /// Finds the review flags of a decided round and reads the text of only the rows
-    /// they concern (the round's result rows, which are few, are read whole).
+    /// they concern, and of their tubes' results.
     pub fn compute(store: &Store, round: &Statuses) -> Result<Review> {
-        let groups = person_groups(store, &round.name)?;
-        let found = flags(round, &groups);
-        drop(groups);
+        let found = flags(round, &round.group_rows);
         Review::from_flags(store, round, &found)
     }
 
@@ -131,16 +130,20 @@ impl Review {
             wanted.extend(members.iter().flat_map(|&(r, x)| [r, x]));
         }
         wanted.extend(found.missed.iter().flat_map(|&(s, p)| [s, p]));
-        let results = read::results(store, &round.name)?;
-        if results.len() != round.results.outcome.len() {
-            return Err(Error::damaged(
-                store.root(),
-                format!(
-                    "round {}: the result segments and their indexes disagree on the rows",
-                    round.name
-                ),
-            ));
-        }
+        // The result rows of the listed rows' tubes, and only those.
+        let tubes = &round.tubes;
+        let result_rows: Vec<u32> = wanted
+            .iter()
+            .flat_map(|&row| {
+                let t = round.tube_of_row[row as usize] as usize;
+                let (lo, hi) = (
+                    tubes.result_start[t] as usize,
+                    tubes.result_start[t + 1] as usize,
+                );
+                tubes.result_rows[lo..hi].iter().copied()
+            })
+            .collect();
+        let results = ResultText::fetch(store, &round.name, &result_rows)?;
         let rows = CollectionText::fetch(store, &round.name, &wanted)?;
         let ev = Evidence {
             round,

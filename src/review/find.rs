@@ -22,7 +22,7 @@ pub struct Flags {
 }
 
 /// Finds the flags of `round`; `groups` holds the rows of each person with more than
-/// one row ([`person_groups`](crate::tracker::person_groups)).
+/// one row ([`Decided::group_rows`](crate::tracker::Decided::group_rows)).
 pub fn flags(round: &Statuses, groups: &[Vec<u32>]) -> Flags {
     let outcome = |row: u32| {
         let r = round.result_of_row(row);
@@ -156,6 +156,7 @@ mod tests {
                 results,
                 single: Vec::new(),
                 groups: Vec::new(),
+                group_rows: Vec::new(),
                 grouped: Vec::new(),
                 run_tube: Vec::new(),
             },

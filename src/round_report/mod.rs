@@ -222,12 +222,14 @@ impl RoundReport {
             })
         };
         let untested = coverage.as_ref().map_or(0, |c| c.totals.untested);
+        let counts = statuses.counts();
+        let health_codes = Tally::of_counts(&counts.by_status, untested);
         let report = RoundReport {
             round: round.to_owned(),
             as_of: time::format(as_of, statuses.zone),
             store: store.root().display().to_string(),
             list_cap: LIST_CAP,
-            counts: statuses.counts(),
+            counts,
             plate_qc,
             coverage,
             turnaround: TurnaroundSection {
@@ -249,7 +251,7 @@ impl RoundReport {
                 progress: t.progress,
                 histogram: t.histogram,
             },
-            health_codes: Tally::of(statuses.persons(), untested),
+            health_codes,
             review: ReviewSection {
                 counts: review.counts,
                 flags: Capped::of(review.rows()),

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use crate::model::{Mode, Outcome, SampleType};
 use crate::store::segment::{collections_schema, population_schema, results_schema};
 use crate::store::{BatchKind, Store};
+use crate::text::text_at;
 use crate::time::Millis;
 use crate::{Error, Result};
 
@@ -486,6 +487,88 @@ pub fn results(store: &Store, round: &str) -> Result<Results> {
         source: strings(&b, 14),
         line: b.column(15).as_primitive::<UInt64Type>().values().to_vec(),
     })
+}
+
+/// The text of some result rows, read with Parquet row selection: a review that shows
+/// a few flagged tubes' results does not decode the round's four million.
+pub struct ResultText {
+    rows: Vec<u32>,
+    lab: StringArray,
+    plate: StringArray,
+    well: StringArray,
+    batch: Vec<u32>,
+    source: StringArray,
+    line: Vec<u64>,
+}
+
+/// One result row's text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResultTextLine<'a> {
+    /// Lab (empty when none).
+    pub lab: &'a str,
+    /// Plate (empty when none).
+    pub plate: &'a str,
+    /// Well (empty when none).
+    pub well: &'a str,
+    /// Batch that ingested it.
+    pub batch: u32,
+    /// Source file.
+    pub source: &'a str,
+    /// Line in the source file.
+    pub line: u64,
+}
+
+impl ResultText {
+    /// Reads the text of result rows `rows` (any order, duplicates allowed) of `round`.
+    pub fn fetch(store: &Store, round: &str, rows: &[u32]) -> Result<ResultText> {
+        let mut rows = rows.to_vec();
+        rows.par_sort_unstable();
+        rows.dedup();
+        let c = fetch(
+            store,
+            round,
+            BatchKind::Results,
+            &["lab", "plate", "well", "batch", "source", "line"],
+            &rows,
+        )?;
+        let text = |a: &ArrayRef| {
+            a.as_string_opt::<i32>()
+                .cloned()
+                .unwrap_or_else(|| StringArray::from(Vec::<&str>::new()))
+        };
+        let batch = c[3]
+            .as_primitive_opt::<UInt32Type>()
+            .map(|a| a.values().to_vec())
+            .unwrap_or_default();
+        let line = c[5]
+            .as_primitive_opt::<UInt64Type>()
+            .map(|a| a.values().to_vec())
+            .unwrap_or_default();
+        Ok(ResultText {
+            lab: text(&c[0]),
+            plate: text(&c[1]),
+            well: text(&c[2]),
+            source: text(&c[4]),
+            batch,
+            line,
+            rows,
+        })
+    }
+
+    /// The text of result row `row`, or empty fields when it was not fetched.
+    pub fn get(&self, row: u32) -> ResultTextLine<'_> {
+        let Ok(i) = self.rows.binary_search(&row) else {
+            return ResultTextLine::default();
+        };
+        ResultTextLine {
+            lab: text_at(&self.lab, i),
+            plate: text_at(&self.plate, i),
+            well: text_at(&self.well, i),
+            batch: self.batch.get(i).copied().unwrap_or(0),
+            source: text_at(&self.source, i),
+            line: self.line.get(i).copied().unwrap_or(0),
+        }
+    }
 }
 
 /// The text of some collection rows, read with Parquet row selection: reports that list

@@ -37,6 +37,9 @@ pub struct Decided {
     pub single: Vec<Status>,
     /// Persons with several rows, in person-hash order.
     pub groups: Vec<PersonStatus>,
+    /// The rows of each of those persons, ascending, in the same order: the review
+    /// looks at them again, and finding them takes a merge of every person index.
+    pub group_rows: Vec<Vec<u32>>,
     /// Every row of those persons with its tube, by row.
     pub(crate) grouped: Vec<(u32, u32)>,
     /// The tube of each tube-index record, per collections segment in manifest order.
@@ -256,6 +259,7 @@ impl Decided {
             results,
             single,
             groups: Vec::new(),
+            group_rows: Vec::new(),
             grouped,
             run_tube,
         };
@@ -448,6 +452,9 @@ impl Undecided {
                 }
             })
             .collect();
+        let mut groups = groups;
+        groups.par_iter_mut().for_each(|rows| rows.sort_unstable());
+        decided.group_rows = groups;
         decided
     }
 }

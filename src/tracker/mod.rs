@@ -41,7 +41,7 @@ mod tubes;
 
 pub use decided::{Barcodes, Counts, Decided, Listed, StatusRows};
 pub use effective::effective;
-pub use persons::{PersonStatus, person_groups};
+pub use persons::PersonStatus;
 pub use round::Round;
 pub use statuses::Statuses;
 pub use tubes::{ResultFacts, Tubes};

@@ -1,13 +1,11 @@
 //! Persons with several rows in a round, found by merging the segments' sorted person
 //! indexes, and the status decided for a person.
 
-use rayon::prelude::*;
-
 use super::merge::merge_scans;
 use crate::Result;
 use crate::model::Status;
+use crate::store::CollectionIndex;
 use crate::store::index;
-use crate::store::{CollectionIndex, Store};
 
 /// A person's decided status.
 #[derive(Debug, Clone, Copy)]
@@ -16,29 +14,6 @@ pub struct PersonStatus {
     pub status: Status,
     /// The collection row (their membership of a tube) that decided it.
     pub row: u32,
-}
-
-/// The collection rows of each person with more than one row in `round` (a person
-/// with one row cannot be retested or flagged against another tube of theirs). Rows of
-/// a person are ascending; persons come in person-hash order.
-pub fn person_groups(store: &Store, round: &str) -> Result<Vec<Vec<u32>>> {
-    store.require_round(round)?;
-    let index = store.index_of(Some(round))?;
-    let rid = index.round_id(round).unwrap_or(0);
-    let segs = index.collections_of(rid);
-    let (n_rows, _) = index.round_rows(rid);
-    let groups = (0..HASH_RANGES)
-        .into_par_iter()
-        .map(|r| multi_row_persons(&segs, r, n_rows))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(groups
-        .into_iter()
-        .flatten()
-        .map(|mut rows| {
-            rows.sort_unstable();
-            rows
-        })
-        .collect())
 }
 
 /// Ranges of the person-hash space decided in parallel.
