@@ -1,11 +1,17 @@
-//! `pooltrack bench --persons N [--vs-duckdb]`: the city-scale reference job, timed.
+//! `pooltrack bench --persons N`: the city-scale reference job, timed against the
+//! least any reader of its files must do, then every output that reads the whole
+//! round; optionally DuckDB on the same files.
 //!
-//! Each step runs as its own `pooltrack` process, as a lab's batch job would, and its
-//! peak memory is measured from outside: the step is the only child of a second
-//! `pooltrack bench -- ARGS` process, which reads the kernel's `ru_maxrss` for its
-//! waited-for children (`getrusage(RUSAGE_CHILDREN)`) once the step has ended. That
-//! figure is the largest peak among all such children, so a process per step is what
-//! makes it the step's own rather than a running maximum over the job.
+//! Each step runs as its own `pooltrack` process (`measure.rs` says how its time and
+//! peak memory are taken); `cat` and the floor parse (`inputs.rs`) are timed in this
+//! process on the same files. The figures go out as a table, JSON (`report.rs`) or a
+//! self-contained page (`html.rs`).
+
+mod html;
+mod inputs;
+mod machine;
+mod measure;
+mod report;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -14,222 +20,189 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use pooltrack::synth::{self, GenConfig};
-use serde::Serialize;
+
+use machine::{Machine, command_line};
+use report::{DuckDb, Input, Report, Section, Shape, Step};
 
 /// The DuckDB side of the comparison, kept in benches/ so anyone can rerun it by hand.
-const DUCKDB_SCRIPT: &str = include_str!("../../benches/duckdb_reference.py");
-/// Starts the line on which a measured step's figures follow its own output.
-const MEASURED: &str = "pooltrack bench step: ";
+const DUCKDB_SCRIPT: &str = include_str!("../../../benches/duckdb_reference.py");
+/// The round the bench ingests into.
+const ROUND: &str = "bench";
+/// Written beside a generated city: the config that made it, so `--dir` reuses a city
+/// only for the same options.
+const CITY_CONFIG: &str = "bench-city.txt";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-The job, into an empty store: ingest collections, ingest results, worklist recall,
-status. Then a lab batch job: 10,000 collection rows and 10,000 result rows into the
-full store, and one person's status. With --vs-duckdb, the same two CSV files go
-through DuckDB (Python package duckdb; benches/duckdb_reference.py) in the same run.
-Peak MiB is each step's peak resident memory (ru_maxrss), read from outside the step by
-a pooltrack process whose only child it is (getrusage of its ended children).")]
+What runs, in order:
+  1. A city is generated (pooltrack gen, with population.csv) unless --dir holds one
+     made with the same options. Not timed as part of anything.
+  2. cat: collections.csv and results.csv read end to end through a 128 KiB buffer,
+     as `cat FILE > /dev/null` does. The files were just written, so the page cache
+     is warm, as it is for the job. Best of 5 per file.
+  3. floor parse: the same files, already in memory, split into rows and fields on
+     every core (memchr2 over 4 MiB blocks cut at line ends; pooltrack::floor). No
+     quotes, checks or values: a lower bound under any CSV reader. Best of 5 per file.
+  4. The reference job, into an empty store: ingest collections, ingest results,
+     worklist recall, status. Its total is what is compared with DuckDB.
+  5. A lab batch into the full store: 10,000 collection rows, 10,000 result rows,
+     and one status --person.
+  6. Whole-round outputs on the full store (skipped with --job-only): ingest
+     population (the register, for coverage, the report and the health codes),
+     export status, export health-codes, report, turnaround --json, review, coverage.
+  7. With --vs-duckdb, the job in DuckDB (python3 with the duckdb package;
+     benches/duckdb_reference.py) on the same two files.
+
+The figures:
+  seconds     wall clock of the step's own pooltrack process.
+  x floor     the step's seconds over the floor parse's: how far it is from the least
+              any reader of these files must do (the floor reads both files, so
+              small steps sit far below 1).
+  rows        input rows of the step (persons for the outputs); rows/s from them.
+  peak MiB    the step's own peak resident memory (ru_maxrss), read from outside
+              the step by a pooltrack process whose only child it is.
+The table, --json and --html carry the machine (CPU model from /proc/cpuinfo,
+cores, memory) and the exact command, so a report can be published as it is.")]
 pub struct Args {
-    /// Persons in the generated city (25000000 is the reference).
+    /// Persons in the generated city (25000000 is the city-scale reference).
     #[arg(long, default_value_t = 1_000_000)]
     persons: u64,
     /// Random seed of the city.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Share of persons given a single tube, 0 to 1; the rest are pooled.
+    #[arg(long, default_value_t = 0.05, value_name = "F")]
+    single_share: f64,
+    /// Persons per pool tube, 2 to 20 (5, 10 and 20 are the validated sizes).
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    pool_size: u8,
+    /// Share of rows, 0 to 1, whose optional fields are left blank: capacity and site
+    /// of a collection; lab, plate, well and (where the result word is written) the
+    /// Cts of a result. The people, tubes and results stay the same.
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    blank_optional: f64,
     /// Also run the DuckDB job on the same files and print the ratio.
     #[arg(long)]
     vs_duckdb: bool,
-    /// Work in this folder (kept) instead of a temporary one.
+    /// Run only the job and the lab batch, not the whole-round outputs.
     #[arg(long)]
+    job_only: bool,
+    /// Work in this folder (kept: the city, the store, every output) instead of a
+    /// temporary one. A city already there is reused when made with the same options;
+    /// the folder must hold no store.
+    #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Print the results as JSON.
+    /// Print the whole report as JSON instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write the report as one self-contained page, DIR/index.html: the machine,
+    /// the command, a chart of every stage against the floor (and DuckDB) and the table.
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
     /// `pooltrack bench -- ARGS`: run `pooltrack ARGS` as this process's only child,
     /// then print its time and peak memory: how the bench measures each step.
     #[arg(last = true, hide = true, value_name = "ARGS")]
     measure: Vec<OsString>,
 }
 
-/// What `pooltrack bench -- ARGS` prints after the step's own output.
-#[derive(Debug, Serialize, serde::Deserialize)]
-struct Measured {
-    seconds: f64,
-    peak_kib: i64,
-}
-
-// `step` is the JSON report's field name, kept for readers of earlier reports.
-#[allow(clippy::struct_field_names)]
-#[derive(Debug, Serialize)]
-struct Step {
-    step: String,
-    seconds: f64,
-    rows: u64,
-    rows_per_second: f64,
-    peak_mib: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct Report {
-    machine: String,
-    persons: u64,
-    seed: u64,
-    generate_seconds: f64,
-    steps: Vec<Step>,
-    job_seconds: f64,
-    job_peak_mib: f64,
-    duckdb_seconds: Option<f64>,
-    duckdb_peak_mib: Option<f64>,
-    ratio_to_duckdb: Option<f64>,
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<u64>().ok())
-        })
-        .map_or_else(
-            || "? GiB".into(),
-            |k| format!("{:.1} GiB", k as f64 / 1_048_576.0),
-        );
-    format!("{cpu}, {cores} cores, {mem}")
-}
-
-/// Runs `pooltrack ARGS` as the only child of this process and prints its figures
-/// ([`Measured`]) on a last line of standard output. Its time is taken here, not by
-/// the bench, so that starting this extra process is not counted.
-fn measure(argv: &[OsString]) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("finding the pooltrack binary")?;
-    let start = Instant::now();
-    let status = Command::new(exe)
-        .args(argv)
-        .status()
-        .context("running the pooltrack step")?;
-    let seconds = start.elapsed().as_secs_f64();
-    if !status.success() {
-        bail!("the pooltrack step ended with {status}");
+fn share(name: &str, v: f64) -> anyhow::Result<f64> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(pooltrack::Error::Usage(format!("{name} must be between 0 and 1, got {v}")).into())
     }
-    // The step was the only child, so the largest peak among this process's ended
-    // children is the step's own.
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .context("reading the step's peak memory (getrusage)")?;
-    let figures = Measured {
-        seconds,
-        // Linux gives ru_maxrss in KiB.
-        peak_kib: usage.max_rss(),
-    };
-    println!("{MEASURED}{}", serde_json::to_string(&figures)?);
-    Ok(())
 }
 
-/// Runs one pooltrack step in its own measuring process; returns (seconds, peak MiB).
-fn step(args: &[&str]) -> anyhow::Result<(f64, f64)> {
-    let exe = std::env::current_exe().context("finding the pooltrack binary")?;
-    let out = Command::new(exe)
-        .arg("bench")
-        .arg("--")
-        .args(args)
+/// One step to run: its name, its section, its arguments after `pooltrack`, its rows.
+struct Planned {
+    name: &'static str,
+    section: Section,
+    args: Vec<String>,
+    rows: u64,
+}
+
+impl Planned {
+    fn new(name: &'static str, section: Section, args: &[&str], rows: u64) -> Planned {
+        Planned {
+            name,
+            section,
+            args: args.iter().map(|&a| a.to_owned()).collect(),
+            rows,
+        }
+    }
+
+    fn run(self, floor: f64) -> anyhow::Result<Step> {
+        eprintln!("  {}...", self.name);
+        let argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let (seconds, peak_mib) = measure::step(&argv)?;
+        Ok(Step {
+            step: self.name.to_owned(),
+            section: self.section,
+            args: self.args,
+            seconds,
+            rows: self.rows,
+            rows_per_second: self.rows as f64 / seconds.max(1e-9),
+            peak_mib,
+            x_floor: seconds / floor.max(1e-9),
+        })
+    }
+}
+
+fn text(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Generates the city into `city` unless a city of the same config is there already;
+/// returns the seconds it took (0 when reused).
+fn city(cfg: &GenConfig, city: &Path) -> anyhow::Result<f64> {
+    let key = format!("{cfg:?}\n");
+    let marker = city.join(CITY_CONFIG);
+    let same = std::fs::read_to_string(&marker).is_ok_and(|k| k == key);
+    if same && city.join("summary.json").exists() {
+        eprintln!("  reusing the city in {}", city.display());
+        return Ok(0.0);
+    }
+    let start = Instant::now();
+    let pb = super::progress::Bar::new(cfg.persons, "pos");
+    let r = synth::generate(cfg, city, Some(&pb));
+    pb.finish_and_clear();
+    r?;
+    std::fs::write(&marker, key).with_context(|| marker.display().to_string())?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn duckdb(city: &Path, dir: &Path) -> anyhow::Result<(f64, Option<f64>)> {
+    eprintln!("  duckdb...");
+    let script = dir.join("duckdb_reference.py");
+    std::fs::write(&script, DUCKDB_SCRIPT)?;
+    let start = Instant::now();
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(city)
+        .arg(dir)
         .output()
-        .with_context(|| format!("running pooltrack {}", args.join(" ")))?;
+        .context("running python3 (is it installed?)")?;
+    let wall = start.elapsed().as_secs_f64();
     if !out.status.success() {
         bail!(
-            "pooltrack {} failed: {}",
-            args.join(" "),
+            "the DuckDB job failed (pip install duckdb pytz?): {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let figures: Measured = stdout
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix(MEASURED))
-        .context("the measuring process printed no figures")
-        .and_then(|json| Ok(serde_json::from_str(json)?))
-        .with_context(|| format!("measuring pooltrack {}", args.join(" ")))?;
-    Ok((figures.seconds, figures.peak_kib as f64 / 1024.0))
-}
-
-/// Runs each (name, arguments, rows) step in turn and records its figures.
-fn run_steps(plan: &[(&str, Vec<&str>, u64)]) -> anyhow::Result<Vec<Step>> {
-    plan.iter()
-        .map(|(name, argv, rows)| {
-            eprintln!("  {name}...");
-            let (seconds, peak) = step(argv)?;
-            Ok(Step {
-                step: (*name).to_owned(),
-                seconds,
-                rows: *rows,
-                rows_per_second: *rows as f64 / seconds.max(1e-9),
-                peak_mib: peak,
-            })
-        })
-        .collect()
-}
-
-/// Data rows of a CSV file (lines less the header), counted without loading it.
-fn count_rows(path: &Path) -> anyhow::Result<u64> {
-    let mut lines = 0u64;
-    pooltrack::store::fsutil::for_each_block(path, |block| {
-        lines += memchr::memchr_iter(b'\n', block).count() as u64;
-    })
-    .with_context(|| path.display().to_string())?;
-    Ok(lines.saturating_sub(1))
-}
-
-/// A lab's next batch: 1,000 new pools of 10 new persons, and their 1,000 results
-/// plus 9,000 results re-sent for tubes already in the store (new report times).
-fn small_batches(city: &Path, out: &Path) -> anyhow::Result<(PathBuf, PathBuf, String)> {
-    let mut coll = String::from("tube,person,mode,capacity,collected_at,site\n");
-    let mut res = String::from("tube,result,ct_orf1ab,ct_n,reported_at,lab\n");
-    for i in 0..10_000u32 {
-        let pool = i / 10;
-        coll.push_str(&format!(
-            "BENCH{pool:07},BENCHP{i:012},pool,10,2022-04-03 08:{:02}:00,S99999\n",
-            pool % 60
-        ));
-    }
-    for pool in 0..1_000u32 {
-        res.push_str(&format!(
-            "BENCH{pool:07},negative,,,2022-04-03 15:{:02}:00,L1\n",
-            pool % 60
-        ));
-    }
-    let results = std::io::BufReader::new(std::fs::File::open(city.join("results.csv"))?);
-    for line in std::io::BufRead::lines(results).skip(1).take(9_000) {
-        let line = line?;
-        let tube = line.split(',').next().unwrap_or_default();
-        res.push_str(&format!("{tube},negative,,,2022-04-03 16:00:00,L9\n"));
-    }
-    let (c, r) = (
-        out.join("batch_collections.csv"),
-        out.join("batch_results.csv"),
-    );
-    std::fs::write(&c, coll)?;
-    std::fs::write(&r, res)?;
-    Ok((c, r, "BENCHP000000000042".to_owned()))
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading the DuckDB job's figures")?;
+    Ok((wall, v["peak_mib"].as_f64()))
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     if !args.measure.is_empty() {
-        return measure(&args.measure);
+        return measure::measure(&args.measure);
     }
+    let single_share = share("--single-share", args.single_share)?;
+    let blank_optional = share("--blank-optional", args.blank_optional)?;
     let tmp = tempfile::tempdir()?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    let city = dir.join("city");
+    let city_dir = dir.join("city");
     let store = dir.join("store");
     if store.exists() {
         bail!(
@@ -237,171 +210,260 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let machine = machine();
+    let machine = Machine::read();
+    let command = command_line(std::env::args_os());
     eprintln!("pooltrack bench: {} persons on {machine}", args.persons);
     let cfg = GenConfig {
         persons: args.persons,
         seed: args.seed,
+        pool_share: 1.0 - single_share,
+        pool_size: args.pool_size,
+        blank_optional,
+        population: true,
         ..GenConfig::default()
     };
-    let start = Instant::now();
-    if !city.join("summary.json").exists() {
-        let pb = super::progress::Bar::new(args.persons, "pos");
-        let r = synth::generate(&cfg, &city, Some(&pb));
-        pb.finish_and_clear();
-        r?;
-    }
-    let generate_seconds = start.elapsed().as_secs_f64();
+    let generate_seconds = city(&cfg, &city_dir)?;
 
-    let s = store.to_string_lossy().into_owned();
-    let collections = city.join("collections.csv").to_string_lossy().into_owned();
-    let results = city.join("results.csv").to_string_lossy().into_owned();
-    let recall = dir.join("recall.csv").to_string_lossy().into_owned();
-    let n_coll = count_rows(&city.join("collections.csv"))?;
-    let n_res = count_rows(&city.join("results.csv"))?;
-    let job: [(&str, Vec<&str>, u64); 4] = [
-        (
+    let inputs = [
+        city_dir.join("collections.csv"),
+        city_dir.join("results.csv"),
+    ];
+    eprintln!("  cat and floor parse...");
+    let yard = inputs::measure(&inputs)?;
+    let floor = yard.floor.seconds;
+    let rows: Vec<u64> = yard
+        .per_file
+        .iter()
+        .map(|c| c.rows.saturating_sub(1))
+        .collect();
+    let (n_coll, n_res) = (rows[0], rows[1]);
+
+    let s = text(&store);
+    let (collections, results) = (text(&inputs[0]), text(&inputs[1]));
+    let recall = text(&dir.join("recall.csv"));
+    let mut plan = vec![
+        Planned::new(
             "ingest collections",
-            vec![
+            Section::Job,
+            &[
                 "--store",
                 &s,
                 "ingest",
                 "collections",
                 &collections,
                 "--round",
-                "bench",
+                ROUND,
             ],
             n_coll,
         ),
-        (
+        Planned::new(
             "ingest results",
-            vec!["--store", &s, "ingest", "results", &results],
+            Section::Job,
+            &["--store", &s, "ingest", "results", &results],
             n_res,
         ),
-        (
+        Planned::new(
             "worklist recall",
-            vec![
-                "--store", &s, "worklist", "recall", "--round", "bench", "--out", &recall,
+            Section::Job,
+            &[
+                "--store", &s, "worklist", "recall", "--round", ROUND, "--out", &recall,
             ],
             n_coll,
         ),
-        (
+        Planned::new(
             "status",
-            vec!["--store", &s, "status", "--round", "bench", "--json"],
+            Section::Job,
+            &["--store", &s, "status", "--round", ROUND, "--json"],
             n_coll,
         ),
     ];
-    let mut steps = run_steps(&job)?;
-    let job_seconds: f64 = steps.iter().map(|s| s.seconds).sum();
-    let job_peak_mib = steps.iter().map(|s| s.peak_mib).fold(0.0, f64::max);
-
-    let (bc, br, person) = small_batches(&city, &dir)?;
-    let (bc, br) = (
-        bc.to_string_lossy().into_owned(),
-        br.to_string_lossy().into_owned(),
-    );
-    let batch: [(&str, Vec<&str>, u64); 3] = [
-        (
+    let (bc, br, person) = inputs::small_batches(&city_dir, &dir)?;
+    let (bc, br) = (text(&bc), text(&br));
+    plan.extend([
+        Planned::new(
             "batch: 10k collections",
-            vec![
+            Section::Batch,
+            &[
                 "--store",
                 &s,
                 "ingest",
                 "collections",
                 &bc,
                 "--round",
-                "bench",
+                ROUND,
             ],
             10_000,
         ),
-        (
+        Planned::new(
             "batch: 10k results",
-            vec!["--store", &s, "ingest", "results", &br],
+            Section::Batch,
+            &["--store", &s, "ingest", "results", &br],
             10_000,
         ),
-        (
+        Planned::new(
             "status --person",
-            vec![
-                "--store", &s, "status", "--round", "bench", "--person", &person,
+            Section::Batch,
+            &[
+                "--store", &s, "status", "--round", ROUND, "--person", &person,
             ],
             1,
         ),
-    ];
-    steps.extend(run_steps(&batch)?);
+    ]);
+    if !args.job_only {
+        let persons = n_coll + 10_000;
+        let out = |name: &str| text(&dir.join(name));
+        let population = text(&city_dir.join("population.csv"));
+        let registered = std::fs::read_to_string(city_dir.join("summary.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["registered"].as_u64())
+            .unwrap_or(persons);
+        let (status_csv, codes_csv, report_dir, review_csv) = (
+            out("status.csv"),
+            out("health-codes.csv"),
+            out("report"),
+            out("review.csv"),
+        );
+        plan.extend([
+            Planned::new(
+                "ingest population",
+                Section::Outputs,
+                &["--store", &s, "ingest", "population", &population],
+                registered,
+            ),
+            Planned::new(
+                "export status",
+                Section::Outputs,
+                &[
+                    "--store",
+                    &s,
+                    "export",
+                    "status",
+                    "--round",
+                    ROUND,
+                    "--out",
+                    &status_csv,
+                ],
+                persons,
+            ),
+            Planned::new(
+                "export health-codes",
+                Section::Outputs,
+                &[
+                    "--store",
+                    &s,
+                    "export",
+                    "health-codes",
+                    "--round",
+                    ROUND,
+                    "--out",
+                    &codes_csv,
+                ],
+                persons,
+            ),
+            Planned::new(
+                "report",
+                Section::Outputs,
+                &[
+                    "--store",
+                    &s,
+                    "report",
+                    "--round",
+                    ROUND,
+                    "--out",
+                    &report_dir,
+                ],
+                persons,
+            ),
+            Planned::new(
+                "turnaround --json",
+                Section::Outputs,
+                &["--store", &s, "turnaround", "--round", ROUND, "--json"],
+                persons,
+            ),
+            Planned::new(
+                "review",
+                Section::Outputs,
+                &[
+                    "--store",
+                    &s,
+                    "review",
+                    "--round",
+                    ROUND,
+                    "--out",
+                    &review_csv,
+                ],
+                persons,
+            ),
+            Planned::new(
+                "coverage --json",
+                Section::Outputs,
+                &["--store", &s, "coverage", "--round", ROUND, "--json"],
+                persons,
+            ),
+        ]);
+    }
+    let steps = plan
+        .into_iter()
+        .map(|p| p.run(floor))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let job: Vec<&Step> = steps.iter().filter(|s| s.section == Section::Job).collect();
+    let job_seconds: f64 = job.iter().map(|s| s.seconds).sum();
+    let job_peak_mib = job.iter().map(|s| s.peak_mib).fold(0.0, f64::max);
 
-    let (duckdb_seconds, duckdb_peak_mib) = if args.vs_duckdb {
-        eprintln!("  duckdb...");
-        let script = dir.join("duckdb_reference.py");
-        std::fs::write(&script, DUCKDB_SCRIPT)?;
-        let start = Instant::now();
-        let out = Command::new("python3")
-            .arg(&script)
-            .arg(&city)
-            .arg(&dir)
-            .output()
-            .context("running python3 (is it installed?)")?;
-        let wall = start.elapsed().as_secs_f64();
-        if !out.status.success() {
-            bail!(
-                "the DuckDB job failed (pip install duckdb pytz?): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        (Some(wall), v["peak_mib"].as_f64())
+    let duckdb = if args.vs_duckdb {
+        let (seconds, peak_mib) = duckdb(&city_dir, &dir)?;
+        Some(DuckDb {
+            seconds,
+            peak_mib,
+            x_floor: seconds / floor.max(1e-9),
+            ratio: job_seconds / seconds.max(1e-9),
+        })
     } else {
-        (None, None)
+        None
     };
     let report = Report {
         machine,
-        persons: args.persons,
-        seed: args.seed,
+        command,
+        shape: Shape {
+            persons: args.persons,
+            seed: args.seed,
+            single_share,
+            pool_size: args.pool_size,
+            blank_optional,
+            prevalence: cfg.prevalence,
+        },
         generate_seconds,
-        ratio_to_duckdb: duckdb_seconds.map(|d| job_seconds / d),
+        page_cache: "warm: the inputs were written (or read) just before",
+        inputs: inputs
+            .iter()
+            .zip(&yard.per_file)
+            .zip(&rows)
+            .map(|((p, c), &rows)| Input {
+                file: p
+                    .file_name()
+                    .map_or_else(|| text(p), |n| n.to_string_lossy().into_owned()),
+                bytes: c.bytes,
+                rows,
+            })
+            .collect(),
+        cat: yard.cat,
+        floor: yard.floor,
+        job_x_floor: job_seconds / floor.max(1e-9),
         steps,
         job_seconds,
         job_peak_mib,
-        duckdb_seconds,
-        duckdb_peak_mib,
+        outputs_run: !args.job_only,
+        duckdb,
     };
+    if let Some(page) = &args.html {
+        html::write(page, &report)?;
+        eprintln!("  wrote {}", page.join("index.html").display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_table(&report);
+        report.print_table();
     }
     Ok(())
-}
-
-fn print_table(r: &Report) {
-    println!(
-        "pooltrack bench: {} persons (seed {}) on {}",
-        r.persons, r.seed, r.machine
-    );
-    println!(
-        "city generated in {:.2} s (not part of the job)",
-        r.generate_seconds
-    );
-    println!(
-        "{:<26}{:>10}{:>14}{:>14}{:>12}",
-        "step", "seconds", "rows", "rows/s", "peak MiB"
-    );
-    for s in &r.steps {
-        println!(
-            "{:<26}{:>10.3}{:>14}{:>14.0}{:>12.0}",
-            s.step, s.seconds, s.rows, s.rows_per_second, s.peak_mib
-        );
-    }
-    println!(
-        "{:<26}{:>10.3}{:>40.0}",
-        "reference job (4 steps)", r.job_seconds, r.job_peak_mib
-    );
-    if let (Some(d), Some(ratio)) = (r.duckdb_seconds, r.ratio_to_duckdb) {
-        println!(
-            "{:<26}{:>10.3}{:>40.0}",
-            "duckdb, same files",
-            d,
-            r.duckdb_peak_mib.unwrap_or(0.0)
-        );
-        println!("pooltrack / duckdb time: {ratio:.2} (target: at most 0.25)");
-    }
 }
