@@ -26,6 +26,7 @@ svg text{font-family:inherit;font-size:12px;fill:#3b4452}
 .axis{stroke:#8a94a6;stroke-width:1}.grid{stroke:#edf0f5;stroke-width:1}
 .bar.yardstick{fill:#adb5c2}.bar.floor{fill:#5a6475}.bar.job{fill:#1f6fb4}.bar.total{fill:#0b3d6e}
 .bar.batch{fill:#2b8a9e}.bar.outputs{fill:#f08c28}.bar.duckdb{fill:#7b3fb8}
+.val{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 .mark{stroke-width:1.6;stroke-dasharray:6 4}.mark.floor{stroke:#5a6475}.mark.duckdb{stroke:#7b3fb8}
 ";
 
@@ -124,13 +125,31 @@ fn chart(h: &mut String, r: &Report) {
         height - 8.0
     );
     legend(h, r.duckdb.is_some());
+    // The lines go under the bars and their figures, which stay readable on top.
+    // Labels point away from each other, so a floor and a DuckDB line close
+    // together keep both names readable.
+    let mut marks = vec![("floor", r.floor.seconds, "floor", "end", -3.0)];
+    if let Some(d) = &r.duckdb {
+        marks.push(("duckdb", d.seconds, "DuckDB", "start", 3.0));
+    }
+    for (class, v, label, anchor, dx) in marks {
+        let xx = x(v);
+        let _ = writeln!(
+            h,
+            "<line id=\"{class}-line\" class=\"mark {class}\" x1=\"{xx:.1}\" y1=\"{:.1}\" x2=\"{xx:.1}\" y2=\"{:.1}\"><title>{label}: {v:.3} s</title></line><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{label}</text>",
+            MT - 14.0,
+            MT + ph,
+            xx + dx,
+            MT - 4.0
+        );
+    }
     for (i, b) in bars.iter().enumerate() {
         let y = MT + ROW * i as f64 + (ROW - BAR) / 2.0;
         let w = (x(b.seconds) - ML).max(1.0);
         let figures = format!("{} s · {:.1}× floor", seconds(b.seconds), b.seconds / floor);
         let _ = writeln!(
             h,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><rect class=\"bar {}\" x=\"{ML}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BAR}\"><title>{}: {}</title></rect><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><rect class=\"bar {}\" x=\"{ML}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{BAR}\"><title>{}: {}</title></rect><text class=\"val\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             ML - 8.0,
             y + BAR - 3.0,
             escape(&b.name),
@@ -140,20 +159,6 @@ fn chart(h: &mut String, r: &Report) {
             ML + w + 6.0,
             y + BAR - 3.0,
             escape(&figures)
-        );
-    }
-    let mut marks = vec![("floor", r.floor.seconds, "floor")];
-    if let Some(d) = &r.duckdb {
-        marks.push(("duckdb", d.seconds, "DuckDB"));
-    }
-    for (class, v, label) in marks {
-        let xx = x(v);
-        let _ = writeln!(
-            h,
-            "<line id=\"{class}-line\" class=\"mark {class}\" x1=\"{xx:.1}\" y1=\"{:.1}\" x2=\"{xx:.1}\" y2=\"{:.1}\"><title>{label}: {v:.3} s</title></line><text x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>",
-            MT - 4.0,
-            MT + ph,
-            MT - 8.0
         );
     }
     h.push_str("</svg>\n");

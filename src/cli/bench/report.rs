@@ -233,11 +233,11 @@ impl Report {
         }
         if let Some(d) = &self.duckdb {
             println!(
-                "{:<34}{:>10.3}{:>10.2}{:>36.0}",
+                "{:<34}{:>10}{:>10.2}{:>36}",
                 "duckdb, same job on the same files",
-                d.seconds,
+                seconds(d.seconds),
                 d.x_floor,
-                d.peak_mib.unwrap_or(f64::NAN)
+                d.peak_mib.map_or_else(String::new, |p| format!("{p:.0}"))
             );
             println!(
                 "pooltrack / duckdb time: {:.2} (target: at most 0.25)",
