@@ -302,10 +302,15 @@ fn figures_table(h: &mut String, r: &Report) {
     if let Some(d) = &r.duckdb {
         let _ = writeln!(
             h,
-            "<tr class=\"section\"><td colspan=\"6\">DuckDB</td></tr>\n<tr><td>same job on the same files</td><td>{:.3}</td><td>{:.2}</td><td></td><td></td><td>{}</td></tr>\n<tr><td>pooltrack / DuckDB time</td><td>{:.2}</td><td></td><td></td><td></td><td></td></tr>",
+            "<tr class=\"section\"><td colspan=\"6\">DuckDB</td></tr>\n<tr><td>same job on the same files</td><td>{:.3}</td><td>{:.2}</td><td></td><td></td><td>{}</td></tr>{}\n<tr><td>pooltrack / DuckDB time</td><td>{:.2}</td><td></td><td></td><td></td><td></td></tr>",
             d.seconds,
             d.x_floor,
             d.peak_mib.map_or_else(String::new, |p| format!("{p:.0}")),
+            d.script_seconds.map_or_else(String::new, |own| format!(
+                "\n<tr><td>its queries alone (no Python start)</td><td>{}</td><td>{:.2}</td><td></td><td></td><td></td></tr>",
+                seconds(own),
+                own / floor
+            )),
             d.ratio
         );
     }
