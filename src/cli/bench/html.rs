@@ -225,10 +225,10 @@ pub(super) fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         h,
-        "<h2 id=\"command\">Command</h2>\n<pre><code>{}</code></pre>\n<p class=\"note\">Inputs: {}. The city was generated in {:.2} s, not part of any figure.</p>",
+        "<h2 id=\"command\">Command</h2>\n<pre><code>{}</code></pre>\n<p class=\"note\">Inputs: {}. {}</p>",
         escape(&r.command),
         escape(&r.inputs_text()),
-        r.generate_seconds
+        escape(&r.city_text())
     );
     let _ = writeln!(
         h,

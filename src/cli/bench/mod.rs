@@ -155,14 +155,14 @@ fn text(p: &Path) -> String {
 }
 
 /// Generates the city into `city` unless a city of the same config is there already;
-/// returns the seconds it took (0 when reused).
-fn city(cfg: &GenConfig, city: &Path) -> anyhow::Result<f64> {
+/// returns the seconds it took, none when reused.
+fn city(cfg: &GenConfig, city: &Path) -> anyhow::Result<Option<f64>> {
     let key = format!("{cfg:?}\n");
     let marker = city.join(CITY_CONFIG);
     let same = std::fs::read_to_string(&marker).is_ok_and(|k| k == key);
     if same && city.join("summary.json").exists() {
         eprintln!("  reusing the city in {}", city.display());
-        return Ok(0.0);
+        return Ok(None);
     }
     let start = Instant::now();
     let pb = super::progress::Bar::new(cfg.persons, "pos");
@@ -170,7 +170,7 @@ fn city(cfg: &GenConfig, city: &Path) -> anyhow::Result<f64> {
     pb.finish_and_clear();
     r?;
     std::fs::write(&marker, key).with_context(|| marker.display().to_string())?;
-    Ok(start.elapsed().as_secs_f64())
+    Ok(Some(start.elapsed().as_secs_f64()))
 }
 
 /// Runs the DuckDB job; returns its wall-clock seconds, the script's own seconds (its

@@ -82,7 +82,8 @@ pub(super) struct Report {
     pub(super) machine: Machine,
     pub(super) command: String,
     pub(super) shape: Shape,
-    pub(super) generate_seconds: f64,
+    /// Seconds to generate the city; none when `--dir` held it already.
+    pub(super) generate_seconds: Option<f64>,
     /// The files were written just before: `cat` and the floor read them from the
     /// page cache, as the job does.
     pub(super) page_cache: &'static str,
@@ -144,6 +145,14 @@ impl Report {
         )
     }
 
+    /// How the city came to be, which no figure includes.
+    pub(super) fn city_text(&self) -> String {
+        match self.generate_seconds {
+            Some(s) => format!("The city was generated in {s:.2} s, not part of any figure."),
+            None => "The city was reused from --dir (made with the same options).".to_owned(),
+        }
+    }
+
     pub(super) fn inputs_text(&self) -> String {
         self.inputs
             .iter()
@@ -184,10 +193,7 @@ impl Report {
         println!("machine: {}", self.machine);
         println!("command: {}", self.command);
         println!("inputs: {}", self.inputs_text());
-        println!(
-            "city generated in {:.2} s (not part of the job)",
-            self.generate_seconds
-        );
+        println!("{}", self.city_text());
         println!("cat: {}", self.cat_text());
         println!("floor: {}", self.floor_text());
         println!();
