@@ -1,7 +1,9 @@
 //! Criterion benches of each stage of a round, on a city the bench generates:
 //! parse, check + index + commit, a small batch into a large store, deconvolution
-//! from the indexes, and a recall worklist. `parse_floor` is a yardstick, not
-//! pooltrack: the least a parser of the same file can do (see [`floor`]).
+//! from the indexes, and a recall worklist. Two yardsticks, not pooltrack:
+//! `split_floor` is `pooltrack::floor::split`, the floor `pooltrack bench` states
+//! every step against (rows and fields found, nothing kept); `parse_floor` goes one
+//! step further and turns each field into a number (see [`floor`]).
 //!
 //! `cargo bench --bench pipeline` (set `POOLTRACK_BENCH_PERSONS` to change the city
 //! size; default 200,000).
@@ -94,6 +96,9 @@ fn stages(c: &mut Criterion) {
     g.bench_function("parse_collections", |b| b.iter(|| parse_collections(&csv)));
 
     let text = std::fs::read(&csv).expect("read");
+    g.bench_function("split_floor", |b| {
+        b.iter(|| pooltrack::floor::split(&text, b','));
+    });
     g.bench_function("parse_floor", |b| b.iter(|| floor::parse(&text)));
 
     g.bench_function("ingest_collections_empty_store", |b| {

@@ -4,7 +4,8 @@
 //! `cargo test --test cli layout`, holds the code to it):
 //!
 //! - [`reasons`], [`error`], [`time`], [`model`], [`column`](mod@column), [`text`], [`progress`]:
-//!   the vocabulary: errors, times, ids and codes, compact columns;
+//!   the vocabulary: errors, times, ids and codes, compact columns; [`floor`] beside
+//!   them: the least any CSV reader does, which `pooltrack bench` measures against;
 //! - [`rows`]: what a batch is, column by column;
 //! - [`store`]: Parquet segments, sorted sidecar indexes and the manifest, written
 //!   atomically one batch at a time and read back;
@@ -60,6 +61,7 @@ pub mod column;
 pub mod coverage;
 pub mod error;
 pub mod fasthash;
+pub mod floor;
 pub mod health_code;
 pub mod html;
 pub mod ingest;

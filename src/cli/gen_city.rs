@@ -1,4 +1,5 @@
-//! `pooltrack gen --persons N [--prevalence P] [--seed S] [--incidents] --out DIR`
+//! `pooltrack gen --persons N [--prevalence P] [--seed S] [--pool-share F]
+//! [--pool-size K] [--blank-optional F] [--population] [--incidents] --out DIR`
 
 use std::path::PathBuf;
 
@@ -10,7 +11,9 @@ use super::progress::Bar;
 #[command(after_help = "\
 Writes collections.csv (the pooled stage), results.csv, retest_collections.csv (a single
 tube for everyone in a positive pool), retest_results.csv, truth.csv (the infected) and
-summary.json. The same arguments always give the same files.
+summary.json. The same arguments always give the same files. --population adds
+population.csv (for `ingest population` and `coverage`); --blank-optional F leaves the
+optional fields of a share F of the rows blank, as many labs send them.
 
 With --incidents (cities of 7,501 to 2,000,000 persons) the round also carries the
 incidents a round report must show, and the files change:
@@ -45,6 +48,15 @@ pub struct Args {
     /// Persons per pool tube (5, 10 or 20 are the validated sizes).
     #[arg(long, default_value_t = 10)]
     pool_size: u8,
+    /// Share of rows whose optional fields are left blank: capacity and site of a
+    /// collections row; lab, plate, well and (where the result word is written) the Cts
+    /// of a results row. The people, tubes and results stay those of the same seed.
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    blank_optional: f64,
+    /// Also write population.csv, the register (person,district,community): every
+    /// person plus 0.5 % registered people who got no tube.
+    #[arg(long, conflicts_with = "incidents")]
+    population: bool,
     /// Also stage a failed plate, a late lab, a discordant pool, an unregistered person
     /// and untested registered people, and write population.csv and incidents.json.
     #[arg(long)]
@@ -61,6 +73,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         seed: args.seed,
         pool_share: args.pool_share,
         pool_size: args.pool_size,
+        blank_optional: args.blank_optional,
+        population: args.population,
     };
     if args.incidents {
         // Refused before anything is generated: a city too large for the second pass
@@ -85,6 +99,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         summary.positive_pools,
         summary.retest_tubes
     );
+    if summary.registered > 0 {
+        println!(
+            "population.csv: {} registered persons ({} without a tube)",
+            summary.registered,
+            summary.registered.saturating_sub(summary.persons)
+        );
+    }
     if let Some(i) = staged {
         println!(
             "incidents (incidents.json): plate {} of lab {} failed ({} tubes to rerun); lab {} reports past {} h; pool {} is discordant ({} members); person {} is unregistered; {} registered persons untested",

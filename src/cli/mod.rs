@@ -146,7 +146,8 @@ enum Command {
          $POOLTRACK_STORE, else pooltrack-store."
     )))]
     Plan(WithStore<plan::Args>),
-    /// Time the city-scale reference job (and optionally DuckDB on the same files).
+    /// Time the city-scale reference job and every whole-round output against the floor
+    /// of reading the inputs (and optionally DuckDB on the same files).
     Bench(bench::Args),
     /// Check the store: every file the manifest names is there, whole and unaltered.
     Verify(WithStore<verify::Args>),

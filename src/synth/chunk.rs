@@ -6,7 +6,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
 use super::files::ChunkBuf;
-use super::text::{hundredths, push_collection, push_person, push_result};
+use super::register::{area, untested};
+use super::text::{hundredths, push_collection, push_person, push_registered, push_result};
 use super::{DAY_START, GenConfig, LAB_COUNT, LABS, MAX_POOL, PLATE_SAMPLES, SITE_PERSONS};
 
 /// Seconds over which a site's queue is spread (11 h 40 min, so that the last pool
@@ -15,6 +16,9 @@ const QUEUE_SPAN: u64 = 42_000;
 /// Seconds between the swabs of two members of one pool.
 const POOL_STEP: i64 = 30;
 const HOUR: u64 = 3600;
+/// Salt of each chunk's stream of blank-field draws, so that it differs from the
+/// chunk's own stream and leaving fields blank changes nothing else.
+const BLANK_SALT: u64 = 0xB1A4_C0F1_E1D5_0A7E;
 
 /// How people are cut into chunks, and the serial and plate ranges each chunk owns.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +60,8 @@ pub(super) struct ChunkGen<'a> {
     layout: Layout,
     chunk: u64,
     rng: Xoshiro256PlusPlus,
+    /// Draws which rows leave their optional fields blank.
+    blank_rng: Xoshiro256PlusPlus,
     buf: &'a mut ChunkBuf,
     dilution: f64,
     /// Tubes of the pooled stage and of the retest stage given to each lab so far.
@@ -77,6 +83,7 @@ impl<'a> ChunkGen<'a> {
             layout,
             chunk,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            blank_rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ BLANK_SALT),
             buf,
             dilution: f64::from(cfg.pool_size).log2(),
             lab_tubes: [0; LAB_COUNT],
@@ -100,6 +107,29 @@ impl<'a> ChunkGen<'a> {
             self.site(site_start, site_end);
             site_start = site_end;
         }
+        if self.cfg.population && end == self.cfg.persons {
+            self.untested();
+        }
+    }
+
+    /// The register's people who got no tube, after the round's last person, spread
+    /// evenly over the sites.
+    fn untested(&mut self) {
+        let persons = self.cfg.persons;
+        let sites = persons.div_ceil(SITE_PERSONS);
+        let n = untested(persons);
+        for k in 0..n {
+            let (district, community) = area(k * sites / n, sites);
+            let text = format!("{district},{community}");
+            push_registered(&mut self.buf.population, persons + k, text.as_bytes());
+        }
+        self.buf.counts.registered += n;
+    }
+
+    /// Whether the next row leaves its optional fields blank. No draw is made when
+    /// none is asked for, so such a round keeps the bytes it always had.
+    fn blank(&mut self) -> bool {
+        self.cfg.blank_optional > 0.0 && unit(&mut self.blank_rng) < self.cfg.blank_optional
     }
 
     fn site(&mut self, start: u64, end: u64) {
@@ -112,7 +142,15 @@ impl<'a> ChunkGen<'a> {
             cts: [None; MAX_POOL as usize],
         };
         let size = usize::from(self.cfg.pool_size);
+        let registered_at = self.cfg.population.then(|| {
+            let (district, community) = area(site, self.cfg.persons.div_ceil(SITE_PERSONS));
+            format!("{district},{community}")
+        });
         for person in start..end {
+            if let Some(text) = &registered_at {
+                push_registered(&mut self.buf.population, person, text.as_bytes());
+                self.buf.counts.registered += 1;
+            }
             let ct = if unit(&mut self.rng) < self.cfg.prevalence {
                 self.buf.counts.infected += 1;
                 push_person(&mut self.buf.truth, person);
@@ -130,6 +168,7 @@ impl<'a> ChunkGen<'a> {
                     pool.start = slot + self.seconds(0, 59);
                 }
                 let at = pool.start + POOL_STEP * secs(u64::try_from(pool.len).unwrap_or(0));
+                let blank = self.blank();
                 push_collection(
                     &mut self.buf.collections,
                     b"PL",
@@ -139,6 +178,7 @@ impl<'a> ChunkGen<'a> {
                     self.cfg.pool_size,
                     at,
                     site,
+                    blank,
                 );
                 pool.members[pool.len] = person;
                 pool.cts[pool.len] = ct;
@@ -151,6 +191,7 @@ impl<'a> ChunkGen<'a> {
                 let serial = self.chunk * self.layout.chunk + self.buf.counts.single_tubes + 1;
                 self.buf.counts.single_tubes += 1;
                 let at = slot + self.seconds(0, 59);
+                let blank = self.blank();
                 push_collection(
                     &mut self.buf.collections,
                     b"SG",
@@ -160,6 +201,7 @@ impl<'a> ChunkGen<'a> {
                     1,
                     at,
                     site,
+                    blank,
                 );
                 let cts = ct.map(|c| self.cts(c, 0.5));
                 if cts.is_some() {
@@ -193,6 +235,7 @@ impl<'a> ChunkGen<'a> {
             self.buf.counts.retest_tubes += 1;
             self.buf.counts.recalled_persons += 1;
             let at = reported + self.seconds(HOUR, 4 * HOUR);
+            let blank = self.blank();
             push_collection(
                 &mut self.buf.retest_collections,
                 b"RT",
@@ -202,12 +245,14 @@ impl<'a> ChunkGen<'a> {
                 1,
                 at,
                 site,
+                blank,
             );
             let pair = ct.map(|c| self.cts(c, 0.5));
             let done = at + self.seconds(2 * HOUR, 6 * HOUR);
             let k = self.lab_retests[lab];
             self.lab_retests[lab] += 1;
             let plate = self.plate_base() + self.layout.lab_plates + k / PLATE_SAMPLES;
+            let blank = self.blank();
             push_result(
                 &mut self.buf.retest_results,
                 b"RT",
@@ -218,6 +263,7 @@ impl<'a> ChunkGen<'a> {
                 lab,
                 plate,
                 k % PLATE_SAMPLES,
+                blank,
             );
         }
     }
@@ -236,6 +282,7 @@ impl<'a> ChunkGen<'a> {
         let plate = self.plate_base() + k / PLATE_SAMPLES;
         // Lab L3 sends Ct values only.
         let verdict = (lab != 2).then_some(cts.is_some());
+        let blank = self.blank();
         push_result(
             &mut self.buf.results,
             prefix,
@@ -246,6 +293,7 @@ impl<'a> ChunkGen<'a> {
             lab,
             plate,
             k % PLATE_SAMPLES,
+            blank,
         );
     }
 

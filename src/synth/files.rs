@@ -10,6 +10,7 @@ use crate::{Error, Result};
 pub(super) const COLLECTIONS_HEADER: &[u8] = b"tube,person,mode,capacity,collected_at,site\n";
 pub(super) const RESULTS_HEADER: &[u8] = b"tube,result,ct_orf1ab,ct_n,reported_at,lab,plate,well\n";
 pub(super) const TRUTH_HEADER: &[u8] = b"person\n";
+pub(super) const POPULATION_HEADER: &[u8] = b"person,district,community\n";
 
 /// One chunk's output, reused from chunk to chunk.
 #[derive(Default)]
@@ -19,6 +20,7 @@ pub(super) struct ChunkBuf {
     pub(super) retest_collections: Vec<u8>,
     pub(super) retest_results: Vec<u8>,
     pub(super) truth: Vec<u8>,
+    pub(super) population: Vec<u8>,
     pub(super) counts: GenSummary,
 }
 
@@ -29,6 +31,7 @@ impl ChunkBuf {
         self.retest_collections.clear();
         self.retest_results.clear();
         self.truth.clear();
+        self.population.clear();
         self.counts = GenSummary::default();
     }
 }
@@ -40,6 +43,8 @@ pub(super) struct Files {
     retest_collections: Sink,
     retest_results: Sink,
     truth: Sink,
+    /// `population.csv`, when the config asks for the register.
+    population: Option<Sink>,
 }
 
 struct Sink {
@@ -64,13 +69,16 @@ impl Sink {
 }
 
 impl Files {
-    pub(super) fn create(dir: &Path) -> Result<Files> {
+    pub(super) fn create(dir: &Path, population: bool) -> Result<Files> {
         Ok(Files {
             collections: Sink::create(dir, "collections.csv", COLLECTIONS_HEADER)?,
             results: Sink::create(dir, "results.csv", RESULTS_HEADER)?,
             retest_collections: Sink::create(dir, "retest_collections.csv", COLLECTIONS_HEADER)?,
             retest_results: Sink::create(dir, "retest_results.csv", RESULTS_HEADER)?,
             truth: Sink::create(dir, "truth.csv", TRUTH_HEADER)?,
+            population: population
+                .then(|| Sink::create(dir, "population.csv", POPULATION_HEADER))
+                .transpose()?,
         })
     }
 
@@ -79,7 +87,11 @@ impl Files {
         self.results.write(&b.results)?;
         self.retest_collections.write(&b.retest_collections)?;
         self.retest_results.write(&b.retest_results)?;
-        self.truth.write(&b.truth)
+        self.truth.write(&b.truth)?;
+        match &mut self.population {
+            Some(sink) => sink.write(&b.population),
+            None => Ok(()),
+        }
     }
 }
 

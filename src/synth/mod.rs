@@ -13,10 +13,11 @@
 //! | `retest_collections.csv` | member of a positive pool | as `collections.csv` |
 //! | `retest_results.csv` | retest tube | as `results.csv` |
 //! | `truth.csv` | infected person | `person` |
+//! | `population.csv` | registered person (only with [`GenConfig::population`]) | `person,district,community` |
 //! | `summary.json` | the round | the [`GenSummary`], pretty JSON |
 //!
 //! `pooltrack gen --incidents` ([`incidents::generate`]) rewrites these files afterwards
-//! to stage a failed plate, a late lab and a discordant pool, and adds the register
+//! to stage a failed plate, a late lab and a discordant pool, and adds its own register
 //! `population.csv` and `incidents.json`; this module's output never changes for it.
 //!
 //! How the round is made:
@@ -43,6 +44,17 @@
 //!   plates `{lab}-P` + 6 digits with 94 samples, wells `A01`, `B01`, … `F12`
 //!   column by column (`G12` and `H12` hold the controls). A tube is reported 3 to
 //!   10 hours after its last swab.
+//! - **Blank optional columns.** With [`GenConfig::blank_optional`] above 0 each row
+//!   (both stages) independently leaves its optional fields empty with that
+//!   probability: `capacity` and `site` of a collections row; `lab`, `plate`, `well`
+//!   of a results row, and its two Cts when the `result` word is written (lab `L3`'s
+//!   rows keep their Cts, which are their only result). The draws come from a second
+//!   random stream per chunk, so the people, tubes and results are those of the same
+//!   config with nothing blank, and every status is the same.
+//! - **Register.** With [`GenConfig::population`], `population.csv` lists every person
+//!   in order with the district and community of their site (4 to 8 districts `D01`…
+//!   of consecutive sites, each site a community `D01-C01`…), then 0.5 % more people
+//!   (ids continuing after the last person) who got no tube, spread over the sites.
 //! - **Retest.** Every member of a positive pool is recalled 1 to 4 hours after the
 //!   pool's report and swabbed into a single tube (`RT` + 9 digits) at the same site;
 //!   the retest is positive iff the person is infected (Ct = their Ct ± 0.5), the
@@ -67,6 +79,7 @@ use crate::{Error, Result};
 mod chunk;
 mod files;
 pub mod incidents;
+mod register;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -104,6 +117,15 @@ pub struct GenConfig {
     pub pool_share: f64,
     /// People per pool tube, 2 to 20 (5, 10 and 20 are the validated sizes).
     pub pool_size: u8,
+    /// Share of rows, in \[0, 1\], whose optional columns are left blank: `capacity`
+    /// and `site` of a collections row; `lab`, `plate`, `well` and (where the `result`
+    /// word is written) both Ct values of a results row. Each row is drawn on its own,
+    /// from a stream apart from the round's, so the same seed gives the same people,
+    /// tubes and results whatever the share. 0 writes every column.
+    pub blank_optional: f64,
+    /// Also write `population.csv`, the register (`person,district,community`): every
+    /// person of the round plus 0.5 % registered people who got no tube.
+    pub population: bool,
 }
 
 impl Default for GenConfig {
@@ -115,6 +137,8 @@ impl Default for GenConfig {
             seed: 1,
             pool_share: 0.95,
             pool_size: 10,
+            blank_optional: 0.0,
+            population: false,
         }
     }
 }
@@ -138,6 +162,12 @@ impl GenConfig {
             return Err(Error::Usage(format!(
                 "pool share must be between 0 and 1, got {}",
                 self.pool_share
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.blank_optional) {
+            return Err(Error::Usage(format!(
+                "blank optional share must be between 0 and 1, got {}",
+                self.blank_optional
             )));
         }
         if !(2..=MAX_POOL).contains(&self.pool_size) {
@@ -169,6 +199,11 @@ pub struct GenSummary {
     pub recalled_persons: u64,
     /// Retest tubes (rows of `retest_collections.csv` and `retest_results.csv`).
     pub retest_tubes: u64,
+    /// Rows of `population.csv` when [`GenConfig::population`] wrote it (the persons
+    /// and the registered people who got no tube); written only then, so that a round
+    /// without it keeps its `summary.json` bytes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub registered: u64,
     /// Whether the round carries the staged incidents of [`incidents`]; written only
     /// when set, so that a plain round's `summary.json` keeps its bytes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -185,20 +220,26 @@ impl GenSummary {
         self.positive_singles += o.positive_singles;
         self.recalled_persons += o.recalled_persons;
         self.retest_tubes += o.retest_tubes;
+        self.registered += o.registered;
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Generates one testing round into `out` (created if missing) and returns its summary.
 ///
 /// Writes `collections.csv`, `results.csv`, `retest_collections.csv`,
-/// `retest_results.csv`, `truth.csv` and `summary.json` (see the module docs), and
+/// `retest_results.csv`, `truth.csv`, `summary.json` and, when the config asks for
+/// it, `population.csv` (see the module docs), and
 /// advances `progress` by the people written, `cfg.persons` in all (the caller knows
 /// that total, so it is not reported). Work runs on rayon's pool; memory stays bounded (a few chunks of
 /// 100,000 people in flight) whatever the size.
 ///
 /// # Errors
-/// [`Error::Usage`] if the config is out of range (persons 0, prevalence or pool share
-/// outside \[0, 1\], pool size outside 2..=20); [`Error::Io`] if a file cannot be
+/// [`Error::Usage`] if the config is out of range (persons 0, prevalence, pool share or
+/// blank optional share outside \[0, 1\], pool size outside 2..=20); [`Error::Io`] if a file cannot be
 /// written.
 pub fn generate(
     cfg: &GenConfig,
@@ -216,7 +257,7 @@ fn generate_with(
 ) -> Result<GenSummary> {
     cfg.validate()?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut files = Files::create(out)?;
+    let mut files = Files::create(out, cfg.population)?;
     let chunks = cfg.persons.div_ceil(layout.chunk);
     // Chunks made in parallel per round; twice that many buffers exist at most, so
     // one group can be written while the next is generated.

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::files::{COLLECTIONS_HEADER, RESULTS_HEADER, TRUTH_HEADER};
+use super::files::{COLLECTIONS_HEADER, POPULATION_HEADER, RESULTS_HEADER, TRUTH_HEADER};
 use super::*;
 use crate::time::{Offset, parse};
 
@@ -439,6 +439,14 @@ fn bad_configs_are_usage_errors() {
             pool_size: 21,
             ..good.clone()
         },
+        GenConfig {
+            blank_optional: 1.5,
+            ..good.clone()
+        },
+        GenConfig {
+            blank_optional: f64::NAN,
+            ..good.clone()
+        },
     ];
     for c in bad {
         let out = dir.path().join("x");
@@ -455,4 +463,114 @@ fn bad_configs_are_usage_errors() {
         generate(&cfg(10, 0.0, 1), &file, None),
         Err(Error::Io { .. })
     ));
+}
+
+/// `row` as `full` with the optional fields of `blanked` emptied (Cts only where the
+/// result word is written), or `full` itself.
+fn blanked_or_same(full: &[String], row: &[String], blanked: &[usize]) -> bool {
+    if full == row {
+        return false;
+    }
+    let mut expect = full.to_vec();
+    for &i in blanked {
+        if (i == 2 || i == 3) && expect[1].is_empty() {
+            continue;
+        }
+        expect[i].clear();
+    }
+    assert_eq!(expect, row, "a row differs beyond its optional fields");
+    true
+}
+
+#[test]
+fn blank_optional_fields_change_nothing_else() {
+    let c = GenConfig {
+        pool_share: 0.8,
+        ..cfg(20_000, 0.02, 4)
+    };
+    let (full_dir, full) = run(&c);
+    let (blank_dir, blank) = run(&GenConfig {
+        blank_optional: 0.3,
+        ..c.clone()
+    });
+    assert_eq!(full, blank, "the same people, tubes and results");
+    let (f, b) = (load(full_dir.path()), load(blank_dir.path()));
+    assert_eq!(f.truth, b.truth);
+    assert_eq!(
+        read(full_dir.path(), "summary.json"),
+        read(blank_dir.path(), "summary.json")
+    );
+    let mut share = Vec::new();
+    for (full, rows, optional) in [
+        (&f.coll, &b.coll, &[3, 5][..]),
+        (&f.rt_coll, &b.rt_coll, &[3, 5][..]),
+        (&f.res, &b.res, &[2, 3, 5, 6, 7][..]),
+        (&f.rt_res, &b.rt_res, &[2, 3, 5, 6, 7][..]),
+    ] {
+        assert_eq!(full.len(), rows.len());
+        let n = full
+            .iter()
+            .zip(rows.iter())
+            .filter(|(a, r)| blanked_or_same(a, r, optional))
+            .count();
+        share.push((n, rows.len()));
+    }
+    // About 30 % of the rows of each large file, each drawn on its own.
+    for &(n, rows) in &share[..1] {
+        let p = n as f64 / rows as f64;
+        assert!((0.28..0.32).contains(&p), "{n} of {rows}");
+    }
+    let (n, rows) = share[2];
+    assert!(
+        (0.25..0.35).contains(&(n as f64 / rows as f64)),
+        "{n} of {rows}"
+    );
+    // A blank positive result keeps its word, so it still reads positive.
+    assert!(
+        b.res
+            .iter()
+            .any(|r| r[1] == "positive" && r[2].is_empty() && r[5].is_empty())
+    );
+}
+
+#[test]
+fn the_register_holds_every_person_and_the_untested() {
+    let c = cfg(12_345, 0.01, 3);
+    let (plain_dir, plain) = run(&c);
+    let (dir, s) = run(&GenConfig {
+        population: true,
+        ..c.clone()
+    });
+    for f in &FILES[..5] {
+        assert_eq!(read(plain_dir.path(), f), read(dir.path(), f), "{f}");
+    }
+    assert!(!plain_dir.path().join("population.csv").exists());
+    assert_eq!(plain.registered, 0);
+    let untested = 12_345_u64.div_ceil(200);
+    assert_eq!(s.registered, 12_345 + untested);
+    let register = rows(dir.path(), "population.csv", POPULATION_HEADER);
+    assert_eq!(register.len() as u64, s.registered);
+    let round = load(dir.path());
+    let collected: Vec<&str> = round.coll.iter().map(|r| r[1].as_str()).collect();
+    let ids: Vec<&str> = register.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        &ids[..collected.len()],
+        &collected[..],
+        "every person, in order"
+    );
+    let distinct: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), ids.len());
+    // Five sites: four districts, the first holding two of them.
+    for r in &register {
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(r[2].starts_with(&format!("{}-C0", r[1])), "{r:?}");
+    }
+    assert_eq!(register[0][1..], ["D01", "D01-C01"]);
+    assert_eq!(register[2_500][1..], ["D01", "D01-C02"]);
+    assert_eq!(register[12_344][1..], ["D04", "D04-C01"]);
+    let last = register.last().expect("untested");
+    assert_eq!(last[0], super::text::person_id(12_345 + untested - 1));
+    let json = read(dir.path(), "summary.json");
+    assert!(json.contains("\"registered\": 12407"), "{json}");
+    assert!(!read(plain_dir.path(), "summary.json").contains("registered"));
 }

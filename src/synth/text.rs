@@ -79,7 +79,7 @@ fn push_time(buf: &mut Vec<u8>, unix_secs: i64) {
     push_two(buf, sod % 60);
 }
 
-/// Appends a collections row.
+/// Appends a collections row; `blank` leaves its optional fields (capacity, site) empty.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn push_collection(
     buf: &mut Vec<u8>,
@@ -90,21 +90,37 @@ pub(super) fn push_collection(
     capacity: u8,
     at: i64,
     site: u64,
+    blank: bool,
 ) {
     buf.extend_from_slice(prefix);
     push_padded(buf, serial, 9);
     buf.push(b',');
     push_person(buf, person);
     buf.extend_from_slice(if single { b",single," } else { b",pool," });
-    push_padded(buf, u64::from(capacity), 1);
+    if !blank {
+        push_padded(buf, u64::from(capacity), 1);
+    }
     buf.push(b',');
     push_time(buf, at);
-    buf.extend_from_slice(b",S");
-    push_padded(buf, site, 5);
+    buf.push(b',');
+    if !blank {
+        buf.push(b'S');
+        push_padded(buf, site, 5);
+    }
     buf.push(b'\n');
 }
 
-/// Appends a results row; `verdict` None leaves the result field empty.
+/// Appends a register row: the person and their site's `district,community` text.
+pub(super) fn push_registered(buf: &mut Vec<u8>, person: u64, area: &[u8]) {
+    push_person(buf, person);
+    buf.push(b',');
+    buf.extend_from_slice(area);
+    buf.push(b'\n');
+}
+
+/// Appends a results row; `verdict` None leaves the result field empty. `blank`
+/// leaves the optional fields empty: lab, plate and well, and the Cts when the
+/// verdict is written (without it the Cts are the result).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn push_result(
     buf: &mut Vec<u8>,
@@ -116,6 +132,7 @@ pub(super) fn push_result(
     lab: usize,
     plate: u64,
     well: u64,
+    blank: bool,
 ) {
     const LAB_NAMES: [&[u8]; LAB_COUNT] = [b"L1", b"L2", b"L3", b"L4"];
     buf.extend_from_slice(prefix);
@@ -125,15 +142,20 @@ pub(super) fn push_result(
         Some(false) => b",negative,",
         None => b",,",
     });
-    if let Some((orf, n)) = cts {
-        push_ct(buf, orf);
-        buf.push(b',');
-        push_ct(buf, n);
-    } else {
-        buf.push(b',');
+    match cts {
+        Some((orf, n)) if !(blank && verdict.is_some()) => {
+            push_ct(buf, orf);
+            buf.push(b',');
+            push_ct(buf, n);
+        }
+        _ => buf.push(b','),
     }
     buf.push(b',');
     push_time(buf, reported);
+    if blank {
+        buf.extend_from_slice(b",,,\n");
+        return;
+    }
     let name = LAB_NAMES[lab];
     buf.push(b',');
     buf.extend_from_slice(name);

@@ -1,6 +1,6 @@
 //! How `pooltrack bench` measures a step: `pooltrack bench -- ARGS` runs `pooltrack
 //! ARGS` as its only child and prints the step's time and peak memory after the
-//! step's own output.
+//! step's own output. `pooltrack bench` itself: its JSON report and its page.
 
 use crate::common::pooltrack;
 use crate::rules::{run, stderr_text};
@@ -42,4 +42,128 @@ fn a_measured_step_reports_its_own_peak_memory() {
         "{}",
         stderr_text(&out)
     );
+}
+
+/// Runs `pooltrack bench ARGS` on a small city and returns its standard output.
+fn bench(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(pooltrack(&dir.path().join("unused"))
+        .args(["bench", "--persons", "20000"])
+        .args(args));
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn bench_json_reports_the_machine_the_floor_and_every_job_step() {
+    let text = bench(&["--json", "--job-only", "--single-share", "0.3"]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("one JSON report");
+    assert!(
+        v["machine"]["cpu"].as_str().is_some_and(|c| !c.is_empty()),
+        "{v}"
+    );
+    assert!(v["machine"]["cores"].as_u64().is_some_and(|c| c >= 1));
+    let command = v["command"].as_str().expect("command");
+    assert!(command.ends_with("bench --persons 20000 --json --job-only --single-share 0.3"));
+    assert_eq!(v["shape"]["single_share"], 0.3);
+    assert_eq!(v["shape"]["pool_size"], 10);
+
+    // The floor counted every line of both inputs (their headers too).
+    let inputs = v["inputs"].as_array().expect("inputs");
+    assert_eq!(inputs.len(), 2);
+    assert_eq!(inputs[0]["rows"], 20_000);
+    let rows: u64 = inputs
+        .iter()
+        .map(|i| i["rows"].as_u64().expect("rows"))
+        .sum();
+    let floor = &v["floor"];
+    assert_eq!(floor["rows"].as_u64(), Some(rows + 2), "{floor}");
+    // Six fields a collection, eight a result.
+    let results = inputs[1]["rows"].as_u64().expect("rows");
+    assert_eq!(
+        floor["fields"].as_u64(),
+        Some(6 * 20_001 + 8 * (results + 1))
+    );
+    let floor_seconds = floor["seconds"].as_f64().expect("floor seconds");
+    assert!(floor_seconds > 0.0);
+    assert!(v["cat"]["seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert_eq!(v["cat"]["bytes"], floor["bytes"]);
+
+    let steps = v["steps"].as_array().expect("steps");
+    let names: Vec<&str> = steps.iter().filter_map(|s| s["step"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ingest collections",
+            "ingest results",
+            "worklist recall",
+            "status",
+            "batch: 10k collections",
+            "batch: 10k results",
+            "status --person"
+        ]
+    );
+    for s in steps {
+        let seconds = s["seconds"].as_f64().expect("seconds");
+        let x = s["x_floor"].as_f64().expect("x_floor");
+        assert!(
+            (x - seconds / floor_seconds).abs() < 1e-9 * x.max(1.0),
+            "{s}"
+        );
+        assert!(s["peak_mib"].as_f64().is_some_and(|p| p > 1.0), "{s}");
+    }
+    let job: f64 = steps[..4]
+        .iter()
+        .map(|s| s["seconds"].as_f64().expect("seconds"))
+        .sum();
+    assert!((v["job_seconds"].as_f64().expect("job") - job).abs() < 1e-9);
+    assert_eq!(v["outputs_run"], false);
+    assert!(v["duckdb"].is_null());
+}
+
+#[test]
+fn bench_html_is_a_page_with_a_chart_and_runs_every_whole_round_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = dir.path().join("page");
+    let text = bench(&[
+        "--blank-optional",
+        "0.2",
+        "--pool-size",
+        "5",
+        "--html",
+        page.to_str().expect("utf-8 path"),
+    ]);
+    assert!(text.contains("machine: "), "{text}");
+    assert!(text.contains("floor parse of the inputs"), "{text}");
+    assert!(text.contains("whole-round outputs"), "{text}");
+    for step in [
+        "ingest population",
+        "export status",
+        "export health-codes",
+        "report",
+        "turnaround --json",
+        "review",
+        "coverage --json",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(step)),
+            "{step} missing:\n{text}"
+        );
+    }
+    let html = std::fs::read_to_string(page.join("index.html")).expect("index.html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<svg id=\"stages-chart\""), "a chart");
+    assert!(
+        html.contains("id=\"floor-line\""),
+        "the floor across the chart"
+    );
+    assert!(html.contains("export health-codes"));
+    assert!(
+        html.contains("--blank-optional 0.2 --pool-size 5 --html"),
+        "the command"
+    );
+    // Self-contained: nothing is fetched.
+    for fetch in ["<script", "<link", "src=", "url("] {
+        assert!(!html.contains(fetch), "{fetch}");
+    }
 }

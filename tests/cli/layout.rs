@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. The README's "Layout of the code" draws the same order.
 const LAYERS: &[&[&str]] = &[
     // Leaves: no crate imports.
-    &["reasons", "fasthash", "html", "text", "progress"],
+    &["reasons", "fasthash", "html", "text", "progress", "floor"],
     &["error"],
     // Vocabulary: times, ids and codes, compact columns.
     &["time", "model", "column"],

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bench;
+mod bench_gen;
 mod city;
 mod clerk;
 mod common;

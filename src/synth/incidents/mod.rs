@@ -117,13 +117,18 @@ pub struct Incidents {
 ///
 /// # Errors
 /// [`Error::Usage`] when the city is above [`MAX_INCIDENT_PERSONS`] or below
-/// [`MIN_INCIDENT_PERSONS`].
+/// [`MIN_INCIDENT_PERSONS`], or asks for blank optional columns.
 pub fn check(cfg: &GenConfig) -> Result<()> {
     if cfg.persons > MAX_INCIDENT_PERSONS {
         return Err(Error::Usage(format!(
             "--incidents works on cities of at most {MAX_INCIDENT_PERSONS} persons (it rewrites the round in memory), got {}; generate a larger city without --incidents",
             cfg.persons
         )));
+    }
+    if cfg.blank_optional > 0.0 {
+        return Err(Error::Usage(
+            "--incidents stages its incidents in the lab, plate and site columns, so it cannot leave optional columns blank; drop --blank-optional".to_owned(),
+        ));
     }
     if cfg.persons < MIN_INCIDENT_PERSONS {
         return Err(Error::Usage(format!(
@@ -148,7 +153,12 @@ pub fn generate(
 ) -> Result<(GenSummary, Incidents)> {
     check(cfg)?;
     cfg.validate()?;
-    let mut summary = super::generate(cfg, out, progress)?;
+    // The incidents write a register of their own.
+    let plain = GenConfig {
+        population: false,
+        ..cfg.clone()
+    };
+    let mut summary = super::generate(&plain, out, progress)?;
     let incidents = stage(cfg, out, &mut summary)?;
     summary.incidents = true;
     write_summary(out, &summary)?;
@@ -302,6 +312,24 @@ mod tests {
             assert!(!out.exists());
         }
         assert!(check(&cfg(MAX_INCIDENT_PERSONS, 1)).is_ok());
+        let blank = GenConfig {
+            blank_optional: 0.1,
+            ..cfg(10_000, 1)
+        };
+        assert!(matches!(check(&blank), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn the_staged_register_replaces_the_plain_one() {
+        let (dir, incidents) = staged(&GenConfig {
+            population: true,
+            ..cfg(8_000, 2)
+        });
+        let register =
+            read_csv(&dir.path().join("population.csv"), &POPULATION_COLUMNS).expect("population");
+        assert_eq!(count(register.len()), incidents.population.registered);
+        let summary = std::fs::read_to_string(dir.path().join("summary.json")).expect("summary");
+        assert!(!summary.contains("registered"), "{summary}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::round::Round;
 use super::values::count;
 use crate::synth::chunk::{below, unit};
+use crate::synth::register;
 use crate::synth::text::person_id;
 use crate::{Error, Result};
 
@@ -55,14 +56,8 @@ pub(super) fn population(
         .max()
         .unwrap_or(0)
         + 1;
-    let districts = (sites / 10).clamp(4, 8).min(sites);
-    let area = |site: u64| {
-        let district = site * districts / sites;
-        let first = (district * sites).div_ceil(districts);
-        let name = format!("D{:02}", district + 1);
-        let community = format!("{name}-C{:02}", site - first + 1);
-        (name, community)
-    };
+    let districts = register::districts(sites);
+    let area = |site: u64| register::area(site, sites);
 
     let start = below(rng, count(round.collections.len()).max(1));
     let unregistered = (0..round.collections.len())
@@ -97,7 +92,7 @@ pub(super) fn population(
         let (district, community) = area(site_number(&c.site).unwrap_or(0));
         register.push(vec![c.person.clone(), district, community, group(rng)]);
     }
-    let untested = persons.div_ceil(200);
+    let untested = register::untested(persons);
     let mut untested_persons = Vec::new();
     for index in persons..persons + untested {
         let person = person_id(index);
