@@ -17,7 +17,10 @@ use arrow_array::types::Int32Type;
 use arrow_array::{Array, DictionaryArray, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3Builder;
 
@@ -102,11 +105,22 @@ struct Part {
 
 /// Reads the kind of every row of the population segments `files`.
 pub fn read(store: &Store, files: &[PathBuf]) -> Result<Areas> {
+    // Each file's row groups are read on all cores (see `read_file`).
     let parts: Vec<Part> = files
-        .par_iter()
+        .iter()
         .map(|path| read_file(store, path))
         .collect::<Result<_>>()?;
-    // Number names and kinds across segments; each segment numbered its own.
+    let (names, kinds, of_row) = renumber(parts);
+    Ok(Areas {
+        names,
+        kinds,
+        of_row,
+    })
+}
+
+/// Numbers names and kinds across `parts`, each of which numbered its own; returns the
+/// names, the kinds, and each part's rows with the common kind numbers.
+fn renumber(parts: Vec<Part>) -> (Vec<String>, Vec<Kind>, Vec<Vec<u32>>) {
     let mut names = Numbering::new();
     let mut kinds = Numbering::new();
     let mut of_row = Vec::with_capacity(parts.len());
@@ -130,22 +144,20 @@ pub fn read(store: &Store, files: &[PathBuf]) -> Result<Areas> {
         }
         of_row.push(rows);
     }
-    Ok(Areas {
-        names: names.items,
-        kinds: kinds.items,
-        of_row,
-    })
+    (names.items, kinds.items, of_row)
 }
 
 fn dictionary() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
+/// Reads one segment, a row group per task on all cores. A reader of one row group also
+/// keeps each batch within one dictionary: a batch across two row groups made the
+/// Parquet reader re-pack every value into a new dictionary, a `memcmp` a row.
 fn read_file(store: &Store, path: &Path) -> Result<Part> {
     let damaged = |e: &dyn std::fmt::Display| {
         Error::damaged(store.root(), format!("{}: {e}", path.display()))
     };
-    const COLUMNS: [&str; 3] = ["district", "community", "group"];
     let fields: Vec<Field> = population_schema()
         .fields()
         .iter()
@@ -159,14 +171,40 @@ fn read_file(store: &Store, path: &Path) -> Result<Part> {
         .collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-        .map_err(|e| damaged(&e))?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(256 * 1024)
-        .build()
-        .map_err(|e| damaged(&e))?;
+    let meta = ArrowReaderMetadata::load(&file, options).map_err(|e| damaged(&e))?;
+    let groups = meta.metadata().num_row_groups();
+    let parts: Vec<Part> = (0..groups)
+        .into_par_iter()
+        .map(|g| {
+            // A file of its own: a cloned handle shares the read position, and the
+            // reader seeks.
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
+            let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
+            let reader = builder
+                .with_projection(mask)
+                .with_row_groups(vec![g])
+                .with_batch_size(crate::store::segment::ROW_GROUP)
+                .build()
+                .map_err(|e| damaged(&e))?;
+            read_batches(reader, &damaged)
+        })
+        .collect::<Result<_>>()?;
+    let (names, kinds, of_row) = renumber(parts);
+    Ok(Part {
+        names,
+        kinds,
+        of_row: of_row.concat(),
+    })
+}
+
+const COLUMNS: [&str; 3] = ["district", "community", "group"];
+
+/// The kinds of the rows `reader` reads.
+fn read_batches(
+    reader: ParquetRecordBatchReader,
+    damaged: &(dyn Fn(&dyn std::fmt::Display) -> Error + Sync),
+) -> Result<Part> {
     let mut names: Numbering<String> = Numbering::new();
     let mut kinds: Numbering<Kind> = Numbering::new();
     let mut of_row = Vec::new();

@@ -26,6 +26,7 @@ mod results;
 mod schema;
 
 pub use collections::write_collections;
+pub use parquet_file::ROW_GROUP;
 pub use population::write_population;
 pub use results::write_results;
 pub use schema::{collections_schema, population_schema, results_schema};

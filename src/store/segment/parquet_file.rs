@@ -20,7 +20,7 @@ use crate::store::manifest::FileRef;
 use crate::{Error, Result};
 
 /// Rows per Parquet row group: small enough that reading one tube's rows decodes little.
-const ROW_GROUP: usize = 128 * 1024;
+pub const ROW_GROUP: usize = 128 * 1024;
 
 /// Columns with (nearly) one value per row: a dictionary only costs time there.
 const NO_DICTIONARY: [&str; 8] = [
