@@ -228,7 +228,7 @@ impl RowMaker for HealthCodes {
                 let row = p.row as usize;
                 out.color = Color::of(p.status).as_str();
                 out.status = p.status.as_str();
-                out.tube = text_at(&text.tube, row);
+                out.tube = text_at(&text.tube, round.tube_of_row[row] as usize);
                 out.mode = round.tubes.mode[round.tube_of_row[row] as usize].as_str();
                 time::write_rfc3339(&mut out.collected_at, round.collected_at[row], round.zone);
                 if let Some(s) = &text.collected {

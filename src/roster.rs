@@ -67,7 +67,7 @@ pub struct Wanted {
 pub struct Texts {
     /// Person id of each collection row.
     pub person: StringArray,
-    /// Barcode of each collection row.
+    /// Barcode of each tube, by tube number (from the tube index).
     pub tube: StringArray,
     /// Site of each collection row.
     pub site: Option<StringArray>,
@@ -153,7 +153,7 @@ impl Texts {
                 Ok((
                     sources(BatchKind::Collections, rows)?,
                     text(BatchKind::Collections, "person", rows)?,
-                    text(BatchKind::Collections, "tube", rows)?,
+                    round.all_barcodes(store)?,
                     maybe(wanted.site, BatchKind::Collections, "site", rows)?,
                 ))
             },
@@ -435,7 +435,7 @@ impl RowMaker for StatusExport {
         };
         let row = p.row as usize;
         out.status = p.status.as_str();
-        out.tube = text_at(&text.tube, row);
+        out.tube = text_at(&text.tube, round.tube_of_row[row] as usize);
         out.mode = round.tubes.mode[round.tube_of_row[row] as usize].as_str();
         out.site = text.site.as_ref().map_or("", |s| text_at(s, row));
         out.collected_ms = round.collected_at[row];

@@ -2,6 +2,7 @@
 //! indexes and held per tube, with what the status report and the one-status lists
 //! read from it.
 
+use arrow_array::StringArray;
 use arrow_array::cast::AsArray;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -392,9 +393,50 @@ impl Decided {
                 *w = true;
             }
         }
+        self.barcodes_where(store, &want)
+    }
+
+    /// Every tube's barcode, by tube number, from the tube index: an export of every
+    /// person prints a barcode a row, and the round has a tenth as many tubes as rows,
+    /// so the 25-million-row tube column is not decoded.
+    pub fn all_barcodes(&self, store: &Store) -> Result<StringArray> {
+        // Each tube's barcode bytes once, where its first record puts them.
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut span: Vec<(usize, usize)> = vec![(0, 0); self.tubes.len()];
+        let mut seen = vec![false; self.tubes.len()];
         let index = store.index_of(Some(&self.name))?;
         let rid = index.round_id(&self.name).unwrap_or(0);
-        let mut barcodes: Vec<(u32, String)> = Vec::with_capacity(tubes.len());
+        for (seg, run_tube) in index.collections_of(rid).iter().zip(&self.run_tube) {
+            let mut scan = seg.tubes.scan(0..seg.tubes.len());
+            while let Some((i, r)) = scan.record()? {
+                let Some(&t) = run_tube.get(i) else { break };
+                let t = t as usize;
+                if seen.get(t).copied().unwrap_or(true) {
+                    continue;
+                }
+                seen[t] = true;
+                let key = &r[..index::KEY];
+                let n = key.iter().position(|&b| b == 0).unwrap_or(index::KEY);
+                span[t] = (bytes.len(), n);
+                bytes.extend_from_slice(&key[..n]);
+            }
+        }
+        // Barcodes are checked text when ingested; one that is not (a damaged index)
+        // prints empty rather than stopping the export.
+        Ok(StringArray::from_iter_values(span.iter().map(
+            |&(at, n)| {
+                bytes
+                    .get(at..at + n)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .unwrap_or_default()
+            },
+        )))
+    }
+
+    fn barcodes_where(&self, store: &Store, want: &[bool]) -> Result<Barcodes> {
+        let index = store.index_of(Some(&self.name))?;
+        let rid = index.round_id(&self.name).unwrap_or(0);
+        let mut barcodes: Vec<(u32, String)> = Vec::new();
         for (seg, run_tube) in index.collections_of(rid).iter().zip(&self.run_tube) {
             let mut scan = seg.tubes.scan(0..seg.tubes.len());
             while let Some((i, r)) = scan.record()? {
