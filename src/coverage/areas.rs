@@ -162,7 +162,7 @@ fn read_file(store: &Store, path: &Path) -> Result<Part> {
         .fields()
         .iter()
         .map(|f| {
-            if COLUMNS.contains(&f.name().as_str()) {
+            if DICTIONARIES.contains(&f.name().as_str()) {
                 Field::new(f.name(), dictionary(), true)
             } else {
                 f.as_ref().clone()
@@ -200,6 +200,11 @@ fn read_file(store: &Store, path: &Path) -> Result<Part> {
 
 const COLUMNS: [&str; 3] = ["district", "community", "group"];
 
+/// The columns read as dictionaries. Not `group`: a register that names no group has
+/// only nulls there, and the Parquet reader builds a dictionary for such a column
+/// by re-packing every (null) value, a third of the whole read.
+const DICTIONARIES: [&str; 2] = ["district", "community"];
+
 /// The kinds of the rows `reader` reads.
 fn read_batches(
     reader: ParquetRecordBatchReader,
@@ -216,17 +221,21 @@ fn read_batches(
                 .and_then(|c| c.as_dictionary_opt::<Int32Type>())
                 .ok_or_else(|| damaged(&format!("{name} is not a text column")))
         };
-        let (district, community, group) =
-            (column("district")?, column("community")?, column("group")?);
-        let (Some(dv), Some(cv), Some(gv)) = (values(district), values(community), values(group))
-        else {
-            return Err(damaged(&"district, community or group is not text"));
+        let (district, community) = (column("district")?, column("community")?);
+        let group = batch
+            .column_by_name("group")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| damaged(&"group is not a text column"))?;
+        let (Some(dv), Some(cv)) = (values(district), values(community)) else {
+            return Err(damaged(&"district or community is not text"));
         };
         // Batch-local dictionary keys → kind number; most rows hit the first lookup.
-        let mut local: HashMap<(i32, i32, i32), u32, Xxh3Builder> =
+        let mut local: HashMap<(i32, i32, bool), u32, Xxh3Builder> =
             HashMap::with_hasher(Xxh3Builder::new());
         for i in 0..batch.num_rows() {
-            let key = (key_at(district, i), key_at(community, i), key_at(group, i));
+            // A blank group states nothing, like a null one.
+            let grouped = group.is_valid(i) && !group.value(i).is_empty();
+            let key = (key_at(district, i), key_at(community, i), grouped);
             let id = if let Some(&id) = local.get(&key) {
                 id
             } else {
@@ -237,7 +246,7 @@ fn read_batches(
                 let kind = Kind {
                     district: number(dv, key.0)?,
                     community: number(cv, key.1)?,
-                    group: name_at(gv, key.2).map_err(|e| damaged(&e))?.is_some(),
+                    group: grouped,
                 };
                 let id = kinds.number(kind);
                 local.insert(key, id);
