@@ -5,9 +5,11 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -36,6 +38,19 @@ pub trait RowMaker: Sync {
 
     /// Fills `row` with row `i` (`i < len()`), reusing its buffers.
     fn fill<'a>(&'a self, i: usize, row: &mut Self::Row<'a>);
+
+    /// Rows `rows` as one Arrow batch, for Parquet; every batch, the empty one too, has
+    /// the same schema. By default the rows are filled, kept and handed to
+    /// [`ListRow::record_batch`]; a maker of millions of rows builds the columns itself.
+    fn batch(&self, rows: Range<usize>) -> Result<RecordBatch> {
+        let mut held = Vec::with_capacity(rows.len());
+        let mut row = Self::Row::default();
+        for i in rows {
+            self.fill(i, &mut row);
+            held.push(row.clone());
+        }
+        Self::Row::record_batch(&held)
+    }
 }
 
 /// JSON layouts.
@@ -251,40 +266,41 @@ fn pretty_in_array(w: &mut Vec<u8>, row: &impl Serialize) -> std::io::Result<()>
     Ok(())
 }
 
-/// Parquet, one row group per chunk (each chunk's rows made on all cores).
+/// Parquet: the batches of a chunk are made on all cores while the previous chunk is
+/// encoded.
 fn parquet<M: RowMaker, W: Write + Send>(maker: &M, out: W, path: &Path) -> Result<W> {
     let pq = |e| Error::parquet(path, e);
-    let mut writer: Option<ArrowWriter<W>> = None;
-    let mut out = Some(out);
     let len = maker.len();
-    let mut start = 0;
-    loop {
+    // The schema comes from a batch of no rows, so an empty export has it too.
+    let schema = maker.batch(0..0)?.schema();
+    let mut writer = ArrowWriter::try_new(out, schema.clone(), None).map_err(pq)?;
+    let make = |start: usize| -> Result<Vec<RecordBatch>> {
         let end = (start + CHUNK).min(len);
-        let rows: Vec<M::Row<'_>> = (start..end)
+        (start..end)
             .into_par_iter()
-            .map_init(M::Row::default, |row, i| {
-                maker.fill(i, row);
-                row.clone()
-            })
-            .collect();
-        let batch = M::Row::record_batch(&rows)?;
-        let w = match &mut writer {
-            Some(w) => w,
-            None => writer.insert(
-                ArrowWriter::try_new(out.take().expect("once"), batch.schema(), None)
-                    .map_err(pq)?,
-            ),
-        };
-        // An empty export still has its schema: the first (empty) batch makes it.
-        if batch.num_rows() > 0 {
-            w.write(&batch).map_err(pq)?;
+            .step_by(PIECE)
+            .map(|s| maker.batch(s..(s + PIECE).min(end)))
+            .collect()
+    };
+    let mut write = |batches: Vec<RecordBatch>| -> Result<()> {
+        for b in batches {
+            if b.schema() != schema {
+                return Err(Error::Arrow(arrow_schema::ArrowError::SchemaError(
+                    "an export's batches disagree on their columns".into(),
+                )));
+            }
+            writer.write(&b).map_err(pq)?;
         }
-        if end >= len {
-            break;
-        }
-        start = end;
+        Ok(())
+    };
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    for start in (0..len).step_by(CHUNK) {
+        let (made, wrote) = rayon::join(|| make(start), || write(std::mem::take(&mut pending)));
+        wrote?;
+        pending = made?;
     }
-    writer.expect("made above").into_inner().map_err(pq)
+    write(pending)?;
+    writer.into_inner().map_err(pq)
 }
 
 #[cfg(test)]

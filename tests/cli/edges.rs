@@ -75,6 +75,72 @@ fn exports_go_to_standard_output_without_out() {
     assert_eq!(mode(&file), 0o600);
 }
 
+/// The status export as Parquet holds the CSV's rows in the same order: text the same,
+/// blank cells as nulls, times as UTC timestamps of the printed times (the Parquet
+/// columns are built apart from the CSV rows, so the two could drift).
+#[test]
+fn the_status_exports_parquet_holds_the_csvs_rows() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMillisecondType;
+    use arrow_array::{Array, RecordBatch};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = dir.path().join("full");
+    example_store(&full);
+    // Collections only: every person pending, so the result columns are all null.
+    let pending = dir.path().join("pending");
+    ingest_collections(&pending, ROUND, &[testdata("example_collections.csv")]);
+    for store in [&full, &pending] {
+        let csv = stdout_of(pooltrack(store).args(["export", "status", "--round", ROUND]));
+        let file = dir.path().join("status.parquet");
+        let out = run(pooltrack(store)
+            .args(["export", "status", "--round", ROUND, "--out"])
+            .arg(&file));
+        assert!(out.status.success(), "{}", stderr_text(&out));
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("written"))
+                .expect("Parquet")
+                .build()
+                .expect("reader");
+        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+        let batch = arrow_select::concat::concat_batches(&batches[0].schema(), &batches)
+            .expect("one schema");
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        assert!(!rows.is_empty());
+        assert_eq!(batch.num_rows(), rows.len());
+        for (c, name) in header.iter().enumerate() {
+            let column = batch.column_by_name(name).expect("the CSV's column");
+            for (i, row) in rows.iter().enumerate() {
+                let cell = row[c];
+                let got = if column.is_null(i) {
+                    String::new()
+                } else if let Some(t) = column.as_primitive_opt::<TimestampMillisecondType>() {
+                    let ms = t.value(i);
+                    let printed = chrono::DateTime::parse_from_rfc3339(cell).expect("a time");
+                    assert_eq!(ms, printed.timestamp_millis(), "{name} of row {i}");
+                    cell.to_owned()
+                } else if let Some(s) = column.as_string_opt::<i32>() {
+                    s.value(i).to_owned()
+                } else {
+                    let f = column
+                        .as_primitive_opt::<arrow_array::types::Float32Type>()
+                        .expect("text, time or Ct");
+                    assert_eq!(
+                        cell.parse::<f32>().ok(),
+                        Some(f.value(i)),
+                        "{name} of row {i}"
+                    );
+                    cell.to_owned()
+                };
+                assert_eq!(got, cell, "{name} of row {i}");
+            }
+        }
+    }
+}
+
 /// Every leaf command, as typed after `pooltrack`.
 const COMMANDS: &[&[&str]] = &[
     &["ingest", "collections"],
