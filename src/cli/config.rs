@@ -8,8 +8,8 @@ use pooltrack::store::{Settings, Store, WriterOptions, fsutil};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-The store's settings (time zone, sample Ct cut-off) live in its manifest and change only
-through this command. The other cut-offs and the turnaround deadlines live in
+The store's settings (time zone, sample Ct cut-off) are committed in its collections
+table's log and change only through this command. The other cut-offs and the turnaround deadlines live in
 STORE/pooltrack.toml, a file you edit (--write-defaults creates it with every key and
 its meaning):
 

@@ -14,6 +14,7 @@ mod gen_city;
 mod ingest;
 mod key;
 mod log;
+mod migrate;
 mod output;
 mod plan;
 mod progress;
@@ -149,8 +150,11 @@ enum Command {
     /// Time the city-scale reference job and every whole-round output against the floor
     /// of reading the inputs (and optionally DuckDB on the same files).
     Bench(bench::Args),
-    /// Check the store: every file the manifest names is there, whole and unaltered.
+    /// Check the store: every commit reads, every file it names is there, whole and unaltered.
     Verify(WithStore<verify::Args>),
+    /// Convert a store of an older pooltrack to this one's format (Delta Lake tables),
+    /// in place and atomically.
+    Migrate(WithStore<migrate::Args>),
     /// Make a key file for `--pseudonymize` (`pooltrack key new office.key`).
     #[command(subcommand)]
     Key(key::Args),
@@ -176,6 +180,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan(a) => plan::run(&a.store.resolve(before), &a.args),
         Command::Bench(a) => bench::run(&a),
         Command::Verify(a) => verify::run(&a.store.resolve(before), &a.args),
+        Command::Migrate(a) => migrate::run(&a.store.resolve(before), &a.args),
         Command::Key(a) => key::run(a),
     }
 }

@@ -9,8 +9,9 @@ use serde::Serialize;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Takes back a batch ingested by mistake (the wrong file, the wrong day's file, a mistyped
---round, a lab's test export). Nothing is deleted: the store appends a retraction (who,
-when, why) to its manifest in one atomic commit, and from then on the batch's rows count
+--round, a lab's test export). Nothing is deleted: the store commits a retraction (who,
+when, why) to the batch's table in one atomic commit, which takes the batch's files out
+of the Delta table for every engine (they stay on disk), and from then on its rows count
 nowhere (statuses, worklists, exports, reports, checks of later batches), and its files
 may be ingested again. `pooltrack log` shows every batch and retraction.
 

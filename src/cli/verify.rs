@@ -6,11 +6,13 @@ use pooltrack::store::verify::{self, VerifyReport};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Checks that MANIFEST.json parses and that every file it names is there, has its recorded
-size and xxh3 hash, and holds what it should: Parquet files open with the segment's row
-count, sidecar indexes have a valid header and their records in order. Files the manifest
-does not name are listed as warnings (leftovers of an interrupted ingest, removed by the
-next one). Exit code 0: healthy; 3: damaged (each damaged file is named); 2: no store.
+Checks that the tables' logs (collections, results, population: STORE/*/_delta_log/)
+read, commit by commit, and that every file they name is there, has its recorded size
+and xxh3 hash, and holds what it should: Parquet files open with the segment's row
+count, sidecar indexes have a valid header and their records in order. Files no commit
+names and temporary commit files are listed as warnings (leftovers of an interrupted
+ingest, removed by the next one). A store of an older format is checked through its
+MANIFEST.json. Exit code 0: healthy; 3: damaged (each damaged file is named); 2: no store.
 The store is only read, never changed, and no lock is taken.")]
 pub struct Args {
     /// Print the report as JSON.

@@ -74,14 +74,16 @@ fn save(root: &Path, cache: &Cache) {
     }
 }
 
-/// Whether a manifest path is a plain relative path under `rounds/` or `population/`:
-/// a damaged or forged manifest must not make pooltrack read (or serve) files outside
-/// the store.
+/// Whether a manifest path is a plain relative path inside a table's folder
+/// (`collections/`, `results/`, `population/`) or, in stores of formats 1 and 2,
+/// `rounds/`: a damaged or forged record must not make pooltrack read (or serve) files
+/// outside the store, or take a table's log for a segment.
 pub(crate) fn inside_segments(path: &str) -> bool {
     let p = Path::new(path);
     let mut parts = p.components();
-    matches!(parts.next(), Some(std::path::Component::Normal(first)) if first == "rounds" || first == "population")
-        && parts.all(|c| matches!(c, std::path::Component::Normal(_)))
+    matches!(parts.next(), Some(std::path::Component::Normal(first))
+        if ["rounds", "population", "collections", "results"].iter().any(|t| first == *t))
+        && parts.all(|c| matches!(c, std::path::Component::Normal(n) if n != super::delta::LOG))
 }
 
 /// Checks every file the manifest names: present, of its size, and (unless the stat

@@ -15,18 +15,25 @@ use serde::{Deserialize, Serialize};
 use super::MANIFEST;
 use crate::time::Offset;
 
-/// The manifest format this pooltrack writes.
+/// The store format this pooltrack writes.
 ///
-/// - 1: batches only; segments state every row's mode and capacity.
+/// - 1: `MANIFEST.json` lists the batches; segments state every row's mode and capacity.
 /// - 2: adds retractions; collection segments may leave a row's mode or capacity
 ///   unstated (null), and tube-index records carry the tube's settled metadata.
+/// - 3: the store is three Delta Lake tables whose logs are the commit point; the
+///   batch, retraction and settings records this module defines are kept in the
+///   commits (see [`super::tables`]), and there is no `MANIFEST.json`. The segments
+///   are those of format 2, in new folders.
 ///
-/// Format 1 is read as it is (it is a subset of 2) and becomes 2 at the next commit;
-/// a manifest of a later format is refused, so an older pooltrack never misreads a
-/// store with retractions as if every batch counted.
-pub const FORMAT: u32 = 2;
+/// Formats 1 and 2 are read as they are ([`Manifest::parse`]; 1 is a subset of 2) and
+/// converted to 3 by `pooltrack migrate`; a store of a later format is refused, so an
+/// older pooltrack never misreads it.
+pub const FORMAT: u32 = 3;
 
-/// The oldest manifest format this pooltrack reads.
+/// The newest format kept in a `MANIFEST.json`.
+pub const MANIFEST_FORMAT: u32 = 2;
+
+/// The oldest store format this pooltrack reads.
 pub const OLDEST_FORMAT: u32 = 1;
 
 /// Store-wide settings, fixed in the manifest so every batch is read alike.
@@ -249,10 +256,10 @@ impl Manifest {
     /// error says how the store is damaged.
     ///
     /// ```
-    /// use pooltrack::store::manifest::{FORMAT, Manifest};
+    /// use pooltrack::store::manifest::{MANIFEST_FORMAT, Manifest};
     /// let text = r#"{"format": 2, "settings": {"time_zone": "+08:00", "ct_cutoff": 40.0}, "batches": []}"#;
     /// let (manifest, _zone) = Manifest::parse(text.as_bytes()).expect("a readable manifest");
-    /// assert_eq!(manifest.format, FORMAT);
+    /// assert_eq!(manifest.format, MANIFEST_FORMAT);
     /// let newer = text.replace(r#""format": 2"#, r#""format": 99"#);
     /// assert!(Manifest::parse(newer.as_bytes()).unwrap_err().contains("newer pooltrack"));
     /// ```
@@ -262,6 +269,12 @@ impl Manifest {
         if manifest.format > FORMAT {
             return Err(format!(
                 "{MANIFEST} has store format {}, written by a newer pooltrack; this one reads formats {OLDEST_FORMAT} to {FORMAT}: upgrade pooltrack to read this store",
+                manifest.format,
+            ));
+        }
+        if manifest.format > MANIFEST_FORMAT {
+            return Err(format!(
+                "{MANIFEST} says store format {}, which keeps no {MANIFEST}: the file is not pooltrack's",
                 manifest.format,
             ));
         }
@@ -409,7 +422,7 @@ mod tests {
             retractions += m.retractions.len();
         }
         assert!(
-            formats.contains(&FORMAT) && formats.contains(&OLDEST_FORMAT),
+            formats.contains(&MANIFEST_FORMAT) && formats.contains(&OLDEST_FORMAT),
             "{formats:?}"
         );
         assert!(retractions > 0, "no seed has a retraction");
@@ -438,7 +451,9 @@ mod tests {
                 r#"{{"format": {format}, "settings": {{"time_zone": "+08:00", "ct_cutoff": 40.0}}, "batches": []}}"#
             )
         };
-        assert!(Manifest::parse(text(FORMAT).as_bytes()).is_ok());
+        assert!(Manifest::parse(text(MANIFEST_FORMAT).as_bytes()).is_ok());
+        let tables = Manifest::parse(text(FORMAT).as_bytes()).expect_err("format 3");
+        assert!(tables.contains("keeps no"), "{tables}");
         let newer = Manifest::parse(text(FORMAT + 1).as_bytes()).expect_err("newer");
         assert!(newer.contains("newer pooltrack"), "{newer}");
         let older = Manifest::parse(text(OLDEST_FORMAT - 1).as_bytes()).expect_err("older");

@@ -1,34 +1,42 @@
-//! The durable store: Parquet segments named by a manifest.
+//! The durable store: three Delta Lake tables of Parquet segments (store format 3).
 //!
 //! ```text
 //! STORE/
-//!   MANIFEST.json                       what is committed (see [`manifest`])
-//!   lock                                held by the one writer
-//!   pooltrack.toml                      cut-offs and deadlines (optional, see [`config`])
-//!   rounds/<round>/collections/b000001.parquet   rows of batch 1, in input order
-//!   rounds/<round>/collections/b000001.tubes     sidecar tube index
-//!   rounds/<round>/collections/b000001.persons   sidecar person index
-//!   rounds/<round>/results/b000002.parquet
-//!   rounds/<round>/results/b000002.tubes
-//!   population/b000003.parquet          a population batch's register rows
-//!   population/b000003.persons          sidecar person index
-//!   rejects/b000001-collections.csv     rows a batch refused or flagged
+//!   lock                                          held by the one writer
+//!   pooltrack.toml                                cut-offs and deadlines (optional, see [`config`])
+//!   collections/_delta_log/00000000000000000001.json   a commit: one batch
+//!   collections/<round>/b000001.parquet           rows of batch 1, in input order
+//!   collections/_pooltrack/<round>/b000001.tubes  sidecar tube index
+//!   collections/_pooltrack/<round>/b000001.persons   sidecar person index
+//!   results/_delta_log/…
+//!   results/<round>/b000002.parquet
+//!   results/_pooltrack/<round>/b000002.tubes
+//!   population/_delta_log/…
+//!   population/b000003.parquet                    a population batch's register rows
+//!   population/_pooltrack/b000003.persons         sidecar person index
+//!   rejects/b000001-collections.csv               rows a batch refused or flagged
 //! ```
 //!
 //! A writer takes `lock`, writes a batch's new files, fsyncs them, and commits by
-//! renaming a new `MANIFEST.json` into place; committed files are never changed. A
-//! reader reads the manifest once and only the files it names, so it sees the store
-//! before or after a batch, never between, and needs no lock.
+//! adding one numbered commit to its table's `_delta_log/` (see [`tables`] for what a
+//! commit holds, [`delta`] for the protocol); committed files are never changed. A
+//! reader reads the logs once and only the files they name, so it sees the store
+//! before or after a batch, never between, and needs no lock; so does any other Delta
+//! reader. Stores of formats 1 and 2 (`MANIFEST.json` and `rounds/`) are read as they
+//! are and converted by [`migrate`].
 
 pub mod checked;
 pub mod config;
+pub mod delta;
 pub mod fsutil;
 pub mod index;
 mod keyed;
 mod lookup;
 pub mod manifest;
+pub mod migrate;
 pub mod read;
 pub mod segment;
+pub mod tables;
 pub mod verify;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -75,36 +83,36 @@ pub struct Store {
     root: PathBuf,
     manifest: Manifest,
     zone: Offset,
+    /// Each table's next version (format 3); `None` for a store of an older format,
+    /// which is read as it is and never written.
+    versions: Option<tables::Versions>,
     /// The locked lock file of a writer, held open for the store's life: the lock
     /// lasts as long as the file is open. `None` for a reader, which may not commit.
     writer_lock: Option<File>,
 }
 
 impl Store {
-    /// Opens an existing store for reading; checks that every file the manifest names
-    /// is there with its recorded size.
+    /// Opens an existing store for reading; checks that every file its log names is
+    /// there with its recorded size. A store of formats 1 and 2 (`MANIFEST.json`) is
+    /// read as it is.
     pub fn open(root: &Path) -> Result<Store> {
-        let path = root.join(MANIFEST);
-        if !path.exists() {
-            if has_data(root) {
-                return Err(Error::damaged(
-                    root,
-                    format!("{MANIFEST} is missing but the store holds data"),
-                ));
+        let store = match Store::load(root, None)? {
+            Some(store) => store,
+            None if has_data(root) => return Err(missing_log(root)),
+            None => {
+                return Err(Error::Usage(format!(
+                    "no store at {}: ingest a batch first, or give --store (or POOLTRACK_STORE)",
+                    root.display()
+                )));
             }
-            return Err(Error::Usage(format!(
-                "no store at {}: ingest a batch first, or give --store (or POOLTRACK_STORE)",
-                root.display()
-            )));
-        }
-        let store = Store::load(root, None)?;
+        };
         store.check_files()?;
         Ok(store)
     }
 
     /// Opens the store for writing, creating it if it does not exist. Only one writer
     /// at a time: a second gets [`Error::StoreBusy`] at once. Leftovers of a crashed
-    /// writer (files no manifest names) are removed.
+    /// writer (files no commit names) are removed.
     pub fn open_writer(root: &Path) -> Result<Store> {
         Store::open_writer_with(root, WriterOptions::default())
     }
@@ -112,14 +120,36 @@ impl Store {
     /// Opens the store for writing as `opts` say: waiting up to `opts.wait` for another
     /// writer to finish (then [`Error::StoreBusy`] saying how long it waited), and
     /// creating the store only if `opts.create`; without it a missing store is a usage
-    /// error (exit 2) and nothing is created.
+    /// error (exit 2) and nothing is created. A store of an older format must be
+    /// migrated first (`pooltrack migrate`): this pooltrack writes only format 3.
     pub fn open_writer_with(root: &Path, opts: WriterOptions) -> Result<Store> {
-        if !opts.create && !root.join(MANIFEST).exists() {
+        let mut store = Store::lock(root, opts)?;
+        if store.versions.is_none() {
+            return Err(Error::Usage(format!(
+                "the store at {} is of format {} ({MANIFEST}); this pooltrack writes format {}: \
+                 run `pooltrack migrate --store {}` once (it converts the store in place, \
+                 atomically, keeping every file), then try again",
+                root.display(),
+                store.manifest.format,
+                manifest::FORMAT,
+                root.display()
+            )));
+        }
+        store.check_files()?;
+        store.remove_leftovers()?;
+        if store.versions.is_some() {
+            // A store created by a writer killed between its tables' first commits.
+            store.versions = Some(tables::create(root, &store.manifest.settings)?);
+        }
+        Ok(store)
+    }
+
+    /// Takes the writer's lock and reads the store, of any format, creating a format-3
+    /// store when there is none and `opts.create`.
+    pub(crate) fn lock(root: &Path, opts: WriterOptions) -> Result<Store> {
+        if !opts.create && !root.join(MANIFEST).exists() && !tables::exists(root) {
             if has_data(root) {
-                return Err(Error::damaged(
-                    root,
-                    format!("{MANIFEST} is missing but the store holds data"),
-                ));
+                return Err(missing_log(root));
             }
             return Err(Error::Usage(format!(
                 "no store at {}: ingest collections (pooltrack ingest collections FILE --round R) \
@@ -160,47 +190,59 @@ impl Store {
                 Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
             }
         }
-        let store = if root.join(MANIFEST).exists() {
-            Store::load(root, Some(lock))?
-        } else if has_data(root) {
-            return Err(Error::damaged(
-                root,
-                format!("{MANIFEST} is missing but the store holds data"),
-            ));
-        } else {
-            let manifest = Manifest::default();
-            let mut store = Store {
-                root: root.to_path_buf(),
-                zone: Offset::CHINA,
-                manifest,
-                writer_lock: Some(lock),
-            };
-            store.write_manifest()?;
-            store
-        };
-        store.check_files()?;
-        store.remove_leftovers()?;
-        Ok(store)
+        if root.join(MANIFEST).exists() || tables::exists(root) {
+            return Store::load(root, Some(lock))?.ok_or_else(|| missing_log(root));
+        }
+        if has_data(root) {
+            return Err(missing_log(root));
+        }
+        let manifest = Manifest::default();
+        let versions = tables::create(root, &manifest.settings)?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            zone: Offset::CHINA,
+            manifest,
+            versions: Some(versions),
+            writer_lock: Some(lock),
+        })
     }
 
-    fn load(root: &Path, lock: Option<File>) -> Result<Store> {
+    /// Reads the store at `root`: its tables (format 3) or, in an older store, its
+    /// `MANIFEST.json`. `None` when there is neither. A `MANIFEST.json` wins: beside
+    /// tables it means a migration that did not finish, which left the old store whole.
+    fn load(root: &Path, lock: Option<File>) -> Result<Option<Store>> {
         let path = root.join(MANIFEST);
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let (manifest, zone) = Manifest::parse(&bytes).map_err(|why| Error::damaged(root, why))?;
-        Ok(Store {
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let (manifest, zone) =
+                    Manifest::parse(&bytes).map_err(|why| Error::damaged(root, why))?;
+                return Ok(Some(Store {
+                    root: root.to_path_buf(),
+                    manifest,
+                    zone,
+                    versions: None,
+                    writer_lock: lock,
+                }));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        Ok(tables::load(root)?.map(|(manifest, zone, versions)| Store {
             root: root.to_path_buf(),
             manifest,
             zone,
+            versions: Some(versions),
             writer_lock: lock,
-        })
+        }))
     }
 
     fn check_files(&self) -> Result<()> {
         checked::check(&self.root, &self.manifest)
     }
 
-    /// Removes segment files that no committed batch names: what a writer killed before
-    /// its commit left behind.
+    /// Removes files that no committed batch names: what a writer killed before its
+    /// commit left behind (segment files, sidecars, reject reports, temporary commit
+    /// files), and the old folders of a migration killed after its commit.
     fn remove_leftovers(&self) -> Result<()> {
         let named: std::collections::HashSet<&str> = self
             .manifest
@@ -209,11 +251,30 @@ impl Store {
             .flat_map(Batch::files)
             .map(|f| f.path.as_str())
             .collect();
-        let mut dirs = vec![self.root.join("population")];
-        if let Ok(rounds) = fs::read_dir(self.root.join("rounds")) {
-            for round in rounds.flatten() {
-                for table in ["collections", "results"] {
-                    dirs.push(round.path().join(table));
+        let mut dirs = Vec::new();
+        for kind in tables::TABLES {
+            let table = tables::table_dir(&self.root, kind);
+            dirs.push(table.clone());
+            dirs.push(table.join(tables::PRIVATE));
+            if kind != BatchKind::Population {
+                for base in [table.clone(), table.join(tables::PRIVATE)] {
+                    if let Ok(rounds) = fs::read_dir(&base) {
+                        dirs.extend(
+                            rounds
+                                .flatten()
+                                .filter(|r| r.file_type().is_ok_and(|t| t.is_dir()))
+                                .map(|r| r.path()),
+                        );
+                    }
+                }
+            }
+            let log = table.join(delta::LOG);
+            if let Ok(files) = fs::read_dir(&log) {
+                for f in files.flatten() {
+                    if delta::is_temporary(&f.file_name().to_string_lossy()) {
+                        let p = f.path();
+                        fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                    }
                 }
             }
         }
@@ -228,11 +289,17 @@ impl Store {
                     .unwrap_or(&p)
                     .to_string_lossy()
                     .into_owned();
-                let ours = f.file_name().to_string_lossy().starts_with('b');
+                let ours = f.file_name().to_string_lossy().starts_with('b')
+                    && f.file_type().is_ok_and(|t| t.is_file());
                 if ours && !named.contains(rel.as_str()) {
                     fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
                 }
             }
+        }
+        // The old layout, left by a migration killed after its commit.
+        let old = self.root.join(migrate::OLD_ROUNDS);
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
         }
         // A writer killed after writing its reject report but before its commit leaves
         // rejects/bNNNNNN-*.csv that the next batch with that number would seem to own.
@@ -252,50 +319,34 @@ impl Store {
                 }
             }
         }
-        let tmp = self.root.join(MANIFEST).with_extension("tmp");
-        if tmp.exists() {
-            fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
         Ok(())
     }
 
-    /// Writes the manifest, in this pooltrack's format from now on; when the write
-    /// fails, the manifest in memory keeps the format it had, as the one on disk does.
-    fn write_manifest(&mut self) -> Result<()> {
-        let old = std::mem::replace(&mut self.manifest.format, manifest::FORMAT);
-        let written = serde_json::to_vec_pretty(&self.manifest)
-            .map_err(|e| Error::io(self.root.join(MANIFEST), std::io::Error::other(e)))
-            .and_then(|bytes| fsutil::write_atomic(&self.root.join(MANIFEST), &bytes));
-        if written.is_err() {
-            self.manifest.format = old;
+    /// The writer's table versions, or an error for a reader.
+    fn writer_versions(&mut self) -> Result<&mut tables::Versions> {
+        match (&self.writer_lock, &mut self.versions) {
+            (Some(_), Some(v)) => Ok(v),
+            _ => Err(Error::Usage("the store was opened read-only".into())),
         }
-        written
     }
 
-    /// Commits a batch whose files are written and synced: the manifest naming it is
-    /// atomically put in place. Only a writer may commit.
+    /// Commits a batch whose files are written and synced: one commit of its table
+    /// makes its rows visible to pooltrack and to every Delta reader at once. Only a
+    /// writer may commit.
     pub fn commit(&mut self, batch: Batch) -> Result<()> {
-        if self.writer_lock.is_none() {
-            return Err(Error::Usage("the store was opened read-only".into()));
-        }
+        let root = self.root.clone();
+        tables::commit_batch(&root, self.writer_versions()?, &batch)?;
         let written: Vec<manifest::FileRef> = batch.files().cloned().collect();
         self.manifest.batches.push(batch);
-        let res = self.write_manifest();
-        if res.is_err() {
-            self.manifest.batches.pop();
-        } else {
-            checked::record(&self.root, &written);
-        }
-        res
+        checked::record(&self.root, &written);
+        Ok(())
     }
 
-    /// Retracts batch `batch`: appends a [`manifest::Retraction`] and commits the
-    /// manifest atomically (writers only). The batch's rows stop counting everywhere
-    /// and its sources may be ingested again; its files stay, as history.
+    /// Retracts batch `batch`: commits a [`manifest::Retraction`] that takes the
+    /// batch's files out of its table (writers only). The batch's rows stop counting
+    /// everywhere and its sources may be ingested again; its files stay, as history.
     pub fn retract(&mut self, batch: u32, reason: &str, by: &str) -> Result<manifest::Retraction> {
-        if self.writer_lock.is_none() {
-            return Err(Error::Usage("the store was opened read-only".into()));
-        }
+        self.writer_versions()?;
         if reason.trim().is_empty() {
             return Err(Error::Usage(
                 "a retraction needs a --reason: the log keeps why a batch was taken back".into(),
@@ -320,11 +371,10 @@ impl Store {
             by: by.to_owned(),
             at: time::format(time::now(), self.zone),
         };
+        let b = b.clone();
+        let root = self.root.clone();
+        tables::commit_retraction(&root, self.writer_versions()?, &b, &r)?;
         self.manifest.retractions.push(r.clone());
-        if let Err(e) = self.write_manifest() {
-            self.manifest.retractions.pop();
-            return Err(e);
-        }
         Ok(r)
     }
 
@@ -338,11 +388,9 @@ impl Store {
                 "the Ct cut-off must be above 0 and at most 100".into(),
             ));
         }
-        let old = std::mem::replace(&mut self.manifest.settings, settings);
-        if let Err(e) = self.write_manifest() {
-            self.manifest.settings = old;
-            return Err(e);
-        }
+        let root = self.root.clone();
+        tables::commit_settings(&root, self.writer_versions()?, &settings)?;
+        self.manifest.settings = settings;
         self.zone = zone;
         Ok(())
     }
@@ -386,9 +434,20 @@ impl Store {
     }
 }
 
-/// Whether the store folder holds segment files (of rounds or of the population).
+/// Whether the store folder holds segment files or tables (of any format).
 pub(crate) fn has_data(root: &Path) -> bool {
-    ["rounds", "population"]
+    ["rounds", "population", "collections", "results"]
         .iter()
         .any(|d| fs::read_dir(root.join(d)).is_ok_and(|mut e| e.next().is_some()))
+}
+
+/// The damage of a store whose data has lost what says which of it is committed.
+fn missing_log(root: &Path) -> Error {
+    Error::damaged(
+        root,
+        format!(
+            "{MANIFEST} and collections/{}/ are both missing but the store holds data: nothing says which batches are committed",
+            delta::LOG
+        ),
+    )
 }

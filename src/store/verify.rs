@@ -138,43 +138,9 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
         store: root.to_path_buf(),
         ..VerifyReport::default()
     };
-    let manifest_path = root.join(MANIFEST);
-    let has_rounds = super::has_data(root);
-    let bytes = match fs::read(&manifest_path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if !has_rounds {
-                return Err(Error::Usage(format!(
-                    "no store at {}: nothing to verify (give --store or POOLTRACK_STORE)",
-                    root.display()
-                )));
-            }
-            report.damage(
-                MANIFEST,
-                "is missing, but the store holds data: nothing says which batches are committed",
-            );
-            report.healthy = false;
-            return Ok(report);
-        }
-        Err(e) => {
-            report.damage(MANIFEST, format!("cannot be read: {e}"));
-            report.healthy = false;
-            return Ok(report);
-        }
-    };
-    report.bytes_checked += bytes.len() as u64;
-    let manifest: Manifest = match serde_json::from_slice(&bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            let what = if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
-                "is JSON but not a pooltrack manifest"
-            } else {
-                "is not valid JSON (cut short or overwritten?)"
-            };
-            report.damage(MANIFEST, format!("{what}: {e}"));
-            report.healthy = false;
-            return Ok(report);
-        }
+    let Some(manifest) = read_history(root, &mut report)? else {
+        report.healthy = false;
+        return Ok(report);
     };
     check_manifest(&manifest, &mut report);
     let named = named_files(&manifest, &mut report);
@@ -212,17 +178,93 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
     Ok(report)
 }
 
-fn check_manifest(m: &Manifest, report: &mut VerifyReport) {
-    if m.format != manifest::FORMAT {
-        report.damage(
-            MANIFEST,
-            format!(
-                "has format {}, this pooltrack reads format {}",
-                m.format,
-                manifest::FORMAT
-            ),
-        );
+/// The store's history: its tables' logs (format 3) or its `MANIFEST.json`. `None`
+/// when it cannot be read, with the damage reported; an error only when there is no
+/// store at all.
+fn read_history(root: &Path, report: &mut VerifyReport) -> Result<Option<Manifest>> {
+    let manifest_path = root.join(MANIFEST);
+    let bytes = match fs::read(&manifest_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if super::tables::exists(root) {
+                return Ok(read_tables(root, report));
+            }
+            if !super::has_data(root) {
+                return Err(Error::Usage(format!(
+                    "no store at {}: nothing to verify (give --store or POOLTRACK_STORE)",
+                    root.display()
+                )));
+            }
+            report.damage(
+                format!("collections/{}", super::delta::LOG),
+                format!("is missing (and there is no {MANIFEST}), but the store holds data: nothing says which batches are committed"),
+            );
+            return Ok(None);
+        }
+        Err(e) => {
+            report.damage(MANIFEST, format!("cannot be read: {e}"));
+            return Ok(None);
+        }
+    };
+    report.bytes_checked += bytes.len() as u64;
+    match serde_json::from_slice::<Manifest>(&bytes) {
+        Ok(m) => {
+            if m.format > manifest::MANIFEST_FORMAT || m.format < manifest::OLDEST_FORMAT {
+                report.damage(
+                    MANIFEST,
+                    format!(
+                        "has format {}, this pooltrack reads formats {} to {} in a {MANIFEST}",
+                        m.format,
+                        manifest::OLDEST_FORMAT,
+                        manifest::MANIFEST_FORMAT
+                    ),
+                );
+            }
+            Ok(Some(m))
+        }
+        Err(e) => {
+            let what = if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+                "is JSON but not a pooltrack manifest"
+            } else {
+                "is not valid JSON (cut short or overwritten?)"
+            };
+            report.damage(MANIFEST, format!("{what}: {e}"));
+            Ok(None)
+        }
     }
+}
+
+/// The history of a format-3 store, its log files counted as checked bytes; damage in
+/// a log is reported against the commit file.
+fn read_tables(root: &Path, report: &mut VerifyReport) -> Option<Manifest> {
+    match super::tables::load(root) {
+        Ok(Some((m, _, _))) => {
+            for kind in super::tables::TABLES {
+                let log = super::tables::table_dir(root, kind).join(super::delta::LOG);
+                for f in fs::read_dir(&log).into_iter().flatten().flatten() {
+                    report.bytes_checked += f.metadata().map_or(0, |m| m.len());
+                }
+            }
+            Some(m)
+        }
+        Ok(None) => None,
+        Err(Error::StoreDamaged { path, reason }) => {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            report.damage(if rel.is_empty() { ".".to_owned() } else { rel }, reason);
+            None
+        }
+        Err(e) => {
+            report.damage(format!("collections/{}", super::delta::LOG), e.to_string());
+            None
+        }
+    }
+}
+
+fn check_manifest(m: &Manifest, report: &mut VerifyReport) {
     if crate::time::zone_offset(&m.settings.time_zone).is_none() {
         report.damage(
             MANIFEST,
@@ -551,7 +593,11 @@ fn find_orphans(root: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
                 name,
                 "a stat cache an interrupted command did not finish writing; harmless",
             ),
-            "rounds" | "population" => walk_segments(root, &entry.path(), known, report),
+            "rounds" | "population" | "collections" | "results" => {
+                walk_segments(root, &entry.path(), known, report);
+            }
+            // The manifest of a store before `pooltrack migrate`, kept as history.
+            n if n.starts_with(MANIFEST) && n.contains(".format-") => {}
             "MANIFEST.tmp" => report.warn(
                 name,
                 "a manifest an interrupted writer did not commit; the next writer removes it",
@@ -588,6 +634,21 @@ fn find_stale_reports(root: &Path, named: &HashSet<&str>, report: &mut VerifyRep
     }
 }
 
+/// Temporary files in a table's log: commits a writer was killed before making.
+fn log_leftovers(root: &Path, log: &Path, report: &mut VerifyReport) {
+    for e in fs::read_dir(log).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if super::delta::is_temporary(&name) {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            report.warn(
+                rel,
+                "a commit an interrupted writer did not make; the next writer removes it",
+            );
+        }
+    }
+}
+
 fn walk_segments(root: &Path, dir: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
     let mut stack = vec![dir.to_path_buf()];
     let mut orphans = Vec::new();
@@ -598,6 +659,10 @@ fn walk_segments(root: &Path, dir: &Path, known: &HashSet<&str>, report: &mut Ve
         for e in entries.flatten() {
             let p = e.path();
             let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && e.file_name() == super::delta::LOG {
+                log_leftovers(root, &p, report);
+                continue;
+            }
             if is_dir {
                 stack.push(p);
                 continue;

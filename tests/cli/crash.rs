@@ -64,10 +64,100 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The store's manifest as JSON.
+/// The store's history as JSON, in the form of a format-2 `MANIFEST.json`
+/// (`format`, `settings`, `batches`, `retractions`): read from `MANIFEST.json` in an
+/// old store, else straight from the tables' Delta logs, here and not through
+/// pooltrack's reader: every commit's `commitInfo.pooltrack` record, merged by id.
 pub fn manifest_json(store: &Path) -> Value {
-    let text = fs::read(store.join("MANIFEST.json")).expect("MANIFEST.json");
-    serde_json::from_slice(&text).expect("the manifest is JSON")
+    if let Ok(text) = fs::read(store.join("MANIFEST.json")) {
+        return serde_json::from_slice(&text).expect("the manifest is JSON");
+    }
+    let (mut batches, mut retractions, mut settings) = (Vec::new(), Vec::new(), Value::Null);
+    for (path, bytes) in commits(store) {
+        let text = String::from_utf8(bytes).expect("a commit is text");
+        for line in text.lines() {
+            let action: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let record = &action["commitInfo"]["pooltrack"];
+            if !record["batch"].is_null() {
+                batches.push(record["batch"].clone());
+            }
+            if !record["retraction"].is_null() {
+                retractions.push(record["retraction"].clone());
+            }
+            if !record["settings"].is_null() {
+                settings = record["settings"].clone();
+            }
+        }
+    }
+    batches.sort_by_key(|b| b["id"].as_u64());
+    retractions.sort_by_key(|r| r["id"].as_u64());
+    serde_json::json!({
+        "format": 3,
+        "settings": settings,
+        "batches": batches,
+        "retractions": retractions,
+    })
+}
+
+/// Every commit of the store's tables (and an old store's `MANIFEST.json`), path
+/// (relative to the store) and bytes, in order: what must be unchanged when a write
+/// failed or was killed.
+pub fn commits(store: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for table in ["collections", "results", "population", "MANIFEST.json"] {
+        let log = if table == "MANIFEST.json" {
+            store.to_path_buf()
+        } else {
+            store.join(table).join("_delta_log")
+        };
+        let Ok(entries) = fs::read_dir(&log) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .map(|e| e.expect("entry").path())
+            .filter(|p| {
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                name.is_some_and(|n| {
+                    if table == "MANIFEST.json" {
+                        n == table
+                    } else {
+                        n.len() == 25 && &n[20..] == ".json"
+                    }
+                })
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            let bytes = fs::read(&f).expect("read a commit");
+            let rel = f.strip_prefix(store).expect("in the store").to_path_buf();
+            out.push((rel, bytes));
+        }
+    }
+    out
+}
+
+/// Temporary files a writer left in the tables' logs (commits it did not make).
+pub fn temporary_commits(store: &Path) -> Vec<PathBuf> {
+    ["collections", "results", "population"]
+        .iter()
+        .flat_map(|t| {
+            fs::read_dir(store.join(t).join("_delta_log"))
+                .into_iter()
+                .flatten()
+        })
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect()
+}
+
+/// Whether a store is there (of any format): its collections table has a commit, or
+/// an old store's `MANIFEST.json` is there.
+pub fn store_exists(store: &Path) -> bool {
+    store.join("MANIFEST.json").exists()
+        || commits(store)
+            .iter()
+            .any(|(p, _)| p.starts_with("collections"))
 }
 
 /// Every file the manifest names, relative to the store root.
@@ -75,8 +165,15 @@ pub fn named_files(store: &Path) -> BTreeSet<String> {
     let m = manifest_json(store);
     let mut out = BTreeSet::new();
     for b in m["batches"].as_array().expect("batches") {
-        for s in b["segments"].as_array().expect("segments") {
-            for v in s.as_object().expect("segment").values() {
+        let population = b["population"].as_object().into_iter();
+        for s in b["segments"]
+            .as_array()
+            .expect("segments")
+            .iter()
+            .filter_map(Value::as_object)
+            .chain(population)
+        {
+            for v in s.values() {
                 if let Some(p) = v["path"].as_str() {
                     out.insert(p.to_owned());
                 }
@@ -86,18 +183,20 @@ pub fn named_files(store: &Path) -> BTreeSet<String> {
     out
 }
 
-/// Files under `rounds/` (relative to the store root) that the manifest does not name.
+/// Files in the tables' folders (relative to the store root; logs aside) that no
+/// committed batch names.
 pub fn stray_files(store: &Path) -> Vec<String> {
     let named = named_files(store);
-    files_under(&store.join("rounds"))
-        .into_iter()
+    ["collections", "results", "population", "rounds"]
+        .iter()
+        .flat_map(|t| files_under(&store.join(t)))
         .map(|p| {
             p.strip_prefix(store)
                 .expect("inside the store")
                 .to_string_lossy()
                 .into_owned()
         })
-        .filter(|p| !named.contains(p))
+        .filter(|p| !p.contains("/_delta_log/") && !named.contains(p))
         .collect()
 }
 
@@ -173,7 +272,7 @@ fn an_ingest_killed_at_30_moments_leaves_the_batch_whole_or_absent() {
     let first = dir.path().join("first.csv");
     write_pools(&first, "FIRST", usize::try_from(FIRST).expect("small"), 10);
     ingest_collections(&base, "R1", std::slice::from_ref(&first));
-    let base_manifest = fs::read(base.join("MANIFEST.json")).expect("manifest");
+    let base_commits = commits(&base);
 
     // Uninterrupted runs, to know how long the command lives (the shorter of two: the
     // first may pay for a cold cache).
@@ -201,6 +300,7 @@ fn an_ingest_killed_at_30_moments_leaves_the_batch_whole_or_absent() {
     moments.push(life.mul_f64(3.0));
     assert_eq!(moments.len(), KILLS);
 
+    let delta = crate::delta::have_delta_reader("reading the tables after each kill with delta-rs");
     let (mut absent, mut whole, mut with_leftovers) = (0, 0, 0);
     let mut log = String::new();
     for (i, at) in moments.iter().enumerate() {
@@ -225,10 +325,9 @@ fn an_ingest_killed_at_30_moments_leaves_the_batch_whole_or_absent() {
         let (_, persons) = persons_in(&store, "R1");
         let committed = match persons {
             Some(n) if n == FIRST => {
-                assert_eq!(
-                    fs::read(store.join("MANIFEST.json")).expect("manifest"),
-                    base_manifest,
-                    "kill {i} at {at:?}: the batch is absent, so the manifest must be as before"
+                assert!(
+                    commits(&store) == base_commits,
+                    "kill {i} at {at:?}: the batch is absent, so the tables' logs must be as before"
                 );
                 absent += 1;
                 false
@@ -243,6 +342,15 @@ fn an_ingest_killed_at_30_moments_leaves_the_batch_whole_or_absent() {
             ),
         };
         with_leftovers += usize::from(!leftovers.is_empty());
+        // Another engine sees the same: the batch whole or not at all.
+        if delta {
+            let seen = crate::delta::delta_reader(&store);
+            let expect = if committed { FIRST + BIG } else { FIRST };
+            assert_eq!(
+                seen["collections"].rows, expect,
+                "kill {i} at {at:?}: {seen:?}"
+            );
+        }
         let verify = run(pooltrack(&store).args(["verify", "--json"]));
         assert_eq!(
             verify.status.code(),
@@ -275,7 +383,7 @@ fn an_ingest_killed_at_30_moments_leaves_the_batch_whole_or_absent() {
             Vec::<String>::new(),
             "kill {i}: leftovers"
         );
-        assert!(!store.join("MANIFEST.tmp").exists(), "kill {i}");
+        assert_eq!(temporary_commits(&store), Vec::<PathBuf>::new(), "kill {i}");
         // Re-running again is a no-op.
         let third = json_of(
             pooltrack(&store)
@@ -339,23 +447,23 @@ fn with_file_size_limit(blocks: u64, store: &Path, args: &[&str]) -> std::proces
     out
 }
 
-/// What must not change when a commit fails: the manifest's bytes and the counts.
+/// What must not change when a commit fails: the tables' commits and the counts.
 struct Before {
-    manifest: Vec<u8>,
+    commits: Vec<(PathBuf, Vec<u8>)>,
     status: Value,
 }
 
 fn snapshot(store: &Path) -> Before {
     Before {
-        manifest: fs::read(store.join("MANIFEST.json")).expect("manifest"),
+        commits: commits(store),
         status: json_of(pooltrack(store).args(["status", "--round", "R1", "--json"])),
     }
 }
 
 fn assert_unchanged(store: &Path, before: &Before, what: &str) {
     assert!(
-        fs::read(store.join("MANIFEST.json")).expect("manifest") == before.manifest,
-        "{what}: MANIFEST.json changed"
+        commits(store) == before.commits,
+        "{what}: the tables' logs changed"
     );
     let now = json_of(pooltrack(store).args(["status", "--round", "R1", "--json"]));
     assert_eq!(now, before.status, "{what}: the counts changed");
@@ -393,7 +501,7 @@ fn a_commit_that_hits_the_file_size_limit_leaves_the_store_as_before() {
         let out = with_file_size_limit(blocks, &store, &[&args[..], &[&big_s]].concat());
         assert_failed_naming_a_store_file(&out, &store, "File too large");
         let err = stderr_text(&out);
-        if let Some(f) = err.split_whitespace().find(|w| w.contains("/rounds/")) {
+        if let Some(f) = err.split_whitespace().find(|w| w.contains("/collections/")) {
             failed_files.insert(f.trim_end_matches(':').to_owned());
         }
         assert_unchanged(&store, &before, &format!("limit {blocks} blocks"));
@@ -410,9 +518,10 @@ fn a_commit_that_hits_the_file_size_limit_leaves_the_store_as_before() {
 }
 
 #[test]
-fn a_manifest_write_that_fails_leaves_the_old_manifest() {
-    // A batch of many small files makes a manifest larger than its data files, so a
-    // file-size limit lets the segments be written and fails the commit itself.
+fn a_commit_write_that_fails_leaves_the_tables_as_before() {
+    // A batch of many small files makes a commit (its record lists every source)
+    // larger than its data files, so a file-size limit lets the segments be written
+    // and fails the commit itself.
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("store");
     let first = dir.path().join("first.csv");
@@ -421,7 +530,7 @@ fn a_manifest_write_that_fails_leaves_the_old_manifest() {
     let before = snapshot(&store);
     let inputs = dir
         .path()
-        .join("inputs-with-a-rather-long-folder-name-to-grow-the-manifest");
+        .join("inputs-with-a-rather-long-folder-name-to-grow-the-commit");
     fs::create_dir_all(&inputs).expect("mkdir");
     let mut args: Vec<String> = ["ingest", "collections", "--round", "R1"]
         .map(str::to_owned)
@@ -432,21 +541,22 @@ fn a_manifest_write_that_fails_leaves_the_old_manifest() {
         args.push(f.to_string_lossy().into_owned());
     }
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    // 24 KiB: every segment file of 300 rows fits, the ~50 KiB manifest does not.
+    // 24 KiB: every segment file of 300 rows fits, the ~40 KiB commit does not.
     let out = with_file_size_limit(48, &store, &arg_refs);
     assert_failed_naming_a_store_file(&out, &store, "File too large");
     assert!(
-        stderr_text(&out).contains("MANIFEST"),
+        stderr_text(&out).contains("_delta_log"),
         "{}",
         stderr_text(&out)
     );
-    assert_unchanged(&store, &before, "manifest write failed");
+    assert_unchanged(&store, &before, "commit write failed");
     // The next writer commits it and removes what the failed one left.
     let r = json_of(pooltrack(&store).args(&arg_refs).arg("--json"));
     assert_eq!(r["committed"], 300, "{r}");
-    assert!(fs::metadata(store.join("MANIFEST.json")).expect("m").len() > 24 * 1024);
+    let largest = commits(&store).into_iter().map(|(_, b)| b.len()).max();
+    assert!(largest > Some(24 * 1024), "{largest:?}");
     assert_eq!(stray_files(&store), Vec::<String>::new());
-    assert!(!store.join("MANIFEST.tmp").exists());
+    assert_eq!(temporary_commits(&store), Vec::<PathBuf>::new());
 }
 
 /// How to run pooltrack so that a folder without write permission stops it: as is for
@@ -528,29 +638,30 @@ fn a_read_only_store_folder_fails_the_commit_and_leaves_the_store_as_before() {
         out
     };
     // The round's folder read-only: the first segment file cannot be created.
-    let round_dir = store.join("rounds/R1/collections");
+    let round_dir = store.join("collections/R1");
     set_mode(&round_dir, 0o500);
     let out = run_limited();
     set_mode(&round_dir, 0o700);
     assert_failed_naming_a_store_file(&out, &store, "Permission denied");
     assert!(
-        stderr_text(&out).contains("rounds/R1/collections/b000002"),
+        stderr_text(&out).contains("collections/R1/b000002"),
         "{}",
         stderr_text(&out)
     );
     assert_unchanged(&store, &before, "read-only round folder");
 
-    // The store root read-only: the segments are written, the manifest cannot be.
-    set_mode(&store, 0o500);
+    // The table's log read-only: the segments are written, the commit cannot be.
+    let log = store.join("collections/_delta_log");
+    set_mode(&log, 0o500);
     let out = run_limited();
-    set_mode(&store, 0o700);
+    set_mode(&log, 0o700);
     assert_failed_naming_a_store_file(&out, &store, "Permission denied");
     assert!(
-        stderr_text(&out).contains("MANIFEST"),
+        stderr_text(&out).contains("_delta_log"),
         "{}",
         stderr_text(&out)
     );
-    assert_unchanged(&store, &before, "read-only store root");
+    assert_unchanged(&store, &before, "read-only log");
 
     let r = ingest_collections(&store, "R1", std::slice::from_ref(&big));
     assert_eq!(r["committed"], 5_000, "{r}");

@@ -20,10 +20,26 @@ fn healthy_store(dir: &Path) -> PathBuf {
     store
 }
 
-const COLLECTIONS: &str = "rounds/R1/collections/b000001.parquet";
-const COLLECTION_TUBES: &str = "rounds/R1/collections/b000001.tubes";
-const RESULTS: &str = "rounds/R1/results/b000002.parquet";
-const RESULT_TUBES: &str = "rounds/R1/results/b000002.tubes";
+const COLLECTIONS: &str = "collections/R1/b000001.parquet";
+const COLLECTION_TUBES: &str = "collections/_pooltrack/R1/b000001.tubes";
+const RESULTS: &str = "results/R1/b000002.parquet";
+const RESULT_TUBES: &str = "results/_pooltrack/R1/b000002.tubes";
+/// The commit of batch 2 (version 0 of each table creates it).
+const RESULTS_COMMIT: &str = "results/_delta_log/00000000000000000001.json";
+
+/// Rewrites a commit file's actions with `edit` (one JSON value per line).
+fn edit_commit(store: &Path, commit: &str, edit: impl Fn(&mut Value)) {
+    let path = store.join(commit);
+    let text = fs::read_to_string(&path).expect("commit");
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut v: Value = serde_json::from_str(line).expect("an action");
+        edit(&mut v);
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    fs::write(&path, out).expect("write");
+}
 
 /// The person index of the collections segment (its name is the manifest's business).
 fn person_index(store: &Path) -> String {
@@ -68,7 +84,7 @@ fn verify_names(store: &Path, path: &str, what: &[&str]) -> Value {
 /// Every command that reads or writes the store refuses it with exit 3, naming the
 /// damage; nothing is written (the manifest is unchanged, no output file appears).
 fn every_command_refuses(store: &Path, dir: &Path, names: &str) {
-    let manifest_before = fs::read(store.join("MANIFEST.json")).ok();
+    let commits_before = crate::crash::commits(store);
     let out_file = dir.join("export-of-damaged.csv");
     let worklist_file = dir.join("worklist-of-damaged.csv");
     let (out_s, worklist_s) = (
@@ -122,10 +138,9 @@ fn every_command_refuses(store: &Path, dir: &Path, names: &str) {
         !worklist_file.exists(),
         "worklist wrote from a damaged store"
     );
-    assert_eq!(
-        fs::read(store.join("MANIFEST.json")).ok(),
-        manifest_before,
-        "a refused command changed the manifest"
+    assert!(
+        crate::crash::commits(store) == commits_before,
+        "a refused command changed the tables' logs"
     );
 }
 
@@ -167,18 +182,13 @@ fn verify_passes_a_healthy_store_with_a_summary() {
     assert_eq!(v["segments"], 2, "{v}");
     assert_eq!(v["files"], 5, "{v}");
     assert_eq!(v["rows"], 17, "{v}");
-    let on_disk: u64 = crate::crash::files_under(&store.join("rounds"))
+    // Segments, sidecars and the tables' commits.
+    let on_disk: u64 = ["collections", "results", "population"]
         .iter()
+        .flat_map(|t| crate::crash::files_under(&store.join(t)))
         .map(|p| fs::metadata(p).expect("meta").len())
         .sum();
-    let manifest = fs::metadata(store.join("MANIFEST.json"))
-        .expect("meta")
-        .len();
-    assert_eq!(
-        v["bytes_checked"],
-        on_disk + manifest,
-        "every byte is read: {v}"
-    );
+    assert_eq!(v["bytes_checked"], on_disk, "every byte is read: {v}");
     assert_eq!(v["damage"].as_array().map(Vec::len), Some(0), "{v}");
     assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0), "{v}");
 }
@@ -199,23 +209,21 @@ fn verify_without_a_store_is_a_usage_error() {
 fn orphan_files_are_warnings_not_damage() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = healthy_store(dir.path());
-    let orphan = store.join("rounds/R1/collections/b000009.parquet");
+    let orphan = store.join("collections/R1/b000009.parquet");
     fs::write(&orphan, b"half-written by a killed writer").expect("write");
-    fs::write(store.join("MANIFEST.tmp"), b"{").expect("write");
+    let commit = "collections/_delta_log/.00000000000000000002.json.999.tmp";
+    fs::write(store.join(commit), b"{").expect("write");
     let v = json_of(pooltrack(&store).args(["verify", "--json"]));
     assert_eq!(v["healthy"], true, "{v}");
     let warnings = v["warnings"].as_array().expect("warnings");
     let paths: Vec<&str> = warnings.iter().filter_map(|w| w["path"].as_str()).collect();
-    assert!(
-        paths.contains(&"rounds/R1/collections/b000009.parquet"),
-        "{v}"
-    );
-    assert!(paths.contains(&"MANIFEST.tmp"), "{v}");
+    assert!(paths.contains(&"collections/R1/b000009.parquet"), "{v}");
+    assert!(paths.contains(&commit), "{v}");
     // Readers are not disturbed by leftovers; the next writer removes them.
     json_of(pooltrack(&store).args(["status", "--round", "R1", "--json"]));
     ingest_collections(&store, "R1", &[testdata("times_collections.csv")]);
     assert!(!orphan.exists(), "the next writer removes a leftover");
-    assert!(!store.join("MANIFEST.tmp").exists());
+    assert!(!store.join(commit).exists());
     let v = json_of(pooltrack(&store).args(["verify", "--json"]));
     assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0), "{v}");
 }
@@ -310,14 +318,16 @@ fn a_missing_file_is_named_and_refused() {
 }
 
 #[test]
-fn a_manifest_pointing_nowhere_is_named_and_refused() {
+fn a_commit_pointing_nowhere_is_named_and_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let healthy = healthy_store(dir.path());
     let store = copy_of(&healthy, dir.path(), "nowhere");
-    let text = fs::read_to_string(store.join("MANIFEST.json")).expect("manifest");
-    let nowhere = "rounds/R1/results/b999999.parquet";
+    let text = fs::read_to_string(store.join(RESULTS_COMMIT)).expect("commit");
+    let nowhere = "results/R1/b999999.parquet";
     assert!(text.contains(RESULTS));
-    fs::write(store.join("MANIFEST.json"), text.replace(RESULTS, nowhere)).expect("write");
+    // The batch's record and its `add` both.
+    let moved = text.replace("R1/b000002.parquet", "R1/b999999.parquet");
+    fs::write(store.join(RESULTS_COMMIT), moved).expect("write");
     let v = verify_names(&store, nowhere, &["missing"]);
     // The real file is now named by nothing: a warning, not more damage.
     let warnings = v["warnings"].as_array().expect("warnings");
@@ -326,67 +336,74 @@ fn a_manifest_pointing_nowhere_is_named_and_refused() {
 }
 
 #[test]
-fn a_manifest_that_is_not_json_is_named_and_refused() {
+fn a_commit_that_is_not_json_is_named_and_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let healthy = healthy_store(dir.path());
     let cases: [(&str, &[u8]); 4] = [
-        ("garbage", b"\x00\x01 this is not a manifest"),
+        ("garbage", b"\x00\x01 this is not a commit"),
         (
             "cut",
-            b"{\"format\": 1, \"settings\": {\"time_zone\": \"+08:",
+            b"{\"add\":{\"path\":\"R1/b000002.parquet\",\"partitionVal",
         ),
         ("empty", b""),
-        ("wrong-json", b"{\"format\": 1, \"batches\": 7}"),
+        ("wrong-json", b"{\"add\": 7}"),
     ];
     for (name, bytes) in cases {
-        let store = copy_of(&healthy, dir.path(), &format!("manifest-{name}"));
-        fs::write(store.join("MANIFEST.json"), bytes).expect("write");
-        verify_names(&store, "MANIFEST.json", &[]);
-        every_command_refuses(&store, dir.path(), "MANIFEST.json");
+        let store = copy_of(&healthy, dir.path(), &format!("commit-{name}"));
+        fs::write(store.join(RESULTS_COMMIT), bytes).expect("write");
+        verify_names(&store, RESULTS_COMMIT, &[]);
+        every_command_refuses(&store, dir.path(), RESULTS_COMMIT);
     }
 }
 
 #[test]
-fn a_missing_manifest_with_data_is_damage() {
+fn a_missing_log_with_data_is_damage() {
     let dir = tempfile::tempdir().expect("tempdir");
     let healthy = healthy_store(dir.path());
-    let store = copy_of(&healthy, dir.path(), "no-manifest");
-    fs::remove_file(store.join("MANIFEST.json")).expect("remove");
-    verify_names(&store, "MANIFEST.json", &["missing"]);
-    every_command_refuses(&store, dir.path(), "MANIFEST.json");
+    let store = copy_of(&healthy, dir.path(), "no-log");
+    let log = store.join("collections/_delta_log");
+    fs::remove_dir_all(&log).expect("remove");
+    verify_names(&store, "collections/_delta_log", &["missing"]);
+    every_command_refuses(&store, dir.path(), "collections/_delta_log");
     assert!(
-        !store.join("MANIFEST.json").exists(),
-        "a writer must not start a new, empty manifest over the data"
+        !log.exists(),
+        "a writer must not start a new, empty log over the data"
     );
+    // A commit missing from the middle of a log is damage too, named by the next one.
+    let store = copy_of(&healthy, dir.path(), "gap");
+    ingest_collections(&store, "R1", &[testdata("times_collections.csv")]);
+    fs::remove_file(store.join("collections/_delta_log/00000000000000000001.json"))
+        .expect("remove");
+    let next = "collections/_delta_log/00000000000000000002.json";
+    verify_names(&store, next, &["missing"]);
+    every_command_refuses(&store, dir.path(), next);
 }
 
 #[test]
-fn a_manifest_naming_a_file_outside_the_store_is_damage() {
+fn a_commit_naming_a_file_outside_the_store_is_damage() {
     let dir = tempfile::tempdir().expect("tempdir");
     let healthy = healthy_store(dir.path());
     let store = copy_of(&healthy, dir.path(), "outside");
-    let text = fs::read_to_string(store.join("MANIFEST.json")).expect("manifest");
+    let text = fs::read_to_string(store.join(RESULTS_COMMIT)).expect("commit");
     let outside = "../outside.parquet";
     fs::copy(store.join(RESULTS), dir.path().join("outside.parquet")).expect("copy");
-    fs::write(store.join("MANIFEST.json"), text.replace(RESULTS, outside)).expect("write");
-    verify_names(&store, outside, &["outside"]);
+    fs::write(store.join(RESULTS_COMMIT), text.replace(RESULTS, outside)).expect("write");
+    verify_names(&store, RESULTS_COMMIT, &["outside"]);
 }
 
 #[test]
-fn a_row_count_that_disagrees_with_the_manifest_is_damage() {
-    // A manifest edited by hand (or by a bug) to claim more rows than a file holds:
+fn a_row_count_that_disagrees_with_the_commit_is_damage() {
+    // A commit edited by hand (or by a bug) to claim more rows than a file holds:
     // sizes and hashes match, only the Parquet footer tells.
     let dir = tempfile::tempdir().expect("tempdir");
     let healthy = healthy_store(dir.path());
     let store = copy_of(&healthy, dir.path(), "rows");
-    let mut m = manifest_json(&store);
-    m["batches"][1]["segments"][0]["rows"] = Value::from(5);
-    m["batches"][1]["rows_committed"] = Value::from(5);
-    fs::write(
-        store.join("MANIFEST.json"),
-        serde_json::to_vec_pretty(&m).expect("json"),
-    )
-    .expect("write");
+    edit_commit(&store, RESULTS_COMMIT, |v| {
+        if let Some(b) = v.pointer_mut("/commitInfo/pooltrack/batch") {
+            b["segments"][0]["rows"] = Value::from(5);
+            b["rows_committed"] = Value::from(5);
+        }
+    });
     verify_names(&store, RESULTS, &["4 row(s)", "says 5"]);
 }
 
@@ -440,18 +457,18 @@ fn the_next_writer_removes_a_stale_reject_report() {
     );
 }
 
-/// A manifest that names a file outside the store (`../outside.parquet`, with the right
-/// size and hash) is damage for `verify`; the other commands follow the path and answer
-/// from the outside file instead of refusing the store.
+/// A commit that names a file outside the store (`../outside.parquet`, with the right
+/// size and hash) is damage for `verify` and for every other command, which must not
+/// answer from the outside file.
 #[test]
-fn every_command_refuses_a_manifest_naming_a_file_outside_the_store() {
+fn every_command_refuses_a_commit_naming_a_file_outside_the_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let healthy = healthy_store(dir.path());
     let store = copy_of(&healthy, dir.path(), "outside");
-    let text = fs::read_to_string(store.join("MANIFEST.json")).expect("manifest");
+    let text = fs::read_to_string(store.join(RESULTS_COMMIT)).expect("commit");
     fs::rename(store.join(RESULTS), dir.path().join("outside.parquet")).expect("move");
     fs::write(
-        store.join("MANIFEST.json"),
+        store.join(RESULTS_COMMIT),
         text.replace(RESULTS, "../outside.parquet"),
     )
     .expect("write");

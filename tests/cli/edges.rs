@@ -160,6 +160,7 @@ const COMMANDS: &[&[&str]] = &[
     &["plan"],
     &["bench"],
     &["verify"],
+    &["migrate"],
     &["key", "new"],
 ];
 
@@ -380,8 +381,8 @@ fn time_zone_names_with_a_fixed_offset_are_accepted() {
     let shown = stdout_of(pooltrack(&store).args(["config", "--time-zone", "asia/shanghai"]));
     assert!(shown.contains("time_zone = Asia/Shanghai"), "{shown}");
     assert!(shown.contains("+08:00"), "{shown}");
-    let manifest = std::fs::read_to_string(store.join("MANIFEST.json")).expect("manifest");
-    assert!(manifest.contains("\"Asia/Shanghai\""), "{manifest}");
+    let settings = crate::crash::manifest_json(&store)["settings"].clone();
+    assert_eq!(settings["time_zone"], "Asia/Shanghai", "{settings}");
     // Local times are read at +08:00.
     ingest_collections(&store, ROUND, &[testdata("turnaround_collections.csv")]);
     let p: serde_json::Value = crate::common::json_of(

@@ -738,7 +738,7 @@ fn run_sequence(steps: &[Step], tally: &RefCell<Tally>) -> Result<(), TestCaseEr
         }
         m.sent.push((round, bytes));
         let mut t = tally.borrow_mut();
-        let checked = if root.join("MANIFEST.json").exists() {
+        let checked = if crate::crash::store_exists(&root) {
             check_store(&root, &m, i, &mut t.by_status)?
         } else {
             0

@@ -142,7 +142,7 @@ fn a_batch_in_the_wrong_round_is_retracted_and_ingested_again() {
     // The retracted batches' files stay, and the store is healthy.
     let v = json_of(pooltrack(&store).args(["verify", "--json"]));
     assert_eq!(v["healthy"], true, "{v}");
-    assert_eq!(manifest_json(&store)["format"], 2);
+    assert_eq!(manifest_json(&store)["format"], 3);
 }
 
 #[test]
@@ -188,49 +188,61 @@ fn a_retraction_is_refused_when_it_cannot_be_made() {
 }
 
 #[test]
-fn a_damaged_or_newer_manifest_is_refused() {
+fn a_damaged_or_newer_log_is_refused() {
     let dir = tempfile::tempdir().expect("tmp");
     let (pools, _) = round_files(dir.path());
     let store = dir.path().join("store");
     ingest_collections(&store, RIGHT, std::slice::from_ref(&pools));
-    let manifest = store.join("MANIFEST.json");
-    let original: Value = manifest_json(&store);
-    let write =
-        |v: &Value| std::fs::write(&manifest, serde_json::to_vec(v).expect("json")).expect("write");
+    let log = store.join("collections/_delta_log");
     // A retraction of a batch the store does not hold.
-    let mut m = original.clone();
-    m["retractions"] =
-        serde_json::json!([{"id": 2, "batch": 7, "reason": "x", "by": "y", "at": "z"}]);
-    write(&m);
+    let forged = log.join("00000000000000000002.json");
+    std::fs::write(
+        &forged,
+        r#"{"commitInfo":{"operation":"DELETE","pooltrack":{"retraction":{"id":2,"batch":7,"reason":"x","by":"y","at":"z"}}}}"#,
+    )
+    .expect("write");
     let out = pooltrack(&store)
         .args(["status", "--round", RIGHT])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("batch 7"));
+    // A commit another engine made (no pooltrack record): refused, naming it.
+    std::fs::write(
+        &forged,
+        r#"{"commitInfo":{"operation":"OPTIMIZE","engineInfo":"Apache-Spark/3.5.0"}}"#,
+    )
+    .expect("write");
+    let out = pooltrack(&store)
+        .args(["status", "--round", RIGHT])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Apache-Spark") && err.contains("00000000000000000002.json"),
+        "{err}"
+    );
+    std::fs::remove_file(&forged).expect("remove");
     // A store of a later format: refused, naming the upgrade.
-    let mut m = original.clone();
-    m["format"] = serde_json::json!(99);
-    write(&m);
+    let first = log.join("00000000000000000000.json");
+    let text = std::fs::read_to_string(&first).expect("version 0");
+    assert!(text.contains(r#""pooltrack.format":"3""#), "{text}");
+    std::fs::write(
+        &first,
+        text.replace(r#""pooltrack.format":"3""#, r#""pooltrack.format":"99""#),
+    )
+    .expect("write");
     let out = pooltrack(&store)
         .args(["status", "--round", RIGHT])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("newer pooltrack"));
-    // A format-1 manifest (as the previous release wrote) reads, and becomes 2 at the
-    // next commit.
-    let mut m = original;
-    m["format"] = serde_json::json!(1);
-    write(&m);
-    let s = json_of(pooltrack(&store).args(["status", "--round", RIGHT, "--json"]));
-    assert_eq!(s["persons"], 30);
-    retract(&store, 1, "test");
-    assert_eq!(manifest_json(&store)["format"], 2);
 }
 
-/// A retraction killed at any moment leaves the store before or after it: the
-/// manifest is replaced by one rename.
+/// A retraction killed at any moment leaves the store before or after it: it is one
+/// commit file, made by one link.
 #[test]
 fn a_retraction_killed_at_any_moment_is_whole_or_absent() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -284,7 +296,7 @@ fn a_retraction_meets_a_busy_store() {
     let (pools, _) = round_files(dir.path());
     let store = dir.path().join("store");
     ingest_collections(&store, RIGHT, std::slice::from_ref(&pools));
-    let before = std::fs::read(store.join("MANIFEST.json")).expect("manifest");
+    let before = crate::crash::commits(&store);
     let holder = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -302,10 +314,7 @@ fn a_retraction_meets_a_busy_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("busy"));
-    assert_eq!(
-        std::fs::read(store.join("MANIFEST.json")).expect("manifest"),
-        before
-    );
+    assert!(crate::crash::commits(&store) == before);
     // With --wait, it waits for the other writer to finish.
     let release = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(800));

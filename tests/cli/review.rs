@@ -353,9 +353,7 @@ fn turnaround_recall_delay_from_an_injected_log() {
 
     // Runs relative to the results batch's real commit time: one before it (cannot
     // list this positive), one of another round, then the two after it.
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(store.join("MANIFEST.json")).expect("manifest"))
-            .expect("JSON");
+    let manifest: Value = crate::crash::manifest_json(&store);
     let committed = ms(manifest["batches"][1]["committed_at"]
         .as_str()
         .expect("committed_at"));

@@ -436,9 +436,15 @@ fn input_paths_and_names_only_ever_write_inside_the_store() {
     let want: BTreeSet<String> = [
         ".",
         "rejects",
-        "rounds",
-        "rounds/R1",
-        "rounds/R1/collections",
+        "collections",
+        "collections/_delta_log",
+        "collections/_pooltrack",
+        "collections/_pooltrack/R1",
+        "collections/R1",
+        "results",
+        "results/_delta_log",
+        "population",
+        "population/_delta_log",
     ]
     .map(str::to_owned)
     .into();

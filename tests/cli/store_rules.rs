@@ -391,7 +391,7 @@ fn store_from_the_environment() {
         .assert()
         .success();
     assert!(
-        store.join("MANIFEST.json").exists(),
+        crate::crash::store_exists(&store),
         "store created at POOLTRACK_STORE"
     );
     assert!(!dir.path().join("pooltrack-store").exists());
@@ -505,7 +505,7 @@ fn committed_rows_are_plain_parquet() {
     ingest_collections(dir.path(), "R1", &[testdata("example_collections.csv")]);
     ingest_results(dir.path(), &[testdata("example_results.csv")]);
     for (kind, rows, column) in [("collections", 13, "person"), ("results", 4, "tube")] {
-        let folder = dir.path().join("rounds").join("R1").join(kind);
+        let folder = dir.path().join(kind).join("R1");
         let files: Vec<_> = std::fs::read_dir(&folder)
             .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
             .map(|e| e.expect("entry").path())

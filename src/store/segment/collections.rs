@@ -14,13 +14,12 @@ use super::hashed::HashingWriter;
 use super::parquet_file::write_parquet_groups;
 use super::persons::write_person_index;
 use super::schema::{collections_schema, with_dictionaries};
-use super::{pipelined, segment_stem, too_big};
+use super::{Stems, pipelined, too_big};
 use crate::column::{LabelColumn, StrColumn};
 use crate::model::Mode;
 use crate::rows::CollectionRows;
-use crate::store::fsutil;
 use crate::store::index::{self, IndexWriter, Kind};
-use crate::store::manifest::Segment;
+use crate::store::manifest::{BatchKind, Segment};
 use crate::{Error, Result};
 
 /// Writes the rows `order` of `rows` (ascending: the committed rows in input order) as
@@ -45,10 +44,7 @@ pub fn write_collections(
     order: &[u32],
     settled: &[(u32, index::TubeMeta)],
 ) -> Result<Segment> {
-    let stem = root.join(segment_stem(round, "collections", batch));
-    if let Some(dir) = stem.parent() {
-        fsutil::create_dir_all(dir)?;
-    }
+    let stems = Stems::create(root, BatchKind::Collections, Some(round), batch)?;
     let n = order.len();
     let in_place = n == rows.len() && order.iter().enumerate().all(|(k, &i)| k == i as usize);
     // Row `k` of the segment is row `row(k)` of the batch.
@@ -107,7 +103,7 @@ pub fn write_collections(
         ];
         Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
     };
-    let parquet_path = stem.with_extension("parquet");
+    let parquet_path = stems.data.with_extension("parquet");
     let parquet = write_parquet_groups(root, &parquet_path, &schema, n, group)?;
     // Only the tube index's columns are still needed.
     rows.collected_at = Vec::new();
@@ -117,7 +113,7 @@ pub fn write_collections(
 
     // The indexes come last, when the batch's other columns are freed: the tube index
     // has one record per run of a tube's consecutive rows, sorted by barcode.
-    let tubes_path = stem.with_extension("tubes");
+    let tubes_path = stems.private.with_extension("tubes");
     let starts: Vec<usize> = (0..n)
         .into_par_iter()
         .filter(|&k| k == 0 || tube.value(k) != tube.value(k - 1))
@@ -173,11 +169,9 @@ pub fn write_collections(
         .finish(root, &tubes_path)?;
     drop((sorted, starts, tube));
 
-    let persons_path = stem.with_extension("persons");
+    let persons_path = stems.private.with_extension("persons");
     let persons = write_person_index(root, &persons_path, n, |k| person.value(k).as_bytes())?;
-    if let Some(dir) = stem.parent() {
-        fsutil::sync_dir(dir)?;
-    }
+    stems.sync()?;
     Ok(Segment {
         round: round.to_owned(),
         rows: n as u64,

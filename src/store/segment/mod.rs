@@ -10,10 +10,11 @@
 //! of each table, Parquet file and sidecars.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::fsutil;
 use super::index::TubeMeta;
-use super::manifest::FailedPlate;
+use super::manifest::{BatchKind, FailedPlate};
 use crate::{Error, Result};
 
 mod collections;
@@ -60,9 +61,46 @@ impl SegmentPlan {
     }
 }
 
-/// Where a batch's segment files go, relative to the store root.
-pub(crate) fn segment_stem(round: &str, table: &str, batch: u32) -> String {
-    format!("rounds/{round}/{table}/b{batch:06}")
+/// Where a batch's segment files go: the Parquet file in its table's folder, the
+/// sidecar indexes in the table's private folder (see [`super::tables`]).
+pub(crate) struct Stems {
+    /// `collections/R1/b000001`: add `.parquet`.
+    pub data: PathBuf,
+    /// `collections/_pooltrack/R1/b000001`: add `.tubes` or `.persons`.
+    pub private: PathBuf,
+}
+
+impl Stems {
+    /// The stems of batch `batch`'s files of `round` (none for the population) in
+    /// `kind`'s table under `root`, their folders created.
+    pub(crate) fn create(
+        root: &Path,
+        kind: BatchKind,
+        round: Option<&str>,
+        batch: u32,
+    ) -> Result<Stems> {
+        let (data, private) = super::tables::segment_stems(kind, round, batch);
+        let stems = Stems {
+            data: root.join(data),
+            private: root.join(private),
+        };
+        for s in [&stems.data, &stems.private] {
+            if let Some(dir) = s.parent() {
+                fsutil::create_dir_all(dir)?;
+            }
+        }
+        Ok(stems)
+    }
+
+    /// Fsyncs the folders that name the files, before the commit that names them.
+    pub(crate) fn sync(&self) -> Result<()> {
+        for s in [&self.data, &self.private] {
+            if let Some(dir) = s.parent() {
+                fsutil::sync_dir(dir)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Builds `items` a window at a time with `build` (on all cores) and hands each

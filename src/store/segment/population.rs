@@ -8,14 +8,14 @@ use arrow_array::types::UInt16Type;
 use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
 use arrow_schema::DataType;
 
+use super::Stems;
 use super::columns::{batch_column, dictionary, source_keys, take};
 use super::parquet_file::write_parquet;
 use super::persons::write_person_index;
 use super::schema::{population_schema, with_dictionaries};
 use crate::Result;
 use crate::rows::PopulationRows;
-use crate::store::fsutil;
-use crate::store::manifest::PopulationSegment;
+use crate::store::manifest::{BatchKind, PopulationSegment};
 
 /// Writes the rows `order` of `rows` (input order: file, then line, so a later
 /// registration has a later row) as population batch `batch`: the Parquet file and a
@@ -27,12 +27,10 @@ pub fn write_population(
     rows: &PopulationRows,
     order: &[u32],
 ) -> Result<PopulationSegment> {
-    let dir = root.join("population");
-    fsutil::create_dir_all(&dir)?;
-    let stem = dir.join(format!("b{batch:06}"));
+    let stems = Stems::create(root, BatchKind::Population, None, batch)?;
     let n = order.len();
 
-    let persons_path = stem.with_extension("persons");
+    let persons_path = stems.private.with_extension("persons");
     let persons = write_person_index(root, &persons_path, order.len(), |k| {
         rows.person.bytes(order[k] as usize)
     })?;
@@ -56,9 +54,9 @@ pub fn write_population(
         &[("batch", DataType::UInt8), ("source", DataType::UInt16)],
     );
     let record = RecordBatch::try_new(schema, columns)?;
-    let parquet_path = stem.with_extension("parquet");
+    let parquet_path = stems.data.with_extension("parquet");
     let parquet = write_parquet(root, &parquet_path, &record)?;
-    fsutil::sync_dir(&dir)?;
+    stems.sync()?;
     Ok(PopulationSegment {
         rows: n as u64,
         parquet,

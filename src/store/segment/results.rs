@@ -14,12 +14,11 @@ use super::columns::{batch_column, dictionary, take};
 use super::hashed::HashingWriter;
 use super::parquet_file::write_parquet_groups;
 use super::schema::{results_schema, with_dictionaries};
-use super::{SegmentPlan, segment_stem, too_big};
+use super::{SegmentPlan, Stems, too_big};
 use crate::model::{Outcome, SampleType};
 use crate::rows::ResultRows;
-use crate::store::fsutil;
 use crate::store::index::{self, IndexWriter, Kind};
-use crate::store::manifest::Segment;
+use crate::store::manifest::{BatchKind, Segment};
 use crate::{Error, Result};
 
 /// Writes one round's result rows of batch `batch`: the samples (`plan.order`, sorted by
@@ -33,10 +32,7 @@ pub fn write_results(
     rows: &ResultRows,
 ) -> Result<Segment> {
     let round = plan.round.as_str();
-    let stem = root.join(segment_stem(round, "results", batch));
-    if let Some(dir) = stem.parent() {
-        fsutil::create_dir_all(dir)?;
-    }
+    let stems = Stems::create(root, BatchKind::Results, Some(round), batch)?;
     let samples = plan.order.as_slice();
     let all: Vec<u32> = samples.iter().chain(&plan.controls).copied().collect();
     let order = all.as_slice();
@@ -128,10 +124,10 @@ pub fn write_results(
         ];
         Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
     };
-    let parquet_path = stem.with_extension("parquet");
+    let parquet_path = stems.data.with_extension("parquet");
     let parquet = write_parquet_groups(root, &parquet_path, &schema, n, group)?;
 
-    let tubes_path = stem.with_extension("tubes");
+    let tubes_path = stems.private.with_extension("tubes");
     let mut w = IndexWriter::new(
         HashingWriter::create(&tubes_path)?,
         Kind::ResultTubes,
@@ -153,9 +149,7 @@ pub fn write_results(
         .finish()
         .map_err(|e| Error::io(&tubes_path, e))?
         .finish(root, &tubes_path)?;
-    if let Some(dir) = stem.parent() {
-        fsutil::sync_dir(dir)?;
-    }
+    stems.sync()?;
     Ok(Segment {
         round: round.to_owned(),
         rows: n as u64,

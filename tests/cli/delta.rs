@@ -1,0 +1,132 @@
+//! The store's tables as another engine reads them: the `deltalake` Python package (the
+//! delta-rs implementation of the Delta protocol, written apart from pooltrack) opens
+//! each table from its log and reads the Parquet files the log says are committed.
+//!
+//! Outside CI, a machine without python3 and `deltalake` skips these checks and says
+//! so; in CI (`.ci/run` installs the package) they must run.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{in_ci, pooltrack, testdata};
+use crate::rules::{ingest_collections, ingest_results, run, stderr_text};
+
+/// What the Delta reader saw of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSeen {
+    /// The table's version (its newest commit).
+    pub version: u64,
+    /// Rows of the committed files.
+    pub rows: u64,
+    /// The batch ids of those rows, each once, ascending.
+    pub batches: Vec<u64>,
+}
+
+const READER: &str = r#"
+import json, sys
+from deltalake import DeltaTable
+out = {}
+for t in ["collections", "results", "population"]:
+    dt = DeltaTable(f"{sys.argv[1]}/{t}")
+    tab = dt.to_pyarrow_table(columns=["batch"])
+    out[t] = {"version": dt.version(), "rows": tab.num_rows,
+              "batches": sorted(set(tab.column("batch").to_pylist()))}
+print(json.dumps(out))
+"#;
+
+/// Whether python3 can import `deltalake`; without it, under CI this panics, elsewhere
+/// it says on stderr what `check` skipped and returns false.
+pub fn have_delta_reader(check: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import deltalake, pyarrow"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return true;
+    }
+    let how = "pip install deltalake pyarrow";
+    assert!(
+        !in_ci(),
+        "{check}: python3 cannot import deltalake, and CI is set, so the check may not be skipped: {how}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {check}: python3 cannot import deltalake; {how} to run it, or run with CI=true to make this a failure"
+    );
+    false
+}
+
+/// Each table as the Delta reader sees it, by table name.
+pub fn delta_reader(store: &Path) -> std::collections::BTreeMap<String, TableSeen> {
+    let out = Command::new("python3")
+        .args(["-c", READER])
+        .arg(store)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the Delta reader failed on {}: {}",
+        store.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON from the reader");
+    v.as_object()
+        .expect("an object")
+        .iter()
+        .map(|(t, s)| {
+            let n = |k: &str| s[k].as_u64().expect("a count");
+            let batches = s["batches"]
+                .as_array()
+                .expect("batches")
+                .iter()
+                .map(|b| b.as_u64().expect("a batch id"))
+                .collect();
+            (
+                t.clone(),
+                TableSeen {
+                    version: n("version"),
+                    rows: n("rows"),
+                    batches,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A round with a retracted batch: the Delta reader sees the committed batches' rows
+/// and not the retracted one's, and the tables' versions count pooltrack's commits.
+#[test]
+fn a_delta_reader_sees_the_committed_batches_and_not_a_retracted_one() {
+    if !have_delta_reader("reading the store's tables with delta-rs") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    ingest_collections(&store, "R1", &[testdata("example_collections.csv")]);
+    ingest_results(&store, &[testdata("example_results.csv")]);
+    ingest_collections(&store, "R9", &[testdata("times_collections.csv")]);
+    let out = run(pooltrack(&store).args(["retract", "--batch", "3", "--reason", "wrong round"]));
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let seen = delta_reader(&store);
+    // Version 0 creates each table; then batch 1, batch 3 and its retraction.
+    assert_eq!(
+        seen["collections"],
+        TableSeen {
+            version: 3,
+            rows: 13,
+            batches: vec![1]
+        }
+    );
+    assert_eq!(
+        seen["results"],
+        TableSeen {
+            version: 1,
+            rows: 4,
+            batches: vec![2]
+        }
+    );
+    assert_eq!(seen["population"].rows, 0);
+}
