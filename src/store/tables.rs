@@ -235,6 +235,21 @@ fn adds(root: &Path, batch: &Batch) -> Result<Vec<Action>> {
     Ok(out)
 }
 
+/// Commits `actions` as the next version of `kind`'s table; every
+/// [`delta::CHECKPOINT_INTERVAL`] versions a checkpoint follows for other engines. The
+/// checkpoint is best effort: the commit is made and stands whether or not it is
+/// written (a reader without it replays the commits), and the next interval tries again.
+fn commit(root: &Path, versions: &mut Versions, kind: BatchKind, actions: &[Action]) -> Result<()> {
+    let dir = table_dir(root, kind);
+    let version = versions.next(kind);
+    delta::commit(&dir, version, actions)?;
+    versions.advance(kind);
+    if version > 0 && version.is_multiple_of(delta::CHECKPOINT_INTERVAL) {
+        let _ = delta::write_checkpoint(&dir, version);
+    }
+    Ok(())
+}
+
 /// Commits `batch` (its files written and synced) as the next version of its table.
 pub fn commit_batch(root: &Path, versions: &mut Versions, batch: &Batch) -> Result<()> {
     let mut actions = adds(root, batch)?;
@@ -245,13 +260,7 @@ pub fn commit_batch(root: &Path, versions: &mut Versions, batch: &Batch) -> Resu
             ..Record::default()
         },
     )?);
-    delta::commit(
-        &table_dir(root, batch.kind),
-        versions.next(batch.kind),
-        &actions,
-    )?;
-    versions.advance(batch.kind);
-    Ok(())
+    commit(root, versions, batch.kind, &actions)
 }
 
 /// Commits the retraction of `batch`: its Parquet files leave its table.
@@ -283,13 +292,7 @@ pub fn commit_retraction(
             ..Record::default()
         },
     )?);
-    delta::commit(
-        &table_dir(root, batch.kind),
-        versions.next(batch.kind),
-        &actions,
-    )?;
-    versions.advance(batch.kind);
-    Ok(())
+    commit(root, versions, batch.kind, &actions)
 }
 
 /// Commits new settings (in the collections table).
@@ -302,9 +305,7 @@ pub fn commit_settings(root: &Path, versions: &mut Versions, settings: &Settings
             ..Record::default()
         },
     )?;
-    delta::commit(&table_dir(root, kind), versions.next(kind), &[info])?;
-    versions.advance(kind);
-    Ok(())
+    commit(root, versions, kind, &[info])
 }
 
 /// Reads the store's history from the three logs: the manifest they add up to, its

@@ -130,3 +130,44 @@ fn a_delta_reader_sees_the_committed_batches_and_not_a_retracted_one() {
     );
     assert_eq!(seen["population"].rows, 0);
 }
+
+/// Every tenth version of a table gets a checkpoint. A reader given only the checkpoint
+/// and the commits after it (the older commits deleted from a copy) sees the same
+/// table: the checkpoint holds the files in it and the retracted ones taken out.
+#[test]
+fn a_checkpoint_alone_gives_a_delta_reader_the_same_table() {
+    if !have_delta_reader("reading a checkpoint with delta-rs") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    for i in 0..11 {
+        let f = dir.path().join(format!("b{i}.csv"));
+        crate::crash::write_pools(&f, &format!("P{i:02}X"), 20, 10);
+        ingest_collections(&store, "R1", &[f]);
+    }
+    // Version 12: batch 3 taken out; the checkpoint of version 10 came before.
+    let out = run(pooltrack(&store).args(["retract", "--batch", "3", "--reason", "test"]));
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let log = store.join("collections/_delta_log");
+    let last: Value = serde_json::from_slice(
+        &std::fs::read(log.join("_last_checkpoint")).expect("_last_checkpoint"),
+    )
+    .expect("JSON");
+    assert_eq!(last["version"], 10, "{last}");
+    // Protocol, metadata and ten files.
+    assert_eq!(last["size"], 12, "{last}");
+    let full = delta_reader(&store);
+    assert_eq!(full["collections"].rows, 200);
+    assert_eq!(full["collections"].version, 12);
+    assert!(!full["collections"].batches.contains(&3));
+
+    let copy = dir.path().join("copy");
+    crate::crash::copy_dir(&store, &copy);
+    for v in 0..10 {
+        std::fs::remove_file(copy.join(format!("collections/_delta_log/{v:020}.json")))
+            .expect("remove an old commit");
+    }
+    let seen = delta_reader(&copy);
+    assert_eq!(seen["collections"], full["collections"]);
+}

@@ -27,6 +27,10 @@ use serde_json::Value;
 use super::fsutil;
 use crate::{Error, Result};
 
+mod checkpoint;
+
+pub use checkpoint::{INTERVAL as CHECKPOINT_INTERVAL, checkpoint_name, write_checkpoint};
+
 /// The log folder's name inside a table.
 pub const LOG: &str = "_delta_log";
 
@@ -324,11 +328,12 @@ pub fn commit(table: &Path, version: u64, actions: &[Action]) -> Result<PathBuf>
     Ok(path)
 }
 
-/// Whether `name` is a leftover temporary commit file of a killed writer.
+/// Whether `name` (in a log folder) is a leftover temporary file of a killed writer: a
+/// commit or checkpoint it did not finish, or `_last_checkpoint.tmp`.
 pub fn is_temporary(name: &str) -> bool {
     // pooltrack's own temporary names, always lower case.
     #[allow(clippy::case_sensitive_file_extension_comparisons)]
-    let ours = name.starts_with('.') && name.ends_with(".tmp");
+    let ours = name.ends_with(".tmp");
     ours
 }
 
