@@ -1,6 +1,6 @@
 //! The pool design advisor (issue 19): for each zone, which pooling scheme to use.
 //!
-//! Each zone of the plan is tried, one at a time and the other zones as planned, with
+//! Each zone of the plan is tried, one at a time, with
 //!
 //! - individual testing (single tubes);
 //! - two stages (Dorfman): pools of each validated size (5, 10, 20), a positive pool's
@@ -15,7 +15,10 @@
 //! final result, sensitivity and specificity, expected missed positives (and false
 //! positives) per million people, and what the round becomes with it: its tubes, the
 //! 24 h capacity verdict (the same whole-run arithmetic as [`super::capacity`]) and the
-//! reagent rounds held ([`super::reagent`]).
+//! reagent rounds held ([`super::reagent`]). The round is the one the advice leads
+//! to: the other zones on their recommended schemes (their own where none is), so
+//! that a wasteful scheme in one zone does not shut another zone out of the deadline;
+//! [`Together`] is that round, against the plan's.
 //!
 //! **Hours to a final result.** A stage takes one extraction run and one PCR run in
 //! the lab (the slowest such pair among the plan's labs, so no tube waits longer);
@@ -122,7 +125,8 @@ pub struct SchemeOption {
     pub missed: f64,
     /// Uninfected people called positive per million people tested.
     pub false_positives_per_million: f64,
-    /// The round's tubes with the zone on this scheme (other zones as planned).
+    /// The round's tubes with the zone on this scheme and the other zones on their
+    /// recommended schemes (their own, without one).
     pub round_tubes: u64,
     /// Whether the labs finish that round within the deadline.
     pub capacity_pass: bool,
@@ -305,7 +309,7 @@ fn pct(x: f64) -> String {
 /// let plan = Plan::parse(r#"
 ///     [[zone]]
 ///     name = "city"
-///     people = 100_000
+///     people = 50_000
 ///     mode = "pooled"
 ///     pool_size = 10
 ///     prevalence = 0.05
@@ -319,33 +323,51 @@ fn pct(x: f64) -> String {
 ///     physical_tests = 1_000_000
 /// "#).unwrap();
 /// let advice = advisor::advise(&plan, &plan.assay);
-/// // At 5 % the best validated Dorfman pool is 5: 1/5 + 1 − 0.95⁵ = 0.4262 tests a person.
-/// assert_eq!(advice.zones[0].recommended.as_deref(), Some("5:1"));
+/// let z = &advice.zones[0];
+/// // A perfect test at 5 %: the best two-stage pool is 5, 1/5 + 1 − 0.95⁵ = 0.4262 tests
+/// // a person; three stages 20 → 5 → 1 need 1/20 + (1 − 0.95²⁰)/5 + (1 − 0.95⁵) = 0.4045.
+/// let five = z.options.iter().find(|o| o.scheme == "5:1").unwrap();
+/// assert!((five.tests_per_person - 0.4262).abs() < 5e-5);
+/// assert_eq!(z.recommended.as_deref(), Some("20→5→1"));
 /// ```
 pub fn advise(plan: &Plan, assay: &Assay) -> Advice {
     let within = floor_u64(capacity::city_tubes_within(&plan.labs, plan.deadline_hours));
     let lab = stage_hours(&plan.labs);
     let rules = &plan.advisor;
-    let zones: Vec<ZoneAdvice> = plan
-        .zones
-        .iter()
-        .enumerate()
-        .map(|(i, zone)| advise_zone(plan, assay, i, zone, within, lab))
-        .collect();
-    let chosen: Vec<Group> = plan
-        .zones
-        .iter()
-        .zip(&zones)
-        .map(|(z, a)| {
+    // Each zone is weighed with the others on their recommended schemes, found by
+    // going over the zones until no recommendation moves. A zone's pick only moves to
+    // fewer tests once it has left the plan's scheme (the least tests that keep the
+    // floor; fewer tests elsewhere only widen what fits), so this settles within a
+    // pass or two per zone; the bound is a guard.
+    let mut picks: Vec<Tubing> = plan.zones.iter().map(|z| z.tubing).collect();
+    let mut zones: Vec<ZoneAdvice> = Vec::with_capacity(plan.zones.len());
+    for _ in 0..2 * plan.zones.len() + 2 {
+        zones.clear();
+        let mut moved = false;
+        for (i, zone) in plan.zones.iter().enumerate() {
+            let a = advise_zone(plan, assay, i, &picks, within, lab);
             let pick = a
                 .options
                 .iter()
                 .find(|o| o.standing == Standing::Recommended)
-                .map_or(z.tubing, |o| o.tubing);
-            Group {
-                tubing: pick,
-                ..z.clone()
+                .map_or(zone.tubing, |o| o.tubing);
+            if picks[i] != pick {
+                picks[i] = pick;
+                moved = true;
             }
+            zones.push(a);
+        }
+        if !moved {
+            break;
+        }
+    }
+    let chosen: Vec<Group> = plan
+        .zones
+        .iter()
+        .zip(&picks)
+        .map(|(z, &tubing)| Group {
+            tubing,
+            ..z.clone()
         })
         .collect();
     let planned = Demand::under(&plan.zones, &plan.assay).tubes;
@@ -388,15 +410,17 @@ pub fn advise(plan: &Plan, assay: &Assay) -> Advice {
     }
 }
 
+/// The options for zone `index`, the other zones sampled as `picks` says.
 fn advise_zone(
     plan: &Plan,
     assay: &Assay,
     index: usize,
-    zone: &Group,
+    picks: &[Tubing],
     within: u64,
     lab: Option<f64>,
 ) -> ZoneAdvice {
     let rules = &plan.advisor;
+    let zone = &plan.zones[index];
     let floor = rules.sensitivity_floor;
     let p = zone.prevalence;
     let mut schemes = candidates();
@@ -408,14 +432,26 @@ fn advise_zone(
         .map(|tubing| {
             let sizes = tubing.stage_sizes();
             let c = assay.characteristics(p, &sizes);
-            let mut zones = plan.zones.clone();
             let group = Group {
                 tubing,
                 ..zone.clone()
             };
-            if let Some(z) = zones.get_mut(index) {
-                *z = group.clone();
-            }
+            let zones: Vec<Group> = plan
+                .zones
+                .iter()
+                .zip(picks)
+                .enumerate()
+                .map(|(j, (z, &t))| {
+                    if j == index {
+                        group.clone()
+                    } else {
+                        Group {
+                            tubing: t,
+                            ..z.clone()
+                        }
+                    }
+                })
+                .collect();
             let r = check_round(plan, &zones, assay, within);
             let stages = f(sizes.len() as u64);
             let e = c.stages_per_person;
@@ -433,7 +469,7 @@ fn advise_zone(
                 (
                     Standing::FailsDeadline,
                     format!(
-                        "the round would have {} tubes; the labs finish {} within {} h",
+                        "with it the round has {} tubes; the labs finish {} within {} h",
                         thousands(r.tubes),
                         thousands(within),
                         plan.deadline_hours
@@ -547,30 +583,37 @@ fn advise_zone(
             .iter()
             .filter(|o| o.standing != Standing::UnderFloor)
             .collect();
-        match above
+        if let Some(o) = above
             .iter()
             .min_by(|a, b| a.tests_per_person.total_cmp(&b.tests_per_person))
         {
-            Some(o) => format!(
+            format!(
                 "no scheme both keeps the floor of {} and lets the round finish within {} h; of those at the floor, {} needs the fewest tests, and with it the round has {} tubes against the {} the labs finish",
                 pct(floor),
                 plan.deadline_hours,
                 o.scheme,
                 thousands(o.round_tubes),
                 thousands(within)
-            ),
-            None => {
-                let most = options
-                    .iter()
-                    .max_by(|a, b| a.sensitivity.total_cmp(&b.sensitivity));
-                format!(
-                    "no scheme finds {} of the infected: the most sensitive, {}, finds {}",
-                    pct(floor),
-                    most.map_or("-", |o| o.scheme.as_str()),
-                    pct(most.map_or(0.0, |o| o.sensitivity))
-                )
-            }
+            )
+        } else {
+            let most = options
+                .iter()
+                .max_by(|a, b| a.sensitivity.total_cmp(&b.sensitivity));
+            format!(
+                "no scheme finds {} of the infected: the most sensitive, {}, finds {}",
+                pct(floor),
+                most.map_or("-", |o| o.scheme.as_str()),
+                pct(most.map_or(0.0, |o| o.sensitivity))
+            )
         }
+    };
+    let why = match (zone.tubing, &recommended) {
+        (Tubing::Single | Tubing::Household { .. }, Some(r)) if *r != zone.tubing.label() => {
+            format!(
+                "{why} — where the rules allow it: sealed zones and quarantine sites are sampled single or by household"
+            )
+        }
+        _ => why,
     };
     ZoneAdvice {
         zone: zone.name.clone(),

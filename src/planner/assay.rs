@@ -192,6 +192,7 @@ impl Assay {
     /// assert_eq!(measured.sensitivity_source(10.0), "round R");
     /// assert_eq!(measured.sensitivity_at(5.0), plan.sensitivity_at(5.0));
     /// ```
+    #[must_use]
     pub fn with_measured(&self, measured: &[PoolSensitivity]) -> Assay {
         let mut a = self.clone();
         for m in measured {
@@ -385,6 +386,12 @@ mod tests {
         assert!(close(c.specificity, 0.97, 1e-15));
     }
 
+    fn fl(n: usize) -> f64 {
+        f64::from(u32::try_from(n).expect("a small count"))
+    }
+
+    type Case<'a> = (f64, &'a [usize], &'a [f64], &'a [f64]);
+
     /// An independent computation: enumerate every infection pattern of one first-stage
     /// pool, and for each, the expected tests and each person's chance of being called
     /// positive, straight from the scheme's steps (no closed form).
@@ -394,8 +401,9 @@ mod tests {
         let (mut w_pos, mut w_neg) = (0.0, 0.0);
         for pattern in 0u32..(1 << k1) {
             let infected = |i: usize| pattern >> i & 1 == 1;
-            let n_inf = (0..k1).filter(|&i| infected(i)).count();
-            let weight = p.powi(n_inf as i32) * (1.0 - p).powi((k1 - n_inf) as i32);
+            let weight: f64 = (0..k1)
+                .map(|i| if infected(i) { p } else { 1.0 - p })
+                .product();
             let positive = |lo: usize, len: usize, s: usize| {
                 if (lo..lo + len).any(infected) {
                     se[s]
@@ -439,12 +447,12 @@ mod tests {
                 }
             }
         }
-        (tests / k1 as f64, called_pos / w_pos, called_neg / w_neg)
+        (tests / fl(k1), called_pos / w_pos, called_neg / w_neg)
     }
 
     #[test]
     fn the_closed_form_agrees_with_enumeration() {
-        let cases: [(f64, &[usize], &[f64], &[f64]); 5] = [
+        let cases: [Case<'_>; 5] = [
             (0.05, &[6, 1], &[0.93, 0.98], &[0.99, 0.995]),
             (0.02, &[8, 4, 1], &[0.9, 0.94, 0.97], &[0.98, 0.985, 0.99]),
             (0.10, &[6, 2, 1], &[0.85, 0.9, 0.95], &[0.97, 0.99, 0.999]),
@@ -453,7 +461,7 @@ mod tests {
         ];
         for (p, sizes, se, sp) in cases {
             let (t, sens, spec) = enumerate(p, sizes, se, sp);
-            let fsizes: Vec<f64> = sizes.iter().map(|&k| k as f64).collect();
+            let fsizes: Vec<f64> = sizes.iter().map(|&k| fl(k)).collect();
             let c = hierarchical(p, &fsizes, se, sp);
             assert!(
                 close(c.tests_per_person, t, 1e-12),

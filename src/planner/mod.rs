@@ -349,4 +349,78 @@ contract = [{ tests = 5_000_000, confirmed = true }, { tests = 10_000_000, confi
         assert!(r.planned.capacity.instruments_to_pass.is_none());
         assert!(r.planned.pool_fix.is_none());
     }
+
+    fn measured_round() -> Measured {
+        Measured {
+            round: "R".into(),
+            persons: 1_000,
+            tubes: 110,
+            pool_tubes: 100,
+            single_tubes: 10,
+            first_stage_single_tubes: 10,
+            retest_tubes: 0,
+            pool_members: 990,
+            mean_pool_fill: 9.9,
+            pool_capacities: vec![(10, 100)],
+            pooled_share: 0.99,
+            pools_with_result: 100,
+            positive_pools: 0,
+            inconclusive_pools: 0,
+            pool_positivity: 0.0,
+            recall_positivity: 0.0,
+            implied_prevalence: 0.0,
+            retests_per_recall: None,
+            labs: vec![],
+        }
+    }
+
+    #[test]
+    fn measured_pool_sensitivities_replace_the_plans_in_the_advice() {
+        let plan = Plan::parse(&format!(
+            "{FAILING}[assay]\nsensitivity = 0.98\npool_sensitivity = {{ 10 = 0.95 }}\n"
+        ))
+        .expect("valid");
+        // None measured: the advisor runs once, on the plan's figures.
+        let r = assess_measured(&plan, measured_round(), &[]);
+        let m = r.measured.as_ref().expect("measured");
+        assert!(m.advice.is_none());
+        // 10-pools measured at 0.80: 10:1 two-stage finds 0.80 × 0.98 = 78.4 %.
+        let measured = [PoolSensitivity {
+            pool_size: 10,
+            sensitivity: 0.8,
+            source: "round R: Ct of 120 single-tube positives".into(),
+        }];
+        let r = assess_measured(&plan, measured_round(), &measured);
+        let m = r.measured.as_ref().expect("measured");
+        assert_eq!(m.pool_sensitivity, measured.to_vec());
+        let advice = m.advice.as_ref().expect("advice with the measured figures");
+        let ten = advice.zones[0]
+            .options
+            .iter()
+            .find(|o| o.scheme == "10:1")
+            .expect("10:1");
+        assert!((ten.sensitivity - 0.8 * 0.98).abs() < 1e-12);
+        assert_eq!(ten.standing, advisor::Standing::UnderFloor);
+        let ten_size = advice
+            .accuracy
+            .iter()
+            .find(|a| a.tube_size == 10.0)
+            .expect("10");
+        assert_eq!(ten_size.source, "round R: Ct of 120 single-tube positives");
+        // The plan's own advice keeps the plan's 0.95.
+        let plan_ten = r.advice.zones[0]
+            .options
+            .iter()
+            .find(|o| o.scheme == "10:1")
+            .expect("10:1");
+        assert!((plan_ten.sensitivity - 0.95 * 0.98).abs() < 1e-12);
+        let text = text::render(&r);
+        assert!(
+            text.contains("7. Pool design with the measured pool sensitivities"),
+            "{text}"
+        );
+        let page = html::render(&r);
+        assert!(page.contains("id=\"measured-advice\""));
+        assert!(page.contains("id=\"measured-advice-chart-1\""));
+    }
 }
