@@ -37,6 +37,10 @@
 //! chosen. The advisor weighs tests, sensitivity and the deadline only: a zone the
 //! rules keep on single tubes (sealed zones, quarantine sites) stays so whatever the
 //! arithmetic says, and routine groups are not advised.
+//!
+//! One job: the comparison and the recommendation it leads to (the formulas live in
+//! [`super::assay`], the rendering in `text` and `html`); the file is over 600 lines by
+//! its result types and its tests.
 
 use serde::Serialize;
 
