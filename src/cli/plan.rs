@@ -1,8 +1,12 @@
 //! `pooltrack plan --config plan.toml [--json] [--html DIR] [--horizon DAYS] [--measure-round ROUND]`
+//!
+//! Capacity, reagent and sampling verdicts, the stock projection and the pool design
+//! advisor for a plan file (see `pooltrack::planner`).
 
 use std::path::{Path, PathBuf};
 
 use pooltrack::Error;
+use pooltrack::planner::assay::PoolSensitivity;
 use pooltrack::planner::{self, Plan, html, measure, text};
 use pooltrack::store::Store;
 use pooltrack::tracker::Round;
@@ -16,9 +20,32 @@ Answers, from a TOML plan file (see testdata/plan_pass.toml for every key):
   2. sampling: sites, stations and collectors by the norms;
   3. reagent reserve: rounds held, physical and under confirmed contracts, against
      10 rounds with at least 6 physical, and the shortfall in tests and kits;
-  4. projection: stock day by day under the schedule and what to order by when.
+  4. projection: stock day by day under the schedule and what to order by when;
+  5. pool design: for each zone, single tubes, two stages (pools of 5, 10 or 20, a
+     positive pool's people swabbed again into single tubes) and three stages (20→5→1,
+     10→5→1, 20→10→1: into smaller pools first), each with its tests per person,
+     stages and hours to a final result, sensitivity, specificity, infected people
+     missed per million, and the round's 24 h verdict and reagent rounds with it; the
+     recommendation is the fewest tests that keep sensitivity at the floor and the round
+     within the deadline, and the report says why for every scheme.
 With --measure-round, the same again with what that round in the store measured: its
 pool fill and positivity, and each lab's tubes per staffed hour.
+
+The test's accuracy is the plan's [assay] table (every key optional):
+  sensitivity = 0.98              a single tube's sensitivity              [1]
+  specificity = 0.99              a single tube's specificity              [1]
+  pool_specificity = 0.99         a pool tube's                            [specificity]
+  dilution_loss_per_log2 = 0.01   sensitivity lost per doubling of a pool  [0]
+  pool_sensitivity = { 5 = 0.96, 10 = 0.95, 20 = 0.93 }   per pool size, in place of
+                                  sensitivity − loss × log2 k for those sizes
+Without [assay] the test is taken as perfect (Se = Sp = 1), the arithmetic of plans
+written before it, whose figures therefore do not change. [advisor] holds
+sensitivity_floor [0.90] and recall_hours [4], the hours from a positive result to the
+new swabs in the lab. A zone may pool in three stages: pool_size = 20 with
+retest_pool_size = 5.
+
+Example: pooltrack plan --config testdata/plan_advisor.toml   (two districts at 1 % and
+0.05 %: 10:1 stays in the old town, the new districts move to 20:1 and the round fits)
 
 A bad plan file is refused with the line and key (exit 1).")]
 pub struct Args {
@@ -64,7 +91,11 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
             let store = Store::open(store)?;
             let round = Round::load(&store, name)?;
             let measured = measure::measure(&round, |lab| planner::staffed_hours_of(&plan, lab));
-            planner::assess_measured(&plan, measured)
+            // Pool sensitivities measured from the round's Ct values (the dilution
+            // measurement of issue 19) replace the plan's [assay] figures here, per
+            // pool size; until that measurement is wired in, the plan's stand.
+            let measured_sensitivity: Vec<PoolSensitivity> = Vec::new();
+            planner::assess_measured(&plan, measured, &measured_sensitivity)
         }
     };
     if args.json {

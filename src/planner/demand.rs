@@ -17,9 +17,22 @@
 //!
 //! Swabs scale with people plus retests (every retest is a new swab), single tubes
 //! with single-mode people plus retests, pool tubes with pooled and household tubes.
+//!
+//! **An imperfect test, and three stages.** [`Demand::under`] counts with an
+//! [`Assay`]'s sensitivity and specificity: a pool holding an infected swab turns
+//! positive with the pool's sensitivity, a clean one with 1 − its specificity, so the
+//! share of positive pools is `Se(k)(1 − (1 − p)^k) + (1 − Sp)(1 − p)^k` (see
+//! [`super::assay`]). A three-stage zone (`20 → 5 → 1`) swabs a positive pool's people
+//! again into pools of the second size, and a positive second pool's people again into
+//! single tubes; each stage's tubes are `⌈N / k₁⌉ × k₁ × A_s / k_s`, with `A_s` the
+//! share of people the stage reaches. Retests are then every tube after the first
+//! stage, retest swabs every person swabbed again, and the second stage's tubes are
+//! pool tubes. [`Demand::of`] is the perfect test, the planner's arithmetic before
+//! assays: figures a plan without an `[assay]` gets unchanged.
 
 use serde::Serialize;
 
+use super::assay::Assay;
 use super::numbers::{ceil_u64, f};
 
 /// How a group's people are sampled into tubes.
@@ -43,6 +56,15 @@ pub enum Tubing {
         /// Mean people per pool tube seen in the round.
         mean_fill: f64,
     },
+    /// Three stages: `pool_size` people per tube; a positive tube's people are swabbed
+    /// again into pools of `retest_pool_size`, and a positive retest pool's people into
+    /// single tubes (`20 → 5 → 1`).
+    ThreeStage {
+        /// People per first-stage tube.
+        pool_size: u8,
+        /// People per second-stage tube (divides `pool_size`).
+        retest_pool_size: u8,
+    },
 }
 
 impl Tubing {
@@ -57,8 +79,30 @@ impl Tubing {
         match self {
             Tubing::Single => 1.0,
             Tubing::Household { household_size } => household_size,
-            Tubing::Pooled { pool_size } => f64::from(pool_size),
+            Tubing::Pooled { pool_size } | Tubing::ThreeStage { pool_size, .. } => {
+                f64::from(pool_size)
+            }
             Tubing::MeasuredPool { mean_fill } => mean_fill,
+        }
+    }
+
+    /// People per tube at each stage, the first stage first: `[1]` for single tubes,
+    /// `[k, 1]` for pools retested in single tubes, `[k₁, k₂, 1]` for three stages.
+    ///
+    /// ```
+    /// use pooltrack::planner::demand::Tubing;
+    /// let t = Tubing::ThreeStage { pool_size: 20, retest_pool_size: 5 };
+    /// assert_eq!(t.stage_sizes(), vec![20.0, 5.0, 1.0]);
+    /// assert_eq!(Tubing::Single.stage_sizes(), vec![1.0]);
+    /// ```
+    pub fn stage_sizes(self) -> Vec<f64> {
+        match self {
+            Tubing::Single => vec![1.0],
+            Tubing::ThreeStage {
+                pool_size,
+                retest_pool_size,
+            } => vec![f64::from(pool_size), f64::from(retest_pool_size), 1.0],
+            _ => vec![self.people_per_tube(), 1.0],
         }
     }
 
@@ -69,16 +113,21 @@ impl Tubing {
             Tubing::Household { .. } => "household",
             Tubing::Pooled { .. } => "pooled",
             Tubing::MeasuredPool { .. } => "measured pools",
+            Tubing::ThreeStage { .. } => "three-stage",
         }
     }
 
-    /// A short label: `10:1`, `household 2.8`, `single`.
+    /// A short label: `10:1`, `household 2.8`, `single`, `20→5→1`.
     pub fn label(self) -> String {
         match self {
             Tubing::Single => "single".to_owned(),
             Tubing::Household { household_size } => format!("household {household_size:.1}"),
             Tubing::Pooled { pool_size } => format!("{pool_size}:1"),
             Tubing::MeasuredPool { mean_fill } => format!("{mean_fill:.2}:1 measured"),
+            Tubing::ThreeStage {
+                pool_size,
+                retest_pool_size,
+            } => format!("{pool_size}→{retest_pool_size}→1"),
         }
     }
 }
@@ -137,14 +186,19 @@ pub struct GroupDemand {
     pub positive_share: f64,
     /// Expected positive pool tubes.
     pub positive_pools: f64,
-    /// Expected single-tube retests from them.
+    /// Expected retest tubes from them: single tubes, and for three stages also the
+    /// second stage's pool tubes.
     pub retests: f64,
+    /// Of the retests, pool tubes (the second stage of three).
+    pub retest_pool_tubes: f64,
+    /// People swabbed again for the retests (one swab each, per stage).
+    pub retest_swabs: f64,
     /// Expected tests per person.
     pub tests_per_person: f64,
 }
 
 impl GroupDemand {
-    /// Works out one group's tubes.
+    /// Works out one group's tubes with a perfect test.
     ///
     /// ```
     /// use pooltrack::planner::demand::{Group, GroupDemand, Tubing};
@@ -159,35 +213,85 @@ impl GroupDemand {
     /// assert_eq!(d.retests.round(), 248_878.0);
     /// ```
     pub fn of(group: &Group) -> GroupDemand {
+        GroupDemand::under(group, &Assay::PERFECT)
+    }
+
+    /// Works out one group's tubes under `assay`. A measured round's pools are always
+    /// counted with a perfect test: their prevalence is implied from the pools the round
+    /// saw turn positive, which already holds the assay's misses and false alarms.
+    ///
+    /// ```
+    /// use pooltrack::planner::assay::Assay;
+    /// use pooltrack::planner::demand::{Group, GroupDemand, Tubing};
+    /// let g = Group {
+    ///     name: "zone".into(),
+    ///     people: 1_000_000,
+    ///     tubing: Tubing::Pooled { pool_size: 10 },
+    ///     prevalence: 0.01,
+    /// };
+    /// let assay = Assay { sensitivity: 0.95, specificity: 0.99, pool_specificity: 0.99, ..Assay::PERFECT };
+    /// let d = GroupDemand::under(&g, &assay);
+    /// // 0.95 × (1 − 0.99¹⁰) + 0.01 × 0.99¹⁰ = 0.099 881 of 100,000 pools turn positive.
+    /// assert_eq!(d.retests.round(), 99_881.0);
+    /// assert!((d.tests_per_person - 0.199_881).abs() < 1e-6);
+    /// ```
+    pub fn under(group: &Group, assay: &Assay) -> GroupDemand {
+        let sizes = group.tubing.stage_sizes();
         let k = group.tubing.people_per_tube();
         let people = f(group.people);
         let (pool_tubes, single_tubes) = match group.tubing {
             Tubing::Single => (0, group.people),
             _ => (ceil_u64(people / k), 0),
         };
+        let assay = match group.tubing {
+            Tubing::MeasuredPool { .. } => &Assay::PERFECT,
+            _ => assay,
+        };
+        let c = assay.characteristics(group.prevalence, &sizes);
         let share = if pool_tubes == 0 {
             0.0
         } else {
-            positive_share(group.prevalence, k)
+            c.reach.get(1).copied().unwrap_or(0.0)
         };
         let positive_pools = f(pool_tubes) * share;
+        let (mut retests, mut retest_pool_tubes, mut retest_swabs) = (0.0, 0.0, 0.0);
+        if pool_tubes > 0 {
+            for (s, &size) in sizes.iter().enumerate().skip(1) {
+                let swabbed = f(pool_tubes) * c.reach[s] * k;
+                let tubes = swabbed / size;
+                retests += tubes;
+                retest_swabs += swabbed;
+                if size > 1.0 {
+                    retest_pool_tubes += tubes;
+                }
+            }
+        }
         GroupDemand {
             group: group.clone(),
             pool_tubes,
             single_tubes,
             positive_share: share,
             positive_pools,
-            retests: positive_pools * k,
-            tests_per_person: match group.tubing {
-                Tubing::Single => 1.0,
-                _ => tests_per_person(group.prevalence, k),
-            },
+            retests,
+            retest_pool_tubes,
+            retest_swabs,
+            tests_per_person: c.tests_per_person,
         }
     }
 
     /// Expected tests (first stage plus retests), unrounded.
     pub fn tests(&self) -> f64 {
         f(self.pool_tubes) + f(self.single_tubes) + self.retests
+    }
+
+    /// Expected single tubes (first stage and retests), unrounded.
+    pub(crate) fn single_tube_use(&self) -> f64 {
+        f(self.single_tubes) + (self.retests - self.retest_pool_tubes)
+    }
+
+    /// Expected pool tubes (first stage and retests), unrounded.
+    pub(crate) fn pool_tube_use(&self) -> f64 {
+        f(self.pool_tubes) + self.retest_pool_tubes
     }
 }
 
@@ -210,10 +314,12 @@ pub struct Demand {
     pub retests: u64,
     /// Tubes to test in the round: first stage plus retests (= PCR tests).
     pub tubes: u64,
-    /// Swabs: people plus retests.
+    /// Swabs: people plus the people swabbed again for retests.
     pub swabs: u64,
-    /// Single tubes used: single-mode people plus retests.
+    /// Single tubes used: single-mode people plus single-tube retests.
     pub single_tube_use: u64,
+    /// Pool tubes used: first-stage pool tubes plus retest pools (three stages).
+    pub pool_tube_use: u64,
 }
 
 impl Demand {
@@ -229,13 +335,29 @@ impl Demand {
     /// assert_eq!((d.pool_tubes, d.single_tubes, d.retests, d.tubes), (100, 50, 0, 150));
     /// ```
     pub fn of(groups: &[Group]) -> Demand {
-        let groups: Vec<GroupDemand> = groups.iter().map(GroupDemand::of).collect();
+        Demand::under(groups, &Assay::PERFECT)
+    }
+
+    /// Adds up the groups of a round under `assay` (see [`GroupDemand::under`]).
+    pub fn under(groups: &[Group], assay: &Assay) -> Demand {
+        let groups: Vec<GroupDemand> = groups
+            .iter()
+            .map(|g| GroupDemand::under(g, assay))
+            .collect();
         let sum = |g: fn(&GroupDemand) -> u64| groups.iter().map(g).fold(0u64, u64::saturating_add);
         let people = sum(|g| g.group.people);
         let pool_tubes = sum(|g| g.pool_tubes);
         let single_tubes = sum(|g| g.single_tubes);
         let positive_pools = groups.iter().map(|g| g.positive_pools).sum();
         let retests = ceil_u64(groups.iter().map(|g| g.retests).sum::<f64>());
+        let retest_swabs = ceil_u64(groups.iter().map(|g| g.retest_swabs).sum::<f64>());
+        let retest_singles = ceil_u64(
+            groups
+                .iter()
+                .map(|g| g.retests - g.retest_pool_tubes)
+                .sum::<f64>(),
+        );
+        let retest_pools = ceil_u64(groups.iter().map(|g| g.retest_pool_tubes).sum::<f64>());
         let first_stage_tubes = pool_tubes.saturating_add(single_tubes);
         Demand {
             people,
@@ -245,8 +367,9 @@ impl Demand {
             positive_pools,
             retests,
             tubes: first_stage_tubes.saturating_add(retests),
-            swabs: people.saturating_add(retests),
-            single_tube_use: single_tubes.saturating_add(retests),
+            swabs: people.saturating_add(retest_swabs),
+            single_tube_use: single_tubes.saturating_add(retest_singles),
+            pool_tube_use: pool_tubes.saturating_add(retest_pools),
             groups,
         }
     }

@@ -15,8 +15,15 @@
 //!    the 10-round / 6-physical rule, and the shortfall in tests and kits.
 //! 5. [`projection`]: stock day by day under the schedule, the days the reserve lines
 //!    are crossed, and what to order by when.
-//! 6. [`measure`]: the same questions with what a round in the store measured in
+//! 6. [`advisor`]: for each zone, the pooling scheme (single tubes, two or three
+//!    stages of validated sizes) with the fewest tests that keeps the plan's
+//!    sensitivity floor and the 24 h verdict, under the test's sensitivity and
+//!    specificity ([`assay`]).
+//! 7. [`measure`]: the same questions with what a round in the store measured in
 //!    place of the plan's assumptions ([`assess_measured`]).
+//!
+//! Tubes are counted under the plan's [`assay`]: a plan without an `[assay]` table has
+//! a perfect test, as the planner always assumed, so its figures do not move.
 //!
 //! [`text`] renders a [`Report`] for a terminal, [`html`] as a self-contained page with
 //! SVG charts; the report serialises to JSON as is.
@@ -46,6 +53,8 @@
 //! assert!(report.planned.reagents.pass); // 7.28 rounds physical, 10.19 in all
 //! ```
 
+pub mod advisor;
+pub mod assay;
 pub mod calendar;
 pub mod capacity;
 pub mod config;
@@ -62,6 +71,8 @@ use serde::Serialize;
 
 pub use config::{Plan, PlanError};
 
+use advisor::Advice;
+use assay::{Assay, PoolSensitivity};
 use calendar::Date;
 use capacity::{CapacityReport, Lab};
 use demand::{Demand, Group, Tubing};
@@ -126,6 +137,11 @@ pub struct MeasuredAssessment {
     /// Round tubes ÷ what the measured labs finish within the deadline: how many times
     /// their measured throughput a full round needs (`None` when they finish nothing).
     pub throughput_needed: Option<f64>,
+    /// Pool sensitivities measured for the round (for example from its Ct values), in
+    /// place of the plan's for their pool sizes.
+    pub pool_sensitivity: Vec<PoolSensitivity>,
+    /// The advisor again with those sensitivities (`None` when none were measured).
+    pub advice: Option<Advice>,
 }
 
 /// Everything the planner answers.
@@ -139,6 +155,8 @@ pub struct Report {
     pub sampling: SamplingReport,
     /// Under the plan's assumptions.
     pub planned: Assessment,
+    /// The pool design advisor, under the plan's assay.
+    pub advice: Advice,
     /// Under a measured round's, with `--measure-round`.
     pub measured: Option<MeasuredAssessment>,
     /// Whether every verdict passes (capacity, sampling, reserve; measured capacity).
@@ -146,7 +164,7 @@ pub struct Report {
 }
 
 fn assessment(plan: &Plan, zones: &[Group], labs: &[Lab], try_pools: bool) -> Assessment {
-    let demand = Demand::of(zones);
+    let demand = Demand::under(zones, &plan.assay);
     let capacity = capacity::assess(
         labs,
         demand.tubes,
@@ -155,7 +173,7 @@ fn assessment(plan: &Plan, zones: &[Group], labs: &[Lab], try_pools: bool) -> As
     );
     let pool_fix = (try_pools && !capacity.pass).then(|| pool_fix(plan, zones, labs));
     let reagents = reagent::assess(&plan.stock, &demand);
-    let projection = projection::project(&plan.schedule, &demand, &plan.stock);
+    let projection = projection::project(&plan.schedule, &demand, &plan.stock, &plan.assay);
     Assessment {
         demand,
         capacity,
@@ -189,7 +207,7 @@ fn pool_fix(plan: &Plan, zones: &[Group], labs: &[Lab]) -> PoolFix {
                 _ => z.clone(),
             })
             .collect();
-        let d = Demand::of(&repooled);
+        let d = Demand::under(&repooled, &plan.assay);
         // The verdict alone (not capacity::assess, which would search for instruments).
         let within = numbers::floor_u64(capacity::city_tubes_within(labs, plan.deadline_hours));
         if within >= d.tubes {
@@ -228,6 +246,7 @@ pub fn assess(plan: &Plan) -> Report {
         warnings: plan.warnings.clone(),
         sampling,
         planned,
+        advice: advisor::advise(plan, &plan.assay),
         measured: None,
         pass,
     }
@@ -236,7 +255,16 @@ pub fn assess(plan: &Plan) -> Report {
 /// Answers the plan's questions, and again with what a measured round saw: its pool
 /// fill, pooled share and pool positivity for the plan's population, and its labs'
 /// measured rates for the plan's labs.
-pub fn assess_measured(plan: &Plan, measured: Measured) -> Report {
+///
+/// `pool_sensitivity` holds pool sensitivities measured for the round (from its Ct
+/// values: the share of single-tube positives a `k`-pool's log₂ k shift would keep
+/// under the cut-off); they replace the plan's `[assay]` figures for their pool sizes
+/// and the advisor is run again with them. Pass none to leave the plan's assumption.
+pub fn assess_measured(
+    plan: &Plan,
+    measured: Measured,
+    pool_sensitivity: &[PoolSensitivity],
+) -> Report {
     let mut report = assess(plan);
     let zones = measure::measured_demand_groups(&measured, plan.people());
     let labs = measure::measured_labs(&measured);
@@ -246,10 +274,16 @@ pub fn assess_measured(plan: &Plan, measured: Measured) -> Report {
     let throughput_needed =
         (c.within_deadline > 0).then(|| numbers::f(c.demand) / numbers::f(c.within_deadline));
     report.pass = report.pass && assessment.capacity.pass;
+    let advice = (!pool_sensitivity.is_empty()).then(|| {
+        let assay: Assay = plan.assay.with_measured(pool_sensitivity);
+        advisor::advise(plan, &assay)
+    });
     report.measured = Some(MeasuredAssessment {
         measured,
         assessment,
         throughput_needed,
+        pool_sensitivity: pool_sensitivity.to_vec(),
+        advice,
     });
     report
 }
@@ -314,5 +348,79 @@ contract = [{ tests = 5_000_000, confirmed = true }, { tests = 10_000_000, confi
         assert!(r.planned.capacity.pass);
         assert!(r.planned.capacity.instruments_to_pass.is_none());
         assert!(r.planned.pool_fix.is_none());
+    }
+
+    fn measured_round() -> Measured {
+        Measured {
+            round: "R".into(),
+            persons: 1_000,
+            tubes: 110,
+            pool_tubes: 100,
+            single_tubes: 10,
+            first_stage_single_tubes: 10,
+            retest_tubes: 0,
+            pool_members: 990,
+            mean_pool_fill: 9.9,
+            pool_capacities: vec![(10, 100)],
+            pooled_share: 0.99,
+            pools_with_result: 100,
+            positive_pools: 0,
+            inconclusive_pools: 0,
+            pool_positivity: 0.0,
+            recall_positivity: 0.0,
+            implied_prevalence: 0.0,
+            retests_per_recall: None,
+            labs: vec![],
+        }
+    }
+
+    #[test]
+    fn measured_pool_sensitivities_replace_the_plans_in_the_advice() {
+        let plan = Plan::parse(&format!(
+            "{FAILING}[assay]\nsensitivity = 0.98\npool_sensitivity = {{ 10 = 0.95 }}\n"
+        ))
+        .expect("valid");
+        // None measured: the advisor runs once, on the plan's figures.
+        let r = assess_measured(&plan, measured_round(), &[]);
+        let m = r.measured.as_ref().expect("measured");
+        assert!(m.advice.is_none());
+        // 10-pools measured at 0.80: 10:1 two-stage finds 0.80 × 0.98 = 78.4 %.
+        let measured = [PoolSensitivity {
+            pool_size: 10,
+            sensitivity: 0.8,
+            source: "round R: Ct of 120 single-tube positives".into(),
+        }];
+        let r = assess_measured(&plan, measured_round(), &measured);
+        let m = r.measured.as_ref().expect("measured");
+        assert_eq!(m.pool_sensitivity, measured.to_vec());
+        let advice = m.advice.as_ref().expect("advice with the measured figures");
+        let ten = advice.zones[0]
+            .options
+            .iter()
+            .find(|o| o.scheme == "10:1")
+            .expect("10:1");
+        assert!((ten.sensitivity - 0.8 * 0.98).abs() < 1e-12);
+        assert_eq!(ten.standing, advisor::Standing::UnderFloor);
+        let ten_size = advice
+            .accuracy
+            .iter()
+            .find(|a| a.tube_size == 10.0)
+            .expect("10");
+        assert_eq!(ten_size.source, "round R: Ct of 120 single-tube positives");
+        // The plan's own advice keeps the plan's 0.95.
+        let plan_ten = r.advice.zones[0]
+            .options
+            .iter()
+            .find(|o| o.scheme == "10:1")
+            .expect("10:1");
+        assert!((plan_ten.sensitivity - 0.95 * 0.98).abs() < 1e-12);
+        let text = text::render(&r);
+        assert!(
+            text.contains("7. Pool design with the measured pool sensitivities"),
+            "{text}"
+        );
+        let page = html::render(&r);
+        assert!(page.contains("id=\"measured-advice\""));
+        assert!(page.contains("id=\"measured-advice-chart-1\""));
     }
 }

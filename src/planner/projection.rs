@@ -7,7 +7,8 @@
 //!   tubes plus expected retests), swabs and tubes (see [`super::demand`]);
 //! - each **routine group** on its days: daily; every 2 or 3 days (days 1, 3, 5… or
 //!   1, 4, 7…); twice weekly (Monday and Thursday); weekly (Monday); or a share of the
-//!   group on each working day (Monday–Friday) — with the retests its pools bring.
+//!   group on each working day (Monday–Friday) — with the retests its pools bring
+//!   under the plan's assay.
 //!   On full-round days routine groups are counted too unless the plan says
 //!   `routine_on_round_days = false` (they are inside the round's population).
 //!
@@ -38,6 +39,7 @@
 
 use serde::Serialize;
 
+use super::assay::Assay;
 use super::calendar::Date;
 use super::demand::{Demand, Group, GroupDemand};
 use super::numbers::{ceil_u64, f};
@@ -220,16 +222,16 @@ impl Use {
             tests: f(d.tubes),
             swabs: f(d.swabs),
             single_tubes: f(d.single_tube_use),
-            pool_tubes: f(d.pool_tubes),
+            pool_tubes: f(d.pool_tube_use),
         }
     }
 
     fn group(g: &GroupDemand, share: f64) -> Use {
         Use {
             tests: g.tests() * share,
-            swabs: (f(g.group.people) + g.retests) * share,
-            single_tubes: (f(g.single_tubes) + g.retests) * share,
-            pool_tubes: f(g.pool_tubes) * share,
+            swabs: (f(g.group.people) + g.retest_swabs) * share,
+            single_tubes: g.single_tube_use() * share,
+            pool_tubes: g.pool_tube_use() * share,
         }
     }
 
@@ -344,6 +346,7 @@ pub struct Projection {
 /// Projects the stock over the schedule's horizon.
 ///
 /// ```
+/// use pooltrack::planner::assay::Assay;
 /// use pooltrack::planner::demand::{Demand, Group, Tubing};
 /// use pooltrack::planner::projection::{project, FullRounds, Schedule};
 /// use pooltrack::planner::reagent::Stock;
@@ -358,13 +361,13 @@ pub struct Projection {
 ///     ..Schedule::default()
 /// };
 /// let stock = Stock { physical_tests: 1_000_000, ..Stock::default() };
-/// let p = project(&schedule, &round, &stock);
+/// let p = project(&schedule, &round, &stock, &Assay::PERFECT);
 /// // Under 10 rounds after day 1's round, under 6 after the fifth (day 29): 400,000 < 600,000.
 /// assert_eq!(p.total_under_day, Some(1));
 /// assert_eq!(p.physical_under_day, Some(29));
 /// assert_eq!(p.order.unwrap().order_by_day, -2);
 /// ```
-pub fn project(schedule: &Schedule, round: &Demand, stock: &Stock) -> Projection {
+pub fn project(schedule: &Schedule, round: &Demand, stock: &Stock, assay: &Assay) -> Projection {
     let t = round.tubes;
     let physical_line = stock.physical_rounds * f(t);
     let total_line = stock.reserve_rounds * f(t);
@@ -374,7 +377,7 @@ pub fn project(schedule: &Schedule, round: &Demand, stock: &Stock) -> Projection
     let routine: Vec<(GroupDemand, Frequency)> = schedule
         .routine
         .iter()
-        .map(|r| (GroupDemand::of(&r.group), r.frequency))
+        .map(|r| (GroupDemand::under(&r.group, assay), r.frequency))
         .collect();
     let left = |s: Option<u64>, used: f64| s.map(|s| (f(s) - used).max(0.0));
     let mut days = Vec::with_capacity(usize::try_from(schedule.horizon_days).unwrap_or(0) + 1);
@@ -593,7 +596,7 @@ mod tests {
             order_lead_days: 5,
             ..Stock::default()
         };
-        let p = project(&schedule, &city(1_000_000), &stock);
+        let p = project(&schedule, &city(1_000_000), &stock, &Assay::PERFECT);
         assert_eq!(p.full_round_days, vec![1, 8, 15, 22]);
         assert!((p.days[1].used.tests - 109_956.179_249_9).abs() < 1e-6);
         assert!((p.days[2].used.tests - 8_000.0).abs() < 1e-9);
@@ -633,7 +636,7 @@ mod tests {
             routine_on_round_days: false,
             ..Schedule::default()
         };
-        let p = project(&schedule, &city(10_000), &Stock::default());
+        let p = project(&schedule, &city(10_000), &Stock::default(), &Assay::PERFECT);
         assert_eq!(p.days[1].used.tests, 1_000.0);
         assert_eq!(p.days[2].used.tests, 1_000.0);
     }
@@ -655,7 +658,12 @@ mod tests {
             horizon_days: 10,
             ..Schedule::default()
         };
-        let p = project(&schedule, &city(1_000_000), &Stock::default());
+        let p = project(
+            &schedule,
+            &city(1_000_000),
+            &Stock::default(),
+            &Assay::PERFECT,
+        );
         assert_eq!(p.physical_under_day, Some(0));
         let order = p.order.expect("an order");
         // Due day 0, lead time 3: order by day −3, i.e. 4 days late on day 1.
@@ -684,7 +692,7 @@ mod tests {
             pool_tubes: Some(1_000_000),
             ..Stock::default()
         };
-        let p = project(&schedule, &city(100_000), &stock);
+        let p = project(&schedule, &city(100_000), &stock, &Assay::PERFECT);
         let swabs = &p.consumables[0];
         assert_eq!(swabs.runs_out_day, Some(3));
         assert_eq!(swabs.order_quantity, 250_000);
@@ -731,11 +739,12 @@ mod tests {
                 order_lead_days: lead,
                 ..Stock::default()
             };
-            let before = project(&schedule, &round, &stock(physical, confirmed));
+            let before = project(&schedule, &round, &stock(physical, confirmed), &Assay::PERFECT);
             let after = project(
                 &schedule,
                 &round,
                 &stock(physical + more_physical, confirmed + more_confirmed),
+                &Assay::PERFECT,
             );
             prop_assert!(reorder_key(&after) >= reorder_key(&before));
             let later = |a: Option<u32>, b: Option<u32>| a.unwrap_or(u32::MAX) >= b.unwrap_or(u32::MAX);

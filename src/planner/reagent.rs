@@ -14,8 +14,9 @@
 //!   the physical shortfall may also be covered by confirming a contract;
 //! - kits = ⌈shortfall ÷ kit size⌉.
 //!
-//! Consumables scale with what they touch: swabs with people (plus a swab per retest),
-//! single tubes with single-mode people plus retests, pool tubes with pool tubes.
+//! Consumables scale with what they touch: swabs with people (plus a swab per person
+//! swabbed again), single tubes with single-mode people plus single-tube retests, pool
+//! tubes with pool tubes (a three-stage scheme's retest pools too).
 
 use serde::Serialize;
 
@@ -212,7 +213,7 @@ pub fn assess(stock: &Stock, demand: &Demand) -> Reserve {
             consumable("pcr_tests", t, Some(physical)),
             consumable("swabs", demand.swabs, stock.swabs),
             consumable("single_tubes", demand.single_tube_use, stock.single_tubes),
-            consumable("pool_tubes", demand.pool_tubes, stock.pool_tubes),
+            consumable("pool_tubes", demand.pool_tube_use, stock.pool_tubes),
         ],
     }
 }

@@ -2,10 +2,11 @@
 //! terminal, every verdict on the section's first line so a reader can skim.
 //!
 //! One job: the report as terminal text. Its sections share the table layout and the
-//! verdict, hour and day wording, so they stay in one file.
+//! verdict, hour and day wording, so they stay in one file (over 600 lines for that).
 
 use std::fmt::Write as _;
 
+use super::advisor::{Advice, Standing};
 use super::capacity::{CapacityReport, StageKind};
 use super::numbers::{thousands, thousands_f};
 use super::projection::Projection;
@@ -120,9 +121,24 @@ pub fn render(report: &Report) -> String {
     reserve_section(&mut out, a);
     out.push('\n');
     projection_section(&mut out, &a.projection);
+    let mut next = 5;
     if let Some(m) = &report.measured {
         out.push('\n');
         measured_section(&mut out, m, report);
+        next += 1;
+    }
+    out.push('\n');
+    advice_section(&mut out, &format!("{next}. Pool design"), &report.advice);
+    if let Some(a) = report.measured.as_ref().and_then(|m| m.advice.as_ref()) {
+        out.push('\n');
+        advice_section(
+            &mut out,
+            &format!(
+                "{}. Pool design with the measured pool sensitivities",
+                next + 1
+            ),
+            a,
+        );
     }
     out
 }
@@ -640,4 +656,118 @@ fn measured_section(out: &mut String, ma: &MeasuredAssessment, report: &Report) 
             thousands(o.kits)
         );
     }
+}
+
+fn advice_section(out: &mut String, title: &str, a: &Advice) {
+    let recommended = a.zones.iter().filter(|z| z.recommended.is_some()).count();
+    let _ = writeln!(
+        out,
+        "{title}: a scheme recommended for {recommended} of {} zone(s): the fewest tests that find at least {:.1} % of the infected and let the round finish within {} h",
+        a.zones.len(),
+        a.sensitivity_floor * 100.0,
+        a.deadline_hours
+    );
+    if a.perfect_test {
+        out.push_str(
+            "  the plan states no [assay], so the test is taken as perfect: every scheme finds every infected\n  person and the schemes differ in tests and hours only; give the kit's figures in [assay]\n",
+        );
+    } else {
+        let mut t = Table::new(&[
+            ("tube of", true),
+            ("sensitivity", true),
+            ("specificity", true),
+            ("sensitivity from", false),
+        ]);
+        for x in &a.accuracy {
+            t.row(vec![
+                format!("{}", x.tube_size),
+                format!("{:.2} %", x.sensitivity * 100.0),
+                format!("{:.3} %", x.specificity * 100.0),
+                x.source.clone(),
+            ]);
+        }
+        t.render(out);
+    }
+    match a.stage_hours {
+        Some(h) => {
+            let _ = writeln!(
+                out,
+                "  a stage takes {h:.2} h in the lab (the slowest extraction + PCR run pair), {} h between stages (recall, new swabs, transport)",
+                a.recall_hours
+            );
+        }
+        None => out.push_str("  no lab finishes a tube, so no stage has a duration\n"),
+    }
+    for z in &a.zones {
+        let _ = writeln!(
+            out,
+            "  zone {:?} ({} people, prevalence {}, now {}): {}",
+            z.zone,
+            thousands(z.people),
+            pct(z.prevalence),
+            z.now,
+            z.why
+        );
+        let mut t = Table::new(&[
+            ("", false),
+            ("scheme", false),
+            ("tests/person", true),
+            ("stages", true),
+            ("result h", true),
+            ("last h", true),
+            ("sensitivity", true),
+            ("specificity", true),
+            ("missed/M", true),
+            ("false+/M", true),
+            ("round tubes", true),
+            ("deadline", false),
+            ("reserve", true),
+            ("", false),
+        ]);
+        for o in &z.options {
+            let hours = |h: Option<f64>| h.map_or_else(|| "-".to_owned(), |h| format!("{h:.1}"));
+            t.row(vec![
+                if o.standing == Standing::Recommended {
+                    "*"
+                } else {
+                    ""
+                }
+                .to_owned(),
+                if o.now {
+                    format!("{} (now)", o.scheme)
+                } else {
+                    o.scheme.clone()
+                },
+                format!("{:.4}", o.tests_per_person),
+                format!("{:.2}", o.stages_per_person),
+                hours(o.hours_to_result),
+                hours(o.hours_to_last_result),
+                format!("{:.2} %", o.sensitivity * 100.0),
+                format!("{:.3} %", o.specificity * 100.0),
+                thousands_f(o.missed_per_million),
+                thousands_f(o.false_positives_per_million),
+                thousands(o.round_tubes),
+                verdict(o.capacity_pass).to_owned(),
+                format!("{:.2}", o.rounds_total),
+                o.standing.as_str().to_owned(),
+            ]);
+        }
+        t.render(out);
+    }
+    let g = &a.together;
+    let _ = writeln!(
+        out,
+        "  every zone on its recommendation: {} tubes a round (the plan's {}): capacity {}{}, reserve {:.2} rounds ({:.2} physical) {}",
+        thousands(g.round_tubes),
+        thousands(g.planned_tubes),
+        verdict(g.capacity_pass),
+        g.hours_needed
+            .map_or_else(String::new, |h| format!(" (the labs need {h:.2} h)")),
+        g.rounds_total,
+        g.rounds_physical,
+        verdict(g.reserve_pass)
+    );
+    out.push_str(
+        "  (* recommended; missed/M and false+/M per million people tested; result h: expected hours to a final\n   result, last h: through every stage; reserve: rounds on hand and confirmed; --json has every figure)\n",
+    );
 }

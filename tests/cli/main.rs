@@ -1,6 +1,7 @@
 //! Integration tests: each runs the real `pooltrack` binary on files in testdata/ (or
 //! files it writes) with a store in a temporary folder.
 
+mod advisor;
 mod bad_input;
 mod bench;
 mod bench_gen;

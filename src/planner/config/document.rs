@@ -240,6 +240,29 @@ impl<'a> Tab<'a> {
         })
     }
 
+    /// Every entry of the table, in the file's order, each marked as read: for tables
+    /// whose keys are data (`pool_sensitivity = { 5 = 0.96, 10 = 0.95 }`).
+    pub(super) fn entries(&self) -> Vec<(String, Val<'a>)> {
+        self.used.iter().for_each(|u| u.set(true));
+        let mut out: Vec<(String, Val<'a>)> = self
+            .entries
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.get_ref().to_string(),
+                    Val {
+                        text: self.text,
+                        path: self.key(k.get_ref()),
+                        span: v.span(),
+                        value: v.get_ref(),
+                    },
+                )
+            })
+            .collect();
+        out.sort_by_key(|(_, v)| v.span.start);
+        out
+    }
+
     /// A required key is absent. When a key nobody has read is a near miss of it (a
     /// typo such as `peeople`), that key is the error: "unknown key `peeople`; did you
     /// mean `people`?", on its line.

@@ -14,10 +14,11 @@
 //! The reading is split by job: `document` walks the spanned tree (typed values that
 //! name their line and key when refused, tables that refuse keys nobody read),
 //! `suggest` guesses which key a typo meant, `sections` reads the root keys, labs,
-//! sampling and reagents, `groups` the zones and routine groups, and `schedule` the
-//! schedule. This file holds what the rest of the planner sees: [`Plan`] and
-//! [`PlanError`].
+//! sampling and reagents, `groups` the zones and routine groups, `schedule` the
+//! schedule, and `assay` the test's accuracy and the advisor's rules. This file holds
+//! what the rest of the planner sees: [`Plan`] and [`PlanError`].
 
+mod assay;
 mod document;
 mod groups;
 mod schedule;
@@ -29,6 +30,8 @@ use std::path::Path;
 
 use toml::de::DeTable;
 
+use super::advisor::AdvisorRules;
+use super::assay::Assay;
 use super::capacity::Lab;
 use super::demand::Group;
 use super::projection::Schedule;
@@ -70,6 +73,11 @@ pub struct Plan {
     pub stock: Stock,
     /// The schedule.
     pub schedule: Schedule,
+    /// The test's sensitivity and specificity (a perfect test when the plan states
+    /// none).
+    pub assay: Assay,
+    /// What the pool design advisor requires of a scheme.
+    pub advisor: AdvisorRules,
     /// Things accepted but worth a second look.
     pub warnings: Vec<String>,
 }

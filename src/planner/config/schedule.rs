@@ -15,13 +15,14 @@ const SCHEDULE_KEYS: [&str; 5] = [
     "routine_on_round_days",
 ];
 const FULL_ROUND_KEYS: [&str; 4] = ["every_days", "first_day", "days", "dates"];
-const ROUTINE_KEYS: [&str; 8] = [
+const ROUTINE_KEYS: [&str; 9] = [
     "name",
     "people",
     "mode",
     "pool_size",
     "household_size",
     "prevalence",
+    "retest_pool_size",
     "frequency",
     "share",
 ];

@@ -2,17 +2,20 @@
 //! read into the planner's types with their defaults and the rules that tie their
 //! keys together.
 
+use super::assay::{read_advisor, read_assay};
 use super::document::Tab;
 use super::groups::{ZONE_KEYS, read_group};
 use super::schedule::read_schedule;
 use super::{MAX_INSTRUMENTS, MAX_PEOPLE, MAX_SAMPLES_PER_RUN, MAX_STOCK, Plan, PlanError, Res};
+use crate::planner::advisor::AdvisorRules;
+use crate::planner::assay::Assay;
 use crate::planner::capacity::{Lab, Stage, StageKind};
 use crate::planner::demand::Demand;
 use crate::planner::projection::Schedule;
 use crate::planner::reagent::{Contract, Stock};
 use crate::planner::sampling::SamplingPlan;
 
-const ROOT_KEYS: [&str; 9] = [
+const ROOT_KEYS: [&str; 11] = [
     "name",
     "deadline_hours",
     "staffed_hours",
@@ -21,6 +24,8 @@ const ROOT_KEYS: [&str; 9] = [
     "sampling",
     "reagents",
     "schedule",
+    "assay",
+    "advisor",
     "warnings_are_errors",
 ];
 
@@ -85,6 +90,14 @@ pub(super) fn read_plan(root: &Tab<'_>) -> Res<Plan> {
         Some(v) => read_schedule(&v.table()?, city.mean_prevalence(), &mut warnings)?,
         None => Schedule::default(),
     };
+    let assay = match root.get("assay") {
+        Some(v) => read_assay(&v.table()?, &mut warnings)?,
+        None => Assay::PERFECT,
+    };
+    let advisor = match root.get("advisor") {
+        Some(v) => read_advisor(&v.table()?)?,
+        None => AdvisorRules::default(),
+    };
     let strict = root
         .get("warnings_are_errors")
         .map(|v| v.boolean())
@@ -107,6 +120,8 @@ pub(super) fn read_plan(root: &Tab<'_>) -> Res<Plan> {
         sampling,
         stock,
         schedule,
+        assay,
+        advisor,
         warnings,
     })
 }

@@ -12,11 +12,16 @@
 //!   deadline against the round's tubes, and the same for the labs as a whole (each
 //!   lab through its slower stage).
 //!
+//! And the pool design advisor's section (`plan-advice`, see `advice`): per zone, a
+//! chart of each scheme's tests per person against its sensitivity with the floor,
+//! and the table of every scheme's figures and why it was or was not recommended.
+//!
 //! Every number drawn is also in a table beside it.
 //!
 //! The charts are drawn in `charts`, with their own geometry; the page places them
 //! and its stylesheet colours them.
 
+mod advice;
 mod charts;
 
 use std::fmt::Write as _;
@@ -70,8 +75,9 @@ pub fn render(report: &Report) -> String {
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>pooltrack plan: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        escape(&p.name)
+         <title>pooltrack plan: {}</title>\n<style>{STYLE}{}</style>\n</head>\n<body>\n",
+        escape(&p.name),
+        advice::STYLE
     );
     let _ = writeln!(
         h,
@@ -110,6 +116,7 @@ pub fn render(report: &Report) -> String {
     }
     assessment_sections(&mut h, a, "plan", "", None);
     sampling_section(&mut h, report);
+    advice::section(&mut h, &report.advice, "plan", "Pool design");
     if let Some(m) = &report.measured {
         let mm = &m.measured;
         let _ = writeln!(
@@ -153,6 +160,14 @@ pub fn render(report: &Report) -> String {
             "Measured: ",
             m.throughput_needed,
         );
+        if let Some(adv) = &m.advice {
+            advice::section(
+                &mut h,
+                adv,
+                "measured",
+                "Pool design with the measured pool sensitivities",
+            );
+        }
     }
     h.push_str("<p class=\"note\">Made by <code>pooltrack plan</code>. Rules: lab capacity counted at the staffed hours (18 h) must finish a full round within the deadline (24 h); reagent for 10 rounds, at least 6 physically on hand, the rest under confirmed contracts.</p>\n</body>\n</html>\n");
     h
