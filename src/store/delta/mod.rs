@@ -21,6 +21,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow_schema::{DataType, Schema};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -270,28 +271,35 @@ pub fn read_log(table: &Path) -> Result<Option<Vec<Commit>>> {
         return Ok(None);
     };
     let log = table.join(LOG);
-    let mut out = Vec::with_capacity(versions.len());
-    for (want, &v) in versions.iter().enumerate() {
-        let path = log.join(commit_name(v));
-        if v != want as u64 {
-            return Err(Error::damaged(
-                &path,
-                format!(
-                    "the log skips from version {} to {v}: a commit is missing",
-                    out.len().saturating_sub(1)
-                ),
-            ));
-        }
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| Error::damaged(&path, format!("is not UTF-8 text: {e}")))?;
-        let actions = parse_commit(text).map_err(|why| Error::damaged(&path, why))?;
-        out.push(Commit {
-            version: v,
-            actions,
-            path,
-        });
+    if let Some((want, &v)) = versions
+        .iter()
+        .enumerate()
+        .find(|&(want, &v)| v != want as u64)
+    {
+        return Err(Error::damaged(
+            log.join(commit_name(v)),
+            format!(
+                "the log skips from version {} to {v}: a commit is missing",
+                want.saturating_sub(1)
+            ),
+        ));
     }
+    // A store of a busy day holds hundreds of commits: read them on every core.
+    let out = versions
+        .par_iter()
+        .map(|&v| {
+            let path = log.join(commit_name(v));
+            let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|e| Error::damaged(&path, format!("is not UTF-8 text: {e}")))?;
+            let actions = parse_commit(text).map_err(|why| Error::damaged(&path, why))?;
+            Ok(Commit {
+                version: v,
+                actions,
+                path,
+            })
+        })
+        .collect::<Result<Vec<Commit>>>()?;
     Ok(Some(out))
 }
 
