@@ -68,6 +68,7 @@ pub mod ingest;
 pub mod model;
 pub mod output;
 pub mod planner;
+pub mod prevalence;
 pub mod privacy;
 pub mod progress;
 pub mod reasons;

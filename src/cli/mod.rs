@@ -16,6 +16,7 @@ mod key;
 mod log;
 mod output;
 mod plan;
+mod prevalence;
 mod progress;
 mod report;
 mod retract;
@@ -129,6 +130,8 @@ enum Command {
     Turnaround(WithStore<turnaround::Args>),
     /// A round's coverage of the population register, by district and community.
     Coverage(WithStore<coverage::Args>),
+    /// Prevalence by area with 95 % intervals, from a round's own tubes of mixed sizes.
+    Prevalence(WithStore<prevalence::Args>),
     /// One self-contained HTML page and JSON of a round: QC, coverage, turnaround,
     /// progress, health codes, review flags, with charts.
     Report(WithStore<report::Args>),
@@ -168,6 +171,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(a) => review::run(&a.store.resolve(before), &a.args),
         Command::Turnaround(a) => turnaround::run(&a.store.resolve(before), &a.args),
         Command::Coverage(a) => coverage::run(&a.store.resolve(before), &a.args),
+        Command::Prevalence(a) => prevalence::run(&a.store.resolve(before), &a.args),
         Command::Report(a) => report::run(&a.store.resolve(before), &a.args),
         Command::Export(a) => export::run(&a.store.resolve(before), a.command),
         Command::Gen(a) => gen_city::run(&a),

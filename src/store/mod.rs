@@ -25,6 +25,7 @@ pub mod config;
 pub mod fsutil;
 pub mod index;
 mod keyed;
+pub mod labels;
 mod lookup;
 pub mod manifest;
 pub mod read;

@@ -268,7 +268,7 @@ impl Decided {
     }
 
     /// The tube of a row of a person with several rows.
-    fn grouped_tube(&self, row: u32) -> u32 {
+    pub(super) fn grouped_tube(&self, row: u32) -> u32 {
         self.grouped
             .binary_search_by_key(&row, |&(r, _)| r)
             .map_or(NONE, |i| self.grouped[i].1)

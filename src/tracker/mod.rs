@@ -36,6 +36,7 @@ mod effective;
 mod merge;
 mod persons;
 mod round;
+mod stages;
 mod statuses;
 mod tubes;
 
@@ -43,6 +44,7 @@ pub use decided::{Barcodes, Counts, Decided, Listed, StatusRows};
 pub use effective::effective;
 pub use persons::PersonStatus;
 pub use round::Round;
+pub use stages::Stages;
 pub use statuses::Statuses;
 pub use tubes::{ResultFacts, Tubes};
 

@@ -34,7 +34,13 @@ const LAYERS: &[&[&str]] = &[
     &["roster"],
     // The lists, exports and reports, and the planner beside them.
     &["worklist", "coverage", "planner"],
-    &["health_code", "report", "turnaround", "privacy"],
+    &[
+        "health_code",
+        "report",
+        "turnaround",
+        "privacy",
+        "prevalence",
+    ],
     &["review"],
     &["round_report"],
 ];
