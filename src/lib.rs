@@ -59,6 +59,7 @@
 
 pub mod column;
 pub mod coverage;
+pub mod dilution;
 pub mod error;
 pub mod fasthash;
 pub mod floor;

@@ -9,6 +9,7 @@ pub mod bench;
 mod config;
 mod coverage;
 mod demo;
+mod dilution;
 mod export;
 mod gen_city;
 mod ingest;
@@ -132,6 +133,9 @@ enum Command {
     Coverage(WithStore<coverage::Args>),
     /// Prevalence by area with 95 % intervals, from a round's own tubes of mixed sizes.
     Prevalence(WithStore<prevalence::Args>),
+    /// Dilution risk from the round's Ct values: measured sensitivity and Ct shift per
+    /// pool size.
+    Dilution(WithStore<dilution::Args>),
     /// One self-contained HTML page and JSON of a round: QC, coverage, turnaround,
     /// progress, health codes, review flags, with charts.
     Report(WithStore<report::Args>),
@@ -172,6 +176,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Turnaround(a) => turnaround::run(&a.store.resolve(before), &a.args),
         Command::Coverage(a) => coverage::run(&a.store.resolve(before), &a.args),
         Command::Prevalence(a) => prevalence::run(&a.store.resolve(before), &a.args),
+        Command::Dilution(a) => dilution::run(&a.store.resolve(before), &a.args),
         Command::Report(a) => report::run(&a.store.resolve(before), &a.args),
         Command::Export(a) => export::run(&a.store.resolve(before), a.command),
         Command::Gen(a) => gen_city::run(&a),

@@ -31,7 +31,7 @@ const LAYERS: &[&[&str]] = &[
     // CSV, JSON and Parquet writers for any list.
     &["output"],
     // Every person of a round, in order, for the exports that print them all.
-    &["roster"],
+    &["roster", "dilution"],
     // The lists, exports and reports, and the planner beside them.
     &["worklist", "coverage", "planner"],
     &[
