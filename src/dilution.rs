@@ -228,18 +228,18 @@ impl Dilution {
     /// std::fs::write(
     ///     &tubes,
     ///     "tube,person,mode,capacity,collected_at\n\
-    ///      SG1,P-1,single,1,2022-04-02 08:00\nSG2,P-2,single,1,2022-04-02 08:00\n\
-    ///      PL1,P-3,pool,2,2022-04-02 08:00\nPL1,P-4,pool,2,2022-04-02 08:00\n\
-    ///      RT1,P-3,single,1,2022-04-02 15:00\nRT2,P-4,single,1,2022-04-02 15:00\n",
+    ///      SG-1,P-1,single,1,2022-04-02 08:00\nSG-2,P-2,single,1,2022-04-02 08:00\n\
+    ///      PL-1,P-3,pool,2,2022-04-02 08:00\nPL-1,P-4,pool,2,2022-04-02 08:00\n\
+    ///      RT-1,P-3,single,1,2022-04-02 15:00\nRT-2,P-4,single,1,2022-04-02 15:00\n",
     /// )?;
     /// // Cut-off 40: SG1 at 38 is within log2 5 = 2.32 of it, SG2 at 30 is not. The
     /// // pool of 2 reads 31.5, its positive member 30.5: a shift of 1 = log2 2.
     /// std::fs::write(
     ///     &results,
     ///     "tube,result,ct_orf1ab,ct_n,reported_at,lab\n\
-    ///      SG1,positive,38,38.5,2022-04-02 12:00,L1\nSG2,positive,30.2,30,2022-04-02 12:00,L1\n\
-    ///      PL1,positive,31.5,32,2022-04-02 12:00,L1\n\
-    ///      RT1,positive,30.5,31,2022-04-02 19:00,L1\nRT2,negative,,,2022-04-02 19:00,L1\n",
+    ///      SG-1,positive,38,38.5,2022-04-02 12:00,L1\nSG-2,positive,30.2,30,2022-04-02 12:00,L1\n\
+    ///      PL-1,positive,31.5,32,2022-04-02 12:00,L1\n\
+    ///      RT-1,positive,30.5,31,2022-04-02 19:00,L1\nRT-2,negative,,,2022-04-02 19:00,L1\n",
     /// )?;
     /// let mut store = Store::open_writer(&dir.path().join("store"))?;
     /// let opts = IngestOptions::default();
@@ -430,8 +430,8 @@ impl Dilution {
 /// # use pooltrack::store::Store;
 /// # let dir = tempfile::tempdir()?;
 /// # let (tubes, results) = (dir.path().join("tubes.csv"), dir.path().join("results.csv"));
-/// # std::fs::write(&tubes, "tube,person,mode,collected_at\nSG1,P-1,single,2022-04-02 08:00\nSG2,P-2,single,2022-04-02 08:00\nSG3,P-3,single,2022-04-02 08:00\nSG4,P-4,single,2022-04-02 08:00\n")?;
-/// # std::fs::write(&results, "tube,result,ct_orf1ab,ct_n,reported_at\nSG1,positive,36.5,37,2022-04-02 12:00\nSG2,positive,30,30,2022-04-02 12:00\nSG3,positive,25,26,2022-04-02 12:00\nSG4,positive,38.9,39,2022-04-02 12:00\n")?;
+/// # std::fs::write(&tubes, "tube,person,mode,collected_at\nSG-1,P-1,single,2022-04-02 08:00\nSG-2,P-2,single,2022-04-02 08:00\nSG-3,P-3,single,2022-04-02 08:00\nSG-4,P-4,single,2022-04-02 08:00\n")?;
+/// # std::fs::write(&results, "tube,result,ct_orf1ab,ct_n,reported_at\nSG-1,positive,36.5,37,2022-04-02 12:00\nSG-2,positive,30,30,2022-04-02 12:00\nSG-3,positive,25,26,2022-04-02 12:00\nSG-4,positive,38.9,39,2022-04-02 12:00\n")?;
 /// # let mut store = Store::open_writer(&dir.path().join("store"))?;
 /// # let opts = IngestOptions::default();
 /// # ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
@@ -440,8 +440,9 @@ impl Dilution {
 /// // Single-tube positives at Ct 25, 30, 36.5 and 38.9; cut-off 40.
 /// let s = measured_sensitivity(&store, "R1", &[5, 10, 20])?;
 /// let by_size: Vec<(u32, Option<f64>)> = s.iter().map(|s| (s.pool_size, s.sensitivity)).collect();
-/// // log2 5 = 2.32: 38.9 is within it; log2 10 = 3.32: 36.5 too; log2 20 = 4.32: the same two.
-/// assert_eq!(by_size, [(5, Some(0.75)), (10, Some(0.5)), (20, Some(0.5))]);
+/// // log2 5 = 2.32 and log2 10 = 3.32: only 38.9 reaches 40 (36.5 + 3.32 = 39.82);
+/// // log2 20 = 4.32: 36.5 too (40.82).
+/// assert_eq!(by_size, [(5, Some(0.75)), (10, Some(0.75)), (20, Some(0.5))]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

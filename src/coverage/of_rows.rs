@@ -51,7 +51,7 @@ pub struct RowAreas {
 /// # let opts = pooltrack::ingest::IngestOptions::default();
 /// # let register = file("register.csv", "person,district,community\np1,North,N1\np2,South,S1\n")?;
 /// # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
-/// # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL1,p1,pool,2022-04-02 08:00\nPL1,v9,pool,2022-04-02 08:01\nPL2,p2,pool,2022-04-02 08:02\n")?;
+/// # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL-1,p1,pool,2022-04-02 08:00\nPL-1,v9,pool,2022-04-02 08:01\nPL-2,p2,pool,2022-04-02 08:02\n")?;
 /// # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
 /// use pooltrack::coverage::{AreaLevel, UNREGISTERED, areas_of_rows};
 ///

@@ -140,6 +140,26 @@ pub fn log_likelihood(p: f64, tubes: &[SizeCount], assay: Assay) -> f64 {
         .sum()
 }
 
+/// The derivative of [`log_likelihood`] in `p` (the score), for `p` in (0, 1).
+fn score(p: f64, tubes: &[SizeCount], assay: Assay) -> f64 {
+    let (se, sp) = (assay.sensitivity, assay.specificity);
+    let c = se + sp - 1.0;
+    let ln_q = (-p).ln_1p();
+    tubes
+        .iter()
+        .map(|t| {
+            let k = f64::from(t.size);
+            let lqk = k * ln_q;
+            // dπ/dp = c·k·q^(k−1)
+            let slope = c * k * ((k - 1.0) * ln_q).exp();
+            let positive = (1.0 - sp) + c * -lqk.exp_m1();
+            let negative = (1.0 - se) + c * lqk.exp();
+            let term = |n: u64, v: f64| if n == 0 { 0.0 } else { count(n) * v };
+            term(t.positive, slope / positive) - term(t.negative, slope / negative)
+        })
+        .sum()
+}
+
 /// A count as a float (exact below 2^53).
 #[allow(clippy::cast_precision_loss)]
 fn count(n: u64) -> f64 {
@@ -157,7 +177,9 @@ fn grid() -> Vec<f64> {
     }
     g.extend((1..=400).map(|i| f64::from(i) / 400.0));
     g.sort_by(f64::total_cmp);
-    g.dedup();
+    // Points closer than a millionth of their size (a power of ten on both scales)
+    // would make a best grid cell too narrow to hold the maximum.
+    g.dedup_by(|a, b| (*a - *b).abs() <= 1e-6 * b.abs());
     g
 }
 
@@ -235,6 +257,19 @@ pub fn estimate(tubes: &[SizeCount], assay: Assay) -> Option<Estimate> {
     }
     let f = |p: f64| log_likelihood(p, &tubes, assay);
     let g = grid();
+    // Without a negative tube the likelihood only grows with p, without a positive one
+    // it only falls: the estimate is 1 or 0. Said outright, because far from the
+    // data the log-likelihood is flat to the last bit and a search could stop early.
+    let (positive, negative): (u64, u64) = tubes
+        .iter()
+        .fold((0, 0), |(a, b), t| (a + t.positive, b + t.negative));
+    let boundary = if negative == 0 {
+        Some(1.0)
+    } else if positive == 0 {
+        Some(0.0)
+    } else {
+        None
+    };
     let values: Vec<f64> = g.iter().map(|&p| f(p)).collect();
     let best = (0..g.len())
         .filter(|&i| !values[i].is_nan())
@@ -242,14 +277,41 @@ pub fn estimate(tubes: &[SizeCount], assay: Assay) -> Option<Estimate> {
     if !values[best].is_finite() {
         return None;
     }
-    let lo = g[best.saturating_sub(1)];
-    let hi = g[(best + 1).min(g.len() - 1)];
+    // The maximum of a unimodal likelihood lies within a grid cell of the best point;
+    // two cells either side leave room for rounding in the comparisons.
+    let lo = g[best.saturating_sub(2)];
+    let hi = g[(best + 2).min(g.len() - 1)];
     let inner = golden_max(&f, lo, hi);
-    let (p_hat, l_hat) = if f(inner) > values[best] {
+    let (mut p_hat, mut l_hat) = if f(inner) > values[best] {
         (inner, f(inner))
     } else {
         (g[best], values[best])
     };
+    // Golden section stops at the square root of the float precision, where the
+    // likelihood is flat; the score's sign change pins the maximum to the last bit.
+    let s = |p: f64| score(p, &tubes, assay);
+    let (a, b) = (lo.max(f64::MIN_POSITIVE), hi.min(1.0 - f64::EPSILON));
+    if boundary.is_none() && s(a) > 0.0 && s(b) < 0.0 {
+        let (mut up, mut down) = (a, b);
+        for _ in 0..200 {
+            let mid = (up + down) / 2.0;
+            if mid == up || mid == down {
+                break;
+            }
+            if s(mid) > 0.0 {
+                up = mid;
+            } else {
+                down = mid;
+            }
+        }
+        let root = (up + down) / 2.0;
+        if f(root).is_finite() {
+            (p_hat, l_hat) = (root, f(root));
+        }
+    }
+    if let Some(edge) = boundary {
+        (p_hat, l_hat) = (edge, f(edge));
+    }
     let cut = l_hat - CHI2_95 / 2.0;
     // Below p̂: the first grid point (going down) outside the interval, then bisect.
     let lower = if p_hat <= 0.0 || f(0.0) >= cut {

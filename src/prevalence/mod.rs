@@ -39,7 +39,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let (tubes, results) = (dir.path().join("tubes.csv"), dir.path().join("results.csv"));
 //! let mut rows = String::from("tube,person,mode,capacity,collected_at\n");
-//! for (tube, first) in [("PL1", 0), ("PL2", 10), ("PL3", 20)] {
+//! for (tube, first) in [("PL-1", 0), ("PL-2", 10), ("PL-3", 20)] {
 //!     for p in first..first + 10 {
 //!         rows.push_str(&format!("{tube},P-{p},pool,10,2022-04-02 08:00\n"));
 //!     }
@@ -47,8 +47,8 @@
 //! std::fs::write(&tubes, rows)?;
 //! std::fs::write(
 //!     &results,
-//!     "tube,result,reported_at\nPL1,positive,2022-04-02 12:00\n\
-//!      PL2,negative,2022-04-02 12:00\nPL3,negative,2022-04-02 12:00\n",
+//!     "tube,result,reported_at\nPL-1,positive,2022-04-02 12:00\n\
+//!      PL-2,negative,2022-04-02 12:00\nPL-3,negative,2022-04-02 12:00\n",
 //! )?;
 //! let mut store = Store::open_writer(&dir.path().join("store"))?;
 //! let opts = IngestOptions::default();
