@@ -214,15 +214,8 @@ fn print_table(by: By, assay: Assay, tubes: &[RoundTubes], rows: &[AreaPrevalenc
         .unwrap_or(0)
         .max(5);
     println!(
-        "{:<w_area$}  {:<w_round$}  {:>10}  {:>11}  {:>8}  {:>10}  {:>21}  {}",
-        "area",
-        "round",
-        "tubes",
-        "persons",
-        "positive",
-        "prevalence",
-        "95 % interval",
-        "infected persons (interval)"
+        "{:<w_area$}  {:<w_round$}  {:>10}  {:>11}  {:>8}  {:>10}  {:>21}  infected persons (interval)",
+        "area", "round", "tubes", "persons", "positive", "prevalence", "95 % interval"
     );
     for r in rows {
         println!(

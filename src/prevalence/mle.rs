@@ -207,14 +207,14 @@ fn golden_max(f: &dyn Fn(f64) -> f64, mut a: f64, mut b: f64) -> f64 {
             fd = f(d);
         }
     }
-    (a + b) / 2.0
+    f64::midpoint(a, b)
 }
 
 /// Bisection for the `p` between `inside` (`f ≥ cut`) and `outside` (`f < cut`) where
 /// `f` crosses `cut`.
 fn crossing(f: &dyn Fn(f64) -> f64, cut: f64, mut inside: f64, mut outside: f64) -> f64 {
     for _ in 0..200 {
-        let mid = (inside + outside) / 2.0;
+        let mid = f64::midpoint(inside, outside);
         if mid == inside || mid == outside {
             break;
         }
@@ -224,7 +224,7 @@ fn crossing(f: &dyn Fn(f64) -> f64, cut: f64, mut inside: f64, mut outside: f64)
             outside = mid;
         }
     }
-    (inside + outside) / 2.0
+    f64::midpoint(inside, outside)
 }
 
 /// The maximum-likelihood prevalence and its 95 % likelihood-ratio interval from
@@ -294,7 +294,7 @@ pub fn estimate(tubes: &[SizeCount], assay: Assay) -> Option<Estimate> {
     if boundary.is_none() && s(a) > 0.0 && s(b) < 0.0 {
         let (mut up, mut down) = (a, b);
         for _ in 0..200 {
-            let mid = (up + down) / 2.0;
+            let mid = f64::midpoint(up, down);
             if mid == up || mid == down {
                 break;
             }
@@ -304,7 +304,7 @@ pub fn estimate(tubes: &[SizeCount], assay: Assay) -> Option<Estimate> {
                 down = mid;
             }
         }
-        let root = (up + down) / 2.0;
+        let root = f64::midpoint(up, down);
         if f(root).is_finite() {
             (p_hat, l_hat) = (root, f(root));
         }

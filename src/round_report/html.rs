@@ -533,15 +533,12 @@ fn prevalence(h: &mut String, r: &RoundReport) {
         thousands(p.follow_up_tubes),
         escape(&r.round)
     );
-    match &p.by_district {
-        Some(rows) => {
-            charts::prevalence(h, "prevalence-chart", rows, "district");
-            prevalence_table(h, rows, "district");
-        }
-        None => {
-            h.push_str("<p id=\"prevalence-by-district-missing\" class=\"note\">No population register, so no prevalence by district; by lab below.</p>\n");
-            charts::prevalence(h, "prevalence-chart", &p.by_lab, "lab");
-        }
+    if let Some(rows) = &p.by_district {
+        charts::prevalence(h, "prevalence-chart", rows, "district");
+        prevalence_table(h, rows, "district");
+    } else {
+        h.push_str("<p id=\"prevalence-by-district-missing\" class=\"note\">No population register, so no prevalence by district; by lab below.</p>\n");
+        charts::prevalence(h, "prevalence-chart", &p.by_lab, "lab");
     }
     h.push_str("<h3 id=\"prevalence-by-lab\">By lab</h3>\n");
     prevalence_table(h, &p.by_lab, "lab");

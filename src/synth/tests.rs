@@ -675,7 +675,7 @@ fn the_ct_model_dilutes_pools_and_misses_the_weak_ones() {
         .iter()
         .map(|row| (row[0].as_str(), f(row, 1)))
         .collect();
-    let mut shift: HashMap<u64, Vec<f64>> = HashMap::new();
+    let mut shift: HashMap<u32, Vec<f64>> = HashMap::new();
     let single_infected: HashSet<&str> = truth
         .iter()
         .filter(|row| row[4] == "1")
@@ -689,25 +689,18 @@ fn the_ct_model_dilutes_pools_and_misses_the_weak_ones() {
         if !single_infected.contains(row[0].as_str()) {
             continue;
         }
-        let person = truth
+        let (person, k) = truth
             .iter()
             .find(|t| t[2] == row[0])
-            .map(|t| t[0].as_str())
+            .map(|t| (t[0].as_str(), t[3].parse::<u32>().expect("a size")))
             .expect("the infected member");
-        let k = truth
-            .iter()
-            .find(|t| t[2] == row[0])
-            .map(|t| f(t, 3))
-            .expect("its size");
-        shift
-            .entry(k as u64)
-            .or_default()
-            .push(f(row, 2) - viral[person]);
+        shift.entry(k).or_default().push(f(row, 2) - viral[person]);
     }
-    for k in [5u64, 10, 20] {
+    for k in [5u32, 10, 20] {
         let v = &shift[&k];
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        let want = (k as f64).log2();
+        let n = f64::from(u32::try_from(v.len()).expect("a few"));
+        let mean = v.iter().sum::<f64>() / n;
+        let want = f64::from(k).log2();
         assert!(v.len() > 100, "{k}: {}", v.len());
         assert!((mean - want).abs() < 0.2, "{k}: mean {mean}, want {want}");
     }

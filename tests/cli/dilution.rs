@@ -98,7 +98,7 @@ fn ct_round(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 
 /// The measured shift: within 0.25 cycles of log2 k for each validated size. Each pool's
 /// shift is two readings with noise sd 0.5 each (and the lower of two targets, N
-/// spread ±1.5 around ORF1ab), so about 0.8 per pool; with over 300 pools of each size
+/// spread ±1.5 around `ORF1ab`), so about 0.8 per pool; with over 300 pools of each size
 /// the mean's own sd is below 0.05, and the pools the cut-off hid (their noise pushed
 /// them past 40) pull it down by less than 0.05: 0.25 leaves room for both, and a
 /// shift of log2 of another size (1 cycle away) could not pass.
