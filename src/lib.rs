@@ -15,9 +15,12 @@
 //! - [`tracker`]: a round's tubes, effective results and every person's status (Dorfman
 //!   pool deconvolution);
 //! - [`output`]: any list as CSV, JSON or Parquet;
+//! - [`roster`] and [`dilution`]: every person of a round in order; what pooling costs,
+//!   measured from the round's Ct values;
 //! - [`worklist`], [`coverage`], [`health_code`], [`report`], [`turnaround`],
-//!   [`privacy`], [`review`], [`round_report`]: the lists, exports and reports a lab and
-//!   an office act on; [`planner`] beside them answers capacity and reagent questions.
+//!   [`privacy`], [`prevalence`], [`review`], [`round_report`]: the lists, exports and
+//!   reports a lab and an office act on; [`planner`] beside them answers capacity and
+//!   reagent questions.
 //!
 //! A round from files to a recall list:
 //!
