@@ -45,6 +45,7 @@
 mod areas;
 mod join;
 mod lists;
+mod of_rows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -57,6 +58,7 @@ use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3Builder;
 
 pub use lists::{UnregisteredPerson, UntestedPerson};
+pub use of_rows::{AreaLevel, RowAreas, UNREGISTERED, areas_of_rows};
 
 use crate::store::index::{IndexFile, Kind};
 use crate::store::read;
@@ -238,33 +240,19 @@ impl Tally {
     }
 }
 
-impl Coverage {
-    /// Computes `round`'s coverage of the population register.
-    ///
-    /// Fails with [`Error::Usage`] (exit code 2) when no population was ingested, and
-    /// with [`Error::UnknownRound`] when the store holds no collections of `round`.
-    ///
-    /// ```
-    /// # fn main() -> pooltrack::Result<()> {
-    /// # let dir = tempfile::tempdir().map_err(|e| pooltrack::Error::io("tmp", e))?;
-    /// # let file = |name: &str, text: &str| {
-    /// #     let p = dir.path().join(name);
-    /// #     std::fs::write(&p, text).map(|()| p).map_err(|e| pooltrack::Error::io(name, e))
-    /// # };
-    /// # let mut store = pooltrack::store::Store::open_writer(&dir.path().join("store"))?;
-    /// # let opts = pooltrack::ingest::IngestOptions::default();
-    /// # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00:00\n")?;
-    /// # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
-    /// use pooltrack::coverage::Coverage;
-    ///
-    /// let err = Coverage::compute(&store, "R1").expect_err("no register yet");
-    /// assert_eq!(err.exit_code(), 2);
-    /// # let register = file("register.csv", "person\np1\np2\n")?;
-    /// # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
-    /// assert_eq!(Coverage::compute(&store, "R1")?.share, 0.5);
-    /// # Ok(()) }
-    /// ```
-    pub fn compute(store: &Store, round: &str) -> Result<Coverage> {
+/// The population register as the joins read it: its segments' Parquet files and
+/// person sidecars, each segment's first row, and every row's kind.
+struct Register {
+    files: Vec<PathBuf>,
+    sidecars: Vec<IndexFile>,
+    bases: Vec<u32>,
+    areas: areas::Areas,
+}
+
+impl Register {
+    /// Opens the register to join with `round`: a usage error when the store holds no
+    /// register, [`Error::UnknownRound`] when it holds no collections of `round`.
+    fn open(store: &Store, round: &str) -> Result<Register> {
         let segments: Vec<_> = store.manifest().population().map(|(s, _)| s).collect();
         if segments.is_empty() {
             return Err(Error::Usage(format!(
@@ -296,7 +284,7 @@ impl Coverage {
                     )
                 })?;
         }
-        let mut areas = areas::read(store, &files)?;
+        let areas = areas::read(store, &files)?;
         let disagree = segments.len() != areas.of_row.len()
             || segments
                 .iter()
@@ -308,31 +296,81 @@ impl Coverage {
                 "the population segments and their manifest rows disagree",
             ));
         }
+        Ok(Register {
+            files,
+            sidecars,
+            bases,
+            areas,
+        })
+    }
+
+    /// The registrations within hash range `r`: (hash, segment, row, kind); a row
+    /// past its segment's end is damage, named in `damage`.
+    fn in_range(&self, r: u32, damage: &mut Option<String>) -> Vec<join::Registration> {
+        let mut population = Vec::new();
+        for ((k, f), kinds) in (0u32..).zip(&self.sidecars).zip(&self.areas.of_row) {
+            for i in in_range(f, r) {
+                let row = f.person_row(i);
+                match kinds.get(row as usize) {
+                    Some(&kind) => population.push((f.person(i), k, row, kind)),
+                    None => {
+                        *damage = Some(format!(
+                            "a population person index names row {row}, which its segment does not hold"
+                        ));
+                    }
+                }
+            }
+        }
+        population
+    }
+
+    /// The fields ([`join::DISTRICT`] | ...) a kind of registration states.
+    fn stated(&self, kind: u32) -> u8 {
+        self.areas
+            .kinds
+            .get(kind as usize)
+            .map_or(0, areas::Kind::stated)
+    }
+}
+
+impl Coverage {
+    /// Computes `round`'s coverage of the population register.
+    ///
+    /// Fails with [`Error::Usage`] (exit code 2) when no population was ingested, and
+    /// with [`Error::UnknownRound`] when the store holds no collections of `round`.
+    ///
+    /// ```
+    /// # fn main() -> pooltrack::Result<()> {
+    /// # let dir = tempfile::tempdir().map_err(|e| pooltrack::Error::io("tmp", e))?;
+    /// # let file = |name: &str, text: &str| {
+    /// #     let p = dir.path().join(name);
+    /// #     std::fs::write(&p, text).map(|()| p).map_err(|e| pooltrack::Error::io(name, e))
+    /// # };
+    /// # let mut store = pooltrack::store::Store::open_writer(&dir.path().join("store"))?;
+    /// # let opts = pooltrack::ingest::IngestOptions::default();
+    /// # let tubes = file("tubes.csv", "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00:00\n")?;
+    /// # pooltrack::ingest::ingest_collections(&mut store, &[tubes], "R1", &opts, None)?;
+    /// use pooltrack::coverage::Coverage;
+    ///
+    /// let err = Coverage::compute(&store, "R1").expect_err("no register yet");
+    /// assert_eq!(err.exit_code(), 2);
+    /// # let register = file("register.csv", "person\np1\np2\n")?;
+    /// # pooltrack::ingest::ingest_population(&mut store, &[register], &opts, None)?;
+    /// assert_eq!(Coverage::compute(&store, "R1")?.share, 0.5);
+    /// # Ok(()) }
+    /// ```
+    pub fn compute(store: &Store, round: &str) -> Result<Coverage> {
+        let register = Register::open(store, round)?;
+        let root = store.root();
         let index = store.index_of(Some(round))?;
         let collections = index_collections(&index, round);
+        let areas = &register.areas;
         let n_kinds = areas.kinds.len();
-        let stated = |kind: u32| {
-            areas
-                .kinds
-                .get(kind as usize)
-                .map_or(0, areas::Kind::stated)
-        };
-        let beyond = |row: u32| {
-            format!("a population person index names row {row}, which its segment does not hold")
-        };
+        let stated = |kind: u32| register.stated(kind);
         let tally = (0..HASH_RANGES)
             .into_par_iter()
             .fold(Tally::default, |mut t, r| {
-                let mut population = Vec::new();
-                for ((k, f), kinds) in (0u32..).zip(&sidecars).zip(&areas.of_row) {
-                    for i in in_range(f, r) {
-                        let row = f.person_row(i);
-                        match kinds.get(row as usize) {
-                            Some(&kind) => population.push((f.person(i), k, row, kind)),
-                            None => t.damage = Some(beyond(row)),
-                        }
-                    }
-                }
+                let population = register.in_range(r, &mut t.damage);
                 let tested = collections
                     .iter()
                     .flat_map(|seg| {
@@ -346,7 +384,7 @@ impl Coverage {
                 t.by_kind.resize(n_kinds, [0; 2]);
                 for p in joined.registered {
                     let (seg, row) = p.group;
-                    let Some(&base) = bases.get(seg as usize) else {
+                    let Some(&base) = register.bases.get(seg as usize) else {
                         t.damage = Some(format!("no population segment {seg}"));
                         continue;
                     };
@@ -377,6 +415,9 @@ impl Coverage {
         if let Some(why) = tally.damage {
             return Err(Error::damaged(root, why));
         }
+        let Register {
+            files, mut areas, ..
+        } = register;
         areas.of_row = Vec::new(); // each row's kind is no longer needed
         let mut districts: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
         let mut communities: BTreeMap<(&str, &str), [u64; 2]> = BTreeMap::new();

@@ -15,9 +15,12 @@
 //! - [`tracker`]: a round's tubes, effective results and every person's status (Dorfman
 //!   pool deconvolution);
 //! - [`output`]: any list as CSV, JSON or Parquet;
+//! - [`roster`] and [`dilution`]: every person of a round in order; what pooling costs,
+//!   measured from the round's Ct values;
 //! - [`worklist`], [`coverage`], [`health_code`], [`report`], [`turnaround`],
-//!   [`privacy`], [`review`], [`round_report`]: the lists, exports and reports a lab and
-//!   an office act on; [`planner`] beside them answers capacity and reagent questions.
+//!   [`privacy`], [`prevalence`], [`review`], [`round_report`]: the lists, exports and
+//!   reports a lab and an office act on; [`planner`] beside them answers capacity and
+//!   reagent questions.
 //!
 //! A round from files to a recall list:
 //!
@@ -59,6 +62,7 @@
 
 pub mod column;
 pub mod coverage;
+pub mod dilution;
 pub mod error;
 pub mod fasthash;
 pub mod floor;
@@ -68,6 +72,7 @@ pub mod ingest;
 pub mod model;
 pub mod output;
 pub mod planner;
+pub mod prevalence;
 pub mod privacy;
 pub mod progress;
 pub mod reasons;

@@ -108,5 +108,7 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     println!("deadlines.pool_hours = {}", config.deadlines.pool_hours);
     println!("deadlines.single_hours = {}", config.deadlines.single_hours);
     println!("ids.id_check = {}", config.ids.id_check.as_str());
+    println!("prevalence.sensitivity = {}", config.prevalence.sensitivity);
+    println!("prevalence.specificity = {}", config.prevalence.specificity);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `pooltrack gen --persons N [--prevalence P] [--seed S] [--pool-share F]
-//! [--pool-size K] [--blank-optional F] [--population] [--incidents] --out DIR`
+//! [--pool-size K] [--pool-sizes K1,K2,...] [--ct-model] [--blank-optional F] [--population]
+//! [--incidents] --out DIR`
 
 use std::path::PathBuf;
 
@@ -14,6 +15,17 @@ tube for everyone in a positive pool), retest_results.csv, truth.csv (the infect
 summary.json. The same arguments always give the same files. --population adds
 population.csv (for `ingest population` and `coverage`); --blank-optional F leaves the
 optional fields of a share F of the rows blank, as many labs send them.
+
+--pool-sizes 5,10,20 mixes pool sizes: sampling site s (2,500 persons each) pools
+K[s mod n] persons to a tube, the way a city's zones use different sizes.
+
+--ct-model draws Ct values from viral load and pool dilution instead of the perfect
+assay: each infected person's Ct is normal (mean 26, sd 5, clipped to 12-40); a tube
+of m swabs reads -log2(sum of 2^-Ct / m) (one infected person in a k-pool: Ct + log2 k)
+plus normal noise (sd 0.5); a reading at or above 40 is negative, so a pool diluted
+past the cut-off is missed and its members are not recalled. ct_truth.csv records
+each infected person's Ct, first-stage tube, the tube's true Ct and shift, and whether
+it read positive; summary.json counts missed_pools and missed_singles.
 
 With --incidents (cities of 7,501 to 2,000,000 persons) the round also carries the
 incidents a round report must show, and the files change:
@@ -48,6 +60,14 @@ pub struct Args {
     /// Persons per pool tube (5, 10 or 20 are the validated sizes).
     #[arg(long, default_value_t = 10)]
     pool_size: u8,
+    /// Pool sizes by sampling site, comma-separated (e.g. 5,10,20): site s uses the
+    /// s-th modulo their number; overrides --pool-size.
+    #[arg(long, value_delimiter = ',', value_name = "K1,K2,...")]
+    pool_sizes: Vec<u8>,
+    /// Draw Ct values from viral load and pool dilution (pools past the cut-off read
+    /// negative) and write ct_truth.csv.
+    #[arg(long)]
+    ct_model: bool,
     /// Share of rows whose optional fields are left blank: capacity and site of a
     /// collections row; lab, plate, well and (where the result word is written) the Cts
     /// of a results row. The people, tubes and results stay those of the same seed.
@@ -73,6 +93,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         seed: args.seed,
         pool_share: args.pool_share,
         pool_size: args.pool_size,
+        pool_sizes: args.pool_sizes.clone(),
+        ct_model: args.ct_model,
         blank_optional: args.blank_optional,
         population: args.population,
     };
@@ -99,6 +121,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         summary.positive_pools,
         summary.retest_tubes
     );
+    if summary.missed_pools + summary.missed_singles > 0 {
+        println!(
+            "ct model (ct_truth.csv): {} pool(s) and {} single tube(s) holding an infected person read negative",
+            summary.missed_pools, summary.missed_singles
+        );
+    }
     if summary.registered > 0 {
         println!(
             "population.csv: {} registered persons ({} without a tube)",

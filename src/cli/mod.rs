@@ -9,6 +9,7 @@ pub mod bench;
 mod config;
 mod coverage;
 mod demo;
+mod dilution;
 mod export;
 mod gen_city;
 mod ingest;
@@ -17,6 +18,7 @@ mod log;
 mod migrate;
 mod output;
 mod plan;
+mod prevalence;
 mod progress;
 mod report;
 mod retract;
@@ -130,6 +132,11 @@ enum Command {
     Turnaround(WithStore<turnaround::Args>),
     /// A round's coverage of the population register, by district and community.
     Coverage(WithStore<coverage::Args>),
+    /// Prevalence by area with 95 % intervals, from a round's own tubes of mixed sizes.
+    Prevalence(WithStore<prevalence::Args>),
+    /// Dilution risk from the round's Ct values: measured sensitivity and Ct shift per
+    /// pool size.
+    Dilution(WithStore<dilution::Args>),
     /// One self-contained HTML page and JSON of a round: QC, coverage, turnaround,
     /// progress, health codes, review flags, with charts.
     Report(WithStore<report::Args>),
@@ -172,6 +179,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(a) => review::run(&a.store.resolve(before), &a.args),
         Command::Turnaround(a) => turnaround::run(&a.store.resolve(before), &a.args),
         Command::Coverage(a) => coverage::run(&a.store.resolve(before), &a.args),
+        Command::Prevalence(a) => prevalence::run(&a.store.resolve(before), &a.args),
+        Command::Dilution(a) => dilution::run(&a.store.resolve(before), &a.args),
         Command::Report(a) => report::run(&a.store.resolve(before), &a.args),
         Command::Export(a) => export::run(&a.store.resolve(before), a.command),
         Command::Gen(a) => gen_city::run(&a),

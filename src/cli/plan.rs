@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use pooltrack::Error;
+use pooltrack::dilution;
 use pooltrack::planner::assay::PoolSensitivity;
 use pooltrack::planner::{self, Plan, html, measure, text};
 use pooltrack::store::Store;
@@ -91,10 +92,30 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
             let store = Store::open(store)?;
             let round = Round::load(&store, name)?;
             let measured = measure::measure(&round, |lab| planner::staffed_hours_of(&plan, lab));
-            // Pool sensitivities measured from the round's Ct values (the dilution
-            // measurement of issue 19) replace the plan's [assay] figures here, per
-            // pool size; until that measurement is wired in, the plan's stand.
-            let measured_sensitivity: Vec<PoolSensitivity> = Vec::new();
+            // Pool sensitivities measured from the round's Ct values replace the plan's
+            // [assay] figures per pool size. What the round measures is the share of
+            // single-tube positives a k-pool keeps under the cut-off, so a pool's
+            // sensitivity is the single tube's times that share. Sizes without a
+            // single-tube positive keep the plan's figure.
+            let measured_sensitivity: Vec<PoolSensitivity> =
+                dilution::measured_sensitivity(&store, name, &[5, 10, 20])?
+                    .into_iter()
+                    .filter_map(|m| {
+                        let kept = m.sensitivity?;
+                        Some(PoolSensitivity {
+                            pool_size: u8::try_from(m.pool_size).ok()?,
+                            sensitivity: plan.assay.sensitivity * kept,
+                            source: format!(
+                                "round {name}: {} of {} single-tube positives have a Ct at least log2 {} under the cut-off ({:.3}), times the single tube's {}",
+                                m.single_positives - m.within_log2k,
+                                m.single_positives,
+                                m.pool_size,
+                                kept,
+                                plan.assay.sensitivity
+                            ),
+                        })
+                    })
+                    .collect();
             planner::assess_measured(&plan, measured, &measured_sensitivity)
         }
     };

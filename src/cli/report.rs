@@ -19,6 +19,11 @@ same figures for other systems. The page holds:
   - review flags: discordant pools, missed by pooling, changed from positive;
   - coverage of the population register by district (chart) and community, untested
     and unregistered persons (skipped, with a note, when no register was ingested);
+  - prevalence by district (chart of each estimate on its 95 % likelihood-ratio
+    interval; by lab when no register was ingested) and by lab, from the round's
+    first-stage tubes (pooltrack prevalence explains what counts);
+  - dilution risk: the measured sensitivity of 5-, 10- and 20-pools from the single-tube
+    positives' Ct values, and the Ct shift of positive pools (pooltrack dilution);
   - health codes: red, yellow (untested registered persons count yellow), green.
 Long lists keep their first 100 rows beside their total; the worklist commands give
 them whole. Files are readable by the owner only.
@@ -57,7 +62,7 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     println!("{}", json.display());
     let t = &report.turnaround;
     println!(
-        "round {}: {} persons in {} tubes; median turnaround {} min, {} tube(s) past deadline; {} failed plate(s); {} review flag(s); coverage {}",
+        "round {}: {} persons in {} tubes; median turnaround {} min, {} tube(s) past deadline; {} failed plate(s); {} review flag(s); coverage {}; prevalence {}",
         report.round,
         report.counts.persons,
         report.counts.tubes,
@@ -70,6 +75,18 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
         report.coverage.as_ref().map_or_else(
             || "not measured (no register)".to_owned(),
             |c| format!("{:.1} %", 100.0 * c.totals.share)
+        ),
+        report.prevalence.by_lab.first().map_or_else(
+            || "-".to_owned(),
+            |a| match (a.prevalence, a.lower, a.upper) {
+                (Some(p), Some(lo), Some(hi)) => format!(
+                    "{:.4} % (95 % interval {:.4} – {:.4} %)",
+                    100.0 * p,
+                    100.0 * lo,
+                    100.0 * hi
+                ),
+                _ => "- (no tube with a result)".to_owned(),
+            }
         )
     );
     Ok(())

@@ -95,6 +95,37 @@ pub fn join(
     out
 }
 
+/// Joins registrations with memberships row by row: calls `emit(row, person)` for
+/// every membership, with the person their registrations resolve to (as [`join`]
+/// resolves them), or `None` for a person who is not registered.
+pub(crate) fn resolve_rows(
+    mut population: Vec<Registration>,
+    mut round: Vec<Membership>,
+    stated: impl Fn(u32) -> u8,
+    mut emit: impl FnMut(u32, Option<Person>),
+) {
+    population.sort_unstable();
+    round.sort_unstable();
+    let mut i = 0;
+    let mut j = 0;
+    while j < round.len() {
+        let hash = round[j].0;
+        while i < population.len() && population[i].0 < hash {
+            i += 1;
+        }
+        let mut end = i;
+        while end < population.len() && population[end].0 == hash {
+            end += 1;
+        }
+        let person = resolve(&population[i..end], &stated, true);
+        while j < round.len() && round[j].0 == hash {
+            emit(round[j].1, person);
+            j += 1;
+        }
+        i = end;
+    }
+}
+
 /// One person's fields from their registrations `regs` (sorted, oldest first): each
 /// from the latest registration stating it. Walks back from the latest only as far as
 /// a field is still missing, and asks nothing of a person registered once.
@@ -242,6 +273,28 @@ mod tests {
         );
         assert_eq!(j.registered, [whole(0, 0, true)]);
         assert_eq!(j.unregistered, [30, 3]);
+    }
+
+    #[test]
+    fn every_row_gets_its_person_or_none() {
+        let d = u32::from(DISTRICT);
+        let mut seen = Vec::new();
+        resolve_rows(
+            vec![(4, 0, 0, A), (2, 0, 1, A), (4, 1, 3, d)],
+            vec![(4, 8), (9, 12), (4, 2), (2, 5)],
+            states,
+            |row, p| seen.push((row, p)),
+        );
+        seen.sort_unstable_by_key(|(row, _)| *row);
+        assert_eq!(
+            seen,
+            [
+                (2, Some(person(d, A, (0, 0), true))),
+                (5, Some(whole(0, 1, true))),
+                (8, Some(person(d, A, (0, 0), true))),
+                (12, None),
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The report's three inline SVG charts. Each has a fixed id the page's readers (and
-//! the Chromium test) look for: `progress-chart`, `turnaround-histogram`,
-//! `coverage-chart`. Every number drawn is also in a table on the page.
+//! The report's inline SVG charts. Each has a fixed id the page's readers (and the
+//! Chromium test) look for: `progress-chart`, `turnaround-histogram`,
+//! `coverage-chart`, `prevalence-chart`. Every number drawn is also in a table on the
+//! page.
 
 use std::fmt::Write as _;
 
@@ -8,6 +9,7 @@ use super::RoundReport;
 use crate::coverage::Area;
 use crate::html::{escape, nice_ceiling, y_grid};
 use crate::planner::numbers::{short, thousands};
+use crate::prevalence::{ALL, AreaPrevalence};
 use crate::turnaround::HISTOGRAM_HOURS;
 
 /// Chart width, in SVG user units.
@@ -294,6 +296,97 @@ pub(super) fn coverage(h: &mut String, districts: &[Area]) {
         );
     }
     h.push_str("</svg>\n");
+}
+
+/// Each area's prevalence as a dot on its 95 % interval, the whole round first.
+pub(super) fn prevalence(h: &mut String, id: &str, rows: &[AreaPrevalence], what: &str) {
+    let n = u32::try_from(rows.len()).unwrap_or(u32::MAX).max(1);
+    let height = MT + ROW_H * f64::from(n) + MB;
+    let label_w = 180.0;
+    let top_pct = rows.iter().filter_map(|r| r.upper).fold(0.0f64, f64::max) * 100.0;
+    let xmax = nice_ceiling(top_pct).max(0.001);
+    let x = Scale::new((0.0, xmax), (label_w, W - MR - 230.0));
+    open_svg(
+        h,
+        id,
+        height,
+        &format!("Prevalence with its 95 % likelihood-ratio interval, by {what}"),
+    );
+    let bottom = height - MB;
+    for i in 0..=4 {
+        let v = xmax * f64::from(i) / 4.0;
+        let xx = x.at(v);
+        let _ = writeln!(
+            h,
+            "<line class=\"grid\" x1=\"{xx:.1}\" y1=\"{MT}\" x2=\"{xx:.1}\" y2=\"{bottom:.1}\"/><text x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} %</text>",
+            bottom + 18.0,
+            percent_label(v)
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">prevalence: estimate (dot) and 95 % likelihood-ratio interval (bar)</text>",
+        x.at(xmax / 2.0),
+        bottom + 40.0
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let mid = MT + ROW_H * f64::from(u32::try_from(i).unwrap_or(0)) + ROW_H / 2.0;
+        let name = if r.area == ALL {
+            "whole round".to_owned()
+        } else if r.district.is_empty() {
+            escape(&r.area)
+        } else {
+            escape(&format!("{} / {}", r.district, r.area))
+        };
+        let class = if r.area == ALL { " all" } else { "" };
+        let _ = write!(
+            h,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{name}</text>",
+            label_w - 8.0,
+            mid + 4.0
+        );
+        let (Some(p), Some(lo), Some(hi)) = (r.prevalence, r.lower, r.upper) else {
+            let _ = writeln!(
+                h,
+                "<text x=\"{:.1}\" y=\"{:.1}\">no tube with a result</text>",
+                x.at(0.0),
+                mid + 4.0
+            );
+            continue;
+        };
+        let _ = writeln!(
+            h,
+            "<line class=\"interval{class}\" data-area=\"{name}\" x1=\"{:.1}\" y1=\"{mid:.1}\" x2=\"{:.1}\" y2=\"{mid:.1}\"/><circle class=\"estimate{class}\" cx=\"{:.1}\" cy=\"{mid:.1}\" r=\"4\"><title>{name}: {:.4} % ({:.4} – {:.4} %), {} positive of {} tubes, {} persons</title></circle><text x=\"{:.1}\" y=\"{:.1}\">{:.4} % ({:.4} – {:.4})</text>",
+            x.at(100.0 * lo),
+            x.at(100.0 * hi),
+            x.at(100.0 * p),
+            100.0 * p,
+            100.0 * lo,
+            100.0 * hi,
+            thousands(r.positive_tubes),
+            thousands(r.tubes),
+            thousands(r.persons),
+            x.at(xmax) + 10.0,
+            mid + 4.0,
+            100.0 * p,
+            100.0 * lo,
+            100.0 * hi
+        );
+    }
+    h.push_str("</svg>\n");
+}
+
+/// A percentage tick: as few decimals as its size needs.
+fn percent_label(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_owned()
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else if v >= 0.1 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
 }
 
 #[cfg(test)]

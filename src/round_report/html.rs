@@ -28,6 +28,8 @@ svg text{font-family:inherit;font-size:12px;fill:#3b4452}
 .series{fill:none;stroke:#1f6fb4;stroke-width:2.2}.pt{fill:#1f6fb4}
 .deadline{stroke:#c92a2a;stroke-width:1.6;stroke-dasharray:7 5}svg text.deadline-label{fill:#c92a2a;font-weight:600}
 .bar.hist{fill:#2b8a9e}.bar.registered{fill:#edf0f5}.bar.tested{fill:#2e9d52}
+.interval{stroke:#7a4fb5;stroke-width:3;stroke-linecap:round}.interval.all{stroke:#1d2430}
+.estimate{fill:#fff;stroke:#7a4fb5;stroke-width:2}.estimate.all{stroke:#1d2430;fill:#1d2430}
 .red{color:#c92a2a}.yellow{color:#b07d00}.green{color:#17612e}
 ";
 
@@ -111,6 +113,8 @@ pub fn render(r: &RoundReport) -> String {
     plate_qc(&mut h, r);
     review(&mut h, r);
     coverage(&mut h, r);
+    prevalence(&mut h, r);
+    dilution(&mut h, r);
     health_codes(&mut h, r);
     h.push_str("<p class=\"note\">Made by <code>pooltrack report</code>; the same figures are in <code>report.json</code> beside this page.</p>\n</body>\n</html>\n");
     h
@@ -158,6 +162,9 @@ fn headline(h: &mut String, r: &RoundReport) {
     );
     if let Some(cov) = &r.coverage {
         figure(h, &percent(cov.totals.share), "of the register tested");
+    }
+    if let Some(p) = r.prevalence.by_lab.first().and_then(|a| a.prevalence) {
+        figure(h, &format!("{:.3} %", 100.0 * p), "prevalence (estimate)");
     }
     h.push_str("</div>\n");
 }
@@ -469,6 +476,161 @@ fn coverage(h: &mut String, r: &RoundReport) {
         &c.unregistered_persons,
         &format!("pooltrack worklist unregistered --round {}", r.round),
     );
+}
+
+fn share4(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{:.4} %", 100.0 * v))
+}
+
+fn prevalence_table(h: &mut String, rows: &[crate::prevalence::AreaPrevalence], what: &str) {
+    table(
+        h,
+        &[
+            what,
+            "tubes",
+            "persons",
+            "positive",
+            "left out",
+            "prevalence",
+            "95 % interval",
+            "infected persons (interval)",
+        ],
+        rows.iter().map(|a| {
+            let interval = match (a.lower, a.upper) {
+                (Some(lo), Some(hi)) => format!("{:.4} – {:.4} %", 100.0 * lo, 100.0 * hi),
+                _ => "-".to_owned(),
+            };
+            let infected = match (a.positives, a.positives_lower, a.positives_upper) {
+                (Some(p), Some(lo), Some(hi)) => format!("{p:.1} ({lo:.1} – {hi:.1})"),
+                _ => "-".to_owned(),
+            };
+            vec![
+                if a.area == crate::prevalence::ALL {
+                    "whole round".to_owned()
+                } else {
+                    escape(&a.area)
+                },
+                thousands(a.tubes),
+                thousands(a.persons),
+                thousands(a.positive_tubes),
+                thousands(a.inconclusive_tubes + a.invalid_tubes + a.tubes_without_result),
+                share4(a.prevalence),
+                interval,
+                infected,
+            ]
+        }),
+    );
+}
+
+fn prevalence(h: &mut String, r: &RoundReport) {
+    let p = &r.prevalence;
+    let _ = writeln!(
+        h,
+        "<h2 id=\"prevalence\">Prevalence by area</h2>\n<p>The maximum-likelihood prevalence of the round's {} first-stage tubes (their sizes mixed: a tube of k persons is negative with probability (1 − p)<sup>k</sup>), assay sensitivity {} and specificity {}, with the 95 % likelihood-ratio interval (χ² cut-off 3.841: it stays within 0 and 1 and gives an upper bound when no tube is positive). Left out: {} follow-up tubes (retests, resamples), void results of failed plates, and inconclusive and invalid tubes (the column <i>left out</i>, with tubes still without a result). <code>pooltrack prevalence --round {} --by community</code> gives finer areas and CSV, JSON or Parquet.</p>",
+        thousands(p.first_stage_tubes),
+        p.assay.sensitivity,
+        p.assay.specificity,
+        thousands(p.follow_up_tubes),
+        escape(&r.round)
+    );
+    if let Some(rows) = &p.by_district {
+        charts::prevalence(h, "prevalence-chart", rows, "district");
+        prevalence_table(h, rows, "district");
+    } else {
+        h.push_str("<p id=\"prevalence-by-district-missing\" class=\"note\">No population register, so no prevalence by district; by lab below.</p>\n");
+        charts::prevalence(h, "prevalence-chart", &p.by_lab, "lab");
+    }
+    h.push_str("<h3 id=\"prevalence-by-lab\">By lab</h3>\n");
+    prevalence_table(h, &p.by_lab, "lab");
+}
+
+fn dilution(h: &mut String, r: &RoundReport) {
+    let d = &r.dilution;
+    let _ = writeln!(
+        h,
+        "<h2 id=\"dilution\">Dilution risk</h2>\n<p>Pooling k swabs dilutes each k-fold: a positive reads about log<sub>2</sub> k cycles later (Ct) in a k-pool. Of the round's {} first-stage single-tube positives with a Ct (cut-off {}; {}), those within log<sub>2</sub> k of the cut-off would likely have been missed in a k-pool: the measured sensitivity of a k-pool is the share of the others.</p>",
+        thousands(d.single_positives),
+        d.ct_cutoff,
+        d.ct_read
+    );
+    // One row per lab, one column per pool size: the cell is the sensitivity and, in
+    // brackets, the positives a k-pool would likely have missed.
+    let mut sizes: Vec<u32> = d.sensitivity.iter().map(|s| s.pool_size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut labs: Vec<&str> = Vec::new();
+    for s in &d.sensitivity {
+        if !labs.contains(&s.lab.as_str()) {
+            labs.push(&s.lab);
+        }
+    }
+    let heads: Vec<String> = sizes
+        .iter()
+        .map(|k| format!("{k}-pool sensitivity (missed)"))
+        .collect();
+    let mut head: Vec<&str> = vec!["lab", "single-tube positives"];
+    head.extend(heads.iter().map(String::as_str));
+    h.push_str("<div id=\"dilution-sensitivity\">");
+    table(
+        h,
+        &head,
+        labs.iter().map(|&lab| {
+            let of = |k: u32| {
+                d.sensitivity
+                    .iter()
+                    .find(|s| s.lab == lab && s.pool_size == k)
+            };
+            let n = sizes
+                .first()
+                .and_then(|&k| of(k))
+                .map_or(0, |s| s.single_positives);
+            let mut row = vec![escape(lab), thousands(n)];
+            row.extend(sizes.iter().map(|&k| {
+                of(k).map_or_else(
+                    || "-".to_owned(),
+                    |s| match s.sensitivity {
+                        Some(v) => format!("{:.1} % ({})", 100.0 * v, thousands(s.within_log2k)),
+                        None => "-".to_owned(),
+                    },
+                )
+            }));
+            row
+        }),
+    );
+    h.push_str("</div>\n");
+    let _ = writeln!(
+        h,
+        "<p>Positive pools whose retests found exactly one positive person: the pool's Ct minus that person's single-tube Ct, against log<sub>2</sub> k. {} positive pools: {} measured, {} with no positive retest (yet), {} with several positives, {} without a Ct.</p>",
+        thousands(d.positive_pools),
+        thousands(d.pools_measured),
+        thousands(d.pools_none_found),
+        thousands(d.pools_several_found),
+        thousands(d.pools_without_ct)
+    );
+    let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+    h.push_str("<div id=\"dilution-shift\">");
+    table(
+        h,
+        &[
+            "lab",
+            "pool size k",
+            "pools",
+            "mean shift",
+            "p90 shift",
+            "log<sub>2</sub> k",
+        ],
+        d.shift.iter().map(|s| {
+            vec![
+                escape(&s.lab),
+                s.pool_size.to_string(),
+                thousands(s.pools),
+                num(s.mean_shift),
+                num(s.p90_shift),
+                format!("{:.2}", s.expected_shift),
+            ]
+        }),
+    );
+    h.push_str("</div>\n");
 }
 
 fn health_codes(h: &mut String, r: &RoundReport) {

@@ -1,6 +1,7 @@
 //! The round report: every figure an office needs about one round on one page —
 //! status counts, plate QC, coverage of the population register, turnaround, progress
-//! by hour, health-code colors and review flags — gathered once as [`RoundReport`],
+//! by hour, health-code colors, review flags, prevalence by area with its intervals and
+//! the dilution risk of pooling — gathered once as [`RoundReport`],
 //! which is both the JSON other systems read and what [`html`] draws.
 //!
 //! The round is decided once ([`Statuses::load`]) and that decision feeds every part,
@@ -42,7 +43,9 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::coverage::{Coverage, UnregisteredPerson, UntestedPerson};
+use crate::dilution::{Dilution, DilutionOptions};
 use crate::health_code::Tally;
+use crate::prevalence::{AreaPrevalence, Assay, By, Prevalence};
 use crate::review::{FlagRow, Review, ReviewCounts};
 use crate::store::manifest::FailedPlate;
 use crate::store::{Store, fsutil};
@@ -144,6 +147,21 @@ pub struct ReviewSection {
     pub flags: Capped<FlagRow>,
 }
 
+/// Prevalence from the round's first-stage tubes (see [`crate::prevalence`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct PrevalenceSection {
+    /// The assay assumed (`[prevalence]` in `STORE/pooltrack.toml`, else perfect).
+    pub assay: Assay,
+    /// First-stage tubes.
+    pub first_stage_tubes: u64,
+    /// Follow-up tubes left out (retests, resamples).
+    pub follow_up_tubes: u64,
+    /// The whole round, then each district; `null` without a population register.
+    pub by_district: Option<Vec<AreaPrevalence>>,
+    /// The whole round, then each lab.
+    pub by_lab: Vec<AreaPrevalence>,
+}
+
 /// Everything the round report shows; serialized, it is `report.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoundReport {
@@ -167,6 +185,10 @@ pub struct RoundReport {
     pub health_codes: Tally,
     /// Review flags.
     pub review: ReviewSection,
+    /// Prevalence with 95 % likelihood-ratio intervals, by district and by lab.
+    pub prevalence: PrevalenceSection,
+    /// Measured sensitivity of each validated pool size and the Ct shift of pools.
+    pub dilution: Dilution,
     /// What the report could not include, and why (no register, skipped log lines).
     pub notes: Vec<String>,
 }
@@ -221,6 +243,25 @@ impl RoundReport {
                 totals,
             })
         };
+        let config = store.config()?.prevalence;
+        let assay = Assay {
+            sensitivity: config.sensitivity,
+            specificity: config.specificity,
+        };
+        let by_lab = Prevalence::compute(store, &statuses, By::Lab, assay)?;
+        let by_district = if coverage.is_some() {
+            Some(Prevalence::compute(store, &statuses, By::District, assay)?.rows)
+        } else {
+            None
+        };
+        let prevalence = PrevalenceSection {
+            assay,
+            first_stage_tubes: by_lab.first_stage_tubes,
+            follow_up_tubes: by_lab.follow_up_tubes,
+            by_district,
+            by_lab: by_lab.rows,
+        };
+        let dilution = Dilution::compute(store, &statuses, &DilutionOptions::default())?;
         let untested = coverage.as_ref().map_or(0, |c| c.totals.untested);
         let counts = statuses.counts();
         let health_codes = Tally::of_counts(&counts.by_status, untested);
@@ -256,6 +297,8 @@ impl RoundReport {
                 counts: review.counts,
                 flags: Capped::of(review.rows()),
             },
+            prevalence,
+            dilution,
             notes,
         };
         Ok((report, as_of, basis))

@@ -15,6 +15,10 @@
 //!
 //! [ids]
 //! id_check = "warn"               # a resident id with a wrong check character: warn, reject or off
+//!
+//! [prevalence]
+//! sensitivity = 1.0               # of the assay per tube, for prevalence estimates
+//! specificity = 1.0
 //! ```
 //!
 //! The sample cut-off itself (`ct_cutoff`) is a store setting (`pooltrack config
@@ -45,6 +49,28 @@ pub struct Config {
     pub deadlines: Deadlines,
     /// How person ids are checked at ingest.
     pub ids: IdsConfig,
+    /// The assay prevalence estimates assume.
+    pub prevalence: PrevalenceConfig,
+}
+
+/// The assay `pooltrack prevalence` and the round report assume, per tube.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrevalenceConfig {
+    /// Probability that a tube holding an infected person reads positive.
+    pub sensitivity: f64,
+    /// Probability that a tube holding no infected person reads negative.
+    pub specificity: f64,
+}
+
+impl Default for PrevalenceConfig {
+    /// A perfect assay: the tracker's own reading of a result.
+    fn default() -> Self {
+        PrevalenceConfig {
+            sensitivity: 1.0,
+            specificity: 1.0,
+        }
+    }
 }
 
 /// How person ids are checked at ingest.
@@ -192,6 +218,21 @@ impl Config {
                 ));
             }
         }
+        let p = self.prevalence;
+        for (key, v) in [
+            ("prevalence.sensitivity", p.sensitivity),
+            ("prevalence.specificity", p.specificity),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(format!("{key} must be above 0 and at most 1 (found {v})"));
+            }
+        }
+        if p.sensitivity + p.specificity <= 1.0 {
+            return Err(format!(
+                "prevalence.sensitivity + prevalence.specificity must exceed 1 (found {} + {})",
+                p.sensitivity, p.specificity
+            ));
+        }
         Ok(())
     }
 
@@ -235,7 +276,14 @@ impl Config {
          # and a check character 0-9 or X) whose check character is wrong: \"warn\" keeps\n\
          # the row and lists it as a warning in the rejects report, \"reject\" refuses the\n\
          # row, \"off\" does not check. Ids of other forms are never checked.\n\
-         id_check = \"warn\"\n"
+         id_check = \"warn\"\n\
+         \n\
+         [prevalence]\n\
+         # The assay `pooltrack prevalence` and the round report assume, per tube: the\n\
+         # probability that a tube holding an infected person reads positive, and that a\n\
+         # tube holding none reads negative. Their sum must exceed 1.\n\
+         sensitivity = 1.0\n\
+         specificity = 1.0\n"
     }
 }
 
@@ -256,6 +304,11 @@ mod tests {
         assert!(err.contains("deadlines.single_hours"), "{err}");
         let err = Config::parse("[results]\nic_cutoff = \"x\"\n").expect_err("refused");
         assert!(err.starts_with("line 2"), "{err}");
+        let err = Config::parse("[prevalence]\nsensitivity = 1.5\n").expect_err("refused");
+        assert!(err.contains("prevalence.sensitivity"), "{err}");
+        let err = Config::parse("[prevalence]\nsensitivity = 0.5\nspecificity = 0.5\n")
+            .expect_err("refused");
+        assert!(err.contains("must exceed 1"), "{err}");
     }
 
     #[test]

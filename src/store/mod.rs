@@ -31,6 +31,7 @@ pub mod delta;
 pub mod fsutil;
 pub mod index;
 mod keyed;
+pub mod labels;
 mod lookup;
 pub mod manifest;
 pub mod migrate;

@@ -7,8 +7,14 @@ use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
 use super::files::ChunkBuf;
 use super::register::{area, untested};
-use super::text::{hundredths, push_collection, push_person, push_registered, push_result};
-use super::{DAY_START, GenConfig, LAB_COUNT, LABS, MAX_POOL, PLATE_SAMPLES, SITE_PERSONS};
+use super::text::{
+    hundredths, hundredths_below, push_collection, push_person, push_registered, push_result,
+    push_tube,
+};
+use super::{
+    CT_CUTOFF, CT_NOISE_SD, DAY_START, GenConfig, LAB_COUNT, LABS, MAX_POOL, PLATE_SAMPLES,
+    SITE_PERSONS, VIRAL_CT_MEAN, VIRAL_CT_SD,
+};
 
 /// Seconds over which a site's queue is spread (11 h 40 min, so that the last pool
 /// of 20 still ends before 19:00).
@@ -19,6 +25,10 @@ const HOUR: u64 = 3600;
 /// Salt of each chunk's stream of blank-field draws, so that it differs from the
 /// chunk's own stream and leaving fields blank changes nothing else.
 const BLANK_SALT: u64 = 0xB1A4_C0F1_E1D5_0A7E;
+/// The viral-load Cts of the Ct model are clipped to this range.
+const VIRAL_CT_RANGE: (f64, f64) = (12.0, CT_CUTOFF);
+/// The highest Ct the Ct model writes: a positive reading stays below the cut-off.
+const CT_MODEL_MAX: f64 = CT_CUTOFF - 0.01;
 
 /// How people are cut into chunks, and the serial and plate ranges each chunk owns.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +73,6 @@ pub(super) struct ChunkGen<'a> {
     /// Draws which rows leave their optional fields blank.
     blank_rng: Xoshiro256PlusPlus,
     buf: &'a mut ChunkBuf,
-    dilution: f64,
     /// Tubes of the pooled stage and of the retest stage given to each lab so far.
     lab_tubes: [u64; LAB_COUNT],
     lab_retests: [u64; LAB_COUNT],
@@ -85,7 +94,6 @@ impl<'a> ChunkGen<'a> {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             blank_rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ BLANK_SALT),
             buf,
-            dilution: f64::from(cfg.pool_size).log2(),
             lab_tubes: [0; LAB_COUNT],
             lab_retests: [0; LAB_COUNT],
         }
@@ -141,7 +149,8 @@ impl<'a> ChunkGen<'a> {
             members: [0; MAX_POOL as usize],
             cts: [None; MAX_POOL as usize],
         };
-        let size = usize::from(self.cfg.pool_size);
+        let pool_size = self.cfg.pool_size_at(site);
+        let size = usize::from(pool_size);
         let registered_at = self.cfg.population.then(|| {
             let (district, community) = area(site, self.cfg.persons.div_ceil(SITE_PERSONS));
             format!("{district},{community}")
@@ -155,7 +164,11 @@ impl<'a> ChunkGen<'a> {
                 self.buf.counts.infected += 1;
                 push_person(&mut self.buf.truth, person);
                 self.buf.truth.push(b'\n');
-                Some(16.0 + 18.0 * unit(&mut self.rng))
+                Some(if self.cfg.ct_model {
+                    self.viral_ct()
+                } else {
+                    16.0 + 18.0 * unit(&mut self.rng)
+                })
             } else {
                 None
             };
@@ -175,7 +188,7 @@ impl<'a> ChunkGen<'a> {
                     pool.serial,
                     person,
                     false,
-                    self.cfg.pool_size,
+                    pool_size,
                     at,
                     site,
                     blank,
@@ -184,7 +197,7 @@ impl<'a> ChunkGen<'a> {
                 pool.cts[pool.len] = ct;
                 pool.len += 1;
                 if pool.len == size {
-                    self.close_pool(&pool, site);
+                    self.close_pool(&pool, site, pool_size);
                     pool.len = 0;
                 }
             } else {
@@ -203,7 +216,17 @@ impl<'a> ChunkGen<'a> {
                     site,
                     blank,
                 );
-                let cts = ct.map(|c| self.cts(c, 0.5));
+                let cts = match ct {
+                    Some(c) if self.cfg.ct_model => {
+                        let read = self.read_ct(c);
+                        self.record_truth(b"SG", serial, &[(person, c)], 1, c, read.is_some());
+                        if read.is_none() {
+                            self.buf.counts.missed_singles += 1;
+                        }
+                        read
+                    }
+                    _ => ct.map(|c| self.cts(c, 0.5)),
+                };
                 if cts.is_some() {
                     self.buf.counts.positive_singles += 1;
                 }
@@ -212,17 +235,21 @@ impl<'a> ChunkGen<'a> {
             }
         }
         if pool.len > 0 {
-            self.close_pool(&pool, site);
+            self.close_pool(&pool, site, pool_size);
         }
     }
 
     /// Writes a full (or a site's last) pool's result and, if positive, its retests.
-    fn close_pool(&mut self, pool: &OpenPool, site: u64) {
+    fn close_pool(&mut self, pool: &OpenPool, site: u64, size: u8) {
         let members = &pool.members[..pool.len];
         let cts = &pool.cts[..pool.len];
-        let lowest = cts.iter().flatten().copied().reduce(f64::min);
         let last = pool.start + POOL_STEP * secs(u64::try_from(pool.len - 1).unwrap_or(0));
-        let pair = lowest.map(|c| self.cts(c + self.dilution, 0.5));
+        let pair = if self.cfg.ct_model {
+            self.pool_reading(pool)
+        } else {
+            let lowest = cts.iter().flatten().copied().reduce(f64::min);
+            lowest.map(|c| self.cts(c + f64::from(size).log2(), 0.5))
+        };
         let reported = last + self.seconds(3 * HOUR, 10 * HOUR);
         self.first_stage_result(b"PL", pool.serial, pair, reported, site);
         if pair.is_none() {
@@ -247,7 +274,11 @@ impl<'a> ChunkGen<'a> {
                 site,
                 blank,
             );
-            let pair = ct.map(|c| self.cts(c, 0.5));
+            let pair = if self.cfg.ct_model {
+                ct.and_then(|c| self.read_ct(c))
+            } else {
+                ct.map(|c| self.cts(c, 0.5))
+            };
             let done = at + self.seconds(2 * HOUR, 6 * HOUR);
             let k = self.lab_retests[lab];
             self.lab_retests[lab] += 1;
@@ -306,6 +337,87 @@ impl<'a> ChunkGen<'a> {
         let orf = base + spread * (2.0 * unit(&mut self.rng) - 1.0);
         let n = orf + 1.5 * (2.0 * unit(&mut self.rng) - 1.0);
         (hundredths(orf), hundredths(n))
+    }
+
+    /// A viral-load Ct of the Ct model: normal, clipped.
+    fn viral_ct(&mut self) -> f64 {
+        let (lo, hi) = VIRAL_CT_RANGE;
+        (VIRAL_CT_MEAN + VIRAL_CT_SD * self.normal()).clamp(lo, hi)
+    }
+
+    /// A standard normal draw (Box–Muller, one of the pair).
+    fn normal(&mut self) -> f64 {
+        // In (0, 1]: the logarithm stays finite.
+        let u1 = 1.0 - unit(&mut self.rng);
+        let u2 = unit(&mut self.rng);
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// A tube of true Ct `ct` as the Ct model reads it: negative (`None`) at or above
+    /// the cut-off, else `ORF1ab` = the reading and N = it ± 1.5, both below the cut-off.
+    fn read_ct(&mut self, ct: f64) -> Option<(u32, u32)> {
+        let orf = ct + CT_NOISE_SD * self.normal();
+        if orf >= CT_CUTOFF {
+            return None;
+        }
+        let n = orf + 1.5 * (2.0 * unit(&mut self.rng) - 1.0);
+        Some((
+            hundredths_below(orf, CT_MODEL_MAX),
+            hundredths_below(n, CT_MODEL_MAX),
+        ))
+    }
+
+    /// A pool's reading under the Ct model, and the truth of its infected members: the
+    /// mix of `m` swabs is −log2(Σ 2^−Ct / m).
+    fn pool_reading(&mut self, pool: &OpenPool) -> Option<(u32, u32)> {
+        let mut infected = [(0u64, 0.0f64); MAX_POOL as usize];
+        let mut n = 0;
+        for (&person, ct) in pool.members[..pool.len].iter().zip(&pool.cts[..pool.len]) {
+            if let Some(c) = ct {
+                infected[n] = (person, *c);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+        let infected = &infected[..n];
+        let m = f64::from(u32::try_from(pool.len).unwrap_or(1));
+        let load: f64 = infected.iter().map(|&(_, c)| (-c).exp2()).sum();
+        let mix = -(load / m).log2();
+        let read = self.read_ct(mix);
+        let size = u8::try_from(pool.len).unwrap_or(MAX_POOL);
+        self.record_truth(b"PL", pool.serial, infected, size, mix, read.is_some());
+        if read.is_none() {
+            self.buf.counts.missed_pools += 1;
+        }
+        read
+    }
+
+    /// Appends a `ct_truth.csv` row for each infected person of a first-stage tube.
+    fn record_truth(
+        &mut self,
+        prefix: &[u8],
+        serial: u64,
+        infected: &[(u64, f64)],
+        size: u8,
+        tube_ct: f64,
+        detected: bool,
+    ) {
+        use std::io::Write as _;
+        for &(person, ct) in infected {
+            let b = &mut self.buf.ct_truth;
+            push_person(b, person);
+            // Infected persons are few: `write!` costs nothing that matters here.
+            let _ = write!(b, ",{ct:.2},");
+            push_tube(b, prefix, serial);
+            let _ = writeln!(
+                b,
+                ",{size},{},{tube_ct:.2},{:.2},{detected}",
+                infected.len(),
+                tube_ct - ct
+            );
+        }
     }
 
     /// A whole number of seconds, uniform in `lo..=hi`.

@@ -11,6 +11,8 @@ pub(super) const COLLECTIONS_HEADER: &[u8] = b"tube,person,mode,capacity,collect
 pub(super) const RESULTS_HEADER: &[u8] = b"tube,result,ct_orf1ab,ct_n,reported_at,lab,plate,well\n";
 pub(super) const TRUTH_HEADER: &[u8] = b"person\n";
 pub(super) const POPULATION_HEADER: &[u8] = b"person,district,community\n";
+pub(super) const CT_TRUTH_HEADER: &[u8] =
+    b"person,viral_ct,tube,tube_size,infected_in_tube,tube_ct,shift,detected\n";
 
 /// One chunk's output, reused from chunk to chunk.
 #[derive(Default)]
@@ -21,6 +23,7 @@ pub(super) struct ChunkBuf {
     pub(super) retest_results: Vec<u8>,
     pub(super) truth: Vec<u8>,
     pub(super) population: Vec<u8>,
+    pub(super) ct_truth: Vec<u8>,
     pub(super) counts: GenSummary,
 }
 
@@ -32,6 +35,7 @@ impl ChunkBuf {
         self.retest_results.clear();
         self.truth.clear();
         self.population.clear();
+        self.ct_truth.clear();
         self.counts = GenSummary::default();
     }
 }
@@ -45,6 +49,8 @@ pub(super) struct Files {
     truth: Sink,
     /// `population.csv`, when the config asks for the register.
     population: Option<Sink>,
+    /// `ct_truth.csv`, when the config asks for the Ct model.
+    ct_truth: Option<Sink>,
 }
 
 struct Sink {
@@ -69,7 +75,7 @@ impl Sink {
 }
 
 impl Files {
-    pub(super) fn create(dir: &Path, population: bool) -> Result<Files> {
+    pub(super) fn create(dir: &Path, population: bool, ct_model: bool) -> Result<Files> {
         Ok(Files {
             collections: Sink::create(dir, "collections.csv", COLLECTIONS_HEADER)?,
             results: Sink::create(dir, "results.csv", RESULTS_HEADER)?,
@@ -78,6 +84,9 @@ impl Files {
             truth: Sink::create(dir, "truth.csv", TRUTH_HEADER)?,
             population: population
                 .then(|| Sink::create(dir, "population.csv", POPULATION_HEADER))
+                .transpose()?,
+            ct_truth: ct_model
+                .then(|| Sink::create(dir, "ct_truth.csv", CT_TRUTH_HEADER))
                 .transpose()?,
         })
     }
@@ -88,6 +97,9 @@ impl Files {
         self.retest_collections.write(&b.retest_collections)?;
         self.retest_results.write(&b.retest_results)?;
         self.truth.write(&b.truth)?;
+        if let Some(sink) = &mut self.ct_truth {
+            sink.write(&b.ct_truth)?;
+        }
         match &mut self.population {
             Some(sink) => sink.write(&b.population),
             None => Ok(()),

@@ -13,6 +13,7 @@
 //! | `retest_collections.csv` | member of a positive pool | as `collections.csv` |
 //! | `retest_results.csv` | retest tube | as `results.csv` |
 //! | `truth.csv` | infected person | `person` |
+//! | `ct_truth.csv` | infected person (only with [`GenConfig::ct_model`]) | `person,viral_ct,tube,tube_size,infected_in_tube,tube_ct,shift,detected` |
 //! | `population.csv` | registered person (only with [`GenConfig::population`]) | `person,district,community` |
 //! | `summary.json` | the round | the [`GenSummary`], pretty JSON |
 //!
@@ -29,8 +30,9 @@
 //! - **Collection.** Each person independently gets a single tube (`SG` + 9 digits,
 //!   mode `single`, capacity 1) with probability `1 − pool_share`; the others are
 //!   grouped, in order, into pool tubes (`PL` + 9 digits, mode `pool`, capacity
-//!   `pool_size`). A pool never spans two sites, so a site's last pool may be partly
-//!   filled. Collection runs from 07:00 to about 18:50: a person's slot follows their
+//!   `pool_size`; with [`GenConfig::pool_sizes`], site `s` uses the size
+//!   `pool_sizes[s % n]`, so a round mixes sizes the way zones of a city do). A pool
+//!   never spans two sites, so a site's last pool may be partly filled. Collection runs from 07:00 to about 18:50: a person's slot follows their
 //!   place in the site's queue, a single tube is taken in the minute after its slot,
 //!   and the members of a pool are taken 30 s apart from the pool's start.
 //! - **Testing.** The assay is perfect: a tube is positive iff it holds an infected
@@ -38,7 +40,8 @@
 //!   (dilution) ± 0.5; N is `ORF1ab` ± 1.5; a single tube's Ct is its person's ± 0.5.
 //!   Cts are written with two decimals and kept below 38 (the usual cut-off is 40):
 //!   the few that would reach it (high loads in large pools) are clamped to 37.99;
-//!   negative tubes have empty Ct fields. A site's tubes all go to one lab
+//!   negative tubes have empty Ct fields. [`GenConfig::ct_model`] replaces this
+//!   paragraph with the Ct model below. A site's tubes all go to one lab
 //!   (`L1`..`L4`, round robin over sites). Lab `L3` sends Ct values only: its `result`
 //!   field is empty, and reading its Cts gives the same answer. Each lab fills
 //!   plates `{lab}-P` + 6 digits with 94 samples, wells `A01`, `B01`, … `F12`
@@ -51,6 +54,23 @@
 //!   rows keep their Cts, which are their only result). The draws come from a second
 //!   random stream per chunk, so the people, tubes and results are those of the same
 //!   config with nothing blank, and every status is the same.
+//! - **Ct model.** With [`GenConfig::ct_model`] the assay reads viral load, and
+//!   dilution can hide a positive: each infected person's viral-load Ct is drawn from
+//!   a normal distribution (mean [`VIRAL_CT_MEAN`] 26, sd [`VIRAL_CT_SD`] 5) clipped
+//!   to \[12, 40\]; a tube of `m` swabs whose infected members have Cts `c_i` holds
+//!   the mix `c = −log2(Σ 2^−c_i / m)` (one infected member in a k-pool: its Ct +
+//!   log2 k) and reads `c` plus normal noise (sd [`CT_NOISE_SD`] 0.5). A reading at or
+//!   above the cut-off [`CT_CUTOFF`] (40, the store's default) is **negative**: the
+//!   tube's result is written negative with no Ct, and the members of a pool missed
+//!   so are not recalled. A reading below it is positive: `ORF1ab` is the reading, N is
+//!   it ± 1.5 (uniform) kept below the cut-off, both in hundredths, so the model
+//!   gives no inconclusive result. Retests read the person's Ct plus the same noise,
+//!   against the same cut-off. `ct_truth.csv` records, for every infected person, the
+//!   drawn Ct, their first-stage tube, its size and infected members, the tube's
+//!   noise-free Ct, the true shift (tube Ct − person's Ct: log2 k for a pool with one
+//!   infected member) and whether the tube read positive. The draws come from the
+//!   chunk's stream in place of the uniform model's, so a round with the model has
+//!   other times and tubes than one without; without it the files are unchanged.
 //! - **Register.** With [`GenConfig::population`], `population.csv` lists every person
 //!   in order with the district and community of their site (4 to 8 districts `D01`…
 //!   of consecutive sites, each site a community `D01-C01`…), then 0.5 % more people
@@ -103,6 +123,15 @@ const MAX_POOL: u8 = 20;
 const MAX_PERSONS: u64 = 10_000_000_000;
 /// 2022-04-02 07:00:00 +08:00, in seconds since the Unix epoch.
 const DAY_START: i64 = 1_648_854_000;
+/// The Ct cut-off of [`GenConfig::ct_model`]: a reading at or above it is negative
+/// (the store's default `ct_cutoff`).
+pub const CT_CUTOFF: f64 = 40.0;
+/// Mean of the viral-load Ct of [`GenConfig::ct_model`].
+pub const VIRAL_CT_MEAN: f64 = 26.0;
+/// Standard deviation of the viral-load Ct of [`GenConfig::ct_model`].
+pub const VIRAL_CT_SD: f64 = 5.0;
+/// Standard deviation of a tube's reading around its true Ct in [`GenConfig::ct_model`].
+pub const CT_NOISE_SD: f64 = 0.5;
 
 /// What to generate: the size of the city, how many are infected, how they are pooled.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +146,13 @@ pub struct GenConfig {
     pub pool_share: f64,
     /// People per pool tube, 2 to 20 (5, 10 and 20 are the validated sizes).
     pub pool_size: u8,
+    /// Pool sizes by site, each 2 to 20: site `s` pools `pool_sizes[s % n]` people to a
+    /// tube. Empty (the default): every site uses `pool_size`.
+    pub pool_sizes: Vec<u8>,
+    /// Draw Ct values from viral load and pool dilution (see the module docs): a pool
+    /// whose mix reads at or above the cut-off is negative, and `ct_truth.csv` records
+    /// each infected person's Ct and tube. Off (the default): the perfect assay.
+    pub ct_model: bool,
     /// Share of rows, in \[0, 1\], whose optional columns are left blank: `capacity`
     /// and `site` of a collections row; `lab`, `plate`, `well` and (where the `result`
     /// word is written) both Ct values of a results row. Each row is drawn on its own,
@@ -137,6 +173,8 @@ impl Default for GenConfig {
             seed: 1,
             pool_share: 0.95,
             pool_size: 10,
+            pool_sizes: Vec::new(),
+            ct_model: false,
             blank_optional: 0.0,
             population: false,
         }
@@ -170,13 +208,27 @@ impl GenConfig {
                 self.blank_optional
             )));
         }
-        if !(2..=MAX_POOL).contains(&self.pool_size) {
-            return Err(Error::Usage(format!(
-                "pool size must be between 2 and {MAX_POOL}, got {}",
-                self.pool_size
-            )));
+        for &size in std::iter::once(&self.pool_size).chain(&self.pool_sizes) {
+            if !(2..=MAX_POOL).contains(&size) {
+                return Err(Error::Usage(format!(
+                    "pool size must be between 2 and {MAX_POOL}, got {size}"
+                )));
+            }
         }
         Ok(())
+    }
+
+    /// People per pool tube at sampling site `site` (0-based).
+    fn pool_size_at(&self, site: u64) -> u8 {
+        let n = self.pool_sizes.len() as u64;
+        if n == 0 {
+            return self.pool_size;
+        }
+        usize::try_from(site % n)
+            .ok()
+            .and_then(|i| self.pool_sizes.get(i))
+            .copied()
+            .unwrap_or(self.pool_size)
     }
 }
 
@@ -204,6 +256,15 @@ pub struct GenSummary {
     /// without it keeps its `summary.json` bytes.
     #[serde(skip_serializing_if = "is_zero")]
     pub registered: u64,
+    /// Pool tubes holding an infected person that read negative under
+    /// [`GenConfig::ct_model`] (dilution hid them; their members are not recalled);
+    /// written only when some are, so that a round without it keeps its bytes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub missed_pools: u64,
+    /// Single tubes of infected persons that read negative under [`GenConfig::ct_model`];
+    /// written only when some are.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub missed_singles: u64,
     /// Whether the round carries the staged incidents of [`incidents`]; written only
     /// when set, so that a plain round's `summary.json` keeps its bytes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -221,6 +282,8 @@ impl GenSummary {
         self.recalled_persons += o.recalled_persons;
         self.retest_tubes += o.retest_tubes;
         self.registered += o.registered;
+        self.missed_pools += o.missed_pools;
+        self.missed_singles += o.missed_singles;
     }
 }
 
@@ -232,7 +295,7 @@ fn is_zero(n: &u64) -> bool {
 ///
 /// Writes `collections.csv`, `results.csv`, `retest_collections.csv`,
 /// `retest_results.csv`, `truth.csv`, `summary.json` and, when the config asks for
-/// it, `population.csv` (see the module docs), and
+/// them, `population.csv` and `ct_truth.csv` (see the module docs), and
 /// advances `progress` by the people written, `cfg.persons` in all (the caller knows
 /// that total, so it is not reported). Work runs on rayon's pool; memory stays bounded (a few chunks of
 /// 100,000 people in flight) whatever the size.
@@ -257,7 +320,7 @@ fn generate_with(
 ) -> Result<GenSummary> {
     cfg.validate()?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut files = Files::create(out, cfg.population)?;
+    let mut files = Files::create(out, cfg.population, cfg.ct_model)?;
     let chunks = cfg.persons.div_ceil(layout.chunk);
     // Chunks made in parallel per round; twice that many buffers exist at most, so
     // one group can be written while the next is generated.

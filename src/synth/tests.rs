@@ -76,6 +76,11 @@ fn load(dir: &Path) -> Round {
 
 /// A result row read as the tracker would: the result field, or the Cts for L3.
 fn positive(row: &[String]) -> bool {
+    positive_below(row, 38.0)
+}
+
+/// [`positive`], with every Ct below `max`.
+fn positive_below(row: &[String], max: f64) -> bool {
     assert_eq!(row.len(), 8, "{row:?}");
     let by_ct = !row[2].is_empty() && !row[3].is_empty();
     assert_eq!(row[2].is_empty(), row[3].is_empty(), "{row:?}");
@@ -88,7 +93,7 @@ fn positive(row: &[String]) -> bool {
     if by_ct {
         for f in &row[2..4] {
             let ct: f64 = f.parse().expect("ct");
-            assert!((10.0..38.0).contains(&ct), "{row:?}");
+            assert!((10.0..max).contains(&ct), "{row:?}");
             assert_eq!(f.split('.').nth(1).map(str::len), Some(2), "{row:?}");
         }
     }
@@ -573,4 +578,130 @@ fn the_register_holds_every_person_and_the_untested() {
     let json = read(dir.path(), "summary.json");
     assert!(json.contains("\"registered\": 12407"), "{json}");
     assert!(!read(plain_dir.path(), "summary.json").contains("registered"));
+}
+
+#[test]
+fn pool_sizes_go_by_site() {
+    let c = GenConfig {
+        pool_sizes: vec![5, 10, 20],
+        ..cfg(20_000, 0.01, 12)
+    };
+    let (dir, _) = run(&c);
+    let r = load(dir.path());
+    let mut members: HashMap<&str, (u64, &str, &str)> = HashMap::new();
+    for row in r.coll.iter().filter(|row| row[2] == "pool") {
+        let e = members
+            .entry(row[0].as_str())
+            .or_insert((0, row[3].as_str(), row[5].as_str()));
+        e.0 += 1;
+    }
+    let mut sizes = HashSet::new();
+    for (tube, (n, capacity, site)) in &members {
+        let site: u64 = site[1..].parse().expect("site number");
+        let want = [5, 10, 20][usize::try_from(site % 3).expect("small")];
+        assert_eq!(capacity.parse::<u64>().expect("capacity"), want, "{tube}");
+        assert!(*n <= want, "{tube}");
+        sizes.insert(want);
+    }
+    assert_eq!(sizes.len(), 3);
+    // Without the option nothing changes: the same bytes as a config that never had it.
+    let (a, _) = run(&GenConfig {
+        pool_sizes: vec![10],
+        ..cfg(20_000, 0.01, 12)
+    });
+    let (b, _) = run(&cfg(20_000, 0.01, 12));
+    for f in FILES {
+        assert_eq!(read(a.path(), f), read(b.path(), f), "{f}");
+    }
+    assert!(!b.path().join("ct_truth.csv").exists());
+}
+
+/// `ct_truth.csv` rows: person, viral Ct, tube, tube size, infected in the tube, the
+/// tube's true Ct, the shift, detected.
+fn ct_truth(dir: &Path) -> Vec<Vec<String>> {
+    rows(dir, "ct_truth.csv", super::files::CT_TRUTH_HEADER)
+}
+
+#[test]
+fn the_ct_model_dilutes_pools_and_misses_the_weak_ones() {
+    let c = GenConfig {
+        pool_sizes: vec![5, 10, 20],
+        ct_model: true,
+        ..cfg(60_000, 0.02, 13)
+    };
+    let (dir, s) = run(&c);
+    let r = load(dir.path());
+    let truth = ct_truth(dir.path());
+    assert_eq!(truth.len() as u64, s.infected);
+    let f = |row: &[String], i: usize| row[i].parse::<f64>().expect("a number");
+    let mut detected_in: HashMap<&str, bool> = HashMap::new();
+    let mut missed_pools = HashSet::new();
+    for row in &truth {
+        assert!(r.truth.contains(&row[0]), "{row:?}");
+        let (ct, size, infected) = (f(row, 1), f(row, 3), f(row, 4));
+        assert!((12.0..=40.0).contains(&ct), "{row:?}");
+        if infected == 1.0 {
+            // One infected swab in a tube of m: its Ct + log2 m, to the hundredth.
+            assert!((f(row, 6) - size.log2()).abs() < 0.011, "{row:?}");
+        } else {
+            assert!(f(row, 5) <= ct + size.log2() + 0.011, "{row:?}");
+        }
+        let detected = row[7] == "true";
+        detected_in.insert(row[2].as_str(), detected);
+        if !detected && row[2].starts_with("PL") {
+            missed_pools.insert(row[2].as_str());
+        }
+    }
+    assert_eq!(missed_pools.len() as u64, s.missed_pools);
+    assert!(s.missed_pools > 0, "some pools past the cut-off: {s:?}");
+    // The files agree with the truth: a tube reads positive iff its reading was below
+    // the cut-off, and no member of a missed pool is recalled.
+    for row in &r.res {
+        let read = positive_below(row, CT_CUTOFF);
+        let want = detected_in.get(row[0].as_str()).copied().unwrap_or(false);
+        assert_eq!(read, want, "{row:?}");
+    }
+    let recalled: HashSet<&str> = r.rt_coll.iter().map(|row| row[1].as_str()).collect();
+    for row in r
+        .coll
+        .iter()
+        .filter(|row| missed_pools.contains(row[0].as_str()))
+    {
+        assert!(!recalled.contains(row[1].as_str()), "{row:?}");
+    }
+    // Positive pools with one infected member read about log2 k above the person's
+    // single retest: noise sd 0.5 on each, so the mean of hundreds is within 0.2.
+    let viral: HashMap<&str, f64> = truth
+        .iter()
+        .map(|row| (row[0].as_str(), f(row, 1)))
+        .collect();
+    let mut shift: HashMap<u32, Vec<f64>> = HashMap::new();
+    let single_infected: HashSet<&str> = truth
+        .iter()
+        .filter(|row| row[4] == "1")
+        .map(|row| row[2].as_str())
+        .collect();
+    for row in r
+        .res
+        .iter()
+        .filter(|row| positive_below(row, CT_CUTOFF) && row[0].starts_with("PL"))
+    {
+        if !single_infected.contains(row[0].as_str()) {
+            continue;
+        }
+        let (person, k) = truth
+            .iter()
+            .find(|t| t[2] == row[0])
+            .map(|t| (t[0].as_str(), t[3].parse::<u32>().expect("a size")))
+            .expect("the infected member");
+        shift.entry(k).or_default().push(f(row, 2) - viral[person]);
+    }
+    for k in [5u32, 10, 20] {
+        let v = &shift[&k];
+        let n = f64::from(u32::try_from(v.len()).expect("a few"));
+        let mean = v.iter().sum::<f64>() / n;
+        let want = f64::from(k).log2();
+        assert!(v.len() > 100, "{k}: {}", v.len());
+        assert!((mean - want).abs() < 0.2, "{k}: mean {mean}, want {want}");
+    }
 }

@@ -10,11 +10,22 @@ const CT_MAX: f64 = 37.99;
 const LOCAL_OFFSET: i64 = 8 * 3600;
 
 /// A Ct value in hundredths, clamped to \[10.00, 37.99\].
+pub(super) fn hundredths(ct: f64) -> u32 {
+    hundredths_below(ct, CT_MAX)
+}
+
+/// A Ct value in hundredths, clamped to \[10.00, `max`\] (`max` at most 100).
 // The value is clamped to a small positive range first, so the float-to-int cast
 // neither truncates nor loses the sign.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-pub(super) fn hundredths(ct: f64) -> u32 {
-    (ct.clamp(10.0, CT_MAX) * 100.0).round() as u32
+pub(super) fn hundredths_below(ct: f64, max: f64) -> u32 {
+    (ct.clamp(10.0, max.clamp(10.0, 100.0)) * 100.0).round() as u32
+}
+
+/// Appends a tube barcode: `prefix` and the serial in at least 9 digits.
+pub(super) fn push_tube(buf: &mut Vec<u8>, prefix: &[u8], serial: u64) {
+    buf.extend_from_slice(prefix);
+    push_padded(buf, serial, 9);
 }
 
 fn digit(v: u64) -> u8 {
@@ -92,8 +103,7 @@ pub(super) fn push_collection(
     site: u64,
     blank: bool,
 ) {
-    buf.extend_from_slice(prefix);
-    push_padded(buf, serial, 9);
+    push_tube(buf, prefix, serial);
     buf.push(b',');
     push_person(buf, person);
     buf.extend_from_slice(if single { b",single," } else { b",pool," });

@@ -267,8 +267,8 @@ impl Decided {
         Ok((Undecided { decided, groups }, tube_of_row))
     }
 
-    /// The tube of a row of a person with several rows.
-    fn grouped_tube(&self, row: u32) -> u32 {
+    /// The tube of a row of a person with several rows ([`NONE`] for any other row).
+    pub fn grouped_tube(&self, row: u32) -> u32 {
         self.grouped
             .binary_search_by_key(&row, |&(r, _)| r)
             .map_or(NONE, |i| self.grouped[i].1)

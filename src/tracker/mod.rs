@@ -24,6 +24,9 @@
 //! report and worklists a [`Decided`], review and turnaround a [`Statuses`], exports
 //! and health codes a [`Round`]) without a copy of each reader per level.
 //!
+//! [`Decided::stages`] tells first-stage tubes from the retests and resamples that
+//! follow them, for estimates that must count each person once.
+//!
 //! Rows are numbered across a round's segments in manifest order: collection row `r`
 //! is the `r`th row of the round's collection Parquet files read in that order, and
 //! likewise for results.
@@ -36,6 +39,7 @@ mod effective;
 mod merge;
 mod persons;
 mod round;
+mod stages;
 mod statuses;
 mod tubes;
 
@@ -43,6 +47,7 @@ pub use decided::{Barcodes, Counts, Decided, Listed, StatusRows};
 pub use effective::effective;
 pub use persons::PersonStatus;
 pub use round::Round;
+pub use stages::Stages;
 pub use statuses::Statuses;
 pub use tubes::{ResultFacts, Tubes};
 

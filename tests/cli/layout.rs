@@ -31,10 +31,16 @@ const LAYERS: &[&[&str]] = &[
     // CSV, JSON and Parquet writers for any list.
     &["output"],
     // Every person of a round, in order, for the exports that print them all.
-    &["roster"],
+    &["roster", "dilution"],
     // The lists, exports and reports, and the planner beside them.
     &["worklist", "coverage", "planner"],
-    &["health_code", "report", "turnaround", "privacy"],
+    &[
+        "health_code",
+        "report",
+        "turnaround",
+        "privacy",
+        "prevalence",
+    ],
     &["review"],
     &["round_report"],
 ];
