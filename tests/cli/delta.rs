@@ -34,7 +34,11 @@ for t in ["collections", "results", "population"]:
     tab = dt.to_pyarrow_table(columns=["batch"])
     out[t] = {"version": dt.version(), "rows": tab.num_rows,
               "batches": sorted(set(tab.column("batch").to_pylist()))}
-print(json.dumps(out))
+print(json.dumps(out), flush=True)
+# deltalake's threads can abort the interpreter's shutdown after the answer is out
+# ("terminate called without an active exception"): leave at once instead.
+import os
+os._exit(0)
 "#;
 
 /// Whether python3 can import `deltalake`; without it, under CI this panics, elsewhere
