@@ -431,16 +431,16 @@ impl Plan {
              -- condition it meets. A person's status is their lowest rank.\n\
              ranked AS (\n\
              \x20 SELECT facts.*,\n\
-             \x20   {rank} AS rank,\n\
-             \x20   ROW_NUMBER() OVER (PARTITION BY person ORDER BY batch, file_no, line) AS seq,\n\
-             \x20   ROW_NUMBER() OVER (PARTITION BY person\n\
-             \x20     ORDER BY collected_at DESC, batch DESC, file_no DESC, line DESC) AS latest\n\
+             \x20   {rank} AS rank\n\
              \x20 FROM facts\n\
              ),\n\
-             -- The membership that decides each person's status.\n\
+             -- The membership that decides each person's status: of their lowest rank,\n\
+             -- the lowest Ct, the latest or the first, as the rank says (each CASE is\n\
+             -- null for all of a rank's memberships or for none, so where nulls sort\n\
+             -- does not matter).\n\
              decided AS (\n\
              \x20 SELECT ranked.*, ROW_NUMBER() OVER (PARTITION BY person ORDER BY rank,\n\
-             \x20   {order}) AS pick\n\
+             {order}) AS pick\n\
              \x20 FROM ranked\n\
              )\n"
         );
@@ -541,8 +541,9 @@ fn rank_case(dialect: Dialect) -> String {
 }
 
 /// The order among a person's memberships of their rank that puts the deciding one
-/// first: by Ct for the statuses decided by the lowest Ct, then by row order or its
-/// reverse.
+/// first: by Ct for the statuses decided by the lowest Ct, the reverse of collection
+/// and row order for the one decided by the latest, then row order (batch, file,
+/// line), which decides the rest and breaks the ties.
 fn deciding_order() -> String {
     let ranks = |d: Deciding| -> Vec<String> {
         Status::ALL
@@ -555,12 +556,18 @@ fn deciding_order() -> String {
         [] => "1 = 0".to_owned(),
         list => format!("rank IN ({})", list.join(", ")),
     };
-    format!(
-        "CASE WHEN {} THEN COALESCE(ct, CAST({NO_CT} AS REAL)) ELSE CAST(0 AS REAL) END,\n\
-         \x20   CASE WHEN {} THEN latest ELSE seq END",
-        in_ranks(Deciding::LowestCt),
-        in_ranks(Deciding::Latest),
-    )
+    let (lowest, latest) = (in_ranks(Deciding::LowestCt), in_ranks(Deciding::Latest));
+    let mut keys = vec![format!(
+        "CASE WHEN {lowest} THEN COALESCE(ct, CAST({NO_CT} AS REAL)) END"
+    )];
+    for col in ["collected_at", "batch", "file_no", "line"] {
+        keys.push(format!("CASE WHEN {latest} THEN {col} END DESC"));
+    }
+    keys.push("batch, file_no, line".to_owned());
+    keys.iter()
+        .map(|k| format!("    {k}"))
+        .collect::<Vec<_>>()
+        .join(",\n")
 }
 
 /// Whether a control row fails its plate, as the ingest decides it: Ct values decide
