@@ -34,18 +34,19 @@ counted, a tube holding several persons read as a pool, and the statuses in orde
 precedence (positive, recall, retest_pending, resample, pending, negative). Columns:
 person, status, tube, mode, result, ct_orf1ab, ct_n, site, collected_at, reported_at, lab.
 
-The round and the control cut-offs in force are written into the query; the cut-offs are
-checked against the plates the round's batches recorded as failed (if a cut-off changed
-since, the recorded plates are listed instead). Generate the query again after a batch
-with new files, or after changing the cut-offs.
+What the tables cannot say is written into the query: the round; the control cut-offs in
+force, checked against the plates the round's batches recorded as failed (if a cut-off
+changed since, the recorded plates are listed instead); the file order of a batch read
+from several files; and the rare tube whose mode only a row not in the table stated.
+Make the query again after a batch of several files or a change of cut-offs.
 
 With DuckDB and the deltalake Python package:
   pooltrack sql status --round 2022-04-02 > status.sql
   python3 -c '
-  import duckdb; from deltalake import DeltaTable
-  collections = DeltaTable(\"pooltrack-store/collections\").to_pyarrow_dataset()
-  results = DeltaTable(\"pooltrack-store/results\").to_pyarrow_dataset()
-  duckdb.sql(open(\"status.sql\").read()).write_csv(\"status.csv\")'
+import duckdb; from deltalake import DeltaTable
+collections = DeltaTable(\"pooltrack-store/collections\").to_pyarrow_dataset()
+results = DeltaTable(\"pooltrack-store/results\").to_pyarrow_dataset()
+duckdb.sql(open(\"status.sql\").read()).write_csv(\"status.csv\")'
 
 The README's section \"When one machine is not enough\" shows Spark, Trino and Polars.")]
 pub struct Args {

@@ -25,9 +25,9 @@
 //! when a cut-off changed since, the recorded plates are listed instead); for a batch
 //! read from several files, the order of its files, which orders its rows; and the rare
 //! tube whose mode only a row the table does not hold stated ([`Plan::tube_modes`]).
-//! So the query is exact for the store as it was when generated; a later batch needs
-//! it generated again only if it was read from several files, changes a cut-off or
-//! hides a tube's mode (the test of `pooltrack sql` compares it with the tracker).
+//! So the query is exact for the store as it was when it was made; after a later batch
+//! it still is unless that batch was read from several files, came after a change of
+//! cut-off, or hid a tube's mode.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
