@@ -224,8 +224,8 @@ impl Plan {
             PlateQc::Controls { negative, positive } => format!(
                 "-- Plate QC: a negative control with a target Ct below {negative}, or a positive\n\
                  -- control without both below {positive}, fails its plate (lab and plate) in the\n\
-                 -- round, and the plate's sample results do not count (the cut-offs in force,\n\
-                 -- which agree with the plates the round's batches recorded as failed).\n"
+                 -- round, and the plate's sample results do not count. These are the cut-offs\n\
+                 -- in force; they agree with the plates the round's batches recorded as failed.\n"
             ),
             PlateQc::Recorded(plates) => format!(
                 "-- Plate QC: the {} plate(s) the round's batches recorded as failed when they\n\
@@ -236,10 +236,11 @@ impl Plan {
         };
         let _ = write!(
             q,
-            "-- pooltrack {}: {what} in round {}, by pooltrack's\n\
-             -- rules (README, \"The rules\"), from the tables {} and {}: the store's Delta\n\
-             -- tables STORE/collections and STORE/results registered under those names\n\
-             -- (README, \"When one machine is not enough\").\n\
+            "-- pooltrack {}: {what} in round {},\n\
+             -- by pooltrack's rules (README, \"The rules\").\n\
+             -- It reads the tables {} and {}: the store's Delta tables STORE/collections\n\
+             -- and STORE/results registered under those names (README, \"When one machine\n\
+             -- is not enough\").\n\
              {qc}\
              -- Dialect: {}.\n",
             env!("CARGO_PKG_VERSION"),
