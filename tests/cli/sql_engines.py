@@ -19,6 +19,7 @@ argv[1] is the comma-separated list of engines to run: duckdb, spark.
 """
 
 import json
+import os
 import sys
 
 import pyarrow.dataset as ds
@@ -124,6 +125,12 @@ def main():
     if SPARK is not None:
         SPARK.stop()
     json.dump(result, sys.stdout)
+    sys.stdout.flush()
+    # Past this point nothing is left to do, and leaving through the interpreter's
+    # shutdown can abort ("terminate called without an active exception") when
+    # delta-rs or Arrow threads are still alive, which happens here on some tables:
+    # the answer is out, so leave at once.
+    os._exit(0)
 
 
 main()
