@@ -23,6 +23,7 @@ mod progress;
 mod report;
 mod retract;
 mod review;
+mod sql;
 mod status;
 mod turnaround;
 mod verify;
@@ -140,6 +141,9 @@ enum Command {
     /// One self-contained HTML page and JSON of a round: QC, coverage, turnaround,
     /// progress, health codes, review flags, with charts.
     Report(WithStore<report::Args>),
+    /// Print the status rules as one SQL query for DuckDB, Spark or Trino on the store's
+    /// Delta tables.
+    Sql(WithStore<sql::Args>),
     /// Export every person's status.
     Export(GroupWithStore<export::Args>),
     /// Generate a synthetic city round (collections, results, retests, ground truth).
@@ -182,6 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prevalence(a) => prevalence::run(&a.store.resolve(before), &a.args),
         Command::Dilution(a) => dilution::run(&a.store.resolve(before), &a.args),
         Command::Report(a) => report::run(&a.store.resolve(before), &a.args),
+        Command::Sql(a) => sql::run(&a.store.resolve(before), &a.args),
         Command::Export(a) => export::run(&a.store.resolve(before), a.command),
         Command::Gen(a) => gen_city::run(&a),
         Command::Demo(a) => demo::run(&a),

@@ -33,6 +33,7 @@
 
 pub mod plate_qc;
 pub mod rules;
+pub mod sql;
 
 mod decided;
 mod effective;

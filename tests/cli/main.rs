@@ -33,4 +33,5 @@ mod review;
 mod round_report;
 mod rules;
 mod security;
+mod sql;
 mod store_rules;
