@@ -408,8 +408,9 @@ impl ListRow for StatusRow<'_> {
     }
 }
 
-/// The Parquet columns of `export status`: times as timestamps, blanks as nulls.
-fn status_schema() -> Arc<Schema> {
+/// The Parquet columns of `export status` (and of the person lists that share its
+/// columns): times as timestamps, blanks as nulls.
+pub fn status_schema() -> Arc<Schema> {
     let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
     let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
     Arc::new(Schema::new(vec![

@@ -15,7 +15,6 @@ use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{
     Array, ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -428,21 +427,7 @@ const HEADER: [&str; 11] = [
 ];
 
 fn person_rows_batch(rows: &[PersonRow]) -> Result<RecordBatch> {
-    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-    let schema = Arc::new(Schema::new(vec![
-        text("person", false),
-        text("status", false),
-        text("tube", false),
-        text("mode", false),
-        text("result", true),
-        Field::new("ct_orf1ab", DataType::Float32, true),
-        Field::new("ct_n", DataType::Float32, true),
-        text("site", true),
-        Field::new("collected_at", ts(), false),
-        Field::new("reported_at", ts(), true),
-        text("lab", true),
-    ]));
+    let schema = crate::roster::status_schema();
     let col = |f: &dyn Fn(&PersonRow) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
     };
