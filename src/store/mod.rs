@@ -138,8 +138,11 @@ impl Store {
         }
         store.check_files()?;
         store.remove_leftovers()?;
-        if store.versions.is_some() {
-            // A store created by a writer killed between its tables' first commits.
+        // A table without a commit: the store was created by a writer killed between
+        // its tables' first commits. Only then is there anything to create.
+        if let Some(v) = store.versions
+            && tables::TABLES.iter().any(|&k| v.next(k) == 0)
+        {
             store.versions = Some(tables::create(root, &store.manifest.settings)?);
         }
         Ok(store)
