@@ -308,11 +308,11 @@ impl Register {
     /// past its segment's end is damage, named in `damage`.
     fn in_range(&self, r: u32, damage: &mut Option<String>) -> Vec<join::Registration> {
         let mut population = Vec::new();
-        for ((k, f), kinds) in (0u32..).zip(&self.sidecars).zip(&self.areas.of_row) {
+        for (k, f) in (0u32..).zip(&self.sidecars) {
             for i in in_range(f, r) {
                 let row = f.person_row(i);
-                match kinds.get(row as usize) {
-                    Some(&kind) => population.push((f.person(i), k, row, kind)),
+                match self.areas.kind_of(k as usize, row) {
+                    Some(kind) => population.push((f.person(i), k, row, kind)),
                     None => {
                         *damage = Some(format!(
                             "a population person index names row {row}, which its segment does not hold"
@@ -360,11 +360,35 @@ impl Coverage {
     /// # Ok(()) }
     /// ```
     pub fn compute(store: &Store, round: &str) -> Result<Coverage> {
+        Ok(Self::compute_placing(store, round, None)?.0)
+    }
+
+    /// [`Coverage::compute`], and in the same join each collection row's area at
+    /// `level` (what [`areas_of_rows`] gives), for a report that needs both: one join
+    /// of the register instead of two.
+    pub fn compute_with_areas(
+        store: &Store,
+        round: &str,
+        level: AreaLevel,
+    ) -> Result<(Coverage, RowAreas)> {
+        let (coverage, rows) = Self::compute_placing(store, round, Some(level))?;
+        Ok((coverage, rows.unwrap_or_default()))
+    }
+
+    fn compute_placing(
+        store: &Store,
+        round: &str,
+        level: Option<AreaLevel>,
+    ) -> Result<(Coverage, Option<RowAreas>)> {
         let register = Register::open(store, round)?;
         let root = store.root();
         let index = store.index_of(Some(round))?;
         let collections = index_collections(&index, round);
         let areas = &register.areas;
+        let codes = level.map(|_| {
+            let rid = index.round_id(round).unwrap_or(0);
+            of_rows::RowCodes::new(index.round_rows(rid).0, areas.kinds.len())
+        });
         let n_kinds = areas.kinds.len();
         let stated = |kind: u32| register.stated(kind);
         let tally = (0..HASH_RANGES)
@@ -380,7 +404,11 @@ impl Coverage {
                         })
                     })
                     .collect();
-                let joined = join::join(population, tested, stated);
+                let joined = join::join_each(population, tested, stated, |row, p| {
+                    if let Some(Err(why)) = codes.as_ref().map(|c| c.set(row, p)) {
+                        t.damage = Some(format!("a person index of round {round} {why}"));
+                    }
+                });
                 t.by_kind.resize(n_kinds, [0; 2]);
                 for p in joined.registered {
                     let (seg, row) = p.group;
@@ -448,7 +476,8 @@ impl Coverage {
         let (mut untested_rows, mut unregistered_rows) = (tally.untested, tally.unregistered);
         untested_rows.par_sort_unstable_by_key(|u| u.row);
         unregistered_rows.par_sort_unstable();
-        Ok(Coverage {
+        let rows = codes.zip(level).map(|(c, level)| c.areas(&areas, level));
+        let coverage = Coverage {
             round: round.to_owned(),
             registered,
             tested,
@@ -461,7 +490,8 @@ impl Coverage {
             unregistered_rows,
             population_files: files,
             areas,
-        })
+        };
+        Ok((coverage, rows))
     }
 
     /// The registered persons with no tube in the round, each field from their latest

@@ -61,9 +61,86 @@ pub struct Areas {
     pub kinds: Vec<Kind>,
     /// The kind number of each row, per population segment (manifest order).
     pub of_row: Vec<Vec<u32>>,
+    /// The same, by blocks of rows, for [`Areas::kind_of`].
+    blocks: Vec<Blocks>,
+}
+
+/// Rows per block of [`Blocks`], as a shift: a block's group bits are one `u64`.
+const BLOCK_SHIFT: usize = 6;
+/// A block whose rows are of more than one kind of that group state.
+const MIXED: u32 = u32::MAX;
+
+/// A segment's row kinds as a join looks them up: in person-hash order, a random row
+/// each time. The 4-byte-a-row table is 100 MB for 25 million rows, so nearly every
+/// lookup missed the cache (95 % of the coverage join's own time). Registers come in
+/// area order (a site's or a community's people together), and a kind is an area plus
+/// whether the row names a group, so a block of 64 rows nearly always holds one kind
+/// without a group and one with: a bit a row for the group and two kinds a block keep
+/// lookups in 6 MB, and a block of mixed areas falls back to the table.
+#[derive(Debug, Clone, Default)]
+struct Blocks {
+    /// Bit `row % 64` of word `row / 64`: the row names a group.
+    grouped: Vec<u64>,
+    /// Per block, the kind of its rows naming no group, else [`MIXED`].
+    plain_kind: Vec<u32>,
+    /// Per block, the kind of its rows naming a group, else [`MIXED`].
+    grouped_kind: Vec<u32>,
+}
+
+impl Blocks {
+    fn of(rows: &[u32], kinds: &[Kind]) -> Blocks {
+        let blocks = rows.len().div_ceil(1 << BLOCK_SHIFT);
+        let mut b = Blocks {
+            grouped: vec![0; blocks],
+            plain_kind: vec![MIXED; blocks],
+            grouped_kind: vec![MIXED; blocks],
+        };
+        for (i, block) in rows.chunks(1 << BLOCK_SHIFT).enumerate() {
+            let (mut plain, mut grouped) = (None, None);
+            let (mut plain_mixed, mut grouped_mixed) = (false, false);
+            for (bit, &k) in block.iter().enumerate() {
+                let has_group = kinds.get(k as usize).is_some_and(|k| k.group);
+                let (seen, mixed) = if has_group {
+                    b.grouped[i] |= 1 << bit;
+                    (&mut grouped, &mut grouped_mixed)
+                } else {
+                    (&mut plain, &mut plain_mixed)
+                };
+                match *seen {
+                    None => *seen = Some(k),
+                    Some(s) if s != k => *mixed = true,
+                    Some(_) => {}
+                }
+            }
+            if !plain_mixed && let Some(k) = plain {
+                b.plain_kind[i] = k;
+            }
+            if !grouped_mixed && let Some(k) = grouped {
+                b.grouped_kind[i] = k;
+            }
+        }
+        b
+    }
 }
 
 impl Areas {
+    /// The kind of row `row` of segment `segment` (what `of_row` holds); `None` past
+    /// the segment's end.
+    pub fn kind_of(&self, segment: usize, row: u32) -> Option<u32> {
+        let r = row as usize;
+        let blocks = self.blocks.get(segment)?;
+        let word = blocks.grouped.get(r >> BLOCK_SHIFT)?;
+        let per_block = if word >> (r & 63) & 1 == 1 {
+            &blocks.grouped_kind
+        } else {
+            &blocks.plain_kind
+        };
+        match per_block.get(r >> BLOCK_SHIFT) {
+            Some(&k) if k != MIXED => Some(k),
+            _ => self.of_row.get(segment)?.get(r).copied(),
+        }
+    }
+
     /// The name numbered `n`; [`None`] (and `None` for a bad number) for no name.
     pub fn name(&self, n: Option<u32>) -> Option<&str> {
         n.and_then(|n| self.names.get(n as usize))
@@ -111,11 +188,23 @@ pub fn read(store: &Store, files: &[PathBuf]) -> Result<Areas> {
         .map(|path| read_file(store, path))
         .collect::<Result<_>>()?;
     let (names, kinds, of_row) = renumber(parts);
-    Ok(Areas {
-        names,
-        kinds,
-        of_row,
-    })
+    Ok(Areas::new(names, kinds, of_row))
+}
+
+impl Areas {
+    /// The areas of rows of these kinds, with the blocks [`Areas::kind_of`] reads.
+    pub fn new(names: Vec<String>, kinds: Vec<Kind>, of_row: Vec<Vec<u32>>) -> Areas {
+        let blocks = of_row
+            .par_iter()
+            .map(|rows| Blocks::of(rows, &kinds))
+            .collect();
+        Areas {
+            names,
+            kinds,
+            of_row,
+            blocks,
+        }
+    }
 }
 
 /// Numbers names and kinds across `parts`, each of which numbered its own; returns the
@@ -304,6 +393,30 @@ mod tests {
             kind(Some(1), Some(2), true).stated(),
             DISTRICT | COMMUNITY | GROUP
         );
+    }
+
+    #[test]
+    fn a_row_s_kind_is_the_same_by_block_as_in_the_table() {
+        let kind = |district, group| Kind {
+            district: Some(district),
+            community: Some(district),
+            group,
+        };
+        // 0 and 2 name no group, 1 and 3 do; areas change mid-block and rows mix.
+        let kinds = vec![kind(0, false), kind(0, true), kind(1, false), kind(1, true)];
+        let mut rows: Vec<u32> = (0..1000u32).map(|r| u32::from(r % 17 == 0)).collect();
+        rows.extend((0..300u32).map(|r| 2 + u32::from(r % 5 == 0)));
+        rows.extend((0..200u32).map(|r| (r * 7919) % 4));
+        let areas = Areas::new(Vec::new(), kinds, vec![vec![3, 2], rows.clone()]);
+        for (r, &k) in (0u32..).zip(&rows) {
+            assert_eq!(areas.kind_of(1, r), Some(k), "row {r}");
+        }
+        assert_eq!((areas.kind_of(0, 0), areas.kind_of(0, 1)), (Some(3), Some(2)));
+        assert_eq!(areas.kind_of(1, 1500), None);
+        assert_eq!(areas.kind_of(2, 0), None);
+        let b = &areas.blocks[1];
+        assert_ne!(b.plain_kind[0], MIXED, "a block of one area");
+        assert_eq!(b.plain_kind[23], MIXED, "rows of two kinds at random");
     }
 
     #[test]

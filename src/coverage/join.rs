@@ -49,15 +49,27 @@ pub(crate) struct Joined {
     pub unregistered: Vec<u32>,
 }
 
+/// [`join_each`] without the rows: what the tests below check.
+#[cfg(test)]
+pub fn join(
+    population: Vec<Registration>,
+    round: Vec<Membership>,
+    stated: impl Fn(u32) -> u8,
+) -> Joined {
+    join_each(population, round, stated, |_, _| {})
+}
+
 /// Joins registrations with memberships. A person registered several times is
 /// counted once; `stated` says which fields ([`DISTRICT`], [`COMMUNITY`], [`GROUP`])
 /// a kind of registration states, and each field comes from the latest registration
 /// stating it: the highest segment, then the highest row (rows of a segment are in
-/// input order).
-pub fn join(
+/// input order). Also calls `on_row(row, person)` for every membership as
+/// [`resolve_rows`] does, so one walk gives coverage and each row's area.
+pub(crate) fn join_each(
     mut population: Vec<Registration>,
     mut round: Vec<Membership>,
     stated: impl Fn(u32) -> u8,
+    mut on_row: impl FnMut(u32, Option<Person>),
 ) -> Joined {
     population.sort_unstable();
     round.sort_unstable();
@@ -77,17 +89,23 @@ pub fn join(
             while end < population.len() && population[end].0 == hash {
                 end += 1;
             }
-            if let Some(person) = resolve(&population[i..end], &stated, tested) {
+            let person = resolve(&population[i..end], &stated, tested);
+            if let Some(person) = person {
                 out.registered.push(person);
             }
             i = end;
-        }
-        if tested {
-            let (hash, first_row) = round[j];
-            if !registered {
-                out.unregistered.push(first_row);
+            if tested {
+                let hash = round[j].0;
+                while j < round.len() && round[j].0 == hash {
+                    on_row(round[j].1, person);
+                    j += 1;
+                }
             }
+        } else if tested {
+            let (hash, first_row) = round[j];
+            out.unregistered.push(first_row);
             while j < round.len() && round[j].0 == hash {
+                on_row(round[j].1, None);
                 j += 1;
             }
         }
@@ -185,6 +203,25 @@ mod tests {
     }
 
     const A: u32 = ALL as u32;
+
+    #[test]
+    fn one_walk_places_each_row_as_resolve_rows_does() {
+        let d = u32::from(DISTRICT);
+        let population = vec![(1, 0, 0, A), (2, 0, 1, A), (2, 1, 0, d), (4, 0, 2, A)];
+        let round = vec![(2, 7), (3, 4), (2, 9), (4, 1), (0, 3)];
+        let mut by_walk = Vec::new();
+        let j = join_each(population.clone(), round.clone(), states, |row, p| {
+            by_walk.push((row, p));
+        });
+        let mut by_rows = Vec::new();
+        resolve_rows(population, round, states, |row, p| by_rows.push((row, p)));
+        by_walk.sort_by_key(|&(row, _)| row);
+        by_rows.sort_by_key(|&(row, _)| row);
+        assert_eq!(by_walk, by_rows);
+        assert_eq!(by_walk.len(), 5);
+        assert_eq!(j.unregistered, [3, 4]);
+        assert_eq!(j.registered.len(), 3);
+    }
 
     #[test]
     fn registered_persons_with_a_tube_are_tested() {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rayon::prelude::*;
 
 use super::join::{self, Person};
+use super::areas::Areas;
 use super::{HASH_RANGES, NO_AREA, Register, in_range, index_collections};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -67,22 +68,7 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
     let rid = index.round_id(round).unwrap_or(0);
     let n_rows = index.round_rows(rid).0;
     let collections = index_collections(&index, round);
-    let kinds = &register.areas.kinds;
-    let n_kinds = u32::try_from(kinds.len()).unwrap_or(u32::MAX);
-    let codes: Vec<AtomicU32> = (0..n_rows).map(|_| AtomicU32::new(UNREGISTERED)).collect();
-    // A person whose district and community come from registrations of different
-    // kinds (rare: a move that restated only one of them) gets a code past the kinds.
-    let mixed: Mutex<HashMap<(u32, u32), u32>> = Mutex::new(HashMap::new());
-    let code_of = |p: Person| -> u32 {
-        if p.district == p.community {
-            return p.district;
-        }
-        let mut m = mixed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let next = n_kinds.saturating_add(u32::try_from(m.len()).unwrap_or(u32::MAX));
-        *m.entry((p.district, p.community)).or_insert(next)
-    };
+    let codes = RowCodes::new(n_rows, register.areas.kinds.len());
     let damage: Option<String> = (0..HASH_RANGES)
         .into_par_iter()
         .map(|r| {
@@ -98,14 +84,8 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
                 })
                 .collect();
             join::resolve_rows(population, tested, |k| register.stated(k), |row, p| {
-                match (codes.get(row as usize), p) {
-                    (Some(slot), Some(p)) => slot.store(code_of(p), Ordering::Relaxed),
-                    (Some(_), None) => {}
-                    (None, _) => {
-                        damage = Some(format!(
-                            "a person index of round {round} names row {row}, past its {n_rows} rows"
-                        ));
-                    }
+                if let Err(why) = codes.set(row, p) {
+                    damage = Some(format!("a person index of round {round} {why}"));
                 }
             });
             damage
@@ -114,45 +94,100 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
     if let Some(why) = damage {
         return Err(Error::damaged(store.root(), why));
     }
-    // Each code's area, numbered by its names.
-    let areas = &register.areas;
-    let name = |n: Option<u32>| areas.name(n).unwrap_or(NO_AREA).to_owned();
-    let kind = |k: u32| kinds.get(k as usize);
-    let mut pairs: Vec<(u32, u32)> = (0..n_kinds).map(|k| (k, k)).collect();
-    let mut extra: Vec<((u32, u32), u32)> = mixed
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .into_iter()
-        .collect();
-    extra.sort_unstable_by_key(|&(_, code)| code);
-    pairs.extend(extra.into_iter().map(|(pair, _)| pair));
-    let mut numbered: HashMap<(String, String), u32> = HashMap::new();
-    let mut names: Vec<(String, String)> = Vec::new();
-    let table: Vec<u32> = pairs
-        .iter()
-        .map(|&(d, c)| {
-            let district = name(kind(d).and_then(|k| k.district));
-            let community = match level {
-                AreaLevel::District => String::new(),
-                AreaLevel::Community => name(kind(c).and_then(|k| k.community)),
-            };
-            *numbered
-                .entry((district, community))
-                .or_insert_with_key(|key| {
-                    names.push(key.clone());
-                    u32::try_from(names.len() - 1).unwrap_or(UNREGISTERED)
-                })
-        })
-        .collect();
-    let of_row = codes
-        .into_par_iter()
-        .map(|c| match c.into_inner() {
-            UNREGISTERED => UNREGISTERED,
-            c => table.get(c as usize).copied().unwrap_or(UNREGISTERED),
-        })
-        .collect();
-    Ok(RowAreas {
-        areas: names,
-        of_row,
-    })
+    Ok(codes.areas(&register.areas, level))
+}
+
+/// Each collection row's person's registration kinds, filled by a join on all cores:
+/// the kind their district and community both come from, or for a person whose two
+/// fields come from registrations of different kinds (rare: a move that restated
+/// only one of them) a code past the kinds.
+pub(crate) struct RowCodes {
+    codes: Vec<AtomicU32>,
+    n_kinds: u32,
+    mixed: Mutex<HashMap<(u32, u32), u32>>,
+}
+
+impl RowCodes {
+    /// Codes for `n_rows` rows, all [`UNREGISTERED`], of a register of `n_kinds` kinds.
+    pub(crate) fn new(n_rows: usize, n_kinds: usize) -> RowCodes {
+        RowCodes {
+            codes: (0..n_rows).map(|_| AtomicU32::new(UNREGISTERED)).collect(),
+            n_kinds: u32::try_from(n_kinds).unwrap_or(u32::MAX),
+            mixed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Places row `row` with its person (`None`: not registered, which it already is);
+    /// says what is wrong with a row past the round's end.
+    pub(crate) fn set(&self, row: u32, person: Option<Person>) -> std::result::Result<(), String> {
+        let Some(slot) = self.codes.get(row as usize) else {
+            return Err(format!(
+                "names row {row}, past its {} rows",
+                self.codes.len()
+            ));
+        };
+        if let Some(p) = person {
+            slot.store(self.code_of(p), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn code_of(&self, p: Person) -> u32 {
+        if p.district == p.community {
+            return p.district;
+        }
+        let mut m = self
+            .mixed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = self
+            .n_kinds
+            .saturating_add(u32::try_from(m.len()).unwrap_or(u32::MAX));
+        *m.entry((p.district, p.community)).or_insert(next)
+    }
+
+    /// The rows' areas at `level`, named from the register's `areas`.
+    pub(crate) fn areas(self, areas: &Areas, level: AreaLevel) -> RowAreas {
+        let name = |n: Option<u32>| areas.name(n).unwrap_or(NO_AREA).to_owned();
+        let kind = |k: u32| areas.kinds.get(k as usize);
+        let mut pairs: Vec<(u32, u32)> = (0..self.n_kinds).map(|k| (k, k)).collect();
+        let mut extra: Vec<((u32, u32), u32)> = self
+            .mixed
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .into_iter()
+            .collect();
+        extra.sort_unstable_by_key(|&(_, code)| code);
+        pairs.extend(extra.into_iter().map(|(pair, _)| pair));
+        let mut numbered: HashMap<(String, String), u32> = HashMap::new();
+        let mut names: Vec<(String, String)> = Vec::new();
+        let table: Vec<u32> = pairs
+            .iter()
+            .map(|&(d, c)| {
+                let district = name(kind(d).and_then(|k| k.district));
+                let community = match level {
+                    AreaLevel::District => String::new(),
+                    AreaLevel::Community => name(kind(c).and_then(|k| k.community)),
+                };
+                *numbered
+                    .entry((district, community))
+                    .or_insert_with_key(|key| {
+                        names.push(key.clone());
+                        u32::try_from(names.len() - 1).unwrap_or(UNREGISTERED)
+                    })
+            })
+            .collect();
+        let of_row = self
+            .codes
+            .into_par_iter()
+            .map(|c| match c.into_inner() {
+                UNREGISTERED => UNREGISTERED,
+                c => table.get(c as usize).copied().unwrap_or(UNREGISTERED),
+            })
+            .collect();
+        RowAreas {
+            areas: names,
+            of_row,
+        }
+    }
 }

@@ -282,9 +282,23 @@ impl Prevalence {
     /// [`Error::Usage`] for an assay [`Assay::check`] refuses, or by district or
     /// community without a population register; a damaged store as the reads find it.
     pub fn compute(store: &Store, round: &Decided, by: By, assay: Assay) -> Result<Prevalence> {
+        Self::compute_placed(store, round, by, assay, None)
+    }
+
+    /// [`Prevalence::compute`] by district or community with the round's rows already
+    /// placed in the register's areas at that level (from
+    /// [`Coverage::compute_with_areas`](crate::coverage::Coverage::compute_with_areas),
+    /// so a report joins the register once); `None` places them here.
+    pub fn compute_placed(
+        store: &Store,
+        round: &Decided,
+        by: By,
+        assay: Assay,
+        placed: Option<coverage::RowAreas>,
+    ) -> Result<Prevalence> {
         let assay = assay.check()?;
         let stages = round.stages(store)?;
-        let areas = tube_areas(store, round, by)?;
+        let areas = tube_areas(store, round, by, placed)?;
         let t = &round.tubes;
         let mut all = Tally::default();
         let mut by_area: HashMap<u32, Tally> = HashMap::new();
@@ -354,7 +368,12 @@ pub fn trend(rounds: Vec<Vec<AreaPrevalence>>) -> Vec<AreaPrevalence> {
 }
 
 /// Numbers each tube's area for `by` (an empty list by [`By::Round`]).
-fn tube_areas(store: &Store, round: &Decided, by: By) -> Result<TubeAreas> {
+fn tube_areas(
+    store: &Store,
+    round: &Decided,
+    by: By,
+    placed: Option<coverage::RowAreas>,
+) -> Result<TubeAreas> {
     let t = &round.tubes;
     let damaged = |what: &str| {
         Error::damaged(
@@ -422,7 +441,10 @@ fn tube_areas(store: &Store, round: &Decided, by: By) -> Result<TubeAreas> {
             } else {
                 AreaLevel::Community
             };
-            let rows = coverage::areas_of_rows(store, &round.name, level)?;
+            let rows = match placed {
+                Some(rows) => rows,
+                None => coverage::areas_of_rows(store, &round.name, level)?,
+            };
             if rows.of_row.len() != round.rows {
                 return Err(damaged("person"));
             }

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::Result;
-use crate::coverage::{Coverage, UnregisteredPerson, UntestedPerson};
+use crate::coverage::{AreaLevel, Coverage, UnregisteredPerson, UntestedPerson};
 use crate::dilution::{Dilution, DilutionOptions};
 use crate::health_code::Tally;
 use crate::prevalence::{AreaPrevalence, Assay, By, Prevalence};
@@ -228,6 +228,7 @@ impl RoundReport {
             failed_plates: plate_qc::failed_plates(store, round),
             reruns: Capped::of(worklist::reruns(store, &statuses)?),
         };
+        let mut district_rows = None;
         let coverage = if store.manifest().population().next().is_none() {
             notes.push(
                 "no population register in the store, so no coverage: \
@@ -236,7 +237,10 @@ impl RoundReport {
             );
             None
         } else {
-            let totals = Coverage::compute(store, round)?;
+            // One join of the register gives coverage and the districts of the
+            // prevalence table below.
+            let (totals, rows) = Coverage::compute_with_areas(store, round, AreaLevel::District)?;
+            district_rows = Some(rows);
             Some(CoverageSection {
                 untested_persons: Capped::of(totals.untested(store)?),
                 unregistered_persons: Capped::of(totals.unregistered(store)?),
@@ -249,10 +253,12 @@ impl RoundReport {
             specificity: config.specificity,
         };
         let by_lab = Prevalence::compute(store, &statuses, By::Lab, assay)?;
-        let by_district = if coverage.is_some() {
-            Some(Prevalence::compute(store, &statuses, By::District, assay)?.rows)
-        } else {
-            None
+        let by_district = match district_rows {
+            Some(rows) => Some(
+                Prevalence::compute_placed(store, &statuses, By::District, assay, Some(rows))?
+                    .rows,
+            ),
+            None => None,
         };
         let prevalence = PrevalenceSection {
             assay,
