@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow_array::builder::{Float32Builder, StringBuilder};
 use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use serde::Serialize;
@@ -210,6 +211,61 @@ impl RowMaker for HealthCodes {
 
     fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// The rows filled one at a time into one reused row and appended to column
+    /// builders: holding a copy of each row, four strings apiece, cost a city's
+    /// Parquet export 100 million allocations.
+    fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
+        const TEXT: usize = HealthCodeRow::HEADER.len() - 2;
+        // person, color and status are never null; the other text is null when blank
+        const REQUIRED: usize = 3;
+        let n = rows.len();
+        let mut text: Vec<StringBuilder> = (0..TEXT)
+            .map(|_| StringBuilder::with_capacity(n, n * 16))
+            .collect();
+        let (mut ct_orf1ab, mut ct_n) = (
+            Float32Builder::with_capacity(n),
+            Float32Builder::with_capacity(n),
+        );
+        let mut row = HealthCodeRow::default();
+        for at in rows {
+            self.fill(at, &mut row);
+            let cells: [&str; TEXT] = [
+                &row.person,
+                row.color,
+                row.status,
+                row.tube,
+                row.mode,
+                &row.collected_at,
+                &row.collection_source,
+                row.result,
+                &row.reported_at,
+                row.lab,
+                row.plate,
+                &row.result_source,
+            ];
+            for (i, (b, v)) in text.iter_mut().zip(cells).enumerate() {
+                if i >= REQUIRED && v.is_empty() {
+                    b.append_null();
+                } else {
+                    b.append_value(v);
+                }
+            }
+            ct_orf1ab.append_option(row.ct_orf1ab);
+            ct_n.append_option(row.ct_n);
+        }
+        let mut text: Vec<ArrayRef> = text
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        // In the header's order: the Cts come after `result`.
+        let after = text.split_off(8);
+        let mut columns = text;
+        columns.push(Arc::new(ct_orf1ab.finish()));
+        columns.push(Arc::new(ct_n.finish()));
+        columns.extend(after);
+        Ok(RecordBatch::try_new(schema(), columns)?)
     }
 
     fn fill<'a>(&'a self, at: usize, out: &mut HealthCodeRow<'a>) {

@@ -411,7 +411,10 @@ mod tests {
         for (r, &k) in (0u32..).zip(&rows) {
             assert_eq!(areas.kind_of(1, r), Some(k), "row {r}");
         }
-        assert_eq!((areas.kind_of(0, 0), areas.kind_of(0, 1)), (Some(3), Some(2)));
+        assert_eq!(
+            (areas.kind_of(0, 0), areas.kind_of(0, 1)),
+            (Some(3), Some(2))
+        );
         assert_eq!(areas.kind_of(1, 1500), None);
         assert_eq!(areas.kind_of(2, 0), None);
         let b = &areas.blocks[1];

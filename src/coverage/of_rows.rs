@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
 
-use super::join::{self, Person};
 use super::areas::Areas;
+use super::join::{self, Person};
 use super::{HASH_RANGES, NO_AREA, Register, in_range, index_collections};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -83,11 +83,16 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
                     })
                 })
                 .collect();
-            join::resolve_rows(population, tested, |k| register.stated(k), |row, p| {
-                if let Err(why) = codes.set(row, p) {
-                    damage = Some(format!("a person index of round {round} {why}"));
-                }
-            });
+            join::resolve_rows(
+                population,
+                tested,
+                |k| register.stated(k),
+                |row, p| {
+                    if let Err(why) = codes.set(row, p) {
+                        damage = Some(format!("a person index of round {round} {why}"));
+                    }
+                },
+            );
             damage
         })
         .reduce(|| None, Option::or);

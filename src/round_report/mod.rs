@@ -255,8 +255,7 @@ impl RoundReport {
         let by_lab = Prevalence::compute(store, &statuses, By::Lab, assay)?;
         let by_district = match district_rows {
             Some(rows) => Some(
-                Prevalence::compute_placed(store, &statuses, By::District, assay, Some(rows))?
-                    .rows,
+                Prevalence::compute_placed(store, &statuses, By::District, assay, Some(rows))?.rows,
             ),
             None => None,
         };

@@ -14,7 +14,7 @@ use crate::common::{json_of, pooltrack, stdout_of, testdata};
 use crate::rules::{csv_records, ingest_collections, rejects_of, run, stderr_text};
 
 /// `ingest population FILES --json`, asserting success.
-fn ingest_population(store: &Path, files: &[PathBuf]) -> Value {
+pub fn ingest_population(store: &Path, files: &[PathBuf]) -> Value {
     let mut cmd = pooltrack(store);
     cmd.args(["ingest", "population", "--json"]).args(files);
     json_of(&mut cmd)

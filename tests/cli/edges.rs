@@ -8,6 +8,7 @@ use std::path::Path;
 use assert_cmd::Command;
 
 use crate::common::{pooltrack, stdout_of, testdata};
+use crate::coverage::ingest_population;
 use crate::rules::{ingest_collections, ingest_results, run, stderr_text};
 
 const ROUND: &str = "2022-04-02";
@@ -138,6 +139,73 @@ fn the_status_exports_parquet_holds_the_csvs_rows() {
                 assert_eq!(got, cell, "{name} of row {i}");
             }
         }
+    }
+}
+
+/// The health-code export as Parquet holds the JSON export's rows in the same order,
+/// blank text as nulls (the Parquet columns are appended from one reused row, apart
+/// from the text writers), with results, pending persons and untested registered ones.
+#[test]
+fn the_health_code_exports_parquet_holds_the_json_rows() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Float32Type;
+    use arrow_array::{Array, RecordBatch};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let full = dir.path().join("full");
+    example_store(&full);
+    ingest_population(&full, &[testdata("population_example.csv")]);
+    let pending = dir.path().join("pending");
+    ingest_collections(&pending, ROUND, &[testdata("example_collections.csv")]);
+    for store in [&full, &pending] {
+        let export = ["export", "health-codes", "--round", ROUND];
+        let json = stdout_of(pooltrack(store).args(export).args(["--format", "json"]));
+        let file = dir.path().join("codes.parquet");
+        let out = run(pooltrack(store).args(export).arg("--out").arg(&file));
+        assert!(out.status.success(), "{}", stderr_text(&out));
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("written"))
+                .expect("Parquet")
+                .build()
+                .expect("reader");
+        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+        let batch = arrow_select::concat::concat_batches(&batches[0].schema(), &batches)
+            .expect("one schema");
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&json).expect("a JSON array");
+        assert!(rows.len() > 10, "{json}");
+        assert_eq!(batch.num_rows(), rows.len());
+        let mut untested = 0;
+        for (i, row) in rows.iter().enumerate() {
+            let fields = row.as_object().expect("an object");
+            assert_eq!(fields.len(), batch.num_columns());
+            untested += usize::from(row["status"] == "untested");
+            for (name, want) in fields {
+                let column = batch.column_by_name(name).expect("the JSON's column");
+                let got = if column.is_null(i) {
+                    serde_json::Value::Null
+                } else if let Some(s) = column.as_string_opt::<i32>() {
+                    serde_json::Value::from(s.value(i))
+                } else {
+                    // JSON prints the f32 Ct's shortest decimal; compare as f32.
+                    let ct = column.as_primitive::<Float32Type>().value(i);
+                    #[allow(clippy::cast_possible_truncation)]
+                    let printed = want.as_f64().map(|w| w as f32);
+                    assert_eq!(printed, Some(ct), "{name} of row {i}");
+                    want.clone()
+                };
+                let want = match want {
+                    serde_json::Value::String(s) if s.is_empty() => &serde_json::Value::Null,
+                    w => w,
+                };
+                assert_eq!(&got, want, "{name} of row {i}");
+            }
+        }
+        assert_eq!(
+            untested > 0,
+            store == &full,
+            "untested persons only with a register"
+        );
     }
 }
 
