@@ -122,27 +122,18 @@ fn print(d: &Dilution) {
         },
         thousands(d.single_positives_without_ct)
     );
-    let w = d
-        .sensitivity
-        .iter()
-        .map(|s| s.lab.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(3);
-    println!(
-        "{:<w$}  {:>4}  {:>10}  {:>14}  {:>11}",
-        "lab", "k", "positives", "within log2 k", "sensitivity"
+    table(
+        &["lab", "k", "positives", "within log2 k", "sensitivity"],
+        d.sensitivity.iter().map(|s| {
+            vec![
+                s.lab.clone(),
+                s.pool_size.to_string(),
+                thousands(s.single_positives),
+                thousands(s.within_log2k),
+                opt(s.sensitivity, 4),
+            ]
+        }),
     );
-    for s in &d.sensitivity {
-        println!(
-            "{:<w$}  {:>4}  {:>10}  {:>14}  {:>11}",
-            s.lab,
-            s.pool_size,
-            thousands(s.single_positives),
-            thousands(s.within_log2k),
-            opt(s.sensitivity, 4)
-        );
-    }
     println!();
     println!(
         "Ct shift of positive pools over their positive member's single tube: {} positive pools, {} measured; {} with no positive retest (yet), {} with several, {} without a Ct",
@@ -152,26 +143,45 @@ fn print(d: &Dilution) {
         thousands(d.pools_several_found),
         thousands(d.pools_without_ct)
     );
-    let w = d
-        .shift
-        .iter()
-        .map(|s| s.lab.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(3);
-    println!(
-        "{:<w$}  {:>4}  {:>8}  {:>10}  {:>9}  {:>14}",
-        "lab", "k", "pools", "mean shift", "p90 shift", "log2 k"
+    table(
+        &["lab", "k", "pools", "mean shift", "p90 shift", "log2 k"],
+        d.shift.iter().map(|s| {
+            vec![
+                s.lab.clone(),
+                s.pool_size.to_string(),
+                thousands(s.pools),
+                opt(s.mean_shift, 2),
+                opt(s.p90_shift, 2),
+                format!("{:.2}", s.expected_shift),
+            ]
+        }),
     );
-    for s in &d.shift {
-        println!(
-            "{:<w$}  {:>4}  {:>8}  {:>10}  {:>9}  {:>14.2}",
-            s.lab,
-            s.pool_size,
-            thousands(s.pools),
-            opt(s.mean_shift, 2),
-            opt(s.p90_shift, 2),
-            s.expected_shift
-        );
+}
+
+/// Prints a table: the first (lab) column left-aligned, the others right-aligned,
+/// each as wide as its widest cell or heading.
+fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    use std::fmt::Write as _;
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, (cell, &w)) in cells.iter().zip(&widths).enumerate() {
+            let _ = if i == 0 {
+                write!(text, "{cell:<w$}")
+            } else {
+                write!(text, "  {cell:>w$}")
+            };
+        }
+        println!("{text}");
+    };
+    line(header);
+    for row in &rows {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
 }

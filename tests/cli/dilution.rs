@@ -365,3 +365,35 @@ fn plan_measure_round_takes_the_measured_pool_sensitivities() {
     }
     assert!(r["measured"]["advice"].is_object(), "the advisor ran again");
 }
+
+/// The README's worked example is what the command prints on its files.
+#[test]
+fn the_readme_example_is_what_dilution_prints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    ingest_collections(
+        &store,
+        "R",
+        &[
+            testdata("dilution_example_collections.csv"),
+            testdata("dilution_example_retest_collections.csv"),
+        ],
+    );
+    ingest_results(
+        &store,
+        &[
+            testdata("dilution_example_results.csv"),
+            testdata("dilution_example_retest_results.csv"),
+        ],
+    );
+    let printed = stdout_of(pooltrack(&store).args(["dilution", "--round", "R"]));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let block = readme
+        .split("```text\n$ pooltrack dilution --round R\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's dilution example");
+    assert_eq!(printed, block);
+    assert!(printed.contains("(all)     20          4              2       0.5000"));
+}
