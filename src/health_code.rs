@@ -209,6 +209,15 @@ impl RowMaker for HealthCodes {
     /// Other programs read the codes line by line.
     const JSON: JsonLayout = JsonLayout::Lines;
 
+    const UNIQUE_TEXT: &'static [&'static str] = &[
+        "person",
+        "tube",
+        "collected_at",
+        "collection_source",
+        "reported_at",
+        "result_source",
+    ];
+
     fn len(&self) -> usize {
         self.0.len()
     }
