@@ -62,6 +62,7 @@
 
 pub mod column;
 pub mod coverage;
+pub mod custody;
 pub mod dilution;
 pub mod error;
 pub mod fasthash;

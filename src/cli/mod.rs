@@ -8,6 +8,7 @@
 pub mod bench;
 mod config;
 mod coverage;
+mod custody;
 mod demo;
 mod dilution;
 mod export;
@@ -169,6 +170,9 @@ enum Command {
     /// Make a key file for `--pseudonymize` (`pooltrack key new office.key`).
     #[command(subcommand)]
     Key(key::Args),
+    /// Chain of custody: tubes lost or stuck on the way, boxes received short, unknown
+    /// boxes and tubes, transport times, results past the specimen limit.
+    Custody(WithStore<custody::Args>),
 }
 
 /// Runs the parsed command.
@@ -196,6 +200,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(&a.store.resolve(before), &a.args),
         Command::Migrate(a) => migrate::run(&a.store.resolve(before), &a.args),
         Command::Key(a) => key::run(a),
+        Command::Custody(a) => custody::run(&a.store.resolve(before), &a.args),
     }
 }
 
