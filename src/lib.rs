@@ -18,7 +18,7 @@
 //! - [`roster`] and [`dilution`]: every person of a round in order; what pooling costs,
 //!   measured from the round's Ct values;
 //! - [`worklist`], [`coverage`], [`health_code`], [`report`], [`turnaround`],
-//!   [`privacy`], [`prevalence`], [`review`], [`round_report`]: the lists, exports and
+//!   [`privacy`], [`prevalence`], [`custody`], [`review`], [`round_report`]: the lists, exports and
 //!   reports a lab and an office act on; [`planner`] beside them answers capacity and
 //!   reagent questions.
 //!
