@@ -7,16 +7,16 @@
 //! - A tube is **received** when it was scanned at receipt, or has a result (its
 //!   `received_at`, else only the fact), or its box was scanned and the lab did not
 //!   scan that box's tubes one by one (a box scan vouches for its tubes then).
-//! - **not_received**: a tube collected at least `receipt_hours` before `as_of` and
-//!   not received: lost or stuck. **box_not_received**: a box sealed that long ago
+//! - **`not_received`**: a tube collected at least `receipt_hours` before `as_of` and
+//!   not received: lost or stuck. **`box_not_received`**: a box sealed that long ago
 //!   of which nothing was received (one row for the box; its tubes are listed too).
-//! - **missing_from_box**: a tube of a received box whose tubes the lab scanned one by
+//! - **`missing_from_box`**: a tube of a received box whose tubes the lab scanned one by
 //!   one, with neither a scan nor a result.
-//! - **unknown_tube**: a tube scanned at receipt, or listed in a received box, that no
-//!   collection of the round lists. **unknown_box**: a box scanned that no manifest
+//! - **`unknown_tube`**: a tube scanned at receipt, or listed in a received box, that no
+//!   collection of the round lists. **`unknown_box`**: a box scanned that no manifest
 //!   and no collection lists.
-//! - **received_again**: a box or tube scanned a second time (the first scan counts).
-//! - **past_limit**: a tube whose first counted result was reported more than
+//! - **`received_again`**: a box or tube scanned a second time (the first scan counts).
+//! - **`past_limit`**: a tube whose first counted result was reported more than
 //!   `specimen_limit_hours` after its first swab. That result does not count and the
 //!   tube's persons need a resample; this report flags them, the tracker's statuses
 //!   are left as they are (so rounds without custody data read as before).

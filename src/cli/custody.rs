@@ -102,11 +102,12 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let c = custody::load(&store, &args.round, Some(limits), as_of)?;
     if let Some(format) = format {
         let out = args.out.as_deref();
-        return Ok(if args.boxes {
-            output::emit(&c.box_trips, format, out, "box(es)")?
+        if args.boxes {
+            output::emit(&c.box_trips, format, out, "box(es)")?;
         } else {
-            output::emit(&c.findings, format, out, "finding(s)")?
-        });
+            output::emit(&c.findings, format, out, "finding(s)")?;
+        }
+        return Ok(());
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&c)?);

@@ -184,9 +184,10 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         Args::Collections { common, .. } | Args::Population { common, .. } => (common, true),
         // Results name tubes already collected: into a store that does not exist they
         // could only all be refused, and would leave an empty store behind.
-        Args::Results { common, .. } => (common, false),
-        // Custody rows belong to a round already collected.
-        Args::Boxes { common, .. } | Args::Receipts { common, .. } => (common, false),
+        // Custody rows, too, belong to a round already collected.
+        Args::Results { common, .. }
+        | Args::Boxes { common, .. }
+        | Args::Receipts { common, .. } => (common, false),
     };
     let opts = WriterOptions {
         wait: common.wait,

@@ -15,9 +15,7 @@ use crate::common::{
     assert_chromium_ok, browser, chromium, json_of, pooltrack, stdout_of, testdata,
 };
 use crate::crash::{bin, commits, copy_dir, stray_files, temporary_commits};
-use crate::rules::{
-    csv_records, ingest_collections, ingest_results, read_rejects, rejects_of, run, stderr_text,
-};
+use crate::rules::{csv_records, ingest_collections, ingest_results, rejects_of, run, stderr_text};
 
 const ROUND: &str = "R1";
 

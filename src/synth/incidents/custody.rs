@@ -15,8 +15,8 @@
 //!   after its last swab, past the [`SPECIMEN_LIMIT_HOURS`] limit: its result does not
 //!   count and its persons need a resample.
 //!
-//! Files: `collections.csv` gains a `box` column, `boxes.csv` (box, tube, site,
-//! sealed_at) and `receipts.csv` (box, tube, received_at, lab) are new.
+//! Files: `collections.csv` gains a `box` column, `boxes.csv` (`box`, `tube`, `site`,
+//! `sealed_at`) and `receipts.csv` (`box`, `tube`, `received_at`, `lab`) are new.
 
 use std::collections::{HashMap, HashSet};
 
@@ -100,9 +100,9 @@ pub struct PastLimit {
 /// The staged custody and the rows of the files it adds.
 pub(super) struct Staged {
     pub(super) incident: Custody,
-    /// `boxes.csv`: box, tube, site, sealed_at.
+    /// `boxes.csv`: `box`, `tube`, `site`, `sealed_at`.
     pub(super) boxes: Vec<Vec<String>>,
-    /// `receipts.csv`: box, tube, received_at, lab.
+    /// `receipts.csv`: `box`, `tube`, `received_at`, `lab`.
     pub(super) receipts: Vec<Vec<String>>,
     /// The box of each row of `collections.csv`.
     pub(super) box_of_row: Vec<String>,
