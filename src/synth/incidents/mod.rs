@@ -42,7 +42,7 @@
 //!   the key group `cold_chain` and 5 % in `school`, the rest have no group.
 //! - **Custody.** The pooled stage's tubes travel in boxes scanned at their labs; one
 //!   box is lost (never scanned, its tubes without results) and one late-lab tube is
-//!   tested past the specimen limit (see [`custody`](self::custody)).
+//!   tested past the specimen limit (see [`Custody`]).
 //!
 //! Samples get an internal-control Ct in \[25, 30\] and a `received_at` 20 % to 60 % of
 //! the way from the tube's last swab to its report. Everything is drawn from one random
