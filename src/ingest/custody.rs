@@ -590,7 +590,7 @@ mod tests {
     fn a_blank_box_in_a_collections_file_is_not_stated() {
         let (rows, rejects) = read_text(
             Scan::Sealed,
-            "tube,person,mode,collected_at,box\nPL0001,P1,pool,2022-04-02 08:00,\nPL0002,P2,pool,2022-04-02 08:00,B9\n",
+            "tube,person,mode,collected_at,box\nPL0001,P1,pool,2022-04-02 08:00,\nPL0002,P2,pool,2022-04-02 08:00,BX09\n",
         );
         assert!(rejects.rows.is_empty(), "{:?}", rejects.rows);
         assert_eq!(rows.iter().filter(|r| r.unboxed).count(), 1);
@@ -603,12 +603,12 @@ mod tests {
             &mut Rejects::default(),
         );
         assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].box_id.as_deref(), Some("B9"));
+        assert_eq!(kept[0].box_id.as_deref(), Some("BX09"));
     }
 
     #[test]
     fn a_tube_in_two_boxes_is_refused_and_a_repeat_scan_warned() {
-        let (rows, _) = read_text(Scan::Sealed, "box,tube\nB1,PL0001\nB1,PL0001\nB2,PL0001\n");
+        let (rows, _) = read_text(Scan::Sealed, "box,tube\nBX01,PL0001\nBX01,PL0001\nBX02,PL0001\n");
         let mut rejects = Rejects::default();
         let kept = plan(
             Scan::Sealed,
@@ -621,7 +621,7 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(rejects.rows.len(), 1);
         assert_eq!((rejects.rows[0].line, rejects.rows[0].column), (4, "box"));
-        assert!(rejects.rows[0].reason.contains("already in box B1"));
+        assert!(rejects.rows[0].reason.contains("already in box BX01"));
 
         let (rows, rj) = read_text(
             Scan::Received,

@@ -109,3 +109,57 @@ pub fn rows(store: &Store, round: &str) -> Result<Vec<Stored>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestOptions, ingest_boxes, ingest_collections};
+    use crate::store::tables;
+
+    #[test]
+    fn the_first_custody_batch_makes_the_table_and_its_rows_read_back() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let pools = file(
+            "pools.csv",
+            "tube,person,mode,collected_at\nPL0001,P-1,pool,2022-04-02 08:00\n",
+        );
+        let boxes = file(
+            "boxes.csv",
+            "box,tube,site,sealed_at\nBX01,PL0001,S1,2022-04-02 09:00\nBX01,PL0009,,\n",
+        );
+        let root = dir.path().join("store");
+        let mut store = Store::open_writer(&root).expect("store");
+        let opts = IngestOptions::default();
+        ingest_collections(&mut store, &[pools], "R1", &opts, None).expect("collections");
+        let custody = tables::table_dir(&root, BatchKind::Custody);
+        assert!(!custody.exists(), "no custody table before a custody batch");
+        assert!(rows(&store, "R1").expect("rows").is_empty());
+        ingest_boxes(&mut store, &[boxes], "R1", &opts).expect("boxes");
+        let versions = crate::store::delta::versions(&custody)
+            .expect("log")
+            .expect("a log");
+        assert_eq!(versions, [0, 1]);
+        drop(store);
+        let store = Store::open(&root).expect("reopen");
+        let got = rows(&store, "R1").expect("rows");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].kind, Scan::Sealed);
+        assert_eq!(
+            (
+                got[0].box_id.as_deref(),
+                got[0].tube.as_deref(),
+                got[0].site.as_deref()
+            ),
+            (Some("BX01"), Some("PL0001"), Some("S1"))
+        );
+        assert_eq!((got[0].batch, got[0].line), (2, 2));
+        assert!(got[0].at.is_some() && got[1].at.is_none());
+        assert_eq!(got[1].site, None);
+        assert!(rows(&store, "R2").expect("rows").is_empty());
+    }
+}
