@@ -1,4 +1,4 @@
-//! `pooltrack ingest collections|results|population FILE...`
+//! `pooltrack ingest collections|results|population|boxes|receipts FILE...`
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

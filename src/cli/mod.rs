@@ -117,7 +117,8 @@ struct GroupWithStore<T: clap::Subcommand> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read batch files of collections, results or the population register into the store.
+    /// Read batch files of collections, results, the population register, box manifests or
+    /// lab receipts into the store.
     Ingest(GroupWithStore<ingest::Args>),
     /// Take back a batch ingested by mistake: its rows stop counting, the history stays.
     Retract(WithStore<retract::Args>),
