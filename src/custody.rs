@@ -4,7 +4,8 @@
 //! (`pooltrack ingest boxes` / `receipts`, [`crate::store::custody`]). Only what had
 //! happened by `as_of` counts: collections, scans and results after it are left out.
 //!
-//! - A tube is **received** when it was scanned at receipt, or has a result (its
+//! - A tube is **received** when it was scanned at receipt (a scan naming a tube and
+//!   its box receives both), or has a result (its
 //!   `received_at`, else only the fact), or its box was scanned and the lab did not
 //!   scan that box's tubes one by one (a box scan vouches for its tubes then).
 //! - **`not_received`**: a tube collected at least `receipt_hours` before `as_of` and
@@ -463,7 +464,17 @@ impl Custody {
                 continue;
             }
             match (&s.tube, &s.box_id) {
-                (Some(t), _) => {
+                (Some(t), b) => {
+                    // A tube scanned with its box: the box arrived too.
+                    if let Some(b) = b {
+                        match boxes.get_mut(b) {
+                            Some(f) if f.scan.is_none() => f.scan = Some(r.clone()),
+                            Some(_) => {}
+                            None => {
+                                unknown_boxes.entry(b.clone()).or_insert_with(|| r.clone());
+                            }
+                        }
+                    }
                     tube_scan.insert(t.clone(), r);
                 }
                 (None, Some(b)) => match boxes.get_mut(b) {
@@ -502,7 +513,8 @@ impl Custody {
             if in_box.is_some() {
                 boxed_tubes += 1;
             }
-            let one_by_one = in_box.is_some_and(|(b, _)| scanned_one_by_one[b.as_str()]);
+            let one_by_one = in_box
+                .is_some_and(|(b, _)| scanned_one_by_one.get(b.as_str()).copied().unwrap_or(false));
             let box_scan = in_box
                 .and_then(|(_, f)| f.scan.as_ref())
                 .filter(|_| !one_by_one);

@@ -608,7 +608,10 @@ mod tests {
 
     #[test]
     fn a_tube_in_two_boxes_is_refused_and_a_repeat_scan_warned() {
-        let (rows, _) = read_text(Scan::Sealed, "box,tube\nBX01,PL0001\nBX01,PL0001\nBX02,PL0001\n");
+        let (rows, _) = read_text(
+            Scan::Sealed,
+            "box,tube\nBX01,PL0001\nBX01,PL0001\nBX02,PL0001\n",
+        );
         let mut rejects = Rejects::default();
         let kept = plan(
             Scan::Sealed,

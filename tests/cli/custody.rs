@@ -740,3 +740,30 @@ fn a_boxes_ingest_killed_at_any_moment_leaves_the_batch_whole_or_absent() {
     }
     assert!(absent >= 1 && whole >= 1, "absent {absent}, whole {whole}");
 }
+
+/// A scan naming a tube and its box receives both: the box's trip ends there, and the
+/// box counts as scanned tube by tube.
+#[test]
+fn a_scan_naming_a_tube_and_its_box_receives_both() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = fixture_store(dir.path(), &[]);
+    let scans = dir.path().join("scans.csv");
+    fs::write(
+        &scans,
+        "box,tube,received_at,lab\nBX02,PL0003,2022-04-02 10:00,L1\nBX01,PL0001,2022-04-02 10:30,L1\n",
+    )
+    .expect("write");
+    ingest(&store, "receipts", &scans, ROUND);
+    let c = custody_json(&store, &["--as-of", "2022-04-02 20:00"]);
+    let trips: BTreeMap<String, Value> = c["box_trips"]
+        .as_array()
+        .expect("box_trips")
+        .iter()
+        .map(|b| (b["box"].as_str().expect("box").to_owned(), b.clone()))
+        .collect();
+    // BX02 sealed 09:00, its tube scanned at 10:00.
+    assert_eq!(trips["BX02"]["transport_minutes"], 60.0);
+    assert_eq!(trips["BX02"]["lab"], "L1");
+    // BX01 was opened tube by tube: PL0002, with no scan and no result by 20:00, is missing.
+    assert_eq!(findings(&c), set(&[("missing_from_box", "BX01", "PL0002")]));
+}
