@@ -694,7 +694,12 @@ impl Custody {
                 (Some(s), Some(r)) => Some(minutes(r - s)),
                 _ => None,
             };
-            if receipt.is_some() {
+            // A box arrived when it or a tube of it did, its time known or not (a
+            // result without received_at says the tube arrived, not when).
+            let arrived = receipt.is_some()
+                || known.iter().any(|&i| received[i])
+                || f.tubes.iter().any(|t| tube_scan.contains_key(t));
+            if arrived {
                 received_boxes += 1;
                 if let Some(m) = trip {
                     transport.push(m);
