@@ -18,7 +18,7 @@
 //! - [`roster`] and [`dilution`]: every person of a round in order; what pooling costs,
 //!   measured from the round's Ct values;
 //! - [`worklist`], [`coverage`], [`health_code`], [`report`], [`turnaround`],
-//!   [`privacy`], [`prevalence`], [`review`], [`round_report`]: the lists, exports and
+//!   [`privacy`], [`prevalence`], [`custody`], [`review`], [`round_report`]: the lists, exports and
 //!   reports a lab and an office act on; [`planner`] beside them answers capacity and
 //!   reagent questions.
 //!
@@ -62,6 +62,7 @@
 
 pub mod column;
 pub mod coverage;
+pub mod custody;
 pub mod dilution;
 pub mod error;
 pub mod fasthash;

@@ -110,5 +110,10 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     println!("ids.id_check = {}", config.ids.id_check.as_str());
     println!("prevalence.sensitivity = {}", config.prevalence.sensitivity);
     println!("prevalence.specificity = {}", config.prevalence.specificity);
+    println!("custody.receipt_hours = {}", config.custody.receipt_hours);
+    println!(
+        "custody.specimen_limit_hours = {}",
+        config.custody.specimen_limit_hours
+    );
     Ok(())
 }

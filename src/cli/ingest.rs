@@ -1,4 +1,4 @@
-//! `pooltrack ingest collections|results|population FILE...`
+//! `pooltrack ingest collections|results|population|boxes|receipts FILE...`
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,6 +56,48 @@ and re-ingest rules as collections.")]
         /// Input files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Box manifest rows (box, tube, [site], [sealed_at]) of a round: which box each
+    /// tube travels in. A collections file with a box column works too.
+    #[command(after_help = "\
+One row per tube put in a box. A collections file with a `box` column is a manifest
+too: there a blank box means not stated (the row is passed over), a pool's repeated
+(box, tube) counts once, and without sealed_at `pooltrack custody` takes the box's last
+collection as its sealing. A tube put in a second box is refused, naming the first.
+Same file forms, rejects report, --strict and re-ingest rules as collections.
+
+Example:
+  pooltrack ingest boxes boxes.csv --round 2022-04-02
+  pooltrack ingest receipts receipts.csv --round 2022-04-02
+  pooltrack custody --round 2022-04-02")]
+    Boxes {
+        /// Input files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The round the boxed tubes were collected in.
+        #[arg(long)]
+        round: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A lab's receipt scans (box and/or tube, received_at, [lab]) of a round.
+    #[command(after_help = "\
+One row per scan at the lab's door: a box (its tubes arrive with it) or a single tube.
+A box or tube scanned again is kept with a warning; `pooltrack custody` counts the
+first scan and lists the repeat. Boxes and tubes no manifest or collection names are
+not refused (they may come later): `pooltrack custody` lists those still unknown.
+
+Example:
+  pooltrack ingest receipts lab1-receipts.csv --round 2022-04-02")]
+    Receipts {
+        /// Input files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The round the scanned tubes were collected in.
+        #[arg(long)]
+        round: String,
         #[command(flatten)]
         common: Common,
     },
@@ -142,7 +184,10 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         Args::Collections { common, .. } | Args::Population { common, .. } => (common, true),
         // Results name tubes already collected: into a store that does not exist they
         // could only all be refused, and would leave an empty store behind.
-        Args::Results { common, .. } => (common, false),
+        // Custody rows, too, belong to a round already collected.
+        Args::Results { common, .. }
+        | Args::Boxes { common, .. }
+        | Args::Receipts { common, .. } => (common, false),
     };
     let opts = WriterOptions {
         wait: common.wait,
@@ -173,6 +218,22 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
             let pb = Bar::new(0, "bytes");
             let r = ingest::ingest_population(&mut store, &files, &opts, Some(&pb));
             pb.finish_and_clear();
+            (common, strict_reasons(r)?)
+        }
+        Args::Boxes {
+            files,
+            round,
+            common,
+        } => {
+            let r = ingest::ingest_boxes(&mut store, &files, &round, &common.options());
+            (common, strict_reasons(r)?)
+        }
+        Args::Receipts {
+            files,
+            round,
+            common,
+        } => {
+            let r = ingest::ingest_receipts(&mut store, &files, &round, &common.options());
             (common, strict_reasons(r)?)
         }
     };

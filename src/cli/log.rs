@@ -47,7 +47,12 @@ fn line(b: &Batch, retracted_by: Option<u32>) -> BatchLine<'_> {
         id: b.id,
         kind: b.kind.as_str(),
         round: b.round.as_deref(),
-        rounds: b.segments.iter().map(|s| s.round.as_str()).collect(),
+        // A custody batch has no round segments; its round is the one it names.
+        rounds: if b.custody.is_some() {
+            b.round.iter().map(String::as_str).collect()
+        } else {
+            b.segments.iter().map(|s| s.round.as_str()).collect()
+        },
         committed_at: &b.committed_at,
         files: b.sources.iter().map(|s| s.path.as_str()).collect(),
         rows_committed: b.rows_committed,

@@ -8,6 +8,7 @@
 pub mod bench;
 mod config;
 mod coverage;
+mod custody;
 mod demo;
 mod dilution;
 mod export;
@@ -116,7 +117,8 @@ struct GroupWithStore<T: clap::Subcommand> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read batch files of collections, results or the population register into the store.
+    /// Read batch files of collections, results, the population register, box manifests or
+    /// lab receipts into the store.
     Ingest(GroupWithStore<ingest::Args>),
     /// Take back a batch ingested by mistake: its rows stop counting, the history stays.
     Retract(WithStore<retract::Args>),
@@ -169,6 +171,9 @@ enum Command {
     /// Make a key file for `--pseudonymize` (`pooltrack key new office.key`).
     #[command(subcommand)]
     Key(key::Args),
+    /// Chain of custody: tubes lost or stuck on the way, boxes received short, unknown
+    /// boxes and tubes, transport times, results past the specimen limit.
+    Custody(WithStore<custody::Args>),
 }
 
 /// Runs the parsed command.
@@ -196,6 +201,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(&a.store.resolve(before), &a.args),
         Command::Migrate(a) => migrate::run(&a.store.resolve(before), &a.args),
         Command::Key(a) => key::run(a),
+        Command::Custody(a) => custody::run(&a.store.resolve(before), &a.args),
     }
 }
 

@@ -157,7 +157,7 @@ pub fn ingest_population(
 }
 
 impl IngestReport {
-    fn empty(kind: BatchKind) -> IngestReport {
+    pub(super) fn empty(kind: BatchKind) -> IngestReport {
         IngestReport {
             kind,
             batch: None,
@@ -187,10 +187,10 @@ impl IngestReport {
 }
 
 /// Times the stages for [`IngestReport::stage_seconds`], each from the end of the last.
-struct Stages(Instant);
+pub(super) struct Stages(pub(super) Instant);
 
 impl Stages {
-    fn lap(&mut self, report: &mut IngestReport, stage: &'static str) {
+    pub(super) fn lap(&mut self, report: &mut IngestReport, stage: &'static str) {
         report
             .stage_seconds
             .push((stage, self.0.elapsed().as_secs_f64()));
@@ -199,7 +199,7 @@ impl Stages {
 }
 
 /// A file to ingest: its path, and what the manifest will record of it.
-type NewFile = (PathBuf, Source);
+pub(super) type NewFile = (PathBuf, Source);
 
 fn ingest(
     store: &mut Store,
@@ -294,6 +294,7 @@ fn ingest(
         rejects: rejects_rel,
         segments,
         population,
+        custody: None,
     };
     store.commit(batch)?;
     clock.lap(&mut report, "commit");
@@ -303,7 +304,7 @@ fn ingest(
 
 /// Lists every file in the report and returns those not ingested before (nor earlier
 /// in `files`), identified by content, so a renamed copy is still a repeat.
-fn new_files(
+pub(super) fn new_files(
     store: &Store,
     kind: BatchKind,
     files: &[PathBuf],
@@ -361,7 +362,7 @@ fn new_files(
 }
 
 /// The size and xxh3-128 of a source file: the key for "already ingested".
-fn hash_file(path: &Path) -> Result<(u64, String)> {
+pub(super) fn hash_file(path: &Path) -> Result<(u64, String)> {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let bytes =
         fsutil::for_each_block(path, |block| h.update(block)).map_err(|e| Error::io(path, e))?;
@@ -406,7 +407,10 @@ impl Rows {
         match kind {
             BatchKind::Collections => Rows::Collections(CollectionRows::default()),
             BatchKind::Results => Rows::Results(ResultRows::default()),
-            BatchKind::Population => Rows::Population(PopulationRows::default()),
+            // Custody batches are read by `super::custody`, never through here.
+            BatchKind::Population | BatchKind::Custody => {
+                Rows::Population(PopulationRows::default())
+            }
         }
     }
 
@@ -576,7 +580,7 @@ fn write_segments(
 }
 
 /// Writes the rejects report of a batch that is not committed, as `dir/name`.
-fn save_rejects(dir: &Path, name: &str, rejects: &mut Rejects) -> Result<PathBuf> {
+pub(super) fn save_rejects(dir: &Path, name: &str, rejects: &mut Rejects) -> Result<PathBuf> {
     fsutil::create_dir_all(dir)?;
     let p = dir.join(name);
     rejects.write_csv(&p)?;
@@ -585,7 +589,7 @@ fn save_rejects(dir: &Path, name: &str, rejects: &mut Rejects) -> Result<PathBuf
 
 /// Writes committed batch `id`'s rejects report, if any row was refused or flagged;
 /// returns its path relative to the store, for the manifest.
-fn write_batch_rejects(
+pub(super) fn write_batch_rejects(
     root: &Path,
     id: u32,
     kind: BatchKind,

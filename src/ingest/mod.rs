@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod collections;
+pub mod custody;
 mod plan;
 pub mod population;
 pub mod reject;
@@ -18,4 +19,5 @@ pub use batch::{
     FileReport, IngestOptions, IngestReport, REASON_EXAMPLES, ingest_collections,
     ingest_population, ingest_results,
 };
+pub use custody::{ingest_boxes, ingest_receipts};
 pub use table::{ReadOptions, TextEncoding};

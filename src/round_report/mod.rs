@@ -1,7 +1,7 @@
 //! The round report: every figure an office needs about one round on one page —
 //! status counts, plate QC, coverage of the population register, turnaround, progress
-//! by hour, health-code colors, review flags, prevalence by area with its intervals and
-//! the dilution risk of pooling — gathered once as [`RoundReport`],
+//! by hour, health-code colors, review flags, prevalence by area with its intervals,
+//! the dilution risk of pooling and the chain of custody — gathered once as [`RoundReport`],
 //! which is both the JSON other systems read and what [`html`] draws.
 //!
 //! The round is decided once ([`Statuses::load`]) and that decision feeds every part,
@@ -35,6 +35,7 @@
 //! ```
 
 mod charts;
+pub mod custody;
 pub mod html;
 
 use std::path::{Path, PathBuf};
@@ -191,6 +192,8 @@ pub struct RoundReport {
     pub dilution: Dilution,
     /// What the report could not include, and why (no register, skipped log lines).
     pub notes: Vec<String>,
+    /// The chain of custody: lost or stuck tubes, boxes, transport, specimen limit.
+    pub custody: custody::CustodySection,
 }
 
 impl RoundReport {
@@ -270,6 +273,7 @@ impl RoundReport {
         let untested = coverage.as_ref().map_or(0, |c| c.totals.untested);
         let counts = statuses.counts();
         let health_codes = Tally::of_counts(&counts.by_status, untested);
+        let custody = custody::CustodySection::compute(store, &statuses, as_of)?;
         let report = RoundReport {
             round: round.to_owned(),
             as_of: time::format(as_of, statuses.zone),
@@ -305,6 +309,7 @@ impl RoundReport {
             prevalence,
             dilution,
             notes,
+            custody,
         };
         Ok((report, as_of, basis))
     }

@@ -75,14 +75,14 @@ fn save(root: &Path, cache: &Cache) {
 }
 
 /// Whether a manifest path is a plain relative path inside a table's folder
-/// (`collections/`, `results/`, `population/`) or, in stores of formats 1 and 2,
+/// (`collections/`, `results/`, `population/`, `custody/`) or, in stores of formats 1 and 2,
 /// `rounds/`: a damaged or forged record must not make pooltrack read (or serve) files
 /// outside the store, or take a table's log for a segment.
 pub(crate) fn inside_segments(path: &str) -> bool {
     let p = Path::new(path);
     let mut parts = p.components();
     matches!(parts.next(), Some(std::path::Component::Normal(first))
-        if ["rounds", "population", "collections", "results"].iter().any(|t| first == *t))
+        if ["rounds", "population", "collections", "results", "custody"].iter().any(|t| first == *t))
         && parts.all(|c| matches!(c, std::path::Component::Normal(n) if n != super::delta::LOG))
 }
 

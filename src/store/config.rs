@@ -19,6 +19,10 @@
 //! [prevalence]
 //! sensitivity = 1.0               # of the assay per tube, for prevalence estimates
 //! specificity = 1.0
+//!
+//! [custody]
+//! receipt_hours = 12.0            # a tube not received this long after collection is lost or stuck
+//! specimen_limit_hours = 48.0     # a result tested later than this after collection does not count
 //! ```
 //!
 //! The sample cut-off itself (`ct_cutoff`) is a store setting (`pooltrack config
@@ -51,6 +55,31 @@ pub struct Config {
     pub ids: IdsConfig,
     /// The assay prevalence estimates assume.
     pub prevalence: PrevalenceConfig,
+    /// When `pooltrack custody` calls a tube lost or a specimen too old.
+    pub custody: CustodyConfig,
+}
+
+/// When `pooltrack custody` calls a tube lost or stuck, and a specimen too old to test.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustodyConfig {
+    /// A tube collected this many hours ago and not received (no receipt of it or its
+    /// box, no result) is lost or stuck.
+    pub receipt_hours: f64,
+    /// The longest a swab may wait from collection to its test (its result's
+    /// `reported_at`): a result later than this does not count and the tube's persons
+    /// need a resample. Kits and cold chains differ; 48 h is kept apart from the 24 h
+    /// reporting deadline so that a late lab is not also a mass resample.
+    pub specimen_limit_hours: f64,
+}
+
+impl Default for CustodyConfig {
+    fn default() -> Self {
+        CustodyConfig {
+            receipt_hours: 12.0,
+            specimen_limit_hours: 48.0,
+        }
+    }
 }
 
 /// The assay `pooltrack prevalence` and the round report assume, per tube.
@@ -211,6 +240,11 @@ impl Config {
         for (key, v) in [
             ("deadlines.pool_hours", self.deadlines.pool_hours),
             ("deadlines.single_hours", self.deadlines.single_hours),
+            ("custody.receipt_hours", self.custody.receipt_hours),
+            (
+                "custody.specimen_limit_hours",
+                self.custody.specimen_limit_hours,
+            ),
         ] {
             if !(v > 0.0 && v <= 24.0 * 365.0) {
                 return Err(format!(
@@ -283,7 +317,15 @@ impl Config {
          # probability that a tube holding an infected person reads positive, and that a\n\
          # tube holding none reads negative. Their sum must exceed 1.\n\
          sensitivity = 1.0\n\
-         specificity = 1.0\n"
+         specificity = 1.0\n\
+         \n\
+         [custody]\n\
+         # `pooltrack custody`: a tube collected this many hours ago and not received\n\
+         # (no receipt scan of it or its box, no result) is lost or stuck; a result\n\
+         # reported longer than specimen_limit_hours after collection does not count and\n\
+         # its persons need a resample.\n\
+         receipt_hours = 12.0\n\
+         specimen_limit_hours = 48.0\n"
     }
 }
 

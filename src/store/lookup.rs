@@ -69,8 +69,9 @@ impl Store {
                         tubes: open(&seg.tubes, Kind::ResultTubes)?,
                     });
                 }
-                // Population batches have no round segments (see `Batch::population`).
-                BatchKind::Population => {}
+                // Population and custody batches have no round segments (see
+                // `Batch::population`, `Batch::custody`).
+                BatchKind::Population | BatchKind::Custody => {}
             }
         }
         Ok(idx)

@@ -64,6 +64,9 @@ pub enum BatchKind {
     Results,
     /// Population register rows: who must be tested. They belong to no round.
     Population,
+    /// Chain-of-custody rows of one round: boxes sealed at sites and boxes or tubes
+    /// scanned at a lab's receipt (`src/custody.rs`).
+    Custody,
 }
 
 impl BatchKind {
@@ -73,6 +76,7 @@ impl BatchKind {
             BatchKind::Collections => "collections",
             BatchKind::Results => "results",
             BatchKind::Population => "population",
+            BatchKind::Custody => "custody",
         }
     }
 }
@@ -197,15 +201,36 @@ pub struct Batch {
     /// register existed, hence the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub population: Option<PopulationSegment>,
+    /// What a custody batch added. Absent in every other batch, hence the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<CustodySegment>,
+}
+
+/// A custody batch's rows of its round: one Parquet file in input order, no sidecar
+/// (a round has about one custody row per tube, read whole).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustodySegment {
+    /// Rows in the Parquet file.
+    pub rows: u64,
+    /// The Parquet file (`custody/<round>/bNNNNNN.parquet`).
+    pub parquet: FileRef,
 }
 
 impl Batch {
-    /// Every file the batch added (segments of rounds and of the population).
+    /// Every file the batch added (segments of rounds, of the population, of custody).
     pub fn files(&self) -> impl Iterator<Item = &FileRef> {
         self.segments
             .iter()
             .flat_map(Segment::files)
             .chain(self.population.iter().flat_map(PopulationSegment::files))
+            .chain(self.custody.iter().map(|c| &c.parquet))
+    }
+
+    /// Rows of the batch's Parquet files: what `rows_committed` must say.
+    pub fn rows_in_files(&self) -> u64 {
+        self.segments.iter().map(|s| s.rows).sum::<u64>()
+            + self.population.as_ref().map_or(0, |p| p.rows)
+            + self.custody.as_ref().map_or(0, |c| c.rows)
     }
 }
 

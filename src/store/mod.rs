@@ -14,6 +14,8 @@
 //!   population/_delta_log/…
 //!   population/b000003.parquet                    a population batch's register rows
 //!   population/_pooltrack/b000003.persons         sidecar person index
+//!   custody/_delta_log/…                          made by the first custody batch
+//!   custody/<round>/b000004.parquet               boxes sealed, boxes and tubes received
 //!   rejects/b000001-collections.csv               rows a batch refused or flagged
 //! ```
 //!
@@ -27,6 +29,7 @@
 
 pub mod checked;
 pub mod config;
+pub mod custody;
 pub mod delta;
 pub mod fsutil;
 pub mod index;
@@ -256,7 +259,7 @@ impl Store {
             .map(|f| f.path.as_str())
             .collect();
         let mut dirs = Vec::new();
-        for kind in tables::TABLES {
+        for kind in tables::all_tables() {
             let table = tables::table_dir(&self.root, kind);
             dirs.push(table.clone());
             dirs.push(table.join(tables::PRIVATE));

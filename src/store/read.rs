@@ -124,6 +124,7 @@ fn schema_of(kind: BatchKind) -> Arc<Schema> {
         BatchKind::Collections => collections_schema(),
         BatchKind::Results => results_schema(),
         BatchKind::Population => population_schema(),
+        BatchKind::Custody => crate::store::segment::custody_schema(),
     }
 }
 

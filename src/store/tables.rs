@@ -24,7 +24,9 @@
 //!
 //! Version 0 of each table holds the protocol (reader 1, writer 2), the table's schema
 //! and `pooltrack.format`; the collections table's version 0 is made last and marks a
-//! store of this format. A table that another engine wrote to (a commit without
+//! store of this format. The `custody/` table ([`OPTIONAL`]) is made by the first
+//! custody batch, so a store made before it existed reads as one without custody rows.
+//! A table that another engine wrote to (a commit without
 //! pooltrack's record) is refused, naming the commit.
 
 use std::collections::BTreeMap;
@@ -36,7 +38,7 @@ use serde_json::Value;
 
 use super::delta::{self, Action, Add, Commit, MetaData, Protocol, Remove};
 use super::manifest::{Batch, BatchKind, FORMAT, Manifest, Retraction, Settings};
-use super::segment::{collections_schema, population_schema, results_schema};
+use super::segment::{collections_schema, custody_schema, population_schema, results_schema};
 use crate::time::Offset;
 use crate::{Error, Result};
 
@@ -47,6 +49,16 @@ pub const TABLES: [BatchKind; 3] = [
     BatchKind::Population,
     BatchKind::Collections,
 ];
+
+/// Tables a store may lack: made by the first batch that needs one (put-if-absent
+/// version 0, as [`create`] makes the others), and read as empty until then, so a
+/// format-3 store made before the table existed needs no migration.
+pub const OPTIONAL: [BatchKind; 1] = [BatchKind::Custody];
+
+/// Every table a store may hold: [`TABLES`], then [`OPTIONAL`].
+pub fn all_tables() -> impl Iterator<Item = BatchKind> {
+    TABLES.into_iter().chain(OPTIONAL)
+}
 
 /// The private folder in each table for pooltrack's sidecar indexes.
 pub const PRIVATE: &str = "_pooltrack";
@@ -83,7 +95,7 @@ struct Record {
 
 /// The next version of each table, as the writer commits.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Versions([u64; 3]);
+pub struct Versions([u64; 4]);
 
 impl Versions {
     fn slot(kind: BatchKind) -> usize {
@@ -91,6 +103,7 @@ impl Versions {
             BatchKind::Collections => 0,
             BatchKind::Results => 1,
             BatchKind::Population => 2,
+            BatchKind::Custody => 3,
         }
     }
 
@@ -140,8 +153,8 @@ fn table_id(dir: &Path) -> String {
     )
 }
 
-/// Makes version 0 of every table that has none, collections last; the collections
-/// table's records the settings. Returns the next versions.
+/// Makes version 0 of every table of [`TABLES`] that has none, collections last; the
+/// collections table's records the settings. Returns the next versions.
 pub fn create(root: &Path, settings: &Settings) -> Result<Versions> {
     let mut versions = Versions::default();
     for kind in TABLES {
@@ -150,47 +163,59 @@ pub fn create(root: &Path, settings: &Settings) -> Result<Versions> {
             versions.0[Versions::slot(kind)] = v.last().map_or(0, |l| l + 1);
             continue;
         }
-        let schema = match kind {
-            BatchKind::Collections => collections_schema(),
-            BatchKind::Results => results_schema(),
-            BatchKind::Population => population_schema(),
-        };
-        let configuration: BTreeMap<String, String> = [
-            ("delta.logRetentionDuration", KEEP),
-            ("delta.deletedFileRetentionDuration", KEEP),
-            ("pooltrack.format", &FORMAT.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let record = Record {
-            format: Some(FORMAT),
-            settings: (kind == BatchKind::Collections).then(|| settings.clone()),
-            ..Record::default()
-        };
-        let actions = [
-            Action::Protocol(Protocol {
-                min_reader_version: delta::READER_VERSION,
-                min_writer_version: delta::WRITER_VERSION,
-            }),
-            Action::MetaData(MetaData {
-                id: table_id(&dir),
-                name: Some(kind.as_str().to_owned()),
-                format: delta::FileFormat {
-                    provider: "parquet".into(),
-                    options: BTreeMap::new(),
-                },
-                schema_string: delta::schema_string(&schema),
-                partition_columns: Vec::new(),
-                configuration,
-                created_time: Some(now_ms()),
-            }),
-            commit_info("CREATE TABLE", &record)?,
-        ];
-        delta::commit(&dir, 0, &actions)?;
+        create_table(root, kind, settings)?;
         versions.0[Versions::slot(kind)] = 1;
     }
+    if let Some(custody) = delta::versions(&table_dir(root, BatchKind::Custody))? {
+        versions.0[Versions::slot(BatchKind::Custody)] = custody.last().map_or(0, |l| l + 1);
+    }
     Ok(versions)
+}
+
+/// Commits version 0 of `kind`'s table: protocol, schema, `pooltrack.format` (and the
+/// settings, for the collections table).
+fn create_table(root: &Path, kind: BatchKind, settings: &Settings) -> Result<()> {
+    let dir = table_dir(root, kind);
+    let schema = match kind {
+        BatchKind::Collections => collections_schema(),
+        BatchKind::Results => results_schema(),
+        BatchKind::Population => population_schema(),
+        BatchKind::Custody => custody_schema(),
+    };
+    let configuration: BTreeMap<String, String> = [
+        ("delta.logRetentionDuration", KEEP),
+        ("delta.deletedFileRetentionDuration", KEEP),
+        ("pooltrack.format", &FORMAT.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let record = Record {
+        format: Some(FORMAT),
+        settings: (kind == BatchKind::Collections).then(|| settings.clone()),
+        ..Record::default()
+    };
+    let actions = [
+        Action::Protocol(Protocol {
+            min_reader_version: delta::READER_VERSION,
+            min_writer_version: delta::WRITER_VERSION,
+        }),
+        Action::MetaData(MetaData {
+            id: table_id(&dir),
+            name: Some(kind.as_str().to_owned()),
+            format: delta::FileFormat {
+                provider: "parquet".into(),
+                options: BTreeMap::new(),
+            },
+            schema_string: delta::schema_string(&schema),
+            partition_columns: Vec::new(),
+            configuration,
+            created_time: Some(now_ms()),
+        }),
+        commit_info("CREATE TABLE", &record)?,
+    ];
+    delta::commit(&dir, 0, &actions)?;
+    Ok(())
 }
 
 /// The path of a store file relative to its table's folder, as an `add` names it.
@@ -207,7 +232,8 @@ fn adds(root: &Path, batch: &Batch) -> Result<Vec<Action>> {
         .segments
         .iter()
         .map(|s| (&s.parquet, s.rows))
-        .chain(batch.population.iter().map(|p| (&p.parquet, p.rows)));
+        .chain(batch.population.iter().map(|p| (&p.parquet, p.rows)))
+        .chain(batch.custody.iter().map(|c| (&c.parquet, c.rows)));
     for (file, rows) in parquet {
         let path = in_table(batch.kind, &file.path).ok_or_else(|| {
             Error::Usage(format!(
@@ -250,8 +276,15 @@ fn commit(root: &Path, versions: &mut Versions, kind: BatchKind, actions: &[Acti
     Ok(())
 }
 
-/// Commits `batch` (its files written and synced) as the next version of its table.
+/// Commits `batch` (its files written and synced) as the next version of its table;
+/// the first batch of an [`OPTIONAL`] table makes the table first. (A writer killed
+/// between the two leaves a table without batches, which reads as empty.)
 pub fn commit_batch(root: &Path, versions: &mut Versions, batch: &Batch) -> Result<()> {
+    if versions.next(batch.kind) == 0 && OPTIONAL.contains(&batch.kind) {
+        let settings = Settings::default();
+        create_table(root, batch.kind, &settings)?;
+        versions.advance(batch.kind);
+    }
     let mut actions = adds(root, batch)?;
     actions.push(commit_info(
         "WRITE",
@@ -319,7 +352,7 @@ pub fn load(root: &Path) -> Result<Option<(Manifest, Offset, Versions)>> {
     let mut manifest = Manifest::default();
     let mut versions = Versions::default();
     let mut settings: Option<Settings> = None;
-    for kind in TABLES {
+    for kind in all_tables() {
         let dir = table_dir(root, kind);
         let Some(log) = delta::read_log(&dir)? else {
             continue;
@@ -479,6 +512,7 @@ fn read_commit(kind: BatchKind, commit: &Commit) -> Result<Record> {
             .iter()
             .map(|s| s.parquet.path.as_str())
             .chain(b.population.iter().map(|p| p.parquet.path.as_str()))
+            .chain(b.custody.iter().map(|c| c.parquet.path.as_str()))
             .map(|p| in_table(kind, p).unwrap_or(p).to_owned())
             .collect()
     };

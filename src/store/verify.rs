@@ -239,7 +239,7 @@ fn read_history(root: &Path, report: &mut VerifyReport) -> Result<Option<Manifes
 fn read_tables(root: &Path, report: &mut VerifyReport) -> Option<Manifest> {
     match super::tables::load(root) {
         Ok(Some((m, _, _))) => {
-            for kind in super::tables::TABLES {
+            for kind in super::tables::all_tables() {
                 let log = super::tables::table_dir(root, kind).join(super::delta::LOG);
                 for f in fs::read_dir(&log).into_iter().flatten().flatten() {
                     report.bytes_checked += f.metadata().map_or(0, |m| m.len());
@@ -290,8 +290,23 @@ fn check_manifest(m: &Manifest, report: &mut VerifyReport) {
             );
         }
         last = last.max(b.id);
-        let rows: u64 = b.segments.iter().map(|s| s.rows).sum::<u64>()
-            + b.population.as_ref().map_or(0, |p| p.rows);
+        let rows = b.rows_in_files();
+        let custody = b.kind == BatchKind::Custody;
+        if custody != b.custody.is_some() || (custody && !b.segments.is_empty()) {
+            report.damage(
+                MANIFEST,
+                format!(
+                    "batch {} is a {} batch but names {}",
+                    b.id,
+                    b.kind.as_str(),
+                    if custody {
+                        "round segments or no custody segment"
+                    } else {
+                        "a custody segment"
+                    }
+                ),
+            );
+        }
         let population = b.kind == BatchKind::Population;
         if population != b.population.is_some() || (population && !b.segments.is_empty()) {
             report.damage(
@@ -359,6 +374,11 @@ fn named_files<'a>(m: &'a Manifest, report: &mut VerifyReport) -> Vec<Named<'a>>
         });
     };
     for b in &m.batches {
+        if let Some(c) = &b.custody {
+            report.segments += 1;
+            let role = Role::Parquet(BatchKind::Custody);
+            push(report, &c.parquet, b.id, c.rows, role);
+        }
         if let Some(p) = &b.population {
             report.segments += 1;
             let role = Role::Parquet(BatchKind::Population);
@@ -391,7 +411,7 @@ fn named_files<'a>(m: &'a Manifest, report: &mut VerifyReport) -> Vec<Named<'a>>
                     }
                     v
                 }
-                BatchKind::Results | BatchKind::Population => vec![
+                BatchKind::Results | BatchKind::Population | BatchKind::Custody => vec![
                     (&seg.parquet, Role::Parquet(b.kind)),
                     (&seg.tubes, Role::Sidecar(Kind::ResultTubes)),
                 ],
@@ -526,6 +546,7 @@ fn check_parquet(path: &Path, kind: BatchKind, rows: u64) -> Result<(), String> 
         BatchKind::Collections => &["round", "tube", "person", "mode", "collected_at"],
         BatchKind::Results => &["round", "tube", "result", "reported_at"],
         BatchKind::Population => &["person", "district", "community", "group"],
+        BatchKind::Custody => &["round", "kind", "box", "tube", "at"],
     };
     let missing: Vec<&str> = wanted
         .iter()
@@ -593,7 +614,7 @@ fn find_orphans(root: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
                 name,
                 "a stat cache an interrupted command did not finish writing; harmless",
             ),
-            "rounds" | "population" | "collections" | "results" => {
+            "rounds" | "population" | "collections" | "results" | "custody" => {
                 walk_segments(root, &entry.path(), known, report);
             }
             // The manifest of a store before `pooltrack migrate`, kept as history.

@@ -105,7 +105,13 @@ pub fn manifest_json(store: &Path) -> Value {
 /// failed or was killed.
 pub fn commits(store: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
-    for table in ["collections", "results", "population", "MANIFEST.json"] {
+    for table in [
+        "collections",
+        "results",
+        "population",
+        "custody",
+        "MANIFEST.json",
+    ] {
         let log = if table == "MANIFEST.json" {
             store.to_path_buf()
         } else {
@@ -139,7 +145,7 @@ pub fn commits(store: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// Temporary files a writer left in the tables' logs (commits it did not make).
 pub fn temporary_commits(store: &Path) -> Vec<PathBuf> {
-    ["collections", "results", "population"]
+    ["collections", "results", "population", "custody"]
         .iter()
         .flat_map(|t| {
             fs::read_dir(store.join(t).join("_delta_log"))
@@ -166,12 +172,14 @@ pub fn named_files(store: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for b in m["batches"].as_array().expect("batches") {
         let population = b["population"].as_object().into_iter();
+        let custody = b["custody"].as_object().into_iter();
         for s in b["segments"]
             .as_array()
             .expect("segments")
             .iter()
             .filter_map(Value::as_object)
             .chain(population)
+            .chain(custody)
         {
             for v in s.values() {
                 if let Some(p) = v["path"].as_str() {
@@ -187,7 +195,7 @@ pub fn named_files(store: &Path) -> BTreeSet<String> {
 /// committed batch names.
 pub fn stray_files(store: &Path) -> Vec<String> {
     let named = named_files(store);
-    ["collections", "results", "population", "rounds"]
+    ["collections", "results", "population", "custody", "rounds"]
         .iter()
         .flat_map(|t| files_under(&store.join(t)))
         .map(|p| {

@@ -40,6 +40,7 @@ const LAYERS: &[&[&str]] = &[
         "turnaround",
         "privacy",
         "prevalence",
+        "custody",
     ],
     &["review"],
     &["round_report"],

@@ -11,6 +11,7 @@ mod common;
 mod concurrency;
 mod coverage;
 mod crash;
+mod custody;
 mod damage;
 mod delta;
 mod dilution;

@@ -19,6 +19,7 @@ use crate::{Error, Result};
 
 mod collections;
 mod columns;
+mod custody;
 mod hashed;
 mod parquet_file;
 mod persons;
@@ -27,6 +28,7 @@ mod results;
 mod schema;
 
 pub use collections::write_collections;
+pub use custody::{CustodyRow, Scan, custody_schema, write_custody};
 pub use parquet_file::ROW_GROUP;
 pub use population::write_population;
 pub use results::write_results;

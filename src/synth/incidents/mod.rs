@@ -14,6 +14,8 @@
 //! | `retest_collections.csv` | the discordant pool's members; the late lab's retests later |
 //! | `retest_results.csv` | as `results.csv`, plus the discordant pool's negative retests |
 //! | `incidents.json` | new: the [`Incidents`], pretty JSON |
+//! | `collections.csv` | column `box` added: the box each tube travels in |
+//! | `boxes.csv`, `receipts.csv` | new: the box manifest and the labs' receipt scans |
 //! | `summary.json` | counts include the discordant pool; `"incidents": true` |
 //!
 //! The incidents:
@@ -38,6 +40,9 @@
 //!   person's district and community come from their sampling site: 4 to 8 districts
 //!   `D01`… of consecutive sites, each site a community `D01-C01`…; about 1 % are in
 //!   the key group `cold_chain` and 5 % in `school`, the rest have no group.
+//! - **Custody.** The pooled stage's tubes travel in boxes scanned at their labs; one
+//!   box is lost (never scanned, its tubes without results) and one late-lab tube is
+//!   tested past the specimen limit (see [`Custody`]).
 //!
 //! Samples get an internal-control Ct in \[25, 30\] and a `received_at` 20 % to 60 % of
 //! the way from the tube's last swab to its report. Everything is drawn from one random
@@ -49,6 +54,7 @@
 //! formats they share. This file checks the config and runs the stages; they share
 //! the one random stream, so their order is part of the output.
 
+mod custody;
 mod discordant_pool;
 mod failed_plate;
 mod late_lab;
@@ -79,6 +85,7 @@ use round::{
 };
 use values::{count, ct_text, signed};
 
+pub use custody::{Custody, LostBox, PastLimit};
 pub use discordant_pool::DiscordantPool;
 pub use failed_plate::FailedPlate;
 pub use late_lab::LateLab;
@@ -111,6 +118,8 @@ pub struct Incidents {
     pub unregistered_person: UnregisteredPerson,
     /// The register.
     pub population: Population,
+    /// The boxes, the lost one and the tube tested past its limit.
+    pub custody: Custody,
 }
 
 /// Checks that `cfg` is a city `--incidents` can stage.
@@ -200,6 +209,14 @@ fn stage(cfg: &GenConfig, out: &Path, summary: &mut GenSummary) -> Result<Incide
     add_controls(&mut round.retest_results, None, &mut rng);
     let (population, unregistered, register) =
         population(&round, &discordant.members, cfg.persons, &mut rng)?;
+    let avoid: std::collections::HashSet<&str> = failed_plate
+        .tubes
+        .iter()
+        .map(String::as_str)
+        .chain([discordant.tube.as_str()])
+        .collect();
+    let staged_custody = custody::custody(&mut round, &avoid, &mut rng);
+    custody_files(out, &round, &staged_custody)?;
 
     write_collections(
         &out.join("retest_collections.csv"),
@@ -214,7 +231,35 @@ fn stage(cfg: &GenConfig, out: &Path, summary: &mut GenSummary) -> Result<Incide
         discordant_pool: discordant,
         unregistered_person: unregistered,
         population,
+        custody: staged_custody.incident,
     })
+}
+
+/// Writes `collections.csv` with each row's box, `boxes.csv` and `receipts.csv`.
+fn custody_files(out: &Path, round: &Round, staged: &custody::Staged) -> Result<()> {
+    let mut header: Vec<&str> = round::COLLECTION_COLUMNS.to_vec();
+    header.push("box");
+    let rows: Vec<Vec<String>> = round
+        .collections
+        .iter()
+        .zip(&staged.box_of_row)
+        .map(|(c, b)| {
+            let mut row = round::collection_row(c);
+            row.push(b.clone());
+            row
+        })
+        .collect();
+    write_csv(&out.join("collections.csv"), &header, &rows)?;
+    write_csv(
+        &out.join("boxes.csv"),
+        &["box", "tube", "site", "sealed_at"],
+        &staged.boxes,
+    )?;
+    write_csv(
+        &out.join("receipts.csv"),
+        &["box", "tube", "received_at", "lab"],
+        &staged.receipts,
+    )
 }
 
 /// Each tube's last swab, both stages.
@@ -233,7 +278,9 @@ mod tests {
     use super::*;
     use crate::time::{self, Offset};
 
-    const FILES: [&str; 8] = [
+    const FILES: [&str; 10] = [
+        "boxes.csv",
+        "receipts.csv",
         "collections.csv",
         "results.csv",
         "retest_collections.csv",

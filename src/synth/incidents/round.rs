@@ -20,7 +20,7 @@ pub(super) const RESULT_COLUMNS: [&str; 11] = [
     "ct_ic",
     "received_at",
 ];
-const COLLECTION_COLUMNS: [&str; 6] =
+pub(super) const COLLECTION_COLUMNS: [&str; 6] =
     ["tube", "person", "mode", "capacity", "collected_at", "site"];
 pub(super) const POPULATION_COLUMNS: [&str; 4] = ["person", "district", "community", "group"];
 
@@ -133,20 +133,20 @@ fn local(t: Millis) -> String {
     time::format_local(t, Offset::CHINA)
 }
 
+/// A collection as the fields of [`COLLECTION_COLUMNS`].
+pub(super) fn collection_row(c: &Collection) -> Vec<String> {
+    vec![
+        c.tube.clone(),
+        c.person.clone(),
+        c.mode.clone(),
+        c.capacity.clone(),
+        local(c.collected_at),
+        c.site.clone(),
+    ]
+}
+
 pub(super) fn write_collections(path: &Path, rows: &[Collection]) -> Result<()> {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|c| {
-            vec![
-                c.tube.clone(),
-                c.person.clone(),
-                c.mode.clone(),
-                c.capacity.clone(),
-                local(c.collected_at),
-                c.site.clone(),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = rows.iter().map(collection_row).collect();
     write_csv(path, &COLLECTION_COLUMNS, &rows)
 }
 
