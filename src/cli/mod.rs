@@ -5,6 +5,7 @@
 // a terminal: Markdown backticks there would be printed as they are.
 #![allow(clippy::doc_markdown)]
 
+mod audit;
 pub mod bench;
 mod config;
 mod coverage;
@@ -169,6 +170,10 @@ enum Command {
     /// Make a key file for `--pseudonymize` (`pooltrack key new office.key`).
     #[command(subcommand)]
     Key(key::Args),
+    /// Each lab against the others and the rules: positivity, discordant pools,
+    /// impossible report times, pools over 20, late recalls, reports beyond its
+    /// instruments.
+    Audit(WithStore<audit::Args>),
 }
 
 /// Runs the parsed command.
@@ -196,6 +201,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(&a.store.resolve(before), &a.args),
         Command::Migrate(a) => migrate::run(&a.store.resolve(before), &a.args),
         Command::Key(a) => key::run(a),
+        Command::Audit(a) => audit::run(&a.store.resolve(before), &a.args),
     }
 }
 

@@ -42,6 +42,8 @@ const LAYERS: &[&[&str]] = &[
         "prevalence",
     ],
     &["review"],
+    // The lab audit counts the review's discordant pools.
+    &["audit"],
     &["round_report"],
 ];
 

@@ -32,6 +32,11 @@
 //!   infected) is reported positive at `ORF1ab` Ct 35.xx and N Ct 36.xx, as after a
 //!   contamination; its members get single retest tubes, all negative, on a plate of
 //!   their own.
+//! - **Lab audit** ([`LabAudit`]): a lab reporting
+//!   too many positives (false-positive pools whose members retest negative), a lab
+//!   reporting faster than `testdata/audit_plan.toml`'s instruments can run, one
+//!   positive pool recalled late; every other retest is swabbed within the hour of
+//!   its pool's report. Staged last, after the register.
 //! - **Register.** `population.csv` registers every collected person but one (the
 //!   unregistered person: uninfected, not in the discordant pool) plus 0.5 % more
 //!   people who got no tube (ids continue after the last collected person). Each
@@ -44,13 +49,14 @@
 //! stream seeded from the config's seed, so a config gives the same bytes every time.
 //!
 //! Each incident is staged in a file of its own with the part of `incidents.json` it
-//! fills (`failed_plate`, `late_lab`, `discordant_pool`, `population`); `round` reads
+//! fills (`failed_plate`, `late_lab`, `discordant_pool`, `population`, `lab_audit`); `round` reads
 //! the generated CSV into memory and writes it back, `values` holds the draws and
 //! formats they share. This file checks the config and runs the stages; they share
 //! the one random stream, so their order is part of the output.
 
 mod discordant_pool;
 mod failed_plate;
+mod lab_audit;
 mod late_lab;
 mod population;
 mod round;
@@ -71,6 +77,7 @@ use crate::time::Millis;
 use crate::{Error, Result};
 use discordant_pool::discordant_pool;
 use failed_plate::{add_controls, failed_plate};
+use lab_audit::lab_audit;
 use late_lab::late_lab;
 use population::population;
 use round::{
@@ -81,6 +88,7 @@ use values::{count, ct_text, signed};
 
 pub use discordant_pool::DiscordantPool;
 pub use failed_plate::FailedPlate;
+pub use lab_audit::{FastLab, LabAudit, LateRecall, PositivesLab};
 pub use late_lab::LateLab;
 pub use population::{Population, UnregisteredPerson};
 
@@ -111,6 +119,8 @@ pub struct Incidents {
     pub unregistered_person: UnregisteredPerson,
     /// The register.
     pub population: Population,
+    /// What `pooltrack audit` finds: too many positives, too fast, a late recall.
+    pub lab_audit: LabAudit,
 }
 
 /// Checks that `cfg` is a city `--incidents` can stage.
@@ -200,6 +210,11 @@ fn stage(cfg: &GenConfig, out: &Path, summary: &mut GenSummary) -> Result<Incide
     add_controls(&mut round.retest_results, None, &mut rng);
     let (population, unregistered, register) =
         population(&round, &discordant.members, cfg.persons, &mut rng)?;
+    let audit = lab_audit(&mut round, &discordant, &failed_plate, &mut rng);
+    let staged = &audit.positives_lab;
+    summary.positive_pools += count(staged.false_positive_pools.len());
+    summary.recalled_persons += count(staged.members.len());
+    summary.retest_tubes += count(staged.members.len());
 
     write_collections(
         &out.join("retest_collections.csv"),
@@ -214,6 +229,7 @@ fn stage(cfg: &GenConfig, out: &Path, summary: &mut GenSummary) -> Result<Incide
         discordant_pool: discordant,
         unregistered_person: unregistered,
         population,
+        lab_audit: audit,
     })
 }
 
