@@ -126,6 +126,7 @@ pub enum FindingKind {
     /// A result reported before the tube's last swab.
     ReportedBeforeCollection,
     /// A tube holding more than [`MAX_POOL_PERSONS`] persons.
+    #[serde(rename = "pool_over_20")]
     PoolOver20,
     /// A positive pool whose first recall came too late.
     LateRecall,
