@@ -328,7 +328,7 @@ pub(super) fn run(ctx: &Context<'_>, options: &AuditOptions) -> Result<Found> {
 /// the first time of that window.
 ///
 /// ```text
-/// times 0, 10, 20, 70, 75 (minutes), window 60 → 3 from 0; window 61 → 4 from 10
+/// times 0, 10, 20, 70, 75 (minutes), window 60 → 3 from 0; window 66 → 4 from 10
 /// ```
 pub(super) fn peak_in_window(times: &[Millis], window: i64) -> (u64, Millis) {
     let (mut best, mut start, mut i) = (0usize, times.first().copied().unwrap_or(0), 0usize);
@@ -356,7 +356,7 @@ mod tests {
             (3, 0)
         );
         assert_eq!(
-            peak_in_window(&m(&[0, 10, 20, 70, 75]), 61 * 60_000),
+            peak_in_window(&m(&[0, 10, 20, 70, 75]), 66 * 60_000),
             (4, 10 * 60_000)
         );
         // Exactly one window apart: not in the same window.

@@ -197,12 +197,13 @@ mod tests {
 
     #[test]
     fn tails_match_r() {
-        // R: pchisq(c(3.841459, 6.634897, 10.82757, 30), 1, lower.tail = FALSE)
-        //    = 0.05, 0.01, 0.001, 4.320463e-08
+        // R: qchisq(c(0.95, 0.99, 0.999), 1) = 3.841458820694124 6.634896601021214
+        // 10.82756617066273, so the upper tail there is 0.05, 0.01, 0.001; and
+        // pchisq(30, 1, lower.tail = FALSE) = 4.320463e-08.
         for (x, want) in [
-            (3.841_459, 0.05),
-            (6.634_897, 0.01),
-            (10.827_57, 0.001),
+            (3.841_458_820_694_124, 0.05),
+            (6.634_896_601_021_214, 0.01),
+            (10.827_566_170_662_73, 0.001),
             (30.0, 4.320_463e-8),
         ] {
             assert!(
@@ -241,11 +242,14 @@ mod tests {
             t(5, 1, 6, 0),
             t(2, 0, 5, 0),
         ];
-        // R: mantelhaen.test(Rabbits, alternative = "greater")$p.value = 0.02373613
+        // One-sided, as R's mantelhaen.test(Rabbits, alternative = "greater") takes it:
+        // pnorm(sqrt(3.928571), lower.tail = FALSE), which Python's
+        // 0.5 * math.erfc(math.sqrt(3.928571428571429) / math.sqrt(2)) gives as 0.0237361.
         let g = cmh(&strata, Sides::Greater).expect("a test");
         assert!(close(g.p_value, 0.023_736_13, 1e-6), "{}", g.p_value);
-        assert_eq!(g.observed, 16);
-        assert!((g.expected - 13.0).abs() < 1e-12);
+        // The first and last strata have no positive or no negative: left out.
+        assert_eq!(g.observed, 14);
+        assert!((g.expected - 11.0).abs() < 1e-12);
         // The other way round the excess is a deficit: p = 1 − 0.0237.
         let flipped: Vec<Table> = strata
             .iter()

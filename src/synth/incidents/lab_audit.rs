@@ -408,3 +408,76 @@ fn too_fast(
         minutes: BURST_MINUTES,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::synth::incidents::tests::{cfg, load, ms, staged};
+
+    #[test]
+    fn the_audit_incidents_are_where_incidents_json_says() {
+        let (dir, incidents) = staged(&cfg(20_000, 4));
+        let (round, res, rt) = load(dir.path());
+        let a = &incidents.lab_audit;
+        let p = &a.positives_lab;
+        assert_ne!(p.lab, a.fast_lab.lab);
+        assert!(p.lab != LATE_LAB && a.fast_lab.lab != LATE_LAB);
+        assert!(count(p.false_positive_pools.len()) >= MIN_FALSE_POSITIVES);
+        // Nobody infected in a false-positive pool; each member retested negative.
+        let tube_of: HashMap<&str, &str> = round
+            .collections
+            .iter()
+            .map(|c| (c.person.as_str(), c.tube.as_str()))
+            .collect();
+        for person in &p.members {
+            assert!(!round.infected.contains(person));
+            assert!(
+                p.false_positive_pools
+                    .iter()
+                    .any(|t| t == tube_of[person.as_str()])
+            );
+        }
+        let result_of: HashMap<&str, &Vec<String>> =
+            res.iter().chain(&rt).map(|r| (r[0].as_str(), r)).collect();
+        for tube in &p.retest_tubes {
+            assert_eq!(result_of[tube.as_str()][1], "negative");
+        }
+        for tube in &p.false_positive_pools {
+            let r = result_of[tube.as_str()];
+            assert_eq!(r[5], p.lab);
+            assert!(r[2].starts_with("34."), "{r:?}");
+        }
+        // Every recall within the hour but the late one's.
+        let reported: HashMap<&str, Millis> =
+            res.iter().map(|r| (r[0].as_str(), ms(&r[4]))).collect();
+        let late = a.late_recall.as_ref().expect("a late recall");
+        let mut late_first = Millis::MAX;
+        for c in &round.retest_collections {
+            let pool = tube_of[c.person.as_str()];
+            let minutes = (c.collected_at - reported[pool]) / 60_000;
+            if pool == late.tube {
+                assert!((90..=150).contains(&minutes), "{minutes}");
+                late_first = late_first.min(c.collected_at);
+            } else {
+                assert!((5..=55).contains(&minutes), "{} {minutes}", c.tube);
+            }
+        }
+        assert_eq!(
+            u64::try_from((late_first - reported[late.tube.as_str()]) / 60_000).ok(),
+            Some(late.minutes)
+        );
+        // The burst: its tubes within the half hour, received between swab and report.
+        let (first, last) = (ms(&a.fast_lab.first_report), ms(&a.fast_lab.last_report));
+        assert!(last - first <= signed(BURST_MINUTES) * 60_000);
+        let burst: Vec<&Vec<String>> = res
+            .iter()
+            .filter(|r| r[5] == a.fast_lab.lab && (first..=last).contains(&ms(&r[4])))
+            .collect();
+        assert!(count(burst.len()) >= a.fast_lab.tubes && a.fast_lab.tubes > 282);
+        for r in burst {
+            assert!(ms(&r[10]) <= ms(&r[4]), "{r:?}");
+        }
+    }
+}
