@@ -1,7 +1,7 @@
 //! The round report: every figure an office needs about one round on one page —
 //! status counts, plate QC, coverage of the population register, turnaround, progress
 //! by hour, health-code colors, review flags, prevalence by area with its intervals and
-//! the dilution risk of pooling — gathered once as [`RoundReport`],
+//! the dilution risk of pooling, and the lab audit — gathered once as [`RoundReport`],
 //! which is both the JSON other systems read and what [`html`] draws.
 //!
 //! The round is decided once ([`Statuses::load`]) and that decision feeds every part,
@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit_part;
 mod charts;
 pub mod html;
 
@@ -57,6 +58,8 @@ use crate::turnaround::{
     Turnaround,
 };
 use crate::worklist::{self, RerunRow};
+
+pub use audit_part::AuditSection;
 
 /// Rows kept of each list that can grow with the city.
 pub const LIST_CAP: usize = 100;
@@ -191,6 +194,8 @@ pub struct RoundReport {
     pub dilution: Dilution,
     /// What the report could not include, and why (no register, skipped log lines).
     pub notes: Vec<String>,
+    /// The lab audit (`pooltrack audit` without a plan).
+    pub audit: AuditSection,
 }
 
 impl RoundReport {
@@ -265,6 +270,7 @@ impl RoundReport {
         let untested = coverage.as_ref().map_or(0, |c| c.totals.untested);
         let counts = statuses.counts();
         let health_codes = Tally::of_counts(&counts.by_status, untested);
+        let audit = AuditSection::build(store, &statuses)?;
         let report = RoundReport {
             round: round.to_owned(),
             as_of: time::format(as_of, statuses.zone),
@@ -300,6 +306,7 @@ impl RoundReport {
             prevalence,
             dilution,
             notes,
+            audit,
         };
         Ok((report, as_of, basis))
     }

@@ -383,3 +383,59 @@ fn audit_refuses_bad_arguments_with_usage_errors() {
         assert!(help.contains(taught), "--help lacks {taught}:\n{help}");
     }
 }
+
+#[test]
+fn the_round_report_has_the_audit_and_chromium_renders_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    ingest_collections(&store, ROUND, &[testdata("audit_collections.csv")]);
+    ingest_results(&store, &[testdata("audit_results.csv")]);
+    let out = dir.path().join("report");
+    let o = run(pooltrack(&store)
+        .args(["report", "--round", ROUND, "--out"])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report.json"))
+            .expect("valid JSON");
+    let part = &report["audit"];
+    let shown: BTreeSet<(String, String, String)> = part["findings"]["first"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (s("kind"), s("lab"), s("tube"))
+        })
+        .collect();
+    let standalone = json_of(pooltrack(&store).args(["audit", "--round", ROUND, "--json"]));
+    assert_eq!(shown, findings(&standalone), "{part}");
+    assert_eq!(part["findings"]["total"], 5);
+    assert_eq!(part["labs"], standalone["labs"]);
+
+    let Some(browser) = crate::common::browser("headless Chromium check of the audit part") else {
+        return;
+    };
+    let url = format!("file://{}", out.join("index.html").display());
+    let dom = crate::common::chromium(&browser, &["--dump-dom".to_owned(), url]);
+    crate::common::assert_chromium_ok(&dom, "--dump-dom");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let start = dom
+        .find("<h2 id=\"audit\">")
+        .unwrap_or_else(|| panic!("the rendered page has the audit part"));
+    let part = &dom[start..];
+    let end = part.find("</table>\n<table>").map_or(part.len(), |i| i + 1);
+    let labs_table = &part[..end];
+    // Two lab rows (A, B) after the header row, A flagged higher.
+    assert_eq!(labs_table.matches("<tr>").count(), 3, "{labs_table}");
+    assert!(
+        labs_table.contains("<b class=\"red\">higher</b>"),
+        "{labs_table}"
+    );
+    for tube in ["PB1-30", "PB2-40", "BIG-01", "PA1-01"] {
+        assert!(
+            part.contains(&format!("<td>{tube}</td>")),
+            "{tube} not in the page"
+        );
+    }
+}
