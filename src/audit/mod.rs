@@ -44,6 +44,7 @@ pub use capacity::LabCapacity;
 pub use positivity::{Positivity, StrataBy};
 
 use crate::output::ListRow;
+use crate::planner::config::Plan;
 use crate::store::labels::{UNSTATED, labels};
 use crate::store::{BatchKind, Store};
 use crate::time::{self, Millis};
@@ -84,6 +85,27 @@ impl Default for AuditOptions {
 }
 
 impl AuditOptions {
+    /// The settings in `[audit]` of `STORE/pooltrack.toml`, the plan it names read
+    /// (a relative path is taken from the store folder).
+    pub fn of_store(store: &Store) -> Result<AuditOptions> {
+        let c = store.config()?.audit;
+        let capacity = match &c.plan {
+            Some(path) => {
+                let path = store.root().join(path);
+                Some(LabCapacity::of_plan(&Plan::load(&path)?.labs))
+            }
+            None => None,
+        };
+        AuditOptions {
+            alpha: c.alpha,
+            recall_hours: c.recall_hours,
+            window_minutes: c.window_minutes,
+            capacity,
+            strata: None,
+        }
+        .check()
+    }
+
     /// Refuses values no audit can use.
     pub fn check(self) -> Result<AuditOptions> {
         if !(self.alpha > 0.0 && self.alpha < 1.0) {

@@ -81,6 +81,10 @@ README's \"Lab audit\" section works one through by hand.
   pooltrack audit --round 2022-04-02 --json > audit.json
   pooltrack audit --round 2022-04-02 --rows findings --out findings.csv
 
+Defaults for --alpha, --recall-hours, --window-minutes and --plan come from [audit] in
+STORE/pooltrack.toml (pooltrack config --write-defaults writes it); the round report's audit part
+uses them too.
+
 The exit code is 0 whatever the audit finds (read the flags, or --json); 2 for a usage
 error or a round the store does not hold; 1 when the plan cannot be read.")]
 pub struct Args {
@@ -88,25 +92,22 @@ pub struct Args {
     #[arg(long)]
     round: String,
     /// A plan file (pooltrack plan): its [[lab]] instruments bound how many tubes a lab
-    /// can report in a window.
+    /// can report in a window (default: audit.plan in STORE/pooltrack.toml, else no
+    /// capacity check).
     #[arg(long, value_name = "PLAN")]
     plan: Option<PathBuf>,
     /// Significance level of the positivity and discordance tests, after Holm's
-    /// correction.
-    #[arg(long, default_value_t = 0.01, value_name = "A")]
-    alpha: f64,
+    /// correction (default: audit.alpha in STORE/pooltrack.toml, else 0.01).
+    #[arg(long, value_name = "A")]
+    alpha: Option<f64>,
     /// Hours from a positive pool's report to its first retest swab before the recall
-    /// is late.
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        value_name = "H",
-        allow_negative_numbers = true
-    )]
-    recall_hours: f64,
-    /// The capacity check's sliding window, minutes.
-    #[arg(long, default_value_t = 60, value_name = "M")]
-    window_minutes: u32,
+    /// is late (default: audit.recall_hours in STORE/pooltrack.toml, else 1).
+    #[arg(long, value_name = "H", allow_negative_numbers = true)]
+    recall_hours: Option<f64>,
+    /// The capacity check's sliding window, minutes (default: audit.window_minutes in
+    /// STORE/pooltrack.toml, else 60).
+    #[arg(long, value_name = "M")]
+    window_minutes: Option<u32>,
     /// Strata of the positivity test (default: district when a register is loaded, else
     /// site).
     #[arg(long, value_enum, value_name = "PLACE")]
@@ -127,14 +128,16 @@ pub struct Args {
 }
 
 pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
+    let store = Store::open(store)?;
+    let configured = AuditOptions::of_store(&store)?;
     let capacity = match &args.plan {
         Some(path) => Some(LabCapacity::of_plan(&Plan::load(path)?.labs)),
-        None => None,
+        None => configured.capacity,
     };
     let options = AuditOptions {
-        alpha: args.alpha,
-        recall_hours: args.recall_hours,
-        window_minutes: args.window_minutes,
+        alpha: args.alpha.unwrap_or(configured.alpha),
+        recall_hours: args.recall_hours.unwrap_or(configured.recall_hours),
+        window_minutes: args.window_minutes.unwrap_or(configured.window_minutes),
         capacity,
         strata: args.by.map(|b| match b {
             ByArg::District => StrataBy::District,
@@ -149,7 +152,6 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     {
         output::refuse_parquet_to_terminal(f)?;
     }
-    let store = Store::open(store)?;
     let round = Statuses::load(&store, &args.round)?;
     let audit = Audit::compute(&store, &round, &options)?;
     if let Some(format) = format {

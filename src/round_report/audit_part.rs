@@ -1,6 +1,6 @@
 //! The round report's lab audit: each lab against the others and the rules
-//! ([`crate::audit`], without a plan: the capacity check needs `pooltrack audit
-//! --plan`).
+//! ([`crate::audit`]) with the store's `[audit]` settings; the capacity check runs when
+//! they name a plan.
 
 use std::fmt::Write as _;
 
@@ -24,6 +24,8 @@ pub struct AuditSection {
     pub alpha: f64,
     /// The recall limit, hours.
     pub recall_hours: f64,
+    /// The capacity check's window, minutes (with a plan in `[audit]`).
+    pub window_minutes: Option<u32>,
     /// Each lab's counts and tests.
     pub labs: Vec<LabAudit>,
     /// Findings by kind.
@@ -33,14 +35,15 @@ pub struct AuditSection {
 }
 
 impl AuditSection {
-    /// Audits the round with the default settings.
+    /// Audits the round with the store's settings (`[audit]` in `pooltrack.toml`).
     pub(super) fn build(store: &Store, statuses: &Statuses) -> Result<AuditSection> {
-        let a = Audit::compute(store, statuses, &AuditOptions::default())?;
+        let a = Audit::compute(store, statuses, &AuditOptions::of_store(store)?)?;
         Ok(AuditSection {
             strata: a.strata,
             shared_strata: a.shared_strata,
             alpha: a.alpha,
             recall_hours: a.recall_hours,
+            window_minutes: a.window_minutes,
             labs: a.labs,
             counts: a.counts,
             findings: Capped::of(a.findings),
@@ -73,11 +76,11 @@ pub(super) fn render(h: &mut String, r: &RoundReport) {
         },
         escape(&r.round)
     );
-    h.push_str("<table><tr><th>lab</th><th>pools</th><th>positive</th><th>positivity</th><th>expected</th><th>χ²</th><th>p</th><th>p (Holm)</th><th>flag</th><th>discordant</th><th>before receipt</th><th>before swab</th><th>over 20</th><th>late recalls</th></tr>\n");
+    h.push_str("<table><tr><th>lab</th><th>pools</th><th>positive</th><th>positivity</th><th>expected</th><th>χ²</th><th>p</th><th>p (Holm)</th><th>flag</th><th>discordant</th><th>before receipt</th><th>before swab</th><th>over 20</th><th>late recalls</th><th>peak / capacity</th></tr>\n");
     for l in &a.labs {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&l.lab),
             l.pools,
             l.positive_pools,
@@ -96,7 +99,12 @@ pub(super) fn render(h: &mut String, r: &RoundReport) {
             l.reported_before_receipt,
             l.reported_before_collection,
             l.pools_over_20,
-            l.late_recalls
+            l.late_recalls,
+            match (l.peak_in_window, l.capacity_in_window) {
+                (Some(p), Some(c)) => format!("{p} / {c}"),
+                (Some(p), None) => format!("{p} / (not in the plan)"),
+                _ => "-".to_owned(),
+            }
         );
     }
     h.push_str("</table>\n");

@@ -293,6 +293,48 @@ fn every_staged_incident_is_found_and_nothing_else() {
     let no_plan = json_of(pooltrack(&store).args(["audit", "--round", ROUND, "--json"]));
     assert!(!findings(&no_plan).iter().any(|f| f.0 == "over_capacity"));
     assert_eq!(findings(&no_plan).len(), 3, "{no_plan}");
+
+    // The plan named in the store's settings: audit and the round report both use it.
+    std::fs::write(
+        store.join("pooltrack.toml"),
+        format!("[audit]\nplan = {:?}\n", plan.display().to_string()),
+    )
+    .expect("config");
+    let configured = json_of(pooltrack(&store).args(["audit", "--round", ROUND, "--json"]));
+    assert_eq!(findings(&configured), findings(&audit));
+    let out = dir.path().join("report");
+    let o = run(pooltrack(&store)
+        .args(["report", "--round", ROUND, "--out"])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report.json"))
+            .expect("valid JSON");
+    let in_report: BTreeSet<(String, String, String)> = report["audit"]["findings"]["first"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (s("kind"), s("lab"), s("tube"))
+        })
+        .collect();
+    assert_eq!(in_report, findings(&audit));
+    assert_eq!(report["audit"]["window_minutes"], 60);
+    let page = std::fs::read_to_string(out.join("index.html")).expect("page");
+    assert!(
+        page.contains("over_capacity"),
+        "the page shows the fast lab"
+    );
+    // A bad setting is refused with its key.
+    std::fs::write(store.join("pooltrack.toml"), "[audit]\nalpha = 2\n").expect("config");
+    let o = run(pooltrack(&store).args(["audit", "--round", ROUND]));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr_text(&o));
+    assert!(
+        stderr_text(&o).contains("audit.alpha"),
+        "{}",
+        stderr_text(&o)
+    );
 }
 
 #[test]
