@@ -70,12 +70,12 @@ Audits each lab of a round against the other labs and against the rules, and fla
                               minutes_per_run), from the plan's [[lab]] of the same
                               name (see pooltrack plan --help; testdata/audit_plan.toml).
 
-Example: in district D01, lab L2 tested 480 pools of 10 and 35 were positive, and
-lab L1 tested 470 and 5 were (no other lab there). Of the 40 positives L2 would hold 480 x 40 / 950 = 20.2 if
-both labs read alike; V = 480 x 470 x 40 x 910 / (950^2 x 949) = 9.59, chi-square
-= (35 - 20.2 - 0.5)^2 / 9.59 = 21.3, one-sided p = 2.0e-6, times 2 labs (Holm) = 3.9e-6
-< 0.01: L2 is flagged positivity_high. The README's \"Lab audit\" section works a round
-of two sites through by hand.
+Example: in district D01, lab L2 tested 480 pools of 10 and 35 were positive, and lab
+L1 (the only other lab there) tested 470 and 5 were. Of the 40 positives L2 would hold
+480 x 40 / 950 = 20.2 if both labs read alike; V = 480 x 470 x 40 x 910 / (950^2 x 949)
+= 9.59, chi-square = (35 - 20.2 - 0.5)^2 / 9.59 = 21.3, one-sided p = 2.0e-6, times 2
+labs (Holm) = 3.9e-6 < 0.01: L2 is flagged positivity_high. The README's \"Lab audit\"
+section works a round of two sites through by hand.
 
   pooltrack ingest population register.csv     (optional: districts for the strata)
   pooltrack audit --round 2022-04-02
