@@ -7,12 +7,14 @@
 //!   tube's first person in the population register when one is loaded, else the
 //!   tube's sampling site — so a lab is only compared with labs testing tubes from the
 //!   same places, of the same size. Each lab's strata against the other labs' make
-//!   2 × 2 × K tables, tested by the Cochran–Mantel–Haenszel test ([`stats::cmh`]).
-//!   In two steps, because with only two labs in a district the test cannot tell
-//!   which of them is off: first each lab is tested for **more** positives than the
-//!   others (one-sided), Holm-corrected over the labs, at `alpha`; then every lab not
-//!   flagged is tested two-sided against the labs not flagged, again with Holm, and
-//!   flagged **higher** or **lower**.
+//!   2 × 2 × K tables, tested by the Cochran–Mantel–Haenszel test ([`stats::cmh`],
+//!   two-sided) with Holm's correction over the labs tested. A lab far off makes the
+//!   others look off the other way, so the labs are taken step by step: the most
+//!   significant lab is flagged **higher** or **lower** when its adjusted p is below
+//!   `alpha` and set aside, and the rest are tested again without it, until none is
+//!   flagged. With two labs in a stratum both get the same p; the one with more
+//!   positives than expected is taken (an excess, contamination or swapped plates, is
+//!   what is looked for first), and the other is left with no lab to compare with.
 //! - **Discordant pools** (see [`crate::review`]: a positive pool whose members all
 //!   retested negative), as a share of the lab's positive pools, tested one-sided
 //!   against the other labs' share (the same test with one stratum) with Holm.

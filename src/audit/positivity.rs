@@ -35,9 +35,7 @@ impl StrataBy {
     }
 }
 
-/// The one-sided test of the first step.
-pub(super) const EXCESS_TEST: &str = "Mantel-Haenszel, one-sided (more positives)";
-/// The two-sided test of the second step.
+/// The test, in words.
 pub(super) const TWO_SIDED_TEST: &str = "Mantel-Haenszel, two-sided";
 
 /// One lab's positivity and the test that decided its flag.
@@ -118,66 +116,7 @@ impl Positivity {
             .filter(|c| c.iter().filter(|l| l[0] > 0).count() > 1)
             .count();
         let cells: Vec<Vec<[u64; 2]>> = strata.into_values().collect();
-        let tables = |lab: usize, leave_out: &[usize]| -> Vec<Table> {
-            cells
-                .iter()
-                .map(|c| {
-                    let (mut n, mut x) = (0, 0);
-                    for (j, l) in c.iter().enumerate() {
-                        if j != lab && !leave_out.contains(&j) {
-                            n += l[0];
-                            x += l[1];
-                        }
-                    }
-                    Table {
-                        tubes: c[lab][0],
-                        positives: c[lab][1],
-                        other_tubes: n,
-                        other_positives: x,
-                    }
-                })
-                .collect()
-        };
-        // Step 1: more positives than the others, one-sided.
-        let first: Vec<Option<Cmh>> = (0..n_labs)
-            .map(|l| cmh(&tables(l, &[]), Sides::Greater))
-            .collect();
-        let adjusted = adjust(&first);
-        let mut excluded = Vec::new();
-        for l in 0..n_labs {
-            labs[l].test = first[l];
-            labs[l].test_name = if first[l].is_some() { EXCESS_TEST } else { "" };
-            labs[l].adjusted = adjusted[l];
-            if adjusted[l].is_some_and(|p| p < options.alpha) {
-                labs[l].flag = "higher";
-                excluded.push(l);
-            }
-        }
-        // Step 2: every other lab, two-sided, against the labs not flagged.
-        let second: Vec<Option<Cmh>> = (0..n_labs)
-            .map(|l| {
-                if excluded.contains(&l) {
-                    None
-                } else {
-                    cmh(&tables(l, &excluded), Sides::Two)
-                }
-            })
-            .collect();
-        let adjusted = adjust(&second);
-        for l in 0..n_labs {
-            if let Some(test) = second[l] {
-                labs[l].test = Some(test);
-                labs[l].test_name = TWO_SIDED_TEST;
-                labs[l].adjusted = adjusted[l];
-                if adjusted[l].is_some_and(|p| p < options.alpha) {
-                    labs[l].flag = if test.observed as f64 > test.expected {
-                        "higher"
-                    } else {
-                        "lower"
-                    };
-                }
-            }
-        }
+        let excluded = decide(&cells, &mut labs, options.alpha);
         Ok(Positivity {
             by,
             shared_strata: u64::try_from(shared_strata).unwrap_or(u64::MAX),
@@ -204,10 +143,15 @@ impl Positivity {
                 } else {
                     FindingKind::PositivityLow
                 };
-                let against = if l.test_name == TWO_SIDED_TEST && !excluded.is_empty() {
-                    format!(" (against the labs other than {})", excluded.join(", "))
-                } else {
+                let earlier: Vec<&str> = excluded
+                    .iter()
+                    .take_while(|&&e| e != names.get(i).map_or("", String::as_str))
+                    .copied()
+                    .collect();
+                let against = if earlier.is_empty() {
                     String::new()
+                } else {
+                    format!(" (against the labs other than {})", earlier.join(", "))
                 };
                 Some(Finding {
                     kind,
@@ -231,6 +175,81 @@ impl Positivity {
     }
 }
 
+/// The step-down on the strata's cells (`[tubes, positives]` of each lab in each
+/// stratum): each round tests every lab still in against the others still in
+/// (two-sided), Holm-adjusts over them, and sets aside the most significant lab when
+/// its adjusted p is below `alpha` — on a tie (two labs in a stratum give both the same
+/// p) the one with more positives than expected. It stops when no lab is left to flag.
+/// Fills each lab's test, adjusted p and flag from the last round it was tested in
+/// (no test when it was left with no lab to compare with); returns the labs set
+/// aside, in order.
+fn decide(cells: &[Vec<[u64; 2]>], labs: &mut [LabPositivity], alpha: f64) -> Vec<usize> {
+    let n_labs = labs.len();
+    let tables = |lab: usize, leave_out: &[usize]| -> Vec<Table> {
+        cells
+            .iter()
+            .map(|c| {
+                let (mut n, mut x) = (0, 0);
+                for (j, l) in c.iter().enumerate() {
+                    if j != lab && !leave_out.contains(&j) {
+                        n += l[0];
+                        x += l[1];
+                    }
+                }
+                let own = c.get(lab).copied().unwrap_or([0, 0]);
+                Table {
+                    tubes: own[0],
+                    positives: own[1],
+                    other_tubes: n,
+                    other_positives: x,
+                }
+            })
+            .collect()
+    };
+    let mut aside: Vec<usize> = Vec::new();
+    loop {
+        let tests: Vec<Option<Cmh>> = (0..n_labs)
+            .map(|l| {
+                if aside.contains(&l) {
+                    None
+                } else {
+                    cmh(&tables(l, &aside), Sides::Two)
+                }
+            })
+            .collect();
+        let adjusted = adjust(&tests);
+        for (l, lab) in labs.iter_mut().enumerate() {
+            if aside.contains(&l) {
+                continue;
+            }
+            lab.test = tests[l];
+            lab.adjusted = adjusted[l];
+            lab.test_name = if tests[l].is_some() {
+                TWO_SIDED_TEST
+            } else {
+                ""
+            };
+        }
+        let least = adjusted
+            .iter()
+            .flatten()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        if least >= alpha {
+            return aside;
+        }
+        let excess = |l: usize| tests[l].is_some_and(|t| t.observed as f64 > t.expected);
+        let tied: Vec<usize> = (0..n_labs)
+            .filter(|&l| adjusted[l].is_some_and(|p| p <= least * (1.0 + 1e-9)))
+            .collect();
+        let Some(&pick) = tied.iter().find(|&&l| excess(l)).or(tied.first()) else {
+            return aside;
+        };
+        labs[pick].flag = if excess(pick) { "higher" } else { "lower" };
+        aside.push(pick);
+    }
+}
+
 /// Holm-adjusted p-values of the tests that could be made, `None` for the others.
 pub(super) fn adjust(tests: &[Option<Cmh>]) -> Vec<Option<f64>> {
     let made: Vec<(usize, f64)> = tests
@@ -244,4 +263,63 @@ pub(super) fn adjust(tests: &[Option<Cmh>]) -> Vec<Option<f64>> {
         out[*i] = Some(a);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(cells: &[Vec<[u64; 2]>], n_labs: usize) -> (Vec<LabPositivity>, Vec<usize>) {
+        let mut labs = vec![LabPositivity::default(); n_labs];
+        let aside = decide(cells, &mut labs, 0.01);
+        (labs, aside)
+    }
+
+    #[test]
+    fn a_lab_with_too_few_positives_is_flagged_lower_and_only_it() {
+        // Three labs share two districts; lab 2 finds far fewer positives.
+        let cells = vec![
+            vec![[500, 25], [500, 22], [500, 2]],
+            vec![[400, 18], [400, 21], [400, 1]],
+        ];
+        let (labs, aside) = run(&cells, 3);
+        assert_eq!(aside, [2]);
+        assert_eq!(
+            (labs[0].flag, labs[1].flag, labs[2].flag),
+            ("", "", "lower")
+        );
+        assert_eq!(labs[2].test.expect("a test").observed, 3);
+        // Labs 0 and 1, compared with each other only: 43 and 43 positives.
+        let t = labs[0].test.expect("a test");
+        assert!((t.expected - 43.0).abs() < 1e-9, "{t:?}");
+    }
+
+    #[test]
+    fn an_excess_is_set_aside_before_the_others_are_compared() {
+        let cells = vec![
+            vec![[500, 60], [500, 5], [500, 6]],
+            vec![[400, 50], [400, 4], [400, 3]],
+        ];
+        let (labs, aside) = run(&cells, 3);
+        assert_eq!(aside, [0]);
+        assert_eq!(
+            (labs[0].flag, labs[1].flag, labs[2].flag),
+            ("higher", "", "")
+        );
+        let t = labs[1].test.expect("a test");
+        assert!((t.expected - 9.0).abs() < 1e-9, "{t:?}");
+        // Two labs give the same p both ways: the one with the excess is flagged, and
+        // the other is left with no lab to compare with.
+        let (two, aside) = run(&[vec![[500, 60], [500, 5]], vec![[400, 50], [400, 4]]], 2);
+        assert_eq!(aside, [0]);
+        assert_eq!((two[0].flag, two[1].flag), ("higher", ""));
+        assert!(two[1].test.is_none());
+    }
+
+    #[test]
+    fn a_lab_alone_in_its_strata_is_not_tested() {
+        let cells = vec![vec![[100, 30], [0, 0]], vec![[0, 0], [100, 1]]];
+        let (labs, _) = run(&cells, 2);
+        assert!(labs.iter().all(|l| l.test.is_none() && l.flag.is_empty()));
+    }
 }

@@ -42,15 +42,15 @@ Audits each lab of a round against the other labs and against the rules, and fla
                               of the tube's first person in the population register, or
                               the tube's site when no register is loaded (--by to
                               choose) — and the lab's strata against the other labs'
-                              are tested with the Cochran-Mantel-Haenszel test (with
-                              continuity correction, as R's mantelhaen.test). Step 1
-                              tests each lab for MORE positives (one-sided); step 2
-                              tests the others two-sided against the labs step 1 did
-                              not flag. In each step the p-values are corrected for the
-                              number of labs tested (Holm) and a lab is flagged when
-                              the corrected p is below --alpha. Two steps because with
-                              two labs in a district a test cannot tell which is off:
-                              the excess is looked for first.
+                              are tested with the Cochran-Mantel-Haenszel test (two-
+                              sided, with continuity correction, as R's
+                              mantelhaen.test), the p-values corrected for the number
+                              of labs tested (Holm). The lab with the smallest corrected
+                              p below --alpha is flagged and set aside, and the others
+                              are tested again without it, until none is flagged: a lab
+                              far off would make the others look off the other way.
+                              (With two labs in a district both get the same p; the one
+                              with more positives than expected is flagged.)
   discordant_rate             more of its positive pools discordant (every member
                               retested negative: see pooltrack review) than the other
                               labs' share explains (the same test, one stratum,
@@ -73,8 +73,9 @@ Audits each lab of a round against the other labs and against the rules, and fla
 Example: in district D01, lab L2 tested 480 pools of 10 and 35 were positive, and lab
 L1 (the only other lab there) tested 470 and 5 were. Of the 40 positives L2 would hold
 480 x 40 / 950 = 20.2 if both labs read alike; V = 480 x 470 x 40 x 910 / (950^2 x 949)
-= 9.59, chi-square = (35 - 20.2 - 0.5)^2 / 9.59 = 21.3, one-sided p = 2.0e-6, times 2
-labs (Holm) = 3.9e-6 < 0.01: L2 is flagged positivity_high. The README's \"Lab audit\"
+= 9.59, chi-square = (35 - 20.2 - 0.5)^2 / 9.59 = 21.3, p = 3.9e-6, times 2 labs (Holm)
+= 7.9e-6 < 0.01: L2 is flagged positivity_high (L1 has the same p, but L2 holds the
+excess), and L1, left with no lab to compare with, is not. The README's \"Lab audit\"
 section works a round of two sites through by hand.
 
   pooltrack ingest population register.csv     (optional: districts for the strata)

@@ -65,7 +65,7 @@ pub(super) fn render(h: &mut String, r: &RoundReport) {
         .collect();
     let _ = writeln!(
         h,
-        "<h2 id=\"audit\">Lab audit</h2>\n<p>Each lab's positivity among first-stage pools against the other labs' in the same {} and pool size (Cochran–Mantel–Haenszel; first one-sided for more positives, then two-sided against the labs not flagged; Holm-corrected over the labs, flagged below α = {}), its discordant pools, results reported before receipt or before the last swab, pools of more than 20 persons, and positive pools whose first retest swab came more than {} h after the report. Findings: {}. Reports beyond the labs' instruments: <code>pooltrack audit --round {} --plan PLAN</code>.</p>",
+        "<h2 id=\"audit\">Lab audit</h2>\n<p>Each lab's positivity among first-stage pools against the other labs' in the same {} and pool size (Cochran–Mantel–Haenszel, two-sided, Holm-corrected over the labs; the most significant lab below α = {} is flagged and set aside, the others tested again without it), its discordant pools, results reported before receipt or before the last swab, pools of more than 20 persons, and positive pools whose first retest swab came more than {} h after the report. Findings: {}. Reports beyond the labs' instruments: <code>pooltrack audit --round {} --plan PLAN</code>.</p>",
         a.strata.as_str(),
         a.alpha,
         a.recall_hours,

@@ -97,7 +97,8 @@ fn the_hand_made_round_gives_the_p_value_worked_out_by_hand() {
         }
     }
     // Mantel–Haenszel for lab A against lab B, by site: Δ = Σ a − n·m₁/N,
-    // V = Σ n·n′·m₁·m₀ / (N²(N − 1)), z = (|Δ| − ½)/√V, one-sided p = P(Z ≥ z).
+    // V = Σ n·n′·m₁·m₀ / (N²(N − 1)), X² = (|Δ| − ½)²/V, two-sided p = P(χ²₁ ≥ X²)
+    // = 2·P(Z ≥ √X²).
     let (mut delta, mut var) = (0.0, 0.0);
     for site in ["S1", "S2"] {
         let a = cells[&(site.to_owned(), "A".to_owned())];
@@ -110,7 +111,7 @@ fn the_hand_made_round_gives_the_p_value_worked_out_by_hand() {
     // S1: A 8 of 20, B 3 of 30; S2: A 4 of 10, B 2 of 40.
     assert!((delta - 6.4).abs() < 1e-9, "{delta}");
     let chi2 = (delta - 0.5) * (delta - 0.5) / var;
-    let p = normal_tail(chi2.sqrt());
+    let p = 2.0 * normal_tail(chi2.sqrt());
     let a = lab(&audit, "A");
     assert_eq!(
         (a["pools"].as_u64(), a["positive_pools"].as_u64()),
@@ -130,8 +131,10 @@ fn the_hand_made_round_gives_the_p_value_worked_out_by_hand() {
             .is_some_and(|t| t.contains("Mantel-Haenszel")),
         "{a}"
     );
+    // B has the same p, but A holds the excess; set A aside and B has no one left.
     let b = lab(&audit, "B");
     assert_eq!(b["positivity_flag"], "");
+    assert_eq!(b["p_value"], Value::Null, "{b}");
     assert_eq!(
         (
             b["discordant_pools"].as_u64(),
