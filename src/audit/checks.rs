@@ -7,7 +7,7 @@ use arrow_array::types::TimestampMillisecondType;
 use rayon::prelude::*;
 
 use super::positivity::adjust;
-use super::stats::{Sides, Table, cmh};
+use super::stats::{Sides, Table, cmh, p_text};
 use super::{AuditOptions, Finding, FindingKind, MAX_POOL_PERSONS, local};
 use crate::model::{Mode, Outcome};
 use crate::review;
@@ -211,8 +211,8 @@ pub(super) fn run(ctx: &Context<'_>, options: &AuditOptions) -> Result<Found> {
                 tube: String::new(),
                 at: String::new(),
                 detail: format!(
-                    "{} of its {} positive pools discordant (all members retested negative), where the other labs' share gives {:.1}; Mantel-Haenszel, one-sided: chi-square {:.2}, p = {:.3e}, Holm-adjusted p = {adj:.3e} < alpha {}",
-                    counts.discordant, counts.positive_pools, test.expected, test.chi_square, test.p_value, options.alpha
+                    "{} of its {} positive pools discordant (all members retested negative), where the other labs' share gives {:.1}; Mantel-Haenszel, one-sided: chi-square {:.2}, p = {}, Holm-adjusted p = {} < alpha {}",
+                    counts.discordant, counts.positive_pools, test.expected, test.chi_square, p_text(test.p_value), p_text(adj), options.alpha
                 ),
             });
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::checks::Context;
-use super::stats::{Cmh, Sides, Table, cmh, holm};
+use super::stats::{Cmh, Sides, Table, cmh, holm, p_text};
 use super::{AuditOptions, Finding, FindingKind};
 use crate::Result;
 use crate::coverage::{self, AreaLevel};
@@ -159,15 +159,15 @@ impl Positivity {
                     tube: String::new(),
                     at: String::new(),
                     detail: format!(
-                        "{} positive of {} pools where the other labs' positivity by {} and pool size gives {:.1}{against}; {}: chi-square {:.2}, p = {:.3e}, Holm-adjusted p = {:.3e} < alpha {alpha}",
+                        "{} positive of {} pools where the other labs' positivity by {} and pool size gives {:.1}{against}; {}: chi-square {:.2}, p = {}, Holm-adjusted p = {} < alpha {alpha}",
                         l.positives,
                         l.pools,
                         self.by.as_str(),
                         test.expected,
                         l.test_name,
                         test.chi_square,
-                        test.p_value,
-                        l.adjusted.unwrap_or(1.0),
+                        p_text(test.p_value),
+                        p_text(l.adjusted.unwrap_or(1.0)),
                     ),
                 })
             })

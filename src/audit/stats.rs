@@ -55,6 +55,22 @@ pub fn chi2_1_upper(x: f64) -> f64 {
     erfc((x / 2.0).sqrt())
 }
 
+/// A p-value in words: three significant digits, or "< 1e-300" where it underflows to 0
+/// (a difference of thousands of positives).
+///
+/// ```
+/// use pooltrack::audit::stats::p_text;
+/// assert_eq!(p_text(0.000_304_678), "3.047e-4");
+/// assert_eq!(p_text(0.0), "< 1e-300");
+/// ```
+pub fn p_text(p: f64) -> String {
+    if p < 1e-300 {
+        "< 1e-300".to_owned()
+    } else {
+        format!("{p:.3e}")
+    }
+}
+
 /// One stratum of a comparison: the lab's tubes and positives, the other labs' tubes
 /// and positives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -182,7 +182,16 @@ fn number(v: Option<f64>, digits: usize) -> String {
 }
 
 fn p(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2e}"))
+    v.map_or_else(
+        || "-".to_owned(),
+        |v| {
+            if v < 1e-300 {
+                "<1e-300".to_owned()
+            } else {
+                format!("{v:.2e}")
+            }
+        },
+    )
 }
 
 fn print(a: &Audit) {
