@@ -20,7 +20,9 @@
 //! - [`worklist`], [`coverage`], [`health_code`], [`report`], [`turnaround`],
 //!   [`privacy`], [`prevalence`], [`custody`], [`review`], [`round_report`]: the lists, exports and
 //!   reports a lab and an office act on; [`planner`] beside them answers capacity and
-//!   reagent questions.
+//!   reagent questions;
+//! - [`audit`]: each lab against the others and against its instruments, above the
+//!   review whose discordant pools it counts and below the round report that shows it.
 //!
 //! A round from files to a recall list:
 //!
@@ -60,6 +62,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod audit;
 pub mod column;
 pub mod coverage;
 pub mod custody;

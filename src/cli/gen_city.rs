@@ -43,6 +43,11 @@ incidents a round report must show, and the files change:
                           discordant pool and its members, the unregistered person and
                           the untested
   summary.json            counts include the discordant pool; \"incidents\": true
+For pooltrack audit (lab_audit in incidents.json): a lab whose negative pools, 5 % of
+them and at least 25, are reported positive and retest negative (more retests in
+retest_*.csv); a lab reporting up to 400 pools within half an hour (faster than
+testdata/audit_plan.toml's instruments); one positive pool recalled 90-150 min after its
+report, every other within the hour.
 Without --incidents the files are exactly as above.")]
 pub struct Args {
     /// Persons in the city.
@@ -146,6 +151,22 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             i.discordant_pool.members.len(),
             i.unregistered_person.person,
             i.population.untested
+        );
+        let a = &i.lab_audit;
+        println!(
+            "for pooltrack audit: lab {} reports {} false-positive pools; lab {} reports {} tubes within {} min; {}",
+            a.positives_lab.lab,
+            a.positives_lab.false_positive_pools.len(),
+            a.fast_lab.lab,
+            a.fast_lab.tubes,
+            a.fast_lab.minutes,
+            a.late_recall.as_ref().map_or_else(
+                || "no pool to recall late".to_owned(),
+                |l| format!(
+                    "pool {} recalled {} min after its report",
+                    l.tube, l.minutes
+                )
+            )
         );
     }
     Ok(())

@@ -5,6 +5,7 @@
 // a terminal: Markdown backticks there would be printed as they are.
 #![allow(clippy::doc_markdown)]
 
+mod audit;
 pub mod bench;
 mod config;
 mod coverage;
@@ -174,6 +175,10 @@ enum Command {
     /// Chain of custody: tubes lost or stuck on the way, boxes received short, unknown
     /// boxes and tubes, transport times, results past the specimen limit.
     Custody(WithStore<custody::Args>),
+    /// Each lab against the others and the rules: positivity, discordant pools,
+    /// impossible report times, pools over 20, late recalls, reports beyond its
+    /// instruments.
+    Audit(WithStore<audit::Args>),
 }
 
 /// Runs the parsed command.
@@ -202,6 +207,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(a) => migrate::run(&a.store.resolve(before), &a.args),
         Command::Key(a) => key::run(a),
         Command::Custody(a) => custody::run(&a.store.resolve(before), &a.args),
+        Command::Audit(a) => audit::run(&a.store.resolve(before), &a.args),
     }
 }
 

@@ -117,6 +117,7 @@ pub fn render(r: &RoundReport) -> String {
     dilution(&mut h, r);
     health_codes(&mut h, r);
     super::custody::render(&mut h, &r.custody, &r.round);
+    super::audit_part::render(&mut h, r);
     h.push_str("<p class=\"note\">Made by <code>pooltrack report</code>; the same figures are in <code>report.json</code> beside this page.</p>\n</body>\n</html>\n");
     h
 }

@@ -1,7 +1,8 @@
 //! The round report: every figure an office needs about one round on one page —
 //! status counts, plate QC, coverage of the population register, turnaround, progress
 //! by hour, health-code colors, review flags, prevalence by area with its intervals,
-//! the dilution risk of pooling and the chain of custody — gathered once as [`RoundReport`],
+//! the dilution risk of pooling, the chain of custody and the lab audit — gathered
+//! once as [`RoundReport`],
 //! which is both the JSON other systems read and what [`html`] draws.
 //!
 //! The round is decided once ([`Statuses::load`]) and that decision feeds every part,
@@ -34,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit_part;
 mod charts;
 pub mod custody;
 pub mod html;
@@ -58,6 +60,8 @@ use crate::turnaround::{
     Turnaround,
 };
 use crate::worklist::{self, RerunRow};
+
+pub use audit_part::AuditSection;
 
 /// Rows kept of each list that can grow with the city.
 pub const LIST_CAP: usize = 100;
@@ -194,6 +198,8 @@ pub struct RoundReport {
     pub notes: Vec<String>,
     /// The chain of custody: lost or stuck tubes, boxes, transport, specimen limit.
     pub custody: custody::CustodySection,
+    /// The lab audit (`pooltrack audit` without a plan).
+    pub audit: AuditSection,
 }
 
 impl RoundReport {
@@ -274,6 +280,7 @@ impl RoundReport {
         let counts = statuses.counts();
         let health_codes = Tally::of_counts(&counts.by_status, untested);
         let custody = custody::CustodySection::compute(store, &statuses, as_of)?;
+        let audit = AuditSection::build(store, &statuses)?;
         let report = RoundReport {
             round: round.to_owned(),
             as_of: time::format(as_of, statuses.zone),
@@ -310,6 +317,7 @@ impl RoundReport {
             dilution,
             notes,
             custody,
+            audit,
         };
         Ok((report, as_of, basis))
     }

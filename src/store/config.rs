@@ -23,6 +23,12 @@
 //! [custody]
 //! receipt_hours = 12.0            # a tube not received this long after collection is lost or stuck
 //! specimen_limit_hours = 48.0     # a result tested later than this after collection does not count
+//!
+//! [audit]
+//! alpha = 0.01                    # the lab audit's significance level, after Holm
+//! recall_hours = 1.0              # a positive pool's first retest swab is due this long after its report
+//! window_minutes = 60             # the capacity check's sliding window
+//! # plan = "plan.toml"            # the plan whose [[lab]] instruments bound a lab's reports
 //! ```
 //!
 //! The sample cut-off itself (`ct_cutoff`) is a store setting (`pooltrack config
@@ -57,6 +63,8 @@ pub struct Config {
     pub prevalence: PrevalenceConfig,
     /// When `pooltrack custody` calls a tube lost or a specimen too old.
     pub custody: CustodyConfig,
+    /// What the lab audit flags.
+    pub audit: AuditConfig,
 }
 
 /// When `pooltrack custody` calls a tube lost or stuck, and a specimen too old to test.
@@ -78,6 +86,32 @@ impl Default for CustodyConfig {
         CustodyConfig {
             receipt_hours: 12.0,
             specimen_limit_hours: 48.0,
+        }
+    }
+}
+
+/// The lab audit's settings (`pooltrack audit`, the round report's audit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Significance level of the positivity and discordance tests, after Holm.
+    pub alpha: f64,
+    /// Hours from a positive pool's report to its first retest swab before it is late.
+    pub recall_hours: f64,
+    /// The capacity check's sliding window, minutes.
+    pub window_minutes: u32,
+    /// A plan file whose `[[lab]]` instruments the capacity check uses (relative to
+    /// the store folder unless absolute); none: no capacity check.
+    pub plan: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            alpha: 0.01,
+            recall_hours: 1.0,
+            window_minutes: 60,
+            plan: None,
         }
     }
 }
@@ -261,6 +295,25 @@ impl Config {
                 return Err(format!("{key} must be above 0 and at most 1 (found {v})"));
             }
         }
+        let a = &self.audit;
+        if !(a.alpha > 0.0 && a.alpha < 1.0) {
+            return Err(format!(
+                "audit.alpha must be above 0 and below 1 (found {})",
+                a.alpha
+            ));
+        }
+        if !(a.recall_hours >= 0.0 && a.recall_hours <= 240.0) {
+            return Err(format!(
+                "audit.recall_hours must be from 0 to 240 (found {})",
+                a.recall_hours
+            ));
+        }
+        if !(1..=1_440).contains(&a.window_minutes) {
+            return Err(format!(
+                "audit.window_minutes must be from 1 to 1440 (found {})",
+                a.window_minutes
+            ));
+        }
         if p.sensitivity + p.specificity <= 1.0 {
             return Err(format!(
                 "prevalence.sensitivity + prevalence.specificity must exceed 1 (found {} + {})",
@@ -325,7 +378,17 @@ impl Config {
          # reported longer than specimen_limit_hours after collection does not count and\n\
          # its persons need a resample.\n\
          receipt_hours = 12.0\n\
-         specimen_limit_hours = 48.0\n"
+         specimen_limit_hours = 48.0\n\
+         \n\
+         [audit]\n\
+         # pooltrack audit and the round report's audit: the significance level of the\n\
+         # positivity and discordance tests (after Holm's correction), the hours from a\n\
+         # positive pool's report to its first retest swab, the capacity check's window in\n\
+         # minutes, and the plan whose [[lab]] instruments it checks (relative to the store).\n\
+         alpha = 0.01\n\
+         recall_hours = 1.0\n\
+         window_minutes = 60\n\
+         # plan = \"plan.toml\"\n"
     }
 }
 
@@ -367,6 +430,21 @@ mod tests {
         }
         let err = Config::parse("[ids]\nid_check = \"strict\"\n").expect_err("refused");
         assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    #[test]
+    fn audit_settings_are_checked() {
+        let c = Config::parse("[audit]\nplan = \"plan.toml\"\nrecall_hours = 2\n").expect("reads");
+        assert_eq!(c.audit.plan, Some(PathBuf::from("plan.toml")));
+        assert_eq!((c.audit.recall_hours, c.audit.alpha), (2.0, 0.01));
+        for (text, key) in [
+            ("alpha = 0", "audit.alpha"),
+            ("recall_hours = -1", "audit.recall_hours"),
+            ("window_minutes = 0", "audit.window_minutes"),
+        ] {
+            let err = Config::parse(&format!("[audit]\n{text}\n")).expect_err("refused");
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

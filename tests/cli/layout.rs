@@ -43,6 +43,8 @@ const LAYERS: &[&[&str]] = &[
         "custody",
     ],
     &["review"],
+    // The lab audit counts the review's discordant pools.
+    &["audit"],
     &["round_report"],
 ];
 

@@ -2,6 +2,7 @@
 //! files it writes) with a store in a temporary folder.
 
 mod advisor;
+mod audit;
 mod bad_input;
 mod bench;
 mod bench_gen;

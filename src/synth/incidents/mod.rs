@@ -34,6 +34,11 @@
 //!   infected) is reported positive at `ORF1ab` Ct 35.xx and N Ct 36.xx, as after a
 //!   contamination; its members get single retest tubes, all negative, on a plate of
 //!   their own.
+//! - **Lab audit** ([`LabAudit`]): a lab reporting
+//!   too many positives (false-positive pools whose members retest negative), a lab
+//!   reporting faster than `testdata/audit_plan.toml`'s instruments can run, one
+//!   positive pool recalled late; every other retest is swabbed within the hour of
+//!   its pool's report. Staged last, after the register.
 //! - **Register.** `population.csv` registers every collected person but one (the
 //!   unregistered person: uninfected, not in the discordant pool) plus 0.5 % more
 //!   people who got no tube (ids continue after the last collected person). Each
@@ -49,7 +54,7 @@
 //! stream seeded from the config's seed, so a config gives the same bytes every time.
 //!
 //! Each incident is staged in a file of its own with the part of `incidents.json` it
-//! fills (`failed_plate`, `late_lab`, `discordant_pool`, `population`); `round` reads
+//! fills (`failed_plate`, `late_lab`, `discordant_pool`, `population`, `lab_audit`); `round` reads
 //! the generated CSV into memory and writes it back, `values` holds the draws and
 //! formats they share. This file checks the config and runs the stages; they share
 //! the one random stream, so their order is part of the output.
@@ -57,6 +62,7 @@
 mod custody;
 mod discordant_pool;
 mod failed_plate;
+mod lab_audit;
 mod late_lab;
 mod population;
 mod round;
@@ -77,6 +83,7 @@ use crate::time::Millis;
 use crate::{Error, Result};
 use discordant_pool::discordant_pool;
 use failed_plate::{add_controls, failed_plate};
+use lab_audit::lab_audit;
 use late_lab::late_lab;
 use population::population;
 use round::{
@@ -88,6 +95,7 @@ use values::{count, ct_text, signed};
 pub use custody::{Custody, LostBox, PastLimit};
 pub use discordant_pool::DiscordantPool;
 pub use failed_plate::FailedPlate;
+pub use lab_audit::{FastLab, LabAudit, LateRecall, PositivesLab};
 pub use late_lab::LateLab;
 pub use population::{Population, UnregisteredPerson};
 
@@ -120,6 +128,8 @@ pub struct Incidents {
     pub population: Population,
     /// The boxes, the lost one and the tube tested past its limit.
     pub custody: Custody,
+    /// What `pooltrack audit` finds: too many positives, too fast, a late recall.
+    pub lab_audit: LabAudit,
 }
 
 /// Checks that `cfg` is a city `--incidents` can stage.
@@ -209,12 +219,29 @@ fn stage(cfg: &GenConfig, out: &Path, summary: &mut GenSummary) -> Result<Incide
     add_controls(&mut round.retest_results, None, &mut rng);
     let (population, unregistered, register) =
         population(&round, &discordant.members, cfg.persons, &mut rng)?;
-    let avoid: std::collections::HashSet<&str> = failed_plate
+    let audit = lab_audit(&mut round, &discordant, &failed_plate, &mut rng);
+    let staged = &audit.positives_lab;
+    summary.positive_pools += count(staged.false_positive_pools.len());
+    summary.recalled_persons += count(staged.members.len());
+    summary.retest_tubes += count(staged.members.len());
+    // The lost box and the tube past its limit keep off the other incidents' tubes
+    // and off the audit's two labs, so that each incident is found as staged.
+    let audit_labs = [audit.positives_lab.lab.as_str(), audit.fast_lab.lab.as_str()];
+    let avoided: Vec<String> = failed_plate
         .tubes
         .iter()
-        .map(String::as_str)
-        .chain([discordant.tube.as_str()])
+        .chain([&discordant.tube])
+        .chain(audit.late_recall.iter().map(|l| &l.tube))
+        .chain(
+            round
+                .results
+                .iter()
+                .filter(|r| audit_labs.contains(&r.lab.as_str()))
+                .map(|r| &r.tube),
+        )
+        .cloned()
         .collect();
+    let avoid: std::collections::HashSet<&str> = avoided.iter().map(String::as_str).collect();
     let staged_custody = custody::custody(&mut round, &avoid, &mut rng);
     custody_files(out, &round, &staged_custody)?;
 
@@ -232,6 +259,7 @@ fn stage(cfg: &GenConfig, out: &Path, summary: &mut GenSummary) -> Result<Incide
         unregistered_person: unregistered,
         population,
         custody: staged_custody.incident,
+        lab_audit: audit,
     })
 }
 
