@@ -19,6 +19,14 @@
 //! [prevalence]
 //! sensitivity = 1.0               # of the assay per tube, for prevalence estimates
 //! specificity = 1.0
+//!
+//! [health_codes]                  # codes across rounds (export health-codes --as-of)
+//! validity_hours = 48.0           # a registered person's negative swab keeps them green this long
+//! clear_negatives = 2             # negative single tubes after a positive that clear its red
+//! clear_gap_hours = 24.0          # hours between those negatives
+//!
+//! [health_codes.groups]           # key groups (the register's group column) with their own window
+//! cold_chain = 24.0               # hours; 0: the group need not test
 //! ```
 //!
 //! The sample cut-off itself (`ct_cutoff`) is a store setting (`pooltrack config
@@ -31,8 +39,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{IdCheck, Mode};
+
+mod health_codes;
 use crate::time::Millis;
 use crate::{Error, Result};
+pub use health_codes::{HealthCodesConfig, hours_to_millis};
 
 /// The file name inside the store.
 pub const FILE: &str = "pooltrack.toml";
@@ -51,6 +62,8 @@ pub struct Config {
     pub ids: IdsConfig,
     /// The assay prevalence estimates assume.
     pub prevalence: PrevalenceConfig,
+    /// Health codes across rounds: validity windows and what clears a red code.
+    pub health_codes: HealthCodesConfig,
 }
 
 /// The assay `pooltrack prevalence` and the round report assume, per tube.
@@ -233,6 +246,7 @@ impl Config {
                 p.sensitivity, p.specificity
             ));
         }
+        self.health_codes.check()?;
         Ok(())
     }
 
@@ -251,8 +265,8 @@ impl Config {
 
     /// The file's text with every key at its default, commented, for `pooltrack config
     /// --write-defaults`.
-    pub fn default_text() -> &'static str {
-        "# pooltrack store configuration: cut-offs are applied when a batch is ingested,\n\
+    pub fn default_text() -> String {
+        let base = "# pooltrack store configuration: cut-offs are applied when a batch is ingested,\n\
          # deadlines whenever a report is made. Delete a key to use its default.\n\
          \n\
          [results]\n\
@@ -283,7 +297,8 @@ impl Config {
          # probability that a tube holding an infected person reads positive, and that a\n\
          # tube holding none reads negative. Their sum must exceed 1.\n\
          sensitivity = 1.0\n\
-         specificity = 1.0\n"
+         specificity = 1.0\n";
+        format!("{base}{}", health_codes::DEFAULT_TEXT)
     }
 }
 
@@ -293,7 +308,10 @@ mod tests {
 
     #[test]
     fn default_text_reads_as_the_defaults() {
-        assert_eq!(Config::parse(Config::default_text()), Ok(Config::default()));
+        assert_eq!(
+            Config::parse(&Config::default_text()),
+            Ok(Config::default())
+        );
     }
 
     #[test]
