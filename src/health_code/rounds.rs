@@ -834,6 +834,64 @@ impl ListRow for CodeRow<'_> {
         "plate",
         "result_source",
     ];
+
+    /// Every batch with the same columns: text, blanks as nulls, Cts as floats.
+    fn record_batch(rows: &[Self]) -> Result<arrow_array::RecordBatch> {
+        use std::sync::Arc;
+        let fields: Vec<arrow_schema::Field> = Self::HEADER
+            .iter()
+            .map(|&name| match name {
+                "ct_orf1ab" | "ct_n" => arrow_schema::Field::new(name, DataType::Float32, true),
+                "person" | "color" | "reason" => {
+                    arrow_schema::Field::new(name, DataType::Utf8, false)
+                }
+                _ => arrow_schema::Field::new(name, DataType::Utf8, true),
+            })
+            .collect();
+        let text = |f: for<'r> fn(&'r CodeRow<'r>) -> &'r str| -> ArrayRef {
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(f(r)).filter(|s| !s.is_empty()))
+                    .collect::<StringArray>(),
+            )
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.person.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.color))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.reason.as_str()),
+            )),
+            text(|r| &r.valid_until),
+            text(|r| r.group),
+            text(|r| r.round),
+            text(|r| r.status),
+            text(|r| r.tube),
+            text(|r| r.mode),
+            text(|r| &r.collected_at),
+            text(|r| &r.collection_source),
+            text(|r| r.result),
+            Arc::new(
+                rows.iter()
+                    .map(|r| r.ct_orf1ab)
+                    .collect::<arrow_array::Float32Array>(),
+            ),
+            Arc::new(
+                rows.iter()
+                    .map(|r| r.ct_n)
+                    .collect::<arrow_array::Float32Array>(),
+            ),
+            text(|r| &r.reported_at),
+            text(|r| r.lab),
+            text(|r| r.plate),
+            text(|r| &r.result_source),
+        ];
+        Ok(arrow_array::RecordBatch::try_new(
+            Arc::new(arrow_schema::Schema::new(fields)),
+            columns,
+        )?)
+    }
 }
 
 impl RowMaker for CodesAsOf {
