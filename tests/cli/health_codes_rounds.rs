@@ -573,3 +573,101 @@ fn a_person_history_shows_every_round_and_the_code_as_of_a_time() {
     ]));
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn the_readme_example_gives_the_colors_its_table_shows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    let example = crate::common::testdata("rounds_example");
+    stdout_of(
+        pooltrack(&store)
+            .args(["ingest", "population"])
+            .arg(example.join("population.csv")),
+    );
+    for r in 1..=3 {
+        stdout_of(
+            pooltrack(&store)
+                .args(["ingest", "collections", "--round", &format!("R{r}")])
+                .arg(example.join(format!("r{r}_collections.csv"))),
+        );
+        stdout_of(
+            pooltrack(&store)
+                .args(["ingest", "results"])
+                .arg(example.join(format!("r{r}_results.csv"))),
+        );
+    }
+    std::fs::copy(example.join("pooltrack.toml"), store.join("pooltrack.toml")).expect("toml");
+    let table = [
+        (
+            "2022-04-03 14:00",
+            [
+                "yellow recall",
+                "green negative_within_48h",
+                "green negative_within_72h",
+                "yellow recall",
+                "green negative_within_24h",
+            ],
+        ),
+        (
+            "2022-04-04 12:00",
+            [
+                "green negative_within_48h",
+                "yellow no_negative_within_48h",
+                "green negative_within_72h",
+                "red positive",
+                "yellow no_negative_within_24h",
+            ],
+        ),
+        (
+            "2022-04-05 10:00",
+            [
+                "green negative_within_48h",
+                "green pending_within_48h",
+                "green pending_within_72h",
+                "red positive",
+                "green pending_within_24h",
+            ],
+        ),
+        (
+            "2022-04-05 13:00",
+            [
+                "green negative_within_48h",
+                "green negative_within_48h",
+                "green negative_within_72h",
+                "red positive",
+                "green negative_within_24h",
+            ],
+        ),
+    ];
+    for (at, want) in table {
+        let codes = export(&store, at);
+        let got: Vec<String> = ["A", "B", "C", "D", "E"]
+            .iter()
+            .map(|p| format!("{} {}", codes[*p]["color"], codes[*p]["reason"]))
+            .collect();
+        assert_eq!(got, want, "as of {at}");
+    }
+    let codes = export(&store, "2022-04-04 12:00");
+    assert_eq!(
+        (codes["B"]["round"].as_str(), codes["B"]["tube"].as_str()),
+        ("R1", "PL01")
+    );
+    assert_eq!(
+        (codes["D"]["tube"].as_str(), codes["D"]["result"].as_str()),
+        ("SG04", "positive")
+    );
+    assert_eq!(codes["A"]["valid_until"], "2022-04-05T15:00:00+08:00");
+    let b = stdout_of(pooltrack(&store).args([
+        "status",
+        "--person",
+        "B",
+        "--as-of",
+        "2022-04-04 12:00",
+    ]));
+    assert!(
+        b.contains("round R1: negative")
+            && b.contains("round R2: no tube")
+            && !b.contains("round R3"),
+        "{b}"
+    );
+}
