@@ -573,6 +573,34 @@ fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed>
     })
 }
 
+/// Codes by color and reason as of `as_of`, across every round of the store, without
+/// reading any text (the round report's part).
+pub fn counts_as_of(store: &Store, as_of: Millis) -> Result<Counts> {
+    let computed = compute(store, as_of, None)?;
+    let mut counts = Counts::default();
+    let mut word = String::new();
+    for c in computed.codes.iter().flatten() {
+        count(&mut counts, &c.code, &mut word);
+    }
+    Ok(counts)
+}
+
+fn count(counts: &mut Counts, code: &Code, word: &mut String) {
+    *match code.color {
+        Color::Red => &mut counts.red,
+        Color::Yellow => &mut counts.yellow,
+        Color::Green => &mut counts.green,
+    } += 1;
+    word.clear();
+    code.reason.write(code.window_hours, word);
+    match counts.by_reason.get_mut(word.as_str()) {
+        Some(n) => *n += 1,
+        None => {
+            counts.by_reason.insert(word.clone(), 1);
+        }
+    }
+}
+
 impl CodesAsOf {
     /// Decides every person's code as of `as_of` and reads the text of the rows that
     /// decided them.
@@ -661,14 +689,7 @@ impl CodesAsOf {
         let mut counts = Counts::default();
         let mut word = String::new();
         for c in &self.codes {
-            *match c.code.color {
-                Color::Red => &mut counts.red,
-                Color::Yellow => &mut counts.yellow,
-                Color::Green => &mut counts.green,
-            } += 1;
-            word.clear();
-            c.code.reason.write(c.code.window_hours, &mut word);
-            *counts.by_reason.entry(word.clone()).or_default() += 1;
+            count(&mut counts, &c.code, &mut word);
         }
         counts
     }

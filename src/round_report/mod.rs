@@ -191,6 +191,10 @@ pub struct RoundReport {
     pub dilution: Dilution,
     /// What the report could not include, and why (no register, skipped log lines).
     pub notes: Vec<String>,
+    /// Health codes across every round of the store as of `as_of` (see
+    /// [`crate::health_code::rounds`]), by color and reason; `null` when the store holds
+    /// one round.
+    pub health_codes_across_rounds: Option<crate::health_code::rounds::Counts>,
 }
 
 impl RoundReport {
@@ -300,6 +304,7 @@ impl RoundReport {
             prevalence,
             dilution,
             notes,
+            health_codes_across_rounds: across_rounds(store, as_of)?,
         };
         Ok((report, as_of, basis))
     }
@@ -317,4 +322,15 @@ impl RoundReport {
         fsutil::write_atomic(&page, html::render(self).as_bytes())?;
         Ok((page, json))
     }
+}
+
+/// The codes across rounds as of the report's time, when the store holds several rounds.
+fn across_rounds(
+    store: &Store,
+    as_of: Millis,
+) -> Result<Option<crate::health_code::rounds::Counts>> {
+    if store.manifest().rounds().len() < 2 {
+        return Ok(None);
+    }
+    crate::health_code::rounds::counts_as_of(store, as_of).map(Some)
 }

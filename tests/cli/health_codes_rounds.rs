@@ -574,10 +574,8 @@ fn a_person_history_shows_every_round_and_the_code_as_of_a_time() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-#[test]
-fn the_readme_example_gives_the_colors_its_table_shows() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = dir.path().join("store");
+/// A store of the README's example (three rounds, five registered persons).
+fn example_store(store: &Path) {
     let example = crate::common::testdata("rounds_example");
     stdout_of(
         pooltrack(&store)
@@ -597,6 +595,13 @@ fn the_readme_example_gives_the_colors_its_table_shows() {
         );
     }
     std::fs::copy(example.join("pooltrack.toml"), store.join("pooltrack.toml")).expect("toml");
+}
+
+#[test]
+fn the_readme_example_gives_the_colors_its_table_shows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    example_store(&store);
     let table = [
         (
             "2022-04-03 14:00",
@@ -670,4 +675,83 @@ fn the_readme_example_gives_the_colors_its_table_shows() {
             && !b.contains("round R3"),
         "{b}"
     );
+}
+
+#[test]
+fn the_round_report_counts_the_codes_across_rounds_and_chromium_renders_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    example_store(&store);
+    let out = dir.path().join("report");
+    stdout_of(
+        pooltrack(&store)
+            .args([
+                "report",
+                "--round",
+                "R2",
+                "--as-of",
+                "2022-04-04 12:00",
+                "--out",
+            ])
+            .arg(&out),
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("json"))
+            .expect("report.json");
+    let c = &json["health_codes_across_rounds"];
+    // The README table's row for 04-04 12:00: D red, B and E yellow, A and C green.
+    assert_eq!(
+        (c["red"].as_u64(), c["yellow"].as_u64(), c["green"].as_u64()),
+        (Some(1), Some(2), Some(2)),
+        "{c}"
+    );
+    assert_eq!(c["by_reason"]["no_negative_within_24h"], 1);
+    assert_eq!(c["by_reason"]["negative_within_72h"], 1);
+    let Some(browser) =
+        crate::common::browser("headless Chromium check of the codes across rounds")
+    else {
+        return;
+    };
+    let url = format!("file://{}", out.join("index.html").display());
+    let dom = crate::common::chromium(&browser, &["--dump-dom".to_owned(), url]);
+    crate::common::assert_chromium_ok(&dom, "--dump-dom");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let start = dom
+        .find("<h2 id=\"health-codes-across-rounds\">")
+        .expect("the section is rendered");
+    let section = &dom[start..];
+    let section = &section[..section.find("</table>").expect("its table")];
+    for want in [
+        "1 red",
+        "2 yellow",
+        "2 green",
+        "<td>no_negative_within_48h</td><td>1</td>",
+        "<td>positive</td><td>1</td>",
+    ] {
+        assert!(section.contains(want), "{want} in {section}");
+    }
+}
+
+#[test]
+fn a_report_of_a_store_with_one_round_has_no_codes_across_rounds() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    let example = crate::common::testdata("rounds_example");
+    stdout_of(
+        pooltrack(&store)
+            .args(["ingest", "collections", "--round", "R1"])
+            .arg(example.join("r1_collections.csv")),
+    );
+    let out = dir.path().join("report");
+    stdout_of(
+        pooltrack(&store)
+            .args(["report", "--round", "R1", "--out"])
+            .arg(&out),
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("json"))
+            .expect("report.json");
+    assert!(json["health_codes_across_rounds"].is_null());
+    let page = std::fs::read_to_string(out.join("index.html")).expect("page");
+    assert!(!page.contains("health-codes-across-rounds"));
 }
