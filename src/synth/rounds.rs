@@ -276,7 +276,7 @@ fn swab_times(collections: &Path, lapsed: &mut [Lapsed]) -> Result<()> {
         if let (Some(person), Some(at)) = (f.get(1), f.get(4))
             && let Some(l) = lapsed.iter_mut().find(|l| l.person == *person)
         {
-            l.first_round_swab = (*at).to_owned();
+            (*at).clone_into(&mut l.first_round_swab);
         }
     }
     Ok(())

@@ -36,7 +36,7 @@ struct Tube {
     /// Mode stated by its rows.
     single: bool,
     members: usize,
-    /// (reported_at, result), in the order the files list them.
+    /// (`reported_at`, result), in the order the files list them.
     results: Vec<(i64, String)>,
 }
 
@@ -578,18 +578,18 @@ fn a_person_history_shows_every_round_and_the_code_as_of_a_time() {
 fn example_store(store: &Path) {
     let example = crate::common::testdata("rounds_example");
     stdout_of(
-        pooltrack(&store)
+        pooltrack(store)
             .args(["ingest", "population"])
             .arg(example.join("population.csv")),
     );
     for r in 1..=3 {
         stdout_of(
-            pooltrack(&store)
+            pooltrack(store)
                 .args(["ingest", "collections", "--round", &format!("R{r}")])
                 .arg(example.join(format!("r{r}_collections.csv"))),
         );
         stdout_of(
-            pooltrack(&store)
+            pooltrack(store)
                 .args(["ingest", "results"])
                 .arg(example.join(format!("r{r}_results.csv"))),
         );

@@ -133,12 +133,12 @@ mod tests {
         let mut c = HealthCodesConfig::default();
         assert_eq!(c.check(), Ok(()));
         c.groups.insert("couriers".into(), -1.0);
-        assert!(c.check().unwrap_err().contains("groups.couriers"));
+        assert!(c.check().expect_err("refused").contains("groups.couriers"));
         let c = HealthCodesConfig {
             clear_negatives: 0,
             ..HealthCodesConfig::default()
         };
-        assert!(c.check().unwrap_err().contains("clear_negatives"));
+        assert!(c.check().expect_err("refused").contains("clear_negatives"));
         assert_eq!(hours_to_millis(48.0), 172_800_000);
     }
 }
