@@ -64,15 +64,55 @@ fn in_range(f: &IndexFile, r: u32) -> Range<usize> {
 pub fn rounds_as_of(store: &Store, as_of: Millis) -> Result<Vec<(String, Millis)>> {
     let mut rounds = Vec::new();
     for name in store.manifest().rounds() {
-        let first = read::times(store, name, BatchKind::Collections, "collected_at")?
-            .into_iter()
-            .min();
+        let first = match first_swab_of_footers(store, name)? {
+            Some(first) => Some(first),
+            None => read::times(store, name, BatchKind::Collections, "collected_at")?
+                .into_iter()
+                .min(),
+        };
         if let Some(first) = first.filter(|&f| f <= as_of) {
             rounds.push((name.to_owned(), first));
         }
     }
     rounds.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
     Ok(rounds)
+}
+
+/// A round's first swab from the `collected_at` statistics in its segments' Parquet
+/// footers, so that ordering ten rounds reads no column; `None` when a footer lacks
+/// them (the column is read instead) or the round has no rows.
+fn first_swab_of_footers(store: &Store, round: &str) -> Result<Option<Millis>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+    let mut first: Option<Millis> = None;
+    for path in read::segment_files(store, round, BatchKind::Collections) {
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let reader = SerializedFileReader::new(file)
+            .map_err(|e| Error::damaged(store.root(), format!("{}: {e}", path.display())))?;
+        let meta = reader.metadata();
+        let Some(column) = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == "collected_at")
+        else {
+            return Ok(None);
+        };
+        for group in meta.row_groups() {
+            if group.num_rows() == 0 {
+                continue;
+            }
+            let Some(Statistics::Int64(stats)) = group.column(column).statistics() else {
+                return Ok(None);
+            };
+            let Some(&min) = stats.min_opt() else {
+                return Ok(None);
+            };
+            first = Some(first.map_or(min, |f| f.min(min)));
+        }
+    }
+    Ok(first)
 }
 
 /// Each range's persons of one round, as of a time, in hash order.
@@ -1033,4 +1073,63 @@ pub fn one_person(store: &Store, person: &str, as_of: Millis) -> Result<Option<(
         },
         decided.code,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestOptions, ingest_collections, ingest_results};
+
+    #[test]
+    fn rounds_are_ordered_by_their_first_swab_from_the_footers() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let mut store = Store::open_writer(&dir.path().join("store")).expect("store");
+        let opts = IngestOptions::default();
+        // "later" is ingested first but swabbed a day after "earlier".
+        let later = file(
+            "b.csv",
+            "tube,person,mode,collected_at\nTB02,p1,single,2022-04-03 08:00:00\n",
+        );
+        let earlier = file(
+            "a.csv",
+            "tube,person,mode,collected_at\nTB01,p1,single,2022-04-02 09:00:00\nTB03,p2,single,2022-04-02 08:30:00\n",
+        );
+        ingest_collections(&mut store, &[later], "later", &opts, None).expect("ingest");
+        ingest_collections(&mut store, &[earlier], "earlier", &opts, None).expect("ingest");
+        let zone = store.zone();
+        let t = |s: &str| time::parse(s.as_bytes(), zone).expect("time");
+        assert_eq!(
+            first_swab_of_footers(&store, "earlier").expect("read"),
+            Some(t("2022-04-02 08:30:00"))
+        );
+        let rounds = rounds_as_of(&store, t("2022-04-05 00:00:00")).expect("rounds");
+        let names: Vec<&str> = rounds.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["earlier", "later"]);
+        // A round not swabbed by the time is left out.
+        assert_eq!(
+            rounds_as_of(&store, t("2022-04-02 12:00:00"))
+                .expect("rounds")
+                .len(),
+            1
+        );
+        // p1: negative single on 04-02, positive single on 04-03: red as of 04-03 12:00.
+        let results = file(
+            "r.csv",
+            "tube,result,reported_at\nTB01,negative,2022-04-02 12:00:00\nTB02,positive,2022-04-03 11:00:00\n",
+        );
+        ingest_results(&mut store, &[results], &opts, None).expect("ingest");
+        let codes = CodesAsOf::load(&store, t("2022-04-03 12:00:00")).expect("codes");
+        let counts = codes.counts();
+        assert_eq!((counts.red, counts.green), (1, 1), "{counts:?}");
+        // An hour earlier the positive is not reported yet: p1's tube of 04-03 is pending.
+        let counts = CodesAsOf::load(&store, t("2022-04-03 10:00:00"))
+            .expect("codes")
+            .counts();
+        assert_eq!(counts.by_reason.get("pending"), Some(&1), "{counts:?}");
+    }
 }
