@@ -115,18 +115,18 @@ fn first_swab_of_footers(store: &Store, round: &str) -> Result<Option<Millis>> {
     Ok(first)
 }
 
-/// Each range's persons of one round, as of a time, in hash order.
-type RangeWords = Vec<Vec<(u128, Word)>>;
-
-/// Decides `s` again as of `as_of` and reduces each person to a word; `only` limits it
-/// to one person hash.
-fn round_words(
+/// Decides `s` again as of `as_of`, reduces each person to a word and folds the words
+/// into `state`, one hash range at a time (a round's words are never all held at
+/// once); `only` limits it to one person hash, whose words it returns.
+fn fold_round(
     s: &Statuses,
     round: u16,
     as_of: Millis,
     only: Option<u128>,
     store: &Store,
-) -> Result<RangeWords> {
+    state: &mut [Vec<(u128, History)>],
+    clearing: Clearing,
+) -> Result<Vec<(u16, Word)>> {
     let (tubes, r) = (&s.tubes, &s.results);
     let counted = |i: u32| {
         let i = i as usize;
@@ -181,110 +181,118 @@ fn round_words(
             ),
         )
     };
-    (0..HASH_RANGES)
-        .into_par_iter()
-        .map(|range| -> Result<Vec<(u128, Word)>> {
-            let mut pairs: Vec<(u128, u32)> = Vec::new();
-            for seg in &segs {
-                for i in in_range(&seg.persons, range) {
-                    let hash = seg.persons.person(i);
-                    if only.is_some_and(|o| o != hash) {
-                        continue;
-                    }
-                    pairs.push((hash, seg.base.saturating_add(seg.persons.person_row(i))));
+    let words_of = |range: u32| -> Result<Vec<(u128, Word)>> {
+        let mut pairs: Vec<(u128, u32)> = Vec::new();
+        for seg in &segs {
+            for i in in_range(&seg.persons, range) {
+                let hash = seg.persons.person(i);
+                if only.is_some_and(|o| o != hash) {
+                    continue;
                 }
+                pairs.push((hash, seg.base.saturating_add(seg.persons.person_row(i))));
             }
-            pairs.sort_unstable();
-            let mut words = Vec::new();
-            let mut at = 0;
-            let mut tubes_of: Vec<Membership> = Vec::new();
-            let mut rows: Vec<u32> = Vec::new();
-            while at < pairs.len() {
-                let hash = pairs[at].0;
-                rows.clear();
-                while at < pairs.len() && pairs[at].0 == hash {
-                    let row = pairs[at].1;
-                    if row as usize >= n_rows {
-                        return Err(damaged());
-                    }
-                    if s.collected_at[row as usize] <= as_of {
-                        rows.push(row);
-                    }
-                    at += 1;
+        }
+        pairs.sort_unstable();
+        let mut words = Vec::new();
+        let mut at = 0;
+        let mut tubes_of: Vec<Membership> = Vec::new();
+        let mut rows: Vec<u32> = Vec::new();
+        while at < pairs.len() {
+            let hash = pairs[at].0;
+            rows.clear();
+            while at < pairs.len() && pairs[at].0 == hash {
+                let row = pairs[at].1;
+                if row as usize >= n_rows {
+                    return Err(damaged());
                 }
-                let word = match rows.as_slice() {
-                    [] => continue,
-                    &[row] => {
-                        let t = s.tube_of_row[row as usize] as usize;
-                        let when = s.collected_at[row as usize];
-                        Word {
-                            round,
-                            status: tube_status[t],
-                            single: tubes.mode[t] == Mode::Single,
-                            row,
-                            result: tube_result[t],
-                            at: when,
-                            last_at: when,
-                        }
-                    }
-                    many => {
-                        tubes_of.clear();
-                        tubes_of.extend(many.iter().map(|&row| {
-                            membership(
-                                s.tube_of_row[row as usize] as usize,
-                                s.collected_at[row as usize],
-                            )
-                        }));
-                        let (status, i) = status_rules::decide(&tubes_of);
-                        let row = many[i];
-                        let t = s.tube_of_row[row as usize] as usize;
-                        Word {
-                            round,
-                            status,
-                            single: tubes.mode[t] == Mode::Single,
-                            row,
-                            result: tube_result[t],
-                            at: s.collected_at[row as usize],
-                            last_at: tubes_of.iter().map(|m| m.at).max().unwrap_or(0),
-                        }
-                    }
-                };
-                words.push((hash, word));
+                if s.collected_at[row as usize] <= as_of {
+                    rows.push(row);
+                }
+                at += 1;
             }
-            Ok(words)
+            let word = match rows.as_slice() {
+                [] => continue,
+                &[row] => {
+                    let t = s.tube_of_row[row as usize] as usize;
+                    let when = s.collected_at[row as usize];
+                    Word {
+                        round,
+                        status: tube_status[t],
+                        single: tubes.mode[t] == Mode::Single,
+                        row,
+                        result: tube_result[t],
+                        at: when,
+                        last_at: when,
+                    }
+                }
+                many => {
+                    tubes_of.clear();
+                    tubes_of.extend(many.iter().map(|&row| {
+                        membership(
+                            s.tube_of_row[row as usize] as usize,
+                            s.collected_at[row as usize],
+                        )
+                    }));
+                    let (status, i) = status_rules::decide(&tubes_of);
+                    let row = many[i];
+                    let t = s.tube_of_row[row as usize] as usize;
+                    Word {
+                        round,
+                        status,
+                        single: tubes.mode[t] == Mode::Single,
+                        row,
+                        result: tube_result[t],
+                        at: s.collected_at[row as usize],
+                        last_at: tubes_of.iter().map(|m| m.at).max().unwrap_or(0),
+                    }
+                }
+            };
+            words.push((hash, word));
+        }
+        Ok(words)
+    };
+    let one: Vec<Vec<(u16, Word)>> = state
+        .par_iter_mut()
+        .zip(0..HASH_RANGES)
+        .map(|(held, range)| {
+            let words = words_of(range)?;
+            let one = if only.is_some() {
+                words.iter().map(|&(_, w)| (round, w)).collect()
+            } else {
+                Vec::new()
+            };
+            merge(held, words, clearing);
+            Ok(one)
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(one.into_iter().flatten().collect())
 }
 
-/// Folds a round's words into the histories, range by range, by a sorted merge.
-fn fold(state: &mut [Vec<(u128, History)>], words: RangeWords, clearing: Clearing) {
-    state
-        .par_iter_mut()
-        .zip(words.into_par_iter())
-        .for_each(|(held, words)| {
-            if words.is_empty() {
-                return;
+/// Folds one range of a round's words into the histories of that range, by a sorted
+/// merge.
+fn merge(held: &mut Vec<(u128, History)>, words: Vec<(u128, Word)>, clearing: Clearing) {
+    if words.is_empty() {
+        return;
+    }
+    let old = std::mem::take(held);
+    let mut out = Vec::with_capacity(old.len().max(words.len()));
+    let mut words = words.into_iter().peekable();
+    for (hash, mut h) in old {
+        while let Some(&(w_hash, w)) = words.peek() {
+            if w_hash > hash {
+                break;
             }
-            let old = std::mem::take(held);
-            let mut out = Vec::with_capacity(old.len().max(words.len()));
-            let mut words = words.into_iter().peekable();
-            for (hash, mut h) in old {
-                while let Some(&(w_hash, w)) = words.peek() {
-                    if w_hash > hash {
-                        break;
-                    }
-                    words.next();
-                    if w_hash == hash {
-                        h.add(w, clearing);
-                    } else {
-                        out.push((w_hash, History::new(w, clearing)));
-                    }
-                }
-                out.push((hash, h));
+            words.next();
+            if w_hash == hash {
+                h.add(w, clearing);
+            } else {
+                out.push((w_hash, History::new(w, clearing)));
             }
-            out.extend(words.map(|(hash, w)| (hash, History::new(w, clearing))));
-            *held = out;
-        });
+        }
+        out.push((hash, h));
+    }
+    out.extend(words.map(|(hash, w)| (hash, History::new(w, clearing))));
+    *held = out;
 }
 
 /// The population register as the codes read it: each registered person's hash with
@@ -554,12 +562,7 @@ fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed>
     for (k, (name, _)) in rounds.iter().enumerate() {
         let k = u16::try_from(k).unwrap_or(u16::MAX);
         let s = Statuses::load(store, name)?;
-        let words = round_words(&s, k, as_of, only, store)?;
-        drop(s);
-        if only.is_some() {
-            words_of_one.extend(words.iter().flatten().map(|&(_, w)| (k, w)));
-        }
-        fold(&mut state, words, clearing);
+        words_of_one.extend(fold_round(&s, k, as_of, only, store, &mut state, clearing)?);
     }
     let register = Register::load(store, only)?;
     let window_of = |code: u32| -> f64 {
