@@ -708,8 +708,36 @@ impl CodesAsOf {
         };
         let n = u32::try_from(made.codes.len())
             .map_err(|_| Error::Usage("more persons than one export holds".into()))?;
-        let mut order: Vec<u32> = (0..n).collect();
-        order.par_sort_unstable_by(|&a, &b| made.id(a as usize).cmp(made.id(b as usize)));
+        // Eight bytes of each id past the prefix every id shares, as a number, settle
+        // most comparisons (comparing the ids themselves was half of the export's time).
+        let first: &[u8] = if n == 0 { &[] } else { made.id(0).as_bytes() };
+        let shared = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let id = made.id(i as usize).as_bytes();
+                id.iter().zip(first).take_while(|(a, b)| a == b).count()
+            })
+            .min()
+            .unwrap_or(0);
+        let mut keyed: Vec<(u64, u32)> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let mut head = [0u8; 8];
+                let id = made
+                    .id(i as usize)
+                    .as_bytes()
+                    .get(shared..)
+                    .unwrap_or_default();
+                let k = id.len().min(8);
+                head[..k].copy_from_slice(&id[..k]);
+                (u64::from_be_bytes(head), i)
+            })
+            .collect();
+        keyed.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| made.id(a.1 as usize).cmp(made.id(b.1 as usize)))
+        });
+        let order: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
         made.order = order;
         Ok(made)
     }
