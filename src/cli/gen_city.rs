@@ -48,7 +48,21 @@ them and at least 25, are reported positive and retest negative (more retests in
 retest_*.csv); a lab reporting up to 400 pools within half an hour (faster than
 testdata/audit_plan.toml's instruments); one positive pool recalled 90-150 min after its
 report, every other within the hour.
-Without --incidents the files are exactly as above.")]
+Without --incidents the files are exactly as above.
+
+--rounds N (2 to 10) writes N rounds of the same city for health codes across rounds,
+one folder each (R1/, R2/, ...), each holding the files of a plain round made with seed
+S + k - 1 and every time moved (k - 1) x --round-gap-hours later (default 24); beside
+them population.csv, the register with a group column (every 25th person cold_chain,
+every 10th of the rest lab_staff), and rounds.json: each round's first and last swab and
+last result, and the persons staged to miss R2 (one in a thousand, and one lab_staff
+person) with before_third_round, a minute before R3's first swab, when those without a
+group have had no negative for over 48 h. Ingest each folder as its own round:
+  pooltrack gen --persons 20000 --rounds 3 --round-gap-hours 30 --out city
+  pooltrack ingest population city/population.csv
+  pooltrack ingest collections city/R1/collections.csv city/R1/retest_collections.csv --round R1
+  pooltrack ingest results city/R1/results.csv city/R1/retest_results.csv   (and R2, R3)
+  pooltrack export health-codes --as-of \"$(jq -r .before_third_round city/rounds.json)\"")]
 pub struct Args {
     /// Persons in the city.
     #[arg(long)]
@@ -86,6 +100,13 @@ pub struct Args {
     /// and untested registered people, and write population.csv and incidents.json.
     #[arg(long)]
     incidents: bool,
+    /// Write this many rounds of the same city (2 to 10), one folder each, with a
+    /// register and rounds.json (see below).
+    #[arg(long, value_name = "N", conflicts_with_all = ["incidents", "population"])]
+    rounds: Option<u32>,
+    /// Hours from one round's start to the next, with --rounds.
+    #[arg(long, default_value_t = 24.0, value_name = "H", requires = "rounds")]
+    round_gap_hours: f64,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
@@ -103,6 +124,32 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         blank_optional: args.blank_optional,
         population: args.population,
     };
+    if let Some(rounds) = args.rounds {
+        let pb = Bar::new(args.persons, "pos");
+        let staged = synth::rounds::generate_rounds(
+            &cfg,
+            rounds,
+            args.round_gap_hours,
+            &args.out,
+            Some(&pb),
+        );
+        pb.finish_and_clear();
+        let staged = staged?;
+        println!(
+            "generated {rounds} rounds of {} persons in {}, {} h apart: {}; {} person(s) miss R2 (rounds.json)",
+            args.persons,
+            args.out.display(),
+            args.round_gap_hours,
+            staged
+                .rounds
+                .iter()
+                .map(|r| format!("{} from {}", r.name, r.first_swab))
+                .collect::<Vec<_>>()
+                .join(", "),
+            staged.lapsed.len()
+        );
+        return Ok(());
+    }
     if args.incidents {
         // Refused before anything is generated: a city too large for the second pass
         // would otherwise be written only to be left without its incidents.

@@ -14,6 +14,7 @@ mod demo;
 mod dilution;
 mod export;
 mod gen_city;
+mod health_codes_as_of;
 mod ingest;
 mod key;
 mod log;

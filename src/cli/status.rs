@@ -12,11 +12,26 @@ use pooltrack::tracker::Decided;
 Statuses, in order of precedence: positive (a single tube positive), recall (a pool
 positive or inconclusive, not cleared by a later negative single tube), retest_pending
 (recalled, retest collected, no result yet), resample (a tube invalid or a single tube
-inconclusive), pending (a tube without result), negative.")]
+inconclusive), pending (a tube without result), negative.
+
+Without --round, --person ID shows the person's history over every round of the store
+(each round: their status as of the time, tubes and results) and their health code
+across rounds as of --as-of (default now), decided as `export health-codes` without
+--round decides it:
+  pooltrack status --person 310000000000000012 --as-of '2022-04-04 08:00' [--json]")]
 pub struct Args {
-    /// The round.
-    #[arg(long)]
-    round: String,
+    /// The round (without it, with --person: the person's history over every round).
+    #[arg(long, required_unless_present = "person")]
+    round: Option<String>,
+    /// Without --round: the time the person's health code is decided at (RFC 3339 or a
+    /// local time in the store's zone); default now.
+    #[arg(
+        long,
+        value_name = "TIME",
+        conflicts_with = "round",
+        requires = "person"
+    )]
+    as_of: Option<String>,
     /// Show one person's status with every tube and result behind it.
     #[arg(long)]
     person: Option<String>,
@@ -27,9 +42,18 @@ pub struct Args {
 
 pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
+    let Some(round) = &args.round else {
+        let person = args.person.as_deref().unwrap_or_default().trim_ascii();
+        return super::health_codes_as_of::person_history(
+            &store,
+            person,
+            args.as_of.as_deref(),
+            args.json,
+        );
+    };
     match &args.person {
         None => {
-            let round = Decided::load(&store, &args.round)?;
+            let round = Decided::load(&store, round)?;
             let r = report::round_report(&round);
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
@@ -40,8 +64,8 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
         Some(person) => {
             // Ingest trims the spaces around a field: so does the look-up.
             let person = person.trim_ascii();
-            let Some(r) = report::person_report(&store, &args.round, person)? else {
-                bail!("person {person:?} has no tube in round {}", args.round);
+            let Some(r) = report::person_report(&store, round, person)? else {
+                bail!("person {person:?} has no tube in round {round}");
             };
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

@@ -118,6 +118,7 @@ pub fn render(r: &RoundReport) -> String {
     health_codes(&mut h, r);
     super::custody::render(&mut h, &r.custody, &r.round);
     super::audit_part::render(&mut h, r);
+    health_codes_across_rounds(&mut h, r);
     h.push_str("<p class=\"note\">Made by <code>pooltrack report</code>; the same figures are in <code>report.json</code> beside this page.</p>\n</body>\n</html>\n");
     h
 }
@@ -665,5 +666,28 @@ fn health_codes(h: &mut String, r: &RoundReport) {
         } else {
             ""
         }
+    );
+}
+
+/// The codes across the store's rounds as of the report's time, by reason.
+fn health_codes_across_rounds(h: &mut String, r: &RoundReport) {
+    let Some(c) = &r.health_codes_across_rounds else {
+        return;
+    };
+    h.push_str("<h2 id=\"health-codes-across-rounds\">Health codes across rounds</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p class=\"note\">Every person of every round of the store and the register, as of {}: <span class=\"red\">{} red</span>, <span class=\"yellow\">{} yellow</span>, <span class=\"green\">{} green</span> (<code>pooltrack export health-codes --as-of</code> lists them).</p>",
+        escape(&r.as_of),
+        thousands(c.red),
+        thousands(c.yellow),
+        thousands(c.green)
+    );
+    table(
+        h,
+        &["reason", "persons"],
+        c.by_reason
+            .iter()
+            .map(|(reason, n)| vec![escape(reason), thousands(*n)]),
     );
 }

@@ -200,6 +200,10 @@ pub struct RoundReport {
     pub custody: custody::CustodySection,
     /// The lab audit (`pooltrack audit` without a plan).
     pub audit: AuditSection,
+    /// Health codes across every round of the store as of `as_of` (see
+    /// [`crate::health_code::rounds`]), by color and reason; `null` when the store holds
+    /// one round.
+    pub health_codes_across_rounds: Option<crate::health_code::rounds::Counts>,
 }
 
 impl RoundReport {
@@ -318,6 +322,7 @@ impl RoundReport {
             notes,
             custody,
             audit,
+            health_codes_across_rounds: across_rounds(store, as_of)?,
         };
         Ok((report, as_of, basis))
     }
@@ -335,4 +340,15 @@ impl RoundReport {
         fsutil::write_atomic(&page, html::render(self).as_bytes())?;
         Ok((page, json))
     }
+}
+
+/// The codes across rounds as of the report's time, when the store holds several rounds.
+fn across_rounds(
+    store: &Store,
+    as_of: Millis,
+) -> Result<Option<crate::health_code::rounds::Counts>> {
+    if store.manifest().rounds().len() < 2 {
+        return Ok(None);
+    }
+    crate::health_code::rounds::counts_as_of(store, as_of).map(Some)
 }

@@ -29,6 +29,14 @@
 //! recall_hours = 1.0              # a positive pool's first retest swab is due this long after its report
 //! window_minutes = 60             # the capacity check's sliding window
 //! # plan = "plan.toml"            # the plan whose [[lab]] instruments bound a lab's reports
+//!
+//! [health_codes]                  # codes across rounds (export health-codes --as-of)
+//! validity_hours = 48.0           # a registered person's negative swab keeps them green this long
+//! clear_negatives = 2             # negative single tubes after a positive that clear its red
+//! clear_gap_hours = 24.0          # hours between those negatives
+//!
+//! [health_codes.groups]           # key groups (the register's group column) with their own window
+//! cold_chain = 24.0               # hours; 0: the group need not test
 //! ```
 //!
 //! The sample cut-off itself (`ct_cutoff`) is a store setting (`pooltrack config
@@ -41,8 +49,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{IdCheck, Mode};
+
+mod health_codes;
 use crate::time::Millis;
 use crate::{Error, Result};
+pub use health_codes::{HealthCodesConfig, hours_to_millis};
 
 /// The file name inside the store.
 pub const FILE: &str = "pooltrack.toml";
@@ -65,6 +76,8 @@ pub struct Config {
     pub custody: CustodyConfig,
     /// What the lab audit flags.
     pub audit: AuditConfig,
+    /// Health codes across rounds: validity windows and what clears a red code.
+    pub health_codes: HealthCodesConfig,
 }
 
 /// When `pooltrack custody` calls a tube lost or stuck, and a specimen too old to test.
@@ -320,6 +333,7 @@ impl Config {
                 p.sensitivity, p.specificity
             ));
         }
+        self.health_codes.check()?;
         Ok(())
     }
 
@@ -338,8 +352,8 @@ impl Config {
 
     /// The file's text with every key at its default, commented, for `pooltrack config
     /// --write-defaults`.
-    pub fn default_text() -> &'static str {
-        "# pooltrack store configuration: cut-offs are applied when a batch is ingested,\n\
+    pub fn default_text() -> String {
+        let base = "# pooltrack store configuration: cut-offs are applied when a batch is ingested,\n\
          # deadlines whenever a report is made. Delete a key to use its default.\n\
          \n\
          [results]\n\
@@ -388,7 +402,8 @@ impl Config {
          alpha = 0.01\n\
          recall_hours = 1.0\n\
          window_minutes = 60\n\
-         # plan = \"plan.toml\"\n"
+         # plan = \"plan.toml\"\n";
+        format!("{base}{}", health_codes::DEFAULT_TEXT)
     }
 }
 
@@ -398,7 +413,10 @@ mod tests {
 
     #[test]
     fn default_text_reads_as_the_defaults() {
-        assert_eq!(Config::parse(Config::default_text()), Ok(Config::default()));
+        assert_eq!(
+            Config::parse(&Config::default_text()),
+            Ok(Config::default())
+        );
     }
 
     #[test]

@@ -100,6 +100,7 @@ mod chunk;
 mod files;
 pub mod incidents;
 mod register;
+pub mod rounds;
 #[cfg(test)]
 mod tests;
 mod text;

@@ -269,7 +269,11 @@ fn usage_lines_show_which_flags_are_optional() {
         }
     }
     let codes = usage_line(&["export", "health-codes"]);
-    assert!(codes.contains(" --round <ROUND> "), "{codes}");
+    // Without --round the codes are those across rounds (issue 20).
+    assert!(
+        codes.contains(" [--round <ROUND>] [--as-of <TIME>] "),
+        "{codes}"
+    );
     assert!(codes.contains("[--format <FORMAT>]"), "{codes}");
     assert!(codes.contains("[--out <FILE>]"), "{codes}");
     let ingest = usage_line(&["ingest", "collections"]);

@@ -20,6 +20,7 @@ mod edges;
 mod encoding;
 mod excel;
 mod health_codes;
+mod health_codes_rounds;
 mod hostile;
 mod incidents;
 mod layout;
