@@ -226,7 +226,10 @@ fn stage(cfg: &GenConfig, out: &Path, summary: &mut GenSummary) -> Result<Incide
     summary.retest_tubes += count(staged.members.len());
     // The lost box and the tube past its limit keep off the other incidents' tubes
     // and off the audit's two labs, so that each incident is found as staged.
-    let audit_labs = [audit.positives_lab.lab.as_str(), audit.fast_lab.lab.as_str()];
+    let audit_labs = [
+        audit.positives_lab.lab.as_str(),
+        audit.fast_lab.lab.as_str(),
+    ];
     let avoided: Vec<String> = failed_plate
         .tubes
         .iter()
