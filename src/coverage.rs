@@ -189,15 +189,15 @@ struct UntestedRow {
 type AreaKey = (Option<u32>, Option<u32>);
 
 /// Ranges of the person-hash space joined in parallel.
-const HASH_RANGES: u32 = 256;
+pub(crate) const HASH_RANGES: u32 = 256;
 
 /// The first hash of range `r` (none past the last range).
 fn range_start(r: u32) -> Option<[u8; 16]> {
     (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
 }
 
-/// The records of a sidecar within hash range `r`.
-fn in_range(f: &IndexFile, r: u32) -> std::ops::Range<usize> {
+/// The records of a sorted person sidecar within hash range `r`.
+pub(crate) fn in_range(f: &IndexFile, r: u32) -> std::ops::Range<usize> {
     let start = f.lower_bound(&range_start(r).unwrap_or([0; 16]));
     let end = range_start(r + 1).map_or(f.len(), |h| f.lower_bound(&h));
     start..end
@@ -240,6 +240,59 @@ impl Tally {
     }
 }
 
+/// The population register's segments as every join with it reads them: each
+/// segment's Parquet file and person sidecar, and its first row across the segments.
+pub(crate) struct Segments {
+    /// The Parquet files, in manifest order.
+    pub files: Vec<PathBuf>,
+    /// Their person sidecars.
+    pub sidecars: Vec<IndexFile>,
+    /// Each segment's first row, counting the segments before it.
+    pub bases: Vec<u32>,
+    /// Rows in all.
+    pub rows: u32,
+}
+
+impl Segments {
+    /// `None` when the store holds no register; damage when it holds over `u32::MAX`
+    /// rows.
+    pub(crate) fn open(store: &Store) -> Result<Option<Segments>> {
+        let segments: Vec<_> = store.manifest().population().map(|(s, _)| s).collect();
+        if segments.is_empty() {
+            return Ok(None);
+        }
+        let root = store.root();
+        let files: Vec<PathBuf> = segments
+            .iter()
+            .map(|s| root.join(&s.parquet.path))
+            .collect();
+        let sidecars: Vec<IndexFile> = segments
+            .iter()
+            .map(|s| IndexFile::open(&root.join(&s.persons.path), Kind::Persons))
+            .collect::<Result<_>>()?;
+        let mut bases = Vec::with_capacity(segments.len());
+        let mut rows = 0u32;
+        for s in &segments {
+            bases.push(rows);
+            rows = u64::from(rows)
+                .checked_add(s.rows)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    Error::damaged(
+                        root,
+                        "the population register holds over 4,294,967,295 rows",
+                    )
+                })?;
+        }
+        Ok(Some(Segments {
+            files,
+            sidecars,
+            bases,
+            rows,
+        }))
+    }
+}
+
 /// The population register as the joins read it: its segments' Parquet files and
 /// person sidecars, each segment's first row, and every row's kind.
 struct Register {
@@ -253,37 +306,21 @@ impl Register {
     /// Opens the register to join with `round`: a usage error when the store holds no
     /// register, [`Error::UnknownRound`] when it holds no collections of `round`.
     fn open(store: &Store, round: &str) -> Result<Register> {
-        let segments: Vec<_> = store.manifest().population().map(|(s, _)| s).collect();
-        if segments.is_empty() {
+        let Some(Segments {
+            files,
+            sidecars,
+            bases,
+            rows: _,
+        }) = Segments::open(store)?
+        else {
             return Err(Error::Usage(format!(
                 "the store {} holds no population register, so there is nothing to measure coverage against; ingest it first: pooltrack ingest population FILE",
                 store.root().display()
             )));
-        }
+        };
         store.require_round(round)?;
         let root = store.root();
-        let files: Vec<PathBuf> = segments
-            .iter()
-            .map(|s| root.join(&s.parquet.path))
-            .collect();
-        let sidecars: Vec<IndexFile> = segments
-            .iter()
-            .map(|s| IndexFile::open(&root.join(&s.persons.path), Kind::Persons))
-            .collect::<Result<_>>()?;
-        let mut bases = Vec::with_capacity(segments.len());
-        let mut total = 0u32;
-        for s in &segments {
-            bases.push(total);
-            total = u64::from(total)
-                .checked_add(s.rows)
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    Error::damaged(
-                        root,
-                        "the population register holds over 4,294,967,295 rows",
-                    )
-                })?;
-        }
+        let segments: Vec<_> = store.manifest().population().map(|(s, _)| s).collect();
         let areas = areas::read(store, &files)?;
         let disagree = segments.len() != areas.of_row.len()
             || segments

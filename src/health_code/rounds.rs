@@ -20,7 +20,6 @@
 //! Memory is one [`History`] per person plus one round's load at a time.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, TimestampMillisecondType, UInt32Type, UInt64Type};
@@ -31,11 +30,11 @@ use serde::Serialize;
 
 use super::Color;
 use super::rules::{Clearing, Code, History, Word, decide};
+use crate::coverage::{HASH_RANGES, Segments, in_range};
 use crate::model::{Mode, Status};
 use crate::output::ListRow;
 use crate::output::stream::{JsonLayout, RowMaker};
 use crate::store::config::HealthCodesConfig;
-use crate::store::index::{IndexFile, Kind};
 use crate::store::segment::population_schema;
 use crate::store::{BatchKind, Store, read};
 use crate::text::text_at;
@@ -43,21 +42,6 @@ use crate::time::{self, Millis, Offset};
 use crate::tracker::rules::{self as status_rules, Membership};
 use crate::tracker::{NONE, Statuses, effective};
 use crate::{Error, Result};
-
-/// Ranges of the person-hash space decided in parallel.
-const HASH_RANGES: u32 = 256;
-
-/// The first hash of range `r` (none past the last range).
-fn range_start(r: u32) -> Option<[u8; 16]> {
-    (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
-}
-
-/// The records of a sorted person sidecar within hash range `r`.
-fn in_range(f: &IndexFile, r: u32) -> Range<usize> {
-    let start = f.lower_bound(&range_start(r).unwrap_or([0; 16]));
-    let end = range_start(r + 1).map_or(f.len(), |h| f.lower_bound(&h));
-    start..end
-}
 
 /// The store's rounds with any swab at or before `as_of`, oldest first (by earliest
 /// swab, then name), each with its earliest swab.
@@ -309,33 +293,16 @@ struct Register {
 impl Register {
     /// `None` when the store holds no register.
     fn load(store: &Store, only: Option<u128>) -> Result<Option<Register>> {
-        let segments: Vec<_> = store.manifest().population().map(|(s, _)| s).collect();
-        if segments.is_empty() {
+        let Some(Segments {
+            files,
+            sidecars,
+            bases,
+            rows: total,
+        }) = Segments::open(store)?
+        else {
             return Ok(None);
-        }
+        };
         let root = store.root();
-        let files: Vec<_> = segments
-            .iter()
-            .map(|s| root.join(&s.parquet.path))
-            .collect();
-        let sidecars: Vec<IndexFile> = segments
-            .iter()
-            .map(|s| IndexFile::open(&root.join(&s.persons.path), Kind::Persons))
-            .collect::<Result<_>>()?;
-        let mut bases = Vec::with_capacity(segments.len());
-        let mut total = 0u32;
-        for s in &segments {
-            bases.push(total);
-            total = u64::from(total)
-                .checked_add(s.rows)
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    Error::damaged(
-                        root,
-                        "the population register holds over 4,294,967,295 rows",
-                    )
-                })?;
-        }
         // The group of every registration as a dictionary code: a few names, held once.
         let all: Vec<u32> = (0..total).collect();
         let column = read::fetch_files(store, &files, &population_schema(), &["group"], &all)?;
