@@ -1,6 +1,7 @@
 //! The store as three Delta Lake tables (store format 3): `collections/`, `results/` and
-//! `population/`, each a Delta table ([`super::delta`]) whose log is the store's only
-//! commit point.
+//! `population/`, and `custody/` once a box manifest or lab receipt is ingested (made by
+//! that first batch, so older stores of this format read on), each a Delta table
+//! ([`super::delta`]) whose log is the store's only commit point.
 //!
 //! ```text
 //! STORE/collections/_delta_log/00000000000000000000.json   the table's commits
