@@ -10,7 +10,7 @@ use pooltrack::planner::config::Plan;
 use pooltrack::store::Store;
 use pooltrack::tracker::Statuses;
 
-use super::output::{FormatArg, pick_format};
+use super::output::{FormatArg, list_format};
 
 /// Findings of one kind printed on the screen (JSON and --out list all).
 const LISTED: usize = 10;
@@ -148,13 +148,7 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
         }),
     }
     .check()?;
-    let format = (args.out.is_some() || args.format.is_some() || args.rows.is_some())
-        .then(|| pick_format(args.format, args.out.as_deref()));
-    if args.out.is_none()
-        && let Some(f) = format
-    {
-        output::refuse_parquet_to_terminal(f)?;
-    }
+    let format = list_format(args.rows.is_some(), args.format, args.out.as_deref())?;
     let round = Statuses::load(&store, &args.round)?;
     let audit = Audit::compute(&store, &round, &options)?;
     if let Some(format) = format {

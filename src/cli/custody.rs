@@ -7,7 +7,7 @@ use pooltrack::custody::{self, Custody, KINDS, Limits};
 use pooltrack::output;
 use pooltrack::store::Store;
 
-use super::output::{FormatArg, pick_format};
+use super::output::{FormatArg, list_format};
 
 /// Findings of each kind the screen lists (JSON and --out list all).
 const LISTED: usize = 10;
@@ -82,13 +82,7 @@ pub struct Args {
 
 pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
-    let format = (args.out.is_some() || args.format.is_some())
-        .then(|| pick_format(args.format, args.out.as_deref()));
-    if args.out.is_none()
-        && let Some(f) = format
-    {
-        output::refuse_parquet_to_terminal(f)?;
-    }
+    let format = list_format(false, args.format, args.out.as_deref())?;
     store.require_round(&args.round)?;
     let configured = store.config()?.custody;
     let limits = Limits {

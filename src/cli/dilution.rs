@@ -9,7 +9,7 @@ use pooltrack::planner::numbers::thousands;
 use pooltrack::store::Store;
 use pooltrack::tracker::Decided;
 
-use super::output::{FormatArg, pick_format};
+use super::output::{FormatArg, list_format};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -63,13 +63,7 @@ pub struct Args {
 
 pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     let store = Store::open(store)?;
-    let format = (args.out.is_some() || args.format.is_some())
-        .then(|| pick_format(args.format, args.out.as_deref()));
-    if args.out.is_none()
-        && let Some(f) = format
-    {
-        output::refuse_parquet_to_terminal(f)?;
-    }
+    let format = list_format(false, args.format, args.out.as_deref())?;
     if args.pool_sizes.iter().any(|&k| k == 0 || k > 1_000) {
         return Err(pooltrack::Error::Usage(
             "--pool-sizes: each size must be 1 to 1000 persons".to_owned(),

@@ -35,6 +35,23 @@ pub fn pick_format(flag: Option<FormatArg>, out: Option<&Path>) -> Format {
         .unwrap_or(Format::Csv)
 }
 
+/// The format of a command's list when one is asked for (`--out`, `--format`, or
+/// another option of the command's that asks for its list: `also`), else `None` and
+/// the command prints its text. Parquet to a terminal is refused.
+pub fn list_format(
+    also: bool,
+    flag: Option<FormatArg>,
+    out: Option<&Path>,
+) -> pooltrack::Result<Option<Format>> {
+    let format = (also || out.is_some() || flag.is_some()).then(|| pick_format(flag, out));
+    if out.is_none()
+        && let Some(f) = format
+    {
+        pooltrack::output::refuse_parquet_to_terminal(f)?;
+    }
+    Ok(format)
+}
+
 /// The pseudonymizer for `--pseudonymize KEY_FILE`, warning when others may read the key.
 pub fn pseudonymizer(key_file: Option<&Path>) -> anyhow::Result<Option<Pseudonymizer>> {
     let Some(path) = key_file else {

@@ -10,7 +10,7 @@ use pooltrack::store::Store;
 use pooltrack::tracker::Decided;
 use serde::Serialize;
 
-use super::output::{FormatArg, pick_format};
+use super::output::{FormatArg, list_format};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ByArg {
@@ -127,13 +127,7 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
         Some(r) => vec![r.clone()],
         None => args.rounds.clone(),
     };
-    let format = (args.out.is_some() || args.format.is_some())
-        .then(|| pick_format(args.format, args.out.as_deref()));
-    if args.out.is_none()
-        && let Some(f) = format
-    {
-        output::refuse_parquet_to_terminal(f)?;
-    }
+    let format = list_format(false, args.format, args.out.as_deref())?;
     let mut per_round = Vec::with_capacity(rounds.len());
     for round in &rounds {
         let decided = Decided::load(&store, round)?;
