@@ -310,10 +310,8 @@ fn plan(
                 }
             }
             Scan::Received => {
-                let key = match (&s.tube, &s.box_id) {
-                    (Some(t), _) => (true, t.clone()),
-                    (None, Some(b)) => (false, b.clone()),
-                    (None, None) => continue,
+                let Some(key) = scan_key(s.tube.as_deref(), s.box_id.as_deref()) else {
+                    continue;
                 };
                 scanned.entry(key).or_insert(Seen {
                     box_id: String::new(),
@@ -368,10 +366,8 @@ fn plan(
                 );
             }
             Scan::Received => {
-                let key = match (&row.tube, &row.box_id) {
-                    (Some(t), _) => (true, t.clone()),
-                    (None, Some(b)) => (false, b.clone()),
-                    (None, None) => continue,
+                let Some(key) = scan_key(row.tube.as_deref(), row.box_id.as_deref()) else {
+                    continue;
                 };
                 if let Some(first) = scanned.get(&key) {
                     let what = if key.0 { "tube" } else { "box" };
@@ -539,6 +535,16 @@ fn ingest(
     report.batch = Some(id);
     report.rounds.push(round.to_owned());
     Ok(report)
+}
+
+/// What a receipt scan received, as the key repeat scans are found by: its tube
+/// (`true`) when it names one, else its box; `None` when it names neither.
+fn scan_key(tube: Option<&str>, box_id: Option<&str>) -> Option<(bool, String)> {
+    match (tube, box_id) {
+        (Some(t), _) => Some((true, t.to_owned())),
+        (None, Some(b)) => Some((false, b.to_owned())),
+        (None, None) => None,
+    }
 }
 
 #[cfg(test)]
