@@ -388,6 +388,18 @@ mod tests {
     use super::*;
     use arrow_schema::{Field, TimeUnit};
 
+    /// A number another tool wrote in a commit means the same once pooltrack writes the
+    /// commit back: JSON floats are read to the nearest `f64`, not approximately (the
+    /// fuzz target found `3.0000000000000002e+93` read as a neighbour of the `f64`
+    /// that `3e+93` then named).
+    #[test]
+    fn a_float_in_a_commit_reads_back_the_same_once_written() {
+        let text = r#"{"commitInfo":{"pooltrack":{"bytes":3.0000000000000002e+93,"x":0.1}}}"#;
+        let actions = parse_commit(text).expect("a commit");
+        let written = commit_text(&actions).expect("written");
+        assert_eq!(parse_commit(&written).expect("read back"), actions);
+    }
+
     fn add(path: &str) -> Action {
         Action::Add(Add {
             path: path.into(),
