@@ -42,7 +42,16 @@ pub struct Settings {
     /// The UTC offset in which times without an offset are read (`+08:00`).
     pub time_zone: String,
     /// Ct cut-off: a target amplifying below it is a hit.
+    #[serde(deserialize_with = "f32_as_cast")]
     pub ct_cutoff: f32,
+}
+
+/// Reads a JSON number into `f32` as a cast from `f64` does: a value past `f32` (1e39)
+/// reads as infinity, which the range check of the settings then names, where exact
+/// float parsing would stop at "number out of range" without naming the setting.
+fn f32_as_cast<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    #[allow(clippy::cast_possible_truncation)]
+    f64::deserialize(d).map(|v| v as f32)
 }
 
 impl Default for Settings {
