@@ -566,3 +566,44 @@ fn a_second_person_in_a_single_tube_is_kept_and_the_tube_read_as_a_pool() {
         "{s}"
     );
 }
+
+/// A re-scan of a membership an earlier batch recorded is not stored, so its capacity
+/// must not become the tube's: the tube's capacity is the first one a stored row states
+/// (found by the operation-sequence model test).
+#[test]
+fn a_rescan_of_an_earlier_membership_states_nothing_about_the_tube() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ingest_collections(
+        dir.path(),
+        "R1",
+        &[testdata("rescan_part1_collections.csv")],
+    );
+    let second = ingest_collections(
+        dir.path(),
+        "R1",
+        &[testdata("rescan_part2_collections.csv")],
+    );
+    assert_eq!(second["committed"], 5, "{second}");
+    // Six persons in a pool of capacity 5 (the re-scan's 20 is not the tube's).
+    assert_eq!(second["overfull_tubes"], 1, "{second}");
+    let rejects = rejects_of(&second);
+    // The re-scan is flagged as one, not as a row kept against the tube's capacity;
+    // the rows stating 5 agree with the tube; the overfull warning names capacity 5.
+    let flagged: Vec<(u64, &str)> = rejects
+        .iter()
+        .map(|r| (r.line, r.column.as_str()))
+        .collect();
+    assert_eq!(flagged.len(), 2, "{rejects:?}");
+    assert!(flagged.contains(&(2, "person")), "{rejects:?}");
+    let full = rejects
+        .iter()
+        .find(|r| r.column == "capacity")
+        .expect("the overfull tube is flagged");
+    assert!(full.reason.contains("capacity of 5"), "{rejects:?}");
+    let s = round_status(dir.path(), "R1");
+    assert_eq!(s["overfull_pools"], 1, "{s}");
+    assert_eq!(
+        person_report(dir.path(), "R1", "rescan-a")["tubes"][0]["capacity"],
+        5
+    );
+}

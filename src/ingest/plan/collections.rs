@@ -81,7 +81,8 @@ type Checked = (Vec<u32>, Vec<(u32, TubeMeta)>, Rejects, u64);
 /// A row is refused only when it cannot be placed (its barcode belongs to another
 /// round); a repeat of a membership is kept once. Everything else a row says about its
 /// tube is metadata: the tube keeps the first mode and capacity any of its rows stated
-/// (in the store, then in this batch in input order), a row stating other values is
+/// (in the store, then in this batch in input order; a repeat of a membership an earlier
+/// batch recorded states nothing, as the store keeps no row of it), a row stating other values is
 /// kept with a warning, and the tube is flagged for review.
 fn check_tubes(
     rows: &CollectionRows,
@@ -96,6 +97,8 @@ fn check_tubes(
     let mut keep = Vec::with_capacity(order.len());
     let mut settled_rows = Vec::new();
     let mut overfull = 0;
+    // Per row of the tube being checked: already a member by an earlier batch.
+    let mut repeats: Vec<bool> = Vec::new();
     let at = |i: usize, tube, person| Where {
         file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
         line: u64::from(rows.line[i]),
@@ -134,12 +137,27 @@ fn check_tubes(
             }
             continue;
         }
+        // A repeat of a membership an earlier batch recorded is not stored, so what it
+        // states about the tube must not settle the tube either: the metadata a tube
+        // keeps always comes from a row the store holds.
+        repeats.clear();
+        if facts.is_some() {
+            repeats.extend(
+                group
+                    .iter()
+                    .map(|&i| index.has_member(&key, person_hash(rows.person.get(i as usize)))),
+            );
+        } else {
+            repeats.resize(group.len(), false);
+        }
         // The group is in person order: the first row to state a value is the one
         // earliest in the input.
         let first_stating = |states: &dyn Fn(usize) -> bool| {
             group
                 .iter()
-                .map(|&i| i as usize)
+                .zip(&repeats)
+                .filter(|&(_, &repeat)| !repeat)
+                .map(|(&i, _)| i as usize)
                 .filter(|&i| states(i))
                 .min()
         };
@@ -160,11 +178,11 @@ fn check_tubes(
         let mut prev: Option<&[u8]> = None;
         let mut first_kept = None;
         let kept_from = keep.len();
-        for &i in group {
+        for (&i, &repeat) in group.iter().zip(&repeats) {
             let i = i as usize;
             let person_bytes = rows.person.bytes(i);
             let person = || rows.person.get(i);
-            if let Some(why) = disagreement(tube, meta, site, rows, i) {
+            if !repeat && let Some(why) = disagreement(tube, meta, site, rows, i) {
                 meta.conflict = true;
                 flag(
                     rejects,
@@ -186,7 +204,7 @@ fn check_tubes(
                 continue;
             }
             prev = Some(person_bytes);
-            if facts.is_some() && index.has_member(&key, person_hash(person())) {
+            if repeat {
                 let why =
                     "this person is already recorded in this tube by an earlier batch; kept once"
                         .to_owned();
