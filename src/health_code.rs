@@ -212,7 +212,7 @@ impl RowMaker for HealthCodes {
     /// Other programs read the codes line by line.
     const JSON: JsonLayout = JsonLayout::Lines;
 
-    const UNIQUE_TEXT: &'static [&'static str] = &[
+    const UNIQUE: &'static [&'static str] = &[
         "person",
         "tube",
         "collected_at",

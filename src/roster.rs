@@ -431,7 +431,7 @@ pub fn status_schema() -> Arc<Schema> {
 impl RowMaker for StatusExport {
     type Row<'a> = StatusRow<'a>;
 
-    const UNIQUE_TEXT: &'static [&'static str] = &["person", "tube"];
+    const UNIQUE: &'static [&'static str] = &["person", "tube", "collected_at"];
 
     /// The columns built directly: no row is kept and no time is printed as text,
     /// which were a fifth of a 25-million-row Parquet export.
