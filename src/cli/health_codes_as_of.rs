@@ -178,10 +178,10 @@ pub fn person_history(
                 t.tube,
                 t.mode,
                 t.collected_at,
-                if t.result.is_empty() {
-                    "none yet"
-                } else {
-                    &t.result
+                match (&t.not_counted, t.result.is_empty()) {
+                    (Some(why), _) => format!("none that counts ({why})"),
+                    (None, true) => "none yet".to_owned(),
+                    (None, false) => t.result.clone(),
                 }
             );
             for x in &t.results {
@@ -189,7 +189,11 @@ pub fn person_history(
                     "      {} reported {}{}",
                     x.result,
                     x.reported_at,
-                    if x.effective { " (effective)" } else { "" }
+                    match (&x.past_limit, x.effective) {
+                        (Some(why), _) => format!(" (does not count: {why})"),
+                        (None, true) => " (effective)".to_owned(),
+                        (None, false) => String::new(),
+                    }
                 );
             }
         }
