@@ -7,6 +7,7 @@
 //! - **green**: `negative`, and `pending` (a tube is collected and its result is not in
 //!   yet: a code does not turn yellow for the lab's delay, DOMAIN "Green: otherwise").
 
+pub mod person;
 pub mod rounds;
 pub mod rules;
 

@@ -75,16 +75,15 @@ fn first_swab_of_footers(store: &Store, round: &str) -> Result<Option<Millis>> {
 
 /// Decides `s` again as of `as_of`, reduces each person to a word and folds the words
 /// into `state`, one hash range at a time (a round's words are never all held at
-/// once); `only` limits it to one person hash, whose words it returns.
+/// once).
 fn fold_round(
     s: &Statuses,
     round: u16,
     as_of: Millis,
-    only: Option<u128>,
     store: &Store,
     state: &mut [Vec<(u128, History)>],
     clearing: Clearing,
-) -> Result<Vec<(u16, Word)>> {
+) -> Result<()> {
     let (tubes, r) = (&s.tubes, &s.results);
     let counted = |i: u32| {
         let i = i as usize;
@@ -152,9 +151,6 @@ fn fold_round(
         for seg in &segs {
             for i in in_range(&seg.persons, range) {
                 let hash = seg.persons.person(i);
-                if only.is_some_and(|o| o != hash) {
-                    continue;
-                }
                 pairs.push((hash, seg.base.saturating_add(seg.persons.person_row(i))));
             }
         }
@@ -217,21 +213,13 @@ fn fold_round(
         }
         Ok(words)
     };
-    let one: Vec<Vec<(u16, Word)>> = state
+    state
         .par_iter_mut()
         .zip(0..HASH_RANGES)
-        .map(|(held, range)| {
-            let words = words_of(range)?;
-            let one = if only.is_some() {
-                words.iter().map(|&(_, w)| (round, w)).collect()
-            } else {
-                Vec::new()
-            };
-            merge(held, words, clearing);
-            Ok(one)
+        .try_for_each(|(held, range)| {
+            merge(held, words_of(range)?, clearing);
+            Ok(())
         })
-        .collect::<Result<_>>()?;
-    Ok(one.into_iter().flatten().collect())
 }
 
 /// Folds one range of a round's words into the histories of that range, by a sorted
@@ -274,7 +262,7 @@ struct Register {
 
 impl Register {
     /// `None` when the store holds no register.
-    fn load(store: &Store, only: Option<u128>) -> Result<Option<Register>> {
+    fn load(store: &Store) -> Result<Option<Register>> {
         let Some(Segments {
             files,
             sidecars,
@@ -331,9 +319,6 @@ impl Register {
                 for (f, &base) in sidecars.iter().zip(&bases) {
                     for i in in_range(f, range) {
                         let hash = f.person(i);
-                        if only.is_some_and(|o| o != hash) {
-                            continue;
-                        }
                         let row = base.saturating_add(f.person_row(i));
                         if row < total {
                             regs.push((hash, row));
@@ -477,7 +462,7 @@ pub struct CodesAsOf {
     order: Vec<u32>,
 }
 
-/// What `only` one person's codes keep besides: their words by round.
+/// One person's words by round and their register entry ([`super::person`]).
 pub struct OnePerson {
     /// Every round with a swab by the time, oldest first.
     pub rounds: Vec<String>,
@@ -494,7 +479,6 @@ struct Computed {
     rounds: Vec<(String, Millis)>,
     codes: Vec<Vec<Decided>>,
     register: Option<Register>,
-    words: Vec<(u16, Word)>,
     /// Per round, [`RoundText::late`].
     late: Vec<Vec<(u32, Millis)>>,
     limit: SpecimenLimit,
@@ -525,7 +509,7 @@ fn late_rows(s: &Statuses) -> Vec<(u32, Millis)> {
     rows
 }
 
-fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed> {
+fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
     let config: HealthCodesConfig = store.config()?.health_codes;
     let clearing = Clearing {
         negatives: config.clear_negatives,
@@ -539,16 +523,15 @@ fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed>
         )));
     }
     let mut state: Vec<Vec<(u128, History)>> = vec![Vec::new(); HASH_RANGES as usize];
-    let mut words_of_one = Vec::new();
     let mut late = Vec::with_capacity(rounds.len());
     let limit = SpecimenLimit::of_store(store)?;
     for (k, (name, _)) in rounds.iter().enumerate() {
         let k = u16::try_from(k).unwrap_or(u16::MAX);
         let s = Statuses::load(store, name)?;
-        words_of_one.extend(fold_round(&s, k, as_of, only, store, &mut state, clearing)?);
+        fold_round(&s, k, as_of, store, &mut state, clearing)?;
         late.push(late_rows(&s));
     }
-    let register = Register::load(store, only)?;
+    let register = Register::load(store)?;
     let window_of = |code: u32| -> f64 {
         let group = register
             .as_ref()
@@ -596,7 +579,6 @@ fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed>
         rounds,
         codes,
         register,
-        words: words_of_one,
         late,
         limit,
     })
@@ -605,7 +587,7 @@ fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed>
 /// Codes by color and reason as of `as_of`, across every round of the store, without
 /// reading any text (the round report's part).
 pub fn counts_as_of(store: &Store, as_of: Millis) -> Result<Counts> {
-    let computed = compute(store, as_of, None)?;
+    let computed = compute(store, as_of)?;
     let mut counts = Counts::default();
     let mut word = String::new();
     for c in computed.codes.iter().flatten() {
@@ -641,7 +623,7 @@ impl CodesAsOf {
             late,
             limit,
             ..
-        } = compute(store, as_of, None)?;
+        } = compute(store, as_of)?;
         let mut codes: Vec<Decided> = codes.into_iter().flatten().collect();
         let mut texts = Vec::with_capacity(rounds.len());
         for ((k, (name, _)), late) in rounds.iter().enumerate().zip(late) {
@@ -1065,49 +1047,6 @@ impl RowMaker for CodesAsOf {
                 .push_str(&self.limit.explain(r.late[i].1, reported));
         }
     }
-}
-
-/// One person's words in every round as of `as_of`, their register entry, and their
-/// code; `None` when neither any round nor the register knows them.
-pub fn one_person(store: &Store, person: &str, as_of: Millis) -> Result<Option<(OnePerson, Code)>> {
-    let hash = crate::store::index::person_hash(person);
-    let Computed {
-        rounds,
-        codes,
-        register,
-        words,
-        ..
-    } = compute(store, as_of, Some(hash))?;
-    let Some(decided) = codes.into_iter().flatten().next() else {
-        return Ok(None);
-    };
-    let group = register
-        .as_ref()
-        .and_then(|r| {
-            (decided.group != NONE).then(|| text_at(&r.groups, decided.group as usize).to_owned())
-        })
-        .unwrap_or_default();
-    let config = store.config()?.health_codes;
-    let window_hours = register.as_ref().and_then(|r| {
-        r.ranges
-            .iter()
-            .flatten()
-            .next()
-            .map(|_| config.window_hours(&group))
-    });
-    let words = words
-        .into_iter()
-        .map(|(k, w)| (rounds[usize::from(k)].0.clone(), w))
-        .collect();
-    Ok(Some((
-        OnePerson {
-            rounds: rounds.into_iter().map(|(r, _)| r).collect(),
-            words,
-            window_hours,
-            group,
-        },
-        decided.code,
-    )))
 }
 
 #[cfg(test)]
