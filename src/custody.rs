@@ -17,10 +17,13 @@
 //!   collection of the round lists. **`unknown_box`**: a box scanned that no manifest
 //!   and no collection lists.
 //! - **`received_again`**: a box or tube scanned a second time (the first scan counts).
-//! - **`past_limit`**: a tube whose first counted result was reported more than
-//!   `specimen_limit_hours` after its first swab. That result does not count and the
-//!   tube's persons need a resample; this report flags them, the tracker's statuses
-//!   are left as they are (so rounds without custody data read as before).
+//! - **`past_limit`**: a tube none of whose results by `as_of` (not void) was reported
+//!   within `specimen_limit_hours` of its first swab, and some was past it: as the
+//!   tracker reads it ([`crate::tracker::limit`]), no result of the tube counts and its
+//!   persons need a resample (their status is `resample` unless a later negative tube
+//!   clears it). The row shows the result that stands in for the tube. A limit other
+//!   than the store's (`--specimen-limit-hours`) asks what that limit would flag; the
+//!   statuses follow the store's.
 //!
 //! Each box's **transport** runs from its sealing (the manifest's `sealed_at`, else
 //! its tubes' last collection) to its receipt (its scan, else its first tube received).
@@ -38,7 +41,7 @@ use crate::store::labels::labels;
 use crate::store::segment::Scan;
 use crate::store::{BatchKind, Store, read};
 use crate::time::{self, Millis};
-use crate::tracker::{NONE, Statuses};
+use crate::tracker::{NONE, SpecimenLimit, Statuses, read_results};
 use crate::{Error, Result};
 
 const HOUR_MS: f64 = 3_600_000.0;
@@ -500,7 +503,11 @@ impl Custody {
 
         // Each collected tube: received, when, and what is wrong.
         let receipt_ms = Limits::ms(limits.receipt_hours);
-        let limit_ms = Limits::ms(limits.specimen_limit_hours);
+        let limit = SpecimenLimit::hours(limits.specimen_limit_hours);
+        // A limit other than the store's is a question asked of the round: the
+        // statuses follow the store's.
+        let store_limit = round.specimen_limit;
+        let what_if = limit != store_limit;
         let mut received = vec![false; n];
         let mut received_at: Vec<Option<Millis>> = vec![None; n];
         let (mut tube_count, mut boxed_tubes) = (0u64, 0u64);
@@ -579,30 +586,47 @@ impl Custody {
                     });
                 }
             }
-            let r = counted[t];
-            if r != NONE {
-                let reported = rs.reported_at[r as usize];
+            // The tracker's reading of the tube's results by `as_of` against this
+            // limit: no result within it and one past it.
+            let (lo, hi) = (
+                tubes.result_start[t] as usize,
+                tubes.result_start[t + 1] as usize,
+            );
+            let by_now = || {
+                tubes.result_rows[lo..hi]
+                    .iter()
+                    .map(|&r| r as usize)
+                    .filter(|&r| rs.reported_at[r] <= as_of && !rs.is_void(r))
+            };
+            let reading = read_results(
+                by_now().map(|r| (rs.outcome[r], limit.is_past(first[t], rs.reported_at[r]))),
+            );
+            if let Some(r) = reading.past_limit.and_then(|k| by_now().nth(k)) {
+                let reported = rs.reported_at[r];
                 let age = reported - first[t];
-                if age > limit_ms {
-                    findings.push(Finding {
-                        kind: "past_limit",
-                        box_id,
-                        tube: code.to_owned(),
-                        site: site_of(t),
-                        lab: lab_of(r as usize),
-                        persons,
-                        since: at(first[t]),
-                        received_at: received_at[t].map(at).unwrap_or_default(),
-                        reported_at: at(reported),
-                        hours: hours(age),
-                        source: String::new(),
-                        detail: format!(
-                            "tested {} h after the first swab, past the {} h specimen limit: the result does not count; resample its {persons} person(s)",
-                            hours(age),
-                            limits.specimen_limit_hours
-                        ),
-                    });
-                }
+                let whose = if what_if {
+                    format!(
+                        "at this limit its {persons} person(s) would need a resample; \
+                         the store's limit, which the statuses follow, is {} h",
+                        store_limit.in_hours()
+                    )
+                } else {
+                    format!("no result of the tube counts: resample its {persons} person(s)")
+                };
+                findings.push(Finding {
+                    kind: "past_limit",
+                    box_id,
+                    tube: code.to_owned(),
+                    site: site_of(t),
+                    lab: lab_of(r),
+                    persons,
+                    since: at(first[t]),
+                    received_at: received_at[t].map(at).unwrap_or_default(),
+                    reported_at: at(reported),
+                    hours: hours(age),
+                    source: String::new(),
+                    detail: format!("{}: {whose}", limit.explain(first[t], reported)),
+                });
             }
         }
         for (t, r) in &tube_scan {

@@ -7,6 +7,7 @@
 //! - **green**: `negative`, and `pending` (a tube is collected and its result is not in
 //!   yet: a code does not turn yellow for the lab's delay, DOMAIN "Green: otherwise").
 
+pub mod person;
 pub mod rounds;
 pub mod rules;
 
@@ -23,7 +24,7 @@ use crate::coverage::Coverage;
 use crate::model::Status;
 use crate::output::stream::{self, JsonLayout, RowMaker};
 use crate::output::{Format, ListRow};
-use crate::roster::{Entry, Roster, Wanted};
+use crate::roster::{Entry, Roster, Wanted, shown_result};
 use crate::store::Store;
 use crate::text::text_at;
 use crate::time;
@@ -145,6 +146,9 @@ pub struct HealthCodeRow<'a> {
     pub plate: &'a str,
     /// Where the result row came from: `batch N, FILE line L`.
     pub result_source: String,
+    /// Why that result does not count, when it does not: "tested 50 h after the swab,
+    /// past the 48 h specimen limit" (the tube needs a resample).
+    pub not_counted: String,
 }
 
 impl ListRow for HealthCodeRow<'_> {
@@ -163,6 +167,7 @@ impl ListRow for HealthCodeRow<'_> {
         "lab",
         "plate",
         "result_source",
+        "not_counted",
     ];
 
     fn record_batch(rows: &[Self]) -> Result<RecordBatch> {
@@ -256,6 +261,7 @@ impl RowMaker for HealthCodes {
                 row.lab,
                 row.plate,
                 &row.result_source,
+                &row.not_counted,
             ];
             for (i, (b, v)) in text.iter_mut().zip(cells).enumerate() {
                 if i >= REQUIRED && v.is_empty() {
@@ -286,6 +292,7 @@ impl RowMaker for HealthCodes {
         out.collection_source.clear();
         out.reported_at.clear();
         out.result_source.clear();
+        out.not_counted.clear();
         let res = match self.0.entry(at, &mut out.person) {
             Entry::Untested(_) => {
                 (out.color, out.status) = (Color::Yellow.as_str(), "untested");
@@ -302,7 +309,11 @@ impl RowMaker for HealthCodes {
                 if let Some(s) = &text.collected {
                     s.write(row, &mut out.collection_source);
                 }
-                round.result_of_row(p.row)
+                let (res, why) = shown_result(round, round.tube_of_row[row] as usize);
+                if let Some(why) = why {
+                    out.not_counted.push_str(&why);
+                }
+                res
             }
         };
         if res == NONE {
@@ -402,6 +413,7 @@ fn batch(schema: &Arc<Schema>, rows: &[HealthCodeRow]) -> Result<RecordBatch> {
         opt(|r| r.lab),
         opt(|r| r.plate),
         opt(|r| &r.result_source),
+        opt(|r| &r.not_counted),
     ];
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }

@@ -13,9 +13,9 @@ use crate::store::index::{TubeMeta, person_hash, tube_key};
 use crate::store::read;
 use crate::store::{BatchKind, ResultFact, Store};
 use crate::text::text_at;
-use crate::time;
+use crate::time::{self, Millis};
 use crate::tracker::rules::{Membership, decide};
-use crate::tracker::{Counts, Decided, effective, plate_qc};
+use crate::tracker::{Counts, Decided, SpecimenLimit, plate_qc, read_results};
 use crate::worklist::{PersonRow, ResultParts, RowParts};
 use crate::{Error, Result};
 
@@ -24,6 +24,8 @@ use crate::{Error, Result};
 pub struct RoundCounts {
     /// The round.
     pub round: String,
+    /// The specimen limit the results were read against, in hours.
+    pub specimen_limit_hours: f64,
     /// Its counts.
     #[serde(flatten)]
     pub counts: Counts,
@@ -51,6 +53,11 @@ pub struct ResultLine {
     /// Set when the result does not count because its plate failed: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub void: Option<String>,
+    /// Set when the result does not count because it was reported past the specimen
+    /// limit after the tube's first swab: "tested 50 h after the swab, past the 48 h
+    /// specimen limit".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub past_limit: Option<String>,
     /// The batch, file and line it came in.
     pub batch: u32,
     /// Source file.
@@ -74,8 +81,13 @@ pub struct TubeLine {
     pub site: String,
     /// When this person was swabbed into it.
     pub collected_at: String,
-    /// The tube's effective result, empty when none.
+    /// The tube's effective result, empty when none; for a tube whose every result came
+    /// past the specimen limit, the one standing in for them (see `not_counted`).
     pub result: String,
+    /// Set when no result of the tube counts because every one came past the specimen
+    /// limit (the tube needs a resample): why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_counted: Option<String>,
     /// A positive kept against a later non-positive result: review it.
     pub positive_kept: bool,
     /// Every result row for the tube, oldest first.
@@ -107,6 +119,7 @@ pub struct PersonReport {
 pub fn round_report(round: &Decided) -> RoundCounts {
     RoundCounts {
         round: round.name.clone(),
+        specimen_limit_hours: round.specimen_limit.in_hours(),
         counts: round.counts(),
     }
 }
@@ -255,10 +268,60 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
         counted.push(kept);
     }
 
+    // Each tube's first swab, from all its rows: results past the specimen limit after
+    // it do not count.
+    let limit = SpecimenLimit::of_store(store)?;
+    let tube_rows: Vec<Vec<u32>> = mine
+        .iter()
+        .zip(&counted)
+        .map(|(&k, fs)| {
+            if fs.is_empty() {
+                Vec::new()
+            } else {
+                index.tube_rows(rid, &tube_key(tube.value(k)))
+            }
+        })
+        .collect();
+    let mut swab_rows: Vec<u32> = tube_rows.iter().flatten().copied().collect();
+    swab_rows.sort_unstable();
+    swab_rows.dedup();
+    let swabs = if swab_rows.is_empty() {
+        Vec::new()
+    } else {
+        let c = read::fetch(
+            store,
+            round,
+            BatchKind::Collections,
+            &["collected_at"],
+            &swab_rows,
+        )?;
+        if !all_hold(&c, swab_rows.len()) {
+            return Err(damaged(
+                "the collections segments hold fewer rows than the tube index names",
+            ));
+        }
+        num_col::<TimestampMillisecondType>(root, &c, 0)?
+            .values()
+            .to_vec()
+    };
+    let first_swab: Vec<Millis> = tube_rows
+        .iter()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| swab_rows.binary_search(r).ok().map(|i| swabs[i]))
+                .min()
+                .unwrap_or(Millis::MIN)
+        })
+        .collect();
+
     let mut tubes = Vec::with_capacity(mine.len());
     let mut members = Vec::with_capacity(mine.len());
-    for ((&k, facts), counted) in mine.iter().zip(&facts).zip(&counted) {
-        let (winner, kept) = effective(counted.iter().map(|f| f.outcome));
+    // The result each tube shows: its effective one, or the one standing in for results
+    // past the limit, with why it does not count.
+    let mut shown: Vec<(Option<ResultFact>, String)> = Vec::with_capacity(mine.len());
+    for (((&k, facts), counted), &first) in mine.iter().zip(&facts).zip(&counted).zip(&first_swab) {
+        let late = |f: &ResultFact| limit.is_past(first, f.reported_at);
+        let reading = read_results(counted.iter().map(|f| (f.outcome, late(f))));
         // The tube as the rules read it: its settled metadata and member count, not
         // what this one row stated.
         let key = tube_key(tube.value(k));
@@ -269,20 +332,24 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
             |t| t.meta,
         );
         let mode = meta.deconvolution_mode(members_in);
-        let effective_fact = winner.map(|i| counted[i]);
+        let effective_fact = reading.result.map(|i| counted[i]);
+        let stand_in = reading.past_limit.map(|i| counted[i]);
         members.push(Membership {
             mode,
             at: at.value(k),
             result: effective_fact.map(|f| f.outcome),
+            past_limit: stand_in.is_some(),
             ct: effective_fact.and_then(|f| match f.cts {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }),
         });
+        let not_counted = stand_in.map(|f| limit.explain(first, f.reported_at));
         let results = facts
             .iter()
             .map(|f| {
                 let j = result_at(f.row)?;
+                let void = void_reason(f.row)?;
                 Ok(ResultLine {
                     result: f.outcome.as_str(),
                     ct_orf1ab: f.cts.0,
@@ -292,13 +359,16 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
                     plate: text_at(plate, j).to_owned(),
                     well: text_at(well, j).to_owned(),
                     effective: effective_fact.is_some_and(|e| e.row == f.row),
-                    void: void_reason(f.row)?,
+                    past_limit: (void.is_none() && late(f))
+                        .then(|| limit.explain(first, f.reported_at)),
+                    void,
                     batch: rbatch.value(j),
                     source: text_at(rsource, j).to_owned(),
                     line: rline.value(j),
                 })
             })
             .collect::<Result<Vec<ResultLine>>>()?;
+        let show = effective_fact.or(stand_in);
         tubes.push(TubeLine {
             tube: tube.value(k).to_owned(),
             mode: mode.as_str(),
@@ -306,17 +376,20 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
             members: members_in,
             site: text_at(site, k).to_owned(),
             collected_at: time::format(at.value(k), zone),
-            result: effective_fact.map_or(String::new(), |f| f.outcome.as_str().to_owned()),
-            positive_kept: kept,
+            result: show.map_or(String::new(), |f| f.outcome.as_str().to_owned()),
+            not_counted: not_counted.clone(),
+            positive_kept: reading.positive_kept,
             results,
             batch: batch.value(k),
             source: text_at(source, k).to_owned(),
             line: line.value(k),
         });
+        shown.push((show, not_counted.unwrap_or_default()));
     }
     let (status, d) = decide(&members);
     let k = mine[d];
-    let deciding = winner_of(&counted[d]);
+    let (deciding, not_counted) = &shown[d];
+    let deciding = *deciding;
     let lab_of = match deciding {
         Some(f) => text_at(lab, result_at(f.row)?),
         None => "",
@@ -333,6 +406,7 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
             cts: f.cts,
             reported_at: f.reported_at,
             lab: lab_of,
+            not_counted: not_counted.clone(),
         }),
         zone,
     });
@@ -343,12 +417,6 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
         decided_by,
         tubes,
     }))
-}
-
-fn winner_of(facts: &[ResultFact]) -> Option<ResultFact> {
-    effective(facts.iter().map(|f| f.outcome))
-        .0
-        .map(|i| facts[i])
 }
 
 #[cfg(test)]

@@ -348,6 +348,8 @@ pub struct StatusRow<'a> {
     pub reported_at: String,
     /// The lab that reported it.
     pub lab: &'a str,
+    /// Why that result does not count, when it does not (past the specimen limit).
+    pub not_counted: String,
     /// `collected_at` as a time, for Parquet.
     #[serde(skip)]
     pub collected_ms: Millis,
@@ -369,6 +371,7 @@ impl ListRow for StatusRow<'_> {
         "collected_at",
         "reported_at",
         "lab",
+        "not_counted",
     ];
 
     fn record_batch(rows: &[Self]) -> Result<RecordBatch> {
@@ -403,6 +406,7 @@ impl ListRow for StatusRow<'_> {
                     .with_timezone("UTC"),
             ),
             opt(|r| r.lab),
+            opt(|r| r.not_counted.as_str()),
         ];
         Ok(RecordBatch::try_new(schema, columns)?)
     }
@@ -425,7 +429,19 @@ pub fn status_schema() -> Arc<Schema> {
         Field::new("collected_at", ts(), false),
         Field::new("reported_at", ts(), true),
         text("lab", true),
+        text("not_counted", true),
     ]))
+}
+
+/// The result row tube `t` shows, and why it does not count when it does not: the
+/// effective result, or the one standing in for results past the specimen limit.
+// Inline: exports ask it once per person.
+#[inline]
+pub(crate) fn shown_result(round: &Statuses, t: usize) -> (u32, Option<String>) {
+    match round.tubes.result.get(t) {
+        Some(&res) if res != NONE => (res, None),
+        _ => round.shown_result(t),
+    }
 }
 
 impl RowMaker for StatusExport {
@@ -445,6 +461,7 @@ impl RowMaker for StatusExport {
         );
         let (mut status, mut mode, mut result, mut site, mut lab) =
             (words(), words(), words(), words(), words());
+        let mut not_counted = StringBuilder::with_capacity(n, 0);
         let (mut ct_orf1ab, mut ct_n) = (
             Float32Builder::with_capacity(n),
             Float32Builder::with_capacity(n),
@@ -468,7 +485,7 @@ impl RowMaker for StatusExport {
                 for b in [&mut status, &mut tube, &mut mode] {
                     b.append_value("");
                 }
-                for b in [&mut result, &mut site, &mut lab] {
+                for b in [&mut result, &mut site, &mut lab, &mut not_counted] {
                     b.append_null();
                 }
                 ct_orf1ab.append_null();
@@ -487,7 +504,8 @@ impl RowMaker for StatusExport {
                 text.site.as_ref().map_or("", |s| text_at(s, row)),
             );
             collected.push(round.collected_at[row]);
-            let res = round.result_of_row(p.row);
+            let (res, why) = shown_result(round, t);
+            not_counted.append_option(why);
             if res == NONE {
                 result.append_null();
                 ct_orf1ab.append_null();
@@ -516,6 +534,7 @@ impl RowMaker for StatusExport {
             Arc::new(TimestampMillisecondArray::from(collected).with_timezone("UTC")),
             Arc::new(reported.finish().with_timezone("UTC")),
             Arc::new(lab.finish()),
+            Arc::new(not_counted.finish()),
         ];
         Ok(RecordBatch::try_new(status_schema(), columns)?)
     }
@@ -539,7 +558,11 @@ impl RowMaker for StatusExport {
         out.collected_at.clear();
         time::write_rfc3339(&mut out.collected_at, out.collected_ms, round.zone);
         out.reported_at.clear();
-        let res = round.result_of_row(p.row);
+        let (res, why) = shown_result(round, round.tube_of_row[row] as usize);
+        out.not_counted.clear();
+        if let Some(why) = why {
+            out.not_counted.push_str(&why);
+        }
         if res == NONE {
             out.result = "";
             (out.ct_orf1ab, out.ct_n) = (None, None);

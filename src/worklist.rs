@@ -67,6 +67,9 @@ pub struct PersonRow {
     pub reported_at: String,
     /// The lab that reported it.
     pub lab: String,
+    /// Why that result does not count, when it does not: "tested 50 h after the swab,
+    /// past the 48 h specimen limit" (the tube needs a resample); empty otherwise.
+    pub not_counted: String,
     #[serde(skip)]
     collected_ms: Millis,
     #[serde(skip)]
@@ -119,7 +122,7 @@ impl Fetched {
         rows.dedup();
         let mut result_rows: Vec<u32> = persons
             .iter()
-            .filter_map(|p| round.tubes.result.get(p.tube as usize).copied())
+            .map(|p| round.shown_result(p.tube as usize).0)
             .filter(|&r| r != NONE)
             .collect();
         result_rows.par_sort_unstable();
@@ -230,17 +233,26 @@ pub struct ResultParts<'a> {
     pub reported_at: Millis,
     /// Lab (empty when none).
     pub lab: &'a str,
+    /// Why it does not count, when it does not (empty: it counts).
+    pub not_counted: String,
 }
 
 impl From<RowParts<'_>> for PersonRow {
     fn from(p: RowParts<'_>) -> PersonRow {
-        let (result, cts, reported_ms, lab) = match p.result {
-            None => (String::new(), (None, None), None, String::new()),
+        let (result, cts, reported_ms, lab, not_counted) = match p.result {
+            None => (
+                String::new(),
+                (None, None),
+                None,
+                String::new(),
+                String::new(),
+            ),
             Some(r) => (
                 r.outcome.as_str().to_owned(),
                 r.cts,
                 Some(r.reported_at),
                 r.lab.to_owned(),
+                r.not_counted,
             ),
         };
         PersonRow {
@@ -255,6 +267,7 @@ impl From<RowParts<'_>> for PersonRow {
             collected_at: time::format(p.collected_at, p.zone),
             reported_at: reported_ms.map_or(String::new(), |t| time::format(t, p.zone)),
             lab,
+            not_counted,
             collected_ms: p.collected_at,
             reported_ms,
         }
@@ -262,14 +275,20 @@ impl From<RowParts<'_>> for PersonRow {
 }
 
 impl<'a> ResultParts<'a> {
-    /// Result row `res` of `results` (`None` for [`NONE`], no result), with its lab.
-    fn of(results: &ResultFacts, res: u32, lab: impl FnOnce() -> &'a str) -> Option<Self> {
+    /// Result row `res` of `results` (`None` for [`NONE`], no result), with its lab and
+    /// why it does not count, if it does not.
+    fn of(
+        results: &ResultFacts,
+        (res, not_counted): (u32, Option<String>),
+        lab: impl FnOnce() -> &'a str,
+    ) -> Option<Self> {
         let i = usize::try_from(res).ok().filter(|_| res != NONE)?;
         Some(ResultParts {
             outcome: results.outcome[i],
             cts: results.cts(i),
             reported_at: results.reported_at[i],
             lab: lab(),
+            not_counted: not_counted.unwrap_or_default(),
         })
     }
 }
@@ -278,8 +297,9 @@ impl PersonRow {
     /// The row for a person's decided status.
     pub fn new(round: &Statuses, text: &dyn RowText, p: PersonStatus) -> PersonRow {
         let row = p.row as usize;
-        let res = round.result_of_row(p.row);
-        let result = ResultParts::of(&round.results, res, || text.lab(res));
+        let shown = round.shown_result(round.tube_of_row[row] as usize);
+        let res = shown.0;
+        let result = ResultParts::of(&round.results, shown, || text.lab(res));
         let (person, tube, site) = text.collection(p.row);
         PersonRow::from(RowParts {
             person,
@@ -371,7 +391,8 @@ pub fn build(store: &Store, round: &Decided, list: Worklist) -> Result<Vec<Perso
         .par_iter()
         .map(|l| {
             let t = l.tube as usize;
-            let res = round.tubes.result.get(t).copied().unwrap_or(NONE);
+            let shown = round.shown_result(t);
+            let res = shown.0;
             let lab = if res == NONE { Some("") } else { text.lab(res) };
             let (Some(lab), Some((person, site, collected_at))) =
                 (lab, text.collection(l.person.row))
@@ -385,7 +406,7 @@ pub fn build(store: &Store, round: &Decided, list: Worklist) -> Result<Vec<Perso
                 mode: round.tubes.mode.get(t).copied().unwrap_or(Mode::Pool),
                 site,
                 collected_at,
-                result: ResultParts::of(&round.results, res, || lab),
+                result: ResultParts::of(&round.results, shown, || lab),
                 zone: round.zone,
             }))
         })
@@ -412,7 +433,7 @@ impl ListRow for PersonRow {
     }
 }
 
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 12] = [
     "person",
     "status",
     "tube",
@@ -424,6 +445,7 @@ const HEADER: [&str; 11] = [
     "collected_at",
     "reported_at",
     "lab",
+    "not_counted",
 ];
 
 fn person_rows_batch(rows: &[PersonRow]) -> Result<RecordBatch> {
@@ -458,6 +480,7 @@ fn person_rows_batch(rows: &[PersonRow]) -> Result<RecordBatch> {
                 .with_timezone("UTC"),
         ),
         opt(&|r| &r.lab),
+        opt(&|r| &r.not_counted),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
 }

@@ -28,9 +28,10 @@ what had happened by --as-of counts. Findings:
   unknown_tube       a tube scanned, or carried in a received box, that no collection
                      of the round lists
   received_again     a box or tube scanned twice (the first scan counts)
-  past_limit         a result reported more than --specimen-limit-hours after the
-                     tube's first swab: it does not count and the tube's persons need a
-                     resample (flagged here; statuses are not changed)
+  past_limit         a tube none of whose results came within --specimen-limit-hours
+                     of its first swab: as every report reads it, no result of it
+                     counts and its persons need a resample (status resample unless a
+                     later negative tube clears it)
 
 Transport: each box's minutes from sealing (sealed_at, else its last collection) to
 receipt (its scan, else its first tube received); median and p90 are nearest-rank.
@@ -48,7 +49,8 @@ PL01 past_limit.
   pooltrack custody --round 2022-04-02 --boxes --out boxes.parquet
 
 Limits default to [custody] receipt_hours (12) and specimen_limit_hours (48) in
-STORE/pooltrack.toml.")]
+STORE/pooltrack.toml. The statuses, worklists and exports follow the store's specimen
+limit; --specimen-limit-hours asks what another limit would flag, and says so.")]
 pub struct Args {
     /// The round.
     #[arg(long)]
@@ -61,8 +63,9 @@ pub struct Args {
     /// custody.receipt_hours in STORE/pooltrack.toml, else 12).
     #[arg(long, value_name = "H", allow_negative_numbers = true)]
     receipt_hours: Option<f64>,
-    /// A result reported later than this after collection does not count (default:
-    /// custody.specimen_limit_hours in STORE/pooltrack.toml, else 48).
+    /// A result reported later than this after its tube's first swab does not count
+    /// (default: custody.specimen_limit_hours in STORE/pooltrack.toml, else 48, which
+    /// the statuses follow; another value only asks what it would flag).
     #[arg(long, value_name = "H", allow_negative_numbers = true)]
     specimen_limit_hours: Option<f64>,
     /// With --out or --format: list each box's trip instead of the findings.

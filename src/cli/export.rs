@@ -34,8 +34,10 @@ With --round R, the codes after that round: red = positive; yellow = recall,
 retest_pending, resample, or untested (registered with `ingest population` but no tube in
 the round); green = negative, or pending (a collected tube whose result is not in yet).
 Columns: person, color, status, tube, mode, collected_at, collection_source, result,
-ct_orf1ab, ct_n, reported_at, lab, plate, result_source; the sources name the batch, file
-and line, so an appeal can be answered.
+ct_orf1ab, ct_n, reported_at, lab, plate, result_source, not_counted; the sources name
+the batch, file and line, so an appeal can be answered; not_counted says why a result
+shown does not count (\"tested 49 h after the swab, past the 48 h specimen limit\": a
+tube with only results past the specimen limit needs a resample).
 
 Without --round, the codes across every round of the store as of --as-of T (default:
 now); results reported after T and swabs after T do not count. Each person's rounds are
@@ -52,7 +54,7 @@ read oldest first:
           test (not registered, or a group with window 0), negative / pending
 Columns: person, color, reason, valid_until, group, round, status (in that round, as of
 T), tube, mode, collected_at, collection_source, result, ct_orf1ab, ct_n, reported_at,
-lab, plate, result_source.
+lab, plate, result_source, not_counted.
 
 Example:
   pooltrack export health-codes --as-of '2022-04-04 08:00' --out codes.csv

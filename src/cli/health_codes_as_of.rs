@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use pooltrack::health_code::Color;
-use pooltrack::health_code::rounds::{self, CodesAsOf};
+use pooltrack::health_code::person;
+use pooltrack::health_code::rounds::CodesAsOf;
 use pooltrack::health_code::rules::Code;
 use pooltrack::output::{Format, stream};
 use pooltrack::report;
@@ -89,7 +90,7 @@ pub fn person_history(
 ) -> anyhow::Result<()> {
     let at = as_of_or_now(store, as_of)?;
     let zone = store.zone();
-    let Some((one, code)) = rounds::one_person(store, person, at)? else {
+    let Some((one, code)) = person::one_person(store, person, at)? else {
         anyhow::bail!("person {person:?} has no tube in any round and is not in the register");
     };
     let mut lines = Vec::new();
@@ -178,10 +179,10 @@ pub fn person_history(
                 t.tube,
                 t.mode,
                 t.collected_at,
-                if t.result.is_empty() {
-                    "none yet"
-                } else {
-                    &t.result
+                match (&t.not_counted, t.result.is_empty()) {
+                    (Some(why), _) => format!("none that counts ({why})"),
+                    (None, true) => "none yet".to_owned(),
+                    (None, false) => t.result.clone(),
                 }
             );
             for x in &t.results {
@@ -189,7 +190,11 @@ pub fn person_history(
                     "      {} reported {}{}",
                     x.result,
                     x.reported_at,
-                    if x.effective { " (effective)" } else { "" }
+                    match (&x.past_limit, x.effective) {
+                        (Some(why), _) => format!(" (does not count: {why})"),
+                        (None, true) => " (effective)".to_owned(),
+                        (None, false) => String::new(),
+                    }
                 );
             }
         }

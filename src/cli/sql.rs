@@ -29,13 +29,15 @@ Prints one SQL query that computes what pooltrack computes, for an engine that r
 store's Delta tables: the query reads the tables `collections` and `results` (the store's
 STORE/collections and STORE/results; other names with --collections-table and
 --results-table) and applies pooltrack's rules: each tube's latest result by reported_at,
-a positive kept against a later result, the results of plates whose controls failed not
-counted, a tube holding several persons read as a pool, and the statuses in order of
-precedence (positive, recall, retest_pending, resample, pending, negative). Columns:
-person, status, tube, mode, result, ct_orf1ab, ct_n, site, collected_at, reported_at, lab.
+a positive kept against a later result, the results of plates whose controls failed and
+those reported past the specimen limit after their tube's first swab not counted, a tube
+holding several persons read as a pool, and the statuses in order of precedence
+(positive, recall, retest_pending, resample, pending, negative). Columns: person,
+status, tube, mode, result, ct_orf1ab, ct_n, site, collected_at, reported_at, lab (those
+of `export status` but not_counted).
 
-What the tables cannot say is written into the query: the round; the control cut-offs in
-force, checked against the plates the round's batches recorded as failed (if a cut-off
+What the tables cannot say is written into the query: the round; the specimen limit
+(custody.specimen_limit_hours in STORE/pooltrack.toml); the control cut-offs in force, checked against the plates the round's batches recorded as failed (if a cut-off
 changed since, the recorded plates are listed instead); the file order of a batch read
 from several files; and the rare tube whose mode only a row not in the table stated.
 Make the query again after a batch of several files or a change of cut-offs.

@@ -11,8 +11,10 @@ use pooltrack::tracker::Decided;
 #[command(after_help = "\
 Statuses, in order of precedence: positive (a single tube positive), recall (a pool
 positive or inconclusive, not cleared by a later negative single tube), retest_pending
-(recalled, retest collected, no result yet), resample (a tube invalid or a single tube
-inconclusive), pending (a tube without result), negative.
+(recalled, retest collected, no result yet), resample (a tube invalid, a single tube
+inconclusive, or a tube whose every result came more than the specimen limit, 48 h by
+default, after its first swab), pending (a tube without result), negative. A result past
+the specimen limit does not count; --person says so beside it.
 
 Without --round, --person ID shows the person's history over every round of the store
 (each round: their status as of the time, tubes and results) and their health code
@@ -116,6 +118,12 @@ fn print_round(r: &RoundCounts) {
             c.tubes_to_rerun
         );
     }
+    if c.tubes_past_limit > 0 {
+        println!(
+            "specimen limit: {} tube(s) were tested only past the {} h limit after their first swab; no result of theirs counts and their persons need a resample (pooltrack worklist resample)",
+            c.tubes_past_limit, r.specimen_limit_hours
+        );
+    }
 }
 
 fn ct(v: Option<f32>) -> String {
@@ -131,9 +139,11 @@ fn print_person(r: &PersonReport) {
     );
     let d = &r.decided_by;
     let result = if d.result.is_empty() {
-        "no result yet"
+        "no result yet".to_owned()
+    } else if d.not_counted.is_empty() {
+        d.result.clone()
     } else {
-        &d.result
+        format!("{}, which does not count: {}", d.result, d.not_counted)
     };
     println!(
         "decided by {} tube {} ({result}), collected {} at site {}",
@@ -152,10 +162,10 @@ fn print_person(r: &PersonReport) {
             t.capacity,
             t.collected_at,
             if t.site.is_empty() { "-" } else { &t.site },
-            if t.result.is_empty() {
-                "none yet"
-            } else {
-                &t.result
+            match (&t.not_counted, t.result.is_empty()) {
+                (Some(why), _) => format!("none that counts ({why})"),
+                (None, true) => "none yet".to_owned(),
+                (None, false) => t.result.clone(),
             },
             if t.positive_kept {
                 " (positive kept against a later result: review)"
@@ -169,6 +179,9 @@ fn print_person(r: &PersonReport) {
         for x in &t.results {
             if let Some(why) = &x.void {
                 println!("      void, does not count: {why}");
+            }
+            if let Some(why) = &x.past_limit {
+                println!("      does not count: {why}");
             }
             println!(
                 "      {}{} ORF1ab {} N {} reported {} lab {} plate {} well {}  [batch {}, {} line {}]",

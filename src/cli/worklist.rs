@@ -16,7 +16,8 @@ use super::output::{FormatArg, pick_format, pseudonymizer};
 enum List {
     /// Persons whose pool turned positive: re-swab each in a single tube, lowest Ct first.
     Recall,
-    /// Persons whose tube was invalid or whose single tube was inconclusive.
+    /// Persons whose tube was invalid, whose single tube was inconclusive, or whose tube
+    /// was tested only past the specimen limit.
     Resample,
     /// Persons found positive, with their tube and times.
     Positives,
@@ -32,7 +33,8 @@ enum List {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Columns of recall, resample, positives: person, status, tube, mode, result, ct_orf1ab,
-ct_n, site, collected_at, reported_at, lab. Rerun: tube, mode, members, lab, plate, well,
+ct_n, site, collected_at, reported_at, lab, not_counted (why the result shown does not
+count: \"tested 49 h after the swab, past the 48 h specimen limit\"). Rerun: tube, mode, members, lab, plate, well,
 reported_at (of the void result), reason (which control failed). Untested (needs
 `pooltrack ingest population FILE`): person, district, community, group, by district and
 community. Unregistered: person, tube, site, collected_at (their first tube in the

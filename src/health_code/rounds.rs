@@ -40,7 +40,7 @@ use crate::store::{BatchKind, Store, read};
 use crate::text::text_at;
 use crate::time::{self, Millis, Offset};
 use crate::tracker::rules::{self as status_rules, Membership};
-use crate::tracker::{NONE, Statuses, effective};
+use crate::tracker::{NONE, SpecimenLimit, Statuses, read_results};
 use crate::{Error, Result};
 
 /// The store's rounds with any swab at or before `as_of`, oldest first (by earliest
@@ -66,51 +66,24 @@ pub fn rounds_as_of(store: &Store, as_of: Millis) -> Result<Vec<(String, Millis)
 /// footers, so that ordering ten rounds reads no column; `None` when a footer lacks
 /// them (the column is read instead) or the round has no rows.
 fn first_swab_of_footers(store: &Store, round: &str) -> Result<Option<Millis>> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    use parquet::file::statistics::Statistics;
-    let mut first: Option<Millis> = None;
-    for path in read::segment_files(store, round, BatchKind::Collections) {
-        let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let reader = SerializedFileReader::new(file)
-            .map_err(|e| Error::damaged(store.root(), format!("{}: {e}", path.display())))?;
-        let meta = reader.metadata();
-        let Some(column) = meta
-            .file_metadata()
-            .schema_descr()
-            .columns()
-            .iter()
-            .position(|c| c.name() == "collected_at")
-        else {
-            return Ok(None);
-        };
-        for group in meta.row_groups() {
-            if group.num_rows() == 0 {
-                continue;
-            }
-            let Some(Statistics::Int64(stats)) = group.column(column).statistics() else {
-                return Ok(None);
-            };
-            let Some(&min) = stats.min_opt() else {
-                return Ok(None);
-            };
-            first = Some(first.map_or(min, |f| f.min(min)));
-        }
+    let floors = read::time_floors(store, round, BatchKind::Collections, "collected_at")?;
+    if floors.iter().any(Option::is_none) {
+        return Ok(None);
     }
-    Ok(first)
+    Ok(floors.into_iter().flatten().min())
 }
 
 /// Decides `s` again as of `as_of`, reduces each person to a word and folds the words
 /// into `state`, one hash range at a time (a round's words are never all held at
-/// once); `only` limits it to one person hash, whose words it returns.
+/// once).
 fn fold_round(
     s: &Statuses,
     round: u16,
     as_of: Millis,
-    only: Option<u128>,
     store: &Store,
     state: &mut [Vec<(u128, History)>],
     clearing: Clearing,
-) -> Result<Vec<(u16, Word)>> {
+) -> Result<()> {
     let (tubes, r) = (&s.tubes, &s.results);
     let counted = |i: u32| {
         let i = i as usize;
@@ -119,20 +92,27 @@ fn fold_round(
     };
     // Each tube's effective result as of the time, and the status it gives a person
     // with no other tube in the round.
-    let tube_result: Vec<u32> = (0..tubes.len())
+    // Results past the specimen limit do not count; a tube with only those needs a
+    // resample, and the one that stands in for its result is shown.
+    let (tube_result, tube_late): (Vec<u32>, Vec<bool>) = (0..tubes.len())
         .into_par_iter()
         .map(|t| {
             let lo = tubes.result_start.get(t).copied().unwrap_or(0) as usize;
             let hi = tubes.result_start.get(t + 1).copied().unwrap_or(0) as usize;
             let rows = tubes.result_rows.get(lo..hi).unwrap_or_default();
             let kept = || rows.iter().copied().filter(|&i| counted(i));
-            let (winner, _) = effective(kept().map(|i| r.outcome[i as usize]));
-            winner.and_then(|k| kept().nth(k)).unwrap_or(NONE)
+            let reading =
+                read_results(kept().map(|i| (r.outcome[i as usize], r.is_late(i as usize))));
+            let at = |k: Option<usize>| k.and_then(|k| kept().nth(k));
+            match at(reading.result) {
+                Some(row) => (row, false),
+                None => at(reading.past_limit).map_or((NONE, false), |row| (row, true)),
+            }
         })
-        .collect();
+        .unzip();
     let membership = |t: usize, at: Millis| {
         let res = tube_result[t];
-        let (result, ct) = if res == NONE {
+        let (result, ct) = if res == NONE || tube_late[t] {
             (None, None)
         } else {
             let ct = match r.cts(res as usize) {
@@ -145,6 +125,7 @@ fn fold_round(
             mode: tubes.mode[t],
             at,
             result,
+            past_limit: tube_late[t],
             ct,
         }
     };
@@ -170,9 +151,6 @@ fn fold_round(
         for seg in &segs {
             for i in in_range(&seg.persons, range) {
                 let hash = seg.persons.person(i);
-                if only.is_some_and(|o| o != hash) {
-                    continue;
-                }
                 pairs.push((hash, seg.base.saturating_add(seg.persons.person_row(i))));
             }
         }
@@ -235,21 +213,13 @@ fn fold_round(
         }
         Ok(words)
     };
-    let one: Vec<Vec<(u16, Word)>> = state
+    state
         .par_iter_mut()
         .zip(0..HASH_RANGES)
-        .map(|(held, range)| {
-            let words = words_of(range)?;
-            let one = if only.is_some() {
-                words.iter().map(|&(_, w)| (round, w)).collect()
-            } else {
-                Vec::new()
-            };
-            merge(held, words, clearing);
-            Ok(one)
+        .try_for_each(|(held, range)| {
+            merge(held, words_of(range)?, clearing);
+            Ok(())
         })
-        .collect::<Result<_>>()?;
-    Ok(one.into_iter().flatten().collect())
 }
 
 /// Folds one range of a round's words into the histories of that range, by a sorted
@@ -292,7 +262,7 @@ struct Register {
 
 impl Register {
     /// `None` when the store holds no register.
-    fn load(store: &Store, only: Option<u128>) -> Result<Option<Register>> {
+    fn load(store: &Store) -> Result<Option<Register>> {
         let Some(Segments {
             files,
             sidecars,
@@ -349,9 +319,6 @@ impl Register {
                 for (f, &base) in sidecars.iter().zip(&bases) {
                     for i in in_range(f, range) {
                         let hash = f.person(i);
-                        if only.is_some_and(|o| o != hash) {
-                            continue;
-                        }
                         let row = base.saturating_add(f.person_row(i));
                         if row < total {
                             regs.push((hash, row));
@@ -432,6 +399,9 @@ struct RoundText {
     lab: StringArray,
     plate: StringArray,
     reported: Sources,
+    /// The result rows that came past the specimen limit of tubes with no result that
+    /// counts, with their tube's first swab, by row: such a row shown is explained.
+    late: Vec<(u32, Millis)>,
 }
 
 /// `batch N, FILE line L` columns of fetched rows.
@@ -484,6 +454,7 @@ pub struct CodesAsOf {
     /// Whether the store holds a register (without one nobody must test).
     pub registered: bool,
     zone: Offset,
+    limit: SpecimenLimit,
     rounds: Vec<RoundText>,
     register_person: StringArray,
     groups: StringArray,
@@ -491,7 +462,7 @@ pub struct CodesAsOf {
     order: Vec<u32>,
 }
 
-/// What `only` one person's codes keep besides: their words by round.
+/// One person's words by round and their register entry ([`super::person`]).
 pub struct OnePerson {
     /// Every round with a swab by the time, oldest first.
     pub rounds: Vec<String>,
@@ -508,10 +479,37 @@ struct Computed {
     rounds: Vec<(String, Millis)>,
     codes: Vec<Vec<Decided>>,
     register: Option<Register>,
-    words: Vec<(u16, Word)>,
+    /// Per round, [`RoundText::late`].
+    late: Vec<Vec<(u32, Millis)>>,
+    limit: SpecimenLimit,
 }
 
-fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed> {
+/// The late result rows of the tubes of `s` with no result that counts, with their
+/// tube's first swab, by row.
+fn late_rows(s: &Statuses) -> Vec<(u32, Millis)> {
+    let t = &s.tubes;
+    let mut rows: Vec<(u32, Millis)> = t
+        .past_limit
+        .iter()
+        .flat_map(|p| {
+            let tube = p.tube as usize;
+            let (lo, hi) = (
+                t.result_start.get(tube).copied().unwrap_or(0) as usize,
+                t.result_start.get(tube + 1).copied().unwrap_or(0) as usize,
+            );
+            t.result_rows
+                .get(lo..hi)
+                .unwrap_or_default()
+                .iter()
+                .filter(|&&r| s.results.is_late(r as usize))
+                .map(move |&r| (r, p.first_swab))
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
     let config: HealthCodesConfig = store.config()?.health_codes;
     let clearing = Clearing {
         negatives: config.clear_negatives,
@@ -525,13 +523,15 @@ fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed>
         )));
     }
     let mut state: Vec<Vec<(u128, History)>> = vec![Vec::new(); HASH_RANGES as usize];
-    let mut words_of_one = Vec::new();
+    let mut late = Vec::with_capacity(rounds.len());
+    let limit = SpecimenLimit::of_store(store)?;
     for (k, (name, _)) in rounds.iter().enumerate() {
         let k = u16::try_from(k).unwrap_or(u16::MAX);
         let s = Statuses::load(store, name)?;
-        words_of_one.extend(fold_round(&s, k, as_of, only, store, &mut state, clearing)?);
+        fold_round(&s, k, as_of, store, &mut state, clearing)?;
+        late.push(late_rows(&s));
     }
-    let register = Register::load(store, only)?;
+    let register = Register::load(store)?;
     let window_of = |code: u32| -> f64 {
         let group = register
             .as_ref()
@@ -579,14 +579,15 @@ fn compute(store: &Store, as_of: Millis, only: Option<u128>) -> Result<Computed>
         rounds,
         codes,
         register,
-        words: words_of_one,
+        late,
+        limit,
     })
 }
 
 /// Codes by color and reason as of `as_of`, across every round of the store, without
 /// reading any text (the round report's part).
 pub fn counts_as_of(store: &Store, as_of: Millis) -> Result<Counts> {
-    let computed = compute(store, as_of, None)?;
+    let computed = compute(store, as_of)?;
     let mut counts = Counts::default();
     let mut word = String::new();
     for c in computed.codes.iter().flatten() {
@@ -619,12 +620,16 @@ impl CodesAsOf {
             rounds,
             codes,
             register,
+            late,
+            limit,
             ..
-        } = compute(store, as_of, None)?;
+        } = compute(store, as_of)?;
         let mut codes: Vec<Decided> = codes.into_iter().flatten().collect();
         let mut texts = Vec::with_capacity(rounds.len());
-        for (k, (name, _)) in rounds.iter().enumerate() {
-            texts.push(fetch_round(store, name, k, &mut codes)?);
+        for ((k, (name, _)), late) in rounds.iter().enumerate().zip(late) {
+            let mut text = fetch_round(store, name, k, &mut codes)?;
+            text.late = late;
+            texts.push(text);
         }
         let (register_person, groups, registered) = match &register {
             Some(reg) => {
@@ -667,6 +672,7 @@ impl CodesAsOf {
             as_of,
             registered,
             zone: store.zone(),
+            limit,
             rounds: texts,
             register_person,
             groups,
@@ -828,6 +834,7 @@ fn fetch_round(store: &Store, name: &str, k: usize, codes: &mut [Decided]) -> Re
         lab: text(&r[4])?,
         plate: text(&r[5])?,
         reported: Sources::of(store, &r[6..9])?,
+        late: Vec::new(),
     })
 }
 
@@ -870,6 +877,9 @@ pub struct CodeRow<'a> {
     pub plate: &'a str,
     /// Where the result row came from.
     pub result_source: String,
+    /// Why that result does not count, when it does not: "tested 50 h after the swab,
+    /// past the 48 h specimen limit" (the tube needs a resample).
+    pub not_counted: String,
 }
 
 impl ListRow for CodeRow<'_> {
@@ -892,6 +902,7 @@ impl ListRow for CodeRow<'_> {
         "lab",
         "plate",
         "result_source",
+        "not_counted",
     ];
 
     /// Every batch with the same columns: text, blanks as nulls, Cts as floats.
@@ -945,6 +956,7 @@ impl ListRow for CodeRow<'_> {
             text(|r| r.lab),
             text(|r| r.plate),
             text(|r| &r.result_source),
+            text(|r| &r.not_counted),
         ];
         Ok(arrow_array::RecordBatch::try_new(
             Arc::new(arrow_schema::Schema::new(fields)),
@@ -985,6 +997,7 @@ impl RowMaker for CodesAsOf {
             &mut out.collection_source,
             &mut out.reported_at,
             &mut out.result_source,
+            &mut out.not_counted,
         ] {
             s.clear();
         }
@@ -1028,49 +1041,12 @@ impl RowMaker for CodesAsOf {
             r.plate.value(res)
         };
         r.reported.write(res, &mut out.result_source);
+        if let Ok(i) = r.late.binary_search_by_key(&w.result, |&(row, _)| row) {
+            let reported = r.reported_at.value(res);
+            out.not_counted
+                .push_str(&self.limit.explain(r.late[i].1, reported));
+        }
     }
-}
-
-/// One person's words in every round as of `as_of`, their register entry, and their
-/// code; `None` when neither any round nor the register knows them.
-pub fn one_person(store: &Store, person: &str, as_of: Millis) -> Result<Option<(OnePerson, Code)>> {
-    let hash = crate::store::index::person_hash(person);
-    let Computed {
-        rounds,
-        codes,
-        register,
-        words,
-    } = compute(store, as_of, Some(hash))?;
-    let Some(decided) = codes.into_iter().flatten().next() else {
-        return Ok(None);
-    };
-    let group = register
-        .as_ref()
-        .and_then(|r| {
-            (decided.group != NONE).then(|| text_at(&r.groups, decided.group as usize).to_owned())
-        })
-        .unwrap_or_default();
-    let config = store.config()?.health_codes;
-    let window_hours = register.as_ref().and_then(|r| {
-        r.ranges
-            .iter()
-            .flatten()
-            .next()
-            .map(|_| config.window_hours(&group))
-    });
-    let words = words
-        .into_iter()
-        .map(|(k, w)| (rounds[usize::from(k)].0.clone(), w))
-        .collect();
-    Ok(Some((
-        OnePerson {
-            rounds: rounds.into_iter().map(|(r, _)| r).collect(),
-            words,
-            window_hours,
-            group,
-        },
-        decided.code,
-    )))
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ impl Evidence<'_> {
         let t = s.tube_of_row[row as usize] as usize;
         let c = self.rows.get(row);
         let effective = s.tubes.result[t];
+        let (shown, not_counted) = s.shown_result(t);
         let lo = s.tubes.result_start[t] as usize;
         let hi = s.tubes.result_start[t + 1] as usize;
         let results = s.tubes.result_rows[lo..hi]
@@ -36,6 +37,13 @@ impl Evidence<'_> {
                 let i = r as usize;
                 let (ct_orf1ab, ct_n) = s.results.cts(i);
                 let text = self.results.get(r);
+                let void = s.results.is_void(i);
+                let past_limit = match s.tubes.first_swab_if_late(t) {
+                    Some(first) if !void && s.results.is_late(i) => {
+                        Some(s.specimen_limit.explain(first, s.results.reported_at[i]))
+                    }
+                    _ => None,
+                };
                 ResultLine {
                     result: s.results.outcome[i].as_str(),
                     ct_orf1ab,
@@ -45,13 +53,8 @@ impl Evidence<'_> {
                     plate: text.plate.to_owned(),
                     well: text.well.to_owned(),
                     effective: r == effective,
-                    void: s
-                        .results
-                        .void
-                        .get(i)
-                        .copied()
-                        .unwrap_or(false)
-                        .then(|| format!("plate {} failed its controls", text.plate)),
+                    void: void.then(|| format!("plate {} failed its controls", text.plate)),
+                    past_limit,
                     batch: text.batch,
                     source: text.source.to_owned(),
                     line: text.line,
@@ -65,11 +68,12 @@ impl Evidence<'_> {
             members: s.tubes.members[t],
             site: c.site.to_owned(),
             collected_at: time::format(s.collected_at[row as usize], s.zone),
-            result: if effective == NONE {
+            result: if shown == NONE {
                 String::new()
             } else {
-                s.results.outcome[effective as usize].as_str().to_owned()
+                s.results.outcome[shown as usize].as_str().to_owned()
             },
+            not_counted,
             positive_kept: s.tubes.positive_kept[t],
             results,
             batch: c.batch,

@@ -151,6 +151,7 @@ mod tests {
             Decided {
                 name: "r".into(),
                 zone: Offset::UTC,
+                specimen_limit: crate::tracker::SpecimenLimit::hours(48.0),
                 rows: rows.len(),
                 tubes: t,
                 results,

@@ -126,7 +126,8 @@ pub(super) fn render(h: &mut String, c: &CustodySection, round: &str) {
         let _ = writeln!(
             h,
             "<p class=\"warn\">{} persons need a resample: their tubes were tested past the \
-             {} h specimen limit, so those results do not count.</p>",
+             {} h specimen limit, so those results do not count (the statuses and worklists \
+             read them so).</p>",
             thousands(counts.resample_persons),
             c.limits.specimen_limit_hours
         );

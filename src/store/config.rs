@@ -22,7 +22,7 @@
 //!
 //! [custody]
 //! receipt_hours = 12.0            # a tube not received this long after collection is lost or stuck
-//! specimen_limit_hours = 48.0     # a result tested later than this after collection does not count
+//! specimen_limit_hours = 48.0     # a result tested later than this after its tube's first swab does not count
 //!
 //! [audit]
 //! alpha = 0.01                    # the lab audit's significance level, after Holm
@@ -72,7 +72,8 @@ pub struct Config {
     pub ids: IdsConfig,
     /// The assay prevalence estimates assume.
     pub prevalence: PrevalenceConfig,
-    /// When `pooltrack custody` calls a tube lost or a specimen too old.
+    /// When `pooltrack custody` calls a tube lost, and when a specimen is too old for
+    /// its result to count.
     pub custody: CustodyConfig,
     /// What the lab audit flags.
     pub audit: AuditConfig,
@@ -87,9 +88,10 @@ pub struct CustodyConfig {
     /// A tube collected this many hours ago and not received (no receipt of it or its
     /// box, no result) is lost or stuck.
     pub receipt_hours: f64,
-    /// The longest a swab may wait from collection to its test (its result's
-    /// `reported_at`): a result later than this does not count and the tube's persons
-    /// need a resample. Kits and cold chains differ; 48 h is kept apart from the 24 h
+    /// The longest a swab may wait from its tube's first swab to its test (its
+    /// result's `reported_at`): a result later than this does not count, in every
+    /// report ([`crate::tracker::limit`]), and a tube with only such results needs a
+    /// resample. Kits and cold chains differ; 48 h is kept apart from the 24 h
     /// reporting deadline so that a late lab is not also a mass resample.
     pub specimen_limit_hours: f64,
 }
@@ -388,9 +390,9 @@ impl Config {
          \n\
          [custody]\n\
          # `pooltrack custody`: a tube collected this many hours ago and not received\n\
-         # (no receipt scan of it or its box, no result) is lost or stuck; a result\n\
-         # reported longer than specimen_limit_hours after collection does not count and\n\
-         # its persons need a resample.\n\
+         # (no receipt scan of it or its box, no result) is lost or stuck. Every report:\n\
+         # a result reported longer than specimen_limit_hours after its tube's first swab\n\
+         # does not count, and a tube with only such results needs a resample.\n\
          receipt_hours = 12.0\n\
          specimen_limit_hours = 48.0\n\
          \n\

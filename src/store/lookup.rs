@@ -268,6 +268,25 @@ impl StoreIndex {
         rows
     }
 
+    /// Rows of `round` (numbered across its collection segments) in the tube,
+    /// ascending.
+    pub fn tube_rows(&self, round: usize, key: &TubeKey) -> Vec<u32> {
+        let mut rows: Vec<u32> = self
+            .collections
+            .iter()
+            .filter(|s| s.round == round)
+            .flat_map(|s| {
+                s.tubes.find(key).flat_map(move |i| {
+                    let r = s.tubes.record(i);
+                    let first = s.base.saturating_add(index::u32_at(r, 32));
+                    first..first.saturating_add(index::u32_at(r, 36))
+                })
+            })
+            .collect();
+        rows.sort_unstable();
+        rows
+    }
+
     /// Every result of the tube in `round`, in the order that decides its effective
     /// result: by report time, then later batches last.
     pub fn result_facts(&self, round: usize, key: &TubeKey) -> Vec<ResultFact> {

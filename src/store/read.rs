@@ -153,6 +153,50 @@ pub fn row_count(store: &Store, round: &str, kind: BatchKind) -> Result<u64> {
         .sum()
 }
 
+/// The least value of a timestamp column in each of a round's segment files of
+/// `kind`, in manifest order, from the statistics in their footers alone: `None` for a
+/// file whose footer states none (or that holds no rows).
+pub fn time_floors(
+    store: &Store,
+    round: &str,
+    kind: BatchKind,
+    column: &str,
+) -> Result<Vec<Option<Millis>>> {
+    use parquet::file::statistics::Statistics;
+    segment_files(store, round, kind)
+        .iter()
+        .map(|path| {
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+                .map_err(|e| damaged_file(store, path, e))?;
+            let meta = meta.metadata();
+            let Some(at) = meta
+                .file_metadata()
+                .schema_descr()
+                .columns()
+                .iter()
+                .position(|c| c.name() == column)
+            else {
+                return Ok(None);
+            };
+            let mut least: Option<Millis> = None;
+            for group in meta.row_groups() {
+                if group.num_rows() == 0 {
+                    continue;
+                }
+                let Some(Statistics::Int64(stats)) = group.column(at).statistics() else {
+                    return Ok(None);
+                };
+                let Some(&min) = stats.min_opt() else {
+                    return Ok(None);
+                };
+                least = Some(least.map_or(min, |l| l.min(min)));
+            }
+            Ok(least)
+        })
+        .collect()
+}
+
 /// Reads the named columns of the rows `rows` (ascending, numbered across the round's
 /// segments of `kind` in manifest order). Only the pages holding those rows are decoded.
 pub fn fetch(

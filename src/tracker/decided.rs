@@ -7,7 +7,8 @@ use arrow_array::cast::AsArray;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::effective::effective_results;
+use super::effective::{effective_results, order_results};
+use super::limit::{FirstSwabs, SpecimenLimit, first_swabs_of_index, mark_late};
 use super::persons::{HASH_RANGES, multi_row_persons};
 use super::rules::{self, Membership};
 use super::tubes::{Numbered, number_tubes, tubes_of_rows};
@@ -28,6 +29,8 @@ pub struct Decided {
     pub name: String,
     /// The store's time zone, for printing.
     pub zone: Offset,
+    /// The store's specimen limit, which the effective results were read against.
+    pub specimen_limit: SpecimenLimit,
     /// Collection rows in the round.
     pub rows: usize,
     /// The round's tubes.
@@ -70,6 +73,9 @@ pub struct Counts {
     pub positives_kept: u64,
     /// Tubes whose only results came from failed plates: the lab must run them again.
     pub tubes_to_rerun: u64,
+    /// Tubes whose every result came past the specimen limit: none counts, and their
+    /// persons need a resample.
+    pub tubes_past_limit: u64,
 }
 
 /// A person on a list: their status, the row that decided it, and its tube.
@@ -190,7 +196,7 @@ impl Decided {
             || Decided::from_indexes(store, round, false),
             || read::row_count(store, round, BatchKind::Collections),
         );
-        let u = parts?.0;
+        let mut u = parts?.0;
         // The lists read their rows' text from Parquet: it must hold the rows the
         // indexes number.
         if parquet_rows? != u.decided.rows as u64 {
@@ -224,12 +230,15 @@ impl Decided {
                     )
                 })?
         };
+        let firsts = first_swabs_of_index(store, &u.decided)?;
+        u.settle_results(&firsts);
         let time = |row: u32| rows.binary_search(&row).map_or(0, |i| at[i]);
         Ok(u.decide_groups(&time))
     }
 
-    /// Everything but the persons with several rows; with `fill`, also the tube of each
-    /// row.
+    /// Everything but the effective results (which need the first swabs of the tubes
+    /// that may be past the specimen limit, [`Undecided::settle_results`]) and the
+    /// persons with several rows; with `fill`, also the tube of each row.
     pub(super) fn from_indexes(
         store: &Store,
         round: &str,
@@ -267,10 +276,8 @@ impl Decided {
         }
         let groups: Vec<Vec<u32>> = groups?.into_iter().flatten().collect();
         results.void = plate_qc::void_results(store, round, n_results)?;
-        effective_results(&results, &mut tubes);
-        let single = (0..tubes.len())
-            .map(|t| rules::decide(&[tube_membership(&tubes, &results, t, 0)]).0)
-            .collect();
+        order_results(&results, &mut tubes);
+        let specimen_limit = SpecimenLimit::of_store(store)?;
         let mut rows: Vec<u32> = groups.iter().flatten().copied().collect();
         rows.par_sort_unstable();
         let grouped = if rows.is_empty() {
@@ -283,10 +290,11 @@ impl Decided {
         let decided = Decided {
             name: round.to_owned(),
             zone: store.zone(),
+            specimen_limit,
             rows: n_rows,
             tubes,
             results,
-            single,
+            single: Vec::new(),
             groups: Vec::new(),
             group_rows: Vec::new(),
             grouped,
@@ -300,6 +308,26 @@ impl Decided {
         self.grouped
             .binary_search_by_key(&row, |&(r, _)| r)
             .map_or(NONE, |i| self.grouped[i].1)
+    }
+
+    /// The result row tube `t` shows in lists: its effective result, or, for a tube
+    /// whose every result came past the specimen limit, the one standing in for them
+    /// with why it does not count; [`NONE`] when it has neither.
+    pub fn shown_result(&self, t: usize) -> (u32, Option<String>) {
+        let res = self.tubes.result.get(t).copied().unwrap_or(NONE);
+        if res != NONE {
+            return (res, None);
+        }
+        match self.tubes.past_limit_of(t) {
+            Some(p) => (
+                p.row,
+                self.results
+                    .reported_at
+                    .get(p.row as usize)
+                    .map(|&at| self.specimen_limit.explain(p.first_swab, at)),
+            ),
+            None => (NONE, None),
+        }
     }
 
     /// The counts the status report shows.
@@ -352,6 +380,7 @@ impl Decided {
             overfull_pools: overfull,
             positives_kept: t.positive_kept.iter().filter(|&&k| k).count() as u64,
             tubes_to_rerun: self.tubes_to_rerun().len() as u64,
+            tubes_past_limit: t.past_limit.len() as u64,
         }
     }
 
@@ -480,13 +509,17 @@ impl Decided {
     }
 
     /// Tubes with a void result and no result that counts, in tube order, each with its
-    /// latest void result row.
+    /// latest void result row. A tube whose other results came past the specimen limit
+    /// is not among them: it is too old to run again, and its persons need a resample.
     pub fn tubes_to_rerun(&self) -> Vec<(u32, u32)> {
         let r = &self.results;
         let mut tubes: Vec<(u32, u32)> = (0..r.void.len())
             .filter(|&row| {
                 let t = r.tube[row];
-                r.void[row] && t != NONE && self.tubes.result[t as usize] == NONE
+                r.void[row]
+                    && t != NONE
+                    && self.tubes.result[t as usize] == NONE
+                    && self.tubes.past_limit_of(t as usize).is_none()
             })
             .map(|row| (r.tube[row], u32::try_from(row).unwrap_or(NONE)))
             .collect();
@@ -498,6 +531,20 @@ impl Decided {
 }
 
 impl Undecided {
+    /// Reads each tube's effective result against the specimen limit, given the first
+    /// swab of each tube that may be past it, and the status of a one-row person in each
+    /// tube.
+    pub(super) fn settle_results(&mut self, firsts: &FirstSwabs) {
+        let d = &mut self.decided;
+        mark_late(&mut d.results, firsts, d.specimen_limit);
+        effective_results(&d.results, &mut d.tubes, firsts);
+        let (tubes, results) = (&d.tubes, &d.results);
+        d.single = (0..tubes.len())
+            .into_par_iter()
+            .map(|t| rules::decide(&[tube_membership(tubes, results, t, 0)]).0)
+            .collect();
+    }
+
     /// Decides the persons with several rows, given the collection time of their rows.
     pub(super) fn decide_groups(self, at: &(dyn Fn(u32) -> Millis + Sync)) -> Decided {
         let Undecided {
@@ -550,6 +597,7 @@ pub(super) fn tube_membership(
         mode: tubes.mode[tube],
         at,
         result,
+        past_limit: res == NONE && tubes.past_limit_of(tube).is_some(),
         ct,
     }
 }

@@ -7,6 +7,9 @@
 //! - each tube's **effective result** comes from the sorted result indexes: its results
 //!   ordered by `reported_at`, the latest wins, except that a positive is never cleared
 //!   by a later non-positive result (the tube stays positive and is flagged for review);
+//!   results on a failed plate ([`plate_qc`]) and results reported past the specimen
+//!   limit after the tube's first swab ([`SpecimenLimit`], read once here for every
+//!   report) do not count, and a tube with only the latter needs a resample;
 //! - persons with several rows are found by merging the segments' sorted person indexes
 //!   (128-bit hashes of the ids), in parallel over ranges of the hash space, and
 //!   decided by the rules in [`rules`] from all their tubes (their rows' times are the
@@ -31,6 +34,7 @@
 //! is the `r`th row of the round's collection Parquet files read in that order, and
 //! likewise for results.
 
+pub mod limit;
 pub mod plate_qc;
 pub mod rules;
 pub mod sql;
@@ -45,7 +49,8 @@ mod statuses;
 mod tubes;
 
 pub use decided::{Barcodes, Counts, Decided, Listed, StatusRows};
-pub use effective::effective;
+pub use effective::{Reading, effective, read_results};
+pub use limit::{PastLimit, SpecimenLimit};
 pub use persons::PersonStatus;
 pub use round::Round;
 pub use stages::Stages;

@@ -5,10 +5,14 @@
 //! 2. else any pool tube positive or inconclusive that is not followed (by collection
 //!    time) by a negative single tube of theirs → `recall`, or `retest_pending` when
 //!    every such pool is followed by a single tube of theirs that has no result yet;
-//! 3. else any tube invalid, or single tube inconclusive, not followed by a negative
-//!    tube of theirs → `resample`;
-//! 4. else any tube without a result → `pending`;
+//! 3. else any tube invalid, or single tube inconclusive, or whose every result came
+//!    past the specimen limit, not followed by a negative tube of theirs → `resample`;
+//! 4. else any tube without a result (and none past the limit) → `pending`;
 //! 5. else `negative`.
+//!
+//! A tube whose every result came past the specimen limit ([`super::limit`]) has no
+//! result that counts and reads as an invalid one does: it needs a resample, it does
+//! not clear a positive pool as a retest, and it is not waiting for a result.
 //!
 //! "Single" and "pool" here are the tube's mode as deconvolution reads it, not as a
 //! row called it: **a tube holding more than one person is a pool**, whatever its rows
@@ -29,6 +33,9 @@ pub struct Membership {
     pub at: Millis,
     /// The tube's effective result, if any.
     pub result: Option<Outcome>,
+    /// No result counts because every one came past the specimen limit: the tube needs
+    /// a resample, as an invalid result does.
+    pub past_limit: bool,
     /// The lower of the tube's two Ct values, for choosing among several pools.
     pub ct: Option<f32>,
 }
@@ -39,10 +46,19 @@ pub struct Membership {
 /// ```
 /// use pooltrack::model::{Mode, Outcome, Status};
 /// use pooltrack::tracker::rules::{decide, Membership};
-/// let pool = Membership { mode: Mode::Pool, at: 0, result: Some(Outcome::Positive), ct: Some(30.0) };
-/// let retest = Membership { mode: Mode::Single, at: 10, result: Some(Outcome::Negative), ct: None };
+/// let pool = Membership {
+///     mode: Mode::Pool,
+///     at: 0,
+///     result: Some(Outcome::Positive),
+///     past_limit: false,
+///     ct: Some(30.0),
+/// };
+/// let retest = Membership { at: 10, mode: Mode::Single, result: Some(Outcome::Negative), ct: None, ..pool };
 /// assert_eq!(decide(&[pool]).0, Status::Recall);
 /// assert_eq!(decide(&[pool, retest]).0, Status::Negative);
+/// // A retest tested past the specimen limit does not clear the pool.
+/// let late = Membership { result: None, past_limit: true, ..retest };
+/// assert_eq!(decide(&[pool, late]).0, Status::Recall);
 /// ```
 pub fn decide(tubes: &[Membership]) -> (Status, usize) {
     use Outcome::{Inconclusive, Invalid, Negative, Positive};
@@ -68,7 +84,9 @@ pub fn decide(tubes: &[Membership]) -> (Status, usize) {
         if followed(t, &|x| x.mode == Mode::Single && x.result == Some(Negative)) {
             continue;
         }
-        if followed(t, &|x| x.mode == Mode::Single && x.result.is_none()) {
+        if followed(t, &|x| {
+            x.mode == Mode::Single && x.result.is_none() && !x.past_limit
+        }) {
             pending_retest.push(i);
         } else {
             recall.push(i);
@@ -81,7 +99,9 @@ pub fn decide(tubes: &[Membership]) -> (Status, usize) {
         return (Status::RetestPending, i);
     }
     let needs_resample = |t: &Membership| {
-        t.result == Some(Invalid) || (t.mode == Mode::Single && t.result == Some(Inconclusive))
+        t.result == Some(Invalid)
+            || t.past_limit
+            || (t.mode == Mode::Single && t.result == Some(Inconclusive))
     };
     if let Some(i) = tubes
         .iter()
@@ -89,7 +109,10 @@ pub fn decide(tubes: &[Membership]) -> (Status, usize) {
     {
         return (Status::Resample, i);
     }
-    if let Some(i) = tubes.iter().position(|t| t.result.is_none()) {
+    if let Some(i) = tubes
+        .iter()
+        .position(|t| t.result.is_none() && !t.past_limit)
+    {
         return (Status::Pending, i);
     }
     let latest = (0..tubes.len())
@@ -109,7 +132,15 @@ mod tests {
             mode,
             at,
             result,
+            past_limit: false,
             ct: None,
+        }
+    }
+
+    fn late(mode: Mode, at: i64) -> Membership {
+        Membership {
+            past_limit: true,
+            ..m(mode, at, None)
         }
     }
 
@@ -176,5 +207,24 @@ mod tests {
         assert_eq!(decide(&t), (Status::Pending, 1));
         let t = [m(Pool, 0, Some(Negative)), m(Single, 1, Some(Negative))];
         assert_eq!(decide(&t), (Status::Negative, 1));
+    }
+
+    #[test]
+    fn a_tube_tested_past_the_specimen_limit_reads_as_an_invalid_one() {
+        assert_eq!(decide(&[late(Pool, 0)]), (Status::Resample, 0));
+        assert_eq!(decide(&[late(Single, 0)]), (Status::Resample, 0));
+        // Cleared by a later negative tube of theirs, as an invalid result is.
+        assert_eq!(
+            decide(&[late(Pool, 0), m(Pool, 5, Some(Negative))]).0,
+            Status::Negative
+        );
+        // Resample outranks pending; the late tube itself is not pending.
+        assert_eq!(
+            decide(&[late(Pool, 0), m(Pool, 5, None)]),
+            (Status::Resample, 0)
+        );
+        // A late retest neither clears a positive pool nor keeps it waiting.
+        let t = [m(Pool, 0, Some(Positive)), late(Single, 5)];
+        assert_eq!(decide(&t), (Status::Recall, 0));
     }
 }

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::decided::tube_membership;
+use super::limit::first_swabs_of_rows;
 use super::rules::Membership;
 use super::{Decided, NONE, PersonStatus};
 use crate::store::{BatchKind, Store, read};
@@ -41,7 +42,7 @@ impl Statuses {
             || read::times(store, round, BatchKind::Collections, "collected_at"),
             || Decided::from_indexes(store, round, true),
         );
-        let (undecided, tube_of_row) = parts?;
+        let (mut undecided, tube_of_row) = parts?;
         let collected_at = collected_at?;
         if collected_at.len() != undecided.decided.rows {
             return Err(Error::damaged(
@@ -49,6 +50,15 @@ impl Statuses {
                 format!("round {round}: the segment files and their indexes disagree on the rows"),
             ));
         }
+        let d = &undecided.decided;
+        let firsts = first_swabs_of_rows(
+            &d.results,
+            &d.tubes,
+            d.specimen_limit,
+            &tube_of_row,
+            &collected_at,
+        );
+        undecided.settle_results(&firsts);
         let decided = undecided.decide_groups(&|row| collected_at[row as usize]);
         Ok(Statuses {
             decided,

@@ -3,6 +3,7 @@
 //! each tube's mode and capacity settled from all its rows.
 
 use super::NONE;
+use super::limit::PastLimit;
 use super::merge::{key_cmp, merge_scans};
 use crate::Result;
 use crate::model::{Mode, Outcome};
@@ -34,6 +35,11 @@ pub struct Tubes {
     pub result_start: Vec<u32>,
     /// Result rows sorted by tube, then time.
     pub result_rows: Vec<u32>,
+    /// The tubes whose every result came past the specimen limit, by tube: no result
+    /// counts and their persons need a resample ([`super::limit`]).
+    pub past_limit: Vec<PastLimit>,
+    /// The first swab of each tube with a result past the specimen limit, by tube.
+    pub late_first_swab: Vec<(u32, Millis)>,
 }
 
 impl Tubes {
@@ -45,6 +51,30 @@ impl Tubes {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.row.is_empty()
+    }
+
+    /// The first swab of tube `t`, when some result of it came past the specimen limit.
+    pub fn first_swab_if_late(&self, t: usize) -> Option<Millis> {
+        let t = u32::try_from(t).ok()?;
+        self.late_first_swab
+            .binary_search_by_key(&t, |&(x, _)| x)
+            .ok()
+            .map(|i| self.late_first_swab[i].1)
+    }
+
+    /// Tube `t`'s results all came past the specimen limit: which stands in for them.
+    // Inline: deciding asks it once per tube, from another module, of a list nearly
+    // always empty.
+    #[inline]
+    pub fn past_limit_of(&self, t: usize) -> Option<&PastLimit> {
+        if self.past_limit.is_empty() {
+            return None;
+        }
+        let t = u32::try_from(t).ok()?;
+        self.past_limit
+            .binary_search_by_key(&t, |p| p.tube)
+            .ok()
+            .map(|i| &self.past_limit[i])
     }
 }
 
@@ -63,6 +93,9 @@ pub struct ResultFacts {
     pub tube: Vec<u32>,
     /// Results that do not count: their plate's controls failed.
     pub void: Vec<bool>,
+    /// Results that do not count: reported past the specimen limit after their tube's
+    /// first swab. Empty when none is.
+    pub late: Vec<bool>,
 }
 
 impl ResultFacts {
@@ -72,6 +105,18 @@ impl ResultFacts {
     pub fn cts(&self, row: usize) -> (Option<f32>, Option<f32>) {
         let ct = |v: f32| (!v.is_nan()).then_some(v);
         (ct(self.ct_orf1ab[row]), ct(self.ct_n[row]))
+    }
+
+    /// Whether result row `row` was reported past the specimen limit.
+    #[inline]
+    pub fn is_late(&self, row: usize) -> bool {
+        self.late.get(row).copied().unwrap_or(false)
+    }
+
+    /// Whether result row `row` is on a failed plate.
+    #[inline]
+    pub fn is_void(&self, row: usize) -> bool {
+        self.void.get(row).copied().unwrap_or(false)
     }
 }
 
@@ -124,6 +169,7 @@ pub(super) fn number_tubes(
         reported_at: vec![0; n_results],
         tube: vec![NONE; n_results],
         void: Vec::new(),
+        late: Vec::new(),
     };
     let mut last: Option<TubeKey> = None;
     let mut tube_of_row = if fill { vec![NONE; n_rows] } else { Vec::new() };

@@ -112,6 +112,15 @@ fn the_worked_example_matches_its_hand_counts() {
     assert_eq!(late["lab"], "L1");
     assert_eq!(late["persons"], 1);
     assert_eq!(c["counts"]["resample_persons"], 1);
+    assert_eq!(
+        late["detail"],
+        "tested 25.83 h after the swab, past the 24 h specimen limit: no result of the tube counts: resample its 1 person(s)"
+    );
+    // The statuses read it the same way: P03, alone in PL0002, needs a resample.
+    assert_eq!(
+        crate::rules::person_status(&store, ROUND, "P03"),
+        "resample"
+    );
     // The repeat scan names the first.
     let again = finding(&c, "received_again", "BX01");
     assert_eq!(again["received_at"], "2022-04-02 10:45:00");
@@ -174,9 +183,14 @@ fn the_worked_example_matches_its_hand_counts() {
             .arg(&pq),
     );
     assert_eq!(&fs::read(&pq).expect("parquet")[..4], b"PAR1");
-    // The command line beats the file.
+    // The command line beats the file, as a question: the statuses keep the store's
+    // limit.
     let c48 = custody_json(&store, &["--specimen-limit-hours", "48"]);
     assert_eq!(c48["counts"]["past_limit"], 0, "{c48}");
+    assert_eq!(
+        crate::rules::person_status(&store, ROUND, "P03"),
+        "resample"
+    );
 }
 
 /// `--as-of` counts only what had happened: a tube scanned twice, a box scanned tube

@@ -15,7 +15,7 @@ fn codes(store: &std::path::Path) -> BTreeMap<String, BTreeMap<String, String>> 
     assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
     let text = std::fs::read_to_string(&out).expect("export written");
     assert!(text.starts_with(
-        "person,color,status,tube,mode,collected_at,collection_source,result,ct_orf1ab,ct_n,reported_at,lab,plate,result_source\n"
+        "person,color,status,tube,mode,collected_at,collection_source,result,ct_orf1ab,ct_n,reported_at,lab,plate,result_source,not_counted\n"
     ));
     csv_records(&text)
         .into_iter()

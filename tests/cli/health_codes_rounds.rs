@@ -755,3 +755,131 @@ fn a_report_of_a_store_with_one_round_has_no_codes_across_rounds() {
     let page = std::fs::read_to_string(out.join("index.html")).expect("page");
     assert!(!page.contains("health-codes-across-rounds"));
 }
+
+/// `status --person ID` without `--round` answers from each round's person lookup:
+/// every round's part is what `status --person ID --round R` prints, and the code is
+/// the one `export health-codes --as-of` (which decides every person from whole
+/// rounds) gives the person, as of times before, between and after the rounds.
+#[test]
+fn a_person_history_agrees_with_each_round_and_with_the_export() {
+    let city = city();
+    set_windows(&city.store, 48);
+    // The generator tests no tube past the specimen limit on a plain round.
+    for r in &city.rounds {
+        let counts = json_of(pooltrack(&city.store).args(["status", "--round", &r.name, "--json"]));
+        assert_eq!(counts["tubes_past_limit"], 0, "{}: {counts}", r.name);
+    }
+    // Persons of every kind: lapsed, recalled and retested, found positive, in a key
+    // group, registered but never swabbed, and plain.
+    let mut persons: Vec<String> = city.staged["lapsed"]
+        .as_array()
+        .expect("lapsed")
+        .iter()
+        .filter_map(|l| l["person"].as_str().map(str::to_owned))
+        .collect();
+    for r in &city.rounds {
+        let retested = r.swabs.iter().filter(|(_, s)| s.len() > 1);
+        persons.extend(retested.take(3).map(|(p, _)| p.clone()));
+        let positive = r.swabs.iter().filter(|(_, s)| {
+            s.iter().any(|x| {
+                let t = &r.tubes[&x.tube];
+                t.single && t.results.iter().any(|(_, res)| res == "positive")
+            })
+        });
+        persons.extend(positive.take(2).map(|(p, _)| p.clone()));
+    }
+    for group in ["cold_chain", "lab_staff"] {
+        let members = city.register.iter().filter(|(_, g)| *g == group);
+        persons.extend(members.take(2).map(|(p, _)| p.clone()));
+    }
+    let swabbed = |p: &str| city.rounds.iter().any(|r| r.swabs.contains_key(p));
+    let never = city.register.keys().filter(|p| !swabbed(p));
+    persons.extend(never.take(2).cloned());
+    persons.extend(city.rounds[0].swabs.keys().take(2).cloned());
+    persons.sort();
+    persons.dedup();
+    assert!(persons.len() >= 15, "{persons:?}");
+
+    // Each person's report of each round, which does not depend on the time.
+    let mut reports: BTreeMap<(String, String), Value> = BTreeMap::new();
+    for p in &persons {
+        for r in &city.rounds {
+            if r.swabs.contains_key(p) {
+                let v = json_of(
+                    pooltrack(&city.store)
+                        .args(["status", "--person", p, "--round", &r.name, "--json"]),
+                );
+                reports.insert((p.clone(), r.name.clone()), v);
+            }
+        }
+    }
+    let times = [
+        staged_time(&city, 1, "first_swab") + 2 * 3600,
+        secs(city.staged["before_third_round"].as_str().expect("time")),
+        staged_time(&city, 2, "last_report") + 3600,
+    ];
+    for (k, &t) in times.iter().enumerate() {
+        let as_of = local(t);
+        let codes = export(&city.store, &as_of);
+        let rounds_by_then: Vec<&str> = (0..city.rounds.len())
+            .filter(|&i| staged_time(&city, i, "first_swab") <= t)
+            .map(|i| city.rounds[i].name.as_str())
+            .collect();
+        for p in &persons {
+            let h = json_of(
+                pooltrack(&city.store).args(["status", "--person", p, "--as-of", &as_of, "--json"]),
+            );
+            let row = &codes[p];
+            let what = format!("{p} as of {as_of}: {h}\nexport: {row:?}");
+            assert_eq!(h["color"].as_str(), Some(row["color"].as_str()), "{what}");
+            assert_eq!(h["reason"].as_str(), Some(row["reason"].as_str()), "{what}");
+            assert_eq!(
+                h["valid_until"].as_str().map(secs),
+                Some(row["valid_until"].as_str())
+                    .filter(|v| !v.is_empty())
+                    .map(secs),
+                "{what}"
+            );
+            assert_eq!(
+                h["decided_by_round"].as_str().unwrap_or(""),
+                row["round"],
+                "{what}"
+            );
+            assert_eq!(h["group"].as_str(), Some(row["group"].as_str()), "{what}");
+            assert_eq!(
+                h["registered"].as_bool(),
+                Some(city.register.contains_key(p)),
+                "{what}"
+            );
+            let lines = h["rounds"].as_array().expect("rounds");
+            let names: Vec<&str> = lines.iter().filter_map(|l| l["round"].as_str()).collect();
+            assert_eq!(names, rounds_by_then, "{what}");
+            for line in lines {
+                let round = line["round"].as_str().expect("round");
+                let status = line["status_as_of"].as_str().expect("status");
+                let r = city
+                    .rounds
+                    .iter()
+                    .find(|r| r.name == round)
+                    .expect("a round");
+                let swabbed_by_then = r.swabs.get(p).is_some_and(|s| s.iter().any(|x| x.at <= t));
+                let report = reports
+                    .get(&(p.clone(), round.to_owned()))
+                    .filter(|_| swabbed_by_then);
+                if let Some(report) = report {
+                    assert_eq!(&line["report"], report, "{what}");
+                    if k == times.len() - 1 {
+                        // After every result: the round's status, as of then.
+                        assert_eq!(Some(status), report["status"].as_str(), "{what}");
+                    }
+                } else {
+                    assert!(line["report"].is_null(), "{what}");
+                    assert_eq!(status, "no_tube", "{what}");
+                }
+                if row["round"] == round {
+                    assert_eq!(status, row["status"], "{what}");
+                }
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! A generated city with incidents (issue 3): `gen --incidents` stages a failed plate, a
 //! late lab, a discordant pool, an unregistered person and untested registered people,
-//! and the commands that exist see each of them where `incidents.json` says they are.
+//! and a tube tested past the specimen limit, and the commands that exist see each of
+//! them where `incidents.json` says they are.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -182,6 +183,37 @@ fn incidents_city_shows_each_incident_to_the_commands() {
     );
     assert_eq!(field(&reruns, "tube"), failed_tubes);
 
+    // The tube tested past the specimen limit: no result of it counts, so its persons
+    // need a resample, and the list says why.
+    let past = &incidents["custody"]["past_limit"];
+    let past_tube = past["tube"].as_str().expect("tube");
+    let past_members: BTreeSet<String> = collections
+        .iter()
+        .filter(|c| c["tube"] == past_tube)
+        .map(|c| c["person"].clone())
+        .collect();
+    assert_eq!(
+        u64::try_from(past_members.len()).ok(),
+        past["persons"].as_u64()
+    );
+    let resample = json_of(
+        pooltrack(&store).args(["worklist", "resample", "--round", ROUND, "--format", "json"]),
+    );
+    assert_eq!(field(&resample, "person"), past_members);
+    let why = format!(
+        "tested {} h after the swab, past the 48 h specimen limit",
+        past["hours"]
+    );
+    for r in resample.as_array().expect("rows") {
+        assert_eq!(
+            (r["tube"].as_str(), r["not_counted"].as_str()),
+            (Some(past_tube), Some(why.as_str())),
+            "{r}"
+        );
+    }
+    let counts = json_of(pooltrack(&store).args(["status", "--round", ROUND, "--json"]));
+    assert_eq!(counts["tubes_past_limit"], 1, "{counts}");
+
     // Recall: the members of positive pools by the truth (the failed plate's tubes wait
     // for their rerun), and the discordant pool's members.
     let recall = json_of(
@@ -207,6 +239,10 @@ fn incidents_city_shows_each_incident_to_the_commands() {
     assert_eq!(r["failed_plates"].as_array().map(Vec::len), Some(0), "{r}");
     for p in &discordant_members {
         assert_eq!(person_status(&store, ROUND, p), "negative", "{p}");
+    }
+    // Nobody re-swabbed the late tube's persons.
+    for p in &past_members {
+        assert_eq!(person_status(&store, ROUND, p), "resample", "{p}");
     }
     let positives = json_of(pooltrack(&store).args([
         "worklist",

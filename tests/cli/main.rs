@@ -36,5 +36,6 @@ mod review;
 mod round_report;
 mod rules;
 mod security;
+mod specimen_limit;
 mod sql;
 mod store_rules;

@@ -2,8 +2,9 @@
 //! `testdata/format2_store`, made by that release from the files in testdata/) is read
 //! as it is, refused for writing with the command to run, and converted in place to
 //! the Delta tables of format 3; every output stays what the previous release printed
-//! (`testdata/format2_outputs`), and a migration killed at any moment leaves the old
-//! store or the new one.
+//! (`testdata/format2_outputs`; since then the lists gained a `not_counted` column and
+//! `status` the specimen limit and its count of tubes past it, all blank or zero
+//! here), and a migration killed at any moment leaves the old store or the new one.
 
 use std::fs;
 use std::path::{Path, PathBuf};

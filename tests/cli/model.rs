@@ -15,13 +15,17 @@
 //!   time) twice is kept once; the latest result by `reported_at` is the tube's, except
 //!   that a positive is never cleared by a later non-positive one; a row without a
 //!   result is read from its Ct values (both below 40 positive, one inconclusive);
+//! - a result reported more than the specimen limit (48 h, the default) after its
+//!   tube's first swab does not count; a tube whose every result came so late needs a
+//!   resample, as an invalid one does;
 //! - a file already ingested is skipped, unless none of its rows was committed;
 //! - a person's status from their tubes in the round, in order: any single tube
 //!   positive → positive; any pool positive or inconclusive not followed (by collection
 //!   time) by a negative single tube of theirs → recall, or `retest_pending` when each
-//!   such pool is followed by a single tube of theirs with no result yet; any tube
-//!   invalid, or single tube inconclusive, not followed by a negative tube of theirs →
-//!   resample; any tube without a result → pending; else negative.
+//!   such pool is followed by a single tube of theirs with no result yet (a tube tested
+//!   too late has had its result); any tube invalid, single tube inconclusive, or tested
+//!   too late, not followed by a negative tube of theirs → resample; any tube without a
+//!   result (not tested too late) → pending; else negative.
 //!
 //! Universes are small (30 persons, 15 pool tubes, 2 rounds) so that steps collide:
 //! the same tubes, persons and times come back again and again.
@@ -42,6 +46,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 const PERSONS: u32 = 30;
 const POOLS: u32 = 15;
 const ROUNDS: [&str; 2] = ["R1", "R2"];
+/// The specimen limit: 48 hours, the store's default.
+const SPECIMEN_LIMIT_SECONDS: i64 = 48 * 3600;
 
 /// One step, as raw numbers interpreted against the model's state (so that proptest
 /// can shrink a failing sequence).
@@ -333,12 +339,28 @@ impl Model {
         e
     }
 
-    /// A tube's result: the latest by time, but a positive stays positive.
-    fn effective(&self, tube: &str) -> (Option<Outcome>, bool) {
+    /// The tube's first swab: the earliest of its members' collection times.
+    fn first_swab(&self, tube: &str) -> Option<u32> {
+        self.persons
+            .values()
+            .flatten()
+            .filter(|m| m.tube == tube)
+            .map(|m| m.at)
+            .min()
+    }
+
+    /// A tube's result: of those reported within the specimen limit of its first swab,
+    /// the latest by time, but a positive stays positive; and whether a positive was
+    /// kept so, and whether every result came past the limit (a resample).
+    fn effective(&self, tube: &str) -> (Option<Outcome>, bool, bool) {
         let Some(rs) = self.results.get(tube) else {
-            return (None, false);
+            return (None, false, false);
         };
-        let mut sorted = rs.clone();
+        let first = self.first_swab(tube).unwrap_or(0);
+        let (within, late): (Vec<ResultRow>, Vec<ResultRow>) = rs
+            .iter()
+            .partition(|r| i64::from(r.at) - i64::from(first) <= SPECIMEN_LIMIT_SECONDS);
+        let mut sorted = within;
         sorted.sort_by_key(|r| r.at);
         let mut current: Option<Outcome> = None;
         let mut kept = false;
@@ -349,7 +371,7 @@ impl Model {
                 current = Some(r.outcome);
             }
         }
-        (current, kept)
+        (current, kept, current.is_none() && !late.is_empty())
     }
 
     /// How deconvolution reads a tube: a pool when it holds more than one person or no
@@ -369,10 +391,14 @@ impl Model {
     }
 
     fn status(&self, round: &str, person: &str) -> Status {
-        let tubes: Vec<(Mode, u32, Option<Outcome>)> = self.persons
+        // (mode, swabbed, result, tested too late)
+        let tubes: Vec<(Mode, u32, Option<Outcome>, bool)> = self.persons
             [&(round.to_owned(), person.to_owned())]
             .iter()
-            .map(|m| (self.kind(&m.tube).0, m.at, self.effective(&m.tube).0))
+            .map(|m| {
+                let (result, _, late) = self.effective(&m.tube);
+                (self.kind(&m.tube).0, m.at, result, late)
+            })
             .collect();
         use Outcome::{Inconclusive, Invalid, Negative, Positive};
         if tubes
@@ -381,7 +407,7 @@ impl Model {
         {
             return Status::Positive;
         }
-        let uncleared: Vec<&(Mode, u32, Option<Outcome>)> = tubes
+        let uncleared: Vec<&(Mode, u32, Option<Outcome>, bool)> = tubes
             .iter()
             .filter(|t| t.0 == Mode::Pool && matches!(t.2, Some(Positive | Inconclusive)))
             .filter(|p| {
@@ -391,10 +417,10 @@ impl Model {
             })
             .collect();
         if !uncleared.is_empty() {
-            let retest_waits = |p: &(Mode, u32, Option<Outcome>)| {
+            let retest_waits = |p: &(Mode, u32, Option<Outcome>, bool)| {
                 tubes
                     .iter()
-                    .any(|s| s.0 == Mode::Single && s.1 > p.1 && s.2.is_none())
+                    .any(|s| s.0 == Mode::Single && s.1 > p.1 && s.2.is_none() && !s.3)
             };
             return if uncleared.iter().all(|p| retest_waits(p)) {
                 Status::RetestPending
@@ -403,13 +429,14 @@ impl Model {
             };
         }
         let resample = tubes.iter().any(|t| {
-            let bad = t.2 == Some(Invalid) || (t.0 == Mode::Single && t.2 == Some(Inconclusive));
+            let bad =
+                t.2 == Some(Invalid) || t.3 || (t.0 == Mode::Single && t.2 == Some(Inconclusive));
             bad && !tubes.iter().any(|n| n.1 > t.1 && n.2 == Some(Negative))
         });
         if resample {
             return Status::Resample;
         }
-        if tubes.iter().any(|t| t.2.is_none()) {
+        if tubes.iter().any(|t| t.2.is_none() && !t.3) {
             return Status::Pending;
         }
         Status::Negative
@@ -489,6 +516,7 @@ fn check_store(
     m: &Model,
     step: usize,
     seen: &mut BTreeMap<Status, u64>,
+    past_limit: &mut u64,
 ) -> Result<u64, TestCaseError> {
     let store = Store::open(root).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut checked = 0;
@@ -628,6 +656,14 @@ fn check_store(
             "step {}: positives kept",
             step
         );
+        let late = tubes.iter().filter(|t| m.effective(t).2).count();
+        *past_limit += late as u64;
+        prop_assert_eq!(
+            c.tubes_past_limit,
+            late as u64,
+            "step {}: tubes tested past the specimen limit",
+            step
+        );
     }
     Ok(checked)
 }
@@ -640,6 +676,8 @@ struct Tally {
     statuses: u64,
     rejected: u64,
     by_status: BTreeMap<Status, u64>,
+    /// Tubes seen with every result past the specimen limit, over all checks.
+    past_limit: u64,
 }
 
 /// Opens the store in this process. Other tests spawn programs meanwhile, and a child
@@ -738,8 +776,9 @@ fn run_sequence(steps: &[Step], tally: &RefCell<Tally>) -> Result<(), TestCaseEr
         }
         m.sent.push((round, bytes));
         let mut t = tally.borrow_mut();
+        let t = &mut *t;
         let checked = if crate::crash::store_exists(&root) {
-            check_store(&root, &m, i, &mut t.by_status)?
+            check_store(&root, &m, i, &mut t.by_status, &mut t.past_limit)?
         } else {
             0
         };
@@ -805,8 +844,8 @@ fn random_ingests_and_queries_match_the_model() {
         .unwrap_or_else(|e| panic!("{e}"));
     let t = tally.into_inner();
     eprintln!(
-        "model check: {} sequences, {} steps, {} rows ingested ({} rejected), {} person statuses compared: {:?}",
-        t.sequences, t.steps, t.rows, t.rejected, t.statuses, t.by_status
+        "model check: {} sequences, {} steps, {} rows ingested ({} rejected), {} person statuses compared: {:?}; tubes past the specimen limit seen {} times",
+        t.sequences, t.steps, t.rows, t.rejected, t.statuses, t.by_status, t.past_limit
     );
     assert!(t.steps >= 200, "a few hundred steps: {}", t.steps);
     // Every status and some rejections must come up, or the sequences are too tame.
@@ -818,6 +857,8 @@ fn random_ingests_and_queries_match_the_model() {
         );
     }
     assert!(t.rejected > 0);
+    // Times spread over 29 days: many tubes are tested past the specimen limit.
+    assert!(t.past_limit > 0, "no tube past the specimen limit");
 }
 
 /// The model itself, on the README's examples, so a wrong model cannot pass silently.
@@ -879,7 +920,10 @@ fn the_model_follows_the_written_rules() {
         },
         String::new(),
     )]);
-    assert_eq!(m.effective("POOL-01"), (Some(Outcome::Positive), true));
+    assert_eq!(
+        m.effective("POOL-01"),
+        (Some(Outcome::Positive), true, false)
+    );
     // A barcode serves one round.
     let e = m.apply_collections(
         "R2",
@@ -952,6 +996,61 @@ fn the_model_follows_the_written_rules() {
         String::new(),
     )]);
     assert_eq!(m.status("R1", "d"), Status::Positive);
+
+    // A result reported more than 48 h after its tube's first swab does not count: the
+    // tube needs a resample, as an invalid one does. The tube's first swab counts, not
+    // each member's: i, swabbed 100 s after h, is 48 h 58 min 20 s from the report.
+    let hour = 3600;
+    let result = |m: &mut Model, tube: &str, outcome: Outcome, at: u32| {
+        m.apply_results(&[(tube.into(), ResultRow { outcome, at }, String::new())])
+    };
+    m.apply_collections(
+        "R2",
+        &[
+            ("POOL-05".into(), "h".into(), Some(Mode::Pool), 10, 1_000),
+            ("POOL-05".into(), "i".into(), Some(Mode::Pool), 10, 1_100),
+        ],
+    );
+    result(&mut m, "POOL-05", Outcome::Negative, 1_000 + 49 * hour);
+    assert_eq!(m.effective("POOL-05"), (None, false, true));
+    assert_eq!(m.status("R2", "h"), Status::Resample);
+    assert_eq!(m.status("R2", "i"), Status::Resample);
+    // A later negative tube clears it, as it clears an invalid one.
+    m.apply_collections(
+        "R2",
+        &[("POOL-06".into(), "h".into(), Some(Mode::Pool), 10, 200_000)],
+    );
+    assert_eq!(m.status("R2", "h"), Status::Resample, "not while it waits");
+    result(&mut m, "POOL-06", Outcome::Negative, 200_000 + 5 * hour);
+    assert_eq!(m.status("R2", "h"), Status::Negative);
+    // A positive past the limit recalls no one; a result within it, sent later but
+    // reported earlier, counts; exactly 48 h is within.
+    m.apply_collections(
+        "R2",
+        &[("POOL-07".into(), "j".into(), Some(Mode::Pool), 10, 300_000)],
+    );
+    result(&mut m, "POOL-07", Outcome::Positive, 300_000 + 60 * hour);
+    assert_eq!(m.status("R2", "j"), Status::Resample);
+    result(&mut m, "POOL-07", Outcome::Negative, 300_000 + 48 * hour);
+    assert_eq!(
+        m.effective("POOL-07"),
+        (Some(Outcome::Negative), false, false)
+    );
+    assert_eq!(m.status("R2", "j"), Status::Negative);
+    // A recalled person's retest tested too late neither clears the pool nor keeps it
+    // waiting: recall again.
+    m.apply_collections(
+        "R2",
+        &[("POOL-08".into(), "k".into(), Some(Mode::Pool), 10, 400_000)],
+    );
+    result(&mut m, "POOL-08", Outcome::Positive, 400_000 + 4 * hour);
+    m.apply_collections(
+        "R2",
+        &[("SG-k".into(), "k".into(), Some(Mode::Single), 1, 420_000)],
+    );
+    assert_eq!(m.status("R2", "k"), Status::RetestPending);
+    result(&mut m, "SG-k", Outcome::Negative, 420_000 + 50 * hour);
+    assert_eq!(m.status("R2", "k"), Status::Recall);
 }
 
 /// A second person scanned into a single tube, twice in one batch: the swab is in the

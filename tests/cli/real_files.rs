@@ -160,7 +160,8 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
     let mut next_person = 0u32;
     let mut tube_no = 0u32;
     let mut minute_at = 0u32;
-    let mut first_stage: Vec<String> = Vec::new();
+    // Each first-stage tube with its last swab.
+    let mut first_stage: Vec<(String, u32)> = Vec::new();
     while next_person < persons {
         tube_no += 1;
         let single = rng.chance(60);
@@ -218,17 +219,19 @@ fn generate_and_ingest(store: &Path, dir: &Path, persons: u32, seed: u64) -> Rou
                 writeln!(rows, "{tube},{person},{mode},,{},{site}", minute(minute_at)).expect("w");
             }
         }
-        first_stage.push(tube);
+        first_stage.push((tube, minute_at));
     }
-    // First-stage results: about 3 % of tubes positive, a few inconclusive or invalid.
-    for tube in &first_stage {
+    // First-stage results: about 3 % of tubes positive, a few inconclusive or invalid,
+    // each reported 2 to 12 hours after its tube's last swab (within the specimen
+    // limit: the round's swabs span two days).
+    for (tube, last_swab) in &first_stage {
         let outcome = match rng.below(1000) {
             0..=29 => "positive",
             30..=39 => "inconclusive",
             40..=44 => "invalid",
             _ => "negative",
         };
-        let at = minute_at + 120 + u32::try_from(rng.below(600)).expect("small");
+        let at = last_swab + 120 + u32::try_from(rng.below(600)).expect("small");
         writeln!(
             results,
             "{tube},{},{}",

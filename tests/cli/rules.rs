@@ -624,7 +624,7 @@ fn positives_worklist_lists_positive_persons_with_tube_and_times() {
 #[test]
 fn worklist_csv_to_stdout_and_to_a_file() {
     let dir = worklist_store();
-    let header = "person,status,tube,mode,result,ct_orf1ab,ct_n,site,collected_at,reported_at,lab";
+    let header = "person,status,tube,mode,result,ct_orf1ab,ct_n,site,collected_at,reported_at,lab,not_counted";
     let text = stdout_of(pooltrack(dir.path()).args(["worklist", "recall", "--round", "R1"]));
     assert_eq!(text.lines().next(), Some(header));
     let recs = csv_records(&text);

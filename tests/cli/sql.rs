@@ -362,6 +362,12 @@ fn fixture_cases(dir: &Path) -> Vec<Case> {
         r(s, "replace_results_second.csv");
         r(s, "replace_results_first.csv");
     });
+    // Results past the specimen limit: a pool, a retest and a re-test that do not
+    // count, one at exactly 48 h that does.
+    add("specimen_limit", "R1", &|s| {
+        c(s, "R1", "specimen_limit_collections.csv");
+        r(s, "specimen_limit_results.csv");
+    });
     add("qc_failed_plate", "2022-04-02", &|s| {
         c(s, "2022-04-02", "qc_collections.csv");
         r(s, "qc_results_plate_fail.csv");
@@ -597,6 +603,8 @@ fn duckdb_and_spark_decide_every_person_as_pooltrack_does() {
     let counts = round_status(&case.store, case.round);
     assert!(counts["positives_kept"].as_u64() >= Some(1), "{counts}");
     assert!(counts["tubes_to_rerun"].as_u64() >= Some(1), "{counts}");
+    // The incidents' tube tested past the specimen limit: its persons need a resample.
+    assert_eq!(counts["tubes_past_limit"], 1, "{counts}");
     let mut cases = vec![case];
     cases.extend(fixture_cases(&dir.path().join("fixtures")));
     let seen = run_engines(&engines, &cases);
@@ -669,7 +677,12 @@ fn the_query_names_its_round_tables_and_cutoffs() {
     ingest_results(&store, &[testdata("precedence_results.csv")]);
     let status = sql(&store, "status", "R1", "duckdb");
     assert!(status.starts_with("-- pooltrack "), "{status}");
-    assert_eq!(status.matches("WHERE round = 'R1'").count(), 4, "{status}");
+    assert_eq!(status.matches("round = 'R1'").count(), 4, "{status}");
+    // The store's specimen limit, 48 h unless pooltrack.toml says otherwise.
+    assert!(
+        status.contains("first_swab + INTERVAL '172800.000' SECOND"),
+        "{status}"
+    );
     for word in [
         "positive",
         "recall",

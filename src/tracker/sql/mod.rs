@@ -7,9 +7,11 @@
 //! - each tube's mode as deconvolution reads it: a single tube only when it holds one
 //!   person and that row calls it single ([`crate::store::index::TubeMeta`]);
 //! - the failed plates of the round, from its control rows and the control cut-offs;
-//! - each tube's effective result among its results not on a failed plate: the latest
+//! - each tube's effective result among its results not on a failed plate and reported
+//!   within the specimen limit of its first swab ([`super::limit`]): the latest
 //!   positive if any, else the latest result ([`super::effective`]), by `reported_at`,
-//!   then batch, then input order;
+//!   then batch, then input order; a tube with results only past the limit shows the
+//!   one the same order picks among those, and needs a resample;
 //! - each membership's status by the rules of [`super::rules::decide`], and each
 //!   person's status the first in order of precedence that one of their memberships
 //!   gives, decided by the membership the rules would name.
@@ -20,8 +22,11 @@
 //! and the words of [`Outcome`], [`Mode`] and [`SampleType`]. The integration tests run
 //! it in `DuckDB` and Spark against `pooltrack export status` on rounds with every status.
 //!
-//! What the generator bakes in from the store, as literals: the round; the control
-//! cut-offs in force (checked against the plates the round's batches recorded as failed:
+//! The query gives the columns of `export status` but `not_counted` (whose text the
+//! tracker writes; a row's result, `reported_at` and `collected_at` say the same).
+//!
+//! What the generator bakes in from the store, as literals: the round; the specimen
+//! limit in force; the control cut-offs in force (checked against the plates the round's batches recorded as failed:
 //! when a cut-off changed since, the recorded plates are listed instead); for a batch
 //! read from several files, the order of its files, which orders its rows; and the rare
 //! tube whose mode only a row the table does not hold stated ([`Plan::tube_modes`]).
@@ -35,6 +40,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use super::SpecimenLimit;
 use crate::model::{Mode, Outcome, SampleType, Status};
 use crate::store::{BatchKind, Store, tables};
 use crate::{Error, Result};
@@ -139,6 +145,9 @@ pub struct Plan {
     pub tables: Tables,
     /// How failed plates are found.
     pub plate_qc: PlateQc,
+    /// The specimen limit: results reported later than this after their tube's first
+    /// swab do not count.
+    pub specimen_limit: SpecimenLimit,
     /// File order of the round's collections batches of several files.
     pub collections_files: FileOrder,
     /// File order of its results batches of several files.
@@ -199,6 +208,7 @@ impl Plan {
             collections_files: files(BatchKind::Collections),
             results_files: files(BatchKind::Results),
             plate_qc,
+            specimen_limit: SpecimenLimit::of_store(store)?,
             tube_modes: mode_overrides(store, round)?,
         })
     }
@@ -286,9 +296,11 @@ impl Plan {
              \x20 FROM {c} WHERE round = {round}\n\
              ),\n\
              -- A tube is single only when it holds one person whose row calls it single.\n\
+             -- Its first swab starts the specimen limit.\n\
              tubes AS (\n\
              \x20 SELECT tube, CASE{}\n\
-             \x20   WHEN COUNT(*) = 1 AND MAX(mode) = {single} THEN {single} ELSE {pool} END AS mode\n\
+             \x20   WHEN COUNT(*) = 1 AND MAX(mode) = {single} THEN {single} ELSE {pool} END AS mode,\n\
+             \x20   MIN(collected_at) AS first_swab\n\
              \x20 FROM {c} WHERE round = {round} GROUP BY tube\n\
              ),\n",
             self.file_no(&self.collections_files),
@@ -297,22 +309,37 @@ impl Plan {
         self.failed_plates(q);
         let _ = write!(
             q,
-            "-- The sample results that count, each tube's latest positive first, else its\n\
-             -- latest result (by reported_at, then batch, then input order).\n\
+            "-- The sample results not on a failed plate, each marked late when reported\n\
+             -- more than the specimen limit ({hours} h) after its tube's first swab: late\n\
+             -- results do not count. Each tube's pick: among those that count, its latest\n\
+             -- positive first, else its latest result (by reported_at, then batch, then\n\
+             -- input order); a tube with only late results picks among those the same way,\n\
+             -- to show which result did not count.\n\
              counted AS (\n\
-             \x20 SELECT r.tube, r.result, r.ct_orf1ab, r.ct_n, r.reported_at, r.lab,\n\
-             \x20   ROW_NUMBER() OVER (PARTITION BY r.tube ORDER BY\n\
+             \x20 SELECT r.tube, r.result, r.ct_orf1ab, r.ct_n, r.reported_at, r.lab, r.late,\n\
+             \x20   ROW_NUMBER() OVER (PARTITION BY r.tube ORDER BY r.late,\n\
              \x20     CASE WHEN r.result = {positive} THEN 0 ELSE 1 END,\n\
              \x20     r.reported_at DESC, r.batch DESC, r.file_no DESC, r.line DESC) AS pick\n\
-             \x20 FROM (SELECT *, {} AS file_no FROM {r}\n\
-             \x20       WHERE round = {round} AND COALESCE(sample_type, {sample}) = {sample}) AS r\n\
+             \x20 FROM (SELECT x.*, {} AS file_no,\n\
+             \x20         CASE WHEN x.reported_at > t.first_swab + INTERVAL '{seconds}' SECOND\n\
+             \x20           THEN 1 ELSE 0 END AS late\n\
+             \x20       FROM {r} AS x LEFT JOIN tubes AS t ON t.tube = x.tube\n\
+             \x20       WHERE x.round = {round} AND COALESCE(x.sample_type, {sample}) = {sample}) AS r\n\
              \x20 LEFT JOIN failed_plates AS f\n\
              \x20   ON f.lab = COALESCE(r.lab, '') AND f.plate = COALESCE(r.plate, '')\n\
              \x20 WHERE f.plate IS NULL\n\
              ),\n\
              effective AS (SELECT * FROM counted WHERE pick = 1),\n",
             self.file_no(&self.results_files),
+            hours = self.specimen_limit.in_hours(),
+            seconds = self.specimen_limit_seconds(),
         );
+    }
+
+    /// The specimen limit in seconds, to the millisecond the tracker compares at.
+    fn specimen_limit_seconds(&self) -> String {
+        let ms = self.specimen_limit.in_millis();
+        format!("{}.{:03}", ms / 1000, ms % 1000)
     }
 
     /// `WHEN tube IN (...) THEN 'single'` for the tubes in `tube_modes`.
@@ -404,11 +431,14 @@ impl Plan {
         let order = deciding_order();
         let _ = write!(
             q,
-            "-- Each membership with its tube's mode and effective result, and the lower of\n\
-             -- the result's two Ct values.\n\
+            "-- Each membership with its tube's mode and the result it shows, the lower of\n\
+             -- that result's two Ct values, and the result the rules read (outcome: none\n\
+             -- when it came past the specimen limit, and past_limit says so).\n\
              memberships AS (\n\
              \x20 SELECT m.person, m.tube, m.collected_at, m.site, m.batch, m.file_no, m.line,\n\
              \x20   t.mode, e.result, e.ct_orf1ab, e.ct_n, e.reported_at, e.lab,\n\
+             \x20   CASE WHEN e.late = 0 THEN e.result END AS outcome,\n\
+             \x20   COALESCE(e.late, 0) AS past_limit,\n\
              \x20   CASE WHEN e.ct_orf1ab IS NULL THEN e.ct_n WHEN e.ct_n IS NULL THEN e.ct_orf1ab\n\
              \x20     WHEN e.ct_n < e.ct_orf1ab THEN e.ct_n ELSE e.ct_orf1ab END AS ct\n\
              \x20 FROM round_rows AS m JOIN tubes AS t ON t.tube = m.tube\n\
@@ -417,9 +447,9 @@ impl Plan {
              -- What follows each membership: the person's tubes collected later.\n\
              later AS (\n\
              \x20 SELECT m.person, m.tube,\n\
-             \x20   MAX(CASE WHEN x.mode = {single} AND x.result = {negative} THEN 1 ELSE 0 END) AS single_negative,\n\
-             \x20   MAX(CASE WHEN x.mode = {single} AND x.result IS NULL THEN 1 ELSE 0 END) AS single_waiting,\n\
-             \x20   MAX(CASE WHEN x.result = {negative} THEN 1 ELSE 0 END) AS negative\n\
+             \x20   MAX(CASE WHEN x.mode = {single} AND x.outcome = {negative} THEN 1 ELSE 0 END) AS single_negative,\n\
+             \x20   MAX(CASE WHEN x.mode = {single} AND x.outcome IS NULL AND x.past_limit = 0 THEN 1 ELSE 0 END) AS single_waiting,\n\
+             \x20   MAX(CASE WHEN x.outcome = {negative} THEN 1 ELSE 0 END) AS negative\n\
              \x20 FROM memberships AS m\n\
              \x20 JOIN memberships AS x ON x.person = m.person AND x.collected_at > m.collected_at\n\
              \x20 GROUP BY m.person, m.tube\n\
@@ -479,9 +509,10 @@ impl Plan {
 const NO_CT: u32 = 1000;
 
 /// The condition a membership meets to give its person `status`, in the columns of
-/// the query's `facts` (`mode`, `result`, and whether a later single tube of the
-/// person is negative or waiting, or any later tube negative); `None` for the status
-/// that is left when no other applies. These mirror [`super::rules::decide`].
+/// the query's `facts` (`mode`, `outcome` and `past_limit`, and whether a later single
+/// tube of the person is negative or waiting, or any later tube negative); `None` for
+/// the status that is left when no other applies. These mirror
+/// [`super::rules::decide`].
 fn condition(status: Status, dialect: Dialect) -> Option<String> {
     let lit = |s: &str| dialect.literal(s);
     let (single, pool) = (lit(Mode::Single.as_str()), lit(Mode::Pool.as_str()));
@@ -489,16 +520,16 @@ fn condition(status: Status, dialect: Dialect) -> Option<String> {
         [Outcome::Positive, Outcome::Inconclusive, Outcome::Invalid].map(|o| lit(o.as_str()));
     // A positive or inconclusive pool that no later negative single tube has cleared.
     let uncleared_pool = format!(
-        "mode = {pool} AND result IN ({positive}, {inconclusive}) AND later_single_negative = 0"
+        "mode = {pool} AND outcome IN ({positive}, {inconclusive}) AND later_single_negative = 0"
     );
     Some(match status {
-        Status::Positive => format!("mode = {single} AND result = {positive}"),
+        Status::Positive => format!("mode = {single} AND outcome = {positive}"),
         Status::Recall => format!("{uncleared_pool} AND later_single_waiting = 0"),
         Status::RetestPending => uncleared_pool,
         Status::Resample => format!(
-            "(result = {invalid} OR (mode = {single} AND result = {inconclusive})) AND later_negative = 0"
+            "(outcome = {invalid} OR past_limit = 1 OR (mode = {single} AND outcome = {inconclusive})) AND later_negative = 0"
         ),
-        Status::Pending => "result IS NULL".to_owned(),
+        Status::Pending => "outcome IS NULL AND past_limit = 0".to_owned(),
         Status::Negative => return None,
     })
 }
@@ -587,6 +618,7 @@ mod tests {
                 negative: 40.0,
                 positive: 37.5,
             },
+            specimen_limit: SpecimenLimit::hours(36.5),
             collections_files: FileOrder::default(),
             results_files: FileOrder::default(),
             tube_modes: Vec::new(),
@@ -616,6 +648,10 @@ mod tests {
             assert_eq!(text.matches(&word).count(), 1, "{word} in\n{text}");
         }
         assert!(text.contains("CAST(37.5 AS REAL)"), "{text}");
+        assert!(
+            text.contains("first_swab + INTERVAL '131400.000' SECOND"),
+            "{text}"
+        );
         assert!(text.trim_end().ends_with("ORDER BY person"), "{text}");
     }
 
