@@ -140,14 +140,19 @@ fn column_types(schema: &Schema, names: &[&str]) -> Vec<DataType> {
         .collect()
 }
 
+/// Reads a segment file's footer; a footer that does not read is damage.
+fn segment_footer(store: &Store, path: &Path) -> Result<ArrowReaderMetadata> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        .map_err(|e| damaged_file(store, path, e))
+}
+
 /// Rows in a round's segments of `kind`, from the Parquet footers alone.
 pub fn row_count(store: &Store, round: &str, kind: BatchKind) -> Result<u64> {
     segment_files(store, round, kind)
         .iter()
         .map(|path| {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-                .map_err(|e| damaged_file(store, path, e))?;
+            let meta = segment_footer(store, path)?;
             Ok(u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(0))
         })
         .sum()
@@ -166,9 +171,7 @@ pub fn time_floors(
     segment_files(store, round, kind)
         .iter()
         .map(|path| {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-                .map_err(|e| damaged_file(store, path, e))?;
+            let meta = segment_footer(store, path)?;
             let meta = meta.metadata();
             let Some(at) = meta
                 .file_metadata()
@@ -226,9 +229,7 @@ pub fn fetch_files(
     let mut base = 0u64;
     let mut at = 0;
     for path in files {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| damaged_file(store, path, e))?;
+        let meta = segment_footer(store, path)?;
         let n = u64::try_from(meta.metadata().file_metadata().num_rows()).unwrap_or(0);
         let start = at;
         while at < rows.len() && u64::from(rows[at]) < base + n {
