@@ -86,6 +86,8 @@ pub struct Record<'a> {
     /// unescaped the fields end to end, 1 when `text` is the raw line with its
     /// delimiters.
     gap: usize,
+    /// Where the first field starts in `text`: a plain row borrows its whole chunk.
+    start: usize,
 }
 
 impl<'a> Record<'a> {
@@ -102,7 +104,7 @@ impl<'a> Record<'a> {
     fn span(&self, i: usize) -> Option<std::ops::Range<usize>> {
         let end = *self.ends.get(i)?;
         let start = match i.checked_sub(1) {
-            None => 0,
+            None => self.start,
             Some(p) => self.ends.get(p)? + self.gap,
         };
         (start <= end).then_some(start..end)
@@ -138,6 +140,7 @@ impl<'a> Record<'a> {
         self.utf8 = true;
         self.ends.clear();
         self.gap = 0;
+        self.start = 0;
     }
 
     fn push(&mut self, field: &str) {
@@ -157,16 +160,32 @@ impl<'a> Record<'a> {
         self.ends.extend_from_slice(ends);
     }
 
-    /// A raw line with no quotes, borrowed: its fields are the text between delimiters.
-    fn set_plain(&mut self, line: &'a str, delimiter: u8) {
-        self.text = Cow::Borrowed(line);
+    /// A plain chunk's text, borrowed for its rows: see [`Record::set_plain_row`].
+    fn set_plain(&mut self, chunk: &'a str) {
+        self.text = Cow::Borrowed(chunk);
         self.bytes.clear();
         self.utf8 = true;
         self.ends.clear();
-        self.ends
-            .extend(memchr::memchr_iter(delimiter, line.as_bytes()));
-        self.ends.push(line.len());
         self.gap = 1;
+        self.start = 0;
+    }
+
+    /// The row of the plain chunk (given to [`Record::set_plain`]) that starts at byte
+    /// `start`: its fields end at the delimiters already pushed by [`Record::push_end`]
+    /// and at `end`.
+    fn set_plain_row(&mut self, start: usize, end: usize) {
+        self.start = start;
+        self.ends.push(end);
+    }
+
+    /// A delimiter of the current plain row, at byte `at` of the chunk.
+    fn push_end(&mut self, at: usize) {
+        self.ends.push(at);
+    }
+
+    /// Forgets the current plain row's fields, for the next row.
+    fn next_plain_row(&mut self) {
+        self.ends.clear();
     }
 }
 
