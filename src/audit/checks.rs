@@ -29,6 +29,8 @@ pub(super) struct Context<'a> {
     /// Each tube's lab number: the lab of its effective result.
     pub(super) lab_of_tube: &'a [u32],
     pub(super) zone: Offset,
+    /// Each collection row's district, when the caller already has them.
+    pub(super) districts: Option<&'a [u32]>,
 }
 
 /// One lab's counts.

@@ -1,6 +1,7 @@
 //! Pool positivity of each lab against the other labs testing tubes from the same
 //! places: strata, the two steps of tests, and their findings.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -73,11 +74,16 @@ impl Positivity {
             None if ctx.store.manifest().population().next().is_some() => StrataBy::District,
             None => StrataBy::Site,
         };
-        let place_of_row: Vec<u32> = match by {
-            StrataBy::District => {
-                coverage::areas_of_rows(ctx.store, &round.name, AreaLevel::District)?.of_row
+        let place_of_row: Cow<'_, [u32]> = match by {
+            StrataBy::District => match ctx.districts {
+                Some(of_row) => Cow::Borrowed(of_row),
+                None => Cow::Owned(
+                    coverage::areas_of_rows(ctx.store, &round.name, AreaLevel::District)?.of_row,
+                ),
+            },
+            StrataBy::Site => {
+                Cow::Owned(labels(ctx.store, &round.name, BatchKind::Collections, "site")?.codes)
             }
-            StrataBy::Site => labels(ctx.store, &round.name, BatchKind::Collections, "site")?.codes,
         };
         let stages = round.stages(ctx.store)?;
         let n_labs = ctx.names.len();
@@ -115,7 +121,11 @@ impl Positivity {
             .values()
             .filter(|c| c.iter().filter(|l| l[0] > 0).count() > 1)
             .count();
-        let cells: Vec<Vec<[u64; 2]>> = strata.into_values().collect();
+        // The tests sum over strata in floating point: in a fixed order (the cells'
+        // own), the report's figures are the same at every run, which the map's
+        // order did not give to the last digit.
+        let mut cells: Vec<Vec<[u64; 2]>> = strata.into_values().collect();
+        cells.sort_unstable();
         let excluded = decide(&cells, &mut labs, options.alpha);
         Ok(Positivity {
             by,

@@ -36,8 +36,15 @@ pub struct AuditSection {
 
 impl AuditSection {
     /// Audits the round with the store's settings (`[audit]` in `pooltrack.toml`).
-    pub(super) fn build(store: &Store, statuses: &Statuses) -> Result<AuditSection> {
-        let a = Audit::compute(store, statuses, &AuditOptions::of_store(store)?)?;
+    /// The audit of the round, given each collection row's district when the report
+    /// has joined the register.
+    pub(super) fn build(
+        store: &Store,
+        statuses: &Statuses,
+        districts: Option<&[u32]>,
+    ) -> Result<AuditSection> {
+        let options = AuditOptions::of_store(store)?;
+        let a = Audit::compute_placed(store, statuses, &options, districts)?;
         Ok(AuditSection {
             strata: a.strata,
             shared_strata: a.shared_strata,

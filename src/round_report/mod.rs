@@ -265,6 +265,9 @@ impl RoundReport {
             sensitivity: config.sensitivity,
             specificity: config.specificity,
         };
+        // The audit's strata by district come from the same join as coverage.
+        let districts = district_rows.as_ref().map(|r| r.of_row.as_slice());
+        let audit = AuditSection::build(store, &statuses, districts)?;
         let by_lab = Prevalence::compute(store, &statuses, By::Lab, assay)?;
         let by_district = match district_rows {
             Some(rows) => Some(
@@ -284,7 +287,6 @@ impl RoundReport {
         let counts = statuses.counts();
         let health_codes = Tally::of_counts(&counts.by_status, untested);
         let custody = custody::CustodySection::compute(store, &statuses, as_of)?;
-        let audit = AuditSection::build(store, &statuses)?;
         let report = RoundReport {
             round: round.to_owned(),
             as_of: time::format(as_of, statuses.zone),
