@@ -215,6 +215,8 @@ struct Tally {
     untested: Vec<UntestedRow>,
     unregistered: Vec<u32>,
     damage: Option<String>,
+    /// Rows whose area the join found, to write into the row codes.
+    placed: of_rows::Placed,
 }
 
 fn add(into: &mut [u64; 2], c: [u64; 2]) {
@@ -235,6 +237,7 @@ impl Tally {
         }
         self.untested.extend(other.untested);
         self.unregistered.extend(other.unregistered);
+        self.placed.extend(other.placed);
         self.damage = self.damage.or(other.damage);
         self
     }
@@ -422,61 +425,73 @@ impl Coverage {
         let index = store.index_of(Some(round))?;
         let collections = index_collections(&index, round);
         let areas = &register.areas;
-        let codes = level.map(|_| {
+        let mut codes = level.map(|_| {
             let rid = index.round_id(round).unwrap_or(0);
             of_rows::RowCodes::new(index.round_rows(rid).0, areas.kinds.len())
         });
         let n_kinds = areas.kinds.len();
         let stated = |kind: u32| register.stated(kind);
-        let tally = (0..HASH_RANGES)
-            .into_par_iter()
-            .fold(Tally::default, |mut t, r| {
-                let population = register.in_range(r, &mut t.damage);
-                let tested = collections
-                    .iter()
-                    .flat_map(|seg| {
-                        in_range(&seg.persons, r).map(|i| {
-                            let row = seg.base.saturating_add(seg.persons.person_row(i));
-                            (seg.persons.person(i), row)
+        let ranges: Vec<u32> = (0..HASH_RANGES).collect();
+        let mut tally = Tally::default();
+        for window in ranges.chunks(of_rows::WINDOW) {
+            let staging = codes.as_ref();
+            let mut t = window
+                .par_iter()
+                .fold(Tally::default, |mut t, &r| {
+                    let population = register.in_range(r, &mut t.damage);
+                    let tested = collections
+                        .iter()
+                        .flat_map(|seg| {
+                            in_range(&seg.persons, r).map(|i| {
+                                let row = seg.base.saturating_add(seg.persons.person_row(i));
+                                (seg.persons.person(i), row)
+                            })
                         })
-                    })
-                    .collect();
-                let joined = join::join_each(population, tested, stated, |row, p| {
-                    if let Some(Err(why)) = codes.as_ref().map(|c| c.set(row, p)) {
-                        t.damage = Some(format!("a person index of round {round} {why}"));
-                    }
-                });
-                t.by_kind.resize(n_kinds, [0; 2]);
-                for p in joined.registered {
-                    let (seg, row) = p.group;
-                    let Some(&base) = register.bases.get(seg as usize) else {
-                        t.damage = Some(format!("no population segment {seg}"));
-                        continue;
-                    };
-                    let c = [1, u64::from(p.tested)];
-                    let kind = |k: u32| areas.kinds.get(k as usize);
-                    if p.district == p.community {
-                        match t.by_kind.get_mut(p.district as usize) {
-                            Some(into) => add(into, c),
-                            None => t.damage = Some(format!("no row kind {}", p.district)),
+                        .collect();
+                    let joined = join::join_each(population, tested, stated, |row, p| {
+                        if let Some(c) = staging {
+                            c.stage(&mut t.placed, row, p);
                         }
-                    } else {
-                        let district = kind(p.district).and_then(|k| k.district);
-                        let community = kind(p.community).and_then(|k| k.community);
-                        add(t.mixed.entry((district, community)).or_default(), c);
+                    });
+                    t.by_kind.resize(n_kinds, [0; 2]);
+                    for p in joined.registered {
+                        let (seg, row) = p.group;
+                        let Some(&base) = register.bases.get(seg as usize) else {
+                            t.damage = Some(format!("no population segment {seg}"));
+                            continue;
+                        };
+                        let c = [1, u64::from(p.tested)];
+                        let kind = |k: u32| areas.kinds.get(k as usize);
+                        if p.district == p.community {
+                            match t.by_kind.get_mut(p.district as usize) {
+                                Some(into) => add(into, c),
+                                None => t.damage = Some(format!("no row kind {}", p.district)),
+                            }
+                        } else {
+                            let district = kind(p.district).and_then(|k| k.district);
+                            let community = kind(p.community).and_then(|k| k.community);
+                            add(t.mixed.entry((district, community)).or_default(), c);
+                        }
+                        if !p.tested {
+                            t.untested.push(UntestedRow {
+                                row: base + row,
+                                district: p.district,
+                                community: p.community,
+                            });
+                        }
                     }
-                    if !p.tested {
-                        t.untested.push(UntestedRow {
-                            row: base + row,
-                            district: p.district,
-                            community: p.community,
-                        });
-                    }
-                }
-                t.unregistered.extend(joined.unregistered);
-                t
-            })
-            .reduce(Tally::default, Tally::merge);
+                    t.unregistered.extend(joined.unregistered);
+                    t
+                })
+                .reduce(Tally::default, Tally::merge);
+            if let Some(c) = codes.as_mut()
+                && let Err(why) = c.write(&t.placed)
+            {
+                t.damage = Some(format!("a person index of round {round} {why}"));
+            }
+            t.placed = Vec::new();
+            tally = tally.merge(t);
+        }
         if let Some(why) = tally.damage {
             return Err(Error::damaged(root, why));
         }
