@@ -234,6 +234,11 @@ impl LabelColumn {
         self.keys.push(key);
     }
 
+    /// Appends `n` missing values: the rows of a file that has no such column.
+    pub fn push_missing(&mut self, n: usize) {
+        self.keys.resize(self.keys.len() + n, Self::MISSING);
+    }
+
     /// The `i`th value, or `None` when missing.
     pub fn get_opt(&self, i: usize) -> Option<&str> {
         match self.keys.get(i) {

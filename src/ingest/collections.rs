@@ -1,7 +1,9 @@
 //! Collection rows: who was swabbed into which tube, and when.
 //!
 //! Columns (any order, unknown columns ignored): `tube`, `person`, `mode`
-//! (`single`/`pool`), optional `capacity` (1–20), `collected_at`, optional `site`.
+//! (`single`/`pool`), optional `capacity` (1–20), `collected_at`, optional `site`,
+//! optional `box` (the box the tube travels in: the batch records it as the round's box
+//! manifest, see `src/ingest/plan/collections.rs`).
 //!
 //! A row says that a person's swab went into a tube at a time: that is a physical
 //! fact, and the row is kept whenever its tube, person and time can be read. What it
@@ -18,12 +20,24 @@ use super::row::{Part, first_problem, line_no, raw, read_parallel, required, tex
 use super::table::{Record, Table};
 use crate::rows::CollectionRows;
 
-use crate::model::{IdCheck, Mode, check_label, check_person_id};
+use crate::model::{IdCheck, Mode, check_box, check_label, check_person_id};
 use crate::time::{self, Offset};
 use crate::{Error, Result};
 
 impl Part for CollectionRows {
     fn append(&mut self, later: &Self) {
+        // The box column is empty or one value per row (see `CollectionRows::box_id`):
+        // the first part with boxes pads the rows before it, later parts without boxes
+        // are padded in turn.
+        match (self.box_id.is_empty(), later.box_id.is_empty()) {
+            (_, false) => {
+                self.box_id
+                    .push_missing(self.len().saturating_sub(self.box_id.len()));
+                self.box_id.append(&later.box_id);
+            }
+            (false, true) => self.box_id.push_missing(later.len()),
+            (true, true) => {}
+        }
         self.tube.append(&later.tube);
         self.person.append(&later.person);
         self.mode.extend_from_slice(&later.mode);
@@ -41,6 +55,7 @@ impl Part for CollectionRows {
         self.capacity.clear();
         self.collected_at.clear();
         self.site.clear();
+        self.box_id.clear();
         self.file.clear();
         self.line.clear();
     }
@@ -92,6 +107,7 @@ pub fn read(
         at: required(table, "collected_at")?,
         capacity: table.column("capacity"),
         site: table.column("site"),
+        box_col: table.column("box"),
         width: table.header().len(),
         id_check,
     };
@@ -110,6 +126,8 @@ struct Columns {
     at: usize,
     capacity: Option<usize>,
     site: Option<usize>,
+    /// The `box` column; without it no row pays for boxes.
+    box_col: Option<usize>,
     width: usize,
     /// What a resident id with a wrong check character does to its row.
     id_check: IdCheck,
@@ -211,6 +229,25 @@ fn parse_row(
         );
         site = "";
     }
+    // A box is metadata too: unreadable is "not stated", and the membership stays.
+    let box_id = match cols.box_col {
+        None => None,
+        Some(col) => {
+            let b = text(path, rec, Some(col), line)?;
+            match check_box(b) {
+                _ if b.is_empty() => Some(None),
+                Ok(()) => Some(Some(b)),
+                Err(why) => {
+                    warn(
+                        "box",
+                        format!("{why}: the box is read as not stated; the row is kept"),
+                        b.as_bytes(),
+                    );
+                    Some(None)
+                }
+            }
+        }
+    };
     if let Some(why) = id_warning {
         warn("person", why, person.as_bytes());
     }
@@ -225,6 +262,9 @@ fn parse_row(
     out.capacity.push(capacity);
     out.collected_at.push(collected_at);
     out.site.push_opt((!site.is_empty()).then_some(site));
+    if let Some(b) = box_id {
+        out.box_id.push_opt(b);
+    }
     out.file.push(file_no);
     out.line.push(line_no(path, line)?);
     Ok(())

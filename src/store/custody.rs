@@ -1,4 +1,4 @@
-//! Reading a round's custody rows back: every live custody batch's Parquet file of the
+//! Reading a round's custody rows back: every live batch's custody Parquet file of the
 //! round, whole (a round holds about one custody row per tube). A store without the
 //! `custody/` table has none.
 
@@ -10,8 +10,8 @@ use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::Store;
 use super::segment::Scan;
-use super::{BatchKind, Store};
 use crate::time::Millis;
 use crate::{Error, Result};
 
@@ -38,11 +38,12 @@ pub struct Stored {
     pub line: u64,
 }
 
-/// Every custody row of `round` in live batches, in batch order then file order.
+/// Every custody row of `round` in live batches (custody batches, and collections
+/// batches whose files had a `box` column), in batch order then file order.
 pub fn rows(store: &Store, round: &str) -> Result<Vec<Stored>> {
     let mut out = Vec::new();
     for b in store.manifest().live_batches() {
-        if b.kind != BatchKind::Custody || b.round.as_deref() != Some(round) {
+        if b.round.as_deref() != Some(round) {
             continue;
         }
         let Some(seg) = &b.custody else { continue };
@@ -114,7 +115,7 @@ pub fn rows(store: &Store, round: &str) -> Result<Vec<Stored>> {
 mod tests {
     use super::*;
     use crate::ingest::{IngestOptions, ingest_boxes, ingest_collections};
-    use crate::store::tables;
+    use crate::store::{BatchKind, tables};
 
     #[test]
     fn the_first_custody_batch_makes_the_table_and_its_rows_read_back() {
