@@ -302,11 +302,12 @@ mod tests {
     fn small_chunks_read_as_one_chunk_reads() {
         // Parts and chunk buffers are reused chunk after chunk: nothing of one chunk
         // may leak into the next (a row, a site key, a null).
-        let mut text = String::from("tube,person,mode,collected_at,site\n");
+        let mut text = String::from("tube,person,mode,collected_at,site,box\n");
         for i in 0..3000 {
             let site = ["S1", "", "S2"][i % 3];
+            let box_id = ["", "BX01", "BX02", "BX02"][i % 4];
             text.push_str(&format!(
-                "PL{:05},p{i},pool,2022-04-02 08:{:02}:00,{site}\n",
+                "PL{:05},p{i},pool,2022-04-02 08:{:02}:00,{site},{box_id}\n",
                 i / 10,
                 i % 60
             ));
@@ -330,7 +331,10 @@ mod tests {
             assert_eq!(pieces.tube.get(i), whole.tube.get(i));
             assert_eq!(pieces.person.get(i), format!("p{i}"));
             assert_eq!(pieces.site.get_opt(i), whole.site.get_opt(i));
+            assert_eq!(pieces.box_id.get_opt(i), whole.box_id.get_opt(i));
         }
+        assert_eq!((pieces.box_id.len(), pieces.box_id.distinct()), (3000, 2));
+        assert_eq!(pieces.box_id.get_opt(2999), Some("BX02"));
         assert_eq!(pieces.line, whole.line);
         assert_eq!(pieces.collected_at, whole.collected_at);
         assert_eq!(pieces.site.distinct(), 2);
@@ -405,6 +409,57 @@ mod tests {
             ]
         );
         assert_eq!(rows.capacity, [10, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_box_column_is_read_per_row_and_files_without_one_read_as_not_stated() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let plain = write(
+            "a.csv",
+            "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00\n",
+        );
+        let boxed = write(
+            "b.csv",
+            "tube,person,mode,collected_at,box\n\
+             PL0002,p2,pool,2022-04-02 08:00,BX01\n\
+             PL0002,p3,pool,2022-04-02 08:00,\n\
+             PL0003,p4,pool,2022-04-02 08:00,B 1\n",
+        );
+        let mut rows = CollectionRows::default();
+        let mut rejects = Rejects::default();
+        let mut read_file = |p: &Path, no: u16, rows: &mut CollectionRows| {
+            let mut t = Table::open(p).expect("open");
+            read(
+                &mut t,
+                no,
+                "f",
+                Offset::CHINA,
+                IdCheck::Warn,
+                rows,
+                &mut rejects,
+            )
+            .expect("reads")
+        };
+        read_file(&plain, 0, &mut rows);
+        assert!(rows.box_id.is_empty(), "no box column, no box values");
+        read_file(&boxed, 1, &mut rows);
+        read_file(&plain, 2, &mut rows);
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows.box_id.len(), 5);
+        let boxes: Vec<Option<&str>> = (0..5).map(|i| rows.box_id.get_opt(i)).collect();
+        assert_eq!(boxes, [None, Some("BX01"), None, None, None]);
+        // An unreadable box is a warning and not stated; the row is kept.
+        let found: Vec<_> = rejects
+            .rows
+            .iter()
+            .map(|r| (r.line, r.column, r.severity))
+            .collect();
+        assert_eq!(found, [(4, "box", Severity::Warning)]);
     }
 
     #[test]

@@ -626,6 +626,51 @@ mod tests {
     }
 
     #[test]
+    fn a_tube_in_its_box_again_is_a_repeat_unless_it_states_a_new_sealing_time() {
+        // What `ingest collections` of a file with a box column recorded: PL0001 and
+        // PL0002 in BX01, no sealing time.
+        let earlier: Vec<Stored> = ["PL0001", "PL0002"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Stored {
+                kind: Scan::Sealed,
+                box_id: Some("BX01".into()),
+                tube: Some((*t).into()),
+                site: Some("S1".into()),
+                lab: None,
+                at: None,
+                batch: 1,
+                source: "c.csv".into(),
+                line: i as u64 + 2,
+            })
+            .collect();
+        let (rows, _) = read_text(
+            Scan::Sealed,
+            "box,tube,site,sealed_at\nBX01,PL0001,S1,\nBX01,PL0002,S1,2022-04-02 09:00\nBX01,PL0002,S1,2022-04-02 09:00\nBX02,PL0001,S1,2022-04-02 09:00\n",
+        );
+        let mut rejects = Rejects::default();
+        let kept = plan(
+            Scan::Sealed,
+            rows,
+            &["f.csv".into()],
+            &earlier,
+            Offset::CHINA,
+            &mut rejects,
+        );
+        // Line 2 says nothing new; line 3 states BX01's sealing; line 4 repeats line 3;
+        // line 5 puts PL0001 in a second box.
+        let lines: Vec<u32> = kept.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3]);
+        assert_eq!(rejects.rows.len(), 1);
+        assert_eq!((rejects.rows[0].line, rejects.rows[0].column), (5, "box"));
+        assert!(
+            rejects.rows[0].reason.contains("c.csv line 2, batch 1"),
+            "{}",
+            rejects.rows[0].reason
+        );
+    }
+
+    #[test]
     fn a_tube_in_two_boxes_is_refused_and_a_repeat_scan_warned() {
         let (rows, _) = read_text(
             Scan::Sealed,

@@ -820,3 +820,110 @@ pub(crate) fn segment_stems(kind: BatchKind, round: Option<&str>, batch: u32) ->
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestOptions, ingest_collections};
+    use crate::store::Store;
+
+    /// A commit of the custody table that adds `file` under `mirror`'s record.
+    fn forged_mirror(root: &Path, version: u64, file: &str, mirror: Mirror) {
+        let add = Action::Add(Add {
+            path: file.to_owned(),
+            partition_values: BTreeMap::new(),
+            size: 1,
+            modification_time: 0,
+            data_change: true,
+            stats: None,
+        });
+        let info = commit_info(
+            "WRITE",
+            &Record {
+                mirror: Some(mirror),
+                ..Record::default()
+            },
+        )
+        .expect("a record");
+        let dir = table_dir(root, BatchKind::Custody);
+        let path = dir.join(delta::LOG).join(delta::commit_name(version));
+        let _ = std::fs::remove_file(&path);
+        delta::commit(&dir, version, &[add, info]).expect("commit");
+    }
+
+    #[test]
+    fn a_mirror_carries_its_batchs_files_and_one_not_made_is_due() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.csv");
+        std::fs::write(
+            &file,
+            "tube,person,mode,collected_at,box\nPL0001,P-1,pool,2022-04-02 08:00,BX01\n",
+        )
+        .expect("write");
+        let root = dir.path().join("store");
+        let mut store = Store::open_writer(&root).expect("store");
+        ingest_collections(&mut store, &[file], "R1", &IngestOptions::default(), None)
+            .expect("ingest");
+        drop(store);
+        let loaded = load(&root).expect("loads").expect("a store");
+        assert!(loaded.due.is_empty());
+        // The custody table's first commit, then the mirror of batch 1.
+        assert_eq!(loaded.versions.next(BatchKind::Custody), 2);
+        let batch_1 = Mirror {
+            batch: 1,
+            retraction: None,
+        };
+        let due_1 = Due {
+            table: BatchKind::Custody,
+            mirror: batch_1,
+        };
+        let mirror = table_dir(&root, BatchKind::Custody)
+            .join(delta::LOG)
+            .join(delta::commit_name(1));
+        std::fs::remove_file(&mirror).expect("remove");
+        let loaded = load(&root).expect("loads").expect("a store");
+        assert_eq!(loaded.due, [due_1]);
+
+        // A mirror of a batch newer than every id read: committed while this reader
+        // read the logs, left for the next read.
+        let newer = Mirror {
+            batch: 7,
+            retraction: None,
+        };
+        forged_mirror(&root, 1, "R1/b000007.parquet", newer);
+        let loaded = load(&root).expect("loads").expect("a store");
+        assert_eq!(loaded.due, [due_1]);
+
+        // A mirror of a batch the store holds must carry exactly its files.
+        forged_mirror(&root, 1, "R1/b000009.parquet", batch_1);
+        let err = load(&root).expect_err("damage");
+        assert!(err.to_string().contains("mirrors other files"), "{err}");
+        forged_mirror(&root, 1, "R1/b000001.parquet", batch_1);
+        assert!(load(&root).expect("loads").expect("a store").due.is_empty());
+        // A retraction's mirror names a retraction the store holds.
+        let retracted = Mirror {
+            batch: 1,
+            retraction: Some(1),
+        };
+        let remove = removes(vec![Action::Add(Add {
+            path: "R1/b000001.parquet".into(),
+            partition_values: BTreeMap::new(),
+            size: 1,
+            modification_time: 0,
+            data_change: true,
+            stats: None,
+        })]);
+        let info = commit_info(
+            "DELETE",
+            &Record {
+                mirror: Some(retracted),
+                ..Record::default()
+            },
+        )
+        .expect("a record");
+        let actions: Vec<Action> = remove.into_iter().chain([info]).collect();
+        delta::commit(&table_dir(&root, BatchKind::Custody), 2, &actions).expect("commit");
+        let err = load(&root).expect_err("damage");
+        assert!(err.to_string().contains("retraction 1 of batch 1"), "{err}");
+    }
+}

@@ -318,9 +318,7 @@ fn check_manifest(m: &Manifest, report: &mut VerifyReport) {
         let custody_problem = match (b.kind, &b.custody) {
             (BatchKind::Custody, Some(_)) if b.segments.is_empty() => None,
             (BatchKind::Custody, _) => Some("round segments or no custody segment"),
-            (BatchKind::Collections, None) | (BatchKind::Results | BatchKind::Population, None) => {
-                None
-            }
+            (BatchKind::Collections | BatchKind::Results | BatchKind::Population, None) => None,
             (BatchKind::Collections, Some(c)) => {
                 let folder = b.round.as_deref().map(|r| format!("custody/{r}/"));
                 (!folder.is_some_and(|f| c.parquet.path.starts_with(&f)))

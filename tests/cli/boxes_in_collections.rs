@@ -190,7 +190,7 @@ fn a_box_is_metadata_the_membership_is_kept() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
     let file = testdata("boxes_conflict_collections.csv");
-    let c = ingest_collections(&store, ROUND, &[file.clone()]);
+    let c = ingest_collections(&store, ROUND, std::slice::from_ref(&file));
     // Line 7 has no person: refused. Line 4 (PL0101 in BX12 after BX11) and line 6 (an
     // unreadable box) are warnings; their rows are committed.
     assert_eq!(

@@ -698,6 +698,132 @@ mod tests {
         }
     }
 
+    /// The interleaved rows with a box each: mostly the tube's own, sometimes blank,
+    /// sometimes another tube's box.
+    fn boxed() -> CollectionRows {
+        let mut rows = interleaved();
+        let mut x = 11u64;
+        for i in 0..rows.len() {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let own = rows.tube.get(i)[2..].parse::<u64>().expect("a number") / 40;
+            let b = match x >> 59 {
+                0..=2 => None,
+                3 => Some(format!("BX{:04}", own + 1 + (x >> 40) % 3)),
+                _ => Some(format!("BX{own:04}")),
+            };
+            rows.box_id.push_opt(b.as_deref());
+        }
+        rows
+    }
+
+    /// `rows` with the columns the checks read besides tube, person and mode; line
+    /// numbers are row numbers, so a warning's line names its row.
+    fn checkable(mut rows: CollectionRows) -> CollectionRows {
+        for i in 0..rows.len() {
+            rows.line.push(u32::try_from(i).expect("small"));
+            rows.file.push(0);
+            rows.capacity.push(0);
+            rows.collected_at.push(0);
+            rows.site.push_opt(None);
+        }
+        rows
+    }
+
+    /// For each tube, in input order: the first row naming a box is recorded, unless
+    /// the store has the tube (then nothing is); every other box named for the tube
+    /// is refused once, at its first row.
+    fn naive_boxes(
+        rows: &CollectionRows,
+        stored: &HashMap<String, String>,
+    ) -> (Vec<u32>, Vec<u32>) {
+        let mut first: HashMap<&str, &str> = HashMap::new();
+        let mut refused_pairs: Vec<(&str, &str)> = Vec::new();
+        let mut members: Vec<(&str, &str)> = Vec::new();
+        let (mut record, mut refused) = (Vec::new(), Vec::new());
+        for i in 0..rows.len() {
+            // A person scanned into a tube again is kept once: the repeat says nothing.
+            let member = (rows.tube.get(i), rows.person.get(i));
+            if members.contains(&member) {
+                continue;
+            }
+            members.push(member);
+            let (tube, Some(b)) = (rows.tube.get(i), rows.box_id.get_opt(i)) else {
+                continue;
+            };
+            let row = u32::try_from(i).expect("small");
+            let standing = match (stored.get(tube), first.get(tube)) {
+                (Some(s), _) => s.as_str(),
+                (None, Some(f)) => f,
+                (None, None) => {
+                    first.insert(tube, b);
+                    record.push(row);
+                    continue;
+                }
+            };
+            if b != standing && !refused_pairs.contains(&(tube, b)) {
+                refused_pairs.push((tube, b));
+                refused.push(row);
+            }
+        }
+        (record, refused)
+    }
+
+    #[test]
+    fn a_tube_is_recorded_in_its_first_box_and_other_boxes_are_warned_once() {
+        let rows = checkable(boxed());
+        let labels = ["c.csv".to_owned()];
+        let index = StoreIndex::default();
+        // The store has two tubes already: one in its own box, one in another.
+        let stored_rows: Vec<Stored> = [("PL000000003", "BX0000"), ("PL000000050", "BX0099")]
+            .iter()
+            .map(|(t, b)| Stored {
+                kind: Scan::Sealed,
+                box_id: Some((*b).to_owned()),
+                tube: Some((*t).to_owned()),
+                site: None,
+                lab: None,
+                at: None,
+                batch: 1,
+                source: "boxes.csv".into(),
+                line: 2,
+            })
+            .collect();
+        let stored = stored_boxes(&stored_rows);
+        let mut rejects = Rejects::default();
+        let plan = plan_collections(&rows, "R1", &index, &stored, &labels, &mut rejects);
+        let model: HashMap<String, String> = stored_rows
+            .iter()
+            .filter_map(|s| Some((s.tube.clone()?, s.box_id.clone()?)))
+            .collect();
+        let (record, refused) = naive_boxes(&rows, &model);
+        assert_eq!(plan.boxed, record);
+        let mut warned: Vec<u32> = rejects
+            .rows
+            .iter()
+            .filter(|r| r.column == "box")
+            .map(|r| u32::try_from(r.line).expect("small"))
+            .collect();
+        warned.sort_unstable();
+        assert_eq!(warned, refused);
+        assert!(!refused.is_empty() && record.len() > 100);
+        // Every box warning is a warning: the rows stay committed (only repeats of a
+        // person in a tube are dropped here).
+        assert!(rejects.rows.iter().all(|r| r.severity == Severity::Warning));
+        // Without a box column, no row is recorded and no box is looked at.
+        let plain = checkable(interleaved());
+        let plan = plan_collections(
+            &plain,
+            "R1",
+            &index,
+            &stored,
+            &labels,
+            &mut Rejects::default(),
+        );
+        assert!(plan.boxed.is_empty());
+    }
+
     #[test]
     fn tubes_sharing_a_hash_stay_apart() {
         let rows = interleaved();
