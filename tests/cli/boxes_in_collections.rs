@@ -255,8 +255,11 @@ fn a_box_is_metadata_the_membership_is_kept() {
     let boxes = csv_records(&stdout_of(
         pooltrack(&store).args(["custody", "--round", ROUND, "--boxes", "--format", "csv"]),
     ));
-    let listed: Vec<&str> = boxes.iter().map(|b| b["box"].as_str()).collect();
-    assert_eq!(listed, ["BX11", "BX12"], "{boxes:?}");
+    let listed: Vec<(&str, &str)> = boxes
+        .iter()
+        .map(|b| (b["box"].as_str(), b["tubes"].as_str()))
+        .collect();
+    assert_eq!(listed, [("BX11", "1"), ("BX12", "1")], "{boxes:?}");
     assert_eq!(custody_json(&store)["boxed_tubes"], 2);
 
     // A later batch: PL0102 put in BX14 though the store has it in BX12 (warned, kept),
