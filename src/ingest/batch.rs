@@ -5,7 +5,7 @@
 //! other and against the store with the planner of the batch's kind (`check`), write
 //! the segments (`write`), then the rejects report and the manifest (`commit`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,6 +19,8 @@ use super::population;
 use super::reject::{ReasonGroup, Rejects};
 use super::results;
 use super::table::{ReadOptions, Table};
+use crate::column::LabelColumn;
+use crate::fasthash::KeyHash;
 use crate::model::{IdCheck, check_round};
 use crate::progress::Progress;
 use crate::rows::{CollectionRows, PopulationRows, ResultRows};
@@ -264,11 +266,17 @@ fn ingest(
     }
 
     let index = store.index()?;
-    // The boxes the store already holds for the round, read only when a file has a
-    // `box` column.
+    // The boxes the store already holds for the batch's boxed tubes, read only when a
+    // file has a `box` column and the round has custody rows.
     let custody = match (&rows, round) {
-        (Rows::Collections(r), Some(round)) if !r.box_id.is_empty() => {
-            crate::store::custody::rows(store, round)?
+        (Rows::Collections(r), Some(round))
+            if !r.box_id.is_empty() && crate::store::custody::any(store, round) =>
+        {
+            let boxed: HashSet<&[u8], KeyHash> = (0..r.len())
+                .filter(|&i| r.box_id.key(i) != LabelColumn::MISSING)
+                .map(|i| r.tube.bytes(i))
+                .collect();
+            crate::store::custody::rows_where(store, round, |t| boxed.contains(t.as_bytes()))?
         }
         _ => Vec::new(),
     };

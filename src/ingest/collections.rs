@@ -133,6 +133,18 @@ struct Columns {
     id_check: IdCheck,
 }
 
+/// What a row's `box` field says.
+enum BoxField<'a> {
+    /// The file has no `box` column.
+    Absent,
+    /// Blank, or not a box barcode.
+    NotStated,
+    /// The box of the row before.
+    AsBefore,
+    /// A box.
+    Box(&'a str),
+}
+
 #[allow(clippy::too_many_arguments)] // one row's context; bundling it would only rename it
 fn parse_row(
     cols: &Columns,
@@ -231,20 +243,23 @@ fn parse_row(
     }
     // A box is metadata too: unreadable is "not stated", and the membership stays.
     let box_id = match cols.box_col {
-        None => None,
+        None => BoxField::Absent,
         Some(col) => {
             let b = text(path, rec, Some(col), line)?;
-            match check_box(b) {
-                _ if b.is_empty() => Some(None),
-                Ok(()) => Some(Some(b)),
-                Err(why) => {
-                    warn(
-                        "box",
-                        format!("{why}: the box is read as not stated; the row is kept"),
-                        b.as_bytes(),
-                    );
-                    Some(None)
-                }
+            if b.is_empty() {
+                BoxField::NotStated
+            } else if out.box_id.last_is(b) {
+                // Rows come in runs of one box: the run's first row was checked.
+                BoxField::AsBefore
+            } else if let Err(why) = check_box(b) {
+                warn(
+                    "box",
+                    format!("{why}: the box is read as not stated; the row is kept"),
+                    b.as_bytes(),
+                );
+                BoxField::NotStated
+            } else {
+                BoxField::Box(b)
             }
         }
     };
@@ -262,8 +277,11 @@ fn parse_row(
     out.capacity.push(capacity);
     out.collected_at.push(collected_at);
     out.site.push_opt((!site.is_empty()).then_some(site));
-    if let Some(b) = box_id {
-        out.box_id.push_opt(b);
+    match box_id {
+        BoxField::Absent => {}
+        BoxField::NotStated => out.box_id.push_opt(None),
+        BoxField::AsBefore => out.box_id.push_last(),
+        BoxField::Box(b) => out.box_id.push_opt(Some(b)),
     }
     out.file.push(file_no);
     out.line.push(line_no(path, line)?);

@@ -41,6 +41,22 @@ pub struct Stored {
 /// Every custody row of `round` in live batches (custody batches, and collections
 /// batches whose files had a `box` column), in batch order then file order.
 pub fn rows(store: &Store, round: &str) -> Result<Vec<Stored>> {
+    rows_where(store, round, |_| true)
+}
+
+/// Whether any live batch holds custody rows of `round`.
+pub fn any(store: &Store, round: &str) -> bool {
+    store
+        .manifest()
+        .live_batches()
+        .any(|b| b.custody.is_some() && b.round.as_deref() == Some(round))
+}
+
+/// The custody rows of `round` whose tube `keep` accepts (a row without a tube is
+/// tested as ""), in the order of [`rows`]. Only those rows are made into [`Stored`]:
+/// a batch of ten thousand rows checked against a city's boxes reads the round's
+/// custody files but makes no text of the other millions of rows.
+pub fn rows_where(store: &Store, round: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Stored>> {
     let mut out = Vec::new();
     for b in store.manifest().live_batches() {
         if b.round.as_deref() != Some(round) {
@@ -92,6 +108,9 @@ pub fn rows(store: &Store, round: &str) -> Result<Vec<Stored>> {
                 .ok_or_else(|| damaged(&"the line column is not a number"))?;
             let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
             for i in 0..batch.num_rows() {
+                if !keep(if tube.is_null(i) { "" } else { tube.value(i) }) {
+                    continue;
+                }
                 let k = Scan::parse(kind.value(i))
                     .ok_or_else(|| damaged(&format!("row {i} has kind {:?}", kind.value(i))))?;
                 out.push(Stored {

@@ -7,14 +7,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow_array::types::{UInt16Type, UInt32Type};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array};
-use arrow_array::{UInt64Array, types::UInt16Type};
+use arrow_array::{DictionaryArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use super::columns::dictionary;
 use super::parquet_file::write_parquet;
 use super::schema::with_dictionaries;
 use crate::Result;
+use crate::column::LabelColumn;
 use crate::rows::CollectionRows;
 use crate::store::fsutil;
 use crate::store::manifest::{BatchKind, CustodySegment};
@@ -153,25 +155,22 @@ pub fn write_collection_boxes(
     let n = picked.len();
     let at = |i: u32| i as usize;
     let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    // Labels as plain text, as every custody segment has them: taken through their
+    // keys, a byte copy per row.
+    let text = |labels: &LabelColumn| -> Result<ArrayRef> {
+        let keys = labels.arrow_keys(picked.iter().map(|&i| at(i)));
+        let dict = DictionaryArray::<UInt32Type>::new(keys, labels.arrow_values());
+        Ok(arrow_cast::cast(&dict, &DataType::Utf8)?)
+    };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(std::iter::repeat_n(round, n))),
         Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
             Scan::Sealed.as_str(),
             n,
         ))),
-        Arc::new(
-            picked
-                .iter()
-                .map(|&i| rows.box_id.get_opt(at(i)))
-                .collect::<StringArray>(),
-        ),
+        text(&rows.box_id)?,
         Arc::new(rows.tube.gather(picked).into_arrow()),
-        Arc::new(
-            picked
-                .iter()
-                .map(|&i| rows.site.get_opt(at(i)))
-                .collect::<StringArray>(),
-        ),
+        text(&rows.site)?,
         Arc::new(StringArray::new_null(n)),
         Arc::new(TimestampMillisecondArray::new_null(n).with_timezone("UTC")),
         Arc::new(UInt32Array::from_value(batch, n)),
