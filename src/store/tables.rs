@@ -789,6 +789,27 @@ fn read_commit(kind: BatchKind, commit: &Commit) -> Result<(Record, Option<Mirro
                 ),
             ));
         }
+        // The one file a batch may hold in another table: a collections batch's box
+        // manifest, in `custody/`.
+        let foreign: Vec<&str> = parquet_files(b)
+            .map(|(f, _)| f.path.as_str())
+            .filter(|p| table_of(p).is_some_and(|t| t != kind))
+            .collect();
+        let box_manifest = b
+            .custody
+            .as_ref()
+            .filter(|_| kind == BatchKind::Collections)
+            .map(|c| c.parquet.path.as_str())
+            .filter(|p| table_of(p) == Some(BatchKind::Custody));
+        if !(foreign.is_empty() || foreign == box_manifest.into_iter().collect::<Vec<_>>()) {
+            return Err(damaged(
+                commit,
+                format!(
+                    "names a file of another table for batch {}, which only a collections batch's box manifest in custody/ may be",
+                    b.id
+                ),
+            ));
+        }
         if !removed.is_empty() || !same(added, expect(b)) {
             return Err(damaged(
                 commit,
