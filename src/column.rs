@@ -227,11 +227,44 @@ impl LabelColumn {
             None => Self::MISSING,
             // Rows come in runs from one site: the previous row's key usually fits.
             Some(s) => match self.keys.last() {
-                Some(&k) if k != Self::MISSING && self.values.get(k as usize) == s => k,
+                // Bytes, not text: the stored value was text when it was pushed.
+                Some(&k) if k != Self::MISSING && self.values.bytes(k as usize) == s.as_bytes() => {
+                    k
+                }
                 _ => self.key_of(s),
             },
         };
         self.keys.push(key);
+    }
+
+    /// Appends `n` missing values: the rows of a file that has no such column.
+    pub fn push_missing(&mut self, n: usize) {
+        self.keys.resize(self.keys.len() + n, Self::MISSING);
+    }
+
+    /// Appends the last row's value again (a missing value when there is no row).
+    ///
+    /// ```
+    /// use pooltrack::column::LabelColumn;
+    /// let mut c = LabelColumn::default();
+    /// c.push_opt(Some("BX01"));
+    /// assert!(c.last_is("BX01") && !c.last_is("BX02"));
+    /// c.push_last();
+    /// c.push_missing(1);
+    /// assert_eq!((c.get_opt(1), c.get_opt(2), c.len()), (Some("BX01"), None, 3));
+    /// assert!(!c.last_is("BX01"));
+    /// ```
+    pub fn push_last(&mut self) {
+        let key = self.keys.last().copied().unwrap_or(Self::MISSING);
+        self.keys.push(key);
+    }
+
+    /// Whether the last row holds `s`: a run of equal values checks its first only.
+    pub fn last_is(&self, s: &str) -> bool {
+        match self.keys.last() {
+            Some(&k) if k != Self::MISSING => self.values.bytes(k as usize) == s.as_bytes(),
+            _ => false,
+        }
     }
 
     /// The `i`th value, or `None` when missing.

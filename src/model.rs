@@ -271,6 +271,18 @@ pub fn check_tube(s: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Checks a box barcode: the form of a tube barcode (4–32 characters of
+/// `A-Z a-z 0-9 -`); the reason names the box.
+///
+/// ```
+/// use pooltrack::model::check_box;
+/// assert!(check_box("BX01").is_ok());
+/// assert_eq!(check_box("B 1").unwrap_err(), "box barcode must be 4-32 characters long");
+/// ```
+pub fn check_box(s: &str) -> Result<(), String> {
+    check_tube(s).map_err(|why| why.replace("tube barcode", "box barcode"))
+}
+
 /// Checks a person id: 1–64 printable characters (any script), no control characters.
 pub fn check_person(s: &str) -> Result<(), FieldError> {
     // Nearly every id is printable ASCII: one pass over its bytes settles it.

@@ -22,6 +22,10 @@ pub struct CollectionRows {
     pub collected_at: Vec<Millis>,
     /// Sampling site, if given.
     pub site: LabelColumn,
+    /// The box the tube travels in, if given: empty (no row) when no file of the batch
+    /// has a `box` column, else one value per row (missing: blank, unreadable, or a
+    /// file without the column).
+    pub box_id: LabelColumn,
     /// Which input file of the batch (index into the batch's file list).
     pub file: Vec<u16>,
     /// Line in that file.

@@ -12,11 +12,26 @@ use super::progress::Bar;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
-    /// Collection rows (tube, person, mode, [capacity], collected_at, [site]) for a round.
+    /// Collection rows (tube, person, mode, [capacity], collected_at, [site], [box]) for a
+    /// round.
     #[command(after_help = "\
 Files are CSV with a header (also .csv.gz and .csv.zst) or Parquet with the same column
 names. Bad rows are listed with file, line, column and reason in STORE/rejects/; valid
 rows are committed unless --strict. Re-ingesting a file already ingested does nothing.
+
+A `box` column (the box each tube travels to the lab in) is recorded as the round's box
+manifest in the same batch, for `pooltrack custody`: one atomic commit, taken back
+whole by `pooltrack retract`. A blank box is not stated (the row is committed, its tube
+just has no box); a pool's rows count once; a row putting its tube in a second box (in
+the file, or other than the store has it in) is committed all the same (the swab is in
+the tube) and listed as a warning, and the manifest keeps the first box. Refused rows
+add nothing. `ingest boxes` of the same file afterwards adds nothing; a manifest with
+sealed_at adds the sealing times.
+
+Example:
+  pooltrack ingest collections collections.csv --round 2022-04-02    # tube,...,box
+  pooltrack ingest receipts receipts.csv --round 2022-04-02
+  pooltrack custody --round 2022-04-02
 
 CSV saved by Excel on a Chinese-language Windows is GB18030, not UTF-8: add
 --encoding gb18030. CSV saved with ';' or tabs between fields: add --delimiter ';' or
@@ -63,10 +78,13 @@ and re-ingest rules as collections.")]
     /// tube travels in. A collections file with a box column works too.
     #[command(after_help = "\
 One row per tube put in a box. A collections file with a `box` column is a manifest
-too: there a blank box means not stated (the row is passed over), a pool's repeated
-(box, tube) counts once, and without sealed_at `pooltrack custody` takes the box's last
-collection as its sealing. A tube put in a second box is refused, naming the first.
-Same file forms, rejects report, --strict and re-ingest rules as collections.
+too (`ingest collections` records it already): there a blank box means not stated (the
+row is passed over), a pool's repeated (box, tube) counts once, and without sealed_at
+`pooltrack custody` takes the box's last collection as its sealing. A tube put in a
+second box is refused, naming the first. A tube put again in the box the store has it
+in is a repeat, passed over quietly, unless the line states a sealing time the store
+does not have for it (then it is kept). Same file forms, rejects report, --strict and
+re-ingest rules as collections.
 
 Example:
   pooltrack ingest boxes boxes.csv --round 2022-04-02
@@ -383,6 +401,14 @@ fn print_summary(r: &IngestReport) {
     );
     if !r.rounds.is_empty() {
         println!("round(s): {}", r.rounds.join(", "));
+    }
+    if r.boxed_tubes > 0 {
+        println!(
+            "box manifest: {} tube(s) in {} box(es), in the same batch (pooltrack custody --round {})",
+            r.boxed_tubes,
+            r.boxes,
+            r.rounds.join(",")
+        );
     }
     if r.overfull_tubes > 0 {
         println!(

@@ -3,13 +3,14 @@
 use std::path::Path;
 
 use pooltrack::store::Store;
-use pooltrack::store::manifest::{Batch, Retraction};
+use pooltrack::store::manifest::{Batch, BatchKind, Retraction};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Lists the store's history, oldest first: every batch (number, kind, round, when, rows
-committed and refused, its files) and every retraction (which batch, when, by whom, why).
+committed and refused, its files; a collections batch whose files had a box column also
+its box manifest rows) and every retraction (which batch, when, by whom, why).
 A retracted batch is marked: its rows count nowhere, its files stay in the store.
 The store is only read; no lock is taken.")]
 pub struct Args {
@@ -37,6 +38,9 @@ struct BatchLine<'a> {
     committed_at: &'a str,
     files: Vec<&'a str>,
     rows_committed: u64,
+    /// Of those, the rows of a collections batch's box manifest (its files' box column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    box_rows: Option<u64>,
     rejected: u64,
     warnings: u64,
     retracted_by: Option<u32>,
@@ -48,7 +52,7 @@ fn line(b: &Batch, retracted_by: Option<u32>) -> BatchLine<'_> {
         kind: b.kind.as_str(),
         round: b.round.as_deref(),
         // A custody batch has no round segments; its round is the one it names.
-        rounds: if b.custody.is_some() {
+        rounds: if b.kind == BatchKind::Custody {
             b.round.iter().map(String::as_str).collect()
         } else {
             b.segments.iter().map(|s| s.round.as_str()).collect()
@@ -56,6 +60,11 @@ fn line(b: &Batch, retracted_by: Option<u32>) -> BatchLine<'_> {
         committed_at: &b.committed_at,
         files: b.sources.iter().map(|s| s.path.as_str()).collect(),
         rows_committed: b.rows_committed,
+        box_rows: b
+            .custody
+            .as_ref()
+            .filter(|_| b.kind != BatchKind::Custody)
+            .map(|c| c.rows),
         rejected: b.rejected,
         warnings: b.warnings,
         retracted_by,
@@ -91,12 +100,20 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
                 let retracted = b
                     .retracted_by
                     .map_or(String::new(), |r| format!("  [retracted by {r}]"));
+                // A collections batch's box manifest rows are told apart from its
+                // memberships.
+                let committed = match b.box_rows {
+                    Some(n) => format!(
+                        "{} committed + {n} box manifest row(s)",
+                        b.rows_committed.saturating_sub(n)
+                    ),
+                    None => format!("{} committed", b.rows_committed),
+                };
                 println!(
-                    "batch {:>4}  {}  {}{round}  {} committed, {} refused, {} warning(s)  {}{retracted}",
+                    "batch {:>4}  {}  {}{round}  {committed}, {} refused, {} warning(s)  {}{retracted}",
                     b.id,
                     b.committed_at,
                     b.kind,
-                    b.rows_committed,
                     b.rejected,
                     b.warnings,
                     b.files.join(" ")

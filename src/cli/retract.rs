@@ -12,8 +12,9 @@ Takes back a batch ingested by mistake (the wrong file, the wrong day's file, a 
 --round, a lab's test export). Nothing is deleted: the store commits a retraction (who,
 when, why) to the batch's table in one atomic commit, which takes the batch's files out
 of the Delta table for every engine (they stay on disk), and from then on its rows count
-nowhere (statuses, worklists, exports, reports, checks of later batches), and its files
-may be ingested again. `pooltrack log` shows every batch and retraction.
+nowhere (statuses, worklists, exports, reports, custody, checks of later batches), and
+its files may be ingested again. A collections batch whose files had a box column takes
+its box manifest with it (other engines see it leave custody/ by the commit after). `pooltrack log` shows every batch and retraction.
 
 A results batch attaches each result to the round its tube was collected in. To move a
 collections batch to another round, retract the results batches that followed it first
@@ -48,6 +49,9 @@ struct Done<'a> {
     kind: &'a str,
     round: Option<&'a str>,
     rows: u64,
+    /// Of those, the rows of a collections batch's box manifest, which go with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    box_rows: Option<u64>,
     reason: &'a str,
     by: &'a str,
     at: &'a str,
@@ -97,6 +101,11 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
         kind: b.kind.as_str(),
         round: b.round.as_deref(),
         rows: b.rows_committed,
+        box_rows: b
+            .custody
+            .as_ref()
+            .filter(|_| b.kind != BatchKind::Custody)
+            .map(|c| c.rows),
         reason: &r.reason,
         by: &r.by,
         at: &r.at,
@@ -109,9 +118,16 @@ pub fn run(store: &Path, args: Args) -> anyhow::Result<()> {
     let round = done
         .round
         .map_or(String::new(), |r| format!(" of round {r}"));
+    let rows = match done.box_rows {
+        Some(n) => format!(
+            "{} row(s) and its box manifest of {n} tube(s)",
+            done.rows.saturating_sub(n)
+        ),
+        None => format!("{} row(s)", done.rows),
+    };
     println!(
-        "retracted batch {} ({}{round}, {} row(s)) at {} by {}: {}",
-        done.batch, done.kind, done.rows, done.at, done.by, done.reason
+        "retracted batch {} ({}{round}, {rows}) at {} by {}: {}",
+        done.batch, done.kind, done.at, done.by, done.reason
     );
     println!(
         "its rows no longer count; its files may be ingested again (pooltrack log shows the history)"

@@ -5,18 +5,22 @@
 //! other and against the store with the planner of the batch's kind (`check`), write
 //! the segments (`write`), then the rejects report and the manifest (`commit`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::collections;
-use super::plan::{Plan, plan_collections, plan_population, plan_results};
+use super::plan::{
+    Plan, StoredBoxes, plan_collections, plan_population, plan_results, stored_boxes,
+};
 use super::population;
 use super::reject::{ReasonGroup, Rejects};
 use super::results;
 use super::table::{ReadOptions, Table};
+use crate::column::LabelColumn;
+use crate::fasthash::KeyHash;
 use crate::model::{IdCheck, check_round};
 use crate::progress::Progress;
 use crate::rows::{CollectionRows, PopulationRows, ResultRows};
@@ -88,6 +92,14 @@ pub struct IngestReport {
     pub positives_kept: u64,
     /// Plates whose controls failed: their samples' results do not count.
     pub failed_plates: Vec<FailedPlate>,
+    /// Collections with a `box` column: tubes the batch put in the round's box manifest
+    /// (its custody segment; tubes the store already had in the same box are not
+    /// counted again). Absent from the JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub boxed_tubes: u64,
+    /// The distinct boxes of those tubes. Absent from the JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub boxes: u64,
     /// Seconds spent in each stage (hash, parse, check, write, commit), for benchmarks.
     pub stage_seconds: Vec<(&'static str, f64)>,
 }
@@ -156,6 +168,11 @@ pub fn ingest_population(
     ingest(store, BatchKind::Population, files, None, opts, progress)
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl IngestReport {
     pub(super) fn empty(kind: BatchKind) -> IngestReport {
         IngestReport {
@@ -172,6 +189,8 @@ impl IngestReport {
             overfull_tubes: 0,
             positives_kept: 0,
             failed_plates: Vec::new(),
+            boxed_tubes: 0,
+            boxes: 0,
             stage_seconds: Vec::new(),
         }
     }
@@ -247,7 +266,24 @@ fn ingest(
     }
 
     let index = store.index()?;
-    let planned = rows.plan(round, &index, &labels, &settings, &mut rejects);
+    // The boxes the store already holds for the batch's boxed tubes, read only when a
+    // file has a `box` column and the round has custody rows.
+    let custody = match (&rows, round) {
+        (Rows::Collections(r), Some(round))
+            if !r.box_id.is_empty() && crate::store::custody::any(store, round) =>
+        {
+            let boxed: HashSet<&[u8], KeyHash> = (0..r.len())
+                .filter(|&i| r.box_id.key(i) != LabelColumn::MISSING)
+                .map(|i| r.tube.bytes(i))
+                .collect();
+            crate::store::custody::rows_where(store, round, |t| boxed.contains(t.as_bytes()))?
+        }
+        _ => Vec::new(),
+    };
+    let stored = stored_boxes(&custody);
+    let planned = rows.plan(round, &index, &stored, &labels, &settings, &mut rejects);
+    drop(stored);
+    drop(custody);
     clock.lap(&mut report, "check");
     report.count_findings(&planned, &rejects);
 
@@ -277,6 +313,17 @@ fn ingest(
         p.stage(&format!("writing batch {id}"));
     }
     let root = store.root().to_path_buf();
+    // The box manifest first: writing the collections segment takes the rows' columns.
+    let custody = match (&rows, round) {
+        (Rows::Collections(r), Some(round)) if !planned.boxed.is_empty() => {
+            let boxed = &planned.boxed;
+            let seg = segment::write_collection_boxes(&root, id, round, &labels, r, boxed)?;
+            report.boxed_tubes = seg.rows;
+            report.boxes = distinct_boxes(r, boxed);
+            Some(seg)
+        }
+        _ => None,
+    };
     let (segments, population) =
         write_segments(&root, id, &mut rows, &labels, planned.segments, &mut report)?;
     clock.lap(&mut report, "write");
@@ -288,18 +335,34 @@ fn ingest(
         committed_at: time::format(time::now(), settings.zone),
         sources: sources.into_iter().map(|(_, s)| s).collect(),
         rows_read: report.rows_read,
-        rows_committed: report.committed,
+        // Every row of the batch's files, its box manifest's too (`Batch::rows_in_files`).
+        rows_committed: report.committed + report.boxed_tubes,
         rejected: report.rejected,
         warnings: report.warnings,
         rejects: rejects_rel,
         segments,
         population,
-        custody: None,
+        custody,
     };
     store.commit(batch)?;
     clock.lap(&mut report, "commit");
     report.batch = Some(id);
     Ok(report)
+}
+
+/// How many distinct boxes the rows `boxed` name.
+fn distinct_boxes(rows: &CollectionRows, boxed: &[u32]) -> u64 {
+    let mut seen = vec![false; rows.box_id.distinct()];
+    let mut n = 0;
+    for &i in boxed {
+        if let Some(s) = seen.get_mut(rows.box_id.key(i as usize) as usize)
+            && !*s
+        {
+            *s = true;
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Lists every file in the report and returns those not ingested before (nor earlier
@@ -451,6 +514,7 @@ impl Rows {
         &self,
         round: Option<&str>,
         index: &StoreIndex,
+        stored: &StoredBoxes<'_>,
         labels: &[String],
         settings: &Settings,
         rejects: &mut Rejects,
@@ -458,7 +522,7 @@ impl Rows {
         match self {
             Rows::Collections(r) => {
                 let round = round.unwrap_or_default();
-                plan_collections(r, round, index, labels, rejects)
+                plan_collections(r, round, index, stored, labels, rejects)
             }
             Rows::Results(r) => plan_results(
                 r,

@@ -1,7 +1,9 @@
 //! Collection rows: who was swabbed into which tube, and when.
 //!
 //! Columns (any order, unknown columns ignored): `tube`, `person`, `mode`
-//! (`single`/`pool`), optional `capacity` (1–20), `collected_at`, optional `site`.
+//! (`single`/`pool`), optional `capacity` (1–20), `collected_at`, optional `site`,
+//! optional `box` (the box the tube travels in: the batch records it as the round's box
+//! manifest, see `src/ingest/plan/collections.rs`).
 //!
 //! A row says that a person's swab went into a tube at a time: that is a physical
 //! fact, and the row is kept whenever its tube, person and time can be read. What it
@@ -18,12 +20,24 @@ use super::row::{Part, first_problem, line_no, raw, read_parallel, required, tex
 use super::table::{Record, Table};
 use crate::rows::CollectionRows;
 
-use crate::model::{IdCheck, Mode, check_label, check_person_id};
+use crate::model::{IdCheck, Mode, check_box, check_label, check_person_id};
 use crate::time::{self, Offset};
 use crate::{Error, Result};
 
 impl Part for CollectionRows {
     fn append(&mut self, later: &Self) {
+        // The box column is empty or one value per row (see `CollectionRows::box_id`):
+        // the first part with boxes pads the rows before it, later parts without boxes
+        // are padded in turn.
+        match (self.box_id.is_empty(), later.box_id.is_empty()) {
+            (_, false) => {
+                self.box_id
+                    .push_missing(self.len().saturating_sub(self.box_id.len()));
+                self.box_id.append(&later.box_id);
+            }
+            (false, true) => self.box_id.push_missing(later.len()),
+            (true, true) => {}
+        }
         self.tube.append(&later.tube);
         self.person.append(&later.person);
         self.mode.extend_from_slice(&later.mode);
@@ -41,6 +55,7 @@ impl Part for CollectionRows {
         self.capacity.clear();
         self.collected_at.clear();
         self.site.clear();
+        self.box_id.clear();
         self.file.clear();
         self.line.clear();
     }
@@ -92,6 +107,7 @@ pub fn read(
         at: required(table, "collected_at")?,
         capacity: table.column("capacity"),
         site: table.column("site"),
+        box_col: table.column("box"),
         width: table.header().len(),
         id_check,
     };
@@ -110,9 +126,23 @@ struct Columns {
     at: usize,
     capacity: Option<usize>,
     site: Option<usize>,
+    /// The `box` column; without it no row pays for boxes.
+    box_col: Option<usize>,
     width: usize,
     /// What a resident id with a wrong check character does to its row.
     id_check: IdCheck,
+}
+
+/// What a row's `box` field says.
+enum BoxField<'a> {
+    /// The file has no `box` column.
+    Absent,
+    /// Blank, or not a box barcode.
+    NotStated,
+    /// The box of the row before.
+    AsBefore,
+    /// A box.
+    Box(&'a str),
 }
 
 #[allow(clippy::too_many_arguments)] // one row's context; bundling it would only rename it
@@ -211,6 +241,28 @@ fn parse_row(
         );
         site = "";
     }
+    // A box is metadata too: unreadable is "not stated", and the membership stays.
+    let box_id = match cols.box_col {
+        None => BoxField::Absent,
+        Some(col) => {
+            let b = text(path, rec, Some(col), line)?;
+            if b.is_empty() {
+                BoxField::NotStated
+            } else if out.box_id.last_is(b) {
+                // Rows come in runs of one box: the run's first row was checked.
+                BoxField::AsBefore
+            } else if let Err(why) = check_box(b) {
+                warn(
+                    "box",
+                    format!("{why}: the box is read as not stated; the row is kept"),
+                    b.as_bytes(),
+                );
+                BoxField::NotStated
+            } else {
+                BoxField::Box(b)
+            }
+        }
+    };
     if let Some(why) = id_warning {
         warn("person", why, person.as_bytes());
     }
@@ -225,6 +277,12 @@ fn parse_row(
     out.capacity.push(capacity);
     out.collected_at.push(collected_at);
     out.site.push_opt((!site.is_empty()).then_some(site));
+    match box_id {
+        BoxField::Absent => {}
+        BoxField::NotStated => out.box_id.push_opt(None),
+        BoxField::AsBefore => out.box_id.push_last(),
+        BoxField::Box(b) => out.box_id.push_opt(Some(b)),
+    }
     out.file.push(file_no);
     out.line.push(line_no(path, line)?);
     Ok(())
@@ -262,11 +320,12 @@ mod tests {
     fn small_chunks_read_as_one_chunk_reads() {
         // Parts and chunk buffers are reused chunk after chunk: nothing of one chunk
         // may leak into the next (a row, a site key, a null).
-        let mut text = String::from("tube,person,mode,collected_at,site\n");
+        let mut text = String::from("tube,person,mode,collected_at,site,box\n");
         for i in 0..3000 {
             let site = ["S1", "", "S2"][i % 3];
+            let box_id = ["", "BX01", "BX02", "BX02"][i % 4];
             text.push_str(&format!(
-                "PL{:05},p{i},pool,2022-04-02 08:{:02}:00,{site}\n",
+                "PL{:05},p{i},pool,2022-04-02 08:{:02}:00,{site},{box_id}\n",
                 i / 10,
                 i % 60
             ));
@@ -290,7 +349,10 @@ mod tests {
             assert_eq!(pieces.tube.get(i), whole.tube.get(i));
             assert_eq!(pieces.person.get(i), format!("p{i}"));
             assert_eq!(pieces.site.get_opt(i), whole.site.get_opt(i));
+            assert_eq!(pieces.box_id.get_opt(i), whole.box_id.get_opt(i));
         }
+        assert_eq!((pieces.box_id.len(), pieces.box_id.distinct()), (3000, 2));
+        assert_eq!(pieces.box_id.get_opt(2999), Some("BX02"));
         assert_eq!(pieces.line, whole.line);
         assert_eq!(pieces.collected_at, whole.collected_at);
         assert_eq!(pieces.site.distinct(), 2);
@@ -365,6 +427,57 @@ mod tests {
             ]
         );
         assert_eq!(rows.capacity, [10, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_box_column_is_read_per_row_and_files_without_one_read_as_not_stated() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let plain = write(
+            "a.csv",
+            "tube,person,mode,collected_at\nPL0001,p1,pool,2022-04-02 08:00\n",
+        );
+        let boxed = write(
+            "b.csv",
+            "tube,person,mode,collected_at,box\n\
+             PL0002,p2,pool,2022-04-02 08:00,BX01\n\
+             PL0002,p3,pool,2022-04-02 08:00,\n\
+             PL0003,p4,pool,2022-04-02 08:00,B 1\n",
+        );
+        let mut rows = CollectionRows::default();
+        let mut rejects = Rejects::default();
+        let mut read_file = |p: &Path, no: u16, rows: &mut CollectionRows| {
+            let mut t = Table::open(p).expect("open");
+            read(
+                &mut t,
+                no,
+                "f",
+                Offset::CHINA,
+                IdCheck::Warn,
+                rows,
+                &mut rejects,
+            )
+            .expect("reads")
+        };
+        read_file(&plain, 0, &mut rows);
+        assert!(rows.box_id.is_empty(), "no box column, no box values");
+        read_file(&boxed, 1, &mut rows);
+        read_file(&plain, 2, &mut rows);
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows.box_id.len(), 5);
+        let boxes: Vec<Option<&str>> = (0..5).map(|i| rows.box_id.get_opt(i)).collect();
+        assert_eq!(boxes, [None, Some("BX01"), None, None, None]);
+        // An unreadable box is a warning and not stated; the row is kept.
+        let found: Vec<_> = rejects
+            .rows
+            .iter()
+            .map(|r| (r.line, r.column, r.severity))
+            .collect();
+        assert_eq!(found, [(4, "box", Severity::Warning)]);
     }
 
     #[test]

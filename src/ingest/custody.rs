@@ -6,7 +6,12 @@
 //!   manifest too (it has a `person` column): there a blank box means "not stated"
 //!   and the row is passed over, a pool's repeated (box, tube) is kept once, and
 //!   `sealed_at` defaults to nothing (`pooltrack custody` then takes the box's last
-//!   collection). A tube put in a second box is refused, naming the first.
+//!   collection). `ingest collections` of such a file records the same manifest in its
+//!   own batch (`src/ingest/plan/collections.rs`). A tube put in a second box is
+//!   refused, naming the first. A tube put in the box the store (or an earlier line)
+//!   has it in already is a repeat, passed over quietly, unless the line states a
+//!   sealing time not known for it yet: so a manifest ingested after the collections
+//!   adds its sealing times, and the collections file given again adds nothing.
 //! - **Receipts** (`pooltrack ingest receipts FILE --round R`): columns `received_at`,
 //!   `box` and/or `tube` (a row scans one of them), optional `lab`. A box or tube
 //!   scanned again is kept with a warning naming the earlier scan.
@@ -25,7 +30,7 @@ use super::batch::{
 use super::reject::{Rejects, Severity, Where};
 use super::row::{Part, line_no, raw, read_parallel, required, text, width_problem};
 use super::table::{ReadOptions, Record, Table};
-use crate::model::{check_label, check_round, check_tube};
+use crate::model::{check_box, check_label, check_round, check_tube};
 use crate::store::custody::Stored;
 use crate::store::segment::{CustodyRow, Scan, write_custody};
 use crate::store::{Batch, BatchKind, Store};
@@ -139,11 +144,6 @@ fn columns(table: &Table, kind: Scan) -> Result<Columns> {
             }
         }
     })
-}
-
-/// Checks a box barcode: the form of a tube barcode.
-fn check_box(s: &str) -> std::result::Result<(), String> {
-    check_tube(s).map_err(|why| why.replace("tube barcode", "box barcode"))
 }
 
 struct RowAt<'a> {
@@ -302,11 +302,15 @@ fn plan(
         match kind {
             Scan::Sealed => {
                 if let (Some(t), Some(b)) = (&s.tube, &s.box_id) {
-                    tube_box.entry(t.clone()).or_insert(Seen {
+                    let seen = tube_box.entry(t.clone()).or_insert(Seen {
                         box_id: b.clone(),
                         at: s.at,
                         place,
                     });
+                    // A later line of the same box may have stated its sealing.
+                    if seen.box_id == *b && s.at.is_some() {
+                        seen.at = s.at;
+                    }
                 }
             }
             Scan::Received => {
@@ -339,9 +343,18 @@ fn plan(
         match kind {
             Scan::Sealed => {
                 let b = row.box_id.clone().unwrap_or_default();
-                if let Some(first) = tube_box.get(tube) {
+                if let Some(first) = tube_box.get_mut(tube) {
                     if first.box_id == b {
-                        // A pool's other members in a collections file: the same fact.
+                        // The tube in the box it is in already (a pool's other rows in
+                        // a collections file, or what the store holds): the same fact,
+                        // passed over, unless the line states a sealing time the store
+                        // does not have for it (a manifest after the collections' box
+                        // column): then it is kept, for `pooltrack custody` to use.
+                        match row.at {
+                            Some(t) if first.at != Some(t) => first.at = Some(t),
+                            _ => continue,
+                        }
+                        out.push(row);
                         continue;
                     }
                     rejects.push(
@@ -610,6 +623,51 @@ mod tests {
         );
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].box_id.as_deref(), Some("BX09"));
+    }
+
+    #[test]
+    fn a_tube_in_its_box_again_is_a_repeat_unless_it_states_a_new_sealing_time() {
+        // What `ingest collections` of a file with a box column recorded: PL0001 and
+        // PL0002 in BX01, no sealing time.
+        let earlier: Vec<Stored> = ["PL0001", "PL0002"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Stored {
+                kind: Scan::Sealed,
+                box_id: Some("BX01".into()),
+                tube: Some((*t).into()),
+                site: Some("S1".into()),
+                lab: None,
+                at: None,
+                batch: 1,
+                source: "c.csv".into(),
+                line: i as u64 + 2,
+            })
+            .collect();
+        let (rows, _) = read_text(
+            Scan::Sealed,
+            "box,tube,site,sealed_at\nBX01,PL0001,S1,\nBX01,PL0002,S1,2022-04-02 09:00\nBX01,PL0002,S1,2022-04-02 09:00\nBX02,PL0001,S1,2022-04-02 09:00\n",
+        );
+        let mut rejects = Rejects::default();
+        let kept = plan(
+            Scan::Sealed,
+            rows,
+            &["f.csv".into()],
+            &earlier,
+            Offset::CHINA,
+            &mut rejects,
+        );
+        // Line 2 says nothing new; line 3 states BX01's sealing; line 4 repeats line 3;
+        // line 5 puts PL0001 in a second box.
+        let lines: Vec<u32> = kept.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3]);
+        assert_eq!(rejects.rows.len(), 1);
+        assert_eq!((rejects.rows[0].line, rejects.rows[0].column), (5, "box"));
+        assert!(
+            rejects.rows[0].reason.contains("c.csv line 2, batch 1"),
+            "{}",
+            rejects.rows[0].reason
+        );
     }
 
     #[test]

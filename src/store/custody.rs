@@ -1,4 +1,4 @@
-//! Reading a round's custody rows back: every live custody batch's Parquet file of the
+//! Reading a round's custody rows back: every live batch's custody Parquet file of the
 //! round, whole (a round holds about one custody row per tube). A store without the
 //! `custody/` table has none.
 
@@ -10,8 +10,8 @@ use arrow_array::{Array, ArrayRef, StringArray};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::Store;
 use super::segment::Scan;
-use super::{BatchKind, Store};
 use crate::time::Millis;
 use crate::{Error, Result};
 
@@ -38,11 +38,28 @@ pub struct Stored {
     pub line: u64,
 }
 
-/// Every custody row of `round` in live batches, in batch order then file order.
+/// Every custody row of `round` in live batches (custody batches, and collections
+/// batches whose files had a `box` column), in batch order then file order.
 pub fn rows(store: &Store, round: &str) -> Result<Vec<Stored>> {
+    rows_where(store, round, |_| true)
+}
+
+/// Whether any live batch holds custody rows of `round`.
+pub fn any(store: &Store, round: &str) -> bool {
+    store
+        .manifest()
+        .live_batches()
+        .any(|b| b.custody.is_some() && b.round.as_deref() == Some(round))
+}
+
+/// The custody rows of `round` whose tube `keep` accepts (a row without a tube is
+/// tested as ""), in the order of [`rows`]. Only those rows are made into [`Stored`]:
+/// a batch of ten thousand rows checked against a city's boxes reads the round's
+/// custody files but makes no text of the other millions of rows.
+pub fn rows_where(store: &Store, round: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Stored>> {
     let mut out = Vec::new();
     for b in store.manifest().live_batches() {
-        if b.kind != BatchKind::Custody || b.round.as_deref() != Some(round) {
+        if b.round.as_deref() != Some(round) {
             continue;
         }
         let Some(seg) = &b.custody else { continue };
@@ -91,6 +108,9 @@ pub fn rows(store: &Store, round: &str) -> Result<Vec<Stored>> {
                 .ok_or_else(|| damaged(&"the line column is not a number"))?;
             let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
             for i in 0..batch.num_rows() {
+                if !keep(if tube.is_null(i) { "" } else { tube.value(i) }) {
+                    continue;
+                }
                 let k = Scan::parse(kind.value(i))
                     .ok_or_else(|| damaged(&format!("row {i} has kind {:?}", kind.value(i))))?;
                 out.push(Stored {
@@ -114,7 +134,7 @@ pub fn rows(store: &Store, round: &str) -> Result<Vec<Stored>> {
 mod tests {
     use super::*;
     use crate::ingest::{IngestOptions, ingest_boxes, ingest_collections};
-    use crate::store::tables;
+    use crate::store::{BatchKind, tables};
 
     #[test]
     fn the_first_custody_batch_makes_the_table_and_its_rows_read_back() {

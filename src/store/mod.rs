@@ -93,6 +93,8 @@ pub struct Store {
     /// The locked lock file of a writer, held open for the store's life: the lock
     /// lasts as long as the file is open. `None` for a reader, which may not commit.
     writer_lock: Option<File>,
+    /// Mirror commits not made yet (see [`tables`]): a writer makes them.
+    due: Vec<tables::Due>,
 }
 
 impl Store {
@@ -148,7 +150,38 @@ impl Store {
         {
             store.versions = Some(tables::create(root, &store.manifest.settings)?);
         }
+        store.make_mirrors();
         Ok(store)
+    }
+
+    /// Makes the mirror commits that are due, in order (see [`tables`]). Best effort,
+    /// as a checkpoint is: the batches and retractions they follow are committed
+    /// already and pooltrack reads them whole; what fails stays due, for `verify` to
+    /// name and the next writer to make.
+    fn make_mirrors(&mut self) {
+        let root = self.root.clone();
+        let Some(versions) = self
+            .versions
+            .as_mut()
+            .filter(|_| self.writer_lock.is_some())
+        else {
+            return;
+        };
+        while let Some(&due) = self.due.first() {
+            let made = self
+                .manifest
+                .batch(due.mirror.batch)
+                .is_some_and(|b| tables::commit_mirror(&root, versions, b, due).is_ok());
+            if !made {
+                return;
+            }
+            self.due.remove(0);
+        }
+    }
+
+    /// The mirror commits not made yet (see [`tables`]).
+    pub fn mirrors_due(&self) -> &[tables::Due] {
+        &self.due
     }
 
     /// Takes the writer's lock and reads the store, of any format, creating a format-3
@@ -211,6 +244,7 @@ impl Store {
             manifest,
             versions: Some(versions),
             writer_lock: Some(lock),
+            due: Vec::new(),
         })
     }
 
@@ -229,17 +263,19 @@ impl Store {
                     zone,
                     versions: None,
                     writer_lock: lock,
+                    due: Vec::new(),
                 }));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&path, e)),
         }
-        Ok(tables::load(root)?.map(|(manifest, zone, versions)| Store {
+        Ok(tables::load(root)?.map(|t| Store {
             root: root.to_path_buf(),
-            manifest,
-            zone,
-            versions: Some(versions),
+            manifest: t.manifest,
+            zone: t.zone,
+            versions: Some(t.versions),
             writer_lock: lock,
+            due: t.due,
         }))
     }
 
@@ -339,13 +375,24 @@ impl Store {
 
     /// Commits a batch whose files are written and synced: one commit of its table
     /// makes its rows visible to pooltrack and to every Delta reader at once. Only a
-    /// writer may commit.
+    /// writer may commit. A file of the batch in another table (a collections batch's
+    /// box manifest) follows into that table by a mirror commit (see [`tables`]).
     pub fn commit(&mut self, batch: Batch) -> Result<()> {
         let root = self.root.clone();
         tables::commit_batch(&root, self.writer_versions()?, &batch)?;
         let written: Vec<manifest::FileRef> = batch.files().cloned().collect();
+        for table in tables::other_tables(&batch) {
+            self.due.push(tables::Due {
+                table,
+                mirror: tables::Mirror {
+                    batch: batch.id,
+                    retraction: None,
+                },
+            });
+        }
         self.manifest.batches.push(batch);
         checked::record(&self.root, &written);
+        self.make_mirrors();
         Ok(())
     }
 
@@ -382,6 +429,24 @@ impl Store {
         let root = self.root.clone();
         tables::commit_retraction(&root, self.writer_versions()?, &b, &r)?;
         self.manifest.retractions.push(r.clone());
+        for table in tables::other_tables(&b) {
+            let never_added = |d: &tables::Due| {
+                d.table == table && d.mirror.batch == b.id && d.mirror.retraction.is_none()
+            };
+            // A file never mirrored into its table has nothing to leave it.
+            if self.due.iter().any(never_added) {
+                self.due.retain(|d| !never_added(d));
+                continue;
+            }
+            self.due.push(tables::Due {
+                table,
+                mirror: tables::Mirror {
+                    batch: b.id,
+                    retraction: Some(r.id),
+                },
+            });
+        }
+        self.make_mirrors();
         Ok(r)
     }
 

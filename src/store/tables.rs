@@ -19,7 +19,17 @@
 //! every other engine. A retraction is a commit of `remove` actions for the batch's
 //! Parquet files with the retraction's record; the files stay (the tables keep removed
 //! files and old commits for a century, so a `VACUUM` run by another engine does not
-//! take history away). Settings (time zone, Ct cut-off) are records in the collections
+//! take history away).
+//!
+//! A batch may hold a Parquet file of another table: a collections batch whose files
+//! carry a `box` column holds its box manifest, a file of `custody/`. Delta commits one
+//! table at a time, so such a batch still commits once, in its own table, whose commit
+//! names every file of it: that commit is the commit point, for the batch and for its
+//! retraction, and pooltrack reads the batch whole from it. A [`Mirror`] commit follows
+//! in the other table, adding (or, for the retraction, removing) the file there, so
+//! other engines find custody rows in `custody/`. Until it is made (a writer stopped
+//! between the two commits), [`load`] lists it as due and the next writer makes it;
+//! `verify` names it, as a warning. Settings (time zone, Ct cut-off) are records in the collections
 //! table. Batch and retraction ids run in one sequence over the three tables, so the
 //! store's history is the three logs merged by id.
 //!
@@ -38,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::delta::{self, Action, Add, Commit, MetaData, Protocol, Remove};
-use super::manifest::{Batch, BatchKind, FORMAT, Manifest, Retraction, Settings};
+use super::manifest::{Batch, BatchKind, FORMAT, FileRef, Manifest, Retraction, Settings};
 use super::segment::{collections_schema, custody_schema, population_schema, results_schema};
 use crate::time::Offset;
 use crate::{Error, Result};
@@ -92,6 +102,29 @@ struct Record {
     batch: Option<Batch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retraction: Option<Retraction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mirror: Option<Mirror>,
+}
+
+/// What a mirror commit carries: batch `batch`'s files of this table, added, or removed
+/// by retraction `retraction`. The batch and the retraction are recorded, and committed,
+/// in the batch's own table (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mirror {
+    /// The batch whose files the commit adds or removes.
+    pub batch: u32,
+    /// The retraction whose removal it is; `None` for the addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraction: Option<u32>,
+}
+
+/// A mirror commit not made yet: its table, and what it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// The table the batch's files belong to.
+    pub table: BatchKind,
+    /// The batch, and the retraction for a removal.
+    pub mirror: Mirror,
 }
 
 /// The next version of each table, as the writer commits.
@@ -226,21 +259,48 @@ fn in_table(kind: BatchKind, store_path: &str) -> Option<&str> {
         .and_then(|p| p.strip_prefix('/'))
 }
 
-/// The batch's Parquet files as `add` actions.
-fn adds(root: &Path, batch: &Batch) -> Result<Vec<Action>> {
-    let mut out = Vec::new();
-    let parquet = batch
+/// The table whose folder holds a store file, by its path.
+fn table_of(store_path: &str) -> Option<BatchKind> {
+    all_tables().find(|&k| in_table(k, store_path).is_some())
+}
+
+/// The batch's Parquet files with their rows.
+fn parquet_files(batch: &Batch) -> impl Iterator<Item = (&FileRef, u64)> {
+    batch
         .segments
         .iter()
         .map(|s| (&s.parquet, s.rows))
         .chain(batch.population.iter().map(|p| (&p.parquet, p.rows)))
-        .chain(batch.custody.iter().map(|c| (&c.parquet, c.rows)));
-    for (file, rows) in parquet {
-        let path = in_table(batch.kind, &file.path).ok_or_else(|| {
+        .chain(batch.custody.iter().map(|c| (&c.parquet, c.rows)))
+}
+
+/// The tables other than its own that hold a Parquet file of `batch` (see the module
+/// docs), each once.
+pub fn other_tables(batch: &Batch) -> Vec<BatchKind> {
+    let mut out: Vec<BatchKind> = Vec::new();
+    for (f, _) in parquet_files(batch) {
+        if let Some(t) = table_of(&f.path)
+            && t != batch.kind
+            && !out.contains(&t)
+        {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The batch's Parquet files in `table`, as `add` actions.
+fn adds(root: &Path, batch: &Batch, table: BatchKind) -> Result<Vec<Action>> {
+    let mut out = Vec::new();
+    for (file, rows) in parquet_files(batch) {
+        if table_of(&file.path).is_some_and(|t| t != table) {
+            continue;
+        }
+        let path = in_table(table, &file.path).ok_or_else(|| {
             Error::Usage(format!(
                 "{} is not in the {} table's folder",
                 file.path,
-                batch.kind.as_str()
+                table.as_str()
             ))
         })?;
         let full = root.join(&file.path);
@@ -277,16 +337,24 @@ fn commit(root: &Path, versions: &mut Versions, kind: BatchKind, actions: &[Acti
     Ok(())
 }
 
-/// Commits `batch` (its files written and synced) as the next version of its table;
-/// the first batch of an [`OPTIONAL`] table makes the table first. (A writer killed
-/// between the two leaves a table without batches, which reads as empty.)
-pub fn commit_batch(root: &Path, versions: &mut Versions, batch: &Batch) -> Result<()> {
-    if versions.next(batch.kind) == 0 && OPTIONAL.contains(&batch.kind) {
-        let settings = Settings::default();
-        create_table(root, batch.kind, &settings)?;
-        versions.advance(batch.kind);
+/// Makes an [`OPTIONAL`] table that has no commit yet. (A writer killed between this
+/// and the commit it makes way for leaves a table without batches, which reads as
+/// empty.)
+fn make_optional(root: &Path, versions: &mut Versions, kind: BatchKind) -> Result<()> {
+    if versions.next(kind) == 0 && OPTIONAL.contains(&kind) {
+        create_table(root, kind, &Settings::default())?;
+        versions.advance(kind);
     }
-    let mut actions = adds(root, batch)?;
+    Ok(())
+}
+
+/// Commits `batch` (its files written and synced) as the next version of its table;
+/// the first batch of an [`OPTIONAL`] table makes the table first. A batch with files
+/// of other tables ([`other_tables`]) needs their [`Mirror`] commits next
+/// ([`commit_mirror`]); this commit names those files too, and is the commit point.
+pub fn commit_batch(root: &Path, versions: &mut Versions, batch: &Batch) -> Result<()> {
+    make_optional(root, versions, batch.kind)?;
+    let mut actions = adds(root, batch, batch.kind)?;
     actions.push(commit_info(
         "WRITE",
         &Record {
@@ -297,16 +365,10 @@ pub fn commit_batch(root: &Path, versions: &mut Versions, batch: &Batch) -> Resu
     commit(root, versions, batch.kind, &actions)
 }
 
-/// Commits the retraction of `batch`: its Parquet files leave its table.
-pub fn commit_retraction(
-    root: &Path,
-    versions: &mut Versions,
-    batch: &Batch,
-    retraction: &Retraction,
-) -> Result<()> {
+/// `adds` as `remove` actions.
+fn removes(adds: Vec<Action>) -> Vec<Action> {
     let now = now_ms();
-    let mut actions: Vec<Action> = adds(root, batch)?
-        .into_iter()
+    adds.into_iter()
         .filter_map(|a| match a {
             Action::Add(a) => Some(Action::Remove(Remove {
                 path: a.path,
@@ -318,7 +380,18 @@ pub fn commit_retraction(
             })),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// Commits the retraction of `batch`: its Parquet files leave its table. Its files of
+/// other tables leave them by [`Mirror`] commits next ([`commit_mirror`]).
+pub fn commit_retraction(
+    root: &Path,
+    versions: &mut Versions,
+    batch: &Batch,
+    retraction: &Retraction,
+) -> Result<()> {
+    let mut actions = removes(adds(root, batch, batch.kind)?);
     actions.push(commit_info(
         "DELETE",
         &Record {
@@ -327,6 +400,33 @@ pub fn commit_retraction(
         },
     )?);
     commit(root, versions, batch.kind, &actions)
+}
+
+/// Makes a mirror commit that is due: `batch`'s files of `due.table` are added to it or
+/// (for a retraction) removed from it. The first commit of an [`OPTIONAL`] table makes
+/// the table first.
+pub fn commit_mirror(root: &Path, versions: &mut Versions, batch: &Batch, due: Due) -> Result<()> {
+    if batch.id != due.mirror.batch || batch.kind == due.table {
+        return Err(Error::Usage(format!(
+            "batch {} has no files of another table to mirror in {}",
+            batch.id,
+            due.table.as_str()
+        )));
+    }
+    make_optional(root, versions, due.table)?;
+    let files = adds(root, batch, due.table)?;
+    let (operation, mut actions) = match due.mirror.retraction {
+        None => ("WRITE", files),
+        Some(_) => ("DELETE", removes(files)),
+    };
+    actions.push(commit_info(
+        operation,
+        &Record {
+            mirror: Some(due.mirror),
+            ..Record::default()
+        },
+    )?);
+    commit(root, versions, due.table, &actions)
 }
 
 /// Commits new settings (in the collections table).
@@ -342,17 +442,40 @@ pub fn commit_settings(root: &Path, versions: &mut Versions, settings: &Settings
     commit(root, versions, kind, &[info])
 }
 
-/// Reads the store's history from the three logs: the manifest they add up to, its
-/// time zone, and each table's next version. `None` when `root` holds no store of this
-/// format. A commit pooltrack did not write, or that disagrees with itself, is damage
-/// named with its file.
-pub fn load(root: &Path) -> Result<Option<(Manifest, Offset, Versions)>> {
+/// The store's history as its tables' logs tell it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The manifest the logs add up to.
+    pub manifest: Manifest,
+    /// Its time zone.
+    pub zone: Offset,
+    /// Each table's next version.
+    pub versions: Versions,
+    /// The mirror commits not made yet, in batch order (see the module docs).
+    pub due: Vec<Due>,
+}
+
+/// A mirror commit as read, checked against its batch once every table is read.
+struct MirrorSeen {
+    table: BatchKind,
+    path: PathBuf,
+    version: u64,
+    mirror: Mirror,
+    files: Vec<String>,
+}
+
+/// Reads the store's history from the tables' logs: the manifest they add up to, its
+/// time zone, each table's next version and the mirror commits still due. `None` when
+/// `root` holds no store of this format. A commit pooltrack did not write, or that
+/// disagrees with itself, is damage named with its file.
+pub fn load(root: &Path) -> Result<Option<Loaded>> {
     if !exists(root) {
         return Ok(None);
     }
     let mut manifest = Manifest::default();
     let mut versions = Versions::default();
     let mut settings: Option<Settings> = None;
+    let mut mirrors: Vec<MirrorSeen> = Vec::new();
     for kind in all_tables() {
         let dir = table_dir(root, kind);
         let Some(log) = delta::read_log(&dir)? else {
@@ -360,7 +483,8 @@ pub fn load(root: &Path) -> Result<Option<(Manifest, Offset, Versions)>> {
         };
         versions.0[Versions::slot(kind)] = log.len() as u64;
         for commit in &log {
-            let record = read_commit(kind, commit)?;
+            let (record, mirror) = read_commit(kind, commit)?;
+            mirrors.extend(mirror);
             if let Some(s) = record.settings {
                 if kind != BatchKind::Collections {
                     return Err(damaged(
@@ -418,7 +542,88 @@ pub fn load(root: &Path) -> Result<Option<(Manifest, Offset, Versions)>> {
             format!("two commits carry batch id {id}"),
         ));
     }
-    Ok(Some((manifest, zone, versions)))
+    let newest = ids.last().copied().unwrap_or(0);
+    let due = mirrors_due(&manifest, &mirrors, newest)?;
+    Ok(Some(Loaded {
+        manifest,
+        zone,
+        versions,
+        due,
+    }))
+}
+
+/// Checks each mirror commit against the batch (and retraction) it names, and returns
+/// the mirror commits still due. A mirror of a batch or retraction newer than every id
+/// read (`newest`) is one committed while this reader read the logs (a reader takes no
+/// lock), and is left for the next read.
+fn mirrors_due(manifest: &Manifest, mirrors: &[MirrorSeen], newest: u32) -> Result<Vec<Due>> {
+    let mut made: Vec<Due> = Vec::new();
+    for m in mirrors {
+        let damaged = |why: String| Error::damaged(&m.path, format!("version {} {why}", m.version));
+        let Some(b) = manifest.batch(m.mirror.batch) else {
+            if m.mirror.batch > newest {
+                continue;
+            }
+            return Err(damaged(format!(
+                "mirrors batch {}, which no table records",
+                m.mirror.batch
+            )));
+        };
+        if let Some(rid) = m.mirror.retraction {
+            match manifest.retractions.iter().find(|r| r.id == rid) {
+                None if rid > newest => continue,
+                Some(r) if r.batch == b.id => {}
+                _ => {
+                    return Err(damaged(format!(
+                        "mirrors retraction {rid} of batch {}, which no table records",
+                        b.id
+                    )));
+                }
+            }
+        }
+        let mut want: Vec<String> = parquet_files(b)
+            .filter_map(|(f, _)| in_table(m.table, &f.path))
+            .map(str::to_owned)
+            .collect();
+        want.sort_unstable();
+        if b.kind == m.table || want.is_empty() || want != m.files {
+            return Err(damaged(format!(
+                "mirrors other files than batch {}'s Parquet files of the {} table",
+                b.id,
+                m.table.as_str()
+            )));
+        }
+        made.push(Due {
+            table: m.table,
+            mirror: m.mirror,
+        });
+    }
+    let mut due = Vec::new();
+    for b in &manifest.batches {
+        for table in other_tables(b) {
+            let added = made.iter().any(|d| {
+                d.table == table && d.mirror.batch == b.id && d.mirror.retraction.is_none()
+            });
+            let removed = made.iter().any(|d| {
+                d.table == table && d.mirror.batch == b.id && d.mirror.retraction.is_some()
+            });
+            let retraction = manifest.retraction_of(b.id).map(|r| r.id);
+            let mirror = match retraction {
+                None if !added => Mirror {
+                    batch: b.id,
+                    retraction: None,
+                },
+                // Never added: a retracted batch's file stays out of the table.
+                Some(r) if added && !removed => Mirror {
+                    batch: b.id,
+                    retraction: Some(r),
+                },
+                _ => continue,
+            };
+            due.push(Due { table, mirror });
+        }
+    }
+    Ok(due)
 }
 
 fn damaged(commit: &Commit, why: impl std::fmt::Display) -> Error {
@@ -426,8 +631,9 @@ fn damaged(commit: &Commit, why: impl std::fmt::Display) -> Error {
 }
 
 /// pooltrack's record of one commit, checked against the commit's own actions: a
-/// batch adds exactly its Parquet files, a retraction removes exactly those.
-fn read_commit(kind: BatchKind, commit: &Commit) -> Result<Record> {
+/// batch adds exactly its Parquet files of this table, a retraction removes exactly
+/// those; a mirror commit, returned too, is checked against its batch by [`load`].
+fn read_commit(kind: BatchKind, commit: &Commit) -> Result<(Record, Option<MirrorSeen>)> {
     let mut record: Option<Record> = None;
     let mut added: Vec<&str> = Vec::new();
     let mut removed: Vec<&str> = Vec::new();
@@ -508,13 +714,51 @@ fn read_commit(kind: BatchKind, commit: &Commit) -> Result<Record> {
     if commit.version == 0 && record.format.is_none() {
         return Err(damaged(commit, "is not a pooltrack table's first commit"));
     }
+    if let Some(mirror) = record.mirror {
+        let plain = record.batch.is_none()
+            && record.retraction.is_none()
+            && record.settings.is_none()
+            && record.format.is_none();
+        let (files, other) = match mirror.retraction {
+            None => (added, removed),
+            Some(_) => (removed, added),
+        };
+        if !plain || files.is_empty() || !other.is_empty() {
+            return Err(damaged(
+                commit,
+                format!(
+                    "is a mirror of batch {} that does not only {} its files",
+                    mirror.batch,
+                    if mirror.retraction.is_none() {
+                        "add"
+                    } else {
+                        "remove"
+                    }
+                ),
+            ));
+        }
+        let mut files: Vec<String> = files.into_iter().map(str::to_owned).collect();
+        files.sort_unstable();
+        let seen = MirrorSeen {
+            table: kind,
+            path: commit.path.clone(),
+            version: commit.version,
+            mirror,
+            files,
+        };
+        return Ok((record, Some(seen)));
+    }
+    // The batch's Parquet files in this table; its files of other tables are added by
+    // their mirror commits (a path in no table is refused above).
     let expect = |b: &Batch| -> Vec<String> {
-        b.segments
-            .iter()
-            .map(|s| s.parquet.path.as_str())
-            .chain(b.population.iter().map(|p| p.parquet.path.as_str()))
-            .chain(b.custody.iter().map(|c| c.parquet.path.as_str()))
-            .map(|p| in_table(kind, p).unwrap_or(p).to_owned())
+        parquet_files(b)
+            .filter_map(|(f, _)| {
+                let p = f.path.as_str();
+                match table_of(p) {
+                    Some(t) if t != kind => None,
+                    _ => Some(in_table(kind, p).unwrap_or(p).to_owned()),
+                }
+            })
             .collect()
     };
     let same = |mut a: Vec<&str>, mut b: Vec<String>| {
@@ -545,6 +789,27 @@ fn read_commit(kind: BatchKind, commit: &Commit) -> Result<Record> {
                 ),
             ));
         }
+        // The one file a batch may hold in another table: a collections batch's box
+        // manifest, in `custody/`.
+        let foreign: Vec<&str> = parquet_files(b)
+            .map(|(f, _)| f.path.as_str())
+            .filter(|p| table_of(p).is_some_and(|t| t != kind))
+            .collect();
+        let box_manifest = b
+            .custody
+            .as_ref()
+            .filter(|_| kind == BatchKind::Collections)
+            .map(|c| c.parquet.path.as_str())
+            .filter(|p| table_of(p) == Some(BatchKind::Custody));
+        if !(foreign.is_empty() || foreign == box_manifest.into_iter().collect::<Vec<_>>()) {
+            return Err(damaged(
+                commit,
+                format!(
+                    "names a file of another table for batch {}, which only a collections batch's box manifest in custody/ may be",
+                    b.id
+                ),
+            ));
+        }
         if !removed.is_empty() || !same(added, expect(b)) {
             return Err(damaged(
                 commit,
@@ -557,7 +822,7 @@ fn read_commit(kind: BatchKind, commit: &Commit) -> Result<Record> {
     if record.retraction.is_none() && !removed.is_empty() {
         return Err(damaged(commit, "removes files without a retraction record"));
     }
-    Ok(record)
+    Ok((record, None))
 }
 
 /// Where a batch's files of `round` go in `kind`'s table, relative to the store root:
@@ -574,5 +839,112 @@ pub(crate) fn segment_stems(kind: BatchKind, round: Option<&str>, batch: u32) ->
             format!("{table}/b{batch:06}"),
             format!("{table}/{PRIVATE}/b{batch:06}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestOptions, ingest_collections};
+    use crate::store::Store;
+
+    /// A commit of the custody table that adds `file` under `mirror`'s record.
+    fn forged_mirror(root: &Path, version: u64, file: &str, mirror: Mirror) {
+        let add = Action::Add(Add {
+            path: file.to_owned(),
+            partition_values: BTreeMap::new(),
+            size: 1,
+            modification_time: 0,
+            data_change: true,
+            stats: None,
+        });
+        let info = commit_info(
+            "WRITE",
+            &Record {
+                mirror: Some(mirror),
+                ..Record::default()
+            },
+        )
+        .expect("a record");
+        let dir = table_dir(root, BatchKind::Custody);
+        let path = dir.join(delta::LOG).join(delta::commit_name(version));
+        let _ = std::fs::remove_file(&path);
+        delta::commit(&dir, version, &[add, info]).expect("commit");
+    }
+
+    #[test]
+    fn a_mirror_carries_its_batchs_files_and_one_not_made_is_due() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("c.csv");
+        std::fs::write(
+            &file,
+            "tube,person,mode,collected_at,box\nPL0001,P-1,pool,2022-04-02 08:00,BX01\n",
+        )
+        .expect("write");
+        let root = dir.path().join("store");
+        let mut store = Store::open_writer(&root).expect("store");
+        ingest_collections(&mut store, &[file], "R1", &IngestOptions::default(), None)
+            .expect("ingest");
+        drop(store);
+        let loaded = load(&root).expect("loads").expect("a store");
+        assert!(loaded.due.is_empty());
+        // The custody table's first commit, then the mirror of batch 1.
+        assert_eq!(loaded.versions.next(BatchKind::Custody), 2);
+        let batch_1 = Mirror {
+            batch: 1,
+            retraction: None,
+        };
+        let due_1 = Due {
+            table: BatchKind::Custody,
+            mirror: batch_1,
+        };
+        let mirror = table_dir(&root, BatchKind::Custody)
+            .join(delta::LOG)
+            .join(delta::commit_name(1));
+        std::fs::remove_file(&mirror).expect("remove");
+        let loaded = load(&root).expect("loads").expect("a store");
+        assert_eq!(loaded.due, [due_1]);
+
+        // A mirror of a batch newer than every id read: committed while this reader
+        // read the logs, left for the next read.
+        let newer = Mirror {
+            batch: 7,
+            retraction: None,
+        };
+        forged_mirror(&root, 1, "R1/b000007.parquet", newer);
+        let loaded = load(&root).expect("loads").expect("a store");
+        assert_eq!(loaded.due, [due_1]);
+
+        // A mirror of a batch the store holds must carry exactly its files.
+        forged_mirror(&root, 1, "R1/b000009.parquet", batch_1);
+        let err = load(&root).expect_err("damage");
+        assert!(err.to_string().contains("mirrors other files"), "{err}");
+        forged_mirror(&root, 1, "R1/b000001.parquet", batch_1);
+        assert!(load(&root).expect("loads").expect("a store").due.is_empty());
+        // A retraction's mirror names a retraction the store holds.
+        let retracted = Mirror {
+            batch: 1,
+            retraction: Some(1),
+        };
+        let remove = removes(vec![Action::Add(Add {
+            path: "R1/b000001.parquet".into(),
+            partition_values: BTreeMap::new(),
+            size: 1,
+            modification_time: 0,
+            data_change: true,
+            stats: None,
+        })]);
+        let info = commit_info(
+            "DELETE",
+            &Record {
+                mirror: Some(retracted),
+                ..Record::default()
+            },
+        )
+        .expect("a record");
+        let actions: Vec<Action> = remove.into_iter().chain([info]).collect();
+        delta::commit(&table_dir(&root, BatchKind::Custody), 2, &actions).expect("commit");
+        let err = load(&root).expect_err("damage");
+        assert!(err.to_string().contains("retraction 1 of batch 1"), "{err}");
     }
 }

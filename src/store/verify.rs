@@ -238,14 +238,36 @@ fn read_history(root: &Path, report: &mut VerifyReport) -> Result<Option<Manifes
 /// a log is reported against the commit file.
 fn read_tables(root: &Path, report: &mut VerifyReport) -> Option<Manifest> {
     match super::tables::load(root) {
-        Ok(Some((m, _, _))) => {
+        Ok(Some(t)) => {
             for kind in super::tables::all_tables() {
                 let log = super::tables::table_dir(root, kind).join(super::delta::LOG);
                 for f in fs::read_dir(&log).into_iter().flatten().flatten() {
                     report.bytes_checked += f.metadata().map_or(0, |m| m.len());
                 }
             }
-            Some(m)
+            for d in &t.due {
+                let home = t
+                    .manifest
+                    .batch(d.mirror.batch)
+                    .map_or("its own", |b| b.kind.as_str());
+                let state = match d.mirror.retraction {
+                    None => format!(
+                        "does not list batch {}'s file yet, though the batch is committed in the {home} table",
+                        d.mirror.batch
+                    ),
+                    Some(r) => format!(
+                        "still lists batch {}'s file, though retraction {r} took the batch back in the {home} table",
+                        d.mirror.batch
+                    ),
+                };
+                report.warn(
+                    format!("{}/{}", d.table.as_str(), super::delta::LOG),
+                    format!(
+                        "{state}: the commit that follows here is not made (a writer stopped between the two, or is between them now); pooltrack reads the batch as committed, other engines read this table without the change until the next writer makes it"
+                    ),
+                );
+            }
+            Some(t.manifest)
         }
         Ok(None) => None,
         Err(Error::StoreDamaged { path, reason }) => {
@@ -291,19 +313,26 @@ fn check_manifest(m: &Manifest, report: &mut VerifyReport) {
         }
         last = last.max(b.id);
         let rows = b.rows_in_files();
-        let custody = b.kind == BatchKind::Custody;
-        if custody != b.custody.is_some() || (custody && !b.segments.is_empty()) {
+        // A custody batch is its custody segment; a collections batch may carry one
+        // too, its files' box column, in its own round's folder of `custody/`.
+        let custody_problem = match (b.kind, &b.custody) {
+            (BatchKind::Custody, Some(_)) if b.segments.is_empty() => None,
+            (BatchKind::Custody, _) => Some("round segments or no custody segment"),
+            (BatchKind::Collections | BatchKind::Results | BatchKind::Population, None) => None,
+            (BatchKind::Collections, Some(c)) => {
+                let folder = b.round.as_deref().map(|r| format!("custody/{r}/"));
+                (!folder.is_some_and(|f| c.parquet.path.starts_with(&f)))
+                    .then_some("a custody segment outside its round's folder of custody/")
+            }
+            (BatchKind::Results | BatchKind::Population, Some(_)) => Some("a custody segment"),
+        };
+        if let Some(what) = custody_problem {
             report.damage(
                 MANIFEST,
                 format!(
-                    "batch {} is a {} batch but names {}",
+                    "batch {} is a {} batch but names {what}",
                     b.id,
                     b.kind.as_str(),
-                    if custody {
-                        "round segments or no custody segment"
-                    } else {
-                        "a custody segment"
-                    }
                 ),
             );
         }

@@ -225,18 +225,29 @@ fn as_of_counts_what_had_happened_and_a_box_scanned_tube_by_tube_shows_its_missi
     assert_eq!(bad.status.code(), Some(2), "{}", stderr_text(&bad));
 }
 
-/// A collections file with a box column is a box manifest: a blank box is "not
-/// stated", a pool's rows count once, and the collections ingest keeps every row.
+/// A collections file with a box column is a box manifest for `ingest boxes` too: a
+/// blank box is "not stated", a pool's rows count once. (Here the store's collections
+/// came from the file without its box column, so the manifest is new to it; after
+/// `ingest collections` of the file itself it adds nothing, see
+/// `tests/cli/boxes_in_collections.rs`.)
 #[test]
 fn a_collections_file_with_a_box_column_is_a_manifest_and_a_blank_box_is_not_stated() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("store");
-    let c = ingest_collections(&store, ROUND, &[testdata("custody_collections.csv")]);
+    let boxed = testdata("custody_collections.csv");
+    let plain = dir.path().join("plain.csv");
+    fs::write(
+        &plain,
+        crate::boxes_in_collections::without_box_column(&boxed),
+    )
+    .expect("write");
+    let c = ingest_collections(&store, ROUND, &[plain]);
     assert_eq!(
         (c["committed"].as_u64(), c["rejected"].as_u64()),
         (Some(7), Some(0))
     );
-    let b = ingest(&store, "boxes", &testdata("custody_collections.csv"), ROUND);
+    assert!(c.get("boxed_tubes").is_none(), "{c}");
+    let b = ingest(&store, "boxes", &boxed, ROUND);
     // 7 rows: PL0001's two rows are one fact, SG0005 states no box.
     assert_eq!(
         (
@@ -260,16 +271,23 @@ fn a_collections_file_with_a_box_column_is_a_manifest_and_a_blank_box_is_not_sta
     let lost = finding(&c, "box_not_received", "BX02");
     assert_eq!(lost["since"], "2022-04-02 08:25:00");
     assert_eq!(c["boxed_tubes"], 4);
-    // Ingesting the same file again does nothing; the manifest of the same boxes adds
-    // only what is new (SG0099) and refuses nothing.
-    let again = ingest(&store, "boxes", &testdata("custody_collections.csv"), ROUND);
+    // Ingesting the same file again does nothing. The manifest of the same boxes
+    // states their sealing times, which the store lacks: its lines are kept (and
+    // SG0099 is new); nothing is refused.
+    let again = ingest(&store, "boxes", &boxed, ROUND);
     assert!(again["batch"].is_null(), "{again}");
     let manifest = ingest(&store, "boxes", &testdata("custody_boxes.csv"), ROUND);
     assert_eq!(
         (&manifest["committed"], &manifest["rejected"]),
-        (&Value::from(1), &Value::from(0)),
+        (&Value::from(5), &Value::from(0)),
         "{manifest}"
     );
+    let c = custody_json(&store, &["--as-of", "2022-04-03 10:00"]);
+    assert_eq!(
+        finding(&c, "box_not_received", "BX02")["since"],
+        "2022-04-02 09:00:00"
+    );
+    assert_eq!(c["boxed_tubes"], 4);
 }
 
 #[test]
@@ -373,6 +391,11 @@ fn custody_batches_are_logged_retracted_verified_and_read_by_a_delta_engine() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = fixture_store(dir.path(), &["custody_receipts.csv"]);
     let log = stdout_of(pooltrack(&store).arg("log"));
+    // The collections file's box column is the collections batch's box manifest.
+    assert!(
+        log.contains("collections round R1  7 committed + 4 box manifest row(s)"),
+        "{log}"
+    );
     assert!(log.contains("custody round R1  5 committed"), "{log}");
     assert!(
         log.contains("custody round R1  4 committed, 0 refused, 1 warning(s)"),
@@ -381,12 +404,12 @@ fn custody_batches_are_logged_retracted_verified_and_read_by_a_delta_engine() {
     let v = json_of(pooltrack(&store).args(["verify", "--json"]));
     assert_eq!(v["healthy"], true, "{v}");
     assert_eq!(v["batches"], 4, "{v}");
-    // 7 + 4 + 5 + 4 rows.
-    assert_eq!(v["rows"], 20, "{v}");
+    // 7 + 4 (collections and their boxes) + 4 + 5 + 4 rows.
+    assert_eq!(v["rows"], 24, "{v}");
     if crate::delta::have_delta_reader("reading the custody table with delta-rs") {
         let seen = crate::delta::delta_reader(&store);
-        assert_eq!(seen["custody"].rows, 9, "{seen:?}");
-        assert_eq!(seen["custody"].batches, vec![3, 4]);
+        assert_eq!(seen["custody"].rows, 13, "{seen:?}");
+        assert_eq!(seen["custody"].batches, vec![1, 3, 4]);
     }
     // Retracting the receipts: BX01 and BX03 still arrived, through their tubes'
     // results; the repeat scan and the unknown box are gone with the scans.
@@ -407,7 +430,7 @@ fn custody_batches_are_logged_retracted_verified_and_read_by_a_delta_engine() {
     assert_eq!(v["healthy"], true, "{v}");
     if crate::delta::have_delta_reader("reading a retracted custody batch with delta-rs") {
         let seen = crate::delta::delta_reader(&store);
-        assert_eq!(seen["custody"].batches, vec![3], "{seen:?}");
+        assert_eq!(seen["custody"].batches, vec![1, 3], "{seen:?}");
     }
     // The retracted file may be ingested again.
     let again = ingest(&store, "receipts", &testdata("custody_receipts.csv"), ROUND);
@@ -693,7 +716,9 @@ fn a_boxes_ingest_killed_at_any_moment_leaves_the_batch_whole_or_absent() {
     const TUBES: usize = 150_000;
     let dir = tempfile::tempdir().expect("tmp");
     let base = dir.path().join("base");
-    ingest_collections(&base, ROUND, &[testdata("custody_collections.csv")]);
+    // Collections without a box column: the store has no custody table yet.
+    ingest_collections(&base, ROUND, &[testdata("example_collections.csv")]);
+    assert!(!base.join("custody").exists());
     let base_commits = commits(&base);
     let big = dir.path().join("boxes.csv");
     let mut text = String::from("box,tube,site,sealed_at\n");

@@ -6,6 +6,7 @@ mod audit;
 mod bad_input;
 mod bench;
 mod bench_gen;
+mod boxes_in_collections;
 mod city;
 mod clerk;
 mod common;

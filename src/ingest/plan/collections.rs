@@ -12,8 +12,9 @@ use crate::ingest::reject::{Rejects, Severity, Where};
 use crate::model::Mode;
 use crate::rows::CollectionRows;
 use crate::store::StoreIndex;
+use crate::store::custody::Stored;
 use crate::store::index::{TubeMeta, person_hash, tube_key};
-use crate::store::segment::SegmentPlan;
+use crate::store::segment::{Scan, SegmentPlan};
 
 fn describe(mode: Option<Mode>, cap: u8) -> String {
     let cap = |what: &str| match cap {
@@ -27,12 +28,29 @@ fn describe(mode: Option<Mode>, cap: u8) -> String {
     }
 }
 
+/// The round's box manifest as the store records it: each boxed tube's first sealed
+/// row (`ingest boxes`, or an earlier collections batch with a `box` column).
+pub(crate) type StoredBoxes<'a> = HashMap<&'a str, &'a Stored, KeyHash>;
+
+/// The first sealed row of each tube among a round's custody rows.
+pub(crate) fn stored_boxes(custody: &[Stored]) -> StoredBoxes<'_> {
+    let mut out = StoredBoxes::with_hasher(KeyHash);
+    for s in custody.iter().filter(|s| s.kind == Scan::Sealed) {
+        if let (Some(t), Some(_)) = (&s.tube, &s.box_id) {
+            out.entry(t.as_str()).or_insert(s);
+        }
+    }
+    out
+}
+
 /// Plans a collections batch into `round`: one segment, of the rows kept, in input
-/// order.
+/// order; and, when the batch has a `box` column, the rows that record the round's box
+/// manifest ([`Plan::boxed`]), checked against the boxes the store holds (`stored`).
 pub(crate) fn plan_collections(
     rows: &CollectionRows,
     round: &str,
     index: &StoreIndex,
+    stored: &StoredBoxes<'_>,
     labels: &[String],
     rejects: &mut Rejects,
 ) -> Plan {
@@ -41,18 +59,21 @@ pub(crate) fn plan_collections(
     let (order, cuts) = group_by_tube(rows);
     let checked: Vec<Checked> = cuts
         .par_windows(2)
-        .map(|w| check_tubes(rows, &order[w[0]..w[1]], round, index, labels))
+        .map(|w| check_tubes(rows, &order[w[0]..w[1]], round, index, stored, labels))
         .collect();
     let mut keep = Vec::with_capacity(order.len());
     let mut settled = Vec::new();
+    let mut boxed = Vec::new();
     let mut overfull = 0;
-    for (kept, meta, found, over) in checked {
-        keep.extend(kept);
-        settled.extend(meta);
-        rejects.rows.extend(found.rows);
-        overfull += over;
+    for c in checked {
+        keep.extend(c.keep);
+        settled.extend(c.settled);
+        boxed.extend(c.boxed);
+        rejects.rows.extend(c.rejects.rows);
+        overfull += c.overfull;
     }
     settled.par_sort_unstable_by_key(|&(r, _)| r);
+    boxed.par_sort_unstable();
     // Committed in input order (see `segment::write_collections`); when every row is
     // kept, that is simply every row.
     if keep.len() == rows.len() {
@@ -67,13 +88,23 @@ pub(crate) fn plan_collections(
         segments: vec![seg],
         overfull,
         positives_kept: 0,
+        boxed,
     }
 }
 
-/// What checking a span of tubes found: the rows to keep, the rows whose tube's
-/// settled metadata differs from what they state (ascending), the problems found, and
-/// the number of overfull tubes.
-type Checked = (Vec<u32>, Vec<(u32, TubeMeta)>, Rejects, u64);
+/// What checking a span of tubes found.
+struct Checked {
+    /// The rows to keep.
+    keep: Vec<u32>,
+    /// The rows whose tube's settled metadata differs from what they state (ascending).
+    settled: Vec<(u32, TubeMeta)>,
+    /// The rows that record a tube's box (one a tube, not in order).
+    boxed: Vec<u32>,
+    /// The problems found.
+    rejects: Rejects,
+    /// The number of overfull tubes.
+    overfull: u64,
+}
 
 /// Checks the rows `order` (whole tubes, a tube's rows together) against each other and
 /// the store.
@@ -83,12 +114,14 @@ type Checked = (Vec<u32>, Vec<(u32, TubeMeta)>, Rejects, u64);
 /// tube is metadata: the tube keeps the first mode and capacity any of its rows stated
 /// (in the store, then in this batch in input order; a repeat of a membership an earlier
 /// batch recorded states nothing, as the store keeps no row of it), a row stating other values is
-/// kept with a warning, and the tube is flagged for review.
+/// kept with a warning, and the tube is flagged for review. A box is metadata as well
+/// (see [`tube_box`]).
 fn check_tubes(
     rows: &CollectionRows,
     order: &[u32],
     round: &str,
     index: &StoreIndex,
+    stored: &StoredBoxes<'_>,
     labels: &[String],
 ) -> Checked {
     let mut rejects = Rejects::default();
@@ -97,6 +130,10 @@ fn check_tubes(
     let mut keep = Vec::with_capacity(order.len());
     let mut settled_rows = Vec::new();
     let mut overfull = 0;
+    // Files without a `box` column cost no work per tube beyond this test.
+    let has_boxes = !rows.box_id.is_empty();
+    let mut boxed = Vec::new();
+    let mut other_boxes: Vec<(u32, u32)> = Vec::new();
     // Per row of the tube being checked: already a member by an earlier batch.
     let mut repeats: Vec<bool> = Vec::new();
     let at = |i: usize, tube, person| Where {
@@ -239,6 +276,31 @@ fn check_tubes(
                 settled_rows.push((k, meta));
             }
         }
+        if has_boxes {
+            let found = tube_box(
+                rows,
+                &keep[kept_from..],
+                stored.get(tube).copied(),
+                &mut other_boxes,
+            );
+            boxed.extend(found.record);
+            for (k, standing) in found.refused {
+                let i = k as usize;
+                let b = rows.box_id.get_opt(i).unwrap_or_default();
+                let why = format!(
+                    "tube {tube} is already in box {}: a tube travels in one box, so the box manifest keeps {} and does not record box {b}; the membership is kept",
+                    standing.describe(rows, labels),
+                    standing.box_id(rows),
+                );
+                rejects.push(
+                    &at(i, tube, rows.person.get(i)),
+                    Severity::Warning,
+                    "box",
+                    why,
+                    b.as_bytes(),
+                );
+            }
+        }
         let cap = meta.effective_capacity();
         if let Some(i) = first_kept
             && members > u32::from(cap)
@@ -257,7 +319,111 @@ fn check_tubes(
         }
     }
     settled_rows.sort_unstable_by_key(|&(r, _)| r);
-    (keep, settled_rows, std::mem::take(rejects), overfull)
+    Checked {
+        keep,
+        settled: settled_rows,
+        boxed,
+        rejects: std::mem::take(rejects),
+        overfull,
+    }
+}
+
+/// The box a tube travels in, as the box manifest has it.
+#[derive(Clone, Copy)]
+enum Standing<'a> {
+    /// Recorded by the store.
+    Stored(&'a Stored),
+    /// Stated first (in input order) by this batch's row.
+    Row(u32),
+}
+
+impl Standing<'_> {
+    fn box_id<'r>(&'r self, rows: &'r CollectionRows) -> &'r str {
+        match self {
+            Standing::Stored(s) => s.box_id.as_deref().unwrap_or_default(),
+            Standing::Row(r) => rows.box_id.get_opt(*r as usize).unwrap_or_default(),
+        }
+    }
+
+    /// The box and where it was stated, for a warning.
+    fn describe(&self, rows: &CollectionRows, labels: &[String]) -> String {
+        match self {
+            Standing::Stored(s) => format!(
+                "{} ({} line {}, batch {})",
+                self.box_id(rows),
+                s.source,
+                s.line,
+                s.batch
+            ),
+            Standing::Row(r) => {
+                let i = *r as usize;
+                let file = labels
+                    .get(usize::from(rows.file[i]))
+                    .map_or("", String::as_str);
+                format!("{} ({file} line {})", self.box_id(rows), rows.line[i])
+            }
+        }
+    }
+}
+
+/// What a tube's rows say about its box.
+struct TubeBox<'a> {
+    /// The row to record in the box manifest, if the tube's box is new to it.
+    record: Option<u32>,
+    /// Rows naming another box than the one the tube stands in, each other box once
+    /// (at its first row), with the box that stands.
+    refused: Vec<(u32, Standing<'a>)>,
+}
+
+/// The box of a tube from its kept rows (`kept`: committed memberships, any order) and
+/// the box the store records for it (`stored`). A blank box is not stated; the first
+/// row (in input order) that states one puts the tube in that box unless the store
+/// already has it in a box; a pool's other rows naming the same box are the same fact;
+/// a row naming another box is refused for the manifest only (its membership is
+/// committed all the same). `scratch` is room reused from tube to tube.
+fn tube_box<'a>(
+    rows: &CollectionRows,
+    kept: &[u32],
+    stored: Option<&'a Stored>,
+    scratch: &mut Vec<(u32, u32)>,
+) -> TubeBox<'a> {
+    let stating = || {
+        kept.iter()
+            .copied()
+            .filter(|&k| rows.box_id.key(k as usize) != LabelColumn::MISSING)
+    };
+    let none = TubeBox {
+        record: None,
+        refused: Vec::new(),
+    };
+    let Some(first) = stating().min() else {
+        return none;
+    };
+    let (standing, record) = match stored {
+        Some(s) => (Standing::Stored(s), None),
+        None => (Standing::Row(first), Some(first)),
+    };
+    let first_key = rows.box_id.key(first as usize);
+    let same = |k: u32| match stored {
+        Some(s) => rows.box_id.get_opt(k as usize) == s.box_id.as_deref(),
+        None => rows.box_id.key(k as usize) == first_key,
+    };
+    // Nearly always every row names the same box: nothing is gathered.
+    if stating().all(same) {
+        return TubeBox { record, ..none };
+    }
+    scratch.clear();
+    scratch.extend(
+        stating()
+            .filter(|&k| !same(k))
+            .map(|k| (rows.box_id.key(k as usize), k)),
+    );
+    scratch.sort_unstable();
+    scratch.dedup_by_key(|&mut (key, _)| key);
+    let mut refused: Vec<(u32, Standing<'a>)> =
+        scratch.iter().map(|&(_, k)| (k, standing)).collect();
+    refused.sort_unstable_by_key(|&(k, _)| k);
+    TubeBox { record, refused }
 }
 
 /// What row `i` says about its tube that differs from the tube's settled metadata
@@ -530,6 +696,132 @@ mod tests {
             let tube = |k: usize| rows.tube.get(order[k] as usize);
             assert_ne!(tube(c), tube(c - 1), "span cut at {c} splits a tube");
         }
+    }
+
+    /// The interleaved rows with a box each: mostly the tube's own, sometimes blank,
+    /// sometimes another tube's box.
+    fn boxed() -> CollectionRows {
+        let mut rows = interleaved();
+        let mut x = 11u64;
+        for i in 0..rows.len() {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let own = rows.tube.get(i)[2..].parse::<u64>().expect("a number") / 40;
+            let b = match x >> 59 {
+                0..=2 => None,
+                3 => Some(format!("BX{:04}", own + 1 + (x >> 40) % 3)),
+                _ => Some(format!("BX{own:04}")),
+            };
+            rows.box_id.push_opt(b.as_deref());
+        }
+        rows
+    }
+
+    /// `rows` with the columns the checks read besides tube, person and mode; line
+    /// numbers are row numbers, so a warning's line names its row.
+    fn checkable(mut rows: CollectionRows) -> CollectionRows {
+        for i in 0..rows.len() {
+            rows.line.push(u32::try_from(i).expect("small"));
+            rows.file.push(0);
+            rows.capacity.push(0);
+            rows.collected_at.push(0);
+            rows.site.push_opt(None);
+        }
+        rows
+    }
+
+    /// For each tube, in input order: the first row naming a box is recorded, unless
+    /// the store has the tube (then nothing is); every other box named for the tube
+    /// is refused once, at its first row.
+    fn naive_boxes(
+        rows: &CollectionRows,
+        stored: &HashMap<String, String>,
+    ) -> (Vec<u32>, Vec<u32>) {
+        let mut first: HashMap<&str, &str> = HashMap::new();
+        let mut refused_pairs: Vec<(&str, &str)> = Vec::new();
+        let mut members: Vec<(&str, &str)> = Vec::new();
+        let (mut record, mut refused) = (Vec::new(), Vec::new());
+        for i in 0..rows.len() {
+            // A person scanned into a tube again is kept once: the repeat says nothing.
+            let member = (rows.tube.get(i), rows.person.get(i));
+            if members.contains(&member) {
+                continue;
+            }
+            members.push(member);
+            let (tube, Some(b)) = (rows.tube.get(i), rows.box_id.get_opt(i)) else {
+                continue;
+            };
+            let row = u32::try_from(i).expect("small");
+            let standing = match (stored.get(tube), first.get(tube)) {
+                (Some(s), _) => s.as_str(),
+                (None, Some(f)) => f,
+                (None, None) => {
+                    first.insert(tube, b);
+                    record.push(row);
+                    continue;
+                }
+            };
+            if b != standing && !refused_pairs.contains(&(tube, b)) {
+                refused_pairs.push((tube, b));
+                refused.push(row);
+            }
+        }
+        (record, refused)
+    }
+
+    #[test]
+    fn a_tube_is_recorded_in_its_first_box_and_other_boxes_are_warned_once() {
+        let rows = checkable(boxed());
+        let labels = ["c.csv".to_owned()];
+        let index = StoreIndex::default();
+        // The store has two tubes already: one in its own box, one in another.
+        let stored_rows: Vec<Stored> = [("PL000000003", "BX0000"), ("PL000000050", "BX0099")]
+            .iter()
+            .map(|(t, b)| Stored {
+                kind: Scan::Sealed,
+                box_id: Some((*b).to_owned()),
+                tube: Some((*t).to_owned()),
+                site: None,
+                lab: None,
+                at: None,
+                batch: 1,
+                source: "boxes.csv".into(),
+                line: 2,
+            })
+            .collect();
+        let stored = stored_boxes(&stored_rows);
+        let mut rejects = Rejects::default();
+        let plan = plan_collections(&rows, "R1", &index, &stored, &labels, &mut rejects);
+        let model: HashMap<String, String> = stored_rows
+            .iter()
+            .filter_map(|s| Some((s.tube.clone()?, s.box_id.clone()?)))
+            .collect();
+        let (record, refused) = naive_boxes(&rows, &model);
+        assert_eq!(plan.boxed, record);
+        let mut warned: Vec<u32> = rejects
+            .rows
+            .iter()
+            .filter(|r| r.column == "box")
+            .map(|r| u32::try_from(r.line).expect("small"))
+            .collect();
+        warned.sort_unstable();
+        assert_eq!(warned, refused);
+        assert!(!refused.is_empty() && record.len() > 100);
+        // Every box warning is a warning: the rows stay committed (only repeats of a
+        // person in a tube are dropped here).
+        assert!(rejects.rows.iter().all(|r| r.severity == Severity::Warning));
+        // Without a box column, no row is recorded and no box is looked at.
+        let plain = checkable(interleaved());
+        let plan = plan_collections(
+            &plain,
+            "R1",
+            &index,
+            &stored,
+            &labels,
+            &mut Rejects::default(),
+        );
+        assert!(plan.boxed.is_empty());
     }
 
     #[test]

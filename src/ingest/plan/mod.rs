@@ -16,7 +16,7 @@ mod collections;
 mod population;
 mod results;
 
-pub(crate) use collections::plan_collections;
+pub(crate) use collections::{StoredBoxes, plan_collections, stored_boxes};
 pub(crate) use population::plan_population;
 pub(crate) use results::plan_results;
 
@@ -28,6 +28,9 @@ pub(crate) struct Plan {
     pub(crate) segments: Vec<SegmentPlan>,
     pub(crate) overfull: u64,
     pub(crate) positives_kept: u64,
+    /// Collections with a `box` column: the committed rows that record a tube's box in
+    /// the round's box manifest (one a tube whose box is new to the store), ascending.
+    pub(crate) boxed: Vec<u32>,
 }
 
 /// Records a problem found across rows: it has no single offending field value.

@@ -51,5 +51,6 @@ pub(crate) fn plan_population(
         }],
         overfull: 0,
         positives_kept: 0,
+        boxed: Vec::new(),
     }
 }

@@ -195,6 +195,7 @@ pub(crate) fn plan_results(
         segments: per_round,
         overfull: 0,
         positives_kept,
+        boxed: Vec::new(),
     }
 }
 

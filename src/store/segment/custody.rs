@@ -1,18 +1,23 @@
-//! A custody batch's segment: its rows of one round, boxes sealed and boxes or tubes
-//! scanned at receipt, as one Parquet file in input order. No sidecar: a round holds
-//! about one custody row per tube, and `pooltrack custody` reads them all.
+//! A custody segment: a batch's custody rows of one round, boxes sealed and boxes or
+//! tubes scanned at receipt, as one Parquet file in input order. A custody batch has
+//! one; so has a collections batch whose files carry a `box` column (its box manifest).
+//! No sidecar: a round holds about one custody row per tube, and `pooltrack custody`
+//! reads them all.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow_array::types::{UInt16Type, UInt32Type};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array};
-use arrow_array::{UInt64Array, types::UInt16Type};
+use arrow_array::{DictionaryArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use super::columns::dictionary;
 use super::parquet_file::write_parquet;
 use super::schema::with_dictionaries;
 use crate::Result;
+use crate::column::LabelColumn;
+use crate::rows::CollectionRows;
 use crate::store::fsutil;
 use crate::store::manifest::{BatchKind, CustodySegment};
 use crate::time::Millis;
@@ -127,9 +132,66 @@ pub fn write_custody(
             rows.iter().map(|r| u64::from(r.line)),
         )),
     ];
+    write_segment(root, &path, columns, n)
+}
+
+/// Writes the box manifest a collections batch carries: rows `picked` of `rows`
+/// (ascending), each a tube put in its box (`sealed`, with the row's site, no sealing
+/// time), as `custody/<round>/bNNNNNN.parquet` of batch `batch`. Read straight from
+/// the batch's columns: no row becomes a [`CustodyRow`] on the way.
+pub fn write_collection_boxes(
+    root: &Path,
+    batch: u32,
+    round: &str,
+    files: &[String],
+    rows: &CollectionRows,
+    picked: &[u32],
+) -> Result<CustodySegment> {
+    let (data, _) = crate::store::tables::segment_stems(BatchKind::Custody, Some(round), batch);
+    let path = root.join(data).with_extension("parquet");
+    if let Some(dir) = path.parent() {
+        fsutil::create_dir_all(dir)?;
+    }
+    let n = picked.len();
+    let at = |i: u32| i as usize;
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    // Labels as plain text, as every custody segment has them: taken through their
+    // keys, a byte copy per row.
+    let text = |labels: &LabelColumn| -> Result<ArrayRef> {
+        let keys = labels.arrow_keys(picked.iter().map(|&i| at(i)));
+        let dict = DictionaryArray::<UInt32Type>::new(keys, labels.arrow_values());
+        Ok(arrow_cast::cast(&dict, &DataType::Utf8)?)
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(round, n))),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            Scan::Sealed.as_str(),
+            n,
+        ))),
+        text(&rows.box_id)?,
+        Arc::new(rows.tube.gather(picked).into_arrow()),
+        text(&rows.site)?,
+        Arc::new(StringArray::new_null(n)),
+        Arc::new(TimestampMillisecondArray::new_null(n).with_timezone("UTC")),
+        Arc::new(UInt32Array::from_value(batch, n)),
+        dictionary::<UInt16Type>(picked.iter().map(|&i| rows.file[at(i)]).collect(), &files)?,
+        Arc::new(UInt64Array::from_iter_values(
+            picked.iter().map(|&i| u64::from(rows.line[at(i)])),
+        )),
+    ];
+    write_segment(root, &path, columns, n)
+}
+
+/// Writes a custody segment's columns to `path`, synced with its folder.
+fn write_segment(
+    root: &Path,
+    path: &Path,
+    columns: Vec<ArrayRef>,
+    n: usize,
+) -> Result<CustodySegment> {
     let schema = with_dictionaries(&custody_schema(), &[("source", DataType::UInt16)]);
     let record = RecordBatch::try_new(schema, columns)?;
-    let parquet = write_parquet(root, &path, &record)?;
+    let parquet = write_parquet(root, path, &record)?;
     if let Some(dir) = path.parent() {
         fsutil::sync_dir(dir)?;
     }

@@ -28,7 +28,7 @@ mod results;
 mod schema;
 
 pub use collections::write_collections;
-pub use custody::{CustodyRow, Scan, custody_schema, write_custody};
+pub use custody::{CustodyRow, Scan, custody_schema, write_collection_boxes, write_custody};
 pub use parquet_file::ROW_GROUP;
 pub use population::write_population;
 pub use results::write_results;
