@@ -439,15 +439,7 @@ impl Coverage {
                 .par_iter()
                 .fold(Tally::default, |mut t, &r| {
                     let population = register.in_range(r, &mut t.damage);
-                    let tested = collections
-                        .iter()
-                        .flat_map(|seg| {
-                            in_range(&seg.persons, r).map(|i| {
-                                let row = seg.base.saturating_add(seg.persons.person_row(i));
-                                (seg.persons.person(i), row)
-                            })
-                        })
-                        .collect();
+                    let tested = tested_in_range(&collections, r);
                     let joined = join::join_each(population, tested, stated, |row, p| {
                         if let Some(c) = staging {
                             c.stage(&mut t.placed, row, p);
@@ -684,6 +676,20 @@ impl Coverage {
 }
 
 /// The round's collection segments (the round exists: [`Store::require_round`]).
+/// The round's memberships (person hash, row in the round) whose hashes fall in range
+/// `r`, from every collections segment.
+fn tested_in_range(collections: &[&CollectionIndex], r: u32) -> Vec<join::Membership> {
+    collections
+        .iter()
+        .flat_map(|seg| {
+            in_range(&seg.persons, r).map(|i| {
+                let row = seg.base.saturating_add(seg.persons.person_row(i));
+                (seg.persons.person(i), row)
+            })
+        })
+        .collect()
+}
+
 fn index_collections<'a>(
     index: &'a crate::store::StoreIndex,
     round: &str,

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::areas::Areas;
 use super::join::{self, Person};
-use super::{HASH_RANGES, NO_AREA, Register, in_range, index_collections};
+use super::{HASH_RANGES, NO_AREA, Register, index_collections, tested_in_range};
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -79,15 +79,7 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
                 if let Some(why) = damage {
                     return Err(why);
                 }
-                let tested: Vec<join::Membership> = collections
-                    .iter()
-                    .flat_map(|seg| {
-                        in_range(&seg.persons, r).map(|i| {
-                            let row = seg.base.saturating_add(seg.persons.person_row(i));
-                            (seg.persons.person(i), row)
-                        })
-                    })
-                    .collect();
+                let tested = tested_in_range(&collections, r);
                 let mut placed = Placed::new();
                 join::resolve_rows(
                     population,
