@@ -12,17 +12,17 @@
 //!   swab), into one compact slot per person (80 bytes: the
 //!   [`super::rules::History`] without what it never reads) by a merge in place per range;
 //! - the population register (its person sidecars and its `group` column as numbers)
-//!   is merged range by range in the same hash order, each person decided into 24
-//!   bytes (the deciding round, row, result row, swab, status, reason and group) as
-//!   their slots are freed;
+//!   is merged range by range in the same hash order, each person decided into 32
+//!   bytes (the deciding round, row, result row, swab, status, reason, group and, once
+//!   read, the key their id sorts by) as their slots are freed;
 //! - only then is text read: for each round, the person, tube and source of the rows
 //!   that decided a code and the result rows behind them, marked a bit a row and read a
 //!   row group per task, kept compactly (ids of the resident-number form as a number
 //!   that sorts as their text, barcodes once per tube, batch and file once per run);
-//! - the codes are ordered by id on all cores and made into text row by row as they
-//!   are written.
+//! - the codes themselves are sorted by that key on all cores, so that rows are made in
+//!   order of memory, and made into text row by row as they are written.
 //!
-//! Memory is one slot per person plus one round's load, then 24 bytes a code and the
+//! Memory is one slot per person plus one round's load, then 32 bytes a code and the
 //! compact text of its rows.
 
 mod fold;
@@ -80,7 +80,6 @@ fn first_swab_of_footers(store: &Store, round: &str) -> Result<Option<Millis>> {
     Ok(floors.into_iter().flatten().min())
 }
 
-
 /// Counts of codes by color and by reason.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Counts {
@@ -93,7 +92,6 @@ pub struct Counts {
     /// By reason word (`no_negative_within_48h`, ...), sorted.
     pub by_reason: BTreeMap<String, u64>,
 }
-
 
 /// One person's words by round and their register entry ([`super::person`]).
 pub struct OnePerson {
@@ -210,17 +208,23 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
     let limit = SpecimenLimit::of_store(store)?;
     for (k, (name, _)) in rounds.iter().enumerate() {
         let k = u16::try_from(k).unwrap_or(u16::MAX);
-        let s = Statuses::load(store, name)?;
-        fold::fold_round(&s, k, as_of, store, &mut state, clearing)?;
-        late.push(fold::late_rows(&s));
+        let mut s = Statuses::load(store, name)?;
         sizes.push((s.tube_of_row.len(), s.results.outcome.len()));
+        fold::fold_round(&mut s, k, as_of, store, &mut state, clearing)?;
+        late.push(fold::late_rows(&s));
     }
     let register = Register::load(store)?;
     let groups = register.as_ref().map_or(&[][..], |r| r.groups.as_slice());
     let windows = Windows::new(&config, groups);
+    // Each group's window looked up once, not once a person.
     let window_of = |code: u32| -> f64 {
-        let group = groups.get(code as usize).map_or("", String::as_str);
-        config.window_hours(group)
+        let at = if code == NONE { 1 } else { code as usize + 2 };
+        windows
+            .hours
+            .get(at)
+            .or(windows.hours.get(1))
+            .copied()
+            .unwrap_or(0.0)
     };
     let outs = fold::decide_all(state, register.as_ref(), &window_of, clearing, as_of)?;
     Ok(Computed {
@@ -238,10 +242,10 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
 /// reading any text (the round report's part).
 pub fn counts_as_of(store: &Store, as_of: Millis) -> Result<Counts> {
     let c = compute(store, as_of)?;
-    Ok(count(&c.outs, &c.windows))
+    Ok(count(c.outs.iter(), &c.windows))
 }
 
-fn count(outs: &[Out], windows: &Windows) -> Counts {
+fn count<'a>(outs: impl Iterator<Item = &'a Out>, windows: &Windows) -> Counts {
     let mut by = vec![[0u64; REASONS.len()]; windows.words.len()];
     for o in outs {
         let reason = usize::from(o.bits & 0x0f).min(REASONS.len() - 1);
@@ -285,10 +289,8 @@ pub struct CodesAsOf {
     files: Vec<String>,
     groups: Vec<String>,
     windows: Windows,
-    outs: Vec<Out>,
-    /// Codes in output order, and each one's id key ([`text::resident_key`]).
-    order: Vec<u32>,
-    keys: Vec<u64>,
+    /// The codes in output order, each with its id's key ([`text::resident_key`]).
+    codes: Vec<Out>,
     /// The ids of other forms, which keys at or past [`OTHER`] name.
     other: text::Arena,
 }
@@ -310,7 +312,7 @@ impl CodesAsOf {
         // rows, and the register rows of persons never swabbed.
         let row_marks: Vec<_> = sizes.iter().map(|&(r, _)| Ranks::marks(r)).collect();
         let result_marks: Vec<_> = sizes.iter().map(|&(_, r)| Ranks::marks(r)).collect();
-        let reg_rows = register.as_ref().map_or(0, |r| r.rows());
+        let reg_rows = register.as_ref().map_or(0, Register::rows);
         let reg_marks = Ranks::marks(reg_rows);
         outs.par_iter().for_each(|o| {
             if o.by_word() {
@@ -362,39 +364,39 @@ impl CodesAsOf {
         let mut bases = Vec::with_capacity(rows.len());
         for r in &mut rows {
             bases.push(other.len() as u64);
-            other.append(std::mem::take(&mut r.ids.other));
+            other.append(&std::mem::take(&mut r.ids.other));
         }
         let reg_base = other.len() as u64;
-        other.append(std::mem::take(&mut reg_ids.other));
-        let n = u32::try_from(outs.len())
-            .map_err(|_| Error::Usage("more persons than one export holds".into()))?;
+        other.append(&std::mem::take(&mut reg_ids.other));
+        if u32::try_from(outs.len()).is_err() {
+            return Err(Error::Usage("more persons than one export holds".into()));
+        }
         let rebase = |k: u64, base: u64| if k & OTHER == 0 { k } else { k + base };
-        let mut pairs: Vec<(u64, u32)> = (0..n)
-            .into_par_iter()
-            .map(|p| {
-                let o = &outs[p as usize];
-                let key = if o.by_word() {
-                    let k = usize::from(o.round);
-                    rows.get(k)
-                        .and_then(|r| {
-                            let i = r.ranks.rank(o.row)?;
-                            r.ids.keys.get(i).map(|&key| rebase(key, bases[k]))
-                        })
-                } else {
-                    reg_ranks
-                        .rank(o.row)
-                        .and_then(|i| reg_ids.keys.get(i))
-                        .map(|&key| rebase(key, reg_base))
-                };
-                (key.unwrap_or(OTHER | u64::from(u32::MAX)), p)
-            })
-            .collect();
+        // Each code beside its key, sorted together: the rows are then made in order
+        // of memory, where a list of places sent each row to a code in no order.
+        // Each code's key in place, and the codes sorted by it: the rows are then made
+        // in order of memory, where a list of places sent each row to a code in no order.
+        let mut codes = outs;
+        codes.par_iter_mut().for_each(|o| {
+            let key = if o.by_word() {
+                let k = usize::from(o.round);
+                rows.get(k).and_then(|r| {
+                    let i = r.ranks.rank(o.row)?;
+                    r.ids.keys.get(i).map(|&key| rebase(key, bases[k]))
+                })
+            } else {
+                reg_ranks
+                    .rank(o.row)
+                    .and_then(|i| reg_ids.keys.get(i))
+                    .map(|&key| rebase(key, reg_base))
+            };
+            o.key = key.unwrap_or(OTHER | u64::from(u32::MAX));
+        });
         drop(reg_ids);
         for r in &mut rows {
             r.ids.keys = Vec::new();
         }
-        text::sort_by_id(&mut pairs, &other);
-        let (keys, order): (Vec<u64>, Vec<u32>) = pairs.into_par_iter().unzip();
+        text::sort_by_id(&mut codes, |o| o.key, &other);
         Ok(CodesAsOf {
             as_of,
             registered,
@@ -406,16 +408,14 @@ impl CodesAsOf {
             files: files.names,
             groups,
             windows,
-            outs,
-            order,
-            keys,
+            codes,
             other,
         })
     }
 
     /// Codes by color and reason.
     pub fn counts(&self) -> Counts {
-        count(&self.outs, &self.windows)
+        count(self.codes.iter(), &self.windows)
     }
 }
 
@@ -539,7 +539,7 @@ impl RowMaker for CodesAsOf {
     const JSON: JsonLayout = JsonLayout::Lines;
 
     fn len(&self) -> usize {
-        self.order.len()
+        self.codes.len()
     }
 
     /// The rows filled one at a time into one reused row and appended to column
@@ -603,19 +603,18 @@ impl RowMaker for CodesAsOf {
     }
 
     fn fill<'a>(&'a self, at: usize, out: &mut CodeRow<'a>) {
-        let p = self.order[at] as usize;
-        let o = &self.outs[p];
+        let o = &self.codes[at];
+        let k = o.key;
         out.person.clear();
-        match self.keys.get(at) {
-            Some(&k) if k & OTHER == 0 => {
-                for &b in &text::resident_text(k) {
-                    out.person.push(char::from(b));
-                }
+        if k & OTHER == 0 {
+            for &b in &text::resident_text(k) {
+                out.person.push(char::from(b));
             }
-            Some(&k) => out
-                .person
-                .push_str(self.other.get(usize::try_from(k & !OTHER).unwrap_or(usize::MAX))),
-            None => {}
+        } else {
+            out.person.push_str(
+                self.other
+                    .get(usize::try_from(k & !OTHER).unwrap_or(usize::MAX)),
+            );
         }
         out.color = color(o.reason()).as_str();
         out.reason.clear();

@@ -14,9 +14,9 @@ use rayon::prelude::*;
 use crate::coverage::{HASH_RANGES, Segments};
 use crate::health_code::rules::{Clearing, Code, History, Reason, Word, decide};
 use crate::model::{Mode, Status};
+use crate::store::Store;
 use crate::store::index::{self, IndexFile};
 use crate::store::read::{self, Picked};
-use crate::store::Store;
 use crate::time::Millis;
 use crate::tracker::rules::{self as status_rules, Membership};
 use crate::tracker::{NONE, Statuses, read_results};
@@ -115,15 +115,12 @@ impl Range {
                     cleared: h.cleared,
                     cleared_at: h.cleared_at,
                 };
-                match self.positives.get_mut(positive as usize) {
-                    Some(at) => {
-                        *at = entry;
-                        positive
-                    }
-                    None => {
-                        self.positives.push(entry);
-                        u32::try_from(self.positives.len() - 1).unwrap_or(NONE)
-                    }
+                if let Some(at) = self.positives.get_mut(positive as usize) {
+                    *at = entry;
+                    positive
+                } else {
+                    self.positives.push(entry);
+                    u32::try_from(self.positives.len() - 1).unwrap_or(NONE)
                 }
             }
         };
@@ -204,15 +201,18 @@ fn range_records(f: &IndexFile, r: u32, base: u32, out: &mut Vec<(u128, u32)>) -
 
 /// Decides `s` again as of `as_of`, reduces each person to a word and folds the words
 /// into `state`, one hash range at a time on all cores (a round's words are never all
-/// held at once).
+/// held at once). Takes the swab times and the tube of each row out of `s`.
 pub(super) fn fold_round(
-    s: &Statuses,
+    s: &mut Statuses,
     round: u16,
     as_of: Millis,
     store: &Store,
     state: &mut [Range],
     clearing: Clearing,
 ) -> Result<()> {
+    let collected_at = std::mem::take(&mut s.collected_at);
+    let tube_of_row = std::mem::take(&mut s.tube_of_row);
+    let s: &Statuses = s;
     let (tubes, r) = (&s.tubes, &s.results);
     let counted = |i: u32| {
         let i = i as usize;
@@ -258,8 +258,8 @@ pub(super) fn fold_round(
             ct,
         }
     };
-    // What a person with one row in the tube is told, packed so that a word costs one
-    // look-up into the tubes: status, whether single, and the result row.
+    // What a person with one row in the tube is told: status, whether single, and the
+    // result row.
     let tube_word: Vec<(u32, Status, bool)> = (0..tubes.len())
         .into_par_iter()
         .map(|t| {
@@ -270,10 +270,32 @@ pub(super) fn fold_round(
             )
         })
         .collect();
+    // The same for each row with its swab, in row order, 16 bytes a row in place of
+    // the 8 of the swab times: persons come in hash order, so each row is a look-up in
+    // no order, and one look-up a row (in a loop that only gathers) cost a third of two
+    // (swab time, then tube) and a third (the tube's word) in the loop that decides.
+    let facts: Vec<Fact> = collected_at
+        .par_iter()
+        .zip(tube_of_row.par_iter())
+        .map(|(&at, &t)| {
+            let (result, status, single) =
+                tube_word
+                    .get(t as usize)
+                    .copied()
+                    .unwrap_or((NONE, Status::Pending, false));
+            Fact {
+                at,
+                result,
+                status,
+                single,
+            }
+        })
+        .collect();
+    // A person with several rows finds their rows' tubes among the grouped rows.
+    drop((collected_at, tube_of_row, tube_word));
     let index = store.index_of(Some(&s.name))?;
     let rid = index.round_id(&s.name).unwrap_or(0);
     let segs = index.collections_of(rid);
-    let n_rows = s.tube_of_row.len();
     let damaged = || {
         Error::damaged(
             store.root(),
@@ -283,10 +305,12 @@ pub(super) fn fold_round(
             ),
         )
     };
-    let words_of = |range: u32,
-                    pairs: &mut Vec<(u128, u32)>,
-                    words: &mut Vec<(u128, Word)>|
-     -> Result<()> {
+    let words_of = |range: u32, buf: &mut Buffers| -> Result<()> {
+        let Buffers {
+            pairs,
+            gathered,
+            words,
+        } = buf;
         pairs.clear();
         words.clear();
         for seg in &segs {
@@ -295,56 +319,54 @@ pub(super) fn fold_round(
         // One segment's records come sorted (hash, then row): this checks it and is
         // done; several segments are merged.
         pairs.sort_unstable();
+        gathered.clear();
+        gathered.extend(
+            pairs
+                .iter()
+                .map(|&(_, row)| facts.get(row as usize).copied()),
+        );
         let mut at = 0;
         let mut tubes_of: Vec<Membership> = Vec::new();
-        let mut rows: Vec<u32> = Vec::new();
+        let mut rows: Vec<(u32, Fact)> = Vec::new();
         while at < pairs.len() {
             let hash = pairs[at].0;
             rows.clear();
             while at < pairs.len() && pairs[at].0 == hash {
-                let row = pairs[at].1;
-                if row as usize >= n_rows {
-                    return Err(damaged());
-                }
-                if s.collected_at[row as usize] <= as_of {
-                    rows.push(row);
+                let fact = gathered[at].ok_or_else(damaged)?;
+                if fact.at <= as_of {
+                    rows.push((pairs[at].1, fact));
                 }
                 at += 1;
             }
             let word = match rows.as_slice() {
                 [] => continue,
-                &[row] => {
-                    let t = s.tube_of_row[row as usize] as usize;
-                    let when = s.collected_at[row as usize];
-                    let (result, status, single) = tube_word[t];
-                    Word {
-                        round,
-                        status,
-                        single,
-                        row,
-                        result,
-                        at: when,
-                        last_at: when,
-                    }
-                }
+                &[(row, f)] => Word {
+                    round,
+                    status: f.status,
+                    single: f.single,
+                    row,
+                    result: f.result,
+                    at: f.at,
+                    last_at: f.at,
+                },
                 many => {
                     tubes_of.clear();
-                    tubes_of.extend(many.iter().map(|&row| {
-                        membership(
-                            s.tube_of_row[row as usize] as usize,
-                            s.collected_at[row as usize],
-                        )
-                    }));
+                    for &(row, f) in many {
+                        let t = s.grouped_tube(row);
+                        if t as usize >= tubes.len() {
+                            return Err(damaged());
+                        }
+                        tubes_of.push(membership(t as usize, f.at));
+                    }
                     let (status, i) = status_rules::decide(&tubes_of);
-                    let row = many[i];
-                    let t = s.tube_of_row[row as usize] as usize;
+                    let (row, f) = many[i];
                     Word {
                         round,
                         status,
-                        single: tubes.mode[t] == Mode::Single,
+                        single: f.single,
                         row,
-                        result: tube_result[t],
-                        at: s.collected_at[row as usize],
+                        result: f.result,
+                        at: f.at,
                         last_at: tubes_of.iter().map(|m| m.at).max().unwrap_or(0),
                     }
                 }
@@ -353,17 +375,32 @@ pub(super) fn fold_round(
         }
         Ok(())
     };
-    state
-        .par_iter_mut()
-        .zip(0..HASH_RANGES)
-        .try_for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(pairs, words), (held, range)| {
-                words_of(range, pairs, words)?;
-                held.fold(words, clearing);
-                Ok(())
-            },
-        )
+    state.par_iter_mut().zip(0..HASH_RANGES).try_for_each_init(
+        Buffers::default,
+        |buf, (held, range)| {
+            words_of(range, buf)?;
+            held.fold(&buf.words, clearing);
+            Ok(())
+        },
+    )
+}
+
+/// A row as a person with only that row in the round is told: swab, status, whether
+/// single, result row.
+#[derive(Debug, Clone, Copy)]
+struct Fact {
+    at: Millis,
+    result: u32,
+    status: Status,
+    single: bool,
+}
+
+/// A task's buffers for the ranges it folds, reused from range to range.
+#[derive(Default)]
+struct Buffers {
+    pairs: Vec<(u128, u32)>,
+    gathered: Vec<Option<Fact>>,
+    words: Vec<(u128, Word)>,
 }
 
 /// The late result rows of the tubes of `s` with no result that counts, with their
@@ -434,13 +471,7 @@ impl Register {
             for v in text {
                 let code = match v {
                     None | Some("") => NONE,
-                    Some(v) => match names.iter().position(|n| n == v) {
-                        Some(k) => u32::try_from(k).unwrap_or(NONE),
-                        None => {
-                            names.push(v.to_owned());
-                            u32::try_from(names.len() - 1).unwrap_or(NONE)
-                        }
-                    },
+                    Some(v) => number(&mut names, v),
                 };
                 codes.push(code);
             }
@@ -449,16 +480,7 @@ impl Register {
         let mut groups: Vec<String> = Vec::new();
         let mut codes: Vec<u32> = Vec::with_capacity(rows as usize);
         for (names, part) in parts {
-            let global: Vec<u32> = names
-                .into_iter()
-                .map(|n| match groups.iter().position(|g| *g == n) {
-                    Some(k) => u32::try_from(k).unwrap_or(NONE),
-                    None => {
-                        groups.push(n);
-                        u32::try_from(groups.len() - 1).unwrap_or(NONE)
-                    }
-                })
-                .collect();
+            let global: Vec<u32> = names.into_iter().map(|n| number(&mut groups, &n)).collect();
             codes.extend(
                 part.iter()
                     .map(|&c| global.get(c as usize).copied().unwrap_or(NONE)),
@@ -512,10 +534,24 @@ impl Register {
     }
 }
 
+/// The number of `name` in `names`, added if new: registers name a few groups.
+fn number(names: &mut Vec<String>, name: &str) -> u32 {
+    let at = if let Some(k) = names.iter().position(|n| n == name) {
+        k
+    } else {
+        names.push(name.to_owned());
+        names.len() - 1
+    };
+    u32::try_from(at).unwrap_or(NONE)
+}
+
 /// One person's code, before any text: the word that decided it (or the register row
-/// of a registered person never swabbed), why, and their group. 24 bytes.
+/// of a registered person never swabbed), why, their group, and (once the ids are read)
+/// the key their id sorts by. 32 bytes.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Out {
+    /// The id's key ([`super::text::resident_key`]), 0 until the ids are read.
+    pub key: u64,
     /// The deciding word's swab.
     pub at: Millis,
     /// The deciding collection row, or (round [`NO_ROUND`]) the register row.
@@ -587,6 +623,7 @@ impl Out {
                     bits |= SINGLE;
                 }
                 Out {
+                    key: 0,
                     at: w.at,
                     row: w.row,
                     result: w.result,
@@ -597,6 +634,7 @@ impl Out {
                 }
             }
             None => Out {
+                key: 0,
                 at: 0,
                 row: reg.map_or(NONE, |r| r.1),
                 result: NONE,

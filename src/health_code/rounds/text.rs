@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Int32Type, TimestampMillisecondType, UInt32Type, UInt64Type};
+use arrow_array::types::{
+    Float32Type, Int32Type, TimestampMillisecondType, UInt32Type, UInt64Type,
+};
 use arrow_array::{Array, ArrayRef, Float32Array, StringArray};
 use rayon::prelude::*;
 
@@ -35,7 +37,7 @@ impl Ranks {
             .collect();
         // Marks past the end share the last word.
         if let Some(last) = bits.last_mut()
-            && len % 64 != 0
+            && !len.is_multiple_of(64)
         {
             *last &= (1u64 << (len % 64)) - 1;
         }
@@ -109,7 +111,7 @@ impl Arena {
         self.ends.len().checked_sub(1).map(|i| self.get(i))
     }
 
-    pub(super) fn append(&mut self, other: Arena) {
+    pub(super) fn append(&mut self, other: &Arena) {
         let base = self.bytes.len();
         self.bytes.extend_from_slice(&other.bytes);
         self.ends.extend(other.ends.iter().map(|e| e + base));
@@ -193,14 +195,14 @@ impl Ids {
         self.keys.push(key);
     }
 
-    fn append(&mut self, part: Ids) {
+    fn append(&mut self, part: &Ids) {
         let base = self.other.len() as u64;
         self.keys.extend(
             part.keys
                 .iter()
                 .map(|&k| if k & OTHER == 0 { k } else { k + base }),
         );
-        self.other.append(part.other);
+        self.other.append(&part.other);
     }
 }
 
@@ -305,9 +307,7 @@ pub(super) struct RowsText {
 impl RowsText {
     /// The barcode of the row of rank `i`.
     pub(super) fn tube(&self, i: usize) -> &str {
-        self.tube
-            .get(i)
-            .map_or("", |&t| self.tubes.get(t as usize))
+        self.tube.get(i).map_or("", |&t| self.tubes.get(t as usize))
     }
 }
 
@@ -371,8 +371,8 @@ pub(super) fn rows_text(
         let base = u32::try_from(text.tubes.len()).unwrap_or(u32::MAX);
         text.tube
             .extend(part.tube.iter().map(|&t| t.saturating_add(base)));
-        text.tubes.append(part.tubes);
-        text.ids.append(part.ids);
+        text.tubes.append(&part.tubes);
+        text.ids.append(&part.ids);
         text.cited.append(part.cited);
     }
     if text.ids.keys.len() != rows.len() || text.cited.line.len() != rows.len() {
@@ -500,7 +500,7 @@ pub(super) fn register_ids(
         Ok(part)
     })?;
     for part in parts {
-        ids.append(part);
+        ids.append(&part);
     }
     if ids.keys.len() != rows.len() {
         return Err(damaged(store, what));
@@ -536,12 +536,12 @@ pub(super) fn cmp_keys(a: u64, b: u64, other: &Arena) -> std::cmp::Ordering {
     sa.cmp(sb)
 }
 
-/// Sorts `(key, code)` pairs by id text, on all cores.
-pub(super) fn sort_by_id(pairs: &mut [(u64, u32)], other: &Arena) {
+/// Sorts `items` by the id text their keys stand for, on all cores.
+pub(super) fn sort_by_id<T: Send>(items: &mut [T], key: impl Fn(&T) -> u64 + Sync, other: &Arena) {
     if other.len() == 0 {
-        pairs.par_sort_unstable();
+        items.par_sort_unstable_by_key(key);
     } else {
-        pairs.par_sort_unstable_by(|a, b| cmp_keys(a.0, b.0, other));
+        items.par_sort_unstable_by(|a, b| cmp_keys(key(a), key(b), other));
     }
 }
 
@@ -571,7 +571,12 @@ mod tests {
             assert!(k < OTHER);
             assert_eq!(&resident_text(k), id.as_bytes());
         }
-        for other in ["11010519491231002x", "1101051949123100", "E12345678", "1101051949123100２X"] {
+        for other in [
+            "11010519491231002x",
+            "1101051949123100",
+            "E12345678",
+            "1101051949123100２X",
+        ] {
             assert_eq!(resident_key(other.as_bytes()), None, "{other}");
         }
     }
@@ -579,12 +584,19 @@ mod tests {
     #[test]
     fn mixed_keys_compare_as_text() {
         let mut ids = Ids::default();
-        let texts = ["310000000000000012", "31", "P-7", "310000000000000012a", "A", "310000000000000013"];
+        let texts = [
+            "310000000000000012",
+            "31",
+            "P-7",
+            "310000000000000012a",
+            "A",
+            "310000000000000013",
+        ];
         for t in texts {
             ids.push(t);
         }
         let mut pairs: Vec<(u64, u32)> = ids.keys.iter().copied().zip(0..).collect();
-        sort_by_id(&mut pairs, &ids.other);
+        sort_by_id(&mut pairs, |p| p.0, &ids.other);
         let got: Vec<&str> = pairs.iter().map(|&(_, i)| texts[i as usize]).collect();
         let mut want = texts.to_vec();
         want.sort_unstable();
