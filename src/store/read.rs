@@ -314,6 +314,136 @@ pub fn fetch_files(
     concat_parts(&parts, &types)
 }
 
+/// Which rows [`map_rows`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Picked<'a> {
+    /// Every row.
+    All,
+    /// These rows, ascending, numbered across the files in order.
+    Rows(&'a [u32]),
+}
+
+/// Reads the named columns of the picked rows of `files` (rows numbered across them in
+/// order), a row group per task on all cores, and hands each row group's picked rows to
+/// `make` as columns in `columns` order; returns what it made, in row order. The
+/// columns named in `dictionaries` are read as dictionaries (`Int32` keys): a file
+/// name repeated on every row of a segment is decoded once, not once a row.
+///
+/// What `make` gets is dropped before the next row group is read, so reading a whole
+/// round's ids into a compact form never holds them as text.
+pub fn map_rows<T: Send>(
+    store: &Store,
+    files: &[PathBuf],
+    columns: &[&str],
+    dictionaries: &[&str],
+    rows: Picked<'_>,
+    make: impl Fn(&[ArrayRef]) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    struct Task<'s> {
+        path: &'s Path,
+        meta: ArrowReaderMetadata,
+        group: usize,
+        len: usize,
+        /// Rows of the group to read, from its start; `None`: all.
+        picked: Option<Vec<usize>>,
+    }
+    let mut tasks: Vec<Task<'_>> = Vec::new();
+    let mut base = 0u64;
+    let mut at = 0usize;
+    for path in files {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| damaged_file(store, path, e))?;
+        let meta = if dictionaries.is_empty() {
+            plain
+        } else {
+            let dictionary =
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+            let fields: Vec<arrow_schema::Field> = plain
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| {
+                    if dictionaries.contains(&f.name().as_str()) {
+                        arrow_schema::Field::new(f.name(), dictionary.clone(), f.is_nullable())
+                    } else {
+                        f.as_ref().clone()
+                    }
+                })
+                .collect();
+            let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
+            ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), options)
+                .map_err(|e| damaged_file(store, path, e))?
+        };
+        for (g, group) in meta.metadata().row_groups().iter().enumerate() {
+            let len = u64::try_from(group.num_rows()).unwrap_or(0);
+            let picked = match rows {
+                Picked::All => None,
+                Picked::Rows(rows) => {
+                    let start = at;
+                    while at < rows.len() && u64::from(rows[at]) < base + len {
+                        at += 1;
+                    }
+                    if start == at {
+                        base += len;
+                        continue;
+                    }
+                    let local: Vec<usize> = rows[start..at]
+                        .iter()
+                        .filter_map(|&r| usize::try_from(u64::from(r) - base).ok())
+                        .collect();
+                    (local.len() as u64 != len).then_some(local)
+                }
+            };
+            tasks.push(Task {
+                path,
+                meta: meta.clone(),
+                group: g,
+                len: usize::try_from(len).unwrap_or(usize::MAX),
+                picked,
+            });
+            base += len;
+        }
+    }
+    tasks
+        .par_iter()
+        .map(|task| -> Result<Vec<T>> {
+            let path = task.path;
+            // Its own descriptor: clones share one file offset, and readers seek.
+            let f = File::open(path).map_err(|e| Error::io(path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(f, task.meta.clone());
+            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            let mut builder = builder
+                .with_row_groups(vec![task.group])
+                .with_projection(mask)
+                .with_batch_size(task.len.max(1));
+            if let Some(picked) = &task.picked {
+                builder = builder.with_row_selection(RowSelection::from_consecutive_ranges(
+                    picked.iter().map(|&r| r..r + 1),
+                    task.len,
+                ));
+            }
+            let reader = builder.build().map_err(|e| damaged_file(store, path, e))?;
+            let mut made = Vec::new();
+            for batch in reader {
+                let batch = batch.map_err(|e| damaged_file(store, path, e))?;
+                let cols = columns
+                    .iter()
+                    .map(|c| {
+                        batch
+                            .column_by_name(c)
+                            .cloned()
+                            .ok_or_else(|| damaged_file(store, path, format!("no column {c}")))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                made.push(make(&cols)?);
+            }
+            Ok(made)
+        })
+        .collect::<Result<Vec<Vec<T>>>>()
+        .map(|parts| parts.into_iter().flatten().collect())
+}
+
 /// Joins each column's pieces (one piece per segment) into one array.
 fn concat_parts(parts: &[Vec<ArrayRef>], types: &[DataType]) -> Result<Vec<ArrayRef>> {
     types

@@ -1,0 +1,695 @@
+//! The codes decided without text: each round's words folded into one compact slot per
+//! person, by a sorted merge per range of the person-hash space, then each slot merged
+//! with the register and decided into an [`Out`] of 24 bytes.
+//!
+//! The slot keeps what [`History`] keeps, in 80 bytes where a `(hash, History)` pair took
+//! 144: words without their `last_at` (only the latest word's counts), no word for a
+//! missing negative, and a positive with its clearing count in a side list of the
+//! range, since few persons ever have one. Folding goes through [`History::add`] itself,
+//! so the rules exist once.
+
+use arrow_array::Array;
+use rayon::prelude::*;
+
+use crate::coverage::{HASH_RANGES, Segments};
+use crate::health_code::rules::{Clearing, Code, History, Reason, Word, decide};
+use crate::model::{Mode, Status};
+use crate::store::Store;
+use crate::store::index::{self, IndexFile};
+use crate::store::read::{self, Picked};
+use crate::time::Millis;
+use crate::tracker::rules::{self as status_rules, Membership};
+use crate::tracker::{NONE, Statuses, read_results};
+use crate::{Error, Result};
+
+/// [`Out::round`] of a code no word decided (a registered person never swabbed).
+pub(super) const NO_ROUND: u16 = u16::MAX;
+
+/// A [`Word`] without `last_at`, as slots and codes keep it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Said {
+    pub at: Millis,
+    pub row: u32,
+    pub result: u32,
+    pub round: u16,
+    pub status: Status,
+    pub single: bool,
+}
+
+impl Said {
+    fn of(w: &Word) -> Said {
+        Said {
+            at: w.at,
+            row: w.row,
+            result: w.result,
+            round: w.round,
+            status: w.status,
+            single: w.single,
+        }
+    }
+
+    /// The word back, with `last_at` (which only the latest word's is read).
+    fn word(self, last_at: Millis) -> Word {
+        Word {
+            round: self.round,
+            status: self.status,
+            single: self.single,
+            row: self.row,
+            result: self.result,
+            at: self.at,
+            last_at,
+        }
+    }
+}
+
+/// A positive word and the negatives counted towards clearing it.
+#[derive(Debug, Clone, Copy)]
+struct Positive {
+    word: Said,
+    cleared: u32,
+    cleared_at: Millis,
+}
+
+/// One person's [`History`], compact.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hash: u128,
+    last: Said,
+    last_at: Millis,
+    /// Round [`NO_ROUND`]: none.
+    negative: Said,
+    /// Index into the range's positives, or [`NONE`].
+    positive: u32,
+}
+
+/// The slots of one range of the hash space, in hash order.
+#[derive(Default)]
+pub(super) struct Range {
+    slots: Vec<Slot>,
+    positives: Vec<Positive>,
+}
+
+impl Range {
+    fn history(&self, s: &Slot) -> History {
+        let p = self.positives.get(s.positive as usize);
+        History {
+            last: s.last.word(s.last_at),
+            negative: (s.negative.round != NO_ROUND).then(|| s.negative.word(s.negative.at)),
+            positive: p.map(|p| p.word.word(p.word.at)),
+            cleared: p.map_or(0, |p| p.cleared),
+            cleared_at: p.map_or(Millis::MIN, |p| p.cleared_at),
+        }
+    }
+
+    /// `h` into a slot of `hash`, its positive (if any) at `positive` or appended.
+    fn slot(&mut self, hash: u128, h: &History, positive: u32) -> Slot {
+        let none = Said {
+            round: NO_ROUND,
+            ..Said::of(&h.last)
+        };
+        let positive = match h.positive {
+            None => NONE,
+            Some(p) => {
+                let entry = Positive {
+                    word: Said::of(&p),
+                    cleared: h.cleared,
+                    cleared_at: h.cleared_at,
+                };
+                if let Some(at) = self.positives.get_mut(positive as usize) {
+                    *at = entry;
+                    positive
+                } else {
+                    self.positives.push(entry);
+                    u32::try_from(self.positives.len() - 1).unwrap_or(NONE)
+                }
+            }
+        };
+        Slot {
+            hash,
+            last: Said::of(&h.last),
+            last_at: h.last.last_at,
+            negative: h.negative.as_ref().map_or(none, Said::of),
+            positive,
+        }
+    }
+
+    /// Folds one round's words of the range (sorted by hash, one a person): known
+    /// persons in place, new ones merged in from the back, so a round that brings no
+    /// one new moves no slot.
+    fn fold(&mut self, words: &[(u128, Word)], clearing: Clearing) {
+        let mut fresh: Vec<Slot> = Vec::new();
+        let mut i = 0;
+        for &(hash, w) in words {
+            while i < self.slots.len() && self.slots[i].hash < hash {
+                i += 1;
+            }
+            if i < self.slots.len() && self.slots[i].hash == hash {
+                let s = self.slots[i];
+                let mut h = self.history(&s);
+                h.add(w, clearing);
+                self.slots[i] = self.slot(hash, &h, s.positive);
+            } else {
+                let h = History::new(w, clearing);
+                let s = self.slot(hash, &h, NONE);
+                fresh.push(s);
+            }
+        }
+        if fresh.is_empty() {
+            return;
+        }
+        let old = self.slots.len();
+        let Some(&filler) = fresh.first() else {
+            return;
+        };
+        self.slots.resize(old + fresh.len(), filler);
+        let (mut a, mut b) = (old, fresh.len());
+        let mut to = self.slots.len();
+        while b > 0 {
+            to -= 1;
+            if a > 0 && self.slots[a - 1].hash > fresh[b - 1].hash {
+                self.slots[to] = self.slots[a - 1];
+                a -= 1;
+            } else {
+                self.slots[to] = fresh[b - 1];
+                b -= 1;
+            }
+        }
+    }
+}
+
+/// The records of a sorted person sidecar within hash range `r`, read through the file
+/// rather than the mapping (ten rounds of mapped indexes stayed resident, 500 MB each
+/// at 25 M persons), as (hash, row + `base`).
+fn range_records(f: &IndexFile, r: u32, base: u32, out: &mut Vec<(u128, u32)>) -> Result<()> {
+    let bound = |r: u32| (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes());
+    let start = f.lower_bound_read(&bound(r).unwrap_or([0; 16]))?;
+    let end = match bound(r + 1) {
+        Some(h) => f.lower_bound_read(&h)?,
+        None => f.len(),
+    };
+    let mut scan = f.scan(start..end);
+    while let Some((_, rec)) = scan.record()? {
+        let mut h = [0u8; 16];
+        h.copy_from_slice(&rec[..16]);
+        out.push((
+            u128::from_be_bytes(h),
+            base.saturating_add(index::u32_at(rec, 16)),
+        ));
+    }
+    Ok(())
+}
+
+/// Decides `s` again as of `as_of`, reduces each person to a word and folds the words
+/// into `state`, one hash range at a time on all cores (a round's words are never all
+/// held at once). Takes the swab times and the tube of each row out of `s`.
+pub(super) fn fold_round(
+    s: &mut Statuses,
+    round: u16,
+    as_of: Millis,
+    store: &Store,
+    state: &mut [Range],
+    clearing: Clearing,
+) -> Result<()> {
+    let collected_at = std::mem::take(&mut s.collected_at);
+    let tube_of_row = std::mem::take(&mut s.tube_of_row);
+    let s: &Statuses = s;
+    let (tubes, r) = (&s.tubes, &s.results);
+    let counted = |i: u32| {
+        let i = i as usize;
+        r.reported_at.get(i).is_some_and(|&at| at <= as_of)
+            && !r.void.get(i).copied().unwrap_or(false)
+    };
+    // Each tube's effective result as of the time, and the status it gives a person
+    // with no other tube in the round. Results past the specimen limit do not count; a
+    // tube with only those needs a resample, and the one that stands in for its result
+    // is shown.
+    let (tube_result, tube_late): (Vec<u32>, Vec<bool>) = (0..tubes.len())
+        .into_par_iter()
+        .map(|t| {
+            let lo = tubes.result_start.get(t).copied().unwrap_or(0) as usize;
+            let hi = tubes.result_start.get(t + 1).copied().unwrap_or(0) as usize;
+            let rows = tubes.result_rows.get(lo..hi).unwrap_or_default();
+            let kept = || rows.iter().copied().filter(|&i| counted(i));
+            let reading =
+                read_results(kept().map(|i| (r.outcome[i as usize], r.is_late(i as usize))));
+            let at = |k: Option<usize>| k.and_then(|k| kept().nth(k));
+            match at(reading.result) {
+                Some(row) => (row, false),
+                None => at(reading.past_limit).map_or((NONE, false), |row| (row, true)),
+            }
+        })
+        .unzip();
+    let membership = |t: usize, at: Millis| {
+        let res = tube_result[t];
+        let (result, ct) = if res == NONE || tube_late[t] {
+            (None, None)
+        } else {
+            let ct = match r.cts(res as usize) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (Some(r.outcome[res as usize]), ct)
+        };
+        Membership {
+            mode: tubes.mode[t],
+            at,
+            result,
+            past_limit: tube_late[t],
+            ct,
+        }
+    };
+    // What a person with one row in the tube is told: status, whether single, and the
+    // result row.
+    let tube_word: Vec<(u32, Status, bool)> = (0..tubes.len())
+        .into_par_iter()
+        .map(|t| {
+            (
+                tube_result[t],
+                status_rules::decide(&[membership(t, 0)]).0,
+                tubes.mode[t] == Mode::Single,
+            )
+        })
+        .collect();
+    // The same for each row with its swab, in row order, 16 bytes a row in place of
+    // the 8 of the swab times: persons come in hash order, so each row is a look-up in
+    // no order, and one look-up a row (in a loop that only gathers) cost a third of two
+    // (swab time, then tube) and a third (the tube's word) in the loop that decides.
+    let facts: Vec<Fact> = collected_at
+        .par_iter()
+        .zip(tube_of_row.par_iter())
+        .map(|(&at, &t)| {
+            let (result, status, single) =
+                tube_word
+                    .get(t as usize)
+                    .copied()
+                    .unwrap_or((NONE, Status::Pending, false));
+            Fact {
+                at,
+                result,
+                status,
+                single,
+            }
+        })
+        .collect();
+    // A person with several rows finds their rows' tubes among the grouped rows.
+    drop((collected_at, tube_of_row, tube_word));
+    let index = store.index_of(Some(&s.name))?;
+    let rid = index.round_id(&s.name).unwrap_or(0);
+    let segs = index.collections_of(rid);
+    let damaged = || {
+        Error::damaged(
+            store.root(),
+            format!(
+                "round {}: a person index names a row the round does not hold",
+                s.name
+            ),
+        )
+    };
+    let words_of = |range: u32, buf: &mut Buffers| -> Result<()> {
+        let Buffers {
+            pairs,
+            gathered,
+            words,
+        } = buf;
+        pairs.clear();
+        words.clear();
+        for seg in &segs {
+            range_records(&seg.persons, range, seg.base, pairs)?;
+        }
+        // One segment's records come sorted (hash, then row): this checks it and is
+        // done; several segments are merged.
+        pairs.sort_unstable();
+        gathered.clear();
+        gathered.extend(
+            pairs
+                .iter()
+                .map(|&(_, row)| facts.get(row as usize).copied()),
+        );
+        let mut at = 0;
+        let mut tubes_of: Vec<Membership> = Vec::new();
+        let mut rows: Vec<(u32, Fact)> = Vec::new();
+        while at < pairs.len() {
+            let hash = pairs[at].0;
+            rows.clear();
+            while at < pairs.len() && pairs[at].0 == hash {
+                let fact = gathered[at].ok_or_else(damaged)?;
+                if fact.at <= as_of {
+                    rows.push((pairs[at].1, fact));
+                }
+                at += 1;
+            }
+            let word = match rows.as_slice() {
+                [] => continue,
+                &[(row, f)] => Word {
+                    round,
+                    status: f.status,
+                    single: f.single,
+                    row,
+                    result: f.result,
+                    at: f.at,
+                    last_at: f.at,
+                },
+                many => {
+                    tubes_of.clear();
+                    for &(row, f) in many {
+                        let t = s.grouped_tube(row);
+                        if t as usize >= tubes.len() {
+                            return Err(damaged());
+                        }
+                        tubes_of.push(membership(t as usize, f.at));
+                    }
+                    let (status, i) = status_rules::decide(&tubes_of);
+                    let (row, f) = many[i];
+                    Word {
+                        round,
+                        status,
+                        single: f.single,
+                        row,
+                        result: f.result,
+                        at: f.at,
+                        last_at: tubes_of.iter().map(|m| m.at).max().unwrap_or(0),
+                    }
+                }
+            };
+            words.push((hash, word));
+        }
+        Ok(())
+    };
+    state.par_iter_mut().zip(0..HASH_RANGES).try_for_each_init(
+        Buffers::default,
+        |buf, (held, range)| {
+            words_of(range, buf)?;
+            held.fold(&buf.words, clearing);
+            Ok(())
+        },
+    )
+}
+
+/// A row as a person with only that row in the round is told: swab, status, whether
+/// single, result row.
+#[derive(Debug, Clone, Copy)]
+struct Fact {
+    at: Millis,
+    result: u32,
+    status: Status,
+    single: bool,
+}
+
+/// A task's buffers for the ranges it folds, reused from range to range.
+#[derive(Default)]
+struct Buffers {
+    pairs: Vec<(u128, u32)>,
+    gathered: Vec<Option<Fact>>,
+    words: Vec<(u128, Word)>,
+}
+
+/// The late result rows of the tubes of `s` with no result that counts, with their
+/// tube's first swab, by row.
+pub(super) fn late_rows(s: &Statuses) -> Vec<(u32, Millis)> {
+    let t = &s.tubes;
+    let mut rows: Vec<(u32, Millis)> = t
+        .past_limit
+        .iter()
+        .flat_map(|p| {
+            let tube = p.tube as usize;
+            let (lo, hi) = (
+                t.result_start.get(tube).copied().unwrap_or(0) as usize,
+                t.result_start.get(tube + 1).copied().unwrap_or(0) as usize,
+            );
+            t.result_rows
+                .get(lo..hi)
+                .unwrap_or_default()
+                .iter()
+                .filter(|&&r| s.results.is_late(r as usize))
+                .map(move |&r| (r, p.first_swab))
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// The population register as the codes read it: its person sidecars, and the group
+/// of every registration as a number into `groups`.
+pub(super) struct Register {
+    /// The population segments' Parquet files, in manifest order.
+    pub files: Vec<std::path::PathBuf>,
+    sidecars: Vec<IndexFile>,
+    bases: Vec<u32>,
+    rows: u32,
+    /// The group of each registration row, or [`NONE`] (blank).
+    codes: Vec<u32>,
+    /// Group names by number.
+    pub groups: Vec<String>,
+}
+
+impl Register {
+    /// `None` when the store holds no register.
+    pub(super) fn load(store: &Store) -> Result<Option<Register>> {
+        let Some(Segments {
+            files,
+            sidecars,
+            bases,
+            rows,
+        }) = Segments::open(store)?
+        else {
+            return Ok(None);
+        };
+        // Each row group's groups numbered on its own (a few names, a row a number),
+        // then renumbered across the register: no row's group becomes a string.
+        let parts = read::map_rows(store, &files, &["group"], &[], Picked::All, |c| {
+            let text = c
+                .first()
+                .and_then(|a| arrow_array::cast::AsArray::as_string_opt::<i32>(a.as_ref()))
+                .ok_or_else(|| {
+                    Error::damaged(
+                        store.root(),
+                        "the population register's group column does not read back",
+                    )
+                })?;
+            let mut names: Vec<String> = Vec::new();
+            let mut codes = Vec::with_capacity(text.len());
+            for v in text {
+                let code = match v {
+                    None | Some("") => NONE,
+                    Some(v) => number(&mut names, v),
+                };
+                codes.push(code);
+            }
+            Ok((names, codes))
+        })?;
+        let mut groups: Vec<String> = Vec::new();
+        let mut codes: Vec<u32> = Vec::with_capacity(rows as usize);
+        for (names, part) in parts {
+            let global: Vec<u32> = names.into_iter().map(|n| number(&mut groups, &n)).collect();
+            codes.extend(
+                part.iter()
+                    .map(|&c| global.get(c as usize).copied().unwrap_or(NONE)),
+            );
+        }
+        if codes.len() != rows as usize {
+            return Err(Error::damaged(
+                store.root(),
+                "the population register's group column does not read back",
+            ));
+        }
+        Ok(Some(Register {
+            files,
+            sidecars,
+            bases,
+            rows,
+            codes,
+            groups,
+        }))
+    }
+
+    /// Registration rows in all.
+    pub(super) fn rows(&self) -> usize {
+        self.rows as usize
+    }
+
+    /// The registered persons of hash range `r`, each once, sorted by hash: (hash, their
+    /// latest registration row, the group of the latest registration that states one).
+    fn range(&self, r: u32, regs: &mut Vec<(u128, u32)>) -> Result<Vec<(u128, u32, u32)>> {
+        regs.clear();
+        for (f, &base) in self.sidecars.iter().zip(&self.bases) {
+            range_records(f, r, base, regs)?;
+        }
+        regs.retain(|&(_, row)| row < self.rows);
+        // Later segments and later lines are later registrations.
+        regs.sort_unstable();
+        let mut out: Vec<(u128, u32, u32)> = Vec::new();
+        for &(hash, row) in regs.iter() {
+            let code = self.codes[row as usize];
+            match out.last_mut() {
+                Some(last) if last.0 == hash => {
+                    last.1 = row;
+                    if code != NONE {
+                        last.2 = code;
+                    }
+                }
+                _ => out.push((hash, row, code)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The number of `name` in `names`, added if new: registers name a few groups.
+fn number(names: &mut Vec<String>, name: &str) -> u32 {
+    let at = if let Some(k) = names.iter().position(|n| n == name) {
+        k
+    } else {
+        names.push(name.to_owned());
+        names.len() - 1
+    };
+    u32::try_from(at).unwrap_or(NONE)
+}
+
+/// One person's code, before any text: the word that decided it (or the register row
+/// of a registered person never swabbed), why, their group, and (once the ids are read)
+/// the key their id sorts by. 32 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Out {
+    /// The id's key ([`super::text::resident_key`]), 0 until the ids are read.
+    pub key: u64,
+    /// The deciding word's swab.
+    pub at: Millis,
+    /// The deciding collection row, or (round [`NO_ROUND`]) the register row.
+    pub row: u32,
+    /// The deciding tube's result row, or [`NONE`].
+    pub result: u32,
+    /// Group number in the register, or [`NONE`].
+    pub group: u32,
+    /// The deciding word's round, or [`NO_ROUND`].
+    pub round: u16,
+    /// Their status in that round.
+    pub status: Status,
+    /// [`Reason`] as [`reason_index`], plus [`SINGLE`] and [`REGISTERED`].
+    pub bits: u8,
+}
+
+/// [`Out::bits`]: the deciding tube is a single tube.
+pub(super) const SINGLE: u8 = 0x10;
+/// [`Out::bits`]: the person is in the register.
+pub(super) const REGISTERED: u8 = 0x20;
+
+/// Every reason, in the order of [`reason_index`].
+pub(super) const REASONS: [Reason; 9] = [
+    Reason::Positive,
+    Reason::Recall,
+    Reason::RetestPending,
+    Reason::Resample,
+    Reason::NoNegative,
+    Reason::NegativeWithin,
+    Reason::PendingWithin,
+    Reason::Negative,
+    Reason::Pending,
+];
+
+fn reason_index(r: Reason) -> u8 {
+    match r {
+        Reason::Positive => 0,
+        Reason::Recall => 1,
+        Reason::RetestPending => 2,
+        Reason::Resample => 3,
+        Reason::NoNegative => 4,
+        Reason::NegativeWithin => 5,
+        Reason::PendingWithin => 6,
+        Reason::Negative => 7,
+        Reason::Pending => 8,
+    }
+}
+
+impl Out {
+    /// The reason.
+    pub(super) fn reason(self) -> Reason {
+        REASONS[usize::from(self.bits & 0x0f).min(REASONS.len() - 1)]
+    }
+
+    /// Whether a word decided it.
+    pub(super) fn by_word(self) -> bool {
+        self.round != NO_ROUND
+    }
+
+    fn of(code: &Code, reg: Option<(u128, u32, u32)>) -> Out {
+        let mut bits = reason_index(code.reason);
+        if reg.is_some() {
+            bits |= REGISTERED;
+        }
+        let group = reg.map_or(NONE, |r| r.2);
+        match code.by {
+            Some(w) => {
+                if w.single {
+                    bits |= SINGLE;
+                }
+                Out {
+                    key: 0,
+                    at: w.at,
+                    row: w.row,
+                    result: w.result,
+                    group,
+                    round: w.round,
+                    status: w.status,
+                    bits,
+                }
+            }
+            None => Out {
+                key: 0,
+                at: 0,
+                row: reg.map_or(NONE, |r| r.1),
+                result: NONE,
+                group,
+                round: NO_ROUND,
+                status: Status::Pending,
+                bits,
+            },
+        }
+    }
+}
+
+/// Decides every person of `state` (consumed range by range, so the slots are freed as
+/// the codes are made) and every registered person, in hash order.
+pub(super) fn decide_all(
+    state: Vec<Range>,
+    register: Option<&Register>,
+    window_of: &(dyn Fn(u32) -> f64 + Sync),
+    clearing: Clearing,
+    as_of: Millis,
+) -> Result<Vec<Out>> {
+    let parts: Vec<Vec<Out>> = state
+        .into_par_iter()
+        .zip(0..HASH_RANGES)
+        .map_init(Vec::new, |regs_buf, (held, range)| -> Result<Vec<Out>> {
+            let regs = match register {
+                Some(reg) => reg.range(range, regs_buf)?,
+                None => Vec::new(),
+            };
+            let slots = &held.slots;
+            let mut out = Vec::with_capacity(slots.len().max(regs.len()));
+            let (mut i, mut j) = (0, 0);
+            while i < slots.len() || j < regs.len() {
+                let h = slots.get(i).map(|x| x.hash);
+                let g = regs.get(j).map(|x| x.0);
+                let (has_history, has_reg) = match (h, g) {
+                    (Some(h), Some(g)) => (h <= g, g <= h),
+                    (Some(_), None) => (true, false),
+                    (None, _) => (false, true),
+                };
+                let history = has_history.then(|| held.history(&slots[i]));
+                let reg = has_reg.then(|| regs[j]);
+                let window = reg.map(|(_, _, code)| window_of(code));
+                let code = decide(history.as_ref(), window, clearing, as_of);
+                out.push(Out::of(&code, reg));
+                i += usize::from(has_history);
+                j += usize::from(has_reg);
+            }
+            Ok(out)
+        })
+        .collect::<Result<_>>()?;
+    let n = parts.iter().map(Vec::len).sum();
+    let mut outs = Vec::with_capacity(n);
+    for part in parts {
+        outs.extend(part);
+    }
+    Ok(outs)
+}
