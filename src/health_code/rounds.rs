@@ -200,9 +200,7 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
             rounds.len()
         )));
     }
-    let mut state: Vec<Range> = (0..crate::coverage::HASH_RANGES)
-        .map(|_| Range::default())
-        .collect();
+    let mut state: Vec<Range> = (0..fold::SHARDS).map(|_| Range::default()).collect();
     let mut late = Vec::with_capacity(rounds.len());
     let mut sizes = Vec::with_capacity(rounds.len());
     let limit = SpecimenLimit::of_store(store)?;
@@ -364,7 +362,7 @@ impl CodesAsOf {
         let mut bases = Vec::with_capacity(rows.len());
         for r in &mut rows {
             bases.push(other.len() as u64);
-            other.append(&std::mem::take(&mut r.ids.other));
+            other.append(&std::mem::take(&mut r.other));
         }
         let reg_base = other.len() as u64;
         other.append(&std::mem::take(&mut reg_ids.other));
@@ -382,7 +380,7 @@ impl CodesAsOf {
                 let k = usize::from(o.round);
                 rows.get(k).and_then(|r| {
                     let i = r.ranks.rank(o.row)?;
-                    r.ids.keys.get(i).map(|&key| rebase(key, bases[k]))
+                    r.key(i).map(|key| rebase(key, bases[k]))
                 })
             } else {
                 reg_ranks
@@ -394,7 +392,7 @@ impl CodesAsOf {
         });
         drop(reg_ids);
         for r in &mut rows {
-            r.ids.keys = Vec::new();
+            r.drop_keys();
         }
         text::sort_by_id(&mut codes, |o| o.key, &other);
         Ok(CodesAsOf {
@@ -659,7 +657,7 @@ impl RowMaker for CodesAsOf {
         match rows.ranks.rank(o.row) {
             Some(i) => {
                 out.tube = rows.tube(i);
-                rows.cited.write(i, &self.files, &mut out.collection_source);
+                rows.cite(i, &self.files, &mut out.collection_source);
             }
             None => out.tube = "",
         }

@@ -11,7 +11,7 @@
 use arrow_array::Array;
 use rayon::prelude::*;
 
-use crate::coverage::{HASH_RANGES, Segments};
+use crate::coverage::Segments;
 use crate::health_code::rules::{Clearing, Code, History, Reason, Word, decide};
 use crate::model::{Mode, Status};
 use crate::store::Store;
@@ -133,12 +133,17 @@ impl Range {
         }
     }
 
-    /// Folds one round's words of the range (sorted by hash, one a person): known
-    /// persons in place, new ones merged in from the back, so a round that brings no
-    /// one new moves no slot.
-    fn fold(&mut self, words: &[(u128, Word)], clearing: Clearing) {
-        let mut fresh: Vec<Slot> = Vec::new();
-        let mut i = 0;
+    /// Folds a run of one round's words of the shard (sorted by hash, one a person,
+    /// after the runs before it): known persons in place from `at` on, new ones into
+    /// `fresh` for [`Range::merge_fresh`].
+    fn fold_run(
+        &mut self,
+        words: &[(u128, Word)],
+        at: &mut usize,
+        fresh: &mut Vec<Slot>,
+        clearing: Clearing,
+    ) {
+        let mut i = *at;
         for &(hash, w) in words {
             while i < self.slots.len() && self.slots[i].hash < hash {
                 i += 1;
@@ -154,13 +159,20 @@ impl Range {
                 fresh.push(s);
             }
         }
-        if fresh.is_empty() {
+        *at = i;
+    }
+
+    /// Merges the round's new persons in from the back, so a round that brings no one
+    /// new moves no slot (and the first round's become the slots as they are).
+    fn merge_fresh(&mut self, fresh: Vec<Slot>) {
+        if self.slots.is_empty() {
+            self.slots = fresh;
             return;
         }
-        let old = self.slots.len();
         let Some(&filler) = fresh.first() else {
             return;
         };
+        let old = self.slots.len();
         self.slots.resize(old + fresh.len(), filler);
         let (mut a, mut b) = (old, fresh.len());
         let mut to = self.slots.len();
@@ -177,26 +189,70 @@ impl Range {
     }
 }
 
-/// The records of a sorted person sidecar within hash range `r`, read through the file
-/// rather than the mapping (ten rounds of mapped indexes stayed resident, 500 MB each
-/// at 25 M persons), as (hash, row + `base`).
-fn range_records(f: &IndexFile, r: u32, base: u32, out: &mut Vec<(u128, u32)>) -> Result<()> {
-    let bound = |r: u32| (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes());
-    let start = f.lower_bound_read(&bound(r).unwrap_or([0; 16]))?;
-    let end = match bound(r + 1) {
-        Some(h) => f.lower_bound_read(&h)?,
-        None => f.len(),
-    };
-    let mut scan = f.scan(start..end);
-    while let Some((_, rec)) = scan.record()? {
-        let mut h = [0u8; 16];
-        h.copy_from_slice(&rec[..16]);
-        out.push((
-            u128::from_be_bytes(h),
-            base.saturating_add(index::u32_at(rec, 16)),
-        ));
+/// Shards of the person-hash space: each holds its persons' slots in one allocation
+/// (125 MB at 25 M persons), large enough that the allocator maps it on its own and
+/// gives it back when the shard is decided, where 256 smaller ones stayed resident.
+pub(super) const SHARDS: u32 = 16;
+
+/// Records read and folded at a time within a shard.
+const RUN: usize = 64 * 1024;
+
+/// The records of some sorted person sidecars within one shard, merged in (hash, row)
+/// order and read through the files a block at a time, rather than through the
+/// mapping (ten rounds of mapped indexes stayed resident, 500 MB each at 25 M persons).
+struct Records<'a> {
+    scans: Vec<(index::Scan<'a>, u32)>,
+    last: Option<(u128, u32)>,
+}
+
+impl<'a> Records<'a> {
+    /// `sidecars` with the row number of each one's first row.
+    fn open(sidecars: impl Iterator<Item = (&'a IndexFile, u32)>, shard: u32) -> Result<Self> {
+        let bound = |r: u32| {
+            (r < SHARDS).then(|| (u128::from(r) << (128 - SHARDS.trailing_zeros())).to_be_bytes())
+        };
+        let mut scans = Vec::new();
+        for (f, base) in sidecars {
+            let start = f.lower_bound_read(&bound(shard).unwrap_or([0; 16]))?;
+            let end = match bound(shard + 1) {
+                Some(h) => f.lower_bound_read(&h)?,
+                None => f.len(),
+            };
+            if start < end {
+                scans.push((f.scan(start..end), base));
+            }
+        }
+        Ok(Records { scans, last: None })
     }
-    Ok(())
+
+    /// The next (hash, row), `Ok(None)` at the end, `Err(())` where a sidecar is out of
+    /// order (damage).
+    fn next(&mut self) -> Result<std::result::Result<Option<(u128, u32)>, ()>> {
+        let mut best: Option<(usize, (u128, u32))> = None;
+        for (k, (scan, base)) in self.scans.iter_mut().enumerate() {
+            let Some(rec) = scan.peek()? else {
+                continue;
+            };
+            let mut h = [0u8; 16];
+            h.copy_from_slice(&rec[..16]);
+            let key = (
+                u128::from_be_bytes(h),
+                base.saturating_add(index::u32_at(rec, 16)),
+            );
+            if best.is_none_or(|(_, b)| key < b) {
+                best = Some((k, key));
+            }
+        }
+        let Some((k, key)) = best else {
+            return Ok(Ok(None));
+        };
+        self.scans[k].0.advance();
+        if self.last.is_some_and(|l| key < l) {
+            return Ok(Err(()));
+        }
+        self.last = Some(key);
+        Ok(Ok(Some(key)))
+    }
 }
 
 /// Decides `s` again as of `as_of`, reduces each person to a word and folds the words
@@ -305,20 +361,34 @@ pub(super) fn fold_round(
             ),
         )
     };
-    let words_of = |range: u32, buf: &mut Buffers| -> Result<()> {
+    // One run of a shard's records into words: records are taken until the run is
+    // full and the next one is another person, so no person is split between runs.
+    let run_of = |records: &mut Records<'_>, buf: &mut Buffers| -> Result<bool> {
         let Buffers {
             pairs,
             gathered,
             words,
+            pending,
         } = buf;
         pairs.clear();
         words.clear();
-        for seg in &segs {
-            range_records(&seg.persons, range, seg.base, pairs)?;
-        }
-        // One segment's records come sorted (hash, then row): this checks it and is
-        // done; several segments are merged.
-        pairs.sort_unstable();
+        pairs.extend(pending.take());
+        let more = loop {
+            let Ok(next) = records.next()? else {
+                return Err(Error::damaged(
+                    store.root(),
+                    format!("round {}: a person index is out of order", s.name),
+                ));
+            };
+            let Some(rec) = next else {
+                break false;
+            };
+            if pairs.len() >= RUN && pairs.last().is_some_and(|l| l.0 != rec.0) {
+                *pending = Some(rec);
+                break true;
+            }
+            pairs.push(rec);
+        };
         gathered.clear();
         gathered.extend(
             pairs
@@ -373,16 +443,26 @@ pub(super) fn fold_round(
             };
             words.push((hash, word));
         }
-        Ok(())
+        Ok(more)
     };
-    state.par_iter_mut().zip(0..HASH_RANGES).try_for_each_init(
-        Buffers::default,
-        |buf, (held, range)| {
-            words_of(range, buf)?;
-            held.fold(&buf.words, clearing);
+    state
+        .par_iter_mut()
+        .zip(0..SHARDS)
+        .try_for_each_init(Buffers::default, |buf, (held, shard)| {
+            let mut records =
+                Records::open(segs.iter().map(|seg| (&seg.persons, seg.base)), shard)?;
+            buf.pending = None;
+            let (mut at, mut fresh) = (0, Vec::new());
+            loop {
+                let more = run_of(&mut records, buf)?;
+                held.fold_run(&buf.words, &mut at, &mut fresh, clearing);
+                if !more {
+                    break;
+                }
+            }
+            held.merge_fresh(fresh);
             Ok(())
-        },
-    )
+        })
 }
 
 /// A row as a person with only that row in the round is told: swab, status, whether
@@ -395,9 +475,11 @@ struct Fact {
     single: bool,
 }
 
-/// A task's buffers for the ranges it folds, reused from range to range.
+/// A task's buffers for the runs it folds, reused from run to run.
 #[derive(Default)]
 struct Buffers {
+    /// The record that starts the next run.
+    pending: Option<(u128, u32)>,
     pairs: Vec<(u128, u32)>,
     gathered: Vec<Option<Fact>>,
     words: Vec<(u128, Word)>,
@@ -440,6 +522,8 @@ pub(super) struct Register {
     codes: Vec<u32>,
     /// Group names by number.
     pub groups: Vec<String>,
+    /// The store, for damage found while reading.
+    root: std::path::PathBuf,
 }
 
 impl Register {
@@ -493,6 +577,7 @@ impl Register {
             ));
         }
         Ok(Some(Register {
+            root: store.root().to_path_buf(),
             files,
             sidecars,
             bases,
@@ -507,30 +592,14 @@ impl Register {
         self.rows as usize
     }
 
-    /// The registered persons of hash range `r`, each once, sorted by hash: (hash, their
-    /// latest registration row, the group of the latest registration that states one).
-    fn range(&self, r: u32, regs: &mut Vec<(u128, u32)>) -> Result<Vec<(u128, u32, u32)>> {
-        regs.clear();
-        for (f, &base) in self.sidecars.iter().zip(&self.bases) {
-            range_records(f, r, base, regs)?;
-        }
-        regs.retain(|&(_, row)| row < self.rows);
-        // Later segments and later lines are later registrations.
-        regs.sort_unstable();
-        let mut out: Vec<(u128, u32, u32)> = Vec::new();
-        for &(hash, row) in regs.iter() {
-            let code = self.codes[row as usize];
-            match out.last_mut() {
-                Some(last) if last.0 == hash => {
-                    last.1 = row;
-                    if code != NONE {
-                        last.2 = code;
-                    }
-                }
-                _ => out.push((hash, row, code)),
-            }
-        }
-        Ok(out)
+    /// The registered persons of `shard`, each once, in hash order.
+    fn shard(&self, shard: u32) -> Result<Registrations<'_>> {
+        Ok(Registrations {
+            records: Records::open(self.sidecars.iter().zip(self.bases.iter().copied()), shard)?,
+            register: self,
+            run: Vec::new(),
+            at: 0,
+        })
     }
 }
 
@@ -543,6 +612,68 @@ fn number(names: &mut Vec<String>, name: &str) -> u32 {
         names.len() - 1
     };
     u32::try_from(at).unwrap_or(NONE)
+}
+
+/// The registered persons of a shard, in hash order ([`Register::shard`]).
+struct Registrations<'a> {
+    records: Records<'a>,
+    register: &'a Register,
+    /// A run of records with the group of each, read ahead: the groups are looked up
+    /// in a loop that does nothing else, since each is a look-up in no order into the
+    /// register's 25 million.
+    run: Vec<(u128, u32, u32)>,
+    /// The next record of `run`.
+    at: usize,
+}
+
+impl Registrations<'_> {
+    /// The next registration row with its group, left in place; rows past the
+    /// register's end are skipped.
+    fn peek(&mut self) -> Result<Option<(u128, u32, u32)>> {
+        if self.at == self.run.len() {
+            self.run.clear();
+            self.at = 0;
+            while self.run.len() < RUN {
+                match self.records.next()? {
+                    Err(()) => {
+                        return Err(Error::damaged(
+                            &self.register.root,
+                            "the population register's person index is out of order",
+                        ));
+                    }
+                    Ok(None) => break,
+                    Ok(Some((_, row))) if row >= self.register.rows => {}
+                    Ok(Some((hash, row))) => self.run.push((hash, row, NONE)),
+                }
+            }
+            let codes = &self.register.codes;
+            for r in &mut self.run {
+                r.2 = codes.get(r.1 as usize).copied().unwrap_or(NONE);
+            }
+        }
+        Ok(self.run.get(self.at).copied())
+    }
+
+    /// The next person: (hash, their latest registration row, the group of the latest
+    /// registration that states one, or [`NONE`]). Later segments and later lines are
+    /// later registrations.
+    fn next(&mut self) -> Result<Option<(u128, u32, u32)>> {
+        let Some(mut person) = self.peek()? else {
+            return Ok(None);
+        };
+        self.at += 1;
+        while let Some((hash, row, code)) = self.peek()? {
+            if hash != person.0 {
+                break;
+            }
+            self.at += 1;
+            person.1 = row;
+            if code != NONE {
+                person.2 = code;
+            }
+        }
+        Ok(Some(person))
+    }
 }
 
 /// One person's code, before any text: the word that decided it (or the register row
@@ -658,30 +789,39 @@ pub(super) fn decide_all(
 ) -> Result<Vec<Out>> {
     let parts: Vec<Vec<Out>> = state
         .into_par_iter()
-        .zip(0..HASH_RANGES)
-        .map_init(Vec::new, |regs_buf, (held, range)| -> Result<Vec<Out>> {
-            let regs = match register {
-                Some(reg) => reg.range(range, regs_buf)?,
-                None => Vec::new(),
+        .zip(0..SHARDS)
+        .map(|(held, shard)| -> Result<Vec<Out>> {
+            let mut regs = match register {
+                Some(reg) => Some(reg.shard(shard)?),
+                None => None,
+            };
+            let mut reg = match &mut regs {
+                Some(r) => r.next()?,
+                None => None,
             };
             let slots = &held.slots;
-            let mut out = Vec::with_capacity(slots.len().max(regs.len()));
-            let (mut i, mut j) = (0, 0);
-            while i < slots.len() || j < regs.len() {
+            let mut out = Vec::with_capacity(slots.len());
+            let mut i = 0;
+            while i < slots.len() || reg.is_some() {
                 let h = slots.get(i).map(|x| x.hash);
-                let g = regs.get(j).map(|x| x.0);
+                let g = reg.map(|x| x.0);
                 let (has_history, has_reg) = match (h, g) {
                     (Some(h), Some(g)) => (h <= g, g <= h),
                     (Some(_), None) => (true, false),
                     (None, _) => (false, true),
                 };
                 let history = has_history.then(|| held.history(&slots[i]));
-                let reg = has_reg.then(|| regs[j]);
-                let window = reg.map(|(_, _, code)| window_of(code));
+                let this = if has_reg { reg } else { None };
+                let window = this.map(|(_, _, code)| window_of(code));
                 let code = decide(history.as_ref(), window, clearing, as_of);
-                out.push(Out::of(&code, reg));
+                out.push(Out::of(&code, this));
                 i += usize::from(has_history);
-                j += usize::from(has_reg);
+                if has_reg {
+                    reg = match &mut regs {
+                        Some(r) => r.next()?,
+                        None => None,
+                    };
+                }
             }
             Ok(out)
         })

@@ -292,22 +292,61 @@ impl Files {
     }
 }
 
-/// The text of a round's collection rows that decided codes, by rank.
+/// The text of a round's collection rows that decided codes, by rank: a part per row
+/// group as it was read (joining them held a 25 M-row round's text twice).
 #[derive(Default)]
 pub(super) struct RowsText {
     pub ranks: Ranks,
-    /// Person ids (moved out once the codes are sorted).
-    pub ids: Ids,
+    parts: Vec<RowsPart>,
+    /// The rank of each part's first row.
+    starts: Vec<usize>,
+    /// The ids of other forms that the parts' keys name, the round's in one list.
+    pub other: Arena,
+}
+
+/// One row group's rows of [`RowsText`].
+#[derive(Default)]
+struct RowsPart {
+    ids: Ids,
     /// Barcode of each row, as a number into `tubes`.
     tube: Vec<u32>,
     tubes: Arena,
-    pub cited: Cited,
+    cited: Cited,
 }
 
 impl RowsText {
+    /// The part holding rank `i`, and the row's place in it.
+    fn locate(&self, i: usize) -> Option<(&RowsPart, usize)> {
+        let p = self.starts.partition_point(|&s| s <= i).checked_sub(1)?;
+        let part = self.parts.get(p)?;
+        Some((part, i - self.starts[p]))
+    }
+
+    /// The id key of the row of rank `i` ([`OTHER`] keys into [`RowsText::other`]).
+    pub(super) fn key(&self, i: usize) -> Option<u64> {
+        let (part, at) = self.locate(i)?;
+        part.ids.keys.get(at).copied()
+    }
+
     /// The barcode of the row of rank `i`.
     pub(super) fn tube(&self, i: usize) -> &str {
-        self.tube.get(i).map_or("", |&t| self.tubes.get(t as usize))
+        self.locate(i)
+            .and_then(|(part, at)| part.tube.get(at).map(|&t| part.tubes.get(t as usize)))
+            .unwrap_or_default()
+    }
+
+    /// Appends the source of the row of rank `i` to `out`.
+    pub(super) fn cite(&self, i: usize, files: &[String], out: &mut String) {
+        if let Some((part, at)) = self.locate(i) {
+            part.cited.write(at, files, out);
+        }
+    }
+
+    /// Drops the id keys, once the codes hold theirs.
+    pub(super) fn drop_keys(&mut self) {
+        for p in &mut self.parts {
+            p.ids.keys = Vec::new();
+        }
     }
 }
 
@@ -345,7 +384,7 @@ pub(super) fn rows_text(
             else {
                 return Err(damaged(store, &what));
             };
-            let mut part = RowsText::default();
+            let mut part = RowsPart::default();
             for i in 0..person.len() {
                 part.ids.push(crate::text::text_at(person, i));
                 let t = crate::text::text_at(tube, i);
@@ -362,20 +401,31 @@ pub(super) fn rows_text(
         },
     );
     *files = numbered.into_inner().unwrap_or_default();
-    let parts = parts?;
+    let mut parts = parts?;
     let mut text = RowsText {
         ranks,
         ..RowsText::default()
     };
-    for part in parts {
-        let base = u32::try_from(text.tubes.len()).unwrap_or(u32::MAX);
-        text.tube
-            .extend(part.tube.iter().map(|&t| t.saturating_add(base)));
-        text.tubes.append(&part.tubes);
-        text.ids.append(&part.ids);
-        text.cited.append(part.cited);
+    let mut n = 0;
+    for part in &mut parts {
+        text.starts.push(n);
+        n += part.ids.keys.len();
+        if part.cited.line.len() != part.ids.keys.len() {
+            return Err(damaged(store, &what));
+        }
+        // Keys of other forms name the round's list from here on.
+        let base = text.other.len() as u64;
+        if part.ids.other.len() > 0 {
+            for k in &mut part.ids.keys {
+                if *k & OTHER != 0 {
+                    *k += base;
+                }
+            }
+            text.other.append(&std::mem::take(&mut part.ids.other));
+        }
     }
-    if text.ids.keys.len() != rows.len() || text.cited.line.len() != rows.len() {
+    text.parts = parts;
+    if n != rows.len() {
         return Err(damaged(store, &what));
     }
     Ok(text)
