@@ -3,9 +3,11 @@
 //! by the rules in [`super::rules`], with the tube and result that decided it.
 //!
 //! The computation streams over compact columns, round by round, never over text:
-//! - each round is loaded as the per-round status report loads it
-//!   ([`Statuses::load`]: tubes, results and rows from the sidecar indexes), and
-//!   re-decided **as of T** (results reported after T and swabs after T do not count);
+//! - each round is loaded from the same sidecar indexes as the per-round status report
+//!   ([`RoundRows::load`]: tubes, results, and each row's tube and swab time, without
+//!   the merge of the person indexes that finds persons with several rows, which the
+//!   fold below does anyway), and re-decided **as of T** (results reported after T and
+//!   swabs after T do not count);
 //! - its persons come in 128-bit-hash order from the round's sorted person sidecars,
 //!   read through the file in 256 ranges of the hash space decided in parallel, each
 //!   person reduced to one [`Word`] and folded, rounds oldest first (by their earliest
@@ -45,7 +47,7 @@ use crate::output::stream::{JsonLayout, RowMaker};
 use crate::store::config::{HealthCodesConfig, hours_to_millis};
 use crate::store::{BatchKind, Store, read};
 use crate::time::{self, Millis, Offset};
-use crate::tracker::{NONE, SpecimenLimit, Statuses};
+use crate::tracker::{NONE, RoundRows, SpecimenLimit};
 use crate::{Error, Result};
 use fold::{Out, REASONS, REGISTERED, Range, Register, SINGLE};
 use text::{Files, OTHER, Ranks, ResultsText, RowsText};
@@ -204,13 +206,15 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
     let mut late = Vec::with_capacity(rounds.len());
     let mut sizes = Vec::with_capacity(rounds.len());
     let limit = SpecimenLimit::of_store(store)?;
+    let mut facts = Vec::new();
     for (k, (name, _)) in rounds.iter().enumerate() {
         let k = u16::try_from(k).unwrap_or(u16::MAX);
-        let mut s = Statuses::load(store, name)?;
+        let mut s = RoundRows::load(store, name)?;
         sizes.push((s.tube_of_row.len(), s.results.outcome.len()));
-        fold::fold_round(&mut s, k, as_of, store, &mut state, clearing)?;
+        fold::fold_round(&mut s, &mut facts, k, as_of, store, &mut state, clearing)?;
         late.push(fold::late_rows(&s));
     }
+    drop(facts);
     let register = Register::load(store)?;
     let groups = register.as_ref().map_or(&[][..], |r| r.groups.as_slice());
     let windows = Windows::new(&config, groups);
@@ -540,6 +544,45 @@ impl RowMaker for CodesAsOf {
         self.codes.len()
     }
 
+    /// Each row filled and its cells written straight to the line, the bytes the
+    /// `csv` crate writes: its serializer cost as much as making the row.
+    fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
+        use crate::output::stream::{csv_field, csv_float};
+        let mut row = CodeRow::default();
+        for at in rows {
+            self.fill(at, &mut row);
+            let text = |out: &mut Vec<u8>, v: &str| {
+                csv_field(out, v.as_bytes());
+                out.push(b',');
+            };
+            text(out, &row.person);
+            text(out, row.color);
+            text(out, &row.reason);
+            text(out, &row.valid_until);
+            text(out, row.group);
+            text(out, row.round);
+            text(out, row.status);
+            text(out, row.tube);
+            text(out, row.mode);
+            text(out, &row.collected_at);
+            text(out, &row.collection_source);
+            text(out, row.result);
+            for ct in [row.ct_orf1ab, row.ct_n] {
+                if let Some(v) = ct {
+                    csv_float(out, v);
+                }
+                out.push(b',');
+            }
+            text(out, &row.reported_at);
+            text(out, row.lab);
+            text(out, row.plate);
+            text(out, &row.result_source);
+            csv_field(out, row.not_counted.as_bytes());
+            out.push(b'\n');
+        }
+        Ok(())
+    }
+
     /// The rows filled one at a time into one reused row and appended to column
     /// builders, as [`ListRow::record_batch`] lays them out: no copy of each row.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
@@ -605,9 +648,8 @@ impl RowMaker for CodesAsOf {
         let k = o.key;
         out.person.clear();
         if k & OTHER == 0 {
-            for &b in &text::resident_text(k) {
-                out.person.push(char::from(b));
-            }
+            out.person
+                .push_str(std::str::from_utf8(&text::resident_text(k)).unwrap_or_default());
         } else {
             out.person.push_str(
                 self.other
