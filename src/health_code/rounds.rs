@@ -9,12 +9,13 @@
 //!   fold below does anyway), and re-decided **as of T** (results reported after T and
 //!   swabs after T do not count);
 //! - its persons come in 128-bit-hash order from the round's sorted person sidecars,
-//!   read through the file in 256 ranges of the hash space decided in parallel, each
+//!   read through the file in runs, in 16 shards of the hash space on all cores, each
 //!   person reduced to one [`Word`] and folded, rounds oldest first (by their earliest
-//!   swab), into one compact slot per person (80 bytes: the
-//!   [`super::rules::History`] without what it never reads) by a merge in place per range;
+//!   swab), into one compact slot per person (60 bytes: the
+//!   [`super::rules::History`] without what it never reads) by a merge in place per
+//!   shard;
 //! - the population register (its person sidecars and its `group` column as numbers)
-//!   is merged range by range in the same hash order, each person decided into 32
+//!   is merged shard by shard in the same hash order, each person decided into 32
 //!   bytes (the deciding round, row, result row, swab, status, reason, group and, once
 //!   read, the key their id sorts by) as their slots are freed;
 //! - only then is text read: for each round, the person, tube and source of the rows

@@ -1,12 +1,12 @@
 //! The codes decided without text: each round's words folded into one compact slot per
-//! person, by a sorted merge per range of the person-hash space, then each slot merged
-//! with the register and decided into an [`Out`] of 24 bytes.
+//! person, by a sorted merge per shard of the person-hash space, then each slot merged
+//! with the register and decided into an [`Out`] of 32 bytes.
 //!
-//! The slot keeps what [`History`] keeps, in 80 bytes where a `(hash, History)` pair took
-//! 144: words without their `last_at` (only the latest word's counts), no word for a
-//! missing negative, and a positive with its clearing count in a side list of the
-//! range, since few persons ever have one. Folding goes through [`History::add`] itself,
-//! so the rules exist once.
+//! The slot keeps what [`History`] keeps, in 60 bytes where a `(hash, History)` pair took
+//! 144: words without their `last_at` (only the latest word's counts, and it differs
+//! from its swab only for a person with several rows in a round), and a positive with
+//! its clearing count in a side list of the shard, since few persons ever have one.
+//! Folding goes through [`History::add`] itself, so the rules exist once.
 
 use arrow_array::Array;
 use rayon::prelude::*;
@@ -25,27 +25,37 @@ use crate::{Error, Result};
 /// [`Out::round`] of a code no word decided (a registered person never swabbed).
 pub(super) const NO_ROUND: u16 = u16::MAX;
 
-/// A [`Word`] without `last_at`, as slots and codes keep it.
+/// A [`Word`] without `last_at`, as slots keep it: 20 bytes, the swab time in two
+/// halves so that a slot needs no 8-byte alignment.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Said {
-    pub at: Millis,
-    pub row: u32,
-    pub result: u32,
-    pub round: u16,
-    pub status: Status,
-    pub single: bool,
+struct Said {
+    at: [u32; 2],
+    row: u32,
+    result: u32,
+    round: u16,
+    status: Status,
+    single: bool,
 }
 
 impl Said {
     fn of(w: &Word) -> Said {
+        let at = w.at.to_le_bytes();
+        let half = |i: usize| u32::from_le_bytes([at[i], at[i + 1], at[i + 2], at[i + 3]]);
         Said {
-            at: w.at,
+            at: [half(0), half(4)],
             row: w.row,
             result: w.result,
             round: w.round,
             status: w.status,
             single: w.single,
         }
+    }
+
+    fn at(self) -> Millis {
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&self.at[0].to_le_bytes());
+        b[4..].copy_from_slice(&self.at[1].to_le_bytes());
+        i64::from_le_bytes(b)
     }
 
     /// The word back, with `last_at` (which only the latest word's is read).
@@ -56,80 +66,108 @@ impl Said {
             single: self.single,
             row: self.row,
             result: self.result,
-            at: self.at,
+            at: self.at(),
             last_at,
         }
     }
 }
 
-/// A positive word and the negatives counted towards clearing it.
+/// What few persons need beyond their slot: a positive word with the negatives counted
+/// towards clearing it, or a latest swab later than the one that decided their latest
+/// round (several rows in it).
 #[derive(Debug, Clone, Copy)]
-struct Positive {
-    word: Said,
+struct Extra {
+    /// Round [`NO_ROUND`]: none.
+    positive: Said,
     cleared: u32,
     cleared_at: Millis,
+    last_at: Option<Millis>,
 }
 
-/// One person's [`History`], compact.
+/// One person's [`History`] in 60 bytes (a `(hash, History)` pair took 144): the
+/// hash in four halves, the latest and the latest negative word, and where their
+/// [`Extra`] is.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    hash: u128,
+    hash: [u32; 4],
     last: Said,
-    last_at: Millis,
     /// Round [`NO_ROUND`]: none.
     negative: Said,
-    /// Index into the range's positives, or [`NONE`].
-    positive: u32,
+    /// Index into the shard's extras, or [`NONE`].
+    extra: u32,
 }
 
-/// The slots of one range of the hash space, in hash order.
+// The size the memory figures count on.
+const _: () = assert!(std::mem::size_of::<Slot>() == 60);
+
+impl Slot {
+    fn hash(&self) -> u128 {
+        self.hash
+            .iter()
+            .fold(0u128, |h, &w| (h << 32) | u128::from(w))
+    }
+}
+
+/// A person hash in four halves, high first.
+fn halves(hash: u128) -> [u32; 4] {
+    let part = |shift: u32| u32::try_from((hash >> shift) & 0xffff_ffff).unwrap_or(0);
+    [part(96), part(64), part(32), part(0)]
+}
+
+/// The slots of one shard of the hash space, in hash order.
 #[derive(Default)]
 pub(super) struct Range {
     slots: Vec<Slot>,
-    positives: Vec<Positive>,
+    extras: Vec<Extra>,
 }
 
 impl Range {
     fn history(&self, s: &Slot) -> History {
-        let p = self.positives.get(s.positive as usize);
+        let e = self.extras.get(s.extra as usize);
+        let positive = e.map(|e| e.positive).filter(|p| p.round != NO_ROUND);
         History {
-            last: s.last.word(s.last_at),
-            negative: (s.negative.round != NO_ROUND).then(|| s.negative.word(s.negative.at)),
-            positive: p.map(|p| p.word.word(p.word.at)),
-            cleared: p.map_or(0, |p| p.cleared),
-            cleared_at: p.map_or(Millis::MIN, |p| p.cleared_at),
+            last: s
+                .last
+                .word(e.and_then(|e| e.last_at).unwrap_or(s.last.at())),
+            negative: (s.negative.round != NO_ROUND).then(|| s.negative.word(s.negative.at())),
+            positive: positive.map(|p| p.word(p.at())),
+            cleared: positive.and(e).map_or(0, |e| e.cleared),
+            cleared_at: positive.and(e).map_or(Millis::MIN, |e| e.cleared_at),
         }
     }
 
-    /// `h` into a slot of `hash`, its positive (if any) at `positive` or appended.
-    fn slot(&mut self, hash: u128, h: &History, positive: u32) -> Slot {
+    /// `h` into a slot of `hash`, its extra (if it needs one) at `extra` or appended.
+    fn slot(&mut self, hash: u128, h: &History, extra: u32) -> Slot {
+        let last = Said::of(&h.last);
         let none = Said {
             round: NO_ROUND,
-            ..Said::of(&h.last)
+            ..last
         };
-        let positive = match h.positive {
-            None => NONE,
-            Some(p) => {
-                let entry = Positive {
-                    word: Said::of(&p),
-                    cleared: h.cleared,
-                    cleared_at: h.cleared_at,
-                };
-                if let Some(at) = self.positives.get_mut(positive as usize) {
-                    *at = entry;
-                    positive
-                } else {
-                    self.positives.push(entry);
-                    u32::try_from(self.positives.len() - 1).unwrap_or(NONE)
-                }
+        let last_at = (h.last.last_at != h.last.at).then_some(h.last.last_at);
+        let extra = if h.positive.is_none() && last_at.is_none() && extra == NONE {
+            NONE
+        } else {
+            // Once a person has an extra it is kept (and rewritten): a positive never
+            // goes away, and a later round may need a latest swab again.
+            let entry = Extra {
+                positive: h.positive.as_ref().map_or(none, Said::of),
+                cleared: h.cleared,
+                cleared_at: h.cleared_at,
+                last_at,
+            };
+            if let Some(at) = self.extras.get_mut(extra as usize) {
+                *at = entry;
+                extra
+            } else {
+                self.extras.push(entry);
+                u32::try_from(self.extras.len() - 1).unwrap_or(NONE)
             }
         };
         Slot {
-            hash,
-            last: Said::of(&h.last),
-            last_at: h.last.last_at,
+            hash: halves(hash),
+            last,
             negative: h.negative.as_ref().map_or(none, Said::of),
-            positive,
+            extra,
         }
     }
 
@@ -145,14 +183,14 @@ impl Range {
     ) {
         let mut i = *at;
         for &(hash, w) in words {
-            while i < self.slots.len() && self.slots[i].hash < hash {
+            while i < self.slots.len() && self.slots[i].hash() < hash {
                 i += 1;
             }
-            if i < self.slots.len() && self.slots[i].hash == hash {
+            if i < self.slots.len() && self.slots[i].hash() == hash {
                 let s = self.slots[i];
                 let mut h = self.history(&s);
                 h.add(w, clearing);
-                self.slots[i] = self.slot(hash, &h, s.positive);
+                self.slots[i] = self.slot(hash, &h, s.extra);
             } else {
                 let h = History::new(w, clearing);
                 let s = self.slot(hash, &h, NONE);
@@ -178,7 +216,7 @@ impl Range {
         let mut to = self.slots.len();
         while b > 0 {
             to -= 1;
-            if a > 0 && self.slots[a - 1].hash > fresh[b - 1].hash {
+            if a > 0 && self.slots[a - 1].hash() > fresh[b - 1].hash() {
                 self.slots[to] = self.slots[a - 1];
                 a -= 1;
             } else {
@@ -808,7 +846,7 @@ pub(super) fn decide_all(
             let mut out = Vec::with_capacity(slots.len());
             let mut i = 0;
             while i < slots.len() || reg.is_some() {
-                let h = slots.get(i).map(|x| x.hash);
+                let h = slots.get(i).map(Slot::hash);
                 let g = reg.map(|x| x.0);
                 let (has_history, has_reg) = match (h, g) {
                     (Some(h), Some(g)) => (h <= g, g <= h),
@@ -837,4 +875,90 @@ pub(super) fn decide_all(
         outs.extend(part);
     }
     Ok(outs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health_code::rules::Code;
+
+    /// What a code says, without the `last_at` of a word other than the latest (which
+    /// nothing reads).
+    fn said(c: &Code) -> impl PartialEq + std::fmt::Debug {
+        (
+            c.color,
+            c.reason,
+            c.valid_until,
+            c.by.map(|w| (w.round, w.status, w.single, w.row, w.result, w.at)),
+        )
+    }
+
+    #[test]
+    fn compact_slots_decide_as_the_histories_they_stand_for() {
+        const H: Millis = 3_600_000;
+        let clearing = Clearing {
+            negatives: 2,
+            gap: 24 * H,
+        };
+        let statuses = Status::ALL;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        // 3,000 persons over 8 rounds; each round swabs some of them, a few twice.
+        let persons: Vec<u128> = (0..3000u128)
+            .map(|p| p.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+            .collect();
+        let mut sorted = persons.clone();
+        sorted.sort_unstable();
+        let mut range = Range::default();
+        let mut plain = std::collections::BTreeMap::<u128, History>::new();
+        for round in 0..8u16 {
+            let mut words = Vec::new();
+            for (i, &hash) in sorted.iter().enumerate() {
+                if next(4) == 0 {
+                    continue;
+                }
+                let at =
+                    Millis::from(round) * 30 * H + i64::try_from(next(20 * H as u64)).unwrap_or(0);
+                let last_at = if next(10) == 0 { at + 5 * H } else { at };
+                let status = statuses[usize::try_from(next(6)).unwrap_or(0)];
+                let w = Word {
+                    round,
+                    status,
+                    single: next(3) == 0,
+                    row: u32::try_from(i).unwrap_or(0),
+                    result: if status == Status::Pending { NONE } else { 7 },
+                    at,
+                    last_at,
+                };
+                words.push((hash, w));
+                plain
+                    .entry(hash)
+                    .and_modify(|h| h.add(w, clearing))
+                    .or_insert_with(|| History::new(w, clearing));
+            }
+            // Two runs, as a shard's records come.
+            let (a, b) = words.split_at(words.len() / 2);
+            let (mut at, mut fresh) = (0, Vec::new());
+            range.fold_run(a, &mut at, &mut fresh, clearing);
+            range.fold_run(b, &mut at, &mut fresh, clearing);
+            range.merge_fresh(fresh);
+        }
+        assert_eq!(range.slots.len(), plain.len());
+        for (slot, (hash, h)) in range.slots.iter().zip(&plain) {
+            assert_eq!(slot.hash(), *hash);
+            let compact = range.history(slot);
+            assert_eq!(compact.last, h.last);
+            for (window, at) in [(Some(48.0), 200 * H), (Some(24.0), 260 * H), (None, 0)] {
+                let want = decide(Some(h), window, clearing, at);
+                let got = decide(Some(&compact), window, clearing, at);
+                assert_eq!(said(&got), said(&want), "{hash:x}");
+            }
+        }
+        assert!(!range.extras.is_empty(), "some persons needed an extra");
+    }
 }
