@@ -3,16 +3,19 @@
 //! by the rules in [`super::rules`], with the tube and result that decided it.
 //!
 //! The computation streams over compact columns, round by round, never over text:
-//! - each round is loaded as the per-round status report loads it
-//!   ([`Statuses::load`]: tubes, results and rows from the sidecar indexes), and
-//!   re-decided **as of T** (results reported after T and swabs after T do not count);
+//! - each round is loaded from the same sidecar indexes as the per-round status report
+//!   ([`RoundRows::load`]: tubes, results, and each row's tube and swab time, without
+//!   the merge of the person indexes that finds persons with several rows, which the
+//!   fold below does anyway), and re-decided **as of T** (results reported after T and
+//!   swabs after T do not count);
 //! - its persons come in 128-bit-hash order from the round's sorted person sidecars,
-//!   read through the file in 256 ranges of the hash space decided in parallel, each
+//!   read through the file in runs, in 16 shards of the hash space on all cores, each
 //!   person reduced to one [`Word`] and folded, rounds oldest first (by their earliest
-//!   swab), into one compact slot per person (80 bytes: the
-//!   [`super::rules::History`] without what it never reads) by a merge in place per range;
+//!   swab), into one compact slot per person (60 bytes: the
+//!   [`super::rules::History`] without what it never reads) by a merge in place per
+//!   shard;
 //! - the population register (its person sidecars and its `group` column as numbers)
-//!   is merged range by range in the same hash order, each person decided into 32
+//!   is merged shard by shard in the same hash order, each person decided into 32
 //!   bytes (the deciding round, row, result row, swab, status, reason, group and, once
 //!   read, the key their id sorts by) as their slots are freed;
 //! - only then is text read: for each round, the person, tube and source of the rows
@@ -45,7 +48,7 @@ use crate::output::stream::{JsonLayout, RowMaker};
 use crate::store::config::{HealthCodesConfig, hours_to_millis};
 use crate::store::{BatchKind, Store, read};
 use crate::time::{self, Millis, Offset};
-use crate::tracker::{NONE, SpecimenLimit, Statuses};
+use crate::tracker::{NONE, RoundRows, SpecimenLimit};
 use crate::{Error, Result};
 use fold::{Out, REASONS, REGISTERED, Range, Register, SINGLE};
 use text::{Files, OTHER, Ranks, ResultsText, RowsText};
@@ -200,19 +203,19 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
             rounds.len()
         )));
     }
-    let mut state: Vec<Range> = (0..crate::coverage::HASH_RANGES)
-        .map(|_| Range::default())
-        .collect();
+    let mut state: Vec<Range> = (0..fold::SHARDS).map(|_| Range::default()).collect();
     let mut late = Vec::with_capacity(rounds.len());
     let mut sizes = Vec::with_capacity(rounds.len());
     let limit = SpecimenLimit::of_store(store)?;
+    let mut facts = Vec::new();
     for (k, (name, _)) in rounds.iter().enumerate() {
         let k = u16::try_from(k).unwrap_or(u16::MAX);
-        let mut s = Statuses::load(store, name)?;
+        let mut s = RoundRows::load(store, name)?;
         sizes.push((s.tube_of_row.len(), s.results.outcome.len()));
-        fold::fold_round(&mut s, k, as_of, store, &mut state, clearing)?;
+        fold::fold_round(&mut s, &mut facts, k, as_of, store, &mut state, clearing)?;
         late.push(fold::late_rows(&s));
     }
+    drop(facts);
     let register = Register::load(store)?;
     let groups = register.as_ref().map_or(&[][..], |r| r.groups.as_slice());
     let windows = Windows::new(&config, groups);
@@ -364,7 +367,7 @@ impl CodesAsOf {
         let mut bases = Vec::with_capacity(rows.len());
         for r in &mut rows {
             bases.push(other.len() as u64);
-            other.append(&std::mem::take(&mut r.ids.other));
+            other.append(&std::mem::take(&mut r.other));
         }
         let reg_base = other.len() as u64;
         other.append(&std::mem::take(&mut reg_ids.other));
@@ -382,7 +385,7 @@ impl CodesAsOf {
                 let k = usize::from(o.round);
                 rows.get(k).and_then(|r| {
                     let i = r.ranks.rank(o.row)?;
-                    r.ids.keys.get(i).map(|&key| rebase(key, bases[k]))
+                    r.key(i).map(|key| rebase(key, bases[k]))
                 })
             } else {
                 reg_ranks
@@ -394,7 +397,7 @@ impl CodesAsOf {
         });
         drop(reg_ids);
         for r in &mut rows {
-            r.ids.keys = Vec::new();
+            r.drop_keys();
         }
         text::sort_by_id(&mut codes, |o| o.key, &other);
         Ok(CodesAsOf {
@@ -542,6 +545,45 @@ impl RowMaker for CodesAsOf {
         self.codes.len()
     }
 
+    /// Each row filled and its cells written straight to the line, the bytes the
+    /// `csv` crate writes: its serializer cost as much as making the row.
+    fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
+        use crate::output::stream::{csv_field, csv_float};
+        let mut row = CodeRow::default();
+        for at in rows {
+            self.fill(at, &mut row);
+            let text = |out: &mut Vec<u8>, v: &str| {
+                csv_field(out, v.as_bytes());
+                out.push(b',');
+            };
+            text(out, &row.person);
+            text(out, row.color);
+            text(out, &row.reason);
+            text(out, &row.valid_until);
+            text(out, row.group);
+            text(out, row.round);
+            text(out, row.status);
+            text(out, row.tube);
+            text(out, row.mode);
+            text(out, &row.collected_at);
+            text(out, &row.collection_source);
+            text(out, row.result);
+            for ct in [row.ct_orf1ab, row.ct_n] {
+                if let Some(v) = ct {
+                    csv_float(out, v);
+                }
+                out.push(b',');
+            }
+            text(out, &row.reported_at);
+            text(out, row.lab);
+            text(out, row.plate);
+            text(out, &row.result_source);
+            csv_field(out, row.not_counted.as_bytes());
+            out.push(b'\n');
+        }
+        Ok(())
+    }
+
     /// The rows filled one at a time into one reused row and appended to column
     /// builders, as [`ListRow::record_batch`] lays them out: no copy of each row.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
@@ -607,9 +649,8 @@ impl RowMaker for CodesAsOf {
         let k = o.key;
         out.person.clear();
         if k & OTHER == 0 {
-            for &b in &text::resident_text(k) {
-                out.person.push(char::from(b));
-            }
+            out.person
+                .push_str(std::str::from_utf8(&text::resident_text(k)).unwrap_or_default());
         } else {
             out.person.push_str(
                 self.other
@@ -659,7 +700,7 @@ impl RowMaker for CodesAsOf {
         match rows.ranks.rank(o.row) {
             Some(i) => {
                 out.tube = rows.tube(i);
-                rows.cited.write(i, &self.files, &mut out.collection_source);
+                rows.cite(i, &self.files, &mut out.collection_source);
             }
             None => out.tube = "",
         }

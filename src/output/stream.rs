@@ -55,6 +55,21 @@ pub trait RowMaker: Sync {
     /// Fills `row` with row `i` (`i < len()`), reusing its buffers.
     fn fill<'a>(&'a self, i: usize, row: &mut Self::Row<'a>);
 
+    /// Appends rows `rows` as CSV lines to `out`. By default each row is filled and
+    /// serialized by the `csv` crate; a maker of millions of rows may write the same
+    /// bytes itself ([`csv_field`]).
+    fn csv_rows(&self, rows: Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(out);
+        let mut row = Self::Row::default();
+        for i in rows {
+            self.fill(i, &mut row);
+            w.serialize(&row)?;
+        }
+        w.flush()
+    }
+
     /// Rows `rows` as one Arrow batch, for Parquet; every batch, the empty one too, has
     /// the same schema. By default the rows are filled, kept and handed to
     /// [`ListRow::record_batch`]; a maker of millions of rows builds the columns itself.
@@ -67,6 +82,49 @@ pub trait RowMaker: Sync {
         }
         Self::Row::record_batch(&held)
     }
+}
+
+/// Appends `field` to a CSV line as the `csv` crate writes it by default: in quotes,
+/// with quotes doubled, when it holds a comma, a quote, CR or LF; as it is otherwise.
+///
+/// ```
+/// use pooltrack::output::stream::csv_field;
+/// let mut line = Vec::new();
+/// csv_field(&mut line, b"batch 3, a.csv line 2");
+/// line.push(b',');
+/// csv_field(&mut line, b"plain");
+/// assert_eq!(line, b"\"batch 3, a.csv line 2\",plain");
+/// ```
+pub fn csv_field(out: &mut Vec<u8>, field: &[u8]) {
+    // Cells are short (an id, a time, a word): a table look-up a byte beats a
+    // vectorized search's setup.
+    const SPECIAL: [bool; 256] = {
+        let mut t = [false; 256];
+        t[b',' as usize] = true;
+        t[b'"' as usize] = true;
+        t[b'\r' as usize] = true;
+        t[b'\n' as usize] = true;
+        t
+    };
+    if !field.iter().any(|&b| SPECIAL[usize::from(b)]) {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    let mut rest = field;
+    while let Some(i) = memchr::memchr(b'"', rest) {
+        out.extend_from_slice(&rest[..=i]);
+        out.push(b'"');
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+/// Appends a float to a CSV line as the `csv` crate writes it (shortest form that
+/// reads back the same, by `ryu`).
+pub fn csv_float(out: &mut Vec<u8>, v: f32) {
+    out.extend_from_slice(ryu::Buffer::new().format(v).as_bytes());
 }
 
 /// JSON layouts.
@@ -155,7 +213,7 @@ fn text<M: RowMaker>(maker: &M, format: Format, sink: &mut Sink) -> std::io::Res
             .into_inner()
             .map_err(csv::IntoInnerError::into_error)?;
         sink.put(&[header])?;
-        return pieces(maker, sink, |rows, out| csv_piece(maker, rows, out), |_| {});
+        return pieces(maker, sink, |rows, out| maker.csv_rows(rows, out), |_| {});
     }
     if maker.is_empty() {
         return sink.put(&[match M::JSON {
@@ -227,22 +285,6 @@ fn pieces(
         }
     }
     sink.put(&pending)
-}
-
-fn csv_piece<M: RowMaker>(
-    maker: &M,
-    rows: std::ops::Range<usize>,
-    out: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(out);
-    let mut row = M::Row::default();
-    for i in rows {
-        maker.fill(i, &mut row);
-        w.serialize(&row)?;
-    }
-    w.flush()
 }
 
 fn json_piece<M: RowMaker>(
@@ -440,6 +482,56 @@ fn properties(schema: &Schema, unique: &[&str]) -> WriterProperties {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_and_floats_are_written_as_the_csv_crate_writes_them() {
+        let texts = [
+            "",
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "two\nlines",
+            "cr\rhere",
+            " spaced ",
+            "#hash",
+            "北京,上海",
+            "\"",
+            ",",
+        ];
+        let floats = [
+            0.0f32,
+            35.0,
+            35.25,
+            0.1,
+            1e-7,
+            1.5e12,
+            -2.5,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+        ];
+        let mut by_crate = csv::WriterBuilder::new().from_writer(Vec::new());
+        let mut ours = Vec::new();
+        for t in texts {
+            for f in floats {
+                by_crate
+                    .serialize((t, Some(f), None::<f32>, t))
+                    .expect("serialize");
+                csv_field(&mut ours, t.as_bytes());
+                ours.push(b',');
+                csv_float(&mut ours, f);
+                ours.extend_from_slice(b",,");
+                csv_field(&mut ours, t.as_bytes());
+                ours.push(b'\n');
+            }
+        }
+        let by_crate = by_crate.into_inner().expect("flush");
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&by_crate)
+        );
+    }
 
     #[derive(Debug, Clone, Default, Serialize)]
     struct Row {

@@ -193,7 +193,7 @@ impl Decided {
     /// ```
     pub fn load(store: &Store, round: &str) -> Result<Decided> {
         let (parts, parquet_rows) = rayon::join(
-            || Decided::from_indexes(store, round, false),
+            || Decided::from_indexes(store, round, false, true),
             || read::row_count(store, round, BatchKind::Collections),
         );
         let mut u = parts?.0;
@@ -238,11 +238,14 @@ impl Decided {
 
     /// Everything but the effective results (which need the first swabs of the tubes
     /// that may be past the specimen limit, [`Undecided::settle_results`]) and the
-    /// persons with several rows; with `fill`, also the tube of each row.
+    /// persons with several rows; with `fill`, also the tube of each row; with
+    /// `persons`, also the rows of each person with several (a merge of every person
+    /// index, which a caller that groups the persons itself does without).
     pub(super) fn from_indexes(
         store: &Store,
         round: &str,
         fill: bool,
+        persons: bool,
     ) -> Result<(Undecided, Vec<u32>)> {
         store.require_round(round)?;
         let index = store.index_of(Some(round))?;
@@ -258,6 +261,9 @@ impl Decided {
         let (numbered, groups) = rayon::join(
             || number_tubes(&segs, &rsegs, (n_rows, n_results), fill),
             || {
+                if !persons {
+                    return Ok(Vec::new());
+                }
                 (0..HASH_RANGES)
                     .into_par_iter()
                     .map(|r| multi_row_persons(&segs, r, n_rows))

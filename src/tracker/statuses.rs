@@ -6,9 +6,10 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::decided::tube_membership;
-use super::limit::first_swabs_of_rows;
+use super::effective::effective_results;
+use super::limit::{first_swabs_of_rows, mark_late};
 use super::rules::Membership;
-use super::{Decided, NONE, PersonStatus};
+use super::{Decided, NONE, PersonStatus, ResultFacts, Tubes};
 use crate::store::{BatchKind, Store, read};
 use crate::time::Millis;
 use crate::{Error, Result};
@@ -40,7 +41,7 @@ impl Statuses {
     pub fn load(store: &Store, round: &str) -> Result<Statuses> {
         let (collected_at, parts) = rayon::join(
             || read::times(store, round, BatchKind::Collections, "collected_at"),
-            || Decided::from_indexes(store, round, true),
+            || Decided::from_indexes(store, round, true, true),
         );
         let (mut undecided, tube_of_row) = parts?;
         let collected_at = collected_at?;
@@ -133,5 +134,58 @@ impl Statuses {
             t,
             self.collected_at[row as usize],
         )
+    }
+}
+
+/// A round's tubes and results, read against the specimen limit, with the tube and
+/// collection time of every row, and no person decided: for a caller that decides each
+/// person from their rows itself (health codes across rounds), to which the merge of
+/// every person index that finds the persons with several rows in a [`Statuses`] is
+/// of no use.
+pub struct RoundRows {
+    /// The round's name.
+    pub name: String,
+    /// Its tubes, with each one's effective result when every result counts.
+    pub tubes: Tubes,
+    /// Facts of each result row, those past the specimen limit marked.
+    pub results: ResultFacts,
+    /// Tube of each collection row.
+    pub tube_of_row: Vec<u32>,
+    /// Collection time of each collection row.
+    pub collected_at: Vec<Millis>,
+}
+
+impl RoundRows {
+    /// Reads `round` from the store's indexes and its collection times.
+    pub fn load(store: &Store, round: &str) -> Result<RoundRows> {
+        let (collected_at, parts) = rayon::join(
+            || read::times(store, round, BatchKind::Collections, "collected_at"),
+            || Decided::from_indexes(store, round, true, false),
+        );
+        let (undecided, tube_of_row) = parts?;
+        let collected_at = collected_at?;
+        let mut d = undecided.decided;
+        if collected_at.len() != d.rows || tube_of_row.len() != d.rows {
+            return Err(Error::damaged(
+                store.root(),
+                format!("round {round}: the segment files and their indexes disagree on the rows"),
+            ));
+        }
+        let firsts = first_swabs_of_rows(
+            &d.results,
+            &d.tubes,
+            d.specimen_limit,
+            &tube_of_row,
+            &collected_at,
+        );
+        mark_late(&mut d.results, &firsts, d.specimen_limit);
+        effective_results(&d.results, &mut d.tubes, &firsts);
+        Ok(RoundRows {
+            name: d.name,
+            tubes: d.tubes,
+            results: d.results,
+            tube_of_row,
+            collected_at,
+        })
     }
 }

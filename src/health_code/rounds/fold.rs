@@ -1,17 +1,17 @@
 //! The codes decided without text: each round's words folded into one compact slot per
-//! person, by a sorted merge per range of the person-hash space, then each slot merged
-//! with the register and decided into an [`Out`] of 24 bytes.
+//! person, by a sorted merge per shard of the person-hash space, then each slot merged
+//! with the register and decided into an [`Out`] of 32 bytes.
 //!
-//! The slot keeps what [`History`] keeps, in 80 bytes where a `(hash, History)` pair took
-//! 144: words without their `last_at` (only the latest word's counts), no word for a
-//! missing negative, and a positive with its clearing count in a side list of the
-//! range, since few persons ever have one. Folding goes through [`History::add`] itself,
-//! so the rules exist once.
+//! The slot keeps what [`History`] keeps, in 60 bytes where a `(hash, History)` pair took
+//! 144: words without their `last_at` (only the latest word's counts, and it differs
+//! from its swab only for a person with several rows in a round), and a positive with
+//! its clearing count in a side list of the shard, since few persons ever have one.
+//! Folding goes through [`History::add`] itself, so the rules exist once.
 
 use arrow_array::Array;
 use rayon::prelude::*;
 
-use crate::coverage::{HASH_RANGES, Segments};
+use crate::coverage::Segments;
 use crate::health_code::rules::{Clearing, Code, History, Reason, Word, decide};
 use crate::model::{Mode, Status};
 use crate::store::Store;
@@ -19,33 +19,43 @@ use crate::store::index::{self, IndexFile};
 use crate::store::read::{self, Picked};
 use crate::time::Millis;
 use crate::tracker::rules::{self as status_rules, Membership};
-use crate::tracker::{NONE, Statuses, read_results};
+use crate::tracker::{NONE, RoundRows, read_results};
 use crate::{Error, Result};
 
 /// [`Out::round`] of a code no word decided (a registered person never swabbed).
 pub(super) const NO_ROUND: u16 = u16::MAX;
 
-/// A [`Word`] without `last_at`, as slots and codes keep it.
+/// A [`Word`] without `last_at`, as slots keep it: 20 bytes, the swab time in two
+/// halves so that a slot needs no 8-byte alignment.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Said {
-    pub at: Millis,
-    pub row: u32,
-    pub result: u32,
-    pub round: u16,
-    pub status: Status,
-    pub single: bool,
+struct Said {
+    at: [u32; 2],
+    row: u32,
+    result: u32,
+    round: u16,
+    status: Status,
+    single: bool,
 }
 
 impl Said {
     fn of(w: &Word) -> Said {
+        let at = w.at.to_le_bytes();
+        let half = |i: usize| u32::from_le_bytes([at[i], at[i + 1], at[i + 2], at[i + 3]]);
         Said {
-            at: w.at,
+            at: [half(0), half(4)],
             row: w.row,
             result: w.result,
             round: w.round,
             status: w.status,
             single: w.single,
         }
+    }
+
+    fn at(self) -> Millis {
+        let mut b = [0u8; 8];
+        b[..4].copy_from_slice(&self.at[0].to_le_bytes());
+        b[4..].copy_from_slice(&self.at[1].to_le_bytes());
+        i64::from_le_bytes(b)
     }
 
     /// The word back, with `last_at` (which only the latest word's is read).
@@ -56,117 +66,157 @@ impl Said {
             single: self.single,
             row: self.row,
             result: self.result,
-            at: self.at,
+            at: self.at(),
             last_at,
         }
     }
 }
 
-/// A positive word and the negatives counted towards clearing it.
+/// What few persons need beyond their slot: a positive word with the negatives counted
+/// towards clearing it, or a latest swab later than the one that decided their latest
+/// round (several rows in it).
 #[derive(Debug, Clone, Copy)]
-struct Positive {
-    word: Said,
+struct Extra {
+    /// Round [`NO_ROUND`]: none.
+    positive: Said,
     cleared: u32,
     cleared_at: Millis,
+    last_at: Option<Millis>,
 }
 
-/// One person's [`History`], compact.
+/// One person's [`History`] in 60 bytes (a `(hash, History)` pair took 144): the
+/// hash in four halves, the latest and the latest negative word, and where their
+/// [`Extra`] is.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    hash: u128,
+    hash: [u32; 4],
     last: Said,
-    last_at: Millis,
     /// Round [`NO_ROUND`]: none.
     negative: Said,
-    /// Index into the range's positives, or [`NONE`].
-    positive: u32,
+    /// Index into the shard's extras, or [`NONE`].
+    extra: u32,
 }
 
-/// The slots of one range of the hash space, in hash order.
+// The size the memory figures count on.
+const _: () = assert!(std::mem::size_of::<Slot>() == 60);
+
+impl Slot {
+    fn hash(&self) -> u128 {
+        self.hash
+            .iter()
+            .fold(0u128, |h, &w| (h << 32) | u128::from(w))
+    }
+}
+
+/// A person hash in four halves, high first.
+fn halves(hash: u128) -> [u32; 4] {
+    let part = |shift: u32| u32::try_from((hash >> shift) & 0xffff_ffff).unwrap_or(0);
+    [part(96), part(64), part(32), part(0)]
+}
+
+/// The slots of one shard of the hash space, in hash order.
 #[derive(Default)]
 pub(super) struct Range {
     slots: Vec<Slot>,
-    positives: Vec<Positive>,
+    extras: Vec<Extra>,
 }
 
 impl Range {
     fn history(&self, s: &Slot) -> History {
-        let p = self.positives.get(s.positive as usize);
+        let e = self.extras.get(s.extra as usize);
+        let positive = e.map(|e| e.positive).filter(|p| p.round != NO_ROUND);
         History {
-            last: s.last.word(s.last_at),
-            negative: (s.negative.round != NO_ROUND).then(|| s.negative.word(s.negative.at)),
-            positive: p.map(|p| p.word.word(p.word.at)),
-            cleared: p.map_or(0, |p| p.cleared),
-            cleared_at: p.map_or(Millis::MIN, |p| p.cleared_at),
+            last: s
+                .last
+                .word(e.and_then(|e| e.last_at).unwrap_or(s.last.at())),
+            negative: (s.negative.round != NO_ROUND).then(|| s.negative.word(s.negative.at())),
+            positive: positive.map(|p| p.word(p.at())),
+            cleared: positive.and(e).map_or(0, |e| e.cleared),
+            cleared_at: positive.and(e).map_or(Millis::MIN, |e| e.cleared_at),
         }
     }
 
-    /// `h` into a slot of `hash`, its positive (if any) at `positive` or appended.
-    fn slot(&mut self, hash: u128, h: &History, positive: u32) -> Slot {
+    /// `h` into a slot of `hash`, its extra (if it needs one) at `extra` or appended.
+    fn slot(&mut self, hash: u128, h: &History, extra: u32) -> Slot {
+        let last = Said::of(&h.last);
         let none = Said {
             round: NO_ROUND,
-            ..Said::of(&h.last)
+            ..last
         };
-        let positive = match h.positive {
-            None => NONE,
-            Some(p) => {
-                let entry = Positive {
-                    word: Said::of(&p),
-                    cleared: h.cleared,
-                    cleared_at: h.cleared_at,
-                };
-                if let Some(at) = self.positives.get_mut(positive as usize) {
-                    *at = entry;
-                    positive
-                } else {
-                    self.positives.push(entry);
-                    u32::try_from(self.positives.len() - 1).unwrap_or(NONE)
-                }
+        let last_at = (h.last.last_at != h.last.at).then_some(h.last.last_at);
+        let extra = if h.positive.is_none() && last_at.is_none() && extra == NONE {
+            NONE
+        } else {
+            // Once a person has an extra it is kept (and rewritten): a positive never
+            // goes away, and a later round may need a latest swab again.
+            let entry = Extra {
+                positive: h.positive.as_ref().map_or(none, Said::of),
+                cleared: h.cleared,
+                cleared_at: h.cleared_at,
+                last_at,
+            };
+            if let Some(at) = self.extras.get_mut(extra as usize) {
+                *at = entry;
+                extra
+            } else {
+                self.extras.push(entry);
+                u32::try_from(self.extras.len() - 1).unwrap_or(NONE)
             }
         };
         Slot {
-            hash,
-            last: Said::of(&h.last),
-            last_at: h.last.last_at,
+            hash: halves(hash),
+            last,
             negative: h.negative.as_ref().map_or(none, Said::of),
-            positive,
+            extra,
         }
     }
 
-    /// Folds one round's words of the range (sorted by hash, one a person): known
-    /// persons in place, new ones merged in from the back, so a round that brings no
-    /// one new moves no slot.
-    fn fold(&mut self, words: &[(u128, Word)], clearing: Clearing) {
-        let mut fresh: Vec<Slot> = Vec::new();
-        let mut i = 0;
+    /// Folds a run of one round's words of the shard (sorted by hash, one a person,
+    /// after the runs before it): known persons in place from `at` on, new ones into
+    /// `fresh` for [`Range::merge_fresh`].
+    fn fold_run(
+        &mut self,
+        words: &[(u128, Word)],
+        at: &mut usize,
+        fresh: &mut Vec<Slot>,
+        clearing: Clearing,
+    ) {
+        let mut i = *at;
         for &(hash, w) in words {
-            while i < self.slots.len() && self.slots[i].hash < hash {
+            while i < self.slots.len() && self.slots[i].hash() < hash {
                 i += 1;
             }
-            if i < self.slots.len() && self.slots[i].hash == hash {
+            if i < self.slots.len() && self.slots[i].hash() == hash {
                 let s = self.slots[i];
                 let mut h = self.history(&s);
                 h.add(w, clearing);
-                self.slots[i] = self.slot(hash, &h, s.positive);
+                self.slots[i] = self.slot(hash, &h, s.extra);
             } else {
                 let h = History::new(w, clearing);
                 let s = self.slot(hash, &h, NONE);
                 fresh.push(s);
             }
         }
-        if fresh.is_empty() {
+        *at = i;
+    }
+
+    /// Merges the round's new persons in from the back, so a round that brings no one
+    /// new moves no slot (and the first round's become the slots as they are).
+    fn merge_fresh(&mut self, fresh: Vec<Slot>) {
+        if self.slots.is_empty() {
+            self.slots = fresh;
             return;
         }
-        let old = self.slots.len();
         let Some(&filler) = fresh.first() else {
             return;
         };
+        let old = self.slots.len();
         self.slots.resize(old + fresh.len(), filler);
         let (mut a, mut b) = (old, fresh.len());
         let mut to = self.slots.len();
         while b > 0 {
             to -= 1;
-            if a > 0 && self.slots[a - 1].hash > fresh[b - 1].hash {
+            if a > 0 && self.slots[a - 1].hash() > fresh[b - 1].hash() {
                 self.slots[to] = self.slots[a - 1];
                 a -= 1;
             } else {
@@ -177,33 +227,78 @@ impl Range {
     }
 }
 
-/// The records of a sorted person sidecar within hash range `r`, read through the file
-/// rather than the mapping (ten rounds of mapped indexes stayed resident, 500 MB each
-/// at 25 M persons), as (hash, row + `base`).
-fn range_records(f: &IndexFile, r: u32, base: u32, out: &mut Vec<(u128, u32)>) -> Result<()> {
-    let bound = |r: u32| (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes());
-    let start = f.lower_bound_read(&bound(r).unwrap_or([0; 16]))?;
-    let end = match bound(r + 1) {
-        Some(h) => f.lower_bound_read(&h)?,
-        None => f.len(),
-    };
-    let mut scan = f.scan(start..end);
-    while let Some((_, rec)) = scan.record()? {
-        let mut h = [0u8; 16];
-        h.copy_from_slice(&rec[..16]);
-        out.push((
-            u128::from_be_bytes(h),
-            base.saturating_add(index::u32_at(rec, 16)),
-        ));
+/// Shards of the person-hash space: each holds its persons' slots in one allocation
+/// (125 MB at 25 M persons), large enough that the allocator maps it on its own and
+/// gives it back when the shard is decided, where 256 smaller ones stayed resident.
+pub(super) const SHARDS: u32 = 16;
+
+/// Records read and folded at a time within a shard.
+const RUN: usize = 64 * 1024;
+
+/// The records of some sorted person sidecars within one shard, merged in (hash, row)
+/// order and read through the files a block at a time, rather than through the
+/// mapping (ten rounds of mapped indexes stayed resident, 500 MB each at 25 M persons).
+struct Records<'a> {
+    scans: Vec<(index::Scan<'a>, u32)>,
+    last: Option<(u128, u32)>,
+}
+
+impl<'a> Records<'a> {
+    /// `sidecars` with the row number of each one's first row.
+    fn open(sidecars: impl Iterator<Item = (&'a IndexFile, u32)>, shard: u32) -> Result<Self> {
+        let bound = |r: u32| {
+            (r < SHARDS).then(|| (u128::from(r) << (128 - SHARDS.trailing_zeros())).to_be_bytes())
+        };
+        let mut scans = Vec::new();
+        for (f, base) in sidecars {
+            let start = f.lower_bound_read(&bound(shard).unwrap_or([0; 16]))?;
+            let end = match bound(shard + 1) {
+                Some(h) => f.lower_bound_read(&h)?,
+                None => f.len(),
+            };
+            if start < end {
+                scans.push((f.scan(start..end), base));
+            }
+        }
+        Ok(Records { scans, last: None })
     }
-    Ok(())
+
+    /// The next (hash, row), `Ok(None)` at the end, `Err(())` where a sidecar is out of
+    /// order (damage).
+    fn next(&mut self) -> Result<std::result::Result<Option<(u128, u32)>, ()>> {
+        let mut best: Option<(usize, (u128, u32))> = None;
+        for (k, (scan, base)) in self.scans.iter_mut().enumerate() {
+            let Some(rec) = scan.peek()? else {
+                continue;
+            };
+            let mut h = [0u8; 16];
+            h.copy_from_slice(&rec[..16]);
+            let key = (
+                u128::from_be_bytes(h),
+                base.saturating_add(index::u32_at(rec, 16)),
+            );
+            if best.is_none_or(|(_, b)| key < b) {
+                best = Some((k, key));
+            }
+        }
+        let Some((k, key)) = best else {
+            return Ok(Ok(None));
+        };
+        self.scans[k].0.advance();
+        if self.last.is_some_and(|l| key < l) {
+            return Ok(Err(()));
+        }
+        self.last = Some(key);
+        Ok(Ok(Some(key)))
+    }
 }
 
 /// Decides `s` again as of `as_of`, reduces each person to a word and folds the words
 /// into `state`, one hash range at a time on all cores (a round's words are never all
-/// held at once). Takes the swab times and the tube of each row out of `s`.
+/// held at once). Takes the swab times out of `s`.
 pub(super) fn fold_round(
-    s: &mut Statuses,
+    s: &mut RoundRows,
+    facts: &mut Vec<Fact>,
     round: u16,
     as_of: Millis,
     store: &Store,
@@ -211,8 +306,8 @@ pub(super) fn fold_round(
     clearing: Clearing,
 ) -> Result<()> {
     let collected_at = std::mem::take(&mut s.collected_at);
-    let tube_of_row = std::mem::take(&mut s.tube_of_row);
-    let s: &Statuses = s;
+    let s: &RoundRows = s;
+    let tube_of_row = &s.tube_of_row;
     let (tubes, r) = (&s.tubes, &s.results);
     let counted = |i: u32| {
         let i = i as usize;
@@ -274,25 +369,29 @@ pub(super) fn fold_round(
     // the 8 of the swab times: persons come in hash order, so each row is a look-up in
     // no order, and one look-up a row (in a loop that only gathers) cost a third of two
     // (swab time, then tube) and a third (the tube's word) in the loop that decides.
-    let facts: Vec<Fact> = collected_at
-        .par_iter()
-        .zip(tube_of_row.par_iter())
-        .map(|(&at, &t)| {
-            let (result, status, single) =
-                tube_word
-                    .get(t as usize)
-                    .copied()
-                    .unwrap_or((NONE, Status::Pending, false));
-            Fact {
-                at,
-                result,
-                status,
-                single,
-            }
-        })
-        .collect();
-    // A person with several rows finds their rows' tubes among the grouped rows.
-    drop((collected_at, tube_of_row, tube_word));
+    // Refilled in place round after round: 400 MB of fresh pages a round at 25 M
+    // rows were a tenth of the export's time in page faults.
+    facts.clear();
+    facts.par_extend(
+        collected_at
+            .par_iter()
+            .zip(tube_of_row.par_iter())
+            .map(|(&at, &t)| {
+                let (result, status, single) =
+                    tube_word
+                        .get(t as usize)
+                        .copied()
+                        .unwrap_or((NONE, Status::Pending, false));
+                Fact {
+                    at,
+                    result,
+                    status,
+                    single,
+                }
+            }),
+    );
+    let facts: &[Fact] = facts;
+    drop((collected_at, tube_word));
     let index = store.index_of(Some(&s.name))?;
     let rid = index.round_id(&s.name).unwrap_or(0);
     let segs = index.collections_of(rid);
@@ -305,20 +404,34 @@ pub(super) fn fold_round(
             ),
         )
     };
-    let words_of = |range: u32, buf: &mut Buffers| -> Result<()> {
+    // One run of a shard's records into words: records are taken until the run is
+    // full and the next one is another person, so no person is split between runs.
+    let run_of = |records: &mut Records<'_>, buf: &mut Buffers| -> Result<bool> {
         let Buffers {
             pairs,
             gathered,
             words,
+            pending,
         } = buf;
         pairs.clear();
         words.clear();
-        for seg in &segs {
-            range_records(&seg.persons, range, seg.base, pairs)?;
-        }
-        // One segment's records come sorted (hash, then row): this checks it and is
-        // done; several segments are merged.
-        pairs.sort_unstable();
+        pairs.extend(pending.take());
+        let more = loop {
+            let Ok(next) = records.next()? else {
+                return Err(Error::damaged(
+                    store.root(),
+                    format!("round {}: a person index is out of order", s.name),
+                ));
+            };
+            let Some(rec) = next else {
+                break false;
+            };
+            if pairs.len() >= RUN && pairs.last().is_some_and(|l| l.0 != rec.0) {
+                *pending = Some(rec);
+                break true;
+            }
+            pairs.push(rec);
+        };
         gathered.clear();
         gathered.extend(
             pairs
@@ -352,7 +465,7 @@ pub(super) fn fold_round(
                 many => {
                     tubes_of.clear();
                     for &(row, f) in many {
-                        let t = s.grouped_tube(row);
+                        let t = tube_of_row.get(row as usize).copied().unwrap_or(NONE);
                         if t as usize >= tubes.len() {
                             return Err(damaged());
                         }
@@ -373,31 +486,43 @@ pub(super) fn fold_round(
             };
             words.push((hash, word));
         }
-        Ok(())
+        Ok(more)
     };
-    state.par_iter_mut().zip(0..HASH_RANGES).try_for_each_init(
-        Buffers::default,
-        |buf, (held, range)| {
-            words_of(range, buf)?;
-            held.fold(&buf.words, clearing);
+    state
+        .par_iter_mut()
+        .zip(0..SHARDS)
+        .try_for_each_init(Buffers::default, |buf, (held, shard)| {
+            let mut records =
+                Records::open(segs.iter().map(|seg| (&seg.persons, seg.base)), shard)?;
+            buf.pending = None;
+            let (mut at, mut fresh) = (0, Vec::new());
+            loop {
+                let more = run_of(&mut records, buf)?;
+                held.fold_run(&buf.words, &mut at, &mut fresh, clearing);
+                if !more {
+                    break;
+                }
+            }
+            held.merge_fresh(fresh);
             Ok(())
-        },
-    )
+        })
 }
 
 /// A row as a person with only that row in the round is told: swab, status, whether
 /// single, result row.
 #[derive(Debug, Clone, Copy)]
-struct Fact {
+pub(super) struct Fact {
     at: Millis,
     result: u32,
     status: Status,
     single: bool,
 }
 
-/// A task's buffers for the ranges it folds, reused from range to range.
+/// A task's buffers for the runs it folds, reused from run to run.
 #[derive(Default)]
 struct Buffers {
+    /// The record that starts the next run.
+    pending: Option<(u128, u32)>,
     pairs: Vec<(u128, u32)>,
     gathered: Vec<Option<Fact>>,
     words: Vec<(u128, Word)>,
@@ -405,7 +530,7 @@ struct Buffers {
 
 /// The late result rows of the tubes of `s` with no result that counts, with their
 /// tube's first swab, by row.
-pub(super) fn late_rows(s: &Statuses) -> Vec<(u32, Millis)> {
+pub(super) fn late_rows(s: &RoundRows) -> Vec<(u32, Millis)> {
     let t = &s.tubes;
     let mut rows: Vec<(u32, Millis)> = t
         .past_limit
@@ -440,6 +565,8 @@ pub(super) struct Register {
     codes: Vec<u32>,
     /// Group names by number.
     pub groups: Vec<String>,
+    /// The store, for damage found while reading.
+    root: std::path::PathBuf,
 }
 
 impl Register {
@@ -493,6 +620,7 @@ impl Register {
             ));
         }
         Ok(Some(Register {
+            root: store.root().to_path_buf(),
             files,
             sidecars,
             bases,
@@ -507,30 +635,14 @@ impl Register {
         self.rows as usize
     }
 
-    /// The registered persons of hash range `r`, each once, sorted by hash: (hash, their
-    /// latest registration row, the group of the latest registration that states one).
-    fn range(&self, r: u32, regs: &mut Vec<(u128, u32)>) -> Result<Vec<(u128, u32, u32)>> {
-        regs.clear();
-        for (f, &base) in self.sidecars.iter().zip(&self.bases) {
-            range_records(f, r, base, regs)?;
-        }
-        regs.retain(|&(_, row)| row < self.rows);
-        // Later segments and later lines are later registrations.
-        regs.sort_unstable();
-        let mut out: Vec<(u128, u32, u32)> = Vec::new();
-        for &(hash, row) in regs.iter() {
-            let code = self.codes[row as usize];
-            match out.last_mut() {
-                Some(last) if last.0 == hash => {
-                    last.1 = row;
-                    if code != NONE {
-                        last.2 = code;
-                    }
-                }
-                _ => out.push((hash, row, code)),
-            }
-        }
-        Ok(out)
+    /// The registered persons of `shard`, each once, in hash order.
+    fn shard(&self, shard: u32) -> Result<Registrations<'_>> {
+        Ok(Registrations {
+            records: Records::open(self.sidecars.iter().zip(self.bases.iter().copied()), shard)?,
+            register: self,
+            run: Vec::new(),
+            at: 0,
+        })
     }
 }
 
@@ -543,6 +655,68 @@ fn number(names: &mut Vec<String>, name: &str) -> u32 {
         names.len() - 1
     };
     u32::try_from(at).unwrap_or(NONE)
+}
+
+/// The registered persons of a shard, in hash order ([`Register::shard`]).
+struct Registrations<'a> {
+    records: Records<'a>,
+    register: &'a Register,
+    /// A run of records with the group of each, read ahead: the groups are looked up
+    /// in a loop that does nothing else, since each is a look-up in no order into the
+    /// register's 25 million.
+    run: Vec<(u128, u32, u32)>,
+    /// The next record of `run`.
+    at: usize,
+}
+
+impl Registrations<'_> {
+    /// The next registration row with its group, left in place; rows past the
+    /// register's end are skipped.
+    fn peek(&mut self) -> Result<Option<(u128, u32, u32)>> {
+        if self.at == self.run.len() {
+            self.run.clear();
+            self.at = 0;
+            while self.run.len() < RUN {
+                match self.records.next()? {
+                    Err(()) => {
+                        return Err(Error::damaged(
+                            &self.register.root,
+                            "the population register's person index is out of order",
+                        ));
+                    }
+                    Ok(None) => break,
+                    Ok(Some((_, row))) if row >= self.register.rows => {}
+                    Ok(Some((hash, row))) => self.run.push((hash, row, NONE)),
+                }
+            }
+            let codes = &self.register.codes;
+            for r in &mut self.run {
+                r.2 = codes.get(r.1 as usize).copied().unwrap_or(NONE);
+            }
+        }
+        Ok(self.run.get(self.at).copied())
+    }
+
+    /// The next person: (hash, their latest registration row, the group of the latest
+    /// registration that states one, or [`NONE`]). Later segments and later lines are
+    /// later registrations.
+    fn next(&mut self) -> Result<Option<(u128, u32, u32)>> {
+        let Some(mut person) = self.peek()? else {
+            return Ok(None);
+        };
+        self.at += 1;
+        while let Some((hash, row, code)) = self.peek()? {
+            if hash != person.0 {
+                break;
+            }
+            self.at += 1;
+            person.1 = row;
+            if code != NONE {
+                person.2 = code;
+            }
+        }
+        Ok(Some(person))
+    }
 }
 
 /// One person's code, before any text: the word that decided it (or the register row
@@ -658,30 +832,39 @@ pub(super) fn decide_all(
 ) -> Result<Vec<Out>> {
     let parts: Vec<Vec<Out>> = state
         .into_par_iter()
-        .zip(0..HASH_RANGES)
-        .map_init(Vec::new, |regs_buf, (held, range)| -> Result<Vec<Out>> {
-            let regs = match register {
-                Some(reg) => reg.range(range, regs_buf)?,
-                None => Vec::new(),
+        .zip(0..SHARDS)
+        .map(|(held, shard)| -> Result<Vec<Out>> {
+            let mut regs = match register {
+                Some(reg) => Some(reg.shard(shard)?),
+                None => None,
+            };
+            let mut reg = match &mut regs {
+                Some(r) => r.next()?,
+                None => None,
             };
             let slots = &held.slots;
-            let mut out = Vec::with_capacity(slots.len().max(regs.len()));
-            let (mut i, mut j) = (0, 0);
-            while i < slots.len() || j < regs.len() {
-                let h = slots.get(i).map(|x| x.hash);
-                let g = regs.get(j).map(|x| x.0);
+            let mut out = Vec::with_capacity(slots.len());
+            let mut i = 0;
+            while i < slots.len() || reg.is_some() {
+                let h = slots.get(i).map(Slot::hash);
+                let g = reg.map(|x| x.0);
                 let (has_history, has_reg) = match (h, g) {
                     (Some(h), Some(g)) => (h <= g, g <= h),
                     (Some(_), None) => (true, false),
                     (None, _) => (false, true),
                 };
                 let history = has_history.then(|| held.history(&slots[i]));
-                let reg = has_reg.then(|| regs[j]);
-                let window = reg.map(|(_, _, code)| window_of(code));
+                let this = if has_reg { reg } else { None };
+                let window = this.map(|(_, _, code)| window_of(code));
                 let code = decide(history.as_ref(), window, clearing, as_of);
-                out.push(Out::of(&code, reg));
+                out.push(Out::of(&code, this));
                 i += usize::from(has_history);
-                j += usize::from(has_reg);
+                if has_reg {
+                    reg = match &mut regs {
+                        Some(r) => r.next()?,
+                        None => None,
+                    };
+                }
             }
             Ok(out)
         })
@@ -692,4 +875,90 @@ pub(super) fn decide_all(
         outs.extend(part);
     }
     Ok(outs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health_code::rules::Code;
+
+    /// What a code says, without the `last_at` of a word other than the latest (which
+    /// nothing reads).
+    fn said(c: &Code) -> impl PartialEq + std::fmt::Debug {
+        (
+            c.color,
+            c.reason,
+            c.valid_until,
+            c.by.map(|w| (w.round, w.status, w.single, w.row, w.result, w.at)),
+        )
+    }
+
+    #[test]
+    fn compact_slots_decide_as_the_histories_they_stand_for() {
+        const H: Millis = 3_600_000;
+        let clearing = Clearing {
+            negatives: 2,
+            gap: 24 * H,
+        };
+        let statuses = Status::ALL;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        // 3,000 persons over 8 rounds; each round swabs some of them, a few twice.
+        let persons: Vec<u128> = (0..3000u128)
+            .map(|p| p.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+            .collect();
+        let mut sorted = persons.clone();
+        sorted.sort_unstable();
+        let mut range = Range::default();
+        let mut plain = std::collections::BTreeMap::<u128, History>::new();
+        for round in 0..8u16 {
+            let mut words = Vec::new();
+            for (i, &hash) in sorted.iter().enumerate() {
+                if next(4) == 0 {
+                    continue;
+                }
+                let at =
+                    Millis::from(round) * 30 * H + i64::try_from(next(20 * H as u64)).unwrap_or(0);
+                let last_at = if next(10) == 0 { at + 5 * H } else { at };
+                let status = statuses[usize::try_from(next(6)).unwrap_or(0)];
+                let w = Word {
+                    round,
+                    status,
+                    single: next(3) == 0,
+                    row: u32::try_from(i).unwrap_or(0),
+                    result: if status == Status::Pending { NONE } else { 7 },
+                    at,
+                    last_at,
+                };
+                words.push((hash, w));
+                plain
+                    .entry(hash)
+                    .and_modify(|h| h.add(w, clearing))
+                    .or_insert_with(|| History::new(w, clearing));
+            }
+            // Two runs, as a shard's records come.
+            let (a, b) = words.split_at(words.len() / 2);
+            let (mut at, mut fresh) = (0, Vec::new());
+            range.fold_run(a, &mut at, &mut fresh, clearing);
+            range.fold_run(b, &mut at, &mut fresh, clearing);
+            range.merge_fresh(fresh);
+        }
+        assert_eq!(range.slots.len(), plain.len());
+        for (slot, (hash, h)) in range.slots.iter().zip(&plain) {
+            assert_eq!(slot.hash(), *hash);
+            let compact = range.history(slot);
+            assert_eq!(compact.last, h.last);
+            for (window, at) in [(Some(48.0), 200 * H), (Some(24.0), 260 * H), (None, 0)] {
+                let want = decide(Some(h), window, clearing, at);
+                let got = decide(Some(&compact), window, clearing, at);
+                assert_eq!(said(&got), said(&want), "{hash:x}");
+            }
+        }
+        assert!(!range.extras.is_empty(), "some persons needed an extra");
+    }
 }

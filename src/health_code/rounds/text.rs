@@ -218,7 +218,6 @@ pub(super) struct Cited {
 impl Cited {
     /// Appends `batch N, FILE line L` of place `i` to `out` (nothing past the end).
     pub(super) fn write(&self, i: usize, files: &[String], out: &mut String) {
-        use std::fmt::Write as _;
         let Some(&line) = self.line.get(i) else {
             return;
         };
@@ -228,7 +227,12 @@ impl Cited {
             return;
         };
         let file = files.get(file as usize).map_or("", String::as_str);
-        let _ = write!(out, "batch {batch}, {file} line {line}");
+        out.push_str("batch ");
+        push_number(out, u64::from(batch));
+        out.push_str(", ");
+        out.push_str(file);
+        out.push_str(" line ");
+        push_number(out, line);
     }
 
     /// The sources of one part's rows from its `batch`, `source` (a dictionary) and
@@ -273,6 +277,23 @@ impl Cited {
     }
 }
 
+/// Appends `v` in decimal: two sources a row for 25 million rows, where the
+/// formatting machinery cost more than the rest of the line.
+fn push_number(out: &mut String, v: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut v = v;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + u8::try_from(v % 10).unwrap_or(0);
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
 /// Source file names, numbered.
 #[derive(Default)]
 pub(super) struct Files {
@@ -292,22 +313,61 @@ impl Files {
     }
 }
 
-/// The text of a round's collection rows that decided codes, by rank.
+/// The text of a round's collection rows that decided codes, by rank: a part per row
+/// group as it was read (joining them held a 25 M-row round's text twice).
 #[derive(Default)]
 pub(super) struct RowsText {
     pub ranks: Ranks,
-    /// Person ids (moved out once the codes are sorted).
-    pub ids: Ids,
+    parts: Vec<RowsPart>,
+    /// The rank of each part's first row.
+    starts: Vec<usize>,
+    /// The ids of other forms that the parts' keys name, the round's in one list.
+    pub other: Arena,
+}
+
+/// One row group's rows of [`RowsText`].
+#[derive(Default)]
+struct RowsPart {
+    ids: Ids,
     /// Barcode of each row, as a number into `tubes`.
     tube: Vec<u32>,
     tubes: Arena,
-    pub cited: Cited,
+    cited: Cited,
 }
 
 impl RowsText {
+    /// The part holding rank `i`, and the row's place in it.
+    fn locate(&self, i: usize) -> Option<(&RowsPart, usize)> {
+        let p = self.starts.partition_point(|&s| s <= i).checked_sub(1)?;
+        let part = self.parts.get(p)?;
+        Some((part, i - self.starts[p]))
+    }
+
+    /// The id key of the row of rank `i` ([`OTHER`] keys into [`RowsText::other`]).
+    pub(super) fn key(&self, i: usize) -> Option<u64> {
+        let (part, at) = self.locate(i)?;
+        part.ids.keys.get(at).copied()
+    }
+
     /// The barcode of the row of rank `i`.
     pub(super) fn tube(&self, i: usize) -> &str {
-        self.tube.get(i).map_or("", |&t| self.tubes.get(t as usize))
+        self.locate(i)
+            .and_then(|(part, at)| part.tube.get(at).map(|&t| part.tubes.get(t as usize)))
+            .unwrap_or_default()
+    }
+
+    /// Appends the source of the row of rank `i` to `out`.
+    pub(super) fn cite(&self, i: usize, files: &[String], out: &mut String) {
+        if let Some((part, at)) = self.locate(i) {
+            part.cited.write(at, files, out);
+        }
+    }
+
+    /// Drops the id keys, once the codes hold theirs.
+    pub(super) fn drop_keys(&mut self) {
+        for p in &mut self.parts {
+            p.ids.keys = Vec::new();
+        }
     }
 }
 
@@ -345,7 +405,7 @@ pub(super) fn rows_text(
             else {
                 return Err(damaged(store, &what));
             };
-            let mut part = RowsText::default();
+            let mut part = RowsPart::default();
             for i in 0..person.len() {
                 part.ids.push(crate::text::text_at(person, i));
                 let t = crate::text::text_at(tube, i);
@@ -362,20 +422,31 @@ pub(super) fn rows_text(
         },
     );
     *files = numbered.into_inner().unwrap_or_default();
-    let parts = parts?;
+    let mut parts = parts?;
     let mut text = RowsText {
         ranks,
         ..RowsText::default()
     };
-    for part in parts {
-        let base = u32::try_from(text.tubes.len()).unwrap_or(u32::MAX);
-        text.tube
-            .extend(part.tube.iter().map(|&t| t.saturating_add(base)));
-        text.tubes.append(&part.tubes);
-        text.ids.append(&part.ids);
-        text.cited.append(part.cited);
+    let mut n = 0;
+    for part in &mut parts {
+        text.starts.push(n);
+        n += part.ids.keys.len();
+        if part.cited.line.len() != part.ids.keys.len() {
+            return Err(damaged(store, &what));
+        }
+        // Keys of other forms name the round's list from here on.
+        let base = text.other.len() as u64;
+        if part.ids.other.len() > 0 {
+            for k in &mut part.ids.keys {
+                if *k & OTHER != 0 {
+                    *k += base;
+                }
+            }
+            text.other.append(&std::mem::take(&mut part.ids.other));
+        }
     }
-    if text.ids.keys.len() != rows.len() || text.cited.line.len() != rows.len() {
+    text.parts = parts;
+    if n != rows.len() {
         return Err(damaged(store, &what));
     }
     Ok(text)
@@ -601,6 +672,16 @@ mod tests {
         let mut want = texts.to_vec();
         want.sort_unstable();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        let mut out = String::new();
+        for v in [0, 7, 10, 4_294_967_295, u64::MAX] {
+            out.clear();
+            push_number(&mut out, v);
+            assert_eq!(out, v.to_string());
+        }
     }
 
     #[test]
