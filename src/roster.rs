@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::output::{ListRow, RowMaker};
 use crate::store::{BatchKind, Store, read};
-use crate::text::text_at;
+use crate::text::{push_number, text_at};
 use crate::time::{self, Millis};
 use crate::tracker::{NONE, PersonStatus, Statuses};
 use crate::{Error, Result};
@@ -38,14 +38,13 @@ pub struct Sources {
 impl Sources {
     /// Appends `batch N, FILE line L` of row `i` to `out`.
     pub fn write(&self, i: usize, out: &mut String) {
-        use std::fmt::Write as _;
         let file = text_at(&self.files, self.file.keys().value(i) as usize);
-        let _ = write!(
-            out,
-            "batch {}, {file} line {}",
-            self.batch.value(i),
-            self.line.value(i)
-        );
+        out.push_str("batch ");
+        push_number(out, u64::from(self.batch.value(i)));
+        out.push_str(", ");
+        out.push_str(file);
+        out.push_str(" line ");
+        push_number(out, self.line.value(i));
     }
 }
 
