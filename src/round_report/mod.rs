@@ -235,58 +235,81 @@ impl RoundReport {
                 .iter()
                 .map(|why| format!("skipped a malformed recall-run log line: {why}")),
         );
-        let t = Turnaround::compute(store, &statuses, deadlines, &log.runs, as_of, LIST_CAP)?;
-        let review = Review::compute(store, &statuses)?;
-        let plate_qc = PlateQc {
-            failed_plates: plate_qc::failed_plates(store, round),
-            reruns: Capped::of(worklist::reruns(store, &statuses)?),
-        };
-        let mut district_rows = None;
-        let coverage = if store.manifest().population().next().is_none() {
-            notes.push(
-                "no population register in the store, so no coverage: \
-                 pooltrack ingest population FILE"
-                    .to_owned(),
-            );
-            None
-        } else {
-            // One join of the register gives coverage and the districts of the
-            // prevalence table below.
-            let (totals, rows) = Coverage::compute_with_areas(store, round, AreaLevel::District)?;
-            district_rows = Some(rows);
-            Some(CoverageSection {
-                untested_persons: Capped::of(totals.untested(store)?),
-                unregistered_persons: Capped::of(totals.unregistered(store)?),
-                totals,
-            })
-        };
-        let config = store.config()?.prevalence;
-        let assay = Assay {
-            sensitivity: config.sensitivity,
-            specificity: config.specificity,
-        };
-        // The audit's strata by district come from the same join as coverage.
-        let districts = district_rows.as_ref().map(|r| r.of_row.as_slice());
-        let audit = AuditSection::build(store, &statuses, districts)?;
-        let by_lab = Prevalence::compute(store, &statuses, By::Lab, assay)?;
-        let by_district = match district_rows {
-            Some(rows) => Some(
-                Prevalence::compute_placed(store, &statuses, By::District, assay, Some(rows))?.rows,
-            ),
-            None => None,
-        };
-        let prevalence = PrevalenceSection {
-            assay,
-            first_stage_tubes: by_lab.first_stage_tubes,
-            follow_up_tubes: by_lab.follow_up_tubes,
-            by_district,
-            by_lab: by_lab.rows,
-        };
-        let dilution = Dilution::compute(store, &statuses, &DilutionOptions::default())?;
+        // The parts read the decided round and the store, not each other (but for the
+        // register's join, shared by coverage, the audit and prevalence): two groups of
+        // them run side by side, so a serial stretch of one leaves no core idle.
+        let (tubes_part, register_part) = rayon::join(
+            || -> Result<_> {
+                let t =
+                    Turnaround::compute(store, &statuses, deadlines, &log.runs, as_of, LIST_CAP)?;
+                let review = Review::compute(store, &statuses)?;
+                let plate_qc = PlateQc {
+                    failed_plates: plate_qc::failed_plates(store, round),
+                    reruns: Capped::of(worklist::reruns(store, &statuses)?),
+                };
+                let dilution = Dilution::compute(store, &statuses, &DilutionOptions::default())?;
+                let custody = custody::CustodySection::compute(store, &statuses, as_of)?;
+                Ok((t, review, plate_qc, dilution, custody))
+            },
+            || -> Result<_> {
+                let mut note = None;
+                let mut district_rows = None;
+                let coverage = if store.manifest().population().next().is_none() {
+                    note = Some(
+                        "no population register in the store, so no coverage: \
+                         pooltrack ingest population FILE"
+                            .to_owned(),
+                    );
+                    None
+                } else {
+                    // One join of the register gives coverage and the districts of the
+                    // audit's strata and of the prevalence table below.
+                    let (totals, rows) =
+                        Coverage::compute_with_areas(store, round, AreaLevel::District)?;
+                    district_rows = Some(rows);
+                    Some(CoverageSection {
+                        untested_persons: Capped::of(totals.untested(store)?),
+                        unregistered_persons: Capped::of(totals.unregistered(store)?),
+                        totals,
+                    })
+                };
+                let config = store.config()?.prevalence;
+                let assay = Assay {
+                    sensitivity: config.sensitivity,
+                    specificity: config.specificity,
+                };
+                let districts = district_rows.as_ref().map(|r| r.of_row.as_slice());
+                let audit = AuditSection::build(store, &statuses, districts)?;
+                let by_lab = Prevalence::compute(store, &statuses, By::Lab, assay)?;
+                let by_district = match district_rows {
+                    Some(rows) => Some(
+                        Prevalence::compute_placed(
+                            store,
+                            &statuses,
+                            By::District,
+                            assay,
+                            Some(rows),
+                        )?
+                        .rows,
+                    ),
+                    None => None,
+                };
+                let prevalence = PrevalenceSection {
+                    assay,
+                    first_stage_tubes: by_lab.first_stage_tubes,
+                    follow_up_tubes: by_lab.follow_up_tubes,
+                    by_district,
+                    by_lab: by_lab.rows,
+                };
+                Ok((coverage, audit, prevalence, note))
+            },
+        );
+        let (t, review, plate_qc, dilution, custody) = tubes_part?;
+        let (coverage, audit, prevalence, note) = register_part?;
+        notes.extend(note);
         let untested = coverage.as_ref().map_or(0, |c| c.totals.untested);
         let counts = statuses.counts();
         let health_codes = Tally::of_counts(&counts.by_status, untested);
-        let custody = custody::CustodySection::compute(store, &statuses, as_of)?;
         let report = RoundReport {
             round: round.to_owned(),
             as_of: time::format(as_of, statuses.zone),
