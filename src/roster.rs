@@ -9,42 +9,31 @@ use std::sync::Arc;
 
 use arrow_array::builder::{Float32Builder, StringBuilder, TimestampMillisecondBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{UInt32Type, UInt64Type};
 use arrow_array::{
-    Array, ArrayRef, DictionaryArray, Float32Array, RecordBatch, StringArray,
-    TimestampMillisecondArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::output::{ListRow, RowMaker};
+use crate::store::cited::{self, Cited, Files};
 use crate::store::{BatchKind, Store, read};
-use crate::text::{push_number, text_at};
+use crate::text::text_at;
 use crate::time::{self, Millis};
 use crate::tracker::{NONE, PersonStatus, Statuses};
 use crate::{Error, Result};
 
 /// Where a row of a segment came from, as exports cite it.
 pub struct Sources {
-    batch: UInt32Array,
-    /// Each row's entry in `files`.
-    file: DictionaryArray<UInt32Type>,
-    /// The distinct file names, held once: every row of a batch repeats its file's.
-    files: StringArray,
-    line: UInt64Array,
+    cited: Cited,
+    files: Files,
 }
 
 impl Sources {
     /// Appends `batch N, FILE line L` of row `i` to `out`.
     pub fn write(&self, i: usize, out: &mut String) {
-        let file = text_at(&self.files, self.file.keys().value(i) as usize);
-        out.push_str("batch ");
-        push_number(out, u64::from(self.batch.value(i)));
-        out.push_str(", ");
-        out.push_str(file);
-        out.push_str(" line ");
-        push_number(out, self.line.value(i));
+        self.cited.write(i, &self.files.names, out);
     }
 }
 
@@ -95,9 +84,21 @@ impl Texts {
         };
         // One column at a time: reading concatenates a column's pieces, and doing that
         // for all of them at once held every column twice.
+        // A row group per task: a city's collections are one file, which read whole
+        // kept one core busy.
         let column = |kind: BatchKind, name: &str, rows: usize| -> Result<ArrayRef> {
-            read::columns(store, &round.name, kind, &[name])?
-                .pop()
+            let files = read::segment_files(store, &round.name, kind);
+            let parts = read::map_rows(store, &files, &[name], &[], read::Picked::All, |c| {
+                c.first().cloned().ok_or_else(damaged)
+            })?;
+            let parts: Vec<&dyn Array> = parts.iter().map(AsRef::as_ref).collect();
+            if parts.is_empty() {
+                return read::columns(store, &round.name, kind, &[name])?
+                    .pop()
+                    .filter(|a| a.len() == rows)
+                    .ok_or_else(damaged);
+            }
+            Some(arrow_select::concat::concat(&parts)?)
                 .filter(|a| a.len() == rows)
                 .ok_or_else(damaged)
         };
@@ -112,34 +113,11 @@ impl Texts {
             if !wanted.sources {
                 return Ok(None);
             }
-            // The file name is read first and shrunk to one copy per file before the
-            // other columns arrive, while little else is held.
-            let dictionary =
-                DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8));
-            let file = arrow_cast::cast(&column(kind, "source", rows)?, &dictionary)?;
-            let file = file
-                .as_dictionary_opt::<UInt32Type>()
-                .cloned()
-                .ok_or_else(damaged)?;
-            let files = file
-                .values()
-                .as_string_opt::<i32>()
-                .cloned()
-                .ok_or_else(damaged)?;
-            let batch = column(kind, "batch", rows)?;
-            let line = column(kind, "line", rows)?;
-            let (Some(batch), Some(line)) = (
-                batch.as_primitive_opt::<UInt32Type>(),
-                line.as_primitive_opt::<UInt64Type>(),
-            ) else {
+            let (cited, files) = cited::of_round(store, &round.name, kind)?;
+            if cited.len() != rows {
                 return Err(damaged());
-            };
-            Ok(Some(Sources {
-                batch: batch.clone(),
-                file,
-                files,
-                line: line.clone(),
-            }))
+            }
+            Ok(Some(Sources { cited, files }))
         };
         let (rows, results) = (round.tube_of_row.len(), round.results.outcome.len());
         let (reported, collected) = rayon::join(

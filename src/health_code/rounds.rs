@@ -45,13 +45,14 @@ use super::rules::{Clearing, Reason, Word};
 use crate::model::Mode;
 use crate::output::ListRow;
 use crate::output::stream::{JsonLayout, RowMaker};
+use crate::store::cited::Files;
 use crate::store::config::{HealthCodesConfig, hours_to_millis};
 use crate::store::{BatchKind, Store, read};
 use crate::time::{self, Millis, Offset};
 use crate::tracker::{NONE, RoundRows, SpecimenLimit};
 use crate::{Error, Result};
 use fold::{Out, REASONS, REGISTERED, Range, Register, SINGLE};
-use text::{Files, OTHER, Ranks, ResultsText, RowsText};
+use text::{OTHER, Ranks, ResultsText, RowsText};
 
 /// The store's rounds with any swab at or before `as_of`, oldest first (by earliest
 /// swab, then name), each with its earliest swab.

@@ -28,6 +28,7 @@
 //! are and converted by [`migrate`].
 
 pub mod checked;
+pub mod cited;
 pub mod config;
 pub mod custody;
 pub mod delta;

@@ -3,19 +3,16 @@
 //! batch and file of a source once per run of rows, and each read row found again by
 //! its rank among the rows read (a bit per row of the round), not by a search.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Float32Type, Int32Type, TimestampMillisecondType, UInt32Type, UInt64Type,
-};
+use arrow_array::types::{Float32Type, TimestampMillisecondType};
 use arrow_array::{Array, ArrayRef, Float32Array, StringArray};
 use rayon::prelude::*;
 
+use crate::store::cited::{Cited, Files};
 use crate::store::read::{self, Picked};
 use crate::store::{BatchKind, Store};
-use crate::text::push_number;
 use crate::time::Millis;
 use crate::{Error, Result};
 
@@ -207,96 +204,6 @@ impl Ids {
     }
 }
 
-/// Where some rows came from (`batch N, FILE line L`): the batch and file once per run
-/// of rows that share them, the line per row.
-#[derive(Default)]
-pub(super) struct Cited {
-    /// (first row's place, batch, file number), ascending.
-    runs: Vec<(u32, u32, u32)>,
-    line: Vec<u64>,
-}
-
-impl Cited {
-    /// Appends `batch N, FILE line L` of place `i` to `out` (nothing past the end).
-    pub(super) fn write(&self, i: usize, files: &[String], out: &mut String) {
-        let Some(&line) = self.line.get(i) else {
-            return;
-        };
-        let place = u32::try_from(i).unwrap_or(u32::MAX);
-        let run = self.runs.partition_point(|r| r.0 <= place);
-        let Some(&(_, batch, file)) = run.checked_sub(1).and_then(|k| self.runs.get(k)) else {
-            return;
-        };
-        let file = files.get(file as usize).map_or("", String::as_str);
-        out.push_str("batch ");
-        push_number(out, u64::from(batch));
-        out.push_str(", ");
-        out.push_str(file);
-        out.push_str(" line ");
-        push_number(out, line);
-    }
-
-    /// The sources of one part's rows from its `batch`, `source` (a dictionary) and
-    /// `line` columns, files numbered by `files`.
-    fn of(c: &[ArrayRef], files: &mut Files) -> Option<Cited> {
-        let batch = c[0].as_primitive_opt::<UInt32Type>()?;
-        let source = c[1].as_dictionary_opt::<Int32Type>()?;
-        let names = source.values().as_string_opt::<i32>()?;
-        let line = c[2].as_primitive_opt::<UInt64Type>()?;
-        let numbers: Vec<u32> = (0..names.len())
-            .map(|k| files.number(crate::text::text_at(names, k)))
-            .collect();
-        let mut cited = Cited {
-            runs: Vec::new(),
-            line: line.values().to_vec(),
-        };
-        let keys = source.keys();
-        for i in 0..batch.len() {
-            let file = usize::try_from(keys.value(i))
-                .ok()
-                .and_then(|k| numbers.get(k))
-                .copied()
-                .unwrap_or(u32::MAX);
-            let b = batch.value(i);
-            if cited.runs.last().is_none_or(|r| (r.1, r.2) != (b, file)) {
-                cited
-                    .runs
-                    .push((u32::try_from(i).unwrap_or(u32::MAX), b, file));
-            }
-        }
-        Some(cited)
-    }
-
-    fn append(&mut self, part: Cited) {
-        let base = u32::try_from(self.line.len()).unwrap_or(u32::MAX);
-        for (start, b, f) in part.runs {
-            if self.runs.last().is_none_or(|r| (r.1, r.2) != (b, f)) {
-                self.runs.push((start.saturating_add(base), b, f));
-            }
-        }
-        self.line.extend(part.line);
-    }
-}
-
-/// Source file names, numbered.
-#[derive(Default)]
-pub(super) struct Files {
-    pub names: Vec<String>,
-    ids: HashMap<String, u32>,
-}
-
-impl Files {
-    fn number(&mut self, name: &str) -> u32 {
-        if let Some(&n) = self.ids.get(name) {
-            return n;
-        }
-        self.names.push(name.to_owned());
-        let n = u32::try_from(self.names.len() - 1).unwrap_or(u32::MAX);
-        self.ids.insert(name.to_owned(), n);
-        n
-    }
-}
-
 /// The text of a round's collection rows that decided codes, by rank: a part per row
 /// group as it was read (joining them held a 25 M-row round's text twice).
 #[derive(Default)]
@@ -415,7 +322,7 @@ pub(super) fn rows_text(
     for part in &mut parts {
         text.starts.push(n);
         n += part.ids.keys.len();
-        if part.cited.line.len() != part.ids.keys.len() {
+        if part.cited.len() != part.ids.keys.len() {
             return Err(damaged(store, &what));
         }
         // Keys of other forms name the round's list from here on.
@@ -526,7 +433,7 @@ pub(super) fn results_text(
         cited,
         late: Vec::new(),
     };
-    if out.reported_at.len() != rows.len() || out.cited.line.len() != rows.len() {
+    if out.reported_at.len() != rows.len() || out.cited.len() != rows.len() {
         return Err(damaged(store, &what));
     }
     Ok(out)
