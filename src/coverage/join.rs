@@ -71,8 +71,12 @@ pub(crate) fn join_each(
     stated: impl Fn(u32) -> u8,
     mut on_row: impl FnMut(u32, Option<Person>),
 ) -> Joined {
-    population.sort_unstable();
-    round.sort_unstable();
+    // Each segment's person sidecar is sorted already: the input is a few sorted runs
+    // (a city's batch and its retests), which the stable sort finds and merges in
+    // linear time where the unstable one sorted it afresh. Entries are whole tuples, so
+    // the order is the same.
+    population.sort();
+    round.sort();
     let mut out = Joined::default();
     let (mut i, mut j) = (0, 0);
     while i < population.len() || j < round.len() {
@@ -122,8 +126,9 @@ pub(crate) fn resolve_rows(
     stated: impl Fn(u32) -> u8,
     mut emit: impl FnMut(u32, Option<Person>),
 ) {
-    population.sort_unstable();
-    round.sort_unstable();
+    // Sorted runs merged, as in `join_each`.
+    population.sort();
+    round.sort();
     let mut i = 0;
     let mut j = 0;
     while j < round.len() {
