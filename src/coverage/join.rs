@@ -65,6 +65,8 @@ pub fn join(
 /// stating it: the highest segment, then the highest row (rows of a segment are in
 /// input order). Also calls `on_row(row, person)` for every membership as
 /// [`resolve_rows`] does, so one walk gives coverage and each row's area.
+// The stable sort is chosen for the sorted runs it merges (below).
+#[allow(clippy::stable_sort_primitive)]
 pub(crate) fn join_each(
     mut population: Vec<Registration>,
     mut round: Vec<Membership>,
@@ -120,6 +122,8 @@ pub(crate) fn join_each(
 /// Joins registrations with memberships row by row: calls `emit(row, person)` for
 /// every membership, with the person their registrations resolve to (as [`join`]
 /// resolves them), or `None` for a person who is not registered.
+// The stable sort is chosen for the sorted runs it merges (below).
+#[allow(clippy::stable_sort_primitive)]
 pub(crate) fn resolve_rows(
     mut population: Vec<Registration>,
     mut round: Vec<Membership>,
