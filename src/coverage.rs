@@ -675,6 +675,79 @@ impl Coverage {
     }
 }
 
+/// The ids of the registered persons with no tube in `round`, in no set order, or
+/// `None` when the store holds no register: the persons [`Coverage::untested`] lists,
+/// found without their areas. The register's person sidecars are anti-joined with the
+/// round's, hash range by hash range on all cores, and only the untested persons' ids
+/// are read; coverage's join also reads every registration's district, community and
+/// group, which the health codes do not print.
+///
+/// Fails with [`Error::UnknownRound`] when the store holds no collections of `round`.
+pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
+    let Some(segments) = Segments::open(store)? else {
+        return Ok(None);
+    };
+    store.require_round(round)?;
+    let index = store.index_of(Some(round))?;
+    let collections = index_collections(&index, round);
+    let ends: Vec<u32> = segments
+        .bases
+        .iter()
+        .skip(1)
+        .copied()
+        .chain([segments.rows])
+        .collect();
+    let found: Vec<Option<Vec<u32>>> = (0..HASH_RANGES)
+        .into_par_iter()
+        .map(|r| {
+            // (hash, row across the segments): a person's latest registration is
+            // their last entry once sorted.
+            let mut population: Vec<(u128, u32)> = Vec::new();
+            for ((f, &base), &end) in segments.sidecars.iter().zip(&segments.bases).zip(&ends) {
+                for i in in_range(f, r) {
+                    let row = base.checked_add(f.person_row(i)).filter(|&row| row < end)?;
+                    population.push((f.person(i), row));
+                }
+            }
+            Some(join::untested(population, tested_in_range(&collections, r)))
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for part in found {
+        let Some(part) = part else {
+            return Err(Error::damaged(
+                store.root(),
+                "a population person index names a row its segment does not hold",
+            ));
+        };
+        rows.extend(part);
+    }
+    rows.par_sort_unstable();
+    let c = read::fetch_files(
+        store,
+        &segments.files,
+        &population_schema(),
+        &["person"],
+        &rows,
+    )?;
+    let person = c
+        .first()
+        .map(|a| strings(store, a))
+        .transpose()?
+        .filter(|p| p.len() == rows.len())
+        .ok_or_else(|| {
+            Error::damaged(
+                store.root(),
+                "the population segments hold fewer rows than their person indexes name",
+            )
+        })?;
+    Ok(Some(
+        (0..person.len())
+            .map(|i| text_at(person, i).to_owned())
+            .collect(),
+    ))
+}
+
 /// The round's collection segments (the round exists: [`Store::require_round`]).
 /// The round's memberships (person hash, row in the round) whose hashes fall in range
 /// `r`, from every collections segment.

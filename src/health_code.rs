@@ -20,7 +20,6 @@ use arrow_schema::{DataType, Field, Schema};
 use serde::Serialize;
 
 use crate::Result;
-use crate::coverage::Coverage;
 use crate::model::Status;
 use crate::output::stream::{self, JsonLayout, RowMaker, csv_field, csv_float};
 use crate::output::{Format, ListRow};
@@ -378,15 +377,7 @@ impl RowMaker for HealthCodes {
 /// The registered persons with no tube in `round` (their codes are yellow: they missed
 /// a required test), or `None` when the store holds no population register.
 pub fn untested(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
-    if store.manifest().population().next().is_none() {
-        return Ok(None);
-    }
-    let persons = Coverage::compute(store, round)?
-        .untested(store)?
-        .into_iter()
-        .map(|u| u.person)
-        .collect();
-    Ok(Some(persons))
+    crate::coverage::untested_ids(store, round)
 }
 
 /// Exports the health codes of `round`, the untested registered persons' included, to

@@ -153,6 +153,34 @@ pub(crate) fn resolve_rows(
     }
 }
 
+/// The registered persons with no membership: of each person hash in `population`
+/// (hash, row) that no membership in `round` has, the row of its latest registration
+/// (the highest row across the segments). Both come from sorted sidecars; the stable
+/// sort merges their runs.
+#[allow(clippy::stable_sort_primitive)]
+pub(crate) fn untested(mut population: Vec<(u128, u32)>, mut round: Vec<Membership>) -> Vec<u32> {
+    population.sort();
+    round.sort();
+    let mut out = Vec::new();
+    let mut j = 0;
+    let mut i = 0;
+    while i < population.len() {
+        let hash = population[i].0;
+        let mut end = i + 1;
+        while end < population.len() && population[end].0 == hash {
+            end += 1;
+        }
+        while j < round.len() && round[j].0 < hash {
+            j += 1;
+        }
+        if round.get(j).is_none_or(|m| m.0 != hash) {
+            out.push(population[end - 1].1);
+        }
+        i = end;
+    }
+    out
+}
+
 /// One person's fields from their registrations `regs` (sorted, oldest first): each
 /// from the latest registration stating it. Walks back from the latest only as far as
 /// a field is still missing, and asks nothing of a person registered once.
@@ -190,6 +218,30 @@ fn resolve(regs: &[Registration], stated: &impl Fn(u32) -> u8, tested: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_untested_are_the_registered_hashes_no_membership_has_at_their_latest_row() {
+        // Two segments' sidecars (sorted runs) and a round of two segments.
+        let population = vec![(1, 0), (3, 1), (5, 2), (7, 3), (3, 10), (9, 11), (9, 12)];
+        let round = vec![(3, 0), (8, 1), (1, 2), (3, 3)];
+        let mut got = untested(population.clone(), round.clone());
+        got.sort_unstable();
+        // A naive model: each registered hash's highest row, kept when no membership
+        // names the hash.
+        let mut latest = std::collections::BTreeMap::new();
+        for &(h, row) in &population {
+            let e = latest.entry(h).or_insert(row);
+            *e = (*e).max(row);
+        }
+        let mut want: Vec<u32> = latest
+            .into_iter()
+            .filter(|(h, _)| !round.iter().any(|m| m.0 == *h))
+            .map(|(_, row)| row)
+            .collect();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(got, [2, 3, 12]);
+    }
 
     /// In these tests a registration kind's low bits are the fields it states; higher
     /// bits tell kinds stating the same fields apart.
