@@ -748,7 +748,6 @@ pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
     ))
 }
 
-/// The round's collection segments (the round exists: [`Store::require_round`]).
 /// The round's memberships (person hash, row in the round) whose hashes fall in range
 /// `r`, from every collections segment.
 fn tested_in_range(collections: &[&CollectionIndex], r: u32) -> Vec<join::Membership> {
@@ -763,6 +762,7 @@ fn tested_in_range(collections: &[&CollectionIndex], r: u32) -> Vec<join::Member
         .collect()
 }
 
+/// The round's collection segments (the round exists: [`Store::require_round`]).
 fn index_collections<'a>(
     index: &'a crate::store::StoreIndex,
     round: &str,

@@ -54,12 +54,16 @@ impl Cited {
     }
 
     /// The sources of one part's rows from its `batch`, `source` (a dictionary) and
-    /// `line` columns, files numbered by `files`.
+    /// `line` columns, files numbered by `files`; `None` unless `c` is those three
+    /// columns with those types (a damaged segment).
     pub fn of(c: &[ArrayRef], files: &mut Files) -> Option<Cited> {
-        let batch = c[0].as_primitive_opt::<UInt32Type>()?;
-        let source = c[1].as_dictionary_opt::<Int32Type>()?;
+        let [batch, source, line] = c else {
+            return None;
+        };
+        let batch = batch.as_primitive_opt::<UInt32Type>()?;
+        let source = source.as_dictionary_opt::<Int32Type>()?;
         let names = source.values().as_string_opt::<i32>()?;
-        let line = c[2].as_primitive_opt::<UInt64Type>()?;
+        let line = line.as_primitive_opt::<UInt64Type>()?;
         let numbers: Vec<u32> = (0..names.len())
             .map(|k| files.number(crate::text::text_at(names, k)))
             .collect();

@@ -308,7 +308,10 @@ pub(super) fn rows_text(
                     .push(u32::try_from(part.tubes.len() - 1).unwrap_or(u32::MAX));
             }
             let mut files = numbered.lock().map_err(|_| damaged(store, &what))?;
-            part.cited = Cited::of(&c[2..5], &mut files).ok_or_else(|| damaged(store, &what))?;
+            part.cited = c
+                .get(2..5)
+                .and_then(|c| Cited::of(c, &mut files))
+                .ok_or_else(|| damaged(store, &what))?;
             Ok(part)
         },
     );
@@ -420,7 +423,11 @@ pub(super) fn results_text(
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| damaged(store, &what))?;
         reported_at.extend_from_slice(at.values());
-        cited.append(Cited::of(&p[6..9], files).ok_or_else(|| damaged(store, &what))?);
+        cited.append(
+            p.get(6..9)
+                .and_then(|c| Cited::of(c, files))
+                .ok_or_else(|| damaged(store, &what))?,
+        );
     }
     let out = ResultsText {
         ranks,
