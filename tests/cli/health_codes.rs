@@ -131,3 +131,42 @@ fn registered_persons_without_a_tube_are_yellow_untested() {
         assert_eq!(c[p]["tube"], "");
     }
 }
+
+/// The round's exports list persons in id order, whether every id is of the resident
+/// form (sorted by its exact numeric key) or one is not (sorted as text): ids of one
+/// district and birth date that differ only in their last digits or `X`, and one that
+/// sorts between them only as text.
+#[test]
+fn exports_list_persons_in_id_order_for_resident_ids_and_for_mixed_ids() {
+    let resident = [
+        "31010119900101123X",
+        "310101199001011239",
+        "110105194912310021",
+        "310101199001011220",
+        "11010519491231002X",
+        "310101198512310017",
+    ];
+    for extra in [None, Some("310101199001011")] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = dir.path();
+        let mut csv = String::from("tube,person,mode,collected_at\n");
+        for (i, p) in resident.iter().chain(extra.iter()).enumerate() {
+            csv.push_str(&format!("ORD-{i:02},{p},single,2022-04-02 08:{i:02}:00\n"));
+        }
+        let file = store.join("collections.csv");
+        std::fs::write(&file, csv).expect("write");
+        ingest_collections(store, ROUND, &[file]);
+        let mut want: Vec<&str> = resident.iter().chain(extra.iter()).copied().collect();
+        want.sort_unstable();
+        for export in ["health-codes", "status"] {
+            let o = run(pooltrack(store).args(["export", export, "--round", ROUND]));
+            assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+            let text = String::from_utf8(o.stdout).expect("utf-8");
+            let got: Vec<String> = csv_records(&text)
+                .into_iter()
+                .map(|r| r["person"].clone())
+                .collect();
+            assert_eq!(got, want, "export {export}, extra id {extra:?}");
+        }
+    }
+}

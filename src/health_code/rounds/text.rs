@@ -134,31 +134,7 @@ impl Arena {
 /// as [`OTHER`] plus its place in a list of such ids.
 pub(super) const OTHER: u64 = 1 << 63;
 
-/// The key of a resident-number id, `None` for any other form.
-///
-/// The first 17 digits times 11, plus the last character (`0`-`9`, `X` as 10): equal
-/// lengths make numeric order text order, and `X` sorts after the digits in both.
-pub(super) fn resident_key(id: &[u8]) -> Option<u64> {
-    let [first @ .., last] = id else {
-        return None;
-    };
-    if first.len() != 17 {
-        return None;
-    }
-    let last = match last {
-        b'0'..=b'9' => u64::from(last - b'0'),
-        b'X' => 10,
-        _ => return None,
-    };
-    let mut n = 0u64;
-    for &b in first {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + u64::from(b - b'0');
-    }
-    Some(n * 11 + last)
-}
+pub(super) use crate::text::resident_key;
 
 /// The text of a resident-number key.
 pub(super) fn resident_text(key: u64) -> [u8; 18] {
