@@ -174,6 +174,118 @@ impl ListRow for HealthCodeRow<'_> {
     }
 }
 
+/// A code row's cells as both code exports write them: its text cells in the header's
+/// order with the two Cts left out, and the Cts, which come after text cell
+/// `CTS_AFTER`. The first [`REQUIRED`] text cells are never null; other blank text is
+/// null in Parquet.
+pub(crate) trait CodeCells<const N: usize> {
+    /// How many text cells precede the Cts.
+    const CTS_AFTER: usize;
+    /// The text cells.
+    fn text(&self) -> [&str; N];
+    /// Ct `ORF1ab` and Ct N.
+    fn cts(&self) -> [Option<f32>; 2];
+}
+
+/// Text cells of a code row that are never null (person, color and status or reason).
+const REQUIRED: usize = 3;
+
+/// Appends rows `rows` as CSV lines, each filled into `row` by `fill`, cell by cell as
+/// the `csv` crate writes them: its serializer cost a city's export as much as making
+/// the rows.
+pub(crate) fn code_csv_lines<R: CodeCells<N>, const N: usize>(
+    rows: std::ops::Range<usize>,
+    row: &mut R,
+    mut fill: impl FnMut(usize, &mut R),
+    out: &mut Vec<u8>,
+) {
+    for at in rows {
+        fill(at, row);
+        for (i, v) in row.text().into_iter().enumerate() {
+            if i == R::CTS_AFTER {
+                for ct in row.cts() {
+                    out.push(b',');
+                    if let Some(v) = ct {
+                        csv_float(out, v);
+                    }
+                }
+            }
+            if i > 0 {
+                out.push(b',');
+            }
+            csv_field(out, v.as_bytes());
+        }
+        out.push(b'\n');
+    }
+}
+
+/// Rows `rows` as one Arrow batch of `schema`, each filled into `row` by `fill` and
+/// appended to column builders: no copy of each row.
+pub(crate) fn code_batch<R: CodeCells<N>, const N: usize>(
+    schema: Arc<Schema>,
+    rows: std::ops::Range<usize>,
+    row: &mut R,
+    mut fill: impl FnMut(usize, &mut R),
+) -> Result<RecordBatch> {
+    let n = rows.len();
+    let mut text: Vec<StringBuilder> = (0..N)
+        .map(|_| StringBuilder::with_capacity(n, n * 16))
+        .collect();
+    let (mut ct_orf1ab, mut ct_n) = (
+        Float32Builder::with_capacity(n),
+        Float32Builder::with_capacity(n),
+    );
+    for at in rows {
+        fill(at, row);
+        for (i, (b, v)) in text.iter_mut().zip(row.text()).enumerate() {
+            if i >= REQUIRED && v.is_empty() {
+                b.append_null();
+            } else {
+                b.append_value(v);
+            }
+        }
+        let [orf1ab, n] = row.cts();
+        ct_orf1ab.append_option(orf1ab);
+        ct_n.append_option(n);
+    }
+    let mut text: Vec<ArrayRef> = text
+        .iter_mut()
+        .map(|b| Arc::new(b.finish()) as ArrayRef)
+        .collect();
+    let after = text.split_off(R::CTS_AFTER);
+    let mut columns = text;
+    columns.push(Arc::new(ct_orf1ab.finish()));
+    columns.push(Arc::new(ct_n.finish()));
+    columns.extend(after);
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+impl CodeCells<13> for HealthCodeRow<'_> {
+    const CTS_AFTER: usize = 8;
+
+    fn text(&self) -> [&str; 13] {
+        [
+            &self.person,
+            self.color,
+            self.status,
+            self.tube,
+            self.mode,
+            &self.collected_at,
+            &self.collection_source,
+            self.result,
+            &self.reported_at,
+            self.lab,
+            self.plate,
+            &self.result_source,
+            &self.not_counted,
+        ]
+    }
+
+    fn cts(&self) -> [Option<f32>; 2] {
+        [self.ct_orf1ab, self.ct_n]
+    }
+}
+
 /// A round's health codes in person-id order, made row by row as they are written
 /// (see [`crate::output::stream`]): a city's 25 million codes never sit in memory as
 /// text at once.
@@ -229,44 +341,13 @@ impl RowMaker for HealthCodes {
         self.0.len()
     }
 
-    /// Each row filled and its cells written straight to the line, the bytes the
-    /// `csv` crate writes: its serializer cost a city's export as much as making the
-    /// rows.
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let mut row = HealthCodeRow::default();
-        for at in rows {
-            self.fill(at, &mut row);
-            for v in [
-                row.person.as_str(),
-                row.color,
-                row.status,
-                row.tube,
-                row.mode,
-                row.collected_at.as_str(),
-                row.collection_source.as_str(),
-                row.result,
-            ] {
-                csv_field(out, v.as_bytes());
-                out.push(b',');
-            }
-            for ct in [row.ct_orf1ab, row.ct_n] {
-                if let Some(v) = ct {
-                    csv_float(out, v);
-                }
-                out.push(b',');
-            }
-            for v in [
-                row.reported_at.as_str(),
-                row.lab,
-                row.plate,
-                row.result_source.as_str(),
-            ] {
-                csv_field(out, v.as_bytes());
-                out.push(b',');
-            }
-            csv_field(out, row.not_counted.as_bytes());
-            out.push(b'\n');
-        }
+        code_csv_lines(
+            rows,
+            &mut HealthCodeRow::default(),
+            |at, r| self.fill(at, r),
+            out,
+        );
         Ok(())
     }
 
@@ -274,56 +355,9 @@ impl RowMaker for HealthCodes {
     /// builders: holding a copy of each row, four strings apiece, cost a city's
     /// Parquet export 100 million allocations.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
-        const TEXT: usize = HealthCodeRow::HEADER.len() - 2;
-        // person, color and status are never null; the other text is null when blank
-        const REQUIRED: usize = 3;
-        let n = rows.len();
-        let mut text: Vec<StringBuilder> = (0..TEXT)
-            .map(|_| StringBuilder::with_capacity(n, n * 16))
-            .collect();
-        let (mut ct_orf1ab, mut ct_n) = (
-            Float32Builder::with_capacity(n),
-            Float32Builder::with_capacity(n),
-        );
-        let mut row = HealthCodeRow::default();
-        for at in rows {
-            self.fill(at, &mut row);
-            let cells: [&str; TEXT] = [
-                &row.person,
-                row.color,
-                row.status,
-                row.tube,
-                row.mode,
-                &row.collected_at,
-                &row.collection_source,
-                row.result,
-                &row.reported_at,
-                row.lab,
-                row.plate,
-                &row.result_source,
-                &row.not_counted,
-            ];
-            for (i, (b, v)) in text.iter_mut().zip(cells).enumerate() {
-                if i >= REQUIRED && v.is_empty() {
-                    b.append_null();
-                } else {
-                    b.append_value(v);
-                }
-            }
-            ct_orf1ab.append_option(row.ct_orf1ab);
-            ct_n.append_option(row.ct_n);
-        }
-        let mut text: Vec<ArrayRef> = text
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        // In the header's order: the Cts come after `result`.
-        let after = text.split_off(8);
-        let mut columns = text;
-        columns.push(Arc::new(ct_orf1ab.finish()));
-        columns.push(Arc::new(ct_n.finish()));
-        columns.extend(after);
-        Ok(RecordBatch::try_new(schema(), columns)?)
+        code_batch(schema(), rows, &mut HealthCodeRow::default(), |at, r| {
+            self.fill(at, r);
+        })
     }
 
     fn fill<'a>(&'a self, at: usize, out: &mut HealthCodeRow<'a>) {

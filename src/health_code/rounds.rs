@@ -34,7 +34,6 @@ mod text;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::builder::{Float32Builder, StringBuilder};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::DataType;
 use rayon::prelude::*;
@@ -536,6 +535,36 @@ impl ListRow for CodeRow<'_> {
     }
 }
 
+impl super::CodeCells<17> for CodeRow<'_> {
+    const CTS_AFTER: usize = 12;
+
+    fn text(&self) -> [&str; 17] {
+        [
+            &self.person,
+            self.color,
+            &self.reason,
+            &self.valid_until,
+            self.group,
+            self.round,
+            self.status,
+            self.tube,
+            self.mode,
+            &self.collected_at,
+            &self.collection_source,
+            self.result,
+            &self.reported_at,
+            self.lab,
+            self.plate,
+            &self.result_source,
+            &self.not_counted,
+        ]
+    }
+
+    fn cts(&self) -> [Option<f32>; 2] {
+        [self.ct_orf1ab, self.ct_n]
+    }
+}
+
 impl RowMaker for CodesAsOf {
     type Row<'a> = CodeRow<'a>;
 
@@ -546,103 +575,17 @@ impl RowMaker for CodesAsOf {
         self.codes.len()
     }
 
-    /// Each row filled and its cells written straight to the line, the bytes the
-    /// `csv` crate writes: its serializer cost as much as making the row.
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
-        use crate::output::stream::{csv_field, csv_float};
-        let mut row = CodeRow::default();
-        for at in rows {
-            self.fill(at, &mut row);
-            let text = |out: &mut Vec<u8>, v: &str| {
-                csv_field(out, v.as_bytes());
-                out.push(b',');
-            };
-            text(out, &row.person);
-            text(out, row.color);
-            text(out, &row.reason);
-            text(out, &row.valid_until);
-            text(out, row.group);
-            text(out, row.round);
-            text(out, row.status);
-            text(out, row.tube);
-            text(out, row.mode);
-            text(out, &row.collected_at);
-            text(out, &row.collection_source);
-            text(out, row.result);
-            for ct in [row.ct_orf1ab, row.ct_n] {
-                if let Some(v) = ct {
-                    csv_float(out, v);
-                }
-                out.push(b',');
-            }
-            text(out, &row.reported_at);
-            text(out, row.lab);
-            text(out, row.plate);
-            text(out, &row.result_source);
-            csv_field(out, row.not_counted.as_bytes());
-            out.push(b'\n');
-        }
+        super::code_csv_lines(rows, &mut CodeRow::default(), |at, r| self.fill(at, r), out);
         Ok(())
     }
 
     /// The rows filled one at a time into one reused row and appended to column
     /// builders, as [`ListRow::record_batch`] lays them out: no copy of each row.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
-        // ct_orf1ab and ct_n are the numbers; every other column is text.
-        const TEXT: usize = CodeRow::HEADER.len() - 2;
-        // person, color and reason are never null; other text is null when blank.
-        const REQUIRED: usize = 3;
-        let n = rows.len();
-        let mut text: Vec<StringBuilder> = (0..TEXT)
-            .map(|_| StringBuilder::with_capacity(n, n * 16))
-            .collect();
-        let (mut ct_orf1ab, mut ct_n) = (
-            Float32Builder::with_capacity(n),
-            Float32Builder::with_capacity(n),
-        );
-        let mut row = CodeRow::default();
-        for at in rows {
-            self.fill(at, &mut row);
-            let cells: [&str; TEXT] = [
-                &row.person,
-                row.color,
-                &row.reason,
-                &row.valid_until,
-                row.group,
-                row.round,
-                row.status,
-                row.tube,
-                row.mode,
-                &row.collected_at,
-                &row.collection_source,
-                row.result,
-                &row.reported_at,
-                row.lab,
-                row.plate,
-                &row.result_source,
-                &row.not_counted,
-            ];
-            for (i, (b, v)) in text.iter_mut().zip(cells).enumerate() {
-                if i >= REQUIRED && v.is_empty() {
-                    b.append_null();
-                } else {
-                    b.append_value(v);
-                }
-            }
-            ct_orf1ab.append_option(row.ct_orf1ab);
-            ct_n.append_option(row.ct_n);
-        }
-        let mut text: Vec<ArrayRef> = text
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        // In the header's order: the Cts come after `result`.
-        let after = text.split_off(12);
-        let mut columns = text;
-        columns.push(Arc::new(ct_orf1ab.finish()));
-        columns.push(Arc::new(ct_n.finish()));
-        columns.extend(after);
-        Ok(RecordBatch::try_new(code_schema(), columns)?)
+        super::code_batch(code_schema(), rows, &mut CodeRow::default(), |at, r| {
+            self.fill(at, r);
+        })
     }
 
     fn fill<'a>(&'a self, at: usize, out: &mut CodeRow<'a>) {
