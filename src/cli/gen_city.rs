@@ -1,10 +1,10 @@
 //! `pooltrack gen --persons N [--prevalence P] [--seed S] [--pool-share F]
-//! [--pool-size K] [--pool-sizes K1,K2,...] [--ct-model] [--blank-optional F] [--population]
-//! [--incidents] --out DIR`
+//! [--pool-size K] [--pool-sizes K1,K2,...] [--ct-model] [--blank-optional F]
+//! [--ids numbered|resident] [--population] [--incidents] --out DIR`
 
 use std::path::PathBuf;
 
-use pooltrack::synth::{self, GenConfig, incidents};
+use pooltrack::synth::{self, GenConfig, PersonIds, incidents};
 
 use super::progress::Bar;
 
@@ -14,7 +14,9 @@ Writes collections.csv (the pooled stage), results.csv, retest_collections.csv (
 tube for everyone in a positive pool), retest_results.csv, truth.csv (the infected) and
 summary.json. The same arguments always give the same files. --population adds
 population.csv (for `ingest population` and `coverage`); --blank-optional F leaves the
-optional fields of a share F of the rows blank, as many labs send them.
+optional fields of a share F of the rows blank, as many labs send them; --ids resident
+writes person ids as a city's residents' are (district, birth date, sequence, in no
+order), where the default numbers them in row order.
 
 --pool-sizes 5,10,20 mixes pool sizes: sampling site s (2,500 persons each) pools
 K[s mod n] persons to a tube, the way a city's zones use different sizes.
@@ -92,6 +94,9 @@ pub struct Args {
     /// of a results row. The people, tubes and results stay those of the same seed.
     #[arg(long, default_value_t = 0.0, value_name = "F")]
     blank_optional: f64,
+    /// How person ids look; both are valid resident identity numbers.
+    #[arg(long, value_enum, default_value_t = Ids::Numbered)]
+    ids: Ids,
     /// Also write population.csv, the register (person,district,community): every
     /// person plus 0.5 % registered people who got no tube.
     #[arg(long, conflicts_with = "incidents")]
@@ -112,6 +117,25 @@ pub struct Args {
     out: PathBuf,
 }
 
+/// `--ids`: the generator's [`PersonIds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ids {
+    /// `31`, the person's number in 15 digits, the check character: ids in row order.
+    Numbered,
+    /// District code, birth date 1940–2019, sequence, check character: ids in no
+    /// order, sharing long prefixes, as a city's are.
+    Resident,
+}
+
+impl From<Ids> for PersonIds {
+    fn from(ids: Ids) -> PersonIds {
+        match ids {
+            Ids::Numbered => PersonIds::Numbered,
+            Ids::Resident => PersonIds::Resident,
+        }
+    }
+}
+
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let cfg = GenConfig {
         persons: args.persons,
@@ -123,6 +147,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ct_model: args.ct_model,
         blank_optional: args.blank_optional,
         population: args.population,
+        ids: args.ids.into(),
     };
     if let Some(rounds) = args.rounds {
         let pb = Bar::new(args.persons, "pos");

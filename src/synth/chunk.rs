@@ -129,7 +129,12 @@ impl<'a> ChunkGen<'a> {
         for k in 0..n {
             let (district, community) = area(k * sites / n, sites);
             let text = format!("{district},{community}");
-            push_registered(&mut self.buf.population, persons + k, text.as_bytes());
+            push_registered(
+                &mut self.buf.population,
+                self.cfg.ids,
+                persons + k,
+                text.as_bytes(),
+            );
         }
         self.buf.counts.registered += n;
     }
@@ -157,12 +162,17 @@ impl<'a> ChunkGen<'a> {
         });
         for person in start..end {
             if let Some(text) = &registered_at {
-                push_registered(&mut self.buf.population, person, text.as_bytes());
+                push_registered(
+                    &mut self.buf.population,
+                    self.cfg.ids,
+                    person,
+                    text.as_bytes(),
+                );
                 self.buf.counts.registered += 1;
             }
             let ct = if unit(&mut self.rng) < self.cfg.prevalence {
                 self.buf.counts.infected += 1;
-                push_person(&mut self.buf.truth, person);
+                push_person(&mut self.buf.truth, self.cfg.ids, person);
                 self.buf.truth.push(b'\n');
                 Some(if self.cfg.ct_model {
                     self.viral_ct()
@@ -186,7 +196,7 @@ impl<'a> ChunkGen<'a> {
                     &mut self.buf.collections,
                     b"PL",
                     pool.serial,
-                    person,
+                    (self.cfg.ids, person),
                     false,
                     pool_size,
                     at,
@@ -209,7 +219,7 @@ impl<'a> ChunkGen<'a> {
                     &mut self.buf.collections,
                     b"SG",
                     serial,
-                    person,
+                    (self.cfg.ids, person),
                     true,
                     1,
                     at,
@@ -267,7 +277,7 @@ impl<'a> ChunkGen<'a> {
                 &mut self.buf.retest_collections,
                 b"RT",
                 serial,
-                person,
+                (self.cfg.ids, person),
                 true,
                 1,
                 at,
@@ -407,7 +417,7 @@ impl<'a> ChunkGen<'a> {
         use std::io::Write as _;
         for &(person, ct) in infected {
             let b = &mut self.buf.ct_truth;
-            push_person(b, person);
+            push_person(b, self.cfg.ids, person);
             // Infected persons are few: `write!` costs nothing that matters here.
             let _ = write!(b, ",{ct:.2},");
             push_tube(b, prefix, serial);

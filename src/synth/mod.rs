@@ -75,6 +75,12 @@
 //!   in order with the district and community of their site (4 to 8 districts `D01`…
 //!   of consecutive sites, each site a community `D01-C01`…), then 0.5 % more people
 //!   (ids continuing after the last person) who got no tube, spread over the sites.
+//! - **Person ids.** Person `i` (counting from 0 in row order, the register's
+//!   untested persons after the round's) has one id for every seed, round and share.
+//!   [`PersonIds::Numbered`] writes `31`, `i + 1` in 15 digits and the check
+//!   character; [`PersonIds::Resident`] writes a district code, a birth date and a
+//!   sequence taken from a one-to-one shuffle of `i` over the 467,520,000 such ids, so
+//!   a city's ids are in no order and share long prefixes, as real ones do.
 //! - **Retest.** Every member of a positive pool is recalled 1 to 4 hours after the
 //!   pool's report and swabbed into a single tube (`RT` + 9 digits) at the same site;
 //!   the retest is positive iff the person is infected (Ct = their Ct ± 0.5), the
@@ -163,6 +169,25 @@ pub struct GenConfig {
     /// Also write `population.csv`, the register (`person,district,community`): every
     /// person of the round plus 0.5 % registered people who got no tube.
     pub population: bool,
+    /// How person ids look: numbered in row order (the default) or spread as a city's
+    /// resident ids are.
+    pub ids: PersonIds,
+}
+
+/// How the generator writes person ids. Both are valid GB 11643 resident identity
+/// numbers; they differ in what sorting or indexing them costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PersonIds {
+    /// `31`, the person's number + 1 in 15 digits and the check character: ids in the
+    /// order of the rows, differing only in their last digits.
+    #[default]
+    Numbered,
+    /// As a city's residents' ids: one of Shanghai's 16 district codes, a birth date
+    /// from 1940 to 2019, a three-digit sequence and the check character, spread over
+    /// that space in no order the rows follow (467,520,000 distinct ids). Ids that
+    /// share their district and birth date share 14 characters, which is what makes a
+    /// city's ids costly to sort as text.
+    Resident,
 }
 
 impl Default for GenConfig {
@@ -178,6 +203,7 @@ impl Default for GenConfig {
             ct_model: false,
             blank_optional: 0.0,
             population: false,
+            ids: PersonIds::Numbered,
         }
     }
 }
@@ -201,6 +227,15 @@ impl GenConfig {
             return Err(Error::Usage(format!(
                 "pool share must be between 0 and 1, got {}",
                 self.pool_share
+            )));
+        }
+        // The register adds 0.5 % untested persons past the round's.
+        let numbered = self.persons.saturating_add(self.persons.div_ceil(200));
+        if self.ids == PersonIds::Resident && numbered > text::RESIDENT_IDS {
+            return Err(Error::Usage(format!(
+                "resident ids give {} distinct persons; {} persons need {numbered}",
+                text::RESIDENT_IDS,
+                self.persons
             )));
         }
         if !(0.0..=1.0).contains(&self.blank_optional) {

@@ -574,7 +574,10 @@ fn the_register_holds_every_person_and_the_untested() {
     assert_eq!(register[2_500][1..], ["D01", "D01-C02"]);
     assert_eq!(register[12_344][1..], ["D04", "D04-C01"]);
     let last = register.last().expect("untested");
-    assert_eq!(last[0], super::text::person_id(12_345 + untested - 1));
+    assert_eq!(
+        last[0],
+        super::text::person_id(super::PersonIds::Numbered, 12_345 + untested - 1)
+    );
     let json = read(dir.path(), "summary.json");
     assert!(json.contains("\"registered\": 12407"), "{json}");
     assert!(!read(plain_dir.path(), "summary.json").contains("registered"));
@@ -704,4 +707,71 @@ fn the_ct_model_dilutes_pools_and_misses_the_weak_ones() {
         assert!(v.len() > 100, "{k}: {}", v.len());
         assert!((mean - want).abs() < 0.2, "{k}: mean {mean}, want {want}");
     }
+}
+
+#[test]
+fn resident_ids_change_the_ids_and_nothing_else() {
+    let numbered = GenConfig {
+        population: true,
+        ..cfg(12_345, 0.01, 3)
+    };
+    let resident = GenConfig {
+        ids: super::PersonIds::Resident,
+        ..numbered.clone()
+    };
+    let (a, summary_a) = run(&numbered);
+    let (b, summary_b) = run(&resident);
+    assert_eq!(summary_a, summary_b);
+    // Every file but the person column is the same, and each numbered id has one
+    // resident id wherever it appears.
+    let mut twin: HashMap<String, String> = HashMap::new();
+    let mut ids = HashSet::new();
+    for (name, col) in [
+        ("collections.csv", 1),
+        ("retest_collections.csv", 1),
+        ("population.csv", 0),
+        ("truth.csv", 0),
+    ] {
+        let (ta, tb) = (read(a.path(), name), read(b.path(), name));
+        let (la, lb): (Vec<&str>, Vec<&str>) = (ta.lines().collect(), tb.lines().collect());
+        assert_eq!(la.len(), lb.len(), "{name}");
+        assert_eq!(la[0], lb[0], "{name}: header");
+        for (ra, rb) in la[1..].iter().zip(&lb[1..]) {
+            let (mut fa, mut fb): (Vec<&str>, Vec<&str>) =
+                (ra.split(',').collect(), rb.split(',').collect());
+            let (pa, pb) = (fa.remove(col), fb.remove(col));
+            assert_eq!(fa, fb, "{name}: {ra} / {rb}");
+            assert_eq!(
+                crate::model::resident_id(pb),
+                crate::model::ResidentId::Valid,
+                "{rb}"
+            );
+            let seen = twin.entry(pa.to_owned()).or_insert_with(|| pb.to_owned());
+            assert_eq!(seen, pb, "{pa} has two resident ids");
+            ids.insert(pb.to_owned());
+        }
+    }
+    assert_eq!(ids.len(), twin.len(), "two persons share a resident id");
+    for f in ["results.csv", "retest_results.csv"] {
+        assert_eq!(read(a.path(), f), read(b.path(), f), "{f}");
+    }
+}
+
+#[test]
+fn resident_ids_refuse_more_persons_than_they_can_tell_apart() {
+    let too_many = GenConfig {
+        ids: super::PersonIds::Resident,
+        ..cfg(467_000_000, 0.01, 3)
+    };
+    let err = generate_with(
+        &too_many,
+        Path::new("/nonexistent"),
+        None,
+        Layout::new(TEST_LAYOUT),
+    )
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("resident ids give 467520000"),
+        "{err}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The rows' text: ids, times, Ct values and whole CSV rows, appended to a buffer
 //! without going through `format!`.
 
-use super::LAB_COUNT;
+use super::{LAB_COUNT, PersonIds};
 use crate::time::civil_from_days;
 
 /// Upper bound of every Ct written (strictly below 38).
@@ -52,12 +52,19 @@ fn push_two(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(&[digit(v / 10), digit(v)]);
 }
 
-/// Appends person `index`'s id: a resident identity number (`31`, the index + 1 in 15
-/// digits, and the GB 11643 check character), so that ingest finds nothing to warn of.
-pub(super) fn push_person(buf: &mut Vec<u8>, index: u64) {
+/// Appends person `index`'s id in the form `ids` asks for. Both forms are valid
+/// resident identity numbers (GB 11643 check character included), so that ingest finds
+/// nothing to warn of.
+pub(super) fn push_person(buf: &mut Vec<u8>, ids: PersonIds, index: u64) {
     let start = buf.len();
-    buf.extend_from_slice(b"31");
-    push_padded(buf, index + 1, 15);
+    match ids {
+        // `31` and the index + 1 in 15 digits.
+        PersonIds::Numbered => {
+            buf.extend_from_slice(b"31");
+            push_padded(buf, index + 1, 15);
+        }
+        PersonIds::Resident => push_resident(buf, index),
+    }
     let check = buf
         .get(start..)
         .and_then(crate::model::resident_id_check_char)
@@ -66,10 +73,59 @@ pub(super) fn push_person(buf: &mut Vec<u8>, index: u64) {
 }
 
 /// Person `index`'s id as [`push_person`] writes it.
-pub(super) fn person_id(index: u64) -> String {
+pub(super) fn person_id(ids: PersonIds, index: u64) -> String {
     let mut buf = Vec::with_capacity(18);
-    push_person(&mut buf, index);
+    push_person(&mut buf, ids, index);
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Shanghai's 16 district codes: the first six digits of its residents' ids.
+const DISTRICTS: [&[u8; 6]; 16] = [
+    b"310101", b"310104", b"310105", b"310106", b"310107", b"310109", b"310110", b"310112",
+    b"310113", b"310114", b"310115", b"310116", b"310117", b"310118", b"310120", b"310151",
+];
+/// Birth dates from 1940-01-01 (day -10,958 of the Unix epoch) to 2019-12-31.
+const FIRST_BIRTH_DAY: i64 = -10_958;
+const BIRTH_DAYS: u64 = 29_220;
+/// Sequence numbers of one district and birth date.
+const SEQUENCES: u64 = 1_000;
+/// Distinct ids [`PersonIds::Resident`] can give.
+pub(super) const RESIDENT_IDS: u64 = DISTRICTS.len() as u64 * BIRTH_DAYS * SEQUENCES;
+
+/// Person `index`'s place among the [`RESIDENT_IDS`] ids: a shuffle of `0..2^29` (an
+/// odd multiplier and a right xorshift, twice, each one-to-one on 29 bits) walked
+/// until it lands below [`RESIDENT_IDS`] (1.15 steps on average). One-to-one on
+/// indexes below [`RESIDENT_IDS`], since the walk from one comes back to it at worst.
+fn spread(index: u64) -> u64 {
+    const MASK: u64 = (1 << 29) - 1;
+    let mix = |mut x: u64| {
+        x = x.wrapping_mul(0x9E37_79B1) & MASK;
+        x ^= x >> 15;
+        x = x.wrapping_mul(0x85EB_CA6B) & MASK;
+        x ^ (x >> 13)
+    };
+    let mut x = index & MASK;
+    loop {
+        x = mix(x);
+        if x < RESIDENT_IDS {
+            return x;
+        }
+    }
+}
+
+/// The first 17 characters of person `index`'s resident id: district, birth date,
+/// sequence. Indexes below [`RESIDENT_IDS`] get distinct ids.
+fn push_resident(buf: &mut Vec<u8>, index: u64) {
+    let at = spread(index);
+    let district = DISTRICTS[usize::try_from(at % 16).unwrap_or(0)];
+    let rest = at / 16;
+    let day = i64::try_from(rest % BIRTH_DAYS).unwrap_or(0);
+    let (y, m, d) = civil_from_days(FIRST_BIRTH_DAY + day);
+    buf.extend_from_slice(district);
+    push_padded(buf, y.unsigned_abs(), 4);
+    push_two(buf, u64::from(m));
+    push_two(buf, u64::from(d));
+    push_padded(buf, rest / BIRTH_DAYS, 3);
 }
 
 /// Appends `unix_secs` as `YYYY-MM-DD HH:MM:SS` at +08:00.
@@ -96,7 +152,7 @@ pub(super) fn push_collection(
     buf: &mut Vec<u8>,
     prefix: &[u8],
     serial: u64,
-    person: u64,
+    person: (PersonIds, u64),
     single: bool,
     capacity: u8,
     at: i64,
@@ -105,7 +161,7 @@ pub(super) fn push_collection(
 ) {
     push_tube(buf, prefix, serial);
     buf.push(b',');
-    push_person(buf, person);
+    push_person(buf, person.0, person.1);
     buf.extend_from_slice(if single { b",single," } else { b",pool," });
     if !blank {
         push_padded(buf, u64::from(capacity), 1);
@@ -121,8 +177,8 @@ pub(super) fn push_collection(
 }
 
 /// Appends a register row: the person and their site's `district,community` text.
-pub(super) fn push_registered(buf: &mut Vec<u8>, person: u64, area: &[u8]) {
-    push_person(buf, person);
+pub(super) fn push_registered(buf: &mut Vec<u8>, ids: PersonIds, person: u64, area: &[u8]) {
+    push_person(buf, ids, person);
     buf.push(b',');
     buf.extend_from_slice(area);
     buf.push(b'\n');
@@ -227,12 +283,64 @@ mod tests {
         b.push(b' ');
         push_ct(&mut b, 2_305);
         b.push(b' ');
-        push_person(&mut b, 0);
+        push_person(&mut b, PersonIds::Numbered, 0);
         assert_eq!(
             String::from_utf8(b).expect("ascii"),
             "000000042 1234567890 0 18446744073709551615 23.05 310000000000000012"
         );
         assert_eq!(hundredths(40.3), 3_799);
         assert_eq!(hundredths(23.456), 2_346);
+    }
+
+    #[test]
+    fn resident_ids_are_valid_distinct_and_dated() {
+        let mut seen = std::collections::HashSet::new();
+        let mut districts = std::collections::HashSet::new();
+        let mut ordered = 0;
+        let mut last = String::new();
+        for index in (0..100_000).chain(RESIDENT_IDS - 1_000..RESIDENT_IDS) {
+            let id = person_id(PersonIds::Resident, index);
+            assert_eq!(
+                crate::model::resident_id(&id),
+                crate::model::ResidentId::Valid,
+                "{id}"
+            );
+            assert!(
+                DISTRICTS.iter().any(|d| id.as_bytes().starts_with(*d)),
+                "{id}"
+            );
+            districts.insert(id[..6].to_owned());
+            // A real date: it survives the trip through a day number.
+            let field = |r: std::ops::Range<usize>| id[r].parse::<i64>().expect("digits");
+            let (y, m, d) = (field(6..10), field(10..12), field(12..14));
+            let day = crate::time::days_from_civil(y, m, d);
+            assert_eq!(
+                civil_from_days(day),
+                (
+                    y,
+                    u32::try_from(m).expect("month"),
+                    u32::try_from(d).expect("day")
+                ),
+                "{id}"
+            );
+            assert!((1940..2020).contains(&y), "{id}");
+            ordered += usize::from(id > last);
+            last.clone_from(&id);
+            assert!(seen.insert(id), "index {index} repeats an id");
+        }
+        assert_eq!(districts.len(), DISTRICTS.len());
+        assert_eq!(
+            civil_from_days(FIRST_BIRTH_DAY + i64::try_from(BIRTH_DAYS).expect("small") - 1),
+            (2019, 12, 31)
+        );
+        assert_eq!(civil_from_days(FIRST_BIRTH_DAY), (1940, 1, 1));
+        // In no order the rows follow: about half of neighbours ascend.
+        assert!((40_000..61_000).contains(&ordered), "{ordered}");
+    }
+
+    #[test]
+    fn numbered_ids_follow_the_index() {
+        assert_eq!(person_id(PersonIds::Numbered, 0), "310000000000000012");
+        assert!(person_id(PersonIds::Numbered, 9) < person_id(PersonIds::Numbered, 10));
     }
 }

@@ -105,3 +105,64 @@ fn blank_optional_fields_lose_no_person() {
         "{coverage}"
     );
 }
+
+/// `gen --ids resident`: ids as a city's residents' are (district, birth date,
+/// sequence, in no order) give the same round as ids numbered in row order: the same
+/// statuses and coverage, and exports in id order.
+#[test]
+fn resident_ids_give_the_round_numbered_ids_give() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let resident_city = dir.path().join("resident");
+    let numbered_city = dir.path().join("numbered");
+    let summary = generate(&resident_city, &["--ids", "resident", "--population"]);
+    generate(&numbered_city, &["--population"]);
+
+    let rows = std::fs::read_to_string(resident_city.join("collections.csv")).expect("csv");
+    let ids: Vec<&str> = rows
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
+    let ascending = ids.windows(2).filter(|w| w[0] < w[1]).count();
+    assert!(
+        (ids.len() * 2 / 5..ids.len() * 3 / 5).contains(&ascending),
+        "ids in row order: {ascending} of {} neighbours ascend",
+        ids.len()
+    );
+    assert!(ids.iter().all(|id| id.len() == 18 && id.starts_with("31")));
+
+    let store = dir.path().join("store-resident");
+    let status = ingest(&store, &resident_city);
+    let numbered = dir.path().join("store-numbered");
+    assert_eq!(status, ingest(&numbered, &numbered_city));
+    assert_eq!(status["persons"], summary["persons"], "{status}");
+
+    for (s, city) in [(&store, &resident_city), (&numbered, &numbered_city)] {
+        let report = json_of(
+            pooltrack(s)
+                .args(["ingest", "population", "--json"])
+                .arg(city.join("population.csv")),
+        );
+        assert_eq!(report["warnings"], 0, "{report}");
+    }
+    let coverage = |s: &Path| json_of(pooltrack(s).args(["coverage", "--round", "R", "--json"]));
+    let resident_coverage = coverage(&store);
+    assert_eq!(resident_coverage["tested"], summary["persons"]);
+    assert_eq!(resident_coverage, coverage(&numbered));
+
+    // The export lists every person of the round once, in id order.
+    let out = dir.path().join("status.csv");
+    stdout_of(
+        pooltrack(&store)
+            .args(["export", "status", "--round", "R", "--out"])
+            .arg(&out),
+    );
+    let text = std::fs::read_to_string(&out).expect("export");
+    let exported: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(Some(exported.len() as u64), summary["persons"].as_u64());
+    assert!(exported.windows(2).all(|w| w[0] < w[1]), "not in id order");
+}

@@ -21,6 +21,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use pooltrack::synth::{self, GenConfig};
 
+use crate::cli::gen_city::Ids;
+
 use machine::{Machine, command_line};
 use report::{DuckDb, Input, Report, Section, Shape, Step};
 
@@ -83,6 +85,10 @@ pub struct Args {
     /// Cts of a result. The people, tubes and results stay the same.
     #[arg(long, default_value_t = 0.0, value_name = "F")]
     blank_optional: f64,
+    /// How person ids look: numbered in row order, or spread as a city's residents'
+    /// are (district, birth date, sequence), which costs more to sort and index.
+    #[arg(long, value_enum, default_value_t = Ids::Numbered)]
+    ids: Ids,
     /// Also run the DuckDB job on the same files and print the ratio.
     #[arg(long)]
     vs_duckdb: bool,
@@ -224,6 +230,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         pool_size: args.pool_size,
         blank_optional,
         population: true,
+        ids: args.ids.into(),
         ..GenConfig::default()
     };
     let generate_seconds = city(&cfg, &city_dir)?;
@@ -436,6 +443,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             single_share,
             pool_size: args.pool_size,
             blank_optional,
+            ids: match args.ids {
+                Ids::Numbered => "numbered",
+                Ids::Resident => "resident",
+            },
             prevalence: cfg.prevalence,
         },
         generate_seconds,

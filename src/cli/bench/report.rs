@@ -51,6 +51,8 @@ pub(super) struct Shape {
     pub(super) single_share: f64,
     pub(super) pool_size: u8,
     pub(super) blank_optional: f64,
+    /// Person ids: `numbered` in row order or `resident` as a city's.
+    pub(super) ids: &'static str,
     pub(super) prevalence: f64,
 }
 
@@ -135,12 +137,13 @@ impl Report {
     pub(super) fn shape_text(&self) -> String {
         let s = &self.shape;
         format!(
-            "{} persons (seed {}), {:.1} % single tubes, pools of {}, {:.1} % of rows with optional fields blank, prevalence {:.2} %",
+            "{} persons (seed {}), {:.1} % single tubes, pools of {}, {:.1} % of rows with optional fields blank, {} ids, prevalence {:.2} %",
             thousands(s.persons),
             s.seed,
             s.single_share * 100.0,
             s.pool_size,
             s.blank_optional * 100.0,
+            s.ids,
             s.prevalence * 100.0
         )
     }

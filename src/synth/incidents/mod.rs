@@ -218,7 +218,7 @@ fn stage(cfg: &GenConfig, out: &Path, summary: &mut GenSummary) -> Result<Incide
     add_controls(&mut round.results, Some(&failed_plate), &mut rng);
     add_controls(&mut round.retest_results, None, &mut rng);
     let (population, unregistered, register) =
-        population(&round, &discordant.members, cfg.persons, &mut rng)?;
+        population(&round, &discordant.members, cfg.persons, cfg.ids, &mut rng)?;
     let audit = lab_audit(&mut round, &discordant, &failed_plate, &mut rng);
     let staged = &audit.positives_lab;
     summary.positive_pools += count(staged.false_positive_pools.len());

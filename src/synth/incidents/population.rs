@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::round::Round;
 use super::values::count;
+use crate::synth::PersonIds;
 use crate::synth::chunk::{below, unit};
 use crate::synth::register;
 use crate::synth::text::person_id;
@@ -46,6 +47,7 @@ pub(super) fn population(
     round: &Round,
     discordant_members: &[String],
     persons: u64,
+    ids: PersonIds,
     rng: &mut Xoshiro256PlusPlus,
 ) -> Result<(Population, UnregisteredPerson, Vec<Vec<String>>)> {
     let site_number = |site: &str| site.get(1..).and_then(|s| s.parse::<u64>().ok());
@@ -95,7 +97,7 @@ pub(super) fn population(
     let untested = register::untested(persons);
     let mut untested_persons = Vec::new();
     for index in persons..persons + untested {
-        let person = person_id(index);
+        let person = person_id(ids, index);
         let (district, community) = area(below(rng, sites));
         register.push(vec![person.clone(), district, community, group(rng)]);
         untested_persons.push(person);
