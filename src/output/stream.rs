@@ -55,6 +55,12 @@ pub trait RowMaker: Sync {
     /// Fills `row` with row `i` (`i < len()`), reusing its buffers.
     fn fill<'a>(&'a self, i: usize, row: &mut Self::Row<'a>);
 
+    /// Called before row `i` of `rows` is filled, in order: a maker whose rows read
+    /// memory at random may read ahead here (`Roster::warm`). By default nothing.
+    fn warm(&self, i: usize, rows: &Range<usize>) {
+        let _ = (i, rows);
+    }
+
     /// Appends rows `rows` as CSV lines to `out`. By default each row is filled and
     /// serialized by the `csv` crate; a maker of millions of rows may write the same
     /// bytes itself ([`csv_field`]).
@@ -63,7 +69,8 @@ pub trait RowMaker: Sync {
             .has_headers(false)
             .from_writer(out);
         let mut row = Self::Row::default();
-        for i in rows {
+        for i in rows.clone() {
+            self.warm(i, &rows);
             self.fill(i, &mut row);
             w.serialize(&row)?;
         }
@@ -76,7 +83,8 @@ pub trait RowMaker: Sync {
     fn batch(&self, rows: Range<usize>) -> Result<RecordBatch> {
         let mut held = Vec::with_capacity(rows.len());
         let mut row = Self::Row::default();
-        for i in rows {
+        for i in rows.clone() {
+            self.warm(i, &rows);
             self.fill(i, &mut row);
             held.push(row.clone());
         }

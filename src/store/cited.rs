@@ -34,6 +34,11 @@ impl Cited {
         self.line.is_empty()
     }
 
+    /// Row `i`'s line number (0 past the end).
+    pub fn line(&self, i: usize) -> u64 {
+        self.line.get(i).copied().unwrap_or(0)
+    }
+
     /// Appends `batch N, FILE line L` of place `i` to `out` (nothing past the end).
     pub fn write(&self, i: usize, files: &[String], out: &mut String) {
         let Some(&line) = self.line.get(i) else {
