@@ -16,6 +16,7 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::output::stream::{WARM_ROWS, first_byte, warm_block};
 use crate::output::{ListRow, RowMaker};
 use crate::store::cited::{self, Cited, Files};
 use crate::store::{BatchKind, Store, read};
@@ -165,20 +166,6 @@ pub struct Roster {
     pseudonyms: Option<Vec<[u8; 16]>>,
 }
 
-/// Output rows [`Roster::warm`] reads ahead at a time: enough misses to overlap, few
-/// enough that their lines stay in the cache until printed.
-const WARM: usize = 64;
-
-/// The first byte of text `i` of `a` (0 past its end or for an empty text): reading
-/// it brings the text's offsets and bytes into the cache.
-fn first_byte(a: &StringArray, i: usize) -> u64 {
-    if i < a.len() {
-        a.value(i).as_bytes().first().map_or(0, |&b| u64::from(b))
-    } else {
-        0
-    }
-}
-
 /// Who an entry of the roster is.
 pub enum Entry<'a> {
     /// A person with a tube in the round.
@@ -263,8 +250,8 @@ impl Roster {
     }
 
     /// Before output rows are printed, reads a little of everything the next
-    /// [`WARM`] of them print: called with each row `at` of `rows`, it acts at the
-    /// first row of each block.
+    /// [`WARM_ROWS`] of them print: called with each row `at` of `rows`, it acts at
+    /// the first row of each block.
     ///
     /// Rows are printed in id order and stored in the order of the files, so each
     /// output row reads a dozen places at random: its person, row, tube and result, and
@@ -274,19 +261,18 @@ impl Roster {
     /// one level of the chain at a time, the misses of a block overlap, and printing
     /// then finds the lines in the cache.
     pub fn warm(&self, at: usize, rows: &Range<usize>) {
-        if !at.saturating_sub(rows.start).is_multiple_of(WARM) {
+        let Some(block) = warm_block(at, rows) else {
             return;
-        }
-        let block = at..(at + WARM).min(rows.end);
+        };
         let (round, text) = (&self.round, &self.text);
         let persons = round.persons();
-        let mut row = [NONE; WARM];
+        let mut row = [NONE; WARM_ROWS];
         for (k, at) in block.enumerate() {
             let i = self.order.get(at).map_or(usize::MAX, |&i| i as usize);
             row[k] = persons.get(i).map_or(NONE, |p| p.row);
         }
         let mut sum = 0u64;
-        let mut tube = [NONE; WARM];
+        let mut tube = [NONE; WARM_ROWS];
         for (k, &r) in row.iter().enumerate() {
             let r = r as usize;
             if let Some(&t) = round.tube_of_row.get(r) {
@@ -298,7 +284,7 @@ impl Roster {
                     .wrapping_add(text.collected.as_ref().map_or(0, |s| s.cited.line(r)));
             }
         }
-        let mut result = [NONE; WARM];
+        let mut result = [NONE; WARM_ROWS];
         for (k, &t) in tube.iter().enumerate() {
             let t = t as usize;
             if let Some(&res) = round.tubes.result.get(t) {

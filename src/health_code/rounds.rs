@@ -43,7 +43,7 @@ use super::Color;
 use super::rules::{Clearing, Reason, Word};
 use crate::model::Mode;
 use crate::output::ListRow;
-use crate::output::stream::{JsonLayout, RowMaker};
+use crate::output::stream::{JsonLayout, RowMaker, WARM_ROWS, warm_block};
 use crate::store::cited::Files;
 use crate::store::config::{HealthCodesConfig, hours_to_millis};
 use crate::store::{BatchKind, Store, read};
@@ -576,16 +576,69 @@ impl RowMaker for CodesAsOf {
     }
 
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
-        super::code_csv_lines(rows, &mut CodeRow::default(), |at, r| self.fill(at, r), out);
+        let all = rows.clone();
+        super::code_csv_lines(
+            rows,
+            &mut CodeRow::default(),
+            |at, r| {
+                self.warm(at, &all);
+                self.fill(at, r);
+            },
+            out,
+        );
         Ok(())
     }
 
     /// The rows filled one at a time into one reused row and appended to column
     /// builders, as [`ListRow::record_batch`] lays them out: no copy of each row.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
+        let all = rows.clone();
         super::code_batch(code_schema(), rows, &mut CodeRow::default(), |at, r| {
+            self.warm(at, &all);
             self.fill(at, r);
         })
+    }
+
+    /// Codes are in id order and their rows and results in each round's file order:
+    /// the ranks of a block's rows are found first, then their text read, each loop
+    /// of independent reads (see [`RowMaker::warm`]).
+    fn warm(&self, at: usize, rows: &std::ops::Range<usize>) {
+        let Some(block) = warm_block(at, rows) else {
+            return;
+        };
+        let mut ranks = [(u16::MAX, usize::MAX, usize::MAX); WARM_ROWS];
+        for (slot, at) in ranks.iter_mut().zip(block) {
+            let Some(o) = self.codes.get(at) else {
+                continue;
+            };
+            let k = usize::from(o.round);
+            let (Some(rows), Some(results)) = (self.rows.get(k), self.results.get(k)) else {
+                continue;
+            };
+            let rank = |r: &Ranks, row: u32| {
+                if row == NONE {
+                    usize::MAX
+                } else {
+                    r.rank(row).unwrap_or(usize::MAX)
+                }
+            };
+            *slot = (
+                o.round,
+                rank(&rows.ranks, o.row),
+                rank(&results.ranks, o.result),
+            );
+        }
+        let mut sum = 0u64;
+        for (k, row, result) in ranks {
+            let k = usize::from(k);
+            if let (Some(rows), true) = (self.rows.get(k), row != usize::MAX) {
+                sum = sum.wrapping_add(rows.warm(row));
+            }
+            if let (Some(results), true) = (self.results.get(k), result != usize::MAX) {
+                sum = sum.wrapping_add(results.warm(result));
+            }
+        }
+        std::hint::black_box(sum);
     }
 
     fn fill<'a>(&'a self, at: usize, out: &mut CodeRow<'a>) {

@@ -56,7 +56,9 @@ pub trait RowMaker: Sync {
     fn fill<'a>(&'a self, i: usize, row: &mut Self::Row<'a>);
 
     /// Called before row `i` of `rows` is filled, in order: a maker whose rows read
-    /// memory at random may read ahead here (`Roster::warm`). By default nothing.
+    /// memory at random reads ahead here, a [`warm_block`] at a time, so that the
+    /// misses of a block's rows overlap instead of each waiting for the one before
+    /// (`Roster::warm`). By default nothing.
     fn warm(&self, i: usize, rows: &Range<usize>) {
         let _ = (i, rows);
     }
@@ -89,6 +91,29 @@ pub trait RowMaker: Sync {
             held.push(row.clone());
         }
         Self::Row::record_batch(&held)
+    }
+}
+
+/// Rows a [`RowMaker::warm`] reads ahead at a time: enough misses to overlap, few
+/// enough that their lines stay in the cache until the rows are printed.
+pub const WARM_ROWS: usize = 64;
+
+/// The block of rows a [`RowMaker::warm`] called with row `i` of `rows` reads ahead:
+/// the next [`WARM_ROWS`] when `i` starts a block, else none.
+pub fn warm_block(i: usize, rows: &Range<usize>) -> Option<Range<usize>> {
+    i.saturating_sub(rows.start)
+        .is_multiple_of(WARM_ROWS)
+        .then(|| i..(i + WARM_ROWS).min(rows.end))
+}
+
+/// The first byte of text `i` of `a` (0 past its end or for an empty text): reading
+/// it brings the text's offsets and bytes into the cache.
+pub fn first_byte(a: &arrow_array::StringArray, i: usize) -> u64 {
+    use arrow_array::Array as _;
+    if i < a.len() {
+        a.value(i).as_bytes().first().map_or(0, |&b| u64::from(b))
+    } else {
+        0
     }
 }
 

@@ -10,6 +10,7 @@ use arrow_array::types::{Float32Type, TimestampMillisecondType};
 use arrow_array::{Array, ArrayRef, Float32Array, StringArray};
 use rayon::prelude::*;
 
+use crate::output::stream::first_byte;
 use crate::store::cited::{Cited, Files};
 use crate::store::read::{self, Picked};
 use crate::store::{BatchKind, Store};
@@ -230,6 +231,18 @@ impl RowsText {
         }
     }
 
+    /// Reads the barcode and source line of the row of rank `i`, as
+    /// [`RowMaker::warm`](crate::output::RowMaker::warm) does: a sum of no meaning.
+    pub(super) fn warm(&self, i: usize) -> u64 {
+        self.locate(i).map_or(0, |(part, at)| {
+            let tube = part
+                .tube
+                .get(at)
+                .map_or("", |&t| part.tubes.get(t as usize));
+            tube.bytes().next().map_or(0, u64::from) + part.cited.line(at)
+        })
+    }
+
     /// Drops the id keys, once the codes hold theirs.
     pub(super) fn drop_keys(&mut self) {
         for p in &mut self.parts {
@@ -336,6 +349,27 @@ pub(super) struct ResultsText {
     /// The result rows that came past the specimen limit of tubes with no result that
     /// counts, with their tube's first swab, by row: such a row shown is explained.
     pub late: Vec<(u32, Millis)>,
+}
+
+impl ResultsText {
+    /// Reads everything a code prints of the result row of rank `i`, as
+    /// [`RowMaker::warm`](crate::output::RowMaker::warm) does: a sum of no meaning.
+    pub(super) fn warm(&self, i: usize) -> u64 {
+        let text = |a: &Option<StringArray>| a.as_ref().map_or(0, |a| first_byte(a, i));
+        let ct = |a: &Option<Float32Array>| {
+            a.as_ref()
+                .and_then(|a| a.values().get(i))
+                .map_or(0, |v| u64::from(v.to_bits()))
+        };
+        let at = self.reported_at.get(i).map_or(0, |t| t.unsigned_abs());
+        text(&self.outcome)
+            .wrapping_add(text(&self.lab))
+            .wrapping_add(text(&self.plate))
+            .wrapping_add(ct(&self.ct_orf1ab))
+            .wrapping_add(ct(&self.ct_n))
+            .wrapping_add(at)
+            .wrapping_add(self.cited.line(i))
+    }
 }
 
 /// Reads the marked result rows of `round`.
