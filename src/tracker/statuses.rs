@@ -5,9 +5,9 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::decided::tube_membership;
+use super::decided::{Undecided, tube_membership};
 use super::effective::effective_results;
-use super::limit::{first_swabs_of_rows, mark_late};
+use super::limit::{FirstSwabs, first_swabs_of_rows, mark_late};
 use super::rules::Membership;
 use super::{Decided, NONE, PersonStatus, ResultFacts, Tubes};
 use crate::store::{BatchKind, Store, read};
@@ -39,26 +39,12 @@ impl std::ops::Deref for Statuses {
 impl Statuses {
     /// Decides `round` from the store's indexes.
     pub fn load(store: &Store, round: &str) -> Result<Statuses> {
-        let (collected_at, parts) = rayon::join(
-            || read::times(store, round, BatchKind::Collections, "collected_at"),
-            || Decided::from_indexes(store, round, true, true),
-        );
-        let (mut undecided, tube_of_row) = parts?;
-        let collected_at = collected_at?;
-        if collected_at.len() != undecided.decided.rows {
-            return Err(Error::damaged(
-                store.root(),
-                format!("round {round}: the segment files and their indexes disagree on the rows"),
-            ));
-        }
-        let d = &undecided.decided;
-        let firsts = first_swabs_of_rows(
-            &d.results,
-            &d.tubes,
-            d.specimen_limit,
-            &tube_of_row,
-            &collected_at,
-        );
+        let Read {
+            mut undecided,
+            tube_of_row,
+            collected_at,
+            firsts,
+        } = Read::round(store, round, true)?;
         undecided.settle_results(&firsts);
         let decided = undecided.decide_groups(&|row| collected_at[row as usize]);
         Ok(Statuses {
@@ -158,26 +144,13 @@ pub struct RoundRows {
 impl RoundRows {
     /// Reads `round` from the store's indexes and its collection times.
     pub fn load(store: &Store, round: &str) -> Result<RoundRows> {
-        let (collected_at, parts) = rayon::join(
-            || read::times(store, round, BatchKind::Collections, "collected_at"),
-            || Decided::from_indexes(store, round, true, false),
-        );
-        let (undecided, tube_of_row) = parts?;
-        let collected_at = collected_at?;
+        let Read {
+            undecided,
+            tube_of_row,
+            collected_at,
+            firsts,
+        } = Read::round(store, round, false)?;
         let mut d = undecided.decided;
-        if collected_at.len() != d.rows || tube_of_row.len() != d.rows {
-            return Err(Error::damaged(
-                store.root(),
-                format!("round {round}: the segment files and their indexes disagree on the rows"),
-            ));
-        }
-        let firsts = first_swabs_of_rows(
-            &d.results,
-            &d.tubes,
-            d.specimen_limit,
-            &tube_of_row,
-            &collected_at,
-        );
         mark_late(&mut d.results, &firsts, d.specimen_limit);
         effective_results(&d.results, &mut d.tubes, &firsts);
         Ok(RoundRows {
@@ -186,6 +159,48 @@ impl RoundRows {
             results: d.results,
             tube_of_row,
             collected_at,
+        })
+    }
+}
+
+/// What both loads read of a round: its indexes and collection times, side by side,
+/// checked against each other, and each row's tube's first swab for the specimen limit.
+struct Read {
+    undecided: Undecided,
+    tube_of_row: Vec<u32>,
+    collected_at: Vec<Millis>,
+    firsts: FirstSwabs,
+}
+
+impl Read {
+    /// Reads `round`; `persons` as in [`Decided::from_indexes`].
+    fn round(store: &Store, round: &str, persons: bool) -> Result<Read> {
+        let (collected_at, parts) = rayon::join(
+            || read::times(store, round, BatchKind::Collections, "collected_at"),
+            || Decided::from_indexes(store, round, true, persons),
+        );
+        let (undecided, tube_of_row) = parts?;
+        let collected_at = collected_at?;
+        let rows = undecided.decided.rows;
+        if collected_at.len() != rows || tube_of_row.len() != rows {
+            return Err(Error::damaged(
+                store.root(),
+                format!("round {round}: the segment files and their indexes disagree on the rows"),
+            ));
+        }
+        let d = &undecided.decided;
+        let firsts = first_swabs_of_rows(
+            &d.results,
+            &d.tubes,
+            d.specimen_limit,
+            &tube_of_row,
+            &collected_at,
+        );
+        Ok(Read {
+            undecided,
+            tube_of_row,
+            collected_at,
+            firsts,
         })
     }
 }
