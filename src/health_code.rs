@@ -190,19 +190,23 @@ pub(crate) trait CodeCells<const N: usize> {
 /// Text cells of a code row that are never null (person, color and status or reason).
 const REQUIRED: usize = 3;
 
-/// Appends rows `rows` as CSV lines, each filled into `row` by `fill`, cell by cell as
-/// the `csv` crate writes them: its serializer cost a city's export as much as making
-/// the rows.
-pub(crate) fn code_csv_lines<R: CodeCells<N>, const N: usize>(
+/// Appends `maker`'s rows `rows` as CSV lines, each warmed and filled into one reused
+/// row, cell by cell as the `csv` crate writes them: its serializer cost a city's
+/// export as much as making the rows.
+pub(crate) fn code_csv_lines<'a, M, const N: usize>(
+    maker: &'a M,
     rows: std::ops::Range<usize>,
-    row: &mut R,
-    mut fill: impl FnMut(usize, &mut R),
     out: &mut Vec<u8>,
-) {
-    for at in rows {
-        fill(at, row);
+) where
+    M: RowMaker,
+    M::Row<'a>: CodeCells<N>,
+{
+    let mut row = M::Row::default();
+    for at in rows.clone() {
+        maker.warm(at, &rows);
+        maker.fill(at, &mut row);
         for (i, v) in row.text().into_iter().enumerate() {
-            if i == R::CTS_AFTER {
+            if i == <M::Row<'a> as CodeCells<N>>::CTS_AFTER {
                 for ct in row.cts() {
                     out.push(b',');
                     if let Some(v) = ct {
@@ -221,12 +225,15 @@ pub(crate) fn code_csv_lines<R: CodeCells<N>, const N: usize>(
 
 /// Rows `rows` as one Arrow batch of `schema`, each filled into `row` by `fill` and
 /// appended to column builders: no copy of each row.
-pub(crate) fn code_batch<R: CodeCells<N>, const N: usize>(
+pub(crate) fn code_batch<'a, M, const N: usize>(
+    maker: &'a M,
     schema: Arc<Schema>,
     rows: std::ops::Range<usize>,
-    row: &mut R,
-    mut fill: impl FnMut(usize, &mut R),
-) -> Result<RecordBatch> {
+) -> Result<RecordBatch>
+where
+    M: RowMaker,
+    M::Row<'a>: CodeCells<N>,
+{
     let n = rows.len();
     let mut text: Vec<StringBuilder> = (0..N)
         .map(|_| StringBuilder::with_capacity(n, n * 16))
@@ -235,8 +242,10 @@ pub(crate) fn code_batch<R: CodeCells<N>, const N: usize>(
         Float32Builder::with_capacity(n),
         Float32Builder::with_capacity(n),
     );
-    for at in rows {
-        fill(at, row);
+    let mut row = M::Row::default();
+    for at in rows.clone() {
+        maker.warm(at, &rows);
+        maker.fill(at, &mut row);
         for (i, (b, v)) in text.iter_mut().zip(row.text()).enumerate() {
             if i >= REQUIRED && v.is_empty() {
                 b.append_null();
@@ -252,7 +261,7 @@ pub(crate) fn code_batch<R: CodeCells<N>, const N: usize>(
         .iter_mut()
         .map(|b| Arc::new(b.finish()) as ArrayRef)
         .collect();
-    let after = text.split_off(R::CTS_AFTER);
+    let after = text.split_off(<M::Row<'a> as CodeCells<N>>::CTS_AFTER);
     let mut columns = text;
     columns.push(Arc::new(ct_orf1ab.finish()));
     columns.push(Arc::new(ct_n.finish()));
@@ -342,16 +351,7 @@ impl RowMaker for HealthCodes {
     }
 
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let all = rows.clone();
-        code_csv_lines(
-            rows,
-            &mut HealthCodeRow::default(),
-            |at, r| {
-                self.warm(at, &all);
-                self.fill(at, r);
-            },
-            out,
-        );
+        code_csv_lines(self, rows, out);
         Ok(())
     }
 
@@ -359,11 +359,7 @@ impl RowMaker for HealthCodes {
     /// builders: holding a copy of each row, four strings apiece, cost a city's
     /// Parquet export 100 million allocations.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
-        let all = rows.clone();
-        code_batch(schema(), rows, &mut HealthCodeRow::default(), |at, r| {
-            self.warm(at, &all);
-            self.fill(at, r);
-        })
+        code_batch(self, schema(), rows)
     }
 
     fn warm(&self, at: usize, rows: &std::ops::Range<usize>) {

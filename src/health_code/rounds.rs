@@ -576,27 +576,14 @@ impl RowMaker for CodesAsOf {
     }
 
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let all = rows.clone();
-        super::code_csv_lines(
-            rows,
-            &mut CodeRow::default(),
-            |at, r| {
-                self.warm(at, &all);
-                self.fill(at, r);
-            },
-            out,
-        );
+        super::code_csv_lines(self, rows, out);
         Ok(())
     }
 
     /// The rows filled one at a time into one reused row and appended to column
     /// builders, as [`ListRow::record_batch`] lays them out: no copy of each row.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
-        let all = rows.clone();
-        super::code_batch(code_schema(), rows, &mut CodeRow::default(), |at, r| {
-            self.warm(at, &all);
-            self.fill(at, r);
-        })
+        super::code_batch(self, code_schema(), rows)
     }
 
     /// Codes are in id order and their rows and results in each round's file order:
