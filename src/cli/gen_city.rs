@@ -127,6 +127,16 @@ pub enum Ids {
     Resident,
 }
 
+impl Ids {
+    /// The option's value, as reports name the shape.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ids::Numbered => "numbered",
+            Ids::Resident => "resident",
+        }
+    }
+}
+
 impl From<Ids> for PersonIds {
     fn from(ids: Ids) -> PersonIds {
         match ids {

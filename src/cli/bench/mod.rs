@@ -443,10 +443,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             single_share,
             pool_size: args.pool_size,
             blank_optional,
-            ids: match args.ids {
-                Ids::Numbered => "numbered",
-                Ids::Resident => "resident",
-            },
+            ids: args.ids.as_str(),
             prevalence: cfg.prevalence,
         },
         generate_seconds,

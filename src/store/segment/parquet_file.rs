@@ -50,8 +50,9 @@ const NO_STATISTICS: [&str; 5] = ["person", "tube", "lab", "plate", "well"];
 
 /// Text columns whose neighbouring values share a prefix (ids issued in sequence,
 /// barcodes of one print run): each value stored as the length it shares with the one
-/// before and the rest, then Snappy (the person ids zstd, below). At 25 M rows the person column went from 124 MB
-/// to 5 MB and the tube column from 35 MB to 24 MB, in the same time.
+/// before and the rest, then Snappy (the person ids zstd, below). At 25 M rows the
+/// person column went from 124 MB to 5 MB and the tube column from 35 MB to 24 MB, in
+/// the same time.
 const PREFIXED: [&str; 2] = ["person", "tube"];
 
 fn writer_properties() -> WriterProperties {
