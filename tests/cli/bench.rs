@@ -2,7 +2,7 @@
 //! ARGS` as its only child and prints the step's time and peak memory after the
 //! step's own output. `pooltrack bench` itself: its JSON report and its page.
 
-use crate::common::pooltrack;
+use crate::common::{json_of, pooltrack, stdout_of};
 use crate::rules::{run, stderr_text};
 
 #[test]
@@ -166,4 +166,77 @@ fn bench_html_is_a_page_with_a_chart_and_runs_every_whole_round_output() {
     for fetch in ["<script", "<link", "src=", "url("] {
         assert!(!html.contains(fetch), "{fetch}");
     }
+}
+
+/// `bench --batches K`: the collections cut at tube boundaries into K files, each
+/// ingested as its own batch into the one round, every person kept.
+#[test]
+fn bench_batches_ingest_the_collections_as_k_batches_of_one_round() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("work");
+    let work_text = work.to_str().expect("a UTF-8 temp path");
+    let text = bench(&["--json", "--job-only", "--batches", "3", "--dir", work_text]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("one JSON report");
+    assert_eq!(v["shape"]["batches"], 3);
+    let steps = v["steps"].as_array().expect("steps");
+    let names: Vec<&str> = steps.iter().filter_map(|s| s["step"].as_str()).collect();
+    assert_eq!(
+        names[..6],
+        [
+            "ingest collections 1/3",
+            "ingest collections 2/3",
+            "ingest collections 3/3",
+            "ingest results",
+            "worklist recall",
+            "status"
+        ]
+    );
+    let rows: Vec<u64> = steps[..3]
+        .iter()
+        .map(|s| s["rows"].as_u64().expect("rows"))
+        .collect();
+    assert_eq!(rows.iter().sum::<u64>(), 20_000);
+    assert!(
+        rows.iter().all(|&r| (5_000..8_500).contains(&r)),
+        "{rows:?}"
+    );
+    let job: f64 = steps[..6]
+        .iter()
+        .map(|s| s["seconds"].as_f64().expect("seconds"))
+        .sum();
+    assert!((v["job_seconds"].as_f64().expect("job") - job).abs() < 1e-9);
+
+    // Each file has the header, and no tube's rows run across a cut.
+    let mut last_tube = String::new();
+    for k in 1..=3 {
+        let part = std::fs::read_to_string(work.join(format!("collections-{k}-of-3.csv")))
+            .expect("a part");
+        let mut lines = part.lines();
+        assert_eq!(
+            lines.next(),
+            Some("tube,person,mode,capacity,collected_at,site")
+        );
+        let first = lines
+            .next()
+            .and_then(|l| l.split(',').next())
+            .expect("a row");
+        assert_ne!(first, last_tube, "tube {first} cut across parts");
+        last_tube = part
+            .lines()
+            .last()
+            .and_then(|l| l.split(',').next())
+            .expect("a row")
+            .to_owned();
+    }
+
+    // Three batches of one round, every person in it (and the lab batch's 10,000).
+    let store = work.join("store");
+    let status = json_of(pooltrack(&store).args(["status", "--round", "bench", "--json"]));
+    assert_eq!(status["persons"], 30_000, "{status}");
+    let log = stdout_of(pooltrack(&store).args(["log"]));
+    assert_eq!(
+        log.lines().filter(|l| l.contains("collections-")).count(),
+        3,
+        "{log}"
+    );
 }

@@ -139,3 +139,53 @@ pub(super) fn small_batches(city: &Path, out: &Path) -> anyhow::Result<(PathBuf,
     std::fs::write(&r, res)?;
     Ok((c, r, "BENCHP000000000042".to_owned()))
 }
+
+/// Cuts the collections file `file` into `k` files `collections-I-of-K.csv` in `out`,
+/// each with the header, of about equal size, every cut where the tube changes (so no
+/// tube's consecutive rows are split); returns each file and its data rows. Fewer
+/// files when the rows run out first.
+pub(super) fn cut_at_tubes(file: &Path, out: &Path, k: u32) -> anyhow::Result<Vec<(PathBuf, u64)>> {
+    use std::io::{BufRead, BufReader, BufWriter, Write};
+    let size = std::fs::metadata(file)
+        .with_context(|| file.display().to_string())?
+        .len();
+    let mut input = BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
+    let mut header = Vec::new();
+    input.read_until(b'\n', &mut header)?;
+    let name = |i: u32| out.join(format!("collections-{i}-of-{k}.csv"));
+    let create = |i: u32| -> anyhow::Result<BufWriter<std::fs::File>> {
+        let path = name(i);
+        let mut w = BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&path).with_context(|| path.display().to_string())?,
+        );
+        w.write_all(&header)?;
+        Ok(w)
+    };
+    let mut parts = vec![(name(1), 0u64)];
+    let mut w = create(1)?;
+    let (mut read, mut line, mut last_tube) = (header.len() as u64, Vec::new(), Vec::new());
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        read += line.len() as u64;
+        let tube = line.split(|&b| b == b',').next().unwrap_or_default();
+        let part = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+        if part < k && read > size / u64::from(k) * u64::from(part) && tube != last_tube.as_slice()
+        {
+            w.flush()?;
+            w = create(part + 1)?;
+            parts.push((name(part + 1), 0));
+        }
+        last_tube.clear();
+        last_tube.extend_from_slice(tube);
+        w.write_all(&line)?;
+        if let Some(p) = parts.last_mut() {
+            p.1 += 1;
+        }
+    }
+    w.flush()?;
+    Ok(parts)
+}

@@ -45,8 +45,9 @@ What runs, in order:
   3. floor parse: the same files, already in memory, split into rows and fields on
      every core (memchr2 over 4 MiB blocks cut at line ends; pooltrack::floor). No
      quotes, checks or values: a lower bound under any CSV reader. Best of 5 per file.
-  4. The reference job, into an empty store: ingest collections, ingest results,
-     worklist recall, status. Its total is what is compared with DuckDB.
+  4. The reference job, into an empty store: ingest collections (with --batches K,
+     K ingests of the file cut at tube boundaries, into the one round), ingest
+     results, worklist recall, status. Its total is what is compared with DuckDB.
   5. A lab batch into the full store: 10,000 collection rows, 10,000 result rows,
      and one status --person.
   6. Whole-round outputs on the full store (skipped with --job-only): ingest
@@ -89,6 +90,13 @@ pub struct Args {
     /// are (district, birth date, sequence), which costs more to sort and index.
     #[arg(long, value_enum, default_value_t = Ids::Numbered)]
     ids: Ids,
+    /// Ingest the collections as this many batches into the one round, as several
+    /// cities' or labs' files come: collections.csv is cut at tube boundaries into K
+    /// files of about equal size in the work folder (a copy: the city's file stays
+    /// whole for DuckDB and for reuse), each ingested on its own and timed as a job
+    /// step.
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=64))]
+    batches: u32,
     /// Also run the DuckDB job on the same files and print the ratio.
     #[arg(long)]
     vs_duckdb: bool,
@@ -123,16 +131,16 @@ fn share(name: &str, v: f64) -> anyhow::Result<f64> {
 
 /// One step to run: its name, its section, its arguments after `pooltrack`, its rows.
 struct Planned {
-    name: &'static str,
+    name: String,
     section: Section,
     args: Vec<String>,
     rows: u64,
 }
 
 impl Planned {
-    fn new(name: &'static str, section: Section, args: &[&str], rows: u64) -> Planned {
+    fn new(name: impl Into<String>, section: Section, args: &[&str], rows: u64) -> Planned {
         Planned {
-            name,
+            name: name.into(),
             section,
             args: args.iter().map(|&a| a.to_owned()).collect(),
             rows,
@@ -144,7 +152,7 @@ impl Planned {
         let argv: Vec<&str> = self.args.iter().map(String::as_str).collect();
         let (seconds, peak_mib) = measure::step(&argv)?;
         Ok(Step {
-            step: self.name.to_owned(),
+            step: self.name,
             section: self.section,
             args: self.args,
             seconds,
@@ -252,8 +260,31 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let s = text(&store);
     let (collections, results) = (text(&inputs[0]), text(&inputs[1]));
     let recall = text(&dir.join("recall.csv"));
-    let mut plan = vec![
-        Planned::new(
+    let mut plan: Vec<Planned> = if args.batches > 1 {
+        let parts = inputs::cut_at_tubes(&inputs[0], &dir, args.batches)?;
+        let k = parts.len();
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, (path, rows))| {
+                Planned::new(
+                    format!("ingest collections {}/{k}", i + 1),
+                    Section::Job,
+                    &[
+                        "--store",
+                        &s,
+                        "ingest",
+                        "collections",
+                        &text(path),
+                        "--round",
+                        ROUND,
+                    ],
+                    *rows,
+                )
+            })
+            .collect()
+    } else {
+        vec![Planned::new(
             "ingest collections",
             Section::Job,
             &[
@@ -266,7 +297,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 ROUND,
             ],
             n_coll,
-        ),
+        )]
+    };
+    plan.extend([
         Planned::new(
             "ingest results",
             Section::Job,
@@ -287,7 +320,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             &["--store", &s, "status", "--round", ROUND, "--json"],
             n_coll,
         ),
-    ];
+    ]);
     let (bc, br, person) = inputs::small_batches(&city_dir, &dir)?;
     let (bc, br) = (text(&bc), text(&br));
     plan.extend([
@@ -444,6 +477,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             pool_size: args.pool_size,
             blank_optional,
             ids: args.ids.as_str(),
+            batches: args.batches,
             prevalence: cfg.prevalence,
         },
         generate_seconds,

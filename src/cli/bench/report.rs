@@ -53,6 +53,8 @@ pub(super) struct Shape {
     pub(super) blank_optional: f64,
     /// Person ids: `numbered` in row order or `resident` as a city's.
     pub(super) ids: &'static str,
+    /// Batches the collections were ingested as (1: the file whole).
+    pub(super) batches: u32,
     pub(super) prevalence: f64,
 }
 
@@ -137,13 +139,14 @@ impl Report {
     pub(super) fn shape_text(&self) -> String {
         let s = &self.shape;
         format!(
-            "{} persons (seed {}), {:.1} % single tubes, pools of {}, {:.1} % of rows with optional fields blank, {} ids, prevalence {:.2} %",
+            "{} persons (seed {}), {:.1} % single tubes, pools of {}, {:.1} % of rows with optional fields blank, {} ids, collections in {} batch(es), prevalence {:.2} %",
             thousands(s.persons),
             s.seed,
             s.single_share * 100.0,
             s.pool_size,
             s.blank_optional * 100.0,
             s.ids,
+            s.batches,
             s.prevalence * 100.0
         )
     }
