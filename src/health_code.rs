@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{Float32Builder, StringBuilder};
-use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use serde::Serialize;
 
@@ -170,7 +170,11 @@ impl ListRow for HealthCodeRow<'_> {
     ];
 
     fn record_batch(rows: &[Self]) -> Result<RecordBatch> {
-        batch(&schema(), rows)
+        let mut columns = CodeColumns::<13>::with_capacity(rows.len());
+        for r in rows {
+            columns.push(r);
+        }
+        columns.finish::<Self>(schema())
     }
 }
 
@@ -223,8 +227,8 @@ pub(crate) fn code_csv_lines<'a, M, const N: usize>(
     }
 }
 
-/// Rows `rows` as one Arrow batch of `schema`, each filled into `row` by `fill` and
-/// appended to column builders: no copy of each row.
+/// Rows `rows` as one Arrow batch of `schema`, each warmed, filled into one reused row
+/// and appended to column builders: no copy of each row.
 pub(crate) fn code_batch<'a, M, const N: usize>(
     maker: &'a M,
     schema: Arc<Schema>,
@@ -234,19 +238,40 @@ where
     M: RowMaker,
     M::Row<'a>: CodeCells<N>,
 {
-    let n = rows.len();
-    let mut text: Vec<StringBuilder> = (0..N)
-        .map(|_| StringBuilder::with_capacity(n, n * 16))
-        .collect();
-    let (mut ct_orf1ab, mut ct_n) = (
-        Float32Builder::with_capacity(n),
-        Float32Builder::with_capacity(n),
-    );
+    let mut columns = CodeColumns::<N>::with_capacity(rows.len());
     let mut row = M::Row::default();
     for at in rows.clone() {
         maker.warm(at, &rows);
         maker.fill(at, &mut row);
-        for (i, (b, v)) in text.iter_mut().zip(row.text()).enumerate() {
+        columns.push(&row);
+    }
+    columns.finish::<M::Row<'a>>(schema)
+}
+
+/// The Arrow columns of code rows as both code exports lay them out: text cells, blank
+/// as null past the [`REQUIRED`] ones, and the two Cts as floats after text cell
+/// [`CodeCells::CTS_AFTER`].
+pub(crate) struct CodeColumns<const N: usize> {
+    text: Vec<StringBuilder>,
+    ct_orf1ab: Float32Builder,
+    ct_n: Float32Builder,
+}
+
+impl<const N: usize> CodeColumns<N> {
+    /// Builders with room for `n` rows.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        CodeColumns {
+            text: (0..N)
+                .map(|_| StringBuilder::with_capacity(n, n * 16))
+                .collect(),
+            ct_orf1ab: Float32Builder::with_capacity(n),
+            ct_n: Float32Builder::with_capacity(n),
+        }
+    }
+
+    /// Appends one row.
+    pub(crate) fn push<R: CodeCells<N>>(&mut self, row: &R) {
+        for (i, (b, v)) in self.text.iter_mut().zip(row.text()).enumerate() {
             if i >= REQUIRED && v.is_empty() {
                 b.append_null();
             } else {
@@ -254,19 +279,24 @@ where
             }
         }
         let [orf1ab, n] = row.cts();
-        ct_orf1ab.append_option(orf1ab);
-        ct_n.append_option(n);
+        self.ct_orf1ab.append_option(orf1ab);
+        self.ct_n.append_option(n);
     }
-    let mut text: Vec<ArrayRef> = text
-        .iter_mut()
-        .map(|b| Arc::new(b.finish()) as ArrayRef)
-        .collect();
-    let after = text.split_off(<M::Row<'a> as CodeCells<N>>::CTS_AFTER);
-    let mut columns = text;
-    columns.push(Arc::new(ct_orf1ab.finish()));
-    columns.push(Arc::new(ct_n.finish()));
-    columns.extend(after);
-    Ok(RecordBatch::try_new(schema, columns)?)
+
+    /// The rows pushed, as one batch of `schema`.
+    pub(crate) fn finish<R: CodeCells<N>>(mut self, schema: Arc<Schema>) -> Result<RecordBatch> {
+        let mut text: Vec<ArrayRef> = self
+            .text
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        let after = text.split_off(R::CTS_AFTER);
+        let mut columns = text;
+        columns.push(Arc::new(self.ct_orf1ab.finish()));
+        columns.push(Arc::new(self.ct_n.finish()));
+        columns.extend(after);
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
 }
 
 impl CodeCells<13> for HealthCodeRow<'_> {
@@ -457,37 +487,6 @@ fn schema() -> Arc<Schema> {
         })
         .collect();
     Arc::new(Schema::new(fields))
-}
-
-fn batch(schema: &Arc<Schema>, rows: &[HealthCodeRow]) -> Result<RecordBatch> {
-    let text = |f: for<'r> fn(&'r HealthCodeRow<'r>) -> &'r str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
-    };
-    let opt = |f: for<'r> fn(&'r HealthCodeRow<'r>) -> &'r str| -> ArrayRef {
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(f(r)).filter(|s| !s.is_empty()))
-                .collect::<StringArray>(),
-        )
-    };
-    let columns: Vec<ArrayRef> = vec![
-        text(|r| &r.person),
-        text(|r| r.color),
-        text(|r| r.status),
-        opt(|r| r.tube),
-        opt(|r| r.mode),
-        opt(|r| &r.collected_at),
-        opt(|r| &r.collection_source),
-        opt(|r| r.result),
-        Arc::new(rows.iter().map(|r| r.ct_orf1ab).collect::<Float32Array>()),
-        Arc::new(rows.iter().map(|r| r.ct_n).collect::<Float32Array>()),
-        opt(|r| &r.reported_at),
-        opt(|r| r.lab),
-        opt(|r| r.plate),
-        opt(|r| &r.result_source),
-        opt(|r| &r.not_counted),
-    ];
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ mod text;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -491,47 +491,11 @@ impl ListRow for CodeRow<'_> {
 
     /// Every batch with the same columns: text, blanks as nulls, Cts as floats.
     fn record_batch(rows: &[Self]) -> Result<arrow_array::RecordBatch> {
-        let text = |f: for<'r> fn(&'r CodeRow<'r>) -> &'r str| -> ArrayRef {
-            Arc::new(
-                rows.iter()
-                    .map(|r| Some(f(r)).filter(|s| !s.is_empty()))
-                    .collect::<StringArray>(),
-            )
-        };
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.person.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.color))),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|r| r.reason.as_str()),
-            )),
-            text(|r| &r.valid_until),
-            text(|r| r.group),
-            text(|r| r.round),
-            text(|r| r.status),
-            text(|r| r.tube),
-            text(|r| r.mode),
-            text(|r| &r.collected_at),
-            text(|r| &r.collection_source),
-            text(|r| r.result),
-            Arc::new(
-                rows.iter()
-                    .map(|r| r.ct_orf1ab)
-                    .collect::<arrow_array::Float32Array>(),
-            ),
-            Arc::new(
-                rows.iter()
-                    .map(|r| r.ct_n)
-                    .collect::<arrow_array::Float32Array>(),
-            ),
-            text(|r| &r.reported_at),
-            text(|r| r.lab),
-            text(|r| r.plate),
-            text(|r| &r.result_source),
-            text(|r| &r.not_counted),
-        ];
-        Ok(arrow_array::RecordBatch::try_new(code_schema(), columns)?)
+        let mut columns = super::CodeColumns::<17>::with_capacity(rows.len());
+        for r in rows {
+            columns.push(r);
+        }
+        columns.finish::<Self>(code_schema())
     }
 }
 
