@@ -416,6 +416,9 @@ fn print_summary(r: &IngestReport) {
             r.overfull_tubes
         );
     }
+    if let Some(why) = &r.merge_failed {
+        eprintln!("warning: {why}");
+    }
     if r.positives_kept > 0 {
         println!(
             "{} positive tube(s) got a later non-positive result: kept positive and flagged for review",

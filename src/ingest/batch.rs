@@ -100,7 +100,12 @@ pub struct IngestReport {
     /// The distinct boxes of those tubes. Absent from the JSON when 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub boxes: u64,
-    /// Seconds spent in each stage (hash, parse, check, write, commit), for benchmarks.
+    /// Why merging the round's indexes after the commit failed, if it did: the batch
+    /// is committed either way (see [`crate::store::runs`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_failed: Option<String>,
+    /// Seconds spent in each stage (hash, parse, check, write, commit, merge), for
+    /// benchmarks.
     pub stage_seconds: Vec<(&'static str, f64)>,
 }
 
@@ -191,6 +196,7 @@ impl IngestReport {
             failed_plates: Vec::new(),
             boxed_tubes: 0,
             boxes: 0,
+            merge_failed: None,
             stage_seconds: Vec::new(),
         }
     }
@@ -344,9 +350,28 @@ fn ingest(
         population,
         custody,
     };
+    let mut merge: Vec<String> = batch.segments.iter().map(|s| s.round.clone()).collect();
+    merge.dedup();
     store.commit(batch)?;
     clock.lap(&mut report, "commit");
     report.batch = Some(id);
+    if matches!(kind, BatchKind::Collections | BatchKind::Results) {
+        // The batch's rows and the store's indexes as they were: the merge opens its own.
+        drop((rows, index, rejects));
+        if let Some(p) = progress {
+            p.stage("merging the round's indexes");
+        }
+        for round in &merge {
+            // The batch is committed: a merge that fails costs later reads speed, not
+            // rows, and the next batch merges again.
+            if let Err(e) = store.merge_runs(kind, round) {
+                report.merge_failed = Some(format!(
+                    "merging the indexes of round {round} failed ({e}); the batch is committed, and the next batch merges again"
+                ));
+            }
+        }
+        clock.lap(&mut report, "merge");
+    }
     Ok(report)
 }
 

@@ -39,7 +39,8 @@ use crate::model::Mode;
 use crate::{Error, Result};
 
 const MAGIC: [u8; 8] = *b"PTIDX1\0\0";
-const HEADER: usize = 32;
+/// Bytes of a sidecar's header, before its records.
+pub(crate) const HEADER: usize = 32;
 
 /// Length of a tube key: the longest barcode.
 pub const KEY: usize = 32;
@@ -115,6 +116,26 @@ impl Kind {
             Kind::Persons => 16,
         }
     }
+
+    /// Where each record holds its row (`u32`, little-endian): the field a run of
+    /// several segments' records renumbers ([`super::runs`]).
+    pub fn row_at(self) -> usize {
+        match self {
+            Kind::CollectionTubes | Kind::ResultTubes => 32,
+            Kind::Persons => 16,
+        }
+    }
+
+    /// The 32-byte header of a sidecar of `count` records of this kind.
+    pub(crate) fn header(self, count: u64) -> [u8; HEADER] {
+        let mut h = [0u8; HEADER];
+        h[..8].copy_from_slice(&MAGIC);
+        h[8..12].copy_from_slice(&(self as u32).to_le_bytes());
+        let size = u32::try_from(self.record_size()).unwrap_or(u32::MAX);
+        h[12..16].copy_from_slice(&size.to_le_bytes());
+        h[16..24].copy_from_slice(&count.to_le_bytes());
+        h
+    }
 }
 
 /// Writes a sidecar; records must be pushed in key order.
@@ -128,12 +149,7 @@ impl<W: Write> IndexWriter<W> {
     /// Starts a sidecar of `count` records of `kind`.
     pub fn new(out: W, kind: Kind, count: u64) -> std::io::Result<Self> {
         let mut out = BufWriter::with_capacity(1 << 20, out);
-        out.write_all(&MAGIC)?;
-        out.write_all(&(kind as u32).to_le_bytes())?;
-        let size = u32::try_from(kind.record_size()).unwrap_or(u32::MAX);
-        out.write_all(&size.to_le_bytes())?;
-        out.write_all(&count.to_le_bytes())?;
-        out.write_all(&[0u8; 8])?;
+        out.write_all(&kind.header(count))?;
         Ok(IndexWriter {
             out,
             kind,
@@ -518,6 +534,26 @@ impl IndexFile {
             }
         }
         Ok(lo)
+    }
+
+    /// The key of record `i`, read from the file (see [`IndexFile::lower_bound_read`]),
+    /// zero-padded to [`KEY`] bytes.
+    pub fn key_read(&self, i: usize) -> Result<[u8; KEY]> {
+        let mut k = [0u8; KEY];
+        self.file
+            .read_exact_at(&mut k[..self.key], (HEADER + i * self.size) as u64)
+            .map_err(|e| Error::io(&self.path, e))?;
+        Ok(k)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The kind's key length, in bytes.
+    pub fn key_len(&self) -> usize {
+        self.key
     }
 
     /// [`Records::find`].

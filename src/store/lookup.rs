@@ -4,9 +4,10 @@
 //! any Parquet.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::index::{self, IndexFile, Kind, TubeKey};
-use super::{BatchKind, Store, manifest};
+use super::{BatchKind, Store, manifest, runs};
 use crate::model::Outcome;
 use crate::time::Millis;
 use crate::{Error, Result};
@@ -19,23 +20,77 @@ impl Store {
 
     /// Opens the sidecar indexes of one round's segments (or of all rounds). Each
     /// segment is placed among its round's rows by the row counts the manifest records,
-    /// in manifest order: the numbering the tracker uses everywhere.
+    /// in manifest order: the numbering the tracker uses everywhere. Consecutive segments
+    /// a run has merged ([`super::runs`]) are opened as the run, one index in their
+    /// place that reads as they would.
     pub fn index_of(&self, only: Option<&str>) -> Result<StoreIndex> {
         let mut idx = StoreIndex::default();
-        for (kind, seg, _) in self.manifest.segments(only) {
-            let round = if let Some(i) = idx.rounds.iter().position(|r| *r == seg.round) {
-                i
+        let segments: Vec<(BatchKind, &manifest::Segment, u32)> = self
+            .manifest
+            .segments(only)
+            .filter(|(k, _, _)| matches!(k, BatchKind::Collections | BatchKind::Results))
+            .collect();
+        // Each table's segments of each round, in manifest order.
+        let mut groups: Vec<((BatchKind, &str), Vec<usize>)> = Vec::new();
+        for (i, (kind, seg, _)) in segments.iter().enumerate() {
+            let key = (*kind, seg.round.as_str());
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, g)) => g.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        // Where each piece of a round starts: (its rows, its segments, the round's
+        // runs, which of them it is if it is one).
+        type Start = (u64, usize, Arc<Vec<runs::OpenRun>>, Option<usize>);
+        let mut starts: Vec<Option<Start>> = (0..segments.len()).map(|_| None).collect();
+        let mut covered = vec![false; segments.len()];
+        for ((kind, _), positions) in &groups {
+            let members: Vec<runs::Member<'_>> = positions
+                .iter()
+                .map(|&i| runs::Member {
+                    batch: segments[i].2,
+                    segment: segments[i].1,
+                })
+                .collect();
+            let open = match runs::dir_of(&self.root, &members) {
+                Some(dir) if members.len() > 1 => self.runs_in(&dir, *kind),
+                _ => Arc::new(Vec::new()),
+            };
+            for piece in runs::cover(*kind, &members, &open) {
+                let first = positions[piece.members.start];
+                for &p in &positions[piece.members.clone()] {
+                    covered[p] = true;
+                }
+                let run = piece
+                    .run
+                    .and_then(|r| open.iter().position(|o| std::ptr::eq(o, r)));
+                let rows = members[piece.members.clone()]
+                    .iter()
+                    .map(|m| m.segment.rows)
+                    .sum();
+                starts[first] = Some((rows, piece.members.len(), open.clone(), run));
+            }
+        }
+        for (i, (kind, seg, _)) in segments.iter().enumerate() {
+            let Some((rows, count, open, run)) = starts[i].take() else {
+                continue;
+            };
+            let round = if let Some(r) = idx.rounds.iter().position(|r| *r == seg.round) {
+                r
             } else {
                 idx.rounds.push(seg.round.clone());
                 idx.rows.push((0, 0));
                 idx.rounds.len() - 1
             };
-            let open = |f: &manifest::FileRef, k| IndexFile::open(&self.root.join(&f.path), k);
+            let open_file = |f: &manifest::FileRef, k| -> Result<Arc<IndexFile>> {
+                Ok(Arc::new(IndexFile::open(&self.root.join(&f.path), k)?))
+            };
+            let run = run.and_then(|r| open.get(r));
             let (collection_rows, result_rows) = &mut idx.rows[round];
-            let next = |rows: &mut u32| -> Result<u32> {
-                let base = *rows;
-                *rows = u64::from(base)
-                    .checked_add(seg.rows)
+            let next = |rows_so_far: &mut u32| -> Result<u32> {
+                let base = *rows_so_far;
+                *rows_so_far = u64::from(base)
+                    .checked_add(rows)
                     .and_then(|n| u32::try_from(n).ok())
                     .ok_or_else(|| {
                         Error::damaged(
@@ -48,51 +103,66 @@ impl Store {
             match kind {
                 BatchKind::Collections => {
                     let base = next(collection_rows)?;
-                    let persons = seg.persons.as_ref().ok_or_else(|| {
-                        Error::damaged(
-                            &self.root,
-                            format!("{} has no person index", seg.parquet.path),
+                    let (tubes, persons) = if let Some(r) = run {
+                        let p = r.persons.as_ref().ok_or_else(|| {
+                            Error::damaged(&self.root, "a collections run has no person index")
+                        })?;
+                        (r.tubes.clone(), p.clone())
+                    } else {
+                        let persons = seg.persons.as_ref().ok_or_else(|| {
+                            Error::damaged(
+                                &self.root,
+                                format!("{} has no person index", seg.parquet.path),
+                            )
+                        })?;
+                        (
+                            open_file(&seg.tubes, Kind::CollectionTubes)?,
+                            open_file(persons, Kind::Persons)?,
                         )
-                    })?;
+                    };
                     idx.collections.push(CollectionIndex {
                         round,
                         base,
-                        tubes: open(&seg.tubes, Kind::CollectionTubes)?,
-                        persons: open(persons, Kind::Persons)?,
+                        segments: count,
+                        tubes,
+                        persons,
                     });
                 }
                 BatchKind::Results => {
                     let base = next(result_rows)?;
-                    idx.results.push(ResultIndex {
-                        round,
-                        base,
-                        tubes: open(&seg.tubes, Kind::ResultTubes)?,
-                    });
+                    let tubes = match run {
+                        Some(r) => r.tubes.clone(),
+                        None => open_file(&seg.tubes, Kind::ResultTubes)?,
+                    };
+                    idx.results.push(ResultIndex { round, base, tubes });
                 }
                 // Population and custody batches have no round segments (see
                 // `Batch::population`, `Batch::custody`).
                 BatchKind::Population | BatchKind::Custody => {}
             }
         }
+        debug_assert!(covered.iter().all(|&c| c));
         Ok(idx)
     }
 }
 
-/// A collections segment's indexes.
+/// A collections segment's indexes, or a run's (several consecutive segments').
 pub(crate) struct CollectionIndex {
     round: usize,
     /// First row of the segment among its round's collection rows (manifest order).
     pub(crate) base: u32,
-    pub(crate) tubes: IndexFile,
-    pub(crate) persons: IndexFile,
+    /// How many of the round's segments it covers (more than one for a run).
+    pub(crate) segments: usize,
+    pub(crate) tubes: Arc<IndexFile>,
+    pub(crate) persons: Arc<IndexFile>,
 }
 
-/// A results segment's index.
+/// A results segment's index, or a run's.
 pub(crate) struct ResultIndex {
     round: usize,
     /// First row of the segment among its round's result rows (manifest order).
     pub(crate) base: u32,
-    pub(crate) tubes: IndexFile,
+    pub(crate) tubes: Arc<IndexFile>,
 }
 
 /// One result of a tube, as the result index holds it.

@@ -38,8 +38,10 @@ mod keyed;
 pub mod labels;
 mod lookup;
 pub mod manifest;
+pub(crate) mod merge;
 pub mod migrate;
 pub mod read;
+pub mod runs;
 pub mod segment;
 pub mod tables;
 pub mod verify;
@@ -96,6 +98,8 @@ pub struct Store {
     writer_lock: Option<File>,
     /// Mirror commits not made yet (see [`tables`]): a writer makes them.
     due: Vec<tables::Due>,
+    /// The rounds' runs as this store object first opened them ([`runs`]).
+    runs: runs::RunCache,
 }
 
 impl Store {
@@ -246,6 +250,7 @@ impl Store {
             versions: Some(versions),
             writer_lock: Some(lock),
             due: Vec::new(),
+            runs: runs::RunCache::default(),
         })
     }
 
@@ -265,6 +270,7 @@ impl Store {
                     versions: None,
                     writer_lock: lock,
                     due: Vec::new(),
+                    runs: runs::RunCache::default(),
                 }));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -277,6 +283,7 @@ impl Store {
             versions: Some(t.versions),
             writer_lock: lock,
             due: t.due,
+            runs: runs::RunCache::default(),
         }))
     }
 
@@ -333,9 +340,10 @@ impl Store {
                     .unwrap_or(&p)
                     .to_string_lossy()
                     .into_owned();
-                let ours = f.file_name().to_string_lossy().starts_with('b')
-                    && f.file_type().is_ok_and(|t| t.is_file());
-                if ours && !named.contains(rel.as_str()) {
+                let name = f.file_name().to_string_lossy().into_owned();
+                let ours = name.starts_with('b') && f.file_type().is_ok_and(|t| t.is_file());
+                // A run a writer was killed while merging (runs are derived: see `runs`).
+                if (ours && !named.contains(rel.as_str())) || runs::is_temporary(&name) {
                     fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
                 }
             }
@@ -430,6 +438,16 @@ impl Store {
         let root = self.root.clone();
         tables::commit_retraction(&root, self.writer_versions()?, &b, &r)?;
         self.manifest.retractions.push(r.clone());
+        // The batch's segments leave the runs that merged them (see `runs`): merge
+        // its rounds' pieces again. Best effort, as after an ingest: runs are derived,
+        // and readers read the segments of a retired run.
+        if matches!(b.kind, BatchKind::Collections | BatchKind::Results) {
+            let mut rounds: Vec<&str> = b.segments.iter().map(|s| s.round.as_str()).collect();
+            rounds.dedup();
+            for round in rounds {
+                let _ = self.merge_runs(b.kind, round);
+            }
+        }
         for table in tables::other_tables(&b) {
             let never_added = |d: &tables::Due| {
                 d.table == table && d.mirror.batch == b.id && d.mirror.retraction.is_none()

@@ -164,7 +164,17 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
             );
         }
     }
-    let known: HashSet<&str> = named.iter().map(|n| n.file.path.as_str()).collect();
+    let runs = super::runs::check(root, &manifest);
+    report.bytes_checked += runs.bytes;
+    for (path, problem) in runs.damaged {
+        report.damage(path, problem);
+    }
+    for (path, why) in &runs.unused {
+        report.warn(path.as_str(), *why);
+    }
+    let mut known: HashSet<&str> = named.iter().map(|n| n.file.path.as_str()).collect();
+    known.extend(runs.used.iter().map(String::as_str));
+    known.extend(runs.unused.iter().map(|(p, _)| p.as_str()));
     find_orphans(root, &known, &mut report);
     let reports: HashSet<&str> = manifest
         .batches

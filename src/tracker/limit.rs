@@ -208,6 +208,19 @@ pub(super) fn first_swabs_of_index(store: &Store, round: &Decided) -> Result<Fir
     if !any_reported_after(results, limit, earliest) {
         return Ok(Vec::new());
     }
+    let index = store.index_of(Some(name))?;
+    let segs = index.collections_of(index.round_id(name).unwrap_or(0));
+    // The floors of the index's pieces: a run's is the least of its segments'.
+    let mut at = 0;
+    let floors: Vec<Millis> = segs
+        .iter()
+        .map(|seg| {
+            let end = (at + seg.segments).min(floors.len());
+            let f = floors[at.min(end)..end].iter().copied().min();
+            at = end;
+            f.unwrap_or(Millis::MIN)
+        })
+        .collect();
     let mut floor = vec![Millis::MAX; tubes.len()];
     for (s, tubes_of_records) in run_tube.iter().enumerate() {
         let f = floors.get(s).copied().unwrap_or(Millis::MIN);
@@ -220,8 +233,6 @@ pub(super) fn first_swabs_of_index(store: &Store, round: &Decided) -> Result<Fir
     let maybe = tubes_reported_after(results, tubes.len(), limit, |t| floor[t]);
     drop(floor);
     // The rows of those tubes, from their tube-index records.
-    let index = store.index_of(Some(name))?;
-    let segs = index.collections_of(index.round_id(name).unwrap_or(0));
     let mut rows: Vec<u32> = Vec::new();
     let mut row_tube: Vec<(u32, u32)> = Vec::new();
     for (seg, tubes_of_records) in segs.iter().zip(run_tube) {

@@ -41,7 +41,6 @@ pub mod sql;
 
 mod decided;
 mod effective;
-mod merge;
 mod persons;
 mod round;
 mod stages;

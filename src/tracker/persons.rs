@@ -1,11 +1,11 @@
 //! Persons with several rows in a round, found by merging the segments' sorted person
 //! indexes, and the status decided for a person.
 
-use super::merge::merge_scans;
 use crate::Result;
 use crate::model::Status;
 use crate::store::CollectionIndex;
 use crate::store::index;
+use crate::store::merge::merge_scans;
 
 /// A person's decided status.
 #[derive(Debug, Clone, Copy)]

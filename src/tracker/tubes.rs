@@ -4,10 +4,10 @@
 
 use super::NONE;
 use super::limit::PastLimit;
-use super::merge::{key_cmp, merge_scans};
 use crate::Result;
 use crate::model::{Mode, Outcome};
 use crate::store::index::{self, TubeKey};
+use crate::store::merge::{key_cmp, merge_scans};
 use crate::store::{CollectionIndex, ResultIndex};
 use crate::time::Millis;
 

@@ -36,6 +36,7 @@ mod retract;
 mod review;
 mod round_report;
 mod rules;
+mod runs;
 mod security;
 mod specimen_limit;
 mod sql;

@@ -493,7 +493,7 @@ pub(super) fn fold_round(
         .zip(0..SHARDS)
         .try_for_each_init(Buffers::default, |buf, (held, shard)| {
             let mut records =
-                Records::open(segs.iter().map(|seg| (&seg.persons, seg.base)), shard)?;
+                Records::open(segs.iter().map(|seg| (&*seg.persons, seg.base)), shard)?;
             buf.pending = None;
             let (mut at, mut fresh) = (0, Vec::new());
             loop {

@@ -1,11 +1,11 @@
-//! Merging the segments' sorted index scans: tube numbering and person grouping both
-//! walk several sorted indexes as one.
+//! Merging sorted index scans: tube numbering and person grouping walk several
+//! segments' sorted indexes as one, and a round's runs ([`super::runs`]) are written so.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use super::index;
 use crate::Result;
-use crate::store::index;
 
 /// Compares the first `key` bytes (a multiple of 8) of two records as big-endian
 /// words: the merges compare a key or two per record, and a `memcmp` call per
@@ -13,7 +13,7 @@ use crate::store::index;
 // Inline: tube numbering calls it per record from another module, and a call that
 // cannot be inlined across modules would cost what avoiding `memcmp` saved.
 #[inline]
-pub(super) fn key_cmp(a: &[u8], b: &[u8], key: usize) -> std::cmp::Ordering {
+pub(crate) fn key_cmp(a: &[u8], b: &[u8], key: usize) -> std::cmp::Ordering {
     let word = |x: &[u8], i: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&x[i..i + 8]);
@@ -32,7 +32,7 @@ pub(super) fn key_cmp(a: &[u8], b: &[u8], key: usize) -> std::cmp::Ordering {
 /// without comparing sources, so one large segment merged with a few small batches
 /// costs little more than a straight scan. A heap picks the next run among many
 /// sources; among a few, comparing their next keys is cheaper.
-pub(super) fn merge_scans(
+pub(crate) fn merge_scans(
     scans: &mut [index::Scan<'_>],
     key: usize,
     mut visit: impl FnMut(usize, &[u8]),

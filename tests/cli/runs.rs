@@ -1,0 +1,233 @@
+//! A round ingested in many batches: the writer merges the batches' sidecar indexes
+//! into runs, and every output reads as it does for the same rows in one batch,
+//! through retractions, damage to a run and runs removed under a reader.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::common::{pooltrack, stdout_of};
+
+/// A small generated city's collections cut at tube boundaries into `parts` files,
+/// and its results into `result_parts`.
+fn city_in_batches(dir: &Path, parts: usize, result_parts: usize) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let city = dir.join("city");
+    stdout_of(
+        pooltrack(&dir.join("unused"))
+            .args(["gen", "--persons", "6000", "--prevalence", "0.02", "--out"])
+            .arg(&city),
+    );
+    let cut = |file: &str, parts: usize, at_tube_ends: bool| -> Vec<PathBuf> {
+        let text = fs::read_to_string(city.join(file)).expect("read the city");
+        let mut lines = text.lines();
+        let header = lines.next().expect("a header");
+        let rows: Vec<&str> = lines.collect();
+        let tube = |l: &str| l.split(',').next().unwrap_or("").to_owned();
+        let mut cuts: Vec<usize> = (0..=parts).map(|i| rows.len() * i / parts).collect();
+        for i in 1..parts {
+            while at_tube_ends
+                && cuts[i] < rows.len()
+                && tube(rows[cuts[i]]) == tube(rows[cuts[i] - 1])
+            {
+                cuts[i] += 1;
+            }
+        }
+        (0..parts)
+            .map(|i| {
+                let p = dir.join(format!("{i:02}-{file}"));
+                let mut text = format!("{header}\n");
+                for l in &rows[cuts[i]..cuts[i + 1]] {
+                    text.push_str(l);
+                    text.push('\n');
+                }
+                fs::write(&p, text).expect("write a part");
+                p
+            })
+            .collect()
+    };
+    (
+        cut("collections.csv", parts, true),
+        cut("results.csv", result_parts, false),
+    )
+}
+
+fn ingest(store: &Path, what: &str, file: &Path) {
+    let mut cmd = pooltrack(store);
+    cmd.args(["ingest", what]).arg(file);
+    if what == "collections" {
+        cmd.args(["--round", "R1"]);
+    }
+    stdout_of(&mut cmd);
+}
+
+/// Every whole-round output a reader of the round gets, by name.
+fn outputs(store: &Path) -> Vec<(&'static str, String)> {
+    let run = |args: &[&str]| stdout_of(pooltrack(store).args(args));
+    vec![
+        ("status", run(&["status", "--round", "R1", "--json"])),
+        ("export status", run(&["export", "status", "--round", "R1"])),
+        ("recall", run(&["worklist", "recall", "--round", "R1"])),
+        ("rerun", run(&["worklist", "rerun", "--round", "R1"])),
+        ("review", run(&["review", "--round", "R1"])),
+        (
+            "health codes",
+            without_sources(&run(&["export", "health-codes", "--round", "R1"])),
+        ),
+    ]
+}
+
+/// A health-code export without the columns citing file, line and batch, which differ
+/// between two stores given the same rows in other files.
+fn without_sources(csv_text: &str) -> String {
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = r.headers().expect("a header").clone();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !header[i].ends_with("_source"))
+        .collect();
+    let mut out = String::new();
+    for rec in std::iter::once(Ok(header)).chain(r.records()) {
+        let rec = rec.expect("a row");
+        let fields: Vec<&str> = keep.iter().map(|&i| &rec[i]).collect();
+        out.push_str(&fields.join("\u{1f}"));
+        out.push('\n');
+    }
+    out
+}
+
+fn assert_same(a: &Path, b: &Path) {
+    for ((what, x), (_, y)) in outputs(a).into_iter().zip(outputs(b)) {
+        assert!(
+            x == y,
+            "{what} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+fn runs_in(store: &Path, table: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(store.join(table).join("_pooltrack").join("R1"))
+        .expect("the round's sidecars")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('r'))
+        .collect();
+    names.sort();
+    names
+}
+
+fn verify(store: &Path) -> serde_json::Value {
+    let out = pooltrack(store)
+        .args(["verify", "--json"])
+        .output()
+        .expect("run");
+    serde_json::from_slice(&out.stdout).expect("verify --json")
+}
+
+#[test]
+fn a_round_of_many_batches_reads_as_the_same_rows_in_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (collections, results) = city_in_batches(dir.path(), 9, 5);
+    let (many, one) = (dir.path().join("many"), dir.path().join("one"));
+    for c in &collections {
+        ingest(&many, "collections", c);
+    }
+    for r in &results {
+        ingest(&many, "results", r);
+    }
+    // The same rows, one batch each.
+    let whole = dir.path().join("city");
+    ingest(&one, "collections", &whole.join("collections.csv"));
+    ingest(&one, "results", &whole.join("results.csv"));
+
+    // Batches 1-4 merged when the fourth came, then with 5-7 when the seventh did
+    // (runs of the smallest size class take in three more batches at a time); 8 and 9
+    // wait. Results batches 10-13 merged; the fourteenth waits.
+    assert_eq!(
+        runs_in(&many, "collections"),
+        ["r000001-000007-7.persons", "r000001-000007-7.tubes"]
+    );
+    assert_eq!(runs_in(&many, "results"), ["r000010-000013-4.tubes"]);
+    assert_same(&many, &one);
+    let v = verify(&many);
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0), "{v}");
+
+    // A retraction inside a run retires it: the round's eight batches left are
+    // merged again without it, and the round reads as if the batch had never come.
+    stdout_of(pooltrack(&many).args(["retract", "--batch", "6", "--reason", "wrong round"]));
+    assert_eq!(
+        runs_in(&many, "collections"),
+        ["r000001-000009-8.persons", "r000001-000009-8.tubes"]
+    );
+    let without = dir.path().join("without");
+    for (i, c) in collections.iter().enumerate() {
+        if i != 5 {
+            ingest(&without, "collections", c);
+        }
+    }
+    for r in &results {
+        ingest(&without, "results", r);
+    }
+    assert_same(&many, &without);
+    assert_eq!(verify(&many)["healthy"], true);
+}
+
+#[test]
+fn a_damaged_run_is_found_and_a_broken_one_is_read_around() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (collections, results) = city_in_batches(dir.path(), 4, 1);
+    let store = dir.path().join("store");
+    for c in &collections {
+        ingest(&store, "collections", c);
+    }
+    ingest(&store, "results", &results[0]);
+    let before = outputs(&store);
+    let sidecars = store.join("collections/_pooltrack/R1");
+    let persons = sidecars.join("r000001-000004-4.persons");
+
+    // A record changed inside a whole run: only a merge of the segments tells.
+    let mut bytes = fs::read(&persons).expect("read the run");
+    bytes[32 + 20 * 7 + 16] ^= 1;
+    fs::write(&persons, &bytes).expect("damage the run");
+    let out = pooltrack(&store).arg("verify").output().expect("run");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("r000001-000004-4.persons") && said.contains("record 7 differs"),
+        "{said}"
+    );
+
+    // A run cut short is not read: the round's segments are, and nothing changes.
+    bytes[32 + 20 * 7 + 16] ^= 1;
+    fs::write(&persons, &bytes[..bytes.len() - 3]).expect("cut the run");
+    let after: Vec<(&str, String)> = outputs(&store);
+    for ((what, x), (_, y)) in before.iter().zip(&after) {
+        assert!(x == y, "{what} changed with the run cut short");
+    }
+    let v = verify(&store);
+    assert_eq!(v["healthy"], true, "{v}");
+    assert!(
+        v["warnings"].to_string().contains("cannot be read whole"),
+        "{v}"
+    );
+
+    // The next collections batch of the round removes it and what it left.
+    fs::write(sidecars.join("tmp-r000001-000005-5.tubes"), b"half").expect("leftover");
+    let extra = dir.path().join("extra.csv");
+    fs::write(
+        &extra,
+        "tube,person,mode,capacity,collected_at,site\nXTRA-1,extra-1,single,1,2022-04-02 09:00:00,S1\n",
+    )
+    .expect("write");
+    ingest(&store, "collections", &extra);
+    // Batches 1-4, whose run was cut, and 6 (5 is the results') merge again.
+    assert_eq!(
+        runs_in(&store, "collections"),
+        ["r000001-000006-5.persons", "r000001-000006-5.tubes"]
+    );
+    let v = verify(&store);
+    assert_eq!(
+        (v["healthy"].clone(), v["warnings"].as_array().map(Vec::len)),
+        (serde_json::json!(true), Some(0)),
+        "{v}"
+    );
+}
