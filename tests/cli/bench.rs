@@ -240,3 +240,64 @@ fn bench_batches_ingest_the_collections_as_k_batches_of_one_round() {
         "{log}"
     );
 }
+
+/// Past eight batches the table sums them in one line with a batch's spread, the JSON
+/// keeps each, and the page sums them too.
+#[test]
+fn bench_many_batches_are_summed_in_the_table_and_listed_in_the_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("work");
+    let page = dir.path().join("page");
+    let out = run(pooltrack(&dir.path().join("unused"))
+        .args([
+            "bench",
+            "--persons",
+            "20000",
+            "--job-only",
+            "--batches",
+            "12",
+        ])
+        .arg("--dir")
+        .arg(&work)
+        .arg("--html")
+        .arg(&page));
+    assert!(out.status.success(), "{}", stderr_text(&out));
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    let summed: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("ingest collections"))
+        .collect();
+    assert_eq!(summed.len(), 1, "{table}");
+    assert!(
+        summed[0].contains("ingest collections, 12 batches"),
+        "{table}"
+    );
+    assert!(
+        table.contains("(a batch: median ") && table.contains("--json lists each"),
+        "{table}"
+    );
+    let html = std::fs::read_to_string(page.join("index.html")).expect("the page");
+    assert!(
+        html.contains("ingest collections, 12 batches"),
+        "the page sums them"
+    );
+    assert!(
+        !html.contains("ingest collections 3/12"),
+        "the page lists none alone"
+    );
+
+    // The JSON lists every batch.
+    let text = bench(&["--json", "--job-only", "--batches", "12"]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("one JSON report");
+    let batches = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| {
+            s["step"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("ingest collections "))
+        })
+        .count();
+    assert_eq!(batches, 12);
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context;
 use pooltrack::html::{escape, nice_ceiling};
 
-use super::report::{Report, Section, X_FLOOR, seconds, thousands, thousands_f};
+use super::report::{ManyBatches, Report, Section, X_FLOOR, seconds, thousands, thousands_f};
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif;margin:24px auto;max-width:1000px;color:#1d2430;line-height:1.45;padding:0 16px}
@@ -61,8 +61,21 @@ fn bars(r: &Report) -> Vec<Bar> {
             class: "floor",
         },
     ];
+    let many = ManyBatches::of(&r.steps);
     for section in [Section::Job, Section::Batch, Section::Outputs] {
+        if section == Section::Job
+            && let Some(m) = &many
+        {
+            out.push(Bar {
+                name: m.name(),
+                seconds: m.seconds,
+                class: "job",
+            });
+        }
         for s in r.steps.iter().filter(|s| s.section == section) {
+            if many.is_some() && ManyBatches::holds(s) {
+                continue;
+            }
             out.push(Bar {
                 name: s.step.clone(),
                 seconds: s.seconds,
@@ -278,7 +291,25 @@ fn figures_table(h: &mut String, r: &Report) {
             "<tr class=\"section\"><td colspan=\"6\">{}</td></tr>",
             escape(section.title())
         );
+        let many = ManyBatches::of(&r.steps).filter(|_| section == Section::Job);
+        if let Some(m) = &many {
+            let _ = writeln!(
+                h,
+                "<tr><td title=\"{}\">{} ({})</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+                escape(&m.spread_text()),
+                escape(&m.name()),
+                escape(&m.spread_text()),
+                seconds(m.seconds),
+                m.seconds / floor,
+                thousands(m.rows),
+                thousands_f(m.rows as f64 / m.seconds.max(1e-9)),
+                m.peak_mib
+            );
+        }
         for s in steps {
+            if many.is_some() && ManyBatches::holds(s) {
+                continue;
+            }
             let _ = writeln!(
                 h,
                 "<tr><td title=\"pooltrack {}\">{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",

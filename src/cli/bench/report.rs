@@ -134,6 +134,66 @@ pub(super) fn seconds(v: f64) -> String {
     }
 }
 
+/// Batches of collections a table or chart shows one by one; more are summed in one
+/// line, with the spread of a batch's time (a lab's day is thousands of batches).
+const SHOWN_BATCHES: usize = 8;
+
+/// The job's collections batches summed, when there are more than [`SHOWN_BATCHES`].
+pub(super) struct ManyBatches {
+    pub(super) count: usize,
+    pub(super) seconds: f64,
+    pub(super) rows: u64,
+    pub(super) peak_mib: f64,
+    /// A batch's seconds at the median, the 90th and 99th percentiles, and the most.
+    pub(super) spread: [f64; 4],
+}
+
+impl ManyBatches {
+    /// Whether `step` is one of the batches summed.
+    pub(super) fn holds(step: &Step) -> bool {
+        step.section == Section::Job && step.step.starts_with("ingest collections ")
+    }
+
+    /// The sum of the job's collections batches in `steps`, if there are many.
+    pub(super) fn of(steps: &[Step]) -> Option<ManyBatches> {
+        let batches: Vec<&Step> = steps.iter().filter(|s| Self::holds(s)).collect();
+        if batches.len() <= SHOWN_BATCHES {
+            return None;
+        }
+        let mut times: Vec<f64> = batches.iter().map(|s| s.seconds).collect();
+        times.sort_by(f64::total_cmp);
+        let at = |per_mille: usize| {
+            // The nearest rank: the batch at or below which that share of them fall.
+            let rank = (per_mille * times.len()).div_ceil(1000).max(1);
+            times[rank.min(times.len()) - 1]
+        };
+        Some(ManyBatches {
+            count: batches.len(),
+            seconds: times.iter().sum(),
+            rows: batches.iter().map(|s| s.rows).sum(),
+            peak_mib: batches.iter().map(|s| s.peak_mib).fold(0.0, f64::max),
+            spread: [at(500), at(900), at(990), at(1000)],
+        })
+    }
+
+    /// The summed line's name.
+    pub(super) fn name(&self) -> String {
+        format!("ingest collections, {} batches", self.count)
+    }
+
+    /// The spread of a batch's time, as a sentence.
+    pub(super) fn spread_text(&self) -> String {
+        let [m, p90, p99, max] = self.spread;
+        format!(
+            "a batch: median {} s, 90th percentile {} s, 99th {} s, most {} s",
+            seconds(m),
+            seconds(p90),
+            seconds(p99),
+            seconds(max)
+        )
+    }
+}
+
 impl Report {
     /// The data shape in words, for the table and the page.
     pub(super) fn shape_text(&self) -> String {
@@ -226,7 +286,27 @@ impl Report {
                 continue;
             }
             println!("{}", section.title());
+            let many = if section == Section::Job {
+                ManyBatches::of(&self.steps)
+            } else {
+                None
+            };
+            if let Some(m) = &many {
+                println!(
+                    "  {:<32}{:>10}{:>10.2}{:>13}{:>13}{:>10.0}",
+                    m.name(),
+                    seconds(m.seconds),
+                    m.seconds / self.floor.seconds.max(1e-9),
+                    thousands(m.rows),
+                    thousands_f(m.rows as f64 / m.seconds.max(1e-9)),
+                    m.peak_mib
+                );
+                println!("    ({}; --json lists each)", m.spread_text());
+            }
             for s in steps {
+                if many.is_some() && ManyBatches::holds(s) {
+                    continue;
+                }
                 println!(
                     "  {:<32}{:>10}{:>10.2}{:>13}{:>13}{:>10.0}",
                     s.step,
