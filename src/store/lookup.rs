@@ -43,7 +43,6 @@ impl Store {
         // runs, which of them it is if it is one).
         type Start = (u64, usize, Arc<Vec<runs::OpenRun>>, Option<usize>);
         let mut starts: Vec<Option<Start>> = (0..segments.len()).map(|_| None).collect();
-        let mut covered = vec![false; segments.len()];
         for ((kind, _), positions) in &groups {
             let members: Vec<runs::Member<'_>> = positions
                 .iter()
@@ -58,9 +57,6 @@ impl Store {
             };
             for piece in runs::cover(*kind, &members, &open) {
                 let first = positions[piece.members.start];
-                for &p in &positions[piece.members.clone()] {
-                    covered[p] = true;
-                }
                 let run = piece
                     .run
                     .and_then(|r| open.iter().position(|o| std::ptr::eq(o, r)));
@@ -141,7 +137,6 @@ impl Store {
                 BatchKind::Population | BatchKind::Custody => {}
             }
         }
-        debug_assert!(covered.iter().all(|&c| c));
         Ok(idx)
     }
 }
