@@ -7,6 +7,7 @@
 
 mod audit;
 pub mod bench;
+mod compact;
 mod config;
 mod coverage;
 mod custody;
@@ -167,6 +168,9 @@ enum Command {
     Bench(bench::Args),
     /// Check the store: every commit reads, every file it names is there, whole and unaltered.
     Verify(WithStore<verify::Args>),
+    /// Merge a round's indexes into one run once its batches have come, so every
+    /// output reads it as if it had come in one batch.
+    Compact(WithStore<compact::Args>),
     /// Convert a store of an older pooltrack to this one's format (Delta Lake tables),
     /// in place and atomically.
     Migrate(WithStore<migrate::Args>),
@@ -205,6 +209,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan(a) => plan::run(&a.store.resolve(before), &a.args),
         Command::Bench(a) => bench::run(&a),
         Command::Verify(a) => verify::run(&a.store.resolve(before), &a.args),
+        Command::Compact(a) => compact::run(&a.store.resolve(before), &a.args),
         Command::Migrate(a) => migrate::run(&a.store.resolve(before), &a.args),
         Command::Key(a) => key::run(a),
         Command::Custody(a) => custody::run(&a.store.resolve(before), &a.args),

@@ -276,6 +276,17 @@ impl Store {
     /// longer used. Writers only; after a commit. The batch is committed whatever this
     /// returns: runs are derived, and the next writer merges again.
     pub fn merge_runs(&mut self, kind: BatchKind, round: &str) -> Result<Merged> {
+        self.merge_runs_with(kind, round, false)
+    }
+
+    /// Merges every piece of `round`'s `kind` segments into one run, whatever their
+    /// size classes (`pooltrack compact`: a round whose batches have all come reads
+    /// fastest as one piece), then removes the runs no longer used. Writers only.
+    pub fn compact_runs(&mut self, kind: BatchKind, round: &str) -> Result<Merged> {
+        self.merge_runs_with(kind, round, true)
+    }
+
+    fn merge_runs_with(&mut self, kind: BatchKind, round: &str, whole: bool) -> Result<Merged> {
         if self.writer_lock.is_none() {
             return Err(Error::Usage("the store was opened read-only".into()));
         }
@@ -301,7 +312,12 @@ impl Store {
                 .iter()
                 .map(|(m, _)| members[m.clone()].iter().map(|m| m.segment.rows).sum())
                 .collect();
-            let Some(group) = plan(&rows) else { break };
+            let group = if whole {
+                (rows.len() > 1).then_some(0..rows.len())
+            } else {
+                plan(&rows)
+            };
+            let Some(group) = group else { break };
             let span = pieces[group.start].0.start..pieces[group.end - 1].0.end;
             let name = RunName {
                 first: members[span.start].batch,
@@ -334,13 +350,15 @@ impl Store {
         }
         let used: Vec<RunName> = pieces.iter().filter_map(|p| p.1).collect();
         merged.removed = remove_unused(&dir, &used)?;
+        merged.pieces = pieces.len();
+        merged.segments = members.len();
         self.runs.forget(&dir);
         Ok(merged)
     }
 }
 
 /// What [`Store::merge_runs`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Merged {
     /// Runs written.
     pub runs: usize,
@@ -348,6 +366,10 @@ pub struct Merged {
     pub records: u64,
     /// Run files removed as no longer used.
     pub removed: usize,
+    /// The round's segments of the table.
+    pub segments: usize,
+    /// The pieces (runs and single segments) they read as now.
+    pub pieces: usize,
 }
 
 /// The size class of a piece of `rows` rows.

@@ -229,6 +229,7 @@ const COMMANDS: &[&[&str]] = &[
     &["bench"],
     &["verify"],
     &["migrate"],
+    &["compact"],
     &["key", "new"],
 ];
 

@@ -169,6 +169,49 @@ fn a_round_of_many_batches_reads_as_the_same_rows_in_one() {
     }
     assert_same(&many, &without);
     assert_eq!(verify(&many)["healthy"], true);
+
+    // Once the round's batches have come, `compact` makes it one piece of each table.
+    let done = serde_json::from_str::<serde_json::Value>(&stdout_of(
+        pooltrack(&many).args(["compact", "--round", "R1", "--json"]),
+    ))
+    .expect("compact --json");
+    assert_eq!(
+        (
+            done["collections"]["segments"].as_u64(),
+            done["collections"]["pieces"].as_u64(),
+            done["results"]["segments"].as_u64(),
+            done["results"]["pieces"].as_u64()
+        ),
+        (Some(8), Some(1), Some(5), Some(1)),
+        "{done}"
+    );
+    assert_eq!(
+        runs_in(&many, "collections"),
+        ["r000001-000009-8.persons", "r000001-000009-8.tubes"],
+        "already one piece: nothing merged again"
+    );
+    assert_eq!(runs_in(&many, "results"), ["r000010-000014-5.tubes"]);
+    assert_same(&many, &without);
+    let v = verify(&many);
+    assert_eq!(
+        (v["healthy"].clone(), v["warnings"].as_array().map(Vec::len)),
+        (serde_json::json!(true), Some(0)),
+        "{v}"
+    );
+    let said = stdout_of(pooltrack(&many).args(["compact", "--round", "R1"]));
+    assert!(
+        said.contains("collections: 8 batch(es) read as 1 piece(s); nothing to merge"),
+        "{said}"
+    );
+    let out = pooltrack(&many)
+        .args(["compact", "--round", "R9"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown round is a usage error"
+    );
 }
 
 #[test]
