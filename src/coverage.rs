@@ -60,7 +60,7 @@ use xxhash_rust::xxh3::Xxh3Builder;
 pub use lists::{UnregisteredPerson, UntestedPerson};
 pub use of_rows::{AreaLevel, RowAreas, UNREGISTERED, areas_of_rows};
 
-use crate::store::index::{IndexFile, Kind};
+use crate::store::index::{self, IndexFile, Kind};
 use crate::store::read;
 use crate::store::segment::population_schema;
 use crate::store::{BatchKind, CollectionIndex, Store};
@@ -349,10 +349,23 @@ impl Register {
     fn in_range(&self, r: u32, damage: &mut Option<String>) -> Vec<join::Registration> {
         let mut population = Vec::new();
         for (k, f) in (0u32..).zip(&self.sidecars) {
-            for i in in_range(f, r) {
-                let row = f.person_row(i);
+            // Read through a buffer, not the mapping: a first touch of each mapped page
+            // of the 25 M-person register's 500 MB index was a tenth of the report.
+            let mut scan = f.scan(in_range(f, r));
+            loop {
+                let record = match scan.record() {
+                    Ok(Some((_, record))) => record,
+                    Ok(None) => break,
+                    Err(e) => {
+                        *damage = Some(e.to_string());
+                        break;
+                    }
+                };
+                let row = index::u32_at(record, 16);
+                let mut hash = [0u8; 16];
+                hash.copy_from_slice(&record[..16]);
                 match self.areas.kind_of(k as usize, row) {
-                    Some(kind) => population.push((f.person(i), k, row, kind)),
+                    Some(kind) => population.push((u128::from_be_bytes(hash), k, row, kind)),
                     None => {
                         *damage = Some(format!(
                             "a population person index names row {row}, which its segment does not hold"
