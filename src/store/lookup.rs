@@ -25,52 +25,36 @@ impl Store {
     /// place that reads as they would.
     pub fn index_of(&self, only: Option<&str>) -> Result<StoreIndex> {
         let mut idx = StoreIndex::default();
-        let segments: Vec<(BatchKind, &manifest::Segment, u32)> = self
-            .manifest
-            .segments(only)
-            .filter(|(k, _, _)| matches!(k, BatchKind::Collections | BatchKind::Results))
-            .collect();
-        // Each table's segments of each round, in manifest order.
-        let mut groups: Vec<((BatchKind, &str), Vec<usize>)> = Vec::new();
-        for (i, (kind, seg, _)) in segments.iter().enumerate() {
-            let key = (*kind, seg.round.as_str());
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, g)) => g.push(i),
-                None => groups.push((key, vec![i])),
-            }
-        }
-        // Where each piece of a round starts: (its rows, its segments, the round's
-        // runs, which of them it is if it is one).
-        type Start = (u64, usize, Arc<Vec<runs::OpenRun>>, Option<usize>);
-        let mut starts: Vec<Option<Start>> = (0..segments.len()).map(|_| None).collect();
-        for ((kind, _), positions) in &groups {
-            let members: Vec<runs::Member<'_>> = positions
-                .iter()
-                .map(|&i| runs::Member {
-                    batch: segments[i].2,
-                    segment: segments[i].1,
-                })
-                .collect();
-            let open = match runs::dir_of(&self.root, &members) {
-                Some(dir) if members.len() > 1 => self.runs_in(&dir, *kind),
+        let rounds = runs::rounds(&self.manifest, only);
+        // Where each piece of a round starts, in manifest order: its table, its first
+        // segment, rows and segments, and its run's tube and person indexes if it is
+        // a run.
+        type Start<'a> = (
+            BatchKind,
+            &'a manifest::Segment,
+            u64,
+            usize,
+            Option<runs::RunFiles>,
+        );
+        let total = rounds.iter().map(|r| r.members.len()).sum();
+        let mut starts: Vec<Option<Start<'_>>> = (0..total).map(|_| None).collect();
+        for r in &rounds {
+            let open = match runs::dir_of(&self.root, &r.members) {
+                Some(dir) if r.members.len() > 1 => self.runs_in(&dir, r.kind),
                 _ => Arc::new(Vec::new()),
             };
-            for piece in runs::cover(*kind, &members, &open) {
-                let first = positions[piece.members.start];
-                let run = piece
-                    .run
-                    .and_then(|r| open.iter().position(|o| std::ptr::eq(o, r)));
-                let rows = members[piece.members.clone()]
+            for piece in runs::cover(r.kind, &r.members, &open) {
+                let first = &r.members[piece.members.start];
+                let run = piece.run.map(|x| (x.tubes.clone(), x.persons.clone()));
+                let rows = r.members[piece.members.clone()]
                     .iter()
                     .map(|m| m.segment.rows)
                     .sum();
-                starts[first] = Some((rows, piece.members.len(), open.clone(), run));
+                starts[first.position] =
+                    Some((r.kind, first.segment, rows, piece.members.len(), run));
             }
         }
-        for (i, (kind, seg, _)) in segments.iter().enumerate() {
-            let Some((rows, count, open, run)) = starts[i].take() else {
-                continue;
-            };
+        for (kind, seg, rows, count, run) in starts.into_iter().flatten() {
             let round = if let Some(r) = idx.rounds.iter().position(|r| *r == seg.round) {
                 r
             } else {
@@ -81,7 +65,6 @@ impl Store {
             let open_file = |f: &manifest::FileRef, k| -> Result<Arc<IndexFile>> {
                 Ok(Arc::new(IndexFile::open(&self.root.join(&f.path), k)?))
             };
-            let run = run.and_then(|r| open.get(r));
             let (collection_rows, result_rows) = &mut idx.rows[round];
             let next = |rows_so_far: &mut u32| -> Result<u32> {
                 let base = *rows_so_far;
@@ -99,11 +82,11 @@ impl Store {
             match kind {
                 BatchKind::Collections => {
                     let base = next(collection_rows)?;
-                    let (tubes, persons) = if let Some(r) = run {
-                        let p = r.persons.as_ref().ok_or_else(|| {
+                    let (tubes, persons) = if let Some((tubes, persons)) = run {
+                        let persons = persons.ok_or_else(|| {
                             Error::damaged(&self.root, "a collections run has no person index")
                         })?;
-                        (r.tubes.clone(), p.clone())
+                        (tubes, persons)
                     } else {
                         let persons = seg.persons.as_ref().ok_or_else(|| {
                             Error::damaged(
@@ -127,7 +110,7 @@ impl Store {
                 BatchKind::Results => {
                     let base = next(result_rows)?;
                     let tubes = match run {
-                        Some(r) => r.tubes.clone(),
+                        Some((tubes, _)) => tubes,
                         None => open_file(&seg.tubes, Kind::ResultTubes)?,
                     };
                     idx.results.push(ResultIndex { round, base, tubes });

@@ -106,6 +106,12 @@ impl RunName {
     }
 }
 
+/// A sidecar with the row its rows start at in the run being written or checked.
+type Based = (Arc<IndexFile>, u32);
+
+/// A run's tube index, and its person index for collections.
+pub(crate) type RunFiles = (Arc<IndexFile>, Option<Arc<IndexFile>>);
+
 /// A run's files, open.
 pub(crate) struct OpenRun {
     pub(crate) name: RunName,
@@ -187,6 +193,41 @@ pub(crate) struct Member<'a> {
     /// Its batch.
     pub(crate) batch: u32,
     pub(crate) segment: &'a Segment,
+    /// Its place among the segments [`rounds`] went through.
+    pub(crate) position: usize,
+}
+
+/// One table's live segments of one round, in manifest order.
+pub(crate) struct Round<'a> {
+    pub(crate) kind: BatchKind,
+    pub(crate) members: Vec<Member<'a>>,
+}
+
+/// The collections and results segments of `only` one round (or of all), each
+/// table's of each round together, in manifest order.
+pub(crate) fn rounds<'a>(manifest: &'a super::Manifest, only: Option<&'a str>) -> Vec<Round<'a>> {
+    let mut rounds: Vec<Round<'a>> = Vec::new();
+    let segments = manifest
+        .segments(only)
+        .filter(|(k, _, _)| matches!(k, BatchKind::Collections | BatchKind::Results));
+    for (position, (kind, segment, batch)) in segments.enumerate() {
+        let member = Member {
+            batch,
+            segment,
+            position,
+        };
+        match rounds
+            .iter_mut()
+            .find(|r| r.kind == kind && r.members[0].segment.round == segment.round)
+        {
+            Some(r) => r.members.push(member),
+            None => rounds.push(Round {
+                kind,
+                members: vec![member],
+            }),
+        }
+    }
+    rounds
 }
 
 impl Member<'_> {
@@ -291,12 +332,11 @@ impl Store {
             return Err(Error::Usage("the store was opened read-only".into()));
         }
         let root = self.root.clone();
-        let members: Vec<Member<'_>> = self
-            .manifest
-            .segments(Some(round))
-            .filter(|&(k, _, _)| k == kind)
-            .map(|(_, segment, batch)| Member { batch, segment })
-            .collect();
+        let members: Vec<Member<'_>> = rounds(&self.manifest, Some(round))
+            .into_iter()
+            .find(|r| r.kind == kind)
+            .map(|r| r.members)
+            .unwrap_or_default();
         let mut merged = Merged::default();
         let Some(dir) = dir_of(&root, &members) else {
             return Ok(merged);
@@ -413,7 +453,7 @@ impl Source {
         root: &Path,
         kind: BatchKind,
         member: &Member<'_>,
-        run: Option<(Arc<IndexFile>, Option<Arc<IndexFile>>)>,
+        run: Option<RunFiles>,
         base: u64,
     ) -> Result<Source> {
         let base = u32::try_from(base)
@@ -607,26 +647,14 @@ pub(crate) struct RunsFound {
 /// its segments' sidecars, and lists the run files no reader uses.
 pub(crate) fn check(root: &Path, manifest: &super::Manifest) -> RunsFound {
     let mut found = RunsFound::default();
-    let mut groups: Vec<((BatchKind, &str), Vec<Member<'_>>)> = Vec::new();
-    for (kind, segment, batch) in manifest.segments(None) {
-        if !matches!(kind, BatchKind::Collections | BatchKind::Results) {
-            continue;
-        }
-        let key = (kind, segment.round.as_str());
-        let member = Member { batch, segment };
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(member),
-            None => groups.push((key, vec![member])),
-        }
-    }
     let rel = |p: &Path| {
         p.strip_prefix(root)
             .unwrap_or(p)
             .to_string_lossy()
             .into_owned()
     };
-    let mut checks: Vec<(PathBuf, Kind, Vec<Source>)> = Vec::new();
-    for ((kind, _), members) in &groups {
+    let mut checks: Vec<(PathBuf, Kind, Vec<Based>)> = Vec::new();
+    for Round { kind, members } in &rounds(manifest, None) {
         let Some(dir) = dir_of(root, members) else {
             continue;
         };
@@ -649,19 +677,18 @@ pub(crate) fn check(root: &Path, manifest: &super::Manifest) -> RunsFound {
             for &(ext, k) in files_of(*kind) {
                 let path = dir.join(run.name.file(ext));
                 used.push(path.clone());
-                if sources.len() == span.len() {
-                    let of_kind: Vec<Source> = sources
-                        .iter()
-                        .map(|s| Source {
-                            tubes: if k == Kind::Persons {
-                                s.persons.clone().unwrap_or_else(|| s.tubes.clone())
-                            } else {
-                                s.tubes.clone()
-                            },
-                            persons: None,
-                            base: s.base,
-                        })
-                        .collect();
+                let of_kind: Option<Vec<Based>> = sources
+                    .iter()
+                    .map(|s| {
+                        let file = if k == Kind::Persons {
+                            s.persons.clone()
+                        } else {
+                            Some(s.tubes.clone())
+                        };
+                        file.map(|f| (f, s.base))
+                    })
+                    .collect();
+                if let Some(of_kind) = of_kind.filter(|_| sources.len() == span.len()) {
                     checks.push((path, k, of_kind));
                 }
             }
@@ -702,18 +729,16 @@ pub(crate) fn check(root: &Path, manifest: &super::Manifest) -> RunsFound {
 }
 
 /// Compares the run file at `path` with the merge of `sources` (each a segment's
-/// sidecar of `kind`, in its `tubes` field): the bytes read and the first difference.
-fn compare(path: &Path, kind: Kind, sources: &[Source]) -> (u64, Option<String>) {
+/// sidecar of `kind`, with the row its rows start at in the run): the bytes read and
+/// the first difference.
+fn compare(path: &Path, kind: Kind, sources: &[Based]) -> (u64, Option<String>) {
     let run = match IndexFile::open(path, kind) {
         Ok(r) => r,
         Err(e) => return (0, Some(e.to_string())),
     };
     let size = kind.record_size();
     let bytes = (index::HEADER + run.len() * size) as u64;
-    let mut scans: Vec<index::Scan<'_>> = sources
-        .iter()
-        .map(|s| s.tubes.scan(0..s.tubes.len()))
-        .collect();
+    let mut scans: Vec<index::Scan<'_>> = sources.iter().map(|(f, _)| f.scan(0..f.len())).collect();
     let mut own = run.scan(0..run.len());
     let row_at = kind.row_at();
     let mut expected = vec![0u8; size];
@@ -724,7 +749,7 @@ fn compare(path: &Path, kind: Kind, sources: &[Source]) -> (u64, Option<String>)
             return;
         }
         expected.copy_from_slice(r);
-        let row = index::u32_at(r, row_at).wrapping_add(sources[s].base);
+        let row = index::u32_at(r, row_at).wrapping_add(sources[s].1);
         expected[row_at..row_at + 4].copy_from_slice(&row.to_le_bytes());
         match own.record() {
             Ok(Some((_, mine))) if mine == expected.as_slice() => {}
