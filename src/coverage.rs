@@ -361,11 +361,9 @@ impl Register {
                         break;
                     }
                 };
-                let row = index::u32_at(record, 16);
-                let mut hash = [0u8; 16];
-                hash.copy_from_slice(&record[..16]);
+                let (hash, row) = index::person_entry(record);
                 match self.areas.kind_of(k as usize, row) {
-                    Some(kind) => population.push((u128::from_be_bytes(hash), k, row, kind)),
+                    Some(kind) => population.push((hash, k, row, kind)),
                     None => {
                         *damage = Some(format!(
                             "a population person index names row {row}, which its segment does not hold"

@@ -87,6 +87,13 @@ pub fn person_record(hash: u128, row: u32) -> [u8; 20] {
     r
 }
 
+/// The person hash and row of a persons-index record ([`person_record`]'s inverse).
+pub fn person_entry(r: &[u8]) -> (u128, u32) {
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&r[..16]);
+    (u128::from_be_bytes(hash), u32_at(r, 16))
+}
+
 /// What a sidecar file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
@@ -430,14 +437,12 @@ impl<'a> Records<'a> {
 
     /// The person hash of record `i` ([`Kind::Persons`] only).
     pub fn person(&self, i: usize) -> u128 {
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&self.record(i)[..16]);
-        u128::from_be_bytes(b)
+        person_entry(self.record(i)).0
     }
 
     /// The row of record `i` ([`Kind::Persons`] only).
     pub fn person_row(&self, i: usize) -> u32 {
-        u32_at(self.record(i), 16)
+        person_entry(self.record(i)).1
     }
 }
 

@@ -100,12 +100,23 @@ impl Results {
 /// The Parquet files of a round's segments of one kind, in manifest order: the order
 /// that numbers the round's rows everywhere in the tracker.
 pub(crate) fn segment_files(store: &Store, round: &str, kind: BatchKind) -> Vec<PathBuf> {
+    segments_of(store, round, kind)
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// The round's segment files of `kind` in manifest order, each with its rows as its
+/// commit records them.
+fn segments_of<'a>(
+    store: &'a Store,
+    round: &'a str,
+    kind: BatchKind,
+) -> impl Iterator<Item = (PathBuf, u64)> + 'a {
     store
         .manifest()
         .segments(Some(round))
-        .filter(|(k, _, _)| *k == kind)
-        .map(|(_, s, _)| store.root().join(&s.parquet.path))
-        .collect()
+        .filter(move |(k, _, _)| *k == kind)
+        .map(|(_, s, _)| (store.root().join(&s.parquet.path), s.rows))
 }
 
 fn open_reader(store: &Store, path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
@@ -209,12 +220,7 @@ pub fn fetch(
     columns: &[&str],
     rows: &[u32],
 ) -> Result<Vec<ArrayRef>> {
-    let (files, counts): (Vec<PathBuf>, Vec<u64>) = store
-        .manifest()
-        .segments(Some(round))
-        .filter(|(k, _, _)| *k == kind)
-        .map(|(_, s, _)| (store.root().join(&s.parquet.path), s.rows))
-        .unzip();
+    let (files, counts): (Vec<PathBuf>, Vec<u64>) = segments_of(store, round, kind).unzip();
     let schema = schema_of(kind);
     fetch_counted(store, &files, Some(&counts), &schema, columns, rows)
 }

@@ -567,16 +567,14 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
         merge_scans(&mut scans, key, |s, r| {
             let from = buf.len();
             buf.extend_from_slice(r);
-            let row = index::u32_at(r, row_at).wrapping_add(sources[s].1);
-            buf[from + row_at..from + row_at + 4].copy_from_slice(&row.to_le_bytes());
+            rebase(&mut buf[from..], row_at, sources[s].1);
         })?;
         Ok(buf)
     };
+    // `tmp-r…`: what `is_temporary` and the next writer know as a run half written.
     let tmp = path.with_file_name(format!(
-        "{TEMPORARY}{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy()[1..].to_owned())
-            .unwrap_or_default()
+        "tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy()
     ));
     let io = |e| Error::io(&tmp, e);
     let mut out = fsutil::DirectWriter::create(&tmp)?;
@@ -600,6 +598,13 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
     out.finish().map_err(io)?;
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     IndexFile::open(path, kind)
+}
+
+/// Renumbers the row of `record` (at `row_at`) from its piece's first row to the
+/// run's: the one change a run makes to a record it merges.
+fn rebase(record: &mut [u8], row_at: usize, base: u32) {
+    let row = index::u32_at(record, row_at).wrapping_add(base);
+    record[row_at..row_at + 4].copy_from_slice(&row.to_le_bytes());
 }
 
 /// Removes the run files of `dir` not of `used`, and runs left half written; returns
@@ -749,8 +754,7 @@ fn compare(path: &Path, kind: Kind, sources: &[Based]) -> (u64, Option<String>) 
             return;
         }
         expected.copy_from_slice(r);
-        let row = index::u32_at(r, row_at).wrapping_add(sources[s].1);
-        expected[row_at..row_at + 4].copy_from_slice(&row.to_le_bytes());
+        rebase(&mut expected, row_at, sources[s].1);
         match own.record() {
             Ok(Some((_, mine))) if mine == expected.as_slice() => {}
             Ok(_) | Err(_) => {

@@ -42,12 +42,8 @@ pub(super) fn multi_row_persons(
         }
     }
     let entry = |base: u32, r: &[u8]| {
-        let mut h = [0u8; 16];
-        h.copy_from_slice(&r[..16]);
-        (
-            u128::from_be_bytes(h),
-            base.saturating_add(index::u32_at(r, 16)),
-        )
+        let (hash, row) = index::person_entry(r);
+        (hash, base.saturating_add(row))
     };
     let mut groups: Vec<Vec<u32>> = Vec::new();
     let mut group: Vec<u32> = Vec::new();

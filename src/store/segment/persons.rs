@@ -113,11 +113,7 @@ fn sort_bucket<'a>(pieces: impl Iterator<Item = &'a [[u8; 20]]> + Clone) -> Vec<
     for w in start.windows(2) {
         let (a, b) = (w[0] as usize, w[1] as usize);
         if b - a > 1 {
-            out[a..b].sort_unstable_by_key(|r| {
-                let mut hash = [0u8; 16];
-                hash.copy_from_slice(&r[..16]);
-                (u128::from_be_bytes(hash), index::u32_at(r, 16))
-            });
+            out[a..b].sort_unstable_by_key(|r| index::person_entry(r));
         }
     }
     out
@@ -147,11 +143,7 @@ mod tests {
         let (a, b) = records.split_at(1700);
         let sorted = sort_bucket([a, b].into_iter());
         let mut expected = records.clone();
-        expected.sort_unstable_by_key(|r| {
-            let mut h = [0u8; 16];
-            h.copy_from_slice(&r[..16]);
-            (u128::from_be_bytes(h), index::u32_at(r, 16))
-        });
+        expected.sort_unstable_by_key(|r| index::person_entry(r));
         assert_eq!(sorted, expected);
     }
 }
