@@ -354,8 +354,12 @@ impl Audit {
             zone: store.zone(),
             districts,
         };
-        let positivity = Positivity::compute(&ctx, options)?;
-        let found = checks::run(&ctx, options)?;
+        // Independent passes over the round: side by side, each on a core.
+        let (positivity, found) = rayon::join(
+            || Positivity::compute(&ctx, options),
+            || checks::run(&ctx, options),
+        );
+        let (positivity, found) = (positivity?, found?);
         Ok(assemble(round, options, &names, &positivity, found))
     }
 }

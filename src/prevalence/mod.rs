@@ -294,7 +294,7 @@ impl Prevalence {
         round: &Decided,
         by: By,
         assay: Assay,
-        placed: Option<coverage::RowAreas>,
+        placed: Option<&coverage::RowAreas>,
     ) -> Result<Prevalence> {
         let assay = assay.check()?;
         let stages = round.stages(store)?;
@@ -372,7 +372,7 @@ fn tube_areas(
     store: &Store,
     round: &Decided,
     by: By,
-    placed: Option<coverage::RowAreas>,
+    placed: Option<&coverage::RowAreas>,
 ) -> Result<TubeAreas> {
     let t = &round.tubes;
     let damaged = |what: &str| {
@@ -441,9 +441,12 @@ fn tube_areas(
             } else {
                 AreaLevel::Community
             };
-            let rows = match placed {
-                Some(rows) => rows,
-                None => coverage::areas_of_rows(store, &round.name, level)?,
+            let read;
+            let rows = if let Some(rows) = placed {
+                rows
+            } else {
+                read = coverage::areas_of_rows(store, &round.name, level)?;
+                &read
             };
             if rows.of_row.len() != round.rows {
                 return Err(damaged("person"));
@@ -457,7 +460,7 @@ fn tube_areas(
 fn register_areas(
     store: &Store,
     round: &Decided,
-    rows: coverage::RowAreas,
+    rows: &coverage::RowAreas,
     by: By,
 ) -> Result<TubeAreas> {
     const UNSET: u32 = u32::MAX - 1;
@@ -485,12 +488,12 @@ fn register_areas(
     }
     let mut names: Vec<(String, String)> = rows
         .areas
-        .into_iter()
+        .iter()
         .map(|(district, community)| {
             if by == By::Community {
-                (district, community)
+                (district.clone(), community.clone())
             } else {
-                (String::new(), district)
+                (String::new(), district.clone())
             }
         })
         .collect();

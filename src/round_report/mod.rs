@@ -252,48 +252,56 @@ impl RoundReport {
                 Ok((t, review, plate_qc, dilution, custody))
             },
             || -> Result<_> {
-                let mut note = None;
-                let mut district_rows = None;
-                let coverage = if store.manifest().population().next().is_none() {
-                    note = Some(
-                        "no population register in the store, so no coverage: \
-                         pooltrack ingest population FILE"
-                            .to_owned(),
-                    );
-                    None
-                } else {
-                    // One join of the register gives coverage and the districts of the
-                    // audit's strata and of the prevalence table below.
-                    let (totals, rows) =
-                        Coverage::compute_with_areas(store, round, AreaLevel::District)?;
-                    district_rows = Some(rows);
-                    Some(CoverageSection {
-                        untested_persons: Capped::of(totals.untested(store)?),
-                        unregistered_persons: Capped::of(totals.unregistered(store)?),
-                        totals,
-                    })
-                };
                 let config = store.config()?.prevalence;
                 let assay = Assay {
                     sensitivity: config.sensitivity,
                     specificity: config.specificity,
                 };
+                // The prevalence by lab needs no register: it runs beside the join, and
+                // the two parts that need the join's districts run beside each other.
+                let (register, by_lab) = rayon::join(
+                    || -> Result<_> {
+                        if store.manifest().population().next().is_none() {
+                            let note = "no population register in the store, so no \
+                                        coverage: pooltrack ingest population FILE";
+                            return Ok((None, None, Some(note.to_owned())));
+                        }
+                        // One join of the register gives coverage and the districts
+                        // of the audit's strata and of the prevalence table below.
+                        let (totals, rows) =
+                            Coverage::compute_with_areas(store, round, AreaLevel::District)?;
+                        let coverage = CoverageSection {
+                            untested_persons: Capped::of(totals.untested(store)?),
+                            unregistered_persons: Capped::of(totals.unregistered(store)?),
+                            totals,
+                        };
+                        Ok((Some(coverage), Some(rows), None))
+                    },
+                    || Prevalence::compute(store, &statuses, By::Lab, assay),
+                );
+                let (coverage, district_rows, note) = register?;
+                let by_lab = by_lab?;
                 let districts = district_rows.as_ref().map(|r| r.of_row.as_slice());
-                let audit = AuditSection::build(store, &statuses, districts)?;
-                let by_lab = Prevalence::compute(store, &statuses, By::Lab, assay)?;
-                let by_district = match district_rows {
-                    Some(rows) => Some(
-                        Prevalence::compute_placed(
-                            store,
-                            &statuses,
-                            By::District,
-                            assay,
-                            Some(rows),
-                        )?
-                        .rows,
-                    ),
-                    None => None,
-                };
+                let (audit, by_district) = rayon::join(
+                    || AuditSection::build(store, &statuses, districts),
+                    || {
+                        district_rows
+                            .as_ref()
+                            .map(|rows| {
+                                let placed = Some(rows);
+                                Prevalence::compute_placed(
+                                    store,
+                                    &statuses,
+                                    By::District,
+                                    assay,
+                                    placed,
+                                )
+                                .map(|p| p.rows)
+                            })
+                            .transpose()
+                    },
+                );
+                let (audit, by_district) = (audit?, by_district?);
                 let prevalence = PrevalenceSection {
                     assay,
                     first_stage_tubes: by_lab.first_stage_tubes,
