@@ -25,13 +25,14 @@
 
 use std::collections::HashMap;
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt32Type};
-use arrow_array::{Array, StringArray};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::model::Mode;
+use crate::store::labels::{UNSTATED, labels};
 use crate::store::read;
 use crate::store::{BatchKind, Store};
 use crate::time::{self, Millis};
@@ -222,29 +223,32 @@ impl Turnaround {
         let collected = earliest_collection(round);
         let rs = &round.results;
 
-        // Lab, batch and receipt time of every result row (row order), for labs, commit
-        // times and the transport/lab split.
-        let cols = read::columns(
-            store,
-            &round.name,
-            BatchKind::Results,
-            &["lab", "batch", "received_at"],
-        )?;
-        let received = cols[2].as_primitive_opt::<TimestampMillisecondType>();
+        // Batch and receipt time of every result row (row order), for commit times and
+        // the transport/lab split; each row's lab as a number (a few labs, 3.6 million
+        // result rows in a city's round: no string a row).
+        let (cols, labs) = rayon::join(
+            || {
+                read::columns(
+                    store,
+                    &round.name,
+                    BatchKind::Results,
+                    &["batch", "received_at"],
+                )
+            },
+            || labels(store, &round.name, BatchKind::Results, "lab"),
+        );
+        let (cols, labs) = (cols?, labs?);
+        let received = cols[1].as_primitive_opt::<TimestampMillisecondType>();
         let received_at = |r: u32| -> Option<Millis> {
             let a = received?;
             let i = r as usize;
             (i < a.len() && a.is_valid(i)).then(|| a.value(i))
         };
-        let labs: StringArray = cols[0]
-            .as_string_opt::<i32>()
-            .cloned()
-            .unwrap_or_else(|| StringArray::from(Vec::<&str>::new()));
-        let batches: Vec<u32> = cols[1]
+        let batches: Vec<u32> = cols[0]
             .as_primitive_opt::<UInt32Type>()
             .map(|a| a.values().to_vec())
             .unwrap_or_default();
-        if labs.len() != rs.outcome.len() || batches.len() != rs.outcome.len() {
+        if labs.codes.len() != rs.outcome.len() || batches.len() != rs.outcome.len() {
             return Err(Error::damaged(
                 store.root(),
                 format!(
@@ -253,9 +257,16 @@ impl Turnaround {
                 ),
             ));
         }
-        let lab_of = |r: u32| {
-            let i = r as usize;
-            if labs.is_null(i) { "" } else { labs.value(i) }
+        let lab_of = |r: u32| labs.of_row(r as usize).unwrap_or("");
+        // A lab's row below by its number (the last for an unstated lab), found once.
+        let mut row_of_code: Vec<Option<usize>> = vec![None; labs.names.len() + 1];
+        let code_of = |r: u32| {
+            let c = labs.codes.get(r as usize).copied().unwrap_or(UNSTATED);
+            if c == UNSTATED {
+                labs.names.len()
+            } else {
+                c as usize
+            }
         };
 
         // Turnaround of each tube with a counted result, and its lab.
@@ -286,12 +297,21 @@ impl Turnaround {
             let reported = rs.reported_at[r as usize];
             let ms = reported - collected[t];
             let is_late = reported > due;
-            let name = lab_of(r);
-            let id = *lab_ids.entry(name).or_insert_with(|| {
-                lab_names.push(name);
-                per_lab.push((Vec::new(), 0, Vec::new()));
-                lab_names.len() - 1
-            });
+            let code = code_of(r);
+            let id = if let Some(&Some(id)) = row_of_code.get(code) {
+                id
+            } else {
+                let name = lab_of(r);
+                let id = *lab_ids.entry(name).or_insert_with(|| {
+                    lab_names.push(name);
+                    per_lab.push((Vec::new(), 0, Vec::new()));
+                    lab_names.len() - 1
+                });
+                if let Some(slot) = row_of_code.get_mut(code) {
+                    *slot = Some(id);
+                }
+                id
+            };
             per_lab[id].0.push(ms);
             all.push(ms);
             if let Some(at) = received_at(r) {
