@@ -314,7 +314,7 @@ impl Custody {
         let at = |t: Millis| time::format_local(t, zone);
         let tubes = &round.tubes;
         let n = tubes.len();
-        let barcodes = Barcodes {
+        let barcodes = LazyBarcodes {
             store,
             round,
             all: OnceCell::new(),
@@ -860,13 +860,13 @@ fn or_none(lab: &str) -> &str {
 /// Every tube's barcode by tube number, read when first asked for: a round's 3.6
 /// million barcodes are a fifth of its custody report, and a round without custody
 /// rows needs only those of its findings' tubes, usually none.
-struct Barcodes<'a> {
+struct LazyBarcodes<'a> {
     store: &'a Store,
     round: &'a Statuses,
     all: OnceCell<StringArray>,
 }
 
-impl Barcodes<'_> {
+impl LazyBarcodes<'_> {
     fn all(&self) -> Result<&StringArray> {
         if let Some(all) = self.all.get() {
             return Ok(all);
