@@ -23,8 +23,6 @@
 //! together. `stats` holds the percentiles and the histogram, `recall` the recall-run
 //! log and the recall delays measured against it, and `hourly` the progress curve.
 
-use std::collections::HashMap;
-
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt32Type};
@@ -258,7 +256,8 @@ impl Turnaround {
             ));
         }
         let lab_of = |r: u32| labs.of_row(r as usize).unwrap_or("");
-        // A lab's row below by its number (the last for an unstated lab), found once.
+        // A lab's row below by its number (the last for an unstated lab): the labels'
+        // names are distinct and none is empty, so a number is a lab.
         let mut row_of_code: Vec<Option<usize>> = vec![None; labs.names.len() + 1];
         let code_of = |r: u32| {
             let c = labs.codes.get(r as usize).copied().unwrap_or(UNSTATED);
@@ -270,7 +269,6 @@ impl Turnaround {
         };
 
         // Turnaround of each tube with a counted result, and its lab.
-        let mut lab_ids: HashMap<&str, usize> = HashMap::new();
         let mut lab_names: Vec<&str> = Vec::new();
         let mut per_lab: Vec<(Vec<i64>, u64, Vec<i64>)> = Vec::new();
         let mut all = Vec::with_capacity(n);
@@ -301,12 +299,9 @@ impl Turnaround {
             let id = if let Some(&Some(id)) = row_of_code.get(code) {
                 id
             } else {
-                let name = lab_of(r);
-                let id = *lab_ids.entry(name).or_insert_with(|| {
-                    lab_names.push(name);
-                    per_lab.push((Vec::new(), 0, Vec::new()));
-                    lab_names.len() - 1
-                });
+                lab_names.push(lab_of(r));
+                per_lab.push((Vec::new(), 0, Vec::new()));
+                let id = lab_names.len() - 1;
                 if let Some(slot) = row_of_code.get_mut(code) {
                     *slot = Some(id);
                 }
