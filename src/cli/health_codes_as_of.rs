@@ -53,6 +53,12 @@ pub fn export(
         c.green,
         reasons.join(", ")
     );
+    if let [first, .., last] | [first @ last] = codes.saved_rounds() {
+        eprintln!(
+            "rounds {first} to {last} came from the fold saved by an earlier export ({}); the rest were read",
+            pooltrack::health_code::rounds::state::FILE
+        );
+    }
     Ok(())
 }
 

@@ -29,6 +29,7 @@
 //! compact text of its rows.
 
 mod fold;
+pub mod state;
 mod text;
 
 use std::collections::BTreeMap;
@@ -111,6 +112,8 @@ pub struct OnePerson {
 /// Everything up to the decided codes, before text.
 struct Computed {
     rounds: Vec<(String, Millis)>,
+    /// The first rounds, taken from the state saved by an earlier export.
+    saved: usize,
     /// Per round: collection rows and result rows.
     sizes: Vec<(usize, usize)>,
     /// Per round, the late result rows ([`ResultsText::late`]).
@@ -203,17 +206,34 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
             rounds.len()
         )));
     }
-    let mut state: Vec<Range> = (0..fold::SHARDS).map(|_| Range::default()).collect();
-    let mut late = Vec::with_capacity(rounds.len());
-    let mut sizes = Vec::with_capacity(rounds.len());
     let limit = SpecimenLimit::of_store(store)?;
+    // The settled rounds' fold saved by an earlier export, when it still holds.
+    let now = state::Fingerprints::of(store, &rounds)?;
+    let (mut state, mut sizes, mut late, mut horizon, saved) =
+        match state::load(store, &rounds, &now, as_of) {
+            Some(s) => (s.state, s.sizes, s.late, s.horizon, s.rounds),
+            None => (
+                (0..fold::SHARDS).map(|_| Range::default()).collect(),
+                Vec::with_capacity(rounds.len()),
+                Vec::with_capacity(rounds.len()),
+                Millis::MIN,
+                0,
+            ),
+        };
+    // Every round but the newest is saved for the next export once settled: the newest
+    // may still be taking results.
+    let keep = rounds.len().saturating_sub(1);
     let mut facts = Vec::new();
-    for (k, (name, _)) in rounds.iter().enumerate() {
-        let k = u16::try_from(k).unwrap_or(u16::MAX);
+    for (k, (name, _)) in rounds.iter().enumerate().skip(saved) {
         let mut s = RoundRows::load(store, name)?;
+        horizon = horizon.max(settled_at(&s));
         sizes.push((s.tube_of_row.len(), s.results.outcome.len()));
-        fold::fold_round(&mut s, &mut facts, k, as_of, store, &mut state, clearing)?;
+        let n = u16::try_from(k).unwrap_or(u16::MAX);
+        fold::fold_round(&mut s, &mut facts, n, as_of, store, &mut state, clearing)?;
         late.push(fold::late_rows(&s));
+        if k + 1 == keep && horizon <= as_of {
+            state::save(store, &rounds[..keep], &now, horizon, &sizes, &late, &state);
+        }
     }
     drop(facts);
     let register = Register::load(store)?;
@@ -232,6 +252,7 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
     let outs = fold::decide_all(state, register.as_ref(), &window_of, clearing, as_of)?;
     Ok(Computed {
         rounds,
+        saved,
         sizes,
         late,
         outs,
@@ -239,6 +260,14 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
         windows,
         limit,
     })
+}
+
+/// The latest swab or report of a round: from then on, what it says of each person
+/// no longer depends on the time asked about.
+fn settled_at(s: &RoundRows) -> Millis {
+    let swabs = s.collected_at.iter().copied().max();
+    let reports = s.results.reported_at.iter().copied().max();
+    swabs.max(reports).unwrap_or(Millis::MIN)
 }
 
 /// Codes by color and reason as of `as_of`, across every round of the store, without
@@ -287,6 +316,8 @@ pub struct CodesAsOf {
     limit: SpecimenLimit,
     /// Round names, oldest first.
     names: Vec<String>,
+    /// How many of them came folded from the state an earlier export saved.
+    saved: usize,
     rows: Vec<RowsText>,
     results: Vec<ResultsText>,
     files: Vec<String>,
@@ -304,6 +335,7 @@ impl CodesAsOf {
     pub fn load(store: &Store, as_of: Millis) -> Result<CodesAsOf> {
         let Computed {
             rounds,
+            saved,
             sizes,
             late,
             outs,
@@ -406,6 +438,7 @@ impl CodesAsOf {
             zone: store.zone(),
             limit,
             names: rounds.into_iter().map(|(name, _)| name).collect(),
+            saved,
             rows,
             results,
             files: files.names,
@@ -414,6 +447,12 @@ impl CodesAsOf {
             codes,
             other,
         })
+    }
+
+    /// The rounds, oldest first, whose fold came from the state an earlier export saved
+    /// ([`state`]) rather than from reading them.
+    pub fn saved_rounds(&self) -> &[String] {
+        self.names.get(..self.saved).unwrap_or_default()
     }
 
     /// Codes by color and reason.

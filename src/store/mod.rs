@@ -60,6 +60,11 @@ use crate::{Error, Result};
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "MANIFEST.json";
+
+/// The health codes' saved fold of settled rounds (`pooltrack::health_code::rounds::state`):
+/// derived data at the store's root, like the stat cache, used only while it matches
+/// the store.
+pub const CODES_STATE: &str = "health-codes.state";
 const LOCK: &str = "lock";
 
 /// How often a writer given `--wait` tries the lock again.
@@ -345,6 +350,17 @@ impl Store {
                 // A run a writer was killed while merging (runs are derived: see `runs`).
                 if (ours && !named.contains(rel.as_str())) || runs::is_temporary(&name) {
                     fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                }
+            }
+        }
+        // A saved fold of the health codes an export was killed while writing: as large
+        // as a slot a person, so not left to pile up.
+        if let Ok(top) = fs::read_dir(&self.root) {
+            for f in top.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                #[allow(clippy::case_sensitive_file_extension_comparisons)]
+                if name.starts_with(CODES_STATE) && name.ends_with(".tmp") {
+                    let _ = fs::remove_file(f.path());
                 }
             }
         }

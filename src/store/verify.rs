@@ -646,8 +646,14 @@ fn find_orphans(root: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
         let name = entry.file_name().to_string_lossy().into_owned();
         match name.as_str() {
             // logs/ holds append-only run logs (recall runs), which the manifest does not name.
-            MANIFEST | "lock" | "rejects" | "logs" | super::checked::VERIFIED => {}
+            MANIFEST | "lock" | "rejects" | "logs" | super::checked::VERIFIED
+            | super::CODES_STATE => {}
             // pooltrack's own temporary file names, always lower case.
+            #[allow(clippy::case_sensitive_file_extension_comparisons)]
+            n if n.starts_with(super::CODES_STATE) && n.ends_with(".tmp") => report.warn(
+                name,
+                "health codes' saved fold an interrupted export did not finish writing; harmless, the next writer removes it",
+            ),
             #[allow(clippy::case_sensitive_file_extension_comparisons)]
             n if n.starts_with(super::checked::VERIFIED) && n.ends_with(".tmp") => report.warn(
                 name,

@@ -883,3 +883,98 @@ fn a_person_history_agrees_with_each_round_and_with_the_export() {
         }
     }
 }
+
+/// `export health-codes --as-of T --out F`: the file's bytes and what was said on stderr.
+fn export_bytes(store: &Path, as_of: &str) -> (Vec<u8>, String) {
+    let out = store.join("codes-bytes.csv");
+    let o = run(pooltrack(store)
+        .args(["export", "health-codes", "--as-of", as_of, "--out"])
+        .arg(&out));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+    (std::fs::read(&out).expect("written"), stderr_text(&o))
+}
+
+/// The same export with no saved fold: every round read and folded.
+fn export_folding_all(store: &Path, as_of: &str) -> Vec<u8> {
+    let _ = std::fs::remove_file(store.join("health-codes.state"));
+    let (bytes, said) = export_bytes(store, as_of);
+    assert!(!said.contains("came from the fold saved"), "{said}");
+    bytes
+}
+
+const FROM_STATE: &str = "rounds R1 to R2 came from the fold saved by an earlier export";
+
+#[test]
+fn the_saved_fold_of_settled_rounds_gives_the_codes_of_a_full_fold_and_only_while_it_holds() {
+    let city = city();
+    set_windows(&city.store, 48);
+    let state = city.store.join("health-codes.state");
+    // After every swab and report of the three rounds: R1 and R2 are settled.
+    let late = local(staged_time(&city, 2, "last_report") + 3600);
+    let (first, said) = export_bytes(&city.store, &late);
+    assert!(!said.contains("came from the fold saved"), "{said}");
+    assert!(
+        state.exists(),
+        "the first export saves the settled rounds' fold"
+    );
+    let (again, said) = export_bytes(&city.store, &late);
+    assert!(said.contains(FROM_STATE), "{said}");
+    assert_eq!(again, first, "the saved fold gives the same codes");
+    // A later time: the same state holds, and the codes agree with a full fold.
+    let later = local(staged_time(&city, 2, "last_report") + 40 * 3600);
+    let (from_state, said) = export_bytes(&city.store, &later);
+    assert!(said.contains(FROM_STATE), "{said}");
+    assert_eq!(from_state, export_folding_all(&city.store, &later));
+
+    // A time before R2's last report: R2 was not settled then, so the state is not
+    // used, and the codes are those of a full fold as of then.
+    let earlier = local(staged_time(&city, 1, "last_report") - 3600);
+    let (then, said) = export_bytes(&city.store, &earlier);
+    assert!(!said.contains("came from the fold saved"), "{said}");
+    assert_eq!(then, export_folding_all(&city.store, &earlier));
+
+    // Damage anywhere in the file: not used.
+    export_bytes(&city.store, &late);
+    let mut bytes = std::fs::read(&state).expect("state");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&state, &bytes).expect("damaged");
+    let (damaged, said) = export_bytes(&city.store, &late);
+    assert!(!said.contains("came from the fold saved"), "{said}");
+    assert_eq!(damaged, first);
+    // ... and the export saved a good one again.
+    assert!(export_bytes(&city.store, &late).1.contains(FROM_STATE));
+
+    // Other rules in pooltrack.toml: not used.
+    std::fs::write(
+        city.store.join("pooltrack.toml"),
+        "[health_codes]\nvalidity_hours = 48\nclear_negatives = 1\n\n[health_codes.groups]\ncold_chain = 24\nlab_staff = 72\n",
+    )
+    .expect("config");
+    let (ruled, said) = export_bytes(&city.store, &late);
+    assert!(!said.contains("came from the fold saved"), "{said}");
+    assert_eq!(ruled, export_folding_all(&city.store, &late));
+    set_windows(&city.store, 48);
+    export_bytes(&city.store, &late);
+
+    // R1's results retracted (batch 3: register 1, R1's collections 2): R1's facts
+    // changed, so the state is not used, and the codes follow the retraction.
+    let o = run(pooltrack(&city.store).args([
+        "retract",
+        "--batch",
+        "3",
+        "--reason",
+        "the lab's test export",
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+    let (retracted, said) = export_bytes(&city.store, &late);
+    assert!(!said.contains("came from the fold saved"), "{said}");
+    assert_eq!(retracted, export_folding_all(&city.store, &late));
+    assert_ne!(retracted, first, "R1's results no longer count");
+
+    // The state is the store's own file: verify names no problem with it.
+    let o = run(pooltrack(&city.store).args(["verify"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_text(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr_text(&o);
+    assert!(!text.contains("health-codes.state"), "{text}");
+}

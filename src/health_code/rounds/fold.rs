@@ -227,6 +227,145 @@ impl Range {
     }
 }
 
+/// Bytes of a [`Said`], a [`Slot`] and an [`Extra`] as [`Range::save`] writes them:
+/// little-endian fields one after the other, no padding.
+const SAID_BYTES: usize = 20;
+const SLOT_BYTES: usize = 16 + 2 * SAID_BYTES + 4;
+const EXTRA_BYTES: usize = SAID_BYTES + 4 + 8 + 1 + 8;
+
+impl Said {
+    fn save(self, out: &mut Vec<u8>) {
+        for v in [self.at[0], self.at[1], self.row, self.result] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.round.to_le_bytes());
+        let status = Status::ALL.iter().position(|&s| s == self.status);
+        out.push(status.and_then(|s| u8::try_from(s).ok()).unwrap_or(u8::MAX));
+        out.push(u8::from(self.single));
+    }
+
+    fn restore(b: &mut Bytes<'_>, rounds: u16) -> Option<Said> {
+        let said = Said {
+            at: [b.u32()?, b.u32()?],
+            row: b.u32()?,
+            result: b.u32()?,
+            round: b.u16()?,
+            status: *Status::ALL.get(usize::from(b.u8()?))?,
+            single: match b.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+        };
+        (said.round < rounds || said.round == NO_ROUND).then_some(said)
+    }
+}
+
+/// A reader of the bytes [`Range::save`] wrote; `None` past their end.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|[b]| b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.take().map(i64::from_le_bytes)
+    }
+}
+
+impl Range {
+    /// Persons and extras of the range.
+    pub(super) fn counts(&self) -> (usize, usize) {
+        (self.slots.len(), self.extras.len())
+    }
+
+    /// The range as bytes, for the state kept between exports ([`super::state`]):
+    /// every slot, then every extra.
+    pub(super) fn save(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(self.slots.len() * SLOT_BYTES + self.extras.len() * EXTRA_BYTES);
+        for s in &self.slots {
+            for h in s.hash {
+                out.extend_from_slice(&h.to_le_bytes());
+            }
+            s.last.save(&mut out);
+            s.negative.save(&mut out);
+            out.extend_from_slice(&s.extra.to_le_bytes());
+        }
+        for e in &self.extras {
+            e.positive.save(&mut out);
+            out.extend_from_slice(&e.cleared.to_le_bytes());
+            out.extend_from_slice(&e.cleared_at.to_le_bytes());
+            out.push(u8::from(e.last_at.is_some()));
+            out.extend_from_slice(&e.last_at.unwrap_or(0).to_le_bytes());
+        }
+        out
+    }
+
+    /// A range back from [`Range::save`]'s bytes, of `slots` persons and `extras`
+    /// extras whose words name rounds below `rounds`; `None` when the bytes are not
+    /// such a range (the caller then folds the rounds again).
+    pub(super) fn restore(bytes: &[u8], slots: usize, extras: usize, rounds: u16) -> Option<Range> {
+        if bytes.len() != slots.checked_mul(SLOT_BYTES)? + extras.checked_mul(EXTRA_BYTES)? {
+            return None;
+        }
+        let (head, tail) = bytes.split_at(slots * SLOT_BYTES);
+        let mut b = Bytes(head);
+        let mut range = Range {
+            slots: Vec::with_capacity(slots),
+            extras: Vec::with_capacity(extras),
+        };
+        let mut last = None;
+        for _ in 0..slots {
+            let slot = Slot {
+                hash: [b.u32()?, b.u32()?, b.u32()?, b.u32()?],
+                last: Said::restore(&mut b, rounds)?,
+                negative: Said::restore(&mut b, rounds)?,
+                extra: b.u32()?,
+            };
+            // Hash order is what every merge relies on.
+            if last.is_some_and(|l| l >= slot.hash())
+                || (slot.extra != NONE && slot.extra as usize >= extras)
+            {
+                return None;
+            }
+            last = Some(slot.hash());
+            range.slots.push(slot);
+        }
+        let mut b = Bytes(tail);
+        for _ in 0..extras {
+            let positive = Said::restore(&mut b, rounds)?;
+            let cleared = b.u32()?;
+            let cleared_at = b.i64()?;
+            let flag = b.u8()?;
+            let at = b.i64()?;
+            let last_at = match flag {
+                0 => None,
+                1 => Some(at),
+                _ => return None,
+            };
+            range.extras.push(Extra {
+                positive,
+                cleared,
+                cleared_at,
+                last_at,
+            });
+        }
+        Some(range)
+    }
+}
+
 /// Shards of the person-hash space: each holds its persons' slots in one allocation
 /// (125 MB at 25 M persons), large enough that the allocator maps it on its own and
 /// gives it back when the shard is decided, where 256 smaller ones stayed resident.
@@ -960,5 +1099,28 @@ mod tests {
             }
         }
         assert!(!range.extras.is_empty(), "some persons needed an extra");
+
+        // Saved and restored (the state kept between exports), the range is the same.
+        let bytes = range.save();
+        let (slots, extras) = range.counts();
+        let back = Range::restore(&bytes, slots, extras, 8).expect("restores");
+        assert_eq!(back.counts(), range.counts());
+        for (a, b) in back.slots.iter().zip(&range.slots) {
+            assert_eq!(a.hash(), b.hash());
+            assert_eq!(back.history(a), range.history(b));
+        }
+        // Bytes that are not such a range are refused, never misread.
+        assert!(Range::restore(&bytes[..bytes.len() - 1], slots, extras, 8).is_none());
+        assert!(Range::restore(&bytes, slots + 1, extras, 8).is_none());
+        assert!(
+            Range::restore(&bytes, slots, extras, 7).is_none(),
+            "words of a round the state does not hold"
+        );
+        let mut swapped = bytes.clone();
+        swapped[..2 * SLOT_BYTES].rotate_left(SLOT_BYTES);
+        assert!(
+            Range::restore(&swapped, slots, extras, 8).is_none(),
+            "out of hash order"
+        );
     }
 }
