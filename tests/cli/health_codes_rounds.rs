@@ -917,6 +917,10 @@ fn the_saved_fold_of_settled_rounds_gives_the_codes_of_a_full_fold_and_only_whil
         state.exists(),
         "the first export saves the settled rounds' fold"
     );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&state).expect("state").permissions(),
+    ) & 0o777;
+    assert_eq!(mode, 0o600, "hashes of person ids are the owner's only");
     let (again, said) = export_bytes(&city.store, &late);
     assert!(said.contains(FROM_STATE), "{said}");
     assert_eq!(again, first, "the saved fold gives the same codes");

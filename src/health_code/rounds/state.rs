@@ -238,7 +238,9 @@ fn write(
     late: &[Vec<(u32, Millis)>],
     state: &[Range],
 ) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, File::create(tmp)?);
+    // Private as every file of the store: hashes of person ids and their rows.
+    let file = crate::store::fsutil::create_file(tmp).map_err(std::io::Error::other)?;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, file);
     f.write_all(MAGIC)?;
     let mut offset = MAGIC.len() as u64;
     let mut shards = Vec::with_capacity(state.len());
