@@ -27,7 +27,7 @@ pub(super) const NO_ROUND: u16 = u16::MAX;
 
 /// A [`Word`] without `last_at`, as slots keep it: 20 bytes, the swab time in two
 /// halves so that a slot needs no 8-byte alignment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Said {
     at: [u32; 2],
     row: u32,
@@ -227,21 +227,29 @@ impl Range {
     }
 }
 
-/// Bytes of a [`Said`], a [`Slot`] and an [`Extra`] as [`Range::save`] writes them:
-/// little-endian fields one after the other, no padding.
-const SAID_BYTES: usize = 20;
-const SLOT_BYTES: usize = 16 + 2 * SAID_BYTES + 4;
-const EXTRA_BYTES: usize = SAID_BYTES + 4 + 8 + 1 + 8;
+/// Bytes of a [`Said`] as [`Range::save`] writes it: the swab's two halves, row,
+/// result and round little-endian, then the status's place in [`Status::ALL`] with
+/// the single-tube bit on top.
+const SAID_BYTES: usize = 19;
+
+/// A saved slot's flags: it has no negative word; its negative word is its latest
+/// (most persons: written once); it has an extra.
+const NEGATIVE_NONE: u8 = 1;
+const NEGATIVE_LAST: u8 = 2;
+const HAS_EXTRA: u8 = 4;
 
 impl Said {
     fn save(self, out: &mut Vec<u8>) {
-        for v in [self.at[0], self.at[1], self.row, self.result] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&self.round.to_le_bytes());
+        let mut b = [0u8; SAID_BYTES];
+        b[..4].copy_from_slice(&self.at[0].to_le_bytes());
+        b[4..8].copy_from_slice(&self.at[1].to_le_bytes());
+        b[8..12].copy_from_slice(&self.row.to_le_bytes());
+        b[12..16].copy_from_slice(&self.result.to_le_bytes());
+        b[16..18].copy_from_slice(&self.round.to_le_bytes());
         let status = Status::ALL.iter().position(|&s| s == self.status);
-        out.push(status.and_then(|s| u8::try_from(s).ok()).unwrap_or(u8::MAX));
-        out.push(u8::from(self.single));
+        let status = status.and_then(|s| u8::try_from(s).ok()).unwrap_or(0x7f);
+        b[18] = status | (u8::from(self.single) << 7);
+        out.extend_from_slice(&b);
     }
 
     fn restore(b: &mut Bytes<'_>, rounds: u16) -> Option<Said> {
@@ -250,12 +258,14 @@ impl Said {
             row: b.u32()?,
             result: b.u32()?,
             round: b.u16()?,
-            status: *Status::ALL.get(usize::from(b.u8()?))?,
-            single: match b.u8()? {
-                0 => false,
-                1 => true,
-                _ => return None,
-            },
+            status: Status::ALL[0],
+            single: false,
+        };
+        let packed = b.u8()?;
+        let said = Said {
+            status: *Status::ALL.get(usize::from(packed & 0x7f))?,
+            single: packed & 0x80 != 0,
+            ..said
         };
         (said.round < rounds || said.round == NO_ROUND).then_some(said)
     }
@@ -291,24 +301,40 @@ impl Range {
     }
 
     /// The range as bytes, for the state kept between exports ([`super::state`]):
-    /// every slot, then every extra.
+    /// every slot (hash, flags, latest word, the negative word unless it is none or
+    /// the latest, the extra's place if any: 36 bytes for most persons, where a slot
+    /// in memory takes 60), then every extra.
     pub(super) fn save(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(self.slots.len() * SLOT_BYTES + self.extras.len() * EXTRA_BYTES);
+        let mut out = Vec::with_capacity(self.slots.len() * 40 + self.extras.len() * 40);
         for s in &self.slots {
             for h in s.hash {
                 out.extend_from_slice(&h.to_le_bytes());
             }
+            let negative = if s.negative.round == NO_ROUND {
+                NEGATIVE_NONE
+            } else if s.negative == s.last {
+                NEGATIVE_LAST
+            } else {
+                0
+            };
+            let extra = if s.extra == NONE { 0 } else { HAS_EXTRA };
+            out.push(negative | extra);
             s.last.save(&mut out);
-            s.negative.save(&mut out);
-            out.extend_from_slice(&s.extra.to_le_bytes());
+            if negative == 0 {
+                s.negative.save(&mut out);
+            }
+            if extra != 0 {
+                out.extend_from_slice(&s.extra.to_le_bytes());
+            }
         }
         for e in &self.extras {
             e.positive.save(&mut out);
             out.extend_from_slice(&e.cleared.to_le_bytes());
             out.extend_from_slice(&e.cleared_at.to_le_bytes());
             out.push(u8::from(e.last_at.is_some()));
-            out.extend_from_slice(&e.last_at.unwrap_or(0).to_le_bytes());
+            if let Some(at) = e.last_at {
+                out.extend_from_slice(&at.to_le_bytes());
+            }
         }
         out
     }
@@ -317,42 +343,59 @@ impl Range {
     /// extras whose words name rounds below `rounds`; `None` when the bytes are not
     /// such a range (the caller then folds the rounds again).
     pub(super) fn restore(bytes: &[u8], slots: usize, extras: usize, rounds: u16) -> Option<Range> {
-        if bytes.len() != slots.checked_mul(SLOT_BYTES)? + extras.checked_mul(EXTRA_BYTES)? {
+        // Every slot takes at least this much: a range claiming more is not one.
+        if slots.checked_mul(16 + 1 + SAID_BYTES)? > bytes.len() {
             return None;
         }
-        let (head, tail) = bytes.split_at(slots * SLOT_BYTES);
-        let mut b = Bytes(head);
+        let mut b = Bytes(bytes);
         let mut range = Range {
             slots: Vec::with_capacity(slots),
-            extras: Vec::with_capacity(extras),
+            extras: Vec::with_capacity(extras.min(bytes.len() / SAID_BYTES)),
         };
         let mut last = None;
         for _ in 0..slots {
+            let hash = [b.u32()?, b.u32()?, b.u32()?, b.u32()?];
+            let flags = b.u8()?;
+            let said = Said::restore(&mut b, rounds)?;
+            let negative = match flags & (NEGATIVE_NONE | NEGATIVE_LAST) {
+                0 => Said::restore(&mut b, rounds)?,
+                NEGATIVE_NONE => Said {
+                    round: NO_ROUND,
+                    ..said
+                },
+                NEGATIVE_LAST => said,
+                _ => return None,
+            };
+            let extra = if flags & HAS_EXTRA == 0 {
+                NONE
+            } else {
+                b.u32()?
+            };
+            if flags & !(NEGATIVE_NONE | NEGATIVE_LAST | HAS_EXTRA) != 0
+                || (extra != NONE && extra as usize >= extras)
+            {
+                return None;
+            }
             let slot = Slot {
-                hash: [b.u32()?, b.u32()?, b.u32()?, b.u32()?],
-                last: Said::restore(&mut b, rounds)?,
-                negative: Said::restore(&mut b, rounds)?,
-                extra: b.u32()?,
+                hash,
+                last: said,
+                negative,
+                extra,
             };
             // Hash order is what every merge relies on.
-            if last.is_some_and(|l| l >= slot.hash())
-                || (slot.extra != NONE && slot.extra as usize >= extras)
-            {
+            if last.is_some_and(|l| l >= slot.hash()) {
                 return None;
             }
             last = Some(slot.hash());
             range.slots.push(slot);
         }
-        let mut b = Bytes(tail);
         for _ in 0..extras {
             let positive = Said::restore(&mut b, rounds)?;
             let cleared = b.u32()?;
             let cleared_at = b.i64()?;
-            let flag = b.u8()?;
-            let at = b.i64()?;
-            let last_at = match flag {
+            let last_at = match b.u8()? {
                 0 => None,
-                1 => Some(at),
+                1 => Some(b.i64()?),
                 _ => return None,
             };
             range.extras.push(Extra {
@@ -362,7 +405,7 @@ impl Range {
                 last_at,
             });
         }
-        Some(range)
+        b.0.is_empty().then_some(range)
     }
 }
 
@@ -1116,10 +1159,15 @@ mod tests {
             Range::restore(&bytes, slots, extras, 7).is_none(),
             "words of a round the state does not hold"
         );
-        let mut swapped = bytes.clone();
-        swapped[..2 * SLOT_BYTES].rotate_left(SLOT_BYTES);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Range::restore(&longer, slots, extras, 8).is_none());
+        let swapped = Range {
+            slots: vec![range.slots[1], range.slots[0]],
+            extras: range.extras.clone(),
+        };
         assert!(
-            Range::restore(&swapped, slots, extras, 8).is_none(),
+            Range::restore(&swapped.save(), 2, extras, 8).is_none(),
             "out of hash order"
         );
     }
