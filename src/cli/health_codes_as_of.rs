@@ -56,7 +56,7 @@ pub fn export(
     if let [first, .., last] | [first @ last] = codes.saved_rounds() {
         eprintln!(
             "rounds {first} to {last} came from the fold saved by an earlier export ({}); the rest were read",
-            pooltrack::health_code::rounds::state::FILE
+            pooltrack::store::CODES_STATE
         );
     }
     Ok(())

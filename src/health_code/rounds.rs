@@ -29,7 +29,7 @@
 //! compact text of its rows.
 
 mod fold;
-pub mod state;
+mod state;
 mod text;
 
 use std::collections::BTreeMap;
@@ -450,7 +450,7 @@ impl CodesAsOf {
     }
 
     /// The rounds, oldest first, whose fold came from the state an earlier export saved
-    /// ([`state`]) rather than from reading them.
+    /// (`STORE/health-codes.state`) rather than from reading them.
     pub fn saved_rounds(&self) -> &[String] {
         self.names.get(..self.saved).unwrap_or_default()
     }
