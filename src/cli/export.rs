@@ -55,6 +55,10 @@ read oldest first:
 Columns: person, color, reason, valid_until, group, round, status (in that round, as of
 T), tube, mode, collected_at, collection_source, result, ct_orf1ab, ct_n, reported_at,
 lab, plate, result_source, not_counted.
+The rounds before the newest are settled once all their swabs and reports are at or
+before T: the export keeps their fold in STORE/health-codes.state, and the next export
+starts from it and reads only the rounds after them (it says so on stderr). It is used only while those rounds, their batches,
+pooltrack.toml and the store settings are unchanged; deleting it is always safe.
 
 Example:
   pooltrack export health-codes --as-of '2022-04-04 08:00' --out codes.csv

@@ -252,7 +252,9 @@ impl Said {
         out.extend_from_slice(&b);
     }
 
-    fn restore(b: &mut Bytes<'_>, rounds: u16) -> Option<Said> {
+    /// A word of one of the rounds of `sizes` (collection and result rows of each), its
+    /// rows within that round's; or a word of no round.
+    fn restore(b: &mut Bytes<'_>, sizes: &[(usize, usize)]) -> Option<Said> {
         let said = Said {
             at: [b.u32()?, b.u32()?],
             row: b.u32()?,
@@ -267,7 +269,12 @@ impl Said {
             single: packed & 0x80 != 0,
             ..said
         };
-        (said.round < rounds || said.round == NO_ROUND).then_some(said)
+        if said.round == NO_ROUND {
+            return Some(said);
+        }
+        let &(rows, results) = sizes.get(usize::from(said.round))?;
+        ((said.row as usize) < rows && (said.result == NONE || (said.result as usize) < results))
+            .then_some(said)
     }
 }
 
@@ -340,9 +347,15 @@ impl Range {
     }
 
     /// A range back from [`Range::save`]'s bytes, of `slots` persons and `extras`
-    /// extras whose words name rounds below `rounds`; `None` when the bytes are not
-    /// such a range (the caller then folds the rounds again).
-    pub(super) fn restore(bytes: &[u8], slots: usize, extras: usize, rounds: u16) -> Option<Range> {
+    /// extras whose words name the rounds of `sizes` (collection and result rows of
+    /// each) and rows within them; `None` when the bytes are not such a range (the
+    /// caller then folds the rounds again).
+    pub(super) fn restore(
+        bytes: &[u8],
+        slots: usize,
+        extras: usize,
+        sizes: &[(usize, usize)],
+    ) -> Option<Range> {
         // Every slot takes at least this much: a range claiming more is not one.
         if slots.checked_mul(16 + 1 + SAID_BYTES)? > bytes.len() {
             return None;
@@ -356,9 +369,9 @@ impl Range {
         for _ in 0..slots {
             let hash = [b.u32()?, b.u32()?, b.u32()?, b.u32()?];
             let flags = b.u8()?;
-            let said = Said::restore(&mut b, rounds)?;
+            let said = Said::restore(&mut b, sizes)?;
             let negative = match flags & (NEGATIVE_NONE | NEGATIVE_LAST) {
-                0 => Said::restore(&mut b, rounds)?,
+                0 => Said::restore(&mut b, sizes)?,
                 NEGATIVE_NONE => Said {
                     round: NO_ROUND,
                     ..said
@@ -390,7 +403,7 @@ impl Range {
             range.slots.push(slot);
         }
         for _ in 0..extras {
-            let positive = Said::restore(&mut b, rounds)?;
+            let positive = Said::restore(&mut b, sizes)?;
             let cleared = b.u32()?;
             let cleared_at = b.i64()?;
             let last_at = match b.u8()? {
@@ -1146,28 +1159,33 @@ mod tests {
         // Saved and restored (the state kept between exports), the range is the same.
         let bytes = range.save();
         let (slots, extras) = range.counts();
-        let back = Range::restore(&bytes, slots, extras, 8).expect("restores");
+        let sizes = [(3000, 8); 8];
+        let back = Range::restore(&bytes, slots, extras, &sizes).expect("restores");
         assert_eq!(back.counts(), range.counts());
         for (a, b) in back.slots.iter().zip(&range.slots) {
             assert_eq!(a.hash(), b.hash());
             assert_eq!(back.history(a), range.history(b));
         }
         // Bytes that are not such a range are refused, never misread.
-        assert!(Range::restore(&bytes[..bytes.len() - 1], slots, extras, 8).is_none());
-        assert!(Range::restore(&bytes, slots + 1, extras, 8).is_none());
+        assert!(Range::restore(&bytes[..bytes.len() - 1], slots, extras, &sizes).is_none());
+        assert!(Range::restore(&bytes, slots + 1, extras, &sizes).is_none());
         assert!(
-            Range::restore(&bytes, slots, extras, 7).is_none(),
+            Range::restore(&bytes, slots, extras, &sizes[..7]).is_none(),
             "words of a round the state does not hold"
+        );
+        assert!(
+            Range::restore(&bytes, slots, extras, &[(2999, 8); 8]).is_none(),
+            "a row past its round's"
         );
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(Range::restore(&longer, slots, extras, 8).is_none());
+        assert!(Range::restore(&longer, slots, extras, &sizes).is_none());
         let swapped = Range {
             slots: vec![range.slots[1], range.slots[0]],
             extras: range.extras.clone(),
         };
         assert!(
-            Range::restore(&swapped.save(), 2, extras, 8).is_none(),
+            Range::restore(&swapped.save(), 2, extras, &sizes).is_none(),
             "out of hash order"
         );
     }

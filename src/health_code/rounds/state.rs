@@ -188,7 +188,7 @@ pub(super) fn load(
     if !holds {
         return None;
     }
-    let rounds_u16 = u16::try_from(k).ok()?;
+    let sizes: Vec<(usize, usize)> = footer.rounds.iter().map(|r| (r.rows, r.results)).collect();
     let state = footer
         .shards
         .par_iter()
@@ -198,14 +198,14 @@ pub(super) fn load(
             if format!("{:016x}", xxh3_64(&bytes)) != s.xxh3 {
                 return None;
             }
-            Range::restore(&bytes, s.slots, s.extras, rounds_u16)
+            Range::restore(&bytes, s.slots, s.extras, &sizes)
         })
         .collect::<Option<Vec<Range>>>()?;
     Some(Saved {
         rounds: k,
         horizon: footer.horizon,
         state,
-        sizes: footer.rounds.iter().map(|r| (r.rows, r.results)).collect(),
+        sizes,
         late: footer.rounds.into_iter().map(|r| r.late).collect(),
     })
 }
