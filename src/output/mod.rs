@@ -145,18 +145,16 @@ pub fn write_stdout<R: ListRow>(rows: &[R], format: Format) -> Result<()> {
 /// Writes `rows` to `path` in `format`, owner-readable only (person ids are personal
 /// data); the file appears whole.
 pub fn write_file<R: ListRow>(rows: &[R], format: Format, path: &Path) -> Result<()> {
-    fsutil::replace_with(path, |file| {
+    fsutil::replace_direct(path, |out| {
         if format == Format::Parquet {
             let batch = R::record_batch(rows)?;
-            let mut w = ArrowWriter::try_new(file, batch.schema(), None)
+            let mut w = ArrowWriter::try_new(out, batch.schema(), None)
                 .map_err(|e| Error::parquet(path, e))?;
             w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-            let file = w.into_inner().map_err(|e| Error::parquet(path, e))?;
-            file.sync_all().map_err(|e| Error::io(path, e))
+            w.close().map_err(|e| Error::parquet(path, e))?;
+            Ok(())
         } else {
-            let mut w = std::io::BufWriter::new(file);
-            write_text(rows, format, &mut w)?;
-            w.flush().map_err(|e| Error::io(path, e))
+            write_text(rows, format, out)
         }
     })
 }

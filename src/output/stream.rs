@@ -3,10 +3,8 @@
 //! each chunk's pieces with positioned writes from both cores, since copying into the
 //! page cache costs as much as formatting on this kind of machine.
 
-use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use arrow_array::RecordBatch;
@@ -178,19 +176,11 @@ const PIECE: usize = 4 * 1024;
 /// Writes every row of `maker` to `path` in `format`, owner-readable only; the file
 /// appears whole or not at all.
 pub fn write_file<M: RowMaker>(maker: &M, format: Format, path: &Path) -> Result<()> {
-    fsutil::replace_with(path, |file| {
-        let io = |e: std::io::Error| Error::io(path, e);
-        let file = match format {
-            Format::Parquet => parquet(maker, std::io::BufWriter::new(file), path)?
-                .into_inner()
-                .map_err(|e| io(e.into_error()))?,
-            Format::Csv | Format::Json => {
-                let mut sink = Sink::At { file: &file, at: 0 };
-                text(maker, format, &mut sink).map_err(io)?;
-                file
-            }
-        };
-        file.sync_all().map_err(io)
+    let io = |e: std::io::Error| Error::io(path, e);
+    // Front to back past the page cache, while the next rows are made.
+    fsutil::replace_direct(path, |out| match format {
+        Format::Parquet => parquet(maker, out, path).map(drop),
+        Format::Csv | Format::Json => text(maker, format, out).map_err(io),
     })
 }
 
@@ -206,56 +196,36 @@ pub fn write_stdout<M: RowMaker>(maker: &M, format: Format) -> Result<()> {
         Format::Parquet => parquet(maker, out, path)?,
         Format::Csv | Format::Json => {
             let mut out = out;
-            text(maker, format, &mut Sink::Stream(&mut out)).map_err(io)?;
+            text(maker, format, &mut out).map_err(io)?;
             out
         }
     };
     out.flush().map_err(io)
 }
 
-/// Where text goes: a file at positions (pieces written from all cores), or a stream.
-enum Sink<'w> {
-    At { file: &'w File, at: u64 },
-    Stream(&'w mut (dyn Write + Send)),
-}
-
-impl Sink<'_> {
-    fn put(&mut self, pieces: &[Vec<u8>]) -> std::io::Result<()> {
-        match self {
-            Sink::At { file, at } => {
-                let mut placed = Vec::with_capacity(pieces.len());
-                for p in pieces {
-                    placed.push((p, *at));
-                    *at += p.len() as u64;
-                }
-                placed
-                    .into_par_iter()
-                    .try_for_each(|(p, at)| file.write_all_at(p, at))
-            }
-            Sink::Stream(w) => pieces.iter().try_for_each(|p| w.write_all(p)),
-        }
-    }
-}
-
 /// CSV (the header first, so an empty export has one) or JSON.
-fn text<M: RowMaker>(maker: &M, format: Format, sink: &mut Sink) -> std::io::Result<()> {
+fn text<M: RowMaker>(
+    maker: &M,
+    format: Format,
+    sink: &mut (dyn Write + Send),
+) -> std::io::Result<()> {
     if format == Format::Csv {
         let mut header = csv::Writer::from_writer(Vec::new());
         header.write_record(M::Row::HEADER)?;
         let header = header
             .into_inner()
             .map_err(csv::IntoInnerError::into_error)?;
-        sink.put(&[header])?;
+        sink.write_all(&header)?;
         return pieces(maker, sink, |rows, out| maker.csv_rows(rows, out), |_| {});
     }
     if maker.is_empty() {
-        return sink.put(&[match M::JSON {
-            JsonLayout::Pretty => b"[]\n".to_vec(),
-            JsonLayout::Lines => b"[\n]\n".to_vec(),
-        }]);
+        return sink.write_all(match M::JSON {
+            JsonLayout::Pretty => b"[]\n",
+            JsonLayout::Lines => b"[\n]\n",
+        });
     }
     // Each object follows `,\n`; the very first loses its comma.
-    sink.put(&[b"[".to_vec()])?;
+    sink.write_all(b"[")?;
     pieces(
         maker,
         sink,
@@ -264,7 +234,7 @@ fn text<M: RowMaker>(maker: &M, format: Format, sink: &mut Sink) -> std::io::Res
             first.remove(0);
         },
     )?;
-    sink.put(&[b"\n]\n".to_vec()])
+    sink.write_all(b"\n]\n")
 }
 
 /// Writes the rows in order as the bytes `piece` makes of each run of rows: the runs of
@@ -275,7 +245,7 @@ fn text<M: RowMaker>(maker: &M, format: Format, sink: &mut Sink) -> std::io::Res
 /// the kernel as new pages, and zeroing them cost as much as the formatting.
 fn pieces(
     maker: &impl RowMaker,
-    sink: &mut Sink,
+    sink: &mut (dyn Write + Send),
     piece: impl Fn(std::ops::Range<usize>, &mut Vec<u8>) -> std::io::Result<()> + Sync,
     mut first: impl FnMut(&mut Vec<u8>),
 ) -> std::io::Result<()> {
@@ -304,7 +274,7 @@ fn pieces(
                     })
                     .collect::<std::io::Result<Vec<Vec<u8>>>>()
             },
-            || sink.put(&pending),
+            || pending.iter().try_for_each(|p| sink.write_all(p)),
         );
         wrote?;
         if let Ok(mut s) = spare.lock() {
@@ -317,7 +287,7 @@ fn pieces(
             first(p);
         }
     }
-    sink.put(&pending)
+    pending.iter().try_for_each(|p| sink.write_all(p))
 }
 
 fn json_piece<M: RowMaker>(
@@ -620,7 +590,7 @@ mod tests {
 
     fn made(maker: &impl RowMaker, format: Format) -> Vec<u8> {
         let mut out = Vec::new();
-        text(maker, format, &mut Sink::Stream(&mut out)).expect("in memory");
+        text(maker, format, &mut out).expect("in memory");
         out
     }
 
@@ -670,7 +640,7 @@ mod tests {
         for n in [0, 1, PIECE + 1, GROUP + CHUNK + 3] {
             let path = dir.path().join(format!("rows{n}.parquet"));
             write_file(&Numbers(n), Format::Parquet, &path).expect("write");
-            let file = File::open(&path).expect("open");
+            let file = std::fs::File::open(&path).expect("open");
             let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("Parquet");
             assert_eq!(reader.metadata().num_row_groups(), n.div_ceil(GROUP), "{n}");
             assert_eq!(

@@ -102,11 +102,7 @@ impl Review {
 
     /// Writes to `path`, owner-readable only (person ids), whole or not at all.
     pub fn write_file(&self, json: bool, path: &Path) -> Result<()> {
-        crate::store::fsutil::replace_with(path, |file| {
-            let mut w = std::io::BufWriter::new(file);
-            self.write(json, &mut w)?;
-            w.flush().map_err(|e| Error::io(path, e))
-        })
+        crate::store::fsutil::replace_direct(path, |out| self.write(json, out))
     }
 }
 

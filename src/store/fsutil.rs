@@ -209,6 +209,27 @@ pub fn replace_with(path: &Path, write: impl FnOnce(File) -> Result<()>) -> Resu
     res
 }
 
+/// [`replace_with`] for a file written front to back past the page cache
+/// ([`DirectWriter`]): a city's export is gigabytes, and copying them into the page
+/// cache cost more than making them on this project's virtual machine.
+pub(crate) fn replace_direct(
+    path: &Path,
+    write: impl FnOnce(&mut DirectWriter) -> Result<()>,
+) -> Result<()> {
+    let tmp = path.with_extension("pooltrack-tmp");
+    let res = DirectWriter::create(&tmp)
+        .and_then(|mut w| {
+            write(&mut w)?;
+            w.finish().map_err(|e| Error::io(&tmp, e))?;
+            Ok(())
+        })
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
 /// Reads `path` front to back in 1 MiB blocks, handing each to `f`; returns the bytes
 /// read. For hashing and counting files of any size in constant memory.
 pub fn for_each_block(path: &Path, mut f: impl FnMut(&[u8])) -> std::io::Result<u64> {
