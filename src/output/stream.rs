@@ -1,7 +1,7 @@
 //! Exports too large to hold as text: a city's 25 million rows are made a chunk at a
-//! time on all cores, in order, and written while the next chunk is made. A file gets
-//! each chunk's pieces with positioned writes from both cores, since copying into the
-//! page cache costs as much as formatting on this kind of machine.
+//! time on all cores, in order, and written while the next chunk is made. A file is
+//! written front to back past the page cache (`fsutil::replace_direct`), since copying
+//! into the page cache cost as much as formatting on this kind of machine.
 
 use std::io::Write;
 use std::ops::Range;

@@ -196,22 +196,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
-/// Writes an output file (a list, an export, a report) whole or not at all: `write`
-/// fills a private temporary file beside `path`, which is then renamed into place; on
-/// any error the temporary file is removed and `path` is left as it was.
-pub fn replace_with(path: &Path, write: impl FnOnce(File) -> Result<()>) -> Result<()> {
-    let tmp = path.with_extension("pooltrack-tmp");
-    let file = create_file(&tmp)?;
-    let res = write(file).and_then(|()| fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
-}
-
-/// [`replace_with`] for a file written front to back past the page cache
-/// ([`DirectWriter`]): a city's export is gigabytes, and copying them into the page
-/// cache cost more than making them on this project's virtual machine.
+/// Writes an output file (a list, an export, a review) whole or not at all: `write`
+/// fills a private temporary file beside `path`, front to back and past the page cache
+/// ([`DirectWriter`]: a city's export is gigabytes, and copying them into the page cache
+/// cost more than making them on this project's virtual machine); it is fsynced and
+/// renamed into place. On any error the temporary file is removed and `path` is left as
+/// it was.
 pub(crate) fn replace_direct(
     path: &Path,
     write: impl FnOnce(&mut DirectWriter) -> Result<()>,

@@ -224,76 +224,66 @@ pub(super) fn save(
     let tmp = store
         .root()
         .join(format!("{FILE}.{}.tmp", std::process::id()));
-    let written = write(&tmp, rounds, now, horizon, sizes, late, state).is_ok()
-        && fs::rename(&tmp, path(store)).is_ok();
+    let write = || -> std::io::Result<()> {
+        // Private as every file of the store (hashes of person ids and their rows), and
+        // written past the page cache: 0.9 GB at 25 M persons went into the cache at a
+        // quarter of the disk's speed on this project's virtual machine.
+        let mut f = DirectWriter::create(&tmp).map_err(std::io::Error::other)?;
+        f.write_all(MAGIC)?;
+        let mut offset = MAGIC.len() as u64;
+        let mut shards = Vec::with_capacity(state.len());
+        // Two shards encoded at a time (one a core), so that the bytes of the whole state
+        // are never held beside it.
+        for pair in state.chunks(2) {
+            let encoded: Vec<(Vec<u8>, u64)> = pair
+                .par_iter()
+                .map(|r| {
+                    let bytes = r.save();
+                    let sum = xxh3_64(&bytes);
+                    (bytes, sum)
+                })
+                .collect();
+            for ((bytes, sum), r) in encoded.iter().zip(pair) {
+                f.write_all(bytes)?;
+                let (slots, extras) = r.counts();
+                shards.push(Shard {
+                    offset,
+                    bytes: bytes.len() as u64,
+                    slots,
+                    extras,
+                    xxh3: format!("{sum:016x}"),
+                });
+                offset += bytes.len() as u64;
+            }
+        }
+        let footer = Footer {
+            version: VERSION,
+            config: now.config.clone(),
+            horizon,
+            rounds: rounds
+                .iter()
+                .zip(&now.rounds)
+                .zip(sizes.iter().zip(late))
+                .map(|(((name, _), fp), (&(rows, results), late))| Folded {
+                    name: name.clone(),
+                    fingerprint: fp.clone(),
+                    rows,
+                    results,
+                    late: late.clone(),
+                })
+                .collect(),
+            shards,
+        };
+        let footer = serde_json::to_vec(&footer)?;
+        f.write_all(&footer)?;
+        f.write_all(&(footer.len() as u64).to_le_bytes())?;
+        f.write_all(&xxh3_64(&footer).to_le_bytes())?;
+        f.write_all(MAGIC)?;
+        f.finish()?;
+        Ok(())
+    };
+    let written = write().is_ok() && fs::rename(&tmp, path(store)).is_ok();
     if !written {
         let _ = fs::remove_file(&tmp);
     }
-}
-
-fn write(
-    tmp: &std::path::Path,
-    rounds: &[(String, Millis)],
-    now: &Fingerprints,
-    horizon: Millis,
-    sizes: &[(usize, usize)],
-    late: &[Vec<(u32, Millis)>],
-    state: &[Range],
-) -> std::io::Result<()> {
-    // Private as every file of the store (hashes of person ids and their rows), and
-    // written past the page cache: 0.9 GB at 25 M persons went into the cache at a
-    // quarter of the disk's speed on this project's virtual machine.
-    let mut f = DirectWriter::create(tmp).map_err(std::io::Error::other)?;
-    f.write_all(MAGIC)?;
-    let mut offset = MAGIC.len() as u64;
-    let mut shards = Vec::with_capacity(state.len());
-    // Two shards encoded at a time (one a core), so that the bytes of the whole state
-    // are never held beside it.
-    for pair in state.chunks(2) {
-        let encoded: Vec<(Vec<u8>, u64)> = pair
-            .par_iter()
-            .map(|r| {
-                let bytes = r.save();
-                let sum = xxh3_64(&bytes);
-                (bytes, sum)
-            })
-            .collect();
-        for ((bytes, sum), r) in encoded.iter().zip(pair) {
-            f.write_all(bytes)?;
-            let (slots, extras) = r.counts();
-            shards.push(Shard {
-                offset,
-                bytes: bytes.len() as u64,
-                slots,
-                extras,
-                xxh3: format!("{sum:016x}"),
-            });
-            offset += bytes.len() as u64;
-        }
-    }
-    let footer = Footer {
-        version: VERSION,
-        config: now.config.clone(),
-        horizon,
-        rounds: rounds
-            .iter()
-            .zip(&now.rounds)
-            .zip(sizes.iter().zip(late))
-            .map(|(((name, _), fp), (&(rows, results), late))| Folded {
-                name: name.clone(),
-                fingerprint: fp.clone(),
-                rows,
-                results,
-                late: late.clone(),
-            })
-            .collect(),
-        shards,
-    };
-    let footer = serde_json::to_vec(&footer)?;
-    f.write_all(&footer)?;
-    f.write_all(&(footer.len() as u64).to_le_bytes())?;
-    f.write_all(&xxh3_64(&footer).to_le_bytes())?;
-    f.write_all(MAGIC)?;
-    f.finish()?;
-    Ok(())
 }
