@@ -209,23 +209,45 @@ fn compute(store: &Store, as_of: Millis) -> Result<Computed> {
     let limit = SpecimenLimit::of_store(store)?;
     // The settled rounds' fold saved by an earlier export, when it still holds.
     let now = state::Fingerprints::of(store, &rounds)?;
-    let (mut state, mut sizes, mut late, mut horizon, saved) =
-        match state::load(store, &rounds, &now, as_of) {
-            Some(s) => (s.state, s.sizes, s.late, s.horizon, s.rounds),
-            None => (
-                (0..fold::SHARDS).map(|_| Range::default()).collect(),
-                Vec::with_capacity(rounds.len()),
-                Vec::with_capacity(rounds.len()),
-                Millis::MIN,
-                0,
-            ),
-        };
+    let found = state::open(store, &rounds, &now, as_of);
+    // The morning's case: the state holds every round but the newest, which is read
+    // beside the state's shards (both are reads, then decoding on all cores).
+    let newest = found
+        .as_ref()
+        .map(state::Found::rounds)
+        .filter(|&k| k + 1 == rounds.len());
+    let (found, mut early) = match newest {
+        Some(k) => {
+            let (found, rows) = rayon::join(
+                || found.and_then(state::Found::read),
+                || RoundRows::load(store, &rounds[k].0),
+            );
+            (found, Some((k, rows)))
+        }
+        None => (found.and_then(state::Found::read), None),
+    };
+    let (mut state, mut sizes, mut late, mut horizon, saved) = match found {
+        Some(s) => (s.state, s.sizes, s.late, s.horizon, s.rounds),
+        None => (
+            (0..fold::SHARDS).map(|_| Range::default()).collect(),
+            Vec::with_capacity(rounds.len()),
+            Vec::with_capacity(rounds.len()),
+            Millis::MIN,
+            0,
+        ),
+    };
     // Every round but the newest is saved for the next export once settled: the newest
     // may still be taking results.
     let keep = rounds.len().saturating_sub(1);
     let mut facts = Vec::new();
     for (k, (name, _)) in rounds.iter().enumerate().skip(saved) {
-        let mut s = RoundRows::load(store, name)?;
+        let mut s = match early.take() {
+            Some((at, rows)) if at == k => rows?,
+            other => {
+                early = other;
+                RoundRows::load(store, name)?
+            }
+        };
         horizon = horizon.max(settled_at(&s));
         sizes.push((s.tube_of_row.len(), s.results.outcome.len()));
         let n = u16::try_from(k).unwrap_or(u16::MAX);

@@ -930,6 +930,18 @@ fn the_saved_fold_of_settled_rounds_gives_the_codes_of_a_full_fold_and_only_whil
     assert!(said.contains(FROM_STATE), "{said}");
     assert_eq!(from_state, export_folding_all(&city.store, &later));
 
+    // An export as of a time when only R1 was settled (R2 under way) neither uses the
+    // state nor leaves a shorter one for the next.
+    let r1_settled =
+        local(staged_time(&city, 0, "last_report").max(staged_time(&city, 1, "first_swab")) + 600);
+    let (_, said) = export_bytes(&city.store, &r1_settled);
+    assert!(!said.contains("came from the fold saved"), "{said}");
+    let (_, said) = export_bytes(&city.store, &late);
+    assert!(
+        said.contains(FROM_STATE),
+        "the state of R1 and R2 is kept: {said}"
+    );
+
     // A time before R2's last report: R2 was not settled then, so the state is not
     // used, and the codes are those of a full fold as of then.
     let earlier = local(staged_time(&city, 1, "last_report") - 3600);

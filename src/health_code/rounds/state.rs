@@ -149,15 +149,79 @@ fn path(store: &Store) -> PathBuf {
     store.root().join(FILE)
 }
 
-/// The saved fold of the first of `rounds`, when it holds as of `as_of` (see the module
-/// documentation); `None` otherwise, or when there is none or it does not read back.
-pub(super) fn load(
+/// A saved state whose footer holds (see the module documentation), its shards not
+/// read yet: the caller may read the round after it meanwhile.
+pub(super) struct Found {
+    file: File,
+    footer: Footer,
+}
+
+/// The saved fold of the first of `rounds`, when its footer holds as of `as_of`;
+/// `None` otherwise, or when there is none or its footer does not read back.
+pub(super) fn open(
     store: &Store,
     rounds: &[(String, Millis)],
     now: &Fingerprints,
     as_of: Millis,
-) -> Option<Saved> {
+) -> Option<Found> {
     let file = File::open(path(store)).ok()?;
+    let footer = footer_of(&file)?;
+    let k = footer.rounds.len();
+    let holds = footer.version == VERSION
+        && footer.config == now.config
+        && footer.horizon <= as_of
+        && (1..=rounds.len()).contains(&k)
+        && footer.shards.len() == SHARDS as usize
+        && footer
+            .rounds
+            .iter()
+            .zip(rounds.iter().zip(&now.rounds))
+            .all(|(f, ((name, _), fp))| f.name == *name && f.fingerprint == *fp);
+    holds.then_some(Found { file, footer })
+}
+
+impl Found {
+    /// How many rounds it folded: the first of the export's.
+    pub(super) fn rounds(&self) -> usize {
+        self.footer.rounds.len()
+    }
+
+    /// Its shards, on all cores; `None` when one does not read back as written.
+    pub(super) fn read(self) -> Option<Saved> {
+        let Found { file, footer } = self;
+        let sizes: Vec<(usize, usize)> =
+            footer.rounds.iter().map(|r| (r.rows, r.results)).collect();
+        let state = footer
+            .shards
+            .par_iter()
+            .map(|s| {
+                let mut bytes = vec![0u8; usize::try_from(s.bytes).ok()?];
+                file.read_exact_at(&mut bytes, s.offset).ok()?;
+                if format!("{:016x}", xxh3_64(&bytes)) != s.xxh3 {
+                    return None;
+                }
+                Range::restore(&bytes, s.slots, s.extras, &sizes)
+            })
+            .collect::<Option<Vec<Range>>>()?;
+        Some(Saved {
+            rounds: footer.rounds.len(),
+            horizon: footer.horizon,
+            state,
+            sizes,
+            late: footer.rounds.into_iter().map(|r| r.late).collect(),
+        })
+    }
+}
+
+/// How many rounds the saved state folded, when its footer reads back, whether or not
+/// it holds now.
+fn saved_rounds(store: &Store) -> Option<usize> {
+    let file = File::open(path(store)).ok()?;
+    footer_of(&file).map(|f| f.rounds.len())
+}
+
+/// The footer of a state file, when it reads back as written.
+fn footer_of(file: &File) -> Option<Footer> {
     let len = file.metadata().ok()?.len();
     let mut tail = [0u8; 24];
     file.read_exact_at(&mut tail, len.checked_sub(24)?).ok()?;
@@ -174,44 +238,14 @@ pub(super) fn load(
         return None;
     }
     let footer: Footer = serde_json::from_slice(&footer).ok()?;
-    let k = footer.rounds.len();
-    let holds = footer.version == VERSION
-        && footer.config == now.config
-        && footer.horizon <= as_of
-        && (1..=rounds.len()).contains(&k)
-        && footer.shards.len() == SHARDS as usize
-        && footer
-            .rounds
-            .iter()
-            .zip(rounds.iter().zip(&now.rounds))
-            .all(|(f, ((name, _), fp))| f.name == *name && f.fingerprint == *fp);
-    if !holds {
-        return None;
-    }
-    let sizes: Vec<(usize, usize)> = footer.rounds.iter().map(|r| (r.rows, r.results)).collect();
-    let state = footer
-        .shards
-        .par_iter()
-        .map(|s| {
-            let mut bytes = vec![0u8; usize::try_from(s.bytes).ok()?];
-            file.read_exact_at(&mut bytes, s.offset).ok()?;
-            if format!("{:016x}", xxh3_64(&bytes)) != s.xxh3 {
-                return None;
-            }
-            Range::restore(&bytes, s.slots, s.extras, &sizes)
-        })
-        .collect::<Option<Vec<Range>>>()?;
-    Some(Saved {
-        rounds: k,
-        horizon: footer.horizon,
-        state,
-        sizes,
-        late: footer.rounds.into_iter().map(|r| r.late).collect(),
-    })
+    Some(footer)
 }
 
 /// Saves `state`, the fold of the first `sizes.len()` of `rounds`, which holds from
-/// `horizon` on. Best effort: a store on a read-only disk still exports.
+/// `horizon` on, unless the state saved already folded more rounds: an export as of
+/// an earlier time (an old round's report, an appeal) must not leave the next
+/// morning's export a shorter state. Best effort: a store on a read-only disk still
+/// exports.
 pub(super) fn save(
     store: &Store,
     rounds: &[(String, Millis)],
@@ -221,6 +255,9 @@ pub(super) fn save(
     late: &[Vec<(u32, Millis)>],
     state: &[Range],
 ) {
+    if saved_rounds(store).is_some_and(|n| n > sizes.len()) {
+        return;
+    }
     let tmp = store
         .root()
         .join(format!("{FILE}.{}.tmp", std::process::id()));
