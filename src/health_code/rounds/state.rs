@@ -4,9 +4,10 @@
 //! of an export's time to read and fold, yet every round but the newest is settled: no
 //! swab or result of it is later than the time asked about, so what it says of each
 //! person no longer depends on that time. An export therefore saves the fold of the
-//! rounds before the newest (one slot a person, 60 bytes) in `STORE/health-codes.state`,
-//! and the next export that finds it still true starts from it and folds only the rounds
-//! after it.
+//! rounds before the newest (one slot a person: 60 bytes in memory, 36 on disk for
+//! most) in `STORE/health-codes.state`, and the next export that finds it still true
+//! starts from it and folds only the rounds after it, reading the newest round while
+//! it decodes the state.
 //!
 //! The state is derived data, like `verified.json`: nothing is lost without it, and it
 //! is used only while every fact it was made from is unchanged:
@@ -20,11 +21,13 @@
 //! - every byte as written (an xxh3-64 over the footer and over each shard's bytes).
 //!
 //! Otherwise the export folds every round, as it would without the state, and saves a
-//! new one. Layout: the magic `PTSTATE1`, each shard's bytes ([`Range::save`]: 36
-//! bytes for most persons), the
-//! footer (JSON: the rounds, their fingerprints and sizes, the time the state holds from,
-//! and each shard's place and checksum), the footer's length and xxh3-64 as two
-//! little-endian `u64`, and the magic again. It is written under a temporary name and
+//! new one, unless the state saved already folded more rounds (an export as of an
+//! earlier time must not leave the next morning's a shorter state).
+//!
+//! Layout: the magic `PTSTATE1`, each shard's bytes ([`Range::save`]), the footer (JSON:
+//! the rounds, their fingerprints and sizes, the time the state holds from, and each
+//! shard's place and checksum), the footer's length and xxh3-64 as two little-endian
+//! `u64`, and the magic again. It is written under a temporary name and
 //! renamed, so a reader finds the old state or the new; two exports that save at once
 //! each rename a whole file.
 
