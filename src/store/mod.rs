@@ -65,6 +65,10 @@ pub const MANIFEST: &str = "MANIFEST.json";
 /// derived data at the store's root, like the stat cache, used only while it matches
 /// the store.
 pub const CODES_STATE: &str = "health-codes.state";
+
+/// The tables' logs as last read (`tables::snapshot`): derived data at the store's root,
+/// used only while the log's first and last commits it names are as they were.
+pub const LOG_SNAPSHOT: &str = "log-snapshot.json";
 const LOCK: &str = "lock";
 
 /// How often a writer given `--wait` tries the lock again.
@@ -359,7 +363,9 @@ impl Store {
             for f in top.flatten() {
                 let name = f.file_name().to_string_lossy().into_owned();
                 #[allow(clippy::case_sensitive_file_extension_comparisons)]
-                if name.starts_with(CODES_STATE) && name.ends_with(".tmp") {
+                if (name.starts_with(CODES_STATE) || name.starts_with(LOG_SNAPSHOT))
+                    && name.ends_with(".tmp")
+                {
                     let _ = fs::remove_file(f.path());
                 }
             }

@@ -53,6 +53,8 @@ use super::segment::{collections_schema, custody_schema, population_schema, resu
 use crate::time::Offset;
 use crate::{Error, Result};
 
+mod snapshot;
+
 /// The tables in the order their version 0 is made (collections last: it marks the
 /// store).
 pub const TABLES: [BatchKind; 3] = [
@@ -467,28 +469,80 @@ struct MirrorSeen {
 /// Reads the store's history from the tables' logs: the manifest they add up to, its
 /// time zone, each table's next version and the mirror commits still due. `None` when
 /// `root` holds no store of this format. A commit pooltrack did not write, or that
-/// disagrees with itself, is damage named with its file.
+/// disagrees with itself, is damage named with its file. The commits the store's log
+/// snapshot holds are taken from it ([`snapshot`]).
 pub fn load(root: &Path) -> Result<Option<Loaded>> {
+    load_with(root, true)
+}
+
+/// [`load`], every commit read from its file and the log snapshot neither read nor
+/// written: what `pooltrack verify` checks.
+pub fn load_every_commit(root: &Path) -> Result<Option<Loaded>> {
+    load_with(root, false)
+}
+
+/// Each table's commits as read, in version order, and how many were read from their
+/// files rather than the snapshot.
+fn read_tables(
+    root: &Path,
+    mut saved: Option<snapshot::Snapshot>,
+) -> Result<(Vec<snapshot::TableReads>, usize)> {
+    let mut tables = Vec::new();
+    let mut fresh = 0;
+    for kind in all_tables() {
+        let dir = table_dir(root, kind);
+        let Some(versions) = delta::contiguous_versions(&dir)? else {
+            continue;
+        };
+        let mut reads = saved
+            .as_mut()
+            .map(|s| s.take(root, kind, versions.len()))
+            .unwrap_or_default();
+        let from = reads.len();
+        fresh += versions.len() - from;
+        for commit in delta::read_commits(&dir, &versions[from..])? {
+            reads.push(read_commit(kind, &commit)?);
+        }
+        tables.push((kind, reads));
+    }
+    Ok((tables, fresh))
+}
+
+/// Where the store's log snapshot, which readers take the logs' first commits from,
+/// says otherwise than the commit files do (`pooltrack verify`): `None` when it agrees,
+/// or is not used because it does not hold.
+pub fn snapshot_problem(root: &Path) -> Result<Option<String>> {
+    let (tables, _) = read_tables(root, None)?;
+    Ok(snapshot::disagreement(root, &tables))
+}
+
+fn load_with(root: &Path, use_snapshot: bool) -> Result<Option<Loaded>> {
     if !exists(root) {
         return Ok(None);
+    }
+    let saved = if use_snapshot {
+        snapshot::Snapshot::read(root)
+    } else {
+        None
+    };
+    let (tables, fresh) = read_tables(root, saved)?;
+    if use_snapshot && fresh >= snapshot::EVERY {
+        snapshot::save(root, &tables);
     }
     let mut manifest = Manifest::default();
     let mut versions = Versions::default();
     let mut settings: Option<Settings> = None;
     let mut mirrors: Vec<MirrorSeen> = Vec::new();
-    for kind in all_tables() {
-        let dir = table_dir(root, kind);
-        let Some(log) = delta::read_log(&dir)? else {
-            continue;
-        };
-        versions.0[Versions::slot(kind)] = log.len() as u64;
-        for commit in &log {
-            let (record, mirror) = read_commit(kind, commit)?;
+    for (kind, reads) in tables {
+        versions.0[Versions::slot(kind)] = reads.len() as u64;
+        for (version, (record, mirror)) in (0u64..).zip(reads) {
             mirrors.extend(mirror);
             if let Some(s) = record.settings {
                 if kind != BatchKind::Collections {
-                    return Err(damaged(
-                        commit,
+                    return Err(Error::damaged(
+                        table_dir(root, kind)
+                            .join(delta::LOG)
+                            .join(delta::commit_name(version)),
                         "holds settings outside the collections table",
                     ));
                 }
@@ -946,5 +1000,107 @@ mod tests {
         delta::commit(&table_dir(&root, BatchKind::Custody), 2, &actions).expect("commit");
         let err = load(&root).expect_err("damage");
         assert!(err.to_string().contains("retraction 1 of batch 1"), "{err}");
+    }
+
+    /// Collections batches `batches` of one row each, into the store at `root`.
+    fn store_of(root: &Path, batches: std::ops::Range<usize>) {
+        let mut store = Store::open_writer(root).expect("store");
+        for i in batches {
+            let file = root.with_extension(format!("{i}.csv"));
+            std::fs::write(
+                &file,
+                format!("tube,person,mode,collected_at\nPL{i:04},P-{i},pool,2022-04-02 08:00\n"),
+            )
+            .expect("write");
+            ingest_collections(&mut store, &[file], "R1", &IngestOptions::default(), None)
+                .expect("ingest");
+        }
+    }
+
+    /// What a load of `root` gives, with the snapshot (`load`) or without (`every`).
+    fn history(root: &Path, every: bool) -> String {
+        let t = if every {
+            load_every_commit(root)
+        } else {
+            load(root)
+        };
+        let t = t.expect("loads").expect("a store");
+        format!(
+            "{} {} {:?} {:?}",
+            serde_json::to_string(&t.manifest.batches).expect("json"),
+            serde_json::to_string(&t.manifest.retractions).expect("json"),
+            t.versions.0,
+            t.due
+        )
+    }
+
+    fn batches(root: &Path) -> usize {
+        load(root)
+            .expect("loads")
+            .expect("a store")
+            .manifest
+            .batches
+            .len()
+    }
+
+    #[test]
+    fn the_log_snapshot_gives_the_history_of_every_commit_and_only_while_it_holds() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("store");
+        let snapshot = root.join(crate::store::LOG_SNAPSHOT);
+        store_of(&root, 0..4);
+        let same = |root: &Path| assert_eq!(history(root, false), history(root, true));
+        // Fewer fresh commits than EVERY (each table's first, the settings, the
+        // batches): no snapshot yet.
+        same(&root);
+        assert!(!snapshot.exists());
+        store_of(&root, 4..4 + snapshot::EVERY);
+        same(&root);
+        assert!(snapshot.exists(), "enough commits read to keep a snapshot");
+        assert_eq!(snapshot_problem(&root).expect("reads"), None);
+
+        // Read from the snapshot, then the commits after it.
+        store_of(&root, 100..102);
+        let written = std::fs::metadata(&snapshot)
+            .and_then(|m| m.modified())
+            .expect("stat");
+        same(&root);
+        assert_eq!(batches(&root), snapshot::EVERY + 6);
+        assert_eq!(
+            std::fs::metadata(&snapshot)
+                .and_then(|m| m.modified())
+                .expect("stat"),
+            written,
+            "two commits past it do not make a new one"
+        );
+
+        // A store made again in the same folder does not take the old one's snapshot.
+        let kept = std::fs::read(&snapshot).expect("read");
+        std::fs::remove_dir_all(&root).expect("remove");
+        store_of(&root, 0..3);
+        std::fs::write(&snapshot, &kept).expect("put back");
+        same(&root);
+        assert_eq!(batches(&root), 3);
+
+        // A snapshot that holds but says otherwise than the commits: verify names it.
+        std::fs::remove_file(&snapshot).expect("remove");
+        store_of(&root, 3..3 + snapshot::EVERY);
+        same(&root);
+        let text = std::fs::read_to_string(&snapshot).expect("read");
+        let forged = text.replacen("\"rows\":1", "\"rows\":7", 1);
+        assert_ne!(forged, text);
+        std::fs::write(&snapshot, forged).expect("write");
+        assert_ne!(
+            history(&root, false),
+            history(&root, true),
+            "readers take the commits it holds from it"
+        );
+        let why = snapshot_problem(&root).expect("reads").expect("a problem");
+        assert!(why.contains("says otherwise than commit"), "{why}");
+        // Cut short, or unreadable: not used.
+        std::fs::write(&snapshot, &text[..text.len() / 2]).expect("write");
+        same(&root);
+        std::fs::write(&snapshot, "not json").expect("write");
+        same(&root);
     }
 }

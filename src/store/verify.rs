@@ -247,8 +247,16 @@ fn read_history(root: &Path, report: &mut VerifyReport) -> Result<Option<Manifes
 /// The history of a format-3 store, its log files counted as checked bytes; damage in
 /// a log is reported against the commit file.
 fn read_tables(root: &Path, report: &mut VerifyReport) -> Option<Manifest> {
-    match super::tables::load(root) {
+    match super::tables::load_every_commit(root) {
         Ok(Some(t)) => {
+            if let Ok(Some(why)) = super::tables::snapshot_problem(root) {
+                report.damage(
+                    super::LOG_SNAPSHOT,
+                    format!(
+                        "{why}: commands read the store's history from it; delete it (it is derived from the logs, and the next command writes it again)"
+                    ),
+                );
+            }
             for kind in super::tables::all_tables() {
                 let log = super::tables::table_dir(root, kind).join(super::delta::LOG);
                 for f in fs::read_dir(&log).into_iter().flatten().flatten() {
@@ -647,12 +655,17 @@ fn find_orphans(root: &Path, known: &HashSet<&str>, report: &mut VerifyReport) {
         match name.as_str() {
             // logs/ holds append-only run logs (recall runs), which the manifest does not name.
             MANIFEST | "lock" | "rejects" | "logs" | super::checked::VERIFIED
-            | super::CODES_STATE => {}
+            | super::CODES_STATE | super::LOG_SNAPSHOT => {}
             // pooltrack's own temporary file names, always lower case.
             #[allow(clippy::case_sensitive_file_extension_comparisons)]
             n if n.starts_with(super::CODES_STATE) && n.ends_with(".tmp") => report.warn(
                 name,
                 "health codes' saved fold an interrupted export did not finish writing; harmless, the next writer removes it",
+            ),
+            #[allow(clippy::case_sensitive_file_extension_comparisons)]
+            n if n.starts_with(super::LOG_SNAPSHOT) && n.ends_with(".tmp") => report.warn(
+                name,
+                "a log snapshot an interrupted command did not finish writing; harmless, the next writer removes it",
             ),
             #[allow(clippy::case_sensitive_file_extension_comparisons)]
             n if n.starts_with(super::checked::VERIFIED) && n.ends_with(".tmp") => report.warn(

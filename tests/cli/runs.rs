@@ -212,6 +212,21 @@ fn a_round_of_many_batches_reads_as_the_same_rows_in_one() {
         Some(2),
         "an unknown round is a usage error"
     );
+
+    // Commands read the logs' commits from the snapshot the store keeps of them; one
+    // that says otherwise than the commits is damage verify names, and without it the
+    // store reads the same.
+    let snapshot = many.join("log-snapshot.json");
+    let text = fs::read_to_string(&snapshot).expect("a day of batches keeps a log snapshot");
+    let forged = text.replacen("\"id\":2,", "\"id\":6,", 1);
+    assert!(forged != text, "the snapshot holds batch 2");
+    fs::write(&snapshot, forged).expect("forge");
+    let v = verify(&many);
+    assert_eq!(v["healthy"], false, "{v}");
+    assert!(v.to_string().contains("log-snapshot.json"), "{v}");
+    fs::remove_file(&snapshot).expect("remove");
+    assert_eq!(verify(&many)["healthy"], true);
+    assert_same(&many, &without);
 }
 
 #[test]

@@ -267,25 +267,38 @@ pub fn versions(table: &Path) -> Result<Option<Vec<u64>>> {
 /// never deletes a commit). `None` when the table has no log. A commit that cannot be
 /// read is damage, named with its file and line.
 pub fn read_log(table: &Path) -> Result<Option<Vec<Commit>>> {
+    let Some(versions) = contiguous_versions(table)? else {
+        return Ok(None);
+    };
+    read_commits(table, &versions).map(Some)
+}
+
+/// [`versions`], checked to run 0, 1, 2… without a gap: a missing commit is damage.
+pub fn contiguous_versions(table: &Path) -> Result<Option<Vec<u64>>> {
     let Some(versions) = versions(table)? else {
         return Ok(None);
     };
-    let log = table.join(LOG);
     if let Some((want, &v)) = versions
         .iter()
         .enumerate()
         .find(|&(want, &v)| v != want as u64)
     {
         return Err(Error::damaged(
-            log.join(commit_name(v)),
+            table.join(LOG).join(commit_name(v)),
             format!(
                 "the log skips from version {} to {v}: a commit is missing",
                 want.saturating_sub(1)
             ),
         ));
     }
+    Ok(Some(versions))
+}
+
+/// Reads the commits `versions` of `table`'s log, in that order.
+pub fn read_commits(table: &Path, versions: &[u64]) -> Result<Vec<Commit>> {
+    let log = table.join(LOG);
     // A store of a busy day holds hundreds of commits: read them on every core.
-    let out = versions
+    versions
         .par_iter()
         .map(|&v| {
             let path = log.join(commit_name(v));
@@ -299,8 +312,7 @@ pub fn read_log(table: &Path) -> Result<Option<Vec<Commit>>> {
                 path,
             })
         })
-        .collect::<Result<Vec<Commit>>>()?;
-    Ok(Some(out))
+        .collect()
 }
 
 /// Commits `actions` as version `version` of `table`: written to a temporary file in
