@@ -30,8 +30,9 @@ struct Stat {
     inode: u64,
 }
 
+/// The stat cache as read from the store (see [`StatCache::read`]).
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Cache {
+pub struct StatCache {
     /// path → (stat when checked, hash it had).
     files: HashMap<String, (Stat, String)>,
 }
@@ -55,14 +56,18 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:016x}", h.digest()))
 }
 
-fn load(root: &Path) -> Cache {
-    fs::read(root.join(VERIFIED))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+impl StatCache {
+    /// The store's stat cache; empty when it has none or it cannot be read. Read apart
+    /// from [`check_with`], so a reader can read it while it reads the logs.
+    pub fn read(root: &Path) -> StatCache {
+        fs::read(root.join(VERIFIED))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
 }
 
-fn save(root: &Path, cache: &Cache) {
+fn save(root: &Path, cache: &StatCache) {
     // Best effort: the cache only saves work. A unique temporary name keeps two
     // readers that save at once from writing into the same file.
     let Ok(bytes) = serde_json::to_vec(cache) else {
@@ -92,12 +97,16 @@ pub(crate) fn inside_segments(path: &str) -> bool {
 /// Checks every file the manifest names: present, of its size, and (unless the stat
 /// cache vouches for it) of its hash. The first damaged file is named in the error.
 pub fn check(root: &Path, manifest: &Manifest) -> Result<()> {
+    check_with(root, manifest, StatCache::read(root))
+}
+
+/// [`check`], with the store's stat cache already read.
+pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Result<()> {
     let files: Vec<(&FileRef, u32)> = manifest
         .batches
         .iter()
         .flat_map(|b| b.files().map(move |f| (f, b.id)))
         .collect();
-    let mut cache = load(root);
     let stats = stats_by_folder(root, &files);
     let checks: Vec<Result<Option<(String, Stat)>>> = files
         .par_iter()
@@ -205,7 +214,7 @@ fn stats_by_folder(root: &Path, files: &[(&FileRef, u32)]) -> Vec<Option<Stat>> 
 /// Records files the writer has just written and hashed, so no later command hashes
 /// them again.
 pub fn record(root: &Path, written: &[FileRef]) {
-    let mut cache = load(root);
+    let mut cache = StatCache::read(root);
     for f in written {
         if let Ok(stat) = stat_of(&root.join(&f.path)) {
             cache.files.insert(f.path.clone(), (stat, f.xxh3.clone()));

@@ -116,7 +116,13 @@ impl Store {
     /// there with its recorded size. A store of formats 1 and 2 (`MANIFEST.json`) is
     /// read as it is.
     pub fn open(root: &Path) -> Result<Store> {
-        let store = match Store::load(root, None)? {
+        // The stat cache is read while the logs are: on a lab's day of batches each is
+        // a few milliseconds of a command that should take twenty.
+        let (store, stat_cache) = rayon::join(
+            || Store::load(root, None),
+            || checked::StatCache::read(root),
+        );
+        let store = match store? {
             Some(store) => store,
             None if has_data(root) => return Err(missing_log(root)),
             None => {
@@ -126,7 +132,7 @@ impl Store {
                 )));
             }
         };
-        store.check_files()?;
+        checked::check_with(&store.root, &store.manifest, stat_cache)?;
         Ok(store)
     }
 

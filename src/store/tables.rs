@@ -470,7 +470,7 @@ struct MirrorSeen {
 /// time zone, each table's next version and the mirror commits still due. `None` when
 /// `root` holds no store of this format. A commit pooltrack did not write, or that
 /// disagrees with itself, is damage named with its file. The commits the store's log
-/// snapshot holds are taken from it ([`snapshot`]).
+/// snapshot holds are taken from it (`log-snapshot.json`, see "The store" in the README).
 pub fn load(root: &Path) -> Result<Option<Loaded>> {
     load_with(root, true)
 }
