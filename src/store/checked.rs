@@ -134,7 +134,7 @@ pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Res
                     ),
                 ));
             }
-            if cache.files.get(&f.path) == Some(&(stat, f.xxh3.clone())) {
+            if matches!(cache.files.get(&f.path), Some((s, h)) if *s == stat && *h == f.xxh3) {
                 return Ok(None);
             }
             let hash = hash_file(&path).map_err(|e| Error::io(&path, e))?;
