@@ -97,11 +97,12 @@ pub(crate) fn inside_segments(path: &str) -> bool {
 /// Checks every file the manifest names: present, of its size, and (unless the stat
 /// cache vouches for it) of its hash. The first damaged file is named in the error.
 pub fn check(root: &Path, manifest: &Manifest) -> Result<()> {
-    check_with(root, manifest, StatCache::read(root))
+    check_with(root, manifest, StatCache::read(root)).map(drop)
 }
 
-/// [`check`], with the store's stat cache already read.
-pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Result<()> {
+/// [`check`], with the store's stat cache already read; returns it as it now is (with
+/// the files hashed just now), for [`record_in`].
+pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Result<StatCache> {
     let files: Vec<(&FileRef, u32)> = manifest
         .batches
         .iter()
@@ -170,7 +171,7 @@ pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Res
         cache.files.retain(|p, _| hashes.contains_key(p.as_str()));
         save(root, &cache);
     }
-    Ok(())
+    Ok(cache)
 }
 
 /// The stat of each file of `files`, taken folder by folder: each folder listed once and
@@ -214,11 +215,15 @@ fn stats_by_folder(root: &Path, files: &[(&FileRef, u32)]) -> Vec<Option<Stat>> 
 /// Records files the writer has just written and hashed, so no later command hashes
 /// them again.
 pub fn record(root: &Path, written: &[FileRef]) {
-    let mut cache = StatCache::read(root);
+    record_in(root, &mut StatCache::read(root), written);
+}
+
+/// [`record`] into the stat cache a writer holds: the file is written, not read again.
+pub fn record_in(root: &Path, cache: &mut StatCache, written: &[FileRef]) {
     for f in written {
         if let Ok(stat) = stat_of(&root.join(&f.path)) {
             cache.files.insert(f.path.clone(), (stat, f.xxh3.clone()));
         }
     }
-    save(root, &cache);
+    save(root, cache);
 }

@@ -132,7 +132,7 @@ fn remove_half_made(root: &Path) -> Result<()> {
 /// format 3 is left as it is (the report says so, `from == to`).
 pub fn migrate(root: &Path, wait: Duration) -> Result<MigrateReport> {
     let start = Instant::now();
-    let store = Store::lock(
+    let mut store = Store::lock(
         root,
         WriterOptions {
             wait,

@@ -109,6 +109,9 @@ pub struct Store {
     due: Vec<tables::Due>,
     /// The rounds' runs as this store object first opened them ([`runs`]).
     runs: runs::RunCache,
+    /// The stat cache as this store object read it and, for a writer, as it recorded its
+    /// new files in it since: one read of `verified.json` a command, not one a step.
+    stat_cache: Option<checked::StatCache>,
 }
 
 impl Store {
@@ -116,13 +119,7 @@ impl Store {
     /// there with its recorded size. A store of formats 1 and 2 (`MANIFEST.json`) is
     /// read as it is.
     pub fn open(root: &Path) -> Result<Store> {
-        // The stat cache is read while the logs are: on a lab's day of batches each is
-        // a few milliseconds of a command that should take twenty.
-        let (store, stat_cache) = rayon::join(
-            || Store::load(root, None),
-            || checked::StatCache::read(root),
-        );
-        let store = match store? {
+        let mut store = match Store::load(root, None)? {
             Some(store) => store,
             None if has_data(root) => return Err(missing_log(root)),
             None => {
@@ -132,7 +129,7 @@ impl Store {
                 )));
             }
         };
-        checked::check_with(&store.root, &store.manifest, stat_cache)?;
+        store.check_files()?;
         Ok(store)
     }
 
@@ -266,6 +263,7 @@ impl Store {
             writer_lock: Some(lock),
             due: Vec::new(),
             runs: runs::RunCache::default(),
+            stat_cache: None,
         })
     }
 
@@ -286,12 +284,17 @@ impl Store {
                     writer_lock: lock,
                     due: Vec::new(),
                     runs: runs::RunCache::default(),
+                    stat_cache: None,
                 }));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&path, e)),
         }
-        Ok(tables::load(root)?.map(|t| Store {
+        // The stat cache is read while the logs are: on a lab's day of batches each is
+        // a few milliseconds of a command that should take twenty.
+        let (loaded, stat_cache) =
+            rayon::join(|| tables::load(root), || checked::StatCache::read(root));
+        Ok(loaded?.map(|t| Store {
             root: root.to_path_buf(),
             manifest: t.manifest,
             zone: t.zone,
@@ -299,11 +302,17 @@ impl Store {
             writer_lock: lock,
             due: t.due,
             runs: runs::RunCache::default(),
+            stat_cache: Some(stat_cache),
         }))
     }
 
-    fn check_files(&self) -> Result<()> {
-        checked::check(&self.root, &self.manifest)
+    fn check_files(&mut self) -> Result<()> {
+        let cache = self
+            .stat_cache
+            .take()
+            .unwrap_or_else(|| checked::StatCache::read(&self.root));
+        self.stat_cache = Some(checked::check_with(&self.root, &self.manifest, cache)?);
+        Ok(())
     }
 
     /// Removes files that no committed batch names: what a writer killed before its
@@ -428,7 +437,11 @@ impl Store {
             });
         }
         self.manifest.batches.push(batch);
-        checked::record(&self.root, &written);
+        let root = &self.root;
+        let cache = self
+            .stat_cache
+            .get_or_insert_with(|| checked::StatCache::read(root));
+        checked::record_in(root, cache, &written);
         self.make_mirrors();
         Ok(())
     }
