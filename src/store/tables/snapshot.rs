@@ -215,7 +215,10 @@ fn parse(bytes: &[u8]) -> Option<(Header, Vec<&[u8]>)> {
         return None;
     }
     let lines: Vec<&[u8]> = lines.filter(|l| !l.is_empty()).collect();
-    let commits: usize = header.tables.iter().map(|t| t.commits).sum();
+    let commits = header
+        .tables
+        .iter()
+        .try_fold(0usize, |n, t| n.checked_add(t.commits))?;
     (lines.len() == commits).then_some((header, lines))
 }
 
@@ -248,4 +251,36 @@ pub(super) fn disagreement(root: &Path, tables: &[TableReads]) -> Option<String>
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_whole_or_of_this_layout_is_not_read() {
+        let header = |layout: u32, commits: &[usize]| {
+            let parts: Vec<String> = commits
+                .iter()
+                .map(|c| {
+                    format!(
+                        r#"{{"table":"collections","first":{{"bytes":1,"xxh3":2}},"last":{{"bytes":1,"xxh3":2}},"commits":{c}}}"#
+                    )
+                })
+                .collect();
+            format!(r#"{{"layout":{layout},"tables":[{}]}}"#, parts.join(","))
+        };
+        let whole = format!("{}\n{{}}\n{{}}\n", header(LAYOUT, &[2]));
+        assert_eq!(parse(whole.as_bytes()).map(|(_, l)| l.len()), Some(2));
+        for bad in [
+            format!("{}\n{{}}\n", header(LAYOUT, &[2])),
+            format!("{}\n{{}}\n{{}}\n", header(LAYOUT + 1, &[2])),
+            // Counts that add up past usize::MAX wrap to the lines' count in release.
+            format!("{}\n{{}}\n", header(LAYOUT, &[usize::MAX, 2])),
+            String::from("not json\n"),
+            String::new(),
+        ] {
+            assert!(parse(bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
 }
