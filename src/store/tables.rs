@@ -455,6 +455,10 @@ pub struct Loaded {
     pub versions: Versions,
     /// The mirror commits not made yet, in batch order (see the module docs).
     pub due: Vec<Due>,
+    /// From [`load_every_commit`]: where the store's log snapshot, which other commands
+    /// take the logs' first commits from, says otherwise than the commit files (`None`
+    /// when it agrees, or is not used because it does not hold). `None` from [`load`].
+    pub snapshot_problem: Option<String>,
 }
 
 /// A mirror commit as read, checked against its batch once every table is read.
@@ -475,8 +479,9 @@ pub fn load(root: &Path) -> Result<Option<Loaded>> {
     load_with(root, true)
 }
 
-/// [`load`], every commit read from its file and the log snapshot neither read nor
-/// written: what `pooltrack verify` checks.
+/// [`load`], every commit read from its file and the log snapshot neither used nor
+/// written, only compared with them ([`Loaded::snapshot_problem`]): what `pooltrack
+/// verify` checks.
 pub fn load_every_commit(root: &Path) -> Result<Option<Loaded>> {
     load_with(root, false)
 }
@@ -508,14 +513,6 @@ fn read_tables(
     Ok((tables, fresh))
 }
 
-/// Where the store's log snapshot, which readers take the logs' first commits from,
-/// says otherwise than the commit files do (`pooltrack verify`): `None` when it agrees,
-/// or is not used because it does not hold.
-pub fn snapshot_problem(root: &Path) -> Result<Option<String>> {
-    let (tables, _) = read_tables(root, None)?;
-    Ok(snapshot::disagreement(root, &tables))
-}
-
 fn load_with(root: &Path, use_snapshot: bool) -> Result<Option<Loaded>> {
     if !exists(root) {
         return Ok(None);
@@ -529,6 +526,11 @@ fn load_with(root: &Path, use_snapshot: bool) -> Result<Option<Loaded>> {
     if use_snapshot && fresh >= snapshot::EVERY {
         snapshot::save(root, &tables);
     }
+    let snapshot_problem = if use_snapshot {
+        None
+    } else {
+        snapshot::disagreement(root, &tables)
+    };
     let mut manifest = Manifest::default();
     let mut versions = Versions::default();
     let mut settings: Option<Settings> = None;
@@ -603,6 +605,7 @@ fn load_with(root: &Path, use_snapshot: bool) -> Result<Option<Loaded>> {
         zone,
         versions,
         due,
+        snapshot_problem,
     }))
 }
 
@@ -1034,6 +1037,13 @@ mod tests {
         )
     }
 
+    fn problem(root: &Path) -> Option<String> {
+        load_every_commit(root)
+            .expect("loads")
+            .expect("a store")
+            .snapshot_problem
+    }
+
     fn batches(root: &Path) -> usize {
         load(root)
             .expect("loads")
@@ -1057,7 +1067,7 @@ mod tests {
         store_of(&root, 4..4 + snapshot::EVERY);
         same(&root);
         assert!(snapshot.exists(), "enough commits read to keep a snapshot");
-        assert_eq!(snapshot_problem(&root).expect("reads"), None);
+        assert_eq!(problem(&root), None);
 
         // Read from the snapshot, then the commits after it.
         store_of(&root, 100..102);
@@ -1095,7 +1105,7 @@ mod tests {
             history(&root, true),
             "readers take the commits it holds from it"
         );
-        let why = snapshot_problem(&root).expect("reads").expect("a problem");
+        let why = problem(&root).expect("a problem");
         assert!(why.contains("says otherwise than commit"), "{why}");
         // Cut short, or unreadable: not used.
         std::fs::write(&snapshot, &text[..text.len() / 2]).expect("write");

@@ -249,7 +249,7 @@ fn read_history(root: &Path, report: &mut VerifyReport) -> Result<Option<Manifes
 fn read_tables(root: &Path, report: &mut VerifyReport) -> Option<Manifest> {
     match super::tables::load_every_commit(root) {
         Ok(Some(t)) => {
-            if let Ok(Some(why)) = super::tables::snapshot_problem(root) {
+            if let Some(why) = &t.snapshot_problem {
                 report.damage(
                     super::LOG_SNAPSHOT,
                     format!(
