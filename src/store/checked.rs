@@ -58,7 +58,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 
 impl StatCache {
     /// The store's stat cache; empty when it has none or it cannot be read. Read apart
-    /// from [`check_with`], so a reader can read it while it reads the logs.
+    /// from [`check_with`], so a command can read it while it reads the logs.
     pub fn read(root: &Path) -> StatCache {
         fs::read(root.join(VERIFIED))
             .ok()
@@ -94,14 +94,10 @@ pub(crate) fn inside_segments(path: &str) -> bool {
         && parts.all(|c| matches!(c, std::path::Component::Normal(n) if n != super::delta::LOG))
 }
 
-/// Checks every file the manifest names: present, of its size, and (unless the stat
-/// cache vouches for it) of its hash. The first damaged file is named in the error.
-pub fn check(root: &Path, manifest: &Manifest) -> Result<()> {
-    check_with(root, manifest, StatCache::read(root)).map(drop)
-}
-
-/// [`check`], with the store's stat cache already read; returns it as it now is (with
-/// the files hashed just now), for [`record_in`].
+/// Checks every file the manifest names: present, of its size, and (unless `cache`, the
+/// store's stat cache as read, vouches for it) of its hash. The first damaged file is
+/// named in the error. Returns the cache as it now is (with the files hashed just now),
+/// for [`record_in`].
 pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Result<StatCache> {
     let files: Vec<(&FileRef, u32)> = manifest
         .batches
@@ -178,7 +174,7 @@ pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Res
 /// its files stated by name within it (`fstatat` on the open folder), rather than each
 /// path walked from the root, which on a lab's day of batches is thousands of walks.
 /// `None` for a file the listing did not show as a regular file (missing, a link, or a
-/// path outside a folder): [`check`] states that one by its path.
+/// path outside a folder): [`check_with`] states that one by its path.
 fn stats_by_folder(root: &Path, files: &[(&FileRef, u32)]) -> Vec<Option<Stat>> {
     let mut folders: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
     for (i, (f, _)) in files.iter().enumerate() {
