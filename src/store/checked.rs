@@ -68,17 +68,8 @@ impl StatCache {
 }
 
 fn save(root: &Path, cache: &StatCache) {
-    // Best effort: the cache only saves work. A unique temporary name keeps two
-    // readers that save at once from writing into the same file.
-    let Ok(bytes) = serde_json::to_vec(cache) else {
-        return;
-    };
-    let tmp = root.join(format!("{VERIFIED}.{}.tmp", std::process::id()));
-    let written = super::fsutil::create_file(&tmp)
-        .ok()
-        .is_some_and(|mut f| std::io::Write::write_all(&mut f, &bytes).is_ok());
-    if !written || fs::rename(&tmp, root.join(VERIFIED)).is_err() {
-        let _ = fs::remove_file(&tmp);
+    if let Ok(bytes) = serde_json::to_vec(cache) {
+        super::fsutil::save_derived(root, VERIFIED, &bytes);
     }
 }
 

@@ -196,6 +196,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(dir)
 }
 
+/// Saves derived data (`name` at the store's `root`: the stat cache, the log snapshot),
+/// best effort: such a file only saves work, so a store that cannot be written to, or a
+/// failed write, leaves the old one (or none) in place and says nothing. A temporary
+/// name of this process's own keeps two commands that save at once from writing into
+/// the same file; the rename makes the new one appear whole.
+pub(crate) fn save_derived(root: &Path, name: &str, bytes: &[u8]) {
+    let tmp = root.join(format!("{name}.{}.tmp", std::process::id()));
+    let written = create_file(&tmp)
+        .ok()
+        .is_some_and(|mut f| std::io::Write::write_all(&mut f, bytes).is_ok());
+    if !written || fs::rename(&tmp, root.join(name)).is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+}
+
 /// Writes an output file (a list, an export, a review) whole or not at all: `write`
 /// fills a private temporary file beside `path`, front to back and past the page cache
 /// ([`DirectWriter`]: a city's export is gigabytes, and copying them into the page cache

@@ -190,13 +190,7 @@ pub(super) fn save(root: &Path, tables: &[TableReads]) {
         }
     }
     bytes.push(b'\n');
-    let tmp = root.join(format!("{LOG_SNAPSHOT}.{}.tmp", std::process::id()));
-    let written = crate::store::fsutil::create_file(&tmp)
-        .ok()
-        .is_some_and(|mut f| std::io::Write::write_all(&mut f, &bytes).is_ok());
-    if !written || fs::rename(&tmp, root.join(LOG_SNAPSHOT)).is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    crate::store::fsutil::save_derived(root, LOG_SNAPSHOT, &bytes);
 }
 
 fn write_entry(out: &mut Vec<u8>, (record, seen): &Read) -> serde_json::Result<()> {
