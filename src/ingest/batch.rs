@@ -504,9 +504,9 @@ impl Rows {
 
     fn file_of(&self, row: usize) -> u16 {
         match self {
-            Rows::Collections(r) => r.file[row],
-            Rows::Results(r) => r.file[row],
-            Rows::Population(r) => r.file[row],
+            Rows::Collections(r) => r.source.file(row),
+            Rows::Results(r) => r.source.file(row),
+            Rows::Population(r) => r.source.file(row),
         }
     }
 

@@ -44,8 +44,7 @@ impl Part for CollectionRows {
         self.capacity.extend_from_slice(&later.capacity);
         self.collected_at.extend_from_slice(&later.collected_at);
         self.site.append(&later.site);
-        self.file.extend_from_slice(&later.file);
-        self.line.extend_from_slice(&later.line);
+        self.source.append(&later.source);
     }
 
     fn clear(&mut self) {
@@ -56,8 +55,7 @@ impl Part for CollectionRows {
         self.collected_at.clear();
         self.site.clear();
         self.box_id.clear();
-        self.file.clear();
-        self.line.clear();
+        self.source.clear();
     }
 }
 
@@ -283,8 +281,7 @@ fn parse_row(
         BoxField::AsBefore => out.box_id.push_last(),
         BoxField::Box(b) => out.box_id.push_opt(Some(b)),
     }
-    out.file.push(file_no);
-    out.line.push(line_no(path, line)?);
+    out.source.push(file_no, line_no(path, line)?);
     Ok(())
 }
 
@@ -353,7 +350,7 @@ mod tests {
         }
         assert_eq!((pieces.box_id.len(), pieces.box_id.distinct()), (3000, 2));
         assert_eq!(pieces.box_id.get_opt(2999), Some("BX02"));
-        assert_eq!(pieces.line, whole.line);
+        assert!(pieces.source.iter().eq(whole.source.iter()));
         assert_eq!(pieces.collected_at, whole.collected_at);
         assert_eq!(pieces.site.distinct(), 2);
     }
@@ -412,7 +409,7 @@ mod tests {
         );
         assert_eq!(rows.len(), 5);
         assert_eq!(
-            rows.line,
+            rows.source.iter().map(|(_, l)| l).collect::<Vec<_>>(),
             [4, 5, 6, 9, 10],
             "kept rows, metadata read as not stated"
         );

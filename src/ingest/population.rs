@@ -21,8 +21,7 @@ impl Part for PopulationRows {
         self.district.append(&later.district);
         self.community.append(&later.community);
         self.group.append(&later.group);
-        self.file.extend_from_slice(&later.file);
-        self.line.extend_from_slice(&later.line);
+        self.source.append(&later.source);
     }
 
     fn clear(&mut self) {
@@ -30,8 +29,7 @@ impl Part for PopulationRows {
         self.district.clear();
         self.community.clear();
         self.group.clear();
-        self.file.clear();
-        self.line.clear();
+        self.source.clear();
     }
 }
 
@@ -149,8 +147,7 @@ fn parse_row(
     out.community
         .push_opt((!community.is_empty()).then_some(community));
     out.group.push_opt((!group.is_empty()).then_some(group));
-    out.file.push(at.file_no);
-    out.line.push(line_no(at.path, at.line)?);
+    out.source.push(at.file_no, line_no(at.path, at.line)?);
     Ok(())
 }
 
@@ -178,7 +175,7 @@ mod tests {
         assert_eq!(rows.group.get_opt(0), Some("cold-chain"));
         assert_eq!(rows.group.get_opt(1), None);
         assert_eq!(rows.district.get_opt(0), None);
-        assert_eq!(rows.line, [2, 3]);
+        assert!(rows.source.iter().eq([(0, 2), (0, 3)]));
     }
 
     #[test]

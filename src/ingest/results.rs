@@ -68,8 +68,7 @@ impl Part for ResultRows {
         self.sample_type.extend_from_slice(&later.sample_type);
         self.ct_ic.extend_from_slice(&later.ct_ic);
         self.received_at.extend_from_slice(&later.received_at);
-        self.file.extend_from_slice(&later.file);
-        self.line.extend_from_slice(&later.line);
+        self.source.append(&later.source);
     }
 
     fn clear(&mut self) {
@@ -85,8 +84,7 @@ impl Part for ResultRows {
         self.sample_type.clear();
         self.ct_ic.clear();
         self.received_at.clear();
-        self.file.clear();
-        self.line.clear();
+        self.source.clear();
     }
 }
 
@@ -376,8 +374,7 @@ impl RowReader<'_> {
         {
             col.push_opt((!v.is_empty()).then_some(v));
         }
-        out.file.push(self.file_no);
-        out.line.push(line_no(path, line)?);
+        out.source.push(self.file_no, line_no(path, line)?);
         Ok(())
     }
 }

@@ -581,7 +581,7 @@ fn generated_collection_rows_are_kept_or_rejected_exactly() {
                     field(5)
                 };
                 prop_assert_eq!(kept.site.get_opt(k).unwrap_or(""), site);
-                prop_assert_eq!(u64::from(kept.line[k]), lines[i]);
+                prop_assert_eq!(u64::from(kept.source.line(k)), lines[i]);
             }
             let mut t = tally.borrow_mut();
             t.files += 1;
@@ -625,7 +625,7 @@ fn generated_result_rows_are_kept_or_rejected_exactly() {
                 };
                 prop_assert_eq!(kept.outcome[k], want);
                 prop_assert_eq!(kept.from_ct[k], f[1].is_empty());
-                prop_assert_eq!(u64::from(kept.line[k]), lines[i]);
+                prop_assert_eq!(u64::from(kept.source.line(k)), lines[i]);
             }
             let mut t = tally.borrow_mut();
             t.files += 1;
@@ -935,7 +935,7 @@ fn records_survive_chunk_boundaries() {
     }
     let last = kept.len() - 1;
     assert_eq!(kept.person.get(last), format!("p,{}", i - 1));
-    assert_eq!(u64::from(kept.line[last]), lines[i - 1]);
+    assert_eq!(u64::from(kept.source.line(last)), lines[i - 1]);
 }
 
 // ---------------------------------------------------------------------------------------

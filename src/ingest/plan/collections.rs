@@ -61,12 +61,13 @@ pub(crate) fn plan_collections(
         .par_windows(2)
         .map(|w| check_tubes(rows, &order[w[0]..w[1]], round, index, stored, labels))
         .collect();
-    let mut keep = Vec::with_capacity(order.len());
+    drop(order);
+    let mut dropped = Vec::new();
     let mut settled = Vec::new();
     let mut boxed = Vec::new();
     let mut overfull = 0;
     for c in checked {
-        keep.extend(c.keep);
+        dropped.extend(c.dropped);
         settled.extend(c.settled);
         boxed.extend(c.boxed);
         rejects.rows.extend(c.rejects.rows);
@@ -74,13 +75,11 @@ pub(crate) fn plan_collections(
     }
     settled.par_sort_unstable_by_key(|&(r, _)| r);
     boxed.par_sort_unstable();
-    // Committed in input order (see `segment::write_collections`); when every row is
-    // kept, that is simply every row.
-    if keep.len() == rows.len() {
-        keep = (0..u32::try_from(keep.len()).unwrap_or(u32::MAX)).collect();
-    } else {
-        keep.par_sort_unstable();
-    }
+    // Committed in input order (see `segment::write_collections`): every row but the
+    // few dropped. The checks list those rather than the kept rows, so a city's batch
+    // never holds a second and third list of all its rows beside the grouping's.
+    dropped.par_sort_unstable();
+    let keep = kept_rows(rows.len(), &dropped);
     let mut seg = SegmentPlan::new(round);
     seg.order = keep;
     seg.settled = settled;
@@ -92,10 +91,22 @@ pub(crate) fn plan_collections(
     }
 }
 
+/// Rows `0..n` but `dropped` (ascending), in order.
+fn kept_rows(n: usize, dropped: &[u32]) -> Vec<u32> {
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    let mut keep = Vec::with_capacity((n as usize).saturating_sub(dropped.len()));
+    let mut from = 0;
+    for &d in dropped.iter().chain(std::iter::once(&n)) {
+        keep.extend(from..d.min(n));
+        from = d.saturating_add(1);
+    }
+    keep
+}
+
 /// What checking a span of tubes found.
 struct Checked {
-    /// The rows to keep.
-    keep: Vec<u32>,
+    /// The rows not kept (a repeated membership, a barcode of another round).
+    dropped: Vec<u32>,
     /// The rows whose tube's settled metadata differs from what they state (ascending).
     settled: Vec<(u32, TubeMeta)>,
     /// The rows that record a tube's box (one a tube, not in order).
@@ -127,7 +138,9 @@ fn check_tubes(
     let mut rejects = Rejects::default();
     let rejects = &mut rejects;
     let this_round = index.round_id(round);
-    let mut keep = Vec::with_capacity(order.len());
+    let mut dropped = Vec::new();
+    // The rows kept of the tube being checked.
+    let mut keep = Vec::new();
     let mut settled_rows = Vec::new();
     let mut overfull = 0;
     // Files without a `box` column cost no work per tube beyond this test.
@@ -137,8 +150,10 @@ fn check_tubes(
     // Per row of the tube being checked: already a member by an earlier batch.
     let mut repeats: Vec<bool> = Vec::new();
     let at = |i: usize, tube, person| Where {
-        file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
-        line: u64::from(rows.line[i]),
+        file: labels
+            .get(usize::from(rows.source.file(i)))
+            .map_or("", String::as_str),
+        line: u64::from(rows.source.line(i)),
         tube,
         person,
     };
@@ -171,6 +186,7 @@ fn check_tubes(
                     "tube",
                     why,
                 );
+                dropped.push(row_no(i));
             }
             continue;
         }
@@ -214,7 +230,7 @@ fn check_tubes(
         let mut members = facts.map_or(0, |f| f.members);
         let mut prev: Option<&[u8]> = None;
         let mut first_kept = None;
-        let kept_from = keep.len();
+        keep.clear();
         for (&i, &repeat) in group.iter().zip(&repeats) {
             let i = i as usize;
             let person_bytes = rows.person.bytes(i);
@@ -238,6 +254,7 @@ fn check_tubes(
                     "person",
                     why,
                 );
+                dropped.push(row_no(i));
                 continue;
             }
             prev = Some(person_bytes);
@@ -252,6 +269,7 @@ fn check_tubes(
                     "person",
                     why,
                 );
+                dropped.push(row_no(i));
                 continue;
             }
             if meta.mode == Some(Mode::Single) && members >= 1 {
@@ -270,19 +288,14 @@ fn check_tubes(
             first_kept.get_or_insert(i);
             keep.push(row_no(i));
         }
-        for &k in &keep[kept_from..] {
+        for &k in &keep {
             let i = k as usize;
             if meta != TubeMeta::stated(rows.mode[i], rows.capacity[i]) {
                 settled_rows.push((k, meta));
             }
         }
         if has_boxes {
-            let found = tube_box(
-                rows,
-                &keep[kept_from..],
-                stored.get(tube).copied(),
-                &mut other_boxes,
-            );
+            let found = tube_box(rows, &keep, stored.get(tube).copied(), &mut other_boxes);
             boxed.extend(found.record);
             for (k, standing) in found.refused {
                 let i = k as usize;
@@ -320,7 +333,7 @@ fn check_tubes(
     }
     settled_rows.sort_unstable_by_key(|&(r, _)| r);
     Checked {
-        keep,
+        dropped,
         settled: settled_rows,
         boxed,
         rejects: std::mem::take(rejects),
@@ -357,10 +370,9 @@ impl Standing<'_> {
             ),
             Standing::Row(r) => {
                 let i = *r as usize;
-                let file = labels
-                    .get(usize::from(rows.file[i]))
-                    .map_or("", String::as_str);
-                format!("{} ({file} line {})", self.box_id(rows), rows.line[i])
+                let (file, line) = rows.source.get(i);
+                let file = labels.get(usize::from(file)).map_or("", String::as_str);
+                format!("{} ({file} line {line})", self.box_id(rows))
             }
         }
     }
@@ -663,6 +675,14 @@ mod tests {
         rows
     }
 
+    #[test]
+    fn the_kept_rows_are_every_row_but_the_dropped_in_order() {
+        assert_eq!(kept_rows(5, &[]), [0, 1, 2, 3, 4]);
+        assert_eq!(kept_rows(5, &[0, 2, 4]), [1, 3]);
+        assert_eq!(kept_rows(3, &[0, 1, 2]), [0u32; 0]);
+        assert_eq!(kept_rows(0, &[]), [0u32; 0]);
+    }
+
     /// Tubes by first appearance, rows within a tube by person, then row.
     fn naive(rows: &CollectionRows) -> Vec<u32> {
         let mut tubes: Vec<&str> = Vec::new();
@@ -722,8 +742,7 @@ mod tests {
     /// numbers are row numbers, so a warning's line names its row.
     fn checkable(mut rows: CollectionRows) -> CollectionRows {
         for i in 0..rows.len() {
-            rows.line.push(u32::try_from(i).expect("small"));
-            rows.file.push(0);
+            rows.source.push(0, u32::try_from(i).expect("small"));
             rows.capacity.push(0);
             rows.collected_at.push(0);
             rows.site.push_opt(None);

@@ -23,7 +23,11 @@ pub(crate) fn plan_population(
         .map(|i| (person_hash(rows.person.get(i as usize)), i))
         .collect();
     by_person.par_sort_unstable();
-    let file = |i: usize| labels.get(rows.file[i] as usize).map_or("", String::as_str);
+    let file = |i: usize| {
+        labels
+            .get(usize::from(rows.source.file(i)))
+            .map_or("", String::as_str)
+    };
     for pair in by_person.windows(2) {
         let ((h0, earlier), (h1, later)) = (pair[0], pair[1]);
         if h0 != h1 {
@@ -34,11 +38,11 @@ pub(crate) fn plan_population(
         let why = format!(
             "{person} is registered again in this batch (earlier at {} line {}); the later line's stated fields are kept, blank ones keep the earlier values",
             file(earlier),
-            rows.line[earlier]
+            rows.source.line(earlier)
         );
         let at = Where {
             file: file(later),
-            line: u64::from(rows.line[later]),
+            line: u64::from(rows.source.line(later)),
             tube: "",
             person,
         };

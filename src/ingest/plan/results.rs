@@ -55,8 +55,10 @@ pub(crate) fn plan_results(
     });
     let order: Vec<u32> = keyed.iter().map(|&(_, i)| i).collect();
     let at = |i: usize, tube, person| Where {
-        file: labels.get(rows.file[i] as usize).map_or("", String::as_str),
-        line: u64::from(rows.line[i]),
+        file: labels
+            .get(usize::from(rows.source.file(i)))
+            .map_or("", String::as_str),
+        line: u64::from(rows.source.line(i)),
         tube,
         person,
     };

@@ -17,7 +17,7 @@ use super::schema::{collections_schema, with_dictionaries};
 use super::{Stems, pipelined, too_big};
 use crate::column::{LabelColumn, StrColumn};
 use crate::model::Mode;
-use crate::rows::CollectionRows;
+use crate::rows::{CollectionRows, Sources};
 use crate::store::index::{self, IndexWriter, Kind};
 use crate::store::manifest::{BatchKind, Segment};
 use crate::{Error, Result};
@@ -96,9 +96,12 @@ pub fn write_collections(
                 Arc::clone(&sites),
             )),
             batch_column(batch, len)?,
-            dictionary::<UInt16Type>(ks().map(|i| rows.file[i]).collect(), &files)?,
+            dictionary::<UInt16Type>(
+                rows.source.of_ascending(ks()).map(|(f, _)| f).collect(),
+                &files,
+            )?,
             Arc::new(UInt64Array::from_iter_values(
-                ks().map(|i| u64::from(rows.line[i])),
+                rows.source.of_ascending(ks()).map(|(_, l)| u64::from(l)),
             )),
         ];
         Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
@@ -108,8 +111,7 @@ pub fn write_collections(
     // Only the tube index's columns are still needed.
     rows.collected_at = Vec::new();
     rows.site = LabelColumn::default();
-    rows.file = Vec::new();
-    rows.line = Vec::new();
+    rows.source = Sources::default();
 
     // The indexes come last, when the batch's other columns are freed: the tube index
     // has one record per run of a tube's consecutive rows, sorted by barcode.

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::Result;
 use crate::column::StrColumn;
 use crate::model::Mode;
+use crate::rows::Sources;
 
 /// The mode each row states, as keys into `modes`; null where the row stated none.
 /// Without a null the column has no validity buffer, as format-1 segments had.
@@ -70,8 +71,11 @@ pub(super) fn batch_column(batch: u32, n: usize) -> Result<ArrayRef> {
 
 /// The source file of each row in `order`, as keys into `files` (at most 65,536 files
 /// a batch: more is refused before any file is read).
-pub(super) fn source_keys(file_no: &[u16], order: &[u32]) -> Vec<u16> {
-    order.par_iter().map(|&i| file_no[i as usize]).collect()
+pub(super) fn source_keys(sources: &Sources, order: &[u32]) -> Vec<u16> {
+    order
+        .par_iter()
+        .map(|&i| sources.file(i as usize))
+        .collect()
 }
 
 pub(super) fn take(col: &StrColumn, order: &[u32]) -> StringArray {

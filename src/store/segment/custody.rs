@@ -174,9 +174,12 @@ pub fn write_collection_boxes(
         Arc::new(StringArray::new_null(n)),
         Arc::new(TimestampMillisecondArray::new_null(n).with_timezone("UTC")),
         Arc::new(UInt32Array::from_value(batch, n)),
-        dictionary::<UInt16Type>(picked.iter().map(|&i| rows.file[at(i)]).collect(), &files)?,
+        dictionary::<UInt16Type>(
+            picked.iter().map(|&i| rows.source.file(at(i))).collect(),
+            &files,
+        )?,
         Arc::new(UInt64Array::from_iter_values(
-            picked.iter().map(|&i| u64::from(rows.line[at(i)])),
+            picked.iter().map(|&i| u64::from(rows.source.line(at(i)))),
         )),
     ];
     write_segment(root, &path, columns, n)

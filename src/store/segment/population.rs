@@ -42,11 +42,13 @@ pub fn write_population(
         Arc::new(take(&rows.group, order)),
         batch_column(batch, n)?,
         dictionary::<UInt16Type>(
-            source_keys(&rows.file, order),
+            source_keys(&rows.source, order),
             &files.iter().map(String::as_str).collect::<Vec<_>>(),
         )?,
         Arc::new(UInt64Array::from_iter_values(
-            order.iter().map(|&i| u64::from(rows.line[i as usize])),
+            order
+                .iter()
+                .map(|&i| u64::from(rows.source.line(i as usize))),
         )),
     ];
     let schema = with_dictionaries(

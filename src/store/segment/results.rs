@@ -115,11 +115,11 @@ pub fn write_results(
             ),
             batch_column(batch, len)?,
             dictionary::<UInt16Type>(
-                order.iter().map(|&i| rows.file[i as usize]).collect(),
+                order.iter().map(|&i| rows.source.file(at(&i))).collect(),
                 &files,
             )?,
             Arc::new(UInt64Array::from_iter_values(
-                order.iter().map(|i| u64::from(rows.line[at(i)])),
+                order.iter().map(|i| u64::from(rows.source.line(at(i)))),
             )),
         ];
         Ok(RecordBatch::try_new(Arc::clone(&schema), columns)?)
