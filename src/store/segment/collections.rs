@@ -49,15 +49,11 @@ pub fn write_collections(
     let in_place = n == rows.len() && order.iter().enumerate().all(|(k, &i)| k == i as usize);
     // Row `k` of the segment is row `row(k)` of the batch.
     let row = |k: usize| if in_place { k } else { order[k] as usize };
-    // The batch's text is the largest thing in memory: move it, or free each column
-    // as soon as its reordered copy exists.
+    // The batch's text is the largest thing in memory: keep it as it is (row groups
+    // copy their part), or free each column as soon as its reordered copy exists.
     let text = |col: &mut StrColumn| {
         let old = std::mem::take(col);
-        if in_place {
-            old.into_arrow()
-        } else {
-            old.gather(order).into_arrow()
-        }
+        if in_place { old } else { old.gather(order) }
     };
     let (tube, person) = {
         let (t, p) = (&mut rows.tube, &mut rows.person);
@@ -83,8 +79,8 @@ pub fn write_collections(
         let ks = || (start..start + len).map(row);
         let columns: Vec<ArrayRef> = vec![
             dictionary::<UInt8Type>(vec![0; len], &[round])?,
-            Arc::new(tube.slice(start, len)),
-            Arc::new(person.slice(start, len)),
+            Arc::new(tube.arrow_range(start, len)),
+            Arc::new(person.arrow_range(start, len)),
             stated_modes(ks().map(|i| rows.mode[i]), len, &modes)?,
             Arc::new(stated_capacities(ks().map(|i| rows.capacity[i]), len)),
             Arc::new(
@@ -118,7 +114,7 @@ pub fn write_collections(
     let tubes_path = stems.private.with_extension("tubes");
     let starts: Vec<usize> = (0..n)
         .into_par_iter()
-        .filter(|&k| k == 0 || tube.value(k) != tube.value(k - 1))
+        .filter(|&k| k == 0 || tube.bytes(k) != tube.bytes(k - 1))
         .collect();
     let run = |r: u32| {
         let start = starts[r as usize];
@@ -128,9 +124,9 @@ pub fn write_collections(
     let count = u32::try_from(starts.len()).map_err(|_| too_big(&tubes_path))?;
     let mut sorted: Vec<(u128, u32)> = (0..count)
         .into_par_iter()
-        .map(|r| (index::tube_prefix(tube.value(run(r).0).as_bytes()), r))
+        .map(|r| (index::tube_prefix(tube.bytes(run(r).0)), r))
         .collect();
-    let barcode = |r: u32| tube.value(run(r).0).as_bytes();
+    let barcode = |r: u32| tube.bytes(run(r).0);
     sorted.par_sort_unstable_by(|&(ka, a), &(kb, b)| {
         ka.cmp(&kb)
             .then_with(|| barcode(a).cmp(barcode(b)))
@@ -154,7 +150,7 @@ pub fn write_collections(
     let record = |&(_, r): &(u128, u32)| -> Result<[u8; 48]> {
         let (start, len) = run(r);
         Ok(index::collection_tube_record(
-            &index::tube_key(tube.value(start)),
+            &index::tube_key(tube.get(start)),
             u32::try_from(start).map_err(|_| too_big(&tubes_path))?,
             u32::try_from(len).map_err(|_| too_big(&tubes_path))?,
             meta(row(start)),
@@ -172,7 +168,7 @@ pub fn write_collections(
     drop((sorted, starts, tube));
 
     let persons_path = stems.private.with_extension("persons");
-    let persons = write_person_index(root, &persons_path, n, |k| person.value(k).as_bytes())?;
+    let persons = write_person_index(root, &persons_path, n, |k| person.bytes(k))?;
     stems.sync()?;
     Ok(Segment {
         round: round.to_owned(),
