@@ -3,7 +3,7 @@
 //! The readers in [`crate::ingest`] fill these; the writers in [`crate::store`] write
 //! them into segments. Neither depends on the other: both depend on these types.
 
-use crate::column::{LabelColumn, StrColumn};
+use crate::column::{LabelColumn, PersonColumn, StrColumn};
 use crate::model::{Mode, Outcome, SampleType};
 use crate::time::Millis;
 
@@ -13,7 +13,7 @@ pub struct CollectionRows {
     /// Tube barcodes.
     pub tube: StrColumn,
     /// Person ids.
-    pub person: StrColumn,
+    pub person: PersonColumn,
     /// Tube modes as the rows state them (`None`: blank or unreadable).
     pub mode: Vec<Option<Mode>>,
     /// Persons the tube may hold as the rows state it; 0 = not stated.

@@ -344,7 +344,7 @@ mod tests {
         assert_eq!((n, m), (3000, 3000));
         for i in [0, 1, 2, 999, 1500, 2999] {
             assert_eq!(pieces.tube.get(i), whole.tube.get(i));
-            assert_eq!(pieces.person.get(i), format!("p{i}"));
+            assert_eq!(pieces.person.get(i).as_str(), format!("p{i}"));
             assert_eq!(pieces.site.get_opt(i), whole.site.get_opt(i));
             assert_eq!(pieces.box_id.get_opt(i), whole.box_id.get_opt(i));
         }

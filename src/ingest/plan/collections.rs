@@ -13,7 +13,7 @@ use crate::model::Mode;
 use crate::rows::CollectionRows;
 use crate::store::StoreIndex;
 use crate::store::custody::Stored;
-use crate::store::index::{TubeMeta, person_hash, tube_key};
+use crate::store::index::{TubeMeta, tube_key};
 use crate::store::segment::{Scan, SegmentPlan};
 
 fn describe(mode: Option<Mode>, cap: u8) -> String {
@@ -149,14 +149,23 @@ fn check_tubes(
     let mut other_boxes: Vec<(u32, u32)> = Vec::new();
     // Per row of the tube being checked: already a member by an earlier batch.
     let mut repeats: Vec<bool> = Vec::new();
-    let at = |i: usize, tube, person| Where {
-        file: labels
-            .get(usize::from(rows.source.file(i)))
-            .map_or("", String::as_str),
-        line: u64::from(rows.source.line(i)),
-        tube,
-        person,
-    };
+    // A function, not a closure: each call borrows its own person id's text.
+    fn where_at<'a>(
+        (rows, labels): (&'a CollectionRows, &'a [String]),
+        i: usize,
+        tube: &'a str,
+        person: &'a str,
+    ) -> Where<'a> {
+        Where {
+            file: labels
+                .get(usize::from(rows.source.file(i)))
+                .map_or("", String::as_str),
+            line: u64::from(rows.source.line(i)),
+            tube,
+            person,
+        }
+    }
+    let batch = (rows, labels);
     let row_no = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut start = 0;
     while start < order.len() {
@@ -181,7 +190,7 @@ fn check_tubes(
                 );
                 flag(
                     rejects,
-                    &at(i, tube, rows.person.get(i)),
+                    &where_at(batch, i, tube, rows.person.get(i).as_str()),
                     Severity::Error,
                     "tube",
                     why,
@@ -198,7 +207,7 @@ fn check_tubes(
             repeats.extend(
                 group
                     .iter()
-                    .map(|&i| index.has_member(&key, person_hash(rows.person.get(i as usize)))),
+                    .map(|&i| index.has_member(&key, rows.person.hash(i as usize))),
             );
         } else {
             repeats.resize(group.len(), false);
@@ -228,28 +237,27 @@ fn check_tubes(
         // the text is read only for a warning.
         let site = first_stating(&|i| rows.site.key(i) != LabelColumn::MISSING);
         let mut members = facts.map_or(0, |f| f.members);
-        let mut prev: Option<&[u8]> = None;
+        let mut prev: Option<usize> = None;
         let mut first_kept = None;
         keep.clear();
         for (&i, &repeat) in group.iter().zip(&repeats) {
             let i = i as usize;
-            let person_bytes = rows.person.bytes(i);
             let person = || rows.person.get(i);
             if !repeat && let Some(why) = disagreement(tube, meta, site, rows, i) {
                 meta.conflict = true;
                 flag(
                     rejects,
-                    &at(i, tube, person()),
+                    &where_at(batch, i, tube, person().as_str()),
                     Severity::Warning,
                     why.0,
                     why.1,
                 );
             }
-            if prev == Some(person_bytes) {
+            if prev.is_some_and(|p| rows.person.same(p, i)) {
                 let why = "the same person was scanned into this tube twice; kept once".to_owned();
                 flag(
                     rejects,
-                    &at(i, tube, person()),
+                    &where_at(batch, i, tube, person().as_str()),
                     Severity::Warning,
                     "person",
                     why,
@@ -257,14 +265,14 @@ fn check_tubes(
                 dropped.push(row_no(i));
                 continue;
             }
-            prev = Some(person_bytes);
+            prev = Some(i);
             if repeat {
                 let why =
                     "this person is already recorded in this tube by an earlier batch; kept once"
                         .to_owned();
                 flag(
                     rejects,
-                    &at(i, tube, person()),
+                    &where_at(batch, i, tube, person().as_str()),
                     Severity::Warning,
                     "person",
                     why,
@@ -278,7 +286,7 @@ fn check_tubes(
                 );
                 flag(
                     rejects,
-                    &at(i, tube, person()),
+                    &where_at(batch, i, tube, person().as_str()),
                     Severity::Warning,
                     "person",
                     why,
@@ -306,7 +314,7 @@ fn check_tubes(
                     standing.box_id(rows),
                 );
                 rejects.push(
-                    &at(i, tube, rows.person.get(i)),
+                    &where_at(batch, i, tube, rows.person.get(i).as_str()),
                     Severity::Warning,
                     "box",
                     why,
@@ -324,7 +332,7 @@ fn check_tubes(
             );
             flag(
                 rejects,
-                &at(i, tube, ""),
+                &where_at(batch, i, tube, ""),
                 Severity::Warning,
                 "capacity",
                 why,
@@ -639,10 +647,7 @@ fn group_by_tube(rows: &CollectionRows) -> (Vec<u32>, Vec<usize>) {
             let g = &mut piece[(a - base) as usize..(b - base) as usize];
             if g.len() > 1 {
                 g.sort_unstable_by(|&a, &b| {
-                    rows.person
-                        .bytes(a as usize)
-                        .cmp(rows.person.bytes(b as usize))
-                        .then(a.cmp(&b))
+                    rows.person.cmp(a as usize, b as usize).then(a.cmp(&b))
                 });
             }
         }
@@ -698,7 +703,7 @@ mod tests {
                 .filter(|&i| rows.tube.get(i) == t)
                 .map(|i| u32::try_from(i).expect("small"))
                 .collect();
-            g.sort_by_key(|&i| (rows.person.get(i as usize), i));
+            g.sort_by_key(|&i| (rows.person.get(i as usize).to_string(), i));
             order.extend(g);
         }
         order
@@ -759,11 +764,11 @@ mod tests {
     ) -> (Vec<u32>, Vec<u32>) {
         let mut first: HashMap<&str, &str> = HashMap::new();
         let mut refused_pairs: Vec<(&str, &str)> = Vec::new();
-        let mut members: Vec<(&str, &str)> = Vec::new();
+        let mut members: Vec<(&str, String)> = Vec::new();
         let (mut record, mut refused) = (Vec::new(), Vec::new());
         for i in 0..rows.len() {
             // A person scanned into a tube again is kept once: the repeat says nothing.
-            let member = (rows.tube.get(i), rows.person.get(i));
+            let member = (rows.tube.get(i), rows.person.get(i).to_string());
             if members.contains(&member) {
                 continue;
             }

@@ -15,7 +15,7 @@ use super::parquet_file::write_parquet_groups;
 use super::persons::write_person_index;
 use super::schema::{collections_schema, with_dictionaries};
 use super::{Stems, pipelined, too_big};
-use crate::column::{LabelColumn, StrColumn};
+use crate::column::{LabelColumn, PersonColumn, StrColumn};
 use crate::model::Mode;
 use crate::rows::{CollectionRows, Sources};
 use crate::store::index::{self, IndexWriter, Kind};
@@ -55,9 +55,13 @@ pub fn write_collections(
         let old = std::mem::take(col);
         if in_place { old } else { old.gather(order) }
     };
+    let ids = |col: &mut PersonColumn| {
+        let old = std::mem::take(col);
+        if in_place { old } else { old.gather(order) }
+    };
     let (tube, person) = {
         let (t, p) = (&mut rows.tube, &mut rows.person);
-        rayon::join(|| text(t), || text(p))
+        rayon::join(|| text(t), || ids(p))
     };
     let sites = rows.site.arrow_values();
     let modes = [Mode::Single.as_str(), Mode::Pool.as_str()];
@@ -168,7 +172,7 @@ pub fn write_collections(
     drop((sorted, starts, tube));
 
     let persons_path = stems.private.with_extension("persons");
-    let persons = write_person_index(root, &persons_path, n, |k| person.bytes(k))?;
+    let persons = write_person_index(root, &persons_path, n, |k| person.hash(k))?;
     stems.sync()?;
     Ok(Segment {
         round: round.to_owned(),

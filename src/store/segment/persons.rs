@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// Rows a person-index part hashes and partitions on its own.
 const PERSON_PART: usize = 1 << 20;
 
-/// Writes the person index of the rows `order` of `person` (record `k` is row `k` of
+/// Writes the person index of the rows `order` of `person_hash` (record `k` is row `k` of
 /// the segment): 20-byte records (hash big-endian, row) sorted by hash, then row.
 ///
 /// A radix pass instead of one big sort: each part of a million rows is hashed (reading
@@ -22,11 +22,11 @@ const PERSON_PART: usize = 1 << 20;
 /// 256 buckets of equal size); then each bucket, gathered from every part, is sorted on
 /// its own while it fits in cache, on all cores, and written in bucket order. One
 /// `memcmp`-based sort of all 25 million records had been the ingest's largest cost.
-pub(super) fn write_person_index<'a>(
+pub(super) fn write_person_index(
     root: &Path,
     path: &Path,
     n: usize,
-    person: impl Fn(usize) -> &'a [u8] + Sync,
+    person_hash: impl Fn(usize) -> u128 + Sync,
 ) -> Result<FileRef> {
     let part_starts: Vec<usize> = (0..n).step_by(PERSON_PART).collect();
     let parts: Vec<(Vec<[u8; 20]>, [usize; 257])> = part_starts
@@ -36,7 +36,7 @@ pub(super) fn write_person_index<'a>(
             let records: Vec<[u8; 20]> = (base..n.min(base + PERSON_PART))
                 .map(|k| {
                     let row = u32::try_from(k).unwrap_or(u32::MAX);
-                    index::person_record(xxhash_rust::xxh3::xxh3_128(person(k)), row)
+                    index::person_record(person_hash(k), row)
                 })
                 .collect();
             for r in &records {

@@ -32,7 +32,7 @@ pub fn write_population(
 
     let persons_path = stems.private.with_extension("persons");
     let persons = write_person_index(root, &persons_path, order.len(), |k| {
-        rows.person.bytes(order[k] as usize)
+        xxhash_rust::xxh3::xxh3_128(rows.person.bytes(order[k] as usize))
     })?;
 
     let columns: Vec<ArrayRef> = vec![
