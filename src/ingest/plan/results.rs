@@ -85,104 +85,111 @@ pub(crate) fn plan_results(
         }
     }
     type Known = (Option<TubeFacts>, Vec<(Outcome, i64)>);
-    // Runs ascend by barcode: each core takes a stretch of them with one cursor.
+    // Runs ascend by barcode: each core takes a stretch of them with one cursor. A
+    // window of runs at a time, not all at once: a batch of 14 million single tubes
+    // held 1.5 GB of lookups (and a second copy while rayon joined them).
     let keyed = &keyed;
-    let known_of: Vec<Known> = runs
-        .par_chunks(4096)
-        .flat_map_iter(|stretch| {
-            let mut cursor = index.cursor();
-            stretch.iter().map(move |&(start, _)| {
-                let (prefix, i) = keyed[start];
-                let key =
-                    key_of_prefix(prefix).unwrap_or_else(|| tube_key(rows.tube.get(i as usize)));
-                let facts = cursor.tube(&key);
-                let known = if facts.is_some() {
-                    cursor.results(&key)
-                } else {
-                    Vec::new()
-                };
-                (facts, known)
+    let look_up = |window: &[(usize, usize)]| -> Vec<Known> {
+        window
+            .par_chunks(4096)
+            .flat_map_iter(|stretch| {
+                let mut cursor = index.cursor();
+                stretch.iter().map(move |&(start, _)| {
+                    let (prefix, i) = keyed[start];
+                    let key = key_of_prefix(prefix)
+                        .unwrap_or_else(|| tube_key(rows.tube.get(i as usize)));
+                    let facts = cursor.tube(&key);
+                    let known = if facts.is_some() {
+                        cursor.results(&key)
+                    } else {
+                        Vec::new()
+                    };
+                    (facts, known)
+                })
             })
-        })
-        .collect();
-    for (&(start, end), (facts, known)) in runs.iter().zip(known_of) {
-        let tube = rows.tube.get(order[start] as usize);
-        let group = &order[start..end];
-        let Some(facts) = facts else {
-            for &i in group {
-                let why = format!(
-                    "tube {tube} was never collected: no collection row in the store names it"
-                );
-                flag(
-                    rejects,
-                    &at(i as usize, tube, ""),
-                    Severity::Error,
-                    "tube",
-                    why,
-                );
-            }
-            continue;
-        };
-        let round = index.round_name(facts.round);
-        let slot = if let Some(s) = per_round.iter().position(|p| p.round == round) {
-            s
-        } else {
-            per_round.push(SegmentPlan::new(round));
-            per_round.len() - 1
-        };
-        let mut known = known;
-        let mut kept_flagged = false;
-        for &i in group {
-            let i = i as usize;
-            let this = (rows.outcome[i], rows.reported_at[i]);
-            if known.contains(&this) {
-                let why = "the same result for this tube is already recorded; kept once".to_owned();
-                flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
+            .collect()
+    };
+    for window in runs.chunks(1 << 16) {
+        for (&(start, end), (facts, known)) in window.iter().zip(look_up(window)) {
+            let tube = rows.tube.get(order[start] as usize);
+            let group = &order[start..end];
+            let Some(facts) = facts else {
+                for &i in group {
+                    let why = format!(
+                        "tube {tube} was never collected: no collection row in the store names it"
+                    );
+                    flag(
+                        rejects,
+                        &at(i as usize, tube, ""),
+                        Severity::Error,
+                        "tube",
+                        why,
+                    );
+                }
                 continue;
-            }
-            let earlier_positive = known
-                .iter()
-                .filter(|(o, t)| *o == Outcome::Positive && *t <= this.1)
-                .map(|&(_, t)| t)
-                .min();
-            let later_clear = known
-                .iter()
-                .filter(|(o, t)| *o != Outcome::Positive && *t >= this.1)
-                .map(|&(o, t)| (t, o))
-                .max();
-            if let (Outcome::Positive, Some((t, o))) = (this.0, later_clear) {
-                let why = format!(
-                    "tube {tube} already has a later {} result reported at {}; this positive keeps the tube positive and is flagged for review",
-                    o.as_str(),
-                    time::format(t, zone)
-                );
-                flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
-                kept_flagged = true;
-            }
-            if let Some(t) = earlier_positive
-                && this.0 != Outcome::Positive
-            {
-                let why = format!(
-                    "tube {tube} was reported positive at {}; this later {} result does not clear it: the tube stays positive and is flagged for review",
-                    time::format(t, zone),
-                    this.0.as_str()
-                );
-                flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
-                kept_flagged = true;
-            }
-            known.push(this);
-            per_round[slot]
-                .order
-                .push(u32::try_from(i).unwrap_or(u32::MAX));
-            if !control_rows.is_empty() {
-                let plate = (rows.lab.get(i), rows.plate.get(i));
-                let slots = plate_rounds.entry(plate).or_default();
-                if !slots.contains(&slot) {
-                    slots.push(slot);
+            };
+            let round = index.round_name(facts.round);
+            let slot = if let Some(s) = per_round.iter().position(|p| p.round == round) {
+                s
+            } else {
+                per_round.push(SegmentPlan::new(round));
+                per_round.len() - 1
+            };
+            let mut known = known;
+            let mut kept_flagged = false;
+            for &i in group {
+                let i = i as usize;
+                let this = (rows.outcome[i], rows.reported_at[i]);
+                if known.contains(&this) {
+                    let why =
+                        "the same result for this tube is already recorded; kept once".to_owned();
+                    flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
+                    continue;
+                }
+                let earlier_positive = known
+                    .iter()
+                    .filter(|(o, t)| *o == Outcome::Positive && *t <= this.1)
+                    .map(|&(_, t)| t)
+                    .min();
+                let later_clear = known
+                    .iter()
+                    .filter(|(o, t)| *o != Outcome::Positive && *t >= this.1)
+                    .map(|&(o, t)| (t, o))
+                    .max();
+                if let (Outcome::Positive, Some((t, o))) = (this.0, later_clear) {
+                    let why = format!(
+                        "tube {tube} already has a later {} result reported at {}; this positive keeps the tube positive and is flagged for review",
+                        o.as_str(),
+                        time::format(t, zone)
+                    );
+                    flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
+                    kept_flagged = true;
+                }
+                if let Some(t) = earlier_positive
+                    && this.0 != Outcome::Positive
+                {
+                    let why = format!(
+                        "tube {tube} was reported positive at {}; this later {} result does not clear it: the tube stays positive and is flagged for review",
+                        time::format(t, zone),
+                        this.0.as_str()
+                    );
+                    flag(rejects, &at(i, tube, ""), Severity::Warning, "result", why);
+                    kept_flagged = true;
+                }
+                known.push(this);
+                per_round[slot]
+                    .order
+                    .push(u32::try_from(i).unwrap_or(u32::MAX));
+                if !control_rows.is_empty() {
+                    let plate = (rows.lab.get(i), rows.plate.get(i));
+                    let slots = plate_rounds.entry(plate).or_default();
+                    if !slots.contains(&slot) {
+                        slots.push(slot);
+                    }
                 }
             }
+            positives_kept += u64::from(kept_flagged);
         }
-        positives_kept += u64::from(kept_flagged);
     }
     plan_controls(
         rows,
