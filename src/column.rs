@@ -458,15 +458,163 @@ impl PersonColumn {
     }
 }
 
+/// Ct values, one a row, with "no amplification" kept as NaN: a Ct read from input is
+/// a finite number (see `ingest::results::parse_ct`), so NaN is free to mean none, and
+/// a row costs 4 bytes where an `Option<f32>` cost 8.
+#[derive(Debug, Clone, Default)]
+pub struct CtColumn(Vec<f32>);
+
+impl CtColumn {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Appends a Ct (`None` or NaN: no amplification).
+    pub fn push(&mut self, ct: Option<f32>) {
+        self.0.push(ct.unwrap_or(f32::NAN));
+    }
+
+    /// The `i`th row's Ct.
+    pub fn get(&self, i: usize) -> Option<f32> {
+        Some(self.0[i]).filter(|c| !c.is_nan())
+    }
+
+    /// Appends every row of `other`.
+    pub fn append(&mut self, other: &CtColumn) {
+        self.0.extend_from_slice(&other.0);
+    }
+
+    /// Removes every row.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Optional times (milliseconds since the epoch, as `time::Millis`), one a row, with a
+/// missing time kept as `i64::MIN` (no time pooltrack reads is that far back): 8 bytes
+/// a row where an `Option<Millis>` cost 16. (`i64`, not `Millis`: columns sit beside
+/// `time` in the module layers and do not name it.)
+#[derive(Debug, Clone, Default)]
+pub struct TimeColumn(Vec<i64>);
+
+impl TimeColumn {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Appends a time, or a missing one.
+    pub fn push(&mut self, t: Option<i64>) {
+        self.0.push(t.unwrap_or(i64::MIN));
+    }
+
+    /// The `i`th row's time.
+    pub fn get(&self, i: usize) -> Option<i64> {
+        Some(self.0[i]).filter(|&t| t != i64::MIN)
+    }
+
+    /// Appends every row of `other`.
+    pub fn append(&mut self, other: &TimeColumn) {
+        self.0.extend_from_slice(&other.0);
+    }
+
+    /// Removes every row.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// The row keys of a [`LabelColumn`]: two bytes a row while every key fits below
+/// `u16::MAX` (a city's few thousand sites), four bytes once one does not.
+#[derive(Debug, Clone)]
+enum Keys {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys::Narrow(Vec::new())
+    }
+}
+
+impl Keys {
+    /// A missing value among narrow keys.
+    const NARROW_MISSING: u16 = u16::MAX;
+
+    fn len(&self) -> usize {
+        match self {
+            Keys::Narrow(v) => v.len(),
+            Keys::Wide(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The key of row `i` ([`LabelColumn::MISSING`] for a missing value).
+    fn get(&self, i: usize) -> Option<u32> {
+        match self {
+            Keys::Narrow(v) => v.get(i).map(|&k| Self::widen(k)),
+            Keys::Wide(v) => v.get(i).copied(),
+        }
+    }
+
+    fn last(&self) -> Option<u32> {
+        self.len().checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    fn widen(k: u16) -> u32 {
+        if k == Self::NARROW_MISSING {
+            LabelColumn::MISSING
+        } else {
+            u32::from(k)
+        }
+    }
+
+    fn push(&mut self, key: u32) {
+        if let Keys::Narrow(v) = self {
+            match u16::try_from(key) {
+                Ok(k) if k != Self::NARROW_MISSING => return v.push(k),
+                _ if key == LabelColumn::MISSING => return v.push(Self::NARROW_MISSING),
+                _ => *self = Keys::Wide(v.iter().map(|&k| Self::widen(k)).collect()),
+            }
+        }
+        if let Keys::Wide(v) = self {
+            v.push(key);
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Keys::Narrow(v) => v.clear(),
+            Keys::Wide(v) => v.clear(),
+        }
+    }
+}
+
 /// A column of labels with few distinct values (sampling sites): each distinct value
-/// stored once, each row a `u32` key into them. A 25-million-row batch's sites took
-/// 325 MB as text and take 100 MB as keys.
+/// stored once, each row a key into them. A 25-million-row batch's sites took 325 MB
+/// as text and take 50 MB as keys (two bytes a row while there are fewer than 65,535
+/// distinct values; four after).
 #[derive(Debug, Clone, Default)]
 pub struct LabelColumn {
     values: StrColumn,
     lookup: HashMap<Box<str>, u32, KeyHash>,
     /// Key of each row; [`LabelColumn::MISSING`] for a missing value.
-    keys: Vec<u32>,
+    keys: Keys,
 }
 
 impl LabelColumn {
@@ -510,9 +658,7 @@ impl LabelColumn {
             // Rows come in runs from one site: the previous row's key usually fits.
             Some(s) => match self.keys.last() {
                 // Bytes, not text: the stored value was text when it was pushed.
-                Some(&k) if k != Self::MISSING && self.values.bytes(k as usize) == s.as_bytes() => {
-                    k
-                }
+                Some(k) if k != Self::MISSING && self.values.bytes(k as usize) == s.as_bytes() => k,
                 _ => self.key_of(s),
             },
         };
@@ -521,7 +667,10 @@ impl LabelColumn {
 
     /// Appends `n` missing values: the rows of a file that has no such column.
     pub fn push_missing(&mut self, n: usize) {
-        self.keys.resize(self.keys.len() + n, Self::MISSING);
+        match &mut self.keys {
+            Keys::Narrow(v) => v.resize(v.len() + n, Keys::NARROW_MISSING),
+            Keys::Wide(v) => v.resize(v.len() + n, Self::MISSING),
+        }
     }
 
     /// Appends the last row's value again (a missing value when there is no row).
@@ -537,14 +686,14 @@ impl LabelColumn {
     /// assert!(!c.last_is("BX01"));
     /// ```
     pub fn push_last(&mut self) {
-        let key = self.keys.last().copied().unwrap_or(Self::MISSING);
+        let key = self.keys.last().unwrap_or(Self::MISSING);
         self.keys.push(key);
     }
 
     /// Whether the last row holds `s`: a run of equal values checks its first only.
     pub fn last_is(&self, s: &str) -> bool {
         match self.keys.last() {
-            Some(&k) if k != Self::MISSING => self.values.bytes(k as usize) == s.as_bytes(),
+            Some(k) if k != Self::MISSING => self.values.bytes(k as usize) == s.as_bytes(),
             _ => false,
         }
     }
@@ -552,7 +701,7 @@ impl LabelColumn {
     /// The `i`th value, or `None` when missing.
     pub fn get_opt(&self, i: usize) -> Option<&str> {
         match self.keys.get(i) {
-            Some(&k) if k != Self::MISSING => Some(self.values.get(k as usize)),
+            Some(k) if k != Self::MISSING => Some(self.values.get(k as usize)),
             _ => None,
         }
     }
@@ -560,7 +709,7 @@ impl LabelColumn {
     /// The `i`th row's key: equal values have equal keys ([`LabelColumn::MISSING`] for
     /// a missing value or a row past the end), so rows compare without their text.
     pub fn key(&self, i: usize) -> u32 {
-        self.keys.get(i).copied().unwrap_or(Self::MISSING)
+        self.keys.get(i).unwrap_or(Self::MISSING)
     }
 
     /// Number of distinct values.
@@ -580,13 +729,14 @@ impl LabelColumn {
         let map: Vec<u32> = (0..other.values.len())
             .map(|k| self.key_of(other.values.get(k)))
             .collect();
-        self.keys.extend(other.keys.iter().map(|&k| {
-            if k == Self::MISSING {
+        for i in 0..other.keys.len() {
+            let k = other.keys.get(i).unwrap_or(Self::MISSING);
+            self.keys.push(if k == Self::MISSING {
                 k
             } else {
                 map[k as usize]
-            }
-        }));
+            });
+        }
     }
 
     /// The distinct values as Arrow text, to share among dictionary arrays built a
@@ -609,7 +759,7 @@ impl LabelColumn {
     /// assert!(sites.is_null(1));
     /// ```
     pub fn arrow_keys(&self, rows: impl Iterator<Item = usize>) -> UInt32Array {
-        rows.map(|i| self.keys.get(i).copied().filter(|&k| k != Self::MISSING))
+        rows.map(|i| self.keys.get(i).filter(|&k| k != Self::MISSING))
             .collect()
     }
 }
@@ -779,6 +929,59 @@ mod tests {
             assert_eq!(resident_code(id.as_bytes()), None, "{id}");
         }
         assert!(resident_code(b"999999999999999999") < resident_code(b"99999999999999999X"));
+    }
+
+    #[test]
+    fn cts_and_times_keep_what_was_pushed_and_none() {
+        let mut c = CtColumn::default();
+        let mut t = TimeColumn::default();
+        for (ct, at) in [
+            (Some(0.0), Some(0)),
+            (None, None),
+            (Some(39.5), Some(-1)),
+            (Some(100.0), Some(i64::MAX)),
+        ] {
+            c.push(ct);
+            t.push(at);
+        }
+        let mut more = (CtColumn::default(), TimeColumn::default());
+        more.0.push(None);
+        more.1.push(Some(7));
+        c.append(&more.0);
+        t.append(&more.1);
+        let cts: Vec<_> = (0..c.len()).map(|i| c.get(i)).collect();
+        let times: Vec<_> = (0..t.len()).map(|i| t.get(i)).collect();
+        assert_eq!(cts, [Some(0.0), None, Some(39.5), Some(100.0), None]);
+        assert_eq!(times, [Some(0), None, Some(-1), Some(i64::MAX), Some(7)]);
+        c.clear();
+        t.clear();
+        assert!(c.is_empty() && t.is_empty());
+    }
+
+    #[test]
+    fn label_keys_widen_past_65534_values_and_keep_every_row() {
+        let mut c = LabelColumn::default();
+        let mut want = Vec::new();
+        for i in 0..100_000u32 {
+            let v = (i % 3 != 1).then(|| format!("S{i}"));
+            c.push_opt(v.as_deref());
+            want.push(v);
+            if i == 65_533 {
+                assert!(matches!(c.keys, Keys::Narrow(_)), "narrow while keys fit");
+            }
+        }
+        assert!(matches!(c.keys, Keys::Wide(_)));
+        c.push_missing(2);
+        want.extend([None, None]);
+        let mut joined = LabelColumn::default();
+        joined.push_opt(Some("S5"));
+        joined.append(&c);
+        want.insert(0, Some("S5".to_owned()));
+        let got: Vec<Option<String>> = (0..joined.len())
+            .map(|i| joined.get_opt(i).map(str::to_owned))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(joined.key(6), joined.key(0), "S5 keeps one key");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The readers in [`crate::ingest`] fill these; the writers in [`crate::store`] write
 //! them into segments. Neither depends on the other: both depend on these types.
 
-use crate::column::{LabelColumn, PersonColumn, StrColumn};
+use crate::column::{CtColumn, LabelColumn, PersonColumn, StrColumn, TimeColumn};
 use crate::model::{Mode, Outcome, SampleType};
 use crate::time::Millis;
 
@@ -52,9 +52,9 @@ pub struct ResultRows {
     /// Whether the outcome was read from Ct values (the row had no `result`).
     pub from_ct: Vec<bool>,
     /// Ct of the `ORF1ab` target; `None` = no amplification.
-    pub ct_orf1ab: Vec<Option<f32>>,
+    pub ct_orf1ab: CtColumn,
     /// Ct of the N target; `None` = no amplification.
-    pub ct_n: Vec<Option<f32>>,
+    pub ct_n: CtColumn,
     /// When the lab reported the result.
     pub reported_at: Vec<Millis>,
     /// Lab, if given.
@@ -66,9 +66,9 @@ pub struct ResultRows {
     /// Sample or control.
     pub sample_type: Vec<SampleType>,
     /// Ct of the internal control; `None` = no signal or no column.
-    pub ct_ic: Vec<Option<f32>>,
+    pub ct_ic: CtColumn,
     /// When the lab received the tube, if given.
-    pub received_at: Vec<Option<Millis>>,
+    pub received_at: TimeColumn,
     /// Which input file of the batch, and which line of it, each row was read from.
     pub source: Sources,
 }

@@ -59,15 +59,15 @@ impl Part for ResultRows {
         self.tube.append(&later.tube);
         self.outcome.extend_from_slice(&later.outcome);
         self.from_ct.extend_from_slice(&later.from_ct);
-        self.ct_orf1ab.extend_from_slice(&later.ct_orf1ab);
-        self.ct_n.extend_from_slice(&later.ct_n);
+        self.ct_orf1ab.append(&later.ct_orf1ab);
+        self.ct_n.append(&later.ct_n);
         self.reported_at.extend_from_slice(&later.reported_at);
         self.lab.append(&later.lab);
         self.plate.append(&later.plate);
         self.well.append(&later.well);
         self.sample_type.extend_from_slice(&later.sample_type);
-        self.ct_ic.extend_from_slice(&later.ct_ic);
-        self.received_at.extend_from_slice(&later.received_at);
+        self.ct_ic.append(&later.ct_ic);
+        self.received_at.append(&later.received_at);
         self.source.append(&later.source);
     }
 

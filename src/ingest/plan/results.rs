@@ -72,7 +72,8 @@ pub(crate) fn plan_results(
     // looked up on all cores first (cursors through the sidecar indexes), then the runs
     // are checked in order. Rows sit at random in the batch now: a run's end is found
     // by the sort keys alone where they differ, and the text is read only where they tie.
-    let mut runs: Vec<(usize, usize)> = Vec::new();
+    // Row numbers fit `u32` (`n` does): half the room of `usize` pairs.
+    let mut runs: Vec<(u32, u32)> = Vec::new();
     let mut start = 0;
     for k in 1..=keyed.len() {
         let ends = keyed.get(k).is_none_or(|&(key, i)| {
@@ -80,7 +81,10 @@ pub(crate) fn plan_results(
             key != first_key || rows.tube.bytes(i as usize) != rows.tube.bytes(first as usize)
         });
         if ends {
-            runs.push((start, k));
+            runs.push((
+                u32::try_from(start).unwrap_or(u32::MAX),
+                u32::try_from(k).unwrap_or(u32::MAX),
+            ));
             start = k;
         }
     }
@@ -89,13 +93,13 @@ pub(crate) fn plan_results(
     // window of runs at a time, not all at once: a batch of 14 million single tubes
     // held 1.5 GB of lookups (and a second copy while rayon joined them).
     let keyed = &keyed;
-    let look_up = |window: &[(usize, usize)]| -> Vec<Known> {
+    let look_up = |window: &[(u32, u32)]| -> Vec<Known> {
         window
             .par_chunks(4096)
             .flat_map_iter(|stretch| {
                 let mut cursor = index.cursor();
                 stretch.iter().map(move |&(start, _)| {
-                    let (prefix, i) = keyed[start];
+                    let (prefix, i) = keyed[start as usize];
                     let key = key_of_prefix(prefix)
                         .unwrap_or_else(|| tube_key(rows.tube.get(i as usize)));
                     let facts = cursor.tube(&key);
@@ -111,6 +115,7 @@ pub(crate) fn plan_results(
     };
     for window in runs.chunks(1 << 16) {
         for (&(start, end), (facts, known)) in window.iter().zip(look_up(window)) {
+            let (start, end) = (start as usize, end as usize);
             let tube = rows.tube.get(order[start] as usize);
             let group = &order[start..end];
             let Some(facts) = facts else {
@@ -267,7 +272,7 @@ fn control_failure(
     negative_cutoff: f32,
     positive_cutoff: f32,
 ) -> Option<String> {
-    let (orf, n) = (rows.ct_orf1ab[i], rows.ct_n[i]);
+    let (orf, n) = (rows.ct_orf1ab.get(i), rows.ct_n.get(i));
     let by_ct = rows.from_ct[i] || orf.is_some() || n.is_some();
     let label = rows.tube.get(i);
     let show = |ct: Option<f32>| ct.map_or("no Ct".to_owned(), |c| format!("Ct {c}"));

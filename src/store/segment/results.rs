@@ -15,6 +15,7 @@ use super::hashed::HashingWriter;
 use super::parquet_file::write_parquet_groups;
 use super::schema::{results_schema, with_dictionaries};
 use super::{SegmentPlan, Stems, too_big};
+use crate::column::CtColumn;
 use crate::model::{Outcome, SampleType};
 use crate::rows::ResultRows;
 use crate::store::index::{self, IndexWriter, Kind};
@@ -66,8 +67,13 @@ pub fn write_results(
     // fifth of the ingest.
     let group = |start: usize, len: usize| -> Result<RecordBatch> {
         let order = &order[start..start + len];
-        let cts = |col: &[Option<f32>]| -> ArrayRef {
-            Arc::new(order.iter().map(|i| col[at(i)]).collect::<Float32Array>())
+        let cts = |col: &CtColumn| -> ArrayRef {
+            Arc::new(
+                order
+                    .iter()
+                    .map(|i| col.get(at(i)))
+                    .collect::<Float32Array>(),
+            )
         };
         let columns: Vec<ArrayRef> = vec![
             dictionary::<UInt8Type>(vec![0; len], &[round])?,
@@ -109,7 +115,7 @@ pub fn write_results(
             Arc::new(
                 order
                     .iter()
-                    .map(|i| rows.received_at[at(i)])
+                    .map(|i| rows.received_at.get(at(i)))
                     .collect::<TimestampMillisecondArray>()
                     .with_timezone("UTC"),
             ),
@@ -141,7 +147,7 @@ pub fn write_results(
             u32::try_from(row).map_err(|_| too_big(&tubes_path))?,
             rows.outcome[i].code(),
             rows.reported_at[i],
-            (rows.ct_orf1ab[i], rows.ct_n[i]),
+            (rows.ct_orf1ab.get(i), rows.ct_n.get(i)),
         );
         w.push(&rec).map_err(|e| Error::io(&tubes_path, e))?;
     }
