@@ -7,6 +7,7 @@ use serde::Serialize;
 
 pub use crate::reasons::{Example, ReasonGroup, Severity};
 
+use crate::rows::Sources;
 use crate::{Error, Result};
 
 /// One problem with one row.
@@ -41,6 +42,25 @@ pub struct Where<'a> {
     pub tube: &'a str,
     /// The row's person id (empty for results).
     pub person: &'a str,
+}
+
+impl<'a> Where<'a> {
+    /// Row `i` of a batch whose files are named `files` and whose rows were read from
+    /// `sources`.
+    pub(crate) fn row(
+        (files, sources): (&'a [String], &Sources),
+        i: usize,
+        tube: &'a str,
+        person: &'a str,
+    ) -> Where<'a> {
+        let (file, line) = sources.get(i);
+        Where {
+            file: files.get(usize::from(file)).map_or("", String::as_str),
+            line: u64::from(line),
+            tube,
+            person,
+        }
+    }
 }
 
 /// The problems found in one batch.

@@ -149,23 +149,8 @@ fn check_tubes(
     let mut other_boxes: Vec<(u32, u32)> = Vec::new();
     // Per row of the tube being checked: already a member by an earlier batch.
     let mut repeats: Vec<bool> = Vec::new();
-    // A function, not a closure: each call borrows its own person id's text.
-    fn where_at<'a>(
-        (rows, labels): (&'a CollectionRows, &'a [String]),
-        i: usize,
-        tube: &'a str,
-        person: &'a str,
-    ) -> Where<'a> {
-        Where {
-            file: labels
-                .get(usize::from(rows.source.file(i)))
-                .map_or("", String::as_str),
-            line: u64::from(rows.source.line(i)),
-            tube,
-            person,
-        }
-    }
-    let batch = (rows, labels);
+    // `Where::row`, not a closure: each call borrows its own person id's text.
+    let batch = (labels, &rows.source);
     let row_no = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
     let mut start = 0;
     while start < order.len() {
@@ -190,7 +175,7 @@ fn check_tubes(
                 );
                 flag(
                     rejects,
-                    &where_at(batch, i, tube, rows.person.get(i).as_str()),
+                    &Where::row(batch, i, tube, rows.person.get(i).as_str()),
                     Severity::Error,
                     "tube",
                     why,
@@ -247,7 +232,7 @@ fn check_tubes(
                 meta.conflict = true;
                 flag(
                     rejects,
-                    &where_at(batch, i, tube, person().as_str()),
+                    &Where::row(batch, i, tube, person().as_str()),
                     Severity::Warning,
                     why.0,
                     why.1,
@@ -257,7 +242,7 @@ fn check_tubes(
                 let why = "the same person was scanned into this tube twice; kept once".to_owned();
                 flag(
                     rejects,
-                    &where_at(batch, i, tube, person().as_str()),
+                    &Where::row(batch, i, tube, person().as_str()),
                     Severity::Warning,
                     "person",
                     why,
@@ -272,7 +257,7 @@ fn check_tubes(
                         .to_owned();
                 flag(
                     rejects,
-                    &where_at(batch, i, tube, person().as_str()),
+                    &Where::row(batch, i, tube, person().as_str()),
                     Severity::Warning,
                     "person",
                     why,
@@ -286,7 +271,7 @@ fn check_tubes(
                 );
                 flag(
                     rejects,
-                    &where_at(batch, i, tube, person().as_str()),
+                    &Where::row(batch, i, tube, person().as_str()),
                     Severity::Warning,
                     "person",
                     why,
@@ -314,7 +299,7 @@ fn check_tubes(
                     standing.box_id(rows),
                 );
                 rejects.push(
-                    &where_at(batch, i, tube, rows.person.get(i).as_str()),
+                    &Where::row(batch, i, tube, rows.person.get(i).as_str()),
                     Severity::Warning,
                     "box",
                     why,
@@ -332,7 +317,7 @@ fn check_tubes(
             );
             flag(
                 rejects,
-                &where_at(batch, i, tube, ""),
+                &Where::row(batch, i, tube, ""),
                 Severity::Warning,
                 "capacity",
                 why,

@@ -40,12 +40,7 @@ pub(crate) fn plan_population(
             file(earlier),
             rows.source.line(earlier)
         );
-        let at = Where {
-            file: file(later),
-            line: u64::from(rows.source.line(later)),
-            tube: "",
-            person,
-        };
+        let at = Where::row((labels, &rows.source), later, "", person);
         flag(rejects, &at, Severity::Warning, "person", why);
     }
     Plan {

@@ -54,14 +54,7 @@ pub(crate) fn plan_results(
             .then(a.cmp(&b))
     });
     let order: Vec<u32> = keyed.iter().map(|&(_, i)| i).collect();
-    let at = |i: usize, tube, person| Where {
-        file: labels
-            .get(usize::from(rows.source.file(i)))
-            .map_or("", String::as_str),
-        line: u64::from(rows.source.line(i)),
-        tube,
-        person,
-    };
+    let at = |i: usize, tube, person| Where::row((labels, &rows.source), i, tube, person);
     let mut per_round: Vec<SegmentPlan> = Vec::new();
     // Which rounds each plate's committed samples went to: its controls go with them.
     // Only built when the batch has controls, so plain batches pay nothing for it.
