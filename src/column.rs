@@ -8,6 +8,7 @@ use arrow_array::{ArrayRef, StringArray, UInt32Array};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 
 use crate::fasthash::KeyHash;
+use crate::text::{resident_key, resident_text};
 
 /// Strings stored end to end in one buffer, with Arrow's `i32` offsets.
 ///
@@ -271,7 +272,7 @@ impl StrColumn {
 ///
 /// A city's ids are nearly all of that form, so a row costs 8 bytes instead of 18
 /// (250 MB of a 25 M-row batch, a gigabyte of a province's), and two ids compare as
-/// integers. The code is `digits × 11 + check` (`X` = 10): codes order as the ids'
+/// integers. The code is `digits × 11 + check` (`X` = 10, `text::resident_key`): codes order as the ids'
 /// text does, so sorting by code is sorting by id. Whether the check character is the
 /// right one is not this column's business (see `model::check_person_id`): a wrong
 /// one is kept as written.
@@ -315,44 +316,6 @@ impl std::fmt::Display for PersonId<'_> {
     }
 }
 
-/// The code of an id of the resident-number form.
-fn resident_code(id: &[u8]) -> Option<u64> {
-    let (&last, digits) = id.split_last()?;
-    if digits.len() != 17 {
-        return None;
-    }
-    let check = match last {
-        b'0'..=b'9' => u64::from(last - b'0'),
-        b'X' => 10,
-        _ => return None,
-    };
-    let mut v = 0u64;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + u64::from(d - b'0');
-    }
-    Some(v * 11 + check)
-}
-
-/// The id a [`resident_code`] was made from.
-fn resident_text(code: u64) -> [u8; 18] {
-    let mut out = [0u8; 18];
-    let (mut v, check) = (code / 11, code % 11);
-    // Both below 11 and 10: each fits a digit.
-    out[17] = if check == 10 {
-        b'X'
-    } else {
-        b'0' + u8::try_from(check).unwrap_or(0)
-    };
-    for d in out[..17].iter_mut().rev() {
-        *d = b'0' + u8::try_from(v % 10).unwrap_or(0);
-        v /= 10;
-    }
-    out
-}
-
 impl PersonColumn {
     /// Codes at or above this are places in the text column; every resident code is
     /// below 10^17 × 11.
@@ -370,7 +333,7 @@ impl PersonColumn {
 
     /// Appends an id.
     pub fn push(&mut self, id: &str) {
-        let code = resident_code(id.as_bytes()).unwrap_or_else(|| {
+        let code = resident_key(id.as_bytes()).unwrap_or_else(|| {
             let k = self.text.len() as u64;
             self.text.push(id);
             Self::TEXT + k
@@ -914,7 +877,7 @@ mod tests {
             "000000000000000000",
             "999999999999999999",
         ] {
-            let code = resident_code(id.as_bytes()).expect("resident form");
+            let code = resident_key(id.as_bytes()).expect("resident form");
             assert!(code < PersonColumn::TEXT);
             assert_eq!(resident_text(code), id.as_bytes());
         }
@@ -926,9 +889,9 @@ mod tests {
             "1.10105E+17",
             "11010119900101123７",
         ] {
-            assert_eq!(resident_code(id.as_bytes()), None, "{id}");
+            assert_eq!(resident_key(id.as_bytes()), None, "{id}");
         }
-        assert!(resident_code(b"999999999999999999") < resident_code(b"99999999999999999X"));
+        assert!(resident_key(b"999999999999999999") < resident_key(b"99999999999999999X"));
     }
 
     #[test]

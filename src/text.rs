@@ -43,6 +43,29 @@ pub fn resident_key(id: &[u8]) -> Option<u64> {
     Some(n * 11 + last)
 }
 
+/// The id a [`resident_key`] was made of.
+///
+/// ```
+/// use pooltrack::text::{resident_key, resident_text};
+/// let key = resident_key(b"11010519491231002X").expect("resident form");
+/// assert_eq!(&resident_text(key), b"11010519491231002X");
+/// ```
+pub fn resident_text(key: u64) -> [u8; 18] {
+    let mut out = [b'0'; 18];
+    let last = key % 11;
+    out[17] = if last == 10 {
+        b'X'
+    } else {
+        b'0' + u8::try_from(last).unwrap_or(0)
+    };
+    let mut n = key / 11;
+    for c in out[..17].iter_mut().rev() {
+        *c = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+    }
+    out
+}
+
 /// Appends `v` in decimal. Sources (`batch N, FILE line L`) are written twice a row
 /// for 25 million rows, where the formatting machinery cost more than the rest of
 /// the line.

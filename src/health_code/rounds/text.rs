@@ -135,24 +135,7 @@ impl Arena {
 /// as [`OTHER`] plus its place in a list of such ids.
 pub(super) const OTHER: u64 = 1 << 63;
 
-pub(super) use crate::text::resident_key;
-
-/// The text of a resident-number key.
-pub(super) fn resident_text(key: u64) -> [u8; 18] {
-    let mut out = [b'0'; 18];
-    let last = key % 11;
-    out[17] = if last == 10 {
-        b'X'
-    } else {
-        b'0' + u8::try_from(last).unwrap_or(0)
-    };
-    let mut n = key / 11;
-    for c in out[..17].iter_mut().rev() {
-        *c = b'0' + u8::try_from(n % 10).unwrap_or(0);
-        n /= 10;
-    }
-    out
-}
+pub(super) use crate::text::{resident_key, resident_text};
 
 /// Person ids read for some rows: a key each, and the ids not of the resident form.
 #[derive(Default)]
