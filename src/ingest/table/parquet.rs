@@ -198,6 +198,16 @@ fn stringify(path: &Path, batch: &RecordBatch) -> Result<Vec<StringArray>> {
     let schema = batch.schema();
     let mut out = Vec::with_capacity(batch.num_columns());
     for (field, col) in schema.fields().iter().zip(batch.columns()) {
+        // The parquet crate checks decoded text for UTF-8 only in debug builds: in a
+        // release build a damaged string page became text that is not UTF-8 (a file
+        // the debug build refused was ingested). Every column is checked whole, its
+        // offsets, text and dictionary keys, before any value is read.
+        col.to_data().validate_full().map_err(|e| {
+            Error::input(
+                path,
+                format!("damaged Parquet data: column {:?}: {e}", field.name()),
+            )
+        })?;
         if let DataType::Timestamp(_, zone) = field.data_type() {
             out.push(timestamps_as_text(path, field.name(), col, zone.is_some())?);
             continue;
