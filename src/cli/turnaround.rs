@@ -145,7 +145,6 @@ fn print(t: &Turnaround, as_of: &str) {
             l.collected_at,
             l.due_at,
             l.reported_at
-                .as_deref()
                 .map_or("no result yet".to_owned(), |r| format!("reported {r}")),
             l.minutes_late
         );

@@ -273,11 +273,11 @@ fn turnaround(h: &mut String, r: &RoundReport) {
             vec![
                 escape(&l.tube),
                 l.mode.to_owned(),
-                escape(&l.collected_at),
-                escape(&l.due_at),
+                // Times are digits and punctuation: nothing to escape.
+                l.collected_at.to_string(),
+                l.due_at.to_string(),
                 l.reported_at
-                    .as_deref()
-                    .map_or_else(|| "still waiting".to_owned(), escape),
+                    .map_or_else(|| "still waiting".to_owned(), |at| at.to_string()),
                 none_as_dash(&l.lab),
                 format!("{:.0}", l.minutes_late),
             ]

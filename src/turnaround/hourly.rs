@@ -1,7 +1,6 @@
 //! The round's progress hour by hour: tubes collected by then, and how many of them had
 //! a result by then.
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{MAX_PROGRESS_HOURS, MS_PER_HOUR};
@@ -38,15 +37,19 @@ pub fn progress(
     done: &[Option<Millis>],
     hours: u32,
 ) -> Vec<ProgressPoint> {
-    let mut c: Vec<Millis> = collected.to_vec();
-    c.par_sort_unstable();
-    let mut d: Vec<Millis> = done.iter().flatten().copied().collect();
-    d.par_sort_unstable();
+    // Counts by the first hour each time falls in, then running sums: a city's 3.6
+    // million tubes were two sorts of 3.6 million times for a curve of a few dozen
+    // points.
+    let (collected_by, done_by) = rayon::join(
+        || by_hour(start, collected.iter().copied(), hours),
+        || by_hour(start, done.iter().flatten().copied(), hours),
+    );
+    // Times at or before the start count from the first hour on.
+    let (mut collected, mut with_result) = (collected_by[0], done_by[0]);
     (1..=hours)
         .map(|h| {
-            let t = start + i64::from(h) * MS_PER_HOUR;
-            let collected = c.partition_point(|&x| x <= t) as u64;
-            let with_result = d.partition_point(|&x| x <= t) as u64;
+            collected += collected_by[h as usize];
+            with_result += done_by[h as usize];
             ProgressPoint {
                 hour: h,
                 collected,
@@ -59,6 +62,22 @@ pub fn progress(
             }
         })
         .collect()
+}
+
+/// How many of `times` first count at each hour `h` of `0..=hours` (a time `x` counts
+/// from the first `h` with `x <= start + h` hours); those after the last hour are left
+/// out.
+fn by_hour(start: Millis, times: impl Iterator<Item = Millis>, hours: u32) -> Vec<u64> {
+    let mut counts = vec![0u64; hours as usize + 1];
+    for x in times {
+        // Ceiling of whole hours since the start; times before it count from hour 0.
+        let since = x.saturating_sub(start).max(0);
+        let h = since / MS_PER_HOUR + i64::from(since % MS_PER_HOUR != 0);
+        if let Some(c) = usize::try_from(h).ok().and_then(|h| counts.get_mut(h)) {
+            *c += 1;
+        }
+    }
+    counts
 }
 
 /// The round's first collection, and its progress from then to the last event (or
@@ -116,5 +135,32 @@ mod tests {
         assert_eq!(got, vec![(1, 2, 1), (2, 3, 1), (3, 3, 2)]);
         assert!((p[0].share - 0.5).abs() < 1e-12);
         assert!(progress(0, &[], &[], 2).iter().all(|x| x.share == 0.0));
+    }
+
+    proptest::proptest! {
+        /// Against the definition: a tube counts at hour h when its time is at most
+        /// start + h hours, whatever the times (before the start, on an hour's
+        /// boundary, past the last hour).
+        #[test]
+        fn progress_counts_as_its_definition(
+            start in -5i64..5,
+            times in proptest::collection::vec((-3i64..30, 0i64..3, proptest::option::of(-3i64..30)), 0..60),
+            hours in 1u32..12,
+        ) {
+            let h = MS_PER_HOUR;
+            // Whole hours, a millisecond either side, to land on and beside boundaries.
+            let at = |q: i64, d: i64| start + q * h / 2 + d - 1;
+            let collected: Vec<Millis> = times.iter().map(|&(q, d, _)| at(q, d)).collect();
+            let done: Vec<Option<Millis>> =
+                times.iter().map(|&(_, d, r)| r.map(|q| at(q, d))).collect();
+            let got = progress(start, &collected, &done, hours);
+            proptest::prop_assert_eq!(got.len(), hours as usize);
+            for (p, hour) in got.iter().zip(1..=hours) {
+                let until = start + i64::from(hour) * h;
+                let c = collected.iter().filter(|&&x| x <= until).count() as u64;
+                let d = done.iter().flatten().filter(|&&x| x <= until).count() as u64;
+                proptest::prop_assert_eq!((p.hour, p.collected, p.with_result), (hour, c, d));
+            }
+        }
     }
 }

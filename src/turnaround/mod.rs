@@ -33,7 +33,7 @@ use crate::model::Mode;
 use crate::store::labels::{UNSTATED, labels};
 use crate::store::read;
 use crate::store::{BatchKind, Store};
-use crate::time::{self, Millis};
+use crate::time::{self, Millis, Stamp};
 use crate::tracker::{NONE, Statuses};
 use crate::{Error, Result};
 
@@ -108,15 +108,28 @@ pub struct LateTube {
     /// `pool` or `single`.
     pub mode: &'static str,
     /// Earliest collection.
-    pub collected_at: String,
+    pub collected_at: Stamp,
     /// When its result was due.
-    pub due_at: String,
+    pub due_at: Stamp,
     /// Its first counted result's report time; `None` while it still waits.
-    pub reported_at: Option<String>,
+    pub reported_at: Option<Stamp>,
     /// Lab of that result.
     pub lab: String,
     /// Minutes past the deadline (at `as_of` for a tube still waiting).
     pub minutes_late: f64,
+}
+
+/// A late tube as the pass over the tubes finds it, before its text is made.
+struct Late {
+    tube: u32,
+    mode: Mode,
+    /// Index of the lab of its first counted result in the pass's lab list.
+    lab: Option<usize>,
+    collected: Millis,
+    due: Millis,
+    reported: Option<Millis>,
+    /// Milliseconds past the deadline.
+    over: Millis,
 }
 
 /// Late tubes counted by kind.
@@ -274,7 +287,7 @@ impl Turnaround {
         let mut all = Vec::with_capacity(n);
         let (mut transport, mut in_lab) = (Vec::new(), Vec::new());
         let mut late_total = 0;
-        let mut late: Vec<(u32, Option<u32>, Millis)> = Vec::new();
+        let mut late: Vec<Late> = Vec::new();
         let mut counts = LateCounts::default();
         for t in 0..n {
             let due = collected[t].saturating_add(deadlines.millis(tubes.mode[t]));
@@ -283,7 +296,15 @@ impl Turnaround {
             let r = first[t];
             if r == NONE {
                 if as_of > due {
-                    late.push((tube, None, as_of - due));
+                    late.push(Late {
+                        tube,
+                        mode: tubes.mode[t],
+                        lab: None,
+                        collected: collected[t],
+                        due,
+                        reported: None,
+                        over: as_of - due,
+                    });
                     *if pool {
                         &mut counts.pool_waiting
                     } else {
@@ -317,7 +338,15 @@ impl Turnaround {
             if is_late {
                 per_lab[id].1 += 1;
                 late_total += 1;
-                late.push((tube, Some(r), reported - due));
+                late.push(Late {
+                    tube,
+                    mode: tubes.mode[t],
+                    lab: Some(id),
+                    collected: collected[t],
+                    due,
+                    reported: Some(reported),
+                    over: reported - due,
+                });
                 *if pool {
                     &mut counts.pool_reported_late
                 } else {
@@ -343,31 +372,35 @@ impl Turnaround {
 
         // The lists, cut, then the barcodes of the listed tubes only.
         let (late_total, recall_delays_total) = (late.len() as u64, recalls.len() as u64);
-        late.par_sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        late.par_sort_unstable_by(|a, b| b.over.cmp(&a.over).then(a.tube.cmp(&b.tube)));
         late.truncate(listed);
         recalls.par_sort_unstable_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(&b.0)));
         recalls.truncate(listed);
         let listed: Vec<u32> = late
             .iter()
-            .map(|l| l.0)
+            .map(|l| l.tube)
             .chain(recalls.iter().map(|r| r.0))
             .collect();
         let barcodes = round.barcodes_of(store, &listed)?;
         let barcode = |t: u32| barcodes.get(t).to_owned();
         let fmt = |ms: Millis| time::format(ms, round.zone);
+        let stamp = |at: Millis| Stamp {
+            at,
+            offset: round.zone,
+        };
+        // Built from the values the pass above copied: the list is in order of lateness,
+        // and reading the tube columns in that order was a cache miss a field.
         let late = late
             .into_par_iter()
-            .map(|(t, r, over)| {
-                let i = t as usize;
-                LateTube {
-                    tube: barcode(t),
-                    mode: tubes.mode[i].as_str(),
-                    collected_at: fmt(collected[i]),
-                    due_at: fmt(collected[i].saturating_add(deadlines.millis(tubes.mode[i]))),
-                    reported_at: r.map(|r| fmt(rs.reported_at[r as usize])),
-                    lab: r.map_or(String::new(), |r| lab_of(r).to_owned()),
-                    minutes_late: over as f64 / MS_PER_MINUTE,
-                }
+            .with_min_len(4096)
+            .map(|l| LateTube {
+                tube: barcode(l.tube),
+                mode: l.mode.as_str(),
+                collected_at: stamp(l.collected),
+                due_at: stamp(l.due),
+                reported_at: l.reported.map(stamp),
+                lab: l.lab.map_or(String::new(), |id| lab_names[id].to_owned()),
+                minutes_late: l.over as f64 / MS_PER_MINUTE,
             })
             .collect();
         let recall_delays = recalls
