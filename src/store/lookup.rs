@@ -221,6 +221,48 @@ impl StoreIndex {
         self.tube_in(|_, f| f.find(key))
     }
 
+    /// The same index with its tube indexes of at least `min_bytes` in new mappings
+    /// (see [`IndexFile::remapped`]): a pass of millions of lookups takes one for each
+    /// stretch of its keys and drops it after, so the pages it touched leave its
+    /// resident memory. Smaller files are shared: their pages are few.
+    pub fn remapped(&self, min_bytes: usize) -> Result<StoreIndex> {
+        let fresh = |f: &Arc<IndexFile>| -> Result<Arc<IndexFile>> {
+            if f.bytes() >= min_bytes {
+                Ok(Arc::new(f.remapped()?))
+            } else {
+                Ok(Arc::clone(f))
+            }
+        };
+        Ok(StoreIndex {
+            rounds: self.rounds.clone(),
+            rows: self.rows.clone(),
+            collections: self
+                .collections
+                .iter()
+                .map(|c| {
+                    Ok(CollectionIndex {
+                        round: c.round,
+                        base: c.base,
+                        segments: c.segments,
+                        tubes: fresh(&c.tubes)?,
+                        persons: Arc::clone(&c.persons),
+                    })
+                })
+                .collect::<Result<_>>()?,
+            results: self
+                .results
+                .iter()
+                .map(|r| {
+                    Ok(ResultIndex {
+                        round: r.round,
+                        base: r.base,
+                        tubes: fresh(&r.tubes)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+
     /// A reader for many lookups in ascending key order (see [`TubeCursor`]).
     pub fn cursor(&self) -> TubeCursor<'_> {
         TubeCursor {
