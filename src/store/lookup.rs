@@ -156,6 +156,11 @@ pub struct ResultFact {
     pub cts: (Option<f32>, Option<f32>),
 }
 
+/// Sidecar indexes this large are mapped anew by [`StoreIndex::remapped`]. The library's
+/// own tests map every one anew, so their batches go through the fresh mappings a
+/// city's batch does.
+pub(crate) const REMAP_BYTES: usize = if cfg!(test) { 1 } else { 16 << 20 };
+
 /// Lookups by tube barcode across every committed segment, without reading Parquet.
 #[derive(Default)]
 pub struct StoreIndex {
@@ -221,13 +226,13 @@ impl StoreIndex {
         self.tube_in(|_, f| f.find(key))
     }
 
-    /// The same index with its tube indexes of at least `min_bytes` in new mappings
+    /// The same index with its sidecar indexes of 16 MB or more in new mappings
     /// (see [`IndexFile::remapped`]): a pass of millions of lookups takes one for each
     /// stretch of its keys and drops it after, so the pages it touched leave its
     /// resident memory. Smaller files are shared: their pages are few.
-    pub fn remapped(&self, min_bytes: usize) -> Result<StoreIndex> {
+    pub fn remapped(&self) -> Result<StoreIndex> {
         let fresh = |f: &Arc<IndexFile>| -> Result<Arc<IndexFile>> {
-            if f.bytes() >= min_bytes {
+            if f.bytes() >= REMAP_BYTES {
                 Ok(Arc::new(f.remapped()?))
             } else {
                 Ok(Arc::clone(f))
@@ -245,7 +250,7 @@ impl StoreIndex {
                         base: c.base,
                         segments: c.segments,
                         tubes: fresh(&c.tubes)?,
-                        persons: Arc::clone(&c.persons),
+                        persons: fresh(&c.persons)?,
                     })
                 })
                 .collect::<Result<_>>()?,

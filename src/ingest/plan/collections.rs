@@ -43,6 +43,11 @@ pub(crate) fn stored_boxes(custody: &[Stored]) -> StoredBoxes<'_> {
     out
 }
 
+/// Batches of this many rows and more probe the store's tube indexes through fresh
+/// mappings. The library's own tests always do, so their batches go through them as
+/// a city's does.
+const REMAP_ROWS: usize = if cfg!(test) { 1 } else { 1 << 16 };
+
 /// Plans a collections batch into `round`: one segment, of the rows kept, in input
 /// order; and, when the batch has a `box` column, the rows that record the round's box
 /// manifest ([`Plan::boxed`]), checked against the boxes the store holds (`stored`).
@@ -57,9 +62,19 @@ pub(crate) fn plan_collections(
     // Whole tubes in the grouping's few hundred spans, checked on all cores; the spans'
     // findings are joined in span order, which is the order one pass would find them.
     let (order, cuts) = group_by_tube(rows);
+    // Each span probes the store's tube indexes through mappings of its own when there
+    // are several spans, and drops them after: one mapping for the whole batch kept
+    // every page it touched resident (a city's second batch touches all of the first's
+    // index). A mapping that cannot be made again leaves the first one in use. A lab's
+    // batch of thousands of rows touches few pages and maps nothing anew.
+    let several = rows.len() >= REMAP_ROWS && cuts.len() > 2;
     let checked: Vec<Checked> = cuts
         .par_windows(2)
-        .map(|w| check_tubes(rows, &order[w[0]..w[1]], round, index, stored, labels))
+        .map(|w| {
+            let fresh = several.then(|| index.remapped().ok()).flatten();
+            let index = fresh.as_ref().unwrap_or(index);
+            check_tubes(rows, &order[w[0]..w[1]], round, index, stored, labels)
+        })
         .collect();
     drop(order);
     let mut dropped = Vec::new();

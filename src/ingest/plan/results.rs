@@ -27,13 +27,10 @@ fn key_of_prefix(prefix: u128) -> Option<TubeKey> {
     })
 }
 
-/// Tubes looked up at a time. The library's own tests take windows of four tubes and
-/// map every index anew, so each of their results batches goes through several
-/// windows and fresh mappings, as a city's batch does.
+/// Tubes looked up at a time. The library's own tests take windows of four tubes, so
+/// each of their results batches goes through several windows and fresh mappings, as
+/// a city's batch does.
 const WINDOW: usize = if cfg!(test) { 4 } else { 1 << 16 };
-
-/// Tube indexes this large are mapped anew for each window of lookups.
-const REMAP_BYTES: usize = if cfg!(test) { 0 } else { 16 << 20 };
 
 /// Plans a results batch: a segment per round its tubes were collected in, rows by
 /// tube then time, with each plate's controls beside its samples.
@@ -120,7 +117,7 @@ pub(crate) fn plan_results(
         // several: one mapping for the whole batch kept every page it touched resident,
         // 618 MB of a city's batch with 30 % single tubes. A mapping that cannot be made
         // again leaves the first one in use, which is only more memory.
-        let fresh = several.then(|| index.remapped(REMAP_BYTES).ok()).flatten();
+        let fresh = several.then(|| index.remapped().ok()).flatten();
         let known = look_up(window, fresh.as_ref().unwrap_or(index));
         drop(fresh);
         for (&(start, end), (facts, known)) in window.iter().zip(known) {
