@@ -268,6 +268,14 @@ impl StoreIndex {
         })
     }
 
+    /// Runs `f` on this index, through fresh mappings of its large sidecars when
+    /// `fresh` ([`StoreIndex::remapped`]), which are dropped when `f` returns. Mappings
+    /// that cannot be made again leave this one in use: only more memory.
+    pub fn probe<R>(&self, fresh: bool, f: impl FnOnce(&StoreIndex) -> R) -> R {
+        let remapped = fresh.then(|| self.remapped().ok()).flatten();
+        f(remapped.as_ref().unwrap_or(self))
+    }
+
     /// A reader for many lookups in ascending key order (see [`TubeCursor`]).
     pub fn cursor(&self) -> TubeCursor<'_> {
         TubeCursor {

@@ -65,15 +65,14 @@ pub(crate) fn plan_collections(
     // Each span probes the store's tube indexes through mappings of its own when there
     // are several spans, and drops them after: one mapping for the whole batch kept
     // every page it touched resident (a city's second batch touches all of the first's
-    // index). A mapping that cannot be made again leaves the first one in use. A lab's
-    // batch of thousands of rows touches few pages and maps nothing anew.
+    // index). A lab's batch of thousands of rows touches few pages and maps nothing anew.
     let several = rows.len() >= REMAP_ROWS && cuts.len() > 2;
     let checked: Vec<Checked> = cuts
         .par_windows(2)
         .map(|w| {
-            let fresh = several.then(|| index.remapped().ok()).flatten();
-            let index = fresh.as_ref().unwrap_or(index);
-            check_tubes(rows, &order[w[0]..w[1]], round, index, stored, labels)
+            index.probe(several, |index| {
+                check_tubes(rows, &order[w[0]..w[1]], round, index, stored, labels)
+            })
         })
         .collect();
     drop(order);
