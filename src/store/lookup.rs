@@ -182,6 +182,27 @@ pub struct TubeFacts {
     pub members: u32,
 }
 
+/// A tube's rows in the store ([`StoreIndex::members`]).
+pub struct Members<'a> {
+    index: &'a StoreIndex,
+    /// Collections segment and its rows of the tube.
+    runs: Vec<(usize, Range<u32>)>,
+}
+
+impl Members<'_> {
+    /// Whether the store records `person_hash` in the tube.
+    pub fn has(&self, person_hash: u128) -> bool {
+        let hash = person_hash.to_be_bytes();
+        self.runs.iter().any(|(s, rows)| {
+            self.index.collections.get(*s).is_some_and(|seg| {
+                seg.persons
+                    .find(&hash)
+                    .any(|p| rows.contains(&seg.persons.person_row(p)))
+            })
+        })
+    }
+}
+
 /// Lookups of tubes in ascending key order, as a batch sorted by barcode makes them:
 /// each segment's index is galloped through from the last match instead of searched
 /// whole, so a lookup is a few comparisons in cache.
@@ -317,17 +338,25 @@ impl StoreIndex {
 
     /// Whether the store already records `person_hash` in the tube.
     pub fn has_member(&self, key: &TubeKey, person_hash: u128) -> bool {
-        let hash = person_hash.to_be_bytes();
-        self.collections.iter().any(|seg| {
-            seg.tubes.find(key).any(|i| {
-                let r = seg.tubes.record(i);
-                let first = index::u32_at(r, 32);
-                let rows = first..first.saturating_add(index::u32_at(r, 36));
-                seg.persons
-                    .find(&hash)
-                    .any(|p| rows.contains(&seg.persons.person_row(p)))
+        self.members(key).has(person_hash)
+    }
+
+    /// The tube's rows in each segment, found once, to ask of several persons whether
+    /// the store records them in it: a tube of 20 asked its rows again for each person.
+    pub fn members(&self, key: &TubeKey) -> Members<'_> {
+        let runs = self
+            .collections
+            .iter()
+            .enumerate()
+            .flat_map(|(s, seg)| {
+                seg.tubes.find(key).map(move |i| {
+                    let r = seg.tubes.record(i);
+                    let first = index::u32_at(r, 32);
+                    (s, first..first.saturating_add(index::u32_at(r, 36)))
+                })
             })
-        })
+            .collect();
+        Members { index: self, runs }
     }
 
     /// Every result the store holds for the tube, as (outcome, `reported_at`).

@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub(crate) use lookup::{CollectionIndex, ResultIndex};
-pub use lookup::{ResultFact, StoreIndex, TubeCursor, TubeFacts};
+pub use lookup::{Members, ResultFact, StoreIndex, TubeCursor, TubeFacts};
 pub use manifest::{Batch, BatchKind, Manifest, PopulationSegment, Segment, Settings};
 
 use crate::time::{self, Offset};

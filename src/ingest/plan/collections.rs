@@ -203,10 +203,11 @@ fn check_tubes(
         // keeps always comes from a row the store holds.
         repeats.clear();
         if facts.is_some() {
+            let members = index.members(&key);
             repeats.extend(
                 group
                     .iter()
-                    .map(|&i| index.has_member(&key, rows.person.hash(i as usize))),
+                    .map(|&i| members.has(rows.person.hash(i as usize))),
             );
         } else {
             repeats.resize(group.len(), false);
