@@ -450,7 +450,10 @@ impl std::fmt::Display for Stamp {
 
 impl serde::Serialize for Stamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match rfc3339_bytes(self.at, self.offset) {
+            Some((b, n)) => s.serialize_str(std::str::from_utf8(&b[..n]).unwrap_or_default()),
+            None => s.collect_str(self),
+        }
     }
 }
 
