@@ -9,10 +9,11 @@
 //! time and is caught. Damage that leaves the stat alone (bit rot on the disk) is what
 //! `pooltrack verify` looks for, by hashing everything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -100,42 +101,8 @@ pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Res
         .par_iter()
         .zip(stats)
         .map(|(&(f, batch), stat)| {
-            if !inside_segments(&f.path) {
-                return Err(Error::damaged(
-                    root,
-                    format!(
-                        "the manifest names {} for batch {batch}, which is not a segment file inside the store",
-                        f.path
-                    ),
-                ));
-            }
-            let path = root.join(&f.path);
-            let stat = stat.map_or_else(|| stat_of(&path), Ok).map_err(|_| {
-                Error::damaged(root, format!("{} of batch {batch} is missing", f.path))
-            })?;
-            if stat.bytes != f.bytes {
-                return Err(Error::damaged(
-                    root,
-                    format!(
-                        "{} of batch {batch} has {} bytes, the manifest says {}",
-                        f.path, stat.bytes, f.bytes
-                    ),
-                ));
-            }
-            if matches!(cache.files.get(&f.path), Some((s, h)) if *s == stat && *h == f.xxh3) {
-                return Ok(None);
-            }
-            let hash = hash_file(&path).map_err(|e| Error::io(&path, e))?;
-            if hash != f.xxh3 {
-                return Err(Error::damaged(
-                    root,
-                    format!(
-                        "{} of batch {batch} is altered: its content no longer matches the checksum the manifest recorded",
-                        f.path
-                    ),
-                ));
-            }
-            Ok(Some((f.path.clone(), stat)))
+            let cached = cache.files.get(&f.path).map(|(s, h)| (*s, h.as_str()));
+            check_one(root, f, batch, stat, cached)
         })
         .collect();
     let mut fresh = Vec::new();
@@ -159,6 +126,122 @@ pub fn check_with(root: &Path, manifest: &Manifest, mut cache: StatCache) -> Res
         save(root, &cache);
     }
     Ok(cache)
+}
+
+/// Refuses a manifest path outside the store's tables (see [`inside_segments`]).
+pub(crate) fn inside(root: &Path, f: &FileRef, batch: u32) -> Result<()> {
+    if inside_segments(&f.path) {
+        return Ok(());
+    }
+    Err(Error::damaged(
+        root,
+        format!(
+            "the manifest names {} for batch {batch}, which is not a segment file inside the store",
+            f.path
+        ),
+    ))
+}
+
+/// Checks one committed file: inside the store, present (`stat`, when the caller has
+/// taken it), of its size, and of its hash unless `cached` (its stat-cache entry)
+/// vouches for it. `Some` with its stat when it was hashed just now.
+fn check_one(
+    root: &Path,
+    f: &FileRef,
+    batch: u32,
+    stat: Option<Stat>,
+    cached: Option<(Stat, &str)>,
+) -> Result<Option<(String, Stat)>> {
+    inside(root, f, batch)?;
+    let path = root.join(&f.path);
+    let stat = stat
+        .map_or_else(|| stat_of(&path), Ok)
+        .map_err(|_| Error::damaged(root, format!("{} of batch {batch} is missing", f.path)))?;
+    if stat.bytes != f.bytes {
+        return Err(Error::damaged(
+            root,
+            format!(
+                "{} of batch {batch} has {} bytes, the manifest says {}",
+                f.path, stat.bytes, f.bytes
+            ),
+        ));
+    }
+    if matches!(cached, Some((s, h)) if s == stat && h == f.xxh3) {
+        return Ok(None);
+    }
+    let hash = hash_file(&path).map_err(|e| Error::io(&path, e))?;
+    if hash != f.xxh3 {
+        return Err(Error::damaged(
+            root,
+            format!(
+                "{} of batch {batch} is altered: its content no longer matches the checksum the manifest recorded",
+                f.path
+            ),
+        ));
+    }
+    Ok(Some((f.path.clone(), stat)))
+}
+
+/// Checks a store's files as a command reads them, for a command that reads a few of
+/// them (one person's rows): on a lab's day of batches, stating every one of thousands
+/// of files, and parsing the stat cache of them all, is most of such a command's time.
+/// The same checks as [`check_with`], file by file, each file once.
+#[derive(Debug)]
+pub(crate) struct OnRead {
+    /// `verified.json` as read: a check parses only its file's entry.
+    cache: Vec<u8>,
+    /// The files checked so far.
+    checked: Mutex<HashSet<String>>,
+}
+
+impl OnRead {
+    pub(crate) fn read(root: &Path) -> OnRead {
+        OnRead {
+            cache: fs::read(root.join(VERIFIED)).unwrap_or_default(),
+            checked: Mutex::default(),
+        }
+    }
+
+    /// Checks `f` of batch `batch`, unless this store object has checked it already.
+    pub(crate) fn check(&self, root: &Path, f: &FileRef, batch: u32) -> Result<()> {
+        let checked = || self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+        if checked().contains(&f.path) {
+            return Ok(());
+        }
+        let cached = cached_entry(&self.cache, &f.path);
+        let fresh = check_one(
+            root,
+            f,
+            batch,
+            None,
+            cached.as_ref().map(|(s, h)| (*s, h.as_str())),
+        )?;
+        if fresh.is_some() {
+            // Rare (a file copied or touched): recorded so the next command need not
+            // hash it again.
+            record(root, std::slice::from_ref(f));
+        }
+        checked().insert(f.path.clone());
+        Ok(())
+    }
+}
+
+/// The stat-cache entry of `path` in `json` (`verified.json` as [`save`] writes it),
+/// without parsing the others. `None` when there is none or it cannot be read, which
+/// only costs a hash.
+fn cached_entry(json: &[u8], path: &str) -> Option<(Stat, String)> {
+    let key = serde_json::to_vec(path).ok()?;
+    memchr::memmem::find_iter(json, &key).find_map(|at| {
+        // A key of the map: after `{` or `,` and before `:` (a path never stands as a
+        // value; the values are stats and hex hashes).
+        let before = json.get(at.checked_sub(1)?)?;
+        let rest = json.get(at + key.len()..)?.strip_prefix(b":")?;
+        if !matches!(before, b'{' | b',') {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_slice(rest);
+        <(Stat, String)>::deserialize(&mut de).ok()
+    })
 }
 
 /// The stat of each file of `files`, taken folder by folder: each folder listed once and
@@ -213,4 +296,88 @@ pub fn record_in(root: &Path, cache: &mut StatCache, written: &[FileRef]) {
         }
     }
     save(root, cache);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_ref(root: &Path, path: &str, content: &[u8]) -> FileRef {
+        let full = root.join(path);
+        fs::create_dir_all(full.parent().expect("a folder")).expect("mkdir");
+        fs::write(&full, content).expect("write");
+        FileRef {
+            path: path.to_owned(),
+            bytes: content.len() as u64,
+            xxh3: hash_file(&full).expect("hash"),
+        }
+    }
+
+    #[test]
+    fn a_cache_entry_is_found_without_parsing_the_others() {
+        let mut cache = StatCache::default();
+        let stat = |n| Stat {
+            bytes: n,
+            mtime_ns: i128::from(n) * 7,
+            inode: n + 1,
+        };
+        for (i, p) in [
+            "collections/R1/b000001.parquet",
+            "collections/R1/b000011.parquet",
+            "x\"y/b.tubes",
+        ]
+        .iter()
+        .enumerate()
+        {
+            cache
+                .files
+                .insert((*p).to_owned(), (stat(i as u64 + 1), format!("{i:016x}")));
+        }
+        let json = serde_json::to_vec(&cache).expect("json");
+        for (p, (s, h)) in &cache.files {
+            assert_eq!(cached_entry(&json, p), Some((*s, h.clone())), "{p}");
+        }
+        // Neither a path that ends another one nor one the cache lacks.
+        assert_eq!(cached_entry(&json, "R1/b000001.parquet"), None);
+        assert_eq!(cached_entry(&json, "collections/R1/b000002.parquet"), None);
+        assert_eq!(
+            cached_entry(b"not json", "collections/R1/b000001.parquet"),
+            None
+        );
+    }
+
+    #[test]
+    fn files_are_checked_as_read_and_a_touched_one_is_recorded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let kept = file_ref(root, "collections/R1/b000001.parquet", b"rows of batch one");
+        let touched = file_ref(root, "collections/R1/b000002.parquet", b"rows of batch two");
+        let altered = file_ref(root, "results/R1/b000003.parquet", b"results of three");
+        record(root, &[kept.clone(), touched.clone(), altered.clone()]);
+
+        // The same bytes in a new file put in its place: another stat (a new inode;
+        // a modification time may not move within a clock tick), the same hash.
+        let copy = root.join("copy");
+        fs::write(&copy, b"rows of batch two").expect("copy");
+        fs::rename(&copy, root.join(&touched.path)).expect("replace");
+        fs::write(root.join(&altered.path), b"results of THREE").expect("alter");
+        let before = StatCache::read(root).files[&touched.path].0;
+
+        let on_read = OnRead::read(root);
+        on_read.check(root, &kept, 1).expect("kept");
+        on_read.check(root, &touched, 2).expect("touched");
+        let err = on_read.check(root, &altered, 3).expect_err("altered");
+        assert!(err.to_string().contains("altered"), "{err}");
+        assert!(err.to_string().contains(&altered.path), "{err}");
+        let after = StatCache::read(root).files[&touched.path].0;
+        assert_ne!(before, after, "the touched file's new stat is recorded");
+
+        // A file checked once is not checked again by the same store object.
+        fs::remove_file(root.join(&kept.path)).expect("remove");
+        on_read.check(root, &kept, 1).expect("checked before");
+        let err = OnRead::read(root)
+            .check(root, &kept, 1)
+            .expect_err("missing");
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
 }

@@ -63,7 +63,9 @@ impl Store {
                 idx.rounds.len() - 1
             };
             let open_file = |f: &manifest::FileRef, k| -> Result<Arc<IndexFile>> {
-                Ok(Arc::new(IndexFile::open(&self.root.join(&f.path), k)?))
+                let path = self.root.join(&f.path);
+                self.check_read(&path)?;
+                Ok(Arc::new(IndexFile::open(&path, k)?))
             };
             let (collection_rows, result_rows) = &mut idx.rows[round];
             let next = |rows_so_far: &mut u32| -> Result<u32> {

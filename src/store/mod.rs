@@ -94,6 +94,15 @@ impl Default for WriterOptions {
     }
 }
 
+/// What [`Store::load`] reads beside the tables.
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    /// The stat cache too, on the other core, for a check of every file.
+    WithStatCache,
+    /// The tables only (the files are checked as they are read).
+    Tables,
+}
+
 /// An open store.
 pub struct Store {
     root: PathBuf,
@@ -112,6 +121,9 @@ pub struct Store {
     /// The stat cache as this store object read it and, for a writer, as it recorded its
     /// new files in it since: one read of `verified.json` a command, not one a step.
     stat_cache: Option<checked::StatCache>,
+    /// For a store opened by [`Store::open_for_lookups`]: its files are checked as they
+    /// are read, not at opening.
+    on_read: Option<checked::OnRead>,
 }
 
 impl Store {
@@ -119,18 +131,58 @@ impl Store {
     /// there with its recorded size. A store of formats 1 and 2 (`MANIFEST.json`) is
     /// read as it is.
     pub fn open(root: &Path) -> Result<Store> {
-        let mut store = match Store::load(root, None)? {
-            Some(store) => store,
-            None if has_data(root) => return Err(missing_log(root)),
-            None => {
-                return Err(Error::Usage(format!(
-                    "no store at {}: ingest a batch first, or give --store (or POOLTRACK_STORE)",
-                    root.display()
-                )));
-            }
-        };
+        let mut store = Store::open_unchecked(root, Load::WithStatCache)?;
         store.check_files()?;
         Ok(store)
+    }
+
+    /// Opens an existing store for a command that reads a few of its rows (a person's):
+    /// each committed file is checked (present, of its size, of its hash through the
+    /// stat cache) when the command first reads it, instead of every file at opening:
+    /// on a lab's day of batches that is thousands of files, most of such a command's
+    /// time. Every path the log names is still checked to be inside the store. Reads
+    /// through [`Store::index_of`] and the `read` module's functions are checked.
+    pub fn open_for_lookups(root: &Path) -> Result<Store> {
+        let mut store = Store::open_unchecked(root, Load::Tables)?;
+        for b in &store.manifest.batches {
+            for f in b.files() {
+                checked::inside(root, f, b.id)?;
+            }
+        }
+        store.on_read = Some(checked::OnRead::read(root));
+        Ok(store)
+    }
+
+    fn open_unchecked(root: &Path, load: Load) -> Result<Store> {
+        match Store::load(root, None, load)? {
+            Some(store) => Ok(store),
+            None if has_data(root) => Err(missing_log(root)),
+            None => Err(Error::Usage(format!(
+                "no store at {}: ingest a batch first, or give --store (or POOLTRACK_STORE)",
+                root.display()
+            ))),
+        }
+    }
+
+    /// Checks the committed file at `path` before a read, for a store opened by
+    /// [`Store::open_for_lookups`] (any other has checked every file at opening). A
+    /// path no batch names (a run, which is derived data) is not checked here.
+    pub(crate) fn check_read(&self, path: &Path) -> Result<()> {
+        let Some(on_read) = &self.on_read else {
+            return Ok(());
+        };
+        let Some(rel) = path.strip_prefix(&self.root).ok().and_then(Path::to_str) else {
+            return Ok(());
+        };
+        let named = self
+            .manifest
+            .batches
+            .iter()
+            .find_map(|b| b.files().find(|f| f.path == rel).map(|f| (f, b.id)));
+        match named {
+            Some((f, batch)) => on_read.check(&self.root, f, batch),
+            None => Ok(()),
+        }
     }
 
     /// Opens the store for writing, creating it if it does not exist. Only one writer
@@ -248,7 +300,8 @@ impl Store {
             }
         }
         if root.join(MANIFEST).exists() || tables::exists(root) {
-            return Store::load(root, Some(lock))?.ok_or_else(|| missing_log(root));
+            return Store::load(root, Some(lock), Load::WithStatCache)?
+                .ok_or_else(|| missing_log(root));
         }
         if has_data(root) {
             return Err(missing_log(root));
@@ -264,13 +317,14 @@ impl Store {
             due: Vec::new(),
             runs: runs::RunCache::default(),
             stat_cache: None,
+            on_read: None,
         })
     }
 
     /// Reads the store at `root`: its tables (format 3) or, in an older store, its
     /// `MANIFEST.json`. `None` when there is neither. A `MANIFEST.json` wins: beside
     /// tables it means a migration that did not finish, which left the old store whole.
-    fn load(root: &Path, lock: Option<File>) -> Result<Option<Store>> {
+    fn load(root: &Path, lock: Option<File>, load: Load) -> Result<Option<Store>> {
         let path = root.join(MANIFEST);
         match fs::read(&path) {
             Ok(bytes) => {
@@ -285,6 +339,7 @@ impl Store {
                     due: Vec::new(),
                     runs: runs::RunCache::default(),
                     stat_cache: None,
+                    on_read: None,
                 }));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -292,8 +347,13 @@ impl Store {
         }
         // The stat cache is read while the logs are: on a lab's day of batches each is
         // a few milliseconds of a command that should take twenty.
-        let (loaded, stat_cache) =
-            rayon::join(|| tables::load(root), || checked::StatCache::read(root));
+        let (loaded, stat_cache) = match load {
+            Load::WithStatCache => {
+                let (l, c) = rayon::join(|| tables::load(root), || checked::StatCache::read(root));
+                (l, Some(c))
+            }
+            Load::Tables => (tables::load(root), None),
+        };
         Ok(loaded?.map(|t| Store {
             root: root.to_path_buf(),
             manifest: t.manifest,
@@ -302,7 +362,8 @@ impl Store {
             writer_lock: lock,
             due: t.due,
             runs: runs::RunCache::default(),
-            stat_cache: Some(stat_cache),
+            stat_cache,
+            on_read: None,
         }))
     }
 

@@ -120,6 +120,7 @@ fn segments_of<'a>(
 }
 
 fn open_reader(store: &Store, path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    store.check_read(path)?;
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
     ParquetRecordBatchReaderBuilder::try_new(f)
         .map_err(|e| Error::damaged(store.root(), format!("{}: {e}", path.display())))
@@ -153,6 +154,7 @@ fn column_types(schema: &Schema, names: &[&str]) -> Vec<DataType> {
 
 /// Reads a segment file's footer; a footer that does not read is damage.
 fn segment_footer(store: &Store, path: &Path) -> Result<ArrowReaderMetadata> {
+    store.check_read(path)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         .map_err(|e| damaged_file(store, path, e))
@@ -393,6 +395,7 @@ pub fn map_rows<T: Send>(
     let mut base = 0u64;
     let mut at = 0usize;
     for path in files {
+        store.check_read(path)?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
             .map_err(|e| damaged_file(store, path, e))?;
@@ -586,6 +589,7 @@ fn read_table(
     let parts: Vec<Vec<RecordBatch>> = files
         .par_iter()
         .map(|path| {
+            store.check_read(path)?;
             let f = File::open(path).map_err(|e| Error::io(path, e))?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(f)
                 .and_then(|b| b.with_batch_size(64 * 1024).build())
