@@ -100,8 +100,9 @@ struct Record {
     format: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     settings: Option<Settings>,
+    /// Boxed: a lab's day is thousands of records, moved a few times as they are read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    batch: Option<Batch>,
+    batch: Option<Box<Batch>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retraction: Option<Retraction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,7 +361,7 @@ pub fn commit_batch(root: &Path, versions: &mut Versions, batch: &Batch) -> Resu
     actions.push(commit_info(
         "WRITE",
         &Record {
-            batch: Some(batch.clone()),
+            batch: Some(Box::new(batch.clone())),
             ..Record::default()
         },
     )?);
@@ -486,17 +487,32 @@ pub fn load_every_commit(root: &Path) -> Result<Option<Loaded>> {
     load_with(root, false)
 }
 
-/// Each table's commits as read, in version order, and how many were read from their
-/// files rather than the snapshot.
+/// Each table's commits as read (from the snapshot `saved` where it holds), and how
+/// many were read past it; `None` when the collections table, which marks a store,
+/// has no commit (see [`exists`]: its log is listed once, for both).
 fn read_tables(
     root: &Path,
     mut saved: Option<snapshot::Snapshot>,
-) -> Result<(Vec<snapshot::TableReads>, usize)> {
+) -> Result<Option<(Vec<snapshot::TableReads>, usize)>> {
+    let marker = table_dir(root, BatchKind::Collections);
+    let Ok(Some(listed)) = delta::versions(&marker) else {
+        return Ok(None);
+    };
+    if listed.is_empty() {
+        return Ok(None);
+    }
+    let mut listed = Some(listed);
     let mut tables = Vec::new();
     let mut fresh = 0;
     for kind in all_tables() {
         let dir = table_dir(root, kind);
-        let Some(versions) = delta::contiguous_versions(&dir)? else {
+        let versions = if kind == BatchKind::Collections
+            && let Some(l) = listed.take()
+        {
+            delta::contiguous(&dir, l)?
+        } else if let Some(v) = delta::contiguous_versions(&dir)? {
+            v
+        } else {
             continue;
         };
         let mut reads = saved
@@ -510,19 +526,18 @@ fn read_tables(
         }
         tables.push((kind, reads));
     }
-    Ok((tables, fresh))
+    Ok(Some((tables, fresh)))
 }
 
 fn load_with(root: &Path, use_snapshot: bool) -> Result<Option<Loaded>> {
-    if !exists(root) {
-        return Ok(None);
-    }
     let saved = if use_snapshot {
         snapshot::Snapshot::read(root)
     } else {
         None
     };
-    let (tables, fresh) = read_tables(root, saved)?;
+    let Some((tables, fresh)) = read_tables(root, saved)? else {
+        return Ok(None);
+    };
     if use_snapshot && fresh >= snapshot::EVERY {
         snapshot::save(root, &tables);
     }
@@ -551,7 +566,7 @@ fn load_with(root: &Path, use_snapshot: bool) -> Result<Option<Loaded>> {
                 settings = Some(s);
             }
             if let Some(b) = record.batch {
-                manifest.batches.push(b);
+                manifest.batches.push(*b);
             }
             if let Some(r) = record.retraction {
                 manifest.retractions.push(r);

@@ -275,9 +275,11 @@ pub fn read_log(table: &Path) -> Result<Option<Vec<Commit>>> {
 
 /// [`versions`], checked to run 0, 1, 2… without a gap: a missing commit is damage.
 pub fn contiguous_versions(table: &Path) -> Result<Option<Vec<u64>>> {
-    let Some(versions) = versions(table)? else {
-        return Ok(None);
-    };
+    versions(table)?.map(|v| contiguous(table, v)).transpose()
+}
+
+/// `versions` of `table`'s log (as [`versions`] lists them), refused if they skip one.
+pub fn contiguous(table: &Path, versions: Vec<u64>) -> Result<Vec<u64>> {
     if let Some((want, &v)) = versions
         .iter()
         .enumerate()
@@ -291,7 +293,7 @@ pub fn contiguous_versions(table: &Path) -> Result<Option<Vec<u64>>> {
             ),
         ));
     }
-    Ok(Some(versions))
+    Ok(versions)
 }
 
 /// Reads the commits `versions` of `table`'s log, in that order.
