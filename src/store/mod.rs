@@ -393,14 +393,18 @@ impl Store {
             dirs.push(table.clone());
             dirs.push(table.join(tables::PRIVATE));
             if kind != BatchKind::Population {
-                for base in [table.clone(), table.join(tables::PRIVATE)] {
+                for (base, private) in [(table.clone(), false), (table.join(tables::PRIVATE), true)]
+                {
                     if let Ok(rounds) = fs::read_dir(&base) {
-                        dirs.extend(
-                            rounds
-                                .flatten()
-                                .filter(|r| r.file_type().is_ok_and(|t| t.is_dir()))
-                                .map(|r| r.path()),
-                        );
+                        for r in rounds.flatten() {
+                            if r.file_type().is_ok_and(|t| t.is_dir()) {
+                                // A round's runs folder: a merge killed while writing.
+                                if private {
+                                    dirs.push(r.path().join(runs::RUNS));
+                                }
+                                dirs.push(r.path());
+                            }
+                        }
                     }
                 }
             }

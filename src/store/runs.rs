@@ -10,14 +10,21 @@
 //! keys segment by segment): a reader given a run in place of its segments reads the
 //! same records in the same order (`Store::index_of`).
 //!
-//! Runs are derived data, kept beside the segments' sidecars and named by what they
-//! cover (first batch, last batch, number of segments):
+//! Runs are derived data, kept in a folder of their own beside the segments' sidecars
+//! and named by what they cover (first batch, last batch, number of segments):
 //!
 //! ```text
-//! collections/_pooltrack/<round>/r000003-000018-16.tubes
-//! collections/_pooltrack/<round>/r000003-000018-16.persons
-//! results/_pooltrack/<round>/r000004-000031-8.tubes
+//! collections/_pooltrack/<round>/runs/r000003-000018-16.tubes
+//! collections/_pooltrack/<round>/runs/r000003-000018-16.persons
+//! results/_pooltrack/<round>/runs/r000004-000031-8.tubes
 //! ```
+//!
+//! A folder of their own because every reader lists them: the sidecars' folder of a
+//! lab's day holds thousands of files, and listing it was a tenth of a person's
+//! look-up. Stores made before kept their runs among the sidecars: readers read them
+//! there while the round has no `runs` folder, and the round's next writer moves them
+//! into one (gathered in `runs.tmp`, then renamed, so a crash leaves either folder
+//! whole and the next writer goes on).
 //!
 //! No commit names them, and nothing is lost without them. A run is used only while the
 //! round's live segments from its first batch to its last are exactly as many as its
@@ -73,6 +80,10 @@ const TUBES: &str = "tubes";
 const PERSONS: &str = "persons";
 /// Start of a run being written.
 const TEMPORARY: &str = "tmp-r";
+/// The folder of a round's runs, in its sidecars' folder.
+pub(crate) const RUNS: &str = "runs";
+/// Where a writer gathers the runs of an older store before renaming it to [`RUNS`].
+const GATHERING: &str = "runs.tmp";
 
 impl RunName {
     /// The run's file name with extension `ext`.
@@ -127,14 +138,14 @@ pub(crate) struct OpenRun {
 pub(crate) struct RunCache(Mutex<HashMap<PathBuf, Arc<Vec<OpenRun>>>>);
 
 impl RunCache {
-    /// The runs in `dir`, opened on the first call.
+    /// The runs of the runs folder `dir`, opened on the first call.
     fn get(&self, dir: &Path, kind: BatchKind) -> Arc<Vec<OpenRun>> {
         let mut map = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(dir.to_path_buf())
-            .or_insert_with(|| Arc::new(open_runs(dir, kind)))
+            .or_insert_with(|| Arc::new(open_runs(&in_use(dir), kind)))
             .clone()
     }
 
@@ -297,12 +308,48 @@ fn usable(kind: BatchKind, members: &[Member<'_>], run: &OpenRun) -> bool {
     records == Some(run.tubes.len() as u64)
 }
 
-/// The folder of a round's runs: its segments' sidecars' folder.
+/// The folder of a round's runs: [`RUNS`] in its segments' sidecars' folder.
 pub(crate) fn dir_of(root: &Path, members: &[Member<'_>]) -> Option<PathBuf> {
     let first = members.first()?;
     Path::new(&first.segment.tubes.path)
         .parent()
-        .map(|p| root.join(p))
+        .map(|p| root.join(p).join(RUNS))
+}
+
+/// The folder a round's runs are read from: `dir` (see [`dir_of`]), or, in a store
+/// whose round has no runs folder yet, the sidecars' folder that held them before.
+fn in_use(dir: &Path) -> PathBuf {
+    match dir.parent() {
+        Some(sidecars) if !dir.is_dir() => sidecars.to_path_buf(),
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// Gives the round whose runs folder is `dir` that folder, moving into it the runs an
+/// older store kept among the sidecars: gathered in [`GATHERING`] (which a writer
+/// killed before had perhaps begun), then renamed, each step made durable.
+fn make_runs_folder(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let Some(sidecars) = dir.parent() else {
+        return Ok(());
+    };
+    let gathering = sidecars.join(GATHERING);
+    fsutil::create_dir_all(&gathering)?;
+    for e in fs::read_dir(sidecars)
+        .map_err(|e| Error::io(sidecars, e))?
+        .flatten()
+    {
+        let name = e.file_name();
+        if name.to_str().and_then(RunName::parse).is_some() {
+            let to = gathering.join(&name);
+            fs::rename(e.path(), &to).map_err(|e| Error::io(&to, e))?;
+        }
+    }
+    fsutil::sync_dir(&gathering)?;
+    fs::rename(&gathering, dir).map_err(|e| Error::io(dir, e))?;
+    fsutil::sync_dir(sidecars)
 }
 
 impl Store {
@@ -341,6 +388,9 @@ impl Store {
         let Some(dir) = dir_of(&root, &members) else {
             return Ok(merged);
         };
+        if members.len() > 1 {
+            make_runs_folder(&dir)?;
+        }
         let runs = open_runs(&dir, kind);
         let mut pieces: Vec<(Range<usize>, Option<RunName>)> = cover(kind, &members, &runs)
             .into_iter()
@@ -663,6 +713,7 @@ pub(crate) fn check(root: &Path, manifest: &super::Manifest) -> RunsFound {
         let Some(dir) = dir_of(root, members) else {
             continue;
         };
+        let dir = in_use(&dir);
         let runs = open_runs(&dir, *kind);
         let pieces = cover(*kind, members, &runs);
         let mut used: Vec<PathBuf> = Vec::new();

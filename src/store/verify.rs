@@ -760,8 +760,14 @@ fn walk_segments(root: &Path, dir: &Path, known: &HashSet<&str>, report: &mut Ve
         let leftover = Path::new(&rel)
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('b'));
+        let gathering = Path::new(&rel)
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "runs.tmp");
         let why = if leftover {
             "not named by the manifest: left by an ingest that did not commit; the next ingest removes it"
+        } else if gathering {
+            "a merged index a writer was moving into the round's runs folder when it was interrupted; the round's next writer finishes the move"
         } else {
             "not named by the manifest and not a file pooltrack writes"
         };

@@ -105,8 +105,8 @@ fn assert_same(a: &Path, b: &Path) {
 }
 
 fn runs_in(store: &Path, table: &str) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(store.join(table).join("_pooltrack").join("R1"))
-        .expect("the round's sidecars")
+    let mut names: Vec<String> = fs::read_dir(store.join(table).join("_pooltrack/R1/runs"))
+        .expect("the round's runs folder")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('r'))
         .collect();
@@ -239,8 +239,8 @@ fn a_damaged_run_is_found_and_a_broken_one_is_read_around() {
     }
     ingest(&store, "results", &results[0]);
     let before = outputs(&store);
-    let sidecars = store.join("collections/_pooltrack/R1");
-    let persons = sidecars.join("r000001-000004-4.persons");
+    let runs = store.join("collections/_pooltrack/R1/runs");
+    let persons = runs.join("r000001-000004-4.persons");
 
     // A record changed inside a whole run: only a merge of the segments tells.
     let mut bytes = fs::read(&persons).expect("read the run");
@@ -269,7 +269,7 @@ fn a_damaged_run_is_found_and_a_broken_one_is_read_around() {
     );
 
     // The next collections batch of the round removes it and what it left.
-    fs::write(sidecars.join("tmp-r000001-000005-5.tubes"), b"half").expect("leftover");
+    fs::write(runs.join("tmp-r000001-000005-5.tubes"), b"half").expect("leftover");
     let extra = dir.path().join("extra.csv");
     fs::write(
         &extra,
@@ -288,4 +288,76 @@ fn a_damaged_run_is_found_and_a_broken_one_is_read_around() {
         (serde_json::json!(true), Some(0)),
         "{v}"
     );
+}
+
+/// Stores made before runs had a folder of their own kept them among the sidecars:
+/// they are read there, and the round's next writer moves them into the folder.
+#[test]
+fn runs_kept_among_the_sidecars_are_read_and_moved_by_the_next_writer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (collections, results) = city_in_batches(dir.path(), 5, 1);
+    let store = dir.path().join("store");
+    for c in &collections[..4] {
+        ingest(&store, "collections", c);
+    }
+    ingest(&store, "results", &results[0]);
+    let before = outputs(&store);
+    let sidecars = store.join("collections/_pooltrack/R1");
+    let folder = sidecars.join("runs");
+    let run = ["r000001-000004-4.persons", "r000001-000004-4.tubes"];
+    assert_eq!(runs_in(&store, "collections"), run);
+
+    // The earlier layout: the runs among the sidecars, no runs folder.
+    for name in run {
+        fs::rename(folder.join(name), sidecars.join(name)).expect("move the run back");
+    }
+    fs::remove_dir(&folder).expect("remove the runs folder");
+    let v = verify(&store);
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0), "{v}");
+    // Read from there: a damaged run there is found, so it is the one read.
+    let persons = sidecars.join(run[0]);
+    let mut bytes = fs::read(&persons).expect("read the run");
+    bytes[32 + 20 * 3 + 16] ^= 1;
+    fs::write(&persons, &bytes).expect("damage the run");
+    assert_eq!(verify(&store)["healthy"], false);
+    bytes[32 + 20 * 3 + 16] ^= 1;
+    fs::write(&persons, &bytes).expect("mend the run");
+    let after: Vec<(&str, String)> = outputs(&store);
+    for ((what, x), (_, y)) in before.iter().zip(&after) {
+        assert!(x == y, "{what} changed with the runs among the sidecars");
+    }
+
+    // A writer killed while moving them: one file gathered in runs.tmp. The run is
+    // not whole where readers look, so they read its segments, and answer the same.
+    fs::create_dir(sidecars.join("runs.tmp")).expect("mkdir");
+    fs::rename(
+        sidecars.join(run[1]),
+        sidecars.join("runs.tmp").join(run[1]),
+    )
+    .expect("move");
+    let after: Vec<(&str, String)> = outputs(&store);
+    for ((what, x), (_, y)) in before.iter().zip(&after) {
+        assert!(x == y, "{what} changed with a move interrupted");
+    }
+    let v = verify(&store);
+    assert_eq!(v["healthy"], true, "{v}");
+    assert!(
+        v["warnings"].to_string().contains("finishes the move"),
+        "{v}"
+    );
+
+    // The next writer finishes the move, and merges as it would have.
+    ingest(&store, "collections", &collections[4]);
+    assert_eq!(runs_in(&store, "collections"), run);
+    assert!(!sidecars.join("runs.tmp").exists());
+    let left: Vec<String> = fs::read_dir(&sidecars)
+        .expect("sidecars")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('r') && n != "runs")
+        .collect();
+    assert!(left.is_empty(), "runs left among the sidecars: {left:?}");
+    let v = verify(&store);
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0), "{v}");
 }
