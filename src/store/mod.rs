@@ -166,7 +166,8 @@ impl Store {
 
     /// Checks the committed file at `path` before a read, for a store opened by
     /// [`Store::open_for_lookups`] (any other has checked every file at opening). A
-    /// path no batch names (a run, which is derived data) is not checked here.
+    /// path no batch names (a run, which is derived data) is not checked here. The file
+    /// is found by a search of the log's files: a look-up checks a few.
     pub(crate) fn check_read(&self, path: &Path) -> Result<()> {
         let Some(on_read) = &self.on_read else {
             return Ok(());

@@ -114,6 +114,14 @@ fn runs_in(store: &Path, table: &str) -> Vec<String> {
     names
 }
 
+/// Asserts that every output of `store` is as `before` (its [`outputs`] then), naming
+/// the output that changed `with` what.
+fn assert_unchanged(before: &[(&str, String)], store: &Path, with: &str) {
+    for ((what, x), (_, y)) in before.iter().zip(outputs(store)) {
+        assert!(*x == y, "{what} changed with {with}");
+    }
+}
+
 fn verify(store: &Path) -> serde_json::Value {
     let out = pooltrack(store)
         .args(["verify", "--json"])
@@ -257,10 +265,7 @@ fn a_damaged_run_is_found_and_a_broken_one_is_read_around() {
     // A run cut short is not read: the round's segments are, and nothing changes.
     bytes[32 + 20 * 7 + 16] ^= 1;
     fs::write(&persons, &bytes[..bytes.len() - 3]).expect("cut the run");
-    let after: Vec<(&str, String)> = outputs(&store);
-    for ((what, x), (_, y)) in before.iter().zip(&after) {
-        assert!(x == y, "{what} changed with the run cut short");
-    }
+    assert_unchanged(&before, &store, "the run cut short");
     let v = verify(&store);
     assert_eq!(v["healthy"], true, "{v}");
     assert!(
@@ -323,10 +328,7 @@ fn runs_kept_among_the_sidecars_are_read_and_moved_by_the_next_writer() {
     assert_eq!(verify(&store)["healthy"], false);
     bytes[32 + 20 * 3 + 16] ^= 1;
     fs::write(&persons, &bytes).expect("mend the run");
-    let after: Vec<(&str, String)> = outputs(&store);
-    for ((what, x), (_, y)) in before.iter().zip(&after) {
-        assert!(x == y, "{what} changed with the runs among the sidecars");
-    }
+    assert_unchanged(&before, &store, "the runs among the sidecars");
 
     // A writer killed while moving them: one file gathered in runs.tmp. The run is
     // not whole where readers look, so they read its segments, and answer the same.
@@ -336,10 +338,7 @@ fn runs_kept_among_the_sidecars_are_read_and_moved_by_the_next_writer() {
         sidecars.join("runs.tmp").join(run[1]),
     )
     .expect("move");
-    let after: Vec<(&str, String)> = outputs(&store);
-    for ((what, x), (_, y)) in before.iter().zip(&after) {
-        assert!(x == y, "{what} changed with a move interrupted");
-    }
+    assert_unchanged(&before, &store, "a move interrupted");
     let v = verify(&store);
     assert_eq!(v["healthy"], true, "{v}");
     assert!(
