@@ -122,6 +122,13 @@ fn assert_unchanged(before: &[(&str, String)], store: &Path, with: &str) {
     }
 }
 
+/// Asserts that `verify` finds `store` healthy and warns with `words`.
+fn healthy_with_warning(store: &Path, words: &str) {
+    let v = verify(store);
+    assert_eq!(v["healthy"], true, "{v}");
+    assert!(v["warnings"].to_string().contains(words), "{v}");
+}
+
 fn verify(store: &Path) -> serde_json::Value {
     let out = pooltrack(store)
         .args(["verify", "--json"])
@@ -266,12 +273,7 @@ fn a_damaged_run_is_found_and_a_broken_one_is_read_around() {
     bytes[32 + 20 * 7 + 16] ^= 1;
     fs::write(&persons, &bytes[..bytes.len() - 3]).expect("cut the run");
     assert_unchanged(&before, &store, "the run cut short");
-    let v = verify(&store);
-    assert_eq!(v["healthy"], true, "{v}");
-    assert!(
-        v["warnings"].to_string().contains("cannot be read whole"),
-        "{v}"
-    );
+    healthy_with_warning(&store, "cannot be read whole");
 
     // The next collections batch of the round removes it and what it left.
     fs::write(runs.join("tmp-r000001-000005-5.tubes"), b"half").expect("leftover");
@@ -339,12 +341,7 @@ fn runs_kept_among_the_sidecars_are_read_and_moved_by_the_next_writer() {
     )
     .expect("move");
     assert_unchanged(&before, &store, "a move interrupted");
-    let v = verify(&store);
-    assert_eq!(v["healthy"], true, "{v}");
-    assert!(
-        v["warnings"].to_string().contains("finishes the move"),
-        "{v}"
-    );
+    healthy_with_warning(&store, "finishes the move");
 
     // The next writer finishes the move, and merges as it would have.
     ingest(&store, "collections", &collections[4]);
