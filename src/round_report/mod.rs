@@ -222,98 +222,61 @@ impl RoundReport {
         round: &str,
         as_of: Option<Millis>,
     ) -> Result<(RoundReport, Millis, turnaround::AsOf)> {
-        let statuses = Statuses::load(store, round)?;
-        let (as_of, basis) = match as_of {
-            Some(t) => (t, turnaround::AsOf::Given),
-            None => turnaround::round_as_of(&statuses),
+        // The register's join (coverage, and each row's district for the audit and the
+        // prevalence by district) reads the register and the round's person indexes, not
+        // the decided round: it runs from the start, beside the round's load and the
+        // parts on tubes, so neither core waits for the other's serial stretches.
+        let (tubes_side, register) = rayon::join(
+            || -> Result<_> {
+                let statuses = Statuses::load(store, round)?;
+                let (as_of, basis) = match as_of {
+                    Some(t) => (t, turnaround::AsOf::Given),
+                    None => turnaround::round_as_of(&statuses),
+                };
+                let parts = TubeParts::compute(store, &statuses, as_of)?;
+                Ok((statuses, as_of, basis, parts))
+            },
+            || register_join(store, round),
+        );
+        let (statuses, as_of, basis, parts) = tubes_side?;
+        let (coverage, district_rows, note) = register?;
+        let TubeParts {
+            turnaround: t,
+            review,
+            plate_qc,
+            dilution,
+            custody,
+            by_lab,
+            mut notes,
+        } = parts;
+        let assay = by_lab.assay;
+        let districts = district_rows.as_ref().map(|r| r.of_row.as_slice());
+        let (audit, by_district) = rayon::join(
+            || AuditSection::build(store, &statuses, districts),
+            || {
+                district_rows
+                    .as_ref()
+                    .map(|rows| {
+                        Prevalence::compute_placed(
+                            store,
+                            &statuses,
+                            By::District,
+                            assay,
+                            Some(rows),
+                        )
+                        .map(|p| p.rows)
+                    })
+                    .transpose()
+            },
+        );
+        let (audit, by_district) = (audit?, by_district?);
+        let prevalence = PrevalenceSection {
+            assay,
+            first_stage_tubes: by_lab.first_stage_tubes,
+            follow_up_tubes: by_lab.follow_up_tubes,
+            by_district,
+            by_lab: by_lab.rows,
         };
-        let mut notes = Vec::new();
-        let deadlines = store.config()?.deadlines;
-        let log = turnaround::recall_runs(store, round)?;
-        notes.extend(
-            log.skipped
-                .iter()
-                .map(|why| format!("skipped a malformed recall-run log line: {why}")),
-        );
-        // The parts read the decided round and the store, not each other (but for the
-        // register's join, shared by coverage, the audit and prevalence): two groups of
-        // them run side by side, so a serial stretch of one leaves no core idle.
-        let (tubes_part, register_part) = rayon::join(
-            || -> Result<_> {
-                let t =
-                    Turnaround::compute(store, &statuses, deadlines, &log.runs, as_of, LIST_CAP)?;
-                let review = Review::compute(store, &statuses)?;
-                let plate_qc = PlateQc {
-                    failed_plates: plate_qc::failed_plates(store, round),
-                    reruns: Capped::of(worklist::reruns(store, &statuses)?),
-                };
-                let dilution = Dilution::compute(store, &statuses, &DilutionOptions::default())?;
-                let custody = custody::CustodySection::compute(store, &statuses, as_of)?;
-                Ok((t, review, plate_qc, dilution, custody))
-            },
-            || -> Result<_> {
-                let config = store.config()?.prevalence;
-                let assay = Assay {
-                    sensitivity: config.sensitivity,
-                    specificity: config.specificity,
-                };
-                // The prevalence by lab needs no register: it runs beside the join, and
-                // the two parts that need the join's districts run beside each other.
-                let (register, by_lab) = rayon::join(
-                    || -> Result<_> {
-                        if store.manifest().population().next().is_none() {
-                            let note = "no population register in the store, so no \
-                                        coverage: pooltrack ingest population FILE";
-                            return Ok((None, None, Some(note.to_owned())));
-                        }
-                        // One join of the register gives coverage and the districts
-                        // of the audit's strata and of the prevalence table below.
-                        let (totals, rows) =
-                            Coverage::compute_with_areas(store, round, AreaLevel::District)?;
-                        let coverage = CoverageSection {
-                            untested_persons: Capped::of(totals.untested(store)?),
-                            unregistered_persons: Capped::of(totals.unregistered(store)?),
-                            totals,
-                        };
-                        Ok((Some(coverage), Some(rows), None))
-                    },
-                    || Prevalence::compute(store, &statuses, By::Lab, assay),
-                );
-                let (coverage, district_rows, note) = register?;
-                let by_lab = by_lab?;
-                let districts = district_rows.as_ref().map(|r| r.of_row.as_slice());
-                let (audit, by_district) = rayon::join(
-                    || AuditSection::build(store, &statuses, districts),
-                    || {
-                        district_rows
-                            .as_ref()
-                            .map(|rows| {
-                                let placed = Some(rows);
-                                Prevalence::compute_placed(
-                                    store,
-                                    &statuses,
-                                    By::District,
-                                    assay,
-                                    placed,
-                                )
-                                .map(|p| p.rows)
-                            })
-                            .transpose()
-                    },
-                );
-                let (audit, by_district) = (audit?, by_district?);
-                let prevalence = PrevalenceSection {
-                    assay,
-                    first_stage_tubes: by_lab.first_stage_tubes,
-                    follow_up_tubes: by_lab.follow_up_tubes,
-                    by_district,
-                    by_lab: by_lab.rows,
-                };
-                Ok((coverage, audit, prevalence, note))
-            },
-        );
-        let (t, review, plate_qc, dilution, custody) = tubes_part?;
-        let (coverage, audit, prevalence, note) = register_part?;
         notes.extend(note);
         let untested = coverage.as_ref().map_or(0, |c| c.totals.untested);
         let counts = statuses.counts();
@@ -376,6 +339,100 @@ impl RoundReport {
 }
 
 /// The codes across rounds as of the report's time, when the store holds several rounds.
+/// The parts of the report read from the decided round's tubes (and the prevalence by
+/// lab, which needs no register), each on whichever core is free.
+struct TubeParts {
+    turnaround: Turnaround,
+    review: Review,
+    plate_qc: PlateQc,
+    dilution: Dilution,
+    custody: custody::CustodySection,
+    by_lab: Prevalence,
+    notes: Vec<String>,
+}
+
+impl TubeParts {
+    fn compute(store: &Store, statuses: &Statuses, as_of: Millis) -> Result<TubeParts> {
+        let deadlines = store.config()?.deadlines;
+        let log = turnaround::recall_runs(store, &statuses.name)?;
+        let notes = log
+            .skipped
+            .iter()
+            .map(|why| format!("skipped a malformed recall-run log line: {why}"))
+            .collect();
+        let prevalence = store.config()?.prevalence;
+        let assay = Assay {
+            sensitivity: prevalence.sensitivity,
+            specificity: prevalence.specificity,
+        };
+        // The two longest parts (turnaround, custody) on either side.
+        let ((t, review), ((custody, by_lab), (plate_qc, dilution))) = rayon::join(
+            || {
+                rayon::join(
+                    || Turnaround::compute(store, statuses, deadlines, &log.runs, as_of, LIST_CAP),
+                    || Review::compute(store, statuses),
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || custody::CustodySection::compute(store, statuses, as_of),
+                            || Prevalence::compute(store, statuses, By::Lab, assay),
+                        )
+                    },
+                    || {
+                        rayon::join(
+                            || -> Result<_> {
+                                Ok(PlateQc {
+                                    failed_plates: plate_qc::failed_plates(store, &statuses.name),
+                                    reruns: Capped::of(worklist::reruns(store, statuses)?),
+                                })
+                            },
+                            || Dilution::compute(store, statuses, &DilutionOptions::default()),
+                        )
+                    },
+                )
+            },
+        );
+        Ok(TubeParts {
+            turnaround: t?,
+            review: review?,
+            plate_qc: plate_qc?,
+            dilution: dilution?,
+            custody: custody?,
+            by_lab: by_lab?,
+            notes,
+        })
+    }
+}
+
+/// What the register's join gives the report: coverage, each collection row's district
+/// (for the audit's strata and the prevalence by district), and a note when the store
+/// has no register.
+type RegisterJoin = (
+    Option<CoverageSection>,
+    Option<crate::coverage::RowAreas>,
+    Option<String>,
+);
+
+/// One join of the register for coverage and the districts of the audit's strata and
+/// of the prevalence by district.
+fn register_join(store: &Store, round: &str) -> Result<RegisterJoin> {
+    if store.manifest().population().next().is_none() {
+        let note = "no population register in the store, so no \
+                    coverage: pooltrack ingest population FILE";
+        return Ok((None, None, Some(note.to_owned())));
+    }
+    let (totals, rows) = Coverage::compute_with_areas(store, round, AreaLevel::District)?;
+    let coverage = CoverageSection {
+        untested_persons: Capped::of(totals.untested(store)?),
+        unregistered_persons: Capped::of(totals.unregistered(store)?),
+        totals,
+    };
+    Ok((Some(coverage), Some(rows), None))
+}
+
 fn across_rounds(
     store: &Store,
     as_of: Millis,
