@@ -274,7 +274,11 @@ impl Segments {
             .collect();
         let sidecars: Vec<IndexFile> = segments
             .iter()
-            .map(|s| IndexFile::open(&root.join(&s.persons.path), Kind::Persons))
+            .map(|s| {
+                let path = root.join(&s.persons.path);
+                store.check_read(&path)?;
+                IndexFile::open(&path, Kind::Persons)
+            })
             .collect::<Result<_>>()?;
         let mut bases = Vec::with_capacity(segments.len());
         let mut rows = 0u32;

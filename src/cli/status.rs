@@ -43,9 +43,10 @@ pub struct Args {
 }
 
 pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
-    // One person in one round reads a few files of the store: those are checked as
-    // they are read (on a lab's day, checking all of them was most of the time).
-    let store = if args.round.is_some() && args.person.is_some() {
+    // One person reads a few files of the store, in one round or across them: those
+    // are checked as they are read (on a lab's day, checking all of them was most of
+    // the time).
+    let store = if args.person.is_some() {
         Store::open_for_lookups(store)?
     } else {
         Store::open(store)?

@@ -13,7 +13,8 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -186,20 +187,58 @@ fn check_one(
 /// them (one person's rows): on a lab's day of batches, stating every one of thousands
 /// of files, and parsing the stat cache of them all, is most of such a command's time.
 /// The same checks as [`check_with`], file by file, each file once.
+///
+/// A command that turns out to read many files (the history of a person over rounds
+/// whose first swabs are read from thousands of footers) has the stat cache parsed
+/// once, and the log's files mapped by path, after [`SEARCHED`] look-ups: searching
+/// the text for each file is a pass over all of it.
 #[derive(Debug)]
 pub(crate) struct OnRead {
     /// `verified.json` as read: a check parses only its file's entry.
     cache: Vec<u8>,
     /// The files checked so far.
     checked: Mutex<HashSet<String>>,
+    /// Look-ups so far.
+    lookups: AtomicUsize,
+    /// The stat cache parsed, past [`SEARCHED`] look-ups.
+    parsed: OnceLock<StatCache>,
+    /// Each committed file's batch and place among the batch's files, by path, past
+    /// [`SEARCHED`] look-ups.
+    named: OnceLock<HashMap<String, (usize, usize)>>,
 }
+
+/// Look-ups answered by searching (the stat cache's text, the log's files) before both
+/// are indexed once.
+pub(crate) const SEARCHED: usize = 16;
 
 impl OnRead {
     pub(crate) fn read(root: &Path) -> OnRead {
         OnRead {
             cache: fs::read(root.join(VERIFIED)).unwrap_or_default(),
             checked: Mutex::default(),
+            lookups: AtomicUsize::new(0),
+            parsed: OnceLock::new(),
+            named: OnceLock::new(),
         }
+    }
+
+    /// Counts a look-up; whether the indexes should answer it.
+    pub(crate) fn many(&self) -> bool {
+        self.lookups.fetch_add(1, Ordering::Relaxed) >= SEARCHED
+    }
+
+    /// The committed files by path: (batch's place in the log, file's place among the
+    /// batch's files), made from `manifest` on first use.
+    pub(crate) fn named(&self, manifest: &Manifest) -> &HashMap<String, (usize, usize)> {
+        self.named.get_or_init(|| {
+            let mut by_path = HashMap::new();
+            for (b, batch) in manifest.batches.iter().enumerate() {
+                for (i, f) in batch.files().enumerate() {
+                    by_path.entry(f.path.clone()).or_insert((b, i));
+                }
+            }
+            by_path
+        })
     }
 
     /// Checks `f` of batch `batch`, unless this store object has checked it already.
@@ -208,7 +247,16 @@ impl OnRead {
         if checked().contains(&f.path) {
             return Ok(());
         }
-        let cached = cached_entry(&self.cache, &f.path);
+        let cached = match self.parsed.get() {
+            Some(all) => all.files.get(&f.path).cloned(),
+            None if checked().len() >= SEARCHED => self
+                .parsed
+                .get_or_init(|| serde_json::from_slice(&self.cache).unwrap_or_default())
+                .files
+                .get(&f.path)
+                .cloned(),
+            None => cached_entry(&self.cache, &f.path),
+        };
         let fresh = check_one(
             root,
             f,
@@ -344,6 +392,35 @@ mod tests {
             cached_entry(b"not json", "collections/R1/b000001.parquet"),
             None
         );
+    }
+
+    #[test]
+    fn past_the_searched_look_ups_the_parsed_cache_still_finds_an_altered_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let files: Vec<FileRef> = (0..SEARCHED + 4)
+            .map(|i| {
+                let path = format!("collections/R1/b{i:06}.parquet");
+                file_ref(root, &path, format!("rows of batch {i:02}").as_bytes())
+            })
+            .collect();
+        record(root, &files);
+        let (last, healthy) = files.split_last().expect("files");
+        // Altered in a new file of the same size put in its place.
+        let copy = root.join("copy");
+        fs::write(&copy, format!("ROWS of batch {}", SEARCHED + 3)).expect("copy");
+        fs::rename(&copy, root.join(&last.path)).expect("replace");
+
+        let on_read = OnRead::read(root);
+        for (i, f) in (1u32..).zip(healthy) {
+            on_read.check(root, f, i).expect("healthy");
+        }
+        assert!(
+            on_read.parsed.get().is_some(),
+            "parsed once past the searches"
+        );
+        let err = on_read.check(root, last, 99).expect_err("altered");
+        assert!(err.to_string().contains("altered"), "{err}");
     }
 
     #[test]

@@ -134,6 +134,13 @@ pub struct Segment {
     /// results in the round do not count.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_plates: Vec<FailedPlate>,
+    /// The earliest `collected_at` of a collections segment's rows (ms since the
+    /// epoch), as its Parquet footer's statistics also give it: ordering the rounds by
+    /// their first swab then reads the log, not a footer a batch (a lab's day of
+    /// batches is 2,500 footers). Absent from results segments, and from collections
+    /// segments written before it was recorded (their footers are read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_collected_at: Option<i64>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -167,7 +167,8 @@ impl Store {
     /// Checks the committed file at `path` before a read, for a store opened by
     /// [`Store::open_for_lookups`] (any other has checked every file at opening). A
     /// path no batch names (a run, which is derived data) is not checked here. The file
-    /// is found by a search of the log's files: a look-up checks a few.
+    /// is found by a search of the log's files (a look-up checks a few), or by path once
+    /// a command has checked more than a few.
     pub(crate) fn check_read(&self, path: &Path) -> Result<()> {
         let Some(on_read) = &self.on_read else {
             return Ok(());
@@ -175,11 +176,17 @@ impl Store {
         let Some(rel) = path.strip_prefix(&self.root).ok().and_then(Path::to_str) else {
             return Ok(());
         };
-        let named = self
-            .manifest
-            .batches
-            .iter()
-            .find_map(|b| b.files().find(|f| f.path == rel).map(|f| (f, b.id)));
+        let batches = &self.manifest.batches;
+        let named = if on_read.many() {
+            on_read
+                .named(&self.manifest)
+                .get(rel)
+                .and_then(|&(b, i)| batches.get(b).and_then(|b| Some((b.files().nth(i)?, b.id))))
+        } else {
+            batches
+                .iter()
+                .find_map(|b| b.files().find(|f| f.path == rel).map(|f| (f, b.id)))
+        };
         match named {
             Some((f, batch)) => on_read.check(&self.root, f, batch),
             None => Ok(()),

@@ -172,45 +172,56 @@ pub fn row_count(store: &Store, round: &str, kind: BatchKind) -> Result<u64> {
 }
 
 /// The least value of a timestamp column in each of a round's segment files of
-/// `kind`, in manifest order, from the statistics in their footers alone: `None` for a
-/// file whose footer states none (or that holds no rows).
+/// `kind`, in manifest order, without reading a column: a collections segment's first
+/// `collected_at` as its commit records it, else the statistics in the file's footer;
+/// `None` for a file whose footer states none (or that holds no rows).
 pub fn time_floors(
     store: &Store,
     round: &str,
     kind: BatchKind,
     column: &str,
 ) -> Result<Vec<Option<Millis>>> {
-    use parquet::file::statistics::Statistics;
-    segment_files(store, round, kind)
-        .iter()
-        .map(|path| {
-            let meta = segment_footer(store, path)?;
-            let meta = meta.metadata();
-            let Some(at) = meta
-                .file_metadata()
-                .schema_descr()
-                .columns()
-                .iter()
-                .position(|c| c.name() == column)
-            else {
-                return Ok(None);
-            };
-            let mut least: Option<Millis> = None;
-            for group in meta.row_groups() {
-                if group.num_rows() == 0 {
-                    continue;
-                }
-                let Some(Statistics::Int64(stats)) = group.column(at).statistics() else {
-                    return Ok(None);
-                };
-                let Some(&min) = stats.min_opt() else {
-                    return Ok(None);
-                };
-                least = Some(least.map_or(min, |l| l.min(min)));
-            }
-            Ok(least)
+    let recorded = kind == BatchKind::Collections && column == "collected_at";
+    store
+        .manifest()
+        .segments(Some(round))
+        .filter(|(k, _, _)| *k == kind)
+        .map(|(_, s, _)| match s.first_collected_at {
+            Some(at) if recorded => Ok(Some(at)),
+            _ => footer_floor(store, &store.root().join(&s.parquet.path), column),
         })
         .collect()
+}
+
+/// The least value of a timestamp column of the Parquet file at `path` by its footer's
+/// statistics ([`time_floors`]).
+fn footer_floor(store: &Store, path: &Path, column: &str) -> Result<Option<Millis>> {
+    use parquet::file::statistics::Statistics;
+    let meta = segment_footer(store, path)?;
+    let meta = meta.metadata();
+    let Some(at) = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == column)
+    else {
+        return Ok(None);
+    };
+    let mut least: Option<Millis> = None;
+    for group in meta.row_groups() {
+        if group.num_rows() == 0 {
+            continue;
+        }
+        let Some(Statistics::Int64(stats)) = group.column(at).statistics() else {
+            return Ok(None);
+        };
+        let Some(&min) = stats.min_opt() else {
+            return Ok(None);
+        };
+        least = Some(least.map_or(min, |l| l.min(min)));
+    }
+    Ok(least)
 }
 
 /// Reads the named columns of the rows `rows` (ascending, numbered across the round's
@@ -952,5 +963,92 @@ impl CollectionText {
             mode: s(&self.mode),
             capacity: self.capacity.get(i).copied().flatten(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestOptions, ingest_collections};
+
+    fn collections(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn a_segment_s_recorded_first_swab_is_its_footer_s_and_no_refused_row_s() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("store");
+        // The earliest row is refused (it names no person): its time is no swab.
+        let csv = collections(
+            dir.path(),
+            "tubes.csv",
+            "tube,person,mode,collected_at\n\
+             PL-1,,pool,2022-04-01 07:00\n\
+             PL-1,p1,pool,2022-04-02 08:05\n\
+             PL-1,p2,pool,2022-04-02 08:00\n",
+        );
+        let mut writer = Store::open_writer(&root).expect("store");
+        ingest_collections(&mut writer, &[csv], "R1", &IngestOptions::default(), None)
+            .expect("ingest");
+        drop(writer);
+        let store = Store::open(&root).expect("open");
+        let (_, segment, _) = store
+            .manifest()
+            .segments(Some("R1"))
+            .next()
+            .expect("a segment");
+        let path = store.root().join(&segment.parquet.path);
+        let footer = footer_floor(&store, &path, "collected_at").expect("footer");
+        let swabs = times(&store, "R1", BatchKind::Collections, "collected_at").expect("times");
+        assert_eq!(swabs.len(), 2, "the refused row is not in the segment");
+        assert_eq!(footer, swabs.iter().copied().min());
+        assert_eq!(segment.first_collected_at, footer);
+        assert_eq!(
+            time_floors(&store, "R1", BatchKind::Collections, "collected_at").expect("floors"),
+            vec![footer]
+        );
+    }
+
+    #[test]
+    fn a_look_up_reading_many_files_still_checks_each_one() {
+        // More batches than a look-up searches for before it maps the log's files by
+        // path: the files read past that point are checked all the same.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("store");
+        let mut writer = Store::open_writer(&root).expect("store");
+        let batches = crate::store::checked::SEARCHED + 4;
+        for b in 0..batches {
+            let csv = collections(
+                dir.path(),
+                &format!("b{b}.csv"),
+                &format!(
+                    "tube,person,mode,collected_at\nTUBE-{b:03},p{b},single,2022-04-02 08:00\n"
+                ),
+            );
+            ingest_collections(&mut writer, &[csv], "R1", &IngestOptions::default(), None)
+                .expect("ingest");
+        }
+        drop(writer);
+        let healthy = Store::open_for_lookups(&root).expect("open");
+        let swabs = times(&healthy, "R1", BatchKind::Collections, "collected_at").expect("times");
+        assert_eq!(swabs.len(), batches);
+
+        // The last batch's file altered: a new file of the same size in its place.
+        let last = segment_files(&healthy, "R1", BatchKind::Collections)
+            .pop()
+            .expect("a file");
+        let mut bytes = std::fs::read(&last).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        let copy = dir.path().join("altered");
+        std::fs::write(&copy, &bytes).expect("write");
+        std::fs::rename(&copy, &last).expect("replace");
+        let store = Store::open_for_lookups(&root).expect("open");
+        let err = times(&store, "R1", BatchKind::Collections, "collected_at")
+            .expect_err("an altered file");
+        assert!(err.to_string().contains("altered"), "{err}");
     }
 }

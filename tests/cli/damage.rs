@@ -99,10 +99,11 @@ fn every_command_refuses(store: &Path, dir: &Path, names: &str) {
             .to_string_lossy()
             .into_owned(),
     );
-    let commands: [&[&str]; 9] = [
+    let commands: [&[&str]; 10] = [
         &["status", "--round", "R1"],
         &["status", "--round", "R1", "--json"],
         &["status", "--round", "R1", "--person", "110101199001011234"],
+        &["status", "--person", "110101199001011234"],
         &["worklist", "recall", "--round", "R1"],
         &["worklist", "positives", "--round", "R1", "--format", "json"],
         &["worklist", "recall", "--round", "R1", "--out", &worklist_s],

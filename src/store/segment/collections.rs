@@ -108,6 +108,11 @@ pub fn write_collections(
     };
     let parquet_path = stems.data.with_extension("parquet");
     let parquet = write_parquet_groups(root, &parquet_path, &schema, n, group)?;
+    // Of the rows written, not of the batch's: a refused row's time is no swab of the round.
+    let first_collected_at = (0..n)
+        .into_par_iter()
+        .map(|k| rows.collected_at[row(k)])
+        .min();
     // Only the tube index's columns are still needed.
     rows.collected_at = Vec::new();
     rows.site = LabelColumn::default();
@@ -182,5 +187,6 @@ pub fn write_collections(
         persons: Some(persons),
         controls: 0,
         failed_plates: Vec::new(),
+        first_collected_at,
     })
 }

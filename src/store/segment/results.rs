@@ -164,5 +164,6 @@ pub fn write_results(
         persons: None,
         controls: plan.controls.len() as u64,
         failed_plates: plan.failed_plates.clone(),
+        first_collected_at: None,
     })
 }
