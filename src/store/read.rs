@@ -378,6 +378,82 @@ pub enum Picked<'a> {
     Rows(&'a [u32]),
 }
 
+/// One row group of a segment file, read on its own (a task of [`map_rows`] and
+/// [`times`]: a city's collections are one file of 191 row groups, which read as one
+/// file would keep a core busy and the other idle).
+struct RowGroup<'s> {
+    path: &'s Path,
+    meta: ArrowReaderMetadata,
+    index: usize,
+    rows: usize,
+}
+
+impl RowGroup<'_> {
+    /// A reader of this row group's `columns`, on its own descriptor (clones share one
+    /// file offset, and readers seek), in one batch.
+    fn reader(&self, columns: &[&str]) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+        let f = File::open(self.path).map_err(|e| Error::io(self.path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(f, self.meta.clone());
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        Ok(builder
+            .with_row_groups(vec![self.index])
+            .with_projection(mask)
+            .with_batch_size(self.rows.max(1)))
+    }
+}
+
+/// [`segment_footer`], with the columns named in `dictionaries` read as dictionaries
+/// (`Int32` keys).
+fn footer_with_dictionaries(
+    store: &Store,
+    path: &Path,
+    dictionaries: &[&str],
+) -> Result<ArrowReaderMetadata> {
+    let plain = segment_footer(store, path)?;
+    if dictionaries.is_empty() {
+        return Ok(plain);
+    }
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let fields: Vec<arrow_schema::Field> = plain
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            if dictionaries.contains(&f.name().as_str()) {
+                arrow_schema::Field::new(f.name(), dictionary.clone(), f.is_nullable())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
+    ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), options)
+        .map_err(|e| damaged_file(store, path, e))
+}
+
+/// The row groups of the file at `path` whose footer is `meta`, in order.
+fn row_groups_of<'s>(
+    store: &Store,
+    path: &'s Path,
+    meta: &ArrowReaderMetadata,
+) -> Result<Vec<RowGroup<'s>>> {
+    meta.metadata()
+        .row_groups()
+        .iter()
+        .enumerate()
+        .map(|(index, group)| {
+            let rows = usize::try_from(group.num_rows())
+                .map_err(|_| damaged_file(store, path, "a row group of a negative length"))?;
+            Ok(RowGroup {
+                path,
+                meta: meta.clone(),
+                index,
+                rows,
+            })
+        })
+        .collect()
+}
+
 /// Reads the named columns of the picked rows of `files` (rows numbered across them in
 /// order), a row group per task on all cores, and hands each row group's picked rows to
 /// `make` as columns in `columns` order; returns what it made, in row order. The
@@ -395,10 +471,7 @@ pub fn map_rows<T: Send>(
     make: impl Fn(&[ArrayRef]) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
     struct Task<'s> {
-        path: &'s Path,
-        meta: ArrowReaderMetadata,
-        group: usize,
-        len: usize,
+        group: RowGroup<'s>,
         /// Rows of the group to read, from its start; `None`: all.
         picked: Option<Vec<usize>>,
     }
@@ -406,33 +479,9 @@ pub fn map_rows<T: Send>(
     let mut base = 0u64;
     let mut at = 0usize;
     for path in files {
-        store.check_read(path)?;
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| damaged_file(store, path, e))?;
-        let meta = if dictionaries.is_empty() {
-            plain
-        } else {
-            let dictionary =
-                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-            let fields: Vec<arrow_schema::Field> = plain
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| {
-                    if dictionaries.contains(&f.name().as_str()) {
-                        arrow_schema::Field::new(f.name(), dictionary.clone(), f.is_nullable())
-                    } else {
-                        f.as_ref().clone()
-                    }
-                })
-                .collect();
-            let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
-            ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), options)
-                .map_err(|e| damaged_file(store, path, e))?
-        };
-        for (g, group) in meta.metadata().row_groups().iter().enumerate() {
-            let len = u64::try_from(group.num_rows()).unwrap_or(0);
+        let meta = footer_with_dictionaries(store, path, dictionaries)?;
+        for group in row_groups_of(store, path, &meta)? {
+            let len = group.rows as u64;
             let picked = match rows {
                 Picked::All => None,
                 Picked::Rows(rows) => {
@@ -451,32 +500,20 @@ pub fn map_rows<T: Send>(
                     (local.len() as u64 != len).then_some(local)
                 }
             };
-            tasks.push(Task {
-                path,
-                meta: meta.clone(),
-                group: g,
-                len: usize::try_from(len).unwrap_or(usize::MAX),
-                picked,
-            });
+            tasks.push(Task { group, picked });
             base += len;
         }
     }
     tasks
         .par_iter()
         .map(|task| -> Result<Vec<T>> {
-            let path = task.path;
-            // Its own descriptor: clones share one file offset, and readers seek.
-            let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(f, task.meta.clone());
-            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-            let mut builder = builder
-                .with_row_groups(vec![task.group])
-                .with_projection(mask)
-                .with_batch_size(task.len.max(1));
+            let g = &task.group;
+            let path = g.path;
+            let mut builder = g.reader(columns)?;
             if let Some(picked) = &task.picked {
                 builder = builder.with_row_selection(RowSelection::from_consecutive_ranges(
                     picked.iter().map(|&r| r..r + 1),
-                    task.len,
+                    g.rows,
                 ));
             }
             let reader = builder.build().map_err(|e| damaged_file(store, path, e))?;
@@ -567,29 +604,11 @@ pub fn columns(
 /// on one core and then copied into the round's column had cost every whole-round
 /// command a serial stretch and twice the fresh memory.
 pub fn times(store: &Store, round: &str, kind: BatchKind, column: &str) -> Result<Vec<Millis>> {
-    struct Group<'s> {
-        path: &'s Path,
-        meta: ArrowReaderMetadata,
-        index: usize,
-        rows: usize,
-    }
     let files = segment_files(store, round, kind);
     let mut groups = Vec::new();
     for path in &files {
-        store.check_read(path)?;
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| damaged_file(store, path, e))?;
-        for (g, group) in meta.metadata().row_groups().iter().enumerate() {
-            let rows = usize::try_from(group.num_rows())
-                .map_err(|_| damaged_file(store, path, "a row group of a negative length"))?;
-            groups.push(Group {
-                path,
-                meta: meta.clone(),
-                index: g,
-                rows,
-            });
-        }
+        let meta = segment_footer(store, path)?;
+        groups.extend(row_groups_of(store, path, &meta)?);
     }
     let mut out: Vec<Millis> = vec![0; groups.iter().map(|g| g.rows).sum()];
     let mut places = Vec::with_capacity(groups.len());
@@ -604,14 +623,8 @@ pub fn times(store: &Store, round: &str, kind: BatchKind, column: &str) -> Resul
         .zip(places)
         .try_for_each(|(g, place)| -> Result<()> {
             let path = g.path;
-            // Its own descriptor: clones share one file offset, and readers seek.
-            let f = File::open(path).map_err(|e| Error::io(path, e))?;
-            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(f, g.meta.clone());
-            let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
-            let reader = builder
-                .with_row_groups(vec![g.index])
-                .with_projection(mask)
-                .with_batch_size(g.rows.max(1))
+            let reader = g
+                .reader(&[column])?
                 .build()
                 .map_err(|e| damaged_file(store, path, e))?;
             let mut at = 0;
