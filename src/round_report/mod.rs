@@ -338,7 +338,6 @@ impl RoundReport {
     }
 }
 
-/// The codes across rounds as of the report's time, when the store holds several rounds.
 /// The parts of the report read from the decided round's tubes (and the prevalence by
 /// lab, which needs no register), each on whichever core is free.
 struct TubeParts {
@@ -353,17 +352,17 @@ struct TubeParts {
 
 impl TubeParts {
     fn compute(store: &Store, statuses: &Statuses, as_of: Millis) -> Result<TubeParts> {
-        let deadlines = store.config()?.deadlines;
+        let config = store.config()?;
+        let deadlines = config.deadlines;
         let log = turnaround::recall_runs(store, &statuses.name)?;
         let notes = log
             .skipped
             .iter()
             .map(|why| format!("skipped a malformed recall-run log line: {why}"))
             .collect();
-        let prevalence = store.config()?.prevalence;
         let assay = Assay {
-            sensitivity: prevalence.sensitivity,
-            specificity: prevalence.specificity,
+            sensitivity: config.prevalence.sensitivity,
+            specificity: config.prevalence.specificity,
         };
         // The two longest parts (turnaround, custody) on either side.
         let ((t, review), ((custody, by_lab), (plate_qc, dilution))) = rayon::join(
@@ -433,6 +432,7 @@ fn register_join(store: &Store, round: &str) -> Result<RegisterJoin> {
     Ok((Some(coverage), Some(rows), None))
 }
 
+/// The codes across rounds as of the report's time, when the store holds several rounds.
 fn across_rounds(
     store: &Store,
     as_of: Millis,
