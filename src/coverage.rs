@@ -351,10 +351,13 @@ impl Register {
         })
     }
 
-    /// The registrations within hash range `r`: (hash, segment, row, kind); a row
-    /// past its segment's end is damage, named in `damage`.
+    /// The registrations within hash range `r`: (hash, segment, row, kind), sorted; a
+    /// row past its segment's end is damage, named in `damage`.
+    // The stable sort is chosen for the sorted runs it merges (below).
+    #[allow(clippy::stable_sort_primitive)]
     fn in_range(&self, r: u32, damage: &mut Option<String>) -> Vec<join::Registration> {
         let ranges: Vec<_> = self.sidecars.iter().map(|f| in_range(f, r)).collect();
+        let runs = ranges.iter().filter(|range| !range.is_empty()).count();
         let mut population = Vec::with_capacity(ranges.iter().map(ExactSizeIterator::len).sum());
         // Records are taken a block at a time and their kinds looked up in a loop of
         // their own: the rows come in hash order, each lookup a miss somewhere in the
@@ -395,6 +398,12 @@ impl Register {
                     break;
                 }
             }
+        }
+        // One sidecar's records are sorted already (a register of one batch); those of
+        // several batches are sorted runs, which the stable sort finds and merges in
+        // linear time. Entries are whole tuples, so the order is the tuples'.
+        if runs > 1 {
+            population.sort();
         }
         population
     }
@@ -475,7 +484,7 @@ impl Coverage {
                 .fold(Tally::default, |mut t, &r| {
                     let population = register.in_range(r, &mut t.damage);
                     let tested = tested_in_range(&collections, r);
-                    let joined = join::join_each(population, tested, stated, |row, p| {
+                    let joined = join::join_each(&population, &tested, stated, |row, p| {
                         if let Some(c) = staging {
                             c.stage(&mut t.placed, row, p);
                         }
@@ -718,6 +727,8 @@ impl Coverage {
 /// group, which the health codes do not print.
 ///
 /// Fails with [`Error::UnknownRound`] when the store holds no collections of `round`.
+// The stable sort is chosen for the sorted runs it merges (below).
+#[allow(clippy::stable_sort_primitive)]
 pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
     let Some(segments) = Segments::open(store)? else {
         return Ok(None);
@@ -738,13 +749,23 @@ pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
             // (hash, row across the segments): a person's latest registration is
             // their last entry once sorted.
             let mut population: Vec<(u128, u32)> = Vec::new();
+            let mut runs = 0;
             for ((f, &base), &end) in segments.sidecars.iter().zip(&segments.bases).zip(&ends) {
-                for i in in_range(f, r) {
+                let range = in_range(f, r);
+                runs += usize::from(!range.is_empty());
+                for i in range {
                     let row = base.checked_add(f.person_row(i)).filter(|&row| row < end)?;
                     population.push((f.person(i), row));
                 }
             }
-            Some(join::untested(population, tested_in_range(&collections, r)))
+            // Several batches' sorted runs, merged by the stable sort in linear time.
+            if runs > 1 {
+                population.sort();
+            }
+            Some(join::untested(
+                &population,
+                &tested_in_range(&collections, r),
+            ))
         })
         .collect();
     let mut rows = Vec::new();
@@ -784,17 +805,20 @@ pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
 }
 
 /// The round's memberships (person hash, row in the round) whose hashes fall in range
-/// `r`, from every collections segment.
+/// `r`, from every collections segment, sorted.
 fn tested_in_range(collections: &[&CollectionIndex], r: u32) -> Vec<join::Membership> {
-    collections
+    let runs: Vec<_> = collections
         .iter()
-        .flat_map(|seg| {
+        .map(|seg| {
             in_range(&seg.persons, r).map(|i| {
                 let row = seg.base.saturating_add(seg.persons.person_row(i));
                 (seg.persons.person(i), row)
             })
         })
-        .collect()
+        .filter(|run| run.len() > 0)
+        .collect();
+    let len = runs.iter().map(ExactSizeIterator::len).sum();
+    join::merged(runs, len)
 }
 
 /// The round's collection segments (the round exists: [`Store::require_round`]).

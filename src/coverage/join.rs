@@ -1,9 +1,9 @@
 //! The join of the population register with a round, on sorted 128-bit person hashes.
 //!
 //! Both sides come from sorted sidecars (`.persons`: hash, row), so one range of the
-//! hash space is joined by concatenating each sidecar's slice of that range, sorting
-//! (the slices are already sorted runs, which the stable sort merges) and walking both
-//! sides once. No person id is read and no map of ids is built.
+//! hash space is joined by merging each sidecar's slice of that range ([`merged`]:
+//! usually one slice, or a city's batch and its retests) and walking both sides once.
+//! No person id is read and no map of ids is built.
 //!
 //! A person registered more than once has each optional field (district, community,
 //! group) from the latest registration that states it — later batch, then later line —
@@ -52,33 +52,75 @@ pub(crate) struct Joined {
 /// [`join_each`] without the rows: what the tests below check.
 #[cfg(test)]
 pub fn join(
-    population: Vec<Registration>,
-    round: Vec<Membership>,
+    mut population: Vec<Registration>,
+    mut round: Vec<Membership>,
     stated: impl Fn(u32) -> u8,
 ) -> Joined {
-    join_each(population, round, stated, |_, _| {})
+    population.sort_unstable();
+    round.sort_unstable();
+    join_each(&population, &round, stated, |_, _| {})
 }
 
-/// Joins registrations with memberships. A person registered several times is
-/// counted once; `stated` says which fields ([`DISTRICT`], [`COMMUNITY`], [`GROUP`])
+/// Merges sorted runs into one sorted vector of `len` items; equal items keep the
+/// order of their runs. The round's memberships in a range of hashes are one run per
+/// collections segment: one or two for a city's round, merged head by head without a
+/// sort (sorting them was a twentieth of the round report); past [`MERGE_WAYS`] runs
+/// (a lab's day of thousands of batches) they are gathered and sorted, which merges
+/// the runs it finds.
+pub(crate) fn merged<T: Ord + Copy>(mut runs: Vec<impl Iterator<Item = T>>, len: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    if runs.len() > MERGE_WAYS {
+        for run in runs {
+            out.extend(run);
+        }
+        out.sort();
+        return out;
+    }
+    let mut heads: Vec<Option<T>> = runs.iter_mut().map(Iterator::next).collect();
+    let mut live = heads.iter().filter(|h| h.is_some()).count();
+    while live > 1 {
+        // The first run holding the least head, so that ties keep the runs' order.
+        let mut least: Option<(usize, T)> = None;
+        for (k, head) in heads.iter().enumerate() {
+            if let Some(h) = *head
+                && least.is_none_or(|(_, l)| h < l)
+            {
+                least = Some((k, h));
+            }
+        }
+        let Some((k, h)) = least else {
+            break;
+        };
+        out.push(h);
+        heads[k] = runs[k].next();
+        if heads[k].is_none() {
+            live -= 1;
+        }
+    }
+    // One run left: the rest of it in one go.
+    if let Some(k) = heads.iter().position(Option::is_some) {
+        out.extend(heads[k].take());
+        out.extend(runs.swap_remove(k));
+    }
+    out
+}
+
+/// Runs [`merged`] merges head by head; more are gathered and sorted.
+const MERGE_WAYS: usize = 8;
+
+/// Joins registrations with memberships, both sorted. A person registered several
+/// times is counted once; `stated` says which fields ([`DISTRICT`], [`COMMUNITY`], [`GROUP`])
 /// a kind of registration states, and each field comes from the latest registration
 /// stating it: the highest segment, then the highest row (rows of a segment are in
 /// input order). Also calls `on_row(row, person)` for every membership as
 /// [`resolve_rows`] does, so one walk gives coverage and each row's area.
-// The stable sort is chosen for the sorted runs it merges (below).
-#[allow(clippy::stable_sort_primitive)]
 pub(crate) fn join_each(
-    mut population: Vec<Registration>,
-    mut round: Vec<Membership>,
+    population: &[Registration],
+    round: &[Membership],
     stated: impl Fn(u32) -> u8,
     mut on_row: impl FnMut(u32, Option<Person>),
 ) -> Joined {
-    // Each segment's person sidecar is sorted already: the input is a few sorted runs
-    // (a city's batch and its retests), which the stable sort finds and merges in
-    // linear time where the unstable one sorted it afresh. Entries are whole tuples, so
-    // the order is the same.
-    population.sort();
-    round.sort();
+    debug_assert!(population.is_sorted() && round.is_sorted());
     let mut out = Joined::default();
     let (mut i, mut j) = (0, 0);
     while i < population.len() || j < round.len() {
@@ -119,20 +161,17 @@ pub(crate) fn join_each(
     out
 }
 
-/// Joins registrations with memberships row by row: calls `emit(row, person)` for
-/// every membership, with the person their registrations resolve to (as [`join`]
-/// resolves them), or `None` for a person who is not registered.
-// The stable sort is chosen for the sorted runs it merges (below).
-#[allow(clippy::stable_sort_primitive)]
+/// Joins registrations with memberships (both sorted) row by row: calls
+/// `emit(row, person)` for every membership, with the person their registrations
+/// resolve to (as [`join_each`] resolves them), or `None` for a person who is not
+/// registered.
 pub(crate) fn resolve_rows(
-    mut population: Vec<Registration>,
-    mut round: Vec<Membership>,
+    population: &[Registration],
+    round: &[Membership],
     stated: impl Fn(u32) -> u8,
     mut emit: impl FnMut(u32, Option<Person>),
 ) {
-    // Sorted runs merged, as in `join_each`.
-    population.sort();
-    round.sort();
+    debug_assert!(population.is_sorted() && round.is_sorted());
     let mut i = 0;
     let mut j = 0;
     while j < round.len() {
@@ -154,13 +193,10 @@ pub(crate) fn resolve_rows(
 }
 
 /// The registered persons with no membership: of each person hash in `population`
-/// (hash, row) that no membership in `round` has, the row of its latest registration
-/// (the highest row across the segments). Both come from sorted sidecars; the stable
-/// sort merges their runs.
-#[allow(clippy::stable_sort_primitive)]
-pub(crate) fn untested(mut population: Vec<(u128, u32)>, mut round: Vec<Membership>) -> Vec<u32> {
-    population.sort();
-    round.sort();
+/// (hash, row; sorted) that no membership in `round` (sorted) has, the row of its
+/// latest registration (the highest row across the segments).
+pub(crate) fn untested(population: &[(u128, u32)], round: &[Membership]) -> Vec<u32> {
+    debug_assert!(population.is_sorted() && round.is_sorted());
     let mut out = Vec::new();
     let mut j = 0;
     let mut i = 0;
@@ -224,7 +260,10 @@ mod tests {
         // Two segments' sidecars (sorted runs) and a round of two segments.
         let population = vec![(1, 0), (3, 1), (5, 2), (7, 3), (3, 10), (9, 11), (9, 12)];
         let round = vec![(3, 0), (8, 1), (1, 2), (3, 3)];
-        let mut got = untested(population.clone(), round.clone());
+        let (mut sorted_population, mut sorted_round) = (population.clone(), round.clone());
+        sorted_population.sort_unstable();
+        sorted_round.sort_unstable();
+        let mut got = untested(&sorted_population, &sorted_round);
         got.sort_unstable();
         // A naive model: each registered hash's highest row, kept when no membership
         // names the hash.
@@ -269,13 +308,14 @@ mod tests {
     fn one_walk_places_each_row_as_resolve_rows_does() {
         let d = u32::from(DISTRICT);
         let population = vec![(1, 0, 0, A), (2, 0, 1, A), (2, 1, 0, d), (4, 0, 2, A)];
-        let round = vec![(2, 7), (3, 4), (2, 9), (4, 1), (0, 3)];
+        let mut round = vec![(2, 7), (3, 4), (2, 9), (4, 1), (0, 3)];
+        round.sort_unstable();
         let mut by_walk = Vec::new();
-        let j = join_each(population.clone(), round.clone(), states, |row, p| {
+        let j = join_each(&population, &round, states, |row, p| {
             by_walk.push((row, p));
         });
         let mut by_rows = Vec::new();
-        resolve_rows(population, round, states, |row, p| by_rows.push((row, p)));
+        resolve_rows(&population, &round, states, |row, p| by_rows.push((row, p)));
         by_walk.sort_by_key(|&(row, _)| row);
         by_rows.sort_by_key(|&(row, _)| row);
         assert_eq!(by_walk, by_rows);
@@ -378,8 +418,8 @@ mod tests {
         let d = u32::from(DISTRICT);
         let mut seen = Vec::new();
         resolve_rows(
-            vec![(4, 0, 0, A), (2, 0, 1, A), (4, 1, 3, d)],
-            vec![(4, 8), (9, 12), (4, 2), (2, 5)],
+            &[(2, 0, 1, A), (4, 0, 0, A), (4, 1, 3, d)],
+            &[(2, 5), (4, 2), (4, 8), (9, 12)],
             states,
             |row, p| seen.push((row, p)),
         );
@@ -393,6 +433,30 @@ mod tests {
                 (12, None),
             ]
         );
+    }
+
+    proptest::proptest! {
+        /// Any number of sorted runs, with equal keys across runs, merge into what a
+        /// stable sort of their concatenation gives: the same items, ties in the order
+        /// of their runs (the run number rides along to show it).
+        #[test]
+        fn merged_runs_equal_a_stable_sort(
+            runs in proptest::collection::vec(proptest::collection::vec(0u8..6, 0..40), 0..12)
+        ) {
+            let runs: Vec<Vec<(u8, usize)>> = runs
+                .into_iter()
+                .enumerate()
+                .map(|(k, mut run)| {
+                    run.sort_unstable();
+                    run.into_iter().map(|key| (key, k)).collect()
+                })
+                .collect();
+            let mut want: Vec<(u8, usize)> = runs.concat();
+            want.sort_by_key(|&(key, _)| key);
+            let len = want.len();
+            let got = merged(runs.into_iter().map(Vec::into_iter).collect(), len);
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]

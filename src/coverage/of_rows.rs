@@ -82,8 +82,8 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
                 let tested = tested_in_range(&collections, r);
                 let mut placed = Placed::new();
                 join::resolve_rows(
-                    population,
-                    tested,
+                    &population,
+                    &tested,
                     |k| register.stated(k),
                     |row, p| staging.stage(&mut placed, row, p),
                 );
