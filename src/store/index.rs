@@ -702,6 +702,22 @@ impl Scan<'_> {
         Ok(Some(&self.buf[at..at + size]))
     }
 
+    /// The records left in the buffer (reading the next piece of the range first when
+    /// none is), laid end to end, and moves past them; `None` at the end of the range.
+    /// For passes that take every record: a call per record cost a check per record
+    /// (a twentieth of the register's join).
+    pub fn records(&mut self) -> Result<Option<&[u8]>> {
+        if !self.ready()? {
+            return Ok(None);
+        }
+        let size = self.file.size;
+        let from = (self.next - self.buf_first) * size;
+        let upto = (self.buf_first + self.buf_records).min(self.end);
+        let to = (upto - self.buf_first) * size;
+        self.next = upto;
+        Ok(Some(&self.buf[from..to]))
+    }
+
     /// Moves past the record [`Scan::peek`] returned.
     pub fn advance(&mut self) {
         self.next = (self.next + 1).min(self.end);
@@ -739,6 +755,36 @@ pub fn i64_at(r: &[u8], at: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scan_by_blocks_gives_the_records_one_by_one_gives() {
+        // Enough records for three buffers, and a range that starts and ends inside one.
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("x.persons");
+        let n: u32 = 30_000;
+        let mut w =
+            IndexWriter::new(File::create(&p).expect("f"), Kind::Persons, u64::from(n)).expect("w");
+        for i in 0..n {
+            w.push(&person_record(u128::from(i) * 7, i)).expect("push");
+        }
+        w.finish().expect("finish");
+        let f = IndexFile::open(&p, Kind::Persons).expect("open");
+        for range in [5..29_990, 0..0, 13_000..13_200, 0..30_000] {
+            let mut one = f.scan(range.clone());
+            let mut want = Vec::new();
+            while let Some((_, r)) = one.record().expect("read") {
+                want.push(person_entry(r));
+            }
+            let mut blocks = f.scan(range.clone());
+            let mut got = Vec::new();
+            while let Some(records) = blocks.records().expect("read") {
+                assert_eq!(records.len() % 20, 0);
+                got.extend(records.chunks_exact(20).map(person_entry));
+            }
+            assert_eq!(got.len(), range.len());
+            assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn finds_every_key_and_only_those() {
