@@ -218,8 +218,9 @@ struct Tally {
     untested: Vec<UntestedRow>,
     unregistered: Vec<u32>,
     damage: Option<String>,
-    /// Rows whose area the join found, to write into the row codes.
-    placed: of_rows::Placed,
+    /// Rows whose area the join found, a vector per hash range, to write into the row
+    /// codes.
+    placed: Vec<of_rows::Placed>,
 }
 
 fn add(into: &mut [u64; 2], c: [u64; 2]) {
@@ -480,11 +481,16 @@ impl Coverage {
                 .fold(Tally::default, |mut t, &r| {
                     let population = register.in_range(r, &mut t.damage);
                     let tested = tested_in_range(&collections, r);
+                    // Sized for every membership: never grown, so never copied.
+                    let mut placed = Vec::with_capacity(staging.map_or(0, |_| tested.len()));
                     let joined = join::join_each(&population, &tested, stated, |row, p| {
                         if let Some(c) = staging {
-                            c.stage(&mut t.placed, row, p);
+                            c.stage(&mut placed, row, p);
                         }
                     });
+                    if staging.is_some() {
+                        t.placed.push(placed);
+                    }
                     t.by_kind.resize(n_kinds, [0; 2]);
                     for p in joined.registered {
                         let (seg, row) = p.group;

@@ -71,7 +71,7 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
     let ranges: Vec<u32> = (0..HASH_RANGES).collect();
     for window in ranges.chunks(WINDOW) {
         let staging = &codes;
-        let placed: Placed = window
+        let placed: Vec<Placed> = window
             .par_iter()
             .map(|&r| {
                 let mut damage = None;
@@ -80,7 +80,7 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
                     return Err(why);
                 }
                 let tested = tested_in_range(&collections, r);
-                let mut placed = Placed::new();
+                let mut placed = Placed::with_capacity(tested.len());
                 join::resolve_rows(
                     &population,
                     &tested,
@@ -89,10 +89,7 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
                 );
                 Ok(placed)
             })
-            .try_reduce(Placed::new, |mut a, b| {
-                a.extend(b);
-                Ok(a)
-            })
+            .collect::<std::result::Result<_, String>>()
             .map_err(|why| Error::damaged(store.root(), why))?;
         codes.write(&placed).map_err(|why| {
             Error::damaged(
@@ -123,6 +120,8 @@ pub(crate) struct RowCodes {
     codes: Vec<u32>,
     n_kinds: u32,
     mixed: Mutex<HashMap<(u32, u32), u32>>,
+    /// [`RowCodes::write`]'s staged rows grouped by bucket, kept for the next window.
+    grouped: Vec<(u32, u32)>,
 }
 
 impl RowCodes {
@@ -132,6 +131,7 @@ impl RowCodes {
             codes: vec![UNREGISTERED; n_rows],
             n_kinds: u32::try_from(n_kinds).unwrap_or(u32::MAX),
             mixed: Mutex::new(HashMap::new()),
+            grouped: Vec::new(),
         }
     }
 
@@ -143,36 +143,42 @@ impl RowCodes {
         }
     }
 
-    /// Puts the staged rows in place; says what is wrong with a row past the round's
-    /// end.
+    /// Puts the staged rows (in any number of parts) in place; says what is wrong with
+    /// a row past the round's end.
     ///
     /// The joins find rows in the order of their persons' hashes, so writing each
     /// where it belongs touched a page of the 100 MB of codes at random for every row
     /// (a fifth of the round report's time at 25 M rows). The rows are first grouped
     /// by bucket of 65,536 rows, then each bucket's codes are written on their own,
-    /// on all cores.
-    pub(crate) fn write(&mut self, placed: &[(u32, u32)]) -> std::result::Result<(), String> {
+    /// on all cores. The parts are each hash range's, never joined into one (copying
+    /// them was a twentieth of the report), and the grouping's buffer is reused from
+    /// window to window rather than made afresh.
+    pub(crate) fn write(&mut self, parts: &[Placed]) -> std::result::Result<(), String> {
         let n = self.codes.len();
-        if let Some(&(row, _)) = placed.iter().find(|&&(row, _)| row as usize >= n) {
+        let staged = || parts.iter().flatten();
+        if let Some(&(row, _)) = staged().find(|&&(row, _)| row as usize >= n) {
             return Err(format!("names row {row}, past its {n} rows"));
         }
         let buckets = n.div_ceil(1 << BUCKET_SHIFT);
         let bucket = |row: u32| (row >> BUCKET_SHIFT) as usize;
         let mut start = vec![0usize; buckets + 1];
-        for &(row, _) in placed {
+        for &(row, _) in staged() {
             start[bucket(row) + 1] += 1;
         }
         for b in 0..buckets {
             start[b + 1] += start[b];
         }
         let mut next = start.clone();
-        let mut grouped = vec![(0u32, 0u32); placed.len()];
-        for &(row, code) in placed {
+        let grouped = &mut self.grouped;
+        grouped.clear();
+        grouped.resize(start[buckets], (0, 0));
+        for &(row, code) in staged() {
             let at = &mut next[bucket(row)];
             grouped[*at] = (row, code);
             *at += 1;
         }
         let mask = (1usize << BUCKET_SHIFT) - 1;
+        let grouped = &self.grouped;
         self.codes
             .par_chunks_mut(1 << BUCKET_SHIFT)
             .enumerate()
@@ -274,11 +280,16 @@ mod tests {
         }
         codes.stage(&mut placed, 5, None); // not registered: stays as it is
         let (a, b) = placed.split_at(20_000);
-        codes.write(a).expect("in range");
-        codes.write(b).expect("in range");
+        // The first write in three parts, the second in one.
+        let (a1, rest) = a.split_at(7_000);
+        let (a2, a3) = rest.split_at(9_000);
+        codes
+            .write(&[a1.to_vec(), a2.to_vec(), Vec::new(), a3.to_vec()])
+            .expect("in range");
+        codes.write(&[b.to_vec()]).expect("in range");
         assert_eq!(codes.codes, expected);
         let past = u32::try_from(n).expect("small");
-        let err = codes.write(&[(past, 1)]).expect_err("past the end");
+        let err = codes.write(&[vec![(past, 1)]]).expect_err("past the end");
         assert!(err.contains("past its"), "{err}");
     }
 }
