@@ -325,16 +325,26 @@ impl Custody {
             Ok((i < barcodes.len() && barcodes.value(i) == b).then_some(i))
         };
 
-        // Each tube's first and last swab by `as_of`.
-        let mut first = vec![Millis::MAX; n];
-        let mut last = vec![Millis::MIN; n];
-        for (&t, &c) in round.tube_of_row.iter().zip(&round.collected_at) {
-            if c <= as_of {
-                let t = t as usize;
-                first[t] = first[t].min(c);
-                last[t] = last[t].max(c);
+        // Each tube's first and last swab by `as_of`: the round's own when every swab
+        // is by then (a report of a finished round), else counted again without the
+        // later swabs.
+        let swabs = round.swabs();
+        let by_as_of;
+        let (first, last) = if swabs.latest <= as_of {
+            (&swabs.first, &swabs.last)
+        } else {
+            let mut first = vec![Millis::MAX; n];
+            let mut last = vec![Millis::MIN; n];
+            for (&t, &c) in round.tube_of_row.iter().zip(&round.collected_at) {
+                if c <= as_of {
+                    let t = t as usize;
+                    first[t] = first[t].min(c);
+                    last[t] = last[t].max(c);
+                }
             }
-        }
+            by_as_of = (first, last);
+            (&by_as_of.0, &by_as_of.1)
+        };
         let collected = |t: usize| first[t] != Millis::MAX;
         // The sites are read when a finding first names one: a clean round's 25 M
         // rows of a column it never prints cost a tenth of the section.

@@ -74,13 +74,7 @@ pub(super) fn run(ctx: &Context<'_>, options: &AuditOptions) -> Result<Found> {
     let mut findings: Vec<Finding> = Vec::new();
     let minutes = |ms: Millis| ms as f64 / MS_PER_MINUTE as f64;
 
-    // Each tube's last swab.
-    let mut last_swab: Vec<Millis> = vec![Millis::MIN; t.len()];
-    for (&tube, &at) in round.tube_of_row.iter().zip(&round.collected_at) {
-        if let Some(s) = last_swab.get_mut(tube as usize) {
-            *s = (*s).max(at);
-        }
-    }
+    let last_swab = &round.swabs().last;
 
     // Report times against receipt and collection.
     let received = read::columns(ctx.store, &round.name, BatchKind::Results, &["received_at"])?;

@@ -53,7 +53,7 @@ pub use limit::{PastLimit, SpecimenLimit};
 pub use persons::PersonStatus;
 pub use round::Round;
 pub use stages::Stages;
-pub use statuses::{RoundRows, Statuses};
+pub use statuses::{RoundRows, Statuses, Swabs};
 pub use tubes::{ResultFacts, Tubes};
 
 pub use crate::store::read::{Collections, Results};

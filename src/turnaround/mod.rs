@@ -201,16 +201,6 @@ pub(crate) fn first_counted(round: &Statuses) -> Vec<u32> {
         .collect()
 }
 
-/// Each tube's earliest collection time.
-pub(crate) fn earliest_collection(round: &Statuses) -> Vec<Millis> {
-    let mut at = vec![Millis::MAX; round.tubes.len()];
-    for (&t, &c) in round.tube_of_row.iter().zip(&round.collected_at) {
-        let slot = &mut at[t as usize];
-        *slot = (*slot).min(c);
-    }
-    at
-}
-
 impl Turnaround {
     /// Measures a decided round against `deadlines`, with the round's `recall_runs`
     /// (others are ignored) and `as_of` as "now" for tubes still waiting. Reads the lab
@@ -231,7 +221,7 @@ impl Turnaround {
         let tubes = &round.tubes;
         let n = tubes.len();
         let first = first_counted(round);
-        let collected = earliest_collection(round);
+        let collected = &round.swabs().first;
         let rs = &round.results;
 
         // Batch and receipt time of every result row (row order), for commit times and
@@ -415,7 +405,7 @@ impl Turnaround {
             .collect();
 
         // Progress from the first collection to the last event (or as_of).
-        let (start, progress_curve) = hourly::curve(round, &first, &collected, as_of);
+        let (start, progress_curve) = hourly::curve(round, &first, collected, as_of);
         Ok(Turnaround {
             round: round.name.clone(),
             as_of: fmt(as_of),
