@@ -809,18 +809,43 @@ pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
 /// The round's memberships (person hash, row in the round) whose hashes fall in range
 /// `r`, from every collections segment, sorted.
 fn tested_in_range(collections: &[&CollectionIndex], r: u32) -> Vec<join::Membership> {
-    let runs: Vec<_> = collections
+    let mut runs: Vec<(&CollectionIndex, std::ops::Range<usize>)> = collections
         .iter()
-        .map(|seg| {
-            in_range(&seg.persons, r).map(|i| {
-                let row = seg.base.saturating_add(seg.persons.person_row(i));
-                (seg.persons.person(i), row)
-            })
-        })
-        .filter(|run| run.len() > 0)
+        .map(|seg| (*seg, in_range(&seg.persons, r)))
+        .filter(|(_, range)| !range.is_empty())
         .collect();
-    let len = runs.iter().map(ExactSizeIterator::len).sum();
-    join::merged(runs, len)
+    let entry = |seg: &CollectionIndex, i: usize| {
+        let row = seg.base.saturating_add(seg.persons.person_row(i));
+        (seg.persons.person(i), row)
+    };
+    let len = runs.iter().map(|(_, range)| range.len()).sum();
+    match runs.len() {
+        0 => Vec::new(),
+        1 => {
+            let (seg, range) = runs.swap_remove(0);
+            range.map(|i| entry(seg, i)).collect()
+        }
+        // A round's batch and its retests: the larger read in place, the other merged in.
+        2 => {
+            runs.sort_by_key(|(_, range)| std::cmp::Reverse(range.len()));
+            let (big, big_range) = runs[0].clone();
+            let (small, small_range) = runs[1].clone();
+            let mut out = Vec::with_capacity(len);
+            join::merge_galloping(
+                &mut out,
+                big_range,
+                |i| entry(big, i),
+                small_range.map(|i| entry(small, i)),
+            );
+            out
+        }
+        _ => join::merged(
+            runs.into_iter()
+                .map(|(seg, range)| range.map(move |i| entry(seg, i)))
+                .collect(),
+            len,
+        ),
+    }
 }
 
 /// The round's collection segments (the round exists: [`Store::require_round`]).
