@@ -201,6 +201,25 @@ pub(crate) fn first_counted(round: &Statuses) -> Vec<u32> {
         .collect()
 }
 
+/// Keeps the first `n` of `items` in the order of `cmp` (a total order), sorted: the
+/// `n` are selected before they are sorted, since a city's round has 700,000 late
+/// single tubes and a report lists a hundred.
+fn first_in_order<T: Send>(
+    items: &mut Vec<T>,
+    n: usize,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering + Sync,
+) {
+    if n == 0 {
+        items.clear();
+        return;
+    }
+    if items.len() > n {
+        items.select_nth_unstable_by(n - 1, &cmp);
+        items.truncate(n);
+    }
+    items.par_sort_unstable_by(cmp);
+}
+
 impl Turnaround {
     /// Measures a decided round against `deadlines`, with the round's `recall_runs`
     /// (others are ignored) and `as_of` as "now" for tubes still waiting. Reads the lab
@@ -362,10 +381,12 @@ impl Turnaround {
 
         // The lists, cut, then the barcodes of the listed tubes only.
         let (late_total, recall_delays_total) = (late.len() as u64, recalls.len() as u64);
-        late.par_sort_unstable_by(|a, b| b.over.cmp(&a.over).then(a.tube.cmp(&b.tube)));
-        late.truncate(listed);
-        recalls.par_sort_unstable_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(&b.0)));
-        recalls.truncate(listed);
+        first_in_order(&mut late, listed, |a, b| {
+            b.over.cmp(&a.over).then(a.tube.cmp(&b.tube))
+        });
+        first_in_order(&mut recalls, listed, |a, b| {
+            b.4.cmp(&a.4).then(a.0.cmp(&b.0))
+        });
         let listed: Vec<u32> = late
             .iter()
             .map(|l| l.tube)
@@ -430,6 +451,23 @@ impl Turnaround {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The first `n` kept are those a full sort puts first, in its order.
+        #[test]
+        fn the_first_in_order_are_a_sorted_list_cut(
+            items in proptest::collection::vec((0i64..50, 0u32..1_000), 0..200),
+            n in 0usize..220,
+        ) {
+            let cmp = |a: &(i64, u32), b: &(i64, u32)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+            let mut want = items.clone();
+            want.sort_by(cmp);
+            want.truncate(n);
+            let mut got = items;
+            first_in_order(&mut got, n, cmp);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn deadlines_are_checked() {
