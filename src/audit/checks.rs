@@ -2,7 +2,6 @@
 //! over 20, late recalls and reports beyond the instruments.
 
 use arrow_array::Array;
-use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use rayon::prelude::*;
 
@@ -77,10 +76,13 @@ pub(super) fn run(ctx: &Context<'_>, options: &AuditOptions) -> Result<Found> {
     let last_swab = &round.swabs().last;
 
     // Report times against receipt and collection.
-    let received = read::columns(ctx.store, &round.name, BatchKind::Results, &["received_at"])?;
-    let received = received
-        .first()
-        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+    let received = read::primitive::<TimestampMillisecondType>(
+        ctx.store,
+        &round.name,
+        BatchKind::Results,
+        "received_at",
+    )?;
+    let received = Some(&received)
         .filter(|c| c.len() == rs.outcome.len())
         .ok_or_else(|| {
             Error::damaged(

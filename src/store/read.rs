@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
+use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::types::{
     Float32Type, TimestampMillisecondType, UInt8Type, UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, Float32Array, PrimitiveArray, RecordBatch, StringArray};
+use arrow_buffer::{BooleanBufferBuilder, NullBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Schema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
@@ -597,44 +599,107 @@ pub fn columns(
     concat_parts(&parts, &types)
 }
 
-/// Reads one timestamp column of every row of a round's segments of `kind`.
+/// Reads one timestamp column of every row of a round's segments of `kind` (a null
+/// reads as 0): [`primitive`]'s values.
+pub fn times(store: &Store, round: &str, kind: BatchKind, column: &str) -> Result<Vec<Millis>> {
+    Ok(in_place::<TimestampMillisecondType>(store, round, kind, column)?.0)
+}
+
+/// Reads one column of a primitive type `T` of every row of a round's segments of
+/// `kind`, in row order; a segment written before the column existed gives nulls.
 ///
 /// Each row group is read on whichever core is free, straight into its place in one
 /// output: a city's collections are one file of 25 M times (200 MB), which read whole
 /// on one core and then copied into the round's column had cost every whole-round
-/// command a serial stretch and twice the fresh memory.
-pub fn times(store: &Store, round: &str, kind: BatchKind, column: &str) -> Result<Vec<Millis>> {
+/// command a serial stretch and twice the fresh memory; a round's result times read
+/// as batches and joined were copied twice more (once per file, once across files).
+pub fn primitive<T: ArrowPrimitiveType>(
+    store: &Store,
+    round: &str,
+    kind: BatchKind,
+    column: &str,
+) -> Result<PrimitiveArray<T>> {
+    let (values, validity) = in_place::<T>(store, round, kind, column)?;
+    let nulls = if validity.iter().all(|(_, v)| matches!(v, Validity::All)) {
+        None
+    } else {
+        let mut bits = BooleanBufferBuilder::new(values.len());
+        for (rows, v) in &validity {
+            match v {
+                Validity::All => bits.append_n(*rows, true),
+                Validity::Absent => bits.append_n(*rows, false),
+                Validity::Some(n) => bits.append_buffer(n.inner()),
+            }
+        }
+        Some(NullBuffer::new(bits.finish()))
+    };
+    Ok(PrimitiveArray::new(ScalarBuffer::from(values), nulls))
+}
+
+/// A run of rows [`in_place`] read and which of them have a value.
+type Run = (usize, Validity);
+
+/// Which of a run of rows [`in_place`] read a value for.
+enum Validity {
+    /// Every row.
+    All,
+    /// None: the segment has no such column.
+    Absent,
+    /// These.
+    Some(NullBuffer),
+}
+
+/// The values of a primitive column of every row of a round's segments of `kind`
+/// (nulls as the reader leaves them, 0 where the column is absent) and the validity of
+/// each run of rows read (a row group reads as one), in row order.
+fn in_place<T: ArrowPrimitiveType>(
+    store: &Store,
+    round: &str,
+    kind: BatchKind,
+    column: &str,
+) -> Result<(Vec<T::Native>, Vec<Run>)> {
     let files = segment_files(store, round, kind);
     let mut groups = Vec::new();
     for path in &files {
         let meta = segment_footer(store, path)?;
-        groups.extend(row_groups_of(store, path, &meta)?);
+        let has = meta.schema().column_with_name(column).is_some();
+        groups.extend(
+            row_groups_of(store, path, &meta)?
+                .into_iter()
+                .map(|g| (g, has)),
+        );
     }
-    let mut out: Vec<Millis> = vec![0; groups.iter().map(|g| g.rows).sum()];
+    // Zeroed by the allocator, so a page is first touched where its row group is copied.
+    let mut out: Vec<T::Native> = vec![T::Native::default(); groups.iter().map(|g| g.0.rows).sum()];
     let mut places = Vec::with_capacity(groups.len());
     let mut rest = out.as_mut_slice();
-    for g in &groups {
+    for (g, _) in &groups {
         let (place, after) = rest.split_at_mut(g.rows);
         places.push(place);
         rest = after;
     }
-    groups
+    let validity = groups
         .par_iter()
         .zip(places)
-        .try_for_each(|(g, place)| -> Result<()> {
+        .map(|((g, has), place)| -> Result<Vec<Run>> {
+            if !has {
+                return Ok(vec![(g.rows, Validity::Absent)]);
+            }
             let path = g.path;
             let reader = g
                 .reader(&[column])?
                 .build()
                 .map_err(|e| damaged_file(store, path, e))?;
             let mut at = 0;
+            let mut runs = Vec::with_capacity(1);
             for b in reader {
                 let b = b.map_err(|e| damaged_file(store, path, e))?;
                 let col = b
-                    .column(0)
-                    .as_primitive_opt::<TimestampMillisecondType>()
+                    .columns()
+                    .first()
+                    .and_then(|c| c.as_primitive_opt::<T>())
                     .ok_or_else(|| {
-                        damaged_file(store, path, format!("{column} is not a timestamp"))
+                        damaged_file(store, path, format!("{column} is not of its type"))
                     })?;
                 let values = col.values();
                 let into = place.get_mut(at..at + values.len()).ok_or_else(|| {
@@ -646,6 +711,13 @@ pub fn times(store: &Store, round: &str, kind: BatchKind, column: &str) -> Resul
                 })?;
                 into.copy_from_slice(values);
                 at += values.len();
+                runs.push((
+                    values.len(),
+                    match col.nulls().filter(|n| n.null_count() > 0) {
+                        Some(n) => Validity::Some(n.clone()),
+                        None => Validity::All,
+                    },
+                ));
             }
             if at != place.len() {
                 return Err(damaged_file(
@@ -654,9 +726,10 @@ pub fn times(store: &Store, round: &str, kind: BatchKind, column: &str) -> Resul
                     "a row group holds fewer rows than its footer says",
                 ));
             }
-            Ok(())
-        })?;
-    Ok(out)
+            Ok(runs)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((out, validity.into_iter().flatten().collect()))
 }
 
 fn read_table(
@@ -1023,6 +1096,59 @@ mod tests {
             time_floors(&store, "R1", BatchKind::Collections, "collected_at").expect("floors"),
             vec![footer]
         );
+    }
+
+    #[test]
+    fn a_primitive_column_read_in_place_is_the_column_read_whole() {
+        // Three result batches: receipt times stated, some blank, none stated; the
+        // place-by-place read gives the values and nulls of the whole-column read.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("store");
+        let mut writer = Store::open_writer(&root).expect("store");
+        let tubes = collections(
+            dir.path(),
+            "tubes.csv",
+            "tube,person,mode,collected_at\n\
+             TB-001,p1,single,2022-04-02 08:00\n\
+             TB-002,p2,single,2022-04-02 08:00\n\
+             TB-003,p3,single,2022-04-02 08:00\n",
+        );
+        ingest_collections(&mut writer, &[tubes], "R1", &IngestOptions::default(), None)
+            .expect("collections");
+        let head = "tube,result,reported_at,received_at\n";
+        let batches = [
+            "TB-001,negative,2022-04-02 14:00,2022-04-02 10:00\nTB-002,negative,2022-04-02 14:00,2022-04-02 11:00\n",
+            "TB-003,negative,2022-04-02 15:00,\nTB-001,negative,2022-04-02 16:00,2022-04-02 12:30\n",
+            "TB-002,negative,2022-04-02 17:00,\nTB-003,negative,2022-04-02 17:00,\n",
+        ];
+        for (i, rows) in batches.iter().enumerate() {
+            let csv = collections(dir.path(), &format!("r{i}.csv"), &format!("{head}{rows}"));
+            let report =
+                crate::ingest::ingest_results(&mut writer, &[csv], &IngestOptions::default(), None)
+                    .expect("results");
+            assert_eq!(report.committed, 2, "batch {i}");
+        }
+        drop(writer);
+        let store = Store::open(&root).expect("open");
+        let got =
+            primitive::<TimestampMillisecondType>(&store, "R1", BatchKind::Results, "received_at")
+                .expect("in place");
+        let whole = columns(&store, "R1", BatchKind::Results, &["received_at"]).expect("whole");
+        let whole = whole[0]
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .expect("times");
+        assert_eq!(got.len(), 6);
+        assert_eq!(got.null_count(), 3);
+        let rows = |a: &PrimitiveArray<TimestampMillisecondType>| -> Vec<Option<i64>> {
+            (0..a.len())
+                .map(|i| a.is_valid(i).then(|| a.value(i)))
+                .collect()
+        };
+        assert_eq!(rows(&got), rows(whole));
+        // A column no segment has reads as nulls, one a row.
+        let none = primitive::<UInt32Type>(&store, "R1", BatchKind::Results, "no_such_column")
+            .expect("absent");
+        assert_eq!((none.len(), none.null_count()), (6, 6));
     }
 
     #[test]

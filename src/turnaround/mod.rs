@@ -24,7 +24,6 @@
 //! log and the recall delays measured against it, and `hourly` the progress curve.
 
 use arrow_array::Array;
-use arrow_array::cast::AsArray;
 use arrow_array::types::{TimestampMillisecondType, UInt32Type};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -246,28 +245,34 @@ impl Turnaround {
         // Batch and receipt time of every result row (row order), for commit times and
         // the transport/lab split; each row's lab as a number (a few labs, 3.6 million
         // result rows in a city's round: no string a row).
-        let (cols, labs) = rayon::join(
+        let ((batches, received), labs) = rayon::join(
             || {
-                read::columns(
-                    store,
-                    &round.name,
-                    BatchKind::Results,
-                    &["batch", "received_at"],
+                rayon::join(
+                    || {
+                        read::primitive::<UInt32Type>(
+                            store,
+                            &round.name,
+                            BatchKind::Results,
+                            "batch",
+                        )
+                    },
+                    || {
+                        read::primitive::<TimestampMillisecondType>(
+                            store,
+                            &round.name,
+                            BatchKind::Results,
+                            "received_at",
+                        )
+                    },
                 )
             },
             || labels(store, &round.name, BatchKind::Results, "lab"),
         );
-        let (cols, labs) = (cols?, labs?);
-        let received = cols[1].as_primitive_opt::<TimestampMillisecondType>();
+        let (batches, received, labs) = (batches?.into_parts().1, received?, labs?);
         let received_at = |r: u32| -> Option<Millis> {
-            let a = received?;
             let i = r as usize;
-            (i < a.len() && a.is_valid(i)).then(|| a.value(i))
+            (i < received.len() && received.is_valid(i)).then(|| received.value(i))
         };
-        let batches: Vec<u32> = cols[0]
-            .as_primitive_opt::<UInt32Type>()
-            .map(|a| a.values().to_vec())
-            .unwrap_or_default();
         if labs.codes.len() != rs.outcome.len() || batches.len() != rs.outcome.len() {
             return Err(Error::damaged(
                 store.root(),
