@@ -36,6 +36,11 @@ impl Sources {
     pub fn write(&self, i: usize, out: &mut String) {
         self.cited.write(i, &self.files.names, out);
     }
+
+    /// Appends the same as a CSV field (quoted) to a line of bytes.
+    pub fn write_csv(&self, i: usize, out: &mut Vec<u8>) {
+        self.cited.write_csv(i, &self.files.names, out);
+    }
 }
 
 /// The text columns an export prints, beyond the person ids and barcodes every one

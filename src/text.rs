@@ -77,9 +77,20 @@ pub fn resident_text(key: u64) -> [u8; 18] {
 /// assert_eq!(out, "line 10485760");
 /// ```
 pub fn push_number(out: &mut String, v: u64) {
+    let (digits, at) = decimal(v);
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// [`push_number`] onto a line of bytes.
+pub(crate) fn push_number_bytes(out: &mut Vec<u8>, v: u64) {
+    let (digits, at) = decimal(v);
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// The decimal digits of `v`: `digits[at..]`.
+fn decimal(mut v: u64) -> ([u8; 20], usize) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    let mut v = v;
     loop {
         at -= 1;
         digits[at] = b'0' + u8::try_from(v % 10).unwrap_or(0);
@@ -88,7 +99,7 @@ pub fn push_number(out: &mut String, v: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    (digits, at)
 }
 
 /// Appends `bytes` to `out` as lower-case hex digits, two a byte (so hex text sorts as

@@ -11,7 +11,7 @@ use arrow_array::{Array, ArrayRef};
 
 use crate::store::read::{self, Picked};
 use crate::store::{BatchKind, Store};
-use crate::text::push_number;
+use crate::text::{push_number, push_number_bytes};
 use crate::{Error, Result};
 
 /// Where some rows came from (`batch N, FILE line L`): the batch and file once per run
@@ -56,6 +56,34 @@ impl Cited {
         out.push_str(file);
         out.push_str(" line ");
         push_number(out, line);
+    }
+
+    /// Appends `batch N, FILE line L` of place `i` to a CSV line as its field: quoted,
+    /// since it holds a comma, with any quote in the file name doubled (nothing past
+    /// the end, an empty field).
+    pub fn write_csv(&self, i: usize, files: &[String], out: &mut Vec<u8>) {
+        let Some(&line) = self.line.get(i) else {
+            return;
+        };
+        let place = u32::try_from(i).unwrap_or(u32::MAX);
+        let run = self.runs.partition_point(|r| r.0 <= place);
+        let Some(&(_, batch, file)) = run.checked_sub(1).and_then(|k| self.runs.get(k)) else {
+            return;
+        };
+        let file = files.get(file as usize).map_or("", String::as_str);
+        out.extend_from_slice(b"\"batch ");
+        push_number_bytes(out, u64::from(batch));
+        out.extend_from_slice(b", ");
+        let mut rest = file.as_bytes();
+        while let Some(q) = memchr::memchr(b'"', rest) {
+            out.extend_from_slice(&rest[..=q]);
+            out.push(b'"');
+            rest = &rest[q + 1..];
+        }
+        out.extend_from_slice(rest);
+        out.extend_from_slice(b" line ");
+        push_number_bytes(out, line);
+        out.push(b'"');
     }
 
     /// The sources of one part's rows from its `batch`, `source` (a dictionary) and
