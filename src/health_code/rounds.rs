@@ -44,7 +44,7 @@ use super::Color;
 use super::rules::{Clearing, Reason, Word};
 use crate::model::Mode;
 use crate::output::ListRow;
-use crate::output::stream::{JsonLayout, RowMaker, WARM_ROWS, warm_block};
+use crate::output::stream::{JsonLayout, RowMaker, WARM_ROWS, csv_field, csv_float, warm_block};
 use crate::store::cited::Files;
 use crate::store::config::{HealthCodesConfig, hours_to_millis};
 use crate::store::{BatchKind, Store, read};
@@ -600,8 +600,119 @@ impl RowMaker for CodesAsOf {
         self.codes.len()
     }
 
+    /// The lines written straight from the fold, as [`super::code_csv_lines`] writes the
+    /// rows [`RowMaker::fill`] makes (a unit test compares the two): times and fixed
+    /// words need no quoting and citations always do, so neither is made as text and
+    /// then searched for what to quote.
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
-        super::code_csv_lines(self, rows, out);
+        let cell = |out: &mut Vec<u8>, v: &str| {
+            out.push(b',');
+            csv_field(out, v.as_bytes());
+        };
+        let word = |out: &mut Vec<u8>, v: &str| {
+            out.push(b',');
+            out.extend_from_slice(v.as_bytes());
+        };
+        for at in rows.clone() {
+            self.warm(at, &rows);
+            let o = &self.codes[at];
+            let k = o.key;
+            if k & OTHER == 0 {
+                out.extend_from_slice(&text::resident_text(k));
+            } else {
+                let id = self
+                    .other
+                    .get(usize::try_from(k & !OTHER).unwrap_or(usize::MAX));
+                csv_field(out, id.as_bytes());
+            }
+            word(out, color(o.reason()).as_str());
+            cell(out, self.windows.word(o));
+            out.push(b',');
+            if let Some(until) = self.windows.valid_until(o) {
+                time::push_rfc3339(out, until, self.zone);
+            }
+            let group = if o.group == NONE {
+                ""
+            } else {
+                self.groups.get(o.group as usize).map_or("", String::as_str)
+            };
+            cell(out, group);
+            let k = usize::from(o.round);
+            let (Some(name), Some(rows), Some(results), true) = (
+                self.names.get(k),
+                self.rows.get(k),
+                self.results.get(k),
+                o.by_word(),
+            ) else {
+                // round, status, tube, mode, collected_at, collection_source, result,
+                // ct_orf1ab, ct_n, reported_at, lab, plate, result_source, not_counted
+                out.extend_from_slice(&[b','; 14]);
+                out.push(b'\n');
+                continue;
+            };
+            cell(out, name);
+            word(out, o.status.as_str());
+            let rank = rows.ranks.rank(o.row);
+            cell(out, rank.map_or("", |i| rows.tube(i)));
+            word(
+                out,
+                if o.bits & SINGLE != 0 {
+                    Mode::Single.as_str()
+                } else {
+                    Mode::Pool.as_str()
+                },
+            );
+            out.push(b',');
+            time::push_rfc3339(out, o.at, self.zone);
+            out.push(b',');
+            if let Some(i) = rank {
+                rows.cite_csv(i, &self.files, out);
+            }
+            let r = results;
+            let res = if o.result == NONE {
+                None
+            } else {
+                r.ranks.rank(o.result)
+            };
+            let (Some(res), Some(outcome), Some(c1), Some(c2), Some(lab), Some(plate)) = (
+                res,
+                r.outcome.as_ref(),
+                r.ct_orf1ab.as_ref(),
+                r.ct_n.as_ref(),
+                r.lab.as_ref(),
+                r.plate.as_ref(),
+            ) else {
+                // result, ct_orf1ab, ct_n, reported_at, lab, plate, result_source,
+                // not_counted
+                out.extend_from_slice(&[b','; 8]);
+                out.push(b'\n');
+                continue;
+            };
+            if res >= outcome.len() {
+                out.extend_from_slice(&[b','; 8]);
+                out.push(b'\n');
+                continue;
+            }
+            cell(out, crate::text::text_at(outcome, res));
+            for a in [c1, c2] {
+                out.push(b',');
+                if !a.is_null(res) {
+                    csv_float(out, a.value(res));
+                }
+            }
+            let reported = r.reported_at.get(res).copied().unwrap_or(0);
+            out.push(b',');
+            time::push_rfc3339(out, reported, self.zone);
+            cell(out, crate::text::text_at(lab, res));
+            cell(out, crate::text::text_at(plate, res));
+            out.push(b',');
+            r.cited.write_csv(res, &self.files, out);
+            out.push(b',');
+            if let Ok(i) = r.late.binary_search_by_key(&o.result, |&(row, _)| row) {
+                csv_field(out, self.limit.explain(r.late[i].1, reported).as_bytes());
+            }
+            out.push(b'\n');
+        }
         Ok(())
     }
 
@@ -823,5 +934,64 @@ mod tests {
             (0, Some(&2)),
             "{counts:?}"
         );
+    }
+
+    /// Every line `CodesAsOf::csv_rows` writes is the one `code_csv_lines` writes of
+    /// the row `fill` makes, over two rounds: a cited file whose name holds a quote and
+    /// a comma, an id that needs quoting, quoted labs, a pending tube, a result past the
+    /// specimen limit, and a time before any result.
+    #[test]
+    fn code_lines_across_rounds_are_those_of_the_filled_rows() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let mut store = Store::open_writer(&dir.path().join("store")).expect("store");
+        let opts = IngestOptions::default();
+        let one = file(
+            "round \"one\", a.csv",
+            "tube,person,mode,collected_at\n\
+             PL-0001,310000000000000012,pool,2022-04-02 08:00\n\
+             PL-0001,\"p, other\",pool,2022-04-02 08:01:30.250\n\
+             PL-0002,p3,single,2022-04-02 09:00\n\
+             PL-0003,p4,single,2022-04-02 09:30\n",
+        );
+        let two = file(
+            "two.csv",
+            "tube,person,mode,collected_at\n\
+             PL-0101,310000000000000012,single,2022-04-05 08:00\n\
+             PL-0102,p4,single,2022-04-05 08:00\n",
+        );
+        ingest_collections(&mut store, &[one], "R1", &opts, None).expect("one");
+        ingest_collections(&mut store, &[two], "R2", &opts, None).expect("two");
+        let results = file(
+            "r.csv",
+            "tube,result,ct_orf1ab,ct_n,reported_at,lab,plate\n\
+             PL-0001,negative,,,2022-04-02 14:00,\"Lab, north\",P1\n\
+             PL-0002,positive,24.5,25.125,2022-04-06 15:00,L2,\"P\"\"2\"\n\
+             PL-0101,negative,,,2022-04-05 12:00,L2,P3\n",
+        );
+        ingest_results(&mut store, &[results], &opts, None).expect("results");
+        let zone = store.zone();
+        let t = |s: &str| time::parse(s.as_bytes(), zone).expect("time");
+        let mut seen = String::new();
+        for as_of in ["2022-04-02 10:00", "2022-04-05 13:00", "2022-04-08 00:00"] {
+            let codes = CodesAsOf::load(&store, t(as_of)).expect("codes");
+            let rows = 0..codes.len();
+            assert_eq!(rows.len(), 4, "{as_of}");
+            let mut ours = Vec::new();
+            codes.csv_rows(rows.clone(), &mut ours).expect("lines");
+            let mut theirs = Vec::new();
+            super::super::code_csv_lines(&codes, rows, &mut theirs);
+            let text = String::from_utf8(ours).expect("utf-8");
+            assert_eq!(text, String::from_utf8(theirs).expect("utf-8"), "{as_of}");
+            seen.push_str(&text);
+        }
+        assert!(seen.contains("round \"\"one\"\", a.csv line 3\""), "{seen}");
+        assert!(seen.contains("\"p, other\","), "{seen}");
+        assert!(seen.contains("\"Lab, north\""), "{seen}");
+        assert!(seen.contains("past the 48 h specimen limit\"\n"), "{seen}");
     }
 }

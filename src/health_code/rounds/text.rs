@@ -214,6 +214,13 @@ impl RowsText {
         }
     }
 
+    /// Appends the source of the row of rank `i` to a CSV line as its (quoted) field.
+    pub(super) fn cite_csv(&self, i: usize, files: &[String], out: &mut Vec<u8>) {
+        if let Some((part, at)) = self.locate(i) {
+            part.cited.write_csv(at, files, out);
+        }
+    }
+
     /// Reads the barcode and source line of the row of rank `i`, as
     /// [`RowMaker::warm`](crate::output::RowMaker::warm) does: a sum of no meaning.
     pub(super) fn warm(&self, i: usize) -> u64 {
