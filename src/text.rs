@@ -138,6 +138,19 @@ pub fn text_at(a: &StringArray, i: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        /// Numbers appended as bytes read as Rust prints them, after what was there.
+        #[test]
+        fn numbers_appended_as_bytes_are_their_decimal_text(v in proptest::prelude::any::<u64>(), pow in 0u32..20) {
+            for v in [v, v % 10u64.pow(pow), 10u64.pow(pow), 10u64.pow(pow) - 1] {
+                let mut out = b"line ".to_vec();
+                push_number_bytes(&mut out, v);
+                proptest::prop_assert_eq!(out, format!("line {v}").into_bytes());
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
