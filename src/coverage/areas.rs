@@ -208,16 +208,10 @@ impl<T: Clone + Eq + std::hash::Hash> Numbering<T> {
     }
 }
 
-/// Names and kinds numbered by one part of a register (a segment, or a row group of
-/// one) as it first saw them.
-struct Numbered {
-    names: Vec<String>,
-    kinds: Vec<Kind>,
-}
-
 /// One segment's rows: its own names and kinds, and each row's kind number.
 struct Part {
-    numbered: Numbered,
+    names: Vec<String>,
+    kinds: Vec<Kind>,
     of_row: Vec<u32>,
 }
 
@@ -228,13 +222,7 @@ pub fn read(store: &Store, files: &[PathBuf]) -> Result<Areas> {
         .iter()
         .map(|path| read_file(store, path))
         .collect::<Result<_>>()?;
-    let (numbered, mut of_row): (Vec<Numbered>, Vec<Vec<u32>>) =
-        parts.into_iter().map(|p| (p.numbered, p.of_row)).unzip();
-    let (names, kinds, ids) = renumber(numbered);
-    of_row
-        .par_iter_mut()
-        .zip(&ids)
-        .for_each(|(rows, ids)| to_common(rows, ids));
+    let (names, kinds, of_row) = renumber(parts);
     Ok(Areas::new(names, kinds, of_row))
 }
 
@@ -256,10 +244,10 @@ impl Areas {
 
 /// Numbers names and kinds across `parts`, each of which numbered its own; returns the
 /// names, the kinds, and each part's rows with the common kind numbers.
-fn renumber(parts: Vec<Numbered>) -> (Vec<String>, Vec<Kind>, Vec<Vec<u32>>) {
+fn renumber(parts: Vec<Part>) -> (Vec<String>, Vec<Kind>, Vec<Vec<u32>>) {
     let mut names = Numbering::new();
     let mut kinds = Numbering::new();
-    let mut ids = Vec::with_capacity(parts.len());
+    let mut of_row = Vec::with_capacity(parts.len());
     for part in parts {
         let name_ids: Vec<u32> = part.names.into_iter().map(|n| names.number(n)).collect();
         let global = |n: Option<u32>| n.and_then(|n| name_ids.get(n as usize).copied());
@@ -274,16 +262,13 @@ fn renumber(parts: Vec<Numbered>) -> (Vec<String>, Vec<Kind>, Vec<Vec<u32>>) {
                 })
             })
             .collect();
-        ids.push(kind_ids);
+        let mut rows = part.of_row;
+        for k in &mut rows {
+            *k = kind_ids.get(*k as usize).copied().unwrap_or(0);
+        }
+        of_row.push(rows);
     }
-    (names.items, kinds.items, ids)
-}
-
-/// Puts a part's rows' own kind numbers into the common ones `ids` (from [`renumber`]).
-fn to_common(rows: &mut [u32], ids: &[u32]) {
-    for k in rows {
-        *k = ids.get(*k as usize).copied().unwrap_or(0);
-    }
+    (names.items, kinds.items, of_row)
 }
 
 fn dictionary() -> DataType {
@@ -311,22 +296,10 @@ fn read_file(store: &Store, path: &Path) -> Result<Part> {
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields)));
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = ArrowReaderMetadata::load(&file, options).map_err(|e| damaged(&e))?;
-    // Each row group's kinds are written straight into its place in the segment's
-    // column: gathered and then joined, a 25 M-person register's were 100 MB of fresh
-    // pages twice.
-    let sizes = meta
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| {
-            usize::try_from(g.num_rows()).map_err(|_| damaged(&"a row group of a negative length"))
-        })
-        .collect::<Result<Vec<usize>>>()?;
-    let mut of_row = vec![0u32; sizes.iter().sum()];
-    let parts: Vec<Numbered> = places(&mut of_row, &sizes)
+    let groups = meta.metadata().num_row_groups();
+    let parts: Vec<Part> = (0..groups)
         .into_par_iter()
-        .enumerate()
-        .map(|(g, place)| {
+        .map(|g| {
             // A file of its own: a cloned handle shares the read position, and the
             // reader seeks.
             let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -338,31 +311,15 @@ fn read_file(store: &Store, path: &Path) -> Result<Part> {
                 .with_batch_size(crate::store::segment::ROW_GROUP)
                 .build()
                 .map_err(|e| damaged(&e))?;
-            read_batches(reader, place, &damaged)
+            read_batches(reader, &damaged)
         })
         .collect::<Result<_>>()?;
-    let (names, kinds, ids) = renumber(parts);
-    places(&mut of_row, &sizes)
-        .into_par_iter()
-        .zip(&ids)
-        .for_each(|(rows, ids)| to_common(rows, ids));
+    let (names, kinds, of_row) = renumber(parts);
     Ok(Part {
-        numbered: Numbered { names, kinds },
-        of_row,
+        names,
+        kinds,
+        of_row: of_row.concat(),
     })
-}
-
-/// `column` cut into consecutive places of `sizes` (which sum to its length).
-fn places<'a>(column: &'a mut [u32], sizes: &[usize]) -> Vec<&'a mut [u32]> {
-    let mut rest = column;
-    sizes
-        .iter()
-        .map(|&n| {
-            let (place, after) = std::mem::take(&mut rest).split_at_mut(n);
-            rest = after;
-            place
-        })
-        .collect()
 }
 
 const COLUMNS: [&str; 3] = ["district", "community", "group"];
@@ -372,16 +329,14 @@ const COLUMNS: [&str; 3] = ["district", "community", "group"];
 /// by re-packing every (null) value, a third of the whole read.
 const DICTIONARIES: [&str; 2] = ["district", "community"];
 
-/// Writes the kind of each row `reader` reads into `place` (which holds exactly its
-/// rows), numbered as this reader first sees them.
+/// The kinds of the rows `reader` reads.
 fn read_batches(
     reader: ParquetRecordBatchReader,
-    place: &mut [u32],
     damaged: &(dyn Fn(&dyn std::fmt::Display) -> Error + Sync),
-) -> Result<Numbered> {
+) -> Result<Part> {
     let mut names: Numbering<String> = Numbering::new();
     let mut kinds: Numbering<Kind> = Numbering::new();
-    let mut at = 0usize;
+    let mut of_row = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| damaged(&e))?;
         let column = |name: &str| {
@@ -404,6 +359,7 @@ fn read_batches(
         // a 25 M-person register).
         let mut local: HashMap<(i32, i32, bool), u32, KeyHash> = HashMap::with_hasher(KeyHash);
         let mut last: Option<((i32, i32, bool), u32)> = None;
+        of_row.reserve(batch.num_rows());
         for i in 0..batch.num_rows() {
             // A blank group states nothing, like a null one.
             let grouped = group.is_valid(i) && !group.value(i).is_empty();
@@ -430,20 +386,13 @@ fn read_batches(
                 last = Some((key, id));
                 id
             };
-            *place
-                .get_mut(at)
-                .ok_or_else(|| damaged(&"a row group holds more rows than its footer says"))? = id;
-            at += 1;
+            of_row.push(id);
         }
     }
-    if at != place.len() {
-        return Err(damaged(
-            &"a row group holds fewer rows than its footer says",
-        ));
-    }
-    Ok(Numbered {
+    Ok(Part {
         names: names.items,
         kinds: kinds.items,
+        of_row,
     })
 }
 
