@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::model::Status;
-use crate::output::stream::{self, JsonLayout, RowMaker, csv_field, csv_float};
+use crate::output::stream::{self, JsonLayout, RowMaker, csv_cell, csv_field, csv_float, csv_word};
 use crate::output::{Format, ListRow};
 use crate::roster::{Entry, Roster, Wanted, shown_result};
 use crate::store::Store;
@@ -387,14 +387,6 @@ impl RowMaker for HealthCodes {
     /// for what to quote, which was a third of a 25-million-row export.
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
         let Roster { round, text, .. } = &self.0;
-        let cell = |out: &mut Vec<u8>, v: &str| {
-            out.push(b',');
-            csv_field(out, v.as_bytes());
-        };
-        let word = |out: &mut Vec<u8>, v: &str| {
-            out.push(b',');
-            out.extend_from_slice(v.as_bytes());
-        };
         let mut person = String::new();
         for at in rows.clone() {
             self.warm(at, &rows);
@@ -402,7 +394,7 @@ impl RowMaker for HealthCodes {
             csv_field(out, person.as_bytes());
             let (res, why) = match entry {
                 Entry::Untested(_) => {
-                    word(out, Color::Yellow.as_str());
+                    csv_word(out, Color::Yellow.as_str());
                     // status, tube, mode, collected_at, collection_source
                     out.extend_from_slice(b",untested,,,,");
                     (NONE, None)
@@ -410,10 +402,10 @@ impl RowMaker for HealthCodes {
                 Entry::Decided(p) => {
                     let row = p.row as usize;
                     let t = round.tube_of_row[row] as usize;
-                    word(out, Color::of(p.status).as_str());
-                    word(out, p.status.as_str());
-                    cell(out, text_at(&text.tube, t));
-                    word(out, round.tubes.mode[t].as_str());
+                    csv_word(out, Color::of(p.status).as_str());
+                    csv_word(out, p.status.as_str());
+                    csv_cell(out, text_at(&text.tube, t));
+                    csv_word(out, round.tubes.mode[t].as_str());
                     out.push(b',');
                     time::push_rfc3339(out, round.collected_at[row], round.zone);
                     out.push(b',');
@@ -428,7 +420,7 @@ impl RowMaker for HealthCodes {
                 out.extend_from_slice(b",,,,,,,");
             } else {
                 let (r, i) = (&round.results, res as usize);
-                word(out, r.outcome[i].as_str());
+                csv_word(out, r.outcome[i].as_str());
                 let (a, b) = r.cts(i);
                 for ct in [a, b] {
                     out.push(b',');
@@ -438,14 +430,14 @@ impl RowMaker for HealthCodes {
                 }
                 out.push(b',');
                 time::push_rfc3339(out, r.reported_at[i], round.zone);
-                cell(out, text.lab.as_ref().map_or("", |l| text_at(l, i)));
-                cell(out, text.plate.as_ref().map_or("", |l| text_at(l, i)));
+                csv_cell(out, text.lab.as_ref().map_or("", |l| text_at(l, i)));
+                csv_cell(out, text.plate.as_ref().map_or("", |l| text_at(l, i)));
                 out.push(b',');
                 if let Some(s) = &text.reported {
                     s.write_csv(i, out);
                 }
             }
-            cell(out, why.as_deref().unwrap_or(""));
+            csv_cell(out, why.as_deref().unwrap_or(""));
             out.push(b'\n');
         }
         Ok(())

@@ -16,7 +16,9 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::output::stream::{WARM_ROWS, csv_field, csv_float, first_byte, warm_block};
+use crate::output::stream::{
+    WARM_ROWS, csv_cell, csv_field, csv_float, csv_word, first_byte, warm_block,
+};
 use crate::output::{ListRow, RowMaker};
 use crate::store::cited::{self, Cited, Files};
 use crate::store::{BatchKind, Store, read};
@@ -621,10 +623,6 @@ impl RowMaker for StatusExport {
     /// `csv` crate, a third of a 25-million-row export went to serializing it.
     fn csv_rows(&self, rows: Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
         let Roster { round, text, .. } = &self.0;
-        let cell = |out: &mut Vec<u8>, v: &str| {
-            out.push(b',');
-            csv_field(out, v.as_bytes());
-        };
         let mut id = String::new();
         for at in rows.clone() {
             self.warm(at, &rows);
@@ -638,12 +636,12 @@ impl RowMaker for StatusExport {
             };
             let row = p.row as usize;
             let t = round.tube_of_row[row] as usize;
-            cell(out, p.status.as_str());
-            cell(out, text_at(&text.tube, t));
-            cell(out, round.tubes.mode[t].as_str());
+            csv_word(out, p.status.as_str());
+            csv_cell(out, text_at(&text.tube, t));
+            csv_word(out, round.tubes.mode[t].as_str());
             let (res, why) = shown_result(round, t);
             let (r, res) = (&round.results, (res != NONE).then_some(res as usize));
-            cell(out, res.map_or("", |i| r.outcome[i].as_str()));
+            csv_word(out, res.map_or("", |i| r.outcome[i].as_str()));
             let (a, b) = res.map_or((None, None), |i| r.cts(i));
             for ct in [a, b] {
                 out.push(b',');
@@ -651,7 +649,7 @@ impl RowMaker for StatusExport {
                     csv_float(out, v);
                 }
             }
-            cell(out, text.site.as_ref().map_or("", |s| text_at(s, row)));
+            csv_cell(out, text.site.as_ref().map_or("", |s| text_at(s, row)));
             // Times hold no character a CSV field quotes.
             out.push(b',');
             time::push_rfc3339(out, round.collected_at[row], round.zone);
@@ -659,11 +657,11 @@ impl RowMaker for StatusExport {
             if let Some(i) = res {
                 time::push_rfc3339(out, r.reported_at[i], round.zone);
             }
-            cell(
+            csv_cell(
                 out,
                 res.map_or("", |i| text.lab.as_ref().map_or("", |l| text_at(l, i))),
             );
-            cell(out, why.as_deref().unwrap_or(""));
+            csv_cell(out, why.as_deref().unwrap_or(""));
             out.push(b'\n');
         }
         Ok(())

@@ -35,7 +35,7 @@ mod text;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use arrow_schema::DataType;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -44,7 +44,9 @@ use super::Color;
 use super::rules::{Clearing, Reason, Word};
 use crate::model::Mode;
 use crate::output::ListRow;
-use crate::output::stream::{JsonLayout, RowMaker, WARM_ROWS, csv_field, csv_float, warm_block};
+use crate::output::stream::{
+    JsonLayout, RowMaker, WARM_ROWS, csv_cell, csv_field, csv_float, csv_word, warm_block,
+};
 use crate::store::cited::Files;
 use crate::store::config::{HealthCodesConfig, hours_to_millis};
 use crate::store::{BatchKind, Store, read};
@@ -352,6 +354,15 @@ pub struct CodesAsOf {
 }
 
 impl CodesAsOf {
+    /// Why the result row `row`, reported at `reported`, does not count, when it came
+    /// past the specimen limit of a tube with no result that counts.
+    fn late_explained(&self, r: &ResultsText, row: u32, reported: Millis) -> Option<String> {
+        r.late
+            .binary_search_by_key(&row, |&(row, _)| row)
+            .ok()
+            .map(|i| self.limit.explain(r.late[i].1, reported))
+    }
+
     /// Decides every person's code as of `as_of` and reads the text of the rows that
     /// decided them.
     pub fn load(store: &Store, as_of: Millis) -> Result<CodesAsOf> {
@@ -605,14 +616,6 @@ impl RowMaker for CodesAsOf {
     /// words need no quoting and citations always do, so neither is made as text and
     /// then searched for what to quote.
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let cell = |out: &mut Vec<u8>, v: &str| {
-            out.push(b',');
-            csv_field(out, v.as_bytes());
-        };
-        let word = |out: &mut Vec<u8>, v: &str| {
-            out.push(b',');
-            out.extend_from_slice(v.as_bytes());
-        };
         for at in rows.clone() {
             self.warm(at, &rows);
             let o = &self.codes[at];
@@ -625,8 +628,8 @@ impl RowMaker for CodesAsOf {
                     .get(usize::try_from(k & !OTHER).unwrap_or(usize::MAX));
                 csv_field(out, id.as_bytes());
             }
-            word(out, color(o.reason()).as_str());
-            cell(out, self.windows.word(o));
+            csv_word(out, color(o.reason()).as_str());
+            csv_cell(out, self.windows.word(o));
             out.push(b',');
             if let Some(until) = self.windows.valid_until(o) {
                 time::push_rfc3339(out, until, self.zone);
@@ -636,7 +639,7 @@ impl RowMaker for CodesAsOf {
             } else {
                 self.groups.get(o.group as usize).map_or("", String::as_str)
             };
-            cell(out, group);
+            csv_cell(out, group);
             let k = usize::from(o.round);
             let (Some(name), Some(rows), Some(results), true) = (
                 self.names.get(k),
@@ -650,11 +653,11 @@ impl RowMaker for CodesAsOf {
                 out.push(b'\n');
                 continue;
             };
-            cell(out, name);
-            word(out, o.status.as_str());
+            csv_cell(out, name);
+            csv_word(out, o.status.as_str());
             let rank = rows.ranks.rank(o.row);
-            cell(out, rank.map_or("", |i| rows.tube(i)));
-            word(
+            csv_cell(out, rank.map_or("", |i| rows.tube(i)));
+            csv_word(
                 out,
                 if o.bits & SINGLE != 0 {
                     Mode::Single.as_str()
@@ -668,48 +671,29 @@ impl RowMaker for CodesAsOf {
             if let Some(i) = rank {
                 rows.cite_csv(i, &self.files, out);
             }
-            let r = results;
-            let res = if o.result == NONE {
-                None
-            } else {
-                r.ranks.rank(o.result)
-            };
-            let (Some(res), Some(outcome), Some(c1), Some(c2), Some(lab), Some(plate)) = (
-                res,
-                r.outcome.as_ref(),
-                r.ct_orf1ab.as_ref(),
-                r.ct_n.as_ref(),
-                r.lab.as_ref(),
-                r.plate.as_ref(),
-            ) else {
+            let Some(shown) = results.shown(o.result) else {
                 // result, ct_orf1ab, ct_n, reported_at, lab, plate, result_source,
                 // not_counted
                 out.extend_from_slice(&[b','; 8]);
                 out.push(b'\n');
                 continue;
             };
-            if res >= outcome.len() {
-                out.extend_from_slice(&[b','; 8]);
-                out.push(b'\n');
-                continue;
-            }
-            cell(out, crate::text::text_at(outcome, res));
-            for a in [c1, c2] {
+            csv_cell(out, shown.outcome);
+            for ct in [shown.ct_orf1ab, shown.ct_n] {
                 out.push(b',');
-                if !a.is_null(res) {
-                    csv_float(out, a.value(res));
+                if let Some(v) = ct {
+                    csv_float(out, v);
                 }
             }
-            let reported = r.reported_at.get(res).copied().unwrap_or(0);
             out.push(b',');
-            time::push_rfc3339(out, reported, self.zone);
-            cell(out, crate::text::text_at(lab, res));
-            cell(out, crate::text::text_at(plate, res));
+            time::push_rfc3339(out, shown.reported_at, self.zone);
+            csv_cell(out, shown.lab);
+            csv_cell(out, shown.plate);
             out.push(b',');
-            r.cited.write_csv(res, &self.files, out);
+            results.cited.write_csv(shown.at, &self.files, out);
             out.push(b',');
-            if let Ok(i) = r.late.binary_search_by_key(&o.result, |&(row, _)| row) {
-                csv_field(out, self.limit.explain(r.late[i].1, reported).as_bytes());
+            if let Some(why) = self.late_explained(results, o.result, shown.reported_at) {
+                csv_field(out, why.as_bytes());
             }
             out.push(b'\n');
         }
@@ -824,38 +808,20 @@ impl RowMaker for CodesAsOf {
             }
             None => out.tube = "",
         }
-        let r = results;
-        let res = if o.result == NONE {
-            None
-        } else {
-            r.ranks.rank(o.result)
-        };
-        let (Some(res), Some(outcome), Some(c1), Some(c2), Some(lab), Some(plate)) = (
-            res,
-            r.outcome.as_ref(),
-            r.ct_orf1ab.as_ref(),
-            r.ct_n.as_ref(),
-            r.lab.as_ref(),
-            r.plate.as_ref(),
-        ) else {
+        let Some(shown) = results.shown(o.result) else {
             (out.result, out.ct_orf1ab, out.ct_n, out.lab, out.plate) = ("", None, None, "", "");
             return;
         };
-        if res >= outcome.len() {
-            (out.result, out.ct_orf1ab, out.ct_n, out.lab, out.plate) = ("", None, None, "", "");
-            return;
-        }
-        out.result = crate::text::text_at(outcome, res);
-        let ct = |a: &arrow_array::Float32Array| (!a.is_null(res)).then(|| a.value(res));
-        (out.ct_orf1ab, out.ct_n) = (ct(c1), ct(c2));
-        let reported = r.reported_at.get(res).copied().unwrap_or(0);
-        time::write_rfc3339(&mut out.reported_at, reported, self.zone);
-        out.lab = crate::text::text_at(lab, res);
-        out.plate = crate::text::text_at(plate, res);
-        r.cited.write(res, &self.files, &mut out.result_source);
-        if let Ok(i) = r.late.binary_search_by_key(&o.result, |&(row, _)| row) {
-            out.not_counted
-                .push_str(&self.limit.explain(r.late[i].1, reported));
+        out.result = shown.outcome;
+        (out.ct_orf1ab, out.ct_n) = (shown.ct_orf1ab, shown.ct_n);
+        time::write_rfc3339(&mut out.reported_at, shown.reported_at, self.zone);
+        out.lab = shown.lab;
+        out.plate = shown.plate;
+        results
+            .cited
+            .write(shown.at, &self.files, &mut out.result_source);
+        if let Some(why) = self.late_explained(results, o.result, shown.reported_at) {
+            out.not_counted.push_str(&why);
         }
     }
 }

@@ -152,6 +152,20 @@ pub fn csv_field(out: &mut Vec<u8>, field: &[u8]) {
     out.push(b'"');
 }
 
+/// Appends a comma and `v` as a CSV field ([`csv_field`]): a cell after the first.
+pub fn csv_cell(out: &mut Vec<u8>, v: &str) {
+    out.push(b',');
+    csv_field(out, v.as_bytes());
+}
+
+/// Appends a comma and `v`, a fixed word of the program's own (a status, a color, a
+/// mode) that holds nothing a CSV field quotes: no search for what to quote.
+pub(crate) fn csv_word(out: &mut Vec<u8>, v: &str) {
+    debug_assert!(!v.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')));
+    out.push(b',');
+    out.extend_from_slice(v.as_bytes());
+}
+
 /// Appends a float to a CSV line as the `csv` crate writes it (shortest form that
 /// reads back the same, by `ryu`).
 pub fn csv_float(out: &mut Vec<u8>, v: f32) {

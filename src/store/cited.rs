@@ -39,17 +39,25 @@ impl Cited {
         self.line.get(i).copied().unwrap_or(0)
     }
 
-    /// Appends `batch N, FILE line L` of place `i` to `out` (nothing past the end).
-    pub fn write(&self, i: usize, files: &[String], out: &mut String) {
-        let Some(&line) = self.line.get(i) else {
-            return;
-        };
+    /// The batch, file name (numbered by `files`) and line of place `i`; `None` past
+    /// the end.
+    fn source<'f>(&self, i: usize, files: &'f [String]) -> Option<(u32, &'f str, u64)> {
+        let &line = self.line.get(i)?;
         let place = u32::try_from(i).unwrap_or(u32::MAX);
         let run = self.runs.partition_point(|r| r.0 <= place);
-        let Some(&(_, batch, file)) = run.checked_sub(1).and_then(|k| self.runs.get(k)) else {
+        let &(_, batch, file) = run.checked_sub(1).and_then(|k| self.runs.get(k))?;
+        Some((
+            batch,
+            files.get(file as usize).map_or("", String::as_str),
+            line,
+        ))
+    }
+
+    /// Appends `batch N, FILE line L` of place `i` to `out` (nothing past the end).
+    pub fn write(&self, i: usize, files: &[String], out: &mut String) {
+        let Some((batch, file, line)) = self.source(i, files) else {
             return;
         };
-        let file = files.get(file as usize).map_or("", String::as_str);
         out.push_str("batch ");
         push_number(out, u64::from(batch));
         out.push_str(", ");
@@ -62,15 +70,9 @@ impl Cited {
     /// since it holds a comma, with any quote in the file name doubled (nothing past
     /// the end, an empty field).
     pub fn write_csv(&self, i: usize, files: &[String], out: &mut Vec<u8>) {
-        let Some(&line) = self.line.get(i) else {
+        let Some((batch, file, line)) = self.source(i, files) else {
             return;
         };
-        let place = u32::try_from(i).unwrap_or(u32::MAX);
-        let run = self.runs.partition_point(|r| r.0 <= place);
-        let Some(&(_, batch, file)) = run.checked_sub(1).and_then(|k| self.runs.get(k)) else {
-            return;
-        };
-        let file = files.get(file as usize).map_or("", String::as_str);
         out.extend_from_slice(b"\"batch ");
         push_number_bytes(out, u64::from(batch));
         out.extend_from_slice(b", ");

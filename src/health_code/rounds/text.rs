@@ -341,7 +341,49 @@ pub(super) struct ResultsText {
     pub late: Vec<(u32, Millis)>,
 }
 
+/// What a code prints of one result row: its rank and the columns holding it.
+pub(super) struct Shown<'a> {
+    pub at: usize,
+    pub outcome: &'a str,
+    pub ct_orf1ab: Option<f32>,
+    pub ct_n: Option<f32>,
+    pub reported_at: Millis,
+    pub lab: &'a str,
+    pub plate: &'a str,
+}
+
 impl ResultsText {
+    /// The result row `row` (a round's row number) as a code prints it; `None` for no
+    /// result ([`NONE`](crate::tracker::NONE)), a row not read, or columns not read.
+    pub(super) fn shown(&self, row: u32) -> Option<Shown<'_>> {
+        if row == crate::tracker::NONE {
+            return None;
+        }
+        let at = self.ranks.rank(row)?;
+        let (Some(outcome), Some(c1), Some(c2), Some(lab), Some(plate)) = (
+            self.outcome.as_ref(),
+            self.ct_orf1ab.as_ref(),
+            self.ct_n.as_ref(),
+            self.lab.as_ref(),
+            self.plate.as_ref(),
+        ) else {
+            return None;
+        };
+        if at >= outcome.len() {
+            return None;
+        }
+        let ct = |a: &Float32Array| (!a.is_null(at)).then(|| a.value(at));
+        Some(Shown {
+            at,
+            outcome: crate::text::text_at(outcome, at),
+            ct_orf1ab: ct(c1),
+            ct_n: ct(c2),
+            reported_at: self.reported_at.get(at).copied().unwrap_or(0),
+            lab: crate::text::text_at(lab, at),
+            plate: crate::text::text_at(plate, at),
+        })
+    }
+
     /// Reads everything a code prints of the result row of rank `i`, as
     /// [`RowMaker::warm`](crate::output::RowMaker::warm) does: a sum of no meaning.
     pub(super) fn warm(&self, i: usize) -> u64 {
