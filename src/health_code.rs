@@ -595,38 +595,23 @@ mod tests {
     /// specimen limit.
     #[test]
     fn code_lines_are_those_of_the_filled_rows() {
-        use crate::ingest::{IngestOptions, ingest_collections, ingest_results};
         let dir = tempfile::tempdir().expect("tempdir");
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).expect("write");
-            path
-        };
-        let tubes = write(
-            "tubes \"north\", 2.csv",
-            "tube,person,mode,collected_at\n\
+        let store = crate::roster::store_of_one_round(
+            dir.path(),
+            (
+                "tubes \"north\", 2.csv",
+                "tube,person,mode,collected_at\n\
              PL-0001,310000000000000012,pool,2022-04-02 08:00\n\
              PL-0001,310000000000000020,pool,2022-04-02 08:01:30.250\n\
              PL-0002,p-other-1,single,2022-04-02 09:00\n\
              PL-0003,p-other-2,single,2022-04-02 09:30\n\
              PL-0004,p-other-3,single,2022-04-02 10:00\n",
-        );
-        let results = write(
-            "results.csv",
+            ),
             "tube,result,ct_orf1ab,ct_n,reported_at,lab,plate\n\
              PL-0001,positive,24.5,25.125,2022-04-02 14:00,\"Lab, north\",\"P\"\"1\"\n\
              PL-0002,negative,,,2022-04-02 15:00,L2,P2\n\
              PL-0003,positive,31,,2022-04-06 15:00,L2,P2\n",
         );
-        let root = dir.path().join("store");
-        let mut writer = Store::open_writer(&root).expect("store");
-        let opts = IngestOptions::default();
-        let r = ingest_collections(&mut writer, &[tubes], "R1", &opts, None).expect("tubes");
-        assert_eq!(r.committed, 5);
-        let r = ingest_results(&mut writer, &[results], &opts, None).expect("results");
-        assert_eq!(r.committed, 3);
-        drop(writer);
-        let store = Store::open(&root).expect("open");
         let codes = HealthCodes::load(&store, "R1", |_| Ok(vec!["p-untested, 9".to_owned()]))
             .expect("load");
         let rows = 0..codes.len();

@@ -707,10 +707,39 @@ impl RowMaker for StatusExport {
     }
 }
 
+/// A store in `dir` of one round `R1`, its collections from a file named `tubes.0`
+/// holding `tubes.1` and its results from `results`, every row committed: the exports'
+/// tests of their own CSV lines read it.
+#[cfg(test)]
+pub(crate) fn store_of_one_round(
+    dir: &std::path::Path,
+    tubes: (&str, &str),
+    results: &str,
+) -> Store {
+    use crate::ingest::{IngestOptions, ingest_collections, ingest_results};
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let (tubes, results) = (write(tubes.0, tubes.1), write("results.csv", results));
+    let root = dir.join("store");
+    let mut writer = Store::open_writer(&root).expect("store");
+    let opts = IngestOptions::default();
+    let rows = |text: &str| text.lines().count().saturating_sub(1) as u64;
+    let text = std::fs::read_to_string(&tubes).expect("read");
+    let r = ingest_collections(&mut writer, &[tubes], "R1", &opts, None).expect("tubes");
+    assert_eq!(r.committed, rows(&text));
+    let text = std::fs::read_to_string(&results).expect("read");
+    let r = ingest_results(&mut writer, &[results], &opts, None).expect("results");
+    assert_eq!(r.committed, rows(&text));
+    drop(writer);
+    Store::open(&root).expect("open")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{IngestOptions, ingest_collections, ingest_results};
 
     /// Every line `StatusExport::csv_rows` writes is the one the `csv` crate writes of
     /// the row `fill` makes: quoted sites and labs, pending tubes, a result past the
@@ -718,36 +747,22 @@ mod tests {
     #[test]
     fn status_lines_are_the_csv_crate_s_lines_of_the_filled_rows() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).expect("write");
-            path
-        };
-        let tubes = write(
-            "tubes.csv",
-            "tube,person,mode,collected_at,site\n\
+        let store = store_of_one_round(
+            dir.path(),
+            (
+                "tubes.csv",
+                "tube,person,mode,collected_at,site\n\
              PL-0001,310000000000000012,pool,2022-04-02 08:00,\"Site \"\"A\"\", east\"\n\
              PL-0001,310000000000000020,pool,2022-04-02 08:01:30.250,\"Site \"\"A\"\", east\"\n\
              PL-0002,p-other-1,single,2022-04-02 09:00,\n\
              PL-0003,p-other-2,single,2022-04-02 09:30,S2\n\
              PL-0004,p-other-3,single,2022-04-02 10:00,S2\n",
-        );
-        let results = write(
-            "results.csv",
+            ),
             "tube,result,ct_orf1ab,ct_n,reported_at,lab\n\
              PL-0001,positive,24.5,25.125,2022-04-02 14:00,\"Lab, north\"\n\
              PL-0002,negative,,,2022-04-02 15:00,L2\n\
              PL-0003,positive,31,,2022-04-06 15:00,L2\n",
         );
-        let root = dir.path().join("store");
-        let mut writer = Store::open_writer(&root).expect("store");
-        let opts = IngestOptions::default();
-        let r = ingest_collections(&mut writer, &[tubes], "R1", &opts, None).expect("tubes");
-        assert_eq!(r.committed, 5);
-        let r = ingest_results(&mut writer, &[results], &opts, None).expect("results");
-        assert_eq!(r.committed, 3);
-        drop(writer);
-        let store = Store::open(&root).expect("open");
         let export = StatusExport::load(&store, "R1").expect("load");
         let rows = 0..export.len();
         assert_eq!(rows.len(), 5);
