@@ -381,8 +381,8 @@ impl RowMaker for HealthCodes {
         self.0.len()
     }
 
-    /// The lines written straight from the round, as [`code_csv_lines`] writes the rows
-    /// [`RowMaker::fill`] makes (a unit test compares the two): words and times need no
+    /// The lines written straight from the round, as `code_csv_lines` (the tests'
+    /// reference) writes the rows [`RowMaker::fill`] makes: words and times need no
     /// quoting and citations always do, so neither is made as text and then searched
     /// for what to quote, which was a third of a 25-million-row export.
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {

@@ -611,10 +611,10 @@ impl RowMaker for CodesAsOf {
         self.codes.len()
     }
 
-    /// The lines written straight from the fold, as [`super::code_csv_lines`] writes the
-    /// rows [`RowMaker::fill`] makes (a unit test compares the two): times and fixed
-    /// words need no quoting and citations always do, so neither is made as text and
-    /// then searched for what to quote.
+    /// The lines written straight from the fold, as `code_csv_lines` (the tests'
+    /// reference) writes the rows [`RowMaker::fill`] makes: times and fixed words need
+    /// no quoting and citations always do, so neither is made as text and then
+    /// searched for what to quote.
     fn csv_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> std::io::Result<()> {
         for at in rows.clone() {
             self.warm(at, &rows);
