@@ -31,7 +31,6 @@
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 
-use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, StringArray};
 use serde::Serialize;
 
@@ -373,14 +372,7 @@ impl Custody {
         let rs = &round.results;
         // Labs as numbers (only findings print one), read beside the receipt times.
         let (received, labs) = rayon::join(
-            || {
-                read::primitive::<TimestampMillisecondType>(
-                    store,
-                    &round.name,
-                    BatchKind::Results,
-                    "received_at",
-                )
-            },
+            || read::receipt_times(store, &round.name),
             || labels(store, &round.name, BatchKind::Results, "lab"),
         );
         let (received, labs) = (received?, labs?);

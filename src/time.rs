@@ -617,6 +617,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// `t` at `zone` as chrono writes RFC 3339 (milliseconds only when there are any,
+    /// `Z` for UTC), the text ours is compared with.
+    fn chrono_text(t: i64, zone: Offset) -> String {
+        let fixed = chrono::FixedOffset::east_opt(zone.0).expect("offset");
+        let theirs = chrono::DateTime::from_timestamp_millis(t)
+            .expect("in range")
+            .with_timezone(&fixed);
+        let frac = if t.rem_euclid(1000) == 0 { "" } else { "%.3f" };
+        let zone_form = if zone.0 == 0 { "Z" } else { "%:z" };
+        theirs
+            .format(&format!("%Y-%m-%dT%H:%M:%S{frac}{zone_form}"))
+            .to_string()
+    }
+
     fn chrono_ms(s: &str) -> i64 {
         chrono::DateTime::parse_from_rfc3339(s)
             .expect("valid rfc3339")
@@ -647,7 +661,6 @@ mod tests {
             zone in -(14 * 3600i32)..=(14 * 3600),
         ) {
             let zone = Offset(zone / 60 * 60);
-            let fixed = chrono::FixedOffset::east_opt(zone.0).expect("offset");
             // Random times, then times close together (mostly on one day).
             let base = times[0];
             for t in times.iter().copied().chain(near.iter().map(|d| base.saturating_add(*d))) {
@@ -655,14 +668,7 @@ mod tests {
                 if !(-62_167_219_200_000..253_402_300_800_000).contains(&local) {
                     continue; // a year outside 0000-9999: the wide form, tested below
                 }
-                let theirs = chrono::DateTime::from_timestamp_millis(t)
-                    .expect("in range")
-                    .with_timezone(&fixed);
-                let frac = if t.rem_euclid(1000) == 0 { "" } else { "%.3f" };
-                let zone_form = if zone.0 == 0 { "Z" } else { "%:z" };
-                let want = theirs
-                    .format(&format!("%Y-%m-%dT%H:%M:%S{frac}{zone_form}"))
-                    .to_string();
+                let want = chrono_text(t, zone);
                 prop_assert_eq!(format(t, zone), want.clone());
                 let mut line = Vec::new();
                 push_rfc3339(&mut line, t, zone);
@@ -690,15 +696,7 @@ mod tests {
         ] {
             for zone in zones {
                 let ours = format(t, zone);
-                let fixed = chrono::FixedOffset::east_opt(zone.0).expect("offset");
-                let theirs = chrono::DateTime::from_timestamp_millis(t)
-                    .expect("in range")
-                    .with_timezone(&fixed);
-                let frac = if t.rem_euclid(1000) == 0 { "" } else { "%.3f" };
-                let zone_form = if zone.0 == 0 { "Z" } else { "%:z" };
-                let want = theirs
-                    .format(&format!("%Y-%m-%dT%H:%M:%S{frac}{zone_form}"))
-                    .to_string();
+                let want = chrono_text(t, zone);
                 assert_eq!(ours, want, "{t} at {zone:?}");
                 let stamp = Stamp {
                     at: t,

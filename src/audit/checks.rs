@@ -2,7 +2,6 @@
 //! over 20, late recalls and reports beyond the instruments.
 
 use arrow_array::Array;
-use arrow_array::types::TimestampMillisecondType;
 use rayon::prelude::*;
 
 use super::positivity::adjust;
@@ -10,7 +9,7 @@ use super::stats::{Sides, Table, cmh, p_text};
 use super::{AuditOptions, Finding, FindingKind, MAX_POOL_PERSONS, local};
 use crate::model::{Mode, Outcome};
 use crate::review;
-use crate::store::{BatchKind, Store, read};
+use crate::store::{Store, read};
 use crate::time::{Millis, Offset};
 use crate::tracker::{NONE, Statuses};
 use crate::{Error, Result};
@@ -76,12 +75,7 @@ pub(super) fn run(ctx: &Context<'_>, options: &AuditOptions) -> Result<Found> {
     let last_swab = &round.swabs().last;
 
     // Report times against receipt and collection.
-    let received = read::primitive::<TimestampMillisecondType>(
-        ctx.store,
-        &round.name,
-        BatchKind::Results,
-        "received_at",
-    )?;
+    let received = read::receipt_times(ctx.store, &round.name)?;
     let received = Some(&received)
         .filter(|c| c.len() == rs.outcome.len())
         .ok_or_else(|| {

@@ -636,6 +636,15 @@ pub fn primitive<T: ArrowPrimitiveType>(
     Ok(PrimitiveArray::new(ScalarBuffer::from(values), nulls))
 }
 
+/// Each result row's `received_at` in a round (null where the lab did not state it):
+/// turnaround, custody and the lab audit each split a result's time at it.
+pub fn receipt_times(
+    store: &Store,
+    round: &str,
+) -> Result<PrimitiveArray<TimestampMillisecondType>> {
+    primitive::<TimestampMillisecondType>(store, round, BatchKind::Results, "received_at")
+}
+
 /// A run of rows [`in_place`] read and which of them have a value.
 type Run = (usize, Validity);
 

@@ -24,7 +24,7 @@
 //! log and the recall delays measured against it, and `hourly` the progress curve.
 
 use arrow_array::Array;
-use arrow_array::types::{TimestampMillisecondType, UInt32Type};
+use arrow_array::types::UInt32Type;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -256,14 +256,7 @@ impl Turnaround {
                             "batch",
                         )
                     },
-                    || {
-                        read::primitive::<TimestampMillisecondType>(
-                            store,
-                            &round.name,
-                            BatchKind::Results,
-                            "received_at",
-                        )
-                    },
+                    || read::receipt_times(store, &round.name),
                 )
             },
             || labels(store, &round.name, BatchKind::Results, "lab"),
