@@ -294,6 +294,16 @@ pub enum PersonId<'a> {
 }
 
 impl PersonId<'_> {
+    /// The id's bytes, without the UTF-8 check [`PersonId::as_str`] makes: the person
+    /// index hashes and the collections' writer copies 25 M of them a round, where
+    /// that check was a tenth of the write.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            PersonId::Resident(b) => b,
+            PersonId::Text(s) => s.as_bytes(),
+        }
+    }
+
     /// The id's text.
     pub fn as_str(&self) -> &str {
         match self {
@@ -367,7 +377,7 @@ impl PersonColumn {
 
     /// The `i`th id's hash, as `store::index::person_hash` makes it of its text.
     pub fn hash(&self, i: usize) -> u128 {
-        xxhash_rust::xxh3::xxh3_128(self.get(i).as_str().as_bytes())
+        xxhash_rust::xxh3::xxh3_128(self.get(i).as_bytes())
     }
 
     /// Removes every id, keeping the buffers' room.
@@ -410,7 +420,7 @@ impl PersonColumn {
         let mut offsets = Vec::with_capacity(len + 1);
         offsets.push(0i32);
         for k in start..start + len {
-            data.extend_from_slice(self.get(k).as_str().as_bytes());
+            data.extend_from_slice(self.get(k).as_bytes());
             offsets.push(i32::try_from(data.len()).unwrap_or(i32::MAX));
         }
         StringArray::new(
