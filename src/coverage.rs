@@ -483,42 +483,54 @@ impl Coverage {
                     let tested = tested_in_range(&collections, r);
                     // Sized for every membership: never grown, so never copied.
                     let mut placed = Vec::with_capacity(staging.map_or(0, |_| tested.len()));
-                    let joined = join::join_each(&population, &tested, stated, |row, p| {
-                        if let Some(c) = staging {
-                            c.stage(&mut placed, row, p);
-                        }
-                    });
+                    t.by_kind.resize(n_kinds, [0; 2]);
+                    let Tally {
+                        by_kind,
+                        mixed,
+                        untested,
+                        damage,
+                        ..
+                    } = &mut t;
+                    let unregistered = join::join_each(
+                        &population,
+                        &tested,
+                        stated,
+                        |row, p| {
+                            if let Some(c) = staging {
+                                c.stage(&mut placed, row, p);
+                            }
+                        },
+                        |p| {
+                            let (seg, row) = p.group;
+                            let Some(&base) = register.bases.get(seg as usize) else {
+                                *damage = Some(format!("no population segment {seg}"));
+                                return;
+                            };
+                            let c = [1, u64::from(p.tested)];
+                            let kind = |k: u32| areas.kinds.get(k as usize);
+                            if p.district == p.community {
+                                match by_kind.get_mut(p.district as usize) {
+                                    Some(into) => add(into, c),
+                                    None => *damage = Some(format!("no row kind {}", p.district)),
+                                }
+                            } else {
+                                let district = kind(p.district).and_then(|k| k.district);
+                                let community = kind(p.community).and_then(|k| k.community);
+                                add(mixed.entry((district, community)).or_default(), c);
+                            }
+                            if !p.tested {
+                                untested.push(UntestedRow {
+                                    row: base + row,
+                                    district: p.district,
+                                    community: p.community,
+                                });
+                            }
+                        },
+                    );
                     if staging.is_some() {
                         t.placed.push(placed);
                     }
-                    t.by_kind.resize(n_kinds, [0; 2]);
-                    for p in joined.registered {
-                        let (seg, row) = p.group;
-                        let Some(&base) = register.bases.get(seg as usize) else {
-                            t.damage = Some(format!("no population segment {seg}"));
-                            continue;
-                        };
-                        let c = [1, u64::from(p.tested)];
-                        let kind = |k: u32| areas.kinds.get(k as usize);
-                        if p.district == p.community {
-                            match t.by_kind.get_mut(p.district as usize) {
-                                Some(into) => add(into, c),
-                                None => t.damage = Some(format!("no row kind {}", p.district)),
-                            }
-                        } else {
-                            let district = kind(p.district).and_then(|k| k.district);
-                            let community = kind(p.community).and_then(|k| k.community);
-                            add(t.mixed.entry((district, community)).or_default(), c);
-                        }
-                        if !p.tested {
-                            t.untested.push(UntestedRow {
-                                row: base + row,
-                                district: p.district,
-                                community: p.community,
-                            });
-                        }
-                    }
-                    t.unregistered.extend(joined.unregistered);
+                    t.unregistered.extend(unregistered);
                     t
                 })
                 .reduce(Tally::default, Tally::merge);
