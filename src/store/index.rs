@@ -723,6 +723,29 @@ impl Scan<'_> {
         self.next = (self.next + 1).min(self.end);
     }
 
+    /// The records left in the buffer (reading the next piece of the range first when
+    /// none is), laid end to end, left in place: a merge takes those below another
+    /// source's next key in one loop, then moves past them with [`Scan::advance_by`].
+    pub fn pending(&mut self) -> Result<Option<&[u8]>> {
+        if !self.ready()? {
+            return Ok(None);
+        }
+        let size = self.file.size;
+        let from = (self.next - self.buf_first) * size;
+        let upto = (self.buf_first + self.buf_records).min(self.end);
+        Ok(Some(&self.buf[from..(upto - self.buf_first) * size]))
+    }
+
+    /// Moves past `n` records.
+    pub fn advance_by(&mut self, n: usize) {
+        self.next = (self.next + n).min(self.end);
+    }
+
+    /// Bytes a record.
+    pub fn record_size(&self) -> usize {
+        self.file.size
+    }
+
     fn fill(&mut self) -> Result<()> {
         let size = self.file.size;
         let records = (SCAN_BYTES / size).max(1).min(self.end - self.next);
