@@ -386,6 +386,17 @@ impl PersonColumn {
         self.text.clear();
     }
 
+    /// Makes room for `additional` more ids' codes.
+    pub fn reserve(&mut self, additional: usize) {
+        self.codes.reserve(additional);
+    }
+
+    /// The resident key ([`resident_key`]) of the `i`th id, `None` when it has another
+    /// form.
+    pub fn resident_key(&self, i: usize) -> Option<u64> {
+        Some(self.codes[i]).filter(|&c| c < Self::TEXT)
+    }
+
     /// Appends every id of `other`, in order.
     pub fn append(&mut self, other: &PersonColumn) {
         let base = self.text.len() as u64;

@@ -16,6 +16,7 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::column::{PersonColumn, PersonId};
 use crate::output::stream::{
     WARM_ROWS, csv_cell, csv_field, csv_float, csv_word, first_byte, warm_block,
 };
@@ -63,8 +64,10 @@ pub struct Wanted {
 
 /// The decoded text columns; those not [`Wanted`] are empty.
 pub struct Texts {
-    /// Person id of each collection row.
-    pub person: StringArray,
+    /// Person id of each collection row: a resident id is 8 bytes here, where the
+    /// Parquet column read as Arrow text and joined into one array was 44 (two copies
+    /// of 22), most of it fresh pages the kernel zeroed (a third of a city's export).
+    pub person: PersonColumn,
     /// Barcode of each tube, by tube number (from the tube index).
     pub tube: StringArray,
     /// Site of each collection row.
@@ -117,6 +120,35 @@ impl Texts {
                 .ok_or_else(damaged)
         };
         let maybe = |want: bool, kind, name, rows| want.then(|| text(kind, name, rows)).transpose();
+        // The ids a row group at a time, each group's text freed as soon as it is coded.
+        let persons = |rows: usize| -> Result<PersonColumn> {
+            let files = read::segment_files(store, &round.name, BatchKind::Collections);
+            let coded = |a: &StringArray| {
+                let mut ids = PersonColumn::default();
+                ids.reserve(a.len());
+                for i in 0..a.len() {
+                    ids.push(text_at(a, i));
+                }
+                ids
+            };
+            let parts = read::map_rows(store, &files, &["person"], &[], read::Picked::All, |c| {
+                c.first()
+                    .and_then(|a| a.as_string_opt::<i32>())
+                    .map(coded)
+                    .ok_or_else(damaged)
+            })?;
+            let ids = if parts.is_empty() {
+                coded(&text(BatchKind::Collections, "person", rows)?)
+            } else {
+                let mut ids = PersonColumn::default();
+                ids.reserve(parts.iter().map(PersonColumn::len).sum());
+                for part in &parts {
+                    ids.append(part);
+                }
+                ids
+            };
+            Some(ids).filter(|p| p.len() == rows).ok_or_else(damaged)
+        };
         let sources = |kind, rows| -> Result<Option<Sources>> {
             if !wanted.sources {
                 return Ok(None);
@@ -139,7 +171,7 @@ impl Texts {
             || -> Result<_> {
                 Ok((
                     sources(BatchKind::Collections, rows)?,
-                    text(BatchKind::Collections, "person", rows)?,
+                    persons(rows)?,
                     round.all_barcodes(store)?,
                     maybe(wanted.site, BatchKind::Collections, "site", rows)?,
                 ))
@@ -211,7 +243,7 @@ impl Roster {
         const TEXT: u64 = u64::MAX;
         let mut keyed: Vec<(u64, u32)> = (0..last)
             .into_par_iter()
-            .map(|i| (resident_key(roster.id(i).as_bytes()).unwrap_or(TEXT), i))
+            .map(|i| (roster.resident_key(i).unwrap_or(TEXT), i))
             .collect();
         let residents = keyed.par_iter().filter(|k| k.0 != TEXT).count();
         if residents * 2 >= keyed.len() {
@@ -219,7 +251,7 @@ impl Roster {
                 if a.0 != TEXT && b.0 != TEXT {
                     a.0.cmp(&b.0)
                 } else {
-                    roster.id(a.1).cmp(roster.id(b.1))
+                    roster.id(a.1).as_str().cmp(roster.id(b.1).as_str())
                 }
             });
             roster.order = keyed.into_iter().map(|(_, i)| i).collect();
@@ -229,12 +261,16 @@ impl Roster {
         // Eight bytes of each id as a number settle most comparisons without following
         // two pointers into the 25-million-id column; they are taken past the prefix
         // every id shares (a city's ids often start alike), so that they differ.
-        let first = roster.id(0).as_bytes();
+        let first = roster.id(0);
         let shared = (0..last)
             .into_par_iter()
             .map(|i| {
-                let id = roster.id(i).as_bytes();
-                id.iter().zip(first).take_while(|(a, b)| a == b).count()
+                let id = roster.id(i);
+                id.as_bytes()
+                    .iter()
+                    .zip(first.as_bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count()
             })
             .min()
             .unwrap_or(0);
@@ -242,7 +278,8 @@ impl Roster {
             .into_par_iter()
             .map(|i| {
                 let mut head = [0u8; 8];
-                let id = roster.id(i).as_bytes().get(shared..).unwrap_or_default();
+                let id = roster.id(i);
+                let id = id.as_bytes().get(shared..).unwrap_or_default();
                 let n = id.len().min(8);
                 head[..n].copy_from_slice(&id[..n]);
                 (u64::from_be_bytes(head), i)
@@ -250,7 +287,7 @@ impl Roster {
             .collect();
         keyed.par_sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| roster.id(a.1).cmp(roster.id(b.1)))
+                .then_with(|| roster.id(a.1).as_str().cmp(roster.id(b.1).as_str()))
         });
         roster.order = keyed.into_iter().map(|(_, i)| i).collect();
         Ok(roster)
@@ -286,7 +323,7 @@ impl Roster {
                 tube[k] = t;
                 sum = sum
                     .wrapping_add(at.unsigned_abs())
-                    .wrapping_add(first_byte(&text.person, r))
+                    .wrapping_add(text.person.resident_key(r).unwrap_or(0))
                     .wrapping_add(text.site.as_ref().map_or(0, |s| first_byte(s, r)))
                     .wrapping_add(text.collected.as_ref().map_or(0, |s| s.cited.line(r)));
             }
@@ -328,7 +365,7 @@ impl Roster {
         let mut named: Vec<([u8; 16], u32)> = self
             .order
             .par_iter()
-            .map(|&i| (digest(self.id(i)), i))
+            .map(|&i| (digest(self.id(i).as_str()), i))
             .collect();
         named.par_sort_unstable();
         let (names, order) = named.into_iter().unzip();
@@ -337,14 +374,26 @@ impl Roster {
     }
 
     /// The id of entry `i` (see `order`).
-    fn id(&self, i: u32) -> &str {
-        let i = i as usize;
-        match self.round.persons().get(i) {
-            Some(p) => text_at(&self.text.person, p.row as usize),
-            None => self
-                .untested
-                .get(i - self.round.persons().len())
-                .map_or("", String::as_str),
+    fn id(&self, i: u32) -> PersonId<'_> {
+        match self.round.persons().get(i as usize) {
+            Some(p) => self.text.person.get(p.row as usize),
+            None => PersonId::Text(self.untested_id(i)),
+        }
+    }
+
+    /// The id of entry `i` when it is a registered person with no tube.
+    fn untested_id(&self, i: u32) -> &str {
+        (i as usize)
+            .checked_sub(self.round.persons().len())
+            .and_then(|k| self.untested.get(k))
+            .map_or("", String::as_str)
+    }
+
+    /// The resident key of entry `i`'s id, `None` when it has another form.
+    fn resident_key(&self, i: u32) -> Option<u64> {
+        match self.round.persons().get(i as usize) {
+            Some(p) => self.text.person.resident_key(p.row as usize),
+            None => resident_key(self.untested_id(i).as_bytes()),
         }
     }
 
@@ -364,11 +413,11 @@ impl Roster {
         person.clear();
         match &self.pseudonyms {
             Some(names) => crate::text::push_hex(person, &names[at]),
-            None => person.push_str(self.id(i)),
+            None => person.push_str(self.id(i).as_str()),
         }
         match self.round.persons().get(i as usize) {
             Some(&p) => Entry::Decided(p),
-            None => Entry::Untested(self.id(i)),
+            None => Entry::Untested(self.untested_id(i)),
         }
     }
 }
