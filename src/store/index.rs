@@ -707,15 +707,23 @@ impl Scan<'_> {
     /// For passes that take every record: a call per record cost a check per record
     /// (a twentieth of the register's join).
     pub fn records(&mut self) -> Result<Option<&[u8]>> {
+        let Some((bytes, n)) = self.buffered()? else {
+            return Ok(None);
+        };
+        self.next += n;
+        Ok(Some(&self.buf[bytes]))
+    }
+
+    /// Where in the buffer the records left in it are (reading the next piece of the
+    /// range first when none is), and how many there are.
+    fn buffered(&mut self) -> Result<Option<(Range<usize>, usize)>> {
         if !self.ready()? {
             return Ok(None);
         }
         let size = self.file.size;
-        let from = (self.next - self.buf_first) * size;
         let upto = (self.buf_first + self.buf_records).min(self.end);
-        let to = (upto - self.buf_first) * size;
-        self.next = upto;
-        Ok(Some(&self.buf[from..to]))
+        let (from, to) = (self.next - self.buf_first, upto - self.buf_first);
+        Ok(Some((from * size..to * size, upto - self.next)))
     }
 
     /// Moves past the record [`Scan::peek`] returned.
@@ -727,13 +735,7 @@ impl Scan<'_> {
     /// none is), laid end to end, left in place: a merge takes those below another
     /// source's next key in one loop, then moves past them with [`Scan::advance_by`].
     pub fn pending(&mut self) -> Result<Option<&[u8]>> {
-        if !self.ready()? {
-            return Ok(None);
-        }
-        let size = self.file.size;
-        let from = (self.next - self.buf_first) * size;
-        let upto = (self.buf_first + self.buf_records).min(self.end);
-        Ok(Some(&self.buf[from..(upto - self.buf_first) * size]))
+        Ok(self.buffered()?.map(|(bytes, _)| &self.buf[bytes]))
     }
 
     /// Moves past `n` records.
