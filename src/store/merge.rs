@@ -90,10 +90,11 @@ pub(crate) fn merge_scans(
         // Two sources (one tube index and one result index, a round ingested in one
         // batch each, interleave record by record; a segment and its retests' batch
         // come in long runs): the source with the lower head gives its run below the
-        // other's head.
+        // other's head. Re-reading both heads each time is cheaper here than the
+        // cached heads below (a round of one batch each: ratio 1.065 through them).
         loop {
-            let x = scans[0].peek()?.map(words);
-            let (x, y) = match (x, scans[1].peek()?.map(words)) {
+            let x = head(&mut scans[0])?;
+            let (x, y) = match (x, head(&mut scans[1])?) {
                 (Some(x), Some(y)) => (x, y),
                 (Some(_), None) => {
                     run(scans, 0, None, &mut visit)?;
