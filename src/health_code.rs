@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::model::Status;
-use crate::output::stream::{self, JsonLayout, RowMaker, csv_cell, csv_field, csv_float, csv_word};
+use crate::output::stream::{self, JsonLayout, RowMaker, csv_cell, csv_float, csv_word};
 use crate::output::{Format, ListRow};
 use crate::roster::{Entry, Roster, Wanted, shown_result};
 use crate::store::Store;
@@ -222,7 +222,7 @@ pub(crate) fn code_csv_lines<'a, M, const N: usize>(
             if i > 0 {
                 out.push(b',');
             }
-            csv_field(out, v.as_bytes());
+            stream::csv_field(out, v.as_bytes());
         }
         out.push(b'\n');
     }
@@ -389,10 +389,7 @@ impl RowMaker for HealthCodes {
         let Roster { round, text, .. } = &self.0;
         let mut person = String::new();
         for at in rows.clone() {
-            self.warm(at, &rows);
-            let entry = self.0.entry(at, &mut person);
-            csv_field(out, person.as_bytes());
-            let (res, why) = match entry {
+            let (res, why) = match self.0.csv_person(at, &rows, &mut person, out) {
                 Entry::Untested(_) => {
                     csv_word(out, Color::Yellow.as_str());
                     // status, tube, mode, collected_at, collection_source

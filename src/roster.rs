@@ -407,6 +407,22 @@ impl Roster {
         self.order.is_empty()
     }
 
+    /// The start of an export's CSV line for output position `at` of the lines `rows`
+    /// being written: warms the block ahead ([`Roster::warm`]), writes the id (or
+    /// pseudonym, through `person`) as the first field, and returns the entry.
+    pub fn csv_person(
+        &self,
+        at: usize,
+        rows: &Range<usize>,
+        person: &mut String,
+        out: &mut Vec<u8>,
+    ) -> Entry<'_> {
+        self.warm(at, rows);
+        let entry = self.entry(at, person);
+        csv_field(out, person.as_bytes());
+        entry
+    }
+
     /// The entry at output position `at`, and its id (or pseudonym) written to `person`.
     pub fn entry(&self, at: usize, person: &mut String) -> Entry<'_> {
         let i = self.order[at];
@@ -674,10 +690,7 @@ impl RowMaker for StatusExport {
         let Roster { round, text, .. } = &self.0;
         let mut id = String::new();
         for at in rows.clone() {
-            self.warm(at, &rows);
-            let entry = self.0.entry(at, &mut id);
-            csv_field(out, id.as_bytes());
-            let Entry::Decided(p) = entry else {
+            let Entry::Decided(p) = self.0.csv_person(at, &rows, &mut id, out) else {
                 // Loaded without untested persons, so never here; the line stays whole.
                 out.extend_from_slice(&[b','; 11]);
                 out.push(b'\n');
