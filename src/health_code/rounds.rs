@@ -844,14 +844,17 @@ mod tests {
     use super::*;
     use crate::ingest::{IngestOptions, ingest_collections, ingest_results};
 
+    /// Writes `text` to the file `name` in `dir`, for a test to ingest.
+    fn written(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
     #[test]
     fn rounds_are_ordered_by_their_first_swab_from_the_footers() {
         let dir = tempfile::tempdir().expect("tmp");
-        let file = |name: &str, text: &str| {
-            let p = dir.path().join(name);
-            std::fs::write(&p, text).expect("write");
-            p
-        };
+        let file = |name: &str, text: &str| written(dir.path(), name, text);
         let mut store = Store::open_writer(&dir.path().join("store")).expect("store");
         let opts = IngestOptions::default();
         // "later" is ingested first but swabbed a day after "earlier".
@@ -909,11 +912,7 @@ mod tests {
     #[test]
     fn code_lines_across_rounds_are_those_of_the_filled_rows() {
         let dir = tempfile::tempdir().expect("tmp");
-        let file = |name: &str, text: &str| {
-            let p = dir.path().join(name);
-            std::fs::write(&p, text).expect("write");
-            p
-        };
+        let file = |name: &str, text: &str| written(dir.path(), name, text);
         let mut store = Store::open_writer(&dir.path().join("store")).expect("store");
         let opts = IngestOptions::default();
         let one = file(
