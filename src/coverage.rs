@@ -199,11 +199,48 @@ fn range_start(r: u32) -> Option<[u8; 16]> {
 /// Registrations read before their kinds are looked up ([`Register::in_range`]).
 const KIND_BLOCK: usize = 256;
 
-/// The records of a sorted person sidecar within hash range `r`.
-pub(crate) fn in_range(f: &IndexFile, r: u32) -> std::ops::Range<usize> {
-    let start = f.lower_bound(&range_start(r).unwrap_or([0; 16]));
-    let end = range_start(r + 1).map_or(f.len(), |h| f.lower_bound(&h));
-    start..end
+/// Where each hash range starts in a sorted person sidecar: `HASH_RANGES + 1` record
+/// numbers, the last the end.
+pub(crate) struct Bounds(Vec<usize>);
+
+impl Bounds {
+    /// Searches `f` for the start of every range once, through a mapping of its own
+    /// that is dropped after: the searches of a range each, through the shared
+    /// mapping, faulted in the pages around every probe, and the health-code
+    /// export's two 500 MB person sidecars came to hold 900 MB resident at once.
+    pub(crate) fn of(f: &IndexFile) -> Result<Bounds> {
+        let fresh = f.remapped()?;
+        Ok(Bounds(
+            (0..=HASH_RANGES)
+                .map(|r| range_start(r).map_or(fresh.len(), |h| fresh.lower_bound(&h)))
+                .collect(),
+        ))
+    }
+
+    /// The records within hash range `r`.
+    pub(crate) fn range(&self, r: u32) -> std::ops::Range<usize> {
+        let at = |r: u32| self.0.get(r as usize).copied().unwrap_or(0);
+        at(r)..at(r + 1).max(at(r))
+    }
+}
+
+/// Appends the records `range` of a person sidecar to `out` as (hash, `base` + row),
+/// read through a buffer rather than the mapping (see [`Bounds::of`]).
+fn read_entries(
+    f: &IndexFile,
+    base: u32,
+    range: std::ops::Range<usize>,
+    out: &mut Vec<join::Membership>,
+) -> Result<()> {
+    let size = Kind::Persons.record_size();
+    let mut scan = f.scan(range);
+    while let Some(records) = scan.records()? {
+        out.extend(records.chunks_exact(size).map(|r| {
+            let (hash, row) = index::person_entry(r);
+            (hash, base.saturating_add(row))
+        }));
+    }
+    Ok(())
 }
 
 /// What the parallel join adds up.
@@ -309,6 +346,7 @@ impl Segments {
 struct Register {
     files: Vec<PathBuf>,
     sidecars: Vec<IndexFile>,
+    bounds: Vec<Bounds>,
     bases: Vec<u32>,
     areas: areas::Areas,
 }
@@ -344,9 +382,11 @@ impl Register {
                 "the population segments and their manifest rows disagree",
             ));
         }
+        let bounds = sidecars.iter().map(Bounds::of).collect::<Result<_>>()?;
         Ok(Register {
             files,
             sidecars,
+            bounds,
             bases,
             areas,
         })
@@ -357,7 +397,7 @@ impl Register {
     // The stable sort is chosen for the sorted runs it merges (below).
     #[allow(clippy::stable_sort_primitive)]
     fn in_range(&self, r: u32, damage: &mut Option<String>) -> Vec<join::Registration> {
-        let ranges: Vec<_> = self.sidecars.iter().map(|f| in_range(f, r)).collect();
+        let ranges: Vec<_> = self.bounds.iter().map(|b| b.range(r)).collect();
         let runs = ranges.iter().filter(|range| !range.is_empty()).count();
         let mut population = Vec::with_capacity(ranges.iter().map(ExactSizeIterator::len).sum());
         // Records are taken a block at a time and their kinds looked up in a loop of
@@ -464,7 +504,7 @@ impl Coverage {
         let register = Register::open(store, round)?;
         let root = store.root();
         let index = store.index_of(Some(round))?;
-        let collections = index_collections(&index, round);
+        let collections = index_collections(&index, round)?;
         let areas = &register.areas;
         let mut codes = level.map(|_| {
             let rid = index.round_id(round).unwrap_or(0);
@@ -480,7 +520,10 @@ impl Coverage {
                 .par_iter()
                 .fold(Tally::default, |mut t, &r| {
                     let population = register.in_range(r, &mut t.damage);
-                    let tested = tested_in_range(&collections, r);
+                    let tested = tested_in_range(&collections, r).unwrap_or_else(|e| {
+                        t.damage = Some(e.to_string());
+                        Vec::new()
+                    });
                     // Sized for every membership: never grown, so never copied.
                     let mut placed = Vec::with_capacity(staging.map_or(0, |_| tested.len()));
                     t.by_kind.resize(n_kinds, [0; 2]);
@@ -749,7 +792,12 @@ pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
     };
     store.require_round(round)?;
     let index = store.index_of(Some(round))?;
-    let collections = index_collections(&index, round);
+    let collections = index_collections(&index, round)?;
+    let bounds: Vec<Bounds> = segments
+        .sidecars
+        .iter()
+        .map(Bounds::of)
+        .collect::<Result<_>>()?;
     let ends: Vec<u32> = segments
         .bases
         .iter()
@@ -764,24 +812,26 @@ pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
             // their last entry once sorted.
             let mut population: Vec<(u128, u32)> = Vec::new();
             let mut runs = 0;
-            for ((f, &base), &end) in segments.sidecars.iter().zip(&segments.bases).zip(&ends) {
-                let range = in_range(f, r);
+            let sidecars = segments.sidecars.iter().zip(&bounds);
+            for (((f, bounds), &base), &end) in sidecars.zip(&segments.bases).zip(&ends) {
+                let range = bounds.range(r);
                 runs += usize::from(!range.is_empty());
-                for i in range {
-                    let row = base.checked_add(f.person_row(i)).filter(|&row| row < end)?;
-                    population.push((f.person(i), row));
+                let from = population.len();
+                read_entries(f, base, range, &mut population)?;
+                if population[from..].iter().any(|&(_, row)| row >= end) {
+                    return Ok(None);
                 }
             }
             // Several batches' sorted runs, merged by the stable sort in linear time.
             if runs > 1 {
                 population.sort();
             }
-            Some(join::untested(
+            Ok(Some(join::untested(
                 &population,
-                &tested_in_range(&collections, r),
-            ))
+                &tested_in_range(&collections, r)?,
+            )))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut rows = Vec::new();
     for part in found {
         let Some(part) = part else {
@@ -819,55 +869,51 @@ pub fn untested_ids(store: &Store, round: &str) -> Result<Option<Vec<String>>> {
 }
 
 /// The round's memberships (person hash, row in the round) whose hashes fall in range
-/// `r`, from every collections segment, sorted.
-fn tested_in_range(collections: &[&CollectionIndex], r: u32) -> Vec<join::Membership> {
-    let mut runs: Vec<(&CollectionIndex, std::ops::Range<usize>)> = collections
-        .iter()
-        .map(|seg| (*seg, in_range(&seg.persons, r)))
-        .filter(|(_, range)| !range.is_empty())
-        .collect();
-    let entry = |seg: &CollectionIndex, i: usize| {
-        let row = seg.base.saturating_add(seg.persons.person_row(i));
-        (seg.persons.person(i), row)
-    };
-    let len = runs.iter().map(|(_, range)| range.len()).sum();
-    match runs.len() {
-        0 => Vec::new(),
-        1 => {
-            let (seg, range) = runs.swap_remove(0);
-            range.map(|i| entry(seg, i)).collect()
+/// `r`, from every collections segment, sorted; read through buffers, not the mappings
+/// (see [`in_range`]).
+fn tested_in_range(
+    collections: &[(&CollectionIndex, Bounds)],
+    r: u32,
+) -> Result<Vec<join::Membership>> {
+    let mut runs: Vec<Vec<join::Membership>> = Vec::new();
+    for (seg, bounds) in collections {
+        let range = bounds.range(r);
+        if !range.is_empty() {
+            let mut run = Vec::with_capacity(range.len());
+            read_entries(&seg.persons, seg.base, range, &mut run)?;
+            runs.push(run);
         }
-        // A round's batch and its retests: the larger read in place, the other merged in.
+    }
+    let len = runs.iter().map(Vec::len).sum();
+    Ok(match runs.len() {
+        0 => Vec::new(),
+        1 => runs.swap_remove(0),
+        // A round's batch and its retests: the larger copied in stretches, the other
+        // merged in.
         2 => {
-            runs.sort_by_key(|(_, range)| std::cmp::Reverse(range.len()));
-            let (big, big_range) = runs[0].clone();
-            let (small, small_range) = runs[1].clone();
+            runs.sort_by_key(|run| std::cmp::Reverse(run.len()));
+            let small = runs.pop().unwrap_or_default();
+            let big = runs.pop().unwrap_or_default();
             let mut out = Vec::with_capacity(len);
-            join::merge_galloping(
-                &mut out,
-                big_range,
-                |i| entry(big, i),
-                small_range.map(|i| entry(small, i)),
-            );
+            join::merge_galloping(&mut out, 0..big.len(), |i| big[i], small);
             out
         }
-        _ => join::merged(
-            runs.into_iter()
-                .map(|(seg, range)| range.map(move |i| entry(seg, i)))
-                .collect(),
-            len,
-        ),
-    }
+        _ => join::merged(runs.into_iter().map(Vec::into_iter).collect(), len),
+    })
 }
 
-/// The round's collection segments (the round exists: [`Store::require_round`]).
+/// The round's collection segments (the round exists: [`Store::require_round`]), and
+/// where each hash range starts in their person sidecars.
 fn index_collections<'a>(
     index: &'a crate::store::StoreIndex,
     round: &str,
-) -> Vec<&'a CollectionIndex> {
+) -> Result<Vec<(&'a CollectionIndex, Bounds)>> {
     index
         .round_id(round)
         .map_or_else(Vec::new, |rid| index.collections_of(rid))
+        .into_iter()
+        .map(|seg| Ok((seg, Bounds::of(&seg.persons)?)))
+        .collect()
 }
 
 fn strings<'a>(store: &Store, a: &'a ArrayRef) -> Result<&'a StringArray> {

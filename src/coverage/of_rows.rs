@@ -66,7 +66,7 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
     let index = store.index_of(Some(round))?;
     let rid = index.round_id(round).unwrap_or(0);
     let n_rows = index.round_rows(rid).0;
-    let collections = index_collections(&index, round);
+    let collections = index_collections(&index, round)?;
     let mut codes = RowCodes::new(n_rows, register.areas.kinds.len());
     let ranges: Vec<u32> = (0..HASH_RANGES).collect();
     for window in ranges.chunks(WINDOW) {
@@ -79,7 +79,7 @@ pub fn areas_of_rows(store: &Store, round: &str, level: AreaLevel) -> Result<Row
                 if let Some(why) = damage {
                     return Err(why);
                 }
-                let tested = tested_in_range(&collections, r);
+                let tested = tested_in_range(&collections, r).map_err(|e| e.to_string())?;
                 let mut placed = Placed::with_capacity(tested.len());
                 join::resolve_rows(
                     &population,
