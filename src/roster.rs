@@ -83,16 +83,15 @@ pub struct Texts {
 }
 
 impl Texts {
-    fn load(store: &Store, round: &Statuses, wanted: Wanted) -> Result<Texts> {
-        let damaged = || {
-            Error::damaged(
-                store.root(),
-                format!(
-                    "round {}: the segment files and their indexes disagree on the rows",
-                    round.name
-                ),
-            )
-        };
+    /// Loads the columns `wanted` of `round`, beside its person ids (`person`, from
+    /// [`Texts::persons`]).
+    fn load(
+        store: &Store,
+        round: &Statuses,
+        wanted: Wanted,
+        person: PersonColumn,
+    ) -> Result<Texts> {
+        let damaged = || damaged(store, round);
         // One column at a time: reading concatenates a column's pieces, and doing that
         // for all of them at once held every column twice.
         // A row group per task: a city's collections are one file, which read whole
@@ -120,35 +119,6 @@ impl Texts {
                 .ok_or_else(damaged)
         };
         let maybe = |want: bool, kind, name, rows| want.then(|| text(kind, name, rows)).transpose();
-        // The ids a row group at a time, each group's text freed as soon as it is coded.
-        let persons = |rows: usize| -> Result<PersonColumn> {
-            let files = read::segment_files(store, &round.name, BatchKind::Collections);
-            let coded = |a: &StringArray| {
-                let mut ids = PersonColumn::default();
-                ids.reserve(a.len());
-                for i in 0..a.len() {
-                    ids.push(text_at(a, i));
-                }
-                ids
-            };
-            let parts = read::map_rows(store, &files, &["person"], &[], read::Picked::All, |c| {
-                c.first()
-                    .and_then(|a| a.as_string_opt::<i32>())
-                    .map(coded)
-                    .ok_or_else(damaged)
-            })?;
-            let ids = if parts.is_empty() {
-                coded(&text(BatchKind::Collections, "person", rows)?)
-            } else {
-                let mut ids = PersonColumn::default();
-                ids.reserve(parts.iter().map(PersonColumn::len).sum());
-                for part in &parts {
-                    ids.append(part);
-                }
-                ids
-            };
-            Some(ids).filter(|p| p.len() == rows).ok_or_else(damaged)
-        };
         let sources = |kind, rows| -> Result<Option<Sources>> {
             if !wanted.sources {
                 return Ok(None);
@@ -171,13 +141,12 @@ impl Texts {
             || -> Result<_> {
                 Ok((
                     sources(BatchKind::Collections, rows)?,
-                    persons(rows)?,
                     round.all_barcodes(store)?,
                     maybe(wanted.site, BatchKind::Collections, "site", rows)?,
                 ))
             },
         );
-        let ((reported, lab, plate), (collected, person, tube, site)) = (reported?, collected?);
+        let ((reported, lab, plate), (collected, tube, site)) = (reported?, collected?);
         Ok(Texts {
             person,
             tube,
@@ -188,6 +157,54 @@ impl Texts {
             reported,
         })
     }
+
+    /// The person id of each collection row of `round`, read a row group at a time,
+    /// each group's text freed as soon as it is coded.
+    fn persons(store: &Store, round: &Statuses) -> Result<PersonColumn> {
+        let damaged = || damaged(store, round);
+        let rows = round.tube_of_row.len();
+        let files = read::segment_files(store, &round.name, BatchKind::Collections);
+        let coded = |a: &StringArray| {
+            let mut ids = PersonColumn::default();
+            ids.reserve(a.len());
+            for i in 0..a.len() {
+                ids.push(text_at(a, i));
+            }
+            ids
+        };
+        let parts = read::map_rows(store, &files, &["person"], &[], read::Picked::All, |c| {
+            c.first()
+                .and_then(|a| a.as_string_opt::<i32>())
+                .map(coded)
+                .ok_or_else(damaged)
+        })?;
+        let ids = if parts.is_empty() {
+            let column = read::columns(store, &round.name, BatchKind::Collections, &["person"])?
+                .pop()
+                .filter(|a| a.len() == rows)
+                .ok_or_else(damaged)?;
+            coded(column.as_string_opt::<i32>().ok_or_else(damaged)?)
+        } else {
+            let mut ids = PersonColumn::default();
+            ids.reserve(parts.iter().map(PersonColumn::len).sum());
+            for part in &parts {
+                ids.append(part);
+            }
+            ids
+        };
+        Some(ids).filter(|p| p.len() == rows).ok_or_else(damaged)
+    }
+}
+
+/// The error of a round whose segment files and indexes disagree on its rows.
+fn damaged(store: &Store, round: &Statuses) -> Error {
+    Error::damaged(
+        store.root(),
+        format!(
+            "round {}: the segment files and their indexes disagree on the rows",
+            round.name
+        ),
+    )
 }
 
 /// A round's persons (and registered persons with no tube, when given) in order.
@@ -203,6 +220,141 @@ pub struct Roster {
     order: Vec<u32>,
     /// Each entry's pseudonym, in output order, when ids are replaced.
     pseudonyms: Option<Vec<[u8; 16]>>,
+}
+
+/// The ids of a roster's entries: entry `i < persons.len()` is the person of
+/// `persons[i]`, whose id is in `person` at their row; the rest are `untested`.
+#[derive(Clone, Copy)]
+struct Ids<'a> {
+    persons: &'a [PersonStatus],
+    person: &'a PersonColumn,
+    untested: &'a [String],
+}
+
+impl<'a> Ids<'a> {
+    /// The id of entry `i`.
+    fn id(self, i: u32) -> PersonId<'a> {
+        match self.persons.get(i as usize) {
+            Some(p) => self.person.get(p.row as usize),
+            None => PersonId::Text(self.untested_id(i)),
+        }
+    }
+
+    /// The id of entry `i` when it is a registered person with no tube.
+    fn untested_id(self, i: u32) -> &'a str {
+        (i as usize)
+            .checked_sub(self.persons.len())
+            .and_then(|k| self.untested.get(k))
+            .map_or("", String::as_str)
+    }
+
+    /// The resident key of entry `i`'s id, `None` when it has another form.
+    fn resident_key(self, i: u32) -> Option<u64> {
+        match self.persons.get(i as usize) {
+            Some(p) => self.person.resident_key(p.row as usize),
+            None => resident_key(self.untested_id(i).as_bytes()),
+        }
+    }
+
+    /// The entries in id order.
+    fn order(self) -> Result<Vec<u32>> {
+        let total = self.persons.len() + self.untested.len();
+        let last = u32::try_from(total)
+            .map_err(|_| Error::Usage(format!("{total} persons are more than one export holds")))?;
+        // Ids of the resident-number form (most of a city's) sort by their exact key,
+        // which orders them as their text does; a comparison with any other id (a
+        // passport, a visitor's) reads the two texts. By eight bytes of text past a
+        // shared prefix instead, ids of one district and birth year tie and were
+        // compared as text: 3.5 s against 0.8 s to sort 25 M such ids.
+        const TEXT: u64 = u64::MAX;
+        let mut keyed: Vec<Keyed> = (0..last)
+            .into_par_iter()
+            .map(|i| Keyed::new(self.resident_key(i).unwrap_or(TEXT), i))
+            .collect();
+        let residents = keyed.par_iter().filter(|k| k.key() != TEXT).count();
+        if residents * 2 >= keyed.len() {
+            keyed.par_sort_unstable_by(|a, b| {
+                if a.key() != TEXT && b.key() != TEXT {
+                    a.key().cmp(&b.key())
+                } else {
+                    self.id(a.entry).as_str().cmp(self.id(b.entry).as_str())
+                }
+            });
+            return Ok(indices(keyed));
+        }
+        drop(keyed);
+        // Eight bytes of each id as a number settle most comparisons without following
+        // two pointers into the 25-million-id column; they are taken past the prefix
+        // every id shares (a city's ids often start alike), so that they differ.
+        let first = self.id(0);
+        let shared = (0..last)
+            .into_par_iter()
+            .map(|i| {
+                let id = self.id(i);
+                id.as_bytes()
+                    .iter()
+                    .zip(first.as_bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            })
+            .min()
+            .unwrap_or(0);
+        let mut keyed: Vec<Keyed> = (0..last)
+            .into_par_iter()
+            .map(|i| {
+                let mut head = [0u8; 8];
+                let id = self.id(i);
+                let id = id.as_bytes().get(shared..).unwrap_or_default();
+                let n = id.len().min(8);
+                head[..n].copy_from_slice(&id[..n]);
+                Keyed::new(u64::from_be_bytes(head), i)
+            })
+            .collect();
+        keyed.par_sort_unstable_by(|a, b| {
+            a.key()
+                .cmp(&b.key())
+                .then_with(|| self.id(a.entry).as_str().cmp(self.id(b.entry).as_str()))
+        });
+        Ok(indices(keyed))
+    }
+}
+
+/// An entry and its sort key, in 12 bytes: a `(u64, u32)` pair takes 16, and a
+/// city's 25 million of them are the largest thing an export holds.
+#[derive(Clone, Copy)]
+struct Keyed {
+    key: [u32; 2],
+    entry: u32,
+}
+
+impl Keyed {
+    fn new(key: u64, entry: u32) -> Keyed {
+        // The two halves of the key, high first.
+        #[allow(clippy::cast_possible_truncation)]
+        let key = [(key >> 32) as u32, key as u32];
+        Keyed { key, entry }
+    }
+
+    fn key(self) -> u64 {
+        (u64::from(self.key[0]) << 32) | u64::from(self.key[1])
+    }
+}
+
+/// The entries of sorted keys, taken from the end a stretch at a time with the keys'
+/// vector shrunk behind: the keys give back their memory as the entries fill, so the
+/// two are never both whole (100 MB of a city's export peak).
+fn indices(mut keyed: Vec<Keyed>) -> Vec<u32> {
+    const STRETCH: usize = 1 << 20;
+    let mut order = vec![0u32; keyed.len()];
+    while !keyed.is_empty() {
+        let from = keyed.len().saturating_sub(STRETCH);
+        for (o, k) in order[from..].iter_mut().zip(&keyed[from..]) {
+            *o = k.entry;
+        }
+        keyed.truncate(from);
+        keyed.shrink_to_fit();
+    }
+    order
 }
 
 /// Who an entry of the roster is.
@@ -224,73 +376,24 @@ impl Roster {
     ) -> Result<Roster> {
         let round = Statuses::load(store, round)?;
         let untested = untested(&round.name)?;
-        let text = Texts::load(store, &round, wanted)?;
-        let total = round.persons().len() + untested.len();
-        let last = u32::try_from(total)
-            .map_err(|_| Error::Usage(format!("{total} persons are more than one export holds")))?;
-        let mut roster = Roster {
+        let person = Texts::persons(store, &round)?;
+        // Ordered before the other text columns are read: the sort's keys are the
+        // largest thing an export holds for a moment (400 MB for a city), and beside
+        // every column they made its peak.
+        let ids = Ids {
+            persons: round.persons(),
+            person: &person,
+            untested: &untested,
+        };
+        let order = ids.order()?;
+        let text = Texts::load(store, &round, wanted, person)?;
+        Ok(Roster {
             round,
             text,
             untested,
-            order: Vec::new(),
+            order,
             pseudonyms: None,
-        };
-        // Ids of the resident-number form (most of a city's) sort by their exact key,
-        // which orders them as their text does; a comparison with any other id (a
-        // passport, a visitor's) reads the two texts. By eight bytes of text past a
-        // shared prefix instead, ids of one district and birth year tie and were
-        // compared as text: 3.5 s against 0.8 s to sort 25 M such ids.
-        const TEXT: u64 = u64::MAX;
-        let mut keyed: Vec<(u64, u32)> = (0..last)
-            .into_par_iter()
-            .map(|i| (roster.resident_key(i).unwrap_or(TEXT), i))
-            .collect();
-        let residents = keyed.par_iter().filter(|k| k.0 != TEXT).count();
-        if residents * 2 >= keyed.len() {
-            keyed.par_sort_unstable_by(|a, b| {
-                if a.0 != TEXT && b.0 != TEXT {
-                    a.0.cmp(&b.0)
-                } else {
-                    roster.id(a.1).as_str().cmp(roster.id(b.1).as_str())
-                }
-            });
-            roster.order = keyed.into_iter().map(|(_, i)| i).collect();
-            return Ok(roster);
-        }
-        drop(keyed);
-        // Eight bytes of each id as a number settle most comparisons without following
-        // two pointers into the 25-million-id column; they are taken past the prefix
-        // every id shares (a city's ids often start alike), so that they differ.
-        let first = roster.id(0);
-        let shared = (0..last)
-            .into_par_iter()
-            .map(|i| {
-                let id = roster.id(i);
-                id.as_bytes()
-                    .iter()
-                    .zip(first.as_bytes())
-                    .take_while(|(a, b)| a == b)
-                    .count()
-            })
-            .min()
-            .unwrap_or(0);
-        let mut keyed: Vec<(u64, u32)> = (0..last)
-            .into_par_iter()
-            .map(|i| {
-                let mut head = [0u8; 8];
-                let id = roster.id(i);
-                let id = id.as_bytes().get(shared..).unwrap_or_default();
-                let n = id.len().min(8);
-                head[..n].copy_from_slice(&id[..n]);
-                (u64::from_be_bytes(head), i)
-            })
-            .collect();
-        keyed.par_sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| roster.id(a.1).as_str().cmp(roster.id(b.1).as_str()))
-        });
-        roster.order = keyed.into_iter().map(|(_, i)| i).collect();
-        Ok(roster)
+        })
     }
 
     /// Before output rows are printed, reads a little of everything the next
@@ -324,8 +427,7 @@ impl Roster {
                 sum = sum
                     .wrapping_add(at.unsigned_abs())
                     .wrapping_add(text.person.resident_key(r).unwrap_or(0))
-                    .wrapping_add(text.site.as_ref().map_or(0, |s| first_byte(s, r)))
-                    .wrapping_add(text.collected.as_ref().map_or(0, |s| s.cited.line(r)));
+                    .wrapping_add(text.site.as_ref().map_or(0, |s| first_byte(s, r)));
             }
         }
         let mut result = [NONE; WARM_ROWS];
@@ -352,8 +454,7 @@ impl Roster {
                     .wrapping_add(bits(&results.ct_orf1ab))
                     .wrapping_add(bits(&results.ct_n))
                     .wrapping_add(text.lab.as_ref().map_or(0, |l| first_byte(l, i)))
-                    .wrapping_add(text.plate.as_ref().map_or(0, |l| first_byte(l, i)))
-                    .wrapping_add(text.reported.as_ref().map_or(0, |s| s.cited.line(i)));
+                    .wrapping_add(text.plate.as_ref().map_or(0, |l| first_byte(l, i)));
             }
         }
         std::hint::black_box(sum);
@@ -373,28 +474,23 @@ impl Roster {
         self.pseudonyms = Some(names);
     }
 
+    /// The ids of the entries.
+    fn ids(&self) -> Ids<'_> {
+        Ids {
+            persons: self.round.persons(),
+            person: &self.text.person,
+            untested: &self.untested,
+        }
+    }
+
     /// The id of entry `i` (see `order`).
     fn id(&self, i: u32) -> PersonId<'_> {
-        match self.round.persons().get(i as usize) {
-            Some(p) => self.text.person.get(p.row as usize),
-            None => PersonId::Text(self.untested_id(i)),
-        }
+        self.ids().id(i)
     }
 
     /// The id of entry `i` when it is a registered person with no tube.
     fn untested_id(&self, i: u32) -> &str {
-        (i as usize)
-            .checked_sub(self.round.persons().len())
-            .and_then(|k| self.untested.get(k))
-            .map_or("", String::as_str)
-    }
-
-    /// The resident key of entry `i`'s id, `None` when it has another form.
-    fn resident_key(&self, i: u32) -> Option<u64> {
-        match self.round.persons().get(i as usize) {
-            Some(p) => self.text.person.resident_key(p.row as usize),
-            None => resident_key(self.untested_id(i).as_bytes()),
-        }
+        self.ids().untested_id(i)
     }
 
     /// Number of entries.

@@ -1,7 +1,9 @@
-//! Where a round's rows came from (`batch N, FILE line L`), held compactly: the batch
-//! and file once per run of rows that share them (a batch's rows are stored together),
-//! the line per row. A city's collections name one file 25 million times; read as a
-//! dictionary, that name is decoded once per row group, not once a row.
+//! Where a round's rows came from (`batch N, FILE line L`), held compactly: one entry
+//! per run of rows that share a batch and file and whose lines count up by one. A
+//! batch's rows are stored together and in the order of its file, so a city's 25
+//! million collection rows are a few runs (one more after each rejected or skipped
+//! line), where a line number per row held 200 MB through a whole export. A file's
+//! name is read as a dictionary, decoded once per row group, not once a row.
 
 use std::collections::HashMap;
 
@@ -14,42 +16,70 @@ use crate::store::{BatchKind, Store};
 use crate::text::{push_number, push_number_bytes};
 use crate::{Error, Result};
 
-/// Where some rows came from (`batch N, FILE line L`): the batch and file once per run
-/// of rows that share them, the line per row.
+/// Rows from one place on that share a batch and file, their lines counting up by one
+/// from `line`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    /// The first row's place.
+    place: u32,
+    batch: u32,
+    /// The file, by number.
+    file: u32,
+    /// The first row's line.
+    line: u64,
+}
+
+impl Run {
+    /// Whether the row at `place` with these values continues this run.
+    fn continued_by(&self, place: u32, batch: u32, file: u32, line: u64) -> bool {
+        (self.batch, self.file) == (batch, file)
+            && place
+                .checked_sub(self.place)
+                .and_then(|d| u64::from(d).checked_add(self.line))
+                == Some(line)
+    }
+}
+
+/// Where some rows came from (`batch N, FILE line L`), as runs of rows.
 #[derive(Default)]
 pub struct Cited {
-    /// (first row's place, batch, file number), ascending.
-    runs: Vec<(u32, u32, u32)>,
-    line: Vec<u64>,
+    /// Ascending by place; the first (when any) at place 0.
+    runs: Vec<Run>,
+    rows: u32,
 }
 
 impl Cited {
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.line.len()
+        self.rows as usize
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.line.is_empty()
+        self.rows == 0
     }
 
     /// Row `i`'s line number (0 past the end).
     pub fn line(&self, i: usize) -> u64 {
-        self.line.get(i).copied().unwrap_or(0)
+        self.run_of(i)
+            .map_or(0, |(run, place)| run.line + u64::from(place - run.place))
+    }
+
+    /// The run holding place `i`, and the place as a `u32`.
+    fn run_of(&self, i: usize) -> Option<(&Run, u32)> {
+        let place = u32::try_from(i).ok().filter(|&p| p < self.rows)?;
+        let k = self.runs.partition_point(|r| r.place <= place);
+        Some((self.runs.get(k.checked_sub(1)?)?, place))
     }
 
     /// The batch, file name (numbered by `files`) and line of place `i`; `None` past
     /// the end.
     fn source<'f>(&self, i: usize, files: &'f [String]) -> Option<(u32, &'f str, u64)> {
-        let &line = self.line.get(i)?;
-        let place = u32::try_from(i).unwrap_or(u32::MAX);
-        let run = self.runs.partition_point(|r| r.0 <= place);
-        let &(_, batch, file) = run.checked_sub(1).and_then(|k| self.runs.get(k))?;
+        let (run, place) = self.run_of(i)?;
         Some((
-            batch,
-            files.get(file as usize).map_or("", String::as_str),
-            line,
+            run.batch,
+            files.get(run.file as usize).map_or("", String::as_str),
+            run.line + u64::from(place - run.place),
         ))
     }
 
@@ -88,9 +118,27 @@ impl Cited {
         out.push(b'"');
     }
 
+    /// Adds the row at the next place, starting a run unless it continues the last.
+    fn push(&mut self, batch: u32, file: u32, line: u64) {
+        let place = self.rows;
+        if !self
+            .runs
+            .last()
+            .is_some_and(|r| r.continued_by(place, batch, file, line))
+        {
+            self.runs.push(Run {
+                place,
+                batch,
+                file,
+                line,
+            });
+        }
+        self.rows = self.rows.saturating_add(1);
+    }
+
     /// The sources of one part's rows from its `batch`, `source` (a dictionary) and
     /// `line` columns, files numbered by `files`; `None` unless `c` is those three
-    /// columns with those types (a damaged segment).
+    /// columns with those types (a damaged segment), or the part holds `u32::MAX` rows.
     pub fn of(c: &[ArrayRef], files: &mut Files) -> Option<Cited> {
         let [batch, source, line] = c else {
             return None;
@@ -99,26 +147,22 @@ impl Cited {
         let source = source.as_dictionary_opt::<Int32Type>()?;
         let names = source.values().as_string_opt::<i32>()?;
         let line = line.as_primitive_opt::<UInt64Type>()?;
+        if batch.len() != line.len() || batch.len() != source.len() {
+            return None;
+        }
+        u32::try_from(batch.len()).ok().filter(|&n| n < u32::MAX)?;
         let numbers: Vec<u32> = (0..names.len())
             .map(|k| files.number(crate::text::text_at(names, k)))
             .collect();
-        let mut cited = Cited {
-            runs: Vec::new(),
-            line: line.values().to_vec(),
-        };
+        let mut cited = Cited::default();
         let keys = source.keys();
-        for i in 0..batch.len() {
+        for (i, &l) in line.values().iter().enumerate() {
             let file = usize::try_from(keys.value(i))
                 .ok()
                 .and_then(|k| numbers.get(k))
                 .copied()
                 .unwrap_or(u32::MAX);
-            let b = batch.value(i);
-            if cited.runs.last().is_none_or(|r| (r.1, r.2) != (b, file)) {
-                cited
-                    .runs
-                    .push((u32::try_from(i).unwrap_or(u32::MAX), b, file));
-            }
+            cited.push(batch.value(i), file, l);
         }
         Some(cited)
     }
@@ -130,7 +174,7 @@ impl Cited {
         for (mut part, names) in parts {
             let numbers: Vec<u32> = names.names.iter().map(|n| files.number(n)).collect();
             for run in &mut part.runs {
-                run.2 = numbers.get(run.2 as usize).copied().unwrap_or(u32::MAX);
+                run.file = numbers.get(run.file as usize).copied().unwrap_or(u32::MAX);
             }
             cited.append(part);
         }
@@ -139,13 +183,18 @@ impl Cited {
 
     /// Appends the rows of `part`, whose file numbers are this one's.
     pub fn append(&mut self, part: Cited) {
-        let base = u32::try_from(self.line.len()).unwrap_or(u32::MAX);
-        for (start, b, f) in part.runs {
-            if self.runs.last().is_none_or(|r| (r.1, r.2) != (b, f)) {
-                self.runs.push((start.saturating_add(base), b, f));
+        let base = self.rows;
+        for run in part.runs {
+            let place = run.place.saturating_add(base);
+            if !self
+                .runs
+                .last()
+                .is_some_and(|r| r.continued_by(place, run.batch, run.file, run.line))
+            {
+                self.runs.push(Run { place, ..run });
             }
         }
-        self.line.extend(part.line);
+        self.rows = self.rows.saturating_add(part.rows);
     }
 }
 
@@ -261,5 +310,62 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), files.names.len());
+    }
+
+    proptest::proptest! {
+        /// Runs give every row the batch, file and line a column per row gave: parts
+        /// of rows whose lines jump, repeat and change file, read one after the other.
+        #[test]
+        fn runs_cite_each_row_as_its_own_columns_do(
+            parts in proptest::collection::vec(
+                proptest::collection::vec((1u32..3, 0i32..2, 0u64..4), 0..30),
+                0..5,
+            )
+        ) {
+            let names = ["a.csv", "b\"q.csv"];
+            let mut want = Vec::new();
+            let built: Vec<(Cited, Files)> = parts
+                .iter()
+                .map(|rows| {
+                    let (mut batch, mut keys, mut line) = (Vec::new(), Vec::new(), Vec::new());
+                    let mut l = 2u64;
+                    for &(b, k, step) in rows {
+                        // Mostly the next line; sometimes a skip, or the same line.
+                        l = if step == 3 { l } else { l + step * step };
+                        batch.push(b);
+                        keys.push(k);
+                        line.push(l);
+                        want.push(format!(
+                            "batch {b}, {} line {l}",
+                            names[usize::try_from(k).expect("small")]
+                        ));
+                    }
+                    part(&batch, &keys, &names, &line)
+                })
+                .collect();
+            let (cited, files) = Cited::join(built);
+            proptest::prop_assert_eq!(cited.len(), want.len());
+            for (i, w) in want.iter().enumerate() {
+                let mut got = String::new();
+                cited.write(i, &files.names, &mut got);
+                proptest::prop_assert_eq!(&got, w);
+                let mut csv = Vec::new();
+                cited.write_csv(i, &files.names, &mut csv);
+                let quoted = format!("\"{}\"", w.replace('"', "\"\""));
+                proptest::prop_assert_eq!(String::from_utf8(csv).expect("text"), quoted);
+            }
+            let mut past = String::new();
+            cited.write(want.len(), &files.names, &mut past);
+            proptest::prop_assert!(past.is_empty());
+            proptest::prop_assert_eq!(cited.line(want.len()), 0);
+        }
+    }
+
+    #[test]
+    fn a_file_of_consecutive_lines_is_one_run() {
+        let line: Vec<u64> = (2..100_002).collect();
+        let (cited, _) = part(&vec![7; 100_000], &vec![0; 100_000], &["city.csv"], &line);
+        assert_eq!((cited.runs.len(), cited.len()), (1, 100_000));
+        assert_eq!(cited.line(99_999), 100_001);
     }
 }
