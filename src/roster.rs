@@ -103,10 +103,7 @@ impl Texts {
             })?;
             let parts: Vec<&dyn Array> = parts.iter().map(AsRef::as_ref).collect();
             if parts.is_empty() {
-                return read::columns(store, &round.name, kind, &[name])?
-                    .pop()
-                    .filter(|a| a.len() == rows)
-                    .ok_or_else(damaged);
+                return whole_column(store, round, kind, name, rows);
             }
             Some(arrow_select::concat::concat(&parts)?)
                 .filter(|a| a.len() == rows)
@@ -179,10 +176,7 @@ impl Texts {
                 .ok_or_else(damaged)
         })?;
         let ids = if parts.is_empty() {
-            let column = read::columns(store, &round.name, BatchKind::Collections, &["person"])?
-                .pop()
-                .filter(|a| a.len() == rows)
-                .ok_or_else(damaged)?;
+            let column = whole_column(store, round, BatchKind::Collections, "person", rows)?;
             coded(column.as_string_opt::<i32>().ok_or_else(damaged)?)
         } else {
             let mut ids = PersonColumn::default();
@@ -194,6 +188,22 @@ impl Texts {
         };
         Some(ids).filter(|p| p.len() == rows).ok_or_else(damaged)
     }
+}
+
+/// Column `name` of `round`'s `kind` segments read whole: the way taken when a read a
+/// row group at a time ([`read::map_rows`]) made no part. Damage unless it holds `rows`
+/// rows.
+fn whole_column(
+    store: &Store,
+    round: &Statuses,
+    kind: BatchKind,
+    name: &str,
+    rows: usize,
+) -> Result<ArrayRef> {
+    read::columns(store, &round.name, kind, &[name])?
+        .pop()
+        .filter(|a| a.len() == rows)
+        .ok_or_else(|| damaged(store, round))
 }
 
 /// The error of a round whose segment files and indexes disagree on its rows.

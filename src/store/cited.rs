@@ -30,13 +30,14 @@ struct Run {
 }
 
 impl Run {
-    /// Whether the row at `place` with these values continues this run.
-    fn continued_by(&self, place: u32, batch: u32, file: u32, line: u64) -> bool {
-        (self.batch, self.file) == (batch, file)
-            && place
+    /// Whether `next`, starting at a later place, only continues this run.
+    fn continued_by(&self, next: &Run) -> bool {
+        (self.batch, self.file) == (next.batch, next.file)
+            && next
+                .place
                 .checked_sub(self.place)
                 .and_then(|d| u64::from(d).checked_add(self.line))
-                == Some(line)
+                == Some(next.line)
     }
 }
 
@@ -118,22 +119,23 @@ impl Cited {
         out.push(b'"');
     }
 
-    /// Adds the row at the next place, starting a run unless it continues the last.
+    /// Adds the row at the next place.
     fn push(&mut self, batch: u32, file: u32, line: u64) {
-        let place = self.rows;
-        if !self
-            .runs
-            .last()
-            .is_some_and(|r| r.continued_by(place, batch, file, line))
-        {
-            self.runs.push(Run {
-                place,
-                batch,
-                file,
-                line,
-            });
-        }
+        self.add_run(Run {
+            place: self.rows,
+            batch,
+            file,
+            line,
+        });
         self.rows = self.rows.saturating_add(1);
+    }
+
+    /// Keeps `run`, which starts at or past the last run's rows, unless it only
+    /// continues the last run.
+    fn add_run(&mut self, run: Run) {
+        if !self.runs.last().is_some_and(|r| r.continued_by(&run)) {
+            self.runs.push(run);
+        }
     }
 
     /// The sources of one part's rows from its `batch`, `source` (a dictionary) and
@@ -185,14 +187,10 @@ impl Cited {
     pub fn append(&mut self, part: Cited) {
         let base = self.rows;
         for run in part.runs {
-            let place = run.place.saturating_add(base);
-            if !self
-                .runs
-                .last()
-                .is_some_and(|r| r.continued_by(place, run.batch, run.file, run.line))
-            {
-                self.runs.push(Run { place, ..run });
-            }
+            self.add_run(Run {
+                place: run.place.saturating_add(base),
+                ..run
+            });
         }
         self.rows = self.rows.saturating_add(part.rows);
     }
