@@ -46,6 +46,10 @@ impl Run {
 pub struct Cited {
     /// Ascending by place; the first (when any) at place 0.
     runs: Vec<Run>,
+    /// Each row's line, when its rows' lines jump so often that runs would take more
+    /// room than a line a row (rows picked here and there, as the deciding rows of
+    /// the across-rounds health codes are); the runs then say only batch and file.
+    each: Option<Vec<u64>>,
     rows: u32,
 }
 
@@ -62,8 +66,12 @@ impl Cited {
 
     /// Row `i`'s line number (0 past the end).
     pub fn line(&self, i: usize) -> u64 {
-        self.run_of(i)
-            .map_or(0, |(run, place)| run.line + u64::from(place - run.place))
+        match &self.each {
+            Some(each) => each.get(i).copied().filter(|_| i < self.len()).unwrap_or(0),
+            None => self
+                .run_of(i)
+                .map_or(0, |(run, place)| run.line + u64::from(place - run.place)),
+        }
     }
 
     /// The run holding place `i`, and the place as a `u32`.
@@ -76,11 +84,11 @@ impl Cited {
     /// The batch, file name (numbered by `files`) and line of place `i`; `None` past
     /// the end.
     fn source<'f>(&self, i: usize, files: &'f [String]) -> Option<(u32, &'f str, u64)> {
-        let (run, place) = self.run_of(i)?;
+        let (run, _) = self.run_of(i)?;
         Some((
             run.batch,
             files.get(run.file as usize).map_or("", String::as_str),
-            run.line + u64::from(place - run.place),
+            self.line(i),
         ))
     }
 
@@ -131,10 +139,31 @@ impl Cited {
     }
 
     /// Keeps `run`, which starts at or past the last run's rows, unless it only
-    /// continues the last run.
+    /// continues the last run (with lines kept a row each, whatever its line).
     fn add_run(&mut self, run: Run) {
-        if !self.runs.last().is_some_and(|r| r.continued_by(&run)) {
+        let dense = self.each.is_some();
+        let continues = |r: &Run| {
+            if dense {
+                (r.batch, r.file) == (run.batch, run.file)
+            } else {
+                r.continued_by(&run)
+            }
+        };
+        if !self.runs.last().is_some_and(continues) {
             self.runs.push(run);
+        }
+    }
+
+    /// Keeps a line a row, and runs only where the batch or file changes.
+    fn make_dense(&mut self) {
+        if self.each.is_some() {
+            return;
+        }
+        let each = (0..self.len()).map(|i| self.line(i)).collect();
+        let runs = std::mem::take(&mut self.runs);
+        self.each = Some(each);
+        for run in runs {
+            self.add_run(Run { line: 0, ..run });
         }
     }
 
@@ -166,6 +195,9 @@ impl Cited {
                 .unwrap_or(u32::MAX);
             cited.push(batch.value(i), file, l);
         }
+        if cited.runs.len() * std::mem::size_of::<Run>() > cited.len() * 8 {
+            cited.make_dense();
+        }
         Some(cited)
     }
 
@@ -184,7 +216,14 @@ impl Cited {
     }
 
     /// Appends the rows of `part`, whose file numbers are this one's.
-    pub fn append(&mut self, part: Cited) {
+    pub fn append(&mut self, mut part: Cited) {
+        if self.each.is_some() || part.each.is_some() {
+            self.make_dense();
+            part.make_dense();
+            if let (Some(each), Some(more)) = (&mut self.each, part.each.take()) {
+                each.extend(more);
+            }
+        }
         let base = self.rows;
         for run in part.runs {
             self.add_run(Run {
@@ -316,7 +355,7 @@ mod tests {
         #[test]
         fn runs_cite_each_row_as_its_own_columns_do(
             parts in proptest::collection::vec(
-                proptest::collection::vec((1u32..3, 0i32..2, 0u64..4), 0..30),
+                proptest::collection::vec((0u8..12, 0u64..8), 0..40),
                 0..5,
             )
         ) {
@@ -326,10 +365,21 @@ mod tests {
                 .iter()
                 .map(|rows| {
                     let (mut batch, mut keys, mut line) = (Vec::new(), Vec::new(), Vec::new());
-                    let mut l = 2u64;
-                    for &(b, k, step) in rows {
-                        // Mostly the next line; sometimes a skip, or the same line.
-                        l = if step == 3 { l } else { l + step * step };
+                    let (mut l, mut b, mut k) = (2u64, 1u32, 0i32);
+                    for &(change, step) in rows {
+                        // Now and then another batch, or another file.
+                        match change {
+                            0 => b = 3 - b,
+                            1 => k = 1 - k,
+                            _ => {}
+                        }
+                        // The next line, a skip or the same line: parts of few
+                        // jumps keep runs, parts of many a line a row.
+                        l = match step {
+                            0..=4 => l + 1,
+                            5 | 6 => l + step,
+                            _ => l,
+                        };
                         batch.push(b);
                         keys.push(k);
                         line.push(l);
@@ -360,10 +410,22 @@ mod tests {
     }
 
     #[test]
+    fn rows_picked_here_and_there_keep_a_line_each() {
+        let line: Vec<u64> = (0..1_000).map(|i| 2 + 3 * i).collect();
+        let (cited, files) = part(&vec![7; 1_000], &vec![0; 1_000], &["city.csv"], &line);
+        assert_eq!(cited.runs.len(), 1);
+        assert_eq!(cited.each.as_ref().map(Vec::len), Some(1_000));
+        let mut out = String::new();
+        cited.write(999, &files.names, &mut out);
+        assert_eq!(out, "batch 7, city.csv line 2999");
+    }
+
+    #[test]
     fn a_file_of_consecutive_lines_is_one_run() {
         let line: Vec<u64> = (2..100_002).collect();
         let (cited, _) = part(&vec![7; 100_000], &vec![0; 100_000], &["city.csv"], &line);
         assert_eq!((cited.runs.len(), cited.len()), (1, 100_000));
+        assert!(cited.each.is_none());
         assert_eq!(cited.line(99_999), 100_001);
     }
 }
