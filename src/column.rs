@@ -8,6 +8,7 @@ use arrow_array::{ArrayRef, StringArray, UInt32Array};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 
 use crate::fasthash::KeyHash;
+use crate::person_key::{PersonKeys, resident_person_key};
 use crate::text::{resident_key, resident_text};
 
 /// Strings stored end to end in one buffer, with Arrow's `i32` offsets.
@@ -375,9 +376,13 @@ impl PersonColumn {
         self.cmp(i, j).is_eq()
     }
 
-    /// The `i`th id's hash, as `store::index::person_hash` makes it of its text.
-    pub fn hash(&self, i: usize) -> u128 {
-        xxhash_rust::xxh3::xxh3_128(self.get(i).as_bytes())
+    /// The `i`th id's person key, as [`PersonKeys::key`] makes it of its text; an exact
+    /// key of a resident id comes from its code, without writing out its text.
+    pub fn key(&self, i: usize, keys: PersonKeys) -> u128 {
+        match (keys, self.codes[i]) {
+            (PersonKeys::Exact, c) if c < Self::TEXT => resident_person_key(c),
+            _ => keys.key(self.get(i).as_str()),
+        }
     }
 
     /// Removes every id, keeping the buffers' room.
@@ -877,9 +882,15 @@ mod tests {
             let got: Vec<String> = (0..whole.len()).map(|i| whole.get(i).to_string()).collect();
             proptest::prop_assert_eq!(&got, &want);
             for i in 0..want.len() {
-                proptest::prop_assert_eq!(whole.hash(i), xxhash_rust::xxh3::xxh3_128(want[i].as_bytes()));
+                for keys in [PersonKeys::Hashed, PersonKeys::Exact] {
+                    proptest::prop_assert_eq!(whole.key(i, keys), keys.key(&want[i]));
+                }
+                proptest::prop_assert_eq!(whole.key(i, PersonKeys::Hashed), xxhash_rust::xxh3::xxh3_128(want[i].as_bytes()));
                 for j in 0..want.len() {
                     proptest::prop_assert_eq!(whole.cmp(i, j), want[i].cmp(&want[j]), "{} {}", want[i], want[j]);
+                    // Exact keys are the ids: equal exactly when the ids are.
+                    let same = whole.key(i, PersonKeys::Exact) == whole.key(j, PersonKeys::Exact);
+                    proptest::prop_assert_eq!(same, want[i] == want[j], "{} {}", want[i], want[j]);
                 }
             }
             let arrow = whole.arrow_range(0, want.len());

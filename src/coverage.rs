@@ -188,12 +188,15 @@ struct UntestedRow {
 /// A district and community, as name numbers (`None`: not stated).
 type AreaKey = (Option<u32>, Option<u32>);
 
-/// Ranges of the person-hash space joined in parallel.
-pub(crate) const HASH_RANGES: u32 = 256;
+/// Ranges of the person-key space joined in parallel ([`index::partition_start`]).
+pub(crate) const HASH_RANGES: u32 = index::person_partitions(RANGES_PER_FAMILY);
 
-/// The first hash of range `r` (none past the last range).
+/// [`HASH_RANGES`] per family of keys.
+const RANGES_PER_FAMILY: u32 = 256;
+
+/// The first key of range `r` (none past the last range).
 fn range_start(r: u32) -> Option<[u8; 16]> {
-    (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
+    index::partition_start(r, RANGES_PER_FAMILY).map(u128::to_be_bytes)
 }
 
 /// Registrations read before their kinds are looked up ([`Register::in_range`]).
@@ -315,7 +318,9 @@ impl Segments {
             .map(|s| {
                 let path = root.join(&s.persons.path);
                 store.check_read(&path)?;
-                IndexFile::open(&path, Kind::Persons)
+                let f = IndexFile::open(&path, Kind::Persons)?;
+                f.check_person_keys(store.person_keys())?;
+                Ok(f)
             })
             .collect::<Result<_>>()?;
         let mut bases = Vec::with_capacity(segments.len());

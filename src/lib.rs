@@ -75,6 +75,7 @@ pub mod html;
 pub mod ingest;
 pub mod model;
 pub mod output;
+pub mod person_key;
 pub mod planner;
 pub mod prevalence;
 pub mod privacy;

@@ -9,7 +9,7 @@ use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, StringArr
 use serde::Serialize;
 
 use crate::model::{Mode, Status};
-use crate::store::index::{TubeMeta, person_hash, tube_key};
+use crate::store::index::{TubeMeta, tube_key};
 use crate::store::read;
 use crate::store::{BatchKind, ResultFact, Store};
 use crate::text::text_at;
@@ -177,7 +177,7 @@ pub fn person_report(store: &Store, round: &str, person: &str) -> Result<Option<
     let Some(rid) = index.round_id(round) else {
         return Ok(None);
     };
-    let rows = index.person_rows(rid, person_hash(person));
+    let rows = index.person_rows(rid, person);
     if rows.is_empty() {
         return Ok(None);
     }

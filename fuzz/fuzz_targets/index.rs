@@ -3,7 +3,9 @@
 //! Each input is read twice: as a whole sidecar file, whose header and length
 //! `Records::parse` checks as `IndexFile::open` does; and, so that the searches run on
 //! every input and not only on the few with a valid header, as records under a header
-//! written here (the first byte picks the kind, the rest are the records).
+//! written here (the first byte picks the kind, the rest are the records; a person
+//! sidecar is written with hashed keys, or with exact keys whose first records, as
+//! many as the first byte's upper bits say, are residents stored short).
 //!
 //! Invariants (any violation, or any panic, is a finding):
 //! - a parsed file has exactly as many whole records as its length holds;
@@ -15,7 +17,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pooltrack::store::index::{self, IndexWriter, Kind, Records, TubeMeta};
+use pooltrack::store::index::{self, IndexWriter, Kind, PersonKeys, Records, TubeMeta};
 
 const KINDS: [Kind; 3] = [Kind::CollectionTubes, Kind::Persons, Kind::ResultTubes];
 
@@ -25,8 +27,8 @@ const PROBES: usize = 8;
 
 fn exercise(records: Records<'_>, kind: Kind, file_len: usize) {
     let n = records.len();
-    assert_eq!(32 + n * kind.record_size(), file_len, "whole records only");
-    let key = |i: usize| &records.record(i)[..kind.key_size()];
+    assert_eq!(records.file_len(), file_len, "whole records only");
+    let key = |i: usize| records.key(i);
     for i in 0..n {
         let r = records.record(i);
         match kind {
@@ -42,12 +44,13 @@ fn exercise(records: Records<'_>, kind: Kind, file_len: usize) {
             }
         }
     }
-    let sorted = (1..n).all(|i| key(i - 1) <= key(i));
+    let sorted = (1..n).all(|i| *key(i - 1) <= *key(i));
     // Each record's key, and one just above it (which may fall between two keys).
     let step = (n / PROBES).max(1);
     let mut probes: Vec<Vec<u8>> = Vec::new();
     for i in (0..n).step_by(step) {
         let k = key(i).to_vec();
+        assert_eq!(k.len(), kind.key_size());
         let mut above = k.clone();
         if let Some(last) = above.last_mut() {
             *last = last.wrapping_add(1);
@@ -72,7 +75,7 @@ fn exercise(records: Records<'_>, kind: Kind, file_len: usize) {
         if sorted {
             let (mut below, mut equal) = (0, 0);
             for i in 0..n {
-                match key(i).cmp(probe.as_slice()) {
+                match (*key(i)).cmp(probe.as_slice()) {
                     std::cmp::Ordering::Less => below += 1,
                     std::cmp::Ordering::Equal => equal += 1,
                     std::cmp::Ordering::Greater => break,
@@ -93,11 +96,22 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    let kind = KINDS[usize::from(pick) % KINDS.len()];
+    let exact = usize::from(pick) % (KINDS.len() + 1) == KINDS.len();
+    let kind = if exact { Kind::Persons } else { KINDS[usize::from(pick) % (KINDS.len() + 1)] };
     let whole = body.len() / kind.record_size() * kind.record_size();
     let count = (whole / kind.record_size()) as u64;
-    let mut w = IndexWriter::new(Vec::new(), kind, count).expect("writing to memory");
-    w.push_all(&body[..whole]).expect("writing to memory");
+    let mut body = body[..whole].to_vec();
+    let mut w = if exact {
+        let residents = u64::from(pick >> 3).min(count);
+        for r in body.chunks_exact_mut(20).take(residents as usize) {
+            r[..8].fill(0);
+        }
+        IndexWriter::persons(Vec::new(), PersonKeys::Exact, count, residents)
+    } else {
+        IndexWriter::new(Vec::new(), kind, count)
+    }
+    .expect("writing to memory");
+    w.push_all(&body).expect("writing to memory");
     let file = w.finish().expect("writing to memory");
     let records = Records::parse(&file, kind).expect("a header written by IndexWriter");
     exercise(records, kind, file.len());

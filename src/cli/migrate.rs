@@ -44,8 +44,9 @@ pub fn run(store: &Path, args: &Args) -> anyhow::Result<()> {
     }
     if r.from == r.to {
         println!(
-            "{}: already store format {FORMAT}; nothing to do",
-            store.display()
+            "{}: already store format {} (this pooltrack reads and writes formats 3 and {FORMAT} as they are); nothing to do",
+            store.display(),
+            r.to
         );
         return Ok(());
     }

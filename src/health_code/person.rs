@@ -19,7 +19,7 @@ use super::rounds::{OnePerson, rounds_as_of};
 use super::rules::{Clearing, Code, History, Word, decide};
 use crate::coverage::Segments;
 use crate::model::{Mode, Outcome};
-use crate::store::index::{person_hash, tube_key};
+use crate::store::index::tube_key;
 use crate::store::segment::population_schema;
 use crate::store::{BatchKind, ResultFact, Store, StoreIndex, read};
 use crate::text::text_at;
@@ -31,7 +31,6 @@ use crate::{Error, Result};
 /// One person's words in every round as of `as_of`, their register entry, and their
 /// code; `None` when neither any round nor the register knows them.
 pub fn one_person(store: &Store, person: &str, as_of: Millis) -> Result<Option<(OnePerson, Code)>> {
-    let hash = person_hash(person);
     let config = store.config()?;
     let codes = &config.health_codes;
     let clearing = Clearing {
@@ -60,7 +59,7 @@ pub fn one_person(store: &Store, person: &str, as_of: Millis) -> Result<Option<(
             name,
             number: u16::try_from(k).unwrap_or(u16::MAX),
         };
-        let Some(w) = round.word(hash, as_of, limit)? else {
+        let Some(w) = round.word(person, as_of, limit)? else {
             continue;
         };
         match &mut history {
@@ -69,7 +68,7 @@ pub fn one_person(store: &Store, person: &str, as_of: Millis) -> Result<Option<(
         }
         words.push((name.clone(), w));
     }
-    let registered = registration(store, hash)?;
+    let registered = registration(store, person)?;
     if history.is_none() && registered.is_none() {
         return Ok(None);
     }
@@ -89,7 +88,7 @@ pub fn one_person(store: &Store, person: &str, as_of: Millis) -> Result<Option<(
 
 /// The person's group when the register lists them (`None`: it does not, or there is
 /// none): the latest registration's that states one, empty when none does.
-fn registration(store: &Store, hash: u128) -> Result<Option<String>> {
+fn registration(store: &Store, person: &str) -> Result<Option<String>> {
     let Some(Segments {
         files,
         sidecars,
@@ -99,10 +98,9 @@ fn registration(store: &Store, hash: u128) -> Result<Option<String>> {
     else {
         return Ok(None);
     };
-    let key = hash.to_be_bytes();
     let mut rows: Vec<u32> = Vec::new();
     for (f, &base) in sidecars.iter().zip(&bases) {
-        for i in f.find(&key) {
+        for i in f.find(&f.person_keys().key(person).to_be_bytes()) {
             let row = base.saturating_add(f.person_row(i));
             if row < total {
                 rows.push(row);
@@ -166,10 +164,10 @@ impl Round<'_> {
         Error::damaged(self.store.root(), format!("round {}: {why}", self.name))
     }
 
-    /// The word the round says of the person with this hash as of `as_of`; `None` when
-    /// it swabbed them after it or not at all.
-    fn word(&self, hash: u128, as_of: Millis, limit: SpecimenLimit) -> Result<Option<Word>> {
-        let rows = self.index.person_rows(self.rid, hash);
+    /// The word the round says of `person` as of `as_of`; `None` when it swabbed them
+    /// after it or not at all.
+    fn word(&self, person: &str, as_of: Millis, limit: SpecimenLimit) -> Result<Option<Word>> {
+        let rows = self.index.person_rows(self.rid, person);
         if rows.is_empty() {
             return Ok(None);
         }

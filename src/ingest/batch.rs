@@ -24,6 +24,7 @@ use crate::fasthash::KeyHash;
 use crate::model::{IdCheck, check_round};
 use crate::progress::Progress;
 use crate::rows::{CollectionRows, PopulationRows, ResultRows};
+use crate::store::index::PersonKeys;
 use crate::store::manifest::{FailedPlate, Source};
 use crate::store::segment::{self, SegmentPlan};
 use crate::store::{Batch, BatchKind, PopulationSegment, Segment, Store, StoreIndex, fsutil};
@@ -330,8 +331,15 @@ fn ingest(
         }
         _ => None,
     };
-    let (segments, population) =
-        write_segments(&root, id, &mut rows, &labels, planned.segments, &mut report)?;
+    let (segments, population) = write_segments(
+        &root,
+        id,
+        &mut rows,
+        &labels,
+        planned.segments,
+        &mut report,
+        store.person_keys(),
+    )?;
     clock.lap(&mut report, "write");
     let rejects_rel = write_batch_rejects(&root, id, kind, &mut rejects, &mut report)?;
     let batch = Batch {
@@ -630,6 +638,7 @@ fn write_segments(
     labels: &[String],
     plans: Vec<SegmentPlan>,
     report: &mut IngestReport,
+    keys: PersonKeys,
 ) -> Result<(Vec<Segment>, Option<PopulationSegment>)> {
     let mut segments = Vec::new();
     let mut population = None;
@@ -638,21 +647,13 @@ fn write_segments(
             continue;
         }
         if let Rows::Population(r) = &*rows {
-            let seg = segment::write_population(root, id, labels, r, &plan.order)?;
+            let seg = segment::write_population(root, id, labels, r, &plan.order, keys)?;
             report.committed += seg.rows;
             population = Some(seg);
             continue;
         }
         let seg = match &mut *rows {
-            Rows::Collections(r) => segment::write_collections(
-                root,
-                id,
-                &plan.round,
-                labels,
-                r,
-                &plan.order,
-                &plan.settled,
-            )?,
+            Rows::Collections(r) => segment::write_collections(root, id, &plan, labels, r, keys)?,
             Rows::Results(r) => segment::write_results(root, id, &plan, labels, r)?,
             Rows::Population(_) => continue,
         };

@@ -15,11 +15,21 @@
 //!   (bit 0: rows of this batch disagree about the tube's metadata); a tube whose rows
 //!   are interleaved with others' has several records. Format-1 stores wrote the flags
 //!   byte as 0 and never wrote mode 2 or capacity 0, so they read unchanged.
-//! - [`Kind::Persons`], 20 bytes: the xxh3-128 hash of a row's person id (big-endian,
-//!   so byte order is numeric order) and the row `u32`, sorted by hash then row: finds
-//!   a person's rows, and groups a round's rows by person by merging sorted files
-//!   instead of sorting 25 million strings. At 128 bits a collision between two ids
-//!   is not a practical concern (about 10^-24 for a 25-million-person round).
+//! - [`Kind::Persons`]: a row's person key ([`PersonKeys`], 16 bytes big-endian, so byte
+//!   order is numeric order) and the row `u32`, sorted by key then row: finds a
+//!   person's rows, and groups a round's rows by person by merging sorted files
+//!   instead of sorting 25 million strings. Two layouts, told apart by the header's
+//!   kind:
+//!   - kind 2 (store formats 1 to 3, [`PersonKeys::Hashed`]): 20-byte records, the
+//!     key the xxh3-128 hash of the id. At 128 bits a collision between two ids is not
+//!     a practical concern (about 10^-24 for a 25-million-person round).
+//!   - kind 4 (store format 4, [`PersonKeys::Exact`]): the header's reserved word holds
+//!     the number of records whose key is below 2^64 (the residents: the key is a
+//!     bijection of the id's 64-bit code, so two ids never share one), written first
+//!     as 12 bytes each (the key's low 8 bytes, the row); then the other ids' records,
+//!     20 bytes each (key at or above 2^127). Readers see 20-byte records throughout
+//!     ([`Scan`] widens the short ones), so the file is one sorted array; a city of
+//!     residents takes 300 MB instead of 500 MB.
 //! - [`Kind::ResultTubes`], 56 bytes: key, row `u32`, outcome `u8`, 3 spare bytes,
 //!   `reported_at` `i64` (ms), Ct `ORF1ab` and Ct N `f32` (NaN = no amplification),
 //!   sorted by key then time: a round's effective results come from this file alone.
@@ -36,6 +46,7 @@ use std::path::Path;
 use memmap2::Mmap;
 
 use crate::model::Mode;
+pub use crate::person_key::{PersonKeys, other_person_key, resident_person_key};
 use crate::{Error, Result};
 
 const MAGIC: [u8; 8] = *b"PTIDX1\0\0";
@@ -74,10 +85,45 @@ pub fn tube_prefix(barcode: &[u8]) -> u128 {
     u128::from_be_bytes(k)
 }
 
-/// The 128-bit hash of a person id used in person indexes.
-pub fn person_hash(person: &str) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(person.as_bytes())
+/// Partitions of the person-key space per family ([`partition_start`]) that the
+/// whole-round passes split their work by.
+pub const fn person_partitions(per_family: u32) -> u32 {
+    3 * per_family
 }
+
+/// The first key of partition `q` of the person-key space, `None` past the last. The
+/// space is cut, in key order, into three families of `per_family` (a power of two)
+/// equal partitions: keys below 2^64 (exact resident keys), keys from 2^64 to 2^127
+/// (half the hashed keys), keys from 2^127 (the other half, and exact keys of other
+/// ids). Whichever scheme a store keys by, its keys spread evenly over the partitions
+/// of one or two families, and each partition is one interval of every sorted file.
+///
+/// ```
+/// use pooltrack::store::index::partition_start;
+/// assert_eq!(partition_start(0, 4), Some(0));
+/// assert_eq!(partition_start(1, 4), Some(1 << 62));
+/// assert_eq!(partition_start(4, 4), Some(1 << 64));
+/// assert_eq!(partition_start(5, 4), Some(1 << 125));
+/// assert_eq!(partition_start(8, 4), Some(1 << 127));
+/// assert_eq!(partition_start(12, 4), None);
+/// ```
+pub fn partition_start(q: u32, per_family: u32) -> Option<u128> {
+    let bits = per_family.trailing_zeros();
+    let (family, i) = (q / per_family.max(1), u128::from(q % per_family.max(1)));
+    match family {
+        0 => Some(i << (64 - bits)),
+        1 => Some((i << (127 - bits)).max(1 << 64)),
+        2 => Some(1 << 127 | i << (127 - bits)),
+        _ => None,
+    }
+}
+
+/// Bytes of a resident record of a [`PersonKeys::Exact`] person sidecar: the key's low
+/// 8 bytes (its high 8 are zero) and the row.
+const RESIDENT_RECORD: usize = 12;
+
+/// The header's kind of a [`PersonKeys::Exact`] person sidecar.
+const PERSONS_EXACT: u32 = 4;
 
 /// A persons-index record.
 pub fn person_record(hash: u128, row: u32) -> [u8; 20] {
@@ -100,7 +146,7 @@ pub fn person_entry(r: &[u8]) -> (u128, u32) {
 pub enum Kind {
     /// One record per tube of a collections segment.
     CollectionTubes = 1,
-    /// Person hash and row, sorted, for a collections segment.
+    /// Person key and row, sorted, for a collections or population segment.
     Persons = 2,
     /// One record per row of a results segment.
     ResultTubes = 3,
@@ -145,15 +191,46 @@ impl Kind {
     }
 }
 
+/// The header of a person sidecar of `count` records keyed by `keys`, the first
+/// `residents` with keys below 2^64 (stored short when the keys are exact).
+pub(crate) fn persons_header(keys: PersonKeys, count: u64, residents: u64) -> [u8; HEADER] {
+    let mut h = Kind::Persons.header(count);
+    if keys == PersonKeys::Exact {
+        h[8..12].copy_from_slice(&PERSONS_EXACT.to_le_bytes());
+        h[24..32].copy_from_slice(&residents.to_le_bytes());
+    }
+    h
+}
+
+/// Stores whole person records (20 bytes each, in key order) as an exact-keyed sidecar
+/// holds them: a record whose key is below 2^64 in 12 bytes.
+pub(crate) fn shorten_persons(records: &mut Vec<u8>) {
+    let (mut to, mut from) = (0, 0);
+    while from + 20 <= records.len() {
+        if records[from..from + 8] == [0; 8] {
+            records.copy_within(from + 8..from + 20, to);
+            to += RESIDENT_RECORD;
+        } else {
+            records.copy_within(from..from + 20, to);
+            to += 20;
+        }
+        from += 20;
+    }
+    records.truncate(to);
+}
+
 /// Writes a sidecar; records must be pushed in key order.
 pub struct IndexWriter<W: Write> {
     out: BufWriter<W>,
     kind: Kind,
     count: u64,
+    /// Records written short ([`PersonKeys::Exact`] residents): the first `short`.
+    short: u64,
 }
 
 impl<W: Write> IndexWriter<W> {
-    /// Starts a sidecar of `count` records of `kind`.
+    /// Starts a sidecar of `count` records of `kind` (a person sidecar keyed by
+    /// [`PersonKeys::Hashed`]).
     pub fn new(out: W, kind: Kind, count: u64) -> std::io::Result<Self> {
         let mut out = BufWriter::with_capacity(1 << 20, out);
         out.write_all(&kind.header(count))?;
@@ -161,6 +238,24 @@ impl<W: Write> IndexWriter<W> {
             out,
             kind,
             count: 0,
+            short: 0,
+        })
+    }
+
+    /// Starts a person sidecar of `count` records keyed by `keys`, the first `residents`
+    /// of them with keys below 2^64 (written short when the keys are exact). Records
+    /// are pushed whole (20 bytes) either way.
+    pub fn persons(out: W, keys: PersonKeys, count: u64, residents: u64) -> std::io::Result<Self> {
+        if keys == PersonKeys::Hashed {
+            return IndexWriter::new(out, Kind::Persons, count);
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, out);
+        out.write_all(&persons_header(keys, count, residents))?;
+        Ok(IndexWriter {
+            out,
+            kind: Kind::Persons,
+            count: 0,
+            short: residents,
         })
     }
 
@@ -168,6 +263,10 @@ impl<W: Write> IndexWriter<W> {
     pub fn push(&mut self, record: &[u8]) -> std::io::Result<()> {
         debug_assert_eq!(record.len(), self.kind.record_size());
         self.count += 1;
+        if self.count <= self.short {
+            debug_assert!(record[..8].iter().all(|&b| b == 0), "a resident key");
+            return self.out.write_all(&record[8..20]);
+        }
         self.out.write_all(record)
     }
 
@@ -175,8 +274,12 @@ impl<W: Write> IndexWriter<W> {
     pub fn push_all(&mut self, records: &[u8]) -> std::io::Result<()> {
         let size = self.kind.record_size();
         debug_assert_eq!(records.len() % size, 0);
-        self.count += (records.len() / size) as u64;
-        self.out.write_all(records)
+        let n = (records.len() / size) as u64;
+        if self.count >= self.short {
+            self.count += n;
+            return self.out.write_all(records);
+        }
+        records.chunks_exact(size).try_for_each(|r| self.push(r))
     }
 
     /// Flushes and returns the inner writer.
@@ -305,6 +408,65 @@ pub struct Records<'a> {
     size: usize,
     key: usize,
     count: usize,
+    /// Records stored short at the start ([`PersonKeys::Exact`] residents).
+    short: usize,
+}
+
+/// A record's key as searches compare it: in the file, or widened from a short
+/// resident record.
+#[derive(Debug, Clone, Copy)]
+pub enum Key<'a> {
+    /// The key's bytes in the file.
+    Stored(&'a [u8]),
+    /// A resident key: eight zero bytes, then the stored eight.
+    Widened([u8; 16]),
+}
+
+impl std::ops::Deref for Key<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Key::Stored(k) => k,
+            Key::Widened(k) => k,
+        }
+    }
+}
+
+/// The layout facts of a sidecar that its header gives: record size, key size, count,
+/// short records at the start. The file's length is `HEADER` plus [`Layout::len`].
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    size: usize,
+    key: usize,
+    count: usize,
+    short: usize,
+}
+
+impl Layout {
+    /// Where record `i` starts in the file.
+    fn offset(&self, i: usize) -> usize {
+        if i < self.short {
+            HEADER + i * RESIDENT_RECORD
+        } else {
+            HEADER + self.short * RESIDENT_RECORD + (i - self.short) * self.size
+        }
+    }
+
+    /// Bytes of the records.
+    fn len(&self) -> Option<usize> {
+        let short = self.short.checked_mul(RESIDENT_RECORD)?;
+        let long = (self.count - self.short).checked_mul(self.size)?;
+        short.checked_add(long)?.checked_add(HEADER)
+    }
+
+    /// Bytes of record `i` in the file.
+    fn stored_size(&self, i: usize) -> usize {
+        if i < self.short {
+            RESIDENT_RECORD
+        } else {
+            self.size
+        }
+    }
 }
 
 impl<'a> Records<'a> {
@@ -326,22 +488,56 @@ impl<'a> Records<'a> {
         if bytes.len() < HEADER || bytes[..8] != MAGIC {
             return Err("has no valid header");
         }
-        if u32_at(bytes, 8) != kind as u32 || u32_at(bytes, 12) as usize != kind.record_size() {
+        let exact = kind == Kind::Persons && u32_at(bytes, 8) == PERSONS_EXACT;
+        if !(u32_at(bytes, 8) == kind as u32 || exact)
+            || u32_at(bytes, 12) as usize != kind.record_size()
+        {
             return Err("is of the wrong kind");
         }
-        let mut c = [0u8; 8];
-        c.copy_from_slice(&bytes[16..24]);
-        let count = usize::try_from(u64::from_le_bytes(c)).map_err(|_| "count is too large")?;
-        let size = kind.record_size();
-        if count.checked_mul(size).and_then(|b| b.checked_add(HEADER)) != Some(bytes.len()) {
+        let word = |at: usize| {
+            let mut c = [0u8; 8];
+            c.copy_from_slice(&bytes[at..at + 8]);
+            usize::try_from(u64::from_le_bytes(c)).map_err(|_| "count is too large")
+        };
+        let count = word(16)?;
+        let short = if exact { word(24)? } else { 0 };
+        if short > count {
+            return Err("counts more short records than records");
+        }
+        let layout = Layout {
+            size: kind.record_size(),
+            key: kind.key_size(),
+            count,
+            short,
+        };
+        if layout.len() != Some(bytes.len()) {
             return Err("is truncated or has extra bytes");
         }
         Ok(Records {
             bytes,
-            size,
-            key: kind.key_size(),
+            size: layout.size,
+            key: layout.key,
             count,
+            short,
         })
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            size: self.size,
+            key: self.key,
+            count: self.count,
+            short: self.short,
+        }
+    }
+
+    /// How the file keys persons (person sidecars only).
+    pub fn person_keys(&self) -> PersonKeys {
+        if u32_at(self.bytes, 8) == PERSONS_EXACT {
+            PersonKeys::Exact
+        } else {
+            PersonKeys::Hashed
+        }
     }
 
     /// Number of records.
@@ -354,10 +550,34 @@ impl<'a> Records<'a> {
         self.count == 0
     }
 
-    /// The `i`th record's bytes.
+    /// The `i`th record's bytes as stored (12 bytes for a short resident record of a
+    /// person sidecar: [`Records::person_entry`] reads either).
     pub fn record(&self, i: usize) -> &'a [u8] {
-        let at = HEADER + i * self.size;
-        &self.bytes[at..at + self.size]
+        let layout = self.layout();
+        let at = layout.offset(i);
+        &self.bytes[at..at + layout.stored_size(i)]
+    }
+
+    /// The `i`th record's key, widened to the kind's key size.
+    pub fn key(&self, i: usize) -> Key<'a> {
+        let r = self.record(i);
+        if i < self.short {
+            let mut k = [0u8; 16];
+            k[8..].copy_from_slice(&r[..8]);
+            Key::Widened(k)
+        } else {
+            Key::Stored(&r[..self.key])
+        }
+    }
+
+    /// The person key and row of record `i` (person sidecars only).
+    pub fn person_entry(&self, i: usize) -> (u128, u32) {
+        let r = self.record(i);
+        if i < self.short {
+            short_entry(r)
+        } else {
+            person_entry(r)
+        }
     }
 
     /// Records whose key equals `key` (a tube key, or a person hash's 16 bytes).
@@ -375,14 +595,14 @@ impl<'a> Records<'a> {
     pub fn find_near(&self, from: usize, key: &[u8]) -> Range<usize> {
         let from = from.min(self.count);
         match from.checked_sub(1) {
-            Some(prev) if key_cmp(&self.record(prev)[..self.key], key).is_ge() => self.find(key),
+            Some(prev) if key_cmp(&self.key(prev), key).is_ge() => self.find(key),
             _ => self.find_from(from, key),
         }
     }
 
     /// [`find`](Self::find) when every record before `from` is below `key`.
     fn find_from(&self, from: usize, key: &[u8]) -> Range<usize> {
-        let below = |i: usize| key_cmp(&self.record(i)[..self.key], key).is_lt();
+        let below = |i: usize| key_cmp(&self.key(i), key).is_lt();
         let mut lo = from.min(self.count);
         let (mut hi, mut step) = (lo, 1);
         while hi < self.count && below(hi) {
@@ -397,7 +617,7 @@ impl<'a> Records<'a> {
 
     /// The records from `lower` on whose key equals `key`.
     fn equal_from(&self, lower: usize, key: &[u8]) -> Range<usize> {
-        let equal = |i: usize| key_cmp(&self.record(i)[..self.key], key).is_eq();
+        let equal = |i: usize| key_cmp(&self.key(i), key).is_eq();
         let mut step = 1;
         let mut hi = lower;
         while hi < self.count && equal(hi) {
@@ -426,7 +646,7 @@ impl<'a> Records<'a> {
         let (mut lo, mut hi) = (range.start, range.end);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if pred(&self.record(mid)[..self.key]) {
+            if pred(&self.key(mid)) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -435,15 +655,33 @@ impl<'a> Records<'a> {
         lo - from
     }
 
-    /// The person hash of record `i` ([`Kind::Persons`] only).
+    /// The person key of record `i` ([`Kind::Persons`] only).
     pub fn person(&self, i: usize) -> u128 {
-        person_entry(self.record(i)).0
+        self.person_entry(i).0
     }
 
     /// The row of record `i` ([`Kind::Persons`] only).
     pub fn person_row(&self, i: usize) -> u32 {
-        person_entry(self.record(i)).1
+        self.person_entry(i).1
     }
+
+    /// Bytes the file has: the header and every record as stored.
+    pub fn file_len(&self) -> usize {
+        self.layout().len().unwrap_or(usize::MAX)
+    }
+}
+
+/// The key and row of a short resident record.
+fn short_entry(r: &[u8]) -> (u128, u32) {
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&r[..8]);
+    (u128::from(u64::from_be_bytes(k)), u32_at(r, 8))
+}
+
+/// Widens a short resident record into `out`, a whole person record.
+fn widen(r: &[u8], out: &mut [u8]) {
+    out[..8].fill(0);
+    out[8..20].copy_from_slice(&r[..12]);
 }
 
 /// An open, memory-mapped sidecar.
@@ -454,6 +692,8 @@ pub struct IndexFile {
     size: usize,
     key: usize,
     count: usize,
+    short: usize,
+    keys: PersonKeys,
 }
 
 impl IndexFile {
@@ -464,7 +704,8 @@ impl IndexFile {
         let map = map_file(&file, path)?;
         let records = Records::parse(&map, kind)
             .map_err(|why| Error::damaged(path, format!("index file {why}")))?;
-        let (size, key, count) = (records.size, records.key, records.count);
+        let (size, key, count, short) = (records.size, records.key, records.count, records.short);
+        let keys = records.person_keys();
         Ok(IndexFile {
             map,
             file,
@@ -472,6 +713,8 @@ impl IndexFile {
             size,
             key,
             count,
+            short,
+            keys,
         })
     }
 
@@ -481,7 +724,7 @@ impl IndexFile {
     /// it had touched resident until the process ended (640 MB of a city's tube index).
     pub fn remapped(&self) -> Result<IndexFile> {
         let map = map_file(&self.file, &self.path)?;
-        if map.len() != HEADER + self.count * self.size {
+        if Some(map.len()) != self.layout().len() {
             return Err(Error::damaged(
                 &self.path,
                 "index file changed length while in use",
@@ -497,7 +740,48 @@ impl IndexFile {
             size: self.size,
             key: self.key,
             count: self.count,
+            short: self.short,
+            keys: self.keys,
         })
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            size: self.size,
+            key: self.key,
+            count: self.count,
+            short: self.short,
+        }
+    }
+
+    /// How the file keys persons (person sidecars only).
+    pub fn person_keys(&self) -> PersonKeys {
+        self.keys
+    }
+
+    /// Records stored short at the start (exact person keys below 2^64).
+    pub fn short_len(&self) -> usize {
+        self.short
+    }
+
+    /// Damage unless this person sidecar keys persons as its store does (`keys`): one
+    /// person must have one key in every file the store's passes merge.
+    pub fn check_person_keys(&self, keys: PersonKeys) -> Result<()> {
+        if self.keys == keys {
+            return Ok(());
+        }
+        let name = |k: PersonKeys| match k {
+            PersonKeys::Hashed => "hashed (store formats 1 to 3)",
+            PersonKeys::Exact => "exact (store format 4)",
+        };
+        Err(Error::damaged(
+            &self.path,
+            format!(
+                "is a person index with {} keys in a store whose person indexes have {} keys",
+                name(self.keys),
+                name(keys)
+            ),
+        ))
     }
 
     /// Bytes of the file.
@@ -512,6 +796,7 @@ impl IndexFile {
             size: self.size,
             key: self.key,
             count: self.count,
+            short: self.short,
         }
     }
 
@@ -525,7 +810,7 @@ impl IndexFile {
         self.count == 0
     }
 
-    /// The `i`th record's bytes.
+    /// The `i`th record's bytes as stored ([`Records::record`]).
     pub fn record(&self, i: usize) -> &[u8] {
         self.records().record(i)
     }
@@ -538,6 +823,7 @@ impl IndexFile {
         Scan {
             file: self,
             buf: Vec::new(),
+            short: Vec::new(),
             buf_first: range.start,
             buf_records: 0,
             next: range.start.min(end),
@@ -551,14 +837,10 @@ impl IndexFile {
     /// the 512 searches that split a 25 M-person index kept 250 MB resident.
     pub fn lower_bound_read(&self, key: &[u8]) -> Result<usize> {
         let (mut lo, mut hi) = (0, self.count);
-        let mut probe = [0u8; KEY];
-        let probe = &mut probe[..self.key];
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            self.file
-                .read_exact_at(probe, (HEADER + mid * self.size) as u64)
-                .map_err(|e| Error::io(&self.path, e))?;
-            if &*probe < key {
+            let probe = self.key_read(mid)?;
+            if &probe[..self.key] < key {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -571,8 +853,14 @@ impl IndexFile {
     /// zero-padded to [`KEY`] bytes.
     pub fn key_read(&self, i: usize) -> Result<[u8; KEY]> {
         let mut k = [0u8; KEY];
+        let at = self.layout().offset(i) as u64;
+        let into = if i < self.short {
+            &mut k[8..16]
+        } else {
+            &mut k[..self.key]
+        };
         self.file
-            .read_exact_at(&mut k[..self.key], (HEADER + i * self.size) as u64)
+            .read_exact_at(into, at)
             .map_err(|e| Error::io(&self.path, e))?;
         Ok(k)
     }
@@ -602,7 +890,7 @@ impl IndexFile {
         self.records().lower_bound(key)
     }
 
-    /// The person hash of record `i` ([`Kind::Persons`] only).
+    /// The person key of record `i` ([`Kind::Persons`] only).
     pub fn person(&self, i: usize) -> u128 {
         self.records().person(i)
     }
@@ -650,6 +938,8 @@ fn map_file(file: &File, path: &Path) -> Result<Mmap> {
 pub struct Scan<'a> {
     file: &'a IndexFile,
     buf: Vec<u8>,
+    /// Short resident records as read, before they are widened into `buf`.
+    short: Vec<u8>,
     /// Index of the record at the start of `buf`.
     buf_first: usize,
     /// Records held in `buf`.
@@ -750,13 +1040,33 @@ impl Scan<'_> {
 
     fn fill(&mut self) -> Result<()> {
         let size = self.file.size;
-        let records = (SCAN_BYTES / size).max(1).min(self.end - self.next);
-        self.buf.resize(records * size, 0);
-        let at = HEADER + self.next * size;
-        self.file
-            .file
-            .read_exact_at(&mut self.buf, at as u64)
-            .map_err(|e| Error::io(&self.file.path, e))?;
+        let short = self.file.short;
+        let mut records = (SCAN_BYTES / size).max(1).min(self.end - self.next);
+        let at = self.file.layout().offset(self.next) as u64;
+        let file = self.file;
+        let read = |buf: &mut [u8]| {
+            file.file
+                .read_exact_at(buf, at)
+                .map_err(|e| Error::io(&file.path, e))
+        };
+        if self.next < short {
+            // Short records are read as stored and widened, so every reader sees one
+            // record size.
+            records = records.min(short - self.next);
+            self.short.resize(records * RESIDENT_RECORD, 0);
+            read(&mut self.short)?;
+            self.buf.resize(records * size, 0);
+            for (out, r) in self
+                .buf
+                .chunks_exact_mut(size)
+                .zip(self.short.chunks_exact(RESIDENT_RECORD))
+            {
+                widen(r, out);
+            }
+        } else {
+            self.buf.resize(records * size, 0);
+            read(&mut self.buf)?;
+        }
         self.buf_first = self.next;
         self.buf_records = records;
         Ok(())
@@ -905,6 +1215,146 @@ mod tests {
         }
         for kind in [Kind::CollectionTubes, Kind::Persons, Kind::ResultTubes] {
             assert!(kinds.contains(&kind), "no seed of kind {kind:?}");
+        }
+    }
+
+    /// An exact-keyed person sidecar, short resident records then whole ones, reads
+    /// as one sorted array of whole records through every path: the mapping's
+    /// searches, the reads' searches, scans crossing from the short records to the
+    /// whole ones, a second mapping; and a length that disagrees with its two counts
+    /// is damage.
+    #[test]
+    fn exact_person_sidecars_read_as_one_array_of_whole_records() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("e.persons");
+        // Residents spread below 2^64, one of them on three rows; others above 2^127.
+        let mut entries: Vec<(u128, u32)> = Vec::new();
+        for i in 0..20_000u64 {
+            entries.push((
+                resident_person_key(i * 7919),
+                u32::try_from(i).expect("small"),
+            ));
+        }
+        entries.push((resident_person_key(7919), 20_000));
+        entries.push((resident_person_key(7919), 20_001));
+        for i in 0..15_000u32 {
+            entries.push((other_person_key(format!("P{i}").as_bytes()), 30_000 + i));
+        }
+        entries.sort_unstable();
+        let residents = entries.iter().filter(|(k, _)| *k < 1 << 64).count();
+        assert_eq!(residents, 20_002);
+        let mut w = IndexWriter::persons(
+            File::create(&p).expect("f"),
+            PersonKeys::Exact,
+            entries.len() as u64,
+            residents as u64,
+        )
+        .expect("w");
+        // Whole records pushed one by one and in blocks, across the short ones' end.
+        let records: Vec<[u8; 20]> = entries.iter().map(|&(k, r)| person_record(k, r)).collect();
+        w.push_all(records[..100].as_flattened()).expect("push");
+        for r in &records[100..20_500] {
+            w.push(r).expect("push");
+        }
+        w.push_all(records[20_500..].as_flattened()).expect("push");
+        w.finish().expect("finish");
+        let bytes = std::fs::read(&p).expect("read");
+        assert_eq!(
+            bytes.len(),
+            HEADER + residents * 12 + (entries.len() - residents) * 20
+        );
+
+        let f = IndexFile::open(&p, Kind::Persons).expect("open");
+        assert_eq!((f.len(), f.short_len()), (entries.len(), residents));
+        assert_eq!(f.person_keys(), PersonKeys::Exact);
+        for (i, &(k, row)) in entries.iter().enumerate().step_by(97) {
+            assert_eq!((f.person(i), f.person_row(i)), (k, row), "record {i}");
+            let found: Vec<u32> = f.find(&k.to_be_bytes()).map(|j| f.person_row(j)).collect();
+            let want: Vec<u32> = entries.iter().filter(|e| e.0 == k).map(|e| e.1).collect();
+            assert_eq!(found, want);
+            assert_eq!(
+                f.lower_bound(&k.to_be_bytes()),
+                f.lower_bound_read(&k.to_be_bytes()).expect("read")
+            );
+            assert_eq!(&f.key_read(i).expect("read")[..16], &k.to_be_bytes());
+        }
+        assert_eq!(f.find(&resident_person_key(7919).to_be_bytes()).len(), 3);
+        assert!(f.find(&resident_person_key(3).to_be_bytes()).is_empty());
+        assert_eq!(f.lower_bound(&(1u128 << 64).to_be_bytes()), residents);
+        for range in [0..entries.len(), 19_990..20_010, 20_002..20_003, 5..6] {
+            let mut scan = f.scan(range.clone());
+            let mut got = Vec::new();
+            while let Some(block) = scan.records().expect("read") {
+                got.extend(block.chunks_exact(20).map(person_entry));
+            }
+            assert_eq!(got, entries[range].to_vec());
+        }
+        let again = f.remapped().expect("remapped");
+        assert_eq!(
+            again.find(&entries[30_000].0.to_be_bytes()),
+            f.find(&entries[30_000].0.to_be_bytes())
+        );
+        assert!(f.check_person_keys(PersonKeys::Exact).is_ok());
+        assert_eq!(
+            f.check_person_keys(PersonKeys::Hashed)
+                .err()
+                .map(|e| e.exit_code()),
+            Some(3)
+        );
+
+        // The counts and the length must agree.
+        let mut more_short = bytes.clone();
+        more_short[24..32].copy_from_slice(&(residents as u64 + 1).to_le_bytes());
+        assert!(Records::parse(&more_short, Kind::Persons).is_err());
+        let mut too_many = bytes.clone();
+        too_many[24..32].copy_from_slice(&(entries.len() as u64 + 1).to_le_bytes());
+        assert!(Records::parse(&too_many, Kind::Persons).is_err());
+        assert!(Records::parse(&bytes[..bytes.len() - 20], Kind::Persons).is_err());
+        assert!(Records::parse(&bytes, Kind::ResultTubes).is_err());
+
+        // A merge's whole records, stored short where they are residents.
+        let mut merged = records.as_flattened().to_vec();
+        shorten_persons(&mut merged);
+        assert_eq!(merged, bytes[HEADER..]);
+    }
+
+    /// Every key falls in exactly the partition whose start it is at or past and the
+    /// next one's it is below; partitions are in key order.
+    #[test]
+    fn person_partitions_cover_the_key_space_in_order() {
+        for per in [1u32, 2, 16, 256] {
+            let n = person_partitions(per);
+            let starts: Vec<u128> = (0..n)
+                .map(|q| partition_start(q, per).expect("a start"))
+                .collect();
+            assert_eq!(partition_start(n, per), None);
+            assert_eq!(starts[0], 0);
+            assert!(starts.windows(2).all(|w| w[0] < w[1]), "{per}: {starts:?}");
+            let mut x = 0x2545_F491_4F6C_DD1Du64;
+            for _ in 0..2000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for key in [
+                    u128::from(x),
+                    u128::from(x) << 64 | 5,
+                    other_person_key(&x.to_le_bytes()),
+                ] {
+                    let q = starts.partition_point(|&s| s <= key) - 1;
+                    let (lo, hi) = (
+                        starts[q],
+                        partition_start(u32::try_from(q).expect("small") + 1, per),
+                    );
+                    assert!(lo <= key && hi.is_none_or(|h| key < h));
+                }
+            }
+            // Each family's keys spread over its partitions.
+            let resident: Vec<usize> = (0..4000u64)
+                .map(|c| starts.partition_point(|&s| s <= resident_person_key(c)) - 1)
+                .collect();
+            assert!(resident.iter().all(|&q| q < per as usize));
+            let used: std::collections::HashSet<usize> = resident.into_iter().collect();
+            assert_eq!(used.len(), per as usize);
         }
     }
 

@@ -24,7 +24,10 @@ impl Store {
     /// a run has merged ([`super::runs`]) are opened as the run, one index in their
     /// place that reads as they would.
     pub fn index_of(&self, only: Option<&str>) -> Result<StoreIndex> {
-        let mut idx = StoreIndex::default();
+        let mut idx = StoreIndex {
+            person_keys: self.person_keys(),
+            ..StoreIndex::default()
+        };
         let rounds = runs::rounds(&self.manifest, only);
         // Where each piece of a round starts, in manifest order: its table, its first
         // segment, rows and segments, and its run's tube and person indexes if it is
@@ -101,6 +104,7 @@ impl Store {
                             open_file(persons, Kind::Persons)?,
                         )
                     };
+                    persons.check_person_keys(idx.person_keys)?;
                     idx.collections.push(CollectionIndex {
                         round,
                         base,
@@ -166,6 +170,7 @@ pub(crate) const REMAP_BYTES: usize = if cfg!(test) { 1 } else { 16 << 20 };
 /// Lookups by tube barcode across every committed segment, without reading Parquet.
 #[derive(Default)]
 pub struct StoreIndex {
+    person_keys: index::PersonKeys,
     rounds: Vec<String>,
     /// Collection and result rows of each round.
     rows: Vec<(u32, u32)>,
@@ -192,9 +197,10 @@ pub struct Members<'a> {
 }
 
 impl Members<'_> {
-    /// Whether the store records `person_hash` in the tube.
-    pub fn has(&self, person_hash: u128) -> bool {
-        let hash = person_hash.to_be_bytes();
+    /// Whether the store records the person of this key ([`StoreIndex::person_keys`])
+    /// in the tube.
+    pub fn has(&self, person_key: u128) -> bool {
+        let hash = person_key.to_be_bytes();
         self.runs.iter().any(|(s, rows)| {
             self.index.collections.get(*s).is_some_and(|seg| {
                 seg.persons
@@ -262,6 +268,7 @@ impl StoreIndex {
             }
         };
         Ok(StoreIndex {
+            person_keys: self.person_keys,
             rounds: self.rounds.clone(),
             rows: self.rows.clone(),
             collections: self
@@ -384,10 +391,15 @@ impl StoreIndex {
         out
     }
 
-    /// Rows of `round` (numbered across its collection segments) holding a person with
-    /// this hash, ascending.
-    pub fn person_rows(&self, round: usize, person_hash: u128) -> Vec<u32> {
-        let hash = person_hash.to_be_bytes();
+    /// How the store keys persons.
+    pub fn person_keys(&self) -> index::PersonKeys {
+        self.person_keys
+    }
+
+    /// Rows of `round` (numbered across its collection segments) holding `person`,
+    /// ascending.
+    pub fn person_rows(&self, round: usize, person: &str) -> Vec<u32> {
+        let hash = self.person_keys.key(person).to_be_bytes();
         let mut rows: Vec<u32> = self
             .collections
             .iter()

@@ -24,11 +24,15 @@ use crate::time::Offset;
 ///   batch, retraction and settings records this module defines are kept in the
 ///   commits (see [`super::tables`]), and there is no `MANIFEST.json`. The segments
 ///   are those of format 2, in new folders.
+/// - 4: person indexes keyed exactly ([`super::index::PersonKeys::Exact`]): a resident
+///   id's record takes 12 bytes where format 3's hashed record took 20. Nothing else
+///   changes.
 ///
 /// Formats 1 and 2 are read as they are ([`Manifest::parse`]; 1 is a subset of 2) and
-/// converted to 3 by `pooltrack migrate`; a store of a later format is refused, so an
-/// older pooltrack never misreads it.
-pub const FORMAT: u32 = 3;
+/// converted to 3 by `pooltrack migrate`; a store of format 3 is read and written as
+/// it is (its person indexes stay hashed, so one person keeps one key in every file).
+/// A store of a later format is refused, so an older pooltrack never misreads it.
+pub const FORMAT: u32 = 4;
 
 /// The newest format kept in a `MANIFEST.json`.
 pub const MANIFEST_FORMAT: u32 = 2;

@@ -29,6 +29,10 @@ use super::{MANIFEST, Store, WriterOptions, checked, fsutil, tables};
 use crate::store::manifest::BatchKind;
 use crate::{Error, Result};
 
+/// The format a migration makes: the Delta tables, with the old store's person indexes
+/// as they are (hashed keys), linked rather than rewritten.
+pub const HASHED_KEYS_FORMAT: u32 = 3;
+
 /// The old layout's folder of round segments.
 pub const OLD_ROUNDS: &str = "rounds";
 
@@ -143,7 +147,7 @@ pub fn migrate(root: &Path, wait: Duration) -> Result<MigrateReport> {
     let mut report = MigrateReport {
         store: root.display().to_string(),
         from: m.format,
-        to: super::manifest::FORMAT,
+        to: HASHED_KEYS_FORMAT,
         batches: 0,
         retractions: 0,
         files: 0,
@@ -152,6 +156,7 @@ pub fn migrate(root: &Path, wait: Duration) -> Result<MigrateReport> {
         seconds: 0.0,
     };
     if store.versions.is_some() {
+        report.to = m.format;
         report.seconds = start.elapsed().as_secs_f64();
         return Ok(report);
     }
@@ -193,7 +198,7 @@ pub fn migrate(root: &Path, wait: Duration) -> Result<MigrateReport> {
         fsutil::sync_dir(&root.join(d))?;
     }
 
-    let mut versions = tables::create(root, &m.settings)?;
+    let mut versions = tables::create(root, &m.settings, HASHED_KEYS_FORMAT)?;
     // Batches and retractions in one sequence of ids, as they were committed.
     let mut at_retraction = m.retractions.iter().peekable();
     for b in &batches {

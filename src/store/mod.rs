@@ -1,4 +1,6 @@
-//! The durable store: three Delta Lake tables of Parquet segments (store format 3).
+//! The durable store: three Delta Lake tables of Parquet segments (store formats 3 and
+//! 4, which differ only in how the person indexes key persons: see
+//! [`manifest::FORMAT`]).
 //!
 //! ```text
 //! STORE/
@@ -204,12 +206,13 @@ impl Store {
     /// writer to finish (then [`Error::StoreBusy`] saying how long it waited), and
     /// creating the store only if `opts.create`; without it a missing store is a usage
     /// error (exit 2) and nothing is created. A store of an older format must be
-    /// migrated first (`pooltrack migrate`): this pooltrack writes only format 3.
+    /// migrated first (`pooltrack migrate`): this pooltrack writes formats 3 and 4, each
+    /// store in its own.
     pub fn open_writer_with(root: &Path, opts: WriterOptions) -> Result<Store> {
         let mut store = Store::lock(root, opts)?;
         if store.versions.is_none() {
             return Err(Error::Usage(format!(
-                "the store at {} is of format {} ({MANIFEST}); this pooltrack writes format {}: \
+                "the store at {} is of format {} ({MANIFEST}); this pooltrack writes formats 3 to {}: \
                  run `pooltrack migrate --store {}` once (it converts the store in place, \
                  atomically, keeping every file), then try again",
                 root.display(),
@@ -225,7 +228,11 @@ impl Store {
         if let Some(v) = store.versions
             && tables::TABLES.iter().any(|&k| v.next(k) == 0)
         {
-            store.versions = Some(tables::create(root, &store.manifest.settings)?);
+            store.versions = Some(tables::create(
+                root,
+                &store.manifest.settings,
+                manifest::FORMAT,
+            )?);
         }
         store.make_mirrors();
         Ok(store)
@@ -315,7 +322,7 @@ impl Store {
             return Err(missing_log(root));
         }
         let manifest = Manifest::default();
-        let versions = tables::create(root, &manifest.settings)?;
+        let versions = tables::create(root, &manifest.settings, manifest::FORMAT)?;
         Ok(Store {
             root: root.to_path_buf(),
             zone: Offset::CHINA,
@@ -603,6 +610,11 @@ impl Store {
     /// The store's root folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// How the store keys persons in its person indexes (by its format).
+    pub fn person_keys(&self) -> index::PersonKeys {
+        index::PersonKeys::of_format(self.manifest.format)
     }
 
     /// What is committed.

@@ -582,6 +582,16 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
     let size = kind.record_size();
     let key = kind.key_size();
     let total: usize = sources.iter().map(|(f, _)| f.len()).sum();
+    // A run keys persons as its segments do (one store, one way).
+    let keys = sources
+        .first()
+        .map(|(f, _)| f.person_keys())
+        .unwrap_or_default();
+    for (f, _) in sources {
+        f.check_person_keys(keys)?;
+    }
+    let shorten = kind == Kind::Persons && keys == index::PersonKeys::Exact;
+    let residents: usize = sources.iter().map(|(f, _)| f.short_len()).sum();
     let parts = (total * size / PART_BYTES).clamp(1, 1024);
     let mut cuts: Vec<[u8; index::KEY]> = Vec::new();
     if let Some((big, _)) = sources.iter().max_by_key(|(f, _)| f.len())
@@ -619,6 +629,9 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
             buf.extend_from_slice(r);
             rebase(&mut buf[from..], row_at, sources[s].1);
         })?;
+        if shorten {
+            index::shorten_persons(&mut buf);
+        }
         Ok(buf)
     };
     // `tmp-r…`: what `is_temporary` and the next writer know as a run half written.
@@ -628,7 +641,12 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
     ));
     let io = |e| Error::io(&tmp, e);
     let mut out = fsutil::DirectWriter::create(&tmp)?;
-    out.write_all(&kind.header(total as u64)).map_err(io)?;
+    let header = if kind == Kind::Persons {
+        index::persons_header(keys, total as u64, residents as u64)
+    } else {
+        kind.header(total as u64)
+    };
+    out.write_all(&header).map_err(io)?;
     let wave = rayon::current_num_threads().max(1);
     let mut merged: Vec<Vec<u8>> = Vec::new();
     let n_parts = cuts.len() + 1;
@@ -793,7 +811,7 @@ fn compare(path: &Path, kind: Kind, sources: &[Based]) -> (u64, Option<String>) 
         Err(e) => return (0, Some(e.to_string())),
     };
     let size = kind.record_size();
-    let bytes = (index::HEADER + run.len() * size) as u64;
+    let bytes = run.bytes() as u64;
     let mut scans: Vec<index::Scan<'_>> = sources.iter().map(|(f, _)| f.scan(0..f.len())).collect();
     let mut own = run.scan(0..run.len());
     let row_at = kind.row_at();

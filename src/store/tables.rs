@@ -130,9 +130,10 @@ pub struct Due {
     pub mirror: Mirror,
 }
 
-/// The next version of each table, as the writer commits.
+/// The next version of each table, as the writer commits, and the store's format (the
+/// one a table it makes records).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Versions([u64; 4]);
+pub struct Versions([u64; 4], u32);
 
 impl Versions {
     fn slot(kind: BatchKind) -> usize {
@@ -190,17 +191,18 @@ fn table_id(dir: &Path) -> String {
     )
 }
 
-/// Makes version 0 of every table of [`TABLES`] that has none, collections last; the
-/// collections table's records the settings. Returns the next versions.
-pub fn create(root: &Path, settings: &Settings) -> Result<Versions> {
-    let mut versions = Versions::default();
+/// Makes version 0 of every table of [`TABLES`] that has none, of store format
+/// `format`, collections last; the collections table's records the settings. Returns
+/// the next versions.
+pub fn create(root: &Path, settings: &Settings, format: u32) -> Result<Versions> {
+    let mut versions = Versions([0; 4], format);
     for kind in TABLES {
         let dir = table_dir(root, kind);
         if let Some(v) = delta::versions(&dir)?.filter(|v| !v.is_empty()) {
             versions.0[Versions::slot(kind)] = v.last().map_or(0, |l| l + 1);
             continue;
         }
-        create_table(root, kind, settings)?;
+        create_table(root, kind, settings, format)?;
         versions.0[Versions::slot(kind)] = 1;
     }
     if let Some(custody) = delta::versions(&table_dir(root, BatchKind::Custody))? {
@@ -211,7 +213,7 @@ pub fn create(root: &Path, settings: &Settings) -> Result<Versions> {
 
 /// Commits version 0 of `kind`'s table: protocol, schema, `pooltrack.format` (and the
 /// settings, for the collections table).
-fn create_table(root: &Path, kind: BatchKind, settings: &Settings) -> Result<()> {
+fn create_table(root: &Path, kind: BatchKind, settings: &Settings, format: u32) -> Result<()> {
     let dir = table_dir(root, kind);
     let schema = match kind {
         BatchKind::Collections => collections_schema(),
@@ -222,13 +224,13 @@ fn create_table(root: &Path, kind: BatchKind, settings: &Settings) -> Result<()>
     let configuration: BTreeMap<String, String> = [
         ("delta.logRetentionDuration", KEEP),
         ("delta.deletedFileRetentionDuration", KEEP),
-        ("pooltrack.format", &FORMAT.to_string()),
+        ("pooltrack.format", &format.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let record = Record {
-        format: Some(FORMAT),
+        format: Some(format),
         settings: (kind == BatchKind::Collections).then(|| settings.clone()),
         ..Record::default()
     };
@@ -345,7 +347,7 @@ fn commit(root: &Path, versions: &mut Versions, kind: BatchKind, actions: &[Acti
 /// empty.)
 fn make_optional(root: &Path, versions: &mut Versions, kind: BatchKind) -> Result<()> {
     if versions.next(kind) == 0 && OPTIONAL.contains(&kind) {
-        create_table(root, kind, &Settings::default())?;
+        create_table(root, kind, &Settings::default(), versions.1)?;
         versions.advance(kind);
     }
     Ok(())
@@ -554,6 +556,11 @@ fn load_with(root: &Path, use_snapshot: bool) -> Result<Option<Loaded>> {
         versions.0[Versions::slot(kind)] = reads.len() as u64;
         for (version, (record, mirror)) in (0u64..).zip(reads) {
             mirrors.extend(mirror);
+            // The collections table's first commit marks the store, and its format.
+            if let (BatchKind::Collections, 0, Some(f)) = (kind, version, record.format) {
+                manifest.format = f;
+                versions.1 = f;
+            }
             if let Some(s) = record.settings {
                 if kind != BatchKind::Collections {
                     return Err(Error::damaged(

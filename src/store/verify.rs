@@ -143,9 +143,12 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
         return Ok(report);
     };
     check_manifest(&manifest, &mut report);
+    let keys = index::PersonKeys::of_format(manifest.format);
     let named = named_files(&manifest, &mut report);
-    let results: Vec<(u64, u64, Vec<Finding>)> =
-        named.par_iter().map(|n| check_file(root, n)).collect();
+    let results: Vec<(u64, u64, Vec<Finding>)> = named
+        .par_iter()
+        .map(|n| check_file(root, n, keys))
+        .collect();
     for (bytes, rows, findings) in results {
         report.bytes_checked += bytes;
         report.rows += rows;
@@ -483,7 +486,7 @@ fn is_inside(path: &str) -> bool {
 }
 
 /// Checks one file: returns bytes hashed, Parquet rows, and the damage found.
-fn check_file(root: &Path, n: &Named<'_>) -> (u64, u64, Vec<Finding>) {
+fn check_file(root: &Path, n: &Named<'_>, keys: index::PersonKeys) -> (u64, u64, Vec<Finding>) {
     let rel = n.file.path.as_str();
     let path = root.join(rel);
     let mut found = Vec::new();
@@ -550,7 +553,7 @@ fn check_file(root: &Path, n: &Named<'_>) -> (u64, u64, Vec<Finding>) {
             Err(why) => bad(why),
         },
         Role::Sidecar(kind) => {
-            if let Err(why) = check_sidecar(&path, kind, rows) {
+            if let Err(why) = check_sidecar(&path, kind, rows, keys) {
                 bad(why);
             }
         }
@@ -610,11 +613,20 @@ fn check_parquet(path: &Path, kind: BatchKind, rows: u64) -> Result<(), String> 
     Ok(())
 }
 
-fn check_sidecar(path: &Path, kind: Kind, rows: u64) -> Result<(), String> {
-    let f = IndexFile::open(path, kind).map_err(|e| match e {
+fn check_sidecar(
+    path: &Path,
+    kind: Kind,
+    rows: u64,
+    keys: index::PersonKeys,
+) -> Result<(), String> {
+    let reason = |e| match e {
         Error::StoreDamaged { reason, .. } => reason,
         other => other.to_string(),
-    })?;
+    };
+    let f = IndexFile::open(path, kind).map_err(reason)?;
+    if kind == Kind::Persons {
+        f.check_person_keys(keys).map_err(reason)?;
+    }
     let count = f.len() as u64;
     match kind {
         Kind::CollectionTubes => {
@@ -635,8 +647,8 @@ fn check_sidecar(path: &Path, kind: Kind, rows: u64) -> Result<(), String> {
             }
         }
     }
-    let key = kind.key_size();
-    if let Some(i) = (1..f.len()).find(|&i| f.record(i - 1)[..key] > f.record(i)[..key]) {
+    let records = f.records();
+    if let Some(i) = (1..f.len()).find(|&i| *records.key(i - 1) > *records.key(i)) {
         return Err(format!(
             "index file records are out of order at record {i}: lookups would miss rows"
         ));

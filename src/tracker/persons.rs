@@ -16,8 +16,11 @@ pub struct PersonStatus {
     pub row: u32,
 }
 
-/// Ranges of the person-hash space decided in parallel.
-pub(super) const HASH_RANGES: u32 = 256;
+/// Ranges of the person-key space decided in parallel ([`index::partition_start`]).
+pub(super) const HASH_RANGES: u32 = index::person_partitions(RANGES_PER_FAMILY);
+
+/// [`HASH_RANGES`] per family of keys.
+const RANGES_PER_FAMILY: u32 = 256;
 
 /// The rows of each person who has more than one row in the round, found by merging
 /// the segments' sorted person indexes over one range of the hash space.
@@ -26,9 +29,7 @@ pub(super) fn multi_row_persons(
     range: u32,
     n_rows: usize,
 ) -> Result<Vec<Vec<u32>>> {
-    let bound = |r: u32| -> Option<[u8; 16]> {
-        (r < HASH_RANGES).then(|| (u128::from(r) << 120).to_be_bytes())
-    };
+    let bound = |r: u32| index::partition_start(r, RANGES_PER_FAMILY).map(u128::to_be_bytes);
     let (lo, hi) = (bound(range).unwrap_or([0; 16]), bound(range + 1));
     let mut scans: Vec<(u32, index::Scan<'_>)> = Vec::with_capacity(segs.len());
     for seg in segs {

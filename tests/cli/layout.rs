@@ -18,6 +18,8 @@ const LAYERS: &[&[&str]] = &[
     // Leaves: no crate imports.
     &["reasons", "fasthash", "html", "text", "progress", "floor"],
     &["error"],
+    // The key a person is indexed by, of their id's text or code.
+    &["person_key"],
     // Vocabulary: times, ids and codes, compact columns.
     &["time", "model", "column"],
     // What a batch is.

@@ -227,10 +227,10 @@ fn a_damaged_or_newer_log_is_refused() {
     // A store of a later format: refused, naming the upgrade.
     let first = log.join("00000000000000000000.json");
     let text = std::fs::read_to_string(&first).expect("version 0");
-    assert!(text.contains(r#""pooltrack.format":"3""#), "{text}");
+    assert!(text.contains(r#""pooltrack.format":"4""#), "{text}");
     std::fs::write(
         &first,
-        text.replace(r#""pooltrack.format":"3""#, r#""pooltrack.format":"99""#),
+        text.replace(r#""pooltrack.format":"4""#, r#""pooltrack.format":"99""#),
     )
     .expect("write");
     let out = pooltrack(&store)

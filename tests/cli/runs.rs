@@ -259,7 +259,18 @@ fn a_damaged_run_is_found_and_a_broken_one_is_read_around() {
 
     // A record changed inside a whole run: only a merge of the segments tells.
     let mut bytes = fs::read(&persons).expect("read the run");
-    bytes[32 + 20 * 7 + 16] ^= 1;
+    // Record 7's row: its residents' records are 12 bytes (key 8, row 4), the others'
+    // 20 (key 16, row 4), as many short ones first as the header's last word says.
+    let short = usize::try_from(u64::from_le_bytes(
+        bytes[24..32].try_into().expect("8 bytes"),
+    ))
+    .expect("small");
+    let row_of_7 = if 7 < short {
+        32 + 12 * 7 + 8
+    } else {
+        32 + 12 * short + 20 * (7 - short) + 16
+    };
+    bytes[row_of_7] ^= 1;
     fs::write(&persons, &bytes).expect("damage the run");
     let out = pooltrack(&store).arg("verify").output().expect("run");
     assert_eq!(out.status.code(), Some(3), "{out:?}");
@@ -270,7 +281,7 @@ fn a_damaged_run_is_found_and_a_broken_one_is_read_around() {
     );
 
     // A run cut short is not read: the round's segments are, and nothing changes.
-    bytes[32 + 20 * 7 + 16] ^= 1;
+    bytes[row_of_7] ^= 1;
     fs::write(&persons, &bytes[..bytes.len() - 3]).expect("cut the run");
     assert_unchanged(&before, &store, "the run cut short");
     healthy_with_warning(&store, "cannot be read whole");

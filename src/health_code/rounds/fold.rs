@@ -422,10 +422,14 @@ impl Range {
     }
 }
 
-/// Shards of the person-hash space: each holds its persons' slots in one allocation
-/// (125 MB at 25 M persons), large enough that the allocator maps it on its own and
-/// gives it back when the shard is decided, where 256 smaller ones stayed resident.
-pub(super) const SHARDS: u32 = 16;
+/// Shards of the person-key space ([`index::partition_start`]): each holds its persons'
+/// slots in one allocation (125 MB at 25 M persons, whose keys fill one family of
+/// shards), large enough that the allocator maps it on its own and gives it back when
+/// the shard is decided, where 256 smaller ones stayed resident.
+pub(super) const SHARDS: u32 = index::person_partitions(SHARDS_PER_FAMILY);
+
+/// [`SHARDS`] per family of keys.
+const SHARDS_PER_FAMILY: u32 = 16;
 
 /// Records read and folded at a time within a shard.
 const RUN: usize = 64 * 1024;
@@ -441,9 +445,7 @@ struct Records<'a> {
 impl<'a> Records<'a> {
     /// `sidecars` with the row number of each one's first row.
     fn open(sidecars: impl Iterator<Item = (&'a IndexFile, u32)>, shard: u32) -> Result<Self> {
-        let bound = |r: u32| {
-            (r < SHARDS).then(|| (u128::from(r) << (128 - SHARDS.trailing_zeros())).to_be_bytes())
-        };
+        let bound = |r: u32| index::partition_start(r, SHARDS_PER_FAMILY).map(u128::to_be_bytes);
         let mut scans = Vec::new();
         for (f, base) in sidecars {
             let start = f.lower_bound_read(&bound(shard).unwrap_or([0; 16]))?;

@@ -207,7 +207,7 @@ fn check_tubes(
             repeats.extend(
                 group
                     .iter()
-                    .map(|&i| members.has(rows.person.hash(i as usize))),
+                    .map(|&i| members.has(rows.person.key(i as usize, index.person_keys()))),
             );
         } else {
             repeats.resize(group.len(), false);

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use super::{Plan, flag};
 use crate::ingest::reject::{Rejects, Severity, Where};
 use crate::rows::PopulationRows;
-use crate::store::index::person_hash;
+use crate::store::index::PersonKeys;
 use crate::store::segment::SegmentPlan;
 
 /// Every row is committed, in input order; a person registered again in the same
@@ -26,7 +26,7 @@ pub(crate) fn plan_population(
             .get(usize::from(rows.source.file(i)))
             .map_or("", String::as_str)
     };
-    for (earlier, later) in repeats(n, |i| person_hash(rows.person.get(i as usize))) {
+    for (earlier, later) in repeats(n, |i| PersonKeys::Exact.key(rows.person.get(i as usize))) {
         let (earlier, later) = (earlier as usize, later as usize);
         let person = rows.person.get(later);
         let why = format!(

@@ -14,7 +14,7 @@ use super::hashed::HashingWriter;
 use super::parquet_file::write_parquet_groups;
 use super::persons::write_person_index;
 use super::schema::{collections_schema, with_dictionaries};
-use super::{Stems, pipelined, too_big};
+use super::{SegmentPlan, Stems, pipelined, too_big};
 use crate::column::{LabelColumn, PersonColumn, StrColumn};
 use crate::model::Mode;
 use crate::rows::{CollectionRows, Sources};
@@ -22,8 +22,9 @@ use crate::store::index::{self, IndexWriter, Kind};
 use crate::store::manifest::{BatchKind, Segment};
 use crate::{Error, Result};
 
-/// Writes the rows `order` of `rows` (ascending: the committed rows in input order) as
-/// round `round`'s collections segment of batch `batch`. The sidecars are written
+/// Writes the rows `plan.order` of `rows` (ascending: the committed rows in input order)
+/// as round `plan.round`'s collections segment of batch `batch`, its persons keyed by
+/// `keys` (the store's). The sidecars are written
 /// first; then, when `order` keeps every row in place (nothing was refused), the
 /// columns move into Arrow without a copy (so `rows` may be left empty).
 ///
@@ -33,17 +34,17 @@ use crate::{Error, Result};
 /// tube's consecutive rows; readers merge a tube's runs.
 ///
 /// The Parquet file keeps what each row stated; the tube index holds each tube's
-/// settled metadata ([`index::TubeMeta`]): `settled` names the rows (ascending) whose
+/// settled metadata ([`index::TubeMeta`]): `plan.settled` names the rows (ascending) whose
 /// tube's metadata differs from what the row itself states.
 pub fn write_collections(
     root: &Path,
     batch: u32,
-    round: &str,
+    plan: &SegmentPlan,
     files: &[String],
     rows: &mut CollectionRows,
-    order: &[u32],
-    settled: &[(u32, index::TubeMeta)],
+    keys: index::PersonKeys,
 ) -> Result<Segment> {
+    let (round, order, settled) = (plan.round.as_str(), &plan.order[..], &plan.settled[..]);
     let stems = Stems::create(root, BatchKind::Collections, Some(round), batch)?;
     let n = order.len();
     let in_place = n == rows.len() && order.iter().enumerate().all(|(k, &i)| k == i as usize);
@@ -177,7 +178,7 @@ pub fn write_collections(
     drop((sorted, starts, tube));
 
     let persons_path = stems.private.with_extension("persons");
-    let persons = write_person_index(root, &persons_path, n, |k| person.hash(k))?;
+    let persons = write_person_index(root, &persons_path, n, keys, |k| person.key(k, keys))?;
     stems.sync()?;
     Ok(Segment {
         round: round.to_owned(),

@@ -15,6 +15,7 @@ use super::persons::write_person_index;
 use super::schema::{population_schema, with_dictionaries};
 use crate::Result;
 use crate::rows::PopulationRows;
+use crate::store::index::PersonKeys;
 use crate::store::manifest::{BatchKind, PopulationSegment};
 
 /// Writes the rows `order` of `rows` (input order: file, then line, so a later
@@ -26,13 +27,14 @@ pub fn write_population(
     files: &[String],
     rows: &PopulationRows,
     order: &[u32],
+    keys: PersonKeys,
 ) -> Result<PopulationSegment> {
     let stems = Stems::create(root, BatchKind::Population, None, batch)?;
     let n = order.len();
 
     let persons_path = stems.private.with_extension("persons");
-    let persons = write_person_index(root, &persons_path, order.len(), |k| {
-        xxhash_rust::xxh3::xxh3_128(rows.person.bytes(order[k] as usize))
+    let persons = write_person_index(root, &persons_path, order.len(), keys, |k| {
+        keys.key(rows.person.get(order[k] as usize))
     })?;
 
     let columns: Vec<ArrayRef> = vec![
