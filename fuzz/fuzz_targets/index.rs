@@ -3,9 +3,10 @@
 //! Each input is read twice: as a whole sidecar file, whose header and length
 //! `Records::parse` checks as `IndexFile::open` does; and, so that the searches run on
 //! every input and not only on the few with a valid header, as records under a header
-//! written here (the first byte picks the kind, the rest are the records; a person
-//! sidecar is written with hashed keys, or with exact keys whose first records, as
-//! many as the first byte's upper bits say, are residents stored short).
+//! written here (the first byte picks the kind and form, the rest are the records: a
+//! sidecar of each kind whole; a person sidecar with exact keys whose first records,
+//! as many as the first byte's upper bits say, are residents stored short; a tube
+//! sidecar narrow, its barcodes cut to 16 bytes).
 //!
 //! Invariants (any violation, or any panic, is a finding):
 //! - a parsed file has exactly as many whole records as its length holds;
@@ -30,7 +31,9 @@ fn exercise(records: Records<'_>, kind: Kind, file_len: usize) {
     assert_eq!(records.file_len(), file_len, "whole records only");
     let key = |i: usize| records.key(i);
     for i in 0..n {
-        let r = records.record(i);
+        let record = records.record(i);
+        let r: &[u8] = &record;
+        assert_eq!(r.len(), kind.record_size(), "records read whole");
         match kind {
             Kind::CollectionTubes => {
                 let meta = TubeMeta::of_record(r);
@@ -96,19 +99,32 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    let exact = usize::from(pick) % (KINDS.len() + 1) == KINDS.len();
-    let kind = if exact { Kind::Persons } else { KINDS[usize::from(pick) % (KINDS.len() + 1)] };
+    // Forms: 0-2 each kind whole, 3 exact persons, 4-5 narrow tubes.
+    let form = usize::from(pick) % 6;
+    let kind = match form {
+        0..=2 => KINDS[form],
+        3 => Kind::Persons,
+        4 => Kind::CollectionTubes,
+        _ => Kind::ResultTubes,
+    };
     let whole = body.len() / kind.record_size() * kind.record_size();
     let count = (whole / kind.record_size()) as u64;
     let mut body = body[..whole].to_vec();
-    let mut w = if exact {
-        let residents = u64::from(pick >> 3).min(count);
-        for r in body.chunks_exact_mut(20).take(residents as usize) {
-            r[..8].fill(0);
+    let mut w = match form {
+        0..=2 => IndexWriter::new(Vec::new(), kind, count),
+        3 => {
+            let residents = u64::from(pick >> 3).min(count);
+            for r in body.chunks_exact_mut(20).take(residents as usize) {
+                r[..8].fill(0);
+            }
+            IndexWriter::persons(Vec::new(), PersonKeys::Exact, count, residents)
         }
-        IndexWriter::persons(Vec::new(), PersonKeys::Exact, count, residents)
-    } else {
-        IndexWriter::new(Vec::new(), kind, count)
+        _ => {
+            for r in body.chunks_exact_mut(kind.record_size()) {
+                r[16..32].fill(0);
+            }
+            IndexWriter::tubes(Vec::new(), kind, count, true)
+        }
     }
     .expect("writing to memory");
     w.push_all(&body).expect("writing to memory");

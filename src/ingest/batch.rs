@@ -24,7 +24,7 @@ use crate::fasthash::KeyHash;
 use crate::model::{IdCheck, check_round};
 use crate::progress::Progress;
 use crate::rows::{CollectionRows, PopulationRows, ResultRows};
-use crate::store::index::PersonKeys;
+use crate::store::index::Sidecars;
 use crate::store::manifest::{FailedPlate, Source};
 use crate::store::segment::{self, SegmentPlan};
 use crate::store::{Batch, BatchKind, PopulationSegment, Segment, Store, StoreIndex, fsutil};
@@ -338,7 +338,7 @@ fn ingest(
         &labels,
         planned.segments,
         &mut report,
-        store.person_keys(),
+        store.sidecars(),
     )?;
     clock.lap(&mut report, "write");
     let rejects_rel = write_batch_rejects(&root, id, kind, &mut rejects, &mut report)?;
@@ -638,7 +638,7 @@ fn write_segments(
     labels: &[String],
     plans: Vec<SegmentPlan>,
     report: &mut IngestReport,
-    keys: PersonKeys,
+    sidecars: Sidecars,
 ) -> Result<(Vec<Segment>, Option<PopulationSegment>)> {
     let mut segments = Vec::new();
     let mut population = None;
@@ -647,14 +647,16 @@ fn write_segments(
             continue;
         }
         if let Rows::Population(r) = &*rows {
-            let seg = segment::write_population(root, id, labels, r, &plan.order, keys)?;
+            let seg = segment::write_population(root, id, labels, r, &plan.order, sidecars.keys)?;
             report.committed += seg.rows;
             population = Some(seg);
             continue;
         }
         let seg = match &mut *rows {
-            Rows::Collections(r) => segment::write_collections(root, id, &plan, labels, r, keys)?,
-            Rows::Results(r) => segment::write_results(root, id, &plan, labels, r)?,
+            Rows::Collections(r) => {
+                segment::write_collections(root, id, &plan, labels, r, sidecars)?
+            }
+            Rows::Results(r) => segment::write_results(root, id, &plan, labels, r, sidecars)?,
             Rows::Population(_) => continue,
         };
         report.committed += seg.rows;

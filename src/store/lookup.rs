@@ -324,7 +324,8 @@ impl StoreIndex {
         let mut facts: Option<TubeFacts> = None;
         for (s, seg) in self.collections.iter().enumerate() {
             for i in find(s, &seg.tubes) {
-                let r = seg.tubes.record(i);
+                let rec = seg.tubes.record(i);
+                let r: &[u8] = &rec;
                 let rows = index::u32_at(r, 36);
                 let meta = index::TubeMeta::of_record(r);
                 match &mut facts {
@@ -359,7 +360,8 @@ impl StoreIndex {
             .enumerate()
             .flat_map(|(s, seg)| {
                 seg.tubes.find(key).map(move |i| {
-                    let r = seg.tubes.record(i);
+                    let rec = seg.tubes.record(i);
+                    let r: &[u8] = &rec;
                     let first = index::u32_at(r, 32);
                     (s, first..first.saturating_add(index::u32_at(r, 36)))
                 })
@@ -382,7 +384,8 @@ impl StoreIndex {
         let mut out = Vec::new();
         for (s, seg) in self.results.iter().enumerate() {
             for i in find(s, &seg.tubes) {
-                let r = seg.tubes.record(i);
+                let rec = seg.tubes.record(i);
+                let r: &[u8] = &rec;
                 if let Some(o) = Outcome::from_code(r[36]) {
                     out.push((o, index::i64_at(r, 40)));
                 }
@@ -423,7 +426,8 @@ impl StoreIndex {
             .filter(|s| s.round == round)
             .flat_map(|s| {
                 s.tubes.find(key).flat_map(move |i| {
-                    let r = s.tubes.record(i);
+                    let rec = s.tubes.record(i);
+                    let r: &[u8] = &rec;
                     let first = s.base.saturating_add(index::u32_at(r, 32));
                     first..first.saturating_add(index::u32_at(r, 36))
                 })
@@ -442,7 +446,8 @@ impl StoreIndex {
             .filter(|s| s.round == round)
             .flat_map(|s| {
                 s.tubes.find(key).filter_map(move |i| {
-                    let r = s.tubes.record(i);
+                    let rec = s.tubes.record(i);
+                    let r: &[u8] = &rec;
                     Some(ResultFact {
                         row: s.base.saturating_add(index::u32_at(r, 32)),
                         outcome: Outcome::from_code(r[36])?,

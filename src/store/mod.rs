@@ -614,7 +614,12 @@ impl Store {
 
     /// How the store keys persons in its person indexes (by its format).
     pub fn person_keys(&self) -> index::PersonKeys {
-        index::PersonKeys::of_format(self.manifest.format)
+        self.sidecars().keys
+    }
+
+    /// What the store's sidecars are (by its format).
+    pub fn sidecars(&self) -> index::Sidecars {
+        index::Sidecars::of_format(self.manifest.format)
     }
 
     /// What is committed.

@@ -591,6 +591,8 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
         f.check_person_keys(keys)?;
     }
     let shorten = kind == Kind::Persons && keys == index::PersonKeys::Exact;
+    // Narrow when every piece is: their barcodes all fit in 16 bytes.
+    let narrow = kind != Kind::Persons && sources.iter().all(|(f, _)| f.is_narrow());
     let residents: usize = sources.iter().map(|(f, _)| f.short_len()).sum();
     let parts = (total * size / PART_BYTES).clamp(1, 1024);
     let mut cuts: Vec<[u8; index::KEY]> = Vec::new();
@@ -632,6 +634,9 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
         if shorten {
             index::shorten_persons(&mut buf);
         }
+        if narrow {
+            index::narrow_tubes(&mut buf, size);
+        }
         Ok(buf)
     };
     // `tmp-r…`: what `is_temporary` and the next writer know as a run half written.
@@ -644,7 +649,7 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
     let header = if kind == Kind::Persons {
         index::persons_header(keys, total as u64, residents as u64)
     } else {
-        kind.header(total as u64)
+        index::tubes_header(kind, total as u64, narrow)
     };
     out.write_all(&header).map_err(io)?;
     let wave = rayon::current_num_threads().max(1);

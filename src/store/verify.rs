@@ -631,7 +631,7 @@ fn check_sidecar(
     match kind {
         Kind::CollectionTubes => {
             let total: u64 = (0..f.len())
-                .map(|i| u64::from(index::u32_at(f.record(i), 36)))
+                .map(|i| u64::from(index::u32_at(&f.record(i), 36)))
                 .sum();
             if total != rows {
                 return Err(format!(

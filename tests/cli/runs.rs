@@ -368,3 +368,92 @@ fn runs_kept_among_the_sidecars_are_read_and_moved_by_the_next_writer() {
     assert_eq!(v["healthy"], true, "{v}");
     assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0), "{v}");
 }
+
+/// Format 4 stores a tube index narrow when every barcode of its batch fits in 16
+/// bytes, and a person index's residents in 12 bytes before the other ids' 20: a round
+/// whose batches mix narrow and wide tube indexes, resident and other ids, merged into
+/// runs, reads as the same rows in one batch.
+#[test]
+fn narrow_and_wide_indexes_merge_and_read_as_one_batch() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (collections, results) = city_in_batches(dir.path(), 5, 3);
+    // Batches 2 and 4 get barcodes of 20 characters or more, batch 3 ids of another
+    // form; results follow their tubes.
+    let long = |tube: &str| format!("LONGBARCODE-{tube}");
+    let mut renamed = std::collections::HashSet::new();
+    for (i, part) in collections.iter().enumerate() {
+        let text = fs::read_to_string(part).expect("a part");
+        let mut out = String::new();
+        for (n, line) in text.lines().enumerate() {
+            let mut fields: Vec<String> = line.split(',').map(str::to_owned).collect();
+            if n > 0 && (i == 1 || i == 3) {
+                renamed.insert(fields[0].clone());
+                fields[0] = long(&fields[0]);
+            }
+            if n > 0 && i == 2 {
+                fields[1] = format!("P-{}", fields[1]);
+            }
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        }
+        fs::write(part, out).expect("rewrite a part");
+    }
+    for part in &results {
+        let text = fs::read_to_string(part).expect("a part");
+        let out: String = text
+            .lines()
+            .map(|line| match line.split_once(',') {
+                Some((tube, rest)) if renamed.contains(tube) => format!("{},{rest}\n", long(tube)),
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        fs::write(part, out).expect("rewrite a part");
+    }
+    let whole = |parts: &[PathBuf], name: &str| -> PathBuf {
+        let mut text = String::new();
+        for (i, p) in parts.iter().enumerate() {
+            let part = fs::read_to_string(p).expect("a part");
+            let skip = usize::from(i > 0);
+            for line in part.lines().skip(skip) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        let p = dir.path().join(name);
+        fs::write(&p, text).expect("write the whole file");
+        p
+    };
+    let (many, one) = (dir.path().join("many"), dir.path().join("one"));
+    for c in &collections {
+        ingest(&many, "collections", c);
+    }
+    for r in &results {
+        ingest(&many, "results", r);
+    }
+    ingest(&one, "collections", &whole(&collections, "collections.csv"));
+    ingest(&one, "results", &whole(&results, "results.csv"));
+
+    // The record size each tube index states: 32 and 40 bytes narrow, 48 and 56 whole.
+    let stated = |p: &Path| {
+        let b = fs::read(p).expect("an index");
+        u32::from_le_bytes([b[12], b[13], b[14], b[15]])
+    };
+    let batch = |n: u32| many.join(format!("collections/_pooltrack/R1/b{n:06}.tubes"));
+    assert_eq!(
+        [1, 2, 3, 4, 5].map(|n| stated(&batch(n))),
+        [32, 48, 32, 48, 32]
+    );
+    // The run of batches 1-4 holds long barcodes: whole.
+    let run = many.join("collections/_pooltrack/R1/runs/r000001-000004-4.tubes");
+    assert_eq!(stated(&run), 48);
+    // Batch 3's person index: no resident, so no short record.
+    let persons = fs::read(many.join("collections/_pooltrack/R1/b000003.persons")).expect("index");
+    assert_eq!(
+        u64::from_le_bytes(persons[24..32].try_into().expect("8 bytes")),
+        0
+    );
+    assert_same(&many, &one);
+    let v = verify(&many);
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(0), "{v}");
+}

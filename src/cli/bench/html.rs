@@ -328,6 +328,11 @@ fn figures_table(h: &mut String, r: &Report) {
                 "<tr><td><strong>reference job (4 steps)</strong></td><td><strong>{:.3}</strong></td><td>{:.2}</td><td></td><td></td><td>{:.0}</td></tr>",
                 r.job_seconds, r.job_x_floor, r.job_peak_mib
             );
+            let _ = writeln!(
+                h,
+                "<tr><td colspan=\"6\">{}</td></tr>",
+                pooltrack::html::escape(&r.stored.text())
+            );
         }
     }
     if let Some(d) = &r.duckdb {

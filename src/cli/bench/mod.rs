@@ -24,7 +24,7 @@ use pooltrack::synth::{self, GenConfig};
 use crate::cli::gen_city::Ids;
 
 use machine::{Machine, command_line};
-use report::{DuckDb, Input, Report, Section, Shape, Step};
+use report::{DuckDb, Input, Report, Section, Shape, Step, Stored};
 
 /// The DuckDB side of the comparison, kept in benches/ so anyone can rerun it by hand.
 const DUCKDB_SCRIPT: &str = include_str!("../../../benches/duckdb_reference.py");
@@ -449,10 +449,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             ),
         ]);
     }
-    let steps = plan
-        .into_iter()
-        .map(|p| p.run(floor))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut steps = Vec::with_capacity(plan.len());
+    let mut stored = None;
+    for p in plan {
+        // The store is weighed when the job is done, before anything else adds to it.
+        if p.section != Section::Job && stored.is_none() {
+            stored = Some(Stored::weigh(&store, &inputs)?);
+        }
+        steps.push(p.run(floor)?);
+    }
+    let stored = match stored {
+        Some(s) => s,
+        None => Stored::weigh(&store, &inputs)?,
+    };
     let job: Vec<&Step> = steps.iter().filter(|s| s.section == Section::Job).collect();
     let job_seconds: f64 = job.iter().map(|s| s.seconds).sum();
     let job_peak_mib = job.iter().map(|s| s.peak_mib).fold(0.0, f64::max);
@@ -502,6 +511,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         steps,
         job_seconds,
         job_peak_mib,
+        stored,
         outputs_run: !args.job_only,
         duckdb,
     };

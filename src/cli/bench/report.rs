@@ -67,6 +67,60 @@ pub(super) struct Input {
     pub(super) rows: u64,
 }
 
+/// The round's tables after the reference job, against the job's input.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct Stored {
+    /// Bytes of the collections and results tables: Parquet files, sidecar indexes,
+    /// runs and logs.
+    pub(super) bytes: u64,
+    /// Bytes of the job's input CSV files.
+    pub(super) input_bytes: u64,
+    /// `bytes` over `input_bytes`.
+    pub(super) share: f64,
+}
+
+impl Stored {
+    /// Weighs the tables of the store at `store` against the files `inputs`.
+    pub(super) fn weigh(
+        store: &std::path::Path,
+        inputs: &[std::path::PathBuf],
+    ) -> anyhow::Result<Stored> {
+        fn under(p: &std::path::Path) -> std::io::Result<u64> {
+            let mut bytes = 0;
+            for e in std::fs::read_dir(p)? {
+                let e = e?;
+                let meta = e.metadata()?;
+                bytes += if meta.is_dir() {
+                    under(&e.path())?
+                } else {
+                    meta.len()
+                };
+            }
+            Ok(bytes)
+        }
+        let bytes = under(&store.join("collections"))? + under(&store.join("results"))?;
+        let input_bytes = inputs
+            .iter()
+            .map(|p| std::fs::metadata(p).map(|m| m.len()))
+            .sum::<std::io::Result<u64>>()?;
+        Ok(Stored {
+            bytes,
+            input_bytes,
+            share: bytes as f64 / input_bytes.max(1) as f64,
+        })
+    }
+
+    /// The line the table and the page print.
+    pub(super) fn text(&self) -> String {
+        format!(
+            "store after the job: {} MB of collections and results tables, {:.1} % of the {} MB of input CSV",
+            thousands(self.bytes / 1_000_000),
+            self.share * 100.0,
+            thousands(self.input_bytes / 1_000_000)
+        )
+    }
+}
+
 /// DuckDB's run of the same job on the same files.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(super) struct DuckDb {
@@ -98,6 +152,7 @@ pub(super) struct Report {
     pub(super) job_seconds: f64,
     pub(super) job_peak_mib: f64,
     pub(super) job_x_floor: f64,
+    pub(super) stored: Stored,
     pub(super) outputs_run: bool,
     pub(super) duckdb: Option<DuckDb>,
 }
@@ -325,6 +380,7 @@ impl Report {
                     self.job_x_floor,
                     self.job_peak_mib
                 );
+                println!("  ({})", self.stored.text());
             }
         }
         if let Some(d) = &self.duckdb {

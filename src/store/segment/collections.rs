@@ -23,8 +23,8 @@ use crate::store::manifest::{BatchKind, Segment};
 use crate::{Error, Result};
 
 /// Writes the rows `plan.order` of `rows` (ascending: the committed rows in input order)
-/// as round `plan.round`'s collections segment of batch `batch`, its persons keyed by
-/// `keys` (the store's). The sidecars are written
+/// as round `plan.round`'s collections segment of batch `batch`, its sidecars as the
+/// store's format makes them (`sidecars`). The sidecars are written
 /// first; then, when `order` keeps every row in place (nothing was refused), the
 /// columns move into Arrow without a copy (so `rows` may be left empty).
 ///
@@ -42,7 +42,7 @@ pub fn write_collections(
     plan: &SegmentPlan,
     files: &[String],
     rows: &mut CollectionRows,
-    keys: index::PersonKeys,
+    sidecars: index::Sidecars,
 ) -> Result<Segment> {
     let (round, order, settled) = (plan.round.as_str(), &plan.order[..], &plan.settled[..]);
     let stems = Stems::create(root, BatchKind::Collections, Some(round), batch)?;
@@ -142,10 +142,12 @@ pub fn write_collections(
             .then_with(|| barcode(a).cmp(barcode(b)))
             .then(a.cmp(&b))
     });
-    let mut w = IndexWriter::new(
+    let narrow = sidecars.narrow(starts.iter().map(|&k| tube.bytes(k)));
+    let mut w = IndexWriter::tubes(
         HashingWriter::create(&tubes_path)?,
         Kind::CollectionTubes,
         sorted.len() as u64,
+        narrow,
     )
     .map_err(|e| Error::io(&tubes_path, e))?;
     // Records reach into the barcode, mode and capacity columns at random, a cache miss
@@ -178,6 +180,7 @@ pub fn write_collections(
     drop((sorted, starts, tube));
 
     let persons_path = stems.private.with_extension("persons");
+    let keys = sidecars.keys;
     let persons = write_person_index(root, &persons_path, n, keys, |k| person.key(k, keys))?;
     stems.sync()?;
     Ok(Segment {

@@ -31,6 +31,7 @@ pub fn write_results(
     plan: &SegmentPlan,
     files: &[String],
     rows: &ResultRows,
+    sidecars: index::Sidecars,
 ) -> Result<Segment> {
     let round = plan.round.as_str();
     let stems = Stems::create(root, BatchKind::Results, Some(round), batch)?;
@@ -134,10 +135,16 @@ pub fn write_results(
     let parquet = write_parquet_groups(root, &parquet_path, &schema, n, group)?;
 
     let tubes_path = stems.private.with_extension("tubes");
-    let mut w = IndexWriter::new(
+    let narrow = sidecars.narrow(
+        samples
+            .iter()
+            .map(|&i| rows.tube.get(i as usize).as_bytes()),
+    );
+    let mut w = IndexWriter::tubes(
         HashingWriter::create(&tubes_path)?,
         Kind::ResultTubes,
         samples.len() as u64,
+        narrow,
     )
     .map_err(|e| Error::io(&tubes_path, e))?;
     for (row, &i) in samples.iter().enumerate() {
