@@ -119,12 +119,18 @@ fn bench_json_reports_the_machine_the_floor_and_every_job_step() {
     assert!((v["job_seconds"].as_f64().expect("job") - job).abs() < 1e-9);
     // The store is weighed against the two input files, after the job.
     let stored = &v["stored"];
-    let input: u64 = inputs.iter().map(|i| i["bytes"].as_u64().expect("bytes")).sum();
+    let input: u64 = inputs
+        .iter()
+        .map(|i| i["bytes"].as_u64().expect("bytes"))
+        .sum();
     assert_eq!(stored["input_bytes"].as_u64(), Some(input), "{stored}");
     let bytes = stored["bytes"].as_u64().expect("bytes");
     assert!(bytes > 0 && bytes < input, "{stored}");
     let share = stored["share"].as_f64().expect("share");
-    assert!((share - bytes as f64 / input as f64).abs() < 1e-9, "{stored}");
+    assert!(
+        (share - bytes as f64 / input as f64).abs() < 1e-9,
+        "{stored}"
+    );
     assert_eq!(v["outputs_run"], false);
     assert!(v["duckdb"].is_null());
 }
