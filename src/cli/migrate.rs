@@ -14,15 +14,17 @@ are, seeing only committed batches:
   STORE/collections/_delta_log/   one commit per batch
   STORE/collections/R1/b000001.parquet
   STORE/collections/_pooltrack/R1/b000001.tubes   pooltrack's own indexes
-This pooltrack reads an old store as it is but writes only format 3, so an ingest into
-an old store asks for this command first.
+This pooltrack reads an old store as it is but writes only formats 3 and 4, so an
+ingest into an old store asks for this command first. A format-3 store (made by an
+earlier pooltrack, or by this command) is read and written as it is; format 4 differs
+only in its smaller sidecar indexes, and new stores are made in it.
 
 Nothing is copied and nothing is lost: every file is checked, then given its new name
 (a hard link), every batch and retraction is committed to its table in order, and the
 switch is one rename (MANIFEST.json becomes MANIFEST.json.format-2, kept as history).
 Killed at any moment, the store is the old one or the new one; run the command again.
 Run it between batch jobs: a command that was reading the old files when they were
-renamed fails and is run again. On a store already of format 3 it does nothing.
+renamed fails and is run again. On a store already of format 3 or 4 it does nothing.
 
 Example:
   pooltrack migrate --store /data/pooltrack-store")]

@@ -294,9 +294,9 @@ impl<W: Write> IndexWriter<W> {
         })
     }
 
-    /// Starts a tube sidecar of `count` records of `kind`, written narrow (each
-    /// barcode 16 bytes or fewer, format 4: [`NARROWED`]) when `narrow`. Records are
-    /// pushed whole either way.
+    /// Starts a tube sidecar of `count` records of `kind`, written narrow (each barcode
+    /// 16 bytes or fewer, format 4: without key bytes 16 to 32) when `narrow`. Records
+    /// are pushed whole either way.
     pub fn tubes(out: W, kind: Kind, count: u64, narrow: bool) -> std::io::Result<Self> {
         let mut out = BufWriter::with_capacity(1 << 20, out);
         out.write_all(&tubes_header(kind, count, narrow))?;
