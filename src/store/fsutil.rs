@@ -53,12 +53,20 @@ struct Out {
     file: File,
     path: PathBuf,
     direct: bool,
+    /// A file that is not a regular file (a device, a named pipe): written in order,
+    /// never at an offset, cut or synced.
+    stream: bool,
     /// Bytes written so far.
     at: u64,
 }
 
 impl Out {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.stream {
+            self.file.write_all(bytes)?;
+            self.at += bytes.len() as u64;
+            return Ok(());
+        }
         if let Err(e) = self.file.write_all_at(bytes, self.at) {
             if !(self.direct && e.raw_os_error() == Some(libc::EINVAL)) {
                 return Err(e);
@@ -138,15 +146,38 @@ impl DirectWriter {
                 file,
                 path: path.to_path_buf(),
                 direct,
+                stream: false,
                 at: 0,
             },
             buf: Aligned::new(if direct { DIRECT_BUFFER } else { 0 }),
         })
     }
 
+    /// Opens `path`, an existing file that is not a regular file (`/dev/null`,
+    /// `/dev/stdout`, a named pipe), to write into in order.
+    fn stream(path: &Path) -> Result<DirectWriter> {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(DirectWriter {
+            out: Out {
+                file,
+                path: path.to_path_buf(),
+                direct: false,
+                stream: true,
+                at: 0,
+            },
+            buf: Aligned::new(0),
+        })
+    }
+
     /// Writes what is left, cuts the file to the bytes written and fsyncs it.
     pub fn finish(mut self) -> io::Result<File> {
         let len = self.out.at + self.buf.len as u64;
+        if self.out.stream {
+            return Ok(self.out.file);
+        }
         if self.buf.len > 0 {
             self.out.write_all(self.buf.padded())?;
         }
@@ -217,10 +248,20 @@ pub(crate) fn save_derived(root: &Path, name: &str, bytes: &[u8]) {
 /// cost more than making them on this project's virtual machine); it is fsynced and
 /// renamed into place. On any error the temporary file is removed and `path` is left as
 /// it was.
+///
+/// A `path` that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a named
+/// pipe) is written into as it is: renaming a file over it would have replaced the
+/// device with a file.
 pub(crate) fn replace_direct(
     path: &Path,
     write: impl FnOnce(&mut DirectWriter) -> Result<()>,
 ) -> Result<()> {
+    if fs::metadata(path).is_ok_and(|m| !m.file_type().is_file() && !m.is_dir()) {
+        let mut w = DirectWriter::stream(path)?;
+        write(&mut w)?;
+        w.finish().map_err(|e| Error::io(path, e))?;
+        return Ok(());
+    }
     let tmp = path.with_extension("pooltrack-tmp");
     let res = DirectWriter::create(&tmp)
         .and_then(|mut w| {

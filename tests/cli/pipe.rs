@@ -57,3 +57,60 @@ fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
         );
     }
 }
+
+/// `--out` a named pipe (or a device, as `/dev/null`): the rows go into it in order and
+/// it stays what it was; an output file is otherwise written beside and renamed into
+/// place, which over a device would have put a file where the device was.
+#[test]
+fn an_out_path_that_is_not_a_file_is_written_into_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (city, store) = (dir.path().join("city"), dir.path().join("store"));
+    stdout_of(
+        pooltrack(&store)
+            .args(["gen", "--persons", "3000", "--seed", "5", "--out"])
+            .arg(&city),
+    );
+    ingest_collections(&store, ROUND, &[city.join("collections.csv")]);
+    ingest_results(&store, &[city.join("results.csv")]);
+    let fifo = dir.path().join("rows.fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    for args in [
+        &["export", "status", "--round", ROUND][..],
+        &["export", "health-codes", "--round", ROUND],
+        &["worklist", "recall", "--round", ROUND],
+    ] {
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(&fifo).expect("read the pipe"))
+        };
+        let out = pooltrack(&store)
+            .args(args)
+            .arg("--out")
+            .arg(&fifo)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Checked before the reader is joined: had the pipe been replaced, the reader
+        // would wait on it for ever.
+        let kind = std::fs::symlink_metadata(&fifo)
+            .expect("still there")
+            .file_type();
+        assert!(kind.is_fifo(), "{args:?}: the pipe was replaced");
+        let got = reader.join().expect("the reader");
+        assert_eq!(
+            got,
+            stdout_of(pooltrack(&store).args(args)).into_bytes(),
+            "{args:?}"
+        );
+        assert!(!dir.path().join("rows.pooltrack-tmp").exists());
+    }
+}
