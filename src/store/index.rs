@@ -478,13 +478,7 @@ pub fn ct_at(r: &[u8], at: usize) -> Option<f32> {
 pub struct Records<'a> {
     /// The whole file, header included.
     bytes: &'a [u8],
-    size: usize,
-    key: usize,
-    count: usize,
-    /// Records stored short at the start ([`PersonKeys::Exact`] residents).
-    short: usize,
-    /// Tube records stored without key bytes 16 to 32 ([`NARROWED`]).
-    narrow: bool,
+    layout: Layout,
 }
 
 /// Bytes of the longest record, of a result tube.
@@ -494,45 +488,32 @@ const LONGEST: usize = 56;
 /// 16 bytes or fewer (a sidecar whose barcodes all fit is written narrow in format 4).
 const NARROWED: usize = 16;
 
-/// A record in its kind's whole layout, as every reader reads it: the file's bytes, or
-/// a copy widened from the shorter form a format-4 sidecar stores.
+/// Bytes as every reader reads them: the file's, or a copy widened from the shorter
+/// form a format-4 sidecar stores (at most `N` bytes).
 #[derive(Debug, Clone, Copy)]
-pub enum Record<'a> {
-    /// The record's bytes in the file.
+pub enum Widened<'a, const N: usize> {
+    /// The bytes in the file.
     Stored(&'a [u8]),
-    /// The record widened: its bytes, and how many there are.
-    Widened([u8; LONGEST], usize),
+    /// The bytes widened, and how many there are.
+    Copied([u8; N], usize),
 }
 
-impl std::ops::Deref for Record<'_> {
+impl<const N: usize> std::ops::Deref for Widened<'_, N> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Record::Stored(r) => r,
-            Record::Widened(r, n) => &r[..*n],
+            Widened::Stored(b) => b,
+            Widened::Copied(b, n) => &b[..*n],
         }
     }
 }
 
-/// A record's key as searches compare it: in the file, or widened from a short
-/// record (eight zero bytes before a resident's key, sixteen after a narrow tube's).
-#[derive(Debug, Clone, Copy)]
-pub enum Key<'a> {
-    /// The key's bytes in the file.
-    Stored(&'a [u8]),
-    /// The key widened: its bytes, and how many there are.
-    Widened([u8; KEY], usize),
-}
+/// A record in its kind's whole layout.
+pub type Record<'a> = Widened<'a, LONGEST>;
 
-impl std::ops::Deref for Key<'_> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Key::Stored(k) => k,
-            Key::Widened(k, n) => &k[..*n],
-        }
-    }
-}
+/// A record's key as searches compare it (eight zero bytes before a resident's stored
+/// key, sixteen after a narrow tube's).
+pub type Key<'a> = Widened<'a, KEY>;
 
 /// The layout facts of a sidecar that its header gives: record size, key size, count,
 /// short records at the start. The file's length is `HEADER` plus [`Layout::len`].
@@ -541,7 +522,9 @@ struct Layout {
     size: usize,
     key: usize,
     count: usize,
+    /// Records stored short at the start ([`PersonKeys::Exact`] residents).
     short: usize,
+    /// Tube records stored without key bytes 16 to 32 ([`NARROWED`]).
     narrow: bool,
 }
 
@@ -646,24 +629,7 @@ impl<'a> Records<'a> {
         if layout.len() != Some(bytes.len()) {
             return Err("is truncated or has extra bytes");
         }
-        Ok(Records {
-            bytes,
-            size: layout.size,
-            key: layout.key,
-            count,
-            short,
-            narrow,
-        })
-    }
-
-    fn layout(&self) -> Layout {
-        Layout {
-            size: self.size,
-            key: self.key,
-            count: self.count,
-            short: self.short,
-            narrow: self.narrow,
-        }
+        Ok(Records { bytes, layout })
     }
 
     /// How the file keys persons (person sidecars only).
@@ -677,45 +643,45 @@ impl<'a> Records<'a> {
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.count
+        self.layout.count
     }
 
     /// Whether there are no records.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.layout.count == 0
     }
 
     /// The `i`th record's bytes as stored.
     fn stored(&self, i: usize) -> &'a [u8] {
-        let layout = self.layout();
+        let layout = self.layout;
         let at = layout.offset(i);
         &self.bytes[at..at + layout.stored_size(i)]
     }
 
     /// The `i`th record, in the kind's whole layout.
     pub fn record(&self, i: usize) -> Record<'a> {
-        let layout = self.layout();
+        let layout = self.layout;
         let stored = self.stored(i);
         if !layout.widened(i) {
-            return Record::Stored(stored);
+            return Widened::Stored(stored);
         }
         let mut r = [0u8; LONGEST];
         layout.widen(i, stored, &mut r);
-        Record::Widened(r, self.size)
+        Widened::Copied(r, self.layout.size)
     }
 
     /// The `i`th record's key, widened to the kind's key size.
     pub fn key(&self, i: usize) -> Key<'a> {
         let r = self.stored(i);
         let mut k = [0u8; KEY];
-        if i < self.short {
+        if i < self.layout.short {
             k[8..16].copy_from_slice(&r[..8]);
-        } else if self.narrow {
+        } else if self.layout.narrow {
             k[..16].copy_from_slice(&r[..16]);
         } else {
-            return Key::Stored(&r[..self.key]);
+            return Widened::Stored(&r[..self.layout.key]);
         }
-        Key::Widened(k, self.key)
+        Widened::Copied(k, self.layout.key)
     }
 
     /// The person key and row of record `i` (person sidecars only).
@@ -736,7 +702,7 @@ impl<'a> Records<'a> {
     /// in ascending order, the start is galloped to from there, a few comparisons in
     /// cache instead of a search of the whole file; otherwise the whole file is searched.
     pub fn find_near(&self, from: usize, key: &[u8]) -> Range<usize> {
-        let from = from.min(self.count);
+        let from = from.min(self.layout.count);
         match from.checked_sub(1) {
             Some(prev) if key_cmp(&self.key(prev), key).is_ge() => self.find(key),
             _ => self.find_from(from, key),
@@ -746,14 +712,14 @@ impl<'a> Records<'a> {
     /// [`find`](Self::find) when every record before `from` is below `key`.
     fn find_from(&self, from: usize, key: &[u8]) -> Range<usize> {
         let below = |i: usize| key_cmp(&self.key(i), key).is_lt();
-        let mut lo = from.min(self.count);
+        let mut lo = from.min(self.layout.count);
         let (mut hi, mut step) = (lo, 1);
-        while hi < self.count && below(hi) {
+        while hi < self.layout.count && below(hi) {
             lo = hi + 1;
             hi += step;
             step *= 2;
         }
-        let hi = hi.min(self.count);
+        let hi = hi.min(self.layout.count);
         let lower = lo + self.partition_range(lo..hi, |k| key_cmp(k, key).is_lt());
         self.equal_from(lower, key)
     }
@@ -763,12 +729,12 @@ impl<'a> Records<'a> {
         let equal = |i: usize| key_cmp(&self.key(i), key).is_eq();
         let mut step = 1;
         let mut hi = lower;
-        while hi < self.count && equal(hi) {
+        while hi < self.layout.count && equal(hi) {
             hi = lower + step;
             step *= 2;
         }
         let lo = lower + step / 4;
-        let hi = hi.min(self.count);
+        let hi = hi.min(self.layout.count);
         let upper = if lo >= hi {
             hi
         } else {
@@ -779,7 +745,7 @@ impl<'a> Records<'a> {
 
     /// The first record whose key is not below `key`.
     pub fn lower_bound(&self, key: &[u8]) -> usize {
-        self.partition_range(0..self.count, |k| key_cmp(k, key).is_lt())
+        self.partition_range(0..self.layout.count, |k| key_cmp(k, key).is_lt())
     }
 
     /// How many records from `range.start` on satisfy `pred`, which holds for a prefix
@@ -810,7 +776,7 @@ impl<'a> Records<'a> {
 
     /// Bytes the file has: the header and every record as stored.
     pub fn file_len(&self) -> usize {
-        self.layout().len().unwrap_or(usize::MAX)
+        self.layout.len().unwrap_or(usize::MAX)
     }
 }
 
@@ -819,11 +785,7 @@ pub struct IndexFile {
     map: Mmap,
     file: File,
     path: std::path::PathBuf,
-    size: usize,
-    key: usize,
-    count: usize,
-    short: usize,
-    narrow: bool,
+    layout: Layout,
     keys: PersonKeys,
 }
 
@@ -835,24 +797,12 @@ impl IndexFile {
         let map = map_file(&file, path)?;
         let records = Records::parse(&map, kind)
             .map_err(|why| Error::damaged(path, format!("index file {why}")))?;
-        let layout = records.layout();
-        let (size, key, count, short, narrow) = (
-            layout.size,
-            layout.key,
-            layout.count,
-            layout.short,
-            layout.narrow,
-        );
-        let keys = records.person_keys();
+        let (layout, keys) = (records.layout, records.person_keys());
         Ok(IndexFile {
             map,
             file,
             path: path.to_path_buf(),
-            size,
-            key,
-            count,
-            short,
-            narrow,
+            layout,
             keys,
         })
     }
@@ -863,7 +813,7 @@ impl IndexFile {
     /// it had touched resident until the process ended (640 MB of a city's tube index).
     pub fn remapped(&self) -> Result<IndexFile> {
         let map = map_file(&self.file, &self.path)?;
-        if Some(map.len()) != self.layout().len() {
+        if Some(map.len()) != self.layout.len() {
             return Err(Error::damaged(
                 &self.path,
                 "index file changed length while in use",
@@ -876,29 +826,15 @@ impl IndexFile {
                 .try_clone()
                 .map_err(|e| Error::io(&self.path, e))?,
             path: self.path.clone(),
-            size: self.size,
-            key: self.key,
-            count: self.count,
-            short: self.short,
-            narrow: self.narrow,
+            layout: self.layout,
             keys: self.keys,
         })
-    }
-
-    fn layout(&self) -> Layout {
-        Layout {
-            size: self.size,
-            key: self.key,
-            count: self.count,
-            short: self.short,
-            narrow: self.narrow,
-        }
     }
 
     /// Whether the file stores its tube records narrow (every barcode of 16 bytes or
     /// fewer, format 4).
     pub fn is_narrow(&self) -> bool {
-        self.narrow
+        self.layout.narrow
     }
 
     /// How the file keys persons (person sidecars only).
@@ -908,7 +844,7 @@ impl IndexFile {
 
     /// Records stored short at the start (exact person keys below 2^64).
     pub fn short_len(&self) -> usize {
-        self.short
+        self.layout.short
     }
 
     /// Damage unless this person sidecar keys persons as its store does (`keys`): one
@@ -940,22 +876,18 @@ impl IndexFile {
     pub fn records(&self) -> Records<'_> {
         Records {
             bytes: &self.map,
-            size: self.size,
-            key: self.key,
-            count: self.count,
-            short: self.short,
-            narrow: self.narrow,
+            layout: self.layout,
         }
     }
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.count
+        self.layout.count
     }
 
     /// Whether there are no records.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.layout.count == 0
     }
 
     /// The `i`th record, in the kind's whole layout ([`Records::record`]).
@@ -967,11 +899,11 @@ impl IndexFile {
     /// than the mapping: touched mapped pages count in the process's resident memory
     /// until it exits (the 25 M-person index alone is 500 MB), a reused buffer does not.
     pub fn scan(&self, range: Range<usize>) -> Scan<'_> {
-        let end = range.end.min(self.count);
+        let end = range.end.min(self.layout.count);
         Scan {
             file: self,
             buf: Vec::new(),
-            short: Vec::new(),
+            stored: Vec::new(),
             buf_first: range.start,
             buf_records: 0,
             next: range.start.min(end),
@@ -984,11 +916,11 @@ impl IndexFile {
     /// through the mapping faults in the pages around it too (64 KiB by default), and
     /// the 512 searches that split a 25 M-person index kept 250 MB resident.
     pub fn lower_bound_read(&self, key: &[u8]) -> Result<usize> {
-        let (mut lo, mut hi) = (0, self.count);
+        let (mut lo, mut hi) = (0, self.layout.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let probe = self.key_read(mid)?;
-            if &probe[..self.key] < key {
+            if &probe[..self.layout.key] < key {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -1001,13 +933,13 @@ impl IndexFile {
     /// zero-padded to [`KEY`] bytes.
     pub fn key_read(&self, i: usize) -> Result<[u8; KEY]> {
         let mut k = [0u8; KEY];
-        let at = self.layout().offset(i) as u64;
-        let into = if i < self.short {
+        let at = self.layout.offset(i) as u64;
+        let into = if i < self.layout.short {
             &mut k[8..16]
-        } else if self.narrow {
+        } else if self.layout.narrow {
             &mut k[..16]
         } else {
-            &mut k[..self.key]
+            &mut k[..self.layout.key]
         };
         self.file
             .read_exact_at(into, at)
@@ -1022,7 +954,7 @@ impl IndexFile {
 
     /// The kind's key length, in bytes.
     pub fn key_len(&self) -> usize {
-        self.key
+        self.layout.key
     }
 
     /// [`Records::find`].
@@ -1088,8 +1020,8 @@ fn map_file(file: &File, path: &Path) -> Result<Mmap> {
 pub struct Scan<'a> {
     file: &'a IndexFile,
     buf: Vec<u8>,
-    /// Short resident records as read, before they are widened into `buf`.
-    short: Vec<u8>,
+    /// Records stored shorter, as read, before they are widened into `buf`.
+    stored: Vec<u8>,
     /// Index of the record at the start of `buf`.
     buf_first: usize,
     /// Records held in `buf`.
@@ -1125,7 +1057,7 @@ impl Scan<'_> {
         if !self.ready()? {
             return Ok(None);
         }
-        let size = self.file.size;
+        let size = self.file.layout.size;
         let i = self.next;
         self.next += 1;
         let at = (i - self.buf_first) * size;
@@ -1137,7 +1069,7 @@ impl Scan<'_> {
         if !self.ready()? {
             return Ok(None);
         }
-        let size = self.file.size;
+        let size = self.file.layout.size;
         let at = (self.next - self.buf_first) * size;
         Ok(Some(&self.buf[at..at + size]))
     }
@@ -1160,7 +1092,7 @@ impl Scan<'_> {
         if !self.ready()? {
             return Ok(None);
         }
-        let size = self.file.size;
+        let size = self.file.layout.size;
         let upto = (self.buf_first + self.buf_records).min(self.end);
         let (from, to) = (self.next - self.buf_first, upto - self.buf_first);
         Ok(Some((from * size..to * size, upto - self.next)))
@@ -1185,21 +1117,21 @@ impl Scan<'_> {
 
     /// Bytes a record.
     pub fn record_size(&self) -> usize {
-        self.file.size
+        self.file.layout.size
     }
 
     fn fill(&mut self) -> Result<()> {
-        let size = self.file.size;
-        let short = self.file.short;
+        let size = self.file.layout.size;
+        let short = self.file.layout.short;
         let mut records = (SCAN_BYTES / size).max(1).min(self.end - self.next);
-        let at = self.file.layout().offset(self.next) as u64;
+        let at = self.file.layout.offset(self.next) as u64;
         let file = self.file;
         let read = |buf: &mut [u8]| {
             file.file
                 .read_exact_at(buf, at)
                 .map_err(|e| Error::io(&file.path, e))
         };
-        let layout = self.file.layout();
+        let layout = self.file.layout;
         if layout.widened(self.next) {
             // Records stored shorter are read as stored and widened, so every reader
             // sees one record size. (The short resident records and the others of a
@@ -1208,14 +1140,14 @@ impl Scan<'_> {
                 records = records.min(short - self.next);
             }
             let stored = layout.stored_size(self.next);
-            self.short.resize(records * stored, 0);
-            read(&mut self.short)?;
+            self.stored.resize(records * stored, 0);
+            read(&mut self.stored)?;
             self.buf.resize(records * size, 0);
             let first = self.next;
             for (k, (out, r)) in self
                 .buf
                 .chunks_exact_mut(size)
-                .zip(self.short.chunks_exact(stored))
+                .zip(self.stored.chunks_exact(stored))
                 .enumerate()
             {
                 layout.widen(first + k, r, out);

@@ -2,6 +2,7 @@
 //! exit 0, as Unix tools do, without the signal handler it no longer installs.
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::{pooltrack, stdout_of};
@@ -9,17 +10,23 @@ use crate::rules::{ingest_collections, ingest_results};
 
 const ROUND: &str = "2022-04-02";
 
-#[test]
-fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (city, store) = (dir.path().join("city"), dir.path().join("store"));
+/// A store in `dir` holding a generated city of `persons` in one round.
+fn city_store(dir: &Path, persons: &str) -> PathBuf {
+    let (city, store) = (dir.join("city"), dir.join("store"));
     stdout_of(
         pooltrack(&store)
-            .args(["gen", "--persons", "20000", "--seed", "5", "--out"])
+            .args(["gen", "--persons", persons, "--seed", "5", "--out"])
             .arg(&city),
     );
     ingest_collections(&store, ROUND, &[city.join("collections.csv")]);
     ingest_results(&store, &[city.join("results.csv")]);
+    store
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = city_store(dir.path(), "20000");
     // Each writes far more than a pipe holds (64 KiB), so the reader's close is met
     // mid-write whatever the timing: CSV, JSON, and the health codes' own writer.
     for args in [
@@ -65,14 +72,7 @@ fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
 fn an_out_path_that_is_not_a_file_is_written_into_not_replaced() {
     use std::os::unix::fs::FileTypeExt;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (city, store) = (dir.path().join("city"), dir.path().join("store"));
-    stdout_of(
-        pooltrack(&store)
-            .args(["gen", "--persons", "3000", "--seed", "5", "--out"])
-            .arg(&city),
-    );
-    ingest_collections(&store, ROUND, &[city.join("collections.csv")]);
-    ingest_results(&store, &[city.join("results.csv")]);
+    let store = city_store(dir.path(), "3000");
     let fifo = dir.path().join("rows.fifo");
     let made = Command::new("mkfifo")
         .arg(&fifo)
