@@ -516,7 +516,7 @@ pub type Record<'a> = Widened<'a, LONGEST>;
 pub type Key<'a> = Widened<'a, KEY>;
 
 /// The layout facts of a sidecar that its header gives: record size, key size, count,
-/// short records at the start. The file's length is `HEADER` plus [`Layout::len`].
+/// short records at the start, narrow records. The file's length is [`Layout::len`].
 #[derive(Debug, Clone, Copy)]
 struct Layout {
     size: usize,
