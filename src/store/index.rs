@@ -277,6 +277,8 @@ pub struct IndexWriter<W: Write> {
     short: u64,
     /// Tube records written without key bytes 16 to 32 ([`NARROWED`]).
     narrow: bool,
+    /// The records of a push in their stored form, when shorter.
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> IndexWriter<W> {
@@ -291,6 +293,7 @@ impl<W: Write> IndexWriter<W> {
             count: 0,
             short: 0,
             narrow: false,
+            scratch: Vec::new(),
         })
     }
 
@@ -306,6 +309,7 @@ impl<W: Write> IndexWriter<W> {
             count: 0,
             short: 0,
             narrow,
+            scratch: Vec::new(),
         })
     }
 
@@ -324,23 +328,14 @@ impl<W: Write> IndexWriter<W> {
             count: 0,
             short: residents,
             narrow: false,
+            scratch: Vec::new(),
         })
     }
 
     /// Appends a record of exactly the kind's size.
     pub fn push(&mut self, record: &[u8]) -> std::io::Result<()> {
         debug_assert_eq!(record.len(), self.kind.record_size());
-        self.count += 1;
-        if self.count <= self.short {
-            debug_assert!(record[..8].iter().all(|&b| b == 0), "a resident key");
-            return self.out.write_all(&record[8..20]);
-        }
-        if self.narrow {
-            debug_assert!(record[16..KEY].iter().all(|&b| b == 0), "a short barcode");
-            self.out.write_all(&record[..16])?;
-            return self.out.write_all(&record[KEY..]);
-        }
-        self.out.write_all(record)
+        self.push_all(record)
     }
 
     /// Appends records laid end to end, each of exactly the kind's size.
@@ -348,11 +343,22 @@ impl<W: Write> IndexWriter<W> {
         let size = self.kind.record_size();
         debug_assert_eq!(records.len() % size, 0);
         let n = (records.len() / size) as u64;
-        if self.count >= self.short && !self.narrow {
-            self.count += n;
+        let residents = self.short.saturating_sub(self.count).min(n);
+        self.count += n;
+        if residents == 0 && !self.narrow {
             return self.out.write_all(records);
         }
-        records.chunks_exact(size).try_for_each(|r| self.push(r))
+        self.scratch.clear();
+        self.scratch.extend_from_slice(records);
+        if residents > 0 {
+            // The residents come first in key order: exactly they have keys below 2^64.
+            shorten_persons(&mut self.scratch);
+            debug_assert_eq!(self.scratch.len() as u64, n * 20 - residents * 8);
+        }
+        if self.narrow {
+            narrow_tubes(&mut self.scratch, size);
+        }
+        self.out.write_all(&self.scratch)
     }
 
     /// Flushes and returns the inner writer.
@@ -563,6 +569,18 @@ impl Layout {
         }
     }
 
+    /// Where record `i`'s stored key bytes (its first ones) go in the whole key: after
+    /// eight zero bytes for a resident's, the first sixteen of a narrow tube's.
+    fn key_place(&self, i: usize) -> Range<usize> {
+        if i < self.short {
+            8..16
+        } else if self.narrow {
+            0..16
+        } else {
+            0..self.key
+        }
+    }
+
     /// Whether record `i` is stored shorter than the kind's record.
     fn widened(&self, i: usize) -> bool {
         i < self.short || self.narrow
@@ -673,14 +691,12 @@ impl<'a> Records<'a> {
     /// The `i`th record's key, widened to the kind's key size.
     pub fn key(&self, i: usize) -> Key<'a> {
         let r = self.stored(i);
-        let mut k = [0u8; KEY];
-        if i < self.layout.short {
-            k[8..16].copy_from_slice(&r[..8]);
-        } else if self.layout.narrow {
-            k[..16].copy_from_slice(&r[..16]);
-        } else {
+        if !self.layout.widened(i) {
             return Widened::Stored(&r[..self.layout.key]);
         }
+        let into = self.layout.key_place(i);
+        let mut k = [0u8; KEY];
+        k[into.clone()].copy_from_slice(&r[..into.len()]);
         Widened::Copied(k, self.layout.key)
     }
 
@@ -934,15 +950,8 @@ impl IndexFile {
     pub fn key_read(&self, i: usize) -> Result<[u8; KEY]> {
         let mut k = [0u8; KEY];
         let at = self.layout.offset(i) as u64;
-        let into = if i < self.layout.short {
-            &mut k[8..16]
-        } else if self.layout.narrow {
-            &mut k[..16]
-        } else {
-            &mut k[..self.layout.key]
-        };
         self.file
-            .read_exact_at(into, at)
+            .read_exact_at(&mut k[self.layout.key_place(i)], at)
             .map_err(|e| Error::io(&self.path, e))?;
         Ok(k)
     }

@@ -587,8 +587,10 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
         .first()
         .map(|(f, _)| f.person_keys())
         .unwrap_or_default();
-    for (f, _) in sources {
-        f.check_person_keys(keys)?;
+    if kind == Kind::Persons {
+        for (f, _) in sources {
+            f.check_person_keys(keys)?;
+        }
     }
     let shorten = kind == Kind::Persons && keys == index::PersonKeys::Exact;
     // Narrow when every piece is: their barcodes all fit in 16 bytes.
