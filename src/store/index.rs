@@ -228,11 +228,12 @@ pub(crate) fn persons_header(keys: PersonKeys, count: u64, residents: u64) -> [u
 }
 
 /// Stores whole person records (20 bytes each, in key order) as an exact-keyed sidecar
-/// holds them: a record whose key is below 2^64 in 12 bytes.
-pub(crate) fn shorten_persons(records: &mut Vec<u8>) {
+/// holds them: the first `residents` (keys below 2^64) in 12 bytes, the rest whole.
+pub(crate) fn shorten_persons(records: &mut Vec<u8>, residents: usize) {
     let (mut to, mut from) = (0, 0);
     while from + 20 <= records.len() {
-        if records[from..from + 8] == [0; 8] {
+        if from < residents * 20 {
+            debug_assert!(records[from..from + 8] == [0; 8], "a resident key");
             records.copy_within(from + 8..from + 20, to);
             to += RESIDENT_RECORD;
         } else {
@@ -351,9 +352,7 @@ impl<W: Write> IndexWriter<W> {
         self.scratch.clear();
         self.scratch.extend_from_slice(records);
         if residents > 0 {
-            // The residents come first in key order: exactly they have keys below 2^64.
-            shorten_persons(&mut self.scratch);
-            debug_assert_eq!(self.scratch.len() as u64, n * 20 - residents * 8);
+            shorten_persons(&mut self.scratch, usize::try_from(residents).unwrap_or(0));
         }
         if self.narrow {
             narrow_tubes(&mut self.scratch, size);
@@ -1443,8 +1442,28 @@ mod tests {
 
         // A merge's whole records, stored short where they are residents.
         let mut merged = records.as_flattened().to_vec();
-        shorten_persons(&mut merged);
+        shorten_persons(&mut merged, residents);
         assert_eq!(merged, bytes[HEADER..]);
+    }
+
+    /// The writer stores short exactly the residents its header counts, whatever the
+    /// other records hold: the file's length always agrees with its header (a fuzzed
+    /// input once gave records past them keys below 2^64 too).
+    #[test]
+    fn an_exact_writer_shortens_exactly_the_residents_it_was_told_of() {
+        let mut w = IndexWriter::persons(Vec::new(), PersonKeys::Exact, 3, 1).expect("w");
+        let records = [
+            person_record(5, 0),
+            person_record(7, 1),
+            person_record(9, 2),
+        ];
+        w.push_all(records[..2].as_flattened()).expect("push");
+        w.push(&records[2]).expect("push");
+        let file = w.finish().expect("finish");
+        assert_eq!(file.len(), HEADER + 12 + 2 * 20);
+        let r = Records::parse(&file, Kind::Persons).expect("whole");
+        let got: Vec<(u128, u32)> = (0..3).map(|i| r.person_entry(i)).collect();
+        assert_eq!(got, [(5, 0), (7, 1), (9, 2)]);
     }
 
     /// Every key falls in exactly the partition whose start it is at or past and the

@@ -634,7 +634,14 @@ fn merge_into(path: &Path, kind: Kind, sources: &[(&IndexFile, u32)]) -> Result<
             rebase(&mut buf[from..], row_at, sources[s].1);
         })?;
         if shorten {
-            index::shorten_persons(&mut buf);
+            // A part's residents are its records with keys below 2^64, which come first;
+            // a count that disagrees with the sources' makes the run's length disagree
+            // with its header, and it is refused when opened below.
+            let residents = buf
+                .chunks_exact(20)
+                .take_while(|r| r[..8] == [0; 8])
+                .count();
+            index::shorten_persons(&mut buf, residents);
         }
         if narrow {
             index::narrow_tubes(&mut buf, size);
