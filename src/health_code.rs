@@ -14,7 +14,7 @@ pub mod rules;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{Float32Builder, StringBuilder};
+use arrow_array::builder::Float32Builder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use serde::Serialize;
@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::Result;
 use crate::model::Status;
 use crate::output::stream::{self, JsonLayout, RowMaker, csv_cell, csv_float, csv_word};
+use crate::output::text_column::TextColumn;
 use crate::output::{Format, ListRow};
 use crate::roster::{Entry, Roster, Wanted, shown_result};
 use crate::store::Store;
@@ -229,7 +230,9 @@ pub(crate) fn code_csv_lines<'a, M, const N: usize>(
 }
 
 /// Rows `rows` as one Arrow batch of `schema`, each warmed, filled into one reused row
-/// and appended to column builders: no copy of each row.
+/// and appended to column builders: the batches the makers' own `batch`, which write
+/// straight from the round, are tested against.
+#[cfg(test)]
 pub(crate) fn code_batch<'a, M, const N: usize>(
     maker: &'a M,
     schema: Arc<Schema>,
@@ -253,7 +256,7 @@ where
 /// as null past the [`REQUIRED`] ones, and the two Cts as floats after text cell
 /// [`CodeCells::CTS_AFTER`].
 pub(crate) struct CodeColumns<const N: usize> {
-    text: Vec<StringBuilder>,
+    pub(crate) text: [TextColumn; N],
     ct_orf1ab: Float32Builder,
     ct_n: Float32Builder,
 }
@@ -262,9 +265,7 @@ impl<const N: usize> CodeColumns<N> {
     /// Builders with room for `n` rows.
     pub(crate) fn with_capacity(n: usize) -> Self {
         CodeColumns {
-            text: (0..N)
-                .map(|_| StringBuilder::with_capacity(n, n * 16))
-                .collect(),
+            text: std::array::from_fn(|i| TextColumn::new(n, 16, i >= REQUIRED)),
             ct_orf1ab: Float32Builder::with_capacity(n),
             ct_n: Float32Builder::with_capacity(n),
         }
@@ -272,30 +273,33 @@ impl<const N: usize> CodeColumns<N> {
 
     /// Appends one row.
     pub(crate) fn push<R: CodeCells<N>>(&mut self, row: &R) {
-        for (i, (b, v)) in self.text.iter_mut().zip(row.text()).enumerate() {
-            if i >= REQUIRED && v.is_empty() {
-                b.append_null();
-            } else {
-                b.append_value(v);
-            }
+        for (b, v) in self.text.iter_mut().zip(row.text()) {
+            b.push(v);
         }
         let [orf1ab, n] = row.cts();
+        self.push_cts(orf1ab, n);
+    }
+
+    /// Appends a row's two Cts.
+    pub(crate) fn push_cts(&mut self, orf1ab: Option<f32>, n: Option<f32>) {
         self.ct_orf1ab.append_option(orf1ab);
         self.ct_n.append_option(n);
     }
 
     /// The rows pushed, as one batch of `schema`.
-    pub(crate) fn finish<R: CodeCells<N>>(mut self, schema: Arc<Schema>) -> Result<RecordBatch> {
-        let mut text: Vec<ArrayRef> = self
-            .text
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        let after = text.split_off(R::CTS_AFTER);
-        let mut columns = text;
-        columns.push(Arc::new(self.ct_orf1ab.finish()));
-        columns.push(Arc::new(self.ct_n.finish()));
-        columns.extend(after);
+    pub(crate) fn finish<R: CodeCells<N>>(self, schema: Arc<Schema>) -> Result<RecordBatch> {
+        let CodeColumns {
+            text,
+            mut ct_orf1ab,
+            mut ct_n,
+        } = self;
+        let mut columns = Vec::with_capacity(N + 2);
+        for t in text {
+            columns.push(t.finish()?);
+        }
+        let cts: [ArrayRef; 2] = [Arc::new(ct_orf1ab.finish()), Arc::new(ct_n.finish())];
+        let at = R::CTS_AFTER.min(columns.len());
+        columns.splice(at..at, cts);
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 }
@@ -440,11 +444,93 @@ impl RowMaker for HealthCodes {
         Ok(())
     }
 
-    /// The rows filled one at a time into one reused row and appended to column
-    /// builders: holding a copy of each row, four strings apiece, cost a city's
-    /// Parquet export 100 million allocations.
+    /// The columns written straight from the round, as [`RowMaker::csv_rows`] writes
+    /// its lines: filling a row of strings and copying it into the builders wrote each
+    /// of a city's 25 million rows twice.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
-        code_batch(self, schema(), rows)
+        let Roster { round, text, .. } = &self.0;
+        let mut columns = CodeColumns::<13>::with_capacity(rows.len());
+        let [
+            person,
+            color,
+            status,
+            tube,
+            mode,
+            collected_at,
+            collection_source,
+            result,
+            reported_at,
+            lab,
+            plate,
+            result_source,
+            not_counted,
+        ] = &mut columns.text;
+        let mut id = String::new();
+        let mut cts = Vec::with_capacity(rows.len());
+        for at in rows.clone() {
+            self.0.warm(at, &rows);
+            let entry = self.0.entry(at, &mut id);
+            person.push(&id);
+            let (res, why) = match entry {
+                Entry::Untested(_) => {
+                    color.push(Color::Yellow.as_str());
+                    status.push("untested");
+                    for c in [
+                        &mut *tube,
+                        &mut *mode,
+                        &mut *collected_at,
+                        &mut *collection_source,
+                    ] {
+                        c.end();
+                    }
+                    (NONE, None)
+                }
+                Entry::Decided(p) => {
+                    let row = p.row as usize;
+                    let t = round.tube_of_row[row] as usize;
+                    color.push(Color::of(p.status).as_str());
+                    status.push(p.status.as_str());
+                    tube.push(text_at(&text.tube, t));
+                    mode.push(round.tubes.mode[t].as_str());
+                    time::push_rfc3339(collected_at.cell(), round.collected_at[row], round.zone);
+                    collected_at.end();
+                    if let Some(s) = &text.collected {
+                        s.write(row, collection_source.cell());
+                    }
+                    collection_source.end();
+                    shown_result(round, t)
+                }
+            };
+            if res == NONE {
+                for c in [
+                    &mut *result,
+                    &mut *reported_at,
+                    &mut *lab,
+                    &mut *plate,
+                    &mut *result_source,
+                ] {
+                    c.end();
+                }
+                cts.push((None, None));
+            } else {
+                let (r, i) = (&round.results, res as usize);
+                result.push(r.outcome[i].as_str());
+                cts.push(r.cts(i));
+                time::push_rfc3339(reported_at.cell(), r.reported_at[i], round.zone);
+                reported_at.end();
+                lab.push(text.lab.as_ref().map_or("", |l| text_at(l, i)));
+                plate.push(text.plate.as_ref().map_or("", |l| text_at(l, i)));
+                if let Some(s) = &text.reported {
+                    s.write(i, result_source.cell());
+                }
+                result_source.end();
+            }
+            not_counted.push(why.as_deref().unwrap_or(""));
+        }
+        for (a, b) in cts {
+            columns.push_cts(a, b);
+        }
+        columns.finish::<HealthCodeRow<'_>>(schema())
     }
 
     fn warm(&self, at: usize, rows: &std::ops::Range<usize>) {
@@ -472,7 +558,7 @@ impl RowMaker for HealthCodes {
                 out.mode = round.tubes.mode[round.tube_of_row[row] as usize].as_str();
                 time::write_rfc3339(&mut out.collected_at, round.collected_at[row], round.zone);
                 if let Some(s) = &text.collected {
-                    s.write(row, &mut out.collection_source);
+                    s.write_text(row, &mut out.collection_source);
                 }
                 let (res, why) = shown_result(round, round.tube_of_row[row] as usize);
                 if let Some(why) = why {
@@ -493,7 +579,7 @@ impl RowMaker for HealthCodes {
             out.lab = text.lab.as_ref().map_or("", |l| text_at(l, i));
             out.plate = text.plate.as_ref().map_or("", |l| text_at(l, i));
             if let Some(s) = &text.reported {
-                s.write(i, &mut out.result_source);
+                s.write_text(i, &mut out.result_source);
             }
         }
     }
@@ -616,9 +702,14 @@ mod tests {
         let mut ours = Vec::new();
         codes.csv_rows(rows.clone(), &mut ours).expect("lines");
         let mut theirs = Vec::new();
-        code_csv_lines(&codes, rows, &mut theirs);
+        code_csv_lines(&codes, rows.clone(), &mut theirs);
         let text = String::from_utf8(ours).expect("utf-8");
         assert_eq!(text, String::from_utf8(theirs).expect("utf-8"));
+        // The Parquet columns likewise, of every row and of a block within them.
+        for part in [rows.clone(), 2..5] {
+            let direct = codes.batch(part.clone()).expect("batch");
+            assert_eq!(direct, code_batch(&codes, schema(), part).expect("filled"));
+        }
         assert!(
             text.contains("tubes \"\"north\"\", 2.csv line 3\""),
             "{text}"

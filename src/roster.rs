@@ -36,8 +36,13 @@ pub struct Sources {
 
 impl Sources {
     /// Appends `batch N, FILE line L` of row `i` to `out`.
-    pub fn write(&self, i: usize, out: &mut String) {
+    pub fn write(&self, i: usize, out: &mut Vec<u8>) {
         self.cited.write(i, &self.files.names, out);
+    }
+
+    /// The same onto a string.
+    pub fn write_text(&self, i: usize, out: &mut String) {
+        crate::text::append_bytes(out, |b| self.write(i, b));
     }
 
     /// Appends the same as a CSV field (quoted) to a line of bytes.

@@ -114,20 +114,29 @@ fn write_eight(out: &mut [u8], v: u32) {
 /// the line.
 ///
 /// ```
-/// let mut out = String::from("line ");
-/// pooltrack::text::push_number(&mut out, 1_048_576);
-/// pooltrack::text::push_number(&mut out, 0);
-/// assert_eq!(out, "line 10485760");
+/// let mut out = b"line ".to_vec();
+/// pooltrack::text::push_number_bytes(&mut out, 1_048_576);
+/// pooltrack::text::push_number_bytes(&mut out, 0);
+/// assert_eq!(out, b"line 10485760");
 /// ```
-pub fn push_number(out: &mut String, v: u64) {
-    let (digits, at) = decimal(v);
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
-}
-
-/// [`push_number`] onto a line of bytes.
-pub(crate) fn push_number_bytes(out: &mut Vec<u8>, v: u64) {
+pub fn push_number_bytes(out: &mut Vec<u8>, v: u64) {
     let (digits, at) = decimal(v);
     out.extend_from_slice(&digits[at..]);
+}
+
+/// Lets `write` append to `out` as bytes, for writers of byte lines (citations,
+/// times) that fill a row's strings too; text that `write` leaves not UTF-8 is
+/// dropped, which the writers never do.
+///
+/// ```
+/// let mut out = String::from("line ");
+/// pooltrack::text::append_bytes(&mut out, |b| pooltrack::text::push_number_bytes(b, 42));
+/// assert_eq!(out, "line 42");
+/// ```
+pub fn append_bytes(out: &mut String, write: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = std::mem::take(out).into_bytes();
+    write(&mut bytes);
+    *out = String::from_utf8(bytes).unwrap_or_default();
 }
 
 /// The decimal digits of `v`: `digits[at..]`.
@@ -246,11 +255,11 @@ mod tests {
 
     #[test]
     fn numbers_are_written_in_decimal() {
-        let mut out = String::new();
+        let mut out = Vec::new();
         for v in [0, 7, 10, 4_294_967_295, u64::MAX] {
             out.clear();
-            push_number(&mut out, v);
-            assert_eq!(out, v.to_string());
+            push_number_bytes(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
         }
     }
 }

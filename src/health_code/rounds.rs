@@ -607,6 +607,16 @@ impl RowMaker for CodesAsOf {
     /// Other programs read the codes line by line.
     const JSON: JsonLayout = JsonLayout::Lines;
 
+    const UNIQUE: &'static [&'static str] = &[
+        "person",
+        "valid_until",
+        "tube",
+        "collected_at",
+        "collection_source",
+        "reported_at",
+        "result_source",
+    ];
+
     fn len(&self) -> usize {
         self.codes.len()
     }
@@ -700,10 +710,129 @@ impl RowMaker for CodesAsOf {
         Ok(())
     }
 
-    /// The rows filled one at a time into one reused row and appended to column
-    /// builders, as [`ListRow::record_batch`] lays them out: no copy of each row.
+    /// The columns written straight from the fold, as [`RowMaker::csv_rows`] writes its
+    /// lines and [`ListRow::record_batch`] lays them out: no row is filled and copied.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
-        super::code_batch(self, code_schema(), rows)
+        let mut columns = super::CodeColumns::<17>::with_capacity(rows.len());
+        let [
+            person,
+            code_color,
+            reason,
+            valid_until,
+            group,
+            round,
+            status,
+            tube,
+            mode,
+            collected_at,
+            collection_source,
+            result,
+            reported_at,
+            lab,
+            plate,
+            result_source,
+            not_counted,
+        ] = &mut columns.text;
+        let mut cts = Vec::with_capacity(rows.len());
+        for at in rows.clone() {
+            self.warm(at, &rows);
+            let o = &self.codes[at];
+            let k = o.key;
+            if k & OTHER == 0 {
+                person.cell().extend_from_slice(&text::resident_text(k));
+                person.end();
+            } else {
+                person.push(
+                    self.other
+                        .get(usize::try_from(k & !OTHER).unwrap_or(usize::MAX)),
+                );
+            }
+            code_color.push(color(o.reason()).as_str());
+            reason.push(self.windows.word(o));
+            if let Some(until) = self.windows.valid_until(o) {
+                time::push_rfc3339(valid_until.cell(), until, self.zone);
+            }
+            valid_until.end();
+            group.push(if o.group == NONE {
+                ""
+            } else {
+                self.groups.get(o.group as usize).map_or("", String::as_str)
+            });
+            let k = usize::from(o.round);
+            let (Some(name), Some(rows), Some(results), true) = (
+                self.names.get(k),
+                self.rows.get(k),
+                self.results.get(k),
+                o.by_word(),
+            ) else {
+                for c in [
+                    &mut *round,
+                    &mut *status,
+                    &mut *tube,
+                    &mut *mode,
+                    &mut *collected_at,
+                    &mut *collection_source,
+                    &mut *result,
+                    &mut *reported_at,
+                    &mut *lab,
+                    &mut *plate,
+                    &mut *result_source,
+                    &mut *not_counted,
+                ] {
+                    c.end();
+                }
+                cts.push((None, None));
+                continue;
+            };
+            round.push(name);
+            status.push(o.status.as_str());
+            mode.push(if o.bits & SINGLE != 0 {
+                Mode::Single.as_str()
+            } else {
+                Mode::Pool.as_str()
+            });
+            time::push_rfc3339(collected_at.cell(), o.at, self.zone);
+            collected_at.end();
+            let rank = rows.ranks.rank(o.row);
+            tube.push(rank.map_or("", |i| rows.tube(i)));
+            if let Some(i) = rank {
+                rows.cite(i, &self.files, collection_source.cell());
+            }
+            collection_source.end();
+            let Some(shown) = results.shown(o.result) else {
+                for c in [
+                    &mut *result,
+                    &mut *reported_at,
+                    &mut *lab,
+                    &mut *plate,
+                    &mut *result_source,
+                    &mut *not_counted,
+                ] {
+                    c.end();
+                }
+                cts.push((None, None));
+                continue;
+            };
+            result.push(shown.outcome);
+            cts.push((shown.ct_orf1ab, shown.ct_n));
+            time::push_rfc3339(reported_at.cell(), shown.reported_at, self.zone);
+            reported_at.end();
+            lab.push(shown.lab);
+            plate.push(shown.plate);
+            results
+                .cited
+                .write(shown.at, &self.files, result_source.cell());
+            result_source.end();
+            not_counted.push(
+                self.late_explained(results, o.result, shown.reported_at)
+                    .as_deref()
+                    .unwrap_or(""),
+            );
+        }
+        for (a, b) in cts {
+            columns.push_cts(a, b);
+        }
+        columns.finish::<CodeRow<'_>>(code_schema())
     }
 
     /// Codes are in id order and their rows and results in each round's file order:
@@ -804,7 +933,9 @@ impl RowMaker for CodesAsOf {
         match rows.ranks.rank(o.row) {
             Some(i) => {
                 out.tube = rows.tube(i);
-                rows.cite(i, &self.files, &mut out.collection_source);
+                crate::text::append_bytes(&mut out.collection_source, |b| {
+                    rows.cite(i, &self.files, b);
+                });
             }
             None => out.tube = "",
         }
@@ -817,9 +948,9 @@ impl RowMaker for CodesAsOf {
         time::write_rfc3339(&mut out.reported_at, shown.reported_at, self.zone);
         out.lab = shown.lab;
         out.plate = shown.plate;
-        results
-            .cited
-            .write(shown.at, &self.files, &mut out.result_source);
+        crate::text::append_bytes(&mut out.result_source, |b| {
+            results.cited.write(shown.at, &self.files, b);
+        });
         if let Some(why) = self.late_explained(results, o.result, shown.reported_at) {
             out.not_counted.push_str(&why);
         }
@@ -949,9 +1080,14 @@ mod tests {
             let mut ours = Vec::new();
             codes.csv_rows(rows.clone(), &mut ours).expect("lines");
             let mut theirs = Vec::new();
-            super::super::code_csv_lines(&codes, rows, &mut theirs);
+            super::super::code_csv_lines(&codes, rows.clone(), &mut theirs);
             let text = String::from_utf8(ours).expect("utf-8");
             assert_eq!(text, String::from_utf8(theirs).expect("utf-8"), "{as_of}");
+            for part in [rows.clone(), 1..3] {
+                let direct = codes.batch(part.clone()).expect("batch");
+                let filled = super::super::code_batch(&codes, code_schema(), part);
+                assert_eq!(direct, filled.expect("filled"), "{as_of}");
+            }
             seen.push_str(&text);
         }
         assert!(seen.contains("round \"\"one\"\", a.csv line 3\""), "{seen}");

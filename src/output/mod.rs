@@ -20,6 +20,7 @@ use crate::store::fsutil;
 use crate::{Error, Result};
 
 pub mod stream;
+pub mod text_column;
 
 pub use stream::{JsonLayout, RowMaker};
 

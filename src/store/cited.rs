@@ -13,7 +13,7 @@ use arrow_array::{Array, ArrayRef};
 
 use crate::store::read::{self, Picked};
 use crate::store::{BatchKind, Store};
-use crate::text::{push_number, push_number_bytes};
+use crate::text::push_number_bytes;
 use crate::{Error, Result};
 
 /// Rows from one place on that share a batch and file, their lines counting up by one
@@ -93,16 +93,16 @@ impl Cited {
     }
 
     /// Appends `batch N, FILE line L` of place `i` to `out` (nothing past the end).
-    pub fn write(&self, i: usize, files: &[String], out: &mut String) {
+    pub fn write(&self, i: usize, files: &[String], out: &mut Vec<u8>) {
         let Some((batch, file, line)) = self.source(i, files) else {
             return;
         };
-        out.push_str("batch ");
-        push_number(out, u64::from(batch));
-        out.push_str(", ");
-        out.push_str(file);
-        out.push_str(" line ");
-        push_number(out, line);
+        out.extend_from_slice(b"batch ");
+        push_number_bytes(out, u64::from(batch));
+        out.extend_from_slice(b", ");
+        out.extend_from_slice(file.as_bytes());
+        out.extend_from_slice(b" line ");
+        push_number_bytes(out, line);
     }
 
     /// Appends `batch N, FILE line L` of place `i` to a CSV line as its field: quoted,
@@ -324,9 +324,9 @@ mod tests {
         assert_eq!(cited.len(), 6);
         let got: Vec<String> = (0..7)
             .map(|i| {
-                let mut out = String::new();
+                let mut out = Vec::new();
                 cited.write(i, &files.names, &mut out);
-                out
+                String::from_utf8(out).expect("text")
             })
             .collect();
         assert_eq!(
@@ -394,15 +394,15 @@ mod tests {
             let (cited, files) = Cited::join(built);
             proptest::prop_assert_eq!(cited.len(), want.len());
             for (i, w) in want.iter().enumerate() {
-                let mut got = String::new();
+                let mut got = Vec::new();
                 cited.write(i, &files.names, &mut got);
-                proptest::prop_assert_eq!(&got, w);
+                proptest::prop_assert_eq!(String::from_utf8(got).expect("text"), w.clone());
                 let mut csv = Vec::new();
                 cited.write_csv(i, &files.names, &mut csv);
                 let quoted = format!("\"{}\"", w.replace('"', "\"\""));
                 proptest::prop_assert_eq!(String::from_utf8(csv).expect("text"), quoted);
             }
-            let mut past = String::new();
+            let mut past = Vec::new();
             cited.write(want.len(), &files.names, &mut past);
             proptest::prop_assert!(past.is_empty());
             proptest::prop_assert_eq!(cited.line(want.len()), 0);
@@ -415,9 +415,9 @@ mod tests {
         let (cited, files) = part(&vec![7; 1_000], &vec![0; 1_000], &["city.csv"], &line);
         assert_eq!(cited.runs.len(), 1);
         assert_eq!(cited.each.as_ref().map(Vec::len), Some(1_000));
-        let mut out = String::new();
+        let mut out = Vec::new();
         cited.write(999, &files.names, &mut out);
-        assert_eq!(out, "batch 7, city.csv line 2999");
+        assert_eq!(out, b"batch 7, city.csv line 2999");
     }
 
     #[test]

@@ -208,7 +208,7 @@ impl RowsText {
     }
 
     /// Appends the source of the row of rank `i` to `out`.
-    pub(super) fn cite(&self, i: usize, files: &[String], out: &mut String) {
+    pub(super) fn cite(&self, i: usize, files: &[String], out: &mut Vec<u8>) {
         if let Some((part, at)) = self.locate(i) {
             part.cited.write(at, files, out);
         }
