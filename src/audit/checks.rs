@@ -4,8 +4,7 @@
 use arrow_array::Array;
 use rayon::prelude::*;
 
-use super::positivity::adjust;
-use super::stats::{Sides, Table, cmh, p_text};
+use super::stats::{Sides, Table, adjust, cmh, p_text};
 use super::{AuditOptions, Finding, FindingKind, MAX_POOL_PERSONS, local};
 use crate::model::{Mode, Outcome};
 use crate::review;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::checks::Context;
-use super::stats::{Cmh, Sides, Table, cmh, holm, p_text};
+use super::stats::{Cmh, Sides, Table, adjust, cmh, p_text};
 use super::{AuditOptions, Finding, FindingKind};
 use crate::Result;
 use crate::coverage::{self, AreaLevel};
@@ -258,21 +258,6 @@ fn decide(cells: &[Vec<[u64; 2]>], labs: &mut [LabPositivity], alpha: f64) -> Ve
         labs[pick].flag = if excess(pick) { "higher" } else { "lower" };
         aside.push(pick);
     }
-}
-
-/// Holm-adjusted p-values of the tests that could be made, `None` for the others.
-pub(super) fn adjust(tests: &[Option<Cmh>]) -> Vec<Option<f64>> {
-    let made: Vec<(usize, f64)> = tests
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.map(|t| (i, t.p_value)))
-        .collect();
-    let p: Vec<f64> = made.iter().map(|&(_, p)| p).collect();
-    let mut out = vec![None; tests.len()];
-    for ((i, _), a) in made.iter().zip(holm(&p)) {
-        out[*i] = Some(a);
-    }
-    out
 }
 
 #[cfg(test)]

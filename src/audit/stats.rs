@@ -183,6 +183,21 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Holm-adjusted p-values of the tests that could be made, `None` for the others.
+pub(super) fn adjust(tests: &[Option<Cmh>]) -> Vec<Option<f64>> {
+    let made: Vec<(usize, f64)> = tests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.map(|t| (i, t.p_value)))
+        .collect();
+    let p: Vec<f64> = made.iter().map(|&(_, p)| p).collect();
+    let mut out = vec![None; tests.len()];
+    for ((i, _), a) in made.iter().zip(holm(&p)) {
+        out[*i] = Some(a);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,25 +51,6 @@ use super::demand::{Demand, Group, GroupDemand, Tubing};
 use super::numbers::{f, floor_u64, thousands};
 use super::reagent;
 
-/// What the advisor requires of a scheme, from the plan's `[advisor]` table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AdvisorRules {
-    /// The least sensitivity a recommended scheme may have (default 0.90).
-    pub sensitivity_floor: f64,
-    /// Clock hours from a positive tube's result to its people's new tubes in the lab:
-    /// report, recall, swab, carry (default 4).
-    pub recall_hours: f64,
-}
-
-impl Default for AdvisorRules {
-    fn default() -> Self {
-        AdvisorRules {
-            sensitivity_floor: 0.90,
-            recall_hours: 4.0,
-        }
-    }
-}
-
 /// Where a scheme stands against the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

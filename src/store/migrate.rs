@@ -69,14 +69,14 @@ fn new_path(kind: BatchKind, old: &str) -> Result<String> {
             if name.ends_with(".parquet") {
                 format!("{table}/{round}/{name}")
             } else {
-                format!("{table}/{}/{round}/{name}", tables::PRIVATE)
+                format!("{table}/{}/{round}/{name}", super::segment::PRIVATE)
             }
         }
         (BatchKind::Population, ["population", name]) => {
             if name.ends_with(".parquet") {
                 format!("population/{name}")
             } else {
-                format!("population/{}/{name}", tables::PRIVATE)
+                format!("population/{}/{name}", super::segment::PRIVATE)
             }
         }
         _ => {
@@ -123,7 +123,7 @@ fn remove_half_made(root: &Path) -> Result<()> {
         root.join("collections"),
         root.join("results"),
         tables::table_dir(root, BatchKind::Population).join(super::delta::LOG),
-        tables::table_dir(root, BatchKind::Population).join(tables::PRIVATE),
+        tables::table_dir(root, BatchKind::Population).join(super::segment::PRIVATE),
     ];
     dirs.retain(|d| d.exists());
     for d in dirs {

@@ -406,9 +406,10 @@ impl Store {
         for kind in tables::all_tables() {
             let table = tables::table_dir(&self.root, kind);
             dirs.push(table.clone());
-            dirs.push(table.join(tables::PRIVATE));
+            dirs.push(table.join(segment::PRIVATE));
             if kind != BatchKind::Population {
-                for (base, private) in [(table.clone(), false), (table.join(tables::PRIVATE), true)]
+                for (base, private) in
+                    [(table.clone(), false), (table.join(segment::PRIVATE), true)]
                 {
                     if let Ok(rounds) = fs::read_dir(&base) {
                         for r in rounds.flatten() {

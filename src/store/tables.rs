@@ -73,9 +73,6 @@ pub fn all_tables() -> impl Iterator<Item = BatchKind> {
     TABLES.into_iter().chain(OPTIONAL)
 }
 
-/// The private folder in each table for pooltrack's sidecar indexes.
-pub const PRIVATE: &str = "_pooltrack";
-
 /// How long the tables keep removed files and old commits: a retracted batch's files
 /// and the store's history stay, whatever another engine's `VACUUM` would do.
 const KEEP: &str = "interval 36500 days";
@@ -902,23 +899,6 @@ fn read_commit(kind: BatchKind, commit: &Commit) -> Result<(Record, Option<Mirro
         return Err(damaged(commit, "removes files without a retraction record"));
     }
     Ok((record, None))
-}
-
-/// Where a batch's files of `round` go in `kind`'s table, relative to the store root:
-/// the Parquet file's stem (`collections/R1/b000001`) and the sidecars' stem
-/// (`collections/_pooltrack/R1/b000001`).
-pub(crate) fn segment_stems(kind: BatchKind, round: Option<&str>, batch: u32) -> (String, String) {
-    let table = kind.as_str();
-    match round {
-        Some(r) => (
-            format!("{table}/{r}/b{batch:06}"),
-            format!("{table}/{PRIVATE}/{r}/b{batch:06}"),
-        ),
-        None => (
-            format!("{table}/b{batch:06}"),
-            format!("{table}/{PRIVATE}/b{batch:06}"),
-        ),
-    }
 }
 
 #[cfg(test)]

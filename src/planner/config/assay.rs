@@ -2,9 +2,9 @@
 //! the dilution effect on pools) and the `[advisor]` section (the sensitivity floor a
 //! recommended scheme must keep, the hours between stages).
 
+use super::AdvisorRules;
 use super::Res;
 use super::document::Tab;
-use crate::planner::advisor::AdvisorRules;
 use crate::planner::assay::{Assay, PoolSensitivity};
 
 const ASSAY_KEYS: [&str; 5] = [

@@ -28,9 +28,9 @@ mod suggest;
 use std::fmt;
 use std::path::Path;
 
+use serde::Serialize;
 use toml::de::DeTable;
 
-use super::advisor::AdvisorRules;
 use super::assay::Assay;
 use super::capacity::Lab;
 use super::demand::Group;
@@ -53,6 +53,25 @@ const MAX_INSTRUMENTS: u64 = 1_000_000;
 const MAX_SAMPLES_PER_RUN: u64 = 1_000_000;
 /// The longest projection.
 const MAX_HORIZON: u64 = 3_650;
+
+/// What the advisor requires of a scheme, from the plan's `[advisor]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdvisorRules {
+    /// The least sensitivity a recommended scheme may have (default 0.90).
+    pub sensitivity_floor: f64,
+    /// Clock hours from a positive tube's result to its people's new tubes in the lab:
+    /// report, recall, swab, carry (default 4).
+    pub recall_hours: f64,
+}
+
+impl Default for AdvisorRules {
+    fn default() -> Self {
+        AdvisorRules {
+            sensitivity_floor: 0.90,
+            recall_hours: 4.0,
+        }
+    }
+}
 
 /// A city's plan, as read from the plan file.
 #[derive(Debug, Clone, PartialEq)]

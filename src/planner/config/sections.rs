@@ -2,12 +2,12 @@
 //! read into the planner's types with their defaults and the rules that tie their
 //! keys together.
 
+use super::AdvisorRules;
 use super::assay::{read_advisor, read_assay};
 use super::document::Tab;
 use super::groups::{ZONE_KEYS, read_group};
 use super::schedule::read_schedule;
 use super::{MAX_INSTRUMENTS, MAX_PEOPLE, MAX_SAMPLES_PER_RUN, MAX_STOCK, Plan, PlanError, Res};
-use crate::planner::advisor::AdvisorRules;
 use crate::planner::assay::Assay;
 use crate::planner::capacity::{Lab, Stage, StageKind};
 use crate::planner::demand::Demand;

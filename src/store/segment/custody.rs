@@ -101,7 +101,7 @@ pub fn write_custody(
     files: &[String],
     rows: &[CustodyRow],
 ) -> Result<CustodySegment> {
-    let (data, _) = crate::store::tables::segment_stems(BatchKind::Custody, Some(round), batch);
+    let (data, _) = super::segment_stems(BatchKind::Custody, Some(round), batch);
     let path = root.join(data).with_extension("parquet");
     if let Some(dir) = path.parent() {
         fsutil::create_dir_all(dir)?;
@@ -147,7 +147,7 @@ pub fn write_collection_boxes(
     rows: &CollectionRows,
     picked: &[u32],
 ) -> Result<CustodySegment> {
-    let (data, _) = crate::store::tables::segment_stems(BatchKind::Custody, Some(round), batch);
+    let (data, _) = super::segment_stems(BatchKind::Custody, Some(round), batch);
     let path = root.join(data).with_extension("parquet");
     if let Some(dir) = path.parent() {
         fsutil::create_dir_all(dir)?;

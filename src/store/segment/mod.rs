@@ -34,6 +34,27 @@ pub use population::write_population;
 pub use results::write_results;
 pub use schema::{collections_schema, population_schema, results_schema};
 
+/// The private folder in each table for pooltrack's sidecar indexes, which other engines and
+/// their `VACUUM` leave alone.
+pub const PRIVATE: &str = "_pooltrack";
+
+/// Where a batch's files of `round` go in `kind`'s table, relative to the store root:
+/// the Parquet file's stem (`collections/R1/b000001`) and the sidecars' stem
+/// (`collections/_pooltrack/R1/b000001`).
+pub(crate) fn segment_stems(kind: BatchKind, round: Option<&str>, batch: u32) -> (String, String) {
+    let table = kind.as_str();
+    match round {
+        Some(r) => (
+            format!("{table}/{r}/b{batch:06}"),
+            format!("{table}/{PRIVATE}/{r}/b{batch:06}"),
+        ),
+        None => (
+            format!("{table}/b{batch:06}"),
+            format!("{table}/{PRIVATE}/b{batch:06}"),
+        ),
+    }
+}
+
 /// One round's rows of a batch.
 pub struct SegmentPlan {
     /// The round.
@@ -81,7 +102,7 @@ impl Stems {
         round: Option<&str>,
         batch: u32,
     ) -> Result<Stems> {
-        let (data, private) = super::tables::segment_stems(kind, round, batch);
+        let (data, private) = segment_stems(kind, round, batch);
         let stems = Stems {
             data: root.join(data),
             private: root.join(private),
