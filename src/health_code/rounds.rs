@@ -759,12 +759,31 @@ impl RowMaker for CodesAsOf {
                 self.groups.get(o.group as usize).map_or("", String::as_str)
             });
             let k = usize::from(o.round);
-            let (Some(name), Some(rows), Some(results), true) = (
+            // The deciding row's cells, then its result's; a code no word decided has
+            // neither, a row without a result that counts only the first.
+            let shown = if let (Some(name), Some(rows), Some(results), true) = (
                 self.names.get(k),
                 self.rows.get(k),
                 self.results.get(k),
                 o.by_word(),
-            ) else {
+            ) {
+                let rank = rows.ranks.rank(o.row);
+                round.push(name);
+                status.push(o.status.as_str());
+                tube.push(rank.map_or("", |i| rows.tube(i)));
+                mode.push(if o.bits & SINGLE != 0 {
+                    Mode::Single.as_str()
+                } else {
+                    Mode::Pool.as_str()
+                });
+                time::push_rfc3339(collected_at.cell(), o.at, self.zone);
+                collected_at.end();
+                if let Some(i) = rank {
+                    rows.cite(i, &self.files, collection_source.cell());
+                }
+                collection_source.end();
+                results.shown(o.result).map(|shown| (results, shown))
+            } else {
                 for c in [
                     &mut *round,
                     &mut *status,
@@ -772,34 +791,12 @@ impl RowMaker for CodesAsOf {
                     &mut *mode,
                     &mut *collected_at,
                     &mut *collection_source,
-                    &mut *result,
-                    &mut *reported_at,
-                    &mut *lab,
-                    &mut *plate,
-                    &mut *result_source,
-                    &mut *not_counted,
                 ] {
                     c.end();
                 }
-                cts.push((None, None));
-                continue;
+                None
             };
-            round.push(name);
-            status.push(o.status.as_str());
-            mode.push(if o.bits & SINGLE != 0 {
-                Mode::Single.as_str()
-            } else {
-                Mode::Pool.as_str()
-            });
-            time::push_rfc3339(collected_at.cell(), o.at, self.zone);
-            collected_at.end();
-            let rank = rows.ranks.rank(o.row);
-            tube.push(rank.map_or("", |i| rows.tube(i)));
-            if let Some(i) = rank {
-                rows.cite(i, &self.files, collection_source.cell());
-            }
-            collection_source.end();
-            let Some(shown) = results.shown(o.result) else {
+            let Some((results, shown)) = shown else {
                 for c in [
                     &mut *result,
                     &mut *reported_at,
