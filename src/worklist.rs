@@ -332,17 +332,18 @@ fn wanted(list: Worklist) -> Status {
 fn sorted(rows: Vec<PersonRow>, list: Worklist) -> Vec<PersonRow> {
     // The rows' numbers are sorted, not the rows: a row is a dozen strings (260
     // bytes), and a city's recall list of 236,000 rows moved them about on every
-    // merge of the stable sort. The order is the same: the sort is stable either way.
+    // merge of the stable sort. The order is the same: the sort is stable either way,
+    // and on all cores (rayon's parallel sort is stable too).
     let mut order: Vec<usize> = (0..rows.len()).collect();
     match list {
-        Worklist::Recall | Worklist::Resample => order.sort_by(|&a, &b| {
+        Worklist::Recall | Worklist::Resample => order.par_sort_by(|&a, &b| {
             let (a, b) = (&rows[a], &rows[b]);
             a.min_ct()
                 .total_cmp(&b.min_ct())
                 .then_with(|| a.tube.cmp(&b.tube))
                 .then_with(|| a.person.cmp(&b.person))
         }),
-        Worklist::Positives => order.sort_by(|&a, &b| {
+        Worklist::Positives => order.par_sort_by(|&a, &b| {
             let (a, b) = (&rows[a], &rows[b]);
             (a.reported_ms, &a.person).cmp(&(b.reported_ms, &b.person))
         }),
