@@ -257,8 +257,21 @@ where
 /// [`CodeCells::CTS_AFTER`].
 pub(crate) struct CodeColumns<const N: usize> {
     pub(crate) text: [TextColumn; N],
-    ct_orf1ab: Float32Builder,
-    ct_n: Float32Builder,
+    pub(crate) cts: Cts,
+}
+
+/// The two Ct columns of code rows.
+pub(crate) struct Cts {
+    orf1ab: Float32Builder,
+    n: Float32Builder,
+}
+
+impl Cts {
+    /// Appends a row's Ct `ORF1ab` and Ct N.
+    pub(crate) fn push(&mut self, [orf1ab, n]: [Option<f32>; 2]) {
+        self.orf1ab.append_option(orf1ab);
+        self.n.append_option(n);
+    }
 }
 
 impl<const N: usize> CodeColumns<N> {
@@ -266,8 +279,10 @@ impl<const N: usize> CodeColumns<N> {
     pub(crate) fn with_capacity(n: usize) -> Self {
         CodeColumns {
             text: std::array::from_fn(|i| TextColumn::new(n, 16, i >= REQUIRED)),
-            ct_orf1ab: Float32Builder::with_capacity(n),
-            ct_n: Float32Builder::with_capacity(n),
+            cts: Cts {
+                orf1ab: Float32Builder::with_capacity(n),
+                n: Float32Builder::with_capacity(n),
+            },
         }
     }
 
@@ -276,28 +291,17 @@ impl<const N: usize> CodeColumns<N> {
         for (b, v) in self.text.iter_mut().zip(row.text()) {
             b.push(v);
         }
-        let [orf1ab, n] = row.cts();
-        self.push_cts(orf1ab, n);
-    }
-
-    /// Appends a row's two Cts.
-    pub(crate) fn push_cts(&mut self, orf1ab: Option<f32>, n: Option<f32>) {
-        self.ct_orf1ab.append_option(orf1ab);
-        self.ct_n.append_option(n);
+        self.cts.push(row.cts());
     }
 
     /// The rows pushed, as one batch of `schema`.
     pub(crate) fn finish<R: CodeCells<N>>(self, schema: Arc<Schema>) -> Result<RecordBatch> {
-        let CodeColumns {
-            text,
-            mut ct_orf1ab,
-            mut ct_n,
-        } = self;
+        let CodeColumns { text, mut cts } = self;
         let mut columns = Vec::with_capacity(N + 2);
         for t in text {
             columns.push(t.finish()?);
         }
-        let cts: [ArrayRef; 2] = [Arc::new(ct_orf1ab.finish()), Arc::new(ct_n.finish())];
+        let cts: [ArrayRef; 2] = [Arc::new(cts.orf1ab.finish()), Arc::new(cts.n.finish())];
         let at = R::CTS_AFTER.min(columns.len());
         columns.splice(at..at, cts);
         Ok(RecordBatch::try_new(schema, columns)?)
@@ -450,6 +454,7 @@ impl RowMaker for HealthCodes {
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
         let Roster { round, text, .. } = &self.0;
         let mut columns = CodeColumns::<13>::with_capacity(rows.len());
+        let CodeColumns { text: cells, cts } = &mut columns;
         let [
             person,
             color,
@@ -464,9 +469,8 @@ impl RowMaker for HealthCodes {
             plate,
             result_source,
             not_counted,
-        ] = &mut columns.text;
+        ] = cells;
         let mut id = String::new();
-        let mut cts = Vec::with_capacity(rows.len());
         for at in rows.clone() {
             self.0.warm(at, &rows);
             let entry = self.0.entry(at, &mut id);
@@ -511,11 +515,12 @@ impl RowMaker for HealthCodes {
                 ] {
                     c.end();
                 }
-                cts.push((None, None));
+                cts.push([None, None]);
             } else {
                 let (r, i) = (&round.results, res as usize);
                 result.push(r.outcome[i].as_str());
-                cts.push(r.cts(i));
+                let (a, b) = r.cts(i);
+                cts.push([a, b]);
                 time::push_rfc3339(reported_at.cell(), r.reported_at[i], round.zone);
                 reported_at.end();
                 lab.push(text.lab.as_ref().map_or("", |l| text_at(l, i)));
@@ -526,9 +531,6 @@ impl RowMaker for HealthCodes {
                 result_source.end();
             }
             not_counted.push(why.as_deref().unwrap_or(""));
-        }
-        for (a, b) in cts {
-            columns.push_cts(a, b);
         }
         columns.finish::<HealthCodeRow<'_>>(schema())
     }

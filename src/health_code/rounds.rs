@@ -714,6 +714,7 @@ impl RowMaker for CodesAsOf {
     /// lines and [`ListRow::record_batch`] lays them out: no row is filled and copied.
     fn batch(&self, rows: std::ops::Range<usize>) -> Result<RecordBatch> {
         let mut columns = super::CodeColumns::<17>::with_capacity(rows.len());
+        let super::CodeColumns { text: cells, cts } = &mut columns;
         let [
             person,
             code_color,
@@ -732,8 +733,7 @@ impl RowMaker for CodesAsOf {
             plate,
             result_source,
             not_counted,
-        ] = &mut columns.text;
-        let mut cts = Vec::with_capacity(rows.len());
+        ] = cells;
         for at in rows.clone() {
             self.warm(at, &rows);
             let o = &self.codes[at];
@@ -807,11 +807,11 @@ impl RowMaker for CodesAsOf {
                 ] {
                     c.end();
                 }
-                cts.push((None, None));
+                cts.push([None, None]);
                 continue;
             };
             result.push(shown.outcome);
-            cts.push((shown.ct_orf1ab, shown.ct_n));
+            cts.push([shown.ct_orf1ab, shown.ct_n]);
             time::push_rfc3339(reported_at.cell(), shown.reported_at, self.zone);
             reported_at.end();
             lab.push(shown.lab);
@@ -825,9 +825,6 @@ impl RowMaker for CodesAsOf {
                     .as_deref()
                     .unwrap_or(""),
             );
-        }
-        for (a, b) in cts {
-            columns.push_cts(a, b);
         }
         columns.finish::<CodeRow<'_>>(code_schema())
     }
